@@ -1,0 +1,21 @@
+package wharf
+
+import (
+	"io"
+
+	"github.com/wharf-dev/wharf/stream"
+)
+
+// Stream ids of the multiplexed stream format (see package stream).
+const (
+	Stdin     = stream.Stdin
+	Stdout    = stream.Stdout
+	Stderr    = stream.Stderr
+	Systemerr = stream.Systemerr
+)
+
+// NewMuxWriters returns writers for stdout and stderr that frame into w.
+func NewMuxWriters(w io.Writer) (stdout, stderr *stream.MuxWriter) { return stream.NewMuxWriters(w) }
+
+// Demux copies a multiplexed stream from src to stdout and stderr until EOF.
+func Demux(stdout, stderr io.Writer, src io.Reader) error { return stream.Demux(stdout, stderr, src) }

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/runtime/oci"
+	"github.com/wharf-dev/wharf/server/nativeapi"
+)
+
+// daemonConfig holds the daemon's flags.
+type daemonConfig struct {
+	root, execRoot string
+	runtime        string
+	insecure       []string
+	logLevel       string
+}
+
+func newDaemonCommand() *cobra.Command {
+	var cfg daemonConfig
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the wharf daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDaemon(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.root, "root", "/var/lib/wharf", "directory for images, containers and state")
+	f.StringVar(&cfg.execRoot, "exec-root", "/run/wharf", "directory for the API socket, shim sockets and runtime state")
+	f.StringVar(&cfg.runtime, "default-runtime", "auto", "OCI runtime for new containers: auto (crun where it works here, else runc), crun or runc")
+	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
+	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// daemon implements nativeapi.System.
+type daemon struct {
+	cfg       daemonConfig
+	engine    *container.Engine
+	images    *store.Store
+	cands     []oci.Candidate
+	defRT     string
+	rtReason  string
+	startedAt time.Time
+}
+
+func runDaemon(ctx context.Context, cfg daemonConfig) error {
+	if os.Geteuid() != 0 {
+		return errors.New("the daemon needs root (namespaces, cgroups, mounts)")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	for _, d := range []string{cfg.root, cfg.execRoot} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return err
+		}
+	}
+	sock := filepath.Join(cfg.execRoot, "wharf.sock")
+	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		conn.Close()
+		return fmt.Errorf("another daemon is already serving %s", sock)
+	}
+	_ = os.Remove(sock)
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	d := &daemon{cfg: cfg, startedAt: time.Now()}
+	scratch := filepath.Join(cfg.execRoot, "probe")
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		return err
+	}
+	runtimes := map[string]*oci.Runtime{}
+	for _, name := range []string{"crun", "runc"} {
+		c := oci.Probe(ctx, name, scratch)
+		d.cands = append(d.cands, c)
+		log.Info("runtime probed", "runtime", name, "usable", c.Usable, "reason", c.Reason)
+		if c.Usable {
+			runtimes[name] = &oci.Runtime{Name: name, Path: c.Path, Root: filepath.Join(cfg.execRoot, "runtime", name)}
+		}
+	}
+	_ = os.RemoveAll(scratch)
+	switch cfg.runtime {
+	case "auto", "":
+		chosen, why, err := oci.Select(d.cands)
+		if err != nil {
+			return err
+		}
+		d.defRT, d.rtReason = chosen.Name, why
+	default:
+		if runtimes[cfg.runtime] == nil {
+			return fmt.Errorf("--default-runtime %s is not usable on this host (see the probe lines above)", cfg.runtime)
+		}
+		d.defRT, d.rtReason = cfg.runtime, "chosen with --default-runtime"
+	}
+
+	d.images, err = store.New(filepath.Join(cfg.root, "image"), store.WithInsecureRegistries(cfg.insecure...))
+	if err != nil {
+		return fmt.Errorf("image store: %w", err)
+	}
+	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, container.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	if err := d.engine.Restore(ctx); err != nil {
+		return fmt.Errorf("restoring containers: %w", err)
+	}
+
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	_ = os.Chmod(sock, 0o660)
+	_ = os.WriteFile(filepath.Join(cfg.execRoot, "wharf.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
+	srv := &http.Server{Handler: nativeapi.New(d.engine, d.images, d, log), ReadHeaderTimeout: 10 * time.Second}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		log.Info("shutting down; containers keep running", "signal", s.String())
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Info("wharf daemon ready", "socket", sock, "root", cfg.root, "runtime", d.defRT)
+	err = srv.Serve(l)
+	_ = os.Remove(sock)
+	_ = os.Remove(filepath.Join(cfg.execRoot, "wharf.pid"))
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func kernelVersion() string {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// Version implements nativeapi.System.
+func (d *daemon) Version() wharf.Version {
+	return wharf.Version{
+		Version: version, APIVersion: wharf.APIVersion, GoVersion: runtime.Version(),
+		Os: runtime.GOOS, Arch: runtime.GOARCH, KernelVersion: kernelVersion(),
+	}
+}
+
+// Info implements nativeapi.System.
+func (d *daemon) Info(ctx context.Context) wharf.Info {
+	info := wharf.Info{
+		DockerRootDir: d.cfg.root, ExecRoot: d.cfg.execRoot, KernelVersion: kernelVersion(),
+		OperatingSystem: osName(), NCPU: runtime.NumCPU(), CgroupDriver: "cgroupfs",
+		CgroupVersion: "1", DefaultRuntime: d.defRT, RuntimeReason: d.rtReason,
+		Runtimes: map[string]wharf.RuntimeInfo{}, ServerVersion: version,
+		SecurityOptions:    []string{"name=seccomp,profile=builtin", "name=no-new-privileges-available"},
+		InsecureRegistries: d.cfg.insecure,
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		info.CgroupVersion = "2"
+	}
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		info.MemTotal = int64(si.Totalram) * int64(si.Unit)
+	}
+	for _, c := range d.cands {
+		info.Runtimes[c.Name] = wharf.RuntimeInfo{Path: c.Path, Version: c.Version, Usable: c.Usable, Reason: c.Reason}
+	}
+	for _, c := range d.engine.List(ctx) {
+		info.Containers++
+		switch c.State.Status {
+		case container.StatusRunning:
+			info.ContainersRunning++
+		case container.StatusPaused:
+			info.ContainersPaused++
+		default:
+			info.ContainersStopped++
+		}
+	}
+	if imgs, err := d.images.List(ctx); err == nil {
+		info.Images = len(imgs)
+	}
+	return info
+}
+
+func osName() string {
+	data, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return runtime.GOOS
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return runtime.GOOS
+}

@@ -1,0 +1,418 @@
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/runtime/oci"
+)
+
+// Images is what the engine needs of the image store.
+type Images interface {
+	// Get resolves a reference or ID to an image record.
+	Get(ctx context.Context, refOrID string) (*store.Image, error)
+	// LayerDirs returns the unpacked layer directories of img, bottom first.
+	LayerDirs(ctx context.Context, img *store.Image) ([]string, error)
+}
+
+// Engine manages the containers of one daemon.
+type Engine struct {
+	root     string // <root>/containers
+	execRoot string
+	images   Images
+	runtimes map[string]*oci.Runtime
+	defRT    string
+	self     string
+	log      *slog.Logger
+
+	mu    sync.Mutex
+	byID  map[string]*entry
+	names map[string]string
+	execs map[string]*execEntry
+}
+
+// entry is the in-memory side of one container.
+type entry struct {
+	// op serialises lifecycle operations (start, stop, remove, restart).
+	op sync.Mutex
+	c  *Container
+	// changed is closed and replaced on every state change; waiters
+	// select on it.
+	changed chan struct{}
+	// pending are attach streams waiting for the next start.
+	pending []*attachReq
+	// gen counts starts, so a monitor of an old run ignores itself.
+	gen int
+	// restartTimer is the back-off timer of a pending policy restart.
+	restartTimer *time.Timer
+	// lastDelay is the back-off delay used before the last policy restart.
+	lastDelay time.Duration
+	// exits counts recorded exits, for wait next-exit.
+	exits   int
+	removed bool
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithLogger sets the engine's logger.
+func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// New returns an engine keeping containers under root/containers and shim
+// state under execRoot/shims. runtimes maps names to runtimes; def names
+// the default. self is the path of the wharf binary (shim and init).
+func New(root, execRoot string, images Images, runtimes map[string]*oci.Runtime, def, self string, opts ...Option) (*Engine, error) {
+	if _, ok := runtimes[def]; !ok {
+		return nil, fmt.Errorf("default runtime %q is not configured: %w", def, errdefs.ErrInvalidArgument)
+	}
+	e := &Engine{
+		root:     filepath.Join(root, "containers"),
+		execRoot: execRoot,
+		images:   images,
+		runtimes: runtimes,
+		defRT:    def,
+		self:     self,
+		log:      slog.Default(),
+		byID:     map[string]*entry{},
+		names:    map[string]string{},
+		execs:    map[string]*execEntry{},
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	for _, d := range []string{e.root, filepath.Join(execRoot, "shims")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *Engine) dir(id string) string     { return filepath.Join(e.root, id) }
+func (e *Engine) shimDir(id string) string { return filepath.Join(e.execRoot, "shims", id) }
+
+// LogPath is where a container's json-file log lives.
+func (e *Engine) LogPath(id string) string { return filepath.Join(e.dir(id), id+"-json.log") }
+
+// RootfsPath is the container's merged root filesystem mount point.
+func (e *Engine) RootfsPath(id string) string { return filepath.Join(e.dir(id), "rootfs") }
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Create records a new container. It starts nothing.
+func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error) {
+	name := strings.TrimPrefix(o.Name, "/")
+	if o.Name != "" && !validName.MatchString(o.Name) {
+		return nil, fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", o.Name, errdefs.ErrInvalidArgument)
+	}
+	if err := validateHostConfig(&o.HostConfig); err != nil {
+		return nil, err
+	}
+	rtName := o.HostConfig.Runtime
+	if rtName == "" {
+		rtName = e.defRT
+	}
+	if _, ok := e.runtimes[rtName]; !ok {
+		return nil, fmt.Errorf("unknown or unusable runtime %q (see `wharf info`): %w", rtName, errdefs.ErrInvalidArgument)
+	}
+	if o.Config.Image == "" {
+		return nil, fmt.Errorf("no image specified: %w", errdefs.ErrInvalidArgument)
+	}
+	img, err := e.images.Get(ctx, o.Config.Image)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("No such image: %s: %w", o.Config.Image, errdefs.ErrNotFound)
+		}
+		return nil, err
+	}
+	path, args := resolveCommand(&o.Config, img)
+	if path == "" {
+		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
+	}
+	id := newID()
+	c := &Container{
+		ID:         id,
+		Name:       name,
+		Created:    time.Now().UTC(),
+		ImageID:    img.ID,
+		Config:     o.Config,
+		HostConfig: o.HostConfig,
+		Path:       path,
+		Args:       args,
+		State:      State{Status: StatusCreated},
+		Runtime:    rtName,
+	}
+	if c.Config.Hostname == "" && c.HostConfig.NetworkMode != "host" {
+		c.Config.Hostname = id[:12]
+	}
+
+	e.mu.Lock()
+	if name == "" {
+		name = e.freeNameLocked()
+		c.Name = name
+	}
+	if other, taken := e.names[name]; taken {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", name, other, errdefs.ErrConflict)
+	}
+	e.names[name] = id
+	e.mu.Unlock()
+
+	if err := os.MkdirAll(e.dir(id), 0o700); err != nil {
+		e.releaseName(name)
+		return nil, err
+	}
+	if err := e.save(c); err != nil {
+		_ = os.RemoveAll(e.dir(id))
+		e.releaseName(name)
+		return nil, err
+	}
+	e.mu.Lock()
+	e.byID[id] = &entry{c: c, changed: make(chan struct{})}
+	e.mu.Unlock()
+	e.log.Info("container created", "container", id, "name", name, "image", img.ID)
+	return c.clone(), nil
+}
+
+func (e *Engine) releaseName(name string) {
+	e.mu.Lock()
+	delete(e.names, name)
+	e.mu.Unlock()
+}
+
+// resolveCommand merges the user's entrypoint and command with the image's
+// as docker does: a user entrypoint also discards the image's command.
+func resolveCommand(c *Config, img *store.Image) (string, []string) {
+	var ep, cmd []string
+	if img.Config != nil {
+		ep, cmd = img.Config.Config.Entrypoint, img.Config.Config.Cmd
+	}
+	if c.EntrypointSet {
+		ep = c.Entrypoint
+		cmd = nil
+	}
+	if len(c.Cmd) > 0 {
+		cmd = c.Cmd
+	}
+	all := append(append([]string{}, ep...), cmd...)
+	if len(all) == 0 {
+		return "", nil
+	}
+	return all[0], all[1:]
+}
+
+func validateHostConfig(h *HostConfig) error {
+	switch h.RestartPolicy.Name {
+	case "", "no", "always", "unless-stopped":
+		if h.RestartPolicy.MaximumRetryCount != 0 {
+			return fmt.Errorf("maximum retry count cannot be used with restart policy '%s': %w", h.RestartPolicy.Name, errdefs.ErrInvalidArgument)
+		}
+	case "on-failure":
+		if h.RestartPolicy.MaximumRetryCount < 0 {
+			return fmt.Errorf("maximum retry count cannot be negative: %w", errdefs.ErrInvalidArgument)
+		}
+	default:
+		return fmt.Errorf("invalid restart policy '%s': %w", h.RestartPolicy.Name, errdefs.ErrInvalidArgument)
+	}
+	if h.AutoRemove && h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
+		return fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
+	}
+	switch h.NetworkMode {
+	case "", "none", "host", "default":
+	default:
+		return fmt.Errorf("network %s not found (this daemon supports the none and host modes): %w", h.NetworkMode, errdefs.ErrNotFound)
+	}
+	if h.Memory != 0 && h.Memory < 6*1024*1024 {
+		return fmt.Errorf("Minimum memory limit allowed is 6MB: %w", errdefs.ErrInvalidArgument)
+	}
+	if h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory {
+		return fmt.Errorf("Minimum memoryswap limit should be larger than memory limit, see usage: %w", errdefs.ErrInvalidArgument)
+	}
+	if h.NanoCPUs < 0 || h.PidsLimit < 0 && h.PidsLimit != -1 {
+		return fmt.Errorf("invalid resource limits: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func newID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// save writes the container record atomically.
+func (e *Engine) save(c *Container) error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(e.dir(c.ID), "container.json"), data, 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (c *Container) clone() *Container {
+	cp := *c
+	cp.Args = append([]string(nil), c.Args...)
+	cp.ExecIDs = append([]string(nil), c.ExecIDs...)
+	return &cp
+}
+
+// lookup finds a container by full ID, name, or unique ID prefix.
+func (e *Engine) lookup(ref string) (*entry, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lookupLocked(ref)
+}
+
+func (e *Engine) lookupLocked(ref string) (*entry, error) {
+	ref = strings.TrimPrefix(ref, "/")
+	if ref == "" {
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	if en, ok := e.byID[ref]; ok {
+		return en, nil
+	}
+	if id, ok := e.names[ref]; ok {
+		if en, ok := e.byID[id]; ok {
+			return en, nil
+		}
+	}
+	var found *entry
+	for id, en := range e.byID {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, fmt.Errorf("multiple IDs found with provided prefix: %s: %w", ref, errdefs.ErrInvalidArgument)
+			}
+			found = en
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	return found, nil
+}
+
+// Get returns a snapshot of a container's record.
+func (e *Engine) Get(ctx context.Context, ref string) (*Container, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en, err := e.lookupLocked(ref)
+	if err != nil {
+		return nil, err
+	}
+	return en.c.clone(), nil
+}
+
+// List returns every container, newest first.
+func (e *Engine) List(ctx context.Context) []*Container {
+	e.mu.Lock()
+	out := make([]*Container, 0, len(e.byID))
+	for _, en := range e.byID {
+		out = append(out, en.c.clone())
+	}
+	e.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out
+}
+
+// ImageInUse reports whether any container uses the image with this ID.
+func (e *Engine) ImageInUse(imageID string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range e.byID {
+		if en.c.ImageID == imageID {
+			return true
+		}
+	}
+	return false
+}
+
+// Rename gives a container a new name.
+func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
+	if !validName.MatchString(newName) {
+		return fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", newName, errdefs.ErrInvalidArgument)
+	}
+	newName = strings.TrimPrefix(newName, "/")
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	en, err := e.lookupLocked(ref)
+	if err != nil {
+		return err
+	}
+	if en.c.Name == newName {
+		return fmt.Errorf("Renaming a container with the same name as its current name: %w", errdefs.ErrInvalidArgument)
+	}
+	if other, taken := e.names[newName]; taken {
+		return fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container %q: %w", newName, other, errdefs.ErrConflict)
+	}
+	delete(e.names, en.c.Name)
+	e.names[newName] = en.c.ID
+	en.c.Name = newName
+	return e.save(en.c)
+}
+
+// update applies fn to the container's record under the engine lock,
+// persists it and wakes waiters.
+func (e *Engine) update(en *entry, fn func(c *Container)) {
+	e.mu.Lock()
+	fn(en.c)
+	if err := e.save(en.c); err != nil && !en.removed {
+		e.log.Error("saving container state", "container", en.c.ID, "err", err)
+	}
+	close(en.changed)
+	en.changed = make(chan struct{})
+	e.mu.Unlock()
+}
+
+// snapshot returns a copy of the state and the channel closed at the next
+// change.
+func (e *Engine) snapshot(en *entry) (State, chan struct{}, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return en.c.State, en.changed, en.removed
+}
+
+var errRemoved = errors.New("container removed")
+
+// freeNameLocked returns a generated name that is not in use.
+func (e *Engine) freeNameLocked() string {
+	for {
+		n := randomName()
+		if _, taken := e.names[n]; !taken {
+			return n
+		}
+	}
+}

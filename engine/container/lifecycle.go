@@ -1,0 +1,454 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/snapshot"
+	"github.com/wharf-dev/wharf/runtime/shim"
+)
+
+// monitor waits for the container's current run (generation gen) to end.
+func (e *Engine) monitor(en *entry, gen int) {
+	exit, err := shim.Wait(context.Background(), e.shimDir(en.c.ID))
+	if err != nil {
+		exit = &shim.Exit{ExitCode: 255, ExitedAt: time.Now().UTC()}
+		e.log.Warn("container shim lost", "container", en.c.ID, "err", err)
+	}
+	e.handleExit(en, gen, exit, errString(err))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// handleExit records an exit and applies --rm and the restart policy.
+func (e *Engine) handleExit(en *entry, gen int, exit *shim.Exit, errMsg string) {
+	e.mu.Lock()
+	if en.gen != gen || en.removed {
+		e.mu.Unlock()
+		return
+	}
+	id := en.c.ID
+	e.mu.Unlock()
+	_ = snapshot.Unmount(e.RootfsPath(id))
+	var c Container
+	e.update(en, func(ct *Container) {
+		ct.State.Status = StatusExited
+		ct.State.Pid = 0
+		ct.State.ExitCode = exit.ExitCode
+		ct.State.OOMKilled = exit.OOMKilled
+		ct.State.FinishedAt = exit.ExitedAt
+		ct.State.Error = errMsg
+		en.exits++
+		c = *ct
+	})
+	e.log.Info("container exited", "container", id, "exitCode", exit.ExitCode, "oomKilled", exit.OOMKilled)
+	if c.HostConfig.AutoRemove {
+		go func() {
+			if err := e.Remove(context.Background(), id, RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+				e.log.Error("auto-remove", "container", id, "err", err)
+			}
+		}()
+		return
+	}
+	e.mu.Lock()
+	prev := en.lastDelay
+	e.mu.Unlock()
+	ok, delay := restartDecision(c.HostConfig.RestartPolicy, c.State.ExitCode, c.RestartCount, c.State.ManuallyStopped, false, prev, c.State.FinishedAt.Sub(c.State.StartedAt))
+	if !ok {
+		return
+	}
+	e.scheduleRestart(en, delay)
+}
+
+func (e *Engine) scheduleRestart(en *entry, delay time.Duration) {
+	e.update(en, func(c *Container) { c.State.Status = StatusRestarting })
+	e.mu.Lock()
+	en.lastDelay = delay
+	en.restartTimer = time.AfterFunc(delay, func() {
+		en.op.Lock()
+		defer en.op.Unlock()
+		st, _, removed := e.snapshot(en)
+		if removed || st.Status != StatusRestarting {
+			return
+		}
+		if err := e.startLocked(context.Background(), en, true); err != nil {
+			e.log.Warn("policy restart failed", "container", en.c.ID, "err", err)
+			e.mu.Lock()
+			c := en.c.clone()
+			prev := en.lastDelay
+			e.mu.Unlock()
+			if ok, d := restartDecision(c.HostConfig.RestartPolicy, c.State.ExitCode, c.RestartCount+1, c.State.ManuallyStopped, false, prev, 0); ok {
+				e.update(en, func(c *Container) { c.RestartCount++ })
+				e.scheduleRestart(en, d)
+			}
+		}
+	})
+	e.mu.Unlock()
+}
+
+// cancelRestart stops a pending policy restart; reports whether one was.
+func (e *Engine) cancelRestart(en *entry) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if en.restartTimer == nil {
+		return false
+	}
+	en.restartTimer.Stop()
+	en.restartTimer = nil
+	if en.c.State.Status == StatusRestarting {
+		en.c.State.Status = StatusExited
+		_ = e.save(en.c)
+		close(en.changed)
+		en.changed = make(chan struct{})
+	}
+	return true
+}
+
+// waitExit waits until the container is no longer running or d passes.
+func (e *Engine) waitExit(ctx context.Context, en *entry, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		st, ch, removed := e.snapshot(en)
+		if removed || !st.Running() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// ParseSignal accepts "SIGTERM", "TERM", "term" or a number.
+func ParseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return syscall.SIGKILL, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
+	for n := syscall.Signal(1); n < 32; n++ {
+		if strings.TrimPrefix(strings.ToUpper(unixSignalName(n)), "SIG") == name {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("invalid signal: %s: %w", s, errdefs.ErrInvalidArgument)
+}
+
+// Stop sends the container's stop signal, waits up to timeout (default the
+// container's StopTimeout or 10s), then kills it.
+func (e *Engine) Stop(ctx context.Context, ref string, timeout *int, signal string) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	en.op.Lock()
+	defer en.op.Unlock()
+	return e.stopLocked(ctx, en, timeout, signal)
+}
+
+func (e *Engine) stopLocked(ctx context.Context, en *entry, timeout *int, signal string) error {
+	cancelled := e.cancelRestart(en)
+	st, _, _ := e.snapshot(en)
+	e.update(en, func(c *Container) { c.State.ManuallyStopped = true })
+	if !st.Running() {
+		if cancelled {
+			return nil
+		}
+		return fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrNotModified)
+	}
+	e.mu.Lock()
+	c := en.c.clone()
+	e.mu.Unlock()
+	t := 10
+	if c.Config.StopTimeout != nil {
+		t = *c.Config.StopTimeout
+	}
+	if timeout != nil {
+		t = *timeout
+	}
+	if signal == "" {
+		signal = c.Config.StopSignal
+	}
+	if signal == "" {
+		signal = "SIGTERM"
+	}
+	sig, err := ParseSignal(signal)
+	if err != nil {
+		return err
+	}
+	rt := e.runtimes[c.Runtime]
+	if t != 0 {
+		if err := rt.Kill(ctx, c.ID, sig); err != nil {
+			e.log.Warn("stop signal", "container", c.ID, "err", err)
+		}
+		if st.Status == StatusPaused {
+			_ = rt.Resume(ctx, c.ID)
+		}
+		if t < 0 {
+			e.waitExit(ctx, en, 365*24*time.Hour)
+			return nil
+		}
+		if e.waitExit(ctx, en, time.Duration(t)*time.Second) {
+			return nil
+		}
+	}
+	if err := rt.Kill(ctx, c.ID, syscall.SIGKILL); err != nil {
+		e.log.Warn("stop kill", "container", c.ID, "err", err)
+	}
+	if st.Status == StatusPaused {
+		_ = rt.Resume(ctx, c.ID)
+	}
+	if !e.waitExit(ctx, en, 30*time.Second) {
+		return fmt.Errorf("container %s did not exit after SIGKILL: %w", c.ID, errdefs.ErrUnavailable)
+	}
+	return nil
+}
+
+// Kill sends a signal to the container's init process.
+func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	sig, err := ParseSignal(signal)
+	if err != nil {
+		return err
+	}
+	st, _, _ := e.snapshot(en)
+	if !st.Running() {
+		return fmt.Errorf("Container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
+	}
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+		e.update(en, func(c *Container) { c.State.ManuallyStopped = true })
+	}
+	e.mu.Lock()
+	c := en.c.clone()
+	e.mu.Unlock()
+	if err := e.runtimes[c.Runtime].Kill(ctx, c.ID, sig); err != nil {
+		return fmt.Errorf("kill %s: %v: %w", c.ID, err, errdefs.ErrConflict)
+	}
+	if st.Status == StatusPaused && sig == syscall.SIGKILL {
+		_ = e.runtimes[c.Runtime].Resume(ctx, c.ID)
+	}
+	return nil
+}
+
+// Restart stops (if running) and starts a container.
+func (e *Engine) Restart(ctx context.Context, ref string, timeout *int) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	en.op.Lock()
+	defer en.op.Unlock()
+	if err := e.stopLocked(ctx, en, timeout, ""); err != nil && !errdefs.IsNotModified(err) {
+		return err
+	}
+	e.update(en, func(c *Container) { c.State.ManuallyStopped = false })
+	return e.startLocked(ctx, en, false)
+}
+
+// Pause freezes all processes of a running container.
+func (e *Engine) Pause(ctx context.Context, ref string) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	en.op.Lock()
+	defer en.op.Unlock()
+	st, _, _ := e.snapshot(en)
+	switch st.Status {
+	case StatusRunning:
+	case StatusPaused:
+		return fmt.Errorf("container %s is already paused: %w", en.c.ID, errdefs.ErrConflict)
+	default:
+		return fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
+	}
+	if err := e.runtimes[en.c.Runtime].Pause(ctx, en.c.ID); err != nil {
+		return err
+	}
+	e.update(en, func(c *Container) {
+		if c.State.Status == StatusRunning {
+			c.State.Status = StatusPaused
+		}
+	})
+	return nil
+}
+
+// Unpause thaws a paused container.
+func (e *Engine) Unpause(ctx context.Context, ref string) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	en.op.Lock()
+	defer en.op.Unlock()
+	st, _, _ := e.snapshot(en)
+	if st.Status != StatusPaused {
+		return fmt.Errorf("container %s is not paused: %w", en.c.ID, errdefs.ErrConflict)
+	}
+	if err := e.runtimes[en.c.Runtime].Resume(ctx, en.c.ID); err != nil {
+		return err
+	}
+	e.update(en, func(c *Container) {
+		if c.State.Status == StatusPaused {
+			c.State.Status = StatusRunning
+		}
+	})
+	return nil
+}
+
+// Wait conditions, as docker's.
+const (
+	WaitNotRunning = "not-running"
+	WaitNextExit   = "next-exit"
+	WaitRemoved    = "removed"
+)
+
+// WaitRegistered lets a caller know the waiter is in place (so the API can
+// answer its headers before a client starts the container).
+type WaitRegistered func()
+
+// Wait blocks until the condition holds and returns the exit code.
+func (e *Engine) Wait(ctx context.Context, ref, condition string, registered WaitRegistered) (int, error) {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return 0, err
+	}
+	if condition == "" {
+		condition = WaitNotRunning
+	}
+	switch condition {
+	case WaitNotRunning, WaitNextExit, WaitRemoved:
+	default:
+		return 0, fmt.Errorf("invalid wait condition %q: %w", condition, errdefs.ErrInvalidArgument)
+	}
+	st, ch, removed := e.snapshot(en)
+	startExits := e.exitCount(en)
+	if registered != nil {
+		registered()
+	}
+	for {
+		switch {
+		case removed:
+			return st.ExitCode, nil
+		case condition == WaitNotRunning && !st.Running() && st.Status != StatusRestarting:
+			return st.ExitCode, nil
+		case condition == WaitNextExit && e.exitCount(en) > startExits:
+			return st.ExitCode, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		st, ch, removed = e.snapshot(en)
+	}
+}
+
+func (e *Engine) exitCount(en *entry) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return en.exits
+}
+
+// RemoveOptions modify Remove.
+type RemoveOptions struct {
+	Force bool
+}
+
+// Remove deletes a container and its writable layer. A running container
+// needs Force.
+func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	en.op.Lock()
+	defer en.op.Unlock()
+	st, _, removed := e.snapshot(en)
+	if removed {
+		return fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	e.cancelRestart(en)
+	if st.Running() {
+		if !o.Force {
+			return fmt.Errorf("You cannot remove a running container %s. Stop the container before attempting removal or force remove: %w", en.c.ID, errdefs.ErrConflict)
+		}
+		zero := 0
+		if err := e.stopLocked(ctx, en, &zero, "SIGKILL"); err != nil && !errdefs.IsNotModified(err) {
+			return err
+		}
+	}
+	e.update(en, func(c *Container) { c.State.Status = StatusRemoving })
+	id := en.c.ID
+	e.mu.Lock()
+	en.removed = true
+	delete(e.byID, id)
+	delete(e.names, en.c.Name)
+	for _, x := range en.c.ExecIDs {
+		delete(e.execs, x)
+	}
+	for _, p := range en.pending {
+		p.done <- fmt.Errorf("container %s removed", id)
+	}
+	en.pending = nil
+	close(en.changed)
+	en.changed = make(chan struct{})
+	e.mu.Unlock()
+
+	_ = snapshot.Unmount(e.RootfsPath(id))
+	if rt := e.runtimes[en.c.Runtime]; rt != nil {
+		_ = rt.Delete(ctx, id, true)
+	}
+	var firstErr error
+	for _, d := range []string{e.dir(id), e.shimDir(id)} {
+		if err := os.RemoveAll(d); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	e.log.Info("container removed", "container", id)
+	return firstErr
+}
+
+// Prune removes every stopped container and returns their IDs.
+func (e *Engine) Prune(ctx context.Context) ([]string, error) {
+	var removed []string
+	for _, c := range e.List(ctx) {
+		if c.State.Running() || c.State.Status == StatusRestarting {
+			continue
+		}
+		if err := e.Remove(ctx, c.ID, RemoveOptions{}); err != nil {
+			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
+				continue
+			}
+			return removed, err
+		}
+		removed = append(removed, c.ID)
+	}
+	return removed, nil
+}
+
+func unixSignalName(s syscall.Signal) string { return unix.SignalName(s) }

@@ -1,0 +1,178 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/runtime/logfile"
+)
+
+// LogsOptions select what Logs returns.
+type LogsOptions struct {
+	Stdout, Stderr bool
+	Follow         bool
+	Tail           int // negative: all
+	Since, Until   time.Time
+}
+
+// Logs calls emit with every selected log entry of a container, following
+// new entries while the container runs when asked to.
+func (e *Engine) Logs(ctx context.Context, ref string, o LogsOptions, emit func(logfile.Entry) error) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	id := en.c.ID
+	running := func() bool {
+		st, _, removed := e.snapshot(en)
+		return !removed && (st.Running() || st.Status == StatusRestarting)
+	}
+	return logfile.Read(ctx, e.LogPath(id), logfile.ReadOptions{
+		Stdout: o.Stdout, Stderr: o.Stderr, Tail: o.Tail, Since: o.Since, Until: o.Until,
+		Follow: o.Follow, Running: running,
+	}, emit)
+}
+
+// Stats is one sample of a container's resource usage, read from its
+// cgroup.
+type Stats struct {
+	Read        time.Time
+	CPUUsage    uint64 // ns of CPU time
+	SystemUsage uint64 // ns of host CPU time
+	OnlineCPUs  int
+	MemoryUsage uint64
+	MemoryLimit uint64
+	MemoryCache uint64
+	PidsCurrent uint64
+	PidsLimit   uint64
+}
+
+// Stats samples a running container's cgroup.
+func (e *Engine) Stats(ctx context.Context, ref string) (*Stats, error) {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return nil, err
+	}
+	st, _, _ := e.snapshot(en)
+	s := &Stats{Read: time.Now().UTC(), OnlineCPUs: onlineCPUs(), SystemUsage: systemUsage()}
+	if !st.Running() {
+		return s, nil
+	}
+	cg := "/wharf/" + en.c.ID
+	if isCgroup2() {
+		base := filepath.Join("/sys/fs/cgroup", cg)
+		s.MemoryUsage = readUint(filepath.Join(base, "memory.current"))
+		s.MemoryLimit = readUint(filepath.Join(base, "memory.max"))
+		s.MemoryCache = statField(filepath.Join(base, "memory.stat"), "file")
+		s.CPUUsage = statField(filepath.Join(base, "cpu.stat"), "usage_usec") * 1000
+		s.PidsCurrent = readUint(filepath.Join(base, "pids.current"))
+		s.PidsLimit = readUint(filepath.Join(base, "pids.max"))
+	} else {
+		mem := filepath.Join("/sys/fs/cgroup/memory", cg)
+		s.MemoryUsage = readUint(filepath.Join(mem, "memory.usage_in_bytes"))
+		s.MemoryLimit = readUint(filepath.Join(mem, "memory.limit_in_bytes"))
+		s.MemoryCache = statField(filepath.Join(mem, "memory.stat"), "total_inactive_file")
+		s.CPUUsage = readUint(filepath.Join("/sys/fs/cgroup/cpuacct", cg, "cpuacct.usage"))
+		s.PidsCurrent = readUint(filepath.Join("/sys/fs/cgroup/pids", cg, "pids.current"))
+		s.PidsLimit = readUint(filepath.Join("/sys/fs/cgroup/pids", cg, "pids.max"))
+	}
+	if total := memTotal(); s.MemoryLimit == 0 || s.MemoryLimit > total {
+		s.MemoryLimit = total
+	}
+	return s, nil
+}
+
+func isCgroup2() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
+}
+
+func readUint(path string) uint64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	return v
+}
+
+func statField(path, key string) uint64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == key {
+			v, _ := strconv.ParseUint(f[1], 10, 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func onlineCPUs() int {
+	n := 0
+	data, _ := os.ReadFile("/proc/stat")
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "cpu") && len(line) > 3 && line[3] >= '0' && line[3] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+// systemUsage is the host's total CPU time in ns, from /proc/stat, as
+// docker computes it for CPU percentages.
+func systemUsage() uint64 {
+	data, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks uint64
+	for _, v := range f[1:8] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		ticks += n
+	}
+	return ticks * uint64(time.Second/100) // USER_HZ is 100 on Linux
+}
+
+func memTotal() uint64 {
+	v := statField("/proc/meminfo", "MemTotal:")
+	if v == 0 {
+		data, _ := os.ReadFile("/proc/meminfo")
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "MemTotal:" {
+				v, _ = strconv.ParseUint(f[1], 10, 64)
+			}
+		}
+	}
+	return v * 1024
+}
+
+// Top lists the container's processes with the given ps arguments (default
+// "-ef"), as docker does: run the host's ps and keep the container's pids.
+func (e *Engine) Top(ctx context.Context, ref, psArgs string) ([]string, [][]string, error) {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, _, _ := e.snapshot(en)
+	if !st.Running() {
+		return nil, nil, fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
+	}
+	pids, err := e.runtimes[en.c.Runtime].Pids(ctx, en.c.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return psTable(ctx, psArgs, pids)
+}

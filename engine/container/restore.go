@@ -1,0 +1,102 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wharf-dev/wharf/image/snapshot"
+	"github.com/wharf-dev/wharf/runtime/shim"
+)
+
+// Restore loads every container record from disk when the daemon starts.
+// Containers whose shim still answers are re-adopted (their processes never
+// stopped); containers whose shim exited while the daemon was down get the
+// exit status it recorded; containers whose shim is gone without a record
+// (host reboot) are marked exited with 255. Restart policies then apply as
+// they do at docker's daemon start.
+func (e *Engine) Restore(ctx context.Context) error {
+	ents, err := os.ReadDir(e.root)
+	if err != nil {
+		return err
+	}
+	var toStart []*entry
+	for _, d := range ents {
+		if !d.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(e.root, d.Name(), "container.json"))
+		if err != nil {
+			// A container whose create never finished: nothing to keep.
+			e.log.Warn("dropping incomplete container dir", "container", d.Name(), "err", err)
+			_ = os.RemoveAll(filepath.Join(e.root, d.Name()))
+			continue
+		}
+		var c Container
+		if err := json.Unmarshal(data, &c); err != nil || c.ID != d.Name() {
+			e.log.Error("unreadable container record; left in place", "container", d.Name(), "err", err)
+			continue
+		}
+		en := &entry{c: &c, changed: make(chan struct{})}
+		e.mu.Lock()
+		e.byID[c.ID] = en
+		e.names[c.Name] = c.ID
+		e.mu.Unlock()
+
+		switch c.State.Status {
+		case StatusRunning, StatusPaused:
+			dir := e.shimDir(c.ID)
+			if shim.Alive(dir) {
+				en.gen = 1
+				e.log.Info("re-adopted running container", "container", c.ID, "pid", c.State.Pid)
+				go e.monitor(en, 1)
+				continue
+			}
+			exit, err := shim.ReadExit(dir)
+			msg := ""
+			if err != nil || exit == nil {
+				exit = &shim.Exit{ExitCode: 255, ExitedAt: time.Now().UTC()}
+				msg = "container was running when its shim disappeared (host reboot?)"
+				if rt := e.runtimes[c.Runtime]; rt != nil {
+					_ = rt.Delete(ctx, c.ID, true)
+				}
+			}
+			_ = snapshot.Unmount(e.RootfsPath(c.ID))
+			e.update(en, func(ct *Container) {
+				ct.State.Status = StatusExited
+				ct.State.Pid = 0
+				ct.State.ExitCode = exit.ExitCode
+				ct.State.OOMKilled = exit.OOMKilled
+				ct.State.FinishedAt = exit.ExitedAt
+				ct.State.Error = msg
+			})
+			if c.HostConfig.AutoRemove {
+				go func() { _ = e.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) }()
+				continue
+			}
+			if restartOnDaemonStart(c.HostConfig.RestartPolicy, en.c.State, c.RestartCount) {
+				toStart = append(toStart, en)
+			}
+		case StatusRestarting:
+			toStart = append(toStart, en)
+		case StatusRemoving:
+			go func() { _ = e.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) }()
+		default:
+			if restartOnDaemonStart(c.HostConfig.RestartPolicy, c.State, c.RestartCount) && c.State.Status == StatusExited {
+				toStart = append(toStart, en)
+			}
+		}
+	}
+	for _, en := range toStart {
+		en.op.Lock()
+		err := e.startLocked(ctx, en, true)
+		en.op.Unlock()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			e.log.Warn("restart on daemon start failed", "container", en.c.ID, "err", err)
+		}
+	}
+	return nil
+}

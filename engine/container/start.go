@@ -1,0 +1,383 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/snapshot"
+	"github.com/wharf-dev/wharf/runtime/oci"
+	"github.com/wharf-dev/wharf/runtime/shim"
+	"github.com/wharf-dev/wharf/runtime/spec"
+)
+
+// AttachOptions selects the streams of an attach.
+type AttachOptions struct {
+	Stdin, Stdout, Stderr bool
+	// Stream is the client's connection: output is written to it (in the
+	// multiplexed format unless the container has a TTY) and stdin is read
+	// from it.
+	Stream io.ReadWriter
+}
+
+type attachReq struct {
+	o    AttachOptions
+	done chan error
+}
+
+// Attach connects a client to a container's stdio and blocks until the
+// stream ends. Attaching to a container that is not running waits for its
+// next start, so that `run` loses no output.
+func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	running := en.c.State.Status == StatusRunning || en.c.State.Status == StatusPaused
+	id := en.c.ID
+	tty := en.c.Config.Tty
+	var req *attachReq
+	if !running {
+		req = &attachReq{o: o, done: make(chan error, 1)}
+		en.pending = append(en.pending, req)
+	}
+	e.mu.Unlock()
+	if running {
+		return e.spliceShim(ctx, id, tty, o)
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		e.mu.Lock()
+		for i, p := range en.pending {
+			if p == req {
+				en.pending = append(en.pending[:i], en.pending[i+1:]...)
+				break
+			}
+		}
+		e.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// spliceShim copies between a client stream and the container's shim.
+func (e *Engine) spliceShim(ctx context.Context, id string, tty bool, o AttachOptions) error {
+	conn, r, err := shim.Attach(ctx, e.shimDir(id), o.Stdin, o.Stdout, o.Stderr)
+	if err != nil {
+		return fmt.Errorf("attach %s: %v: %w", id, err, errdefs.ErrConflict)
+	}
+	return splice(ctx, conn, r, o)
+}
+
+func splice(ctx context.Context, conn net.Conn, r io.Reader, o AttachOptions) error {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	if o.Stdin {
+		go func() {
+			_, _ = io.Copy(conn, o.Stream)
+			if uc, ok := conn.(*net.UnixConn); ok {
+				_ = uc.CloseWrite()
+			}
+		}()
+	}
+	_, err := io.Copy(o.Stream, r)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Start starts a created or exited container.
+func (e *Engine) Start(ctx context.Context, ref string) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	en.op.Lock()
+	defer en.op.Unlock()
+	return e.startLocked(ctx, en, false)
+}
+
+// startLocked starts en; the caller holds en.op. policy says the start is
+// a restart by policy (it counts in RestartCount).
+func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error {
+	st, _, removed := e.snapshot(en)
+	if removed {
+		return fmt.Errorf("No such container: %s: %w", en.c.ID, errdefs.ErrNotFound)
+	}
+	if st.Status == StatusRunning || st.Status == StatusPaused {
+		return fmt.Errorf("container %s is already running: %w", en.c.ID, errdefs.ErrNotModified)
+	}
+	if st.Status == StatusRemoving {
+		return fmt.Errorf("container %s is being removed: %w", en.c.ID, errdefs.ErrConflict)
+	}
+	e.mu.Lock()
+	c := en.c.clone()
+	pending := en.pending
+	en.pending = nil
+	if en.restartTimer != nil {
+		en.restartTimer.Stop()
+		en.restartTimer = nil
+	}
+	e.mu.Unlock()
+	fail := func(err error, code int) error {
+		for _, p := range pending {
+			p.done <- err
+		}
+		e.update(en, func(c *Container) {
+			c.State.Status = StatusExited
+			c.State.Pid = 0
+			c.State.ExitCode = code
+			c.State.Error = err.Error()
+			c.State.FinishedAt = time.Now().UTC()
+		})
+		_ = snapshot.Unmount(e.RootfsPath(c.ID))
+		return err
+	}
+
+	rt := e.runtimes[c.Runtime]
+	if rt == nil {
+		return fail(fmt.Errorf("runtime %q is not available on this daemon: %w", c.Runtime, errdefs.ErrUnavailable), 125)
+	}
+	cgroupsPath := "/wharf/" + c.ID
+	s, err := e.prepare(ctx, c, cgroupsPath)
+	if err != nil {
+		return fail(err, 125)
+	}
+	s.Version = oci.SpecVersion
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fail(err, 125)
+	}
+	if err := writeFileAtomic(filepath.Join(e.dir(c.ID), "config.json"), data, 0o600); err != nil {
+		return fail(err, 125)
+	}
+	pid, err := shim.Spawn(ctx, e.self, shim.Options{
+		ID:          c.ID,
+		Bundle:      e.dir(c.ID),
+		RuntimeName: rt.Name,
+		RuntimePath: rt.Path,
+		RuntimeRoot: rt.Root,
+		LogPath:     e.LogPath(c.ID),
+		Dir:         e.shimDir(c.ID),
+		Tty:         c.Config.Tty,
+		Stdin:       c.Config.OpenStdin,
+		StdinOnce:   c.Config.StdinOnce,
+		Hold:        len(pending) > 0,
+		CgroupsPath: cgroupsPath,
+	})
+	if err != nil {
+		var se *shim.StartError
+		if errors.As(err, &se) {
+			class := errdefs.ErrUnavailable
+			if se.ExitCode == 126 || se.ExitCode == 127 {
+				class = errdefs.ErrInvalidArgument
+			}
+			return fail(fmt.Errorf("failed to create task for container: %s: %w", se.Msg, class), se.ExitCode)
+		}
+		return fail(err, 125)
+	}
+	// Connect the streams that waited for this start, then let output flow.
+	for _, p := range pending {
+		conn, r, err := shim.Attach(ctx, e.shimDir(c.ID), p.o.Stdin, p.o.Stdout, p.o.Stderr)
+		if err != nil {
+			p.done <- err
+			continue
+		}
+		go func() { p.done <- splice(context.Background(), conn, r, p.o) }()
+	}
+	if len(pending) > 0 {
+		_ = shim.Release(ctx, e.shimDir(c.ID))
+	}
+	var gen int
+	e.update(en, func(c *Container) {
+		en.gen++
+		gen = en.gen
+		c.State = State{Status: StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
+		if policy {
+			c.RestartCount++
+		}
+	})
+	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", rt.Name)
+	go e.monitor(en, gen)
+	return nil
+}
+
+// prepare mounts the container's root filesystem, writes the files bind
+// mounted into it and returns its runtime spec.
+func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) (*specs.Spec, error) {
+	img, err := e.images.Get(ctx, c.ImageID)
+	if err != nil {
+		return nil, fmt.Errorf("image of container %s: %w", c.ID, err)
+	}
+	lowers, err := e.images.LayerDirs(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	dir := e.dir(c.ID)
+	rootfs := e.RootfsPath(c.ID)
+	for _, d := range []string{rootfs, filepath.Join(dir, "upper"), filepath.Join(dir, "work")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	_ = snapshot.Unmount(rootfs)
+	if err := snapshot.MountOverlay(rootfs, lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work")); err != nil {
+		return nil, fmt.Errorf("mounting root filesystem: %w", err)
+	}
+	mounts, err := e.writeEtcFiles(c)
+	if err != nil {
+		return nil, err
+	}
+	o := &spec.Options{
+		ID:            c.ID,
+		Rootfs:        rootfs,
+		Entrypoint:    c.Config.Entrypoint,
+		EntrypointSet: c.Config.EntrypointSet,
+		Cmd:           c.Config.Cmd,
+		Env:           c.Config.Env,
+		WorkingDir:    c.Config.WorkingDir,
+		User:          c.Config.User,
+		Hostname:      c.Config.Hostname,
+		Tty:           c.Config.Tty,
+		OpenStdin:     c.Config.OpenStdin,
+		Memory:        c.HostConfig.Memory,
+		MemorySwap:    c.HostConfig.MemorySwap,
+		NanoCPUs:      c.HostConfig.NanoCPUs,
+		CPUShares:     c.HostConfig.CPUShares,
+		PidsLimit:     c.HostConfig.PidsLimit,
+		ReadOnly:      c.HostConfig.ReadonlyRootfs,
+		CapAdd:        c.HostConfig.CapAdd,
+		CapDrop:       c.HostConfig.CapDrop,
+		Privileged:    c.HostConfig.Privileged,
+		Init:          c.HostConfig.Init,
+		InitPath:      e.self,
+		NetworkMode:   specNetworkMode(c.HostConfig.NetworkMode),
+		CgroupsPath:   cgroupsPath,
+		Mounts:        mounts,
+		Annotations:   c.Config.Labels,
+	}
+	if img.Config != nil {
+		o.Image = img.Config.Config
+	}
+	for _, u := range c.HostConfig.Ulimits {
+		o.Ulimits = append(o.Ulimits, spec.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	for _, opt := range c.HostConfig.SecurityOpt {
+		k, v, _ := strings.Cut(opt, "=")
+		if k == opt {
+			k, v, _ = strings.Cut(opt, ":")
+		}
+		switch k {
+		case "no-new-privileges":
+			o.NoNewPrivileges = v == "" || v == "true"
+		case "seccomp":
+			switch {
+			case v == "unconfined":
+				o.SeccompProfile = "unconfined"
+			case strings.HasPrefix(strings.TrimSpace(v), "{"):
+				p := filepath.Join(e.dir(c.ID), "seccomp.json")
+				if err := os.WriteFile(p, []byte(v), 0o600); err != nil {
+					return nil, err
+				}
+				o.SeccompProfile = p
+			default:
+				o.SeccompProfile = v
+			}
+		default:
+			return nil, fmt.Errorf("invalid --security-opt: %q: %w", opt, errdefs.ErrInvalidArgument)
+		}
+	}
+	return spec.Generate(ctx, o)
+}
+
+// writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
+// /etc/resolv.conf and returns their bind mounts.
+func (e *Engine) writeEtcFiles(c *Container) ([]specs.Mount, error) {
+	dir := e.dir(c.ID)
+	hostname := c.Config.Hostname
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+	}
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	if c.HostConfig.NetworkMode == "host" {
+		if data, err := os.ReadFile("/etc/hosts"); err == nil {
+			hosts = string(data)
+		}
+	}
+	files := map[string]string{
+		"hostname":    hostname + "\n",
+		"hosts":       hosts,
+		"resolv.conf": resolvConf(c.HostConfig.NetworkMode == "host"),
+	}
+	var mounts []specs.Mount
+	for _, name := range []string{"hostname", "hosts", "resolv.conf"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {
+			return nil, err
+		}
+		mounts = append(mounts, specs.Mount{Destination: "/etc/" + name, Type: "bind", Source: p, Options: []string{"rbind", "rprivate"}})
+	}
+	return mounts, nil
+}
+
+// resolvConf derives the container's resolv.conf from the host's. Without
+// host networking, loopback name servers cannot be reached from the
+// container and are dropped, as docker does.
+func resolvConf(hostNet bool) string {
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return ""
+	}
+	if hostNet {
+		return string(data)
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" && (strings.HasPrefix(f[1], "127.") || f[1] == "::1") {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return strings.TrimRight(b.String(), "\n") + "\n"
+}
+
+// Resize sets the terminal size of a running TTY container.
+func (e *Engine) Resize(ctx context.Context, ref string, h, w uint16) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	st, _, _ := e.snapshot(en)
+	if !st.Running() {
+		return fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
+	}
+	if !en.c.Config.Tty {
+		return nil
+	}
+	return shim.Resize(ctx, e.shimDir(en.c.ID), h, w)
+}
+
+// specNetworkMode maps docker's "default" (no --network given) to the mode
+// a container gets on this daemon: its own empty network namespace.
+func specNetworkMode(m string) string {
+	if m == "default" {
+		return ""
+	}
+	return m
+}

@@ -1,0 +1,134 @@
+// Package container is the container lifecycle of the wharf engine: create,
+// start, stop, exec, remove, restart policies and re-adoption after a daemon
+// restart. It knows no wire format; API servers translate to and from it.
+//
+// On-disk layout (under the daemon's root, <root>/containers/<id>/):
+//
+//	container.json   the Container record, rewritten atomically on change
+//	config.json      the OCI bundle's runtime spec (bundle dir = this dir)
+//	rootfs/          overlay mount point (merged view) while running
+//	upper/, work/    the container's writable layer
+//	hostname, hosts, resolv.conf   files bind-mounted into the container
+//	<id>-json.log    the log, written by the shim (json-file format)
+//
+// and under the exec-root, <exec-root>/shims/<id>/ is the shim's directory
+// (see package shim) and <exec-root>/runtime/<name>/ the OCI runtime's state.
+//
+// State machine (State.Status):
+//
+//	created ──start──▶ running ──exit──▶ exited ──start──▶ running
+//	running ──pause──▶ paused ──unpause──▶ running
+//	exited ──restart policy──▶ restarting ──▶ running
+//	any ──rm──▶ removing ──▶ (gone)
+package container
+
+import (
+	"time"
+)
+
+// Config is the portable configuration of a container (docker's
+// container.Config without the wire details).
+type Config struct {
+	Hostname      string
+	User          string
+	Tty           bool
+	OpenStdin     bool
+	StdinOnce     bool
+	Env           []string
+	Cmd           []string
+	Image         string
+	WorkingDir    string
+	Entrypoint    []string
+	EntrypointSet bool
+	Labels        map[string]string
+	StopSignal    string
+	StopTimeout   *int
+	ExposedPorts  map[string]struct{}
+	Volumes       map[string]struct{}
+}
+
+// RestartPolicy says when a container that exited is started again.
+type RestartPolicy struct {
+	Name              string // "no", "always", "on-failure", "unless-stopped"
+	MaximumRetryCount int
+}
+
+// Ulimit is one resource limit of the container's processes.
+type Ulimit struct {
+	Name       string
+	Soft, Hard int64
+}
+
+// HostConfig is the host-dependent configuration of a container.
+type HostConfig struct {
+	NetworkMode    string
+	RestartPolicy  RestartPolicy
+	AutoRemove     bool
+	CapAdd         []string
+	CapDrop        []string
+	Privileged     bool
+	ReadonlyRootfs bool
+	SecurityOpt    []string
+	Init           bool
+	Runtime        string
+	Memory         int64
+	MemorySwap     int64
+	NanoCPUs       int64
+	CPUShares      int64
+	PidsLimit      int64
+	Ulimits        []Ulimit
+}
+
+// Status values of State.Status.
+const (
+	StatusCreated    = "created"
+	StatusRunning    = "running"
+	StatusPaused     = "paused"
+	StatusRestarting = "restarting"
+	StatusRemoving   = "removing"
+	StatusExited     = "exited"
+	StatusDead       = "dead"
+)
+
+// State is a container's lifecycle state.
+type State struct {
+	Status     string
+	Pid        int
+	ExitCode   int
+	OOMKilled  bool
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// ManuallyStopped is set by stop/kill from a user: unless-stopped and
+	// always policies do not bring such a container back on daemon start
+	// (unless-stopped) or on its exit.
+	ManuallyStopped bool
+}
+
+// Running reports whether the container has live processes.
+func (s *State) Running() bool {
+	return s.Status == StatusRunning || s.Status == StatusPaused
+}
+
+// Container is the persistent record of one container.
+type Container struct {
+	ID           string
+	Name         string // without the leading "/"
+	Created      time.Time
+	ImageID      string
+	Config       Config
+	HostConfig   HostConfig
+	Path         string
+	Args         []string
+	State        State
+	RestartCount int
+	Runtime      string // the runtime actually used
+	ExecIDs      []string
+}
+
+// CreateOptions is what a user asks for at create time.
+type CreateOptions struct {
+	Name       string
+	Config     Config
+	HostConfig HostConfig
+}

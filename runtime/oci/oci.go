@@ -1,0 +1,201 @@
+// Package oci drives an OCI runtime binary (runc, crun) through its command
+// line, the contract every OCI runtime implements.
+//
+// Each daemon gives its runtime a state directory of its own (--root of the
+// runtime, under the daemon's exec-root), so that several daemons on one
+// host never see each other's containers.
+package oci
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/wharf-dev/wharf/errdefs"
+)
+
+// SpecVersion is the ociVersion written into bundles. Runtimes check it
+// against the versions they know; Debian 12's crun 1.8.1 refuses anything
+// but 1.0.x, and every field wharf sets exists in 1.0.2.
+const SpecVersion = "1.0.2-dev"
+
+// Runtime is one OCI runtime binary with its own state root.
+type Runtime struct {
+	// Name is how users select it (--runtime NAME).
+	Name string
+	// Path is the binary.
+	Path string
+	// Root is the runtime's state directory (its --root flag).
+	Root string
+}
+
+// State is what `runtime state` reports about a container.
+type State struct {
+	ID     string `json:"id"`
+	Pid    int    `json:"pid"`
+	Status string `json:"status"` // creating, created, running, paused, stopped
+	Bundle string `json:"bundle"`
+}
+
+// Command returns an exec.Cmd that runs the runtime with its root flag and
+// args. Callers set stdio before starting it.
+func (r *Runtime) Command(ctx context.Context, args ...string) *exec.Cmd {
+	full := append([]string{"--root", r.Root}, args...)
+	return exec.CommandContext(ctx, r.Path, full...)
+}
+
+// run runs the runtime to completion and returns a classified error holding
+// its stderr on failure.
+func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := r.Command(ctx, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, &Error{Op: args[0], Msg: cleanMessage(stderr.String()), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+// Kill sends sig to the container's init process.
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	_, err := r.run(ctx, "kill", id, strconv.Itoa(int(sig)))
+	return err
+}
+
+// Delete removes the runtime's record of a stopped container (and its
+// cgroup). force also kills a running one.
+func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	args := []string{"delete"}
+	if force {
+		args = append(args, "--force")
+	}
+	_, err := r.run(ctx, append(args, id)...)
+	return err
+}
+
+// Pause freezes every process of the container (cgroup freezer).
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	_, err := r.run(ctx, "pause", id)
+	return err
+}
+
+// Resume thaws a paused container.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	_, err := r.run(ctx, "resume", id)
+	return err
+}
+
+// State returns the runtime's view of a container; ErrNotFound when the
+// runtime does not know it.
+func (r *Runtime) State(ctx context.Context, id string) (*State, error) {
+	// Cheap existence check first: both runc and crun keep a directory per
+	// container under their root.
+	if _, err := os.Stat(filepath.Join(r.Root, id)); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("runtime state of %s: %w", id, errdefs.ErrNotFound)
+	}
+	out, err := r.run(ctx, "state", id)
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(out, &st); err != nil {
+		return nil, fmt.Errorf("runtime state of %s: %w", id, err)
+	}
+	return &st, nil
+}
+
+// Pids lists the host pids of every process in the container.
+func (r *Runtime) Pids(ctx context.Context, id string) ([]int, error) {
+	out, err := r.run(ctx, "ps", "--format", "json", id)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	if err := json.Unmarshal(out, &pids); err != nil {
+		return nil, fmt.Errorf("runtime ps of %s: %w", id, err)
+	}
+	return pids, nil
+}
+
+// Version returns the first line of `runtime --version`.
+func (r *Runtime) Version(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, r.Path, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}
+
+// Error is a failed runtime invocation.
+type Error struct {
+	Op  string
+	Msg string
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Msg != "" {
+		return fmt.Sprintf("runtime %s: %s", e.Op, e.Msg)
+	}
+	return fmt.Sprintf("runtime %s: %v", e.Op, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// cleanMessage turns a runtime's stderr (plain text or JSON log lines) into
+// one line for a user.
+func cleanMessage(s string) string {
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		var entry struct {
+			Msg   string `json:"msg"`
+			Level string `json:"level"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg != "" {
+			if entry.Level != "" && entry.Level != "error" && entry.Level != "fatal" {
+				continue
+			}
+			line = entry.Msg
+		}
+		msgs = append(msgs, line)
+	}
+	return strings.Join(msgs, ": ")
+}
+
+// CleanMessage is cleanMessage for callers that captured a runtime's
+// output themselves (the shim).
+func CleanMessage(s string) string { return cleanMessage(s) }
+
+// StartExitCode classifies why a runtime could not start a container's
+// process, the way docker does: 127 when the command does not exist, 126
+// when it exists but cannot be executed, 125 for anything else. Runtimes
+// report this only as text, so the text is what is examined; this is the one
+// place in wharf that does.
+func StartExitCode(msg string) int {
+	m := strings.ToLower(msg)
+	switch {
+	case strings.Contains(m, "executable file not found"),
+		strings.Contains(m, "executable file") && strings.Contains(m, "not found"),
+		strings.Contains(m, "no such file or directory") && strings.Contains(m, "exec"):
+		return 127
+	case strings.Contains(m, "permission denied") && strings.Contains(m, "exec"),
+		strings.Contains(m, "is a directory"),
+		strings.Contains(m, "exec format error"):
+		return 126
+	}
+	return 125
+}

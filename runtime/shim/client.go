@@ -1,0 +1,181 @@
+package shim
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// StartError is a container that the runtime could not start; ExitCode is
+// what docker would report (125, or 126/127 for a command that cannot be
+// executed or does not exist).
+type StartError struct {
+	Msg      string
+	ExitCode int
+}
+
+func (e *StartError) Error() string { return e.Msg }
+
+// Spawn starts a shim for o with the wharf binary at self and waits until it
+// reports the container started. The shim runs in a session of its own so
+// it outlives the daemon; the daemon reaps it if it is still the parent
+// when the shim exits.
+func Spawn(ctx context.Context, self string, o Options) (int, error) {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return 0, err
+	}
+	// A directory left from an earlier run of the same container.
+	for _, f := range []string{SocketFile, ExitFile, InitPidFile, PidFile, "console.sock", "runtime.log"} {
+		_ = os.Remove(filepath.Join(o.Dir, f))
+	}
+	data, err := json.Marshal(o)
+	if err != nil {
+		return 0, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	cmd := exec.Command(self, "shim", string(data))
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = o.Dir
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return 0, fmt.Errorf("starting shim: %w", err)
+	}
+	w.Close()
+	go func() { _ = cmd.Wait() }()
+
+	type result struct {
+		r   Ready
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var rd Ready
+		err := json.NewDecoder(r).Decode(&rd)
+		done <- result{rd, err}
+	}()
+	select {
+	case <-ctx.Done():
+		_ = cmd.Process.Kill()
+		return 0, ctx.Err()
+	case res := <-done:
+		if res.err != nil {
+			return 0, fmt.Errorf("shim exited without reporting: %w", res.err)
+		}
+		if res.r.Error != "" {
+			return 0, &StartError{Msg: res.r.Error, ExitCode: res.r.ExitCode}
+		}
+		return res.r.Pid, nil
+	}
+}
+
+// dial connects to the shim in dir and sends req.
+func dial(ctx context.Context, dir string, req Request) (net.Conn, *bufio.Reader, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", filepath.Join(dir, SocketFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	data, _ := json.Marshal(req)
+	if _, err := conn.Write(append(data, '\n')); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, bufio.NewReader(conn), nil
+}
+
+// Alive reports whether a shim answers in dir.
+func Alive(dir string) bool {
+	conn, err := net.DialTimeout("unix", filepath.Join(dir, SocketFile), time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// Wait blocks until the container of the shim in dir has exited and returns
+// its status. If the shim is gone, the recorded exit file answers; if there
+// is none either, ErrShimGone.
+func Wait(ctx context.Context, dir string) (*Exit, error) {
+	conn, br, err := dial(ctx, dir, Request{Op: "wait"})
+	if err != nil {
+		return fromFile(dir)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// The shim died between our connect and its answer.
+		return fromFile(dir)
+	}
+	var e Exit
+	if err := json.Unmarshal(line, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// ErrShimGone means neither a shim nor a recorded exit status exists: the
+// host rebooted, or the shim was killed.
+var ErrShimGone = errors.New("shim gone and no exit status recorded")
+
+func fromFile(dir string) (*Exit, error) {
+	e, err := ReadExit(dir)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, ErrShimGone
+	}
+	return e, nil
+}
+
+// Attach opens a stream to the container's stdio. The returned connection
+// carries output (multiplexed frames unless TTY) and takes input.
+func Attach(ctx context.Context, dir string, stdin, stdout, stderr bool) (net.Conn, io.Reader, error) {
+	conn, br, err := dial(ctx, dir, Request{Op: "attach", Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := br.ReadBytes('\n'); err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("attach: container already exited")
+	}
+	return conn, br, nil
+}
+
+func simple(ctx context.Context, dir string, req Request) error {
+	conn, br, err := dial(ctx, dir, req)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = br.ReadBytes('\n')
+	return err
+}
+
+// Release lets a shim started with Hold start copying output.
+func Release(ctx context.Context, dir string) error { return simple(ctx, dir, Request{Op: "release"}) }
+
+// Resize sets the container's terminal size.
+func Resize(ctx context.Context, dir string, height, width uint16) error {
+	return simple(ctx, dir, Request{Op: "resize", Height: height, Width: width})
+}

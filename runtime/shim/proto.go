@@ -1,0 +1,82 @@
+// Package shim is the per-container supervisor. One shim process runs per
+// running container; it starts the container through the OCI runtime,
+// becomes the parent of its init (child subreaper), holds its stdio, writes
+// its log, serves attach and resize, and records its exit status. The
+// daemon can stop, crash or restart at any time: the shim and its container
+// go on, and a new daemon re-adopts them through the shim's socket.
+//
+// Files in the shim's directory (<exec-root>/shims/<id>/):
+//
+//	shim.sock   the shim's control socket (protocol below)
+//	shim.pid    the shim's pid
+//	init.pid    the container init's host pid (written by the runtime)
+//	runtime.log the runtime's own log (errors of `run`)
+//	exit.json   the exit status, written atomically once the container is gone
+//	shim.log    the shim's own diagnostics
+//
+// Protocol: a client connects to shim.sock and writes one JSON Request line.
+// "attach" turns the connection into a stream: container output (Docker's
+// multiplexed frames unless the container has a TTY, then raw bytes) flows to
+// the client, bytes from the client go to the container's stdin. "wait"
+// answers one Exit line when the container has exited (at once if it already
+// has). "resize" sets the TTY size and answers "{}". "release" lets output
+// flow when the shim was started with Hold (output is held back until the
+// daemon has connected the attach streams of `run`, so none is lost).
+package shim
+
+import (
+	"time"
+)
+
+// Options configure one shim. The daemon passes them as JSON on the
+// command line of `wharf shim`.
+type Options struct {
+	ID          string
+	Bundle      string
+	RuntimeName string
+	RuntimePath string
+	RuntimeRoot string
+	LogPath     string
+	Dir         string
+	Tty         bool
+	Stdin       bool
+	StdinOnce   bool
+	// Hold keeps output unread until a "release" or the first "attach".
+	Hold bool
+	// CgroupsPath is the container's cgroupsPath, for OOM detection.
+	CgroupsPath string
+}
+
+// Request is the first line a client sends on the shim's socket.
+type Request struct {
+	Op     string // "attach", "wait", "resize", "release"
+	Stdin  bool   `json:",omitempty"`
+	Stdout bool   `json:",omitempty"`
+	Stderr bool   `json:",omitempty"`
+	Height uint16 `json:",omitempty"`
+	Width  uint16 `json:",omitempty"`
+}
+
+// Exit is a container's exit status as the shim recorded it.
+type Exit struct {
+	Pid       int
+	ExitCode  int
+	OOMKilled bool
+	ExitedAt  time.Time
+}
+
+// Ready is what the shim reports on its ready pipe once the container
+// started (Pid) or failed to (Error, and the exit code docker would give).
+type Ready struct {
+	Pid      int    `json:",omitempty"`
+	Error    string `json:",omitempty"`
+	ExitCode int    `json:",omitempty"`
+}
+
+// File names inside the shim directory.
+const (
+	SocketFile  = "shim.sock"
+	ExitFile    = "exit.json"
+	PidFile     = "shim.pid"
+	InitPidFile = "init.pid"
+)

@@ -1,0 +1,465 @@
+package shim
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wharf-dev/wharf/runtime/logfile"
+	"github.com/wharf-dev/wharf/runtime/oci"
+)
+
+// shim is the state of the running shim process.
+type shim struct {
+	o   Options
+	rt  *oci.Runtime
+	log *slog.Logger
+
+	logw *logfile.Writer
+
+	stdin  io.WriteCloser // container stdin (pipe or pty master); nil without -i
+	master *os.File       // pty master with a TTY
+
+	mu       sync.Mutex
+	clients  map[*client]struct{}
+	waiters  []net.Conn
+	exit     *Exit
+	released chan struct{}
+	relOnce  sync.Once
+	stdinOne sync.Once
+}
+
+// client is one attached stream.
+type client struct {
+	conn           net.Conn
+	stdout, stderr bool
+}
+
+// Main runs the shim until its container has exited and returns the shim's
+// own exit status. ready receives one Ready line and is closed.
+func Main(o Options, ready *os.File) int {
+	logf, _ := os.OpenFile(filepath.Join(o.Dir, "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	var lw io.Writer = io.Discard
+	if logf != nil {
+		lw = logf
+	}
+	s := &shim{
+		o:        o,
+		rt:       &oci.Runtime{Name: o.RuntimeName, Path: o.RuntimePath, Root: o.RuntimeRoot},
+		log:      slog.New(slog.NewTextHandler(lw, nil)).With("container", o.ID),
+		clients:  map[*client]struct{}{},
+		released: make(chan struct{}),
+	}
+	report := func(r Ready) {
+		_ = json.NewEncoder(ready).Encode(r)
+		_ = ready.Close()
+	}
+	// The container's init is reparented to the shim when the runtime
+	// exits, so the shim can wait for it and read its exit status.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		report(Ready{Error: "shim: subreaper: " + err.Error(), ExitCode: 125})
+		return 1
+	}
+	_ = os.WriteFile(filepath.Join(o.Dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o600)
+
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(o.Dir, SocketFile), Net: "unix"})
+	if err != nil {
+		report(Ready{Error: "shim: listen: " + err.Error(), ExitCode: 125})
+		return 1
+	}
+	s.logw, err = logfile.Open(o.LogPath)
+	if err != nil {
+		report(Ready{Error: "shim: log file: " + err.Error(), ExitCode: 125})
+		return 1
+	}
+
+	pid, outputs, err := s.startContainer()
+	if err != nil {
+		msg := err.Error()
+		report(Ready{Error: msg, ExitCode: oci.StartExitCode(msg)})
+		_ = s.rt.Delete(context.Background(), o.ID, true)
+		_ = l.Close()
+		return 1
+	}
+	report(Ready{Pid: pid})
+	go s.serve(l)
+
+	if !o.Hold {
+		s.release()
+	}
+	var copiers sync.WaitGroup
+	for _, out := range outputs {
+		copiers.Add(1)
+		go func() {
+			defer copiers.Done()
+			s.copyOutput(out.stream, out.r)
+		}()
+	}
+
+	status := s.reap(pid)
+	// Output normally ends with the container; a process that escaped
+	// with the pipe open must not keep the exit from being recorded.
+	done := make(chan struct{})
+	go func() { copiers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		s.log.Warn("output still open after exit")
+	}
+	s.logw.Close()
+
+	exit := &Exit{Pid: pid, ExitCode: exitCode(status), OOMKilled: s.oomKilled(), ExitedAt: time.Now().UTC()}
+	if err := s.rt.Delete(context.Background(), o.ID, true); err != nil {
+		s.log.Warn("runtime delete", "err", err)
+	}
+	if err := writeExit(o.Dir, exit); err != nil {
+		s.log.Error("record exit", "err", err)
+	}
+	s.mu.Lock()
+	s.exit = exit
+	for c := range s.clients {
+		c.conn.Close()
+	}
+	waiters := s.waiters
+	s.waiters = nil
+	s.mu.Unlock()
+	line, _ := json.Marshal(exit)
+	for _, w := range waiters {
+		_ = w.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_, _ = w.Write(append(line, '\n'))
+		w.Close()
+	}
+	_ = l.Close()
+	return 0
+}
+
+type output struct {
+	stream string
+	r      io.ReadCloser
+}
+
+// startContainer runs `runtime run --detach` with the shim's pipes (or a
+// console socket) as the container's stdio, and returns the init pid.
+func (s *shim) startContainer() (int, []output, error) {
+	o := s.o
+	logPath := filepath.Join(o.Dir, "runtime.log")
+	// The runtime's errors go to a log file of their own: its stderr is the
+	// container's stderr and must carry only the container's output.
+	args := []string{"--root", o.RuntimeRoot, "--log-format", "json"}
+	if strings.Contains(filepath.Base(o.RuntimePath), "crun") {
+		args = append(args, "--log=file:"+logPath)
+	} else {
+		args = append(args, "--log", logPath)
+	}
+	args = append(args, "run", "--detach", "--pid-file", filepath.Join(o.Dir, InitPidFile), "--bundle", o.Bundle)
+
+	cmd := exec.Command(o.RuntimePath)
+	var outputs []output
+	var closeAfter []io.Closer
+	var console *oci.ConsoleSocket
+	if o.Tty {
+		var err error
+		console, err = oci.NewConsoleSocket(filepath.Join(o.Dir, "console.sock"))
+		if err != nil {
+			return 0, nil, err
+		}
+		defer console.Close()
+		args = append(args, "--console-socket", console.Path())
+	} else {
+		outR, outW, err := os.Pipe()
+		if err != nil {
+			return 0, nil, err
+		}
+		errR, errW, err := os.Pipe()
+		if err != nil {
+			return 0, nil, err
+		}
+		cmd.Stdout, cmd.Stderr = outW, errW
+		closeAfter = append(closeAfter, outW, errW)
+		outputs = append(outputs, output{"stdout", outR}, output{"stderr", errR})
+		if o.Stdin {
+			inR, inW, err := os.Pipe()
+			if err != nil {
+				return 0, nil, err
+			}
+			cmd.Stdin = inR
+			closeAfter = append(closeAfter, inR)
+			s.stdin = inW
+		}
+	}
+	type recv struct {
+		f   *os.File
+		err error
+	}
+	got := make(chan recv, 1)
+	if console != nil {
+		go func() {
+			f, err := console.ReceiveMaster(10 * time.Second)
+			got <- recv{f, err}
+		}()
+	}
+	cmd.Args = append(append(cmd.Args, args...), o.ID)
+	err := cmd.Run()
+	for _, c := range closeAfter {
+		c.Close()
+	}
+	if err != nil {
+		data, _ := os.ReadFile(logPath)
+		msg := oci.CleanMessage(string(data))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return 0, nil, fmt.Errorf("%s", msg)
+	}
+	if console != nil {
+		r := <-got
+		if r.err != nil {
+			return 0, nil, r.err
+		}
+		s.master = r.f
+		outputs = append(outputs, output{"stdout", r.f})
+		if o.Stdin {
+			s.stdin = r.f
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(o.Dir, InitPidFile))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading init pid: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0, nil, fmt.Errorf("bad init pid %q", data)
+	}
+	return pid, outputs, nil
+}
+
+// reap waits for the container's init to exit, reaping any other process
+// reparented to the shim on the way.
+func (s *shim) reap(pid int) unix.WaitStatus {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			// No child at all: the init is not ours (it died before
+			// runc exited and was reaped with it). Poll for it.
+			if unix.Kill(pid, 0) == unix.ESRCH {
+				return ws
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if got == pid {
+			return ws
+		}
+	}
+}
+
+func exitCode(ws unix.WaitStatus) int {
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return 255
+}
+
+// oomKilled reads the memory cgroup's OOM-kill counter (v1 oom_control or
+// v2 memory.events).
+func (s *shim) oomKilled() bool {
+	if s.o.CgroupsPath == "" {
+		return false
+	}
+	for _, p := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", s.o.CgroupsPath, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", s.o.CgroupsPath, "memory.events"),
+	} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *shim) release() { s.relOnce.Do(func() { close(s.released) }) }
+
+// copyOutput reads one output stream of the container into the log and to
+// every attached client.
+func (s *shim) copyOutput(stream string, r io.ReadCloser) {
+	defer r.Close()
+	select {
+	case <-s.released:
+	case <-time.After(10 * time.Second):
+		// The daemon that asked to hold output is gone.
+	}
+	split := &logfile.LineSplitter{Stream: stream, Out: s.logw}
+	var id byte = 1
+	if stream == "stderr" {
+		id = 2
+	}
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			_, _ = split.Write(buf[:n])
+			s.broadcast(id, buf[:n])
+		}
+		if err != nil {
+			break
+		}
+	}
+	_ = split.Flush()
+}
+
+func (s *shim) broadcast(id byte, p []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hdr [8]byte
+	hdr[0] = id
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	for c := range s.clients {
+		if id == 1 && !c.stdout || id == 2 && !c.stderr {
+			continue
+		}
+		_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		var err error
+		if !s.o.Tty {
+			_, err = c.conn.Write(hdr[:])
+		}
+		if err == nil {
+			_, err = c.conn.Write(p)
+		}
+		if err != nil {
+			c.conn.Close()
+			delete(s.clients, c)
+		}
+	}
+}
+
+func (s *shim) serve(l *net.UnixListener) {
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go s.handle(conn)
+	}
+}
+
+func (s *shim) handle(conn net.Conn) {
+	br := bufio.NewReader(conn)
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		conn.Close()
+		return
+	}
+	var req Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		conn.Close()
+		return
+	}
+	switch req.Op {
+	case "wait":
+		s.mu.Lock()
+		if s.exit != nil {
+			data, _ := json.Marshal(s.exit)
+			s.mu.Unlock()
+			_, _ = conn.Write(append(data, '\n'))
+			conn.Close()
+			return
+		}
+		s.waiters = append(s.waiters, conn)
+		s.mu.Unlock()
+	case "release":
+		s.release()
+		_, _ = conn.Write([]byte("{}\n"))
+		conn.Close()
+	case "resize":
+		if s.master != nil {
+			_ = oci.SetWinsize(s.master, req.Height, req.Width)
+		}
+		_, _ = conn.Write([]byte("{}\n"))
+		conn.Close()
+	case "attach":
+		c := &client{conn: conn, stdout: req.Stdout, stderr: req.Stderr}
+		s.mu.Lock()
+		if s.exit != nil {
+			s.mu.Unlock()
+			conn.Close()
+			return
+		}
+		s.clients[c] = struct{}{}
+		s.mu.Unlock()
+		// Acknowledge before any output so the daemon knows the stream
+		// is registered.
+		_, _ = conn.Write([]byte("{}\n"))
+		if req.Stdin && s.stdin != nil {
+			go s.copyStdin(br)
+		}
+	default:
+		conn.Close()
+	}
+}
+
+// copyStdin feeds one client's input to the container. When the client
+// ends its input and the container was created with StdinOnce (docker run
+// -i without -t), the container's stdin is closed so it sees EOF.
+func (s *shim) copyStdin(r io.Reader) {
+	_, _ = io.Copy(s.stdin, r)
+	if s.o.StdinOnce && !s.o.Tty {
+		s.stdinOne.Do(func() { _ = s.stdin.Close() })
+	}
+}
+
+// writeExit records the exit status atomically.
+func writeExit(dir string, e *Exit) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ExitFile+".tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, ExitFile))
+}
+
+// ReadExit returns the exit status recorded in dir, or nil if none is.
+func ReadExit(dir string) (*Exit, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ExitFile))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var e Exit
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}

@@ -1,0 +1,579 @@
+package nativeapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+
+	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/runtime/logfile"
+	wstream "github.com/wharf-dev/wharf/stream"
+)
+
+func (s *Server) routes() {
+	p := wharf.Prefix
+	s.handle("GET "+p+"/version", func(w http.ResponseWriter, r *http.Request) error { return writeJSON(w, 200, s.sys.Version()) })
+	s.handle("GET "+p+"/info", func(w http.ResponseWriter, r *http.Request) error { return writeJSON(w, 200, s.sys.Info(r.Context())) })
+	s.handle("GET "+p+"/_ping", func(w http.ResponseWriter, r *http.Request) error { _, err := w.Write([]byte("OK")); return err })
+
+	s.handle("POST "+p+"/containers/create", s.createContainer)
+	s.handle("GET "+p+"/containers/json", s.listContainers)
+	s.handle("POST "+p+"/containers/prune", s.pruneContainers)
+	s.handle("GET "+p+"/containers/{id}/json", s.inspectContainer)
+	s.handle("POST "+p+"/containers/{id}/start", func(w http.ResponseWriter, r *http.Request) error {
+		return noContent(w, s.c.Start(r.Context(), r.PathValue("id")))
+	})
+	s.handle("POST "+p+"/containers/{id}/stop", func(w http.ResponseWriter, r *http.Request) error {
+		t, err := intQuery(r, "t")
+		if err != nil {
+			return err
+		}
+		return noContent(w, s.c.Stop(r.Context(), r.PathValue("id"), t, r.URL.Query().Get("signal")))
+	})
+	s.handle("POST "+p+"/containers/{id}/restart", func(w http.ResponseWriter, r *http.Request) error {
+		t, err := intQuery(r, "t")
+		if err != nil {
+			return err
+		}
+		return noContent(w, s.c.Restart(r.Context(), r.PathValue("id"), t))
+	})
+	s.handle("POST "+p+"/containers/{id}/kill", func(w http.ResponseWriter, r *http.Request) error {
+		return noContent(w, s.c.Kill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")))
+	})
+	s.handle("POST "+p+"/containers/{id}/pause", func(w http.ResponseWriter, r *http.Request) error {
+		return noContent(w, s.c.Pause(r.Context(), r.PathValue("id")))
+	})
+	s.handle("POST "+p+"/containers/{id}/unpause", func(w http.ResponseWriter, r *http.Request) error {
+		return noContent(w, s.c.Unpause(r.Context(), r.PathValue("id")))
+	})
+	s.handle("POST "+p+"/containers/{id}/rename", func(w http.ResponseWriter, r *http.Request) error {
+		return noContent(w, s.c.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name")))
+	})
+	s.handle("POST "+p+"/containers/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
+		h, wd, err := sizeQuery(r)
+		if err != nil {
+			return err
+		}
+		return noContent(w, s.c.Resize(r.Context(), r.PathValue("id"), h, wd))
+	})
+	s.handle("POST "+p+"/containers/{id}/wait", s.waitContainer)
+	s.handle("POST "+p+"/containers/{id}/attach", s.attachContainer)
+	s.handle("DELETE "+p+"/containers/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		return noContent(w, s.c.Remove(r.Context(), r.PathValue("id"), container.RemoveOptions{Force: boolQuery(r, "force")}))
+	})
+	s.handle("GET "+p+"/containers/{id}/logs", s.logs)
+	s.handle("GET "+p+"/containers/{id}/top", s.top)
+	s.handle("GET "+p+"/containers/{id}/stats", s.stats)
+	s.handle("POST "+p+"/containers/{id}/exec", s.execCreate)
+	s.handle("POST "+p+"/exec/{id}/start", s.execStart)
+	s.handle("POST "+p+"/exec/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
+		h, wd, err := sizeQuery(r)
+		if err != nil {
+			return err
+		}
+		return noContent(w, s.c.ExecResize(r.Context(), r.PathValue("id"), h, wd))
+	})
+	s.handle("GET "+p+"/exec/{id}/json", s.execInspect)
+	s.imageRoutes()
+}
+
+func noContent(w http.ResponseWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func sizeQuery(r *http.Request) (uint16, uint16, error) {
+	h, err1 := strconv.ParseUint(r.URL.Query().Get("h"), 10, 16)
+	wd, err2 := strconv.ParseUint(r.URL.Query().Get("w"), 10, 16)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("invalid terminal size: %w", errdefs.ErrInvalidArgument)
+	}
+	return uint16(h), uint16(wd), nil
+}
+
+func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
+	var req wharf.CreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	o := createOptions(r.URL.Query().Get("name"), &req)
+	c, err := s.c.Create(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, wharf.CreateResponse{ID: c.ID, Warnings: []string{}})
+}
+
+func createOptions(name string, req *wharf.CreateRequest) container.CreateOptions {
+	cfg := req.Config
+	o := container.CreateOptions{
+		Name: name,
+		Config: container.Config{
+			Hostname: cfg.Hostname, User: cfg.User, Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
+			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir,
+			Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.Entrypoint != nil,
+			Labels: cfg.Labels, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout,
+			ExposedPorts: cfg.ExposedPorts, Volumes: cfg.Volumes,
+		},
+	}
+	if h := req.HostConfig; h != nil {
+		o.HostConfig = container.HostConfig{
+			NetworkMode:    h.NetworkMode,
+			RestartPolicy:  container.RestartPolicy{Name: h.RestartPolicy.Name, MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
+			AutoRemove:     h.AutoRemove,
+			CapAdd:         h.CapAdd,
+			CapDrop:        h.CapDrop,
+			Privileged:     h.Privileged,
+			ReadonlyRootfs: h.ReadonlyRootfs,
+			SecurityOpt:    h.SecurityOpt,
+			Init:           h.Init != nil && *h.Init,
+			Runtime:        h.Runtime,
+			Memory:         h.Memory,
+			MemorySwap:     h.MemorySwap,
+			NanoCPUs:       h.NanoCPUs,
+			CPUShares:      h.CPUShares,
+		}
+		if h.PidsLimit != nil {
+			o.HostConfig.PidsLimit = *h.PidsLimit
+		}
+		for _, u := range h.Ulimits {
+			o.HostConfig.Ulimits = append(o.HostConfig.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+		}
+	}
+	return o
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func containerJSON(c *container.Container, logPath string) *wharf.ContainerJSON {
+	st := c.State
+	init := c.HostConfig.Init
+	pids := c.HostConfig.PidsLimit
+	j := &wharf.ContainerJSON{
+		ID:      c.ID,
+		Created: ts(c.Created),
+		Path:    c.Path,
+		Args:    c.Args,
+		State: &wharf.State{
+			Status: st.Status, Running: st.Running(), Paused: st.Status == container.StatusPaused,
+			Restarting: st.Status == container.StatusRestarting, OOMKilled: st.OOMKilled, Dead: st.Status == container.StatusDead,
+			Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
+		},
+		Image:        c.ImageID,
+		LogPath:      logPath,
+		Name:         "/" + c.Name,
+		RestartCount: c.RestartCount,
+		Driver:       "overlay2",
+		Platform:     "linux",
+		ExecIDs:      c.ExecIDs,
+		HostConfig: &wharf.HostConfig{
+			NetworkMode: c.HostConfig.NetworkMode, RestartPolicy: wharf.RestartPolicy{Name: c.HostConfig.RestartPolicy.Name, MaximumRetryCount: c.HostConfig.RestartPolicy.MaximumRetryCount},
+			AutoRemove: c.HostConfig.AutoRemove, CapAdd: c.HostConfig.CapAdd, CapDrop: c.HostConfig.CapDrop, Privileged: c.HostConfig.Privileged,
+			ReadonlyRootfs: c.HostConfig.ReadonlyRootfs, SecurityOpt: c.HostConfig.SecurityOpt, Init: &init, Runtime: c.Runtime,
+			Memory: c.HostConfig.Memory, MemorySwap: c.HostConfig.MemorySwap, NanoCPUs: c.HostConfig.NanoCPUs, CPUShares: c.HostConfig.CPUShares,
+			PidsLimit: &pids,
+		},
+		GraphDriver: wharf.GraphDriver{Name: "overlay2"},
+		Mounts:      []wharf.MountPoint{},
+		Config: &wharf.Config{
+			Hostname: c.Config.Hostname, User: c.Config.User, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+			Env: c.Config.Env, Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir, Entrypoint: c.Config.Entrypoint,
+			Labels: c.Config.Labels, StopSignal: c.Config.StopSignal, StopTimeout: c.Config.StopTimeout, ExposedPorts: c.Config.ExposedPorts,
+		},
+		NetworkSettings: &wharf.NetworkSettings{Networks: map[string]*wharf.EndpointSettings{}},
+	}
+	for _, u := range c.HostConfig.Ulimits {
+		j.HostConfig.Ulimits = append(j.HostConfig.Ulimits, wharf.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	mode := c.HostConfig.NetworkMode
+	if mode == "" || mode == "default" {
+		mode = "none"
+	}
+	j.NetworkSettings.Networks[mode] = &wharf.EndpointSettings{}
+	return j
+}
+
+// logPather is implemented by engines that can say where a log lives.
+type logPather interface{ LogPath(id string) string }
+
+func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.c.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	lp := ""
+	if l, ok := s.c.(logPather); ok {
+		lp = l.LogPath(c.ID)
+	}
+	return writeJSON(w, 200, containerJSON(c, lp))
+}
+
+// statusText renders State as docker's `ps` STATUS column.
+func statusText(st container.State, now time.Time) string {
+	switch st.Status {
+	case container.StatusRunning:
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
+	case container.StatusPaused:
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
+	case container.StatusRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
+	case container.StatusExited:
+		if st.FinishedAt.IsZero() {
+			return "Created"
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
+	case container.StatusCreated:
+		return "Created"
+	case container.StatusRemoving:
+		return "Removal In Progress"
+	}
+	return st.Status
+}
+
+func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
+	all := boolQuery(r, "all")
+	filters := map[string][]string{}
+	if f := r.URL.Query().Get("filters"); f != "" {
+		if err := json.Unmarshal([]byte(f), &filters); err != nil {
+			// docker also accepts {"key":{"value":true}}.
+			var alt map[string]map[string]bool
+			if err2 := json.Unmarshal([]byte(f), &alt); err2 != nil {
+				return fmt.Errorf("invalid filters: %v: %w", err, errdefs.ErrInvalidArgument)
+			}
+			for k, vs := range alt {
+				for v := range vs {
+					filters[k] = append(filters[k], v)
+				}
+			}
+		}
+	}
+	now := time.Now()
+	out := []wharf.Container{}
+	for _, c := range s.c.List(r.Context()) {
+		if !all && !c.State.Running() && c.State.Status != container.StatusRestarting && len(filters["status"]) == 0 {
+			continue
+		}
+		ok, err := matchFilters(c, filters)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		cmd := strings.Join(append([]string{c.Path}, c.Args...), " ")
+		out = append(out, wharf.Container{
+			ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Command: cmd,
+			Created: c.Created.Unix(), State: c.State.Status, Status: statusText(c.State, now), Labels: c.Config.Labels,
+		})
+	}
+	return writeJSON(w, 200, out)
+}
+
+// matchFilters applies docker's ps filters: values of one key are ORed,
+// keys are ANDed.
+func matchFilters(c *container.Container, f map[string][]string) (bool, error) {
+	for key, vals := range f {
+		if len(vals) == 0 {
+			continue
+		}
+		any := false
+		for _, v := range vals {
+			var m bool
+			switch key {
+			case "id":
+				m = strings.HasPrefix(c.ID, v)
+			case "name":
+				m = strings.Contains(c.Name, strings.TrimPrefix(v, "/"))
+			case "status":
+				m = c.State.Status == v
+			case "label":
+				k, val, hasVal := strings.Cut(v, "=")
+				got, ok := c.Config.Labels[k]
+				m = ok && (!hasVal || got == val)
+			case "ancestor":
+				m = c.Config.Image == v || strings.HasPrefix(c.ImageID, v) || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), v)
+			case "exited":
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return false, fmt.Errorf("invalid exited filter %q: %w", v, errdefs.ErrInvalidArgument)
+				}
+				m = c.State.Status == container.StatusExited && c.State.ExitCode == n
+			default:
+				return false, fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+			}
+			if m {
+				any = true
+				break
+			}
+		}
+		if !any {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
+	ids, err := s.c.Prune(r.Context())
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return writeJSON(w, 200, wharf.ContainerPruneReport{ContainersDeleted: ids})
+}
+
+func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.c.Get(r.Context(), id); err != nil {
+		return err
+	}
+	fw := newFlushWriter(w)
+	headerSent := false
+	code, err := s.c.Wait(r.Context(), id, r.URL.Query().Get("condition"), func() {
+		// Answer the headers once the waiter is registered, so a client
+		// may start the container and be sure to see its exit.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		if fw.f != nil {
+			fw.f.Flush()
+		}
+		headerSent = true
+	})
+	if err != nil && !headerSent {
+		return err
+	}
+	resp := wharf.WaitResponse{StatusCode: code}
+	if err != nil {
+		resp.Error = &struct{ Message string }{err.Error()}
+	}
+	return json.NewEncoder(fw).Encode(resp)
+}
+
+func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.c.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	conn, rw, err := hijack(w, r, c.Config.Tty)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	o := container.AttachOptions{
+		Stdin:  boolQuery(r, "stdin") && c.Config.OpenStdin,
+		Stdout: boolQuery(r, "stdout"),
+		Stderr: boolQuery(r, "stderr"),
+		Stream: rw,
+	}
+	if err := s.c.Attach(r.Context(), c.ID, o); err != nil {
+		if !c.Config.Tty {
+			_, _ = (&sysErrWriter{conn}).Write([]byte(userMessage(err)))
+		}
+		s.log.Debug("attach ended", "container", c.ID, "err", err)
+	}
+	return nil
+}
+
+// sysErrWriter writes an error frame into a multiplexed stream.
+type sysErrWriter struct {
+	w interface{ Write([]byte) (int, error) }
+}
+
+func (s *sysErrWriter) Write(p []byte) (int, error) {
+	hdr := []byte{wstream.Systemerr, 0, 0, 0, 0, 0, 0, 0}
+	n := len(p)
+	hdr[4], hdr[5], hdr[6], hdr[7] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	if _, err := s.w.Write(hdr); err != nil {
+		return 0, err
+	}
+	return s.w.Write(p)
+}
+
+func parseTime(v string) (time.Time, error) {
+	if v == "" || v == "0" {
+		return time.Time{}, nil
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q: %w", v, errdefs.ErrInvalidArgument)
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	c, err := s.c.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	o := container.LogsOptions{Stdout: boolQuery(r, "stdout"), Stderr: boolQuery(r, "stderr"), Follow: boolQuery(r, "follow"), Tail: -1}
+	if !o.Stdout && !o.Stderr {
+		return fmt.Errorf("you must choose at least one stream: %w", errdefs.ErrInvalidArgument)
+	}
+	if t := q.Get("tail"); t != "" && t != "all" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid tail %q: %w", t, errdefs.ErrInvalidArgument)
+		}
+		o.Tail = n
+	}
+	if o.Since, err = parseTime(q.Get("since")); err != nil {
+		return err
+	}
+	if o.Until, err = parseTime(q.Get("until")); err != nil {
+		return err
+	}
+	timestamps := boolQuery(r, "timestamps")
+	w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
+	w.WriteHeader(200)
+	fw := newFlushWriter(w)
+	fw.f.Flush()
+	mo, me := wstream.NewMuxWriters(fw)
+	// Once the headers are out, an error (a client that left) can only end
+	// the stream.
+	_ = s.c.Logs(r.Context(), c.ID, o, func(e logfile.Entry) error {
+		line := e.Log
+		if timestamps {
+			line = e.Time.Format(time.RFC3339Nano) + " " + line
+		}
+		var err error
+		switch {
+		case c.Config.Tty:
+			_, err = fw.Write([]byte(line))
+		case e.Stream == "stderr":
+			_, err = me.Write([]byte(line))
+		default:
+			_, err = mo.Write([]byte(line))
+		}
+		return err
+	})
+	return nil
+}
+
+func (s *Server) top(w http.ResponseWriter, r *http.Request) error {
+	titles, procs, err := s.c.Top(r.Context(), r.PathValue("id"), r.URL.Query().Get("ps_args"))
+	if err != nil {
+		return err
+	}
+	if procs == nil {
+		procs = [][]string{}
+	}
+	return writeJSON(w, 200, wharf.TopResponse{Titles: titles, Processes: procs})
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.c.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	stream := r.URL.Query().Get("stream") != "0" && r.URL.Query().Get("stream") != "false"
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	enc := json.NewEncoder(newFlushWriter(w))
+	for {
+		st, err := s.c.Stats(r.Context(), c.ID)
+		if err != nil {
+			return nil
+		}
+		if err := enc.Encode(wharf.Stats{
+			Read: st.Read, ID: c.ID, Name: "/" + c.Name, CPUUsage: st.CPUUsage, SystemUsage: st.SystemUsage,
+			OnlineCPUs: st.OnlineCPUs, MemoryUsage: st.MemoryUsage, MemoryLimit: st.MemoryLimit, MemoryCache: st.MemoryCache,
+			PidsCurrent: st.PidsCurrent, PidsLimit: st.PidsLimit,
+		}); err != nil || !stream {
+			return nil
+		}
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
+	var cfg wharf.ExecConfig
+	if err := decodeBody(r, &cfg); err != nil {
+		return err
+	}
+	id, err := s.c.ExecCreate(r.Context(), r.PathValue("id"), container.ExecConfig{
+		Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged,
+		AttachStdin: cfg.AttachStdin, AttachStdout: cfg.AttachStdout, AttachStderr: cfg.AttachStderr,
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, wharf.IDResponse{ID: id})
+}
+
+func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
+	var req wharf.ExecStartRequest
+	if r.ContentLength != 0 {
+		if err := decodeBody(r, &req); err != nil {
+			return err
+		}
+	}
+	id := r.PathValue("id")
+	x, err := s.c.ExecInspect(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if req.Detach {
+		if err := s.c.ExecStart(r.Context(), id, nil, true); err != nil {
+			return err
+		}
+		w.WriteHeader(200)
+		return nil
+	}
+	conn, rw, err := hijack(w, r, x.Config.Tty)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if req.ConsoleSize != nil && x.Config.Tty {
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			_ = s.c.ExecResize(r.Context(), id, uint16(req.ConsoleSize[0]), uint16(req.ConsoleSize[1]))
+		}()
+	}
+	if err := s.c.ExecStart(r.Context(), id, rw, false); err != nil {
+		if !x.Config.Tty {
+			_, _ = (&sysErrWriter{conn}).Write([]byte(userMessage(err)))
+		}
+	}
+	return nil
+}
+
+func (s *Server) execInspect(w http.ResponseWriter, r *http.Request) error {
+	x, err := s.c.ExecInspect(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := wharf.ExecInspect{ID: x.ID, ContainerID: x.ContainerID, Running: x.Running, ExitCode: x.ExitCode, Pid: x.Pid}
+	if len(x.Config.Cmd) > 0 {
+		out.ProcessConfig.Entrypoint = x.Config.Cmd[0]
+		out.ProcessConfig.Arguments = x.Config.Cmd[1:]
+	}
+	out.ProcessConfig.Tty = x.Config.Tty
+	out.ProcessConfig.User = x.Config.User
+	return writeJSON(w, 200, out)
+}

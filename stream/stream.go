@@ -1,0 +1,96 @@
+// Package stream implements the multiplexed stdio stream format shared by the
+// shim, the engine and the API: Docker's 8-byte frame header (stream id,
+// three zero bytes, big-endian uint32 length) before each payload.
+package stream
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Stream ids of the multiplexed stream format, the same as Docker's: a
+// non-TTY attach, exec or log stream is a sequence of frames, each an 8-byte
+// header (stream id, three zero bytes, big-endian uint32 length) and payload.
+const (
+	Stdin  byte = 0
+	Stdout byte = 1
+	Stderr byte = 2
+	// Systemerr carries an error message from the daemon in the stream.
+	Systemerr byte = 3
+)
+
+// MuxWriter writes frames of one stream id to a shared writer. Writers of
+// different ids that share w serialise on mu.
+type MuxWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+	id byte
+}
+
+// NewMuxWriters returns writers for stdout and stderr that frame into w.
+func NewMuxWriters(w io.Writer) (stdout, stderr *MuxWriter) {
+	mu := &sync.Mutex{}
+	return &MuxWriter{mu: mu, w: w, id: Stdout}, &MuxWriter{mu: mu, w: w, id: Stderr}
+}
+
+// Write frames p as one message.
+func (m *MuxWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var hdr [8]byte
+	hdr[0] = m.id
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.w.Write(hdr[:]); err != nil {
+		return 0, err
+	}
+	return m.w.Write(p)
+}
+
+// Demux copies a multiplexed stream from src to stdout and stderr until EOF.
+// A Systemerr frame ends the copy with its text as the error.
+func Demux(stdout, stderr io.Writer, src io.Reader) error {
+	var hdr [8]byte
+	buf := make([]byte, 32*1024)
+	for {
+		if _, err := io.ReadFull(src, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		n := int(binary.BigEndian.Uint32(hdr[4:]))
+		var dst io.Writer
+		switch hdr[0] {
+		case Stdin, Stdout:
+			dst = stdout
+		case Stderr:
+			dst = stderr
+		case Systemerr:
+			msg := make([]byte, n)
+			if _, err := io.ReadFull(src, msg); err != nil {
+				return err
+			}
+			return errors.New(string(msg))
+		default:
+			return fmt.Errorf("stream: unknown stream id %d", hdr[0])
+		}
+		for n > 0 {
+			chunk := min(n, len(buf))
+			if _, err := io.ReadFull(src, buf[:chunk]); err != nil {
+				return err
+			}
+			if dst != nil {
+				if _, err := dst.Write(buf[:chunk]); err != nil {
+					return err
+				}
+			}
+			n -= chunk
+		}
+	}
+}
