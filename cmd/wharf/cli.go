@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -194,8 +193,3 @@ func stdinFile(cmd *cobra.Command) *os.File {
 	}
 	return nil
 }
-
-// nopCloser is an io.WriteCloser over a writer that must stay open.
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }

@@ -71,7 +71,6 @@ func TestWaitStatus(t *testing.T) {
 	if err := waitStatus(strings.NewReader(`{"StatusCode":0}`)); err != nil {
 		t.Errorf("status 0: %v", err)
 	}
-	var ee exitError
 	err := waitStatus(strings.NewReader(`{"StatusCode":3}`))
 	if e, ok := err.(exitError); !ok || e.code != 3 || e.err != nil {
 		t.Errorf("status 3: %#v", err)
@@ -80,5 +79,4 @@ func TestWaitStatus(t *testing.T) {
 	if e, ok := err.(exitError); !ok || e.code != 125 || e.err.Error() != "boom" {
 		t.Errorf("error: %#v", err)
 	}
-	_ = ee
 }

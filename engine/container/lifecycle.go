@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -420,8 +421,12 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	e.mu.Unlock()
 
 	_ = snapshot.Unmount(e.RootfsPath(id))
-	if rt := e.runtimes[en.c.Runtime]; rt != nil {
-		_ = rt.Delete(ctx, id, true)
+	// The shim deletes the runtime's record after an exit; only a record
+	// left by a shim that died needs deleting here.
+	if rt := e.runtimes[en.c.Runtime]; rt != nil && !shim.Alive(e.shimDir(id)) {
+		if _, err := os.Stat(filepath.Join(rt.Root, id)); err == nil {
+			_ = rt.Delete(ctx, id, true)
+		}
 	}
 	var firstErr error
 	for _, d := range []string{e.dir(id), e.shimDir(id)} {

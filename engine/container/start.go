@@ -28,6 +28,11 @@ type AttachOptions struct {
 	// multiplexed format unless the container has a TTY) and stdin is read
 	// from it.
 	Stream io.ReadWriter
+	// Registered, if set, is called once the stream is connected or queued
+	// for the next start, before any output flows; the API answers the
+	// client's upgrade request there, so a client that starts the
+	// container after that answer loses no output.
+	Registered func()
 }
 
 type attachReq struct {
@@ -56,6 +61,9 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error 
 	if running {
 		return e.spliceShim(ctx, id, tty, o)
 	}
+	if o.Registered != nil {
+		o.Registered()
+	}
 	select {
 	case err := <-req.done:
 		return err
@@ -77,6 +85,9 @@ func (e *Engine) spliceShim(ctx context.Context, id string, tty bool, o AttachOp
 	conn, r, err := shim.Attach(ctx, e.shimDir(id), o.Stdin, o.Stdout, o.Stderr)
 	if err != nil {
 		return fmt.Errorf("attach %s: %v: %w", id, err, errdefs.ErrConflict)
+	}
+	if o.Registered != nil {
+		o.Registered()
 	}
 	return splice(ctx, conn, r, o)
 }
@@ -153,7 +164,9 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		return fail(fmt.Errorf("runtime %q is not available on this daemon: %w", c.Runtime, errdefs.ErrUnavailable), 125)
 	}
 	cgroupsPath := "/wharf/" + c.ID
+	t0 := time.Now()
 	s, err := e.prepare(ctx, c, cgroupsPath)
+	tPrepared := time.Now()
 	if err != nil {
 		return fail(err, 125)
 	}
@@ -164,6 +177,9 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	}
 	if err := writeFileAtomic(filepath.Join(e.dir(c.ID), "config.json"), data, 0o600); err != nil {
 		return fail(err, 125)
+	}
+	if !shim.WaitGone(e.shimDir(c.ID), 5*time.Second) {
+		return fail(fmt.Errorf("the shim of the previous run of %s is still running: %w", c.ID, errdefs.ErrUnavailable), 125)
 	}
 	pid, err := shim.Spawn(ctx, e.self, shim.Options{
 		ID:          c.ID,
@@ -190,6 +206,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		}
 		return fail(err, 125)
 	}
+	tSpawned := time.Now()
 	// Connect the streams that waited for this start, then let output flow.
 	for _, p := range pending {
 		conn, r, err := shim.Attach(ctx, e.shimDir(c.ID), p.o.Stdin, p.o.Stdout, p.o.Stderr)
@@ -211,7 +228,8 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 			c.RestartCount++
 		}
 	})
-	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", rt.Name)
+	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", rt.Name,
+		"prepare", tPrepared.Sub(t0), "spawn", tSpawned.Sub(tPrepared), "total", time.Since(t0))
 	go e.monitor(en, gen)
 	return nil
 }

@@ -179,3 +179,17 @@ func Release(ctx context.Context, dir string) error { return simple(ctx, dir, Re
 func Resize(ctx context.Context, dir string, height, width uint16) error {
 	return simple(ctx, dir, Request{Op: "resize", Height: height, Width: width})
 }
+
+// WaitGone waits up to d for a shim that reported its container's exit to
+// finish its cleanup and close its socket, so that the same container can
+// be started again.
+func WaitGone(dir string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if !Alive(dir) {
+			return true
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return false
+}

@@ -87,7 +87,9 @@ func Main(o Options, ready *os.File) int {
 		return 1
 	}
 
+	tStart := time.Now()
 	pid, outputs, err := s.startContainer()
+	s.log.Debug("runtime run", "took", time.Since(tStart))
 	if err != nil {
 		msg := err.Error()
 		report(Ready{Error: msg, ExitCode: oci.StartExitCode(msg)})
@@ -123,9 +125,6 @@ func Main(o Options, ready *os.File) int {
 	s.logw.Close()
 
 	exit := &Exit{Pid: pid, ExitCode: exitCode(status), OOMKilled: s.oomKilled(), ExitedAt: time.Now().UTC()}
-	if err := s.rt.Delete(context.Background(), o.ID, true); err != nil {
-		s.log.Warn("runtime delete", "err", err)
-	}
 	if err := writeExit(o.Dir, exit); err != nil {
 		s.log.Error("record exit", "err", err)
 	}
@@ -142,6 +141,13 @@ func Main(o Options, ready *os.File) int {
 		_ = w.SetWriteDeadline(time.Now().Add(2 * time.Second))
 		_, _ = w.Write(append(line, '\n'))
 		w.Close()
+	}
+	// The runtime's record goes after the waiters heard of the exit: it
+	// costs a runtime invocation that nobody needs to wait for. The socket
+	// stays open until then, so a daemon restarting the container waits
+	// for this shim to be gone (see WaitGone).
+	if err := s.rt.Delete(context.Background(), o.ID, true); err != nil {
+		s.log.Warn("runtime delete", "err", err)
 	}
 	_ = l.Close()
 	return 0

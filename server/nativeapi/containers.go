@@ -371,18 +371,21 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	conn, rw, err := hijack(w, r, c.Config.Tty)
+	conn, rw, answer, err := hijack(w, r, c.Config.Tty)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	o := container.AttachOptions{
-		Stdin:  boolQuery(r, "stdin") && c.Config.OpenStdin,
-		Stdout: boolQuery(r, "stdout"),
-		Stderr: boolQuery(r, "stderr"),
-		Stream: rw,
+		Stdin:      boolQuery(r, "stdin") && c.Config.OpenStdin,
+		Stdout:     boolQuery(r, "stdout"),
+		Stderr:     boolQuery(r, "stderr"),
+		Stream:     rw,
+		Registered: answer,
 	}
-	if err := s.c.Attach(r.Context(), c.ID, o); err != nil {
+	err = s.c.Attach(r.Context(), c.ID, o)
+	answer()
+	if err != nil {
 		if !c.Config.Tty {
 			_, _ = (&sysErrWriter{conn}).Write([]byte(userMessage(err)))
 		}
@@ -544,11 +547,12 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(200)
 		return nil
 	}
-	conn, rw, err := hijack(w, r, x.Config.Tty)
+	conn, rw, answer, err := hijack(w, r, x.Config.Tty)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
+	answer()
 	if req.ConsoleSize != nil && x.Config.Tty {
 		go func() {
 			time.Sleep(20 * time.Millisecond)

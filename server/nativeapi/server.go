@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -187,26 +188,32 @@ func intQuery(r *http.Request, key string) (*int, error) {
 }
 
 // hijack takes over the connection of an upgrade request and returns a
-// stream reading what the client sends and writing to it.
-func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, io.ReadWriter, error) {
+// stream reading what the client sends and writing to it, and a function
+// that writes the upgrade answer (call it once the stream is ready).
+func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, io.ReadWriter, func(), error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		return nil, nil, errors.New("connection cannot be hijacked")
+		return nil, nil, nil, errors.New("connection cannot be hijacked")
 	}
 	conn, brw, err := hj.Hijack()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ctype := "application/vnd.docker.multiplexed-stream"
 	if tty {
 		ctype = "application/vnd.docker.raw-stream"
 	}
-	if r.Header.Get("Upgrade") != "" {
-		_, _ = io.WriteString(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: "+ctype+"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-	} else {
-		_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: "+ctype+"\r\n\r\n")
+	var once sync.Once
+	answer := func() {
+		once.Do(func() {
+			if r.Header.Get("Upgrade") != "" {
+				_, _ = io.WriteString(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: "+ctype+"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+			} else {
+				_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: "+ctype+"\r\n\r\n")
+			}
+		})
 	}
-	return conn, &hijacked{r: brw.Reader, conn: conn}, nil
+	return conn, &hijacked{r: brw.Reader, conn: conn}, answer, nil
 }
 
 // hijacked reads first what the server already buffered.

@@ -1,0 +1,43 @@
+# wharf: `make run` installs what is missing and starts the daemon with its
+# defaults; `make test` runs the whole test suite (as root for the kernel
+# tests); `make bench` prints the start-latency comparison against peers.
+
+GO      ?= go
+BIN     := bin/wharf
+ROOT    ?= /var/lib/wharf
+EXECROOT ?= /run/wharf
+
+.PHONY: all build deps test-deps run test vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/wharf
+
+deps:
+	sh scripts/install-deps.sh
+
+test-deps:
+	WHARF_TEST_DEPS=1 sh scripts/install-deps.sh
+
+run: deps build
+	$(BIN) daemon --root $(ROOT) --exec-root $(EXECROOT)
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+
+test: test-deps vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+# Runs each fuzz target for a short while (FUZZTIME=1m for longer).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test ./image/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
+	$(GO) test ./image/store -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME)
+
+bench: deps build
+	$(GO) run ./bench/startbench -wharf $(BIN)
+
+clean:
+	rm -rf bin
