@@ -42,6 +42,11 @@ func main() {
 	if filepath.Base(os.Args[0]) == "wharf-init" {
 		os.Exit(initproc.Main(os.Args[1:]))
 	}
+	// The shim lives as long as its container: it skips building the CLI's
+	// command tree to keep its heap small.
+	if len(os.Args) == 3 && os.Args[1] == "shim" {
+		os.Exit(shimMain(os.Args[2]))
+	}
 	root := newRootCommand()
 	err := root.Execute()
 	if err == nil {

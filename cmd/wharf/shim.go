@@ -10,8 +10,9 @@ import (
 	"github.com/wharf-dev/wharf/runtime/shim"
 )
 
-// newShimCommand is the per-container supervisor the daemon starts; it is
-// not meant to be run by hand.
+// newShimCommand documents the per-container supervisor the daemon starts;
+// main dispatches to shimMain before cobra so the long-lived shim carries
+// no command tree.
 func newShimCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:    "shim OPTIONS-JSON",
@@ -19,14 +20,18 @@ func newShimCommand() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var o shim.Options
-			if err := json.Unmarshal([]byte(args[0]), &o); err != nil {
-				return fmt.Errorf("shim options: %w", err)
-			}
-			// fd 3 is the ready pipe the daemon reads.
-			ready := os.NewFile(3, "ready")
-			os.Exit(shim.Main(o, ready))
+			os.Exit(shimMain(args[0]))
 			return nil
 		},
 	}
+}
+
+func shimMain(optsJSON string) int {
+	var o shim.Options
+	if err := json.Unmarshal([]byte(optsJSON), &o); err != nil {
+		fmt.Fprintln(os.Stderr, "wharf shim: options:", err)
+		return 2
+	}
+	// fd 3 is the ready pipe the daemon reads.
+	return shim.Main(o, os.NewFile(3, "ready"))
 }

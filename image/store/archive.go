@@ -79,13 +79,37 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Con
 	if err != nil {
 		return nil, err
 	}
-	return s.ingest(ctx, ingestReq{
+	img, err := s.ingest(ctx, ingestReq{
 		rawConfig: raw,
 		tags:      tags,
 		layers: []layerSource{{digest: dgst, mediaType: types.DockerLayer, open: func() (io.ReadCloser, error) {
 			return s.content.Open(dgst)
 		}}},
 	})
+	if err != nil {
+		// A tar that does not unpack must not linger as a blob.
+		s.dropUnreferenced(dgst, digestOf(raw))
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return img, nil
+}
+
+// dropUnreferenced deletes blobs that no image and no lease refers to.
+func (s *Store) dropUnreferenced(digests ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+next:
+	for _, dgst := range digests {
+		if s.leases[dgst] > 0 {
+			continue
+		}
+		for _, r := range s.records {
+			if r.ID == dgst || r.Manifest == dgst || contains(layerDigests(r), dgst) {
+				continue next
+			}
+		}
+		_ = s.content.Delete(dgst)
+	}
 }
 
 // saveItem is one image selected for Save with the tags to write for it.

@@ -133,6 +133,9 @@ func TestImportGzipAndUntagged(t *testing.T) {
 	if _, err := s.Import(ctx, bytes.NewReader([]byte("garbage that is not a tar at all, not even close.......")), "x", nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("import garbage = %v", err)
 	}
+	if blobs, _ := s.content.List(); len(blobs) != 5 { // two configs, two manifests, one shared layer
+		t.Errorf("blobs after failed import: %v", blobs)
+	}
 }
 
 func idsOf(d []Deleted) (untagged, deleted []string) {

@@ -1,0 +1,270 @@
+// Command startbench measures wharf's container start, exec and idle
+// memory cost side by side with the bare OCI runtime running an equivalent
+// bundle, and with docker and podman when they are installed. Every
+// measure runs round-robin in the same loop, so machine noise hits all of
+// them alike; the table prints medians, p95 and ratios.
+//
+// It needs root, starts its own daemons on temporary directories, sends no
+// network traffic and removes everything it created.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	wharfBin = flag.String("wharf", "bin/wharf", "wharf binary")
+	n        = flag.Int("n", 30, "runs per measure")
+	idle     = flag.Int("idle", 10, "containers for the idle memory measure")
+	peers    = flag.Bool("peers", true, "also measure docker and podman when installed")
+)
+
+type measure struct {
+	name string
+	cmd  func(i int) *exec.Cmd
+	// after runs untimed after each run (cleanup).
+	after func(i int)
+	times []time.Duration
+}
+
+func main() {
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fatal("startbench needs root")
+	}
+	bin, err := filepath.Abs(*wharfBin)
+	check(err)
+	dir, err := os.MkdirTemp("/tmp", "wb-")
+	check(err)
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		_ = os.RemoveAll(dir)
+	}()
+	cleanup := func(f func()) { cleanups = append(cleanups, f) }
+
+	rootfs := filepath.Join(dir, "rootfs")
+	tarPath := filepath.Join(dir, "busybox.tar")
+	buildRootfs(rootfs, tarPath)
+
+	// wharf daemon
+	wd := filepath.Join(dir, "w")
+	sock := filepath.Join(wd, "run", "wharf.sock")
+	daemon := exec.Command(bin, "daemon", "--root", filepath.Join(wd, "root"), "--exec-root", filepath.Join(wd, "run"), "--log-level", "warn")
+	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
+	daemon.Stdout, daemon.Stderr = logf, logf
+	check(daemon.Start())
+	cleanup(func() {
+		out, _ := wharf(bin, sock, "ps", "-aq")
+		for _, id := range strings.Fields(out) {
+			_, _ = wharf(bin, sock, "rm", "-f", id)
+		}
+		_ = daemon.Process.Signal(os.Interrupt)
+		_, _ = daemon.Process.Wait()
+		unmountUnder(dir)
+	})
+	waitFor(func() bool { _, err := wharf(bin, sock, "version"); return err == nil })
+	mustWharf(bin, sock, "import", tarPath, "bench/busybox:1")
+	info := mustWharf(bin, sock, "info", "--format", "{{.DefaultRuntime}}")
+	rtName := strings.TrimSpace(info)
+	rtPath, err := exec.LookPath(rtName)
+	check(err)
+	rtRoot := filepath.Join(wd, "run", "runtime", rtName)
+
+	// An equivalent bundle for the bare runtime: the very spec wharf
+	// generated, pointed at a plain copy of the rootfs.
+	id := strings.TrimSpace(mustWharf(bin, sock, "create", "bench/busybox:1", "true"))
+	mustWharf(bin, sock, "start", id)
+	mustWharf(bin, sock, "wait", id)
+	bundle := filepath.Join(dir, "bundle")
+	check(os.MkdirAll(bundle, 0o755))
+	var spec map[string]any
+	data, err := os.ReadFile(filepath.Join(wd, "root", "containers", id, "config.json"))
+	check(err)
+	check(json.Unmarshal(data, &spec))
+	spec["root"] = map[string]any{"path": rootfs, "readonly": false}
+	// The /etc files wharf bind-mounts go with the container; copy them.
+	for _, m := range spec["mounts"].([]any) {
+		mm := m.(map[string]any)
+		src, _ := mm["source"].(string)
+		if strings.HasPrefix(src, filepath.Join(wd, "root")) {
+			data, err := os.ReadFile(src)
+			check(err)
+			dst := filepath.Join(dir, "etc-"+filepath.Base(src))
+			check(os.WriteFile(dst, data, 0o644))
+			mm["source"] = dst
+		}
+	}
+	linux := spec["linux"].(map[string]any)
+	bareRoot := filepath.Join(dir, "bare-state")
+	mustWharf(bin, sock, "rm", id)
+
+	bareSpec := func(name string, cg string) string {
+		b := filepath.Join(dir, "bundle-"+name)
+		check(os.MkdirAll(b, 0o755))
+		linux["cgroupsPath"] = cg
+		out, err := json.Marshal(spec)
+		check(err)
+		check(os.WriteFile(filepath.Join(b, "config.json"), out, 0o644))
+		return b
+	}
+	eqBundle := bareSpec("eq", "/wharf-bench/eq")
+	cleanup(func() { removeCgroups("wharf-bench") })
+
+	ms := []*measure{
+		{name: "wharf run --rm IMG true", cmd: func(int) *exec.Cmd {
+			return exec.Command(bin, "--host", "unix://"+sock, "run", "--rm", "bench/busybox:1", "true")
+		}},
+		{name: rtName + " run (same spec)", cmd: func(i int) *exec.Cmd {
+			return exec.Command(rtPath, "--root", bareRoot, "run", "--bundle", eqBundle, "bare-"+strconv.Itoa(i))
+		}},
+	}
+	if *peers {
+		ms = append(ms, peerMeasures(dir, tarPath, cleanup)...)
+	}
+	fmt.Printf("start latency: %d runs each, round-robin, runtime %s\n", *n, rtName)
+	runAll(ms, *n)
+	report(ms, 1)
+
+	// exec: wharf exec vs the bare runtime's exec into the same container.
+	mustWharf(bin, sock, "run", "-d", "--name", "ex", "bench/busybox:1", "sleep", "100000")
+	exID := strings.TrimSpace(mustWharf(bin, sock, "inspect", "--format", "{{.Id}}", "ex"))
+	xs := []*measure{
+		{name: "wharf exec C true", cmd: func(int) *exec.Cmd {
+			return exec.Command(bin, "--host", "unix://"+sock, "exec", "ex", "true")
+		}},
+		{name: rtName + " exec C true", cmd: func(int) *exec.Cmd {
+			return exec.Command(rtPath, "--root", rtRoot, "exec", exID, "true")
+		}},
+	}
+	xs = append(xs, peerExecMeasures()...)
+	fmt.Printf("\nexec latency: %d runs each\n", *n)
+	runAll(xs, *n)
+	report(xs, 1)
+	_, _ = wharf(bin, sock, "rm", "-f", "ex")
+
+	// idle cost: PSS of the shims plus the daemon's growth per container.
+	before := pss(daemon.Process.Pid)
+	var shims []int
+	for i := 0; i < *idle; i++ {
+		mustWharf(bin, sock, "run", "-d", "--name", fmt.Sprintf("idle%d", i), "bench/busybox:1", "sleep", "100000")
+	}
+	time.Sleep(2 * time.Second)
+	after := pss(daemon.Process.Pid)
+	var shimPSS, shimRSS float64
+	for i := 0; i < *idle; i++ {
+		out := mustWharf(bin, sock, "inspect", "--format", "{{.Id}}", fmt.Sprintf("idle%d", i))
+		p, err := os.ReadFile(filepath.Join(wd, "run", "shims", strings.TrimSpace(out), "shim.pid"))
+		check(err)
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(p)))
+		shims = append(shims, pid)
+		shimPSS += pss(pid)
+		shimRSS += rss(pid)
+	}
+	k := float64(*idle)
+	fmt.Printf("\nidle container cost (%d containers): shim PSS %.2f MiB + daemon growth %.2f MiB = %.2f MiB per container (shim RSS %.2f MiB)\n",
+		*idle, shimPSS/k/1024, (after-before)/k/1024, (shimPSS+after-before)/k/1024, shimRSS/k/1024)
+	fmt.Println("peers on these machines (PEERS.md): docker 2.9 MiB PSS, podman conmon 0.37 MiB PSS")
+}
+
+func runAll(ms []*measure, n int) {
+	for i := -3; i < n; i++ { // three warm-up rounds
+		for _, m := range ms {
+			cmd := m.cmd(i + 1000)
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			t0 := time.Now()
+			err := cmd.Run()
+			d := time.Since(t0)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v: %s\n", m.name, err, strings.TrimSpace(errb.String()))
+				continue
+			}
+			if m.after != nil {
+				m.after(i)
+			}
+			if i >= 0 {
+				m.times = append(m.times, d)
+			}
+		}
+	}
+}
+
+func quantile(ts []time.Duration, q float64) time.Duration {
+	if len(ts) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ts...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	idx := int(q * float64(len(s)-1))
+	return s[idx]
+}
+
+func report(ms []*measure, base int) {
+	ref := quantile(ms[base].times, 0.5)
+	first := quantile(ms[0].times, 0.5)
+	fmt.Printf("%-42s %10s %10s %12s %12s\n", "measure", "median", "p95", "vs "+shortName(ms[base].name), "wharf/this")
+	for _, m := range ms {
+		med := quantile(m.times, 0.5)
+		if med == 0 {
+			fmt.Printf("%-42s %10s\n", m.name, "failed")
+			continue
+		}
+		fmt.Printf("%-42s %10s %10s %11.2fx %11.2fx\n", m.name, ms3(med), ms3(quantile(m.times, 0.95)),
+			float64(med)/float64(ref), float64(first)/float64(med))
+	}
+}
+
+func shortName(s string) string { f := strings.Fields(s); return f[0] }
+
+func ms3(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+
+func wharf(bin, sock string, args ...string) (string, error) {
+	cmd := exec.Command(bin, append([]string{"--host", "unix://" + sock}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("wharf %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
+
+func mustWharf(bin, sock string, args ...string) string {
+	out, err := wharf(bin, sock, args...)
+	check(err)
+	return out
+}
+
+func waitFor(f func() bool) {
+	for i := 0; i < 200; i++ {
+		if f() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fatal("timed out waiting")
+}
+
+func check(err error) {
+	if err != nil {
+		fatal(err.Error())
+	}
+}
+
+func fatal(msg string) {
+	fmt.Fprintln(os.Stderr, "startbench: "+msg)
+	os.Exit(1)
+}
