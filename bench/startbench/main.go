@@ -166,7 +166,7 @@ func main() {
 	var shimPSS, shimRSS float64
 	for i := 0; i < *idle; i++ {
 		out := mustWharf(bin, sock, "inspect", "--format", "{{.Id}}", fmt.Sprintf("idle%d", i))
-		p, err := os.ReadFile(filepath.Join(wd, "run", "shims", strings.TrimSpace(out), "shim.pid"))
+		p, err := os.ReadFile(filepath.Join(wd, "run", "shims", strings.TrimSpace(out)[:24], "shim.pid"))
 		check(err)
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(p)))
 		shims = append(shims, pid)

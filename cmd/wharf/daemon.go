@@ -86,6 +86,11 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	_ = os.Remove(sock)
 
+	// Terminal exec processes are started by a runtime that detaches; the
+	// daemon adopts them to read their exit status.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("becoming a child subreaper: %w", err)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err

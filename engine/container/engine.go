@@ -103,7 +103,10 @@ func New(root, execRoot string, images Images, runtimes map[string]*oci.Runtime,
 }
 
 func (e *Engine) dir(id string) string     { return filepath.Join(e.root, id) }
-func (e *Engine) shimDir(id string) string { return filepath.Join(e.execRoot, "shims", id) }
+// shimDir is the shim's directory. Its name is a prefix of the ID (96
+// random bits, unique in practice) because unix socket paths inside it are
+// limited to 108 bytes.
+func (e *Engine) shimDir(id string) string { return filepath.Join(e.execRoot, "shims", id[:24]) }
 
 // LogPath is where a container's json-file log lives.
 func (e *Engine) LogPath(id string) string { return filepath.Join(e.dir(id), id+"-json.log") }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/runtime/oci"
@@ -153,7 +154,7 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	if err != nil {
 		return e.execDone(x, 126, err)
 	}
-	dir := filepath.Join(e.shimDir(c.ID), "exec-"+id[:12])
+	dir := filepath.Join(e.shimDir(c.ID), "x"+id[:8])
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return e.execDone(x, 126, err)
 	}
@@ -171,14 +172,8 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 		args = append(args, "--log", logPath)
 	}
 	args = append(args, "exec", "--process", procFile, "--pid-file", filepath.Join(dir, "pid"))
-	var console *oci.ConsoleSocket
 	if cfg.Tty {
-		console, err = oci.NewConsoleSocket(filepath.Join(dir, "console.sock"))
-		if err != nil {
-			return e.execDone(x, 126, err)
-		}
-		defer console.Close()
-		args = append(args, "--tty", "--console-socket", console.Path())
+		return e.execTTY(ctx, x, rt, c.ID, dir, logPath, args, stream, detach)
 	}
 	cmd := rt.Command(context.WithoutCancel(ctx), append(args, c.ID)...)
 	var outw, errw io.Writer = io.Discard, io.Discard
@@ -203,21 +198,6 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	if err := cmd.Start(); err != nil {
 		return e.execDone(x, 126, err)
 	}
-	if console != nil {
-		master, err := console.ReceiveMaster(10 * time.Second)
-		if err == nil {
-			x.mu.Lock()
-			x.master = master
-			x.mu.Unlock()
-			defer master.Close()
-			if stream != nil && !detach {
-				if cfg.AttachStdin {
-					go func() { _, _ = io.Copy(master, stream) }()
-				}
-				go func() { _, _ = io.Copy(stream, master) }()
-			}
-		}
-	}
 	go func() {
 		if pid, err := readPid(filepath.Join(dir, "pid")); err == nil {
 			x.mu.Lock()
@@ -237,14 +217,10 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 			if ee.ProcessState != nil && code < 0 {
 				code = 137
 			}
-			if logData, _ := os.ReadFile(logPath); len(bytes.TrimSpace(logData)) > 0 {
-				if msg := oci.CleanMessage(string(logData)); msg != "" {
-					code = oci.StartExitCode(msg)
-					if code == 125 {
-						code = 126
-					}
-					fmt.Fprintf(errw, "OCI runtime exec failed: %s\n", msg)
-				}
+			// The runtime printed its error on the stderr it shares with
+			// the process; only the exit code is ours to set.
+			if msg := runtimeError(logPath); msg != "" {
+				code = execFailCode(msg)
 			}
 		}
 		return e.execDone(x, code, nil)
@@ -282,4 +258,108 @@ func readPid(path string) (int, error) {
 	var pid int
 	_, err = fmt.Sscanf(strings.TrimSpace(string(data)), "%d", &pid)
 	return pid, err
+}
+
+// runtimeError returns the error the runtime logged, if any.
+func runtimeError(logPath string) string {
+	data, _ := os.ReadFile(logPath)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return ""
+	}
+	return oci.CleanMessage(string(data))
+}
+
+// execFailCode is docker's exit code for an exec the runtime could not
+// start: 127 not found, 126 otherwise.
+func execFailCode(msg string) int {
+	if code := oci.StartExitCode(msg); code == 127 {
+		return code
+	}
+	return 126
+}
+
+// execTTY runs an exec process on a terminal. Runtimes hand the terminal's
+// master over a console socket only when they detach, so the runtime runs
+// detached and the daemon, a child subreaper, inherits the process and
+// waits for it itself.
+func (e *Engine) execTTY(ctx context.Context, x *execEntry, rt *oci.Runtime, id, dir, logPath string, args []string, stream io.ReadWriter, detach bool) error {
+	console, err := oci.NewConsoleSocket(filepath.Join(dir, "console.sock"))
+	if err != nil {
+		return e.execDone(x, 126, err)
+	}
+	defer console.Close()
+	args = append(args, "--detach", "--tty", "--console-socket", console.Path(), id)
+	type recv struct {
+		f   *os.File
+		err error
+	}
+	got := make(chan recv, 1)
+	go func() {
+		f, err := console.ReceiveMaster(10 * time.Second)
+		got <- recv{f, err}
+	}()
+	if err := rt.Command(context.WithoutCancel(ctx), args...).Run(); err != nil {
+		msg := runtimeError(logPath)
+		if msg == "" {
+			msg = err.Error()
+		}
+		if stream != nil {
+			fmt.Fprintf(stream, "OCI runtime exec failed: %s\r\n", msg)
+		}
+		return e.execDone(x, execFailCode(msg), nil)
+	}
+	pid, err := readPid(filepath.Join(dir, "pid"))
+	if err != nil {
+		return e.execDone(x, 126, err)
+	}
+	r := <-got
+	if r.err != nil {
+		return e.execDone(x, 126, r.err)
+	}
+	master := r.f
+	x.mu.Lock()
+	x.x.Pid = pid
+	x.master = master
+	x.mu.Unlock()
+	outDone := make(chan struct{})
+	if stream != nil && !detach {
+		if x.x.Config.AttachStdin {
+			go func() { _, _ = io.Copy(master, stream) }()
+		}
+		go func() {
+			// Ends with EIO once every holder of the terminal is gone.
+			_, _ = io.Copy(stream, master)
+			close(outDone)
+		}()
+	} else {
+		go func() { _, _ = io.Copy(io.Discard, master); close(outDone) }()
+	}
+	wait := func() error {
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(pid, &ws, 0, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			break
+		}
+		select {
+		case <-outDone:
+		case <-time.After(2 * time.Second):
+		}
+		master.Close()
+		code := 0
+		switch {
+		case ws.Exited():
+			code = ws.ExitStatus()
+		case ws.Signaled():
+			code = 128 + int(ws.Signal())
+		}
+		return e.execDone(x, code, nil)
+	}
+	if detach {
+		go func() { _ = wait() }()
+		return nil
+	}
+	return wait()
 }

@@ -11,7 +11,7 @@
 //	hostname, hosts, resolv.conf   files bind-mounted into the container
 //	<id>-json.log    the log, written by the shim (json-file format)
 //
-// and under the exec-root, <exec-root>/shims/<id>/ is the shim's directory
+// and under the exec-root, <exec-root>/shims/<id[:24]>/ is the shim's directory
 // (see package shim) and <exec-root>/runtime/<name>/ the OCI runtime's state.
 //
 // State machine (State.Status):

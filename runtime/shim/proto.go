@@ -5,7 +5,7 @@
 // daemon can stop, crash or restart at any time: the shim and its container
 // go on, and a new daemon re-adopts them through the shim's socket.
 //
-// Files in the shim's directory (<exec-root>/shims/<id>/):
+// Files in the shim's directory (<exec-root>/shims/<first 24 hex digits of the id>/):
 //
 //	shim.sock   the shim's control socket (protocol below)
 //	shim.pid    the shim's pid

@@ -1,6 +1,7 @@
 package nativeapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -375,7 +376,7 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer closeStream(conn)
 	o := container.AttachOptions{
 		Stdin:      boolQuery(r, "stdin") && c.Config.OpenStdin,
 		Stdout:     boolQuery(r, "stdout"),
@@ -383,7 +384,9 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 		Stream:     rw,
 		Registered: answer,
 	}
-	err = s.c.Attach(r.Context(), c.ID, o)
+	// A hijacked connection has no request context worth the name: the
+	// stream ends when the container's output or the client does.
+	err = s.c.Attach(context.WithoutCancel(r.Context()), c.ID, o)
 	answer()
 	if err != nil {
 		if !c.Config.Tty {
@@ -551,7 +554,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer closeStream(conn)
 	answer()
 	if req.ConsoleSize != nil && x.Config.Tty {
 		go func() {
@@ -559,7 +562,8 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 			_ = s.c.ExecResize(r.Context(), id, uint16(req.ConsoleSize[0]), uint16(req.ConsoleSize[1]))
 		}()
 	}
-	if err := s.c.ExecStart(r.Context(), id, rw, false); err != nil {
+	if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, rw, false); err != nil {
+		s.log.Warn("exec failed", "exec", id, "err", err)
 		if !x.Config.Tty {
 			_, _ = (&sysErrWriter{conn}).Write([]byte(userMessage(err)))
 		}

@@ -243,3 +243,17 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// closeStream ends a hijacked stream politely: it half-closes the
+// connection so the client reads EOF after the last output, drains what
+// the client still sends (closing a socket with unread input makes the
+// kernel reset the connection, and the client could lose the output), then
+// closes it.
+func closeStream(conn net.Conn) {
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, conn)
+	}
+	_ = conn.Close()
+}
