@@ -102,7 +102,8 @@ func New(root, execRoot string, images Images, runtimes map[string]*oci.Runtime,
 	return e, nil
 }
 
-func (e *Engine) dir(id string) string     { return filepath.Join(e.root, id) }
+func (e *Engine) dir(id string) string { return filepath.Join(e.root, id) }
+
 // shimDir is the shim's directory. Its name is a prefix of the ID (96
 // random bits, unique in practice) because unix socket paths inside it are
 // limited to 108 bytes.

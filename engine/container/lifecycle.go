@@ -43,7 +43,6 @@ func (e *Engine) handleExit(en *entry, gen int, exit *shim.Exit, errMsg string) 
 	}
 	id := en.c.ID
 	e.mu.Unlock()
-	_ = snapshot.Unmount(e.RootfsPath(id))
 	var c Container
 	e.update(en, func(ct *Container) {
 		ct.State.Status = StatusExited
@@ -57,6 +56,7 @@ func (e *Engine) handleExit(en *entry, gen int, exit *shim.Exit, errMsg string) 
 	})
 	e.log.Info("container exited", "container", id, "exitCode", exit.ExitCode, "oomKilled", exit.OOMKilled)
 	if c.HostConfig.AutoRemove {
+		// Remove unmounts; waiters for the exit need not wait for it.
 		go func() {
 			if err := e.Remove(context.Background(), id, RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
 				e.log.Error("auto-remove", "container", id, "err", err)
@@ -64,6 +64,14 @@ func (e *Engine) handleExit(en *entry, gen int, exit *shim.Exit, errMsg string) 
 		}()
 		return
 	}
+	// The root filesystem stays mounted only while the container runs.
+	// A start that races ahead of this remounts anyway (prepare unmounts
+	// first), so the op lock guards it.
+	en.op.Lock()
+	if st, _, _ := e.snapshot(en); !st.Running() {
+		_ = snapshot.Unmount(e.RootfsPath(id))
+	}
+	en.op.Unlock()
 	e.mu.Lock()
 	prev := en.lastDelay
 	e.mu.Unlock()

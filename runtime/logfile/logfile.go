@@ -92,11 +92,11 @@ func (s *LineSplitter) Write(p []byte) (int, error) {
 		}
 		s.buf = s.buf[i+1:]
 	}
-	if len(s.buf) >= maxLine {
-		if err := s.Out.Write(s.Stream, s.buf, now); err != nil {
+	for len(s.buf) >= maxLine {
+		if err := s.Out.Write(s.Stream, s.buf[:maxLine], now); err != nil {
 			return 0, err
 		}
-		s.buf = s.buf[:0]
+		s.buf = s.buf[maxLine:]
 	}
 	if len(s.buf) == 0 {
 		s.buf = nil

@@ -1,0 +1,52 @@
+package stream
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+)
+
+func TestMuxRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	o, e := NewMuxWriters(&buf)
+	_, _ = o.Write([]byte("out1 "))
+	_, _ = e.Write([]byte("err1"))
+	_, _ = o.Write([]byte("out2"))
+	_, _ = o.Write(nil)
+	var so, se bytes.Buffer
+	if err := Demux(&so, &se, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if so.String() != "out1 out2" || se.String() != "err1" {
+		t.Fatalf("stdout %q stderr %q", so.String(), se.String())
+	}
+}
+
+func TestDemuxErrors(t *testing.T) {
+	frame := func(id byte, p string) []byte {
+		h := make([]byte, 8)
+		h[0] = id
+		binary.BigEndian.PutUint32(h[4:], uint32(len(p)))
+		return append(h, p...)
+	}
+	var so, se bytes.Buffer
+	err := Demux(&so, &se, bytes.NewReader(append(frame(1, "x"), frame(Systemerr, "boom")...)))
+	if err == nil || err.Error() != "boom" || so.String() != "x" {
+		t.Fatalf("system error frame: %v %q", err, so.String())
+	}
+	if err := Demux(&so, &se, bytes.NewReader(frame(7, "x"))); err == nil {
+		t.Fatal("unknown stream id accepted")
+	}
+	if err := Demux(&so, &se, bytes.NewReader(frame(1, "abc")[:9])); err == nil {
+		t.Fatal("truncated frame accepted")
+	}
+}
+
+func FuzzDemux(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 2, 'h', 'i'})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 1, 'e'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var a, b bytes.Buffer
+		_ = Demux(&a, &b, bytes.NewReader(data))
+	})
+}
