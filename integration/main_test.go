@@ -96,11 +96,13 @@ func pidAlive(pid int) bool {
 	return true
 }
 
-// assertNoLeaks checks, after every container was removed, that the daemon
-// left no mount under its directories, no shim process and no cgroup of
-// the given containers.
-func assertNoLeaks(t *testing.T, d *testutil.Daemon, ids []string) {
+// assertNoLeaks removes every container and checks that the daemon left
+// no mount under its directories, no shim process and no cgroup of any
+// container it ever had.
+func assertNoLeaks(t *testing.T, d *testutil.Daemon) {
 	t.Helper()
+	removeAll(t, d)
+	ids := d.ContainerIDs()
 	if out := strings.TrimSpace(d.MustWharf(t, "ps", "-aq")); out != "" {
 		t.Errorf("containers left after removal: %s", out)
 	}

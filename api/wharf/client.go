@@ -118,7 +118,7 @@ func (c *Client) newRequest(ctx context.Context, method, path string, q url.Valu
 }
 
 func (c *Client) connErr(err error) error {
-	return fmt.Errorf("cannot connect to the wharf daemon at unix://%s (is `wharf daemon` running?): %w", c.socket, errdefs.ErrUnavailable)
+	return fmt.Errorf("cannot connect to the wharf daemon at unix://%s (is `wharf daemon` running?)%w", c.socket, silent{errdefs.ErrUnavailable})
 }
 
 func decodeError(resp *http.Response) error {

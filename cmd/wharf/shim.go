@@ -32,6 +32,10 @@ func shimMain(optsJSON string) int {
 		fmt.Fprintln(os.Stderr, "wharf shim: options:", err)
 		return 2
 	}
+	if o.ID == "" || o.Dir == "" || o.Bundle == "" || o.RuntimePath == "" {
+		fmt.Fprintln(os.Stderr, "wharf shim: started by the daemon only (options lack id, dir, bundle or runtime)")
+		return 2
+	}
 	// fd 3 is the ready pipe the daemon reads.
 	return shim.Main(o, os.NewFile(3, "ready"))
 }

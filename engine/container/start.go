@@ -315,6 +315,12 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 			default:
 				o.SeccompProfile = v
 			}
+		case "apparmor", "label":
+			// This daemon applies no AppArmor or SELinux profile; asking
+			// for none is what it does, asking for one it cannot honour.
+			if v != "unconfined" && v != "disable" && v != "" {
+				return nil, fmt.Errorf("--security-opt %s: this daemon does not apply %s profiles: %w", opt, k, errdefs.ErrInvalidArgument)
+			}
 		default:
 			return nil, fmt.Errorf("invalid --security-opt: %q: %w", opt, errdefs.ErrInvalidArgument)
 		}

@@ -149,7 +149,7 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 		ids:      map[string]bool{},
 	}
 	d.Socket = filepath.Join(d.ExecRoot, "wharf.sock")
-	d.args = append([]string{"daemon", "--root", d.Root, "--exec-root", d.ExecRoot, "--log-level", "debug"}, cfg.args...)
+	d.args = append([]string{"daemon", "--root", d.Root, "--exec-root", d.ExecRoot}, cfg.args...)
 	t.Cleanup(func() {
 		d.cleanup(t)
 		if t.Failed() {
@@ -361,15 +361,22 @@ func (d *Daemon) noteIDs(s string) {
 	d.mu.Unlock()
 }
 
-// knownIDs returns every container ID this daemon is known to have had:
-// printed by the CLI, or with a directory under root or exec-root.
-func (d *Daemon) knownIDs() []string {
+// ContainerIDs returns every container ID this daemon is known to have
+// had, removed ones included: printed by the CLI, named in the daemon's log,
+// or with a directory under root or exec-root. (Image IDs may appear too;
+// they name no cgroup or directory, so callers need not filter them.)
+func (d *Daemon) ContainerIDs() []string {
 	d.mu.Lock()
 	set := map[string]bool{}
 	for id := range d.ids {
 		set[id] = true
 	}
 	d.mu.Unlock()
+	if data, err := os.ReadFile(d.LogPath); err == nil {
+		for _, m := range fullID.FindAllString(string(data), -1) {
+			set[m] = true
+		}
+	}
 	for _, dir := range []string{filepath.Join(d.Root, "containers"), filepath.Join(d.ExecRoot, "shims")} {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
@@ -504,7 +511,7 @@ func (d *Daemon) cleanup(t testing.TB) {
 			}
 		}
 	}
-	ids := d.knownIDs()
+	ids := d.ContainerIDs()
 	d.Stop()
 
 	for _, pid := range d.ShimPids() {

@@ -1,0 +1,96 @@
+package integration
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRestartPolicy checks on-failure's retry limit, always's growing
+// back-off and that a manual stop ends the restarts.
+func TestRestartPolicy(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t)
+
+	t.Run("OnFailureMax3", func(t *testing.T) {
+		id := runD(t, d, "--restart", "on-failure:3", busybox, "sh", "-c", "exit 1")
+		var count, status string
+		// Back-off 100+200+400ms between the runs.
+		ok := waitFor(15*time.Second, func() bool {
+			count = inspect(t, d, "{{.RestartCount}}", id)
+			status = inspect(t, d, "{{.State.Status}}", id)
+			return count == "3" && status == "exited"
+		})
+		if !ok {
+			t.Fatalf("on-failure:3: RestartCount %s, status %s after 15s; want 3 and exited", count, status)
+		}
+		// The next delay would be 800ms: make sure no fourth run comes.
+		time.Sleep(1500 * time.Millisecond)
+		if c, s := inspect(t, d, "{{.RestartCount}}", id), inspect(t, d, "{{.State.Status}}", id); c != "3" || s != "exited" {
+			t.Errorf("on-failure:3 went on: RestartCount %s, status %s", c, s)
+		}
+		if got := inspect(t, d, "{{.State.ExitCode}}", id); got != "1" {
+			t.Errorf("exit code %s, want 1", got)
+		}
+		d.MustWharf(t, "rm", id)
+	})
+	t.Run("OnFailureSuccessNotRestarted", func(t *testing.T) {
+		id := runD(t, d, "--restart", "on-failure", busybox, "true")
+		d.MustWharf(t, "wait", id)
+		time.Sleep(500 * time.Millisecond)
+		if c := inspect(t, d, "{{.RestartCount}}", id); c != "0" {
+			t.Errorf("on-failure restarted a container that exited 0: RestartCount %s", c)
+		}
+		d.MustWharf(t, "rm", id)
+	})
+	t.Run("AlwaysBackoffGrowsAndStopEnds", func(t *testing.T) {
+		id := runD(t, d, "--restart", "always", busybox, "sh", "-c", "sleep 0.2; exit 1")
+		var starts []time.Time
+		deadline := time.Now().Add(4 * time.Second)
+		for time.Now().Before(deadline) {
+			s := inspect(t, d, "{{.State.StartedAt}}", id)
+			ts, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				t.Fatalf(".State.StartedAt %q: %v", s, err)
+			}
+			if len(starts) == 0 || !ts.Equal(starts[len(starts)-1]) {
+				starts = append(starts, ts)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(starts) < 4 {
+			t.Fatalf("restart always: only %d starts in 4s: %v", len(starts), starts)
+		}
+		var gaps []time.Duration
+		for i := 1; i < len(starts); i++ {
+			gaps = append(gaps, starts[i].Sub(starts[i-1]))
+		}
+		t.Logf("gaps between starts: %v", gaps)
+		for i := 1; i < len(gaps); i++ {
+			// Each delay doubles (100ms, 200ms, 400ms...) on top of a 200ms run.
+			if gaps[i] < gaps[i-1]+50*time.Millisecond {
+				t.Errorf("back-off did not grow: gap %d is %v after %v (all: %v)", i, gaps[i], gaps[i-1], gaps)
+			}
+		}
+		if c, _ := strconv.Atoi(inspect(t, d, "{{.RestartCount}}", id)); c < len(starts)-1 {
+			t.Errorf("RestartCount %d, but %d starts seen", c, len(starts))
+		}
+
+		d.MustWharf(t, "stop", "-t", "1", id)
+		count := inspect(t, d, "{{.RestartCount}}", id)
+		started := inspect(t, d, "{{.State.StartedAt}}", id)
+		time.Sleep(3 * time.Second) // longer than the next back-off delay
+		if got := inspect(t, d, "{{.State.Status}}", id); got != "exited" {
+			t.Errorf("after stop the always-container is %s, want exited", got)
+		}
+		if c, s := inspect(t, d, "{{.RestartCount}}", id), inspect(t, d, "{{.State.StartedAt}}", id); c != count || s != started {
+			t.Errorf("the always-container restarted after stop: RestartCount %s -> %s, StartedAt %s -> %s", count, c, started, s)
+		}
+		if ps := d.MustWharf(t, "ps", "-q", "--filter", "id="+id); strings.TrimSpace(ps) != "" {
+			t.Errorf("ps lists the stopped always-container as running")
+		}
+		d.MustWharf(t, "rm", id)
+	})
+	t.Run("NoLeaks", func(t *testing.T) { assertNoLeaks(t, d) })
+}
