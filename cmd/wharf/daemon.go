@@ -154,6 +154,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}()
 	log.Info("wharf daemon ready", "socket", sock, "root", cfg.root, "runtime", d.defRT)
 	err = srv.Serve(l)
+	d.engine.Close()
 	_ = os.Remove(sock)
 	_ = os.Remove(filepath.Join(cfg.execRoot, "wharf.pid"))
 	if errors.Is(err, http.ErrServerClosed) {

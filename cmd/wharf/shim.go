@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,7 +16,7 @@ import (
 // no command tree.
 func newShimCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:    "shim OPTIONS-JSON",
+		Use:    "shim --from-fd",
 		Short:  "Per-container supervisor (started by the daemon)",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
@@ -26,16 +27,33 @@ func newShimCommand() *cobra.Command {
 	}
 }
 
-func shimMain(optsJSON string) int {
+// shimMain reads the shim's options from fd 3, where the daemon writes
+// them when it needs the shim (the process may wait there, started ahead
+// of need), and reports on fd 4.
+func shimMain(arg string) int {
+	if arg != "--from-fd" {
+		fmt.Fprintln(os.Stderr, "wharf shim: started by the daemon only")
+		return 2
+	}
+	in := os.NewFile(3, "options")
+	line, err := bufio.NewReader(in).ReadBytes('\n')
+	in.Close()
+	if err != nil {
+		// The daemon went away before it needed this shim.
+		return 0
+	}
 	var o shim.Options
-	if err := json.Unmarshal([]byte(optsJSON), &o); err != nil {
+	if err := json.Unmarshal(line, &o); err != nil {
 		fmt.Fprintln(os.Stderr, "wharf shim: options:", err)
 		return 2
 	}
 	if o.ID == "" || o.Dir == "" || o.Bundle == "" || o.RuntimePath == "" {
-		fmt.Fprintln(os.Stderr, "wharf shim: started by the daemon only (options lack id, dir, bundle or runtime)")
+		fmt.Fprintln(os.Stderr, "wharf shim: options lack id, dir, bundle or runtime")
 		return 2
 	}
-	// fd 3 is the ready pipe the daemon reads.
-	return shim.Main(o, os.NewFile(3, "ready"))
+	if err := os.Chdir(o.Dir); err != nil {
+		fmt.Fprintln(os.Stderr, "wharf shim:", err)
+		return 2
+	}
+	return shim.Main(o, os.NewFile(4, "ready"))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/runtime/oci"
+	"github.com/wharf-dev/wharf/runtime/shim"
 )
 
 // Images is what the engine needs of the image store.
@@ -37,6 +38,7 @@ type Engine struct {
 	runtimes map[string]*oci.Runtime
 	defRT    string
 	self     string
+	spawner  *shim.Spawner
 	log      *slog.Logger
 
 	mu    sync.Mutex
@@ -86,6 +88,7 @@ func New(root, execRoot string, images Images, runtimes map[string]*oci.Runtime,
 		runtimes: runtimes,
 		defRT:    def,
 		self:     self,
+		spawner:  shim.NewSpawner(self),
 		log:      slog.Default(),
 		byID:     map[string]*entry{},
 		names:    map[string]string{},
@@ -94,6 +97,7 @@ func New(root, execRoot string, images Images, runtimes map[string]*oci.Runtime,
 	for _, o := range opts {
 		o(e)
 	}
+	go e.spawner.Prestart()
 	for _, d := range []string{e.root, filepath.Join(execRoot, "shims")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
@@ -420,3 +424,7 @@ func (e *Engine) freeNameLocked() string {
 		}
 	}
 }
+
+// Close releases what the engine holds that is not a container: the shim
+// started ahead of need. Containers keep running.
+func (e *Engine) Close() { e.spawner.Close() }

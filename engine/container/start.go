@@ -181,7 +181,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	if !shim.WaitGone(e.shimDir(c.ID), 5*time.Second) {
 		return fail(fmt.Errorf("the shim of the previous run of %s is still running: %w", c.ID, errdefs.ErrUnavailable), 125)
 	}
-	pid, err := shim.Spawn(ctx, e.self, shim.Options{
+	pid, err := e.spawner.Spawn(ctx, shim.Options{
 		ID:          c.ID,
 		Bundle:      e.dir(c.ID),
 		RuntimeName: rt.Name,

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -25,11 +26,78 @@ type StartError struct {
 
 func (e *StartError) Error() string { return e.Msg }
 
-// Spawn starts a shim for o with the wharf binary at self and waits until it
-// reports the container started. The shim runs in a session of its own so
-// it outlives the daemon; the daemon reaps it if it is still the parent
-// when the shim exits.
-func Spawn(ctx context.Context, self string, o Options) (int, error) {
+// Spawner starts shims. It keeps one shim process started ahead of need,
+// blocked on reading its options, so that a container start does not wait
+// for a process to exec and initialise (a zygote): the next start hands
+// options to the waiting shim and a fresh one is started behind it. A
+// waiting shim whose daemon dies reads EOF and exits.
+type Spawner struct {
+	self string
+	mu   sync.Mutex
+	warm *warmShim
+}
+
+type warmShim struct {
+	cmd   *exec.Cmd
+	opts  *os.File // write end: the options
+	ready *os.File // read end: the Ready report
+}
+
+// NewSpawner returns a Spawner that runs `self shim`.
+func NewSpawner(self string) *Spawner { return &Spawner{self: self} }
+
+func (sp *Spawner) start() (*warmShim, error) {
+	optR, optW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		optR.Close()
+		optW.Close()
+		return nil, err
+	}
+	cmd := exec.Command(sp.self, "shim", "--from-fd")
+	// fd 3: options in, fd 4: ready out.
+	cmd.ExtraFiles = []*os.File{optR, readyW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	err = cmd.Start()
+	optR.Close()
+	readyW.Close()
+	if err != nil {
+		optW.Close()
+		readyR.Close()
+		return nil, fmt.Errorf("starting shim: %w", err)
+	}
+	go func() { _ = cmd.Wait() }()
+	return &warmShim{cmd: cmd, opts: optW, ready: readyR}, nil
+}
+
+// Prestart starts the waiting shim if there is none.
+func (sp *Spawner) Prestart() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.warm == nil {
+		sp.warm, _ = sp.start()
+	}
+}
+
+// Close stops the waiting shim.
+func (sp *Spawner) Close() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.warm != nil {
+		sp.warm.opts.Close()
+		sp.warm.ready.Close()
+		sp.warm = nil
+	}
+}
+
+// Spawn starts a shim for o and waits until it reports the container
+// started. The shim runs in a session of its own so it outlives the
+// daemon; the daemon reaps it if it is still the parent when it exits.
+func (sp *Spawner) Spawn(ctx context.Context, o Options) (int, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return 0, err
 	}
@@ -41,21 +109,23 @@ func Spawn(ctx context.Context, self string, o Options) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, w, err := os.Pipe()
+	sp.mu.Lock()
+	w := sp.warm
+	sp.warm = nil
+	sp.mu.Unlock()
+	if w == nil {
+		if w, err = sp.start(); err != nil {
+			return 0, err
+		}
+	}
+	go sp.Prestart()
+	defer w.ready.Close()
+	_, err = w.opts.Write(append(data, '\n'))
+	w.opts.Close()
 	if err != nil {
-		return 0, err
+		_ = w.cmd.Process.Kill()
+		return 0, fmt.Errorf("handing options to the shim: %w", err)
 	}
-	defer r.Close()
-	cmd := exec.Command(self, "shim", string(data))
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Dir = o.Dir
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		return 0, fmt.Errorf("starting shim: %w", err)
-	}
-	w.Close()
-	go func() { _ = cmd.Wait() }()
 
 	type result struct {
 		r   Ready
@@ -64,12 +134,12 @@ func Spawn(ctx context.Context, self string, o Options) (int, error) {
 	done := make(chan result, 1)
 	go func() {
 		var rd Ready
-		err := json.NewDecoder(r).Decode(&rd)
+		err := json.NewDecoder(w.ready).Decode(&rd)
 		done <- result{rd, err}
 	}()
 	select {
 	case <-ctx.Done():
-		_ = cmd.Process.Kill()
+		_ = w.cmd.Process.Kill()
 		return 0, ctx.Err()
 	case res := <-done:
 		if res.err != nil {
