@@ -467,7 +467,10 @@ func (d *Daemon) ShimPids() []int {
 		if len(args) < 2 || filepath.Base(args[0]) != "wharf" || args[1] != "shim" {
 			continue
 		}
-		if strings.Contains(string(raw), d.ExecRoot+"/") || strings.Contains(string(raw), d.Root+"/") {
+		// A shim that serves a container works in its directory under the
+		// exec-root; one waiting for a container (cwd /) exits with its
+		// daemon.
+		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err == nil && strings.HasPrefix(cwd, d.ExecRoot+"/") {
 			pids = append(pids, pid)
 		}
 	}
