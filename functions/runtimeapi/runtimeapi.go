@@ -1,0 +1,275 @@
+// Package runtimeapi serves the AWS Lambda Runtime API (version 2018-06-01)
+// that a function's runtime (its `bootstrap`, e.g. a program built with
+// github.com/aws/aws-lambda-go) polls for invocations:
+//
+//	GET  /2018-06-01/runtime/invocation/next             -> the next event
+//	POST /2018-06-01/runtime/invocation/{id}/response    -> its result
+//	POST /2018-06-01/runtime/invocation/{id}/error       -> a handled error
+//	POST /2018-06-01/runtime/init/error                  -> init failed
+//
+// One Server serves one sandbox, which runs one invocation at a time. The
+// invoker calls Invoke; the runtime's pending `next` receives the event and
+// Invoke returns when the runtime posts the response or error.
+//
+// State machine of a Server:
+//
+//	initializing --first next--> idle --Invoke--> busy --response/error--> idle
+//	initializing --init/error--> failed
+package runtimeapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Version is the path prefix of every Runtime API endpoint.
+const Version = "2018-06-01"
+
+// MaxResponse is the largest response a synchronous invocation may return
+// (Lambda's 6 MB limit).
+const MaxResponse = 6 * 1024 * 1024
+
+// Invocation is one event handed to the runtime.
+type Invocation struct {
+	RequestID       string
+	Payload         []byte
+	Deadline        time.Time
+	FunctionARN     string
+	TraceID         string
+	ClientContext   string
+	CognitoIdentity string
+}
+
+// Result is what the runtime answered.
+type Result struct {
+	Payload []byte
+	// FunctionError is set when the runtime posted to /error; ErrorType is
+	// its Lambda-Runtime-Function-Error-Type header or errorType field.
+	FunctionError bool
+	ErrorType     string
+}
+
+// Errors of Invoke.
+var (
+	// ErrInitFailed: the runtime reported an init error, no invocation can run.
+	ErrInitFailed = errors.New("runtime init failed")
+	// ErrBusy: an invocation is already running in this sandbox.
+	ErrBusy = errors.New("sandbox busy")
+	// ErrClosed: the sandbox is gone.
+	ErrClosed = errors.New("sandbox closed")
+)
+
+type pending struct {
+	inv  Invocation
+	done chan *Result
+}
+
+// Server is the Runtime API of one sandbox.
+type Server struct {
+	mux *http.ServeMux
+
+	// next hands invocations to the runtime's blocked `next` call.
+	next chan *pending
+
+	mu       sync.Mutex
+	current  *pending
+	ready    chan struct{}
+	readyOne sync.Once
+	initErr  *Result
+	failed   chan struct{}
+	closed   chan struct{}
+	closeOne sync.Once
+}
+
+// New returns a Server ready to be served over any listener.
+func New() *Server {
+	s := &Server{
+		mux:    http.NewServeMux(),
+		next:   make(chan *pending),
+		ready:  make(chan struct{}),
+		failed: make(chan struct{}),
+		closed: make(chan struct{}),
+	}
+	p := "/" + Version + "/runtime"
+	s.mux.HandleFunc("GET "+p+"/invocation/next", s.handleNext)
+	s.mux.HandleFunc("POST "+p+"/invocation/{id}/response", s.handleResponse)
+	s.mux.HandleFunc("POST "+p+"/invocation/{id}/error", s.handleError)
+	s.mux.HandleFunc("POST "+p+"/init/error", s.handleInitError)
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Ready is closed when the runtime has finished its init (its first call
+// to next).
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Failed is closed when the runtime reported an init error; InitError
+// returns it.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
+
+// InitError returns the init error the runtime posted, if any.
+func (s *Server) InitError() *Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.initErr
+}
+
+// Close fails any pending or future Invoke with ErrClosed.
+func (s *Server) Close() { s.closeOne.Do(func() { close(s.closed) }) }
+
+// Invoke hands inv to the runtime and waits for its answer. ctx bounds the
+// whole call (the function's timeout): when it ends first, Invoke returns
+// ctx's error and the sandbox must be discarded, since the runtime is
+// still busy with the event.
+func (s *Server) Invoke(ctx context.Context, inv Invocation) (*Result, error) {
+	p := &pending{inv: inv, done: make(chan *Result, 1)}
+	select {
+	case s.next <- p:
+	case <-s.failed:
+		return nil, ErrInitFailed
+	case <-s.closed:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-p.done:
+		return r, nil
+	case <-s.closed:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
+	s.readyOne.Do(func() { close(s.ready) })
+	var p *pending
+	select {
+	case p = <-s.next:
+	case <-r.Context().Done():
+		return
+	case <-s.closed:
+		http.Error(w, "sandbox closed", http.StatusGone)
+		return
+	}
+	s.mu.Lock()
+	s.current = p
+	s.mu.Unlock()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Lambda-Runtime-Aws-Request-Id", p.inv.RequestID)
+	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(p.inv.Deadline.UnixMilli(), 10))
+	h.Set("Lambda-Runtime-Invoked-Function-Arn", p.inv.FunctionARN)
+	h.Set("Lambda-Runtime-Trace-Id", p.inv.TraceID)
+	if p.inv.ClientContext != "" {
+		h.Set("Lambda-Runtime-Client-Context", p.inv.ClientContext)
+	}
+	if p.inv.CognitoIdentity != "" {
+		h.Set("Lambda-Runtime-Cognito-Identity", p.inv.CognitoIdentity)
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(p.inv.Payload)
+}
+
+// take returns the current invocation if id names it, and clears it.
+func (s *Server) take(id string) (*pending, int, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current == nil {
+		return nil, http.StatusForbidden, "InvalidStateTransition"
+	}
+	if s.current.inv.RequestID != id {
+		return nil, http.StatusBadRequest, "InvalidRequestID"
+	}
+	p := s.current
+	s.current = nil
+	return p, 0, ""
+}
+
+func writeStatus(w http.ResponseWriter, code int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func apiError(w http.ResponseWriter, code int, typ, msg string) {
+	writeStatus(w, code, map[string]string{"errorType": typ, "errorMessage": msg})
+}
+
+func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxResponse+1))
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
+		return
+	}
+	id := r.PathValue("id")
+	p, code, typ := s.take(id)
+	if p == nil {
+		apiError(w, code, typ, fmt.Sprintf("request %s is not the current invocation", id))
+		return
+	}
+	if len(body) > MaxResponse {
+		// The invocation fails as Lambda's does, and the runtime is told.
+		msg, _ := json.Marshal(map[string]string{
+			"errorType":    "Function.ResponseSizeTooLarge",
+			"errorMessage": fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponse),
+		})
+		p.done <- &Result{Payload: msg, FunctionError: true, ErrorType: "Function.ResponseSizeTooLarge"}
+		apiError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "response too large")
+		return
+	}
+	p.done <- &Result{Payload: body}
+	writeStatus(w, http.StatusAccepted, map[string]string{"status": "OK"})
+}
+
+func errorResult(r *http.Request) *Result {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxResponse))
+	typ := r.Header.Get("Lambda-Runtime-Function-Error-Type")
+	if typ == "" {
+		var e struct {
+			ErrorType string `json:"errorType"`
+		}
+		if json.Unmarshal(body, &e) == nil {
+			typ = e.ErrorType
+		}
+	}
+	if len(body) == 0 {
+		body, _ = json.Marshal(map[string]string{"errorType": typ, "errorMessage": "Unhandled"})
+	}
+	return &Result{Payload: body, FunctionError: true, ErrorType: typ}
+}
+
+func (s *Server) handleError(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	p, code, typ := s.take(id)
+	if p == nil {
+		apiError(w, code, typ, fmt.Sprintf("request %s is not the current invocation", id))
+		return
+	}
+	p.done <- errorResult(r)
+	writeStatus(w, http.StatusAccepted, map[string]string{"status": "OK"})
+}
+
+func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
+	res := errorResult(r)
+	s.mu.Lock()
+	if s.initErr != nil {
+		s.mu.Unlock()
+		apiError(w, http.StatusForbidden, "InvalidStateTransition", "init error already reported")
+		return
+	}
+	s.initErr = res
+	s.mu.Unlock()
+	close(s.failed)
+	writeStatus(w, http.StatusAccepted, map[string]string{"status": "OK"})
+}
