@@ -1,0 +1,154 @@
+// Package auth issues the access keys that clients of wharf's AWS-shaped
+// APIs use and verifies AWS Signature Version 4 on their requests, so the
+// aws CLI and SDKs work unchanged with --endpoint-url.
+//
+// Keys live in one JSON file readable by root only (<root>/functions/
+// keys.json, mode 0600), rewritten atomically. Secrets never leave it except
+// once, to the user who creates the key; no log line carries one.
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/errdefs"
+)
+
+// Key is one access key pair.
+type Key struct {
+	AccessKeyID     string
+	SecretAccessKey string `json:",omitempty"`
+	Created         time.Time
+}
+
+// Keys is the key file.
+type Keys struct {
+	path string
+	mu   sync.RWMutex
+	keys map[string]Key
+}
+
+// OpenKeys loads (or starts) the key file at path.
+func OpenKeys(path string) (*Keys, error) {
+	k := &Keys{path: path, keys: map[string]Key{}}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return k, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var list []Key
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, fmt.Errorf("key file %s: %w", path, err)
+	}
+	for _, key := range list {
+		k.keys[key.AccessKeyID] = key
+	}
+	return k, nil
+}
+
+const (
+	idAlphabet     = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	secretAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+)
+
+func randomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// Create issues a new key pair (AKIA-style id, 40-character secret).
+func (k *Keys) Create() (Key, error) {
+	key := Key{
+		AccessKeyID:     "AKIA" + randomString(idAlphabet, 16),
+		SecretAccessKey: randomString(secretAlphabet, 40),
+		Created:         time.Now().UTC().Truncate(time.Second),
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.keys[key.AccessKeyID] = key
+	if err := k.saveLocked(); err != nil {
+		delete(k.keys, key.AccessKeyID)
+		return Key{}, err
+	}
+	return key, nil
+}
+
+// List returns the keys without their secrets.
+func (k *Keys) List() []Key {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	out := make([]Key, 0, len(k.keys))
+	for _, key := range k.keys {
+		out = append(out, Key{AccessKeyID: key.AccessKeyID, Created: key.Created})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out
+}
+
+// Remove revokes a key.
+func (k *Keys) Remove(id string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	old, ok := k.keys[id]
+	if !ok {
+		return fmt.Errorf("no such access key: %s: %w", id, errdefs.ErrNotFound)
+	}
+	delete(k.keys, id)
+	if err := k.saveLocked(); err != nil {
+		k.keys[id] = old
+		return err
+	}
+	return nil
+}
+
+// secret returns the secret of an active key.
+func (k *Keys) secret(id string) (string, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	key, ok := k.keys[id]
+	return key.SecretAccessKey, ok
+}
+
+func (k *Keys) saveLocked() error {
+	list := make([]Key, 0, len(k.keys))
+	for _, key := range k.keys {
+		list = append(list, key)
+	}
+	data, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
+		return err
+	}
+	tmp := k.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, k.path)
+}
