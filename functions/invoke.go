@@ -1,0 +1,420 @@
+package functions
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/functions/runtimeapi"
+)
+
+// counters are a function's metrics.
+type counters struct {
+	mu          sync.Mutex
+	invocations int64
+	errors      int64
+	throttles   int64
+	coldStarts  int64
+	concurrent  int64
+	durations   []float64 // ring of recent durations in ms
+	next        int
+}
+
+const durationRing = 1024
+
+func (c *counters) observe(d time.Duration, failed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.invocations++
+	if failed {
+		c.errors++
+	}
+	ms := float64(d.Microseconds()) / 1000
+	if len(c.durations) < durationRing {
+		c.durations = append(c.durations, ms)
+	} else {
+		c.durations[c.next%durationRing] = ms
+	}
+	c.next++
+}
+
+func (e *Engine) countersFor(name string) *counters {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.metrics[name]
+	if !ok {
+		c = &counters{}
+		e.metrics[name] = c
+	}
+	return c
+}
+
+func (e *Engine) logFor(name string) (*funcLog, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l, ok := e.logs[name]; ok {
+		return l, nil
+	}
+	l, err := openFuncLog(filepath.Join(e.st.root, "logs", name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	e.logs[name] = l
+	return l, nil
+}
+
+// LogPath is where a function's log is written.
+func (e *Engine) LogPath(name string) string { return filepath.Join(e.st.root, "logs", name+".log") }
+
+func poolKey(name, version, revision string) string {
+	return name + "\x00" + version + "\x00" + revision
+}
+func poolName(key string) string    { return strings.SplitN(key, "\x00", 3)[0] }
+func poolVersion(key string) string { return strings.SplitN(key, "\x00", 3)[1] }
+
+func (e *Engine) poolFor(key string) *pool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.pools[key]
+	if !ok {
+		p = &pool{}
+		e.pools[key] = p
+	}
+	return p
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func decodeB64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
+
+func sortConfigs(cs []*Config) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].FunctionName < cs[j].FunctionName })
+}
+
+// lambdaEnv is the environment Lambda gives a function's runtime.
+func lambdaEnv(c *Config, version string) []string {
+	env := []string{
+		"PATH=/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+		"LANG=en_US.UTF-8",
+		"TZ=:UTC",
+		"AWS_REGION=" + DefaultRegion,
+		"AWS_DEFAULT_REGION=" + DefaultRegion,
+		"AWS_LAMBDA_FUNCTION_NAME=" + c.FunctionName,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + fmt.Sprint(c.MemorySize),
+		"AWS_LAMBDA_FUNCTION_VERSION=" + version,
+		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/" + c.FunctionName,
+		"AWS_LAMBDA_LOG_STREAM_NAME=wharf",
+		"AWS_EXECUTION_ENV=AWS_Lambda_" + c.Runtime,
+		"LAMBDA_TASK_ROOT=/var/task",
+		"LAMBDA_RUNTIME_DIR=/var/runtime",
+		"_HANDLER=" + c.Handler,
+	}
+	keys := make([]string, 0, len(c.Environment))
+	for k := range c.Environment {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+c.Environment[k])
+	}
+	return env
+}
+
+// errorPayload is Lambda's error body for failures of the platform.
+func errorPayload(typ, msg string) []byte {
+	b, _ := json.Marshal(map[string]string{"errorType": typ, "errorMessage": msg})
+	return b
+}
+
+// Invoke implements Service.
+func (e *Engine) Invoke(ctx context.Context, in InvokeInput) (*InvokeOutput, error) {
+	e.st.mu.Lock()
+	r, err := e.st.get(in.FunctionName)
+	if err != nil {
+		e.st.mu.Unlock()
+		return nil, err
+	}
+	c, version, err := r.resolve(in.Qualifier)
+	reserved := r.Latest.ReservedConcurrency
+	e.st.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if c.State != StateActive {
+		return nil, fmt.Errorf("The operation cannot be performed at this time. The function is currently in the following state: %s (%s): %w", c.State, c.StateReason, errors.Join(ErrNotReady, errdefs.ErrConflict))
+	}
+	typ := in.Type
+	if typ == "" {
+		typ = InvocationSync
+	}
+	switch typ {
+	case InvocationSync:
+		if len(in.Payload) > MaxSyncPayload {
+			return nil, fmt.Errorf("Request must be smaller than %d bytes for the InvokeFunction operation: %w", MaxSyncPayload, errors.Join(ErrTooLarge, errdefs.ErrInvalidArgument))
+		}
+	case InvocationEvent:
+		if len(in.Payload) > MaxAsyncPayload {
+			return nil, fmt.Errorf("Request must be smaller than %d bytes for the InvokeAsync operation: %w", MaxAsyncPayload, errors.Join(ErrTooLarge, errdefs.ErrInvalidArgument))
+		}
+		return nil, fmt.Errorf("asynchronous invocations (X-Amz-Invocation-Type: Event) are not available yet on this daemon: %w", errdefs.ErrNotImplemented)
+	case InvocationDryRun:
+		return &InvokeOutput{StatusCode: 204, ExecutedVersion: version}, nil
+	default:
+		return nil, fmt.Errorf("invalid invocation type %q: %w", typ, errdefs.ErrInvalidArgument)
+	}
+	if len(in.Payload) > 0 && !json.Valid(in.Payload) {
+		return nil, fmt.Errorf("Could not parse request body into json: %w", errdefs.ErrInvalidArgument)
+	}
+	limit := e.defaultLimit
+	if reserved != nil {
+		limit = *reserved
+	}
+	return e.invokeSync(ctx, &c, version, limit, in)
+}
+
+func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limit int, in InvokeInput) (*InvokeOutput, error) {
+	m := e.countersFor(c.FunctionName)
+	key := poolKey(c.FunctionName, version, c.RevisionID)
+	p := e.poolFor(key)
+	inst, ok := p.acquire(limit)
+	if !ok {
+		m.mu.Lock()
+		m.throttles++
+		m.mu.Unlock()
+		return nil, fmt.Errorf("Rate Exceeded.: %w", errors.Join(ErrThrottled, errdefs.ErrUnavailable))
+	}
+	m.mu.Lock()
+	m.concurrent++
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.concurrent--
+		m.mu.Unlock()
+	}()
+
+	reqID := newRequestID()
+	if inst == nil {
+		var err error
+		inst, err = e.launch(ctx, c, version)
+		if err != nil {
+			p.drop()
+			return e.initFailure(c, version, reqID, err)
+		}
+		m.mu.Lock()
+		m.coldStarts++
+		m.mu.Unlock()
+	} else if err := inst.sb.Thaw(); err != nil {
+		p.drop()
+		_ = inst.sb.Close(context.Background())
+		return nil, fmt.Errorf("thawing sandbox: %w", err)
+	}
+
+	var tail bytes.Buffer
+	inst.out.capture(&tail)
+	inst.out.line(fmt.Sprintf("START RequestId: %s Version: %s", reqID, version))
+	start := time.Now()
+	tctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout)*time.Second)
+	res, err := e.invokeOn(tctx, inst, runtimeapi.Invocation{
+		RequestID: reqID, Payload: in.Payload, Deadline: start.Add(time.Duration(c.Timeout) * time.Second),
+		FunctionARN: c.FunctionArn, TraceID: "Root=1-" + fmt.Sprintf("%08x", start.Unix()) + "-" + reqID[:24],
+	})
+	cancel()
+	dur := time.Since(start)
+	healthy := err == nil
+	out := &InvokeOutput{StatusCode: 200, ExecutedVersion: version, RequestID: reqID}
+	switch {
+	case err == nil:
+		out.Payload = res.Payload
+		if res.FunctionError {
+			out.FunctionError = FunctionErrorUnhandl
+		}
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		msg := fmt.Sprintf("%s Task timed out after %.2f seconds", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), float64(c.Timeout))
+		inst.out.line(msg)
+		out.Payload = errorPayload("Sandbox.Timedout", fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", reqID, float64(c.Timeout)))
+		out.FunctionError = FunctionErrorUnhandl
+	case errors.Is(err, errSandboxExited):
+		typ, msg := "Runtime.ExitError", fmt.Sprintf("RequestId: %s Error: Runtime exited without providing a reason", reqID)
+		if inst.sb.OOMKilled() {
+			typ, msg = "Runtime.OutOfMemory", fmt.Sprintf("RequestId: %s Error: Runtime exited with error: signal: killed", reqID)
+		}
+		inst.out.line(msg)
+		out.Payload = errorPayload(typ, msg)
+		out.FunctionError = FunctionErrorUnhandl
+	default:
+		p.drop()
+		inst.out.capture(nil)
+		_ = inst.sb.Close(context.Background())
+		return nil, err
+	}
+	billed := int64(math.Ceil(float64(dur.Microseconds()) / 1000))
+	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
+		reqID, float64(dur.Microseconds())/1000, billed, c.MemorySize, inst.sb.MaxMemory()/(1024*1024))
+	if !inst.used && inst.initDuration > 0 {
+		report += fmt.Sprintf("\tInit Duration: %.2f ms", float64(inst.initDuration.Microseconds())/1000)
+	}
+	inst.used = true
+	if in.LogTail {
+		time.Sleep(time.Millisecond)
+		inst.out.settle()
+	}
+	inst.out.line(fmt.Sprintf("END RequestId: %s", reqID))
+	inst.out.line(report)
+	inst.out.capture(nil)
+	if in.LogTail {
+		b := tail.Bytes()
+		if len(b) > tailSize {
+			b = b[len(b)-tailSize:]
+		}
+		out.LogResult = base64.StdEncoding.EncodeToString(b)
+	}
+	m.observe(dur, out.FunctionError != "")
+	if healthy {
+		if err := inst.sb.Freeze(); err != nil {
+			healthy = false
+		}
+	}
+	if healthy {
+		p.release(inst, e.now())
+	} else {
+		p.drop()
+		go func() { _ = inst.sb.Close(context.Background()) }()
+	}
+	return out, nil
+}
+
+var errSandboxExited = errors.New("sandbox exited")
+
+// invokeOn runs one invocation, failing early if the sandbox dies.
+func (e *Engine) invokeOn(ctx context.Context, inst *instance, inv runtimeapi.Invocation) (*runtimeapi.Result, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-inst.sb.Exited():
+			cancel(errSandboxExited)
+		case <-stop:
+		}
+	}()
+	res, err := inst.sb.Runtime().Invoke(ctx, inv)
+	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errSandboxExited) {
+			return nil, errSandboxExited
+		}
+		return nil, err
+	}
+	return res, nil
+}
+
+// launch starts a sandbox and waits for its runtime's init.
+func (e *Engine) launch(ctx context.Context, c *Config, version string) (*instance, error) {
+	l, err := e.logFor(c.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	out := &sandboxOutput{log: l}
+	spec := SandboxSpec{
+		Function: c.FunctionName, Version: version, Env: lambdaEnv(c, version),
+		MemoryMB: c.MemorySize, EphemeralMB: c.EphemeralStorage, Output: out,
+	}
+	if c.PackageType == PackageImage {
+		spec.Image = c.ImageURI
+	} else {
+		spec.CodeDir = e.codeDirOf(c)
+	}
+	start := time.Now()
+	sb, err := e.launcher.Launch(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	// Lambda gives init 10 seconds.
+	select {
+	case <-sb.Runtime().Ready():
+	case <-sb.Runtime().Failed():
+		ie := sb.Runtime().InitError()
+		_ = sb.Close(context.Background())
+		return nil, &initError{typ: ie.ErrorType, payload: ie.Payload}
+	case <-sb.Exited():
+		_ = sb.Close(context.Background())
+		return nil, &initError{typ: "Runtime.ExitError", msg: "Runtime exited without providing a reason"}
+	case <-time.After(10 * time.Second):
+		_ = sb.Close(context.Background())
+		return nil, &initError{typ: "Sandbox.Timedout", msg: "init did not complete within 10 seconds"}
+	case <-ctx.Done():
+		_ = sb.Close(context.Background())
+		return nil, ctx.Err()
+	}
+	return &instance{sb: sb, out: out, initDuration: time.Since(start)}, nil
+}
+
+type initError struct {
+	typ, msg string
+	payload  []byte
+}
+
+func (e *initError) Error() string { return e.typ + ": " + e.msg }
+
+// initFailure turns a failed cold start into Lambda's answer: a function
+// error of the init's type (the invocation is billed and logged as such).
+func (e *Engine) initFailure(c *Config, version, reqID string, err error) (*InvokeOutput, error) {
+	var ie *initError
+	if !errors.As(err, &ie) {
+		return nil, err
+	}
+	payload := ie.payload
+	if len(payload) == 0 {
+		payload = errorPayload(ie.typ, fmt.Sprintf("RequestId: %s Error: %s", reqID, ie.msg))
+	}
+	if l, lerr := e.logFor(c.FunctionName); lerr == nil {
+		fmt.Fprintf(l, "INIT_REPORT Init Duration: failed Phase: init Status: error Error Type: %s\n", ie.typ)
+	}
+	e.countersFor(c.FunctionName).observe(0, true)
+	return &InvokeOutput{StatusCode: 200, Payload: payload, FunctionError: FunctionErrorUnhandl, ExecutedVersion: version, RequestID: reqID}, nil
+}
+
+// Metrics implements Service.
+func (e *Engine) Metrics(ctx context.Context, name string) (*Metrics, error) {
+	e.st.mu.Lock()
+	_, err := e.st.get(name)
+	e.st.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	c := e.countersFor(name)
+	c.mu.Lock()
+	m := &Metrics{Invocations: c.invocations, Errors: c.errors, Throttles: c.throttles, ColdStarts: c.coldStarts,
+		Concurrent: c.concurrent, DurationsMs: append([]float64(nil), c.durations...)}
+	c.mu.Unlock()
+	e.mu.Lock()
+	for key, p := range e.pools {
+		if poolName(key) == name {
+			idle, live := p.counts()
+			m.SandboxesWarm += idle
+			m.SandboxesTotal += live
+		}
+	}
+	e.mu.Unlock()
+	return m, nil
+}
+
+var _ Service = (*Engine)(nil)
