@@ -174,7 +174,18 @@ func (e *Engine) Invoke(ctx context.Context, in InvokeInput) (*InvokeOutput, err
 		if len(in.Payload) > MaxAsyncPayload {
 			return nil, fmt.Errorf("Request must be smaller than %d bytes for the InvokeAsync operation: %w", MaxAsyncPayload, errors.Join(ErrTooLarge, errdefs.ErrInvalidArgument))
 		}
-		return nil, fmt.Errorf("asynchronous invocations (X-Amz-Invocation-Type: Event) are not available yet on this daemon: %w", errdefs.ErrNotImplemented)
+		e.mu.Lock()
+		q := e.async
+		e.mu.Unlock()
+		if q == nil {
+			return nil, fmt.Errorf("asynchronous invocations need the daemon's event queue, which is not running: %w", errdefs.ErrUnavailable)
+		}
+		in.RequestID = newRequestID()
+		in.Qualifier = version
+		if err := q.Enqueue(ctx, in); err != nil {
+			return nil, err
+		}
+		return &InvokeOutput{StatusCode: 202, ExecutedVersion: version, RequestID: in.RequestID}, nil
 	case InvocationDryRun:
 		return &InvokeOutput{StatusCode: 204, ExecutedVersion: version}, nil
 	default:
@@ -210,7 +221,10 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		m.mu.Unlock()
 	}()
 
-	reqID := newRequestID()
+	reqID := in.RequestID
+	if reqID == "" {
+		reqID = newRequestID()
+	}
 	if inst == nil {
 		var err error
 		inst, err = e.launch(ctx, c, version)

@@ -28,8 +28,38 @@ type Engine struct {
 	logs    map[string]*funcLog
 	metrics map[string]*counters
 
+	async *Async
+
 	stop chan struct{}
 	wg   sync.WaitGroup
+}
+
+// StartAsync starts the durable queue of asynchronous invocations; until it
+// runs, Event invocations are refused.
+func (e *Engine) StartAsync(ctx context.Context, o AsyncOptions) error {
+	if o.Log == nil {
+		o.Log = e.log
+	}
+	a, err := StartAsync(ctx, o, e.Invoke)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.async = a
+	e.mu.Unlock()
+	return nil
+}
+
+// Failures returns a function's async invocations that failed every
+// attempt (the on-failure destination).
+func (e *Engine) Failures(ctx context.Context, name string) ([]Failure, error) {
+	e.mu.Lock()
+	a := e.async
+	e.mu.Unlock()
+	if a == nil {
+		return nil, fmt.Errorf("the event queue is not running: %w", errdefs.ErrUnavailable)
+	}
+	return a.Failures(ctx, name)
 }
 
 // EngineOption configures an Engine.
@@ -80,6 +110,13 @@ func NewEngine(root string, launcher Launcher, opts ...EngineOption) (*Engine, e
 
 // Close stops the reaper and every sandbox.
 func (e *Engine) Close() {
+	e.mu.Lock()
+	a := e.async
+	e.async = nil
+	e.mu.Unlock()
+	if a != nil {
+		a.Close()
+	}
 	close(e.stop)
 	e.wg.Wait()
 	e.mu.Lock()
