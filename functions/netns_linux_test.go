@@ -1,0 +1,44 @@
+package functions
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wharf-dev/wharf/internal/testutil"
+)
+
+func TestSandboxNetNSListener(t *testing.T) {
+	testutil.RequiresRoot(t)
+	path := filepath.Join(t.TempDir(), "ns")
+	l, err := sandboxNetNS(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer removeNetNS(path)
+	defer l.Close()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("inside")) })}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+
+	// From the host's namespace, 127.0.0.1:9001 is not this listener.
+	if c, err := net.Dial("tcp", "127.0.0.1:9001"); err == nil {
+		c.Close()
+		t.Log("something else listens on the host's 127.0.0.1:9001; only checking inside")
+	}
+	// Inside the namespace it answers (nsenter from util-linux joins it).
+	out, err := exec.Command("nsenter", "--net="+path, "/bin/busybox", "wget", "-qO-", "http://127.0.0.1:9001/").CombinedOutput()
+	if err != nil {
+		if _, serr := os.Stat("/bin/busybox"); serr != nil {
+			t.Skip("no busybox for the client")
+		}
+		t.Fatalf("inside the namespace: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "inside") {
+		t.Fatalf("got %q", out)
+	}
+}
