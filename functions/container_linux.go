@@ -1,0 +1,243 @@
+package functions
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/wharf-dev/wharf/functions/runtimeapi"
+)
+
+// ContainerSpec is the container a sandbox runs in, in engine-neutral
+// terms (the daemon adapts it to its container engine).
+type ContainerSpec struct {
+	Name        string
+	Image       string
+	Entrypoint  []string // nil: the image's
+	Env         []string
+	User        string
+	MemoryBytes int64
+	CPUShares   int64
+	NanoCPUs    int64
+	// NetNSPath is the network namespace to join (the sandbox's, holding
+	// the Runtime API listener).
+	NetNSPath string
+	Binds     []Bind
+	// Tmpfs maps mount points to mount options ("size=512m").
+	Tmpfs          map[string]string
+	ReadonlyRootfs bool
+	Labels         map[string]string
+}
+
+// Bind is a host directory mounted into the container.
+type Bind struct {
+	Source, Target string
+	ReadOnly       bool
+}
+
+// ContainerRuntime is what sandboxes need of the container engine.
+type ContainerRuntime interface {
+	// Run creates and starts a container whose stdout and stderr go to out,
+	// and returns its ID.
+	Run(ctx context.Context, c ContainerSpec, out io.Writer) (string, error)
+	// Exited is closed when the container's process has exited.
+	Exited(id string) <-chan struct{}
+	// Remove kills and deletes the container.
+	Remove(ctx context.Context, id string) error
+	// CgroupPath is the container's cgroup path below each hierarchy.
+	CgroupPath(id string) string
+}
+
+// SandboxLabel marks containers that are function sandboxes, so a daemon
+// start can remove those of a previous run.
+const SandboxLabel = "wharf.function"
+
+// BaseImage is the root filesystem of zip functions: an empty Lambda-like
+// layout (/var/task, /opt, /tmp, /etc) with no programs, since a custom
+// runtime's bootstrap brings everything it needs.
+const BaseImage = "wharf/lambda-base:1"
+
+// sandboxUser is the unprivileged user Lambda runs functions as.
+const sandboxUser = "993:990"
+
+// ContainerLauncher runs sandboxes as engine containers: own namespaces,
+// memory limit and CPU share in proportion to it, the code read-only at
+// /var/task, a read-only root with a sized tmpfs /tmp, and no network but
+// loopback, where the Runtime API waits.
+type ContainerLauncher struct {
+	rt    ContainerRuntime
+	nsDir string
+}
+
+// NewContainerLauncher returns a launcher over rt that pins sandbox
+// namespaces under nsDir.
+func NewContainerLauncher(rt ContainerRuntime, nsDir string) *ContainerLauncher {
+	return &ContainerLauncher{rt: rt, nsDir: nsDir}
+}
+
+type containerSandbox struct {
+	rt      ContainerRuntime
+	api     *runtimeapi.Server
+	srv     *http.Server
+	id      string
+	nsPath  string
+	cgroup  string
+	exited  <-chan struct{}
+	closeMu sync.Once
+}
+
+// lambdaCPUShares gives CPU in proportion to memory as Lambda does (one
+// full vCPU at 1769 MB) as a weight, not a cap: an idle host lets a small
+// function's init run at full speed, a busy one shares by memory size.
+func lambdaCPUShares(memoryMB int) int64 {
+	s := int64(memoryMB) * 1024 / 1769
+	if s < 2 {
+		s = 2
+	}
+	return s
+}
+
+// Launch implements Launcher.
+func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sandbox, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := "fn-" + spec.Function + "-" + hex.EncodeToString(b[:])
+	nsPath := filepath.Join(cl.nsDir, name)
+	l, err := sandboxNetNS(nsPath)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox network namespace: %w", err)
+	}
+	api := runtimeapi.New()
+	srv := &http.Server{Handler: api}
+	go func() { _ = srv.Serve(l) }()
+	fail := func(err error) (Sandbox, error) {
+		api.Close()
+		_ = srv.Close()
+		_ = removeNetNS(nsPath)
+		return nil, err
+	}
+	cs := ContainerSpec{
+		Name:           name,
+		Env:            append(append([]string{}, spec.Env...), "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001"),
+		MemoryBytes:    int64(spec.MemoryMB) << 20,
+		CPUShares:      lambdaCPUShares(spec.MemoryMB),
+		NetNSPath:      nsPath,
+		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("size=%dm,mode=1777", spec.EphemeralMB)},
+		ReadonlyRootfs: true,
+		Labels:         map[string]string{SandboxLabel: spec.Function, "wharf.function.version": spec.Version},
+	}
+	if spec.CodeDir != "" {
+		cs.Image = BaseImage
+		cs.Entrypoint = []string{"/var/task/bootstrap"}
+		cs.User = sandboxUser
+		cs.Binds = []Bind{{Source: spec.CodeDir, Target: "/var/task", ReadOnly: true}}
+	} else {
+		cs.Image = spec.Image
+	}
+	id, err := cl.rt.Run(ctx, cs, spec.Output)
+	if err != nil {
+		return fail(err)
+	}
+	return &containerSandbox{rt: cl.rt, api: api, srv: srv, id: id, nsPath: nsPath, cgroup: cl.rt.CgroupPath(id), exited: cl.rt.Exited(id)}, nil
+}
+
+func (s *containerSandbox) Runtime() *runtimeapi.Server { return s.api }
+func (s *containerSandbox) Exited() <-chan struct{}     { return s.exited }
+
+// Freeze and Thaw write the cgroup freezer directly: a runtime's
+// pause/resume costs a process start, far more than a warm invoke.
+func (s *containerSandbox) Freeze() error { return s.setFrozen(true) }
+func (s *containerSandbox) Thaw() error   { return s.setFrozen(false) }
+
+func (s *containerSandbox) setFrozen(frozen bool) error {
+	v1 := filepath.Join("/sys/fs/cgroup/freezer", s.cgroup, "freezer.state")
+	if _, err := os.Stat(v1); err == nil {
+		state := "THAWED"
+		if frozen {
+			state = "FROZEN"
+		}
+		return os.WriteFile(v1, []byte(state), 0o644)
+	}
+	v2 := filepath.Join("/sys/fs/cgroup", s.cgroup, "cgroup.freeze")
+	state := "0"
+	if frozen {
+		state = "1"
+	}
+	return os.WriteFile(v2, []byte(state), 0o644)
+}
+
+func readUintFile(path string) uint64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	return v
+}
+
+// MaxMemory reads the memory cgroup's high-water mark.
+func (s *containerSandbox) MaxMemory() uint64 {
+	if v := readUintFile(filepath.Join("/sys/fs/cgroup/memory", s.cgroup, "memory.max_usage_in_bytes")); v > 0 {
+		return v
+	}
+	return readUintFile(filepath.Join("/sys/fs/cgroup", s.cgroup, "memory.peak"))
+}
+
+// OOMKilled reads the memory cgroup's OOM-kill counter.
+func (s *containerSandbox) OOMKilled() bool {
+	for _, p := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", s.cgroup, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", s.cgroup, "memory.events"),
+	} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "oom_kill" && f[1] != "0" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *containerSandbox) Close(ctx context.Context) error {
+	var err error
+	s.closeMu.Do(func() {
+		s.api.Close()
+		// A frozen container cannot die; thaw it before the kill.
+		_ = s.Thaw()
+		err = s.rt.Remove(ctx, s.id)
+		_ = s.srv.Close()
+		if rerr := removeNetNS(s.nsPath); rerr != nil && err == nil {
+			err = rerr
+		}
+	})
+	return err
+}
+
+// CleanupNamespaces removes sandbox namespaces left by a previous daemon
+// (their containers are gone with it or removed by label).
+func CleanupNamespaces(nsDir string) error {
+	ents, err := os.ReadDir(nsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		_ = removeNetNS(filepath.Join(nsDir, e.Name()))
+	}
+	return nil
+}
