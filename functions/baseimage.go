@@ -12,11 +12,13 @@ func BaseImageTar() []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, d := range []struct {
-		name string
-		mode int64
-	}{{"etc", 0o755}, {"var", 0o755}, {"var/task", 0o755}, {"var/runtime", 0o755}, {"opt", 0o755}, {"tmp", 0o1777},
-		{"proc", 0o555}, {"sys", 0o555}, {"dev", 0o755}, {"home", 0o755}, {"home/sbx_user1051", 0o700}} {
-		_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d.name + "/", Mode: d.mode})
+		name     string
+		mode     int64
+		uid, gid int
+	}{{"etc", 0o755, 0, 0}, {"var", 0o755, 0, 0}, {"var/task", 0o755, 0, 0}, {"var/runtime", 0o755, 0, 0}, {"opt", 0o755, 0, 0},
+		{"tmp", 0o1777, 0, 0}, {"proc", 0o555, 0, 0}, {"sys", 0o555, 0, 0}, {"dev", 0o755, 0, 0}, {"home", 0o755, 0, 0},
+		{"home/sbx_user1051", 0o700, 993, 990}} {
+		_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d.name + "/", Mode: d.mode, Uid: d.uid, Gid: d.gid})
 	}
 	file := func(name, body string) {
 		_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(body))})
