@@ -1,0 +1,172 @@
+package trigger
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/functions"
+)
+
+func TestFind(t *testing.T) {
+	routes := []Route{
+		{Method: "GET", Path: "/users/{id}", Function: "a"},
+		{Method: "GET", Path: "/users/me", Function: "b"},
+		{Method: "ANY", Path: "/users/{id}", Function: "c"},
+		{Method: "GET", Path: "/files/{proxy+}", Function: "d"},
+		{Method: "ANY", Path: "/", Function: "e"},
+	}
+	cases := []struct {
+		method, path, fn string
+		params           map[string]string
+	}{
+		{"GET", "/users/42", "a", map[string]string{"id": "42"}},
+		{"GET", "/users/me", "b", nil},
+		{"POST", "/users/42", "c", map[string]string{"id": "42"}},
+		{"GET", "/files/a/b/c.txt", "d", map[string]string{"proxy": "a/b/c.txt"}},
+		{"GET", "/", "e", nil},
+		{"GET", "/nothing/here", "", nil},
+		{"GET", "/users/", "", nil},
+	}
+	for _, c := range cases {
+		r, params := Find(routes, c.method, c.path)
+		got := ""
+		if r != nil {
+			got = r.Function
+		}
+		if got != c.fn {
+			t.Errorf("%s %s -> %q, want %q", c.method, c.path, got, c.fn)
+			continue
+		}
+		for k, v := range c.params {
+			if params[k] != v {
+				t.Errorf("%s %s: param %s=%q, want %q", c.method, c.path, k, params[k], v)
+			}
+		}
+	}
+	for _, bad := range []Route{{Method: "FETCH", Path: "/x"}, {Method: "GET", Path: "x"}, {Method: "GET", Path: "/a/{b"}, {Method: "GET", Path: "/{p+}/x"}, {Method: "GET", Path: "/2015-03-31/functions"}} {
+		if err := ValidateRoute(&bad); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("route %+v accepted", bad)
+		}
+	}
+}
+
+// echoInvoker answers with what a Lambda function behind API Gateway
+// would: the event's path parameter in a 201 response.
+type echoInvoker struct {
+	mu     sync.Mutex
+	events [][]byte
+	fail   bool
+}
+
+func (e *echoInvoker) Invoke(ctx context.Context, in functions.InvokeInput) (*functions.InvokeOutput, error) {
+	e.mu.Lock()
+	e.events = append(e.events, in.Payload)
+	e.mu.Unlock()
+	if e.fail {
+		return &functions.InvokeOutput{FunctionError: "Unhandled", Payload: []byte(`{"errorMessage":"x"}`)}, nil
+	}
+	var ev httpEvent
+	_ = json.Unmarshal(in.Payload, &ev)
+	body, _ := json.Marshal(map[string]any{"statusCode": 201, "headers": map[string]string{"X-Id": ev.PathParameters["id"]}, "body": "user " + ev.PathParameters["id"] + " " + ev.Body})
+	return &functions.InvokeOutput{Payload: body}, nil
+}
+
+func TestRouterEventsAndResponses(t *testing.T) {
+	tbl, err := Open(filepath.Join(t.TempDir(), "triggers.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.AddRoute(Route{Method: "post", Path: "/users/{id}", Function: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.AddRoute(Route{Method: "POST", Path: "/users/{id}", Function: "other"}); !errdefs.IsConflict(err) {
+		t.Fatalf("duplicate route: %v", err)
+	}
+	inv := &echoInvoker{}
+	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(418) })
+	srv := httptest.NewServer(tbl.Router(inv, fallback))
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL+"/users/42?x=1&x=2", "text/plain", strings.NewReader("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || string(body) != "user 42 hi" || resp.Header.Get("X-Id") != "42" {
+		t.Fatalf("response %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	var ev httpEvent
+	if err := json.Unmarshal(inv.events[0], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Version != "2.0" || ev.RouteKey != "POST /users/{id}" || ev.RawPath != "/users/42" || ev.RawQueryString != "x=1&x=2" ||
+		ev.QueryStringParameters["x"] != "1,2" || ev.RequestContext.HTTP.Method != "POST" || ev.Headers["content-type"] != "text/plain" {
+		t.Fatalf("event %+v", ev)
+	}
+	if resp, _ := http.Get(srv.URL + "/elsewhere"); resp.StatusCode != 418 {
+		t.Fatalf("unrouted request did not fall through: %d", resp.StatusCode)
+	}
+	inv.fail = true
+	if resp, _ := http.Post(srv.URL+"/users/1", "", nil); resp.StatusCode != 500 {
+		t.Fatalf("function error: %d", resp.StatusCode)
+	}
+
+	again, err := Open(tbl.path)
+	if err != nil || len(again.Routes()) != 1 {
+		t.Fatalf("routes not persisted: %v", err)
+	}
+}
+
+func TestWriteResponseShapes(t *testing.T) {
+	for payload, want := range map[string]string{
+		`"plain string"`:               "plain string",
+		`{"a":1}`:                      `{"a":1}`,
+		`{"statusCode":204,"body":""}`: "",
+		`{"statusCode":200,"body":"aGk=","isBase64Encoded":true}`: "hi",
+	} {
+		rec := httptest.NewRecorder()
+		WriteResponse(rec, []byte(payload))
+		if rec.Body.String() != want {
+			t.Errorf("%s -> %q, want %q", payload, rec.Body.String(), want)
+		}
+	}
+}
+
+func TestSchedulerFires(t *testing.T) {
+	tbl, _ := Open(filepath.Join(t.TempDir(), "triggers.json"))
+	if _, err := tbl.AddSchedule(Schedule{Name: "tick", Expression: "rate(1 second)", Function: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tbl.AddSchedule(Schedule{Name: "bad", Expression: "rate(1 fortnight)", Function: "hello"}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("bad expression: %v", err)
+	}
+	inv := &echoInvoker{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tbl.RunScheduler(ctx, inv, time.Now, slogDiscard()); close(done) }()
+	time.Sleep(2500 * time.Millisecond)
+	cancel()
+	<-done
+	inv.mu.Lock()
+	n := len(inv.events)
+	first := inv.events[0]
+	inv.mu.Unlock()
+	if n < 2 || n > 3 {
+		t.Fatalf("rate(1 second) fired %d times in 2.5s", n)
+	}
+	var ev map[string]any
+	_ = json.Unmarshal(first, &ev)
+	if ev["detail-type"] != "Scheduled Event" || ev["source"] != "aws.events" {
+		t.Fatalf("event %v", ev)
+	}
+}
