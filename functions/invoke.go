@@ -210,15 +210,19 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		m.mu.Lock()
 		m.throttles++
 		m.mu.Unlock()
+		e.prom.throttles.WithLabelValues(c.FunctionName).Inc()
 		return nil, fmt.Errorf("Rate Exceeded.: %w", errors.Join(ErrThrottled, errdefs.ErrUnavailable))
 	}
 	m.mu.Lock()
 	m.concurrent++
 	m.mu.Unlock()
+	gauge := e.prom.concurrent.WithLabelValues(c.FunctionName)
+	gauge.Inc()
 	defer func() {
 		m.mu.Lock()
 		m.concurrent--
 		m.mu.Unlock()
+		gauge.Dec()
 	}()
 
 	reqID := in.RequestID
@@ -235,6 +239,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		m.mu.Lock()
 		m.coldStarts++
 		m.mu.Unlock()
+		e.prom.coldStarts.WithLabelValues(c.FunctionName).Inc()
 	} else if err := inst.sb.Thaw(); err != nil {
 		p.drop()
 		_ = inst.sb.Close(context.Background())
@@ -301,6 +306,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		out.LogResult = base64.StdEncoding.EncodeToString(b)
 	}
 	m.observe(dur, out.FunctionError != "")
+	e.prom.observe(c.FunctionName, dur, out.FunctionError != "")
 	if healthy {
 		if err := inst.sb.Freeze(); err != nil {
 			healthy = false
@@ -403,6 +409,7 @@ func (e *Engine) initFailure(c *Config, version, reqID string, err error) (*Invo
 		fmt.Fprintf(l, "INIT_REPORT Init Duration: failed Phase: init Status: error Error Type: %s\n", ie.typ)
 	}
 	e.countersFor(c.FunctionName).observe(0, true)
+	e.prom.observe(c.FunctionName, 0, true)
 	return &InvokeOutput{StatusCode: 200, Payload: payload, FunctionError: FunctionErrorUnhandl, ExecutedVersion: version, RequestID: reqID}, nil
 }
 

@@ -29,6 +29,7 @@ type Engine struct {
 	metrics map[string]*counters
 
 	async *Async
+	prom  *promMetrics
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -94,6 +95,9 @@ func NewEngine(root string, launcher Launcher, opts ...EngineOption) (*Engine, e
 	}
 	for _, o := range opts {
 		o(e)
+	}
+	if e.prom == nil {
+		e.prom = newPromMetrics(nil)
 	}
 	// Functions left Pending by a daemon that stopped mid-create finish now.
 	st.mu.Lock()

@@ -1,0 +1,47 @@
+package functions
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// promMetrics are the Prometheus series of the functions engine, labelled
+// by function name.
+type promMetrics struct {
+	invocations *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	throttles   *prometheus.CounterVec
+	coldStarts  *prometheus.CounterVec
+	concurrent  *prometheus.GaugeVec
+	duration    *prometheus.HistogramVec
+}
+
+func newPromMetrics(reg prometheus.Registerer) *promMetrics {
+	m := &promMetrics{
+		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wharf", Subsystem: "function", Name: "invocations_total", Help: "Invocations, by function."}, []string{"function"}),
+		errors:      prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wharf", Subsystem: "function", Name: "errors_total", Help: "Invocations that ended in a function error."}, []string{"function"}),
+		throttles:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wharf", Subsystem: "function", Name: "throttles_total", Help: "Invocations refused at the function's concurrency."}, []string{"function"}),
+		coldStarts:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wharf", Subsystem: "function", Name: "cold_starts_total", Help: "Invocations that started a new sandbox."}, []string{"function"}),
+		concurrent:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "wharf", Subsystem: "function", Name: "concurrent_executions", Help: "Invocations running now."}, []string{"function"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "wharf", Subsystem: "function", Name: "duration_seconds", Help: "Invocation duration (the REPORT line's Duration).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900}}, []string{"function"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.invocations, m.errors, m.throttles, m.coldStarts, m.concurrent, m.duration)
+	}
+	return m
+}
+
+// WithRegisterer registers the engine's Prometheus metrics with reg.
+func WithRegisterer(reg prometheus.Registerer) EngineOption {
+	return func(e *Engine) { e.prom = newPromMetrics(reg) }
+}
+
+func (m *promMetrics) observe(fn string, d time.Duration, failed bool) {
+	m.invocations.WithLabelValues(fn).Inc()
+	if failed {
+		m.errors.WithLabelValues(fn).Inc()
+	}
+	m.duration.WithLabelValues(fn).Observe(d.Seconds())
+}
