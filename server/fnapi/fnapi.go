@@ -1,0 +1,273 @@
+// Package fnapi serves the functions' administration endpoints of the
+// native API (/wharf/v1/functions/...): HTTP routes, schedules, logs, the
+// async failure destination and metrics, for `wharf fn`. Function CRUD and
+// invocation go through the Lambda-shaped API instead, as the aws CLI's do.
+package fnapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/functions"
+	"github.com/wharf-dev/wharf/functions/trigger"
+)
+
+// Functions is what these endpoints need of the functions engine.
+type Functions interface {
+	Get(ctx context.Context, name, qualifier string) (*functions.Config, error)
+	Metrics(ctx context.Context, name string) (*functions.Metrics, error)
+	Failures(ctx context.Context, name string) ([]functions.Failure, error)
+	LogPath(name string) string
+}
+
+// MetricsSummary is a person-readable digest of a function's metrics.
+type MetricsSummary struct {
+	Function       string
+	Invocations    int64
+	Errors         int64
+	Throttles      int64
+	ColdStarts     int64
+	Concurrent     int64
+	SandboxesWarm  int
+	SandboxesTotal int
+	P50Ms          float64
+	P90Ms          float64
+	P99Ms          float64
+	MaxMs          float64
+}
+
+// Handler returns the endpoints under prefix (e.g. "/wharf/v1").
+func Handler(prefix string, fns Functions, tbl *trigger.Table) http.Handler {
+	mux := http.NewServeMux()
+	h := &handler{fns: fns, tbl: tbl}
+	p := prefix + "/functions"
+	mux.HandleFunc("GET "+p+"/routes", h.wrap(h.listRoutes))
+	mux.HandleFunc("POST "+p+"/routes", h.wrap(h.addRoute))
+	mux.HandleFunc("DELETE "+p+"/routes", h.wrap(h.removeRoute))
+	mux.HandleFunc("GET "+p+"/schedules", h.wrap(h.listSchedules))
+	mux.HandleFunc("POST "+p+"/schedules", h.wrap(h.addSchedule))
+	mux.HandleFunc("DELETE "+p+"/schedules/{name}", h.wrap(h.removeSchedule))
+	mux.HandleFunc("GET "+p+"/{name}/logs", h.wrap(h.logs))
+	mux.HandleFunc("GET "+p+"/{name}/failures", h.wrap(h.failures))
+	mux.HandleFunc("GET "+p+"/{name}/metrics", h.wrap(h.metrics))
+	return mux
+}
+
+type handler struct {
+	fns Functions
+	tbl *trigger.Table
+}
+
+func (h *handler) wrap(f func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			code := http.StatusInternalServerError
+			switch {
+			case errdefs.IsNotFound(err):
+				code = http.StatusNotFound
+			case errdefs.IsInvalidArgument(err):
+				code = http.StatusBadRequest
+			case errdefs.IsConflict(err):
+				code = http.StatusConflict
+			case errdefs.IsUnavailable(err):
+				code = http.StatusServiceUnavailable
+			}
+			writeJSON(w, code, map[string]string{"message": err.Error()})
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func decode(r *http.Request, v any) error {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON body: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// checkFunction refuses triggers for functions that do not exist.
+func (h *handler) checkFunction(ctx context.Context, ref string) error {
+	name, q, err := functions.ParseName(ref)
+	if err != nil {
+		return err
+	}
+	_, err = h.fns.Get(ctx, name, q)
+	return err
+}
+
+func (h *handler) listRoutes(w http.ResponseWriter, r *http.Request) error {
+	rs := h.tbl.Routes()
+	if rs == nil {
+		rs = []trigger.Route{}
+	}
+	writeJSON(w, 200, rs)
+	return nil
+}
+
+func (h *handler) addRoute(w http.ResponseWriter, r *http.Request) error {
+	var rt trigger.Route
+	if err := decode(r, &rt); err != nil {
+		return err
+	}
+	if err := h.checkFunction(r.Context(), rt.Function); err != nil {
+		return err
+	}
+	out, err := h.tbl.AddRoute(rt)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 201, out)
+	return nil
+}
+
+func (h *handler) removeRoute(w http.ResponseWriter, r *http.Request) error {
+	if err := h.tbl.RemoveRoute(r.URL.Query().Get("method"), r.URL.Query().Get("path")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *handler) listSchedules(w http.ResponseWriter, r *http.Request) error {
+	ss := h.tbl.Schedules()
+	if ss == nil {
+		ss = []trigger.Schedule{}
+	}
+	writeJSON(w, 200, ss)
+	return nil
+}
+
+func (h *handler) addSchedule(w http.ResponseWriter, r *http.Request) error {
+	var s trigger.Schedule
+	if err := decode(r, &s); err != nil {
+		return err
+	}
+	if err := h.checkFunction(r.Context(), s.Function); err != nil {
+		return err
+	}
+	out, err := h.tbl.AddSchedule(s)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 201, out)
+	return nil
+}
+
+func (h *handler) removeSchedule(w http.ResponseWriter, r *http.Request) error {
+	if err := h.tbl.RemoveSchedule(r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// logs streams a function's log; with follow=1 it keeps streaming until
+// the client leaves.
+func (h *handler) logs(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if _, err := h.fns.Get(r.Context(), name, ""); err != nil {
+		return err
+	}
+	f, err := os.Open(h.fns.LogPath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		if r.URL.Query().Get("follow") != "1" {
+			w.WriteHeader(200)
+			return nil
+		}
+		// Nothing logged yet: wait for the first invocation.
+		for f == nil {
+			select {
+			case <-r.Context().Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+			f, _ = os.Open(h.fns.LogPath(name))
+		}
+	} else if err != nil {
+		return err
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(200)
+	fl, _ := w.(http.Flusher)
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+		}
+		if err == io.EOF {
+			if r.URL.Query().Get("follow") != "1" {
+				return nil
+			}
+			select {
+			case <-r.Context().Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return nil
+		}
+	}
+}
+
+func (h *handler) failures(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if _, err := h.fns.Get(r.Context(), name, ""); err != nil {
+		return err
+	}
+	fs, err := h.fns.Failures(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if fs == nil {
+		fs = []functions.Failure{}
+	}
+	writeJSON(w, 200, fs)
+	return nil
+}
+
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(q*float64(len(sorted)-1))]
+}
+
+func (h *handler) metrics(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	m, err := h.fns.Metrics(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	d := append([]float64(nil), m.DurationsMs...)
+	sort.Float64s(d)
+	s := MetricsSummary{Function: name, Invocations: m.Invocations, Errors: m.Errors, Throttles: m.Throttles, ColdStarts: m.ColdStarts,
+		Concurrent: m.Concurrent, SandboxesWarm: m.SandboxesWarm, SandboxesTotal: m.SandboxesTotal,
+		P50Ms: quantile(d, .5), P90Ms: quantile(d, .9), P99Ms: quantile(d, .99)}
+	if len(d) > 0 {
+		s.MaxMs = d[len(d)-1]
+	}
+	writeJSON(w, 200, s)
+	return nil
+}
