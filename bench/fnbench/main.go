@@ -1,0 +1,508 @@
+// Command fnbench measures function invocations side by side: wharf (a
+// daemon of its own, through its Lambda API with SigV4, sandboxes in
+// containers), the floor (the same aws-lambda-go bootstrap as a plain
+// process behind a minimal Runtime API, invoked in-process), and the AWS
+// Lambda Runtime Interface Emulator when RIE_BIN points at a build of it.
+// It prints warm latency p50/p99 at concurrency 1 and 16, invokes/s, and
+// cold-start latency, with ratios to the floor.
+//
+// Needs root (the daemon); traffic stays on loopback.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/wharf-dev/wharf/functions/runtimeapi"
+)
+
+var (
+	wharfBin = flag.String("wharf", "bin/wharf", "wharf binary")
+	warmN    = flag.Int("n", 500, "warm invocations per concurrency level")
+	coldN    = flag.Int("cold", 10, "cold starts")
+)
+
+// target is one system under test.
+type target struct {
+	name   string
+	invoke func(ctx context.Context, payload []byte) error
+	// cold prepares the next invoke to be a cold start and returns how to
+	// measure it (setup excluded from the time).
+	cold  func(ctx context.Context) (func() error, error)
+	close func()
+}
+
+type result struct {
+	name                   string
+	p50c1, p99c1           time.Duration
+	p50c16, p99c16         time.Duration
+	rate                   float64
+	coldP50, coldP99       time.Duration
+	coldFailed, warmFailed error
+}
+
+func main() {
+	flag.Parse()
+	dir, err := os.MkdirTemp("/tmp", "fb-")
+	check(err)
+	defer os.RemoveAll(dir)
+	boot := buildBootstrap(dir)
+
+	var targets []*target
+	targets = append(targets, floorTarget(boot))
+	if os.Geteuid() == 0 {
+		if t, err := wharfTarget(dir, boot); err != nil {
+			fmt.Fprintln(os.Stderr, "fnbench: wharf:", err)
+		} else {
+			targets = append(targets, t)
+		}
+	} else {
+		fmt.Fprintln(os.Stderr, "fnbench: not root: skipping the wharf daemon column")
+	}
+	if rie := os.Getenv("RIE_BIN"); rie != "" {
+		targets = append(targets, rieTarget(rie, boot))
+	} else {
+		fmt.Fprintln(os.Stderr, "fnbench: RIE_BIN not set: skipping the Runtime Interface Emulator column")
+	}
+	defer func() {
+		for _, t := range targets {
+			t.close()
+		}
+	}()
+
+	var results []result
+	for _, t := range targets {
+		results = append(results, measure(t))
+	}
+	floor := results[0]
+	fmt.Printf("%-34s %9s %9s %9s %9s %10s %9s %9s\n", "target", "warm p50", "warm p99", "c16 p50", "c16 p99", "invokes/s", "cold p50", "cold p99")
+	for _, r := range results {
+		if r.warmFailed != nil {
+			fmt.Printf("%-34s failed: %v\n", r.name, r.warmFailed)
+			continue
+		}
+		cold := fmt.Sprintf("%9s %9s", ms(r.coldP50), ms(r.coldP99))
+		if r.coldFailed != nil {
+			cold = "cold failed: " + r.coldFailed.Error()
+		}
+		fmt.Printf("%-34s %9s %9s %9s %9s %10.0f %s\n", r.name, ms(r.p50c1), ms(r.p99c1), ms(r.p50c16), ms(r.p99c16), r.rate, cold)
+	}
+	fmt.Println()
+	for _, r := range results[1:] {
+		if r.warmFailed != nil {
+			continue
+		}
+		fmt.Printf("%s / floor: warm p50 %.2fx, c16 p50 %.2fx, invokes/s %.2fx, cold p50 %.2fx\n", r.name,
+			ratio(r.p50c1, floor.p50c1), ratio(r.p50c16, floor.p50c16), r.rate/floor.rate, ratio(r.coldP50, floor.coldP50))
+	}
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000) }
+
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(q*float64(len(s)-1))]
+}
+
+func measure(t *target) result {
+	r := result{name: t.name}
+	ctx := context.Background()
+	payload := []byte(`{"key1":"v1"}`)
+	// Warm up: the first call is cold; a few more settle the pool.
+	for i := 0; i < 20; i++ {
+		if err := t.invoke(ctx, payload); err != nil {
+			r.warmFailed = err
+			return r
+		}
+	}
+	var c1 []time.Duration
+	for i := 0; i < *warmN; i++ {
+		t0 := time.Now()
+		if err := t.invoke(ctx, payload); err != nil {
+			r.warmFailed = err
+			return r
+		}
+		c1 = append(c1, time.Since(t0))
+	}
+	r.p50c1, r.p99c1 = quantile(c1, .5), quantile(c1, .99)
+
+	var mu sync.Mutex
+	var c16 []time.Duration
+	var firstErr error
+	start := time.Now()
+	var wg sync.WaitGroup
+	per := *warmN / 16 * 4
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				t0 := time.Now()
+				err := t.invoke(ctx, payload)
+				d := time.Since(t0)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				c16 = append(c16, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		r.warmFailed = firstErr
+		return r
+	}
+	r.p50c16, r.p99c16 = quantile(c16, .5), quantile(c16, .99)
+	r.rate = float64(len(c16)) / elapsed.Seconds()
+
+	var colds []time.Duration
+	for i := 0; i < *coldN; i++ {
+		run, err := t.cold(ctx)
+		if err != nil {
+			r.coldFailed = err
+			break
+		}
+		t0 := time.Now()
+		if err := run(); err != nil {
+			r.coldFailed = err
+			break
+		}
+		colds = append(colds, time.Since(t0))
+	}
+	r.coldP50, r.coldP99 = quantile(colds, .5), quantile(colds, .99)
+	return r
+}
+
+// buildBootstrap builds the aws-lambda-go test function.
+func buildBootstrap(dir string) string {
+	out := filepath.Join(dir, "bootstrap")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, ".")
+	cmd.Dir = filepath.Join("functions", "testdata", "hellofn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		fatal("building the bootstrap (run from the repository root): " + string(b))
+	}
+	return out
+}
+
+// floorTarget: the bootstrap as a plain process against a Runtime API on
+// loopback, invoked in-process: no container, no API front end.
+func floorTarget(boot string) *target {
+	var mu sync.Mutex
+	type proc struct {
+		api *runtimeapi.Server
+		srv *http.Server
+		cmd *exec.Cmd
+	}
+	start := func() (*proc, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		api := runtimeapi.New()
+		srv := &http.Server{Handler: api}
+		go func() { _ = srv.Serve(l) }()
+		cmd := exec.Command(boot)
+		cmd.Env = []string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "AWS_LAMBDA_FUNCTION_NAME=hello", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128"}
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		return &proc{api, srv, cmd}, nil
+	}
+	stop := func(p *proc) {
+		p.api.Close()
+		_ = p.cmd.Process.Kill()
+		_, _ = p.cmd.Process.Wait()
+		_ = p.srv.Close()
+	}
+	// A pool of 16 processes for the concurrent runs, each serving one
+	// invocation at a time, like sandboxes.
+	var idle []*proc
+	var all []*proc
+	get := func() (*proc, error) {
+		mu.Lock()
+		if n := len(idle); n > 0 {
+			p := idle[n-1]
+			idle = idle[:n-1]
+			mu.Unlock()
+			return p, nil
+		}
+		mu.Unlock()
+		p, err := start()
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		all = append(all, p)
+		mu.Unlock()
+		return p, nil
+	}
+	n := 0
+	invokeOn := func(ctx context.Context, p *proc, payload []byte) error {
+		mu.Lock()
+		n++
+		id := fmt.Sprintf("req-%d", n)
+		mu.Unlock()
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := p.api.Invoke(ctx, runtimeapi.Invocation{RequestID: id, Payload: payload, Deadline: time.Now().Add(10 * time.Second), FunctionARN: "arn:aws:lambda:us-east-1:000000000000:function:hello"})
+		return err
+	}
+	return &target{
+		name: "floor (process + Runtime API)",
+		invoke: func(ctx context.Context, payload []byte) error {
+			p, err := get()
+			if err != nil {
+				return err
+			}
+			err = invokeOn(ctx, p, payload)
+			mu.Lock()
+			idle = append(idle, p)
+			mu.Unlock()
+			return err
+		},
+		cold: func(ctx context.Context) (func() error, error) {
+			return func() error {
+				p, err := start()
+				if err != nil {
+					return err
+				}
+				defer stop(p)
+				return invokeOn(ctx, p, []byte(`{}`))
+			}, nil
+		},
+		close: func() {
+			for _, p := range all {
+				stop(p)
+			}
+		},
+	}
+}
+
+// rieTarget: the Runtime Interface Emulator running the same bootstrap.
+func rieTarget(rie, boot string) *target {
+	port := freePort()
+	var cmd *exec.Cmd
+	start := func() error {
+		cmd = exec.Command(rie, "--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", port), boot)
+		cmd.Env = append(os.Environ(), "AWS_LAMBDA_FUNCTION_NAME=hello")
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		for i := 0; i < 100; i++ {
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				c.Close()
+				return nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return fmt.Errorf("RIE did not listen")
+	}
+	stop := func() {
+		if cmd != nil {
+			_ = cmd.Process.Kill()
+			_, _ = cmd.Process.Wait()
+		}
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/2015-03-31/functions/function/invocations", port)
+	inv := func(ctx context.Context, payload []byte) error {
+		resp, err := http.Post(url, "application/json", bytes.NewReader(payload))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("RIE answered %d", resp.StatusCode)
+		}
+		return nil
+	}
+	if err := start(); err != nil {
+		fatal("RIE: " + err.Error())
+	}
+	return &target{
+		name:   "aws-lambda-rie",
+		invoke: inv,
+		cold: func(ctx context.Context) (func() error, error) {
+			stop()
+			if err := start(); err != nil {
+				return nil, err
+			}
+			return func() error { return inv(ctx, []byte(`{}`)) }, nil
+		},
+		close: stop,
+	}
+}
+
+// wharfTarget: a daemon of its own, its Lambda API, SigV4-signed calls.
+func wharfTarget(dir, boot string) (*target, error) {
+	bin, err := filepath.Abs(*wharfBin)
+	if err != nil {
+		return nil, err
+	}
+	root, run := filepath.Join(dir, "root"), filepath.Join(dir, "run")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	d := exec.Command(bin, "daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", "warn")
+	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
+	d.Stdout, d.Stderr = logf, logf
+	if err := d.Start(); err != nil {
+		return nil, err
+	}
+	sock := "unix://" + filepath.Join(run, "wharf.sock")
+	closeDaemon := func() {
+		_ = d.Process.Signal(os.Interrupt)
+		_, _ = d.Process.Wait()
+	}
+	var keyOut []byte
+	for i := 0; i < 100; i++ {
+		keyOut, err = exec.Command(bin, "--host", sock, "keys", "create", "--json").Output()
+		if err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		closeDaemon()
+		return nil, fmt.Errorf("keys create: %v", err)
+	}
+	var key struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal(keyOut, &key); err != nil {
+		closeDaemon()
+		return nil, err
+	}
+	c := &signer{base: "http://" + addr, creds: aws.Credentials{AccessKeyID: key.AccessKeyId, SecretAccessKey: key.SecretAccessKey}, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	zipData := zipOf(boot)
+	create := map[string]any{"FunctionName": "hello", "Runtime": "provided.al2023", "Role": "arn:aws:iam::000000000000:role/x", "Handler": "bootstrap",
+		"MemorySize": 128, "Timeout": 10, "Code": map[string]any{"ZipFile": zipData}}
+	if _, err := c.do("POST", "/2015-03-31/functions", create, 201); err != nil {
+		closeDaemon()
+		return nil, err
+	}
+	for i := 0; i < 100; i++ {
+		b, err := c.do("GET", "/2015-03-31/functions/hello", nil, 200)
+		if err == nil && strings.Contains(string(b), `"State":"Active"`) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	gen := 0
+	inv := func(ctx context.Context, payload []byte) error {
+		b, err := c.do("POST", "/2015-03-31/functions/hello/invocations", json.RawMessage(payload), 200)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(`"errorType"`)) {
+			return fmt.Errorf("function error: %s", b)
+		}
+		return nil
+	}
+	return &target{
+		name:   "wharf (API + container sandbox)",
+		invoke: inv,
+		cold: func(ctx context.Context) (func() error, error) {
+			// A configuration change retires the warm sandboxes.
+			gen++
+			if _, err := c.do("PUT", "/2015-03-31/functions/hello/configuration", map[string]any{"Description": fmt.Sprintf("gen %d", gen)}, 200); err != nil {
+				return nil, err
+			}
+			time.Sleep(200 * time.Millisecond)
+			return func() error { return inv(ctx, []byte(`{}`)) }, nil
+		},
+		close: closeDaemon,
+	}, nil
+}
+
+type signer struct {
+	base  string
+	creds aws.Credentials
+	http  *http.Client
+}
+
+func (s *signer) do(method, path string, body any, want int) ([]byte, error) {
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
+	}
+	req, err := http.NewRequest(method, s.base+path, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256(data)
+	if err := v4.NewSigner().SignHTTP(context.Background(), s.creds, req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+		return nil, err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return b, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+func zipOf(boot string) string {
+	var buf bytes.Buffer
+	zw := newZip(&buf)
+	data, err := os.ReadFile(boot)
+	check(err)
+	zw(data)
+	return base64.StdEncoding.EncodeToString(buf.Bytes())
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func check(err error) {
+	if err != nil {
+		fatal(err.Error())
+	}
+}
+
+func fatal(msg string) {
+	fmt.Fprintln(os.Stderr, "fnbench: "+msg)
+	os.Exit(1)
+}
