@@ -1,6 +1,7 @@
 # wharf: `make run` installs what is missing and starts the daemon with its
 # defaults; `make test` runs the whole test suite (as root for the kernel
-# tests); `make bench` prints the start-latency comparison against peers.
+# tests); `make bench` prints the start-latency comparison against peers
+# and the cost of bridge networking and published ports.
 
 GO      ?= go
 BIN     := bin/wharf
@@ -35,9 +36,12 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./image/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
 	$(GO) test ./image/store -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/network -run '^$$' -fuzz FuzzParsePortSpec -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/volume -run '^$$' -fuzz FuzzParseMountSpec -fuzztime $(FUZZTIME)
 
 bench: deps build
 	$(GO) run ./bench/startbench -wharf $(BIN)
+	$(GO) run ./bench/netbench -wharf $(BIN)
 
 clean:
 	rm -rf bin

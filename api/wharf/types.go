@@ -112,12 +112,62 @@ type HostConfig struct {
 	CPUShares      int64         `json:",omitempty"`
 	PidsLimit      *int64        `json:",omitempty"`
 	Ulimits        []Ulimit      `json:",omitempty"`
+	// PortBindings maps "80/tcp" to host bindings (-p).
+	PortBindings    map[string][]PortBinding `json:",omitempty"`
+	PublishAllPorts bool                     `json:",omitempty"`
+	// Binds are -v values ("name:/ctr[:ro]", "/host:/ctr[:ro]", "/ctr").
+	Binds []string `json:",omitempty"`
+	// Mounts are --mount values.
+	Mounts []Mount `json:",omitempty"`
+	// Tmpfs maps a path to its mount options (--tmpfs /run:size=64m).
+	Tmpfs       map[string]string `json:",omitempty"`
+	VolumesFrom []string          `json:",omitempty"`
+}
+
+// PortBinding is one host side of a published port; an empty HostPort
+// asks for a random port, a range ("8000-8010") for the first free one.
+type PortBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string
+}
+
+// Mount is one --mount (Docker's mount.Mount).
+type Mount struct {
+	Type          string // bind, volume, tmpfs
+	Source        string `json:",omitempty"`
+	Target        string
+	ReadOnly      bool           `json:",omitempty"`
+	BindOptions   *BindOptions   `json:",omitempty"`
+	VolumeOptions *VolumeOptions `json:",omitempty"`
+	TmpfsOptions  *TmpfsOptions  `json:",omitempty"`
+}
+
+// BindOptions are the options of a bind mount.
+type BindOptions struct {
+	Propagation string `json:",omitempty"`
+}
+
+// VolumeOptions are the options of a volume mount.
+type VolumeOptions struct {
+	NoCopy bool `json:",omitempty"`
+}
+
+// TmpfsOptions are the options of a tmpfs mount.
+type TmpfsOptions struct {
+	SizeBytes int64  `json:",omitempty"`
+	Mode      uint32 `json:",omitempty"`
+}
+
+// NetworkingConfig is the networking part of a create request.
+type NetworkingConfig struct {
+	EndpointsConfig map[string]*EndpointSettings
 }
 
 // CreateRequest is the body of POST /containers/create.
 type CreateRequest struct {
 	Config
-	HostConfig *HostConfig `json:",omitempty"`
+	HostConfig       *HostConfig       `json:",omitempty"`
+	NetworkingConfig *NetworkingConfig `json:",omitempty"`
 }
 
 // CreateResponse answers POST /containers/create.
@@ -174,25 +224,158 @@ type GraphDriver struct {
 	Data map[string]string
 }
 
-// MountPoint is one mount in a container (none yet besides the rootfs).
+// MountPoint is one mount of a container.
 type MountPoint struct {
 	Type        string
+	Name        string `json:",omitempty"`
 	Source      string
 	Destination string
+	Driver      string `json:",omitempty"`
+	Mode        string
 	RW          bool
+	Propagation string
 }
 
 // NetworkSettings is the networking part of ContainerJSON.
 type NetworkSettings struct {
 	SandboxKey string
-	Networks   map[string]*EndpointSettings
+	// Ports maps "80/tcp" to its host bindings (null when exposed only).
+	Ports map[string][]PortBinding
+	// IPAddress, IPPrefixLen, Gateway and MacAddress are those of the
+	// default bridge network, as docker reports them.
+	IPAddress   string
+	IPPrefixLen int
+	Gateway     string
+	MacAddress  string
+	Networks    map[string]*EndpointSettings
+}
+
+// EndpointIPAMConfig is a requested address.
+type EndpointIPAMConfig struct {
+	IPv4Address string `json:",omitempty"`
 }
 
 // EndpointSettings is one network attachment.
 type EndpointSettings struct {
-	NetworkID string
-	IPAddress string
-	Gateway   string
+	IPAMConfig  *EndpointIPAMConfig `json:",omitempty"`
+	Aliases     []string
+	NetworkID   string
+	EndpointID  string
+	Gateway     string
+	IPAddress   string
+	IPPrefixLen int
+	MacAddress  string
+	DNSNames    []string
+}
+
+// IPAMConfig is one address pool of a network.
+type IPAMConfig struct {
+	Subnet  string `json:",omitempty"`
+	IPRange string `json:",omitempty"`
+	Gateway string `json:",omitempty"`
+}
+
+// IPAM is a network's address management.
+type IPAM struct {
+	Driver  string
+	Config  []IPAMConfig
+	Options map[string]string `json:",omitempty"`
+}
+
+// NetworkResource answers GET /networks/{id} (Docker's shape).
+type NetworkResource struct {
+	Name       string
+	ID         string `json:"Id"`
+	Created    string
+	Scope      string
+	Driver     string
+	EnableIPv6 bool
+	IPAM       IPAM
+	Internal   bool
+	Attachable bool
+	Containers map[string]NetworkEndpoint
+	Options    map[string]string
+	Labels     map[string]string
+}
+
+// NetworkEndpoint is one container of a network in NetworkResource.
+type NetworkEndpoint struct {
+	Name        string
+	EndpointID  string
+	MacAddress  string
+	IPv4Address string
+	IPv6Address string
+}
+
+// NetworkCreateRequest is the body of POST /networks/create.
+type NetworkCreateRequest struct {
+	Name     string
+	Driver   string            `json:",omitempty"`
+	Internal bool              `json:",omitempty"`
+	IPAM     *IPAM             `json:",omitempty"`
+	Options  map[string]string `json:",omitempty"`
+	Labels   map[string]string `json:",omitempty"`
+}
+
+// NetworkCreateResponse answers POST /networks/create.
+type NetworkCreateResponse struct {
+	ID      string `json:"Id"`
+	Warning string
+}
+
+// NetworkConnectRequest is the body of POST /networks/{id}/connect.
+type NetworkConnectRequest struct {
+	Container      string
+	EndpointConfig *EndpointSettings `json:",omitempty"`
+}
+
+// NetworkDisconnectRequest is the body of POST /networks/{id}/disconnect.
+type NetworkDisconnectRequest struct {
+	Container string
+	Force     bool
+}
+
+// NetworkPruneReport answers POST /networks/prune.
+type NetworkPruneReport struct {
+	NetworksDeleted []string
+}
+
+// Volume is a volume as docker reports it.
+type Volume struct {
+	Name       string
+	Driver     string
+	Mountpoint string
+	CreatedAt  string
+	Labels     map[string]string
+	Scope      string
+	Options    map[string]string
+	UsageData  *VolumeUsage `json:",omitempty"`
+}
+
+// VolumeUsage says how many containers refer to a volume.
+type VolumeUsage struct {
+	RefCount int64
+	Size     int64
+}
+
+// VolumeCreateRequest is the body of POST /volumes/create.
+type VolumeCreateRequest struct {
+	Name       string
+	Driver     string            `json:",omitempty"`
+	DriverOpts map[string]string `json:",omitempty"`
+	Labels     map[string]string `json:",omitempty"`
+}
+
+// VolumeListResponse answers GET /volumes.
+type VolumeListResponse struct {
+	Volumes  []*Volume
+	Warnings []string
+}
+
+// VolumePruneReport answers POST /volumes/prune.
+type VolumePruneReport struct {
+	VolumesDeleted []string
+	SpaceReclaimed uint64
 }
 
 // Container is one row of GET /containers/json.
@@ -206,6 +389,17 @@ type Container struct {
 	State   string
 	Status  string
 	Labels  map[string]string
+	// Ports are the published ports (and exposed ones without a
+	// binding), as docker lists them.
+	Ports []Port
+}
+
+// Port is one port of a container in the list.
+type Port struct {
+	IP          string `json:",omitempty"`
+	PrivatePort uint16
+	PublicPort  uint16 `json:",omitempty"`
+	Type        string
 }
 
 // WaitResponse answers POST /containers/{id}/wait.

@@ -62,7 +62,11 @@ func main() {
 	// wharf daemon
 	wd := filepath.Join(dir, "w")
 	sock := filepath.Join(wd, "run", "wharf.sock")
-	daemon := exec.Command(bin, "daemon", "--root", filepath.Join(wd, "root"), "--exec-root", filepath.Join(wd, "run"), "--log-level", "warn")
+	// Its own bridge and subnet, so that a live daemon's default bridge is
+	// never touched; containers run with --network none like the peers'.
+	bridge := fmt.Sprintf("wsb%x", os.Getpid()&0xffffff)
+	daemon := exec.Command(bin, "daemon", "--root", filepath.Join(wd, "root"), "--exec-root", filepath.Join(wd, "run"), "--log-level", "warn",
+		"--bridge-name", bridge, "--bridge-subnet", "10.252.77.0/24")
 	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
 	daemon.Stdout, daemon.Stderr = logf, logf
 	check(daemon.Start())
@@ -74,6 +78,7 @@ func main() {
 		_ = daemon.Process.Signal(os.Interrupt)
 		_, _ = daemon.Process.Wait()
 		unmountUnder(dir)
+		_ = exec.Command("ip", "link", "del", bridge).Run()
 	})
 	waitFor(func() bool { _, err := wharf(bin, sock, "version"); return err == nil })
 	mustWharf(bin, sock, "import", tarPath, "bench/busybox:1")
@@ -125,7 +130,7 @@ func main() {
 
 	ms := []*measure{
 		{name: "wharf run --rm IMG true", cmd: func(int) *exec.Cmd {
-			return exec.Command(bin, "--host", "unix://"+sock, "run", "--rm", "bench/busybox:1", "true")
+			return exec.Command(bin, "--host", "unix://"+sock, "run", "--rm", "--network", "none", "bench/busybox:1", "true")
 		}},
 		{name: rtName + " run (same spec)", cmd: func(i int) *exec.Cmd {
 			return exec.Command(rtPath, "--root", bareRoot, "run", "--bundle", eqBundle, "bare-"+strconv.Itoa(i))
@@ -139,7 +144,7 @@ func main() {
 	report(ms, 1)
 
 	// exec: wharf exec vs the bare runtime's exec into the same container.
-	mustWharf(bin, sock, "run", "-d", "--name", "ex", "bench/busybox:1", "sleep", "100000")
+	mustWharf(bin, sock, "run", "-d", "--network", "none", "--name", "ex", "bench/busybox:1", "sleep", "100000")
 	exID := strings.TrimSpace(mustWharf(bin, sock, "inspect", "--format", "{{.Id}}", "ex"))
 	xs := []*measure{
 		{name: "wharf exec C true", cmd: func(int) *exec.Cmd {
@@ -159,7 +164,7 @@ func main() {
 	before := pss(daemon.Process.Pid)
 	var shims []int
 	for i := 0; i < *idle; i++ {
-		mustWharf(bin, sock, "run", "-d", "--name", fmt.Sprintf("idle%d", i), "bench/busybox:1", "sleep", "100000")
+		mustWharf(bin, sock, "run", "-d", "--network", "none", "--name", fmt.Sprintf("idle%d", i), "bench/busybox:1", "sleep", "100000")
 	}
 	time.Sleep(2 * time.Second)
 	after := pss(daemon.Process.Pid)

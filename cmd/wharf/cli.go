@@ -28,6 +28,7 @@ func addCLICommands(root *cobra.Command) {
 		newRmiCommand(), newImportCommand(), newSaveCommand(), newLoadCommand(),
 		newInfoCommand(), newVersionCommand(), newSystemCommand(),
 		newContainerCommand(), newImageCommand(),
+		newNetworkCommand(), newVolumeCommand(), newPortCommand(),
 	)
 }
 
@@ -41,7 +42,7 @@ func newContainerCommand() *cobra.Command {
 		renamed(newPsCommand(), "ls", "ps", "list"), newLogsCommand(), newExecCommand(),
 		newAttachCommand(), renamed(newInspectCommand(), "inspect"), newWaitCommand(),
 		newPauseCommand(), newUnpauseCommand(), newTopCommand(), newStatsCommand(),
-		newRenameCommand(), newContainerPruneCommand(),
+		newRenameCommand(), newContainerPruneCommand(), newPortCommand(),
 	)
 	return c
 }

@@ -85,6 +85,15 @@ func containerRowOf(ct wharf.Container, noTrunc bool, now time.Time) containerRo
 		pairs[i] = k + "=" + ct.Labels[k]
 	}
 	r.Labels = strings.Join(pairs, ",")
+	ports := make([]string, 0, len(ct.Ports))
+	for _, p := range ct.Ports {
+		if p.PublicPort != 0 {
+			ports = append(ports, fmt.Sprintf("%s:%d->%d/%s", p.IP, p.PublicPort, p.PrivatePort, p.Type))
+		} else {
+			ports = append(ports, fmt.Sprintf("%d/%s", p.PrivatePort, p.Type))
+		}
+	}
+	r.Ports = strings.Join(ports, ", ")
 	return r
 }
 

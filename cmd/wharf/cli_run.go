@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/engine/network"
+	"github.com/wharf-dev/wharf/engine/volume"
 )
 
 // minMemory is the smallest memory limit docker accepts; below it a
@@ -38,6 +40,11 @@ type createOptions struct {
 	runtime, restart, network, hostname  string
 	stopSignal                           string
 	stopTimeout                          int
+	publish, expose                      []string
+	publishAll                           bool
+	ip                                   string
+	aliases                              []string
+	volumes, mounts, tmpfs, volumesFrom  []string
 }
 
 // addCreateFlags registers docker's run/create flags on fs.
@@ -76,6 +83,15 @@ func addCreateFlags(fs *pflag.FlagSet, o *createOptions) {
 	fs.StringArrayVarP(&o.labels, "label", "l", nil, "Set meta data on a container")
 	fs.StringVar(&o.stopSignal, "stop-signal", "", "Signal to stop the container")
 	fs.IntVar(&o.stopTimeout, "stop-timeout", 0, "Timeout (in seconds) to stop a container")
+	fs.StringArrayVarP(&o.publish, "publish", "p", nil, "Publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])")
+	fs.BoolVarP(&o.publishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
+	fs.StringArrayVar(&o.expose, "expose", nil, "Expose a port or a range of ports")
+	fs.StringVar(&o.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fs.StringArrayVar(&o.aliases, "network-alias", nil, "Add network-scoped alias for the container")
+	fs.StringArrayVarP(&o.volumes, "volume", "v", nil, "Bind mount a volume")
+	fs.StringArrayVar(&o.mounts, "mount", nil, "Attach a filesystem mount to the container")
+	fs.StringArrayVar(&o.tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
+	fs.StringArrayVar(&o.volumesFrom, "volumes-from", nil, "Mount volumes from the specified container(s)")
 }
 
 // envSource gives buildCreateRequest access to the outside world (the CLI's
@@ -185,7 +201,92 @@ func buildCreateRequest(o *createOptions, args []string, changed func(string) bo
 		t := o.stopTimeout
 		req.StopTimeout = &t
 	}
+	if err := addNetworkAndStorage(req, o); err != nil {
+		return nil, err
+	}
 	return req, nil
+}
+
+// addNetworkAndStorage puts the port, network and mount flags into req.
+// Values are checked here with the daemon's own parsers so that a typo
+// fails before anything is created, as docker's CLI does.
+func addNetworkAndStorage(req *wharf.CreateRequest, o *createOptions) error {
+	h := req.HostConfig
+	for _, p := range o.publish {
+		bs, err := network.ParsePortSpec(p)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			if h.PortBindings == nil {
+				h.PortBindings = map[string][]wharf.PortBinding{}
+			}
+			ip := ""
+			if b.HostIP.IsValid() {
+				ip = b.HostIP.String()
+			}
+			h.PortBindings[b.Key()] = append(h.PortBindings[b.Key()], wharf.PortBinding{HostIP: ip, HostPort: b.HostPortString()})
+		}
+	}
+	h.PublishAllPorts = o.publishAll
+	for _, e := range o.expose {
+		proto, start, end, err := network.ParsePortKey(e)
+		if err != nil {
+			return err
+		}
+		if req.ExposedPorts == nil {
+			req.ExposedPorts = map[string]struct{}{}
+		}
+		for p := int(start); p <= int(end); p++ {
+			req.ExposedPorts[strconv.Itoa(p)+"/"+proto] = struct{}{}
+		}
+	}
+	if o.ip != "" || len(o.aliases) > 0 {
+		name := o.network
+		if name == "" || name == "default" {
+			name = "bridge"
+		}
+		es := &wharf.EndpointSettings{Aliases: o.aliases}
+		if o.ip != "" {
+			es.IPAMConfig = &wharf.EndpointIPAMConfig{IPv4Address: o.ip}
+		}
+		req.NetworkingConfig = &wharf.NetworkingConfig{EndpointsConfig: map[string]*wharf.EndpointSettings{name: es}}
+	}
+	for _, v := range o.volumes {
+		if _, err := volume.ParseVolumeSpec(v); err != nil {
+			return err
+		}
+		h.Binds = append(h.Binds, v)
+	}
+	for _, m := range o.mounts {
+		mt, err := volume.ParseMountSpec(m)
+		if err != nil {
+			return err
+		}
+		wm := wharf.Mount{Type: mt.Type, Source: mt.Source, Target: mt.Target, ReadOnly: mt.ReadOnly}
+		if mt.Propagation != "" {
+			wm.BindOptions = &wharf.BindOptions{Propagation: mt.Propagation}
+		}
+		if mt.NoCopy {
+			wm.VolumeOptions = &wharf.VolumeOptions{NoCopy: true}
+		}
+		if mt.TmpfsSize != 0 || mt.TmpfsMode != 0 {
+			wm.TmpfsOptions = &wharf.TmpfsOptions{SizeBytes: mt.TmpfsSize, Mode: mt.TmpfsMode}
+		}
+		h.Mounts = append(h.Mounts, wm)
+	}
+	for _, t := range o.tmpfs {
+		if _, err := volume.ParseTmpfs(t); err != nil {
+			return err
+		}
+		path, opts, _ := strings.Cut(t, ":")
+		if h.Tmpfs == nil {
+			h.Tmpfs = map[string]string{}
+		}
+		h.Tmpfs[path] = opts
+	}
+	h.VolumesFrom = o.volumesFrom
+	return nil
 }
 
 // parseRestartPolicy parses no|always|unless-stopped|on-failure[:N].

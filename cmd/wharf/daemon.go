@@ -16,13 +16,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/network"
+	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/runtime/oci"
+	"github.com/wharf-dev/wharf/server/dockerapi"
 	"github.com/wharf-dev/wharf/server/nativeapi"
 )
 
@@ -32,6 +36,7 @@ type daemonConfig struct {
 	runtime        string
 	insecure       []string
 	logLevel       string
+	netCfg         netDaemonConfig
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -50,6 +55,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.runtime, "default-runtime", "auto", "OCI runtime for new containers: auto (crun where it works here, else runc), crun or runc")
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	addNetDaemonFlags(f, &cfg.netCfg)
 	return cmd
 }
 
@@ -62,6 +68,8 @@ type daemon struct {
 	defRT     string
 	rtReason  string
 	startedAt time.Time
+	networks  *network.Manager
+	volumes   *volume.Store
 }
 
 func runDaemon(ctx context.Context, cfg daemonConfig) error {
@@ -124,11 +132,19 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		d.defRT, d.rtReason = cfg.runtime, "chosen with --default-runtime"
 	}
 
-	d.images, err = store.New(filepath.Join(cfg.root, "image"), store.WithInsecureRegistries(cfg.insecure...))
+	// Credentials a Docker API request carries (X-Registry-Auth) come
+	// before the daemon's own Docker config.
+	d.images, err = store.New(filepath.Join(cfg.root, "image"), store.WithInsecureRegistries(cfg.insecure...),
+		store.WithKeychain(dockerapi.Keychain(authn.DefaultKeychain)))
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
-	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, container.WithLogger(log))
+	netOpts, err := d.setupNetworksAndVolumes(log)
+	if err != nil {
+		return err
+	}
+	defer d.networks.Close()
+	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, append([]container.Option{container.WithLogger(log)}, netOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -142,7 +158,9 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	_ = os.Chmod(sock, 0o660)
 	_ = os.WriteFile(filepath.Join(cfg.execRoot, "wharf.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
-	srv := &http.Server{Handler: nativeapi.New(d.engine, d.images, d, log), ReadHeaderTimeout: 10 * time.Second}
+	docker := dockerapi.New(d.engine, d.images, d, dockerapi.WithLogger(log))
+	defer docker.Close()
+	srv := &http.Server{Handler: apiMux(nativeapi.New(d.engine, d.images, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes)), docker), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -161,6 +179,19 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return nil
 	}
 	return err
+}
+
+// apiMux serves both APIs on one socket: the native API under
+// /wharf/v1, the Docker Engine API everywhere else (/_ping, /version,
+// /v1.44/containers/..., unversioned paths).
+func apiMux(native, docker http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, wharf.Prefix+"/") {
+			native.ServeHTTP(w, r)
+			return
+		}
+		docker.ServeHTTP(w, r)
+	})
 }
 
 func kernelVersion() string {

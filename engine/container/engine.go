@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/runtime/oci"
@@ -40,6 +41,8 @@ type Engine struct {
 	self     string
 	spawner  *shim.Spawner
 	log      *slog.Logger
+	net      Networks
+	vols     Volumes
 
 	mu    sync.Mutex
 	byID  map[string]*entry
@@ -151,7 +154,20 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if path == "" {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
 	}
+	netSettings, err := e.resolveNetworking(ctx, &o, img)
+	if err != nil {
+		return nil, err
+	}
 	id := newID()
+	mounts, createdVols, err := e.resolveMounts(ctx, &o, img)
+	if err != nil {
+		return nil, err
+	}
+	dropVols := func() {
+		for _, n := range createdVols {
+			_ = e.vols.Remove(ctx, n, true)
+		}
+	}
 	c := &Container{
 		ID:         id,
 		Name:       name,
@@ -163,6 +179,9 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 		Args:       args,
 		State:      State{Status: StatusCreated},
 		Runtime:    rtName,
+
+		NetworkSettings: netSettings,
+		MountPoints:     mounts,
 	}
 	if c.Config.Hostname == "" && c.HostConfig.NetworkMode != "host" {
 		c.Config.Hostname = id[:12]
@@ -175,6 +194,7 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	}
 	if other, taken := e.names[name]; taken {
 		e.mu.Unlock()
+		dropVols()
 		return nil, fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name: %w", name, other, errdefs.ErrConflict)
 	}
 	e.names[name] = id
@@ -182,11 +202,23 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 
 	if err := os.MkdirAll(e.dir(id), 0o700); err != nil {
 		e.releaseName(name)
+		dropVols()
+		return nil, err
+	}
+	if err := e.acquireVolumes(c); err != nil {
+		e.vols.Release(id)
+		_ = os.RemoveAll(e.dir(id))
+		e.releaseName(name)
+		dropVols()
 		return nil, err
 	}
 	if err := e.save(c); err != nil {
 		_ = os.RemoveAll(e.dir(id))
 		e.releaseName(name)
+		if e.vols != nil {
+			e.vols.Release(id)
+		}
+		dropVols()
 		return nil, err
 	}
 	e.mu.Lock()
@@ -239,10 +271,8 @@ func validateHostConfig(h *HostConfig) error {
 	if h.AutoRemove && h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
 		return fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
 	}
-	switch h.NetworkMode {
-	case "", "none", "host", "default":
-	default:
-		return fmt.Errorf("network %s not found (this daemon supports the none and host modes): %w", h.NetworkMode, errdefs.ErrNotFound)
+	if h.NetworkMode == "container:" {
+		return fmt.Errorf("invalid network mode: container: needs a container name or ID: %w", errdefs.ErrInvalidArgument)
 	}
 	if h.Memory != 0 && h.Memory < 6*1024*1024 {
 		return fmt.Errorf("Minimum memory limit allowed is 6MB: %w", errdefs.ErrInvalidArgument)
@@ -295,6 +325,9 @@ func (c *Container) clone() *Container {
 	cp := *c
 	cp.Args = append([]string(nil), c.Args...)
 	cp.ExecIDs = append([]string(nil), c.ExecIDs...)
+	cp.NetworkSettings = c.NetworkSettings.clone()
+	cp.MountPoints = append([]MountPoint(nil), c.MountPoints...)
+	cp.HostConfig.PortBindings = append([]network.PortBinding(nil), c.HostConfig.PortBindings...)
 	return &cp
 }
 

@@ -43,8 +43,13 @@ func (e *Engine) handleExit(en *entry, gen int, exit *shim.Exit, errMsg string) 
 	}
 	id := en.c.ID
 	e.mu.Unlock()
+	// Addresses, veths, the namespace and published ports are held only
+	// while the container runs. They go before the exit is recorded: a
+	// restart waiting for the exit sets up new ones right after.
+	e.teardownNetwork(context.Background(), id)
 	var c Container
 	e.update(en, func(ct *Container) {
+		clearRuntimeNetwork(ct)
 		ct.State.Status = StatusExited
 		ct.State.Pid = 0
 		ct.State.ExitCode = exit.ExitCode
@@ -386,6 +391,9 @@ func (e *Engine) exitCount(en *entry) int {
 // RemoveOptions modify Remove.
 type RemoveOptions struct {
 	Force bool
+	// RemoveVolumes also removes the container's anonymous volumes (rm
+	// -v); --rm containers always do.
+	RemoveVolumes bool
 }
 
 // Remove deletes a container and its writable layer. A running container
@@ -429,6 +437,8 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	e.mu.Unlock()
 
 	_ = snapshot.Unmount(e.RootfsPath(id))
+	e.teardownNetwork(ctx, id)
+	e.releaseVolumes(context.WithoutCancel(ctx), en.c, o.RemoveVolumes || en.c.HostConfig.AutoRemove)
 	// The shim deletes the runtime's record after an exit; only a record
 	// left by a shim that died needs deleting here.
 	if rt := e.runtimes[en.c.Runtime]; rt != nil && !shim.Alive(e.shimDir(id)) {

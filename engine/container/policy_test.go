@@ -100,7 +100,7 @@ func TestValidateHostConfig(t *testing.T) {
 		{RestartPolicy: RestartPolicy{Name: "sometimes"}},
 		{RestartPolicy: RestartPolicy{Name: "always", MaximumRetryCount: 2}},
 		{RestartPolicy: RestartPolicy{Name: "always"}, AutoRemove: true},
-		{NetworkMode: "bridge2"},
+		{NetworkMode: "container:"},
 		{Memory: 1024},
 		{Memory: 64 << 20, MemorySwap: 32 << 20},
 	}

@@ -45,6 +45,9 @@ func (e *Engine) Restore(ctx context.Context) error {
 		e.byID[c.ID] = en
 		e.names[c.Name] = c.ID
 		e.mu.Unlock()
+		if err := e.acquireVolumes(&c); err != nil {
+			e.log.Warn("a volume of the container is missing", "container", c.ID, "err", err)
+		}
 
 		switch c.State.Status {
 		case StatusRunning, StatusPaused:
@@ -87,6 +90,25 @@ func (e *Engine) Restore(ctx context.Context) error {
 		default:
 			if restartOnDaemonStart(c.HostConfig.RestartPolicy, c.State, c.RestartCount) && c.State.Status == StatusExited {
 				toStart = append(toStart, en)
+			}
+		}
+	}
+	// The network driver keeps the sandboxes of re-adopted containers and
+	// frees everything else a previous daemon left.
+	if e.net != nil {
+		if err := e.net.Restore(ctx, func(id string) bool {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			en, ok := e.byID[id]
+			return ok && en.c.State.Running()
+		}); err != nil {
+			e.log.Warn("restoring networks", "err", err)
+		}
+		for _, c := range e.List(ctx) {
+			if !c.State.Running() && c.NetworkSettings.SandboxKey != "" {
+				if en, err := e.lookup(c.ID); err == nil {
+					e.update(en, func(c *Container) { clearRuntimeNetwork(c) })
+				}
 			}
 		}
 	}

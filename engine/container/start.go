@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -156,6 +157,8 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 			c.State.FinishedAt = time.Now().UTC()
 		})
 		_ = snapshot.Unmount(e.RootfsPath(c.ID))
+		e.teardownNetwork(context.WithoutCancel(ctx), c.ID)
+		e.update(en, func(c *Container) { clearRuntimeNetwork(c) })
 		return err
 	}
 
@@ -220,10 +223,12 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		_ = shim.Release(ctx, e.shimDir(c.ID))
 	}
 	var gen int
+	ns := c.NetworkSettings.clone()
 	e.update(en, func(c *Container) {
 		en.gen++
 		gen = en.gen
 		c.State = State{Status: StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
+		c.NetworkSettings = ns
 		if policy {
 			c.RestartCount++
 		}
@@ -256,10 +261,27 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 	if err := snapshot.MountOverlay(rootfs, lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work")); err != nil {
 		return nil, fmt.Errorf("mounting root filesystem: %w", err)
 	}
-	mounts, err := e.writeEtcFiles(c)
+	plan, err := e.setupNetwork(ctx, c)
 	if err != nil {
 		return nil, err
 	}
+	if plan.sandbox != nil {
+		applySandbox(c, plan.sandbox)
+	}
+	mounts, err := e.writeEtcFiles(c, plan)
+	if err != nil {
+		return nil, err
+	}
+	userMounts, err := e.specMounts(ctx, c, rootfs)
+	if err != nil {
+		return nil, err
+	}
+	mounts = append(mounts, userMounts...)
+	// Parents mount before their children (a volume on /etc must not hide
+	// /etc/hosts), as docker orders them.
+	sort.SliceStable(mounts, func(i, j int) bool {
+		return strings.Count(filepath.Clean(mounts[i].Destination), "/") < strings.Count(filepath.Clean(mounts[j].Destination), "/")
+	})
 	o := &spec.Options{
 		ID:            c.ID,
 		Rootfs:        rootfs,
@@ -283,7 +305,8 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		Privileged:    c.HostConfig.Privileged,
 		Init:          c.HostConfig.Init,
 		InitPath:      e.self,
-		NetworkMode:   specNetworkMode(c.HostConfig.NetworkMode),
+		NetworkMode:   specNetworkMode(c.HostConfig.NetworkMode, plan.host),
+		NetNSPath:     plan.nsPath,
 		CgroupsPath:   cgroupsPath,
 		Mounts:        mounts,
 		Annotations:   c.Config.Labels,
@@ -329,23 +352,42 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 }
 
 // writeEtcFiles writes the container's /etc/hostname, /etc/hosts and
-// /etc/resolv.conf and returns their bind mounts.
-func (e *Engine) writeEtcFiles(c *Container) ([]specs.Mount, error) {
+// /etc/resolv.conf and returns their bind mounts. A container on bridge
+// networks gets its addresses in hosts and, on a user-defined network, the
+// network's DNS server in resolv.conf; a container: mode container shares
+// the other container's files.
+func (e *Engine) writeEtcFiles(c *Container, plan *netPlan) ([]specs.Mount, error) {
 	dir := e.dir(c.ID)
 	hostname := c.Config.Hostname
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
 	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
-	if c.HostConfig.NetworkMode == "host" {
+	resolv := resolvConf(c.HostConfig.NetworkMode == "host")
+	if c.HostConfig.NetworkMode == "host" || plan.host {
 		if data, err := os.ReadFile("/etc/hosts"); err == nil {
 			hosts = string(data)
+		}
+	}
+	if plan.sandbox != nil {
+		lines, r := etcNetwork(c, hostname)
+		for _, l := range lines {
+			hosts += l + "\n"
+		}
+		resolv = r
+	}
+	if plan.shareFrom != "" {
+		if data, err := e.sharedEtc(plan.shareFrom, "hosts"); err == nil {
+			hosts = string(data)
+		}
+		if data, err := e.sharedEtc(plan.shareFrom, "resolv.conf"); err == nil {
+			resolv = string(data)
 		}
 	}
 	files := map[string]string{
 		"hostname":    hostname + "\n",
 		"hosts":       hosts,
-		"resolv.conf": resolvConf(c.HostConfig.NetworkMode == "host"),
+		"resolv.conf": resolv,
 	}
 	var mounts []specs.Mount
 	for _, name := range []string{"hostname", "hosts", "resolv.conf"} {
@@ -397,11 +439,12 @@ func (e *Engine) Resize(ctx context.Context, ref string, h, w uint16) error {
 	return shim.Resize(ctx, e.shimDir(en.c.ID), h, w)
 }
 
-// specNetworkMode maps docker's "default" (no --network given) to the mode
-// a container gets on this daemon: its own empty network namespace.
-func specNetworkMode(m string) string {
-	if m == "default" {
-		return ""
+// specNetworkMode maps a container's network mode to the runtime spec's:
+// host, or a namespace of its own (empty, or the one prepared and given
+// as NetNSPath).
+func specNetworkMode(m string, host bool) string {
+	if m == "host" || host {
+		return m
 	}
-	return m
+	return ""
 }

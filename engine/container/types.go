@@ -24,6 +24,9 @@ package container
 
 import (
 	"time"
+
+	"github.com/wharf-dev/wharf/engine/network"
+	"github.com/wharf-dev/wharf/engine/volume"
 )
 
 // Config is the portable configuration of a container (docker's
@@ -77,6 +80,15 @@ type HostConfig struct {
 	CPUShares      int64
 	PidsLimit      int64
 	Ulimits        []Ulimit
+	// PortBindings publish container ports on the host (-p); with
+	// PublishAllPorts (-P) every exposed port gets a random host port too.
+	PortBindings    []network.PortBinding `json:",omitempty"`
+	PublishAllPorts bool                  `json:",omitempty"`
+	// Mounts are the bind, volume and tmpfs mounts asked for (-v, --mount,
+	// --tmpfs); VolumesFrom names containers whose mounts are shared
+	// ("name[:ro|rw]").
+	Mounts      []volume.Mount `json:",omitempty"`
+	VolumesFrom []string       `json:",omitempty"`
 }
 
 // Status values of State.Status.
@@ -124,6 +136,11 @@ type Container struct {
 	RestartCount int
 	Runtime      string // the runtime actually used
 	ExecIDs      []string
+	// NetworkSettings are the container's networks and, while it runs,
+	// its addresses and published ports.
+	NetworkSettings NetworkSettings
+	// MountPoints are the container's resolved mounts.
+	MountPoints []MountPoint `json:",omitempty"`
 }
 
 // CreateOptions is what a user asks for at create time.
@@ -131,4 +148,8 @@ type CreateOptions struct {
 	Name       string
 	Config     Config
 	HostConfig HostConfig
+	// Endpoints are per-network settings (--ip, --network-alias) by
+	// network name; the network of HostConfig.NetworkMode is joined
+	// whether listed or not, and any other listed network too.
+	Endpoints map[string]EndpointOptions
 }

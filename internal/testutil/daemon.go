@@ -100,7 +100,16 @@ func moduleRoot() (string, error) {
 type DaemonOption func(*daemonConfig)
 
 type daemonConfig struct {
-	args []string
+	args                 []string
+	bridge, bridgeSubnet string
+}
+
+// WithBridge sets the Linux bridge name and subnet of the daemon's default
+// "bridge" network. Without it every daemon gets its own random ones
+// (wt<hex>, a free 10.2xx.y.0/24), so test daemons never share a bridge
+// with each other or with a live daemon.
+func WithBridge(name, subnet string) DaemonOption {
+	return func(c *daemonConfig) { c.bridge, c.bridgeSubnet = name, subnet }
 }
 
 // WithDaemonArgs passes extra flags to `wharf daemon`
@@ -117,6 +126,8 @@ type Daemon struct {
 	// LogPath is the daemon's stderr and stdout, appended to across
 	// restarts and printed when the test fails.
 	LogPath string
+	// Bridge and BridgeSubnet are the default network's bridge and subnet.
+	Bridge, BridgeSubnet string
 
 	args []string
 
@@ -149,7 +160,15 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 		ids:      map[string]bool{},
 	}
 	d.Socket = filepath.Join(d.ExecRoot, "wharf.sock")
-	d.args = append([]string{"daemon", "--root", d.Root, "--exec-root", d.ExecRoot}, cfg.args...)
+	d.Bridge, d.BridgeSubnet = cfg.bridge, cfg.bridgeSubnet
+	if d.Bridge == "" {
+		d.Bridge = RandomBridgeName()
+	}
+	if d.BridgeSubnet == "" {
+		d.BridgeSubnet = FreeSubnet(t)
+	}
+	d.args = append([]string{"daemon", "--root", d.Root, "--exec-root", d.ExecRoot,
+		"--bridge-name", d.Bridge, "--bridge-subnet", d.BridgeSubnet}, cfg.args...)
 	t.Cleanup(func() {
 		d.cleanup(t)
 		if t.Failed() {
@@ -536,6 +555,11 @@ func (d *Daemon) cleanup(t testing.TB) {
 	for _, mp := range d.Mounts() {
 		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
 			t.Logf("cleanup: unmount %s: %v", mp, err)
+		}
+	}
+	for _, l := range d.Bridges() {
+		if err := DeleteLink(l); err != nil {
+			t.Logf("cleanup: delete bridge %s: %v", l, err)
 		}
 	}
 	for _, id := range ids {

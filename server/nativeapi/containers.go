@@ -67,7 +67,7 @@ func (s *Server) routes() {
 	s.handle("POST "+p+"/containers/{id}/wait", s.waitContainer)
 	s.handle("POST "+p+"/containers/{id}/attach", s.attachContainer)
 	s.handle("DELETE "+p+"/containers/{id}", func(w http.ResponseWriter, r *http.Request) error {
-		return noContent(w, s.c.Remove(r.Context(), r.PathValue("id"), container.RemoveOptions{Force: boolQuery(r, "force")}))
+		return noContent(w, s.c.Remove(r.Context(), r.PathValue("id"), container.RemoveOptions{Force: boolQuery(r, "force"), RemoveVolumes: boolQuery(r, "v")}))
 	})
 	s.handle("GET "+p+"/containers/{id}/logs", s.logs)
 	s.handle("GET "+p+"/containers/{id}/top", s.top)
@@ -83,6 +83,7 @@ func (s *Server) routes() {
 	})
 	s.handle("GET "+p+"/exec/{id}/json", s.execInspect)
 	s.imageRoutes()
+	s.networkRoutes()
 }
 
 func noContent(w http.ResponseWriter, err error) error {
@@ -107,7 +108,10 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	o := createOptions(r.URL.Query().Get("name"), &req)
+	o, err := createOptions(r.URL.Query().Get("name"), &req)
+	if err != nil {
+		return err
+	}
 	c, err := s.c.Create(r.Context(), o)
 	if err != nil {
 		return err
@@ -115,7 +119,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, wharf.CreateResponse{ID: c.ID, Warnings: []string{}})
 }
 
-func createOptions(name string, req *wharf.CreateRequest) container.CreateOptions {
+func createOptions(name string, req *wharf.CreateRequest) (container.CreateOptions, error) {
 	cfg := req.Config
 	o := container.CreateOptions{
 		Name: name,
@@ -150,8 +154,30 @@ func createOptions(name string, req *wharf.CreateRequest) container.CreateOption
 		for _, u := range h.Ulimits {
 			o.HostConfig.Ulimits = append(o.HostConfig.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 		}
+		var err error
+		if o.HostConfig.PortBindings, err = hostConfigPorts(h); err != nil {
+			return o, err
+		}
+		if o.HostConfig.Mounts, err = hostConfigMounts(h); err != nil {
+			return o, err
+		}
+		o.HostConfig.PublishAllPorts = h.PublishAllPorts
+		o.HostConfig.VolumesFrom = h.VolumesFrom
 	}
-	return o
+	if nc := req.NetworkingConfig; nc != nil && len(nc.EndpointsConfig) > 0 {
+		o.Endpoints = map[string]container.EndpointOptions{}
+		for name, es := range nc.EndpointsConfig {
+			var eo container.EndpointOptions
+			if es != nil {
+				eo.Aliases = es.Aliases
+				if es.IPAMConfig != nil {
+					eo.IPv4Address = es.IPAMConfig.IPv4Address
+				}
+			}
+			o.Endpoints[name] = eo
+		}
+	}
+	return o, nil
 }
 
 func ts(t time.Time) string {
@@ -205,7 +231,21 @@ func containerJSON(c *container.Container, logPath string) *wharf.ContainerJSON 
 	if mode == "" || mode == "default" {
 		mode = "none"
 	}
-	j.NetworkSettings.Networks[mode] = &wharf.EndpointSettings{}
+	if len(c.NetworkSettings.Networks) == 0 && !strings.HasPrefix(mode, "container:") {
+		j.NetworkSettings.Networks[mode] = &wharf.EndpointSettings{}
+	}
+	j.HostConfig.PublishAllPorts = c.HostConfig.PublishAllPorts
+	j.HostConfig.VolumesFrom = c.HostConfig.VolumesFrom
+	for _, b := range c.HostConfig.PortBindings {
+		if j.HostConfig.PortBindings == nil {
+			j.HostConfig.PortBindings = map[string][]wharf.PortBinding{}
+		}
+		ip := ""
+		if b.HostIP.IsValid() {
+			ip = b.HostIP.String()
+		}
+		j.HostConfig.PortBindings[b.Key()] = append(j.HostConfig.PortBindings[b.Key()], wharf.PortBinding{HostIP: ip, HostPort: b.HostPortString()})
+	}
 	return j
 }
 
@@ -221,7 +261,9 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 	if l, ok := s.c.(logPather); ok {
 		lp = l.LogPath(c.ID)
 	}
-	return writeJSON(w, 200, containerJSON(c, lp))
+	j := containerJSON(c, lp)
+	containerNetworkJSON(r.Context(), j, c, s.vols)
+	return writeJSON(w, 200, j)
 }
 
 // statusText renders State as docker's `ps` STATUS column.
@@ -280,6 +322,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, wharf.Container{
 			ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Command: cmd,
 			Created: c.Created.Unix(), State: c.State.Status, Status: statusText(c.State, now), Labels: c.Config.Labels,
+			Ports: listPorts(c),
 		})
 	}
 	return writeJSON(w, 200, out)

@@ -178,7 +178,7 @@ func deleteItems(del []store.Deleted) []wharf.ImageDeleteItem {
 }
 
 // parseChanges applies docker import --change lines (CMD, ENTRYPOINT, ENV,
-// WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL) to an image config.
+// WORKDIR, USER, EXPOSE, VOLUME, LABEL, STOPSIGNAL) to an image config.
 func parseChanges(lines []string) (*v1.Config, error) {
 	if len(lines) == 0 {
 		return nil, nil
@@ -220,6 +220,17 @@ func parseChanges(lines []string) (*v1.Config, error) {
 					p += "/tcp"
 				}
 				cfg.ExposedPorts[p] = struct{}{}
+			}
+		case "VOLUME":
+			if cfg.Volumes == nil {
+				cfg.Volumes = map[string]struct{}{}
+			}
+			var l []string
+			if !strings.HasPrefix(rest, "[") || json.Unmarshal([]byte(rest), &l) != nil {
+				l = strings.Fields(rest)
+			}
+			for _, v := range l {
+				cfg.Volumes[v] = struct{}{}
 			}
 		case "LABEL":
 			k, v, _ := strings.Cut(rest, "=")

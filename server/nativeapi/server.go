@@ -81,11 +81,18 @@ type Server struct {
 	sys System
 	log *slog.Logger
 	mux *http.ServeMux
+
+	nets Networks
+	conn NetworkConnector
+	vols Volumes
 }
 
 // New returns the API handler over the given engine parts.
-func New(c Containers, i Images, sys System, log *slog.Logger) *Server {
+func New(c Containers, i Images, sys System, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{c: c, i: i, sys: sys, log: log, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
 	s.routes()
 	return s
 }

@@ -1,0 +1,71 @@
+package network
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+type fakeResolver map[string][]netip.Addr
+
+func (f fakeResolver) lookup(n string) ([]netip.Addr, bool) { a, ok := f[n]; return a, ok }
+func (f fakeResolver) allowed(src netip.Addr) bool          { return src.IsLoopback() }
+
+func TestDNSAnswers(t *testing.T) {
+	r := fakeResolver{"db": {netip.MustParseAddr("10.210.0.2")}, "cache": {netip.MustParseAddr("10.210.0.3"), netip.MustParseAddr("10.210.0.4")}}
+	s, err := startDNS(netip.MustParseAddrPort("127.0.0.1:0"), r, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	for _, proto := range []string{"udp", "tcp"} {
+		c := &dns.Client{Net: proto}
+		ask := func(name string, qt uint16) *dns.Msg {
+			m := new(dns.Msg)
+			m.SetQuestion(dns.Fqdn(name), qt)
+			resp, _, err := c.Exchange(m, s.addr())
+			if err != nil {
+				t.Fatalf("%s %s: %v", proto, name, err)
+			}
+			return resp
+		}
+		resp := ask("DB", dns.TypeA)
+		if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != "10.210.0.2" {
+			t.Errorf("%s db: %v", proto, resp)
+		}
+		if resp := ask("cache", dns.TypeA); len(resp.Answer) != 2 {
+			t.Errorf("%s cache: %v", proto, resp)
+		}
+		if resp := ask("db", dns.TypeAAAA); resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 0 {
+			t.Errorf("%s db AAAA: %v", proto, resp)
+		}
+		if resp := ask("nosuch", dns.TypeA); resp.Rcode != dns.RcodeNameError {
+			t.Errorf("%s nosuch: %v", proto, resp)
+		}
+		// No upstream configured: a dotted unknown name is NXDOMAIN too,
+		// never sent anywhere.
+		if resp := ask("example.invalid", dns.TypeA); resp.Rcode != dns.RcodeNameError {
+			t.Errorf("%s dotted: %v", proto, resp)
+		}
+	}
+}
+
+func TestDNSRefusesStrangers(t *testing.T) {
+	r := fakeResolver{"db": {netip.MustParseAddr("10.0.0.2")}}
+	s, err := startDNS(netip.MustParseAddrPort("127.0.0.1:0"), denyAll{r}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	m := new(dns.Msg)
+	m.SetQuestion("db.", dns.TypeA)
+	resp, _, err := new(dns.Client).Exchange(m, s.addr())
+	if err != nil || resp.Rcode != dns.RcodeRefused {
+		t.Fatalf("stranger: %v %v", resp, err)
+	}
+}
+
+type denyAll struct{ fakeResolver }
+
+func (denyAll) allowed(netip.Addr) bool { return false }

@@ -1,0 +1,85 @@
+package network
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// nftTable names this daemon's nftables table: one per daemon root, so
+// daemons side by side keep their own rules.
+func (m *Manager) nftTable() string {
+	sum := sha256.Sum256([]byte(m.root))
+	return "wharf_" + hex.EncodeToString(sum[:4])
+}
+
+// applyMasquerade (re)writes the daemon's nftables table when outbound
+// masquerading is on: traffic from each non-internal bridge subnet leaving
+// through another interface is masqueraded, and traffic between two of the
+// daemon's bridges is dropped. It turns on IPv4 forwarding (the host
+// switch, which resets every interface's switch) and then turns it off
+// again on internal bridges. With masquerading off (the default) it does
+// nothing: no firewall rule and no sysctl but the per-bridge ones.
+//
+// The rules are loaded with nft(8) in one atomic transaction; this path is
+// opt-in and rare, so a netlink nftables encoder is not worth its weight
+// yet. The caller holds m.mu or has the manager to itself.
+func (m *Manager) applyMasquerade() error {
+	if !m.masquerade {
+		return nil
+	}
+	var bridges []*Network
+	for _, n := range m.st.Networks {
+		if n.Driver == DriverBridge {
+			bridges = append(bridges, n)
+		}
+	}
+	rules := masqRules(m.nftTable(), bridges)
+	if err := writeSysctl("/proc/sys/net/ipv4/ip_forward", "1"); err != nil {
+		return err
+	}
+	for _, n := range bridges {
+		if err := writeSysctl(filepath.Join("/proc/sys/net/ipv4/conf", n.Bridge, "forwarding"), map[bool]string{true: "1", false: "0"}[m.forwarding(n)]); err != nil {
+			return err
+		}
+	}
+	cmd := exec.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("loading masquerade rules with nft: %v: %s", err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// masqRules renders the nftables transaction that replaces table t.
+func masqRules(t string, bridges []*Network) string {
+	sort.Slice(bridges, func(i, j int) bool { return bridges[i].Bridge < bridges[j].Bridge })
+	var b strings.Builder
+	fmt.Fprintf(&b, "add table ip %s\ndelete table ip %s\ntable ip %s {\n", t, t, t)
+	b.WriteString("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n")
+	for _, n := range bridges {
+		if !n.Internal {
+			fmt.Fprintf(&b, "    ip saddr %s oifname != %q masquerade\n", n.Pool.Subnet, n.Bridge)
+		}
+	}
+	b.WriteString("  }\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n")
+	for _, a := range bridges {
+		for _, c := range bridges {
+			if a != c {
+				fmt.Fprintf(&b, "    iifname %q oifname %q drop\n", a.Bridge, c.Bridge)
+			}
+		}
+		if a.Internal {
+			fmt.Fprintf(&b, "    iifname %q drop\n    oifname %q drop\n", a.Bridge, a.Bridge)
+		}
+	}
+	b.WriteString("  }\n}\n")
+	return b.String()
+}

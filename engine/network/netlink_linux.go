@@ -1,0 +1,302 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// ensureBridge creates the bridge link name (if missing) with gateway/bits
+// as its address, brings it up and turns IPv4 forwarding off for packets
+// that enter through it (see the package doc: isolation between bridges
+// and from the outside without a firewall).
+func ensureBridge(name string, gw netip.Addr, bits int, forward bool) error {
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("looking up bridge %s: %w", name, err)
+		}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, TxQLen: -1}}
+		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("creating bridge %s: %w", name, err)
+		}
+		if link, err = netlink.LinkByName(name); err != nil {
+			return fmt.Errorf("looking up bridge %s: %w", name, err)
+		}
+	}
+	if _, ok := link.(*netlink.Bridge); !ok {
+		return fmt.Errorf("link %s exists and is not a bridge", name)
+	}
+	want := &net.IPNet{IP: gw.AsSlice(), Mask: net.CIDRMask(bits, 32)}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_V4) })
+	if err != nil {
+		return err
+	}
+	have := false
+	for _, a := range addrs {
+		if a.IPNet.String() == want.String() {
+			have = true
+		}
+	}
+	if !have {
+		if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: want}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("adding %s to bridge %s: %w", want, name, err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("bringing up bridge %s: %w", name, err)
+	}
+	v := "0"
+	if forward {
+		v = "1"
+	}
+	return writeSysctl(filepath.Join("/proc/sys/net/ipv4/conf", name, "forwarding"), v)
+}
+
+func writeSysctl(path, v string) error {
+	if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", path, v, err)
+	}
+	return nil
+}
+
+// deleteLink deletes a link by name; a missing link is not an error.
+func deleteLink(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return err
+	}
+	return netlink.LinkDel(l)
+}
+
+// createNetNS creates a network namespace kept alive by a bind mount at
+// path, brings its loopback up, and returns.
+func createNetNS(path string) (err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			_ = unix.Unmount(path, unix.MNT_DETACH)
+			_ = os.Remove(path)
+		}
+	}()
+	// A thread enters the new namespace, the namespace is pinned by a bind
+	// mount of the thread's ns file, and the thread goes back. Should the
+	// way back fail, the thread stays locked and dies with its goroutine.
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		origin, err := netns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer origin.Close()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
+			return
+		}
+		merr := unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), path, "", unix.MS_BIND, "")
+		if err := netns.Set(origin); err != nil {
+			errc <- fmt.Errorf("returning to the daemon's network namespace: %w", err)
+			return // the thread stays locked: it is discarded
+		}
+		runtime.UnlockOSThread()
+		if merr != nil {
+			merr = fmt.Errorf("bind-mounting the network namespace at %s: %w", path, merr)
+		}
+		errc <- merr
+	}()
+	if err := <-errc; err != nil {
+		return err
+	}
+	h, err := nsHandle(path)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	return h.LinkSetUp(lo)
+}
+
+// removeNetNS unmounts and deletes a namespace file; a missing one is not
+// an error.
+func removeNetNS(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmounting %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// nsHandle returns a netlink handle working inside the namespace at path.
+func nsHandle(path string) (*netlink.Handle, error) {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening network namespace %s: %w", path, err)
+	}
+	defer ns.Close()
+	return netlink.NewHandleAt(ns)
+}
+
+// vethConfig describes one interface of a container.
+type vethConfig struct {
+	hostName, ifName, bridge string
+	ip                       netip.Addr
+	bits                     int
+	gateway                  netip.Addr
+	defaultRoute             bool
+	mac                      net.HardwareAddr
+}
+
+// addVeth creates a veth pair, puts its peer into the namespace at nsPath
+// as c.ifName with its address and (optionally) the default route, and
+// attaches the host end to the bridge.
+func addVeth(nsPath string, c vethConfig) (err error) {
+	br, err := netlink.LinkByName(c.bridge)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", c.bridge, err)
+	}
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return fmt.Errorf("opening network namespace %s: %w", nsPath, err)
+	}
+	defer ns.Close()
+	tmpPeer := "wp" + strings.TrimPrefix(c.hostName, "wv")
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: c.hostName, MasterIndex: br.Attrs().Index, TxQLen: -1},
+		PeerName:      tmpPeer,
+		PeerNamespace: netlink.NsFd(int(ns)),
+	}
+	if c.mac != nil {
+		veth.PeerHardwareAddr = c.mac
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("creating veth %s: %w", c.hostName, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = deleteLink(c.hostName)
+		}
+	}()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	peer, err := h.LinkByName(tmpPeer)
+	if err != nil {
+		return fmt.Errorf("veth peer in the container: %w", err)
+	}
+	if err := h.LinkSetName(peer, c.ifName); err != nil {
+		return fmt.Errorf("naming %s: %w", c.ifName, err)
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: c.ip.AsSlice(), Mask: net.CIDRMask(c.bits, 32)}}
+	if err := h.AddrAdd(peer, addr); err != nil {
+		return fmt.Errorf("address %s on %s: %w", addr, c.ifName, err)
+	}
+	if err := h.LinkSetUp(peer); err != nil {
+		return err
+	}
+	if c.defaultRoute {
+		if err := h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: c.gateway.AsSlice(), Scope: netlink.SCOPE_UNIVERSE}); err != nil {
+			return fmt.Errorf("default route via %s: %w", c.gateway, err)
+		}
+	}
+	host, err := netlink.LinkByName(c.hostName)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetUp(host)
+}
+
+// bridgePorts returns the names of the links attached to a bridge.
+func bridgePorts(bridge string) ([]string, error) {
+	br, err := netlink.LinkByName(bridge)
+	if err != nil {
+		return nil, err
+	}
+	links, err := linkList()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			out = append(out, l.Attrs().Name)
+		}
+	}
+	return out, nil
+}
+
+// hostPrefixes returns the IPv4 prefixes of the host's addresses and
+// routes, to pick a subnet for a new network that collides with none.
+func hostPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	routes, _ := retryDump(func() ([]netlink.Route, error) { return netlink.RouteList(nil, netlink.FAMILY_V4) })
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		if p, ok := prefixOf(r.Dst); ok {
+			out = append(out, p)
+		}
+	}
+	addrs, _ := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
+	for _, a := range addrs {
+		if p, ok := prefixOf(a.IPNet); ok {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP.To4())
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(a, bits), true
+}
+
+// retryDump repeats a netlink dump that concurrent changes interrupted
+// (its results would be incomplete).
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+	var err error
+	for i := 0; i < 20; i++ {
+		var out []T
+		out, err = dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return out, err
+		}
+	}
+	return nil, err
+}
+
+func linkList() ([]netlink.Link, error) { return retryDump(netlink.LinkList) }

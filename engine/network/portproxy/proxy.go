@@ -1,0 +1,230 @@
+// Package portproxy publishes container ports on the host with an
+// in-daemon TCP and UDP proxy: the daemon listens on the host port and
+// copies every connection (TCP) or datagram flow (UDP) to the container's
+// address. The network manager uses it through its Publisher interface so
+// that a kernel fast path (nftables DNAT) can replace it.
+//
+// Lifecycle: Publish binds the host socket at once, so a port already in
+// use fails the container's start with a clear error; the returned
+// Closer stops the listener and every flow it carries.
+package portproxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/errdefs"
+)
+
+// UDPIdleTimeout is how long a UDP flow without traffic is kept.
+const UDPIdleTimeout = 60 * time.Second
+
+// Proxy is the userland publisher.
+type Proxy struct {
+	log *slog.Logger
+}
+
+// New returns a userland proxy that logs through log.
+func New(log *slog.Logger) *Proxy {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Proxy{log: log}
+}
+
+// Publish listens on host (port 0: a random free port) for proto "tcp"
+// or "udp" and forwards to target. It returns the address actually bound.
+// A port in use is errdefs.ErrConflict.
+func (p *Proxy) Publish(proto string, host, target netip.AddrPort) (netip.AddrPort, io.Closer, error) {
+	switch proto {
+	case "tcp":
+		l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(host))
+		if err != nil {
+			return netip.AddrPort{}, nil, bindErr(host, proto, err)
+		}
+		t := &tcpProxy{l: l, target: target, log: p.log, conns: map[net.Conn]struct{}{}}
+		go t.serve()
+		return l.Addr().(*net.TCPAddr).AddrPort(), t, nil
+	case "udp":
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(host))
+		if err != nil {
+			return netip.AddrPort{}, nil, bindErr(host, proto, err)
+		}
+		u := &udpProxy{c: c, target: target, log: p.log, flows: map[netip.AddrPort]*net.UDPConn{}}
+		go u.serve()
+		return c.LocalAddr().(*net.UDPAddr).AddrPort(), u, nil
+	}
+	return netip.AddrPort{}, nil, fmt.Errorf("unsupported protocol %q: %w", proto, errdefs.ErrInvalidArgument)
+}
+
+func bindErr(host netip.AddrPort, proto string, err error) error {
+	if errors.Is(err, errAddrInUse) || isAddrInUse(err) {
+		return fmt.Errorf("Bind for %s/%s failed: port is already allocated: %w", host, proto, errdefs.ErrConflict)
+	}
+	return fmt.Errorf("listening on %s/%s: %v: %w", host, proto, err, errdefs.ErrUnavailable)
+}
+
+var errAddrInUse = errors.New("address already in use")
+
+type tcpProxy struct {
+	l      *net.TCPListener
+	target netip.AddrPort
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+func (t *tcpProxy) serve() {
+	for {
+		c, err := t.l.AcceptTCP()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				t.log.Warn("port proxy accept", "addr", t.l.Addr().String(), "err", err)
+			}
+			return
+		}
+		go t.forward(c)
+	}
+}
+
+func (t *tcpProxy) track(c net.Conn, add bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if add {
+		if t.closed {
+			return false
+		}
+		t.conns[c] = struct{}{}
+	} else {
+		delete(t.conns, c)
+	}
+	return true
+}
+
+func (t *tcpProxy) forward(in *net.TCPConn) {
+	defer in.Close()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	oc, err := d.Dial("tcp", t.target.String())
+	if err != nil {
+		t.log.Debug("port proxy dial", "target", t.target.String(), "err", err)
+		return
+	}
+	out := oc.(*net.TCPConn)
+	defer out.Close()
+	if !t.track(in, true) || !t.track(out, true) {
+		return
+	}
+	defer t.track(in, false)
+	defer t.track(out, false)
+	done := make(chan struct{})
+	go func() {
+		_ = spliceCopy(out, in)
+		_ = out.CloseWrite()
+		close(done)
+	}()
+	_ = spliceCopy(in, out)
+	_ = in.CloseWrite()
+	<-done
+}
+
+// Close stops listening and ends every proxied connection.
+func (t *tcpProxy) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	for c := range t.conns {
+		_ = c.Close()
+	}
+	t.mu.Unlock()
+	return t.l.Close()
+}
+
+type udpProxy struct {
+	c      *net.UDPConn
+	target netip.AddrPort
+	log    *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	flows  map[netip.AddrPort]*net.UDPConn
+}
+
+func (u *udpProxy) serve() {
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := u.c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				u.log.Warn("port proxy read", "addr", u.c.LocalAddr().String(), "err", err)
+			}
+			return
+		}
+		up, err := u.flow(from)
+		if err != nil {
+			u.log.Debug("port proxy udp dial", "target", u.target.String(), "err", err)
+			continue
+		}
+		_ = up.SetReadDeadline(time.Now().Add(UDPIdleTimeout))
+		_, _ = up.Write(buf[:n])
+	}
+}
+
+// flow returns the upstream socket of a client, creating it (and its
+// reply pump) on the client's first datagram.
+func (u *udpProxy) flow(from netip.AddrPort) (*net.UDPConn, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, net.ErrClosed
+	}
+	if up, ok := u.flows[from]; ok {
+		return up, nil
+	}
+	up, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(u.target))
+	if err != nil {
+		return nil, err
+	}
+	u.flows[from] = up
+	go u.replies(from, up)
+	return up, nil
+}
+
+func (u *udpProxy) replies(client netip.AddrPort, up *net.UDPConn) {
+	buf := make([]byte, 65535)
+	defer func() {
+		u.mu.Lock()
+		if u.flows[client] == up {
+			delete(u.flows, client)
+		}
+		u.mu.Unlock()
+		up.Close()
+	}()
+	for {
+		_ = up.SetReadDeadline(time.Now().Add(UDPIdleTimeout))
+		n, err := up.Read(buf)
+		if err != nil {
+			return
+		}
+		if _, err := u.c.WriteToUDPAddrPort(buf[:n], client); err != nil {
+			return
+		}
+	}
+}
+
+// Close stops listening and ends every flow.
+func (u *udpProxy) Close() error {
+	u.mu.Lock()
+	u.closed = true
+	for _, up := range u.flows {
+		_ = up.Close()
+	}
+	u.mu.Unlock()
+	return u.c.Close()
+}

@@ -1,0 +1,347 @@
+// Package volume is wharf's volume store: named and anonymous volumes of
+// the "local" driver, directories on the daemon's disk that outlive the
+// containers mounting them.
+//
+// On-disk layout (under the daemon's root):
+//
+//	<root>/volumes/<name>/volume.json   the Volume record, written atomically
+//	<root>/volumes/<name>/_data/        the volume's content (its Mountpoint)
+//
+// A volume is "in use" while any container (running or not) refers to
+// it; the container engine records that with Acquire and Release, and
+// rebuilds it when the daemon starts. A volume in use cannot be removed.
+package volume
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/containerd/continuity/fs"
+
+	"github.com/wharf-dev/wharf/errdefs"
+)
+
+// DriverLocal is the one volume driver.
+const DriverLocal = "local"
+
+// Volume is the record of one volume.
+type Volume struct {
+	Name       string
+	Driver     string
+	Mountpoint string
+	CreatedAt  time.Time
+	Labels     map[string]string `json:",omitempty"`
+	Options    map[string]string `json:",omitempty"`
+	// Anonymous volumes were created for a container (an image VOLUME or
+	// `-v /path`); `run --rm` and `rm -v` remove them with it, and
+	// `volume prune` removes them by default.
+	Anonymous bool `json:",omitempty"`
+	// UsedBy lists the containers referring to the volume; only Get and
+	// List fill it.
+	UsedBy []string `json:"-"`
+}
+
+// Store manages the volumes of one daemon.
+type Store struct {
+	root string
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	vols map[string]*Volume
+	refs map[string]map[string]bool // volume name -> container IDs
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithLogger sets the store's logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// New opens the store under root/volumes.
+func New(root string, opts ...Option) (*Store, error) {
+	s := &Store{root: filepath.Join(root, "volumes"), log: slog.Default(), vols: map[string]*Volume{}, refs: map[string]map[string]bool{}}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := os.MkdirAll(s.root, 0o701); err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(s.root, e.Name(), "volume.json"))
+		if err != nil {
+			// A create that never finished.
+			s.log.Warn("dropping incomplete volume dir", "volume", e.Name(), "err", err)
+			_ = os.RemoveAll(filepath.Join(s.root, e.Name()))
+			continue
+		}
+		var v Volume
+		if err := json.Unmarshal(data, &v); err != nil || v.Name != e.Name() {
+			s.log.Error("unreadable volume record; left in place", "volume", e.Name(), "err", err)
+			continue
+		}
+		s.vols[v.Name] = &v
+	}
+	return s, nil
+}
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// ValidName reports whether s can name a volume (as in docker: two or
+// more of [a-zA-Z0-9_.-], starting with a letter or digit).
+func ValidName(s string) bool { return validName.MatchString(s) }
+
+// CreateOptions are the settings of a new volume.
+type CreateOptions struct {
+	// Name is empty for a random 64-hex name.
+	Name   string
+	Driver string
+	Labels map[string]string
+	// Options are driver options; the local driver takes none here.
+	Options map[string]string
+	// Anonymous marks a volume made for one container (see Volume).
+	Anonymous bool
+}
+
+// Create makes a volume. Creating a name that exists returns the existing
+// volume, as docker does.
+func (s *Store) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
+	if o.Driver != "" && o.Driver != DriverLocal {
+		return nil, fmt.Errorf("volume driver %q is not supported (only local): %w", o.Driver, errdefs.ErrInvalidArgument)
+	}
+	if len(o.Options) > 0 {
+		return nil, fmt.Errorf("the local volume driver of this daemon takes no options: %w", errdefs.ErrInvalidArgument)
+	}
+	name := o.Name
+	if name == "" {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		name = hex.EncodeToString(b[:])
+	} else if !ValidName(name) {
+		return nil, fmt.Errorf("%q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed: %w", name, errdefs.ErrInvalidArgument)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.vols[name]; ok {
+		return s.cloneLocked(v), nil
+	}
+	dir := filepath.Join(s.root, name)
+	v := &Volume{Name: name, Driver: DriverLocal, Mountpoint: filepath.Join(dir, "_data"), CreatedAt: time.Now().UTC().Truncate(time.Second),
+		Labels: o.Labels, Anonymous: o.Anonymous}
+	if err := os.MkdirAll(v.Mountpoint, 0o755); err != nil {
+		return nil, err
+	}
+	data, _ := json.MarshalIndent(v, "", "  ")
+	if err := writeFileAtomic(filepath.Join(dir, "volume.json"), data); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	s.vols[name] = v
+	s.log.Info("volume created", "volume", name, "anonymous", v.Anonymous)
+	return s.cloneLocked(v), nil
+}
+
+func (s *Store) cloneLocked(v *Volume) *Volume {
+	cp := *v
+	cp.UsedBy = nil
+	for cid := range s.refs[v.Name] {
+		cp.UsedBy = append(cp.UsedBy, cid)
+	}
+	sort.Strings(cp.UsedBy)
+	return &cp
+}
+
+// Get returns a volume by name.
+func (s *Store) Get(ctx context.Context, name string) (*Volume, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok {
+		return nil, fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+	}
+	return s.cloneLocked(v), nil
+}
+
+// Inspect is Get under the name the Docker API uses.
+func (s *Store) Inspect(ctx context.Context, name string) (*Volume, error) { return s.Get(ctx, name) }
+
+// List returns every volume, sorted by name.
+func (s *Store) List(ctx context.Context) []*Volume {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Volume, 0, len(s.vols))
+	for _, v := range s.vols {
+		out = append(out, s.cloneLocked(v))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Remove deletes a volume and its content. A volume in use is
+// ErrConflict; force only makes a missing volume not an error.
+func (s *Store) Remove(ctx context.Context, name string, force bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.removeLocked(name, force)
+}
+
+func (s *Store) removeLocked(name string, force bool) error {
+	v, ok := s.vols[name]
+	if !ok {
+		if force {
+			return nil
+		}
+		return fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+	}
+	if users := s.cloneLocked(v).UsedBy; len(users) > 0 {
+		short := make([]string, len(users))
+		for i, u := range users {
+			short[i] = u[:min(12, len(u))]
+		}
+		return fmt.Errorf("remove %s: volume is in use - %v: %w", name, short, errdefs.ErrConflict)
+	}
+	dir := filepath.Join(s.root, name)
+	// The record goes first: a crash half-way leaves a directory without
+	// a record, which New drops.
+	if err := os.Remove(filepath.Join(dir, "volume.json")); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	delete(s.vols, name)
+	delete(s.refs, name)
+	s.log.Info("volume removed", "volume", name)
+	return os.RemoveAll(dir)
+}
+
+// Prune removes the volumes no container uses: anonymous ones only,
+// unless all. It returns their names and the bytes freed.
+func (s *Store) Prune(ctx context.Context, all bool, labels map[string]string) ([]string, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var names []string
+	var freed uint64
+	for name, v := range s.vols {
+		if len(s.refs[name]) > 0 || (!all && !v.Anonymous) || !matchLabels(v.Labels, labels) {
+			continue
+		}
+		size := dirSize(v.Mountpoint)
+		if err := s.removeLocked(name, false); err != nil {
+			return names, freed, err
+		}
+		names = append(names, name)
+		freed += size
+	}
+	sort.Strings(names)
+	return names, freed, nil
+}
+
+func matchLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		got, ok := have[k]
+		if !ok || (v != "" && got != v) {
+			return false
+		}
+	}
+	return true
+}
+
+func dirSize(dir string) uint64 {
+	var n uint64
+	_ = filepath.WalkDir(dir, func(_ string, d iofs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += uint64(fi.Size())
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// Acquire records that a container refers to a volume.
+func (s *Store) Acquire(name, containerID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.vols[name]; !ok {
+		return fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+	}
+	if s.refs[name] == nil {
+		s.refs[name] = map[string]bool{}
+	}
+	s.refs[name][containerID] = true
+	return nil
+}
+
+// Release forgets every reference of a container.
+func (s *Store) Release(containerID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, users := range s.refs {
+		delete(users, containerID)
+		if len(users) == 0 {
+			delete(s.refs, name)
+		}
+	}
+}
+
+// CopyUp copies src (a directory of the container's image) into the
+// volume when the volume is empty, keeping ownership, modes and xattrs,
+// as docker does on a volume's first mount. A missing or empty src, or a
+// volume with content, is left alone.
+func (s *Store) CopyUp(ctx context.Context, name, src string) error {
+	v, err := s.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(v.Mountpoint)
+	if err != nil || len(ents) > 0 {
+		return err
+	}
+	fi, err := os.Stat(src)
+	if err != nil || !fi.IsDir() {
+		return nil
+	}
+	if srcEnts, err := os.ReadDir(src); err != nil || len(srcEnts) == 0 {
+		return nil
+	}
+	if err := fs.CopyDir(v.Mountpoint, src); err != nil {
+		return fmt.Errorf("copying image content into volume %s: %w", name, err)
+	}
+	// The volume's root takes the image directory's owner and mode.
+	if st, ok := statOwner(fi); ok {
+		_ = os.Lchown(v.Mountpoint, st.uid, st.gid)
+	}
+	return os.Chmod(v.Mountpoint, fi.Mode().Perm()|fi.Mode()&(os.ModeSticky|os.ModeSetgid|os.ModeSetuid))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

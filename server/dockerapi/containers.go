@@ -1,0 +1,618 @@
+package dockerapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+	mcontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/api/types/storage"
+
+	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/errdefs"
+)
+
+func (s *Server) containerRoutes() {
+	s.handle("POST /containers/create", s.createContainer)
+	s.handle("GET /containers/json", s.listContainers)
+	s.handle("POST /containers/prune", s.pruneContainers)
+	s.handle("GET /containers/{id}/json", s.inspectContainer)
+	s.handle("POST /containers/{id}/start", func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue("id")
+		if err := s.c.Start(r.Context(), id); err != nil {
+			// Docker removes an auto-remove container whose start failed;
+			// the docker CLI waits for that removal before it exits.
+			if c, gerr := s.c.Get(r.Context(), id); gerr == nil && c.HostConfig.AutoRemove && !c.State.Running() {
+				if rerr := s.c.Remove(context.WithoutCancel(r.Context()), c.ID, container.RemoveOptions{Force: true}); rerr == nil {
+					s.events.observeGone(c.ID)
+				}
+			}
+			return err
+		}
+		s.observe(r.Context(), id)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+	s.handle("POST /containers/{id}/stop", func(w http.ResponseWriter, r *http.Request) error {
+		t, err := intQuery(r, "t")
+		if err != nil {
+			return err
+		}
+		return s.recorded(w, r, events.ActionStop, s.c.Stop(r.Context(), r.PathValue("id"), t, r.URL.Query().Get("signal")))
+	})
+	s.handle("POST /containers/{id}/restart", func(w http.ResponseWriter, r *http.Request) error {
+		t, err := intQuery(r, "t")
+		if err != nil {
+			return err
+		}
+		return s.recorded(w, r, events.ActionRestart, s.c.Restart(r.Context(), r.PathValue("id"), t))
+	})
+	s.handle("POST /containers/{id}/kill", func(w http.ResponseWriter, r *http.Request) error {
+		sig := r.URL.Query().Get("signal")
+		err := s.c.Kill(r.Context(), r.PathValue("id"), sig)
+		if err == nil {
+			if sig == "" {
+				sig = "SIGKILL"
+			}
+			s.emitContainer(r.Context(), r.PathValue("id"), events.ActionKill, map[string]string{"signal": sig})
+		}
+		return noContent(w, err)
+	})
+	s.handle("POST /containers/{id}/pause", func(w http.ResponseWriter, r *http.Request) error {
+		return noContent(w, s.c.Pause(r.Context(), r.PathValue("id")))
+	})
+	s.handle("POST /containers/{id}/unpause", func(w http.ResponseWriter, r *http.Request) error {
+		return noContent(w, s.c.Unpause(r.Context(), r.PathValue("id")))
+	})
+	s.handle("POST /containers/{id}/rename", func(w http.ResponseWriter, r *http.Request) error {
+		old := ""
+		if c, err := s.c.Get(r.Context(), r.PathValue("id")); err == nil {
+			old = "/" + c.Name
+		}
+		err := s.c.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name"))
+		if err == nil {
+			s.emitContainer(r.Context(), r.PathValue("id"), events.ActionRename, map[string]string{"oldName": old})
+		}
+		return noContent(w, err)
+	})
+	s.handle("POST /containers/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
+		h, wd, err := sizeQuery(r)
+		if err != nil {
+			return err
+		}
+		if err := s.c.Resize(r.Context(), r.PathValue("id"), h, wd); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	s.handle("POST /containers/{id}/wait", s.waitContainer)
+	s.handle("POST /containers/{id}/attach", s.attachContainer)
+	s.handle("DELETE /containers/{id}", s.removeContainer)
+	s.handle("GET /containers/{id}/logs", s.logs)
+	s.handle("GET /containers/{id}/top", s.top)
+	s.handle("GET /containers/{id}/stats", s.stats)
+	s.handle("POST /containers/{id}/update", s.updateContainer)
+}
+
+// recorded answers 204 and records a container event for a call that
+// succeeded.
+func (s *Server) recorded(w http.ResponseWriter, r *http.Request, action events.Action, err error) error {
+	if err != nil {
+		return err
+	}
+	s.emitContainer(r.Context(), r.PathValue("id"), action, nil)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func sizeQuery(r *http.Request) (uint16, uint16, error) {
+	h, err1 := strconv.ParseUint(r.URL.Query().Get("h"), 10, 16)
+	wd, err2 := strconv.ParseUint(r.URL.Query().Get("w"), 10, 16)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("invalid terminal size: %w", errdefs.ErrInvalidArgument)
+	}
+	return uint16(h), uint16(wd), nil
+}
+
+// createOptions translates Docker's create request. What the engine cannot
+// do yet (published ports, bind mounts and volumes, user-defined networks)
+// is refused with 501 rather than silently ignored.
+func createOptions(name string, req *mcontainer.CreateRequest) (container.CreateOptions, []string, error) {
+	var warnings []string
+	cfg := req.Config
+	if cfg == nil {
+		cfg = &mcontainer.Config{}
+	}
+	o := container.CreateOptions{
+		Name: name,
+		Config: container.Config{
+			Hostname: cfg.Hostname, User: cfg.User, Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
+			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir,
+			Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.Entrypoint != nil,
+			Labels: cfg.Labels, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout,
+			Volumes: cfg.Volumes,
+		},
+	}
+	if len(cfg.ExposedPorts) > 0 {
+		o.Config.ExposedPorts = map[string]struct{}{}
+		for p := range cfg.ExposedPorts {
+			o.Config.ExposedPorts[p.String()] = struct{}{}
+		}
+	}
+	h := req.HostConfig
+	if h == nil {
+		return o, warnings, nil
+	}
+	mode := string(h.NetworkMode)
+	if mode == "default" {
+		mode = ""
+	}
+	o.HostConfig = container.HostConfig{
+		NetworkMode:    mode,
+		RestartPolicy:  container.RestartPolicy{Name: string(h.RestartPolicy.Name), MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
+		AutoRemove:     h.AutoRemove,
+		CapAdd:         h.CapAdd,
+		CapDrop:        h.CapDrop,
+		Privileged:     h.Privileged,
+		ReadonlyRootfs: h.ReadonlyRootfs,
+		SecurityOpt:    h.SecurityOpt,
+		Init:           h.Init != nil && *h.Init,
+		Runtime:        h.Runtime,
+		Memory:         h.Memory,
+		MemorySwap:     h.MemorySwap,
+		NanoCPUs:       h.NanoCPUs,
+		CPUShares:      h.CPUShares,
+	}
+	if h.PidsLimit != nil {
+		o.HostConfig.PidsLimit = *h.PidsLimit
+	}
+	ports, err := portBindings(h.PortBindings)
+	if err != nil {
+		return o, nil, err
+	}
+	o.HostConfig.PortBindings, o.HostConfig.PublishAllPorts = ports, h.PublishAllPorts
+	if o.HostConfig.Mounts, err = mounts(h); err != nil {
+		return o, nil, err
+	}
+	o.HostConfig.VolumesFrom = h.VolumesFrom
+	if nc := req.NetworkingConfig; nc != nil && len(nc.EndpointsConfig) > 0 {
+		o.Endpoints = map[string]container.EndpointOptions{}
+		for name, ep := range nc.EndpointsConfig {
+			if ep == nil {
+				continue
+			}
+			if name == "default" {
+				// The docker CLI names the network of --network's
+				// default; the engine's default network is "bridge".
+				name = "bridge"
+			}
+			eo := container.EndpointOptions{Aliases: ep.Aliases}
+			if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
+				eo.IPv4Address = ep.IPAMConfig.IPv4Address.String()
+			}
+			o.Endpoints[name] = eo
+		}
+	}
+	for _, u := range h.Ulimits {
+		if u != nil {
+			o.HostConfig.Ulimits = append(o.HostConfig.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+		}
+	}
+	return o, warnings, nil
+}
+
+func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
+	var req mcontainer.CreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	o, warnings, err := createOptions(r.URL.Query().Get("name"), &req)
+	if err != nil {
+		return err
+	}
+	c, err := s.c.Create(r.Context(), o)
+	if err != nil {
+		if _, ierr := s.i.Get(r.Context(), o.Config.Image); errdefs.IsNotFound(ierr) {
+			// The docker CLI pulls on exactly this message.
+			return fmt.Errorf("No such image: %s: %w", o.Config.Image, errdefs.ErrNotFound)
+		}
+		return err
+	}
+	s.events.observe(c)
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: warnings})
+}
+
+// portSummaries lists published ports as docker ps shows them.
+func portSummaries(c *container.Container) []mcontainer.PortSummary {
+	out := []mcontainer.PortSummary{}
+	for _, b := range c.NetworkSettings.Ports {
+		ps := mcontainer.PortSummary{PrivatePort: b.ContainerPort, PublicPort: b.HostPort, Type: b.Proto, IP: b.HostIP}
+		if !ps.IP.IsValid() {
+			ps.IP = netip.IPv4Unspecified()
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// networkName is the name docker shows for a container's network mode.
+func networkName(mode string) string {
+	switch mode {
+	case "", "default":
+		return "bridge"
+	}
+	return mode
+}
+
+func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer.InspectResponse {
+	st := c.State
+	init := c.HostConfig.Init
+	pids := c.HostConfig.PidsLimit
+	dir := strings.TrimSuffix(rootfs, "/rootfs")
+	j := &mcontainer.InspectResponse{
+		ID:      c.ID,
+		Created: ts(c.Created),
+		Path:    c.Path,
+		Args:    nonNil(c.Args),
+		State: &mcontainer.State{
+			Status: mcontainer.ContainerState(st.Status), Running: st.Running(), Paused: st.Status == container.StatusPaused,
+			Restarting: st.Status == container.StatusRestarting, OOMKilled: st.OOMKilled, Dead: st.Status == container.StatusDead,
+			Pid: st.Pid, ExitCode: st.ExitCode, Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt),
+		},
+		Image:          c.ImageID,
+		ResolvConfPath: dir + "/resolv.conf",
+		HostnamePath:   dir + "/hostname",
+		HostsPath:      dir + "/hosts",
+		LogPath:        logPath,
+		Name:           "/" + c.Name,
+		RestartCount:   c.RestartCount,
+		Driver:         "overlay2",
+		Platform:       "linux",
+		ExecIDs:        c.ExecIDs,
+		HostConfig: &mcontainer.HostConfig{
+			LogConfig:       mcontainer.LogConfig{Type: "json-file", Config: map[string]string{}},
+			NetworkMode:     mcontainer.NetworkMode(hostNetworkMode(c.HostConfig.NetworkMode)),
+			PortBindings:    portMap(c.HostConfig.PortBindings),
+			RestartPolicy:   mcontainer.RestartPolicy{Name: mcontainer.RestartPolicyMode(restartName(c.HostConfig.RestartPolicy.Name)), MaximumRetryCount: c.HostConfig.RestartPolicy.MaximumRetryCount},
+			PublishAllPorts: c.HostConfig.PublishAllPorts, VolumesFrom: c.HostConfig.VolumesFrom,
+			AutoRemove: c.HostConfig.AutoRemove,
+			CapAdd:     c.HostConfig.CapAdd, CapDrop: c.HostConfig.CapDrop,
+			CgroupnsMode: "private", IpcMode: "private", PidMode: "",
+			Privileged: c.HostConfig.Privileged, ReadonlyRootfs: c.HostConfig.ReadonlyRootfs,
+			SecurityOpt: c.HostConfig.SecurityOpt, Runtime: c.Runtime, Init: &init,
+			Isolation: "",
+			Resources: mcontainer.Resources{
+				Memory: c.HostConfig.Memory, MemorySwap: c.HostConfig.MemorySwap, NanoCPUs: c.HostConfig.NanoCPUs,
+				CPUShares: c.HostConfig.CPUShares, PidsLimit: &pids,
+			},
+			MaskedPaths:   []string{},
+			ReadonlyPaths: []string{},
+		},
+		Mounts: mountPoints(c),
+		Config: &mcontainer.Config{
+			Hostname: c.Config.Hostname, User: c.Config.User, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
+			AttachStdin: c.Config.OpenStdin, AttachStdout: true, AttachStderr: true,
+			Env: nonNil(c.Config.Env), Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir, Entrypoint: c.Config.Entrypoint,
+			Labels: labels(c.Config.Labels), StopSignal: c.Config.StopSignal, StopTimeout: c.Config.StopTimeout, Volumes: c.Config.Volumes,
+		},
+		NetworkSettings: networkSettings(c),
+	}
+	j.GraphDriver = &storage.DriverData{Name: "overlay2", Data: map[string]string{"MergedDir": rootfs, "UpperDir": dir + "/upper", "WorkDir": dir + "/work"}}
+	if len(c.Config.ExposedPorts) > 0 {
+		j.Config.ExposedPorts = network.PortSet{}
+		for p := range c.Config.ExposedPorts {
+			if port, err := network.ParsePort(p); err == nil {
+				j.Config.ExposedPorts[port] = struct{}{}
+			}
+		}
+	}
+	for _, u := range c.HostConfig.Ulimits {
+		j.HostConfig.Ulimits = append(j.HostConfig.Ulimits, &mcontainer.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	return j
+}
+
+func hostNetworkMode(m string) string {
+	if m == "" {
+		return "default"
+	}
+	return m
+}
+
+func restartName(n string) string {
+	if n == "" {
+		return "no"
+	}
+	return n
+}
+
+func labels(l map[string]string) map[string]string {
+	if l == nil {
+		return map[string]string{}
+	}
+	return l
+}
+
+func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.c.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	j := inspectResponse(c, s.c.LogPath(c.ID), s.c.RootfsPath(c.ID))
+	if boolQuery(r, "size") {
+		rw := dirSize(upperDir(s.c.RootfsPath(c.ID)))
+		j.SizeRw = &rw
+	}
+	return writeJSON(w, http.StatusOK, j)
+}
+
+// statusText renders State as docker's `ps` STATUS column.
+func statusText(st container.State, now time.Time) string {
+	switch st.Status {
+	case container.StatusRunning:
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
+	case container.StatusPaused:
+		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
+	case container.StatusRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
+	case container.StatusExited:
+		if st.FinishedAt.IsZero() {
+			return "Created"
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
+	case container.StatusCreated:
+		return "Created"
+	case container.StatusRemoving:
+		return "Removal In Progress"
+	}
+	return st.Status
+}
+
+func summary(c *container.Container, now time.Time) mcontainer.Summary {
+	cmd := strings.Join(append([]string{c.Path}, c.Args...), " ")
+	sum := mcontainer.Summary{
+		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Command: cmd,
+		Created: c.Created.Unix(), Ports: portSummaries(c), Labels: labels(c.Config.Labels),
+		State: mcontainer.ContainerState(c.State.Status), Status: statusText(c.State, now),
+		NetworkSettings: &mcontainer.NetworkSettingsSummary{Networks: networkSettings(c).Networks},
+		Mounts:          mountPoints(c),
+	}
+	sum.HostConfig.NetworkMode = hostNetworkMode(c.HostConfig.NetworkMode)
+	return sum
+}
+
+func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
+	all := boolQuery(r, "all")
+	f, err := filters(r)
+	if err != nil {
+		return err
+	}
+	limit, err := intQuery(r, "limit")
+	if err != nil {
+		return err
+	}
+	list := s.c.List(r.Context())
+	byRef := func(ref string) *container.Container {
+		for _, c := range list {
+			if c.ID == ref || c.Name == strings.TrimPrefix(ref, "/") || strings.HasPrefix(c.ID, ref) {
+				return c
+			}
+		}
+		return nil
+	}
+	now := time.Now()
+	out := []mcontainer.Summary{}
+	for _, c := range list {
+		if !all && !c.State.Running() && c.State.Status != container.StatusRestarting && len(f["status"]) == 0 && len(f["exited"]) == 0 {
+			continue
+		}
+		ok, err := matchContainer(c, f, byRef)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		sum := summary(c, now)
+		if boolQuery(r, "size") {
+			sum.SizeRw = dirSize(upperDir(s.c.RootfsPath(c.ID)))
+		}
+		out = append(out, sum)
+		if limit != nil && *limit > 0 && len(out) >= *limit {
+			break
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// matchContainer applies docker's ps filters: values of one key are ORed,
+// keys are ANDed.
+func matchContainer(c *container.Container, f map[string][]string, byRef func(string) *container.Container) (bool, error) {
+	for key, vals := range f {
+		if len(vals) == 0 {
+			continue
+		}
+		hit := false
+		for _, v := range vals {
+			var m bool
+			switch key {
+			case "id":
+				m = strings.HasPrefix(c.ID, v)
+			case "name":
+				m = strings.Contains("/"+c.Name, v) || strings.Contains(c.Name, v)
+			case "status":
+				m = c.State.Status == v
+			case "label":
+				k, val, hasVal := strings.Cut(v, "=")
+				got, ok := c.Config.Labels[k]
+				m = ok && (!hasVal || got == val)
+			case "ancestor":
+				m = c.Config.Image == v || c.Config.Image == v+":latest" || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
+			case "exited":
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return false, fmt.Errorf("invalid filter 'exited=%s': %w", v, errdefs.ErrInvalidArgument)
+				}
+				m = c.State.Status == container.StatusExited && !c.State.FinishedAt.IsZero() && c.State.ExitCode == n
+			case "before", "since":
+				o := byRef(v)
+				if o == nil {
+					return false, fmt.Errorf("No such container: %s: %w", v, errdefs.ErrNotFound)
+				}
+				if key == "before" {
+					m = c.Created.Before(o.Created)
+				} else {
+					m = c.Created.After(o.Created)
+				}
+			case "network":
+				m = networkName(c.HostConfig.NetworkMode) == v
+			case "isolation":
+				m = v == "default"
+			case "health":
+				m = v == "none"
+			case "is-task":
+				m = v == "false"
+			case "expose", "publish", "volume":
+				m = false
+			default:
+				return false, fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+			}
+			if m {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
+	ids, err := s.c.Prune(r.Context())
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	s.events.emit(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": "0"})
+	return writeJSON(w, http.StatusOK, mcontainer.PruneReport{ContainersDeleted: ids})
+}
+
+func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
+	// v (remove anonymous volumes) has nothing to do: containers get no
+	// anonymous volumes on this daemon.
+	if boolQuery(r, "link") {
+		return fmt.Errorf("links are not supported: %w", errdefs.ErrInvalidArgument)
+	}
+	c, err := s.c.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.c.Remove(r.Context(), c.ID, container.RemoveOptions{Force: boolQuery(r, "force")}); err != nil {
+		return err
+	}
+	s.events.observeGone(c.ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// observe brings the event bus up to date with one container's record.
+func (s *Server) observe(ctx context.Context, ref string) {
+	if c, err := s.c.Get(ctx, ref); err == nil {
+		s.events.observe(c)
+	}
+}
+
+func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.c.Get(r.Context(), id); err != nil {
+		return err
+	}
+	fw := newFlushWriter(w)
+	headerSent := false
+	code, err := s.c.Wait(r.Context(), id, r.URL.Query().Get("condition"), func() {
+		// Answer the headers once the waiter is registered, so a client
+		// may start the container and be sure to see its exit.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		fw.flush()
+		headerSent = true
+	})
+	if err != nil && !headerSent {
+		return err
+	}
+	resp := mcontainer.WaitResponse{StatusCode: int64(code)}
+	if err != nil {
+		resp.Error = &mcontainer.WaitExitError{Message: userMessage(err)}
+	}
+	return writeJSONTo(fw, resp)
+}
+
+func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.c.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if boolQuery(r, "logs") && !boolQuery(r, "stream") {
+		return fmt.Errorf("attach with logs and without stream is not supported: %w", errdefs.ErrNotImplemented)
+	}
+	conn, rw, answer, err := hijack(w, r, c.Config.Tty)
+	if err != nil {
+		return err
+	}
+	defer closeStream(conn)
+	o := container.AttachOptions{
+		Stdin:      boolQuery(r, "stdin") && c.Config.OpenStdin,
+		Stdout:     boolQuery(r, "stdout"),
+		Stderr:     boolQuery(r, "stderr"),
+		Stream:     rw,
+		Registered: answer,
+	}
+	s.emitContainer(r.Context(), c.ID, events.ActionAttach, nil)
+	// A hijacked connection has no request context worth the name: the
+	// stream ends when the container's output or the client does.
+	err = s.c.Attach(context.WithoutCancel(r.Context()), c.ID, o)
+	answer()
+	if err != nil {
+		if !c.Config.Tty {
+			writeSysErr(conn, userMessage(err))
+		}
+		s.log.Debug("attach ended", "container", c.ID, "err", err)
+	}
+	return nil
+}
+
+func (s *Server) top(w http.ResponseWriter, r *http.Request) error {
+	titles, procs, err := s.c.Top(r.Context(), r.PathValue("id"), r.URL.Query().Get("ps_args"))
+	if err != nil {
+		return err
+	}
+	if procs == nil {
+		procs = [][]string{}
+	}
+	return writeJSON(w, http.StatusOK, mcontainer.TopResponse{Titles: titles, Processes: procs})
+}
+
+// updateContainer accepts only a restart policy change of nothing: the
+// engine cannot change a container's limits or policy after create, so
+// anything else is refused as not implemented.
+func (s *Server) updateContainer(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.c.Get(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	return fmt.Errorf("updating a container's resources or restart policy is not supported by this daemon: %w", errdefs.ErrNotImplemented)
+}

@@ -1,0 +1,146 @@
+package dockerapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	mcontainer "github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	"github.com/wharf-dev/wharf/engine/container"
+)
+
+func (s *Server) execRoutes() {
+	s.handle("POST /containers/{id}/exec", s.execCreate)
+	s.handle("POST /exec/{id}/start", s.execStart)
+	s.handle("POST /exec/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
+		h, wd, err := sizeQuery(r)
+		if err != nil {
+			return err
+		}
+		if err := s.c.ExecResize(r.Context(), r.PathValue("id"), h, wd); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	s.handle("GET /exec/{id}/json", s.execInspect)
+}
+
+// execCreateRequest is the body of POST /containers/{id}/exec (Docker's
+// ExecOptions, declared by the client packages rather than the API types).
+type execCreateRequest struct {
+	User         string
+	Privileged   bool
+	Tty          bool
+	ConsoleSize  *[2]uint `json:",omitempty"`
+	AttachStdin  bool
+	AttachStderr bool
+	AttachStdout bool
+	DetachKeys   string
+	Env          []string
+	WorkingDir   string
+	Cmd          []string
+}
+
+// execStartRequest is the body of POST /exec/{id}/start.
+type execStartRequest struct {
+	Detach      bool
+	Tty         bool
+	ConsoleSize *[2]uint `json:",omitempty"`
+}
+
+func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
+	var req execCreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	id, err := s.c.ExecCreate(r.Context(), r.PathValue("id"), container.ExecConfig{
+		Cmd: req.Cmd, Env: req.Env, User: req.User, WorkingDir: req.WorkingDir, Tty: req.Tty, Privileged: req.Privileged,
+		AttachStdin: req.AttachStdin, AttachStdout: req.AttachStdout, AttachStderr: req.AttachStderr,
+	})
+	if err != nil {
+		return err
+	}
+	s.emitExec(r.Context(), id, events.ActionExecCreate)
+	return writeJSON(w, http.StatusCreated, mcontainer.ExecCreateResponse{ID: id})
+}
+
+func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
+	var req execStartRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	x, err := s.c.ExecInspect(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	s.emitExec(r.Context(), id, events.ActionExecStart)
+	if req.Detach {
+		if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, nil, true); err != nil {
+			return err
+		}
+		go s.execDied(id)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	conn, rw, answer, err := hijack(w, r, x.Config.Tty)
+	if err != nil {
+		return err
+	}
+	defer closeStream(conn)
+	answer()
+	if req.ConsoleSize != nil && x.Config.Tty {
+		go func() {
+			// The terminal exists once the runtime has started the process.
+			for i := 0; i < 50; i++ {
+				time.Sleep(20 * time.Millisecond)
+				if xi, err := s.c.ExecInspect(context.Background(), id); err == nil && xi.Pid != 0 {
+					_ = s.c.ExecResize(context.Background(), id, uint16(req.ConsoleSize[0]), uint16(req.ConsoleSize[1]))
+					return
+				}
+			}
+		}()
+	}
+	err = s.c.ExecStart(context.WithoutCancel(r.Context()), id, rw, false)
+	if err != nil {
+		s.log.Warn("exec failed", "exec", id, "err", err)
+		if !x.Config.Tty {
+			writeSysErr(conn, userMessage(err))
+		}
+	}
+	s.emitExecDie(id)
+	return nil
+}
+
+// execDied records exec_die for a detached exec once it has exited.
+func (s *Server) execDied(id string) {
+	for i := 0; i < 24*3600*10; i++ {
+		x, err := s.c.ExecInspect(context.Background(), id)
+		if err != nil || !x.Running && x.ExitCode != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.emitExecDie(id)
+}
+
+func (s *Server) execInspect(w http.ResponseWriter, r *http.Request) error {
+	x, err := s.c.ExecInspect(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	priv := x.Config.Privileged
+	out := mcontainer.ExecInspectResponse{
+		ID: x.ID, ContainerID: x.ContainerID, Running: x.Running, ExitCode: x.ExitCode, Pid: x.Pid,
+		OpenStdin: x.Config.AttachStdin, OpenStdout: x.Config.AttachStdout, OpenStderr: x.Config.AttachStderr,
+		ProcessConfig: &mcontainer.ExecProcessConfig{Tty: x.Config.Tty, User: x.Config.User, Privileged: &priv, Arguments: []string{}},
+	}
+	if len(x.Config.Cmd) > 0 {
+		out.ProcessConfig.Entrypoint = x.Config.Cmd[0]
+		out.ProcessConfig.Arguments = x.Config.Cmd[1:]
+	}
+	return writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,530 @@
+package dockerapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/store"
+)
+
+func (s *Server) imageRoutes() {
+	s.handle("GET /images/json", s.listImages)
+	s.handle("POST /images/create", s.createImage)
+	s.handle("GET /images/get", func(w http.ResponseWriter, r *http.Request) error {
+		return s.saveImages(w, r, r.URL.Query()["names"])
+	})
+	s.handle("POST /images/load", s.loadImages)
+	s.handle("POST /images/prune", s.pruneImages)
+	s.handle("GET /images/search", func(w http.ResponseWriter, r *http.Request) error {
+		return fmt.Errorf("searching Docker Hub is not supported by this daemon: %w", errdefs.ErrNotImplemented)
+	})
+	// Image names hold slashes, so the operation is the path's last
+	// element rather than a pattern segment.
+	s.handle("GET /images/{rest...}", func(w http.ResponseWriter, r *http.Request) error {
+		name, op := splitImagePath(r.PathValue("rest"))
+		switch op {
+		case "json":
+			return s.inspectImage(w, r, name)
+		case "history":
+			return s.imageHistory(w, r, name)
+		case "get":
+			return s.saveImages(w, r, []string{name})
+		}
+		return fmt.Errorf("page not found: %w", errdefs.ErrNotFound)
+	})
+	s.handle("POST /images/{rest...}", func(w http.ResponseWriter, r *http.Request) error {
+		name, op := splitImagePath(r.PathValue("rest"))
+		switch op {
+		case "push":
+			return s.push(w, r, name)
+		case "tag":
+			return s.tag(w, r, name)
+		}
+		return fmt.Errorf("page not found: %w", errdefs.ErrNotFound)
+	})
+	s.handle("DELETE /images/{rest...}", s.removeImage)
+}
+
+func splitImagePath(p string) (string, string) {
+	i := strings.LastIndex(p, "/")
+	if i < 0 {
+		return p, ""
+	}
+	return p[:i], p[i+1:]
+}
+
+func (s *Server) countUsers(ctx context.Context) map[string]int64 {
+	n := map[string]int64{}
+	for _, c := range s.c.List(ctx) {
+		n[c.ImageID]++
+	}
+	return n
+}
+
+func imageSummary(img *store.Image, users int64) image.Summary {
+	sum := image.Summary{
+		ID: img.ID, RepoTags: nonNil(img.RepoTags), RepoDigests: nonNil(img.RepoDigests),
+		Created: img.Created.Unix(), Size: img.Size, Containers: users, Labels: map[string]string{}, SharedSize: -1,
+	}
+	if img.Config != nil && img.Config.Config.Labels != nil {
+		sum.Labels = img.Config.Config.Labels
+	}
+	return sum
+}
+
+func (s *Server) imageSummaries(r *http.Request) ([]image.Summary, error) {
+	imgs, err := s.i.List(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	users := s.countUsers(r.Context())
+	out := []image.Summary{}
+	for _, img := range imgs {
+		out = append(out, imageSummary(img, users[img.ID]))
+	}
+	return out, nil
+}
+
+func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
+	f, err := filters(r)
+	if err != nil {
+		return err
+	}
+	imgs, err := s.i.List(r.Context())
+	if err != nil {
+		return err
+	}
+	users := s.countUsers(r.Context())
+	out := []image.Summary{}
+	for _, img := range imgs {
+		ok, err := s.matchImage(r.Context(), img, f)
+		if err != nil {
+			return err
+		}
+		if ok {
+			out = append(out, imageSummary(img, users[img.ID]))
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) matchImage(ctx context.Context, img *store.Image, f map[string][]string) (bool, error) {
+	for key, vals := range f {
+		if len(vals) == 0 {
+			continue
+		}
+		hit := false
+		for _, v := range vals {
+			switch key {
+			case "dangling":
+				hit = (v == "true" || v == "1") == (len(img.RepoTags) == 0)
+			case "reference":
+				for _, t := range img.RepoTags {
+					if matchGlob(v, t) {
+						hit = true
+					} else if repo, _, _ := strings.Cut(t, ":"); !strings.Contains(v, ":") && repo == v {
+						hit = true
+					}
+				}
+			case "label":
+				k, val, hasVal := strings.Cut(v, "=")
+				var got string
+				var ok bool
+				if img.Config != nil {
+					got, ok = img.Config.Config.Labels[k]
+				}
+				hit = ok && (!hasVal || got == val)
+			case "before", "since":
+				o, err := s.i.Get(ctx, v)
+				if err != nil {
+					return false, err
+				}
+				if key == "before" {
+					hit = img.Created.Before(o.Created)
+				} else {
+					hit = img.Created.After(o.Created)
+				}
+			default:
+				return false, fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+			}
+			if hit {
+				break
+			}
+		}
+		if !hit {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func imageInspect(img *store.Image) image.InspectResponse {
+	out := image.InspectResponse{
+		ID: img.ID, RepoTags: nonNil(img.RepoTags), RepoDigests: nonNil(img.RepoDigests),
+		Created: ts(img.Created), Size: img.Size, Os: "linux", Architecture: runtime.GOARCH,
+		RootFS:   image.RootFS{Type: "layers", Layers: []string{}},
+		Config:   &dockerspec.DockerOCIImageConfig{},
+		Metadata: image.Metadata{},
+	}
+	for _, l := range img.Layers {
+		out.RootFS.Layers = append(out.RootFS.Layers, l.DiffID)
+	}
+	if cf := img.Config; cf != nil {
+		if cf.OS != "" {
+			out.Os = cf.OS
+		}
+		if cf.Architecture != "" {
+			out.Architecture = cf.Architecture
+		}
+		out.Variant = cf.Variant
+		out.Author = cf.Author
+		c := cf.Config
+		out.Config = &dockerspec.DockerOCIImageConfig{
+			ImageConfig: ocispec.ImageConfig{
+				User: c.User, ExposedPorts: c.ExposedPorts, Env: c.Env, Entrypoint: c.Entrypoint, Cmd: c.Cmd,
+				Volumes: c.Volumes, WorkingDir: c.WorkingDir, Labels: c.Labels, StopSignal: c.StopSignal, ArgsEscaped: c.ArgsEscaped,
+			},
+			DockerOCIImageConfigExt: dockerspec.DockerOCIImageConfigExt{OnBuild: c.OnBuild, Shell: c.Shell},
+		}
+		if len(cf.History) > 0 {
+			out.Comment = cf.History[len(cf.History)-1].Comment
+		}
+	}
+	return out
+}
+
+func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name string) error {
+	img, err := s.i.Get(r.Context(), name)
+	if err != nil {
+		return noSuchImage(name, err)
+	}
+	return writeJSON(w, http.StatusOK, imageInspect(img))
+}
+
+// noSuchImage gives a not-found error Docker's wording, which clients
+// match on ("No such image: x").
+func noSuchImage(name string, err error) error {
+	if errdefs.IsNotFound(err) {
+		return fmt.Errorf("No such image: %s: %w", name, errdefs.ErrNotFound)
+	}
+	return err
+}
+
+func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request, name string) error {
+	h, err := s.i.History(r.Context(), name)
+	if err != nil {
+		return noSuchImage(name, err)
+	}
+	img, _ := s.i.Get(r.Context(), name)
+	out := []image.HistoryResponseItem{}
+	for i, e := range h {
+		item := image.HistoryResponseItem{ID: e.ID, Created: e.Created.Unix(), CreatedBy: e.CreatedBy, Size: e.Size, Comment: e.Comment, Tags: []string{}}
+		if i == 0 && img != nil {
+			item.Tags = nonNil(img.RepoTags)
+		}
+		out = append(out, item)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// progressWriter writes Docker's JSON progress stream.
+type progressWriter struct {
+	enc *json.Encoder
+}
+
+func newProgressWriter(w http.ResponseWriter) *progressWriter {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return &progressWriter{enc: json.NewEncoder(newFlushWriter(w))}
+}
+
+// progressMessage is a progress line; the plain "error" field is what
+// clients older than the errorDetail object (docker-py, compose 1.x) read.
+type progressMessage struct {
+	jsonstream.Message
+	ErrorMessage string `json:"error,omitempty"`
+}
+
+func (p *progressWriter) send(m jsonstream.Message) { _ = p.enc.Encode(progressMessage{Message: m}) }
+
+func (p *progressWriter) status(id, status string) {
+	p.send(jsonstream.Message{ID: id, Status: status})
+}
+
+func (p *progressWriter) fail(err error) {
+	msg := userMessage(err)
+	_ = p.enc.Encode(progressMessage{Message: jsonstream.Message{Error: &jsonstream.Error{Message: msg}}, ErrorMessage: msg})
+}
+
+func (p *progressWriter) progress(pr store.Progress) {
+	m := jsonstream.Message{ID: pr.ID, Status: pr.Action}
+	if pr.Total > 0 || pr.Current > 0 {
+		m.Progress = &jsonstream.Progress{Current: pr.Current, Total: pr.Total}
+	}
+	p.send(m)
+}
+
+// createImage is pull (fromImage) or import (fromSrc).
+func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if src := q.Get("fromSrc"); src != "" {
+		return s.importImage(w, r, src)
+	}
+	from, tag := q.Get("fromImage"), q.Get("tag")
+	if from == "" {
+		return fmt.Errorf("fromImage or fromSrc is required: %w", errdefs.ErrInvalidArgument)
+	}
+	ref := from
+	switch {
+	case strings.HasPrefix(tag, "sha256:"):
+		ref = from + "@" + tag
+	case tag != "":
+		ref = from + ":" + tag
+	case !strings.Contains(from[strings.LastIndex(from, "/")+1:], ":") && !strings.Contains(from, "@"):
+		ref = from + ":latest"
+	}
+	ctx, err := withRequestAuth(r.Context(), r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	p := newProgressWriter(w)
+	display := tag
+	if display == "" {
+		display = "latest"
+	}
+	p.status(display, "Pulling from "+repoPath(from))
+	img, err := s.i.Pull(ctx, ref, p.progress)
+	if err != nil {
+		p.fail(err)
+		return nil
+	}
+	if len(img.RepoDigests) > 0 {
+		d := img.RepoDigests[0]
+		p.status("", "Digest: "+d[strings.LastIndex(d, "@")+1:])
+	}
+	p.status("", "Status: Downloaded newer image for "+ref)
+	s.emitImage(events.ActionPull, img.ID, ref)
+	return nil
+}
+
+// repoPath is the repository path without the registry host, as docker
+// prints it ("library/busybox").
+func repoPath(name string) string {
+	first, rest, ok := strings.Cut(name, "/")
+	if !ok {
+		return "library/" + name
+	}
+	if strings.ContainsAny(first, ".:") || first == "localhost" {
+		return rest
+	}
+	return name
+}
+
+func (s *Server) importImage(w http.ResponseWriter, r *http.Request, src string) error {
+	q := r.URL.Query()
+	if src != "-" {
+		return fmt.Errorf("importing from a URL is not supported, send the tar in the body (fromSrc=-): %w", errdefs.ErrNotImplemented)
+	}
+	cfg, err := parseChanges(q["changes"])
+	if err != nil {
+		return err
+	}
+	ref := q.Get("repo")
+	if ref != "" && q.Get("tag") != "" {
+		ref += ":" + q.Get("tag")
+	}
+	img, err := s.i.Import(r.Context(), r.Body, ref, cfg)
+	if err != nil {
+		return err
+	}
+	s.emitImage(events.ActionImport, img.ID, ref)
+	return writeJSON(w, http.StatusOK, jsonstream.Message{Status: img.ID})
+}
+
+func (s *Server) push(w http.ResponseWriter, r *http.Request, name string) error {
+	ref := name
+	if tag := r.URL.Query().Get("tag"); tag != "" {
+		ref = name + ":" + tag
+	}
+	if _, err := s.i.Get(r.Context(), ref); err != nil {
+		return noSuchImage(ref, err)
+	}
+	ctx, err := withRequestAuth(r.Context(), r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	p := newProgressWriter(w)
+	p.status("", "The push refers to repository ["+name+"]")
+	if err := s.i.Push(ctx, ref, p.progress); err != nil {
+		p.fail(err)
+		return nil
+	}
+	img, err := s.i.Get(r.Context(), ref)
+	if err == nil {
+		for _, d := range img.RepoDigests {
+			if repo, dgst, ok := strings.Cut(d, "@"); ok && repo == name {
+				tag := r.URL.Query().Get("tag")
+				p.status("", fmt.Sprintf("%s: digest: %s size: %d", tag, dgst, img.Size))
+				aux, _ := json.Marshal(map[string]any{"Tag": tag, "Digest": dgst, "Size": img.Size})
+				raw := json.RawMessage(aux)
+				p.send(jsonstream.Message{Aux: &raw})
+				break
+			}
+		}
+		s.emitImage(events.ActionPush, img.ID, ref)
+	}
+	return nil
+}
+
+func (s *Server) tag(w http.ResponseWriter, r *http.Request, name string) error {
+	repo, tag := r.URL.Query().Get("repo"), r.URL.Query().Get("tag")
+	if repo == "" {
+		return fmt.Errorf("repository name must have at least one component: %w", errdefs.ErrInvalidArgument)
+	}
+	if tag == "" {
+		tag = "latest"
+	}
+	img, err := s.i.Get(r.Context(), name)
+	if err != nil {
+		return noSuchImage(name, err)
+	}
+	if err := s.i.Tag(r.Context(), name, repo+":"+tag); err != nil {
+		return err
+	}
+	s.emitImage(events.ActionTag, img.ID, repo+":"+tag)
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func deleteItems(del []store.Deleted) []image.DeleteResponse {
+	out := []image.DeleteResponse{}
+	for _, d := range del {
+		out = append(out, image.DeleteResponse{Untagged: d.Untagged, Deleted: d.Deleted})
+	}
+	return out
+}
+
+func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("rest")
+	del, err := s.i.Remove(r.Context(), name, boolQuery(r, "force"), s.c.ImageInUse)
+	if err != nil {
+		return noSuchImage(name, err)
+	}
+	for _, d := range del {
+		if d.Untagged != "" {
+			s.emitImage(events.ActionUnTag, "", d.Untagged)
+		}
+		if d.Deleted != "" {
+			s.emitImage(events.ActionDelete, d.Deleted, name)
+		}
+	}
+	return writeJSON(w, http.StatusOK, deleteItems(del))
+}
+
+func (s *Server) saveImages(w http.ResponseWriter, r *http.Request, refs []string) error {
+	if len(refs) == 0 {
+		return fmt.Errorf("no image given: %w", errdefs.ErrInvalidArgument)
+	}
+	for _, ref := range refs {
+		if _, err := s.i.Get(r.Context(), ref); err != nil {
+			return noSuchImage(ref, err)
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	if err := s.i.Save(r.Context(), w, refs, ""); err != nil {
+		s.log.Warn("image save failed", "refs", refs, "err", err)
+	}
+	for _, ref := range refs {
+		s.emitImage(events.ActionSave, "", ref)
+	}
+	return nil
+}
+
+func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
+	imgs, err := s.i.Load(r.Context(), r.Body)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	for _, img := range imgs {
+		names := img.RepoTags
+		if len(names) == 0 {
+			_ = enc.Encode(jsonstream.Message{Stream: "Loaded image ID: " + img.ID + "\n"})
+		}
+		for _, n := range names {
+			_ = enc.Encode(jsonstream.Message{Stream: "Loaded image: " + n + "\n"})
+		}
+		s.emitImage(events.ActionLoad, img.ID, strings.Join(names, ","))
+	}
+	return nil
+}
+
+func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) error {
+	f, err := filters(r)
+	if err != nil {
+		return err
+	}
+	all := false
+	for _, v := range f["dangling"] {
+		if v == "false" || v == "0" {
+			all = true
+		}
+	}
+	for k := range f {
+		if k != "dangling" {
+			return fmt.Errorf("image prune filter %q is not supported: %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
+	del, space, err := s.i.Prune(r.Context(), all, s.c.ImageInUse)
+	if err != nil {
+		return err
+	}
+	s.emitImage(events.ActionPrune, "", "")
+	return writeJSON(w, http.StatusOK, image.PruneReport{ImagesDeleted: deleteItems(del), SpaceReclaimed: space})
+}
+
+// matchGlob matches docker's reference filter, a shell pattern over
+// "repo:tag" ('*' any run of characters, '?' one character).
+func matchGlob(pattern, name string) bool {
+	if pattern == name {
+		return true
+	}
+	var match func(p, n string) bool
+	match = func(p, n string) bool {
+		for len(p) > 0 {
+			switch p[0] {
+			case '*':
+				for i := 0; i <= len(n); i++ {
+					if match(p[1:], n[i:]) {
+						return true
+					}
+				}
+				return false
+			case '?':
+				if len(n) == 0 {
+					return false
+				}
+			default:
+				if len(n) == 0 || n[0] != p[0] {
+					return false
+				}
+			}
+			p, n = p[1:], n[1:]
+		}
+		return len(n) == 0
+	}
+	return match(pattern, name)
+}

@@ -1,0 +1,366 @@
+// Package dockerapi serves the Docker Engine API on the daemon's socket, so
+// that the docker CLI, docker-compose and Testcontainers work against wharf
+// unchanged (DOCKER_HOST=unix:///run/wharf/wharf.sock).
+//
+// Handlers decode a Docker request, call the engine (the same one the
+// native API drives) and encode the answer with the Moby API wire types
+// (github.com/moby/moby/api/types/...), so that field names match Docker's
+// exactly. The mapping from error classes to Docker's status codes lives
+// here, as does everything Docker-specific: the version prefix of paths,
+// the multiplexed stream format, JSON progress, the stats shape and the
+// event stream.
+//
+// Versions: the server advertises APIVersion and accepts MinAPIVersion and
+// everything in between; clients (docker 28.x speaks 1.50) negotiate down
+// through /_ping and /version. Requests without a version prefix are
+// served at APIVersion.
+package dockerapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/runtime/logfile"
+)
+
+// APIVersion is the Docker Engine API version wharf implements; current
+// docker CLIs negotiate down to it.
+const APIVersion = "1.44"
+
+// MinAPIVersion is the oldest API version a client may ask for.
+const MinAPIVersion = "1.24"
+
+// Containers is the part of the container engine the Docker API drives.
+type Containers interface {
+	Create(ctx context.Context, o container.CreateOptions) (*container.Container, error)
+	Get(ctx context.Context, ref string) (*container.Container, error)
+	List(ctx context.Context) []*container.Container
+	Start(ctx context.Context, ref string) error
+	Stop(ctx context.Context, ref string, timeout *int, signal string) error
+	Kill(ctx context.Context, ref, signal string) error
+	Restart(ctx context.Context, ref string, timeout *int) error
+	Pause(ctx context.Context, ref string) error
+	Unpause(ctx context.Context, ref string) error
+	Rename(ctx context.Context, ref, name string) error
+	Wait(ctx context.Context, ref, condition string, registered container.WaitRegistered) (int, error)
+	Remove(ctx context.Context, ref string, o container.RemoveOptions) error
+	Prune(ctx context.Context) ([]string, error)
+	Attach(ctx context.Context, ref string, o container.AttachOptions) error
+	Resize(ctx context.Context, ref string, h, w uint16) error
+	Logs(ctx context.Context, ref string, o container.LogsOptions, emit func(logfile.Entry) error) error
+	Stats(ctx context.Context, ref string) (*container.Stats, error)
+	Top(ctx context.Context, ref, psArgs string) ([]string, [][]string, error)
+	ExecCreate(ctx context.Context, ref string, cfg container.ExecConfig) (string, error)
+	ExecStart(ctx context.Context, id string, stream io.ReadWriter, detach bool) error
+	ExecInspect(ctx context.Context, id string) (*container.Exec, error)
+	ExecResize(ctx context.Context, id string, h, w uint16) error
+	ImageInUse(imageID string) bool
+	// LogPath and RootfsPath name a container's json-file log and its
+	// merged root filesystem (mounted while the container runs).
+	LogPath(id string) string
+	RootfsPath(id string) string
+}
+
+// Images is the part of the image store the Docker API drives.
+type Images interface {
+	Get(ctx context.Context, refOrID string) (*store.Image, error)
+	List(ctx context.Context) ([]*store.Image, error)
+	Pull(ctx context.Context, ref string, progress func(store.Progress)) (*store.Image, error)
+	Push(ctx context.Context, ref string, progress func(store.Progress)) error
+	Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config) (*store.Image, error)
+	Save(ctx context.Context, w io.Writer, refs []string, format string) error
+	Load(ctx context.Context, r io.Reader) ([]*store.Image, error)
+	Tag(ctx context.Context, src, target string) error
+	History(ctx context.Context, refOrID string) ([]store.HistoryEntry, error)
+	Remove(ctx context.Context, refOrID string, force bool, inUse func(string) bool) ([]store.Deleted, error)
+	Prune(ctx context.Context, all bool, inUse func(string) bool) ([]store.Deleted, uint64, error)
+	// LayerDirs returns the unpacked layer directories of img, bottom
+	// first (for copying into stopped containers and for changes).
+	LayerDirs(ctx context.Context, img *store.Image) ([]string, error)
+}
+
+// System answers version and info; the daemon implements it (the same
+// interface the native API uses).
+type System interface {
+	Version() wharf.Version
+	Info(ctx context.Context) wharf.Info
+}
+
+// Server is the Docker Engine API handler. New starts its event recorder;
+// Close stops it.
+type Server struct {
+	c      Containers
+	i      Images
+	sys    System
+	log    *slog.Logger
+	mux    *http.ServeMux
+	events *eventBus
+	auth   authChecker
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the server's logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// New returns the Docker API handler over the given engine parts. It
+// starts the goroutine that turns container state changes into events;
+// Close stops it.
+func New(c Containers, i Images, sys System, opts ...Option) *Server {
+	s := &Server{c: c, i: i, sys: sys, log: slog.Default(), mux: http.NewServeMux(), auth: registryLogin}
+	for _, o := range opts {
+		o(s)
+	}
+	s.events = newEventBus(c, 1024)
+	go s.events.watch(250 * time.Millisecond)
+	s.routes()
+	return s
+}
+
+// Close stops the event recorder.
+func (s *Server) Close() { s.events.close() }
+
+var versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
+
+type versionKey struct{}
+
+// requestVersion returns the API version a request was made for.
+func requestVersion(r *http.Request) string {
+	if v, ok := r.Context().Value(versionKey{}).(string); ok {
+		return v
+	}
+	return APIVersion
+}
+
+// ServeHTTP implements http.Handler: it strips and checks the version
+// prefix, then dispatches.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	version := APIVersion
+	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
+		version = m[1]
+		if versionLess(version, MinAPIVersion) {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, MinAPIVersion))
+			return
+		}
+		if versionLess(APIVersion, version) {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("client version %s is too new. Maximum supported API version is %s", version, APIVersion))
+			return
+		}
+		r2 := r.Clone(context.WithValue(r.Context(), versionKey{}, version))
+		r2.URL.Path = m[2]
+		r2.URL.RawPath = ""
+		r = r2
+	}
+	w.Header().Set("Api-Version", APIVersion)
+	w.Header().Set("Server", "Docker/"+s.sys.Version().Version+" (linux) wharf")
+	s.mux.ServeHTTP(w, r)
+}
+
+// versionLess compares "major.minor" API versions.
+func versionLess(a, b string) bool {
+	am, an := splitVersion(a)
+	bm, bn := splitVersion(b)
+	if am != bm {
+		return am < bm
+	}
+	return an < bn
+}
+
+func splitVersion(v string) (int, int) {
+	maj, min, _ := strings.Cut(v, ".")
+	a, _ := strconv.Atoi(maj)
+	b, _ := strconv.Atoi(min)
+	return a, b
+}
+
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(pattern string, h handler) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		if err := h(w, r); err != nil {
+			status := statusOf(err)
+			if status >= 500 {
+				s.log.Error("docker api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeError(w, status, err)
+		}
+		s.log.Debug("docker api request", "method", r.Method, "path", r.URL.Path, "took", time.Since(start))
+	})
+}
+
+// statusOf maps an error class to the status code Docker answers with.
+func statusOf(err error) int {
+	switch {
+	case errdefs.IsNotFound(err):
+		return http.StatusNotFound
+	case errdefs.IsConflict(err):
+		return http.StatusConflict
+	case errdefs.IsInvalidArgument(err):
+		return http.StatusBadRequest
+	case errdefs.IsNotModified(err):
+		return http.StatusNotModified
+	case errdefs.IsUnavailable(err):
+		return http.StatusServiceUnavailable
+	case errdefs.IsForbidden(err):
+		return http.StatusForbidden
+	case errdefs.IsNotImplemented(err):
+		return http.StatusNotImplemented
+	case errdefs.IsUnauthorized(err):
+		return http.StatusUnauthorized
+	}
+	return http.StatusInternalServerError
+}
+
+// errorResponse is Docker's error body.
+type errorResponse struct {
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	if status == http.StatusNotModified {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorResponse{Message: userMessage(err)})
+}
+
+var classes = []error{errdefs.ErrNotFound, errdefs.ErrConflict, errdefs.ErrInvalidArgument, errdefs.ErrNotModified,
+	errdefs.ErrUnavailable, errdefs.ErrForbidden, errdefs.ErrNotImplemented, errdefs.ErrUnauthorized}
+
+// userMessage drops the ": <class>" suffix that wrapping an errdefs class
+// leaves, so messages read as Docker's ("No such container: x").
+func userMessage(err error) string {
+	msg := err.Error()
+	for _, class := range classes {
+		suffix := ": " + class.Error()
+		if errors.Is(err, class) && strings.HasSuffix(msg, suffix) && len(msg) > len(suffix) {
+			return msg[:len(msg)-len(suffix)]
+		}
+	}
+	return msg
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func noContent(w http.ResponseWriter, err error) error {
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func decodeBody(r *http.Request, v any) error {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("invalid JSON body: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func boolQuery(r *http.Request, key string) bool {
+	switch strings.ToLower(r.URL.Query().Get(key)) {
+	case "1", "true", "yes":
+		return true
+	}
+	return false
+}
+
+func intQuery(r *http.Request, key string) (*int, error) {
+	v := r.URL.Query().Get(key)
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s: %s: %w", key, v, errdefs.ErrInvalidArgument)
+	}
+	return &n, nil
+}
+
+// filters decodes Docker's filters query parameter: {"key":["v",...]} or
+// the older {"key":{"v":true}}.
+func filters(r *http.Request) (map[string][]string, error) {
+	out := map[string][]string{}
+	f := r.URL.Query().Get("filters")
+	if f == "" {
+		return out, nil
+	}
+	if err := json.Unmarshal([]byte(f), &out); err == nil {
+		return out, nil
+	}
+	var alt map[string]map[string]bool
+	if err := json.Unmarshal([]byte(f), &alt); err != nil {
+		return nil, fmt.Errorf("invalid filter: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	for k, vs := range alt {
+		for v, on := range vs {
+			if on {
+				out[k] = append(out[k], v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// flushWriter flushes after every write, for streams.
+type flushWriter struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+func newFlushWriter(w http.ResponseWriter) *flushWriter {
+	f, _ := w.(http.Flusher)
+	return &flushWriter{w: w, f: f}
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	f.flush()
+	return n, err
+}
+
+func (f *flushWriter) flush() {
+	if f.f != nil {
+		f.f.Flush()
+	}
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
