@@ -56,6 +56,7 @@ type Async struct {
 	log     *slog.Logger
 	cc      jetstream.ConsumeContext
 	sem     chan struct{}
+	ackWait time.Duration
 	wg      sync.WaitGroup
 }
 
@@ -69,6 +70,10 @@ type AsyncOptions struct {
 	Backoff []time.Duration
 	// Workers bounds concurrent async invocations.
 	Workers int
+	// AckWait is how long an event may go unacknowledged before it is
+	// delivered again (after a daemon crash mid-invocation); workers
+	// extend it while an invocation runs. Default 30s.
+	AckWait time.Duration
 	Log     *slog.Logger
 }
 
@@ -84,7 +89,10 @@ func StartAsync(ctx context.Context, o AsyncOptions, invoke func(context.Context
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	a := &Async{invoke: invoke, backoff: o.Backoff, log: o.Log, sem: make(chan struct{}, o.Workers)}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	a := &Async{invoke: invoke, backoff: o.Backoff, log: o.Log, sem: make(chan struct{}, o.Workers), ackWait: o.AckWait}
 	var err error
 	if o.URL != "" {
 		a.nc, err = nats.Connect(o.URL, nats.Name("wharf-daemon"))
@@ -126,9 +134,9 @@ func StartAsync(ctx context.Context, o AsyncOptions, invoke func(context.Context
 	}
 	cons, err := a.js.CreateOrUpdateConsumer(ctx, asyncStream, jetstream.ConsumerConfig{
 		Durable: asyncConsumer, AckPolicy: jetstream.AckExplicitPolicy,
-		// Longer than the longest function timeout; a worker that dies
-		// mid-invocation has its event redelivered after it.
-		AckWait: 16 * time.Minute, MaxDeliver: -1, MaxAckPending: o.Workers,
+		// A worker that dies mid-invocation (a daemon crash) has its event
+		// delivered again after AckWait; a live one extends it.
+		AckWait: o.AckWait, MaxDeliver: -1, MaxAckPending: o.Workers,
 	})
 	if err != nil {
 		a.Close()
@@ -191,7 +199,22 @@ func (a *Async) process(m jetstream.Msg) {
 	if err == nil {
 		attempt = int(md.NumDelivered)
 	}
+	// Keep the event ours while the invocation runs (up to 15 minutes).
+	stop := make(chan struct{})
+	go func() {
+		t := time.NewTicker(a.ackWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
 	out, err := a.invoke(context.Background(), in)
+	close(stop)
 	reason := ""
 	switch {
 	case err != nil:

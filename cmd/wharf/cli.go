@@ -29,6 +29,7 @@ func addCLICommands(root *cobra.Command) {
 		newInfoCommand(), newVersionCommand(), newSystemCommand(),
 		newContainerCommand(), newImageCommand(),
 		newNetworkCommand(), newVolumeCommand(), newPortCommand(),
+		newFnCommand(), newKeysCommand(),
 	)
 }
 

@@ -37,6 +37,7 @@ type daemonConfig struct {
 	insecure       []string
 	logLevel       string
 	netCfg         netDaemonConfig
+	fnCfg          fnConfig
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -55,6 +56,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.runtime, "default-runtime", "auto", "OCI runtime for new containers: auto (crun where it works here, else runc), crun or runc")
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	addFunctionFlags(f, &cfg.fnCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
 	return cmd
 }
@@ -152,6 +154,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return fmt.Errorf("restoring containers: %w", err)
 	}
 
+	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, log)
+	if err != nil {
+		return fmt.Errorf("functions: %w", err)
+	}
+	defer fr.close()
+
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return err
@@ -160,7 +168,8 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	_ = os.WriteFile(filepath.Join(cfg.execRoot, "wharf.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
 	docker := dockerapi.New(d.engine, d.images, d, dockerapi.WithLogger(log))
 	defer docker.Close()
-	srv := &http.Server{Handler: apiMux(nativeapi.New(d.engine, d.images, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes)), docker), ReadHeaderTimeout: 10 * time.Second}
+	native := nativeapi.New(d.engine, d.images, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes))
+	srv := &http.Server{Handler: apiMux(withFunctions(native, fr.nativeHandler()), docker), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -179,6 +188,19 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return nil
 	}
 	return err
+}
+
+// withFunctions routes the native API's key and function administration
+// paths to the functions side, everything else to the engine's handler.
+func withFunctions(native, fn http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == wharf.Prefix+"/keys" || strings.HasPrefix(p, wharf.Prefix+"/keys/") || strings.HasPrefix(p, wharf.Prefix+"/functions/") {
+			fn.ServeHTTP(w, r)
+			return
+		}
+		native.ServeHTTP(w, r)
+	})
 }
 
 // apiMux serves both APIs on one socket: the native API under

@@ -87,6 +87,7 @@ const (
 	netHost                         // the host's
 	netContainer                    // another container's
 	netBridge                       // bridge networks through the driver
+	netPath                         // an existing namespace by path ("ns:/path", as podman's)
 )
 
 func (e *Engine) kindOf(mode string) networkKind {
@@ -97,6 +98,8 @@ func (e *Engine) kindOf(mode string) networkKind {
 		return netHost
 	case strings.HasPrefix(mode, "container:"):
 		return netContainer
+	case strings.HasPrefix(mode, "ns:"):
+		return netPath
 	case (mode == "" || mode == "default") && e.net == nil:
 		return netEmpty
 	}
@@ -115,6 +118,16 @@ func (e *Engine) resolveNetworking(ctx context.Context, o *CreateOptions, img *s
 		mode = network.NameBridge
 	}
 	switch e.kindOf(mode) {
+	case netPath:
+		// The namespace is the caller's to set up (function sandboxes hold
+		// their Runtime API in it); the engine only joins it.
+		if p := strings.TrimPrefix(mode, "ns:"); !filepath.IsAbs(p) {
+			return ns, fmt.Errorf("network mode %s: the namespace path must be absolute: %w", mode, errdefs.ErrInvalidArgument)
+		}
+		if len(o.Endpoints) > 0 || len(h.PortBindings) > 0 || h.PublishAllPorts {
+			return ns, fmt.Errorf("network mode %s takes no networks or published ports: %w", mode, errdefs.ErrInvalidArgument)
+		}
+		return ns, nil
 	case netEmpty, netHost:
 		if len(o.Endpoints) > 0 {
 			if _, ok := o.Endpoints[mode]; !ok || len(o.Endpoints) > 1 {
@@ -257,6 +270,8 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (*netPlan, erro
 	switch e.kindOf(c.HostConfig.NetworkMode) {
 	case netEmpty, netHost:
 		return &netPlan{}, nil
+	case netPath:
+		return &netPlan{nsPath: strings.TrimPrefix(c.HostConfig.NetworkMode, "ns:")}, nil
 	case netContainer:
 		ref := strings.TrimPrefix(c.HostConfig.NetworkMode, "container:")
 		other, err := e.Get(ctx, ref)

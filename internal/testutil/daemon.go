@@ -168,7 +168,10 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 		d.BridgeSubnet = FreeSubnet(t)
 	}
 	d.args = append([]string{"daemon", "--root", d.Root, "--exec-root", d.ExecRoot,
-		"--bridge-name", d.Bridge, "--bridge-subnet", d.BridgeSubnet}, cfg.args...)
+		"--bridge-name", d.Bridge, "--bridge-subnet", d.BridgeSubnet,
+		// No functions API port unless a test asks for one (WithDaemonArgs
+		// "--http", addr): daemons run side by side.
+		"--http", ""}, cfg.args...)
 	t.Cleanup(func() {
 		d.cleanup(t)
 		if t.Failed() {

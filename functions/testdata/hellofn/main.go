@@ -21,6 +21,8 @@ type event struct {
 	SleepMs  int    `json:"sleepMs"`
 	AllocMB  int    `json:"allocMB"`
 	PrintLog string `json:"print"`
+	// DetailType is set on EventBridge events (schedules).
+	DetailType string `json:"detail-type"`
 }
 
 type reply struct {
@@ -38,6 +40,9 @@ var keep [][]byte
 func handle(ctx context.Context, e event) (reply, error) {
 	if e.PrintLog != "" {
 		fmt.Println(e.PrintLog)
+	}
+	if e.DetailType != "" {
+		fmt.Println("event: " + e.DetailType)
 	}
 	if e.SleepMs > 0 {
 		time.Sleep(time.Duration(e.SleepMs) * time.Millisecond)

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/pflag"
+
+	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/volume"
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/functions"
+	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/functions/trigger"
+	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/server/fnapi"
+	"github.com/wharf-dev/wharf/server/lambdaapi"
+	wstream "github.com/wharf-dev/wharf/stream"
+)
+
+// fnConfig holds the daemon's functions flags.
+type fnConfig struct {
+	httpAddr    string
+	idleTimeout time.Duration
+	natsURL     string
+	concurrency int
+	ackWait     time.Duration
+}
+
+func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
+	f.StringVar(&c.httpAddr, "http", "127.0.0.1:9280", "address of the Lambda-shaped API, function HTTP routes and /metrics (empty: off)")
+	f.DurationVar(&c.idleTimeout, "fn-idle-timeout", 5*time.Minute, "how long a warm function sandbox may idle before it is reaped")
+	f.StringVar(&c.natsURL, "nats-url", "", "NATS server with JetStream for async invocations (default: embedded)")
+	f.IntVar(&c.concurrency, "fn-concurrency", 100, "concurrency of functions without reserved concurrency")
+	f.DurationVar(&c.ackWait, "fn-async-ack-wait", 30*time.Second, "how soon an async event is retried after the daemon died while running it")
+}
+
+// fnRuntime is the running functions side of the daemon.
+type fnRuntime struct {
+	engine  *functions.Engine
+	table   *trigger.Table
+	keys    *auth.Keys
+	http    *http.Server
+	cancel  context.CancelFunc
+	adapter *engineContainers
+}
+
+// startFunctions opens the function store, starts the async queue, the
+// scheduler and the HTTP listener.
+func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *container.Engine, images *store.Store, log *slog.Logger) (*fnRuntime, error) {
+	fnRoot := filepath.Join(root, "functions")
+	adapter := &engineContainers{e: ce, waits: map[string]chan struct{}{}}
+	// Sandboxes of a previous daemon are not re-adopted: their pools
+	// lived in its memory. Remove them and their namespaces.
+	for _, ct := range ce.List(ctx) {
+		if _, ok := ct.Config.Labels[functions.SandboxLabel]; ok {
+			_ = ce.Remove(ctx, ct.ID, container.RemoveOptions{Force: true})
+		}
+	}
+	nsDir := filepath.Join(execRoot, "fnns")
+	_ = functions.CleanupNamespaces(nsDir)
+	if _, err := images.Get(ctx, functions.BaseImage); errdefs.IsNotFound(err) {
+		if _, err := images.Import(ctx, strings.NewReader(string(functions.BaseImageTar())), functions.BaseImage, nil); err != nil {
+			return nil, fmt.Errorf("function base image: %w", err)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	eng, err := functions.NewEngine(fnRoot, functions.NewContainerLauncher(adapter, nsDir),
+		functions.WithIdleTimeout(c.idleTimeout), functions.WithDefaultConcurrency(c.concurrency),
+		functions.WithLogger(log), functions.WithRegisterer(reg))
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	fr := &fnRuntime{engine: eng, cancel: cancel, adapter: adapter}
+	if err := eng.StartAsync(ctx, functions.AsyncOptions{Dir: filepath.Join(fnRoot, "jetstream"), URL: c.natsURL, Log: log, AckWait: c.ackWait}); err != nil {
+		fr.close()
+		return nil, err
+	}
+	if fr.keys, err = auth.OpenKeys(filepath.Join(fnRoot, "keys.json")); err != nil {
+		fr.close()
+		return nil, err
+	}
+	if fr.table, err = trigger.Open(filepath.Join(fnRoot, "triggers.json")); err != nil {
+		fr.close()
+		return nil, err
+	}
+	go fr.table.RunScheduler(rctx, eng, time.Now, log)
+	if c.httpAddr != "" {
+		l, err := net.Listen("tcp", c.httpAddr)
+		if err != nil {
+			fr.close()
+			return nil, fmt.Errorf("--http %s: %w", c.httpAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("/", fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log))))
+		fr.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = fr.http.Serve(l) }()
+		log.Info("functions API listening", "addr", l.Addr().String())
+	}
+	return fr, nil
+}
+
+// nativeHandler serves `wharf keys` and `wharf fn` administration on the
+// daemon's unix socket.
+func (fr *fnRuntime) nativeHandler() http.Handler {
+	mux := http.NewServeMux()
+	keys := lambdaapi.KeysHandler(fr.keys)
+	mux.Handle(wharf.Prefix+"/keys", keys)
+	mux.Handle(wharf.Prefix+"/keys/", keys)
+	mux.Handle(wharf.Prefix+"/functions/", fnapi.Handler(wharf.Prefix, fr.engine, fr.table))
+	return mux
+}
+
+func (fr *fnRuntime) close() {
+	fr.cancel()
+	if fr.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = fr.http.Shutdown(sctx)
+		cancel()
+	}
+	fr.engine.Close()
+}
+
+// engineContainers adapts the container engine to what function sandboxes
+// need.
+type engineContainers struct {
+	e     *container.Engine
+	mu    sync.Mutex
+	waits map[string]chan struct{}
+}
+
+// Run creates the sandbox container, attaches its output, starts it.
+func (a *engineContainers) Run(ctx context.Context, s functions.ContainerSpec, out io.Writer) (string, error) {
+	mounts := make([]volume.Mount, 0, len(s.Binds)+len(s.Tmpfs))
+	for _, b := range s.Binds {
+		mounts = append(mounts, volume.Mount{Type: "bind", Source: b.Source, Target: b.Target, ReadOnly: b.ReadOnly})
+	}
+	for target, opts := range s.Tmpfs {
+		m := volume.Mount{Type: "tmpfs", Target: target, TmpfsMode: 0o1777}
+		for _, o := range strings.Split(opts, ",") {
+			if v, ok := strings.CutPrefix(o, "size="); ok {
+				var n int64
+				if _, err := fmt.Sscanf(v, "%dm", &n); err == nil {
+					m.TmpfsSize = n << 20
+				}
+			}
+		}
+		mounts = append(mounts, m)
+	}
+	o := container.CreateOptions{
+		Name: s.Name,
+		Config: container.Config{
+			Image: s.Image, Env: s.Env, User: s.User, Labels: s.Labels,
+			Entrypoint: s.Entrypoint, EntrypointSet: s.Entrypoint != nil,
+		},
+		HostConfig: container.HostConfig{
+			NetworkMode: "ns:" + s.NetNSPath, Memory: s.MemoryBytes, MemorySwap: s.MemoryBytes,
+			CPUShares: s.CPUShares, NanoCPUs: s.NanoCPUs, ReadonlyRootfs: s.ReadonlyRootfs, Mounts: mounts,
+			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"},
+		},
+	}
+	c, err := a.e.Create(ctx, o)
+	if err != nil {
+		return "", err
+	}
+	// Attach before start so no byte of the runtime's init output is lost.
+	registered := make(chan struct{})
+	go func() {
+		pr, pw := io.Pipe()
+		go func() {
+			_ = wstream.Demux(out, out, pr)
+			_, _ = io.Copy(io.Discard, pr)
+		}()
+		_ = a.e.Attach(context.Background(), c.ID, container.AttachOptions{
+			Stdout: true, Stderr: true, Stream: rwPair{w: pw}, Registered: func() { close(registered) },
+		})
+		pw.Close()
+	}()
+	select {
+	case <-registered:
+	case <-time.After(5 * time.Second):
+		_ = a.e.Remove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+		return "", errors.New("attaching to the sandbox timed out")
+	}
+	if err := a.e.Start(ctx, c.ID); err != nil {
+		_ = a.e.Remove(context.Background(), c.ID, container.RemoveOptions{Force: true})
+		return "", err
+	}
+	done := make(chan struct{})
+	a.mu.Lock()
+	a.waits[c.ID] = done
+	a.mu.Unlock()
+	go func() {
+		_, _ = a.e.Wait(context.Background(), c.ID, container.WaitNotRunning, nil)
+		close(done)
+	}()
+	return c.ID, nil
+}
+
+// rwPair is a write-only stream for an attach without stdin.
+type rwPair struct{ w io.Writer }
+
+func (p rwPair) Read([]byte) (int, error)    { return 0, io.EOF }
+func (p rwPair) Write(b []byte) (int, error) { return p.w.Write(b) }
+
+func (a *engineContainers) Exited(id string) <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ch, ok := a.waits[id]; ok {
+		return ch
+	}
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
+
+func (a *engineContainers) Remove(ctx context.Context, id string) error {
+	a.mu.Lock()
+	delete(a.waits, id)
+	a.mu.Unlock()
+	return a.e.Remove(ctx, id, container.RemoveOptions{Force: true})
+}
+
+func (a *engineContainers) CgroupPath(id string) string { return a.e.CgroupsPath(id) }
