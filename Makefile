@@ -42,6 +42,8 @@ fuzz:
 bench: deps build
 	$(GO) run ./bench/startbench -wharf $(BIN)
 	$(GO) run ./bench/netbench -wharf $(BIN)
+	$(GO) run ./bench/fnbench -wharf $(BIN)
+	$(GO) run ./bench/dockerbench -wharf $(BIN)
 
 clean:
 	rm -rf bin
