@@ -326,6 +326,135 @@ func TestDockerCLI(t *testing.T) {
 			t.Errorf("inspect Mounts: %q", out)
 		}
 	})
+	t.Run("NetworksAndVolumes", func(t *testing.T) {
+		if out := dk.must(t, "network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "bridge bridge") ||
+			!strings.Contains(out, "host host") || !strings.Contains(out, "none null") {
+			t.Errorf("network ls lacks the predefined networks:\n%s", out)
+		}
+		nid := strings.TrimSpace(dk.must(t, "network", "create", "--label", "k=v", "n1"))
+		if len(nid) != 64 {
+			t.Fatalf("network create printed %q, want an ID", nid)
+		}
+		defer dk.run(t, nil, "network", "rm", "n1")
+		if _, errOut, code := dk.run(t, nil, "network", "create", "n1"); code == 0 || !strings.Contains(errOut, "already exists") {
+			t.Errorf("second network create n1: exit %d, stderr %q", code, errOut)
+		}
+		if out := dk.must(t, "network", "ls", "--filter", "label=k=v", "--format", "{{.Name}}"); strings.TrimSpace(out) != "n1" {
+			t.Errorf("network ls --filter label=k=v: %q", out)
+		}
+		dk.must(t, "run", "-d", "--network", "n1", "--name", "svc-a", busybox, "sh", "-c", "mkdir -p /var/www && echo hi > /var/www/index.html && exec httpd -f -p 8080 -h /var/www")
+		defer dk.run(t, nil, "rm", "-f", "svc-a")
+		var body string
+		waitFor(15*time.Second, func() bool {
+			out, _, code := dk.run(t, nil, "run", "--rm", "--network", "n1", busybox, "sh", "-c", "timeout 5 wget -qO- http://svc-a:8080/")
+			body = out
+			return code == 0
+		})
+		if body != "hi\n" {
+			t.Errorf("wget http://svc-a:8080/ on n1: %q", body)
+		}
+		var ni []struct {
+			ID     string `json:"Id"`
+			Name   string
+			Labels map[string]string
+			IPAM   struct {
+				Config []struct{ Subnet, Gateway string }
+			}
+			Containers map[string]struct{ Name, IPv4Address string }
+		}
+		if err := json.Unmarshal([]byte(dk.must(t, "network", "inspect", "n1")), &ni); err != nil || len(ni) != 1 {
+			t.Fatalf("network inspect n1: %v %+v", err, ni)
+		}
+		found := false
+		for _, ep := range ni[0].Containers {
+			found = found || (ep.Name == "svc-a" && ep.IPv4Address != "")
+		}
+		if ni[0].ID != nid || ni[0].Labels["k"] != "v" || len(ni[0].IPAM.Config) != 1 || ni[0].IPAM.Config[0].Subnet == "" || !found {
+			t.Errorf("network inspect n1: %+v", ni[0])
+		}
+		if _, errOut, code := dk.run(t, nil, "network", "rm", "n1"); code == 0 {
+			t.Errorf("network rm of a network in use succeeded (stderr %q)", errOut)
+		}
+
+		// A second network with an explicit IPAM config; connect and
+		// disconnect a running container with an alias and a fixed IP.
+		subnet := "10.251.77.0/24"
+		dk.must(t, "network", "create", "--subnet", subnet, "--gateway", "10.251.77.254", "--internal", "n2")
+		defer dk.run(t, nil, "network", "rm", "n2")
+		if out := dk.must(t, "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Internal}}", "n2"); strings.TrimSpace(out) != subnet+" 10.251.77.254 true" {
+			t.Errorf("network inspect n2 IPAM: %q", out)
+		}
+		dk.must(t, "network", "connect", "--alias", "alias-a", "--ip", "10.251.77.9", "n2", "svc-a")
+		if out := dk.must(t, "inspect", "--format", `{{(index .NetworkSettings.Networks "n2").IPAddress}}`, "svc-a"); strings.TrimSpace(out) != "10.251.77.9" {
+			t.Errorf("container address on n2 after connect: %q", out)
+		}
+		if out := dk.must(t, "network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "n2"); strings.TrimSpace(out) != "svc-a 10.251.77.9/24" {
+			t.Errorf("network inspect n2 Containers: %q", out)
+		}
+		if out, _, code := dk.run(t, nil, "run", "--rm", "--network", "n2", busybox, "sh", "-c", "timeout 5 wget -qO- http://alias-a:8080/"); code != 0 || out != "hi\n" {
+			t.Errorf("wget http://alias-a:8080/ on n2: exit %d, %q", code, out)
+		}
+		if _, errOut, code := dk.run(t, nil, "network", "connect", "n2", "nosuchcontainer"); code == 0 || !strings.Contains(strings.ToLower(errOut), "no such container") {
+			t.Errorf("network connect of a missing container: exit %d, stderr %q", code, errOut)
+		}
+		dk.must(t, "network", "disconnect", "n2", "svc-a")
+		if out := dk.must(t, "network", "inspect", "--format", "{{len .Containers}}", "n2"); strings.TrimSpace(out) != "0" {
+			t.Errorf("network n2 still has containers after disconnect: %q", out)
+		}
+		if out := dk.must(t, "network", "prune", "-f"); !strings.Contains(out, "n2") || strings.Contains(out, "n1") {
+			t.Errorf("network prune removed the wrong networks:\n%s", out)
+		}
+		if _, _, code := dk.run(t, nil, "network", "inspect", "n2"); code == 0 {
+			t.Errorf("network n2 still exists after prune")
+		}
+		if _, errOut, code := dk.run(t, nil, "network", "rm", "bridge"); code == 0 || !strings.Contains(errOut, "pre-defined") {
+			t.Errorf("network rm bridge: exit %d, stderr %q", code, errOut)
+		}
+		if _, errOut, code := dk.run(t, nil, "network", "inspect", "nosuchnet"); code == 0 || !strings.Contains(strings.ToLower(errOut), "not found") {
+			t.Errorf("network inspect nosuchnet: exit %d, stderr %q", code, errOut)
+		}
+
+		if out := dk.must(t, "volume", "create", "--label", "k=v", "v1"); strings.TrimSpace(out) != "v1" {
+			t.Errorf("volume create printed %q", out)
+		}
+		defer dk.run(t, nil, "volume", "rm", "-f", "v1")
+		dk.must(t, "run", "--rm", "-v", "v1:/data", busybox, "sh", "-c", "echo persisted > /data/f")
+		if out := dk.must(t, "run", "--rm", "-v", "v1:/data:ro", busybox, "cat", "/data/f"); out != "persisted\n" {
+			t.Errorf("reading the volume back: %q", out)
+		}
+		if out := dk.must(t, "volume", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "v1 local") {
+			t.Errorf("volume ls: %q", out)
+		}
+		if out := dk.must(t, "volume", "ls", "-q", "--filter", "label=k=v"); strings.TrimSpace(out) != "v1" {
+			t.Errorf("volume ls --filter label=k=v: %q", out)
+		}
+		var vi []struct{ Name, Driver, Mountpoint, Scope string }
+		if err := json.Unmarshal([]byte(dk.must(t, "volume", "inspect", "v1")), &vi); err != nil || len(vi) != 1 ||
+			vi[0].Name != "v1" || vi[0].Driver != "local" || vi[0].Mountpoint == "" || vi[0].Scope != "local" {
+			t.Errorf("volume inspect v1: %v %+v", err, vi)
+		}
+		dk.must(t, "create", "--name", "holder", "-v", "v1:/data", busybox, "true")
+		if _, errOut, code := dk.run(t, nil, "volume", "rm", "v1"); code == 0 || !strings.Contains(errOut, "in use") {
+			t.Errorf("volume rm of a volume in use: exit %d, stderr %q", code, errOut)
+		}
+		dk.must(t, "rm", "holder")
+		dk.must(t, "volume", "create", "v2")
+		if out := dk.must(t, "volume", "prune", "-af", "--filter", "label=k=v"); !strings.Contains(out, "v1") || strings.Contains(out, "v2") {
+			t.Errorf("volume prune -a --filter label=k=v:\n%s", out)
+		}
+		dk.must(t, "volume", "rm", "v2")
+		dk.must(t, "volume", "create", "v1")
+		dk.must(t, "volume", "rm", "v1")
+		if _, errOut, code := dk.run(t, nil, "volume", "inspect", "v1"); code == 0 || !strings.Contains(strings.ToLower(errOut), "no such volume") {
+			t.Errorf("volume inspect after rm: exit %d, stderr %q", code, errOut)
+		}
+
+		dk.must(t, "rm", "-f", "svc-a")
+		dk.must(t, "network", "rm", "n1")
+		if out := dk.must(t, "network", "ls", "-q", "--filter", "name=n1"); strings.TrimSpace(out) != "" {
+			t.Errorf("network ls after rm: %q", out)
+		}
+	})
 	t.Run("Contract", func(t *testing.T) { testDockerContract(t, d, dk) })
 	t.Run("NoLeaks", func(t *testing.T) { assertNoLeaks(t, d) })
 }

@@ -166,7 +166,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	_ = os.Chmod(sock, 0o660)
 	_ = os.WriteFile(filepath.Join(cfg.execRoot, "wharf.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
-	docker := dockerapi.New(d.engine, d.images, d, dockerapi.WithLogger(log))
+	docker := dockerapi.New(d.engine, d.images, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.networks, d.engine), dockerapi.WithVolumes(d.volumes))
 	defer docker.Close()
 	native := nativeapi.New(d.engine, d.images, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes))
 	srv := &http.Server{Handler: apiMux(withFunctions(native, fr.nativeHandler()), docker), ReadHeaderTimeout: 10 * time.Second}

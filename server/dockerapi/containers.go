@@ -443,6 +443,14 @@ func matchContainer(c *container.Container, f map[string][]string, byRef func(st
 		if len(vals) == 0 {
 			continue
 		}
+		if key == "label" {
+			// Label filters are ANDed, as docker's are (compose selects
+			// a project's service by two labels).
+			if !matchLabelFilters(c.Config.Labels, vals, nil) {
+				return false, nil
+			}
+			continue
+		}
 		hit := false
 		for _, v := range vals {
 			var m bool
@@ -453,10 +461,6 @@ func matchContainer(c *container.Container, f map[string][]string, byRef func(st
 				m = strings.Contains("/"+c.Name, v) || strings.Contains(c.Name, v)
 			case "status":
 				m = c.State.Status == v
-			case "label":
-				k, val, hasVal := strings.Cut(v, "=")
-				got, ok := c.Config.Labels[k]
-				m = ok && (!hasVal || got == val)
 			case "ancestor":
 				m = c.Config.Image == v || c.Config.Image == v+":latest" || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
 			case "exited":
@@ -477,13 +481,20 @@ func matchContainer(c *container.Container, f map[string][]string, byRef func(st
 				}
 			case "network":
 				m = networkName(c.HostConfig.NetworkMode) == v
+				for name, ep := range c.NetworkSettings.Networks {
+					m = m || name == v || (ep != nil && ep.NetworkID != "" && strings.HasPrefix(ep.NetworkID, v))
+				}
 			case "isolation":
 				m = v == "default"
 			case "health":
 				m = v == "none"
 			case "is-task":
 				m = v == "false"
-			case "expose", "publish", "volume":
+			case "volume":
+				for _, mp := range c.MountPoints {
+					m = m || mp.Name == v || mp.Target == v || mp.Source == v
+				}
+			case "expose", "publish":
 				m = false
 			default:
 				return false, fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
@@ -513,8 +524,6 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
-	// v (remove anonymous volumes) has nothing to do: containers get no
-	// anonymous volumes on this daemon.
 	if boolQuery(r, "link") {
 		return fmt.Errorf("links are not supported: %w", errdefs.ErrInvalidArgument)
 	}
@@ -522,7 +531,7 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.c.Remove(r.Context(), c.ID, container.RemoveOptions{Force: boolQuery(r, "force")}); err != nil {
+	if err := s.c.Remove(r.Context(), c.ID, container.RemoveOptions{Force: boolQuery(r, "force"), RemoveVolumes: boolQuery(r, "v")}); err != nil {
 		return err
 	}
 	s.events.observeGone(c.ID)

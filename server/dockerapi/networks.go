@@ -1,69 +1,288 @@
 package dockerapi
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"sort"
 	"strings"
+	"time"
 
-	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/volume"
+	mnetwork "github.com/moby/moby/api/types/network"
+	mvolume "github.com/moby/moby/api/types/volume"
 
+	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/network"
+	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
-// Networks and volumes: the engine offers the network modes "none" and
-// "host" and no volumes yet (user-defined networks, published ports and
-// volumes are issue 2's, in engine/network and engine/volume). Until the
-// container engine takes them, the Docker API lists the two predefined
-// networks, an empty set of volumes, and refuses to create either with
-// 501, so that a client fails clearly instead of running a container
-// without the network or volume it asked for.
+// Networks and volumes: /networks is served over the network manager
+// (engine/network) and the container engine's connect/disconnect, /volumes
+// over the volume store (engine/volume), in the Moby API's shapes. Without
+// a manager (WithNetworks/WithVolumes not given) the daemon lists the
+// predefined networks none and host and no volumes, and refuses to create
+// either with 501.
 
-// predefined are the networks this daemon always has.
-var predefined = []network.Inspect{
-	{Network: network.Network{Name: "none", ID: strings.Repeat("0", 63) + "1", Scope: "local", Driver: "null", IPAM: network.IPAM{Driver: "default", Config: []network.IPAMConfig{}}, Options: map[string]string{}, Labels: map[string]string{}}, Containers: map[string]network.EndpointResource{}},
-	{Network: network.Network{Name: "host", ID: strings.Repeat("0", 63) + "2", Scope: "local", Driver: "host", IPAM: network.IPAM{Driver: "default", Config: []network.IPAMConfig{}}, Options: map[string]string{}, Labels: map[string]string{}}, Containers: map[string]network.EndpointResource{}},
+// Networks is the part of the network manager the Docker API drives.
+type Networks interface {
+	Create(ctx context.Context, o network.CreateOptions) (*network.Network, error)
+	List(ctx context.Context) []*network.Network
+	Inspect(ctx context.Context, ref string) (*network.Network, error)
+	Remove(ctx context.Context, ref string) error
+	Prune(ctx context.Context, inUse func(*network.Network) bool) ([]string, error)
 }
 
-func findNetwork(ref string) (*network.Inspect, error) {
-	for i := range predefined {
-		n := &predefined[i]
-		if n.Name == ref || (len(ref) >= 4 && strings.HasPrefix(n.ID, ref)) {
+// NetworkConnector attaches containers to networks (the container engine,
+// which records the attachment in the container).
+type NetworkConnector interface {
+	ConnectNetwork(ctx context.Context, ref, network string, o container.EndpointOptions) error
+	DisconnectNetwork(ctx context.Context, ref, network string, force bool) error
+	NetworkInUse(networkID string) bool
+}
+
+// Volumes is the part of the volume store the Docker API drives.
+type Volumes interface {
+	Create(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error)
+	List(ctx context.Context) []*volume.Volume
+	Get(ctx context.Context, name string) (*volume.Volume, error)
+	Remove(ctx context.Context, name string, force bool) error
+	Prune(ctx context.Context, all bool, labels map[string]string) ([]string, uint64, error)
+}
+
+// WithNetworks serves /networks over the manager n and the connector c.
+func WithNetworks(n Networks, c NetworkConnector) Option {
+	return func(s *Server) { s.nets, s.conn = n, c }
+}
+
+// WithVolumes serves /volumes over the store v.
+func WithVolumes(v Volumes) Option { return func(s *Server) { s.vols = v } }
+
+// predefined are the networks a daemon without a network manager has.
+var predefined = []*network.Network{
+	{Name: "none", ID: strings.Repeat("0", 63) + "1", Driver: network.DriverNull},
+	{Name: "host", ID: strings.Repeat("0", 63) + "2", Driver: network.DriverHost},
+}
+
+func notYet(what string) error {
+	return fmt.Errorf("%s is not supported by this daemon (it has no network manager or volume store): %w", what, errdefs.ErrNotImplemented)
+}
+
+func (s *Server) listNets(ctx context.Context) []*network.Network {
+	if s.nets == nil {
+		return predefined
+	}
+	return s.nets.List(ctx)
+}
+
+func (s *Server) inspectNet(ctx context.Context, ref string) (*network.Network, error) {
+	if s.nets != nil {
+		return s.nets.Inspect(ctx, ref)
+	}
+	for _, n := range predefined {
+		if n.Name == ref || n.ID == ref || (len(ref) >= 4 && strings.HasPrefix(n.ID, ref)) {
 			return n, nil
 		}
 	}
 	return nil, fmt.Errorf("network %s not found: %w", ref, errdefs.ErrNotFound)
 }
 
-func notYet(what string) handler {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		return fmt.Errorf("%s is not supported by this daemon yet (only the none and host networks exist, and no volumes): %w", what, errdefs.ErrNotImplemented)
-	}
-}
-
 func (s *Server) networkRoutes() {
 	s.handle("GET /networks", s.listNetworks)
 	s.handle("GET /networks/{$}", s.listNetworks)
 	s.handle("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
-		n, err := findNetwork(r.PathValue("id"))
+		n, err := s.inspectNet(r.Context(), r.PathValue("id"))
 		if err != nil {
 			return err
 		}
-		return writeJSON(w, http.StatusOK, n)
+		return writeJSON(w, http.StatusOK, s.networkInspect(r.Context(), n))
 	})
-	s.handle("POST /networks/create", notYet("creating networks"))
-	s.handle("POST /networks/prune", func(w http.ResponseWriter, r *http.Request) error {
-		return writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: []string{}})
+	s.handle("POST /networks/create", s.createNetwork)
+	s.handle("POST /networks/prune", s.pruneNetworks)
+	s.handle("POST /networks/{id}/connect", func(w http.ResponseWriter, r *http.Request) error {
+		if s.conn == nil {
+			return notYet("connecting containers to networks")
+		}
+		var req mnetwork.ConnectRequest
+		if err := decodeBody(r, &req); err != nil {
+			return err
+		}
+		var o container.EndpointOptions
+		if ec := req.EndpointConfig; ec != nil {
+			o.Aliases = ec.Aliases
+			if ec.IPAMConfig != nil && ec.IPAMConfig.IPv4Address.IsValid() {
+				o.IPv4Address = ec.IPAMConfig.IPv4Address.String()
+			}
+		}
+		if err := s.conn.ConnectNetwork(r.Context(), req.Container, r.PathValue("id"), o); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
 	})
-	s.handle("POST /networks/{id}/connect", notYet("connecting containers to networks"))
-	s.handle("POST /networks/{id}/disconnect", notYet("disconnecting containers from networks"))
+	s.handle("POST /networks/{id}/disconnect", func(w http.ResponseWriter, r *http.Request) error {
+		if s.conn == nil {
+			return notYet("disconnecting containers from networks")
+		}
+		var req mnetwork.DisconnectRequest
+		if err := decodeBody(r, &req); err != nil {
+			return err
+		}
+		if err := s.conn.DisconnectNetwork(r.Context(), req.Container, r.PathValue("id"), req.Force); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
 	s.handle("DELETE /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
-		n, err := findNetwork(r.PathValue("id"))
-		if err != nil {
-			return err
+		if s.nets == nil {
+			n, err := s.inspectNet(r.Context(), r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%s is a pre-defined network and cannot be removed: %w", n.Name, errdefs.ErrForbidden)
 		}
-		return fmt.Errorf("%s is a pre-defined network and cannot be removed: %w", n.Name, errdefs.ErrForbidden)
+		return noContent(w, s.nets.Remove(r.Context(), r.PathValue("id")))
 	})
+}
+
+// networkCreateRequest is Docker's create body; CheckDuplicate was dropped
+// from the Moby types but older clients (docker-py, compose 1.x) send it.
+type networkCreateRequest struct {
+	mnetwork.CreateRequest
+	CheckDuplicate bool `json:",omitempty"`
+}
+
+func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
+	if s.nets == nil {
+		return notYet("creating networks")
+	}
+	var req networkCreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Name == "" {
+		return fmt.Errorf("network name is required: %w", errdefs.ErrInvalidArgument)
+	}
+	if req.EnableIPv6 != nil && *req.EnableIPv6 {
+		return fmt.Errorf("IPv6 networks are not supported: %w", errdefs.ErrInvalidArgument)
+	}
+	if req.Scope != "" && req.Scope != "local" {
+		return fmt.Errorf("network scope %q is not supported (only local): %w", req.Scope, errdefs.ErrInvalidArgument)
+	}
+	o := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Labels: req.Labels, Options: req.Options}
+	if req.IPAM != nil {
+		if req.IPAM.Driver != "" && req.IPAM.Driver != "default" {
+			return fmt.Errorf("IPAM driver %q is not supported: %w", req.IPAM.Driver, errdefs.ErrInvalidArgument)
+		}
+		if len(req.IPAM.Config) > 1 {
+			return fmt.Errorf("only one IPAM config (subnet) per network is supported: %w", errdefs.ErrInvalidArgument)
+		}
+		if len(req.IPAM.Config) == 1 {
+			c := req.IPAM.Config[0]
+			if c.Subnet.IsValid() {
+				o.Subnet = c.Subnet.String()
+			}
+			if c.IPRange.IsValid() {
+				o.IPRange = c.IPRange.String()
+			}
+			if c.Gateway.IsValid() {
+				o.Gateway = c.Gateway.String()
+			}
+		}
+	}
+	n, err := s.nets.Create(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, mnetwork.CreateResponse{ID: n.ID})
+}
+
+func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) error {
+	if s.nets == nil {
+		return writeJSON(w, http.StatusOK, mnetwork.PruneReport{NetworksDeleted: []string{}})
+	}
+	f, err := filters(r)
+	if err != nil {
+		return err
+	}
+	for key := range f {
+		if key != "label" && key != "label!" && key != "until" {
+			return fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+		}
+	}
+	until, err := untilFilter(f["until"])
+	if err != nil {
+		return err
+	}
+	names, err := s.nets.Prune(r.Context(), func(n *network.Network) bool {
+		if !matchLabelFilters(n.Labels, f["label"], f["label!"]) || (!until.IsZero() && !n.Created.Before(until)) {
+			return true // kept: not selected by the filters
+		}
+		return s.conn != nil && s.conn.NetworkInUse(n.ID)
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, mnetwork.PruneReport{NetworksDeleted: nonNil(names)})
+}
+
+func untilFilter(vals []string) (time.Time, error) {
+	var until time.Time
+	for _, v := range vals {
+		if d, err := time.ParseDuration(v); err == nil {
+			until = time.Now().Add(-d)
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			until = t
+			continue
+		}
+		if sec, err := parseUnix(v); err == nil {
+			until = sec
+			continue
+		}
+		return time.Time{}, fmt.Errorf("invalid until filter %q: %w", v, errdefs.ErrInvalidArgument)
+	}
+	return until, nil
+}
+
+func parseUnix(v string) (time.Time, error) {
+	var sec, nsec int64
+	secStr, nsStr, _ := strings.Cut(v, ".")
+	if _, err := fmt.Sscanf(secStr, "%d", &sec); err != nil {
+		return time.Time{}, err
+	}
+	if nsStr != "" {
+		nsStr = (nsStr + "000000000")[:9]
+		if _, err := fmt.Sscanf(nsStr, "%d", &nsec); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return time.Unix(sec, nsec), nil
+}
+
+// matchLabelFilters checks Docker's label filters: "key" or "key=value",
+// all of which must match; label! ones must not.
+func matchLabelFilters(labels map[string]string, want, notWant []string) bool {
+	has := func(f string) bool {
+		k, v, withValue := strings.Cut(f, "=")
+		got, ok := labels[k]
+		return ok && (!withValue || got == v)
+	}
+	for _, f := range want {
+		if !has(f) {
+			return false
+		}
+	}
+	for _, f := range notWant {
+		if has(f) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
@@ -71,10 +290,21 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := []network.Summary{}
-	for _, n := range predefined {
+	for key := range f {
+		switch key {
+		case "name", "id", "driver", "scope", "type", "label", "dangling":
+		default:
+			return fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+		}
+	}
+	out := []mnetwork.Inspect{}
+	for _, n := range s.listNets(r.Context()) {
 		ok := true
 		for key, vals := range f {
+			if key == "label" {
+				ok = ok && matchLabelFilters(n.Labels, vals, nil)
+				continue
+			}
 			hit := len(vals) == 0
 			for _, v := range vals {
 				switch key {
@@ -87,37 +317,240 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 				case "scope":
 					hit = hit || v == "local"
 				case "type":
-					hit = hit || v == "builtin"
-				case "label", "dangling":
-					hit = false
-				default:
-					return fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+					switch v {
+					case "builtin":
+						hit = hit || n.Predefined()
+					case "custom":
+						hit = hit || !n.Predefined()
+					default:
+						return fmt.Errorf("invalid filter: 'type'='%s': %w", v, errdefs.ErrInvalidArgument)
+					}
+				case "dangling":
+					switch strings.ToLower(v) {
+					case "true", "1":
+						hit = hit || (!n.Predefined() && len(n.Containers) == 0)
+					case "false", "0":
+						hit = hit || n.Predefined() || len(n.Containers) > 0
+					default:
+						return fmt.Errorf("invalid filter 'dangling=%s': %w", v, errdefs.ErrInvalidArgument)
+					}
 				}
 			}
 			ok = ok && hit
 		}
 		if ok {
-			out = append(out, network.Summary{Network: n.Network})
+			// The list carries the Containers of each network (empty
+			// here, as docker's does since 1.28) for older clients.
+			ni := s.networkInspect(r.Context(), n)
+			ni.Containers = map[string]mnetwork.EndpointResource{}
+			out = append(out, ni)
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// networkInspect renders a network in Docker's shape, with the endpoints
+// of its running containers.
+func (s *Server) networkInspect(ctx context.Context, n *network.Network) mnetwork.Inspect {
+	ni := mnetwork.Inspect{
+		Network: mnetwork.Network{
+			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == network.DriverBridge,
+			Internal: n.Internal, IPAM: mnetwork.IPAM{Driver: "default", Options: map[string]string{}, Config: []mnetwork.IPAMConfig{}},
+			Options: map[string]string{}, Labels: map[string]string{},
+		},
+		Containers: map[string]mnetwork.EndpointResource{},
+	}
+	if n.Created.IsZero() {
+		ni.Created = time.Time{}
+	}
+	for k, v := range n.Options {
+		ni.Options[k] = v
+	}
+	for k, v := range n.Labels {
+		ni.Labels[k] = v
+	}
+	if n.Pool != nil {
+		c := mnetwork.IPAMConfig{Subnet: n.Pool.Subnet, Gateway: n.Pool.Gateway}
+		if n.Pool.Range.IsValid() && n.Pool.Range != n.Pool.Subnet {
+			c.IPRange = n.Pool.Range
+		}
+		ni.IPAM.Config = append(ni.IPAM.Config, c)
+		if n.Bridge != "" {
+			ni.Options["com.docker.network.bridge.name"] = n.Bridge
+		}
+	}
+	for cid, ep := range n.Containers {
+		er := mnetwork.EndpointResource{EndpointID: ep.ID}
+		if c, err := s.c.Get(ctx, cid); err == nil {
+			er.Name = strings.TrimPrefix(c.Name, "/")
+		}
+		if ep.IP.IsValid() {
+			er.IPv4Address = netip.PrefixFrom(ep.IP, ep.PrefixLen)
+		}
+		if mac, err := net.ParseMAC(ep.MAC); err == nil {
+			er.MacAddress = mnetwork.HardwareAddr(mac)
+		}
+		ni.Containers[cid] = er
+	}
+	return ni
+}
+
 func (s *Server) volumeRoutes() {
-	s.handle("GET /volumes", func(w http.ResponseWriter, r *http.Request) error {
-		return writeJSON(w, http.StatusOK, volume.ListResponse{Volumes: []volume.Volume{}, Warnings: []string{}})
+	s.handle("GET /volumes", s.listVolumes)
+	s.handle("GET /volumes/{$}", s.listVolumes)
+	s.handle("POST /volumes/create", func(w http.ResponseWriter, r *http.Request) error {
+		if s.vols == nil {
+			return notYet("creating volumes")
+		}
+		var req mvolume.CreateRequest
+		if err := decodeBody(r, &req); err != nil {
+			return err
+		}
+		if req.Driver != "" && req.Driver != volume.DriverLocal {
+			return fmt.Errorf("volume driver %q is not supported (only local): %w", req.Driver, errdefs.ErrInvalidArgument)
+		}
+		v, err := s.vols.Create(r.Context(), volume.CreateOptions{Name: req.Name, Driver: req.Driver, Labels: req.Labels, Options: req.DriverOpts})
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, volumeJSON(v))
 	})
-	s.handle("POST /volumes/create", notYet("creating volumes"))
 	s.handle("POST /volumes/prune", func(w http.ResponseWriter, r *http.Request) error {
-		return writeJSON(w, http.StatusOK, volume.PruneReport{VolumesDeleted: []string{}})
+		if s.vols == nil {
+			return writeJSON(w, http.StatusOK, mvolume.PruneReport{VolumesDeleted: []string{}})
+		}
+		f, err := filters(r)
+		if err != nil {
+			return err
+		}
+		all := false
+		labels := map[string]string{}
+		for key, vals := range f {
+			switch key {
+			case "all":
+				for _, v := range vals {
+					all = all || v == "true" || v == "1"
+				}
+			case "label":
+				for _, v := range vals {
+					k, val, _ := strings.Cut(v, "=")
+					labels[k] = val
+				}
+			default:
+				return fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+			}
+		}
+		// Before API 1.42 prune removed every unused volume.
+		if versionLess(requestVersion(r), "1.42") {
+			all = true
+		}
+		names, freed, err := s.vols.Prune(r.Context(), all, labels)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, mvolume.PruneReport{VolumesDeleted: nonNil(names), SpaceReclaimed: freed})
 	})
 	s.handle("GET /volumes/{name}", func(w http.ResponseWriter, r *http.Request) error {
-		return fmt.Errorf("get %s: no such volume: %w", r.PathValue("name"), errdefs.ErrNotFound)
+		if s.vols == nil {
+			return fmt.Errorf("get %s: no such volume: %w", r.PathValue("name"), errdefs.ErrNotFound)
+		}
+		v, err := s.vols.Get(r.Context(), r.PathValue("name"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, volumeJSON(v))
 	})
 	s.handle("DELETE /volumes/{name}", func(w http.ResponseWriter, r *http.Request) error {
-		return fmt.Errorf("get %s: no such volume: %w", r.PathValue("name"), errdefs.ErrNotFound)
+		if s.vols == nil {
+			return fmt.Errorf("get %s: no such volume: %w", r.PathValue("name"), errdefs.ErrNotFound)
+		}
+		return noContent(w, s.vols.Remove(r.Context(), r.PathValue("name"), boolQuery(r, "force")))
 	})
 }
 
-// volumeUsage lists volumes for system df: none on this daemon yet.
-func (s *Server) volumeUsage(r *http.Request) []volume.Volume { return []volume.Volume{} }
+func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) error {
+	f, err := filters(r)
+	if err != nil {
+		return err
+	}
+	for key := range f {
+		switch key {
+		case "name", "driver", "label", "dangling":
+		default:
+			return fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+		}
+	}
+	out := mvolume.ListResponse{Volumes: []mvolume.Volume{}, Warnings: []string{}}
+	if s.vols == nil {
+		return writeJSON(w, http.StatusOK, out)
+	}
+	for _, v := range s.vols.List(r.Context()) {
+		if !volumeMatches(v, f) {
+			continue
+		}
+		out.Volumes = append(out.Volumes, volumeJSON(v))
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func volumeMatches(v *volume.Volume, f map[string][]string) bool {
+	for key, vals := range f {
+		if key == "label" {
+			if !matchLabelFilters(v.Labels, vals, nil) {
+				return false
+			}
+			continue
+		}
+		hit := len(vals) == 0
+		for _, val := range vals {
+			switch key {
+			case "name":
+				hit = hit || strings.Contains(v.Name, val)
+			case "driver":
+				hit = hit || volumeDriver(v) == val
+			case "dangling":
+				dangling := len(v.UsedBy) == 0
+				hit = hit || (dangling == (val == "true" || val == "1"))
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
+
+func volumeDriver(v *volume.Volume) string {
+	if v.Driver == "" {
+		return volume.DriverLocal
+	}
+	return v.Driver
+}
+
+func volumeJSON(v *volume.Volume) mvolume.Volume {
+	out := mvolume.Volume{Name: v.Name, Driver: volumeDriver(v), Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt.UTC().Format(time.RFC3339),
+		Labels: map[string]string{}, Scope: "local", Options: map[string]string{}}
+	for k, val := range v.Labels {
+		out.Labels[k] = val
+	}
+	for k, val := range v.Options {
+		out.Options[k] = val
+	}
+	return out
+}
+
+// volumeUsage lists volumes for system df, with their reference counts.
+func (s *Server) volumeUsage(r *http.Request) []mvolume.Volume {
+	out := []mvolume.Volume{}
+	if s.vols == nil {
+		return out
+	}
+	vols := s.vols.List(r.Context())
+	sort.Slice(vols, func(i, j int) bool { return vols[i].Name < vols[j].Name })
+	for _, v := range vols {
+		j := volumeJSON(v)
+		j.UsageData = &mvolume.UsageData{RefCount: int64(len(v.UsedBy)), Size: -1}
+		out = append(out, j)
+	}
+	return out
+}

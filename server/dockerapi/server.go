@@ -111,6 +111,9 @@ type Server struct {
 	mux    *http.ServeMux
 	events *eventBus
 	auth   authChecker
+	nets   Networks
+	conn   NetworkConnector
+	vols   Volumes
 }
 
 // Option configures a Server.
