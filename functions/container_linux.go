@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wharf-dev/wharf/functions/runtimeapi"
 )
 
@@ -93,6 +95,14 @@ type containerSandbox struct {
 	cgroup  string
 	exited  <-chan struct{}
 	closeMu sync.Once
+
+	// memFD is the memory cgroup's high-water-mark file, kept open: every
+	// REPORT line reads it, and opening a cgroup file costs more than
+	// reading it. -1 until opened (or when there is none).
+	memMu     sync.Mutex
+	memFD     int
+	memOpened bool
+	memClosed bool
 }
 
 // lambdaCPUShares gives CPU in proportion to memory as Lambda does (one
@@ -175,21 +185,44 @@ func (s *containerSandbox) setFrozen(frozen bool) error {
 	return os.WriteFile(v2, []byte(state), 0o644)
 }
 
-func readUintFile(path string) uint64 {
-	data, err := os.ReadFile(path)
-	if err != nil {
+// MaxMemory reads the memory cgroup's high-water mark.
+func (s *containerSandbox) MaxMemory() uint64 {
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	if s.memClosed {
 		return 0
 	}
-	v, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	if !s.memOpened {
+		s.memOpened, s.memFD = true, -1
+		for _, p := range []string{
+			filepath.Join("/sys/fs/cgroup/memory", s.cgroup, "memory.max_usage_in_bytes"),
+			filepath.Join("/sys/fs/cgroup", s.cgroup, "memory.peak"),
+		} {
+			if fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+				s.memFD = fd
+				break
+			}
+		}
+	}
+	if s.memFD < 0 {
+		return 0
+	}
+	var buf [32]byte
+	n, err := unix.Pread(s.memFD, buf[:], 0)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(buf[:n])), 10, 64)
 	return v
 }
 
-// MaxMemory reads the memory cgroup's high-water mark.
-func (s *containerSandbox) MaxMemory() uint64 {
-	if v := readUintFile(filepath.Join("/sys/fs/cgroup/memory", s.cgroup, "memory.max_usage_in_bytes")); v > 0 {
-		return v
+func (s *containerSandbox) closeMem() {
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	if s.memOpened && s.memFD >= 0 {
+		_ = unix.Close(s.memFD)
 	}
-	return readUintFile(filepath.Join("/sys/fs/cgroup", s.cgroup, "memory.peak"))
+	s.memClosed = true
 }
 
 // OOMKilled reads the memory cgroup's OOM-kill counter.
@@ -215,6 +248,7 @@ func (s *containerSandbox) Close(ctx context.Context) error {
 	var err error
 	s.closeMu.Do(func() {
 		s.api.Close()
+		s.closeMem()
 		// A frozen container cannot die; thaw it before the kill.
 		_ = s.Thaw()
 		err = s.rt.Remove(ctx, s.id)

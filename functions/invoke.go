@@ -240,10 +240,18 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		m.coldStarts++
 		m.mu.Unlock()
 		e.prom.coldStarts.WithLabelValues(c.FunctionName).Inc()
-	} else if err := inst.sb.Thaw(); err != nil {
+	} else if err := inst.wake(); err != nil {
 		p.drop()
+		inst.retire()
 		_ = inst.sb.Close(context.Background())
 		return nil, fmt.Errorf("thawing sandbox: %w", err)
+	} else if !inst.used {
+		// Started ahead of demand (prewarm.go): still this invocation's
+		// cold start.
+		m.mu.Lock()
+		m.coldStarts++
+		m.mu.Unlock()
+		e.prom.coldStarts.WithLabelValues(c.FunctionName).Inc()
 	}
 
 	var tail bytes.Buffer
@@ -281,6 +289,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 	default:
 		p.drop()
 		inst.out.capture(nil)
+		inst.retire()
 		_ = inst.sb.Close(context.Background())
 		return nil, err
 	}
@@ -295,8 +304,8 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		time.Sleep(time.Millisecond)
 		inst.out.settle()
 	}
-	inst.out.line(fmt.Sprintf("END RequestId: %s", reqID))
-	inst.out.line(report)
+	// END and REPORT in one write.
+	inst.out.line("END RequestId: " + reqID + "\n" + report)
 	inst.out.capture(nil)
 	if in.LogTail {
 		b := tail.Bytes()
@@ -308,14 +317,11 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 	m.observe(dur, out.FunctionError != "")
 	e.prom.observe(c.FunctionName, dur, out.FunctionError != "")
 	if healthy {
-		if err := inst.sb.Freeze(); err != nil {
-			healthy = false
-		}
-	}
-	if healthy {
+		inst.park()
 		p.release(inst, e.now())
 	} else {
 		p.drop()
+		inst.retire()
 		go func() { _ = inst.sb.Close(context.Background()) }()
 	}
 	return out, nil

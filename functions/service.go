@@ -317,7 +317,9 @@ func (e *Engine) UpdateCode(ctx context.Context, name string, code Code, publish
 	c.State = StatePending
 	r.Latest = c
 	e.finishPending(r)
-	e.drainPools(name, LatestVersion)
+	if e.drainPools(name, LatestVersion) > 0 {
+		e.prewarmLocked(r)
+	}
 	if publish && r.Latest.State == StateActive {
 		v := e.publishLocked(r, "")
 		return &v, nil
@@ -364,7 +366,9 @@ func (e *Engine) UpdateConfig(ctx context.Context, name string, u ConfigUpdate) 
 	if err := e.st.saveLocked(r); err != nil {
 		return nil, err
 	}
-	e.drainPools(name, LatestVersion)
+	if e.drainPools(name, LatestVersion) > 0 {
+		e.prewarmLocked(r)
+	}
 	out := r.Latest
 	return &out, nil
 }
@@ -403,7 +407,7 @@ func (e *Engine) Delete(ctx context.Context, name, qualifier string) error {
 
 // drainPools closes the idle sandboxes of a function's version (all
 // versions for ""): their configuration or code is no longer current.
-func (e *Engine) drainPools(name, version string) {
+func (e *Engine) drainPools(name, version string) int {
 	e.mu.Lock()
 	var gone []*instance
 	for key, p := range e.pools {
@@ -413,6 +417,7 @@ func (e *Engine) drainPools(name, version string) {
 	}
 	e.mu.Unlock()
 	go closeAll(gone)
+	return len(gone)
 }
 
 // PublishVersion implements Service.

@@ -443,13 +443,22 @@ func wharfTarget(dir, boot string) (*target, error) {
 		name:   "wharf (API + container sandbox)",
 		invoke: inv,
 		cold: func(ctx context.Context) (func() error, error) {
-			// A configuration change retires the warm sandboxes.
+			// A function of its own per sample: nothing can be warm or
+			// started ahead for it (an update would start one ahead).
 			gen++
-			if _, err := c.do("PUT", "/2015-03-31/functions/hello/configuration", map[string]any{"Description": fmt.Sprintf("gen %d", gen)}, 200); err != nil {
+			name := fmt.Sprintf("cold%d", gen)
+			in := map[string]any{"FunctionName": name, "Runtime": "provided.al2023", "Role": "arn:aws:iam::000000000000:role/x",
+				"Handler": "bootstrap", "MemorySize": 128, "Timeout": 10, "Code": map[string]any{"ZipFile": zipData}}
+			if _, err := c.do("POST", "/2015-03-31/functions", in, 201); err != nil {
 				return nil, err
 			}
-			time.Sleep(200 * time.Millisecond)
-			return func() error { return inv(ctx, []byte(`{}`)) }, nil
+			return func() error {
+				b, err := c.do("POST", "/2015-03-31/functions/"+name+"/invocations", json.RawMessage(`{}`), 200)
+				if err == nil && bytes.Contains(b, []byte(`"errorType"`)) {
+					err = fmt.Errorf("function error: %s", b)
+				}
+				return err
+			}, nil
 		},
 		close: closeDaemon,
 	}, nil

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
@@ -36,6 +37,32 @@ type Verifier struct {
 	now  func() time.Time
 	// maxBody bounds how much of a body is read to hash it.
 	maxBody int64
+
+	// signing keys derived per (secret, date, region, service): four
+	// HMACs a request otherwise, for a key that changes once a day.
+	kmu     sync.Mutex
+	sigKeys map[string][]byte
+}
+
+// maxCachedKeys bounds the signing-key cache (it is emptied when full).
+const maxCachedKeys = 1024
+
+func (v *Verifier) signingKey(secret, date, region, service string) []byte {
+	ck := secret + "\x00" + date + "\x00" + region + "\x00" + service
+	v.kmu.Lock()
+	k, ok := v.sigKeys[ck]
+	v.kmu.Unlock()
+	if ok {
+		return k
+	}
+	k = signingKey(secret, date, region, service)
+	v.kmu.Lock()
+	if v.sigKeys == nil || len(v.sigKeys) >= maxCachedKeys {
+		v.sigKeys = map[string][]byte{}
+	}
+	v.sigKeys[ck] = k
+	v.kmu.Unlock()
+	return k
 }
 
 // NewVerifier returns a verifier over keys. now may be nil (time.Now).
@@ -103,7 +130,7 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	}
 	signed := strings.Split(fields["SignedHeaders"], ";")
 	scope := strings.Join(cred[1:], "/")
-	key := signingKey(secret, cred[1], cred[2], cred[3])
+	key := v.signingKey(secret, cred[1], cred[2], cred[3])
 	want, err := hex.DecodeString(fields["Signature"])
 	if err != nil {
 		return nil, fmt.Errorf("IncompleteSignature: signature is not hex: %w", errdefs.ErrUnauthorized)

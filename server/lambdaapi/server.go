@@ -136,12 +136,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	w.Header().Set("X-Amzn-RequestId", reqID)
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	log := s.log.With("request", reqID, "method", r.Method, "path", r.URL.Path)
+	// The request's attributes are attached only when a line is written:
+	// With costs allocations on every request otherwise.
+	log := func() *slog.Logger { return s.log.With("request", reqID, "method", r.Method, "path", r.URL.Path) }
 
 	id, err := s.authenticate(w, r)
 	if err != nil {
 		s.writeError(rec, r, err)
-		log.Info("lambda request refused", "status", rec.status, "reason", userMessage(err))
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			log().Info("lambda request refused", "status", rec.status, "reason", userMessage(err))
+		}
 		return
 	}
 	// AWS clients differ on trailing slashes (botocore lists functions at
@@ -158,7 +162,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
-	log.Debug("lambda request", "key", id.AccessKeyID, "status", rec.status, "took", time.Since(start))
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		log().Debug("lambda request", "key", id.AccessKeyID, "status", rec.status, "took", time.Since(start))
+	}
 }
 
 // authenticate bounds the body and verifies the signature.
