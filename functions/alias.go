@@ -3,13 +3,12 @@ package functions
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"sort"
 
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
-var validAlias = regexp.MustCompile(`^(?i)[a-z_-][a-z0-9_-]{0,127}$`)
+var validAlias = nameMatcher(validAliasName)
 
 func (e *Engine) checkAlias(r *record, a *Alias) error {
 	if !validAlias.MatchString(a.Name) || isNumber(a.Name) {

@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,7 +44,7 @@ type record struct {
 	NextVersion int
 }
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+var validName = nameMatcher(func(s string) bool { return ValidName(s, "") })
 
 func openStore(root string) (*store, error) {
 	s := &store{root: root, fns: map[string]*record{}}

@@ -113,6 +113,15 @@ func main() {
 		}
 	}
 	linux := spec["linux"].(map[string]any)
+	// wharf joins a namespace it created for the container (gone with it);
+	// the bare runtime makes its own empty one, as --network none means.
+	if nss, ok := linux["namespaces"].([]any); ok {
+		for _, n := range nss {
+			if m, ok := n.(map[string]any); ok && m["type"] == "network" {
+				delete(m, "path")
+			}
+		}
+	}
 	bareRoot := filepath.Join(dir, "bare-state")
 	mustWharf(bin, sock, "rm", id)
 

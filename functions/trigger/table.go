@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
@@ -118,7 +117,13 @@ func (t *Table) Routes() []Route {
 	return append([]Route(nil), t.data.Routes...)
 }
 
-var validScheduleName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,64}$`)
+var validScheduleName = scheduleName{}
+
+// scheduleName checks 1-64 of [a-zA-Z0-9._-] without a regular expression
+// compiled at every process start.
+type scheduleName struct{}
+
+func (scheduleName) MatchString(s string) bool { return functions.ValidName(s, ".") }
 
 // AddSchedule adds a named schedule.
 func (t *Table) AddSchedule(s Schedule) (*Schedule, error) {
