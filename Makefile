@@ -30,6 +30,9 @@ vet:
 
 test: test-deps vet
 	$(GO) test -count=1 -timeout 20m ./...
+	# Testcontainers for Go, in a module of its own so the main module does
+	# not carry its dependencies.
+	cd integration/testcontainers && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 # Runs each fuzz target for a short while (FUZZTIME=1m for longer).
 FUZZTIME ?= 20s

@@ -2,6 +2,10 @@ package dockerapi
 
 import (
 	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -307,7 +311,11 @@ func (s *Server) putArchive(w http.ResponseWriter, r *http.Request) error {
 // resolving every entry inside root so that neither the archive nor
 // symlinks in the container lead outside it.
 func extractTar(r io.Reader, root, dest string, keepOwner, noOverwriteDirNonDir bool) error {
-	tr := tar.NewReader(r)
+	plain, err := decompressed(r)
+	if err != nil {
+		return err
+	}
+	tr := tar.NewReader(plain)
 	type dirTime struct {
 		path string
 		t    time.Time
@@ -487,4 +495,25 @@ func dirSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+// decompressed returns a reader of the plain tar behind r: docker accepts
+// gzip and bzip2 archives on PUT /archive as well as uncompressed ones
+// (Testcontainers always sends gzip).
+func decompressed(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, _ := br.Peek(6)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("reading the gzip archive: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		return zr, nil
+	case bytes.HasPrefix(magic, []byte("BZh")):
+		return bzip2.NewReader(br), nil
+	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
+		return nil, fmt.Errorf("xz-compressed archives are not supported; send a plain, gzip or bzip2 tar: %w", errdefs.ErrInvalidArgument)
+	}
+	return br, nil
 }
