@@ -38,6 +38,7 @@ type daemonConfig struct {
 	logLevel       string
 	netCfg         netDaemonConfig
 	fnCfg          fnConfig
+	tlsCfg         tlsConfig
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -57,6 +58,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	addFunctionFlags(f, &cfg.fnCfg)
+	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
 	return cmd
 }
@@ -160,6 +162,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer fr.close()
 
+	var tl net.Listener
+	if cfg.tlsCfg.addr != "" {
+		if tl, err = listenTLS(cfg.tlsCfg); err != nil {
+			return err
+		}
+	}
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		return err
@@ -179,6 +187,10 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
+	if tl != nil {
+		go func() { _ = srv.Serve(tl) }()
+		log.Info("serving the APIs over TLS with client authentication", "addr", tl.Addr().String())
+	}
 	log.Info("wharf daemon ready", "socket", sock, "root", cfg.root, "runtime", d.defRT)
 	err = srv.Serve(l)
 	d.engine.Close()
