@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"context"
 	"fmt"
+	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -566,7 +567,7 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := mcontainer.WaitResponse{StatusCode: int64(code)}
 	if err != nil {
-		resp.Error = &mcontainer.WaitExitError{Message: userMessage(err)}
+		resp.Error = &mcontainer.WaitExitError{Message: httperr.Message(err)}
 	}
 	return writeJSONTo(fw, resp)
 }
@@ -598,7 +599,7 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	answer()
 	if err != nil {
 		if !c.Config.Tty {
-			writeSysErr(conn, userMessage(err))
+			writeSysErr(conn, httperr.Message(err))
 		}
 		s.log.Debug("attach ended", "container", c.ID, "err", err)
 	}

@@ -2,6 +2,7 @@ package dockerapi
 
 import (
 	"context"
+	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"time"
 
@@ -108,7 +109,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		s.log.Warn("exec failed", "exec", id, "err", err)
 		if !x.Config.Tty {
-			writeSysErr(conn, userMessage(err))
+			writeSysErr(conn, httperr.Message(err))
 		}
 	}
 	s.emitExecDie(id)

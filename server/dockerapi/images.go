@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wharf-dev/wharf/image/changes"
+	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"runtime"
 	"strings"
@@ -263,7 +265,7 @@ func (p *progressWriter) status(id, status string) {
 }
 
 func (p *progressWriter) fail(err error) {
-	msg := userMessage(err)
+	msg := httperr.Message(err)
 	_ = p.enc.Encode(progressMessage{Message: jsonstream.Message{Error: &jsonstream.Error{Message: msg}}, ErrorMessage: msg})
 }
 
@@ -336,7 +338,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request, src string)
 	if src != "-" {
 		return fmt.Errorf("importing from a URL is not supported, send the tar in the body (fromSrc=-): %w", errdefs.ErrNotImplemented)
 	}
-	cfg, err := parseChanges(q["changes"])
+	cfg, err := changes.Parse(q["changes"])
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wharf-dev/wharf/server/httperr"
 	"io"
 	"log/slog"
 	"net/http"
@@ -198,7 +199,7 @@ func (s *Server) handle(pattern string, h handler) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if err := h(w, r); err != nil {
-			status := statusOf(err)
+			status := httperr.Status(err)
 			if status >= 500 {
 				s.log.Error("docker api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
@@ -206,29 +207,6 @@ func (s *Server) handle(pattern string, h handler) {
 		}
 		s.log.Debug("docker api request", "method", r.Method, "path", r.URL.Path, "took", time.Since(start))
 	})
-}
-
-// statusOf maps an error class to the status code Docker answers with.
-func statusOf(err error) int {
-	switch {
-	case errdefs.IsNotFound(err):
-		return http.StatusNotFound
-	case errdefs.IsConflict(err):
-		return http.StatusConflict
-	case errdefs.IsInvalidArgument(err):
-		return http.StatusBadRequest
-	case errdefs.IsNotModified(err):
-		return http.StatusNotModified
-	case errdefs.IsUnavailable(err):
-		return http.StatusServiceUnavailable
-	case errdefs.IsForbidden(err):
-		return http.StatusForbidden
-	case errdefs.IsNotImplemented(err):
-		return http.StatusNotImplemented
-	case errdefs.IsUnauthorized(err):
-		return http.StatusUnauthorized
-	}
-	return http.StatusInternalServerError
 }
 
 // errorResponse is Docker's error body.
@@ -243,23 +221,7 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorResponse{Message: userMessage(err)})
-}
-
-var classes = []error{errdefs.ErrNotFound, errdefs.ErrConflict, errdefs.ErrInvalidArgument, errdefs.ErrNotModified,
-	errdefs.ErrUnavailable, errdefs.ErrForbidden, errdefs.ErrNotImplemented, errdefs.ErrUnauthorized}
-
-// userMessage drops the ": <class>" suffix that wrapping an errdefs class
-// leaves, so messages read as Docker's ("No such container: x").
-func userMessage(err error) string {
-	msg := err.Error()
-	for _, class := range classes {
-		suffix := ": " + class.Error()
-		if errors.Is(err, class) && strings.HasSuffix(msg, suffix) && len(msg) > len(suffix) {
-			return msg[:len(msg)-len(suffix)]
-		}
-	}
-	return msg
+	_ = json.NewEncoder(w).Encode(errorResponse{Message: httperr.Message(err)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

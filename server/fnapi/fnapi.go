@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/trigger"
+	"github.com/wharf-dev/wharf/server/httperr"
 )
 
 // Functions is what these endpoints need of the functions engine.
@@ -69,18 +70,8 @@ type handler struct {
 func (h *handler) wrap(f func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := f(w, r); err != nil {
-			code := http.StatusInternalServerError
-			switch {
-			case errdefs.IsNotFound(err):
-				code = http.StatusNotFound
-			case errdefs.IsInvalidArgument(err):
-				code = http.StatusBadRequest
-			case errdefs.IsConflict(err):
-				code = http.StatusConflict
-			case errdefs.IsUnavailable(err):
-				code = http.StatusServiceUnavailable
-			}
-			writeJSON(w, code, map[string]string{"message": err.Error()})
+			code := httperr.Status(err)
+			writeJSON(w, code, map[string]string{"message": httperr.Message(err)})
 		}
 	}
 }

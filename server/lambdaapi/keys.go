@@ -2,6 +2,7 @@ package lambdaapi
 
 import (
 	"encoding/json"
+	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"time"
 
@@ -62,5 +63,5 @@ func nativeError(w http.ResponseWriter, err error) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"message": userMessage(err)})
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": httperr.Message(err)})
 }

@@ -40,6 +40,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wharf-dev/wharf/server/httperr"
 	"io"
 	"log/slog"
 	"net/http"
@@ -144,7 +145,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(rec, r, err)
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
-			log().Info("lambda request refused", "status", rec.status, "reason", userMessage(err))
+			log().Info("lambda request refused", "status", rec.status, "reason", httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady))
 		}
 		return
 	}
@@ -185,9 +186,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*auth.Ide
 	case errors.As(err, &mbe):
 		return nil, tooLarge(r.URL.Path, limit)
 	case errdefs.IsForbidden(err):
-		return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: userMessage(err)}
+		return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady)}
 	case errdefs.IsUnauthorized(err):
-		return nil, &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: userMessage(err)}
+		return nil, &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady)}
 	default:
 		return nil, &apiError{status: http.StatusBadRequest, typ: "InvalidRequestContentException", msg: "reading the request body: " + err.Error()}
 	}
@@ -245,7 +246,7 @@ type errorBody struct {
 func classify(err error) *apiError {
 	var ae *apiError
 	var mbe *http.MaxBytesError
-	msg := userMessage(err)
+	msg := httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady)
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -286,20 +287,6 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(body)
-}
-
-// userMessage drops what wrapping leaves after the message: the trailing
-// ": <class>" of %w, and the lines errors.Join appends.
-func userMessage(err error) string {
-	msg, _, _ := strings.Cut(err.Error(), "\n")
-	for _, class := range []error{errdefs.ErrNotFound, errdefs.ErrConflict, errdefs.ErrInvalidArgument, errdefs.ErrNotModified,
-		errdefs.ErrUnavailable, errdefs.ErrForbidden, errdefs.ErrNotImplemented, errdefs.ErrUnauthorized,
-		functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady} {
-		if errors.Is(err, class) {
-			msg = strings.TrimSuffix(msg, ": "+class.Error())
-		}
-	}
-	return msg
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"strconv"
 	"strings"
@@ -433,7 +434,7 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	answer()
 	if err != nil {
 		if !c.Config.Tty {
-			_, _ = (&sysErrWriter{conn}).Write([]byte(userMessage(err)))
+			_, _ = (&sysErrWriter{conn}).Write([]byte(httperr.Message(err)))
 		}
 		s.log.Debug("attach ended", "container", c.ID, "err", err)
 	}
@@ -608,7 +609,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, rw, false); err != nil {
 		s.log.Warn("exec failed", "exec", id, "err", err)
 		if !x.Config.Tty {
-			_, _ = (&sysErrWriter{conn}).Write([]byte(userMessage(err)))
+			_, _ = (&sysErrWriter{conn}).Write([]byte(httperr.Message(err)))
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/wharf-dev/wharf/server/httperr"
 	"io"
 	"log/slog"
 	"net"
@@ -106,7 +107,7 @@ func (s *Server) handle(pattern string, h handler) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if err := h(w, r); err != nil {
-			status := statusOf(err)
+			status := httperr.Status(err)
 			if status >= 500 {
 				s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
@@ -114,29 +115,6 @@ func (s *Server) handle(pattern string, h handler) {
 		}
 		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "took", time.Since(start))
 	})
-}
-
-// statusOf maps an error class to its HTTP status.
-func statusOf(err error) int {
-	switch {
-	case errdefs.IsNotFound(err):
-		return http.StatusNotFound
-	case errdefs.IsConflict(err):
-		return http.StatusConflict
-	case errdefs.IsInvalidArgument(err):
-		return http.StatusBadRequest
-	case errdefs.IsNotModified(err):
-		return http.StatusNotModified
-	case errdefs.IsUnavailable(err):
-		return http.StatusServiceUnavailable
-	case errdefs.IsForbidden(err):
-		return http.StatusForbidden
-	case errdefs.IsNotImplemented(err):
-		return http.StatusNotImplemented
-	case errdefs.IsUnauthorized(err):
-		return http.StatusUnauthorized
-	}
-	return http.StatusInternalServerError
 }
 
 // writeError writes the Docker-shaped error body. The class suffix that %w
@@ -147,21 +125,7 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	if status == http.StatusNotModified {
 		return
 	}
-	_ = json.NewEncoder(w).Encode(wharf.ErrorResponse{Message: userMessage(err)})
-}
-
-// userMessage strips the trailing ": <class>" that wrapping an errdefs
-// class adds, e.g. "No such container: x: not found" -> "No such container: x".
-func userMessage(err error) string {
-	msg := err.Error()
-	for _, class := range []error{errdefs.ErrNotFound, errdefs.ErrConflict, errdefs.ErrInvalidArgument, errdefs.ErrNotModified,
-		errdefs.ErrUnavailable, errdefs.ErrForbidden, errdefs.ErrNotImplemented, errdefs.ErrUnauthorized} {
-		suffix := ": " + class.Error()
-		if errors.Is(err, class) && len(msg) > len(suffix) && msg[len(msg)-len(suffix):] == suffix {
-			return msg[:len(msg)-len(suffix)]
-		}
-	}
-	return msg
+	_ = json.NewEncoder(w).Encode(wharf.ErrorResponse{Message: httperr.Message(err)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -1,4 +1,7 @@
-package dockerapi
+// Package changes parses the Dockerfile-like instructions that `docker
+// import --change` and `docker commit --change` apply to an image's
+// configuration. Both API servers use it.
+package changes
 
 import (
 	"encoding/json"
@@ -10,9 +13,9 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
-// parseChanges applies docker import --change lines (CMD, ENTRYPOINT, ENV,
-// WORKDIR, USER, EXPOSE, LABEL, STOPSIGNAL) to an image config.
-func parseChanges(lines []string) (*v1.Config, error) {
+// Parse applies docker import --change lines (CMD, ENTRYPOINT, ENV,
+// WORKDIR, USER, EXPOSE, VOLUME, LABEL, STOPSIGNAL) to an image config.
+func Parse(lines []string) (*v1.Config, error) {
 	if len(lines) == 0 {
 		return nil, nil
 	}
@@ -53,6 +56,17 @@ func parseChanges(lines []string) (*v1.Config, error) {
 					p += "/tcp"
 				}
 				cfg.ExposedPorts[p] = struct{}{}
+			}
+		case "VOLUME":
+			if cfg.Volumes == nil {
+				cfg.Volumes = map[string]struct{}{}
+			}
+			var l []string
+			if !strings.HasPrefix(rest, "[") || json.Unmarshal([]byte(rest), &l) != nil {
+				l = strings.Fields(rest)
+			}
+			for _, v := range l {
+				cfg.Volumes[v] = struct{}{}
 			}
 		case "LABEL":
 			k, v, _ := strings.Cut(rest, "=")
