@@ -70,6 +70,9 @@ type AsyncOptions struct {
 	Backoff []time.Duration
 	// Workers bounds concurrent async invocations.
 	Workers int
+	// Paused starts the queue without workers: events are accepted and
+	// wait on disk until a queue with workers runs (maintenance, tests).
+	Paused bool
 	// AckWait is how long an event may go unacknowledged before it is
 	// delivered again (after a daemon crash mid-invocation); workers
 	// extend it while an invocation runs. Default 30s.
@@ -141,6 +144,9 @@ func StartAsync(ctx context.Context, o AsyncOptions, invoke func(context.Context
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("async consumer: %w", err)
+	}
+	if o.Paused {
+		return a, nil
 	}
 	a.cc, err = cons.Consume(a.handle)
 	if err != nil {

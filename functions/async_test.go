@@ -49,13 +49,12 @@ func TestAsyncQueueSurvivesRestart(t *testing.T) {
 		t.Error("the stopped queue ran an event")
 		return &InvokeOutput{}, nil
 	}
-	a, err := StartAsync(context.Background(), AsyncOptions{Dir: dir}, never)
+	// No worker takes events: they wait on disk, as when the daemon dies
+	// right after accepting them.
+	a, err := StartAsync(context.Background(), AsyncOptions{Dir: dir, Paused: true}, never)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No worker takes events: they wait on disk, as when the daemon dies
-	// right after accepting them.
-	a.cc.Stop()
 	for i := 0; i < 5; i++ {
 		if err := a.Enqueue(context.Background(), InvokeInput{FunctionName: "hello", RequestID: fmt.Sprintf("r%d", i), Payload: []byte(`{}`)}); err != nil {
 			t.Fatal(err)
