@@ -385,7 +385,10 @@ func wharfTarget(dir, boot string) (*target, error) {
 	}
 	root, run := filepath.Join(dir, "root"), filepath.Join(dir, "run")
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
-	d := exec.Command(bin, "daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", "warn")
+	// A bridge and subnet of its own, so a live daemon is never touched.
+	bridge := fmt.Sprintf("wfb%x", os.Getpid()&0xffffff)
+	d := exec.Command(bin, "daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", "warn",
+		"--bridge-name", bridge, "--bridge-subnet", "10.252.79.0/24")
 	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
 	d.Stdout, d.Stderr = logf, logf
 	if err := d.Start(); err != nil {
@@ -395,6 +398,7 @@ func wharfTarget(dir, boot string) (*target, error) {
 	closeDaemon := func() {
 		_ = d.Process.Signal(os.Interrupt)
 		_, _ = d.Process.Wait()
+		_ = exec.Command("ip", "link", "del", bridge).Run()
 	}
 	var keyOut []byte
 	for i := 0; i < 100; i++ {
