@@ -418,7 +418,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		if !all && !c.State.Running() && c.State.Status != container.StatusRestarting && len(f["status"]) == 0 && len(f["exited"]) == 0 {
 			continue
 		}
-		ok, err := matchContainer(c, f, byRef)
+		ok, err := container.MatchFilters(c, f, byRef)
 		if err != nil {
 			return err
 		}
@@ -435,81 +435,6 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
-}
-
-// matchContainer applies docker's ps filters: values of one key are ORed,
-// keys are ANDed.
-func matchContainer(c *container.Container, f map[string][]string, byRef func(string) *container.Container) (bool, error) {
-	for key, vals := range f {
-		if len(vals) == 0 {
-			continue
-		}
-		if key == "label" {
-			// Label filters are ANDed, as docker's are (compose selects
-			// a project's service by two labels).
-			if !matchLabelFilters(c.Config.Labels, vals, nil) {
-				return false, nil
-			}
-			continue
-		}
-		hit := false
-		for _, v := range vals {
-			var m bool
-			switch key {
-			case "id":
-				m = strings.HasPrefix(c.ID, v)
-			case "name":
-				m = strings.Contains("/"+c.Name, v) || strings.Contains(c.Name, v)
-			case "status":
-				m = c.State.Status == v
-			case "ancestor":
-				m = c.Config.Image == v || c.Config.Image == v+":latest" || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
-			case "exited":
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					return false, fmt.Errorf("invalid filter 'exited=%s': %w", v, errdefs.ErrInvalidArgument)
-				}
-				m = c.State.Status == container.StatusExited && !c.State.FinishedAt.IsZero() && c.State.ExitCode == n
-			case "before", "since":
-				o := byRef(v)
-				if o == nil {
-					return false, fmt.Errorf("No such container: %s: %w", v, errdefs.ErrNotFound)
-				}
-				if key == "before" {
-					m = c.Created.Before(o.Created)
-				} else {
-					m = c.Created.After(o.Created)
-				}
-			case "network":
-				m = networkName(c.HostConfig.NetworkMode) == v
-				for name, ep := range c.NetworkSettings.Networks {
-					m = m || name == v || (ep != nil && ep.NetworkID != "" && strings.HasPrefix(ep.NetworkID, v))
-				}
-			case "isolation":
-				m = v == "default"
-			case "health":
-				m = v == "none"
-			case "is-task":
-				m = v == "false"
-			case "volume":
-				for _, mp := range c.MountPoints {
-					m = m || mp.Name == v || mp.Target == v || mp.Source == v
-				}
-			case "expose", "publish":
-				m = false
-			default:
-				return false, fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
-			}
-			if m {
-				hit = true
-				break
-			}
-		}
-		if !hit {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {

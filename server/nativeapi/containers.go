@@ -312,7 +312,13 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		if !all && !c.State.Running() && c.State.Status != container.StatusRestarting && len(filters["status"]) == 0 {
 			continue
 		}
-		ok, err := matchFilters(c, filters)
+		ok, err := container.MatchFilters(c, filters, func(ref string) *container.Container {
+			o, err := s.c.Get(r.Context(), ref)
+			if err != nil {
+				return nil
+			}
+			return o
+		})
 		if err != nil {
 			return err
 		}
@@ -327,50 +333,6 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		})
 	}
 	return writeJSON(w, 200, out)
-}
-
-// matchFilters applies docker's ps filters: values of one key are ORed,
-// keys are ANDed.
-func matchFilters(c *container.Container, f map[string][]string) (bool, error) {
-	for key, vals := range f {
-		if len(vals) == 0 {
-			continue
-		}
-		any := false
-		for _, v := range vals {
-			var m bool
-			switch key {
-			case "id":
-				m = strings.HasPrefix(c.ID, v)
-			case "name":
-				m = strings.Contains(c.Name, strings.TrimPrefix(v, "/"))
-			case "status":
-				m = c.State.Status == v
-			case "label":
-				k, val, hasVal := strings.Cut(v, "=")
-				got, ok := c.Config.Labels[k]
-				m = ok && (!hasVal || got == val)
-			case "ancestor":
-				m = c.Config.Image == v || strings.HasPrefix(c.ImageID, v) || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), v)
-			case "exited":
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					return false, fmt.Errorf("invalid exited filter %q: %w", v, errdefs.ErrInvalidArgument)
-				}
-				m = c.State.Status == container.StatusExited && c.State.ExitCode == n
-			default:
-				return false, fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
-			}
-			if m {
-				any = true
-				break
-			}
-		}
-		if !any {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {

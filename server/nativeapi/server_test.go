@@ -15,17 +15,17 @@ func TestMatchFilters(t *testing.T) {
 		{"ancestor": {"local/bb:1"}}, {"exited": {"3"}}, {"status": {"running", "exited"}}, {"name": {"web"}, "status": {"exited"}},
 	}
 	for _, f := range yes {
-		if ok, err := matchFilters(c, f); !ok || err != nil {
+		if ok, err := container.MatchFilters(c, f, nil); !ok || err != nil {
 			t.Errorf("filter %v: %v %v", f, ok, err)
 		}
 	}
 	no := []map[string][]string{{"id": {"zzz"}}, {"label": {"app=y"}}, {"exited": {"0"}}, {"name": {"web"}, "status": {"running"}}}
 	for _, f := range no {
-		if ok, _ := matchFilters(c, f); ok {
+		if ok, _ := container.MatchFilters(c, f, nil); ok {
 			t.Errorf("filter %v matched", f)
 		}
 	}
-	if _, err := matchFilters(c, map[string][]string{"bogus": {"1"}}); err == nil {
+	if _, err := container.MatchFilters(c, map[string][]string{"bogus": {"1"}}, nil); err == nil {
 		t.Error("unknown filter accepted")
 	}
 }

@@ -1,0 +1,88 @@
+package container
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/wharf-dev/wharf/errdefs"
+)
+
+// MatchFilters applies docker's ps filters to c: values of one key are
+// ORed, keys are ANDed, and label values are ANDed too (compose selects a
+// project's service by two labels). byRef resolves the containers that
+// before= and since= name. Both API servers list containers with it.
+func MatchFilters(c *Container, f map[string][]string, byRef func(string) *Container) (bool, error) {
+	for key, vals := range f {
+		if len(vals) == 0 {
+			continue
+		}
+		if key == "label" {
+			for _, l := range vals {
+				k, v, withValue := strings.Cut(l, "=")
+				got, ok := c.Config.Labels[k]
+				if !ok || withValue && got != v {
+					return false, nil
+				}
+			}
+			continue
+		}
+		hit := false
+		for _, v := range vals {
+			var m bool
+			switch key {
+			case "id":
+				m = strings.HasPrefix(c.ID, v)
+			case "name":
+				m = strings.Contains("/"+c.Name, v) || strings.Contains(c.Name, v)
+			case "status":
+				m = c.State.Status == v
+			case "ancestor":
+				m = c.Config.Image == v || c.Config.Image == v+":latest" || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
+			case "exited":
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return false, fmt.Errorf("invalid filter 'exited=%s': %w", v, errdefs.ErrInvalidArgument)
+				}
+				m = c.State.Status == StatusExited && c.State.ExitCode == n
+			case "before", "since":
+				o := byRef(v)
+				if o == nil {
+					return false, fmt.Errorf("No such container: %s: %w", v, errdefs.ErrNotFound)
+				}
+				if key == "before" {
+					m = c.Created.Before(o.Created)
+				} else {
+					m = c.Created.After(o.Created)
+				}
+			case "network":
+				m = c.HostConfig.NetworkMode == v || (c.HostConfig.NetworkMode == "" || c.HostConfig.NetworkMode == "default") && v == "bridge"
+				for name, ep := range c.NetworkSettings.Networks {
+					m = m || name == v || (ep != nil && ep.NetworkID != "" && strings.HasPrefix(ep.NetworkID, v))
+				}
+			case "isolation":
+				m = v == "default"
+			case "health":
+				m = v == "none"
+			case "is-task":
+				m = v == "false"
+			case "volume":
+				for _, mp := range c.MountPoints {
+					m = m || mp.Name == v || mp.Target == v || mp.Source == v
+				}
+			case "expose", "publish":
+				m = false
+			default:
+				return false, fmt.Errorf("invalid filter '%s': %w", key, errdefs.ErrInvalidArgument)
+			}
+			if m {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return false, nil
+		}
+	}
+	return true, nil
+}
