@@ -292,16 +292,28 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// save writes the container record atomically.
-func (e *Engine) save(c *Container) error {
+// save writes the container record atomically and durably.
+func (e *Engine) save(c *Container) error { return e.persist(c, true) }
+
+// persist writes the container record atomically; durable adds an fsync
+// so that the record survives a host crash, not only a daemon crash.
+func (e *Engine) persist(c *Container, durable bool) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(e.dir(c.ID), "container.json"), data, 0o600)
+	return replaceFile(filepath.Join(e.dir(c.ID), "container.json"), data, 0o600, durable)
 }
 
+// writeFileAtomic replaces path with data through a synced temporary file.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	return replaceFile(path, data, mode, true)
+}
+
+// replaceFile replaces path with data through a temporary file and a
+// rename, so readers see the old or the new content, never a part. With
+// sync the data reaches the disk before the rename.
+func replaceFile(path string, data []byte, mode os.FileMode, sync bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
@@ -311,9 +323,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -427,10 +441,18 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 
 // update applies fn to the container's record under the engine lock,
 // persists it and wakes waiters.
-func (e *Engine) update(en *entry, fn func(c *Container)) {
+func (e *Engine) update(en *entry, fn func(c *Container)) { e.updateRecord(en, fn, true) }
+
+// updateVolatile is update without the fsync, for states whose loss in a
+// host crash costs nothing: a record about to be deleted, or the exit of
+// a container that is removed on exit (after a reboot the daemon finds it
+// dead and removes it anyway).
+func (e *Engine) updateVolatile(en *entry, fn func(c *Container)) { e.updateRecord(en, fn, false) }
+
+func (e *Engine) updateRecord(en *entry, fn func(c *Container), durable bool) {
 	e.mu.Lock()
 	fn(en.c)
-	if err := e.save(en.c); err != nil && !en.removed {
+	if err := e.persist(en.c, durable); err != nil && !en.removed {
 		e.log.Error("saving container state", "container", en.c.ID, "err", err)
 	}
 	close(en.changed)

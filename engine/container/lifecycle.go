@@ -48,7 +48,11 @@ func (e *Engine) handleExit(en *entry, gen int, exit *shim.Exit, errMsg string) 
 	// restart waiting for the exit sets up new ones right after.
 	e.teardownNetwork(context.Background(), id)
 	var c Container
-	e.update(en, func(ct *Container) {
+	record := e.update
+	if en.c.HostConfig.AutoRemove {
+		record = e.updateVolatile
+	}
+	record(en, func(ct *Container) {
 		clearRuntimeNetwork(ct)
 		ct.State.Status = StatusExited
 		ct.State.Pid = 0
@@ -419,7 +423,9 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 			return err
 		}
 	}
-	e.update(en, func(c *Container) { c.State.Status = StatusRemoving })
+	// Not synced: after a host crash a removal in flight may come back as
+	// an exited container, which the user can remove again.
+	e.updateVolatile(en, func(c *Container) { c.State.Status = StatusRemoving })
 	id := en.c.ID
 	e.mu.Lock()
 	en.removed = true

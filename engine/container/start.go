@@ -178,7 +178,9 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	if err != nil {
 		return fail(err, 125)
 	}
-	if err := writeFileAtomic(filepath.Join(e.dir(c.ID), "config.json"), data, 0o600); err != nil {
+	// The bundle's spec is rebuilt at every start and read by the runtime
+	// at once: it needs to be whole, not durable.
+	if err := replaceFile(filepath.Join(e.dir(c.ID), "config.json"), data, 0o600, false); err != nil {
 		return fail(err, 125)
 	}
 	if !shim.WaitGone(e.shimDir(c.ID), 5*time.Second) {

@@ -62,6 +62,10 @@ func (sp *Spawner) start() (*warmShim, error) {
 	cmd.ExtraFiles = []*os.File{optR, readyW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
+	// A shim mostly sleeps; one P keeps the Go runtime's per-P caches
+	// (and their memory) to one. The shim unsets it before it runs the
+	// OCI runtime.
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	err = cmd.Start()
 	optR.Close()
 	readyW.Close()

@@ -53,6 +53,7 @@ type client struct {
 // Main runs the shim until its container has exited and returns the shim's
 // own exit status. ready receives one Ready line and is closed.
 func Main(o Options, ready *os.File) int {
+	_ = os.Unsetenv("GOMAXPROCS") // set by the Spawner for the shim alone
 	logf, _ := os.OpenFile(filepath.Join(o.Dir, "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	var lw io.Writer = io.Discard
 	if logf != nil {
@@ -104,6 +105,7 @@ func Main(o Options, ready *os.File) int {
 	// allocated and keep the heap tight from here on.
 	debug.SetGCPercent(20)
 	debug.FreeOSMemory()
+	dropFilePages()
 
 	if !o.Hold {
 		s.release()
