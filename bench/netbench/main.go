@@ -11,8 +11,6 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"flag"
@@ -25,6 +23,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/wharf-dev/wharf/bench/internal/benchutil"
 )
 
 var (
@@ -38,47 +38,47 @@ var (
 func main() {
 	flag.Parse()
 	if os.Geteuid() != 0 {
-		fatal("netbench needs root")
+		benchutil.Fatal("netbench needs root")
 	}
 	bin, err := filepath.Abs(*wharfBin)
-	check(err)
+	benchutil.Check(err)
 	dir, err := os.MkdirTemp("/tmp", "wnb-")
-	check(err)
+	benchutil.Check(err)
 	defer os.RemoveAll(dir)
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	bridge := "wnb" + hex.EncodeToString(b[:])
 
 	tarPath := filepath.Join(dir, "busybox.tar")
-	writeBusyboxTar(tarPath)
+	benchutil.BuildRootfs(filepath.Join(dir, "rootfs"), tarPath)
 	sock := filepath.Join(dir, "e", "wharf.sock")
 	daemon := exec.Command(bin, "daemon", "--root", filepath.Join(dir, "r"), "--exec-root", filepath.Join(dir, "e"),
 		"--bridge-name", bridge, "--bridge-subnet", *subnet, "--log-level", "warn")
 	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
 	daemon.Stdout, daemon.Stderr = logf, logf
-	check(daemon.Start())
+	benchutil.Check(daemon.Start())
 	defer func() {
-		out, _ := wharf(bin, sock, "ps", "-aq")
+		out, _ := benchutil.Wharf(bin, sock, "ps", "-aq")
 		for _, id := range strings.Fields(out) {
-			_, _ = wharf(bin, sock, "rm", "-f", id)
+			_, _ = benchutil.Wharf(bin, sock, "rm", "-f", id)
 		}
 		_ = daemon.Process.Signal(os.Interrupt)
 		_, _ = daemon.Process.Wait()
 		_ = exec.Command("ip", "link", "del", bridge).Run()
 	}()
-	waitFor(func() bool { _, err := wharf(bin, sock, "version"); return err == nil })
-	mustWharf(bin, sock, "import", tarPath, "bench/busybox:1")
+	benchutil.MustWaitFor(func() bool { _, err := benchutil.Wharf(bin, sock, "version"); return err == nil })
+	benchutil.MustWharf(bin, sock, "import", tarPath, "bench/busybox:1")
 
 	// Start cost: create untimed, start timed, remove untimed; the two
 	// modes alternate so that noise hits both alike.
 	var none, bridged []time.Duration
 	for i := 0; i < *n; i++ {
 		for _, mode := range []string{"none", "bridge"} {
-			id := strings.TrimSpace(mustWharf(bin, sock, "create", "--network", mode, "bench/busybox:1", "sleep", "1000"))
+			id := strings.TrimSpace(benchutil.MustWharf(bin, sock, "create", "--network", mode, "bench/busybox:1", "sleep", "1000"))
 			t0 := time.Now()
-			mustWharf(bin, sock, "start", id)
+			benchutil.MustWharf(bin, sock, "start", id)
 			d := time.Since(t0)
-			mustWharf(bin, sock, "rm", "-f", id)
+			benchutil.MustWharf(bin, sock, "rm", "-f", id)
 			if mode == "none" {
 				none = append(none, d)
 			} else {
@@ -86,22 +86,22 @@ func main() {
 			}
 		}
 	}
-	mn, mb := median(none), median(bridged)
+	mn, mb := benchutil.Quantile(none, 0.5), benchutil.Quantile(bridged, 0.5)
 	fmt.Printf("start (create untimed, `wharf start`), %d runs each:\n", *n)
-	fmt.Printf("  --network none    median %7.2fms  p95 %7.2fms\n", ms(mn), ms(quantile(none, 0.95)))
-	fmt.Printf("  --network bridge  median %7.2fms  p95 %7.2fms\n", ms(mb), ms(quantile(bridged, 0.95)))
+	fmt.Printf("  --network none    median %7.2fms  p95 %7.2fms\n", ms(mn), ms(benchutil.Quantile(none, 0.95)))
+	fmt.Printf("  --network bridge  median %7.2fms  p95 %7.2fms\n", ms(mb), ms(benchutil.Quantile(bridged, 0.95)))
 	fmt.Printf("  bridge adds       %+.2fms at the median (target <= 5ms)\n\n", ms(mb-mn))
 
 	// Throughput: a sink in the container (nc per connection into
 	// /dev/null), fed from the host directly and through the published
 	// port.
 	hostPort := freePort()
-	id := strings.TrimSpace(mustWharf(bin, sock, "run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:5001", hostPort), "bench/busybox:1",
+	id := strings.TrimSpace(benchutil.MustWharf(bin, sock, "run", "-d", "-p", fmt.Sprintf("127.0.0.1:%d:5001", hostPort), "bench/busybox:1",
 		"nc", "-ll", "-p", "5001", "-e", "sh", "-c", "cat > /dev/null"))
-	ip := strings.TrimSpace(mustWharf(bin, sock, "inspect", "--format", "{{.NetworkSettings.Networks.bridge.IPAddress}}", id))
+	ip := strings.TrimSpace(benchutil.MustWharf(bin, sock, "inspect", "--format", "{{.NetworkSettings.Networks.bridge.IPAddress}}", id))
 	direct := net.JoinHostPort(ip, "5001")
 	proxied := fmt.Sprintf("127.0.0.1:%d", hostPort)
-	waitFor(func() bool { return send(direct, 1<<10) == nil })
+	benchutil.MustWaitFor(func() bool { return send(direct, 1<<10) == nil })
 	var dRates, pRates []float64
 	for i := 0; i < *runs; i++ {
 		for _, p := range []struct {
@@ -109,7 +109,7 @@ func main() {
 			rates *[]float64
 		}{{direct, &dRates}, {proxied, &pRates}} {
 			t0 := time.Now()
-			check(send(p.addr, int64(*mib)<<20))
+			benchutil.Check(send(p.addr, int64(*mib)<<20))
 			*p.rates = append(*p.rates, float64(*mib)/time.Since(t0).Seconds())
 		}
 	}
@@ -149,41 +149,9 @@ func send(addr string, size int64) error {
 
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
+	benchutil.Check(err)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// writeBusyboxTar writes a root filesystem of the host's static busybox.
-func writeBusyboxTar(path string) {
-	data, err := os.ReadFile("/bin/busybox")
-	check(err)
-	out, err := exec.Command("/bin/busybox", "--list").Output()
-	check(err)
-	f, err := os.Create(path)
-	check(err)
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	for _, d := range []string{"bin/", "etc/", "tmp/", "proc/", "sys/", "dev/", "root/"} {
-		check(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755}))
-	}
-	check(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "bin/busybox", Mode: 0o755, Size: int64(len(data))}))
-	_, err = tw.Write(data)
-	check(err)
-	for _, a := range strings.Fields(string(out)) {
-		if a != "busybox" {
-			check(tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", Mode: 0o777}))
-		}
-	}
-	check(tw.Close())
-}
-
-func median(d []time.Duration) time.Duration { return quantile(d, 0.5) }
-
-func quantile(d []time.Duration, q float64) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(q*float64(len(s)-1)+0.5)]
 }
 
 func medianF(v []float64) float64 {
@@ -193,40 +161,3 @@ func medianF(v []float64) float64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func wharf(bin, sock string, args ...string) (string, error) {
-	cmd := exec.Command(bin, append([]string{"--host", "unix://" + sock}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("wharf %s: %v: %s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), nil
-}
-
-func mustWharf(bin, sock string, args ...string) string {
-	out, err := wharf(bin, sock, args...)
-	check(err)
-	return out
-}
-
-func waitFor(f func() bool) {
-	for i := 0; i < 200; i++ {
-		if f() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	fatal("timed out waiting")
-}
-
-func check(err error) {
-	if err != nil {
-		fatal(err.Error())
-	}
-}
-
-func fatal(msg string) {
-	fmt.Fprintln(os.Stderr, "netbench: "+msg)
-	os.Exit(1)
-}

@@ -16,10 +16,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wharf-dev/wharf/bench/internal/benchutil"
 )
 
 var (
@@ -40,12 +41,12 @@ type measure struct {
 func main() {
 	flag.Parse()
 	if os.Geteuid() != 0 {
-		fatal("startbench needs root")
+		benchutil.Fatal("startbench needs root")
 	}
 	bin, err := filepath.Abs(*wharfBin)
-	check(err)
+	benchutil.Check(err)
 	dir, err := os.MkdirTemp("/tmp", "wb-")
-	check(err)
+	benchutil.Check(err)
 	var cleanups []func()
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -57,7 +58,7 @@ func main() {
 
 	rootfs := filepath.Join(dir, "rootfs")
 	tarPath := filepath.Join(dir, "busybox.tar")
-	buildRootfs(rootfs, tarPath)
+	benchutil.BuildRootfs(rootfs, tarPath)
 
 	// wharf daemon
 	wd := filepath.Join(dir, "w")
@@ -69,36 +70,36 @@ func main() {
 		"--bridge-name", bridge, "--bridge-subnet", "10.252.77.0/24")
 	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
 	daemon.Stdout, daemon.Stderr = logf, logf
-	check(daemon.Start())
+	benchutil.Check(daemon.Start())
 	cleanup(func() {
-		out, _ := wharf(bin, sock, "ps", "-aq")
+		out, _ := benchutil.Wharf(bin, sock, "ps", "-aq")
 		for _, id := range strings.Fields(out) {
-			_, _ = wharf(bin, sock, "rm", "-f", id)
+			_, _ = benchutil.Wharf(bin, sock, "rm", "-f", id)
 		}
 		_ = daemon.Process.Signal(os.Interrupt)
 		_, _ = daemon.Process.Wait()
-		unmountUnder(dir)
+		benchutil.UnmountUnder(dir)
 		_ = exec.Command("ip", "link", "del", bridge).Run()
 	})
-	waitFor(func() bool { _, err := wharf(bin, sock, "version"); return err == nil })
-	mustWharf(bin, sock, "import", tarPath, "bench/busybox:1")
-	info := mustWharf(bin, sock, "info", "--format", "{{.DefaultRuntime}}")
+	benchutil.MustWaitFor(func() bool { _, err := benchutil.Wharf(bin, sock, "version"); return err == nil })
+	benchutil.MustWharf(bin, sock, "import", tarPath, "bench/busybox:1")
+	info := benchutil.MustWharf(bin, sock, "info", "--format", "{{.DefaultRuntime}}")
 	rtName := strings.TrimSpace(info)
 	rtPath, err := exec.LookPath(rtName)
-	check(err)
+	benchutil.Check(err)
 	rtRoot := filepath.Join(wd, "run", "runtime", rtName)
 
 	// An equivalent bundle for the bare runtime: the very spec wharf
 	// generated, pointed at a plain copy of the rootfs.
-	id := strings.TrimSpace(mustWharf(bin, sock, "create", "bench/busybox:1", "true"))
-	mustWharf(bin, sock, "start", id)
-	mustWharf(bin, sock, "wait", id)
+	id := strings.TrimSpace(benchutil.MustWharf(bin, sock, "create", "bench/busybox:1", "true"))
+	benchutil.MustWharf(bin, sock, "start", id)
+	benchutil.MustWharf(bin, sock, "wait", id)
 	bundle := filepath.Join(dir, "bundle")
-	check(os.MkdirAll(bundle, 0o755))
+	benchutil.Check(os.MkdirAll(bundle, 0o755))
 	var spec map[string]any
 	data, err := os.ReadFile(filepath.Join(wd, "root", "containers", id, "config.json"))
-	check(err)
-	check(json.Unmarshal(data, &spec))
+	benchutil.Check(err)
+	benchutil.Check(json.Unmarshal(data, &spec))
 	spec["root"] = map[string]any{"path": rootfs, "readonly": false}
 	// The /etc files wharf bind-mounts go with the container; copy them.
 	for _, m := range spec["mounts"].([]any) {
@@ -106,9 +107,9 @@ func main() {
 		src, _ := mm["source"].(string)
 		if strings.HasPrefix(src, filepath.Join(wd, "root")) {
 			data, err := os.ReadFile(src)
-			check(err)
+			benchutil.Check(err)
 			dst := filepath.Join(dir, "etc-"+filepath.Base(src))
-			check(os.WriteFile(dst, data, 0o644))
+			benchutil.Check(os.WriteFile(dst, data, 0o644))
 			mm["source"] = dst
 		}
 	}
@@ -123,19 +124,19 @@ func main() {
 		}
 	}
 	bareRoot := filepath.Join(dir, "bare-state")
-	mustWharf(bin, sock, "rm", id)
+	benchutil.MustWharf(bin, sock, "rm", id)
 
 	bareSpec := func(name string, cg string) string {
 		b := filepath.Join(dir, "bundle-"+name)
-		check(os.MkdirAll(b, 0o755))
+		benchutil.Check(os.MkdirAll(b, 0o755))
 		linux["cgroupsPath"] = cg
 		out, err := json.Marshal(spec)
-		check(err)
-		check(os.WriteFile(filepath.Join(b, "config.json"), out, 0o644))
+		benchutil.Check(err)
+		benchutil.Check(os.WriteFile(filepath.Join(b, "config.json"), out, 0o644))
 		return b
 	}
 	eqBundle := bareSpec("eq", "/wharf-bench/eq")
-	cleanup(func() { removeCgroups("wharf-bench") })
+	cleanup(func() { benchutil.RemoveCgroups("wharf-bench") })
 
 	ms := []*measure{
 		{name: "wharf run --rm IMG true", cmd: func(int) *exec.Cmd {
@@ -153,8 +154,8 @@ func main() {
 	report(ms, 1)
 
 	// exec: wharf exec vs the bare runtime's exec into the same container.
-	mustWharf(bin, sock, "run", "-d", "--network", "none", "--name", "ex", "bench/busybox:1", "sleep", "100000")
-	exID := strings.TrimSpace(mustWharf(bin, sock, "inspect", "--format", "{{.Id}}", "ex"))
+	benchutil.MustWharf(bin, sock, "run", "-d", "--network", "none", "--name", "ex", "bench/busybox:1", "sleep", "100000")
+	exID := strings.TrimSpace(benchutil.MustWharf(bin, sock, "inspect", "--format", "{{.Id}}", "ex"))
 	xs := []*measure{
 		{name: "wharf exec C true", cmd: func(int) *exec.Cmd {
 			return exec.Command(bin, "--host", "unix://"+sock, "exec", "ex", "true")
@@ -167,25 +168,25 @@ func main() {
 	fmt.Printf("\nexec latency: %d runs each\n", *n)
 	runAll(xs, *n)
 	report(xs, 1)
-	_, _ = wharf(bin, sock, "rm", "-f", "ex")
+	_, _ = benchutil.Wharf(bin, sock, "rm", "-f", "ex")
 
 	// idle cost: PSS of the shims plus the daemon's growth per container.
-	before := pss(daemon.Process.Pid)
+	before := benchutil.PSS(daemon.Process.Pid)
 	var shims []int
 	for i := 0; i < *idle; i++ {
-		mustWharf(bin, sock, "run", "-d", "--network", "none", "--name", fmt.Sprintf("idle%d", i), "bench/busybox:1", "sleep", "100000")
+		benchutil.MustWharf(bin, sock, "run", "-d", "--network", "none", "--name", fmt.Sprintf("idle%d", i), "bench/busybox:1", "sleep", "100000")
 	}
 	time.Sleep(2 * time.Second)
-	after := pss(daemon.Process.Pid)
+	after := benchutil.PSS(daemon.Process.Pid)
 	var shimPSS, shimRSS float64
 	for i := 0; i < *idle; i++ {
-		out := mustWharf(bin, sock, "inspect", "--format", "{{.Id}}", fmt.Sprintf("idle%d", i))
+		out := benchutil.MustWharf(bin, sock, "inspect", "--format", "{{.Id}}", fmt.Sprintf("idle%d", i))
 		p, err := os.ReadFile(filepath.Join(wd, "run", "shims", strings.TrimSpace(out)[:24], "shim.pid"))
-		check(err)
+		benchutil.Check(err)
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(p)))
 		shims = append(shims, pid)
-		shimPSS += pss(pid)
-		shimRSS += rss(pid)
+		shimPSS += benchutil.PSS(pid)
+		shimRSS += benchutil.RSS(pid)
 	}
 	k := float64(*idle)
 	fmt.Printf("\nidle container cost (%d containers): shim PSS %.2f MiB + daemon growth %.2f MiB = %.2f MiB per container (shim RSS %.2f MiB)\n",
@@ -216,69 +217,19 @@ func runAll(ms []*measure, n int) {
 	}
 }
 
-func quantile(ts []time.Duration, q float64) time.Duration {
-	if len(ts) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ts...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	idx := int(q * float64(len(s)-1))
-	return s[idx]
-}
-
 func report(ms []*measure, base int) {
-	ref := quantile(ms[base].times, 0.5)
-	first := quantile(ms[0].times, 0.5)
+	ref := benchutil.Quantile(ms[base].times, 0.5)
+	first := benchutil.Quantile(ms[0].times, 0.5)
 	fmt.Printf("%-42s %10s %10s %12s %12s\n", "measure", "median", "p95", "vs "+shortName(ms[base].name), "wharf/this")
 	for _, m := range ms {
-		med := quantile(m.times, 0.5)
+		med := benchutil.Quantile(m.times, 0.5)
 		if med == 0 {
 			fmt.Printf("%-42s %10s\n", m.name, "failed")
 			continue
 		}
-		fmt.Printf("%-42s %10s %10s %11.2fx %11.2fx\n", m.name, ms3(med), ms3(quantile(m.times, 0.95)),
+		fmt.Printf("%-42s %10s %10s %11.2fx %11.2fx\n", m.name, benchutil.Ms(med), benchutil.Ms(benchutil.Quantile(m.times, 0.95)),
 			float64(med)/float64(ref), float64(first)/float64(med))
 	}
 }
 
 func shortName(s string) string { f := strings.Fields(s); return f[0] }
-
-func ms3(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
-
-func wharf(bin, sock string, args ...string) (string, error) {
-	cmd := exec.Command(bin, append([]string{"--host", "unix://" + sock}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if err != nil {
-		return out.String(), fmt.Errorf("wharf %s: %v: %s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), nil
-}
-
-func mustWharf(bin, sock string, args ...string) string {
-	out, err := wharf(bin, sock, args...)
-	check(err)
-	return out
-}
-
-func waitFor(f func() bool) {
-	for i := 0; i < 200; i++ {
-		if f() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	fatal("timed out waiting")
-}
-
-func check(err error) {
-	if err != nil {
-		fatal(err.Error())
-	}
-}
-
-func fatal(msg string) {
-	fmt.Fprintln(os.Stderr, "startbench: "+msg)
-	os.Exit(1)
-}

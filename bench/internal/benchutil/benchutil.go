@@ -1,0 +1,211 @@
+// Package benchutil holds what the benchmark commands share: the busybox
+// test image, the wharf CLI runner, quantiles, process memory readings and
+// the clean-up of mounts and cgroups a bare runtime leaves.
+package benchutil
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BuildRootfs makes the test image from Debian's static busybox: a
+// directory (for a bare runtime) and a tar of it (for the engines).
+func BuildRootfs(dir, tarPath string) {
+	bb := "/bin/busybox"
+	data, err := os.ReadFile(bb)
+	Check(err)
+	for _, d := range []string{"bin", "etc", "tmp", "proc", "sys", "dev", "root"} {
+		Check(os.MkdirAll(filepath.Join(dir, d), 0o755))
+	}
+	Check(os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755))
+	out, err := exec.Command(bb, "--list").Output()
+	Check(err)
+	for _, a := range strings.Fields(string(out)) {
+		if a != "busybox" {
+			_ = os.Symlink("busybox", filepath.Join(dir, "bin", a))
+		}
+	}
+	Check(os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644))
+	Check(os.WriteFile(filepath.Join(dir, "etc", "group"), []byte("root:x:0:\n"), 0o644))
+	Check(WriteTar(dir, tarPath))
+}
+
+// WriteTar archives dir into tarPath, keeping symlinks as links.
+func WriteTar(dir, tarPath string) error {
+	f, err := os.Create(tarPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		link := ""
+		if fi.Mode()&os.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = rel
+		if fi.IsDir() {
+			hdr.Name += "/"
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_, err = tw.Write(data)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// UnmountUnder detaches every mount below dir, deepest first.
+func UnmountUnder(dir string) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var mps []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
+			mps = append(mps, fields[4])
+		}
+	}
+	sort.Slice(mps, func(i, j int) bool { return len(mps[i]) > len(mps[j]) })
+	for _, m := range mps {
+		_ = unix.Unmount(m, unix.MNT_DETACH)
+	}
+}
+
+// RemoveCgroups removes /sys/fs/cgroup/*/<name> trees left by bare runs.
+func RemoveCgroups(name string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
+	for _, r := range roots {
+		subs, _ := filepath.Glob(r + "/*")
+		for _, s := range subs {
+			if fi, err := os.Stat(s); err == nil && fi.IsDir() {
+				_ = os.Remove(s)
+			}
+		}
+		_ = os.Remove(r)
+	}
+}
+
+// SmapsField returns a field of a process's smaps_rollup in KiB (0 when
+// unreadable).
+func SmapsField(pid int, field string) float64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/smaps_rollup")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == field+":" {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
+}
+
+// PSS returns a process's proportional set size in KiB.
+func PSS(pid int) float64 { return SmapsField(pid, "Pss") }
+
+// RSS returns a process's resident set size in KiB.
+func RSS(pid int) float64 { return SmapsField(pid, "Rss") }
+
+// Quantile returns the q-quantile (0..1) of ts, 0 for none.
+func Quantile(ts []time.Duration, q float64) time.Duration {
+	if len(ts) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ts...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(q*float64(len(s)-1))]
+}
+
+// Ms formats d as milliseconds with one decimal.
+func Ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+
+// Wharf runs the wharf CLI against the daemon on sock and returns stdout.
+func Wharf(bin, sock string, args ...string) (string, error) {
+	cmd := exec.Command(bin, append([]string{"--host", "unix://" + sock}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("wharf %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
+
+// MustWharf is Wharf that ends the benchmark on failure.
+func MustWharf(bin, sock string, args ...string) string {
+	out, err := Wharf(bin, sock, args...)
+	Check(err)
+	return out
+}
+
+// WaitFor polls f until it is true or timeout passes.
+func WaitFor(f func() bool, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if f() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// Check ends the benchmark on err.
+func Check(err error) {
+	if err != nil {
+		Fatal(err.Error())
+	}
+}
+
+// Fatal prints msg prefixed with the command's name and exits 1.
+func Fatal(msg string) {
+	fmt.Fprintln(os.Stderr, filepath.Base(os.Args[0])+": "+msg)
+	os.Exit(1)
+}
+
+// MustWaitFor is WaitFor with a 10 s limit that ends the benchmark on
+// timeout.
+func MustWaitFor(f func() bool) {
+	if !WaitFor(f, 10*time.Second) {
+		Fatal("timed out waiting")
+	}
+}
