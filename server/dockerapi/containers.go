@@ -3,6 +3,7 @@ package dockerapi
 import (
 	"context"
 	"fmt"
+	"github.com/wharf-dev/wharf/server/hijack"
 	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"net/netip"
@@ -477,14 +478,14 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.c.Get(r.Context(), id); err != nil {
 		return err
 	}
-	fw := newFlushWriter(w)
+	fw := hijack.NewFlushWriter(w)
 	headerSent := false
 	code, err := s.c.Wait(r.Context(), id, r.URL.Query().Get("condition"), func() {
 		// Answer the headers once the waiter is registered, so a client
 		// may start the container and be sure to see its exit.
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		fw.flush()
+		fw.Flush()
 		headerSent = true
 	})
 	if err != nil && !headerSent {
@@ -505,11 +506,11 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	if boolQuery(r, "logs") && !boolQuery(r, "stream") {
 		return fmt.Errorf("attach with logs and without stream is not supported: %w", errdefs.ErrNotImplemented)
 	}
-	conn, rw, answer, err := hijack(w, r, c.Config.Tty)
+	conn, rw, answer, err := hijack.Take(w, r, c.Config.Tty, "Api-Version: "+APIVersion+"\r\n")
 	if err != nil {
 		return err
 	}
-	defer closeStream(conn)
+	defer hijack.Close(conn)
 	o := container.AttachOptions{
 		Stdin:      boolQuery(r, "stdin") && c.Config.OpenStdin,
 		Stdout:     boolQuery(r, "stdout"),
@@ -524,7 +525,7 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	answer()
 	if err != nil {
 		if !c.Config.Tty {
-			writeSysErr(conn, httperr.Message(err))
+			hijack.WriteError(conn, httperr.Message(err))
 		}
 		s.log.Debug("attach ended", "container", c.ID, "err", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharf-dev/wharf/server/hijack"
+
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/wharf-dev/wharf/engine/container"
@@ -310,11 +312,11 @@ func matchEvent(m message, f map[string][]string) bool {
 
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	since, err := parseTime(q.Get("since"))
+	since, err := hijack.ParseTime(q.Get("since"))
 	if err != nil {
 		return err
 	}
-	until, err := parseTime(q.Get("until"))
+	until, err := hijack.ParseTime(q.Get("until"))
 	if err != nil {
 		return err
 	}
@@ -326,8 +328,8 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	fw := newFlushWriter(w)
-	fw.flush()
+	fw := hijack.NewFlushWriter(w)
+	fw.Flush()
 	send := func(m message) bool {
 		if !until.IsZero() && m.TimeNano > until.UnixNano() {
 			return false

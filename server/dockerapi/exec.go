@@ -2,6 +2,7 @@ package dockerapi
 
 import (
 	"context"
+	"github.com/wharf-dev/wharf/server/hijack"
 	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"time"
@@ -87,11 +88,11 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	conn, rw, answer, err := hijack(w, r, x.Config.Tty)
+	conn, rw, answer, err := hijack.Take(w, r, x.Config.Tty, "Api-Version: "+APIVersion+"\r\n")
 	if err != nil {
 		return err
 	}
-	defer closeStream(conn)
+	defer hijack.Close(conn)
 	answer()
 	if req.ConsoleSize != nil && x.Config.Tty {
 		go func() {
@@ -109,7 +110,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		s.log.Warn("exec failed", "exec", id, "err", err)
 		if !x.Config.Tty {
-			writeSysErr(conn, httperr.Message(err))
+			hijack.WriteError(conn, httperr.Message(err))
 		}
 	}
 	s.emitExecDie(id)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/wharf-dev/wharf/image/changes"
-	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"runtime"
 	"strings"
+
+	"github.com/wharf-dev/wharf/image/changes"
+	"github.com/wharf-dev/wharf/server/hijack"
+	"github.com/wharf-dev/wharf/server/httperr"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/events"
@@ -248,7 +250,7 @@ type progressWriter struct {
 func newProgressWriter(w http.ResponseWriter) *progressWriter {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	return &progressWriter{enc: json.NewEncoder(newFlushWriter(w))}
+	return &progressWriter{enc: json.NewEncoder(hijack.NewFlushWriter(w))}
 }
 
 // progressMessage is a progress line; the plain "error" field is what

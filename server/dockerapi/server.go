@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/wharf-dev/wharf/server/httperr"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,6 +28,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wharf-dev/wharf/server/httperr"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -291,29 +292,6 @@ func filters(r *http.Request) (map[string][]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// flushWriter flushes after every write, for streams.
-type flushWriter struct {
-	w http.ResponseWriter
-	f http.Flusher
-}
-
-func newFlushWriter(w http.ResponseWriter) *flushWriter {
-	f, _ := w.(http.Flusher)
-	return &flushWriter{w: w, f: f}
-}
-
-func (f *flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	f.flush()
-	return n, err
-}
-
-func (f *flushWriter) flush() {
-	if f.f != nil {
-		f.f.Flush()
-	}
 }
 
 func ts(t time.Time) string {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wharf-dev/wharf/server/hijack"
+
 	mcontainer "github.com/moby/moby/api/types/container"
 
 	"github.com/wharf-dev/wharf/engine/container"
@@ -18,22 +20,6 @@ import (
 )
 
 func writeJSONTo(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
-
-// parseTime reads Docker's since/until values: Unix seconds with an
-// optional fraction, or RFC 3339.
-func parseTime(v string) (time.Time, error) {
-	if v == "" || v == "0" {
-		return time.Time{}, nil
-	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("invalid time %q: %w", v, errdefs.ErrInvalidArgument)
-}
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
@@ -54,10 +40,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 			o.Tail = n
 		}
 	}
-	if o.Since, err = parseTime(q.Get("since")); err != nil {
+	if o.Since, err = hijack.ParseTime(q.Get("since")); err != nil {
 		return err
 	}
-	if o.Until, err = parseTime(q.Get("until")); err != nil {
+	if o.Until, err = hijack.ParseTime(q.Get("until")); err != nil {
 		return err
 	}
 	timestamps := boolQuery(r, "timestamps")
@@ -67,8 +53,8 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", ctype)
 	w.WriteHeader(http.StatusOK)
-	fw := newFlushWriter(w)
-	fw.flush()
+	fw := hijack.NewFlushWriter(w)
+	fw.Flush()
 	mo, me := wstream.NewMuxWriters(fw)
 	// Once the headers are out, an error (a client that left) can only end
 	// the stream.
@@ -151,7 +137,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	fw := newFlushWriter(w)
+	fw := hijack.NewFlushWriter(w)
 	cur := first
 	for {
 		if !cur.Read.IsZero() && !c.State.Running() {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wharf-dev/wharf/server/hijack"
+	"github.com/wharf-dev/wharf/server/httperr"
 
 	"github.com/docker/go-units"
 
@@ -351,16 +353,14 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.c.Get(r.Context(), id); err != nil {
 		return err
 	}
-	fw := newFlushWriter(w)
+	fw := hijack.NewFlushWriter(w)
 	headerSent := false
 	code, err := s.c.Wait(r.Context(), id, r.URL.Query().Get("condition"), func() {
 		// Answer the headers once the waiter is registered, so a client
 		// may start the container and be sure to see its exit.
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(200)
-		if fw.f != nil {
-			fw.f.Flush()
-		}
+		fw.Flush()
 		headerSent = true
 	})
 	if err != nil && !headerSent {
@@ -378,11 +378,11 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	conn, rw, answer, err := hijack(w, r, c.Config.Tty)
+	conn, rw, answer, err := hijack.Take(w, r, c.Config.Tty, "")
 	if err != nil {
 		return err
 	}
-	defer closeStream(conn)
+	defer hijack.Close(conn)
 	o := container.AttachOptions{
 		Stdin:      boolQuery(r, "stdin") && c.Config.OpenStdin,
 		Stdout:     boolQuery(r, "stdout"),
@@ -396,40 +396,11 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	answer()
 	if err != nil {
 		if !c.Config.Tty {
-			_, _ = (&sysErrWriter{conn}).Write([]byte(httperr.Message(err)))
+			hijack.WriteError(conn, httperr.Message(err))
 		}
 		s.log.Debug("attach ended", "container", c.ID, "err", err)
 	}
 	return nil
-}
-
-// sysErrWriter writes an error frame into a multiplexed stream.
-type sysErrWriter struct {
-	w interface{ Write([]byte) (int, error) }
-}
-
-func (s *sysErrWriter) Write(p []byte) (int, error) {
-	hdr := []byte{wstream.Systemerr, 0, 0, 0, 0, 0, 0, 0}
-	n := len(p)
-	hdr[4], hdr[5], hdr[6], hdr[7] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-	if _, err := s.w.Write(hdr); err != nil {
-		return 0, err
-	}
-	return s.w.Write(p)
-}
-
-func parseTime(v string) (time.Time, error) {
-	if v == "" || v == "0" {
-		return time.Time{}, nil
-	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("invalid time %q: %w", v, errdefs.ErrInvalidArgument)
 }
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
@@ -449,17 +420,17 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 		}
 		o.Tail = n
 	}
-	if o.Since, err = parseTime(q.Get("since")); err != nil {
+	if o.Since, err = hijack.ParseTime(q.Get("since")); err != nil {
 		return err
 	}
-	if o.Until, err = parseTime(q.Get("until")); err != nil {
+	if o.Until, err = hijack.ParseTime(q.Get("until")); err != nil {
 		return err
 	}
 	timestamps := boolQuery(r, "timestamps")
 	w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
 	w.WriteHeader(200)
-	fw := newFlushWriter(w)
-	fw.f.Flush()
+	fw := hijack.NewFlushWriter(w)
+	fw.Flush()
 	mo, me := wstream.NewMuxWriters(fw)
 	// Once the headers are out, an error (a client that left) can only end
 	// the stream.
@@ -501,7 +472,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 	stream := r.URL.Query().Get("stream") != "0" && r.URL.Query().Get("stream") != "false"
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
-	enc := json.NewEncoder(newFlushWriter(w))
+	enc := json.NewEncoder(hijack.NewFlushWriter(w))
 	for {
 		st, err := s.c.Stats(r.Context(), c.ID)
 		if err != nil {
@@ -556,11 +527,11 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(200)
 		return nil
 	}
-	conn, rw, answer, err := hijack(w, r, x.Config.Tty)
+	conn, rw, answer, err := hijack.Take(w, r, x.Config.Tty, "")
 	if err != nil {
 		return err
 	}
-	defer closeStream(conn)
+	defer hijack.Close(conn)
 	answer()
 	if req.ConsoleSize != nil && x.Config.Tty {
 		go func() {
@@ -571,7 +542,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, rw, false); err != nil {
 		s.log.Warn("exec failed", "exec", id, "err", err)
 		if !x.Config.Tty {
-			_, _ = (&sysErrWriter{conn}).Write([]byte(httperr.Message(err)))
+			hijack.WriteError(conn, httperr.Message(err))
 		}
 	}
 	return nil

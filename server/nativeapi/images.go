@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"strings"
+
+	"github.com/wharf-dev/wharf/server/hijack"
+	"github.com/wharf-dev/wharf/server/httperr"
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/errdefs"
@@ -118,7 +120,7 @@ func (s *Server) imageHistory(w http.ResponseWriter, r *http.Request) error {
 func progressStream(w http.ResponseWriter) (func(store.Progress), func(wharf.ProgressMessage)) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
-	enc := json.NewEncoder(newFlushWriter(w))
+	enc := json.NewEncoder(hijack.NewFlushWriter(w))
 	send := func(m wharf.ProgressMessage) { _ = enc.Encode(m) }
 	return func(p store.Progress) {
 		m := wharf.ProgressMessage{ID: p.ID, Status: p.Action}

@@ -5,18 +5,16 @@
 package nativeapi
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/wharf-dev/wharf/server/httperr"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/wharf-dev/wharf/server/httperr"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -156,75 +154,4 @@ func intQuery(r *http.Request, key string) (*int, error) {
 		return nil, errors.Join(errors.New("invalid "+key+": "+v), errdefs.ErrInvalidArgument)
 	}
 	return &n, nil
-}
-
-// hijack takes over the connection of an upgrade request and returns a
-// stream reading what the client sends and writing to it, and a function
-// that writes the upgrade answer (call it once the stream is ready).
-func hijack(w http.ResponseWriter, r *http.Request, tty bool) (net.Conn, io.ReadWriter, func(), error) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		return nil, nil, nil, errors.New("connection cannot be hijacked")
-	}
-	conn, brw, err := hj.Hijack()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctype := "application/vnd.docker.multiplexed-stream"
-	if tty {
-		ctype = "application/vnd.docker.raw-stream"
-	}
-	var once sync.Once
-	answer := func() {
-		once.Do(func() {
-			if r.Header.Get("Upgrade") != "" {
-				_, _ = io.WriteString(conn, "HTTP/1.1 101 UPGRADED\r\nContent-Type: "+ctype+"\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
-			} else {
-				_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: "+ctype+"\r\n\r\n")
-			}
-		})
-	}
-	return conn, &hijacked{r: brw.Reader, conn: conn}, answer, nil
-}
-
-// hijacked reads first what the server already buffered.
-type hijacked struct {
-	r    *bufio.Reader
-	conn net.Conn
-}
-
-func (h *hijacked) Read(p []byte) (int, error)  { return h.r.Read(p) }
-func (h *hijacked) Write(p []byte) (int, error) { return h.conn.Write(p) }
-
-// flushWriter flushes after every write, for streams.
-type flushWriter struct {
-	w http.ResponseWriter
-	f http.Flusher
-}
-
-func newFlushWriter(w http.ResponseWriter) *flushWriter {
-	f, _ := w.(http.Flusher)
-	return &flushWriter{w: w, f: f}
-}
-
-func (f *flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if f.f != nil {
-		f.f.Flush()
-	}
-	return n, err
-}
-
-// closeStream ends a hijacked stream politely: it half-closes the
-// connection so the client reads EOF after the last output, drains what
-// the client still sends (closing a socket with unread input makes the
-// kernel reset the connection, and the client could lose the output), then
-// closes it.
-func closeStream(conn net.Conn) {
-	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-		_ = cw.CloseWrite()
-		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		_, _ = io.Copy(io.Discard, conn)
-	}
-	_ = conn.Close()
 }
