@@ -23,7 +23,10 @@
 package container
 
 import (
+	"fmt"
 	"time"
+
+	units "github.com/docker/go-units"
 
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
@@ -120,6 +123,28 @@ type State struct {
 // Running reports whether the container has live processes.
 func (s *State) Running() bool {
 	return s.Status == StatusRunning || s.Status == StatusPaused
+}
+
+// StatusText renders the state as docker's `ps` STATUS column.
+func (s *State) StatusText(now time.Time) string {
+	switch s.Status {
+	case StatusRunning:
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+	case StatusPaused:
+		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
+	case StatusRestarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", s.ExitCode, units.HumanDuration(now.Sub(s.FinishedAt)))
+	case StatusExited:
+		if s.FinishedAt.IsZero() {
+			return "Created"
+		}
+		return fmt.Sprintf("Exited (%d) %s ago", s.ExitCode, units.HumanDuration(now.Sub(s.FinishedAt)))
+	case StatusCreated:
+		return "Created"
+	case StatusRemoving:
+		return "Removal In Progress"
+	}
+	return s.Status
 }
 
 // Container is the persistent record of one container.

@@ -3,15 +3,15 @@ package dockerapi
 import (
 	"context"
 	"fmt"
-	"github.com/wharf-dev/wharf/server/hijack"
-	"github.com/wharf-dev/wharf/server/httperr"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/docker/go-units"
+	"github.com/wharf-dev/wharf/server/hijack"
+	"github.com/wharf-dev/wharf/server/httperr"
+
 	mcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
@@ -359,34 +359,12 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 	return writeJSON(w, http.StatusOK, j)
 }
 
-// statusText renders State as docker's `ps` STATUS column.
-func statusText(st container.State, now time.Time) string {
-	switch st.Status {
-	case container.StatusRunning:
-		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
-	case container.StatusPaused:
-		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
-	case container.StatusRestarting:
-		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
-	case container.StatusExited:
-		if st.FinishedAt.IsZero() {
-			return "Created"
-		}
-		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
-	case container.StatusCreated:
-		return "Created"
-	case container.StatusRemoving:
-		return "Removal In Progress"
-	}
-	return st.Status
-}
-
 func summary(c *container.Container, now time.Time) mcontainer.Summary {
 	cmd := strings.Join(append([]string{c.Path}, c.Args...), " ")
 	sum := mcontainer.Summary{
 		ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Command: cmd,
 		Created: c.Created.Unix(), Ports: portSummaries(c), Labels: labels(c.Config.Labels),
-		State: mcontainer.ContainerState(c.State.Status), Status: statusText(c.State, now),
+		State: mcontainer.ContainerState(c.State.Status), Status: c.State.StatusText(now),
 		NetworkSettings: &mcontainer.NetworkSettingsSummary{Networks: networkSettings(c).Networks},
 		Mounts:          mountPoints(c),
 	}

@@ -12,8 +12,6 @@ import (
 	"github.com/wharf-dev/wharf/server/hijack"
 	"github.com/wharf-dev/wharf/server/httperr"
 
-	"github.com/docker/go-units"
-
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/errdefs"
@@ -269,28 +267,6 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 	return writeJSON(w, 200, j)
 }
 
-// statusText renders State as docker's `ps` STATUS column.
-func statusText(st container.State, now time.Time) string {
-	switch st.Status {
-	case container.StatusRunning:
-		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
-	case container.StatusPaused:
-		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
-	case container.StatusRestarting:
-		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
-	case container.StatusExited:
-		if st.FinishedAt.IsZero() {
-			return "Created"
-		}
-		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(now.Sub(st.FinishedAt)))
-	case container.StatusCreated:
-		return "Created"
-	case container.StatusRemoving:
-		return "Removal In Progress"
-	}
-	return st.Status
-}
-
 func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 	all := boolQuery(r, "all")
 	filters := map[string][]string{}
@@ -330,7 +306,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		cmd := strings.Join(append([]string{c.Path}, c.Args...), " ")
 		out = append(out, wharf.Container{
 			ID: c.ID, Names: []string{"/" + c.Name}, Image: c.Config.Image, ImageID: c.ImageID, Command: cmd,
-			Created: c.Created.Unix(), State: c.State.Status, Status: statusText(c.State, now), Labels: c.Config.Labels,
+			Created: c.Created.Unix(), State: c.State.Status, Status: c.State.StatusText(now), Labels: c.Config.Labels,
 			Ports: listPorts(c),
 		})
 	}

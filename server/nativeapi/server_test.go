@@ -2,7 +2,6 @@ package nativeapi
 
 import (
 	"testing"
-	"time"
 
 	"github.com/wharf-dev/wharf/engine/container"
 )
@@ -27,18 +26,5 @@ func TestMatchFilters(t *testing.T) {
 	}
 	if _, err := container.MatchFilters(c, map[string][]string{"bogus": {"1"}}, nil); err == nil {
 		t.Error("unknown filter accepted")
-	}
-}
-
-func TestStatusText(t *testing.T) {
-	now := time.Now()
-	if s := statusText(container.State{Status: container.StatusRunning, StartedAt: now.Add(-3 * time.Minute)}, now); s != "Up 3 minutes" {
-		t.Errorf("%q", s)
-	}
-	if s := statusText(container.State{Status: container.StatusExited, ExitCode: 2, FinishedAt: now.Add(-2 * time.Second)}, now); s != "Exited (2) 2 seconds ago" {
-		t.Errorf("%q", s)
-	}
-	if s := statusText(container.State{Status: container.StatusCreated}, now); s != "Created" {
-		t.Errorf("%q", s)
 	}
 }
