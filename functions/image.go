@@ -205,9 +205,10 @@ func (e *Engine) setImage(ctx context.Context, c *Config, ref string, pull bool)
 
 // pullPending pulls the image of a Pending image function in the
 // background and moves it to Active or Failed, unless its code changed or
-// it was deleted meanwhile. The caller holds e.st.mu.
+// it was deleted meanwhile (a configuration change does not matter: the
+// image is still the one to pull). The caller holds e.st.mu.
 func (e *Engine) pullPending(r *record, publish bool) {
-	name, revision, ref := r.Latest.FunctionName, r.Latest.RevisionID, r.Latest.ImageURI
+	name, ref := r.Latest.FunctionName, r.Latest.ImageURI
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -231,7 +232,7 @@ func (e *Engine) pullPending(r *record, publish bool) {
 		e.st.mu.Lock()
 		defer e.st.mu.Unlock()
 		cur, gerr := e.st.get(name)
-		if gerr != nil || cur.Latest.RevisionID != revision {
+		if gerr != nil || cur.Latest.State != StatePending || cur.Latest.ImageID != "" || cur.Latest.ImageURI != ref {
 			return
 		}
 		c := &cur.Latest

@@ -289,9 +289,14 @@ func TestImageFunctionPullsWhilePending(t *testing.T) {
 	if _, err := e.Invoke(ctx, InvokeInput{FunctionName: "later"}); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("invoke while Pending: %v", err)
 	}
+	// A configuration change meanwhile does not lose the pull.
+	desc := "changed while pulling"
+	if _, err := e.UpdateConfig(ctx, "later", ConfigUpdate{Description: &desc}); err != nil {
+		t.Fatal(err)
+	}
 	close(images.release)
 	got := waitState(t, e, "later")
-	if got.State != StateActive || got.ImageID != images.pullTo.ID || got.ResolvedImageURI != "127.0.0.1:5000/fn@"+images.pullTo.Manifest {
+	if got.State != StateActive || got.ImageID != images.pullTo.ID || got.ResolvedImageURI != "127.0.0.1:5000/fn@"+images.pullTo.Manifest || got.Description != desc {
 		t.Fatalf("after the pull: %+v", got)
 	}
 	// Publish was asked for at create: it happens once the image is in.

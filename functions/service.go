@@ -222,6 +222,9 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (*Config, error) {
 	c.LastModified = e.now().UTC()
 	c.RevisionID = newRevision()
 	c.State, c.StateReason, c.StateReasonCode = StatePending, "Creating the function", "Creating"
+	if pull {
+		c.StateReason = "Pulling the image " + c.ImageURI
+	}
 	c.LastUpdateStatus = UpdateSuccessful
 
 	e.st.mu.Lock()
@@ -240,11 +243,9 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (*Config, error) {
 	if pull {
 		// Pending until the image is pulled (image.go); a daemon that
 		// stops meanwhile pulls again on its next start.
-		c.StateReason = "Pulling the image " + c.ImageURI
-		r.Latest.StateReason, out.StateReason = c.StateReason, c.StateReason
 		e.pullPending(r, in.Publish)
 		e.st.mu.Unlock()
-		e.log.Info("function created", "function", c.FunctionName, "state", r.Latest.State, "image", c.ImageURI)
+		e.log.Info("function created", "function", c.FunctionName, "state", out.State, "image", c.ImageURI)
 		return &out, nil
 	}
 	// The record is stored Pending first, so a crash here finishes on the
@@ -255,8 +256,9 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (*Config, error) {
 		v := e.publishLocked(r, "")
 		pub = &v
 	}
+	state := r.Latest.State
 	e.st.mu.Unlock()
-	e.log.Info("function created", "function", c.FunctionName, "state", r.Latest.State)
+	e.log.Info("function created", "function", c.FunctionName, "state", state)
 	if pub != nil {
 		return pub, nil
 	}
