@@ -219,8 +219,21 @@ func TestFunctionsImage(t *testing.T) {
 	if id := strings.TrimSpace(e.d.MustWharf(t, "image", "inspect", "--format", "{{.Id}}", oneID)); id != oneID {
 		t.Fatalf("image one after prune: %q", id)
 	}
+	// Once the idle sandboxes are reaped, no container uses image one:
+	// only the function's pin keeps it.
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.TrimSpace(e.d.MustWharf(t, "ps", "-aq", "--filter", "label=wharf.function")) != "" {
+		if time.Now().After(deadline) {
+			t.Fatal("idle sandboxes were not reaped")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if _, stderr, code := e.d.Wharf(t, "rmi", oneID); code == 0 || !strings.Contains(stderr, "used") {
 		t.Fatalf("rmi of a pinned image: exit %d, %s", code, stderr)
+	}
+	e.d.MustWharf(t, "image", "prune", "-af")
+	if id := strings.TrimSpace(e.d.MustWharf(t, "image", "inspect", "--format", "{{.Id}}", oneID)); id != oneID {
+		t.Fatalf("image one after prune -a: %q", id)
 	}
 
 	// A reference no registry answers for: Failed, with Lambda's reason
@@ -261,7 +274,7 @@ func TestFunctionsImage(t *testing.T) {
 		}
 	}
 	// Once no sandbox and no version holds image one, it can go.
-	deadline := time.Now().Add(20 * time.Second)
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		_, stderr, code := e.d.Wharf(t, "rmi", oneID)
 		if code == 0 {
