@@ -441,3 +441,18 @@ func TestImageEngineRestartResumesPull(t *testing.T) {
 		t.Fatalf("after a restart: %+v", got)
 	}
 }
+
+func TestResolvedURI(t *testing.T) {
+	img := &imagestore.Image{Manifest: "sha256:local", RepoDigests: []string{"127.0.0.1:5000/team/fn@sha256:remote", "alpine@sha256:hub"}}
+	for ref, want := range map[string]string{
+		"127.0.0.1:5000/team/fn:1":          "127.0.0.1:5000/team/fn@sha256:remote", // the registry's digest
+		"docker.io/library/alpine:3":        "docker.io/library/alpine@sha256:hub",
+		"local/other:2":                     "local/other@sha256:local", // imported, or tagged locally
+		"local/other":                       "local/other@sha256:local",
+		"127.0.0.1:5000/team/fn@sha256:abc": "127.0.0.1:5000/team/fn@sha256:abc", // already pinned
+	} {
+		if got := resolvedURI(ref, img); got != want {
+			t.Errorf("resolvedURI(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}

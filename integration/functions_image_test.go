@@ -175,6 +175,9 @@ func TestFunctionsImage(t *testing.T) {
 	if r.Echo != "v1" || r.Greeting != "one" || r.Cwd != "/var/task" || r.UID != 993 || r.Pid != 1 || !strings.Contains(string(tail), "Init Duration") {
 		t.Fatalf("cold invoke: %+v\n%s", r, tail)
 	}
+	if m := regexp.MustCompile(`Init Duration: [0-9.]+ ms`).Find(tail); m != nil {
+		t.Logf("image function cold start: %s", m)
+	}
 	out, r = e.invokeImage(t, "imgfn", "", `{"key1":"v2"}`)
 	tail, _ = base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
 	if r.Echo != "v2" || r.Greeting != "one" || strings.Contains(string(tail), "Init Duration") {
