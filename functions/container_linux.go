@@ -38,6 +38,8 @@ type ContainerSpec struct {
 	Tmpfs          map[string]string
 	ReadonlyRootfs bool
 	Labels         map[string]string
+	// WorkingDir is the process's working directory ("": the image's).
+	WorkingDir string
 }
 
 // Bind is a host directory mounted into the container.
@@ -151,7 +153,7 @@ func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sand
 		cs.User = sandboxUser
 		cs.Binds = []Bind{{Source: spec.CodeDir, Target: "/var/task", ReadOnly: true}}
 	} else {
-		cs.Image = spec.Image
+		imageContainer(&cs, spec)
 	}
 	id, err := cl.rt.Run(ctx, cs, spec.Output)
 	if err != nil {

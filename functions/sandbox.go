@@ -15,7 +15,12 @@ type SandboxSpec struct {
 	// (empty for an image function).
 	CodeDir string
 	// Image is the image of an image function (empty for a zip function).
-	Image       string
+	Image string
+	// Command and WorkingDir are an image function's full command line
+	// (entrypoint and arguments) and working directory ("" for the
+	// image's), resolved from ImageConfig and the image's config.
+	Command     []string
+	WorkingDir  string
 	Env         []string
 	MemoryMB    int
 	EphemeralMB int

@@ -17,6 +17,7 @@ import (
 type Engine struct {
 	st       *store
 	launcher Launcher
+	images   ImageStore
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -99,6 +100,7 @@ func NewEngine(root string, launcher Launcher, opts ...EngineOption) (*Engine, e
 	if e.prom == nil {
 		e.prom = newPromMetrics(nil)
 	}
+	e.launcher = &imageLauncher{next: e.launcher, e: e}
 	// Functions left Pending by a daemon that stopped mid-create finish now.
 	st.mu.Lock()
 	for _, r := range st.fns {
@@ -166,8 +168,9 @@ func (e *Engine) reapEvery() time.Duration {
 	return d
 }
 
-// finishPending moves a Pending zip function to Active or Failed once its
-// package is checked. The caller holds st.mu.
+// finishPending moves a Pending function to Active or Failed once its
+// package is checked, or, for an image still to be pulled, starts the pull
+// that will. The caller holds st.mu.
 func (e *Engine) finishPending(r *record) {
 	c := &r.Latest
 	if c.PackageType == PackageZip {
@@ -178,8 +181,12 @@ func (e *Engine) finishPending(r *record) {
 			c.StateReasonCode = "InvalidEntrypoint"
 			c.StateReason = "The function package has no executable bootstrap file at its root (runtime " + c.Runtime + ")"
 		}
+	} else if c.ImageID == "" {
+		// The image is still to be pulled; pullPending finishes.
+		e.pullPending(r, false)
+		return
 	} else {
-		c.State = StateActive
+		c.State, c.StateReason, c.StateReasonCode = StateActive, "", ""
 	}
 	c.LastUpdateStatus = UpdateSuccessful
 	_ = e.st.saveLocked(r)
@@ -202,13 +209,12 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (*Config, error) {
 	if !validName.MatchString(c.FunctionName) {
 		return nil, fmt.Errorf("invalid function name %q: %w", c.FunctionName, errdefs.ErrInvalidArgument)
 	}
-	if c.PackageType == "" && in.Code.ImageURI != "" {
-		c.PackageType = PackageImage
-	}
 	if err := validate(&c); err != nil {
 		return nil, err
 	}
-	if err := e.setCode(&c, in.Code); err != nil {
+	c.ImageConfig = copyImageConfig(c.ImageConfig)
+	pull, err := e.setCode(ctx, &c, in.Code, false)
+	if err != nil {
 		return nil, err
 	}
 	c.FunctionArn = functionArn(c.FunctionName)
@@ -216,6 +222,9 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (*Config, error) {
 	c.LastModified = e.now().UTC()
 	c.RevisionID = newRevision()
 	c.State, c.StateReason, c.StateReasonCode = StatePending, "Creating the function", "Creating"
+	if pull {
+		c.StateReason = "Pulling the image " + c.ImageURI
+	}
 	c.LastUpdateStatus = UpdateSuccessful
 
 	e.st.mu.Lock()
@@ -231,6 +240,14 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (*Config, error) {
 		return nil, err
 	}
 	out := r.Latest
+	if pull {
+		// Pending until the image is pulled (image.go); a daemon that
+		// stops meanwhile pulls again on its next start.
+		e.pullPending(r, in.Publish)
+		e.st.mu.Unlock()
+		e.log.Info("function created", "function", c.FunctionName, "state", out.State, "image", c.ImageURI)
+		return &out, nil
+	}
 	// The record is stored Pending first, so a crash here finishes on the
 	// next start; checking the package is quick, so it is done at once.
 	e.finishPending(r)
@@ -239,34 +256,42 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (*Config, error) {
 		v := e.publishLocked(r, "")
 		pub = &v
 	}
+	state := r.Latest.State
 	e.st.mu.Unlock()
-	e.log.Info("function created", "function", c.FunctionName, "state", r.Latest.State)
+	e.log.Info("function created", "function", c.FunctionName, "state", state)
 	if pub != nil {
 		return pub, nil
 	}
 	return &out, nil
 }
 
-// setCode stores the package and records its hash and size.
-func (e *Engine) setCode(c *Config, code Code) error {
+// setCode stores the package and records its hash and size. An image is
+// resolved and pinned; when it must be pulled first, pull says whether
+// that happens here (true) or is left to the caller, which setCode then
+// reports with pending.
+func (e *Engine) setCode(ctx context.Context, c *Config, code Code, pull bool) (pending bool, err error) {
 	switch c.PackageType {
 	case PackageImage:
-		if code.ImageURI == "" {
-			return fmt.Errorf("ImageUri is required for Image functions: %w", errdefs.ErrInvalidArgument)
+		if code.ZipFile != nil {
+			return false, fmt.Errorf("Please don't provide ZipFile when the intended function PackageType is Image.: %w", errdefs.ErrInvalidArgument)
 		}
-		c.ImageURI = code.ImageURI
-		c.CodeSha256, c.CodeSize = "", 0
-		return nil
+		if code.ImageURI == "" {
+			return false, fmt.Errorf("Please provide ImageUri when the intended function PackageType is Image.: %w", errdefs.ErrInvalidArgument)
+		}
+		return e.setImage(ctx, c, code.ImageURI, pull)
 	default:
+		if code.ImageURI != "" {
+			return false, fmt.Errorf("Please don't provide ImageUri when the intended function PackageType is Zip.: %w", errdefs.ErrInvalidArgument)
+		}
 		if code.ZipFile == nil {
-			return fmt.Errorf("ZipFile is required for Zip functions: %w", errdefs.ErrInvalidArgument)
+			return false, fmt.Errorf("ZipFile is required for Zip functions: %w", errdefs.ErrInvalidArgument)
 		}
 		_, b64, err := e.st.putCode(code.ZipFile)
 		if err != nil {
-			return err
+			return false, err
 		}
 		c.CodeSha256, c.CodeSize = b64, int64(len(code.ZipFile))
-		return nil
+		return false, nil
 	}
 }
 
@@ -308,7 +333,9 @@ func (e *Engine) UpdateCode(ctx context.Context, name string, code Code, publish
 	}
 	c := r.Latest
 	e.st.mu.Unlock()
-	if err := e.setCode(&c, code); err != nil {
+	// An image is pulled within the request: the function keeps serving
+	// its previous code until the new image is pinned.
+	if _, err := e.setCode(ctx, &c, code, true); err != nil {
 		return nil, err
 	}
 	e.st.mu.Lock()
@@ -357,6 +384,12 @@ func (e *Engine) UpdateConfig(ctx context.Context, name string, u ConfigUpdate) 
 	}
 	if u.Environment != nil {
 		c.Environment = u.Environment
+	}
+	if u.ImageConfig != nil {
+		if c.PackageType != PackageImage {
+			return nil, fmt.Errorf("ImageConfig is only supported for functions of PackageType Image: %w", errdefs.ErrInvalidArgument)
+		}
+		c.ImageConfig = copyImageConfig(u.ImageConfig)
 	}
 	if err := validate(&c); err != nil {
 		return nil, err

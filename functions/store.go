@@ -181,9 +181,15 @@ func validate(c *Config) error {
 		if !ok {
 			return bad("The runtime parameter of %s is not supported by this daemon; use one of %s", c.Runtime, strings.Join(Runtimes, ", "))
 		}
+		if c.ImageConfig != nil {
+			return bad("ImageConfig is only supported for functions of PackageType Image")
+		}
 	case PackageImage:
-		if c.Runtime != "" {
-			return bad("runtime cannot be set for Image functions")
+		if c.Runtime != "" || c.Handler != "" {
+			return bad("Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image.")
+		}
+		if err := validateImageConfig(c.ImageConfig); err != nil {
+			return err
 		}
 	default:
 		return bad("invalid PackageType %q", c.PackageType)

@@ -49,20 +49,28 @@ var Runtimes = []string{"provided", "provided.al2", "provided.al2023"}
 
 // Config is a function's configuration (Lambda's FunctionConfiguration).
 type Config struct {
-	FunctionName        string
-	FunctionArn         string
-	Runtime             string
-	Role                string
-	Handler             string
-	Description         string
-	Timeout             int
-	MemorySize          int
-	EphemeralStorage    int // MB of /tmp
-	Architectures       []string
-	Environment         map[string]string
-	PackageType         string
-	ImageURI            string
-	CodeSha256          string // base64 of the zip's SHA-256, as Lambda reports it
+	FunctionName     string
+	FunctionArn      string
+	Runtime          string
+	Role             string
+	Handler          string
+	Description      string
+	Timeout          int
+	MemorySize       int
+	EphemeralStorage int // MB of /tmp
+	Architectures    []string
+	Environment      map[string]string
+	PackageType      string
+	// ImageURI is an image function's image as given; ResolvedImageURI
+	// pins it by manifest digest ("name@sha256:..."), and ImageID is the
+	// image store's ID of that image, which sandboxes run. All three are
+	// fixed when the code is set, so a later re-tag changes nothing.
+	ImageURI         string
+	ResolvedImageURI string
+	ImageID          string
+	// ImageConfig overrides the image's ENTRYPOINT, CMD and WORKDIR.
+	ImageConfig         *ImageConfig
+	CodeSha256          string // zip: base64 of its SHA-256; image: the manifest digest's hex, as Lambda reports them
 	CodeSize            int64
 	Version             string
 	LastModified        time.Time
@@ -72,6 +80,14 @@ type Config struct {
 	StateReasonCode     string
 	LastUpdateStatus    string
 	ReservedConcurrency *int
+}
+
+// ImageConfig is what an image function overrides of its image's config
+// (Lambda's ImageConfig). Empty members keep the image's values.
+type ImageConfig struct {
+	EntryPoint       []string
+	Command          []string
+	WorkingDirectory string
 }
 
 // Code is a function's package: zip bytes or an image reference.
@@ -97,6 +113,9 @@ type ConfigUpdate struct {
 	EphemeralStorage *int
 	Environment      map[string]string // nil: unchanged; empty: cleared
 	Runtime          *string
+	// ImageConfig replaces an image function's overrides; an empty one
+	// clears them.
+	ImageConfig *ImageConfig
 }
 
 // Alias names a version (Lambda's AliasConfiguration).

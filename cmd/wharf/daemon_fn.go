@@ -81,10 +81,12 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	eng, err := functions.NewEngine(fnRoot, functions.NewContainerLauncher(adapter, nsDir),
 		functions.WithIdleTimeout(c.idleTimeout), functions.WithDefaultConcurrency(c.concurrency),
-		functions.WithLogger(log), functions.WithRegisterer(reg))
+		functions.WithLogger(log), functions.WithRegisterer(reg), functions.WithImages(images))
 	if err != nil {
 		return nil, err
 	}
+	// Images pinned by function versions are kept as a container's are.
+	ce.AddImageUser(eng.ImageInUse)
 	rctx, cancel := context.WithCancel(context.Background())
 	fr := &fnRuntime{engine: eng, cancel: cancel, adapter: adapter}
 	if err := eng.StartAsync(ctx, functions.AsyncOptions{Dir: filepath.Join(fnRoot, "jetstream"), URL: c.natsURL, Log: log, AckWait: c.ackWait}); err != nil {
@@ -167,7 +169,7 @@ func (a *engineContainers) Run(ctx context.Context, s functions.ContainerSpec, o
 		Name: s.Name,
 		Config: container.Config{
 			Image: s.Image, Env: s.Env, User: s.User, Labels: s.Labels,
-			Entrypoint: s.Entrypoint, EntrypointSet: s.Entrypoint != nil,
+			Entrypoint: s.Entrypoint, EntrypointSet: s.Entrypoint != nil, WorkingDir: s.WorkingDir,
 		},
 		HostConfig: container.HostConfig{
 			NetworkMode: "ns:" + s.NetNSPath, Memory: s.MemoryBytes, MemorySwap: s.MemoryBytes,

@@ -48,6 +48,9 @@ type Engine struct {
 	byID  map[string]*entry
 	names map[string]string
 	execs map[string]*execEntry
+	// imageUsers are other holders of images (function versions pinned
+	// to an image) that ImageInUse consults besides the containers.
+	imageUsers []func(imageID string) bool
 }
 
 // entry is the in-memory side of one container.
@@ -403,16 +406,33 @@ func (e *Engine) List(ctx context.Context) []*Container {
 	return out
 }
 
-// ImageInUse reports whether any container uses the image with this ID.
+// ImageInUse reports whether any container, or any user added with
+// AddImageUser, uses the image with this ID.
 func (e *Engine) ImageInUse(imageID string) bool {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	users := e.imageUsers
 	for _, en := range e.byID {
 		if en.c.ImageID == imageID {
+			e.mu.Unlock()
+			return true
+		}
+	}
+	e.mu.Unlock()
+	for _, inUse := range users {
+		if inUse(imageID) {
 			return true
 		}
 	}
 	return false
+}
+
+// AddImageUser makes ImageInUse also report the images inUse reports, so
+// that image removal and pruning keep them as they keep a container's
+// image. inUse is called without the engine's lock held.
+func (e *Engine) AddImageUser(inUse func(imageID string) bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.imageUsers = append(e.imageUsers[:len(e.imageUsers):len(e.imageUsers)], inUse)
 }
 
 // Rename gives a container a new name.

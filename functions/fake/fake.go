@@ -156,9 +156,12 @@ func validate(c *functions.Config) error {
 		if !ok {
 			return invalid("The runtime parameter of %s is not supported", c.Runtime)
 		}
+		if c.ImageConfig != nil {
+			return invalid("ImageConfig is only supported for functions of PackageType Image")
+		}
 	case functions.PackageImage:
-		if c.Runtime != "" {
-			return invalid("runtime cannot be set for Image functions")
+		if c.Runtime != "" || c.Handler != "" {
+			return invalid("Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image.")
 		}
 	default:
 		return invalid("invalid PackageType %q", c.PackageType)
@@ -173,11 +176,31 @@ func validate(c *functions.Config) error {
 
 func setCode(c *functions.Config, code functions.Code) error {
 	if c.PackageType == functions.PackageImage {
-		if code.ImageURI == "" {
-			return invalid("ImageUri is required for Image functions")
+		if code.ZipFile != nil {
+			return invalid("Please don't provide ZipFile when the intended function PackageType is Image.")
 		}
-		c.ImageURI, c.CodeSha256, c.CodeSize = code.ImageURI, "", 0
+		if code.ImageURI == "" {
+			return invalid("Please provide ImageUri when the intended function PackageType is Image.")
+		}
+		// Every reference resolves, to a digest of its own spelling: the
+		// fake has no image store. A digest reference stays as it is.
+		sum := sha256.Sum256([]byte(code.ImageURI))
+		dgst := "sha256:" + hex.EncodeToString(sum[:])
+		c.ImageURI, c.ResolvedImageURI, c.ImageID = code.ImageURI, code.ImageURI, dgst
+		if i := strings.LastIndex(code.ImageURI, "@"); i >= 0 {
+			dgst = code.ImageURI[i+1:]
+		} else {
+			repo := code.ImageURI
+			if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+				repo = repo[:i]
+			}
+			c.ResolvedImageURI = repo + "@" + dgst
+		}
+		c.CodeSha256, c.CodeSize = strings.TrimPrefix(dgst, "sha256:"), 0
 		return nil
+	}
+	if code.ImageURI != "" {
+		return invalid("Please don't provide ImageUri when the intended function PackageType is Zip.")
 	}
 	if len(code.ZipFile) == 0 {
 		return invalid("ZipFile is required for Zip functions")
@@ -190,10 +213,23 @@ func setCode(c *functions.Config, code functions.Code) error {
 	return nil
 }
 
+// copyImageConfig copies ic; an empty one is none.
+func copyImageConfig(ic *functions.ImageConfig) *functions.ImageConfig {
+	if ic == nil || len(ic.EntryPoint) == 0 && len(ic.Command) == 0 && ic.WorkingDirectory == "" {
+		return nil
+	}
+	return &functions.ImageConfig{
+		EntryPoint:       append([]string(nil), ic.EntryPoint...),
+		Command:          append([]string(nil), ic.Command...),
+		WorkingDirectory: ic.WorkingDirectory,
+	}
+}
+
 // copyConfig returns a deep copy, so callers never share maps or slices
 // with the store (versions must stay immutable).
 func copyConfig(c functions.Config) *functions.Config {
 	out := c
+	out.ImageConfig = copyImageConfig(c.ImageConfig)
 	if c.Environment != nil {
 		out.Environment = make(map[string]string, len(c.Environment))
 		for k, v := range c.Environment {
@@ -266,9 +302,6 @@ func (s *Service) Create(ctx context.Context, in functions.CreateInput) (*functi
 	c := *copyConfig(in.Config)
 	if !validName.MatchString(c.FunctionName) {
 		return nil, invalid("invalid function name %q", c.FunctionName)
-	}
-	if c.PackageType == "" && in.Code.ImageURI != "" {
-		c.PackageType = functions.PackageImage
 	}
 	if err := validate(&c); err != nil {
 		return nil, err
@@ -373,6 +406,12 @@ func (s *Service) UpdateConfig(ctx context.Context, name string, u functions.Con
 		for k, v := range u.Environment {
 			c.Environment[k] = v
 		}
+	}
+	if u.ImageConfig != nil {
+		if c.PackageType != functions.PackageImage {
+			return nil, invalid("ImageConfig is only supported for functions of PackageType Image")
+		}
+		c.ImageConfig = copyImageConfig(u.ImageConfig)
 	}
 	if err := validate(&c); err != nil {
 		return nil, err

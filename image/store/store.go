@@ -51,10 +51,14 @@ type Image struct {
 	ID          string
 	RepoTags    []string // familiar form, as docker prints: "busybox:latest", "127.0.0.1:5000/x/y:t"
 	RepoDigests []string // "name@sha256:..." for pulled or pushed images
-	Created     time.Time
-	Size        int64 // sum of uncompressed layer sizes
-	Config      *v1.ConfigFile
-	Layers      []Layer // bottom first
+	// Manifest is the digest of the image's stored manifest: what a
+	// registry would answer for it, so "name@<Manifest>" pins the image
+	// even when it was imported or loaded and has no RepoDigests.
+	Manifest string
+	Created  time.Time
+	Size     int64 // sum of uncompressed layer sizes
+	Config   *v1.ConfigFile
+	Layers   []Layer // bottom first
 }
 
 // Layer is one layer of an image.
@@ -336,6 +340,7 @@ func (s *Store) imageLocked(r *record) (*Image, error) {
 		ID:          r.ID,
 		RepoTags:    s.tagsOfLocked(r.ID),
 		RepoDigests: append([]string(nil), r.RepoDigests...),
+		Manifest:    r.Manifest,
 		Created:     r.Created,
 		Size:        r.Size,
 		Config:      cfg.DeepCopy(),

@@ -45,6 +45,12 @@ func TestImportGetTagList(t *testing.T) {
 	if !reflect.DeepEqual(img.RepoTags, []string{"local/busybox:1"}) {
 		t.Fatalf("RepoTags = %v", img.RepoTags)
 	}
+	// The manifest digest is the digest of the manifest blob the store
+	// would serve (and a push would upload).
+	raw, err := s.content.ReadAll(img.Manifest)
+	if err != nil || digestOf(raw) != img.Manifest || img.Manifest == img.ID {
+		t.Fatalf("Manifest %q: %v", img.Manifest, err)
+	}
 	for _, ref := range []string{"local/busybox:1", "docker.io/local/busybox:1", img.ID, idHex(img.ID), idHex(img.ID)[:12], idHex(img.ID)[:4], "sha256:" + idHex(img.ID)[:8]} {
 		got, err := s.Get(ctx, ref)
 		if err != nil || got.ID != img.ID {

@@ -18,6 +18,9 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) error {
 	if qualifier != "" {
 		return invalidParam("FunctionName must not carry a qualifier when creating a function: %s", req.FunctionName)
 	}
+	if req.PackageType == functions.PackageImage && len(req.Layers) > 0 {
+		return invalidParam("Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image.")
+	}
 	if err := unsupportedCode(req.Code.S3Bucket, req.Code.S3Key, req.Layers); err != nil {
 		return err
 	}
@@ -26,6 +29,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) error {
 			FunctionName: name, Runtime: req.Runtime, Role: req.Role, Handler: req.Handler,
 			Description: req.Description, Timeout: req.Timeout, MemorySize: req.MemorySize,
 			Architectures: req.Architectures, PackageType: req.PackageType,
+			ImageConfig: fromWireImageConfig(req.ImageConfig),
 		},
 		Code:    functions.Code{ZipFile: req.Code.ZipFile, ImageURI: req.Code.ImageURI},
 		Publish: req.Publish,
@@ -94,7 +98,7 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := GetFunctionResponse{Configuration: toWire(c)}
 	if c.PackageType == functions.PackageImage {
-		out.Code = FunctionCodeLocation{RepositoryType: "ECR", ImageURI: c.ImageURI, ResolvedImageURI: c.ImageURI}
+		out.Code = FunctionCodeLocation{RepositoryType: "ECR", ImageURI: c.ImageURI, ResolvedImageURI: c.ResolvedImageURI}
 	} else {
 		// There is no S3 to point at; the package is not downloadable yet.
 		out.Code = FunctionCodeLocation{RepositoryType: "S3"}
@@ -173,6 +177,10 @@ func (s *Server) updateConfiguration(w http.ResponseWriter, r *http.Request) err
 	u := functions.ConfigUpdate{
 		Role: req.Role, Handler: req.Handler, Description: req.Description, Timeout: req.Timeout,
 		MemorySize: req.MemorySize, Runtime: req.Runtime,
+	}
+	if req.ImageConfig != nil {
+		// Present but empty clears the overrides.
+		u.ImageConfig = fromWireImageConfig(req.ImageConfig)
 	}
 	if req.Environment != nil {
 		// Present but without variables clears the environment.

@@ -25,6 +25,18 @@ type TracingConfig struct {
 	Mode string `json:"Mode"`
 }
 
+// ImageConfig overrides an image function's ENTRYPOINT, CMD and WORKDIR.
+type ImageConfig struct {
+	EntryPoint       []string `json:"EntryPoint,omitempty"`
+	Command          []string `json:"Command,omitempty"`
+	WorkingDirectory string   `json:"WorkingDirectory,omitempty"`
+}
+
+// ImageConfigResponse is how a configuration reports its ImageConfig.
+type ImageConfigResponse struct {
+	ImageConfig *ImageConfig `json:"ImageConfig,omitempty"`
+}
+
 // FunctionConfiguration is Lambda's FunctionConfiguration.
 type FunctionConfiguration struct {
 	FunctionName     string            `json:"FunctionName"`
@@ -49,6 +61,8 @@ type FunctionConfiguration struct {
 	PackageType      string            `json:"PackageType"`
 	Architectures    []string          `json:"Architectures"`
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
+	// ImageConfigResponse is present for image functions with overrides.
+	ImageConfigResponse *ImageConfigResponse `json:"ImageConfigResponse,omitempty"`
 }
 
 // FunctionCode is the code member of CreateFunction.
@@ -76,6 +90,7 @@ type CreateFunctionRequest struct {
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage"`
 	Architectures    []string          `json:"Architectures"`
 	Layers           []string          `json:"Layers"`
+	ImageConfig      *ImageConfig      `json:"ImageConfig"`
 }
 
 // UpdateFunctionCodeRequest is UpdateFunctionCode's body.
@@ -101,6 +116,7 @@ type UpdateFunctionConfigurationRequest struct {
 	Environment      *Environment      `json:"Environment"`
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage"`
 	Layers           []string          `json:"Layers"`
+	ImageConfig      *ImageConfig      `json:"ImageConfig"`
 }
 
 // FunctionCodeLocation is GetFunction's Code member.
@@ -201,7 +217,18 @@ func toWire(c *functions.Config) FunctionConfiguration {
 	if out.Architectures == nil {
 		out.Architectures = []string{}
 	}
+	if ic := c.ImageConfig; ic != nil {
+		out.ImageConfigResponse = &ImageConfigResponse{ImageConfig: &ImageConfig{EntryPoint: ic.EntryPoint, Command: ic.Command, WorkingDirectory: ic.WorkingDirectory}}
+	}
 	return out
+}
+
+// fromWireImageConfig is the engine's form of a request's ImageConfig.
+func fromWireImageConfig(ic *ImageConfig) *functions.ImageConfig {
+	if ic == nil {
+		return nil
+	}
+	return &functions.ImageConfig{EntryPoint: ic.EntryPoint, Command: ic.Command, WorkingDirectory: ic.WorkingDirectory}
 }
 
 func toWireAll(cs []*functions.Config) []FunctionConfiguration {

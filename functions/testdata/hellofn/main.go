@@ -33,6 +33,11 @@ type reply struct {
 	Memory      string `json:"memory"`
 	Pid         int    `json:"pid"`
 	DeadlineMs  int64  `json:"deadlineInMs"`
+	// Greeting, Cwd and Uid show what the sandbox gave the runtime: an
+	// image's ENV, its working directory, the user it runs as.
+	Greeting string `json:"greeting,omitempty"`
+	Cwd      string `json:"cwd"`
+	Uid      int    `json:"uid"`
 }
 
 var keep [][]byte
@@ -59,7 +64,9 @@ func handle(ctx context.Context, e event) (reply, error) {
 	}
 	lc, _ := lambdacontext.FromContext(ctx)
 	dl, _ := ctx.Deadline()
-	r := reply{Echo: e.Key1, Function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), Memory: os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), Pid: os.Getpid(), DeadlineMs: dl.UnixMilli()}
+	r := reply{Echo: e.Key1, Function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), Memory: os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), Pid: os.Getpid(), DeadlineMs: dl.UnixMilli(),
+		Greeting: os.Getenv("HELLOFN_GREETING"), Uid: os.Getuid()}
+	r.Cwd, _ = os.Getwd()
 	if lc != nil {
 		r.RequestID, r.FunctionARN = lc.AwsRequestID, lc.InvokedFunctionArn
 	}
