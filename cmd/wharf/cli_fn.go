@@ -537,8 +537,12 @@ func rowOf(c lambdaclient.FunctionConfiguration) fnRow {
 	}
 }
 
-var fnHeader = map[string]string{"Name": "NAME", "Runtime": "RUNTIME", "Memory": "MEMORY", "Timeout": "TIMEOUT",
-	"State": "STATE", "Version": "VERSION", "LastModified": "LAST MODIFIED", "Arn": "ARN"}
+// fnHeader names the columns of the table (built on use, not at every
+// wharf process's init).
+func fnHeader() map[string]string {
+	return map[string]string{"Name": "NAME", "Runtime": "RUNTIME", "Memory": "MEMORY", "Timeout": "TIMEOUT",
+		"State": "STATE", "Version": "VERSION", "LastModified": "LAST MODIFIED", "Arn": "ARN"}
+}
 
 func newFnLsCommand() *cobra.Command {
 	var format string
@@ -564,7 +568,7 @@ func newFnLsCommand() *cobra.Command {
 			if quiet {
 				format = "{{.Name}}"
 			}
-			return renderFormatted(cmd.OutOrStdout(), format, "table {{.Name}}\t{{.Runtime}}\t{{.Memory}}\t{{.Timeout}}\t{{.State}}\t{{.LastModified}}", fnHeader, rows)
+			return renderFormatted(cmd.OutOrStdout(), format, "table {{.Name}}\t{{.Runtime}}\t{{.Memory}}\t{{.Timeout}}\t{{.State}}\t{{.LastModified}}", fnHeader(), rows)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template, or json")
@@ -712,7 +716,7 @@ func newFnVersionsCommand() *cobra.Command {
 			for _, v := range vs {
 				rows = append(rows, rowOf(v))
 			}
-			return renderFormatted(cmd.OutOrStdout(), format, "table {{.Version}}\t{{.Memory}}\t{{.Timeout}}\t{{.State}}\t{{.LastModified}}", fnHeader, rows)
+			return renderFormatted(cmd.OutOrStdout(), format, "table {{.Version}}\t{{.Memory}}\t{{.Timeout}}\t{{.State}}\t{{.LastModified}}", fnHeader(), rows)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template, or json")
