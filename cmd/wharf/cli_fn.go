@@ -14,15 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
+	"github.com/wharf-dev/wharf/api/lambdaclient"
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
@@ -34,7 +28,7 @@ const defaultFnEndpoint = "http://127.0.0.1:9280"
 const defaultRole = "arn:aws:iam::000000000000:role/wharf-function"
 
 // newFnCommand is `wharf fn`: functions, through the daemon's Lambda API
-// with aws-sdk-go-v2's client, exactly as the aws CLI would drive them.
+// (api/lambdaclient), exactly as the aws CLI would drive them.
 func newFnCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "fn",
@@ -56,9 +50,9 @@ The API is reached at --endpoint, $WHARF_FN_ENDPOINT or ` + defaultFnEndpoint + 
 	return c
 }
 
-// wrapFnErrors makes the SDK's errors read like wharf's: "Exception:
-// message" instead of the whole operation trace, an errdefs class for
-// the exit path, and a hint when the daemon cannot be reached.
+// wrapFnErrors makes the API's errors read like wharf's: "Exception:
+// message" with an errdefs class for the exit path, and a hint when the
+// daemon cannot be reached.
 func wrapFnErrors(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		wrapFnErrors(sub)
@@ -74,37 +68,18 @@ func wrapFnErrors(c *cobra.Command) {
 
 func fnError(endpoint string, err error) error {
 	var ee exitError
-	var ae smithy.APIError
-	var re *awshttp.ResponseError
+	var ae *lambdaclient.Error
 	switch {
 	case err == nil, errors.As(err, &ee):
 		return err
 	case errors.As(err, &ae):
-		class := errdefs.ErrInvalidArgument
-		if errors.As(err, &re) {
-			switch code := re.HTTPStatusCode(); {
-			case code == 404:
-				class = errdefs.ErrNotFound
-			case code == 409:
-				class = errdefs.ErrConflict
-			case code == 401, code == 403:
-				class = errdefs.ErrUnauthorized
-			case code == 429, code >= 500:
-				class = errdefs.ErrUnavailable
-			}
-		}
-		return fmt.Errorf("%s: %s%w", ae.ErrorCode(), ae.ErrorMessage(), silentClass{class})
+		// "Exception: message", classed by the status (ae unwraps to it).
+		return ae
 	case errors.As(err, new(*net.OpError)):
 		return fmt.Errorf("cannot reach the Lambda API at %s (is `wharf daemon` serving --http there? see --endpoint): %w", endpoint, errors.Join(err, errdefs.ErrUnavailable))
 	}
 	return err
 }
-
-// silentClass carries an errdefs class without adding text to a message.
-type silentClass struct{ class error }
-
-func (s silentClass) Error() string { return "" }
-func (s silentClass) Unwrap() error { return s.class }
 
 // fnEndpoint is the Lambda API address chosen by flag, environment or default.
 func fnEndpoint(cmd *cobra.Command) string {
@@ -143,7 +118,7 @@ func fnCredentials() (id, secret string, err error) {
 }
 
 // fnClientFor returns a Lambda client for the daemon's Lambda API.
-func fnClientFor(cmd *cobra.Command) (*lambda.Client, error) {
+func fnClientFor(cmd *cobra.Command) (*lambdaclient.Client, error) {
 	id, secret, err := fnCredentials()
 	if err != nil {
 		return nil, err
@@ -155,11 +130,7 @@ func fnClientFor(cmd *cobra.Command) (*lambda.Client, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
-	return lambda.New(lambda.Options{
-		BaseEndpoint: aws.String(fnEndpoint(cmd)),
-		Region:       region,
-		Credentials:  credentials.NewStaticCredentialsProvider(id, secret, ""),
-	}), nil
+	return lambdaclient.New(fnEndpoint(cmd), region, id, secret), nil
 }
 
 // deployOptions are `fn deploy`'s flags.
@@ -198,81 +169,82 @@ func (o *deployOptions) check() error {
 }
 
 // code reads the package the flags name (nil when neither is given).
-func (o *deployOptions) code() (*types.FunctionCode, error) {
+func (o *deployOptions) code() (*lambdaclient.FunctionCode, error) {
 	switch {
 	case o.zip != "":
 		data, err := os.ReadFile(o.zip)
 		if err != nil {
 			return nil, fmt.Errorf("--zip: %w", err)
 		}
-		return &types.FunctionCode{ZipFile: data}, nil
+		return &lambdaclient.FunctionCode{ZipFile: data}, nil
 	case o.image != "":
-		return &types.FunctionCode{ImageUri: aws.String(o.image)}, nil
+		return &lambdaclient.FunctionCode{ImageURI: o.image}, nil
 	}
 	return nil, nil
 }
 
 // createInput is CreateFunction for a new function: every flag, with its
 // default when not given.
-func (o *deployOptions) createInput(name string, code *types.FunctionCode) (*lambda.CreateFunctionInput, error) {
+func (o *deployOptions) createInput(name string, code *lambdaclient.FunctionCode) (*lambdaclient.CreateFunctionInput, error) {
 	env, err := parseEnv(o.env)
 	if err != nil {
 		return nil, err
 	}
-	in := &lambda.CreateFunctionInput{
-		FunctionName:     aws.String(name),
-		Role:             aws.String(o.role),
-		Code:             code,
-		MemorySize:       aws.Int32(int32(o.memory)),
-		Timeout:          aws.Int32(int32(o.timeout)),
-		EphemeralStorage: &types.EphemeralStorage{Size: aws.Int32(int32(o.ephemeral))},
+	in := &lambdaclient.CreateFunctionInput{
+		FunctionName:     name,
+		Role:             o.role,
+		Code:             *code,
+		MemorySize:       int32p(o.memory),
+		Timeout:          int32p(o.timeout),
+		EphemeralStorage: &lambdaclient.EphemeralStorage{Size: int32(o.ephemeral)},
 		Publish:          o.publish,
-		PackageType:      types.PackageTypeZip,
+		PackageType:      lambdaclient.PackageTypeZip,
+		Description:      o.description,
 	}
-	if o.description != "" {
-		in.Description = aws.String(o.description)
-	}
-	if code.ImageUri != nil {
-		in.PackageType = types.PackageTypeImage
+	if code.ImageURI != "" {
+		in.PackageType = lambdaclient.PackageTypeImage
 		if o.changed("runtime") {
 			return nil, fmt.Errorf("--runtime does not apply to --image functions: %w", errdefs.ErrInvalidArgument)
 		}
 	} else {
-		in.Runtime = types.Runtime(o.runtime)
-		in.Handler = aws.String(o.handler)
+		in.Runtime = o.runtime
+		in.Handler = o.handler
 	}
 	if env != nil {
-		in.Environment = &types.Environment{Variables: env}
+		in.Environment = &lambdaclient.Environment{Variables: env}
 	}
 	return in, nil
 }
 
+func int32p(v int) *int32 {
+	n := int32(v)
+	return &n
+}
+
 // configInput is UpdateFunctionConfiguration for an existing function:
 // only the flags given, or nil when none is.
-func (o *deployOptions) configInput(name string) (*lambda.UpdateFunctionConfigurationInput, error) {
-	in := &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String(name)}
+func (o *deployOptions) configInput(name string) (*lambdaclient.UpdateFunctionConfigurationInput, error) {
+	in := &lambdaclient.UpdateFunctionConfigurationInput{FunctionName: name}
 	set := false
 	str := func(flag, v string) *string {
 		if !o.changed(flag) {
 			return nil
 		}
 		set = true
-		return aws.String(v)
+		return &v
 	}
 	num := func(flag string, v int) *int32 {
 		if !o.changed(flag) {
 			return nil
 		}
 		set = true
-		return aws.Int32(int32(v))
+		return int32p(v)
 	}
 	in.Role, in.Handler, in.Description = str("role", o.role), str("handler", o.handler), str("description", o.description)
 	in.MemorySize, in.Timeout = num("memory", o.memory), num("timeout", o.timeout)
-	if o.changed("runtime") {
-		in.Runtime, set = types.Runtime(o.runtime), true
-	}
+	in.Runtime = str("runtime", o.runtime)
 	if size := num("ephemeral-storage", o.ephemeral); size != nil {
-		in.EphemeralStorage = &types.EphemeralStorage{Size: size}
+		in.EphemeralStorage = &lambdaclient.EphemeralStorage{Size: *size}
 	}
 	if o.changed("env") {
 		env, err := parseEnv(o.env)
@@ -282,7 +254,7 @@ func (o *deployOptions) configInput(name string) (*lambda.UpdateFunctionConfigur
 		if env == nil {
 			env = map[string]string{}
 		}
-		in.Environment, set = &types.Environment{Variables: env}, true
+		in.Environment, set = &lambdaclient.Environment{Variables: env}, true
 	}
 	if !set {
 		return nil, nil
@@ -293,7 +265,7 @@ func (o *deployOptions) configInput(name string) (*lambda.UpdateFunctionConfigur
 // deploy creates the function, or updates its configuration then its code
 // (Lambda accepts one update at a time), then sets its concurrency. It
 // returns the configuration last answered.
-func deploy(ctx context.Context, c *lambda.Client, name string, o *deployOptions) (*types.FunctionConfiguration, error) {
+func deploy(ctx context.Context, c *lambdaclient.Client, name string, o *deployOptions) (*lambdaclient.FunctionConfiguration, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
@@ -301,11 +273,10 @@ func deploy(ctx context.Context, c *lambda.Client, name string, o *deployOptions
 	if err != nil {
 		return nil, err
 	}
-	_, err = c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
-	var nf *types.ResourceNotFoundException
-	var last *types.FunctionConfiguration
+	_, err = c.GetFunctionConfiguration(ctx, name, "")
+	var last *lambdaclient.FunctionConfiguration
 	switch {
-	case errors.As(err, &nf):
+	case lambdaclient.IsCode(err, "ResourceNotFoundException"):
 		if code == nil {
 			return nil, fmt.Errorf("function %s does not exist: give --zip or --image to create it: %w", name, errdefs.ErrInvalidArgument)
 		}
@@ -313,11 +284,9 @@ func deploy(ctx context.Context, c *lambda.Client, name string, o *deployOptions
 		if err != nil {
 			return nil, err
 		}
-		out, err := c.CreateFunction(ctx, in)
-		if err != nil {
+		if last, err = c.CreateFunction(ctx, in); err != nil {
 			return nil, err
 		}
-		last = createdConfig(out)
 	case err != nil:
 		return nil, err
 	default:
@@ -335,25 +304,19 @@ func deploy(ctx context.Context, c *lambda.Client, name string, o *deployOptions
 		}
 		switch {
 		case code != nil:
-			out, err := c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{
-				FunctionName: aws.String(name), ZipFile: code.ZipFile, ImageUri: code.ImageUri, Publish: o.publish,
-			})
-			if err != nil {
+			if last, err = c.UpdateFunctionCode(ctx, &lambdaclient.UpdateFunctionCodeInput{
+				FunctionName: name, ZipFile: code.ZipFile, ImageURI: code.ImageURI, Publish: o.publish,
+			}); err != nil {
 				return nil, err
 			}
-			last = codeConfig(out)
 		case o.publish:
-			out, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String(name), Description: aws.String(o.description)})
-			if err != nil {
+			if last, err = c.PublishVersion(ctx, name, o.description); err != nil {
 				return nil, err
 			}
-			last = publishedConfig(out)
 		}
 	}
 	if o.changed("concurrency") {
-		if _, err := c.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{
-			FunctionName: aws.String(name), ReservedConcurrentExecutions: aws.Int32(int32(o.concurrency)),
-		}); err != nil {
+		if err := c.PutFunctionConcurrency(ctx, name, int32(o.concurrency)); err != nil {
 			return nil, err
 		}
 	}
@@ -361,7 +324,7 @@ func deploy(ctx context.Context, c *lambda.Client, name string, o *deployOptions
 	if err != nil {
 		return nil, err
 	}
-	if last == nil || aws.ToString(last.Version) == "$LATEST" {
+	if last == nil || last.Version == "$LATEST" {
 		last = ready
 	}
 	return last, nil
@@ -369,22 +332,21 @@ func deploy(ctx context.Context, c *lambda.Client, name string, o *deployOptions
 
 // waitReady polls $LATEST until it is no longer Pending or updating; a
 // Failed function is an error with Lambda's reason.
-func waitReady(ctx context.Context, c *lambda.Client, name string, limit time.Duration) (*types.FunctionConfiguration, error) {
+func waitReady(ctx context.Context, c *lambdaclient.Client, name string, limit time.Duration) (*lambdaclient.FunctionConfiguration, error) {
 	deadline := time.Now().Add(limit)
 	delay := 50 * time.Millisecond
 	for {
-		out, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(name)})
+		out, err := c.GetFunctionConfiguration(ctx, name, "")
 		if err != nil {
 			return nil, err
 		}
-		cfg := configOf(out)
 		switch {
-		case out.State == types.StateFailed:
-			return nil, fmt.Errorf("function %s failed: %s", name, aws.ToString(out.StateReason))
-		case out.LastUpdateStatus == types.LastUpdateStatusFailed:
-			return nil, fmt.Errorf("updating function %s failed: %s", name, aws.ToString(out.LastUpdateStatusReason))
-		case out.State != types.StatePending && out.LastUpdateStatus != types.LastUpdateStatusInProgress:
-			return cfg, nil
+		case out.State == lambdaclient.StateFailed:
+			return nil, fmt.Errorf("function %s failed: %s", name, out.StateReason)
+		case out.LastUpdateStatus == lambdaclient.LastUpdateStatusFailed:
+			return nil, fmt.Errorf("updating function %s failed: %s", name, out.LastUpdateStatusReason)
+		case out.State != lambdaclient.StatePending && out.LastUpdateStatus != lambdaclient.LastUpdateStatusInProgress:
+			return out, nil
 		case time.Now().After(deadline):
 			return nil, fmt.Errorf("function %s is still %s after %s", name, out.State, limit)
 		}
@@ -419,8 +381,7 @@ function from running). The command waits until the function is Active.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, version %s\n%s\n", aws.ToString(cfg.FunctionName), cfg.State,
-				aws.ToString(cfg.Version), aws.ToString(cfg.FunctionArn))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, version %s\n%s\n", cfg.FunctionName, cfg.State, cfg.Version, cfg.FunctionArn)
 			return nil
 		},
 	}
@@ -450,21 +411,18 @@ type invokeOptions struct {
 
 // invokeInput builds Invoke from the flags and the payload argument
 // ("-" reads stdin; none sends no payload).
-func invokeInput(name string, args []string, stdin io.Reader, o invokeOptions) (*lambda.InvokeInput, error) {
+func invokeInput(name string, args []string, stdin io.Reader, o invokeOptions) (*lambdaclient.InvokeInput, error) {
 	if o.async && o.dryRun {
 		return nil, fmt.Errorf("--async and --dry-run exclude each other: %w", errdefs.ErrInvalidArgument)
 	}
-	in := &lambda.InvokeInput{FunctionName: aws.String(name), InvocationType: types.InvocationTypeRequestResponse}
-	if o.qualifier != "" {
-		in.Qualifier = aws.String(o.qualifier)
-	}
+	in := &lambdaclient.InvokeInput{FunctionName: name, Qualifier: o.qualifier, InvocationType: lambdaclient.InvocationRequestResponse}
 	switch {
 	case o.async:
-		in.InvocationType = types.InvocationTypeEvent
+		in.InvocationType = lambdaclient.InvocationEvent
 	case o.dryRun:
-		in.InvocationType = types.InvocationTypeDryRun
+		in.InvocationType = lambdaclient.InvocationDryRun
 	case !o.noLogs:
-		in.LogType = types.LogTypeTail
+		in.LogType = lambdaclient.LogTail
 	}
 	if len(args) > 0 {
 		payload := []byte(args[0])
@@ -493,9 +451,9 @@ type functionFailure struct {
 
 // reportInvoke writes an invocation's outcome: the payload on stdout, the
 // log tail on stderr; a function error becomes the command's failure.
-func reportInvoke(stdout, stderr io.Writer, out *lambda.InvokeOutput) error {
-	if out.LogResult != nil {
-		if logs, err := base64.StdEncoding.DecodeString(*out.LogResult); err == nil {
+func reportInvoke(stdout, stderr io.Writer, out *lambdaclient.InvokeOutput) error {
+	if out.LogResult != "" {
+		if logs, err := base64.StdEncoding.DecodeString(out.LogResult); err == nil {
 			_, _ = stderr.Write(logs)
 			if len(logs) > 0 && logs[len(logs)-1] != '\n' {
 				fmt.Fprintln(stderr)
@@ -504,11 +462,10 @@ func reportInvoke(stdout, stderr io.Writer, out *lambda.InvokeOutput) error {
 	}
 	switch out.StatusCode {
 	case 202:
-		id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
-		fmt.Fprintf(stderr, "Accepted for asynchronous invocation (request %s)\n", id)
+		fmt.Fprintf(stderr, "Accepted for asynchronous invocation (request %s)\n", out.RequestID)
 		return nil
 	case 204:
-		fmt.Fprintf(stderr, "Dry run: the request would be accepted (version %s)\n", aws.ToString(out.ExecutedVersion))
+		fmt.Fprintf(stderr, "Dry run: the request would be accepted (version %s)\n", out.ExecutedVersion)
 		return nil
 	}
 	if len(out.Payload) > 0 {
@@ -517,9 +474,9 @@ func reportInvoke(stdout, stderr io.Writer, out *lambda.InvokeOutput) error {
 			fmt.Fprintln(stdout)
 		}
 	}
-	if out.FunctionError != nil {
+	if out.FunctionError != "" {
 		var f functionFailure
-		msg := "function error (" + *out.FunctionError + ")"
+		msg := "function error (" + out.FunctionError + ")"
 		if json.Unmarshal(out.Payload, &f) == nil && (f.ErrorType != "" || f.ErrorMessage != "") {
 			msg += ": " + strings.TrimPrefix(f.ErrorType+": "+f.ErrorMessage, ": ")
 		}
@@ -568,21 +525,24 @@ type fnRow struct {
 	Name, Runtime, Memory, Timeout, State, Version, LastModified, Arn string
 }
 
-func rowOf(c types.FunctionConfiguration) fnRow {
-	rt := string(c.Runtime)
-	if c.PackageType == types.PackageTypeImage {
+func rowOf(c lambdaclient.FunctionConfiguration) fnRow {
+	rt := c.Runtime
+	if c.PackageType == lambdaclient.PackageTypeImage {
 		rt = "image"
 	}
 	return fnRow{
-		Name: aws.ToString(c.FunctionName), Runtime: rt,
-		Memory: strconv.Itoa(int(aws.ToInt32(c.MemorySize))) + " MB", Timeout: strconv.Itoa(int(aws.ToInt32(c.Timeout))) + " s",
-		State: string(c.State), Version: aws.ToString(c.Version), LastModified: aws.ToString(c.LastModified),
-		Arn: aws.ToString(c.FunctionArn),
+		Name: c.FunctionName, Runtime: rt,
+		Memory: strconv.Itoa(int(c.MemorySize)) + " MB", Timeout: strconv.Itoa(int(c.Timeout)) + " s",
+		State: c.State, Version: c.Version, LastModified: c.LastModified, Arn: c.FunctionArn,
 	}
 }
 
-var fnHeader = map[string]string{"Name": "NAME", "Runtime": "RUNTIME", "Memory": "MEMORY", "Timeout": "TIMEOUT",
-	"State": "STATE", "Version": "VERSION", "LastModified": "LAST MODIFIED", "Arn": "ARN"}
+// fnHeader names the columns of the table (built on use, not at every
+// wharf process's init).
+func fnHeader() map[string]string {
+	return map[string]string{"Name": "NAME", "Runtime": "RUNTIME", "Memory": "MEMORY", "Timeout": "TIMEOUT",
+		"State": "STATE", "Version": "VERSION", "LastModified": "LAST MODIFIED", "Arn": "ARN"}
+}
 
 func newFnLsCommand() *cobra.Command {
 	var format string
@@ -597,21 +557,18 @@ func newFnLsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			fns, err := c.ListFunctions(cmd.Context())
+			if err != nil {
+				return err
+			}
 			var rows []any
-			p := lambda.NewListFunctionsPaginator(c, &lambda.ListFunctionsInput{})
-			for p.HasMorePages() {
-				page, err := p.NextPage(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, f := range page.Functions {
-					rows = append(rows, rowOf(f))
-				}
+			for _, f := range fns {
+				rows = append(rows, rowOf(f))
 			}
 			if quiet {
 				format = "{{.Name}}"
 			}
-			return renderFormatted(cmd.OutOrStdout(), format, "table {{.Name}}\t{{.Runtime}}\t{{.Memory}}\t{{.Timeout}}\t{{.State}}\t{{.LastModified}}", fnHeader, rows)
+			return renderFormatted(cmd.OutOrStdout(), format, "table {{.Name}}\t{{.Runtime}}\t{{.Memory}}\t{{.Timeout}}\t{{.State}}\t{{.LastModified}}", fnHeader(), rows)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template, or json")
@@ -634,21 +591,21 @@ type configView struct {
 	Timeout, MemorySize, EphemeralStorage                          int32
 	Environment                                                    map[string]string `json:",omitempty"`
 	PackageType, State, StateReason, LastUpdateStatus              string
-	Architectures                                                  []types.Architecture
+	Architectures                                                  []string
 }
 
-func viewOf(c *types.FunctionConfiguration) configView {
+func viewOf(c *lambdaclient.FunctionConfiguration) configView {
 	v := configView{
-		FunctionName: aws.ToString(c.FunctionName), FunctionArn: aws.ToString(c.FunctionArn), Runtime: string(c.Runtime),
-		Role: aws.ToString(c.Role), Handler: aws.ToString(c.Handler), Description: aws.ToString(c.Description),
-		CodeSize: c.CodeSize, CodeSha256: aws.ToString(c.CodeSha256), Version: aws.ToString(c.Version),
-		LastModified: aws.ToString(c.LastModified), RevisionId: aws.ToString(c.RevisionId),
-		Timeout: aws.ToInt32(c.Timeout), MemorySize: aws.ToInt32(c.MemorySize), PackageType: string(c.PackageType),
-		State: string(c.State), StateReason: aws.ToString(c.StateReason), LastUpdateStatus: string(c.LastUpdateStatus),
+		FunctionName: c.FunctionName, FunctionArn: c.FunctionArn, Runtime: c.Runtime,
+		Role: c.Role, Handler: c.Handler, Description: c.Description,
+		CodeSize: c.CodeSize, CodeSha256: c.CodeSha256, Version: c.Version,
+		LastModified: c.LastModified, RevisionId: c.RevisionID,
+		Timeout: c.Timeout, MemorySize: c.MemorySize, PackageType: c.PackageType,
+		State: c.State, StateReason: c.StateReason, LastUpdateStatus: c.LastUpdateStatus,
 		Architectures: c.Architectures,
 	}
 	if c.EphemeralStorage != nil {
-		v.EphemeralStorage = aws.ToInt32(c.EphemeralStorage.Size)
+		v.EphemeralStorage = c.EphemeralStorage.Size
 	}
 	if c.Environment != nil {
 		v.Environment = c.Environment.Variables
@@ -668,11 +625,7 @@ func newFnGetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in := &lambda.GetFunctionInput{FunctionName: aws.String(args[0])}
-			if qualifier != "" {
-				in.Qualifier = aws.String(qualifier)
-			}
-			out, err := c.GetFunction(cmd.Context(), in)
+			out, err := c.GetFunction(cmd.Context(), args[0], qualifier)
 			if err != nil {
 				return err
 			}
@@ -681,7 +634,7 @@ func newFnGetCommand() *cobra.Command {
 				v.Configuration = viewOf(out.Configuration)
 			}
 			if out.Code != nil {
-				v.Code.RepositoryType, v.Code.Location, v.Code.ImageUri = aws.ToString(out.Code.RepositoryType), aws.ToString(out.Code.Location), aws.ToString(out.Code.ImageUri)
+				v.Code.RepositoryType, v.Code.Location, v.Code.ImageUri = out.Code.RepositoryType, out.Code.Location, out.Code.ImageURI
 			}
 			if out.Concurrency != nil && out.Concurrency.ReservedConcurrentExecutions != nil {
 				v.Concurrency = &struct{ ReservedConcurrentExecutions int32 }{*out.Concurrency.ReservedConcurrentExecutions}
@@ -707,12 +660,8 @@ func newFnRmCommand() *cobra.Command {
 			}
 			var failed error
 			for _, name := range args {
-				in := &lambda.DeleteFunctionInput{FunctionName: aws.String(name)}
-				if qualifier != "" {
-					in.Qualifier = aws.String(qualifier)
-				}
-				if _, err := c.DeleteFunction(cmd.Context(), in); err != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "wharf: "+err.Error())
+				if err := c.DeleteFunction(cmd.Context(), name, qualifier); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "wharf: "+fnError(fnEndpoint(cmd), err).Error())
 					failed = exitError{code: 1}
 					continue
 				}
@@ -736,11 +685,11 @@ func newFnPublishCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := c.PublishVersion(cmd.Context(), &lambda.PublishVersionInput{FunctionName: aws.String(args[0]), Description: aws.String(description)})
+			out, err := c.PublishVersion(cmd.Context(), args[0], description)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), aws.ToString(out.Version))
+			fmt.Fprintln(cmd.OutOrStdout(), out.Version)
 			return nil
 		},
 	}
@@ -759,18 +708,15 @@ func newFnVersionsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var rows []any
-			p := lambda.NewListVersionsByFunctionPaginator(c, &lambda.ListVersionsByFunctionInput{FunctionName: aws.String(args[0])})
-			for p.HasMorePages() {
-				page, err := p.NextPage(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, v := range page.Versions {
-					rows = append(rows, rowOf(v))
-				}
+			vs, err := c.ListVersionsByFunction(cmd.Context(), args[0])
+			if err != nil {
+				return err
 			}
-			return renderFormatted(cmd.OutOrStdout(), format, "table {{.Version}}\t{{.Memory}}\t{{.Timeout}}\t{{.State}}\t{{.LastModified}}", fnHeader, rows)
+			var rows []any
+			for _, v := range vs {
+				rows = append(rows, rowOf(v))
+			}
+			return renderFormatted(cmd.OutOrStdout(), format, "table {{.Version}}\t{{.Memory}}\t{{.Timeout}}\t{{.State}}\t{{.LastModified}}", fnHeader(), rows)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template, or json")
@@ -789,24 +735,15 @@ func newFnAliasCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in := &lambda.UpdateAliasInput{FunctionName: aws.String(args[0]), Name: aws.String(args[1]), FunctionVersion: aws.String(args[2])}
-			if description != "" {
-				in.Description = aws.String(description)
-			}
+			in := &lambdaclient.AliasInput{FunctionName: args[0], Name: args[1], FunctionVersion: args[2], Description: description}
 			out, err := c.UpdateAlias(cmd.Context(), in)
-			var nf *types.ResourceNotFoundException
-			if errors.As(err, &nf) {
-				var created *lambda.CreateAliasOutput
-				created, err = c.CreateAlias(cmd.Context(), &lambda.CreateAliasInput{FunctionName: in.FunctionName, Name: in.Name, FunctionVersion: in.FunctionVersion, Description: in.Description})
-				if err == nil {
-					fmt.Fprintln(cmd.OutOrStdout(), aws.ToString(created.AliasArn))
-				}
-				return err
+			if lambdaclient.IsCode(err, "ResourceNotFoundException") {
+				out, err = c.CreateAlias(cmd.Context(), in)
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), aws.ToString(out.AliasArn))
+			fmt.Fprintln(cmd.OutOrStdout(), out.AliasArn)
 			return nil
 		},
 	}
@@ -820,16 +757,13 @@ func newFnAliasCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			as, err := c.ListAliases(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
 			var rows []any
-			p := lambda.NewListAliasesPaginator(c, &lambda.ListAliasesInput{FunctionName: aws.String(args[0])})
-			for p.HasMorePages() {
-				page, err := p.NextPage(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, a := range page.Aliases {
-					rows = append(rows, struct{ Name, Version, Description string }{aws.ToString(a.Name), aws.ToString(a.FunctionVersion), aws.ToString(a.Description)})
-				}
+			for _, a := range as {
+				rows = append(rows, struct{ Name, Version, Description string }{a.Name, a.FunctionVersion, a.Description})
 			}
 			return renderFormatted(cmd.OutOrStdout(), "", "table {{.Name}}\t{{.Version}}\t{{.Description}}",
 				map[string]string{"Name": "ALIAS", "Version": "VERSION", "Description": "DESCRIPTION"}, rows)
@@ -844,8 +778,7 @@ func newFnAliasCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = c.DeleteAlias(cmd.Context(), &lambda.DeleteAliasInput{FunctionName: aws.String(args[0]), Name: aws.String(args[1])})
-			return err
+			return c.DeleteAlias(cmd.Context(), args[0], args[1])
 		},
 	}
 	c.AddCommand(set, ls, rm)
@@ -862,14 +795,14 @@ invocations run at once, further ones are throttled (TooManyRequestsException).
 N=0 stops the function from being invoked.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := aws.String(args[0])
+			name := args[0]
 			var n *int32
 			if len(args) == 2 {
 				v, err := strconv.Atoi(args[1])
 				if err != nil || v < 0 {
 					return fmt.Errorf("concurrency %q: want a number, 0 or more: %w", args[1], errdefs.ErrInvalidArgument)
 				}
-				n = aws.Int32(int32(v))
+				n = int32p(v)
 			}
 			if clear && n != nil {
 				return fmt.Errorf("give N or --clear, not both: %w", errdefs.ErrInvalidArgument)
@@ -880,44 +813,22 @@ N=0 stops the function from being invoked.`,
 			}
 			switch {
 			case clear:
-				_, err = c.DeleteFunctionConcurrency(cmd.Context(), &lambda.DeleteFunctionConcurrencyInput{FunctionName: name})
-				return err
+				return c.DeleteFunctionConcurrency(cmd.Context(), name)
 			case n != nil:
-				_, err = c.PutFunctionConcurrency(cmd.Context(), &lambda.PutFunctionConcurrencyInput{FunctionName: name, ReservedConcurrentExecutions: n})
-				return err
+				return c.PutFunctionConcurrency(cmd.Context(), name, *n)
 			}
-			out, err := c.GetFunctionConcurrency(cmd.Context(), &lambda.GetFunctionConcurrencyInput{FunctionName: name})
+			reserved, err := c.GetFunctionConcurrency(cmd.Context(), name)
 			if err != nil {
 				return err
 			}
-			if out.ReservedConcurrentExecutions == nil {
+			if reserved == nil {
 				fmt.Fprintln(cmd.OutOrStdout(), "unreserved")
 			} else {
-				fmt.Fprintln(cmd.OutOrStdout(), *out.ReservedConcurrentExecutions)
+				fmt.Fprintln(cmd.OutOrStdout(), *reserved)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&clear, "clear", false, "Remove the reservation")
 	return cmd
-}
-
-// The operations answer FunctionConfiguration under different output
-// types; these convert them for deploy's report.
-
-func configOf(o *lambda.GetFunctionConfigurationOutput) *types.FunctionConfiguration {
-	return &types.FunctionConfiguration{FunctionName: o.FunctionName, FunctionArn: o.FunctionArn, Version: o.Version, State: o.State,
-		StateReason: o.StateReason, LastUpdateStatus: o.LastUpdateStatus}
-}
-
-func createdConfig(o *lambda.CreateFunctionOutput) *types.FunctionConfiguration {
-	return &types.FunctionConfiguration{FunctionName: o.FunctionName, FunctionArn: o.FunctionArn, Version: o.Version, State: o.State}
-}
-
-func codeConfig(o *lambda.UpdateFunctionCodeOutput) *types.FunctionConfiguration {
-	return &types.FunctionConfiguration{FunctionName: o.FunctionName, FunctionArn: o.FunctionArn, Version: o.Version, State: o.State}
-}
-
-func publishedConfig(o *lambda.PublishVersionOutput) *types.FunctionConfiguration {
-	return &types.FunctionConfiguration{FunctionName: o.FunctionName, FunctionArn: o.FunctionArn, Version: o.Version, State: o.State}
 }

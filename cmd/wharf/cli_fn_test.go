@@ -15,11 +15,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/spf13/cobra"
 
+	"github.com/wharf-dev/wharf/api/lambdaclient"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/auth"
@@ -60,26 +58,26 @@ func flagsGiven(names ...string) func(string) bool {
 func TestDeployCreateInput(t *testing.T) {
 	o := &deployOptions{runtime: "provided", handler: "bootstrap", role: defaultRole, memory: 256, timeout: 10, ephemeral: 1024,
 		env: []string{"A=1", "B=x=y"}, publish: true, changed: flagsGiven("memory")}
-	in, err := o.createInput("hello", &types.FunctionCode{ZipFile: []byte("zip")})
+	in, err := o.createInput("hello", &lambdaclient.FunctionCode{ZipFile: []byte("zip")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToString(in.FunctionName) != "hello" || in.Runtime != "provided" || aws.ToInt32(in.MemorySize) != 256 ||
-		aws.ToInt32(in.Timeout) != 10 || aws.ToInt32(in.EphemeralStorage.Size) != 1024 || !in.Publish ||
-		in.Environment.Variables["B"] != "x=y" || in.PackageType != types.PackageTypeZip || aws.ToString(in.Role) != defaultRole ||
-		aws.ToString(in.Handler) != "bootstrap" {
+	if in.FunctionName != "hello" || in.Runtime != "provided" || *in.MemorySize != 256 ||
+		*in.Timeout != 10 || in.EphemeralStorage.Size != 1024 || !in.Publish ||
+		in.Environment.Variables["B"] != "x=y" || in.PackageType != lambdaclient.PackageTypeZip || in.Role != defaultRole ||
+		in.Handler != "bootstrap" {
 		t.Fatalf("CreateFunctionInput = %+v", in)
 	}
-	in, err = o.createInput("img", &types.FunctionCode{ImageUri: aws.String("r/f:1")})
-	if err != nil || in.PackageType != types.PackageTypeImage || in.Runtime != "" || in.Handler != nil {
+	in, err = o.createInput("img", &lambdaclient.FunctionCode{ImageURI: "r/f:1"})
+	if err != nil || in.PackageType != lambdaclient.PackageTypeImage || in.Runtime != "" || in.Handler != "" {
 		t.Fatalf("image CreateFunctionInput = %+v, %v", in, err)
 	}
 	o.changed = flagsGiven("runtime")
-	if _, err := o.createInput("img", &types.FunctionCode{ImageUri: aws.String("r/f:1")}); !errdefs.IsInvalidArgument(err) {
+	if _, err := o.createInput("img", &lambdaclient.FunctionCode{ImageURI: "r/f:1"}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("--runtime with --image: %v", err)
 	}
 	o.env = []string{"novalue"}
-	if _, err := o.createInput("x", &types.FunctionCode{ZipFile: []byte("z")}); !errdefs.IsInvalidArgument(err) {
+	if _, err := o.createInput("x", &lambdaclient.FunctionCode{ZipFile: []byte("z")}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("bad --env: %v", err)
 	}
 	if err := (&deployOptions{zip: "a", image: "b"}).check(); !errdefs.IsInvalidArgument(err) {
@@ -94,7 +92,7 @@ func TestDeployConfigInputSendsOnlyGivenFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if aws.ToInt32(in.MemorySize) != 512 || in.Timeout != nil || in.Role != nil || in.Handler != nil || in.Runtime != "" ||
+	if *in.MemorySize != 512 || in.Timeout != nil || in.Role != nil || in.Handler != nil || in.Runtime != nil ||
 		in.EphemeralStorage != nil || in.Environment == nil || len(in.Environment.Variables) != 0 {
 		t.Fatalf("UpdateFunctionConfigurationInput = %+v", in)
 	}
@@ -106,16 +104,16 @@ func TestDeployConfigInputSendsOnlyGivenFlags(t *testing.T) {
 
 func TestInvokeInputAndReport(t *testing.T) {
 	in, err := invokeInput("fn", []string{`{"a":1}`}, nil, invokeOptions{qualifier: "live"})
-	if err != nil || in.InvocationType != types.InvocationTypeRequestResponse || in.LogType != types.LogTypeTail ||
-		aws.ToString(in.Qualifier) != "live" || string(in.Payload) != `{"a":1}` {
+	if err != nil || in.InvocationType != lambdaclient.InvocationRequestResponse || in.LogType != lambdaclient.LogTail ||
+		in.Qualifier != "live" || string(in.Payload) != `{"a":1}` {
 		t.Fatalf("sync = %+v, %v", in, err)
 	}
 	in, err = invokeInput("fn", []string{"-"}, strings.NewReader(`[1]`), invokeOptions{async: true})
-	if err != nil || in.InvocationType != types.InvocationTypeEvent || in.LogType != "" || string(in.Payload) != `[1]` {
+	if err != nil || in.InvocationType != lambdaclient.InvocationEvent || in.LogType != "" || string(in.Payload) != `[1]` {
 		t.Fatalf("async = %+v, %v", in, err)
 	}
 	in, err = invokeInput("fn", nil, nil, invokeOptions{dryRun: true})
-	if err != nil || in.InvocationType != types.InvocationTypeDryRun || in.Payload != nil {
+	if err != nil || in.InvocationType != lambdaclient.InvocationDryRun || in.Payload != nil {
 		t.Fatalf("dry run = %+v, %v", in, err)
 	}
 	if _, err := invokeInput("fn", []string{`{`}, nil, invokeOptions{}); !errdefs.IsInvalidArgument(err) {
@@ -126,9 +124,9 @@ func TestInvokeInputAndReport(t *testing.T) {
 	}
 
 	var out, errb bytes.Buffer
-	err = reportInvoke(&out, &errb, &lambda.InvokeOutput{
-		StatusCode: 200, Payload: []byte(`{"errorMessage":"boom","errorType":"Oops"}`), FunctionError: aws.String("Unhandled"),
-		LogResult: aws.String(base64.StdEncoding.EncodeToString([]byte("START\nREPORT RequestId: x"))),
+	err = reportInvoke(&out, &errb, &lambdaclient.InvokeOutput{
+		StatusCode: 200, Payload: []byte(`{"errorMessage":"boom","errorType":"Oops"}`), FunctionError: "Unhandled",
+		LogResult: base64.StdEncoding.EncodeToString([]byte("START\nREPORT RequestId: x")),
 	})
 	var ee exitError
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "Unhandled") || !strings.Contains(err.Error(), "Oops: boom") {

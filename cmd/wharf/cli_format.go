@@ -16,23 +16,26 @@ import (
 )
 
 // templateFuncs are the functions docker offers in --format templates, so
-// that format strings written for docker work unchanged.
-var templateFuncs = template.FuncMap{
-	"json": func(v any) string {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		_ = enc.Encode(v)
-		return strings.TrimSpace(buf.String())
-	},
-	"split":    strings.Split,
-	"join":     strings.Join,
-	"title":    titleCase,
-	"lower":    strings.ToLower,
-	"upper":    strings.ToUpper,
-	"pad":      padWithSpace,
-	"truncate": truncateWithLength,
-	"println":  fmt.Sprintln,
+// that format strings written for docker work unchanged (a function, so
+// that the map is built when a template is, not at every process's init).
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"json": func(v any) string {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(v)
+			return strings.TrimSpace(buf.String())
+		},
+		"split":    strings.Split,
+		"join":     strings.Join,
+		"title":    titleCase,
+		"lower":    strings.ToLower,
+		"upper":    strings.ToUpper,
+		"pad":      padWithSpace,
+		"truncate": truncateWithLength,
+		"println":  fmt.Sprintln,
+	}
 }
 
 // titleCase upper-cases the first letter of every word, as strings.Title
@@ -66,7 +69,7 @@ func truncateWithLength(s string, n int) string {
 
 // parseTemplate compiles a --format template with docker's functions.
 func parseTemplate(format string) (*template.Template, error) {
-	t, err := template.New("").Funcs(templateFuncs).Parse(format)
+	t, err := template.New("").Funcs(templateFuncs()).Parse(format)
 	if err != nil {
 		return nil, fmt.Errorf("template parsing error: %v", err)
 	}

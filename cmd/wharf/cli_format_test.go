@@ -31,7 +31,7 @@ func psRows(noTrunc bool) []any {
 
 func TestPsDefaultTable(t *testing.T) {
 	var b bytes.Buffer
-	if err := renderFormatted(&b, "", defaultPsFormat, psHeader, psRows(false)); err != nil {
+	if err := renderFormatted(&b, "", defaultPsFormat, psHeader(), psRows(false)); err != nil {
 		t.Fatal(err)
 	}
 	want := "" +
@@ -52,7 +52,7 @@ func TestPsCustomFormats(t *testing.T) {
 		{"{{json .Names}}", "\"web\"\n\"job\"\n"},
 	} {
 		var b bytes.Buffer
-		if err := renderFormatted(&b, tc.format, defaultPsFormat, psHeader, psRows(false)); err != nil {
+		if err := renderFormatted(&b, tc.format, defaultPsFormat, psHeader(), psRows(false)); err != nil {
 			t.Errorf("%q: %v", tc.format, err)
 			continue
 		}
@@ -64,7 +64,7 @@ func TestPsCustomFormats(t *testing.T) {
 
 func TestPsJSONFormat(t *testing.T) {
 	var b bytes.Buffer
-	if err := renderFormatted(&b, "json", defaultPsFormat, psHeader, psRows(true)); err != nil {
+	if err := renderFormatted(&b, "json", defaultPsFormat, psHeader(), psRows(true)); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
@@ -101,7 +101,7 @@ func TestImagesTable(t *testing.T) {
 		rows = append(rows, r)
 	}
 	var b bytes.Buffer
-	if err := renderFormatted(&b, "", defaultImagesFormat, imageHeader, rows); err != nil {
+	if err := renderFormatted(&b, "", defaultImagesFormat, imageHeader(), rows); err != nil {
 		t.Fatal(err)
 	}
 	want := "" +

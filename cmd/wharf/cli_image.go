@@ -31,9 +31,13 @@ type imageRow struct {
 
 const defaultImagesFormat = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 
-var imageHeader = map[string]string{
-	"Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
-	"Digest": "DIGEST", "ID": "IMAGE ID", "Repository": "REPOSITORY", "Size": "SIZE", "Tag": "TAG",
+// imageHeader names the columns of the table (built on use, not at every
+// wharf process's init).
+func imageHeader() map[string]string {
+	return map[string]string{
+		"Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED",
+		"Digest": "DIGEST", "ID": "IMAGE ID", "Repository": "REPOSITORY", "Size": "SIZE", "Tag": "TAG",
+	}
 }
 
 // splitRepoTag splits "repo:tag"; a colon before the last slash belongs to
@@ -127,7 +131,7 @@ func newImagesCommand() *cobra.Command {
 			for i, r := range rows {
 				anyRows[i] = r
 			}
-			return renderFormatted(cmd.OutOrStdout(), format, defaultImagesFormat, imageHeader, anyRows)
+			return renderFormatted(cmd.OutOrStdout(), format, defaultImagesFormat, imageHeader(), anyRows)
 		},
 	}
 	f := cmd.Flags()

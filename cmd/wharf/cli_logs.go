@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,8 +12,22 @@ import (
 	"github.com/wharf-dev/wharf/api/wharf"
 )
 
-// unixTimestamp matches "1700000000" and "1700000000.123456789".
-var unixTimestamp = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+// isUnixTimestamp matches "1700000000" and "1700000000.123456789"
+// (^[0-9]+(\.[0-9]+)?$, by hand: a regexp would be compiled at every wharf
+// process's init).
+func isUnixTimestamp(s string) bool {
+	sec, frac, dot := strings.Cut(s, ".")
+	return allDigits(sec) && (!dot || allDigits(frac))
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // timeLayouts are the absolute forms --since and --until accept besides
 // unix timestamps, the same as docker's; layouts without a zone are read
@@ -43,7 +57,7 @@ func parseTimestamp(flag, value string, now time.Time) (string, error) {
 			return formatUnix(now.Add(-d)), nil
 		}
 	}
-	if unixTimestamp.MatchString(value) {
+	if isUnixTimestamp(value) {
 		return value, nil
 	}
 	for _, l := range timeLayouts {

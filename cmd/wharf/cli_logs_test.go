@@ -56,7 +56,7 @@ func TestStatsRow(t *testing.T) {
 	tr.add("web", prev)
 	tr.add("web", cur)
 	var b bytes.Buffer
-	if err := renderFormatted(&b, "", defaultStatsFormat, statsHeader, tr.rows(false)); err != nil {
+	if err := renderFormatted(&b, "", defaultStatsFormat, statsHeader(), tr.rows(false)); err != nil {
 		t.Fatal(err)
 	}
 	wantTable := "" +

@@ -40,11 +40,15 @@ func (r containerRow) Label(name string) string { return r.labels[name] }
 
 const defaultPsFormat = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
-var psHeader = map[string]string{
-	"Command": "COMMAND", "CreatedAt": "CREATED AT", "ID": "CONTAINER ID", "Image": "IMAGE",
-	"Labels": "LABELS", "LocalVolumes": "LOCAL VOLUMES", "Mounts": "MOUNTS", "Names": "NAMES",
-	"Networks": "NETWORKS", "Ports": "PORTS", "RunningFor": "CREATED", "Size": "SIZE",
-	"State": "STATE", "Status": "STATUS",
+// psHeader names the columns of the table (built on use, not at every
+// wharf process's init).
+func psHeader() map[string]string {
+	return map[string]string{
+		"Command": "COMMAND", "CreatedAt": "CREATED AT", "ID": "CONTAINER ID", "Image": "IMAGE",
+		"Labels": "LABELS", "LocalVolumes": "LOCAL VOLUMES", "Mounts": "MOUNTS", "Names": "NAMES",
+		"Networks": "NETWORKS", "Ports": "PORTS", "RunningFor": "CREATED", "Size": "SIZE",
+		"State": "STATE", "Status": "STATUS",
+	}
 }
 
 // containerRowOf renders a container list entry as docker's ps does:
@@ -172,7 +176,7 @@ func newPsCommand() *cobra.Command {
 			for i, ct := range cts {
 				rows[i] = containerRowOf(ct, noTrunc, now)
 			}
-			return renderFormatted(cmd.OutOrStdout(), format, defaultPsFormat, psHeader, rows)
+			return renderFormatted(cmd.OutOrStdout(), format, defaultPsFormat, psHeader(), rows)
 		},
 	}
 	f := cmd.Flags()

@@ -31,9 +31,13 @@ type statsRow struct {
 
 const defaultStatsFormat = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.PIDs}}"
 
-var statsHeader = map[string]string{
-	"BlockIO": "BLOCK I/O", "CPUPerc": "CPU %", "Container": "CONTAINER", "ID": "CONTAINER ID",
-	"MemPerc": "MEM %", "MemUsage": "MEM USAGE / LIMIT", "Name": "NAME", "NetIO": "NET I/O", "PIDs": "PIDS",
+// statsHeader names the columns of the table (built on use, not at every
+// wharf process's init).
+func statsHeader() map[string]string {
+	return map[string]string{
+		"BlockIO": "BLOCK I/O", "CPUPerc": "CPU %", "Container": "CONTAINER", "ID": "CONTAINER ID",
+		"MemPerc": "MEM %", "MemUsage": "MEM USAGE / LIMIT", "Name": "NAME", "NetIO": "NET I/O", "PIDs": "PIDS",
+	}
 }
 
 // cpuPercent computes CPU use between two samples the way docker does: the
@@ -192,7 +196,7 @@ func newStatsCommand() *cobra.Command {
 						return err
 					}
 				}
-				return renderFormatted(out, format, defaultStatsFormat, statsHeader, t.rows(noTrunc))
+				return renderFormatted(out, format, defaultStatsFormat, statsHeader(), t.rows(noTrunc))
 			}
 			done := make(chan struct{})
 			go func() { wg.Wait(); close(done) }()
@@ -216,7 +220,7 @@ func newStatsCommand() *cobra.Command {
 					// Redraw in place: clear the screen, cursor home.
 					fmt.Fprint(out, "\033[2J\033[H")
 				}
-				if err := renderFormatted(out, format, defaultStatsFormat, statsHeader, t.rows(noTrunc)); err != nil {
+				if err := renderFormatted(out, format, defaultStatsFormat, statsHeader(), t.rows(noTrunc)); err != nil {
 					return err
 				}
 			}

@@ -13,9 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/api/wharf"
@@ -26,6 +23,7 @@ import (
 	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/trigger"
 	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/server/fnapi"
 	"github.com/wharf-dev/wharf/server/lambdaapi"
 	wstream "github.com/wharf-dev/wharf/stream"
@@ -77,8 +75,8 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 			return nil, fmt.Errorf("function base image: %w", err)
 		}
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
 	eng, err := functions.NewEngine(fnRoot, functions.NewContainerLauncher(adapter, nsDir),
 		functions.WithIdleTimeout(c.idleTimeout), functions.WithDefaultConcurrency(c.concurrency),
 		functions.WithLogger(log), functions.WithRegisterer(reg), functions.WithImages(images))
@@ -109,7 +107,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 			return nil, fmt.Errorf("--http %s: %w", c.httpAddr, err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", reg.Handler())
 		mux.Handle("/", fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log))))
 		fr.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = fr.http.Serve(l) }()

@@ -2,27 +2,23 @@ package auth
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/sigv4"
 )
 
 // MaxSkew is how far a request's X-Amz-Date may be from the server's clock.
 const MaxSkew = 15 * time.Minute
 
-const algorithm = "AWS4-HMAC-SHA256"
+const algorithm = sigv4.Algorithm
 
 // Identity is who signed a request.
 type Identity struct {
@@ -55,7 +51,7 @@ func (v *Verifier) signingKey(secret, date, region, service string) []byte {
 	if ok {
 		return k
 	}
-	k = signingKey(secret, date, region, service)
+	k = sigv4.SigningKey(secret, date, region, service)
 	v.kmu.Lock()
 	if v.sigKeys == nil || len(v.sigKeys) >= maxCachedKeys {
 		v.sigKeys = map[string][]byte{}
@@ -101,7 +97,7 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 		return nil, fmt.Errorf("UnrecognizedClientException: the security token included in the request is invalid: %w", errdefs.ErrUnauthorized)
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
-	t, err := time.Parse("20060102T150405Z", amzDate)
+	t, err := time.Parse(sigv4.TimeFormat, amzDate)
 	if err != nil {
 		return nil, fmt.Errorf("IncompleteSignature: missing or bad X-Amz-Date: %w", errdefs.ErrUnauthorized)
 	}
@@ -123,8 +119,7 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	sum := sha256.Sum256(body)
-	payloadHash := hex.EncodeToString(sum[:])
+	payloadHash := sigv4.PayloadHash(body)
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
 		return nil, fmt.Errorf("InvalidSignatureException: X-Amz-Content-Sha256 does not match the body: %w", errdefs.ErrForbidden)
 	}
@@ -135,54 +130,27 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("IncompleteSignature: signature is not hex: %w", errdefs.ErrUnauthorized)
 	}
-	// Clients differ in how often they escape the path (once, or twice
-	// as SigV4 asks of most services); both are a proof of the secret.
+	query, headers := sigv4.CanonicalQuery(r.URL.Query()), sigv4.CanonicalHeaders(r, signed)
 	for _, uri := range canonicalURIs(r) {
-		creq := strings.Join([]string{r.Method, uri, canonicalQuery(r.URL.Query()), canonicalHeaders(r, signed), strings.Join(signed, ";"), payloadHash}, "\n")
-		h := sha256.Sum256([]byte(creq))
-		sts := strings.Join([]string{algorithm, amzDate, scope, hex.EncodeToString(h[:])}, "\n")
-		if subtle.ConstantTimeCompare(hmacSHA256(key, sts), want) == 1 {
+		sts := sigv4.StringToSign(amzDate, scope, sigv4.CanonicalRequest(r.Method, uri, query, headers, signed, payloadHash))
+		if subtle.ConstantTimeCompare(sigv4.HMACSHA256(key, sts), want) == 1 {
 			return id, nil
 		}
 	}
 	return nil, fmt.Errorf("InvalidSignatureException: The request signature we calculated does not match the signature you provided: %w", errdefs.ErrForbidden)
 }
 
-func hmacSHA256(key []byte, data string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(data))
-	return m.Sum(nil)
-}
-
-func signingKey(secret, date, region, service string) []byte {
-	k := hmacSHA256([]byte("AWS4"+secret), date)
-	k = hmacSHA256(k, region)
-	k = hmacSHA256(k, service)
-	return hmacSHA256(k, "aws4_request")
-}
-
-// escape is SigV4's URI encoding: everything but unreserved characters.
-func escape(s string, keepSlash bool) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || keepSlash && c == '/' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
-}
-
+// canonicalURIs are the canonical URIs a client may have signed r's path
+// as: clients differ in how often they escape it (once, or twice as SigV4
+// asks of most services); either is a proof of the secret.
 func canonicalURIs(r *http.Request) []string {
 	path := r.URL.Path
 	if path == "" {
 		path = "/"
 	}
-	once := escape(path, true)
+	once := sigv4.Escape(path, true)
 	raw := r.URL.EscapedPath()
-	twice := escape(raw, true)
+	twice := sigv4.CanonicalURI(r.URL)
 	out := []string{once}
 	for _, u := range []string{raw, twice} {
 		if u != once {
@@ -190,36 +158,4 @@ func canonicalURIs(r *http.Request) []string {
 		}
 	}
 	return out
-}
-
-func canonicalQuery(q url.Values) string {
-	var pairs []string
-	for k, vs := range q {
-		for _, v := range vs {
-			pairs = append(pairs, escape(k, false)+"="+escape(v, false))
-		}
-	}
-	sort.Strings(pairs)
-	return strings.Join(pairs, "&")
-}
-
-func canonicalHeaders(r *http.Request, signed []string) string {
-	var b strings.Builder
-	for _, h := range signed {
-		var v string
-		// Go's server moves these two out of the header map.
-		switch h {
-		case "host":
-			v = r.Host
-			if v == "" {
-				v = r.URL.Host
-			}
-		case "content-length":
-			v = strconv.FormatInt(r.ContentLength, 10)
-		default:
-			v = strings.Join(r.Header.Values(h), ",")
-		}
-		b.WriteString(h + ":" + strings.Join(strings.Fields(v), " ") + "\n")
-	}
-	return b.String()
 }

@@ -26,8 +26,12 @@ type cron struct {
 
 type nth struct{ weekday, n int }
 
-var monthNames = map[string]int{"JAN": 1, "FEB": 2, "MAR": 3, "APR": 4, "MAY": 5, "JUN": 6, "JUL": 7, "AUG": 8, "SEP": 9, "OCT": 10, "NOV": 11, "DEC": 12}
-var dayNames = map[string]int{"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
+// monthNames and dayNames are the names of the values 1, 2, ... (arrays,
+// not maps: a map literal would be built at every wharf process's init).
+var (
+	monthNames = []string{"JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}
+	dayNames   = []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}
+)
 
 func parseCron(expr, body string) (Schedule, error) {
 	f := strings.Fields(body)
@@ -130,10 +134,10 @@ func (e parseErr) Error() string { return string(e) }
 func errf(format string, a ...any) error { return parseErr(fmt.Sprintf(format, a...)) }
 
 // value parses one number or name within [lo, hi].
-func value(s string, lo, hi int, names map[string]int) (int, error) {
-	if names != nil {
-		if v, ok := names[strings.ToUpper(s)]; ok {
-			return v, nil
+func value(s string, lo, hi int, names []string) (int, error) {
+	for i, name := range names {
+		if strings.EqualFold(s, name) {
+			return i + 1, nil
 		}
 	}
 	n, err := strconv.Atoi(s)
@@ -145,7 +149,7 @@ func value(s string, lo, hi int, names map[string]int) (int, error) {
 
 // bits parses a comma list of *, values, ranges and increments into a bit
 // set with bit v set for each allowed value v.
-func bits(s string, lo, hi int, names map[string]int) (uint64, error) {
+func bits(s string, lo, hi int, names []string) (uint64, error) {
 	var out uint64
 	for _, part := range strings.Split(s, ",") {
 		if part == "" {

@@ -60,10 +60,13 @@ func WithNetworks(n Networks, c NetworkConnector) Option {
 // WithVolumes serves /volumes over the store v.
 func WithVolumes(v Volumes) Option { return func(s *Server) { s.vols = v } }
 
-// predefined are the networks a daemon without a network manager has.
-var predefined = []*network.Network{
-	{Name: "none", ID: strings.Repeat("0", 63) + "1", Driver: network.DriverNull},
-	{Name: "host", ID: strings.Repeat("0", 63) + "2", Driver: network.DriverHost},
+// predefined are the networks a daemon without a network manager has
+// (built on use, not at package init).
+func predefined() []*network.Network {
+	return []*network.Network{
+		{Name: "none", ID: strings.Repeat("0", 63) + "1", Driver: network.DriverNull},
+		{Name: "host", ID: strings.Repeat("0", 63) + "2", Driver: network.DriverHost},
+	}
 }
 
 func notYet(what string) error {
@@ -72,7 +75,7 @@ func notYet(what string) error {
 
 func (s *Server) listNets(ctx context.Context) []*network.Network {
 	if s.nets == nil {
-		return predefined
+		return predefined()
 	}
 	return s.nets.List(ctx)
 }
@@ -81,7 +84,7 @@ func (s *Server) inspectNet(ctx context.Context, ref string) (*network.Network, 
 	if s.nets != nil {
 		return s.nets.Inspect(ctx, ref)
 	}
-	for _, n := range predefined {
+	for _, n := range predefined() {
 		if n.Name == ref || n.ID == ref || (len(ref) >= 4 && strings.HasPrefix(n.ID, ref)) {
 			return n, nil
 		}

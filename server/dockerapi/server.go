@@ -24,7 +24,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -141,7 +140,35 @@ func New(c Containers, i Images, sys System, opts ...Option) *Server {
 // Close stops the event recorder.
 func (s *Server) Close() { s.events.close() }
 
-var versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
+// cutVersionPrefix splits "/v1.45/containers/json" into "1.45" and
+// "/containers/json"; ok is false for a path without a version prefix
+// (^/v([0-9]+\.[0-9]+)(/.*)$, matched by hand: a regexp compiled at
+// package init would cost every wharf process, shims included).
+func cutVersionPrefix(path string) (version, rest string, ok bool) {
+	p, found := strings.CutPrefix(path, "/v")
+	if !found {
+		return "", "", false
+	}
+	end := strings.IndexByte(p, '/')
+	if end < 0 {
+		return "", "", false
+	}
+	major, minor, dot := strings.Cut(p[:end], ".")
+	// ".*" stops at a newline.
+	if !dot || !digits(major) || !digits(minor) || strings.IndexByte(p[end:], '\n') >= 0 {
+		return "", "", false
+	}
+	return p[:end], p[end:], true
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 type versionKey struct{}
 
@@ -157,8 +184,8 @@ func requestVersion(r *http.Request) string {
 // prefix, then dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	version := APIVersion
-	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
-		version = m[1]
+	if v, rest, ok := cutVersionPrefix(r.URL.Path); ok {
+		version = v
 		if versionLess(version, MinAPIVersion) {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", version, MinAPIVersion))
 			return
@@ -168,7 +195,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r2 := r.Clone(context.WithValue(r.Context(), versionKey{}, version))
-		r2.URL.Path = m[2]
+		r2.URL.Path = rest
 		r2.URL.RawPath = ""
 		r = r2
 	}
