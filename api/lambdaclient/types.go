@@ -17,9 +17,9 @@ type EphemeralStorage struct {
 type FunctionConfiguration struct {
 	FunctionName           string            `json:"FunctionName"`
 	FunctionArn            string            `json:"FunctionArn"`
-	Runtime                string            `json:"Runtime"`
+	Runtime                string            `json:"Runtime,omitempty"`
 	Role                   string            `json:"Role"`
-	Handler                string            `json:"Handler"`
+	Handler                string            `json:"Handler,omitempty"`
 	CodeSize               int64             `json:"CodeSize"`
 	Description            string            `json:"Description"`
 	Timeout                int32             `json:"Timeout"`
@@ -37,6 +37,20 @@ type FunctionConfiguration struct {
 	PackageType            string            `json:"PackageType"`
 	Architectures          []string          `json:"Architectures"`
 	EphemeralStorage       *EphemeralStorage `json:"EphemeralStorage"`
+	// ImageConfigResponse is present for image functions with overrides.
+	ImageConfigResponse *ImageConfigResponse `json:"ImageConfigResponse,omitempty"`
+}
+
+// ImageConfig overrides an image function's ENTRYPOINT, CMD and WORKDIR.
+type ImageConfig struct {
+	EntryPoint       []string `json:"EntryPoint,omitempty"`
+	Command          []string `json:"Command,omitempty"`
+	WorkingDirectory string   `json:"WorkingDirectory,omitempty"`
+}
+
+// ImageConfigResponse is how a configuration reports its ImageConfig.
+type ImageConfigResponse struct {
+	ImageConfig *ImageConfig `json:"ImageConfig,omitempty"`
 }
 
 // Values of FunctionConfiguration.State, LastUpdateStatus and PackageType.
@@ -69,6 +83,7 @@ type CreateFunctionInput struct {
 	Publish          bool              `json:"Publish"`
 	PackageType      string            `json:"PackageType,omitempty"`
 	Code             FunctionCode      `json:"Code"`
+	ImageConfig      *ImageConfig      `json:"ImageConfig,omitempty"`
 	Environment      *Environment      `json:"Environment,omitempty"`
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
 }
@@ -85,6 +100,7 @@ type UpdateFunctionConfigurationInput struct {
 	MemorySize       *int32            `json:"MemorySize,omitempty"`
 	Environment      *Environment      `json:"Environment,omitempty"`
 	EphemeralStorage *EphemeralStorage `json:"EphemeralStorage,omitempty"`
+	ImageConfig      *ImageConfig      `json:"ImageConfig,omitempty"`
 }
 
 // UpdateFunctionCodeInput is UpdateFunctionCode's request.
@@ -99,7 +115,9 @@ type UpdateFunctionCodeInput struct {
 type FunctionCodeLocation struct {
 	RepositoryType string `json:"RepositoryType"`
 	Location       string `json:"Location"`
-	ImageURI       string `json:"ImageUri"`
+	ImageURI       string `json:"ImageUri,omitempty"`
+	// ResolvedImageURI is the image pinned by digest.
+	ResolvedImageURI string `json:"ResolvedImageUri,omitempty"`
 }
 
 // Concurrency is a function's reserved concurrency (nil: none reserved).

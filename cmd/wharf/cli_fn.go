@@ -135,7 +135,8 @@ func fnClientFor(cmd *cobra.Command) (*lambdaclient.Client, error) {
 
 // deployOptions are `fn deploy`'s flags.
 type deployOptions struct {
-	zip, image, runtime, handler, role, description string
+	zip, image, imageConfig, runtime, handler, role string
+	description                                     string
 	memory, timeout, ephemeral, concurrency         int
 	env                                             []string
 	publish                                         bool
@@ -206,7 +207,13 @@ func (o *deployOptions) createInput(name string, code *lambdaclient.FunctionCode
 		if o.changed("runtime") {
 			return nil, fmt.Errorf("--runtime does not apply to --image functions: %w", errdefs.ErrInvalidArgument)
 		}
+		if in.ImageConfig, err = o.parseImageConfig(); err != nil {
+			return nil, err
+		}
 	} else {
+		if o.changed("image-config") {
+			return nil, fmt.Errorf("--image-config applies to --image functions only: %w", errdefs.ErrInvalidArgument)
+		}
 		in.Runtime = o.runtime
 		in.Handler = o.handler
 	}
@@ -214,6 +221,21 @@ func (o *deployOptions) createInput(name string, code *lambdaclient.FunctionCode
 		in.Environment = &lambdaclient.Environment{Variables: env}
 	}
 	return in, nil
+}
+
+// parseImageConfig reads --image-config, the JSON form the aws CLI takes:
+// {"EntryPoint":[...],"Command":[...],"WorkingDirectory":"/dir"}.
+func (o *deployOptions) parseImageConfig() (*lambdaclient.ImageConfig, error) {
+	if strings.TrimSpace(o.imageConfig) == "" {
+		return nil, nil
+	}
+	var ic lambdaclient.ImageConfig
+	dec := json.NewDecoder(strings.NewReader(o.imageConfig))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ic); err != nil {
+		return nil, fmt.Errorf(`--image-config: want {"EntryPoint":[...],"Command":[...],"WorkingDirectory":"/dir"}: %v: %w`, err, errdefs.ErrInvalidArgument)
+	}
+	return &ic, nil
 }
 
 func int32p(v int) *int32 {
@@ -245,6 +267,16 @@ func (o *deployOptions) configInput(name string) (*lambdaclient.UpdateFunctionCo
 	in.Runtime = str("runtime", o.runtime)
 	if size := num("ephemeral-storage", o.ephemeral); size != nil {
 		in.EphemeralStorage = &lambdaclient.EphemeralStorage{Size: *size}
+	}
+	if o.changed("image-config") {
+		ic, err := o.parseImageConfig()
+		if err != nil {
+			return nil, err
+		}
+		if ic == nil {
+			ic = &lambdaclient.ImageConfig{} // "" clears the overrides
+		}
+		in.ImageConfig, set = ic, true
 	}
 	if o.changed("env") {
 		env, err := parseEnv(o.env)
@@ -369,6 +401,7 @@ given change; new code is uploaded after the configuration. --publish
 publishes a version; --concurrency reserves concurrency (0 stops the
 function from running). The command waits until the function is Active.`,
 		Example: `  wharf fn deploy hello --zip fn.zip --runtime provided --memory 128 --timeout 3
+  wharf fn deploy hello-img --image local/hello:1 --image-config '{"Command":["app.handler"]}'
   wharf fn deploy hello --env STAGE=prod --publish`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -388,6 +421,7 @@ function from running). The command waits until the function is Active.`,
 	f := cmd.Flags()
 	f.StringVar(&o.zip, "zip", "", "Zip package whose `bootstrap` implements the Lambda Runtime API")
 	f.StringVar(&o.image, "image", "", "OCI image implementing the Lambda Runtime API")
+	f.StringVar(&o.imageConfig, "image-config", "", `Image function overrides as JSON: {"EntryPoint":[...],"Command":[...],"WorkingDirectory":"/dir"} ("" clears them on update)`)
 	f.StringVar(&o.runtime, "runtime", "provided.al2023", "Runtime of a zip function: provided, provided.al2 or provided.al2023")
 	f.StringVar(&o.handler, "handler", "bootstrap", "Handler (passed to the function as _HANDLER)")
 	f.StringVar(&o.role, "role", defaultRole, "Execution role ARN (kept, not enforced)")
@@ -580,8 +614,14 @@ func newFnLsCommand() *cobra.Command {
 // without the members wharf never sets.
 type functionView struct {
 	Configuration configView
-	Code          struct{ RepositoryType, Location, ImageUri string }
+	Code          codeView
 	Concurrency   *struct{ ReservedConcurrentExecutions int32 } `json:",omitempty"`
+}
+
+type codeView struct {
+	RepositoryType, Location string
+	ImageUri                 string `json:",omitempty"`
+	ResolvedImageUri         string `json:",omitempty"`
 }
 
 type configView struct {
@@ -590,8 +630,11 @@ type configView struct {
 	CodeSha256, Version, LastModified, RevisionId                  string
 	Timeout, MemorySize, EphemeralStorage                          int32
 	Environment                                                    map[string]string `json:",omitempty"`
-	PackageType, State, StateReason, LastUpdateStatus              string
+	PackageType, State, StateReason                                string
+	StateReasonCode                                                string `json:",omitempty"`
+	LastUpdateStatus                                               string
 	Architectures                                                  []string
+	ImageConfig                                                    *lambdaclient.ImageConfig `json:",omitempty"`
 }
 
 func viewOf(c *lambdaclient.FunctionConfiguration) configView {
@@ -602,7 +645,10 @@ func viewOf(c *lambdaclient.FunctionConfiguration) configView {
 		LastModified: c.LastModified, RevisionId: c.RevisionID,
 		Timeout: c.Timeout, MemorySize: c.MemorySize, PackageType: c.PackageType,
 		State: c.State, StateReason: c.StateReason, LastUpdateStatus: c.LastUpdateStatus,
-		Architectures: c.Architectures,
+		Architectures: c.Architectures, StateReasonCode: c.StateReasonCode,
+	}
+	if c.ImageConfigResponse != nil {
+		v.ImageConfig = c.ImageConfigResponse.ImageConfig
 	}
 	if c.EphemeralStorage != nil {
 		v.EphemeralStorage = c.EphemeralStorage.Size
@@ -634,7 +680,7 @@ func newFnGetCommand() *cobra.Command {
 				v.Configuration = viewOf(out.Configuration)
 			}
 			if out.Code != nil {
-				v.Code.RepositoryType, v.Code.Location, v.Code.ImageUri = out.Code.RepositoryType, out.Code.Location, out.Code.ImageURI
+				v.Code = codeView{RepositoryType: out.Code.RepositoryType, Location: out.Code.Location, ImageUri: out.Code.ImageURI, ResolvedImageUri: out.Code.ResolvedImageURI}
 			}
 			if out.Concurrency != nil && out.Concurrency.ReservedConcurrentExecutions != nil {
 				v.Concurrency = &struct{ ReservedConcurrentExecutions int32 }{*out.Concurrency.ReservedConcurrentExecutions}

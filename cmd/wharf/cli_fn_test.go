@@ -85,6 +85,36 @@ func TestDeployCreateInput(t *testing.T) {
 	}
 }
 
+func TestDeployImageConfig(t *testing.T) {
+	o := &deployOptions{role: defaultRole, imageConfig: `{"EntryPoint":["/bin/run"],"Command":["app.handler"],"WorkingDirectory":"/srv"}`,
+		changed: flagsGiven("image-config")}
+	in, err := o.createInput("img", &lambdaclient.FunctionCode{ImageURI: "r/f:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ic := in.ImageConfig; ic == nil || ic.EntryPoint[0] != "/bin/run" || ic.Command[0] != "app.handler" || ic.WorkingDirectory != "/srv" {
+		t.Fatalf("ImageConfig = %+v", in.ImageConfig)
+	}
+	if _, err := o.createInput("zip", &lambdaclient.FunctionCode{ZipFile: []byte("z")}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("--image-config on a zip function: %v", err)
+	}
+	up, err := o.configInput("img")
+	if err != nil || up == nil || up.ImageConfig == nil || up.ImageConfig.WorkingDirectory != "/srv" {
+		t.Fatalf("update = %+v, %v", up, err)
+	}
+	// An empty --image-config on update clears the overrides.
+	o.imageConfig = ""
+	if up, err := o.configInput("img"); err != nil || up == nil || up.ImageConfig == nil || up.ImageConfig.EntryPoint != nil {
+		t.Fatalf("clearing update = %+v, %v", up, err)
+	}
+	for _, bad := range []string{`{"Entry":["x"]}`, `["x"]`, `{"Command":"x"}`} {
+		o.imageConfig = bad
+		if _, err := o.createInput("img", &lambdaclient.FunctionCode{ImageURI: "r/f:1"}); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("--image-config %s: %v", bad, err)
+		}
+	}
+}
+
 func TestDeployConfigInputSendsOnlyGivenFlags(t *testing.T) {
 	o := &deployOptions{runtime: "provided.al2023", handler: "bootstrap", role: defaultRole, memory: 512, timeout: 3, ephemeral: 512,
 		changed: flagsGiven("memory", "env")}
