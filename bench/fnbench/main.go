@@ -1,10 +1,32 @@
-// Command fnbench measures function invocations side by side: wharf (a
-// daemon of its own, through its Lambda API with SigV4, sandboxes in
-// containers), the floor (the same aws-lambda-go bootstrap as a plain
-// process behind a minimal Runtime API, invoked in-process), and the AWS
-// Lambda Runtime Interface Emulator when RIE_BIN points at a build of it.
-// It prints warm latency p50/p99 at concurrency 1 and 16, invokes/s, and
-// cold-start latency, with ratios to the floor.
+// Command fnbench measures function invocations side by side. Every
+// column runs the same aws-lambda-go bootstrap (functions/testdata/hellofn)
+// and, except the last line, is measured end to end from a client in this
+// process over HTTP on loopback with keep-alive connections:
+//
+//   - floor service: the least any client-server Lambda does. A separate
+//     process (fnbench -floor-serve) takes the invoke as one plain HTTP
+//     POST (no authentication), hands it to the bootstrap running as a
+//     plain host process (no container) through a minimal Runtime API on
+//     loopback, and answers with its response. Ratios are to this column.
+//   - wharf: a daemon of its own, its Lambda API (Invoke signed with SigV4
+//     as a user's SDK signs it, verified by the daemon), the bootstrap in a
+//     container sandbox (own namespaces, cgroup, read-only root) polling
+//     the Runtime API inside the sandbox's network namespace, START/END/
+//     REPORT log lines written, metrics counted.
+//   - aws-lambda-rie: the AWS Lambda Runtime Interface Emulator when
+//     RIE_BIN points at a build of it (serves one invocation at a time, so
+//     no concurrency column).
+//   - floor in-process (extra line, not a service): the bootstrap behind
+//     the Runtime API invoked by a direct Go call in this process, with no
+//     HTTP hop on the client side: the cost of the Runtime API round trip
+//     alone.
+//
+// Warm: p50/p99 of -n serial invocations after 20 to warm up. c16: 16
+// clients invoking at once (-n/16*4 each); invokes/s is their total
+// rate. Cold: one invocation of a function nothing has run yet (wharf: a
+// newly created function; floor service: a new name; RIE: a restarted
+// emulator; in-process: a new process), from request to response,
+// including the sandbox or process start and the runtime's init.
 //
 // Needs root (the daemon); traffic stays on loopback.
 package main
@@ -39,6 +61,7 @@ var (
 	wharfBin = flag.String("wharf", "bin/wharf", "wharf binary")
 	warmN    = flag.Int("n", 500, "warm invocations per concurrency level")
 	coldN    = flag.Int("cold", 10, "cold starts")
+	only     = flag.String("targets", "floor,wharf,rie,inprocess", "columns to measure (the floor service is always measured: ratios are to it)")
 )
 
 // target is one system under test.
@@ -63,26 +86,44 @@ type result struct {
 
 func main() {
 	flag.Parse()
+	if *floorServe != "" {
+		addr, boot, _ := strings.Cut(*floorServe, ",")
+		serveFloor(addr, boot)
+		return
+	}
 	dir, err := os.MkdirTemp("/tmp", "fb-")
 	check(err)
 	defer os.RemoveAll(dir)
 	boot := buildBootstrap(dir)
 
 	var targets []*target
-	targets = append(targets, floorTarget(boot))
-	if os.Geteuid() == 0 {
+	fs, err := floorServiceTarget(boot)
+	check(err)
+	targets = append(targets, fs)
+	want := map[string]bool{}
+	for _, t := range strings.Split(*only, ",") {
+		want[strings.TrimSpace(t)] = true
+	}
+	switch {
+	case !want["wharf"]:
+	case os.Geteuid() == 0:
 		if t, err := wharfTarget(dir, boot); err != nil {
 			fmt.Fprintln(os.Stderr, "fnbench: wharf:", err)
 		} else {
 			targets = append(targets, t)
 		}
-	} else {
+	default:
 		fmt.Fprintln(os.Stderr, "fnbench: not root: skipping the wharf daemon column")
 	}
-	if rie := os.Getenv("RIE_BIN"); rie != "" {
+	switch rie := os.Getenv("RIE_BIN"); {
+	case !want["rie"]:
+	case rie != "":
 		targets = append(targets, rieTarget(rie, boot))
-	} else {
+	default:
 		fmt.Fprintln(os.Stderr, "fnbench: RIE_BIN not set: skipping the Runtime Interface Emulator column")
+	}
+	if want["inprocess"] {
+		targets = append(targets, floorTarget(boot))
 	}
 	defer func() {
 		for _, t := range targets {
@@ -95,6 +136,12 @@ func main() {
 		results = append(results, measure(t))
 	}
 	floor := results[0]
+	fmt.Println("Columns: end to end from a client over HTTP on loopback (keep-alive), except the in-process line.")
+	fmt.Println("  floor service: plain HTTP invoke, no auth, bootstrap as a plain process behind a minimal Runtime API.")
+	fmt.Println("  wharf: SigV4-signed Invoke to the daemon's Lambda API, bootstrap in a container sandbox, logs and metrics.")
+	fmt.Println("  floor in-process: a direct Go call to the Runtime API server, no HTTP hop to a service.")
+	fmt.Println("  warm: serial; c16: 16 concurrent clients; cold: first invoke of a function nothing has run yet.")
+	fmt.Println()
 	fmt.Printf("%-34s %9s %9s %9s %9s %10s %9s %9s\n", "target", "warm p50", "warm p99", "c16 p50", "c16 p99", "invokes/s", "cold p50", "cold p99")
 	for _, r := range results {
 		if r.warmFailed != nil {
@@ -228,7 +275,8 @@ func buildBootstrap(dir string) string {
 }
 
 // floorTarget: the bootstrap as a plain process against a Runtime API on
-// loopback, invoked in-process: no container, no API front end.
+// loopback, invoked by a direct call in this process: no HTTP hop to a
+// service, no container, no API front end. Printed as an extra line.
 func floorTarget(boot string) *target {
 	var mu sync.Mutex
 	type proc struct {
@@ -280,6 +328,7 @@ func floorTarget(boot string) *target {
 		return p, nil
 	}
 	n := 0
+	var last *proc
 	invokeOn := func(ctx context.Context, p *proc, payload []byte) error {
 		mu.Lock()
 		n++
@@ -291,7 +340,7 @@ func floorTarget(boot string) *target {
 		return err
 	}
 	return &target{
-		name: "floor (process + Runtime API)",
+		name: "floor in-process (no HTTP hop)",
 		invoke: func(ctx context.Context, payload []byte) error {
 			p, err := get()
 			if err != nil {
@@ -304,18 +353,27 @@ func floorTarget(boot string) *target {
 			return err
 		},
 		cold: func(ctx context.Context) (func() error, error) {
+			// The previous sample's process is stopped here, outside
+			// the time measured.
+			if last != nil {
+				stop(last)
+				last = nil
+			}
 			return func() error {
 				p, err := start()
 				if err != nil {
 					return err
 				}
-				defer stop(p)
+				last = p
 				return invokeOn(ctx, p, []byte(`{}`))
 			}, nil
 		},
 		close: func() {
 			for _, p := range all {
 				stop(p)
+			}
+			if last != nil {
+				stop(last)
 			}
 		},
 	}
