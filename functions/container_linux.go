@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -95,6 +96,9 @@ type containerSandbox struct {
 	cgroup  string
 	exited  <-chan struct{}
 	closeMu sync.Once
+	// netnsTook and runTook are how long the namespace and the container
+	// took to start (for the engine's debug log of a cold start).
+	netnsTook, runTook time.Duration
 
 	// memFD is the memory cgroup's high-water-mark file, kept open: every
 	// REPORT line reads it, and opening a cgroup file costs more than
@@ -122,6 +126,7 @@ func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sand
 	_, _ = rand.Read(b[:])
 	name := "fn-" + spec.Function + "-" + hex.EncodeToString(b[:])
 	nsPath := filepath.Join(cl.nsDir, name)
+	t0 := time.Now()
 	l, err := sandboxNetNS(nsPath)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox network namespace: %w", err)
@@ -153,11 +158,18 @@ func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sand
 	} else {
 		cs.Image = spec.Image
 	}
+	t1 := time.Now()
 	id, err := cl.rt.Run(ctx, cs, spec.Output)
 	if err != nil {
 		return fail(err)
 	}
-	return &containerSandbox{rt: cl.rt, api: api, srv: srv, id: id, nsPath: nsPath, cgroup: cl.rt.CgroupPath(id), exited: cl.rt.Exited(id)}, nil
+	return &containerSandbox{rt: cl.rt, api: api, srv: srv, id: id, nsPath: nsPath, cgroup: cl.rt.CgroupPath(id), exited: cl.rt.Exited(id),
+		netnsTook: t1.Sub(t0), runTook: time.Since(t1)}, nil
+}
+
+// launchPhases names the steps of the launch and their durations.
+func (s *containerSandbox) launchPhases() []any {
+	return []any{"netns", s.netnsTook, "container", s.runTook}
 }
 
 func (s *containerSandbox) Runtime() *runtimeapi.Server { return s.api }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"sort"
@@ -256,7 +257,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 
 	var tail bytes.Buffer
 	inst.out.capture(&tail)
-	inst.out.line(fmt.Sprintf("START RequestId: %s Version: %s", reqID, version))
+	inst.out.start("START RequestId: " + reqID + " Version: " + version)
 	start := time.Now()
 	tctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout)*time.Second)
 	res, err := e.invokeOn(tctx, inst, runtimeapi.Invocation{
@@ -288,6 +289,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		out.FunctionError = FunctionErrorUnhandl
 	default:
 		p.drop()
+		inst.out.flush()
 		inst.out.capture(nil)
 		inst.retire()
 		_ = inst.sb.Close(context.Background())
@@ -331,25 +333,11 @@ var errSandboxExited = errors.New("sandbox exited")
 
 // invokeOn runs one invocation, failing early if the sandbox dies.
 func (e *Engine) invokeOn(ctx context.Context, inst *instance, inv runtimeapi.Invocation) (*runtimeapi.Result, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-inst.sb.Exited():
-			cancel(errSandboxExited)
-		case <-stop:
-		}
-	}()
-	res, err := inst.sb.Runtime().Invoke(ctx, inv)
-	if err != nil {
-		if cause := context.Cause(ctx); errors.Is(cause, errSandboxExited) {
-			return nil, errSandboxExited
-		}
-		return nil, err
+	res, err := inst.sb.Runtime().InvokeUntil(ctx, inv, inst.sb.Exited())
+	if errors.Is(err, runtimeapi.ErrAbandoned) {
+		return nil, errSandboxExited
 	}
-	return res, nil
+	return res, err
 }
 
 // launch starts a sandbox and waits for its runtime's init.
@@ -390,7 +378,15 @@ func (e *Engine) launch(ctx context.Context, c *Config, version string) (*instan
 		_ = sb.Close(context.Background())
 		return nil, ctx.Err()
 	}
-	return &instance{sb: sb, out: out, initDuration: time.Since(start)}, nil
+	inst := &instance{sb: sb, out: out, initDuration: time.Since(start)}
+	if e.log.Enabled(ctx, slog.LevelDebug) {
+		attrs := []any{"function", c.FunctionName, "total", inst.initDuration}
+		if lp, ok := sb.(interface{ launchPhases() []any }); ok {
+			attrs = append(attrs, lp.launchPhases()...)
+		}
+		e.log.Debug("sandbox started", attrs...)
+	}
+	return inst, nil
 }
 
 type initError struct {
