@@ -230,6 +230,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 	if reqID == "" {
 		reqID = newRequestID()
 	}
+	coldNow := inst == nil
 	if inst == nil {
 		var err error
 		inst, err = e.launch(ctx, c, version)
@@ -241,12 +242,15 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		m.coldStarts++
 		m.mu.Unlock()
 		e.prom.coldStarts.WithLabelValues(c.FunctionName).Inc()
-	} else if err := inst.wake(); err != nil {
+	} else if thawed, err := inst.wake(); err != nil {
 		p.drop()
 		inst.retire()
 		_ = inst.sb.Close(context.Background())
 		return nil, fmt.Errorf("thawing sandbox: %w", err)
-	} else if !inst.used {
+	} else if thawed && e.log.Enabled(ctx, slog.LevelDebug) {
+		e.log.Debug("sandbox thawed", "function", c.FunctionName, "idle", e.now().Sub(inst.lastUsed))
+	}
+	if !coldNow && !inst.used {
 		// Started ahead of demand (prewarm.go): still this invocation's
 		// cold start.
 		m.mu.Lock()

@@ -180,6 +180,7 @@ func floorServiceTarget(boot string) (*target, error) {
 			return func() error { return inv(name, []byte(`{}`)) }, nil
 		},
 		close: closeSvc,
+		pid:   cmd.Process.Pid,
 	}, nil
 }
 

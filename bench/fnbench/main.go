@@ -75,6 +75,9 @@ type target struct {
 	// measure it (setup excluded from the time).
 	cold  func(ctx context.Context) (func() error, error)
 	close func()
+	// pid is the server's process (0: none apart from this one), whose
+	// CPU time per invocation is reported.
+	pid int
 }
 
 type result struct {
@@ -85,6 +88,28 @@ type result struct {
 	coldP50, coldP99       time.Duration
 	coldFailed, warmFailed error
 	c16Failed              error
+	cpuC1, cpuC16          time.Duration // server CPU per invocation
+}
+
+// cpuTime is the CPU time of pid's live threads, from schedstat (ns,
+// where /proc/pid/stat counts in ticks of 10 ms).
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(b), &ns); err == nil {
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 func main() {
@@ -144,8 +169,9 @@ func main() {
 	fmt.Println("  wharf: SigV4-signed Invoke to the daemon's Lambda API, bootstrap in a container sandbox, logs and metrics.")
 	fmt.Println("  floor in-process: a direct Go call to the Runtime API server, no HTTP hop to a service.")
 	fmt.Println("  warm: serial; c16: 16 concurrent clients; cold: first invoke of a function nothing has run yet.")
+	fmt.Println("  srvCPU: CPU time of the server process (daemon, service) per warm invocation; bootstraps not counted.")
 	fmt.Println()
-	fmt.Printf("%-34s %9s %9s %9s %9s %10s %9s %9s\n", "target", "warm p50", "warm p99", "c16 p50", "c16 p99", "invokes/s", "cold p50", "cold p99")
+	fmt.Printf("%-34s %9s %9s %9s %9s %10s %9s %9s %9s %9s\n", "target", "warm p50", "warm p99", "c16 p50", "c16 p99", "invokes/s", "cold p50", "cold p99", "srvCPU c1", "srvCPU c16")
 	for _, r := range results {
 		if r.warmFailed != nil {
 			fmt.Printf("%-34s failed: %v\n", r.name, r.warmFailed)
@@ -159,7 +185,11 @@ func main() {
 		if r.c16Failed != nil {
 			c16 = fmt.Sprintf("%9s %9s %10s", "n/a", "n/a", "n/a")
 		}
-		fmt.Printf("%-34s %9s %9s %s %s\n", r.name, ms(r.p50c1), ms(r.p99c1), c16, cold)
+		cpu := fmt.Sprintf(" %8.1fus %8.1fus", float64(r.cpuC1.Nanoseconds())/1000, float64(r.cpuC16.Nanoseconds())/1000)
+		if r.cpuC1 == 0 {
+			cpu = ""
+		}
+		fmt.Printf("%-34s %9s %9s %s %s%s\n", r.name, ms(r.p50c1), ms(r.p99c1), c16, cold, cpu)
 	}
 	fmt.Println()
 	for _, r := range results[1:] {
@@ -204,6 +234,7 @@ func measure(t *target) result {
 		}
 	}
 	var c1 []time.Duration
+	cpu0 := cpuTime(t.pid)
 	for i := 0; i < *warmN; i++ {
 		t0 := time.Now()
 		if err := t.invoke(ctx, payload); err != nil {
@@ -213,6 +244,7 @@ func measure(t *target) result {
 		c1 = append(c1, time.Since(t0))
 	}
 	r.p50c1, r.p99c1 = quantile(c1, .5), quantile(c1, .99)
+	r.cpuC1 = (cpuTime(t.pid) - cpu0) / time.Duration(*warmN)
 
 	var mu sync.Mutex
 	var c16 []time.Duration
@@ -247,7 +279,9 @@ func measure(t *target) result {
 	run16(5, false)
 	var elapsed time.Duration
 	if firstErr == nil {
+		cpu0 := cpuTime(t.pid)
 		elapsed = run16(*warmN/16*4, true)
+		r.cpuC16 = (cpuTime(t.pid) - cpu0) / time.Duration(16*(*warmN/16*4))
 	}
 	if firstErr != nil {
 		// The emulator serves one invocation at a time and refuses more.
@@ -467,6 +501,9 @@ func wharfTarget(dir, boot string) (*target, error) {
 	}
 	sock := "unix://" + filepath.Join(run, "wharf.sock")
 	closeDaemon := func() {
+		if *dlog != "" {
+			_ = exec.Command("cp", filepath.Join(root, "functions", "logs", "hello.log"), *dlog+".hello").Run()
+		}
 		_ = d.Process.Signal(os.Interrupt)
 		_, _ = d.Process.Wait()
 		if *dlog != "" {
@@ -541,6 +578,7 @@ func wharfTarget(dir, boot string) (*target, error) {
 			}, nil
 		},
 		close: closeDaemon,
+		pid:   d.Process.Pid,
 	}, nil
 }
 
