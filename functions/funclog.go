@@ -121,7 +121,12 @@ func (o *sandboxOutput) flush() {
 // line writes a platform line (END, REPORT, errors) to the log and the
 // capture, after any pending START.
 func (o *sandboxOutput) line(s string) {
+	o.lineBytes([]byte(s))
+}
+
+// lineBytes is line for a line built in b (which it may append to).
+func (o *sandboxOutput) lineBytes(b []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	_ = o.writeLocked(append([]byte(s), '\n'))
+	_ = o.writeLocked(append(b, '\n'))
 }

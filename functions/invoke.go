@@ -13,6 +13,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -259,14 +260,17 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		e.prom.coldStarts.WithLabelValues(c.FunctionName).Inc()
 	}
 
+	// Only a Tail invocation keeps its output apart.
 	var tail bytes.Buffer
-	inst.out.capture(&tail)
+	if in.LogTail {
+		inst.out.capture(&tail)
+	}
 	inst.out.start("START RequestId: " + reqID + " Version: " + version)
 	start := time.Now()
 	tctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout)*time.Second)
 	res, err := e.invokeOn(tctx, inst, runtimeapi.Invocation{
 		RequestID: reqID, Payload: in.Payload, Deadline: start.Add(time.Duration(c.Timeout) * time.Second),
-		FunctionARN: c.FunctionArn, TraceID: "Root=1-" + fmt.Sprintf("%08x", start.Unix()) + "-" + reqID[:24],
+		FunctionARN: c.FunctionArn, TraceID: fmt.Sprintf("Root=1-%08x-%s", start.Unix(), reqID[:24]),
 	})
 	cancel()
 	dur := time.Since(start)
@@ -299,11 +303,9 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		_ = inst.sb.Close(context.Background())
 		return nil, err
 	}
-	billed := int64(math.Ceil(float64(dur.Microseconds()) / 1000))
-	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
-		reqID, float64(dur.Microseconds())/1000, billed, c.MemorySize, inst.sb.MaxMemory()/(1024*1024))
-	if !inst.used && inst.initDuration > 0 {
-		report += fmt.Sprintf("\tInit Duration: %.2f ms", float64(inst.initDuration.Microseconds())/1000)
+	var init time.Duration
+	if !inst.used {
+		init = inst.initDuration
 	}
 	inst.used = true
 	if in.LogTail {
@@ -311,7 +313,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		inst.out.settle()
 	}
 	// END and REPORT in one write.
-	inst.out.line("END RequestId: " + reqID + "\n" + report)
+	inst.out.lineBytes(appendEndReport(make([]byte, 0, 256), reqID, dur, c.MemorySize, inst.sb.MaxMemory(), init))
 	inst.out.capture(nil)
 	if in.LogTail {
 		b := tail.Bytes()
@@ -334,6 +336,34 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 }
 
 var errSandboxExited = errors.New("sandbox exited")
+
+// appendEndReport appends an invocation's END and REPORT lines (the
+// latter with Init Duration when init > 0) as Lambda writes them, without
+// a trailing newline.
+func appendEndReport(b []byte, reqID string, dur time.Duration, memoryMB int, maxMem uint64, init time.Duration) []byte {
+	ms := func(b []byte, d time.Duration) []byte {
+		return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 2, 64)
+	}
+	b = append(b, "END RequestId: "...)
+	b = append(b, reqID...)
+	b = append(b, "\nREPORT RequestId: "...)
+	b = append(b, reqID...)
+	b = append(b, "\tDuration: "...)
+	b = ms(b, dur)
+	b = append(b, " ms\tBilled Duration: "...)
+	b = strconv.AppendInt(b, int64(math.Ceil(float64(dur.Microseconds())/1000)), 10)
+	b = append(b, " ms\tMemory Size: "...)
+	b = strconv.AppendInt(b, int64(memoryMB), 10)
+	b = append(b, " MB\tMax Memory Used: "...)
+	b = strconv.AppendUint(b, maxMem/(1024*1024), 10)
+	b = append(b, " MB"...)
+	if init > 0 {
+		b = append(b, "\tInit Duration: "...)
+		b = ms(b, init)
+		b = append(b, " ms"...)
+	}
+	return b
+}
 
 // invokeOn runs one invocation, failing early if the sandbox dies.
 func (e *Engine) invokeOn(ctx context.Context, inst *instance, inv runtimeapi.Invocation) (*runtimeapi.Result, error) {
