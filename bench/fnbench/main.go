@@ -24,10 +24,17 @@
 // Warm: p50/p99 of -n serial invocations after 20 to warm up. c16: 16
 // clients invoking at once (-n/16*4 each) after 16x5 invocations that
 // bring the target to 16 warm sandboxes or processes; invokes/s is their
-// total rate. Cold: one invocation of a function nothing has run yet (wharf: a
-// newly created function; floor service: a new name; RIE: a restarted
-// emulator; in-process: a new process), from request to response,
-// including the sandbox or process start and the runtime's init.
+// total rate. Cold: one invocation of a function nothing has run yet
+// (wharf: a newly created function; floor service: a new name; RIE: a
+// restarted emulator; in-process: a new process), from request to
+// response, including the sandbox or process start and the runtime's
+// init. srvCPU: the CPU time of the server process (the wharf daemon, the
+// floor service) per warm invocation, serial and at c16, from the
+// schedstat of its threads; bootstraps and sandboxes are not counted.
+//
+// -targets picks the columns (the floor service always runs: ratios are
+// to it); -daemon-log-level and -daemon-log keep the daemon's log (and
+// the hello function's log beside it) for a look at its debug lines.
 //
 // Needs root (the daemon); traffic stays on loopback.
 package main
