@@ -107,6 +107,14 @@ type containerSandbox struct {
 	memFD     int
 	memOpened bool
 	memClosed bool
+
+	// frzFD is the freezer's state file, kept open for the same reason
+	// (a freeze or thaw is then one write, not open, write and close),
+	// and frzV2 says whether it is cgroup v2's cgroup.freeze. Guarded by
+	// memMu; -1 until opened or after Close.
+	frzFD     int
+	frzV2     bool
+	frzOpened bool
 }
 
 // lambdaCPUShares gives CPU in proportion to memory as Lambda does (one
@@ -181,20 +189,37 @@ func (s *containerSandbox) Freeze() error { return s.setFrozen(true) }
 func (s *containerSandbox) Thaw() error   { return s.setFrozen(false) }
 
 func (s *containerSandbox) setFrozen(frozen bool) error {
-	v1 := filepath.Join("/sys/fs/cgroup/freezer", s.cgroup, "freezer.state")
-	if _, err := os.Stat(v1); err == nil {
-		state := "THAWED"
-		if frozen {
-			state = "FROZEN"
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	if !s.frzOpened {
+		s.frzOpened, s.frzFD = true, -1
+		v1 := filepath.Join("/sys/fs/cgroup/freezer", s.cgroup, "freezer.state")
+		v2 := filepath.Join("/sys/fs/cgroup", s.cgroup, "cgroup.freeze")
+		fd, err := unix.Open(v1, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			s.frzV2 = true
+			if fd, err = unix.Open(v2, unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
+				return fmt.Errorf("opening the sandbox's freezer: %w", err)
+			}
 		}
-		return os.WriteFile(v1, []byte(state), 0o644)
+		s.frzFD = fd
 	}
-	v2 := filepath.Join("/sys/fs/cgroup", s.cgroup, "cgroup.freeze")
-	state := "0"
-	if frozen {
+	if s.frzFD < 0 {
+		return fmt.Errorf("the sandbox's freezer is not available: %w", os.ErrNotExist)
+	}
+	var state string
+	switch {
+	case s.frzV2 && frozen:
 		state = "1"
+	case s.frzV2:
+		state = "0"
+	case frozen:
+		state = "FROZEN"
+	default:
+		state = "THAWED"
 	}
-	return os.WriteFile(v2, []byte(state), 0o644)
+	_, err := unix.Pwrite(s.frzFD, []byte(state), 0)
+	return err
 }
 
 // MaxMemory reads the memory cgroup's high-water mark.
@@ -237,6 +262,16 @@ func (s *containerSandbox) closeMem() {
 	s.memClosed = true
 }
 
+// closeFreezer closes the freezer's file (after the last thaw).
+func (s *containerSandbox) closeFreezer() {
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	if s.frzOpened && s.frzFD >= 0 {
+		_ = unix.Close(s.frzFD)
+	}
+	s.frzOpened, s.frzFD = true, -1
+}
+
 // OOMKilled reads the memory cgroup's OOM-kill counter.
 func (s *containerSandbox) OOMKilled() bool {
 	for _, p := range []string{
@@ -263,6 +298,7 @@ func (s *containerSandbox) Close(ctx context.Context) error {
 		s.closeMem()
 		// A frozen container cannot die; thaw it before the kill.
 		_ = s.Thaw()
+		s.closeFreezer()
 		err = s.rt.Remove(ctx, s.id)
 		_ = s.srv.Close()
 		if rerr := removeNetNS(s.nsPath); rerr != nil && err == nil {
