@@ -195,6 +195,8 @@ func main() {
 		cpu := fmt.Sprintf(" %8.1fus %8.1fus", float64(r.cpuC1.Nanoseconds())/1000, float64(r.cpuC16.Nanoseconds())/1000)
 		if r.cpuC1 == 0 {
 			cpu = ""
+		} else if r.c16Failed != nil {
+			cpu = fmt.Sprintf(" %8.1fus %10s", float64(r.cpuC1.Nanoseconds())/1000, "n/a")
 		}
 		fmt.Printf("%-34s %9s %9s %s %s%s\n", r.name, ms(r.p50c1), ms(r.p99c1), c16, cold, cpu)
 	}
@@ -476,6 +478,9 @@ func rieTarget(rie, boot string) *target {
 		fatal("RIE: " + err.Error())
 	}
 	return &target{
+		// The emulator measured warm is the first one started (cold
+		// starts, measured last, restart it).
+		pid:    cmd.Process.Pid,
 		name:   "aws-lambda-rie",
 		invoke: inv,
 		cold: func(ctx context.Context) (func() error, error) {
