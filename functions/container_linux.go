@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -97,6 +98,9 @@ type containerSandbox struct {
 	cgroup  string
 	exited  <-chan struct{}
 	closeMu sync.Once
+	// netnsTook and runTook are how long the namespace and the container
+	// took to start (for the engine's debug log of a cold start).
+	netnsTook, runTook time.Duration
 
 	// memFD is the memory cgroup's high-water-mark file, kept open: every
 	// REPORT line reads it, and opening a cgroup file costs more than
@@ -105,6 +109,14 @@ type containerSandbox struct {
 	memFD     int
 	memOpened bool
 	memClosed bool
+
+	// frzFD is the freezer's state file, kept open for the same reason
+	// (a freeze or thaw is then one write, not open, write and close),
+	// and frzV2 says whether it is cgroup v2's cgroup.freeze. Guarded by
+	// memMu; -1 until opened or after Close.
+	frzFD     int
+	frzV2     bool
+	frzOpened bool
 }
 
 // lambdaCPUShares gives CPU in proportion to memory as Lambda does (one
@@ -124,6 +136,7 @@ func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sand
 	_, _ = rand.Read(b[:])
 	name := "fn-" + spec.Function + "-" + hex.EncodeToString(b[:])
 	nsPath := filepath.Join(cl.nsDir, name)
+	t0 := time.Now()
 	l, err := sandboxNetNS(nsPath)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox network namespace: %w", err)
@@ -155,11 +168,18 @@ func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sand
 	} else {
 		imageContainer(&cs, spec)
 	}
+	t1 := time.Now()
 	id, err := cl.rt.Run(ctx, cs, spec.Output)
 	if err != nil {
 		return fail(err)
 	}
-	return &containerSandbox{rt: cl.rt, api: api, srv: srv, id: id, nsPath: nsPath, cgroup: cl.rt.CgroupPath(id), exited: cl.rt.Exited(id)}, nil
+	return &containerSandbox{rt: cl.rt, api: api, srv: srv, id: id, nsPath: nsPath, cgroup: cl.rt.CgroupPath(id), exited: cl.rt.Exited(id),
+		netnsTook: t1.Sub(t0), runTook: time.Since(t1)}, nil
+}
+
+// launchPhases names the steps of the launch and their durations.
+func (s *containerSandbox) launchPhases() []any {
+	return []any{"netns", s.netnsTook, "container", s.runTook}
 }
 
 func (s *containerSandbox) Runtime() *runtimeapi.Server { return s.api }
@@ -171,20 +191,37 @@ func (s *containerSandbox) Freeze() error { return s.setFrozen(true) }
 func (s *containerSandbox) Thaw() error   { return s.setFrozen(false) }
 
 func (s *containerSandbox) setFrozen(frozen bool) error {
-	v1 := filepath.Join("/sys/fs/cgroup/freezer", s.cgroup, "freezer.state")
-	if _, err := os.Stat(v1); err == nil {
-		state := "THAWED"
-		if frozen {
-			state = "FROZEN"
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	if !s.frzOpened {
+		s.frzOpened, s.frzFD = true, -1
+		v1 := filepath.Join("/sys/fs/cgroup/freezer", s.cgroup, "freezer.state")
+		v2 := filepath.Join("/sys/fs/cgroup", s.cgroup, "cgroup.freeze")
+		fd, err := unix.Open(v1, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			s.frzV2 = true
+			if fd, err = unix.Open(v2, unix.O_WRONLY|unix.O_CLOEXEC, 0); err != nil {
+				return fmt.Errorf("opening the sandbox's freezer: %w", err)
+			}
 		}
-		return os.WriteFile(v1, []byte(state), 0o644)
+		s.frzFD = fd
 	}
-	v2 := filepath.Join("/sys/fs/cgroup", s.cgroup, "cgroup.freeze")
-	state := "0"
-	if frozen {
+	if s.frzFD < 0 {
+		return fmt.Errorf("the sandbox's freezer is not available: %w", os.ErrNotExist)
+	}
+	var state string
+	switch {
+	case s.frzV2 && frozen:
 		state = "1"
+	case s.frzV2:
+		state = "0"
+	case frozen:
+		state = "FROZEN"
+	default:
+		state = "THAWED"
 	}
-	return os.WriteFile(v2, []byte(state), 0o644)
+	_, err := unix.Pwrite(s.frzFD, []byte(state), 0)
+	return err
 }
 
 // MaxMemory reads the memory cgroup's high-water mark.
@@ -227,6 +264,16 @@ func (s *containerSandbox) closeMem() {
 	s.memClosed = true
 }
 
+// closeFreezer closes the freezer's file (after the last thaw).
+func (s *containerSandbox) closeFreezer() {
+	s.memMu.Lock()
+	defer s.memMu.Unlock()
+	if s.frzOpened && s.frzFD >= 0 {
+		_ = unix.Close(s.frzFD)
+	}
+	s.frzOpened, s.frzFD = true, -1
+}
+
 // OOMKilled reads the memory cgroup's OOM-kill counter.
 func (s *containerSandbox) OOMKilled() bool {
 	for _, p := range []string{
@@ -253,6 +300,7 @@ func (s *containerSandbox) Close(ctx context.Context) error {
 		s.closeMem()
 		// A frozen container cannot die; thaw it before the kill.
 		_ = s.Thaw()
+		s.closeFreezer()
 		err = s.rt.Remove(ctx, s.id)
 		_ = s.srv.Close()
 		if rerr := removeNetNS(s.nsPath); rerr != nil && err == nil {

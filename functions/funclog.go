@@ -36,16 +36,32 @@ const tailSize = 4096
 // sandboxOutput receives one sandbox's stdout and stderr: everything goes
 // to the function's log, and what arrives during an invocation is also
 // kept for the Tail log of that invocation.
+//
+// An invocation's START line is held (pending) until the next write: the
+// runtime's first output or the END and REPORT lines. A function that
+// prints nothing thus costs one write to the log per invocation, not two,
+// and the order of the lines in the file is unchanged.
 type sandboxOutput struct {
 	log       *funcLog
 	mu        sync.Mutex
 	cap       *bytes.Buffer
+	pending   []byte
 	lastWrite time.Time
 }
 
 func (o *sandboxOutput) Write(p []byte) (int, error) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.lastWrite = time.Now()
+	return len(p), o.writeLocked(p)
+}
+
+// writeLocked writes any pending line and then p, in one write.
+func (o *sandboxOutput) writeLocked(p []byte) error {
+	if o.pending != nil {
+		p = append(o.pending, p...)
+		o.pending = nil
+	}
 	if o.cap != nil {
 		o.cap.Write(p)
 		if o.cap.Len() > 4*tailSize {
@@ -53,8 +69,8 @@ func (o *sandboxOutput) Write(p []byte) (int, error) {
 			o.cap = bytes.NewBuffer(append([]byte(nil), b[len(b)-tailSize:]...))
 		}
 	}
-	o.mu.Unlock()
-	return o.log.Write(p)
+	_, err := o.log.Write(p)
+	return err
 }
 
 // settle waits until the sandbox's output has been quiet for a moment
@@ -81,8 +97,36 @@ func (o *sandboxOutput) capture(b *bytes.Buffer) {
 	o.mu.Unlock()
 }
 
-// line writes a platform line (START, END, REPORT) to the log and the
-// capture.
+// start holds an invocation's START line until the next write (see
+// sandboxOutput).
+func (o *sandboxOutput) start(s string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending != nil {
+		_ = o.writeLocked(nil)
+	}
+	o.pending = append(make([]byte, 0, len(s)+1+256), s...)
+	o.pending = append(o.pending, '\n')
+}
+
+// flush writes a pending START line.
+func (o *sandboxOutput) flush() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending != nil {
+		_ = o.writeLocked(nil)
+	}
+}
+
+// line writes a platform line (END, REPORT, errors) to the log and the
+// capture, after any pending START.
 func (o *sandboxOutput) line(s string) {
-	_, _ = o.Write([]byte(s + "\n"))
+	o.lineBytes([]byte(s))
+}
+
+// lineBytes is line for a line built in b (which it may append to).
+func (o *sandboxOutput) lineBytes(b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_ = o.writeLocked(append(b, '\n'))
 }

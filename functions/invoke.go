@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -229,6 +231,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 	if reqID == "" {
 		reqID = newRequestID()
 	}
+	coldNow := inst == nil
 	if inst == nil {
 		var err error
 		inst, err = e.launch(ctx, c, version)
@@ -240,12 +243,15 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		m.coldStarts++
 		m.mu.Unlock()
 		e.prom.coldStarts.WithLabelValues(c.FunctionName).Inc()
-	} else if err := inst.wake(); err != nil {
+	} else if thawed, err := inst.wake(); err != nil {
 		p.drop()
 		inst.retire()
 		_ = inst.sb.Close(context.Background())
 		return nil, fmt.Errorf("thawing sandbox: %w", err)
-	} else if !inst.used {
+	} else if thawed && e.log.Enabled(ctx, slog.LevelDebug) {
+		e.log.Debug("sandbox thawed", "function", c.FunctionName, "idle", e.now().Sub(inst.lastUsed))
+	}
+	if !coldNow && !inst.used {
 		// Started ahead of demand (prewarm.go): still this invocation's
 		// cold start.
 		m.mu.Lock()
@@ -254,14 +260,17 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		e.prom.coldStarts.WithLabelValues(c.FunctionName).Inc()
 	}
 
+	// Only a Tail invocation keeps its output apart.
 	var tail bytes.Buffer
-	inst.out.capture(&tail)
-	inst.out.line(fmt.Sprintf("START RequestId: %s Version: %s", reqID, version))
+	if in.LogTail {
+		inst.out.capture(&tail)
+	}
+	inst.out.start("START RequestId: " + reqID + " Version: " + version)
 	start := time.Now()
 	tctx, cancel := context.WithTimeout(ctx, time.Duration(c.Timeout)*time.Second)
 	res, err := e.invokeOn(tctx, inst, runtimeapi.Invocation{
 		RequestID: reqID, Payload: in.Payload, Deadline: start.Add(time.Duration(c.Timeout) * time.Second),
-		FunctionARN: c.FunctionArn, TraceID: "Root=1-" + fmt.Sprintf("%08x", start.Unix()) + "-" + reqID[:24],
+		FunctionARN: c.FunctionArn, TraceID: fmt.Sprintf("Root=1-%08x-%s", start.Unix(), reqID[:24]),
 	})
 	cancel()
 	dur := time.Since(start)
@@ -288,16 +297,15 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		out.FunctionError = FunctionErrorUnhandl
 	default:
 		p.drop()
+		inst.out.flush()
 		inst.out.capture(nil)
 		inst.retire()
 		_ = inst.sb.Close(context.Background())
 		return nil, err
 	}
-	billed := int64(math.Ceil(float64(dur.Microseconds()) / 1000))
-	report := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB",
-		reqID, float64(dur.Microseconds())/1000, billed, c.MemorySize, inst.sb.MaxMemory()/(1024*1024))
-	if !inst.used && inst.initDuration > 0 {
-		report += fmt.Sprintf("\tInit Duration: %.2f ms", float64(inst.initDuration.Microseconds())/1000)
+	var init time.Duration
+	if !inst.used {
+		init = inst.initDuration
 	}
 	inst.used = true
 	if in.LogTail {
@@ -305,7 +313,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 		inst.out.settle()
 	}
 	// END and REPORT in one write.
-	inst.out.line("END RequestId: " + reqID + "\n" + report)
+	inst.out.lineBytes(appendEndReport(make([]byte, 0, 256), reqID, dur, c.MemorySize, inst.sb.MaxMemory(), init))
 	inst.out.capture(nil)
 	if in.LogTail {
 		b := tail.Bytes()
@@ -329,27 +337,41 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 
 var errSandboxExited = errors.New("sandbox exited")
 
+// appendEndReport appends an invocation's END and REPORT lines (the
+// latter with Init Duration when init > 0) as Lambda writes them, without
+// a trailing newline.
+func appendEndReport(b []byte, reqID string, dur time.Duration, memoryMB int, maxMem uint64, init time.Duration) []byte {
+	ms := func(b []byte, d time.Duration) []byte {
+		return strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 2, 64)
+	}
+	b = append(b, "END RequestId: "...)
+	b = append(b, reqID...)
+	b = append(b, "\nREPORT RequestId: "...)
+	b = append(b, reqID...)
+	b = append(b, "\tDuration: "...)
+	b = ms(b, dur)
+	b = append(b, " ms\tBilled Duration: "...)
+	b = strconv.AppendInt(b, int64(math.Ceil(float64(dur.Microseconds())/1000)), 10)
+	b = append(b, " ms\tMemory Size: "...)
+	b = strconv.AppendInt(b, int64(memoryMB), 10)
+	b = append(b, " MB\tMax Memory Used: "...)
+	b = strconv.AppendUint(b, maxMem/(1024*1024), 10)
+	b = append(b, " MB"...)
+	if init > 0 {
+		b = append(b, "\tInit Duration: "...)
+		b = ms(b, init)
+		b = append(b, " ms"...)
+	}
+	return b
+}
+
 // invokeOn runs one invocation, failing early if the sandbox dies.
 func (e *Engine) invokeOn(ctx context.Context, inst *instance, inv runtimeapi.Invocation) (*runtimeapi.Result, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-inst.sb.Exited():
-			cancel(errSandboxExited)
-		case <-stop:
-		}
-	}()
-	res, err := inst.sb.Runtime().Invoke(ctx, inv)
-	if err != nil {
-		if cause := context.Cause(ctx); errors.Is(cause, errSandboxExited) {
-			return nil, errSandboxExited
-		}
-		return nil, err
+	res, err := inst.sb.Runtime().InvokeUntil(ctx, inv, inst.sb.Exited())
+	if errors.Is(err, runtimeapi.ErrAbandoned) {
+		return nil, errSandboxExited
 	}
-	return res, nil
+	return res, err
 }
 
 // launch starts a sandbox and waits for its runtime's init.
@@ -390,7 +412,15 @@ func (e *Engine) launch(ctx context.Context, c *Config, version string) (*instan
 		_ = sb.Close(context.Background())
 		return nil, ctx.Err()
 	}
-	return &instance{sb: sb, out: out, initDuration: time.Since(start)}, nil
+	inst := &instance{sb: sb, out: out, initDuration: time.Since(start)}
+	if e.log.Enabled(ctx, slog.LevelDebug) {
+		attrs := []any{"function", c.FunctionName, "total", inst.initDuration}
+		if lp, ok := sb.(interface{ launchPhases() []any }); ok {
+			attrs = append(attrs, lp.launchPhases()...)
+		}
+		e.log.Debug("sandbox started", attrs...)
+	}
+	return inst, nil
 }
 
 type initError struct {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -40,5 +41,25 @@ func TestSandboxNetNSListener(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "inside") {
 		t.Fatalf("got %q", out)
+	}
+}
+
+// BenchmarkSandboxNetNS is the cold-start cost of a sandbox's network
+// namespace with its Runtime API listener, and of its removal.
+func BenchmarkSandboxNetNS(b *testing.B) {
+	testutil.RequiresRoot(b)
+	dir := b.TempDir()
+	i := 0
+	for b.Loop() {
+		i++
+		path := filepath.Join(dir, "ns"+strconv.Itoa(i))
+		l, err := sandboxNetNS(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.Close()
+		if err := removeNetNS(path); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

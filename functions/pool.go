@@ -68,7 +68,9 @@ const freezeDelay = 10 * time.Millisecond
 
 // wake makes the instance runnable for an invocation: it cancels a pending
 // freeze and thaws it if it was frozen.
-func (in *instance) wake() error {
+// It reports whether a thaw was needed (what a back-to-back invocation
+// must never pay).
+func (in *instance) wake() (thawed bool, err error) {
 	in.fmu.Lock()
 	defer in.fmu.Unlock()
 	in.busy = true
@@ -78,11 +80,12 @@ func (in *instance) wake() error {
 	}
 	if in.frozen {
 		if err := in.sb.Thaw(); err != nil {
-			return err
+			return true, err
 		}
 		in.frozen = false
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // park schedules the freeze of an idle instance.

@@ -1,10 +1,40 @@
-// Command fnbench measures function invocations side by side: wharf (a
-// daemon of its own, through its Lambda API with SigV4, sandboxes in
-// containers), the floor (the same aws-lambda-go bootstrap as a plain
-// process behind a minimal Runtime API, invoked in-process), and the AWS
-// Lambda Runtime Interface Emulator when RIE_BIN points at a build of it.
-// It prints warm latency p50/p99 at concurrency 1 and 16, invokes/s, and
-// cold-start latency, with ratios to the floor.
+// Command fnbench measures function invocations side by side. Every
+// column runs the same aws-lambda-go bootstrap (functions/testdata/hellofn)
+// and, except the last line, is measured end to end from a client in this
+// process over HTTP on loopback with keep-alive connections:
+//
+//   - floor service: the least any client-server Lambda does. A separate
+//     process (fnbench -floor-serve) takes the invoke as one plain HTTP
+//     POST (no authentication), hands it to the bootstrap running as a
+//     plain host process (no container) through a minimal Runtime API on
+//     loopback, and answers with its response. Ratios are to this column.
+//   - wharf: a daemon of its own, its Lambda API (Invoke signed with SigV4
+//     as a user's SDK signs it, verified by the daemon), the bootstrap in a
+//     container sandbox (own namespaces, cgroup, read-only root) polling
+//     the Runtime API inside the sandbox's network namespace, START/END/
+//     REPORT log lines written, metrics counted.
+//   - aws-lambda-rie: the AWS Lambda Runtime Interface Emulator when
+//     RIE_BIN points at a build of it (serves one invocation at a time, so
+//     no concurrency column).
+//   - floor in-process (extra line, not a service): the bootstrap behind
+//     the Runtime API invoked by a direct Go call in this process, with no
+//     HTTP hop on the client side: the cost of the Runtime API round trip
+//     alone.
+//
+// Warm: p50/p99 of -n serial invocations after 20 to warm up. c16: 16
+// clients invoking at once (-n/16*4 each) after 16x5 invocations that
+// bring the target to 16 warm sandboxes or processes; invokes/s is their
+// total rate. Cold: one invocation of a function nothing has run yet
+// (wharf: a newly created function; floor service: a new name; RIE: a
+// restarted emulator; in-process: a new process), from request to
+// response, including the sandbox or process start and the runtime's
+// init. srvCPU: the CPU time of the server process (the wharf daemon, the
+// floor service) per warm invocation, serial and at c16, from the
+// schedstat of its threads; bootstraps and sandboxes are not counted.
+//
+// -targets picks the columns (the floor service always runs: ratios are
+// to it); -daemon-log-level and -daemon-log keep the daemon's log (and
+// the hello function's log beside it) for a look at its debug lines.
 //
 // Needs root (the daemon); traffic stays on loopback.
 package main
@@ -39,6 +69,9 @@ var (
 	wharfBin = flag.String("wharf", "bin/wharf", "wharf binary")
 	warmN    = flag.Int("n", 500, "warm invocations per concurrency level")
 	coldN    = flag.Int("cold", 10, "cold starts")
+	dlevel   = flag.String("daemon-log-level", "warn", "the wharf daemon's --log-level")
+	dlog     = flag.String("daemon-log", "", "copy the wharf daemon's log here when done")
+	only     = flag.String("targets", "floor,wharf,rie,inprocess", "columns to measure (the floor service is always measured: ratios are to it)")
 )
 
 // target is one system under test.
@@ -49,6 +82,9 @@ type target struct {
 	// measure it (setup excluded from the time).
 	cold  func(ctx context.Context) (func() error, error)
 	close func()
+	// pid is the server's process (0: none apart from this one), whose
+	// CPU time per invocation is reported.
+	pid int
 }
 
 type result struct {
@@ -59,30 +95,70 @@ type result struct {
 	coldP50, coldP99       time.Duration
 	coldFailed, warmFailed error
 	c16Failed              error
+	cpuC1, cpuC16          time.Duration // server CPU per invocation
+}
+
+// cpuTime is the CPU time of pid's live threads, from schedstat (ns,
+// where /proc/pid/stat counts in ticks of 10 ms).
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(b), &ns); err == nil {
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
 
 func main() {
 	flag.Parse()
+	if *floorServe != "" {
+		addr, boot, _ := strings.Cut(*floorServe, ",")
+		serveFloor(addr, boot)
+		return
+	}
 	dir, err := os.MkdirTemp("/tmp", "fb-")
 	check(err)
 	defer os.RemoveAll(dir)
 	boot := buildBootstrap(dir)
 
 	var targets []*target
-	targets = append(targets, floorTarget(boot))
-	if os.Geteuid() == 0 {
+	fs, err := floorServiceTarget(boot)
+	check(err)
+	targets = append(targets, fs)
+	want := map[string]bool{}
+	for _, t := range strings.Split(*only, ",") {
+		want[strings.TrimSpace(t)] = true
+	}
+	switch {
+	case !want["wharf"]:
+	case os.Geteuid() == 0:
 		if t, err := wharfTarget(dir, boot); err != nil {
 			fmt.Fprintln(os.Stderr, "fnbench: wharf:", err)
 		} else {
 			targets = append(targets, t)
 		}
-	} else {
+	default:
 		fmt.Fprintln(os.Stderr, "fnbench: not root: skipping the wharf daemon column")
 	}
-	if rie := os.Getenv("RIE_BIN"); rie != "" {
+	switch rie := os.Getenv("RIE_BIN"); {
+	case !want["rie"]:
+	case rie != "":
 		targets = append(targets, rieTarget(rie, boot))
-	} else {
+	default:
 		fmt.Fprintln(os.Stderr, "fnbench: RIE_BIN not set: skipping the Runtime Interface Emulator column")
+	}
+	if want["inprocess"] {
+		targets = append(targets, floorTarget(boot))
 	}
 	defer func() {
 		for _, t := range targets {
@@ -95,7 +171,14 @@ func main() {
 		results = append(results, measure(t))
 	}
 	floor := results[0]
-	fmt.Printf("%-34s %9s %9s %9s %9s %10s %9s %9s\n", "target", "warm p50", "warm p99", "c16 p50", "c16 p99", "invokes/s", "cold p50", "cold p99")
+	fmt.Println("Columns: end to end from a client over HTTP on loopback (keep-alive), except the in-process line.")
+	fmt.Println("  floor service: plain HTTP invoke, no auth, bootstrap as a plain process behind a minimal Runtime API.")
+	fmt.Println("  wharf: SigV4-signed Invoke to the daemon's Lambda API, bootstrap in a container sandbox, logs and metrics.")
+	fmt.Println("  floor in-process: a direct Go call to the Runtime API server, no HTTP hop to a service.")
+	fmt.Println("  warm: serial; c16: 16 concurrent clients; cold: first invoke of a function nothing has run yet.")
+	fmt.Println("  srvCPU: CPU time of the server process (daemon, service) per warm invocation; bootstraps not counted.")
+	fmt.Println()
+	fmt.Printf("%-34s %9s %9s %9s %9s %10s %9s %9s %9s %9s\n", "target", "warm p50", "warm p99", "c16 p50", "c16 p99", "invokes/s", "cold p50", "cold p99", "srvCPU c1", "srvCPU c16")
 	for _, r := range results {
 		if r.warmFailed != nil {
 			fmt.Printf("%-34s failed: %v\n", r.name, r.warmFailed)
@@ -109,7 +192,13 @@ func main() {
 		if r.c16Failed != nil {
 			c16 = fmt.Sprintf("%9s %9s %10s", "n/a", "n/a", "n/a")
 		}
-		fmt.Printf("%-34s %9s %9s %s %s\n", r.name, ms(r.p50c1), ms(r.p99c1), c16, cold)
+		cpu := fmt.Sprintf(" %8.1fus %8.1fus", float64(r.cpuC1.Nanoseconds())/1000, float64(r.cpuC16.Nanoseconds())/1000)
+		if r.cpuC1 == 0 {
+			cpu = ""
+		} else if r.c16Failed != nil {
+			cpu = fmt.Sprintf(" %8.1fus %10s", float64(r.cpuC1.Nanoseconds())/1000, "n/a")
+		}
+		fmt.Printf("%-34s %9s %9s %s %s%s\n", r.name, ms(r.p50c1), ms(r.p99c1), c16, cold, cpu)
 	}
 	fmt.Println()
 	for _, r := range results[1:] {
@@ -154,6 +243,7 @@ func measure(t *target) result {
 		}
 	}
 	var c1 []time.Duration
+	cpu0 := cpuTime(t.pid)
 	for i := 0; i < *warmN; i++ {
 		t0 := time.Now()
 		if err := t.invoke(ctx, payload); err != nil {
@@ -163,32 +253,45 @@ func measure(t *target) result {
 		c1 = append(c1, time.Since(t0))
 	}
 	r.p50c1, r.p99c1 = quantile(c1, .5), quantile(c1, .99)
+	r.cpuC1 = (cpuTime(t.pid) - cpu0) / time.Duration(*warmN)
 
 	var mu sync.Mutex
 	var c16 []time.Duration
 	var firstErr error
-	start := time.Now()
-	var wg sync.WaitGroup
-	per := *warmN / 16 * 4
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < per; i++ {
-				t0 := time.Now()
-				err := t.invoke(ctx, payload)
-				d := time.Since(t0)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
+	run16 := func(per int, record bool) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < per; i++ {
+					t0 := time.Now()
+					err := t.invoke(ctx, payload)
+					d := time.Since(t0)
+					mu.Lock()
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+					if record {
+						c16 = append(c16, d)
+					}
+					mu.Unlock()
 				}
-				c16 = append(c16, d)
-				mu.Unlock()
-			}
-		}()
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	// Warm up at concurrency 16 first: scaling from one sandbox to 16 is
+	// cold starts, measured apart.
+	run16(5, false)
+	var elapsed time.Duration
+	if firstErr == nil {
+		cpu0 := cpuTime(t.pid)
+		elapsed = run16(*warmN/16*4, true)
+		r.cpuC16 = (cpuTime(t.pid) - cpu0) / time.Duration(16*(*warmN/16*4))
+	}
 	if firstErr != nil {
 		// The emulator serves one invocation at a time and refuses more.
 		r.c16Failed = firstErr
@@ -228,7 +331,8 @@ func buildBootstrap(dir string) string {
 }
 
 // floorTarget: the bootstrap as a plain process against a Runtime API on
-// loopback, invoked in-process: no container, no API front end.
+// loopback, invoked by a direct call in this process: no HTTP hop to a
+// service, no container, no API front end. Printed as an extra line.
 func floorTarget(boot string) *target {
 	var mu sync.Mutex
 	type proc struct {
@@ -280,6 +384,7 @@ func floorTarget(boot string) *target {
 		return p, nil
 	}
 	n := 0
+	var last *proc
 	invokeOn := func(ctx context.Context, p *proc, payload []byte) error {
 		mu.Lock()
 		n++
@@ -291,7 +396,7 @@ func floorTarget(boot string) *target {
 		return err
 	}
 	return &target{
-		name: "floor (process + Runtime API)",
+		name: "floor in-process (no HTTP hop)",
 		invoke: func(ctx context.Context, payload []byte) error {
 			p, err := get()
 			if err != nil {
@@ -304,18 +409,27 @@ func floorTarget(boot string) *target {
 			return err
 		},
 		cold: func(ctx context.Context) (func() error, error) {
+			// The previous sample's process is stopped here, outside
+			// the time measured.
+			if last != nil {
+				stop(last)
+				last = nil
+			}
 			return func() error {
 				p, err := start()
 				if err != nil {
 					return err
 				}
-				defer stop(p)
+				last = p
 				return invokeOn(ctx, p, []byte(`{}`))
 			}, nil
 		},
 		close: func() {
 			for _, p := range all {
 				stop(p)
+			}
+			if last != nil {
+				stop(last)
 			}
 		},
 	}
@@ -364,6 +478,9 @@ func rieTarget(rie, boot string) *target {
 		fatal("RIE: " + err.Error())
 	}
 	return &target{
+		// The emulator measured warm is the first one started (cold
+		// starts, measured last, restart it).
+		pid:    cmd.Process.Pid,
 		name:   "aws-lambda-rie",
 		invoke: inv,
 		cold: func(ctx context.Context) (func() error, error) {
@@ -387,7 +504,7 @@ func wharfTarget(dir, boot string) (*target, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
 	// A bridge and subnet of its own, so a live daemon is never touched.
 	bridge := fmt.Sprintf("wfb%x", os.Getpid()&0xffffff)
-	d := exec.Command(bin, "daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", "warn",
+	d := exec.Command(bin, "daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", *dlevel,
 		"--bridge-name", bridge, "--bridge-subnet", "10.252.79.0/24")
 	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
 	d.Stdout, d.Stderr = logf, logf
@@ -396,8 +513,16 @@ func wharfTarget(dir, boot string) (*target, error) {
 	}
 	sock := "unix://" + filepath.Join(run, "wharf.sock")
 	closeDaemon := func() {
+		if *dlog != "" {
+			_ = exec.Command("cp", filepath.Join(root, "functions", "logs", "hello.log"), *dlog+".hello").Run()
+		}
 		_ = d.Process.Signal(os.Interrupt)
 		_, _ = d.Process.Wait()
+		if *dlog != "" {
+			if b, err := os.ReadFile(filepath.Join(dir, "daemon.log")); err == nil {
+				_ = os.WriteFile(*dlog, b, 0o644)
+			}
+		}
 		_ = exec.Command("ip", "link", "del", bridge).Run()
 	}
 	var keyOut []byte
@@ -465,6 +590,7 @@ func wharfTarget(dir, boot string) (*target, error) {
 			}, nil
 		},
 		close: closeDaemon,
+		pid:   d.Process.Pid,
 	}, nil
 }
 

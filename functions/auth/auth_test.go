@@ -121,3 +121,24 @@ func FuzzVerifyHeaders(f *testing.F) {
 		}
 	})
 }
+
+func TestReadBody(t *testing.T) {
+	for _, tc := range []struct {
+		body   string
+		length int64
+		want   string
+	}{
+		{"hello", 5, "hello"},
+		{"hello", -1, "hello"},
+		{"hello", 3, "hello"}, // announced short: still read whole
+		{"hello", 9, "hello"}, // announced long: what there is
+		{"", 0, ""},
+		{"0123456789abc", 13, "0123456789a"}, // over max: max+1 bytes
+		{"0123456789abc", -1, "0123456789a"},
+	} {
+		got, err := readBody(strings.NewReader(tc.body), tc.length, 10)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("readBody(%q, %d) = %q, %v; want %q", tc.body, tc.length, got, err, tc.want)
+		}
+	}
+}

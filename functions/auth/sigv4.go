@@ -82,13 +82,22 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	if alg != algorithm {
 		return nil, fmt.Errorf("IncompleteSignature: unsupported algorithm %q: %w", alg, errdefs.ErrUnauthorized)
 	}
-	fields := map[string]string{}
-	for _, part := range strings.Split(rest, ",") {
+	var credential, signedHeaders, signature string
+	for rest != "" {
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
 		k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
-		fields[k] = val
+		switch k {
+		case "Credential":
+			credential = val
+		case "SignedHeaders":
+			signedHeaders = val
+		case "Signature":
+			signature = val
+		}
 	}
-	cred := strings.Split(fields["Credential"], "/")
-	if len(cred) != 5 || cred[4] != "aws4_request" || fields["SignedHeaders"] == "" || fields["Signature"] == "" {
+	cred := strings.Split(credential, "/")
+	if len(cred) != 5 || cred[4] != "aws4_request" || signedHeaders == "" || signature == "" {
 		return nil, fmt.Errorf("IncompleteSignature: malformed Authorization header: %w", errdefs.ErrUnauthorized)
 	}
 	id := &Identity{AccessKeyID: cred[0], Region: cred[2], Service: cred[3]}
@@ -113,24 +122,28 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	// checked against it, never trusted.
 	var body []byte
 	if r.Body != nil {
-		body, err = io.ReadAll(io.LimitReader(r.Body, v.maxBody+1))
+		body, err = readBody(r.Body, r.ContentLength, v.maxBody)
 		if err != nil {
 			return nil, err
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &Body{Reader: bytes.NewReader(body), b: body}
 	}
 	payloadHash := sigv4.PayloadHash(body)
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
 		return nil, fmt.Errorf("InvalidSignatureException: X-Amz-Content-Sha256 does not match the body: %w", errdefs.ErrForbidden)
 	}
-	signed := strings.Split(fields["SignedHeaders"], ";")
-	scope := strings.Join(cred[1:], "/")
+	signed := strings.Split(signedHeaders, ";")
+	scope := credential[len(cred[0])+1:]
 	key := v.signingKey(secret, cred[1], cred[2], cred[3])
-	want, err := hex.DecodeString(fields["Signature"])
+	want, err := hex.DecodeString(signature)
 	if err != nil {
 		return nil, fmt.Errorf("IncompleteSignature: signature is not hex: %w", errdefs.ErrUnauthorized)
 	}
-	query, headers := sigv4.CanonicalQuery(r.URL.Query()), sigv4.CanonicalHeaders(r, signed)
+	query := ""
+	if r.URL.RawQuery != "" {
+		query = sigv4.CanonicalQuery(r.URL.Query())
+	}
+	headers := sigv4.CanonicalHeaders(r, signed)
 	for _, uri := range canonicalURIs(r) {
 		sts := sigv4.StringToSign(amzDate, scope, sigv4.CanonicalRequest(r.Method, uri, query, headers, signed, payloadHash))
 		if subtle.ConstantTimeCompare(sigv4.HMACSHA256(key, sts), want) == 1 {
@@ -138,6 +151,44 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 		}
 	}
 	return nil, fmt.Errorf("InvalidSignatureException: The request signature we calculated does not match the signature you provided: %w", errdefs.ErrForbidden)
+}
+
+// Body is the request body after Verify: the bytes it hashed, readable
+// again, and available at once to a handler that wants them whole.
+type Body struct {
+	*bytes.Reader
+	b []byte
+}
+
+// Close implements io.Closer.
+func (*Body) Close() error { return nil }
+
+// Bytes returns the whole body (not a copy).
+func (b *Body) Bytes() []byte { return b.b }
+
+// readBody reads at most max+1 bytes of r (so that a caller can tell a
+// body over max), in one allocation when the length is announced.
+func readBody(r io.Reader, length, max int64) ([]byte, error) {
+	lr := io.LimitReader(r, max+1)
+	if length < 0 || length > max {
+		return io.ReadAll(lr)
+	}
+	// One byte more than announced, to read EOF in the same buffer.
+	buf := make([]byte, 0, length+1)
+	for {
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			rest, err := io.ReadAll(lr)
+			return append(buf, rest...), err
+		}
+	}
 }
 
 // canonicalURIs are the canonical URIs a client may have signed r's path

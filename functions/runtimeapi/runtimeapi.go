@@ -64,6 +64,9 @@ var (
 	ErrBusy = errors.New("sandbox busy")
 	// ErrClosed: the sandbox is gone.
 	ErrClosed = errors.New("sandbox closed")
+	// ErrAbandoned: the abandon channel given to InvokeUntil closed first
+	// (the sandbox's process exited).
+	ErrAbandoned = errors.New("invocation abandoned")
 )
 
 type pending struct {
@@ -131,6 +134,14 @@ func (s *Server) Close() { s.closeOne.Do(func() { close(s.closed) }) }
 // ctx's error and the sandbox must be discarded, since the runtime is
 // still busy with the event.
 func (s *Server) Invoke(ctx context.Context, inv Invocation) (*Result, error) {
+	return s.InvokeUntil(ctx, inv, nil)
+}
+
+// InvokeUntil is Invoke that also gives up with ErrAbandoned when abandon
+// closes (the sandbox's process is gone and will never answer). Waiting
+// on it here costs nothing, where a watcher goroutine per invocation
+// costs a goroutine start and a thread wake-up on the hot path.
+func (s *Server) InvokeUntil(ctx context.Context, inv Invocation, abandon <-chan struct{}) (*Result, error) {
 	p := &pending{inv: inv, done: make(chan *Result, 1)}
 	select {
 	case s.next <- p:
@@ -138,6 +149,8 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (*Result, error) {
 		return nil, ErrInitFailed
 	case <-s.closed:
 		return nil, ErrClosed
+	case <-abandon:
+		return nil, ErrAbandoned
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -146,6 +159,8 @@ func (s *Server) Invoke(ctx context.Context, inv Invocation) (*Result, error) {
 		return r, nil
 	case <-s.closed:
 		return nil, ErrClosed
+	case <-abandon:
+		return nil, ErrAbandoned
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

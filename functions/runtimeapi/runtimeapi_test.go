@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,4 +209,31 @@ func FuzzResponseBodies(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An invocation waiting for a runtime that will never answer ends when
+// its abandon channel closes, both before and after the runtime took it.
+func TestInvokeUntilAbandoned(t *testing.T) {
+	s := New()
+	abandon := make(chan struct{})
+	time.AfterFunc(20*time.Millisecond, func() { close(abandon) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.InvokeUntil(ctx, Invocation{RequestID: "r1"}, abandon); !errors.Is(err, ErrAbandoned) {
+		t.Fatalf("not taken: err = %v, want ErrAbandoned", err)
+	}
+
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	abandon2 := make(chan struct{})
+	go func() {
+		resp, err := http.Get(srv.URL + "/" + Version + "/runtime/invocation/next")
+		if err == nil {
+			resp.Body.Close()
+		}
+		close(abandon2) // the runtime took the event and died
+	}()
+	if _, err := s.InvokeUntil(ctx, Invocation{RequestID: "r2"}, abandon2); !errors.Is(err, ErrAbandoned) {
+		t.Fatalf("taken: err = %v, want ErrAbandoned", err)
+	}
 }

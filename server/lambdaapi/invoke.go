@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/wharf-dev/wharf/functions"
+	"github.com/wharf-dev/wharf/functions/auth"
 )
 
 // invokeInput decodes an invocation: the qualified name, the invocation
@@ -34,8 +35,11 @@ func invokeInput(r *http.Request) (functions.InvokeInput, error) {
 	default:
 		return in, invalidParam("1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]", lt)
 	}
-	in.Payload, err = io.ReadAll(r.Body)
-	if err != nil {
+	// The verifier has read the body already; take its bytes rather than
+	// copy them again.
+	if b, ok := r.Body.(*auth.Body); ok {
+		in.Payload = b.Bytes()
+	} else if in.Payload, err = io.ReadAll(r.Body); err != nil {
 		return in, err
 	}
 	if len(in.Payload) > 0 && !json.Valid(in.Payload) {
