@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -47,6 +48,8 @@ type ContainerSpec struct {
 type Bind struct {
 	Source, Target string
 	ReadOnly       bool
+	// Propagation is the mount's propagation ("": rprivate).
+	Propagation string
 }
 
 // ContainerRuntime is what sandboxes need of the container engine.
@@ -81,13 +84,32 @@ const sandboxUser = "993:990"
 type ContainerLauncher struct {
 	rt    ContainerRuntime
 	nsDir string
+
+	// Spare sandboxes (spare_linux.go); spares is nil without them.
+	spareN         int
+	self, spareDir string
+	log            *slog.Logger
+	spares         chan *spare
+	refill         chan struct{}
+	stopSpares     context.CancelFunc
+	spareWG        sync.WaitGroup
 }
 
 // NewContainerLauncher returns a launcher over rt that pins sandbox
-// namespaces under nsDir.
-func NewContainerLauncher(rt ContainerRuntime, nsDir string) *ContainerLauncher {
-	return &ContainerLauncher{rt: rt, nsDir: nsDir}
+// namespaces under nsDir. With WithSpares it starts its spare sandboxes
+// at once; Close removes them.
+func NewContainerLauncher(rt ContainerRuntime, nsDir string, opts ...LauncherOption) *ContainerLauncher {
+	cl := &ContainerLauncher{rt: rt, nsDir: nsDir}
+	for _, o := range opts {
+		o(cl)
+	}
+	cl.startSpares()
+	return cl
 }
+
+// Close removes the launcher's spare sandboxes. Sandboxes it launched are
+// the engine's to close.
+func (cl *ContainerLauncher) Close() { cl.closeSpares() }
 
 type containerSandbox struct {
 	rt      ContainerRuntime
@@ -99,8 +121,12 @@ type containerSandbox struct {
 	exited  <-chan struct{}
 	closeMu sync.Once
 	// netnsTook and runTook are how long the namespace and the container
-	// took to start (for the engine's debug log of a cold start).
+	// took to start (for the engine's debug log of a cold start); claimed
+	// says it was a spare.
 	netnsTook, runTook time.Duration
+	claimed            bool
+	// cleanup runs last in Close (a spare's staging mounts).
+	cleanup func()
 
 	// memFD is the memory cgroup's high-water-mark file, kept open: every
 	// REPORT line reads it, and opening a cgroup file costs more than
@@ -132,6 +158,15 @@ func lambdaCPUShares(memoryMB int) int64 {
 
 // Launch implements Launcher.
 func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sandbox, error) {
+	t := time.Now()
+	sb, err := cl.claim(spec)
+	if sb != nil {
+		sb.claimed, sb.runTook = true, time.Since(t)
+		return sb, nil
+	}
+	if err != nil {
+		cl.log.Warn("claiming a spare sandbox failed; starting one", "function", spec.Function, "err", err)
+	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	name := "fn-" + spec.Function + "-" + hex.EncodeToString(b[:])
@@ -179,7 +214,7 @@ func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sand
 
 // launchPhases names the steps of the launch and their durations.
 func (s *containerSandbox) launchPhases() []any {
-	return []any{"netns", s.netnsTook, "container", s.runTook}
+	return []any{"netns", s.netnsTook, "container", s.runTook, "spare", s.claimed}
 }
 
 func (s *containerSandbox) Runtime() *runtimeapi.Server { return s.api }
@@ -305,6 +340,9 @@ func (s *containerSandbox) Close(ctx context.Context) error {
 		_ = s.srv.Close()
 		if rerr := removeNetNS(s.nsPath); rerr != nil && err == nil {
 			err = rerr
+		}
+		if s.cleanup != nil {
+			s.cleanup()
 		}
 	})
 	return err

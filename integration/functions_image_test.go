@@ -225,7 +225,7 @@ func TestFunctionsImage(t *testing.T) {
 	// Once the idle sandboxes are reaped, no container uses image one:
 	// only the function's pin keeps it.
 	deadline := time.Now().Add(20 * time.Second)
-	for strings.TrimSpace(e.d.MustWharf(t, "ps", "-aq", "--filter", "label=wharf.function")) != "" {
+	for strings.TrimSpace(e.d.MustWharf(t, "ps", "-aq", "--filter", "label=wharf.function=imgfn")) != "" {
 		if time.Now().After(deadline) {
 			t.Fatal("idle sandboxes were not reaped")
 		}

@@ -40,9 +40,9 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startFnEnv(t *testing.T) *fnEnv {
+func startFnEnv(t *testing.T, daemonArgs ...string) *fnEnv {
 	addr := freeAddr(t)
-	d := testutil.StartDaemon(t, testutil.WithDaemonArgs("--http", addr, "--fn-idle-timeout", "3s", "--fn-async-ack-wait", "2s"))
+	d := testutil.StartDaemon(t, testutil.WithDaemonArgs(append([]string{"--http", addr, "--fn-idle-timeout", "3s", "--fn-async-ack-wait", "2s"}, daemonArgs...)...))
 	var key struct{ AccessKeyId, SecretAccessKey string }
 	if err := json.Unmarshal([]byte(d.MustWharf(t, "keys", "create", "--json")), &key); err != nil {
 		t.Fatal(err)

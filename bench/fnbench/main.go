@@ -55,6 +55,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,6 +63,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/runtimeapi"
 )
 
@@ -71,7 +73,7 @@ var (
 	coldN    = flag.Int("cold", 10, "cold starts")
 	dlevel   = flag.String("daemon-log-level", "warn", "the wharf daemon's --log-level")
 	dlog     = flag.String("daemon-log", "", "copy the wharf daemon's log here when done")
-	only     = flag.String("targets", "floor,wharf,rie,inprocess", "columns to measure (the floor service is always measured: ratios are to it)")
+	only     = flag.String("targets", "floor,wharf,wharf-nospare,rie,inprocess", "columns to measure (the floor service is always measured: ratios are to it); wharf keeps one spare sandbox (its default), wharf-nospare none")
 )
 
 // target is one system under test.
@@ -139,16 +141,19 @@ func main() {
 	for _, t := range strings.Split(*only, ",") {
 		want[strings.TrimSpace(t)] = true
 	}
-	switch {
-	case !want["wharf"]:
-	case os.Geteuid() == 0:
-		if t, err := wharfTarget(dir, boot); err != nil {
-			fmt.Fprintln(os.Stderr, "fnbench: wharf:", err)
-		} else {
-			targets = append(targets, t)
+	for i, spares := range []int{1, 0} {
+		name := map[int]string{1: "wharf", 0: "wharf-nospare"}[spares]
+		switch {
+		case !want[name]:
+		case os.Geteuid() == 0:
+			if t, err := wharfTarget(filepath.Join(dir, name), boot, spares, i); err != nil {
+				fmt.Fprintln(os.Stderr, "fnbench: "+name+":", err)
+			} else {
+				targets = append(targets, t)
+			}
+		default:
+			fmt.Fprintln(os.Stderr, "fnbench: not root: skipping the wharf daemon column")
 		}
-	default:
-		fmt.Fprintln(os.Stderr, "fnbench: not root: skipping the wharf daemon column")
 	}
 	switch rie := os.Getenv("RIE_BIN"); {
 	case !want["rie"]:
@@ -174,6 +179,8 @@ func main() {
 	fmt.Println("Columns: end to end from a client over HTTP on loopback (keep-alive), except the in-process line.")
 	fmt.Println("  floor service: plain HTTP invoke, no auth, bootstrap as a plain process behind a minimal Runtime API.")
 	fmt.Println("  wharf: SigV4-signed Invoke to the daemon's Lambda API, bootstrap in a container sandbox, logs and metrics.")
+	fmt.Println("    Its cold start takes the daemon's spare sandbox (started empty ahead; the function's bootstrap and init")
+	fmt.Println("    still run in full); 'no spare sandbox' is a daemon with --fn-spare-sandboxes 0, creating the container.")
 	fmt.Println("  floor in-process: a direct Go call to the Runtime API server, no HTTP hop to a service.")
 	fmt.Println("  warm: serial; c16: 16 concurrent clients; cold: first invoke of a function nothing has run yet.")
 	fmt.Println("  srvCPU: CPU time of the server process (daemon, service) per warm invocation; bootstraps not counted.")
@@ -494,18 +501,25 @@ func rieTarget(rie, boot string) *target {
 	}
 }
 
-// wharfTarget: a daemon of its own, its Lambda API, SigV4-signed calls.
-func wharfTarget(dir, boot string) (*target, error) {
+// wharfTarget: a daemon of its own (the i-th of this run) keeping spares
+// spare sandboxes, its Lambda API, SigV4-signed calls.
+func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 	bin, err := filepath.Abs(*wharfBin)
 	if err != nil {
+		return nil, err
+	}
+	if static, err := functions.StaticBinary(bin); err == nil && !static && spares > 0 {
+		fmt.Fprintln(os.Stderr, "fnbench: "+bin+" is dynamically linked: its daemon keeps no spare sandboxes (make build)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	root, run := filepath.Join(dir, "root"), filepath.Join(dir, "run")
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
 	// A bridge and subnet of its own, so a live daemon is never touched.
-	bridge := fmt.Sprintf("wfb%x", os.Getpid()&0xffffff)
+	bridge := fmt.Sprintf("wfb%x%d", os.Getpid()&0xfffff, i)
 	d := exec.Command(bin, "daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", *dlevel,
-		"--bridge-name", bridge, "--bridge-subnet", "10.252.79.0/24")
+		"--bridge-name", bridge, "--bridge-subnet", fmt.Sprintf("10.252.%d.0/24", 79+i), "--fn-spare-sandboxes", strconv.Itoa(spares))
 	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
 	d.Stdout, d.Stderr = logf, logf
 	if err := d.Start(); err != nil {
@@ -568,12 +582,22 @@ func wharfTarget(dir, boot string) (*target, error) {
 		}
 		return nil
 	}
+	name := "wharf (API + container sandbox)"
+	if spares == 0 {
+		name = "wharf, no spare sandbox"
+	}
 	return &target{
-		name:   "wharf (API + container sandbox)",
+		name:   name,
 		invoke: inv,
 		cold: func(ctx context.Context) (func() error, error) {
 			// A function of its own per sample: nothing can be warm or
 			// started ahead for it (an update would start one ahead).
+			// With spares, the daemon restocks its spare after a claim;
+			// the pause (untimed) lets it, as between two cold starts
+			// of a real workload.
+			if spares > 0 {
+				time.Sleep(400 * time.Millisecond)
+			}
 			gen++
 			name := fmt.Sprintf("cold%d", gen)
 			in := map[string]any{"FunctionName": name, "Runtime": "provided.al2023", "Role": "arn:aws:iam::000000000000:role/x",

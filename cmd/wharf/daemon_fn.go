@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,6 +37,7 @@ type fnConfig struct {
 	natsURL     string
 	concurrency int
 	ackWait     time.Duration
+	spares      int
 }
 
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
@@ -44,16 +46,18 @@ func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
 	f.StringVar(&c.natsURL, "nats-url", "", "NATS server with JetStream for async invocations (default: embedded)")
 	f.IntVar(&c.concurrency, "fn-concurrency", 100, "concurrency of functions without reserved concurrency")
 	f.DurationVar(&c.ackWait, "fn-async-ack-wait", 30*time.Second, "how soon an async event is retried after the daemon died while running it")
+	f.IntVar(&c.spares, "fn-spare-sandboxes", 1, "empty sandboxes kept started for the cold starts of zip functions (0: none; needs a static wharf binary)")
 }
 
 // fnRuntime is the running functions side of the daemon.
 type fnRuntime struct {
-	engine  *functions.Engine
-	table   *trigger.Table
-	keys    *auth.Keys
-	http    *http.Server
-	cancel  context.CancelFunc
-	adapter *engineContainers
+	engine   *functions.Engine
+	table    *trigger.Table
+	keys     *auth.Keys
+	http     *http.Server
+	cancel   context.CancelFunc
+	adapter  *engineContainers
+	launcher *functions.ContainerLauncher
 }
 
 // startFunctions opens the function store, starts the async queue, the
@@ -70,6 +74,8 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 	}
 	nsDir := filepath.Join(execRoot, "fnns")
 	_ = functions.CleanupNamespaces(nsDir)
+	spareDir := filepath.Join(execRoot, "fnspare")
+	_ = functions.CleanupSpares(spareDir)
 	if _, err := images.Get(ctx, functions.BaseImage); errdefs.IsNotFound(err) {
 		if _, err := images.Import(ctx, strings.NewReader(string(functions.BaseImageTar())), functions.BaseImage, nil); err != nil {
 			return nil, fmt.Errorf("function base image: %w", err)
@@ -77,16 +83,18 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 	}
 	reg := metrics.NewRegistry()
 	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
-	eng, err := functions.NewEngine(fnRoot, functions.NewContainerLauncher(adapter, nsDir),
+	launcher := functions.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, spareDir, log))
+	eng, err := functions.NewEngine(fnRoot, launcher,
 		functions.WithIdleTimeout(c.idleTimeout), functions.WithDefaultConcurrency(c.concurrency),
 		functions.WithLogger(log), functions.WithRegisterer(reg), functions.WithImages(images))
 	if err != nil {
+		launcher.Close()
 		return nil, err
 	}
 	// Images pinned by function versions are kept as a container's are.
 	ce.AddImageUser(eng.ImageInUse)
 	rctx, cancel := context.WithCancel(context.Background())
-	fr := &fnRuntime{engine: eng, cancel: cancel, adapter: adapter}
+	fr := &fnRuntime{engine: eng, cancel: cancel, adapter: adapter, launcher: launcher}
 	if err := eng.StartAsync(ctx, functions.AsyncOptions{Dir: filepath.Join(fnRoot, "jetstream"), URL: c.natsURL, Log: log, AckWait: c.ackWait}); err != nil {
 		fr.close()
 		return nil, err
@@ -135,6 +143,27 @@ func (fr *fnRuntime) close() {
 		cancel()
 	}
 	fr.engine.Close()
+	fr.launcher.Close()
+}
+
+// spareOption enables spare sandboxes when the daemon's own binary can run
+// inside one (it must be static: the base image has no libc).
+func spareOption(n int, dir string, log *slog.Logger) functions.LauncherOption {
+	if n <= 0 {
+		return functions.WithSpares(0, "", dir, log)
+	}
+	self, err := os.Executable()
+	if err == nil {
+		var static bool
+		if static, err = functions.StaticBinary(self); err == nil && !static {
+			err = errors.New("it is dynamically linked (build it with `make build` or CGO_ENABLED=0)")
+		}
+	}
+	if err != nil {
+		log.Warn("no spare function sandboxes: the wharf binary cannot run inside one", "err", err)
+		return functions.WithSpares(0, "", dir, log)
+	}
+	return functions.WithSpares(n, self, dir, log)
 }
 
 // engineContainers adapts the container engine to what function sandboxes
@@ -149,7 +178,7 @@ type engineContainers struct {
 func (a *engineContainers) Run(ctx context.Context, s functions.ContainerSpec, out io.Writer) (string, error) {
 	mounts := make([]volume.Mount, 0, len(s.Binds)+len(s.Tmpfs))
 	for _, b := range s.Binds {
-		mounts = append(mounts, volume.Mount{Type: "bind", Source: b.Source, Target: b.Target, ReadOnly: b.ReadOnly})
+		mounts = append(mounts, volume.Mount{Type: "bind", Source: b.Source, Target: b.Target, ReadOnly: b.ReadOnly, Propagation: b.Propagation})
 	}
 	for target, opts := range s.Tmpfs {
 		m := volume.Mount{Type: "tmpfs", Target: target, TmpfsMode: 0o1777}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/functions/spareproc"
 	"github.com/wharf-dev/wharf/runtime/initproc"
 )
 
@@ -39,8 +40,12 @@ func (e exitError) Unwrap() error { return e.err }
 func main() {
 	// The same binary is bind-mounted into containers as their init for
 	// --init; there it must do nothing but be an init.
-	if filepath.Base(os.Args[0]) == "wharf-init" {
+	switch filepath.Base(os.Args[0]) {
+	case "wharf-init":
 		os.Exit(initproc.Main(os.Args[1:]))
+	case "wharf-spare":
+		// A spare function sandbox's waiting process (functions/spareproc).
+		os.Exit(spareproc.Main())
 	}
 	// The shim lives as long as its container: it skips building the CLI's
 	// command tree to keep its heap small.
