@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -87,6 +88,8 @@ type ContainerLauncher struct {
 
 	// Spare sandboxes (spare_linux.go); spares is nil without them.
 	spareN         int
+	spareIdle      time.Duration
+	lastUse        atomic.Int64 // UnixNano of the last launch, 0: none yet
 	self, spareDir string
 	log            *slog.Logger
 	spares         chan *spare
@@ -158,6 +161,7 @@ func lambdaCPUShares(memoryMB int) int64 {
 
 // Launch implements Launcher.
 func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sandbox, error) {
+	cl.used()
 	t := time.Now()
 	sb, err := cl.claim(spec)
 	if sb != nil {

@@ -60,12 +60,14 @@ const spareMemoryMB = 128
 // LauncherOption configures a ContainerLauncher.
 type LauncherOption func(*ContainerLauncher)
 
-// WithSpares keeps n spare sandboxes for zip functions. self is the wharf
-// binary (it must be statically linked: it runs inside the empty base
-// image), dir holds their staging mounts. n <= 0 keeps none.
-func WithSpares(n int, self, dir string, log *slog.Logger) LauncherOption {
+// WithSpares keeps n spare sandboxes for zip functions while functions are
+// in use: from the first launch until no launch came for idle (as warm
+// sandboxes scale to zero, so do the spares). self is the wharf binary (it
+// must be statically linked: it runs inside the empty base image), dir
+// holds their staging mounts. n <= 0 keeps none.
+func WithSpares(n int, self, dir string, idle time.Duration, log *slog.Logger) LauncherOption {
 	return func(cl *ContainerLauncher) {
-		cl.spareN, cl.self, cl.spareDir, cl.log = n, self, dir, log
+		cl.spareN, cl.self, cl.spareDir, cl.spareIdle, cl.log = n, self, dir, idle, log
 	}
 }
 
@@ -154,6 +156,9 @@ func (cl *ContainerLauncher) startSpares() {
 		cl.log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if cl.spareIdle <= 0 {
+		cl.spareIdle = 5 * time.Minute
+	}
 	cl.spares = make(chan *spare, cl.spareN)
 	cl.refill = make(chan struct{}, 1)
 	cl.stopSpares = cancel
@@ -161,13 +166,45 @@ func (cl *ContainerLauncher) startSpares() {
 	go cl.fillSpares(ctx)
 }
 
-// fillSpares starts spares until there are spareN, and again after each
-// claim. Failures back off; the launcher works without spares meanwhile.
+// used records a launch: spares are kept from now until spareIdle passes
+// without one.
+func (cl *ContainerLauncher) used() {
+	if cl.spares == nil {
+		return
+	}
+	cl.lastUse.Store(time.Now().UnixNano())
+	select {
+	case cl.refill <- struct{}{}:
+	default:
+	}
+}
+
+// drainSpares removes the unclaimed spares.
+func (cl *ContainerLauncher) drainSpares() {
+	for {
+		select {
+		case sp := <-cl.spares:
+			_ = sp.sb.Close(context.Background())
+		default:
+			return
+		}
+	}
+}
+
+// fillSpares keeps spareN spares while functions are in use (see used),
+// starting them again after each claim, and removes them when functions
+// have been idle for spareIdle. Failures back off; the launcher works
+// without spares meanwhile.
 func (cl *ContainerLauncher) fillSpares(ctx context.Context) {
 	defer cl.spareWG.Done()
 	backoff := time.Second
 	for {
-		for len(cl.spares) < cl.spareN && ctx.Err() == nil {
+		idleFor := time.Duration(time.Now().UnixNano() - cl.lastUse.Load())
+		inUse := cl.lastUse.Load() != 0 && idleFor < cl.spareIdle
+		if !inUse {
+			cl.drainSpares()
+		}
+		for inUse && len(cl.spares) < cl.spareN && ctx.Err() == nil {
 			sp, err := cl.newSpare(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
@@ -187,16 +224,15 @@ func (cl *ContainerLauncher) fillSpares(ctx context.Context) {
 				_ = sp.sb.Close(context.Background())
 			}
 		}
+		var idleTimer <-chan time.Time
+		if inUse {
+			idleTimer = time.After(cl.spareIdle - idleFor)
+		}
 		select {
 		case <-ctx.Done():
-			for {
-				select {
-				case sp := <-cl.spares:
-					_ = sp.sb.Close(context.Background())
-				default:
-					return
-				}
-			}
+			cl.drainSpares()
+			return
+		case <-idleTimer:
 		case <-cl.refill:
 			// Let the cold start that took the spare run its init first.
 			select {
@@ -290,10 +326,6 @@ func (cl *ContainerLauncher) claim(spec SandboxSpec) (*containerSandbox, error) 
 	case sp = <-cl.spares:
 	default:
 		return nil, nil
-	}
-	select {
-	case cl.refill <- struct{}{}:
-	default:
 	}
 	fail := func(err error) (*containerSandbox, error) {
 		_ = sp.sb.Close(context.Background())

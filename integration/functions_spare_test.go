@@ -20,11 +20,21 @@ func spareIDs(t *testing.T, e *fnEnv) []string {
 }
 
 // A cold start of a zip function takes the spare sandbox the daemon keeps
-// started: the function's bootstrap replaces the waiting process there,
-// with the function's code read-only at /var/task, its /tmp and its memory
-// limit; a new spare is started after.
+// started while functions are in use: the function's bootstrap replaces
+// the waiting process there, with the function's code read-only at
+// /var/task, its /tmp and its memory limit; a new spare is started after,
+// and all go once functions are idle (scale to zero).
 func TestFunctionSpareSandbox(t *testing.T) {
 	e := startFnEnv(t)
+	// No function has run yet: no spare either.
+	time.Sleep(300 * time.Millisecond)
+	if ids := spareIDs(t, e); len(ids) != 0 {
+		t.Fatalf("spares before any function ran: %v", ids)
+	}
+	e.deploy(t, "first", 128, 3, nil)
+	if out, r := e.invoke(t, "first", `{"key1":"x"}`); out.FunctionError != nil || r.Echo != "x" {
+		t.Fatalf("first invoke: %s", out.Payload)
+	}
 	var spare string
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -89,6 +99,14 @@ func TestFunctionSpareSandbox(t *testing.T) {
 			t.Fatalf("no new spare after the claim:\n%s", e.d.MustWharf(t, "ps", "-a"))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// Idle past --fn-idle-timeout (3s): sandboxes and spares are gone.
+	deadline = time.Now().Add(20 * time.Second)
+	for len(spareIDs(t, e)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("spares kept while functions are idle:\n%s", e.d.MustWharf(t, "ps", "-a"))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

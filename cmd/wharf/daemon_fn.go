@@ -46,7 +46,7 @@ func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
 	f.StringVar(&c.natsURL, "nats-url", "", "NATS server with JetStream for async invocations (default: embedded)")
 	f.IntVar(&c.concurrency, "fn-concurrency", 100, "concurrency of functions without reserved concurrency")
 	f.DurationVar(&c.ackWait, "fn-async-ack-wait", 30*time.Second, "how soon an async event is retried after the daemon died while running it")
-	f.IntVar(&c.spares, "fn-spare-sandboxes", 1, "empty sandboxes kept started for the cold starts of zip functions (0: none; needs a static wharf binary)")
+	f.IntVar(&c.spares, "fn-spare-sandboxes", 1, "empty sandboxes kept started, while functions are in use, for the cold starts of zip functions (0: none; needs a static wharf binary)")
 }
 
 // fnRuntime is the running functions side of the daemon.
@@ -83,7 +83,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 	}
 	reg := metrics.NewRegistry()
 	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
-	launcher := functions.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, spareDir, log))
+	launcher := functions.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, spareDir, c.idleTimeout, log))
 	eng, err := functions.NewEngine(fnRoot, launcher,
 		functions.WithIdleTimeout(c.idleTimeout), functions.WithDefaultConcurrency(c.concurrency),
 		functions.WithLogger(log), functions.WithRegisterer(reg), functions.WithImages(images))
@@ -148,9 +148,9 @@ func (fr *fnRuntime) close() {
 
 // spareOption enables spare sandboxes when the daemon's own binary can run
 // inside one (it must be static: the base image has no libc).
-func spareOption(n int, dir string, log *slog.Logger) functions.LauncherOption {
+func spareOption(n int, dir string, idle time.Duration, log *slog.Logger) functions.LauncherOption {
 	if n <= 0 {
-		return functions.WithSpares(0, "", dir, log)
+		return functions.WithSpares(0, "", dir, idle, log)
 	}
 	self, err := os.Executable()
 	if err == nil {
@@ -161,9 +161,9 @@ func spareOption(n int, dir string, log *slog.Logger) functions.LauncherOption {
 	}
 	if err != nil {
 		log.Warn("no spare function sandboxes: the wharf binary cannot run inside one", "err", err)
-		return functions.WithSpares(0, "", dir, log)
+		return functions.WithSpares(0, "", dir, idle, log)
 	}
-	return functions.WithSpares(n, self, dir, log)
+	return functions.WithSpares(n, self, dir, idle, log)
 }
 
 // engineContainers adapts the container engine to what function sandboxes
