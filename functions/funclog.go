@@ -74,15 +74,21 @@ func (o *sandboxOutput) writeLocked(p []byte) error {
 }
 
 // settle waits until the sandbox's output has been quiet for a moment
-// (bounded): output written before the runtime answered may still be in
-// flight through a pipe. Only Tail invocations pay for it.
-func (o *sandboxOutput) settle() {
+// since the runtime answered (at answered) and since its last write
+// (bounded): output written before the answer may still be in flight
+// through the pipe, the shim and the attach stream. Only Tail invocations
+// pay for it.
+func (o *sandboxOutput) settle(answered time.Time) {
 	const quiet, max = 3 * time.Millisecond, 50 * time.Millisecond
 	deadline := time.Now().Add(max)
 	for time.Now().Before(deadline) {
 		o.mu.Lock()
-		idle := time.Since(o.lastWrite)
+		last := o.lastWrite
 		o.mu.Unlock()
+		if answered.After(last) {
+			last = answered
+		}
+		idle := time.Since(last)
 		if idle >= quiet {
 			return
 		}

@@ -309,8 +309,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *Config, version string, limi
 	}
 	inst.used = true
 	if in.LogTail {
-		time.Sleep(time.Millisecond)
-		inst.out.settle()
+		inst.out.settle(start.Add(dur))
 	}
 	// END and REPORT in one write.
 	inst.out.lineBytes(appendEndReport(make([]byte, 0, 256), reqID, dur, c.MemorySize, inst.sb.MaxMemory(), init))
