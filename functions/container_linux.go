@@ -355,7 +355,13 @@ func (s *containerSandbox) Close(ctx context.Context) error {
 // CleanupNamespaces removes sandbox namespaces left by a previous daemon
 // (their containers are gone with it or removed by label).
 func CleanupNamespaces(nsDir string) error {
-	ents, err := os.ReadDir(nsDir)
+	return forEachEntry(nsDir, func(p string) { _ = removeNetNS(p) })
+}
+
+// forEachEntry calls fn with the path of each entry of dir; a missing dir
+// has none.
+func forEachEntry(dir string, fn func(path string)) error {
+	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -363,7 +369,7 @@ func CleanupNamespaces(nsDir string) error {
 		return err
 	}
 	for _, e := range ents {
-		_ = removeNetNS(filepath.Join(nsDir, e.Name()))
+		fn(filepath.Join(dir, e.Name()))
 	}
 	return nil
 }

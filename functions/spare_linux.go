@@ -447,15 +447,5 @@ func removeStage(stage string) {
 // CleanupSpares removes the staging directories a previous daemon left
 // (its spare containers are removed by label).
 func CleanupSpares(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		removeStage(filepath.Join(dir, e.Name()))
-	}
-	return nil
+	return forEachEntry(dir, func(p string) { removeStage(p) })
 }

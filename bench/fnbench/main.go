@@ -54,7 +54,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +62,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/wharf-dev/wharf/bench/internal/benchutil"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/runtimeapi"
 )
@@ -229,15 +229,6 @@ func ratio(a, b time.Duration) float64 {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d.Microseconds())/1000) }
 
-func quantile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(q*float64(len(s)-1))]
-}
-
 func measure(t *target) result {
 	r := result{name: t.name}
 	ctx := context.Background()
@@ -259,7 +250,7 @@ func measure(t *target) result {
 		}
 		c1 = append(c1, time.Since(t0))
 	}
-	r.p50c1, r.p99c1 = quantile(c1, .5), quantile(c1, .99)
+	r.p50c1, r.p99c1 = benchutil.Quantile(c1, .5), benchutil.Quantile(c1, .99)
 	r.cpuC1 = (cpuTime(t.pid) - cpu0) / time.Duration(*warmN)
 
 	var mu sync.Mutex
@@ -303,7 +294,7 @@ func measure(t *target) result {
 		// The emulator serves one invocation at a time and refuses more.
 		r.c16Failed = firstErr
 	} else {
-		r.p50c16, r.p99c16 = quantile(c16, .5), quantile(c16, .99)
+		r.p50c16, r.p99c16 = benchutil.Quantile(c16, .5), benchutil.Quantile(c16, .99)
 		r.rate = float64(len(c16)) / elapsed.Seconds()
 	}
 
@@ -321,7 +312,7 @@ func measure(t *target) result {
 		}
 		colds = append(colds, time.Since(t0))
 	}
-	r.coldP50, r.coldP99 = quantile(colds, .5), quantile(colds, .99)
+	r.coldP50, r.coldP99 = benchutil.Quantile(colds, .5), benchutil.Quantile(colds, .99)
 	return r
 }
 
