@@ -579,6 +579,19 @@ func (d *Daemon) cleanup(t testing.TB) {
 			}
 		}
 	}
+	removeEmptyCgroupParents()
+}
+
+// removeEmptyCgroupParents removes the /wharf parent cgroup the runtime
+// created under each hierarchy, when no container of any daemon is left
+// in it (rmdir refuses a cgroup with children, so a daemon running in
+// parallel keeps its own; the runtime recreates the parent as needed).
+func removeEmptyCgroupParents() {
+	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "wharf"))
+	parents = append(parents, filepath.Join("/sys/fs/cgroup", "wharf"))
+	for _, p := range parents {
+		_ = os.Remove(p)
+	}
 }
 
 // killCgroupProcs SIGKILLs every process left in container id's cgroups,
