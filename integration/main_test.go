@@ -21,6 +21,7 @@ const busybox = "local/busybox:1"
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testutil.RemoveBuiltWharf()
+	testutil.RemoveEmptyCgroupParents()
 	os.Exit(code)
 }
 

@@ -51,6 +51,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	testutil.RemoveBuiltWharf()
+	testutil.RemoveEmptyCgroupParents()
 	os.Exit(code)
 }
 

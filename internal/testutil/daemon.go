@@ -579,14 +579,14 @@ func (d *Daemon) cleanup(t testing.TB) {
 			}
 		}
 	}
-	removeEmptyCgroupParents()
 }
 
-// removeEmptyCgroupParents removes the /wharf parent cgroup the runtime
+// RemoveEmptyCgroupParents removes the /wharf parent cgroup the runtime
 // created under each hierarchy, when no container of any daemon is left
-// in it (rmdir refuses a cgroup with children, so a daemon running in
-// parallel keeps its own; the runtime recreates the parent as needed).
-func removeEmptyCgroupParents() {
+// in it (rmdir refuses a cgroup with children). Call it once all of a
+// package's daemons are gone (TestMain): during a test a parallel daemon's
+// runtime could be between creating the parent and its child.
+func RemoveEmptyCgroupParents() {
 	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "wharf"))
 	parents = append(parents, filepath.Join("/sys/fs/cgroup", "wharf"))
 	for _, p := range parents {
