@@ -76,6 +76,13 @@ func TestLiveRestore(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("after restart ps lists %d running containers, want the %d survivors\ngot:  %v\nwant: %v", len(got), len(want), got, want)
 	}
+	// A re-adopted container takes execs (the new daemon reads the run's
+	// process from the bundle).
+	if len(want) > 0 {
+		if out, _, code := d.Wharf(t, "exec", want[0], "echo", "ok"); code != 0 || out != "ok\n" {
+			t.Errorf("exec into a re-adopted container: exit %d, %q", code, out)
+		}
+	}
 	if s := inspect(t, d, "{{.State.Status}}", ids[victim]); s != "exited" {
 		t.Errorf("the container killed while the daemon was down is %s, want exited", s)
 	}

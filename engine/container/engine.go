@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/store"
@@ -72,6 +74,9 @@ type entry struct {
 	// exits counts recorded exits, for wait next-exit.
 	exits   int
 	removed bool
+	// proc is the process of the current run's spec, the base of execs
+	// (nil after a daemon restart: execs read the bundle's config.json).
+	proc *specs.Process
 }
 
 // Option configures an Engine.

@@ -137,16 +137,20 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	}
 	e.mu.Lock()
 	c := en.c.clone()
+	base := specs.Spec{Process: en.proc}
 	e.mu.Unlock()
 	rt := e.runtimes[c.Runtime]
 
-	var base specs.Spec
-	data, err := os.ReadFile(filepath.Join(e.dir(c.ID), "config.json"))
-	if err == nil {
-		err = json.Unmarshal(data, &base)
-	}
-	if err != nil {
-		return e.execDone(x, 126, fmt.Errorf("reading container spec: %w", err))
+	// The run's process comes from memory; after a daemon restart, from
+	// the bundle.
+	if base.Process == nil {
+		data, err := os.ReadFile(filepath.Join(e.dir(c.ID), "config.json"))
+		if err == nil {
+			err = json.Unmarshal(data, &base)
+		}
+		if err != nil {
+			return e.execDone(x, 126, fmt.Errorf("reading container spec: %w", err))
+		}
 	}
 	proc, err := spec.ExecProcess(&base, e.RootfsPath(c.ID), spec.ExecOptions{
 		Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged,

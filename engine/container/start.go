@@ -174,6 +174,9 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		return fail(err, 125)
 	}
 	s.Version = oci.SpecVersion
+	e.mu.Lock()
+	en.proc = s.Process
+	e.mu.Unlock()
 	data, err := json.Marshal(s)
 	if err != nil {
 		return fail(err, 125)
