@@ -161,7 +161,9 @@ func lambdaCPUShares(memoryMB int) int64 {
 
 // Launch implements Launcher.
 func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sandbox, error) {
-	cl.used()
+	if spec.CodeDir != "" {
+		cl.used() // spares serve zip functions only
+	}
 	t := time.Now()
 	sb, err := cl.claim(spec)
 	if sb != nil {
@@ -171,27 +173,20 @@ func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sand
 	if err != nil {
 		cl.log.Warn("claiming a spare sandbox failed; starting one", "function", spec.Function, "err", err)
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "fn-" + spec.Function + "-" + hex.EncodeToString(b[:])
+	name := sandboxName("fn-" + spec.Function)
 	nsPath := filepath.Join(cl.nsDir, name)
 	t0 := time.Now()
-	l, err := sandboxNetNS(nsPath)
+	api, srv, err := serveRuntimeAPI(nsPath, func(api *runtimeapi.Server) http.Handler { return api })
 	if err != nil {
-		return nil, fmt.Errorf("sandbox network namespace: %w", err)
+		return nil, err
 	}
-	api := runtimeapi.New()
-	srv := &http.Server{Handler: api}
-	go func() { _ = srv.Serve(l) }()
 	fail := func(err error) (Sandbox, error) {
-		api.Close()
-		_ = srv.Close()
-		_ = removeNetNS(nsPath)
+		stopRuntimeAPI(api, srv, nsPath)
 		return nil, err
 	}
 	cs := ContainerSpec{
 		Name:           name,
-		Env:            append(append([]string{}, spec.Env...), "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001"),
+		Env:            append(append([]string{}, spec.Env...), runtimeAPIEnv),
 		MemoryBytes:    int64(spec.MemoryMB) << 20,
 		CPUShares:      lambdaCPUShares(spec.MemoryMB),
 		NetNSPath:      nsPath,
@@ -214,6 +209,37 @@ func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sand
 	}
 	return &containerSandbox{rt: cl.rt, api: api, srv: srv, id: id, nsPath: nsPath, cgroup: cl.rt.CgroupPath(id), exited: cl.rt.Exited(id),
 		netnsTook: t1.Sub(t0), runTook: time.Since(t1)}, nil
+}
+
+// runtimeAPIEnv points a sandbox's runtime at its Runtime API.
+const runtimeAPIEnv = "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001"
+
+// sandboxName is prefix with a random suffix.
+func sandboxName(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// serveRuntimeAPI creates the network namespace at nsPath and serves a new
+// Runtime API in it at 127.0.0.1:9001, through the handler handler builds
+// around it.
+func serveRuntimeAPI(nsPath string, handler func(*runtimeapi.Server) http.Handler) (*runtimeapi.Server, *http.Server, error) {
+	l, err := sandboxNetNS(nsPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox network namespace: %w", err)
+	}
+	api := runtimeapi.New()
+	srv := &http.Server{Handler: handler(api)}
+	go func() { _ = srv.Serve(l) }()
+	return api, srv, nil
+}
+
+// stopRuntimeAPI undoes serveRuntimeAPI.
+func stopRuntimeAPI(api *runtimeapi.Server, srv *http.Server, nsPath string) {
+	api.Close()
+	_ = srv.Close()
+	_ = removeNetNS(nsPath)
 }
 
 // launchPhases names the steps of the launch and their durations.

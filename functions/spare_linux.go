@@ -2,9 +2,7 @@ package functions
 
 import (
 	"context"
-	"crypto/rand"
 	"debug/elf"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,9 +243,7 @@ func (cl *ContainerLauncher) fillSpares(ctx context.Context) {
 
 // newSpare starts one spare and waits until its process waits.
 func (cl *ContainerLauncher) newSpare(ctx context.Context) (*spare, error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "fn-spare-" + hex.EncodeToString(b[:])
+	name := sandboxName("fn-spare")
 	stage := filepath.Join(cl.spareDir, name)
 	for _, sub := range []string{"task", "tmp"} {
 		d := filepath.Join(stage, sub)
@@ -264,21 +260,18 @@ func (cl *ContainerLauncher) newSpare(ctx context.Context) (*spare, error) {
 		}
 	}
 	nsPath := filepath.Join(cl.nsDir, name)
-	l, err := sandboxNetNS(nsPath)
+	sp := &spare{stage: stage, out: &switchWriter{}, order: make(chan []byte, 1), waiting: make(chan struct{})}
+	api, srv, err := serveRuntimeAPI(nsPath, func(api *runtimeapi.Server) http.Handler { return spareHandler{api: api, sp: sp} })
 	if err != nil {
 		removeStage(stage)
-		return nil, fmt.Errorf("sandbox network namespace: %w", err)
+		return nil, err
 	}
-	api := runtimeapi.New()
-	sp := &spare{stage: stage, out: &switchWriter{}, order: make(chan []byte, 1), waiting: make(chan struct{})}
-	srv := &http.Server{Handler: spareHandler{api: api, sp: sp}}
-	go func() { _ = srv.Serve(l) }()
 	cs := ContainerSpec{
 		Name:        name,
 		Image:       BaseImage,
 		Entrypoint:  []string{spareBinPath},
 		User:        sandboxUser,
-		Env:         []string{"AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001"},
+		Env:         []string{runtimeAPIEnv},
 		MemoryBytes: spareMemoryMB << 20,
 		CPUShares:   lambdaCPUShares(spareMemoryMB),
 		NetNSPath:   nsPath,
@@ -292,9 +285,7 @@ func (cl *ContainerLauncher) newSpare(ctx context.Context) (*spare, error) {
 	}
 	id, err := cl.rt.Run(ctx, cs, sp.out)
 	if err != nil {
-		api.Close()
-		_ = srv.Close()
-		_ = removeNetNS(nsPath)
+		stopRuntimeAPI(api, srv, nsPath)
 		removeStage(stage)
 		return nil, err
 	}
@@ -349,7 +340,7 @@ func (cl *ContainerLauncher) claim(spec SandboxSpec) (*containerSandbox, error) 
 	sp.out.set(spec.Output)
 	order, err := json.Marshal(spareproc.Start{
 		Args: []string{"/var/task/bootstrap"},
-		Env:  append(append([]string{}, spec.Env...), "AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001"),
+		Env:  append(append([]string{}, spec.Env...), runtimeAPIEnv),
 	})
 	if err != nil {
 		return fail(err)
