@@ -48,26 +48,16 @@ func main() {
 	}
 	dir, err := os.MkdirTemp("/tmp", "wdb-")
 	benchutil.Check(err)
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
+	benchutil.OnExit(func() {
 		benchutil.UnmountUnder(dir)
 		_ = os.RemoveAll(dir)
-	}()
+	})
+	defer benchutil.Cleanup()
 	tarPath := filepath.Join(dir, "busybox.tar")
 	benchutil.BuildRootfs(filepath.Join(dir, "rootfs"), tarPath)
 
 	// wharf, on its own bridge and subnet so a live daemon is never touched.
-	wd := filepath.Join(dir, "w")
-	sock := filepath.Join(wd, "run", "wharf.sock")
-	bridge := fmt.Sprintf("wdb%x", os.Getpid()&0xffffff)
-	daemon := exec.Command(bin, "daemon", "--root", filepath.Join(wd, "root"), "--exec-root", filepath.Join(wd, "run"), "--log-level", "warn",
-		"--bridge-name", bridge, "--bridge-subnet", "10.252.78.0/24")
-	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
-	daemon.Stdout, daemon.Stderr = logf, logf
-	benchutil.Check(daemon.Start())
+	sock := benchutil.StartDaemon(bin, filepath.Join(dir, "w"), fmt.Sprintf("wdb%x", os.Getpid()&0xffffff), "10.252.78.0/24").Sock
 	wharf := func(args ...string) *exec.Cmd {
 		c := exec.Command(bin, args...)
 		c.Env = append(os.Environ(), "WHARF_HOST=unix://"+sock)
@@ -77,15 +67,6 @@ func main() {
 		c := exec.Command(docker, args...)
 		c.Env = append(os.Environ(), "DOCKER_HOST=unix://"+sock, "DOCKER_CONFIG="+filepath.Join(dir, "dcfg"))
 		return c
-	}
-	cleanups = append(cleanups, func() {
-		_ = daemon.Process.Signal(os.Interrupt)
-		_, _ = daemon.Process.Wait()
-		benchutil.UnmountUnder(dir)
-		_ = exec.Command("ip", "link", "del", bridge).Run()
-	})
-	if !benchutil.WaitFor(func() bool { return wharf("version").Run() == nil }, 30*time.Second) {
-		benchutil.Fatal("wharf daemon did not answer; see " + logf.Name())
 	}
 	if out, err := wharf("import", tarPath, "bench/busybox:1").CombinedOutput(); err != nil {
 		benchutil.Fatal("import: " + string(out))
@@ -105,7 +86,7 @@ func main() {
 		dlog, _ := os.Create(filepath.Join(dir, "dockerd.log"))
 		d.Stdout, d.Stderr = dlog, dlog
 		if d.Start() == nil {
-			cleanups = append(cleanups, func() {
+			benchutil.OnExit(func() {
 				_ = d.Process.Signal(unix.SIGTERM)
 				done := make(chan struct{})
 				go func() { _, _ = d.Process.Wait(); close(done) }()

@@ -18,7 +18,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -44,29 +43,15 @@ func main() {
 	benchutil.Check(err)
 	dir, err := os.MkdirTemp("/tmp", "wnb-")
 	benchutil.Check(err)
-	defer os.RemoveAll(dir)
+	benchutil.OnExit(func() { _ = os.RemoveAll(dir) })
+	defer benchutil.Cleanup()
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	bridge := "wnb" + hex.EncodeToString(b[:])
 
 	tarPath := filepath.Join(dir, "busybox.tar")
 	benchutil.BuildRootfs(filepath.Join(dir, "rootfs"), tarPath)
-	sock := filepath.Join(dir, "e", "wharf.sock")
-	daemon := exec.Command(bin, "daemon", "--root", filepath.Join(dir, "r"), "--exec-root", filepath.Join(dir, "e"),
-		"--bridge-name", bridge, "--bridge-subnet", *subnet, "--log-level", "warn")
-	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
-	daemon.Stdout, daemon.Stderr = logf, logf
-	benchutil.Check(daemon.Start())
-	defer func() {
-		out, _ := benchutil.Wharf(bin, sock, "ps", "-aq")
-		for _, id := range strings.Fields(out) {
-			_, _ = benchutil.Wharf(bin, sock, "rm", "-f", id)
-		}
-		_ = daemon.Process.Signal(os.Interrupt)
-		_, _ = daemon.Process.Wait()
-		_ = exec.Command("ip", "link", "del", bridge).Run()
-	}()
-	benchutil.MustWaitFor(func() bool { _, err := benchutil.Wharf(bin, sock, "version"); return err == nil })
+	sock := benchutil.StartDaemon(bin, filepath.Join(dir, "w"), bridge, *subnet).Sock
 	benchutil.MustWharf(bin, sock, "import", tarPath, "bench/busybox:1")
 
 	// Start cost: create untimed, start timed, remove untimed; the two

@@ -47,41 +47,20 @@ func main() {
 	benchutil.Check(err)
 	dir, err := os.MkdirTemp("/tmp", "wb-")
 	benchutil.Check(err)
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-		_ = os.RemoveAll(dir)
-	}()
-	cleanup := func(f func()) { cleanups = append(cleanups, f) }
+	benchutil.OnExit(func() { _ = os.RemoveAll(dir) })
+	defer benchutil.Cleanup()
+	cleanup := benchutil.OnExit
 
 	rootfs := filepath.Join(dir, "rootfs")
 	tarPath := filepath.Join(dir, "busybox.tar")
 	benchutil.BuildRootfs(rootfs, tarPath)
 
-	// wharf daemon
+	// wharf daemon, on its own bridge and subnet so that a live daemon's
+	// default bridge is never touched; containers run with --network none
+	// like the peers'.
 	wd := filepath.Join(dir, "w")
-	sock := filepath.Join(wd, "run", "wharf.sock")
-	// Its own bridge and subnet, so that a live daemon's default bridge is
-	// never touched; containers run with --network none like the peers'.
-	bridge := fmt.Sprintf("wsb%x", os.Getpid()&0xffffff)
-	daemon := exec.Command(bin, "daemon", "--root", filepath.Join(wd, "root"), "--exec-root", filepath.Join(wd, "run"), "--log-level", "warn",
-		"--bridge-name", bridge, "--bridge-subnet", "10.252.77.0/24")
-	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
-	daemon.Stdout, daemon.Stderr = logf, logf
-	benchutil.Check(daemon.Start())
-	cleanup(func() {
-		out, _ := benchutil.Wharf(bin, sock, "ps", "-aq")
-		for _, id := range strings.Fields(out) {
-			_, _ = benchutil.Wharf(bin, sock, "rm", "-f", id)
-		}
-		_ = daemon.Process.Signal(os.Interrupt)
-		_, _ = daemon.Process.Wait()
-		benchutil.UnmountUnder(dir)
-		_ = exec.Command("ip", "link", "del", bridge).Run()
-	})
-	benchutil.MustWaitFor(func() bool { _, err := benchutil.Wharf(bin, sock, "version"); return err == nil })
+	daemon := benchutil.StartDaemon(bin, wd, fmt.Sprintf("wsb%x", os.Getpid()&0xffffff), "10.252.77.0/24")
+	sock := daemon.Sock
 	benchutil.MustWharf(bin, sock, "import", tarPath, "bench/busybox:1")
 	info := benchutil.MustWharf(bin, sock, "info", "--format", "{{.DefaultRuntime}}")
 	rtName := strings.TrimSpace(info)
@@ -171,13 +150,13 @@ func main() {
 	_, _ = benchutil.Wharf(bin, sock, "rm", "-f", "ex")
 
 	// idle cost: PSS of the shims plus the daemon's growth per container.
-	before := benchutil.PSS(daemon.Process.Pid)
+	before := benchutil.PSS(daemon.Pid())
 	var shims []int
 	for i := 0; i < *idle; i++ {
 		benchutil.MustWharf(bin, sock, "run", "-d", "--network", "none", "--name", fmt.Sprintf("idle%d", i), "bench/busybox:1", "sleep", "100000")
 	}
 	time.Sleep(2 * time.Second)
-	after := benchutil.PSS(daemon.Process.Pid)
+	after := benchutil.PSS(daemon.Pid())
 	var shimPSS, shimRSS float64
 	for i := 0; i < *idle; i++ {
 		out := benchutil.MustWharf(bin, sock, "inspect", "--format", "{{.Id}}", fmt.Sprintf("idle%d", i))

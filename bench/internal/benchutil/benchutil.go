@@ -196,10 +196,90 @@ func Check(err error) {
 	}
 }
 
-// Fatal prints msg prefixed with the command's name and exits 1.
+// Fatal prints msg prefixed with the command's name, runs the clean-ups
+// and exits 1.
 func Fatal(msg string) {
 	fmt.Fprintln(os.Stderr, filepath.Base(os.Args[0])+": "+msg)
+	Cleanup()
 	os.Exit(1)
+}
+
+var atExit []func()
+
+// OnExit registers f to run at Cleanup, the last registered first, so that
+// a benchmark that fails half-way still stops its daemons and containers.
+func OnExit(f func()) { atExit = append(atExit, f) }
+
+// Cleanup runs the functions OnExit registered, each once.
+func Cleanup() {
+	for len(atExit) > 0 {
+		f := atExit[len(atExit)-1]
+		atExit = atExit[:len(atExit)-1]
+		f()
+	}
+}
+
+// Daemon is a wharf daemon a benchmark started under its own directory,
+// with its own bridge and subnet and no Lambda API listener, so that it runs
+// beside a live daemon and never touches it.
+type Daemon struct {
+	Sock string
+	cmd  *exec.Cmd
+}
+
+// Pid is the daemon's process id.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+
+// StartDaemon starts bin's daemon under dir with extra daemon flags, waits
+// until it answers and registers its stop with OnExit. If it does not
+// answer, the benchmark ends with the daemon's log.
+func StartDaemon(bin, dir, bridge, subnet string, extra ...string) *Daemon {
+	d := &Daemon{Sock: filepath.Join(dir, "run", "wharf.sock")}
+	args := append([]string{"daemon", "--root", filepath.Join(dir, "root"), "--exec-root", filepath.Join(dir, "run"),
+		"--log-level", "warn", "--bridge-name", bridge, "--bridge-subnet", subnet, "--http", ""}, extra...)
+	d.cmd = exec.Command(bin, args...)
+	logPath := filepath.Join(dir, "daemon.log")
+	Check(os.MkdirAll(dir, 0o755))
+	logf, err := os.Create(logPath)
+	Check(err)
+	d.cmd.Stdout, d.cmd.Stderr = logf, logf
+	Check(d.cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = d.cmd.Wait(); close(exited) }()
+	OnExit(func() {
+		out, _ := Wharf(bin, d.Sock, "ps", "-aq")
+		for _, id := range strings.Fields(out) {
+			_, _ = Wharf(bin, d.Sock, "rm", "-f", id)
+		}
+		_ = d.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-exited
+		}
+		UnmountUnder(dir)
+		_ = exec.Command("ip", "link", "del", bridge).Run()
+	})
+	ok := WaitFor(func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+		}
+		_, err := Wharf(bin, d.Sock, "version")
+		return err == nil
+	}, 30*time.Second)
+	select {
+	case <-exited:
+		ok = false
+	default:
+	}
+	if !ok {
+		log, _ := os.ReadFile(logPath)
+		Fatal("the wharf daemon did not answer; its log:\n" + string(log))
+	}
+	return d
 }
 
 // MustWaitFor is WaitFor with a 10 s limit that ends the benchmark on
