@@ -14,23 +14,35 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
-// addCLICommands adds the docker-compatible client commands to root. The
-// commands talk to the daemon only through api/wharf.Client, so everything
-// here is presentation: flags to requests, answers to text.
+// cliCommands are the docker-compatible client commands, by name, in the
+// order help lists them. The commands talk to the daemon only through
+// api/wharf.Client, so everything here is presentation: flags to requests,
+// answers to text. The names let main build only the command a process runs.
+var cliCommands = []namedCommand{
+	{"run", newRunCommand}, {"create", newCreateCommand}, {"start", newStartCommand}, {"stop", newStopCommand},
+	{"kill", newKillCommand}, {"restart", newRestartCommand}, {"rm", newRmCommand}, {"ps", newPsCommand},
+	{"logs", newLogsCommand}, {"exec", newExecCommand}, {"attach", newAttachCommand}, {"inspect", newInspectCommand},
+	{"wait", newWaitCommand}, {"pause", newPauseCommand}, {"unpause", newUnpauseCommand}, {"top", newTopCommand},
+	{"stats", newStatsCommand}, {"rename", newRenameCommand},
+	{"images", newImagesCommand}, {"pull", newPullCommand}, {"push", newPushCommand}, {"tag", newTagCommand},
+	{"rmi", newRmiCommand}, {"import", newImportCommand}, {"save", newSaveCommand}, {"load", newLoadCommand},
+	{"info", newInfoCommand}, {"version", newVersionCommand}, {"system", newSystemCommand},
+	{"container", newContainerCommand}, {"image", newImageCommand},
+	{"network", newNetworkCommand}, {"volume", newVolumeCommand}, {"port", newPortCommand},
+	{"fn", newFnCommand}, {"keys", newKeysCommand},
+}
+
+// namedCommand is a subcommand of the root and the name it answers to.
+type namedCommand struct {
+	name  string
+	build func() *cobra.Command
+}
+
+// addCLICommands adds every client command to root.
 func addCLICommands(root *cobra.Command) {
-	root.AddCommand(
-		newRunCommand(), newCreateCommand(), newStartCommand(), newStopCommand(),
-		newKillCommand(), newRestartCommand(), newRmCommand(), newPsCommand(),
-		newLogsCommand(), newExecCommand(), newAttachCommand(), newInspectCommand(),
-		newWaitCommand(), newPauseCommand(), newUnpauseCommand(), newTopCommand(),
-		newStatsCommand(), newRenameCommand(),
-		newImagesCommand(), newPullCommand(), newPushCommand(), newTagCommand(),
-		newRmiCommand(), newImportCommand(), newSaveCommand(), newLoadCommand(),
-		newInfoCommand(), newVersionCommand(), newSystemCommand(),
-		newContainerCommand(), newImageCommand(),
-		newNetworkCommand(), newVolumeCommand(), newPortCommand(),
-		newFnCommand(), newKeysCommand(),
-	)
+	for _, c := range cliCommands {
+		root.AddCommand(c.build())
+	}
 }
 
 // newContainerCommand groups the container commands under `wharf container`

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -52,7 +53,7 @@ func main() {
 	if len(os.Args) == 3 && os.Args[1] == "shim" {
 		os.Exit(shimMain(os.Args[2]))
 	}
-	root := newRootCommand()
+	root := newRootCommand(os.Args[1:])
 	err := root.Execute()
 	if err == nil {
 		return
@@ -68,7 +69,11 @@ func main() {
 	os.Exit(1)
 }
 
-func newRootCommand() *cobra.Command {
+// newRootCommand builds the command tree for a process run with args. A
+// CLI process runs one command, and building all of them (with their flags)
+// is a noticeable part of its start-up, so when args name a command only
+// that one is built; help, completion and anything unusual get all of them.
+func newRootCommand(args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "wharf",
 		Short:         "A self-hosted compute platform: containers, images, functions",
@@ -76,9 +81,46 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringP("host", "H", "", "daemon socket to connect to (unix:///path); default $WHARF_HOST or "+wharf.DefaultHost)
+	if c := lookupCommand(commandWord(args)); c != nil {
+		root.AddCommand(c.build())
+		return root
+	}
 	root.AddCommand(newDaemonCommand(), newShimCommand())
 	addCLICommands(root)
 	return root
+}
+
+// rootCommands are the root's commands that are not client commands.
+var rootCommands = []namedCommand{{"daemon", newDaemonCommand}, {"shim", newShimCommand}}
+
+// lookupCommand returns the root command called name, or nil.
+func lookupCommand(name string) *namedCommand {
+	for _, list := range [][]namedCommand{rootCommands, cliCommands} {
+		for i := range list {
+			if list[i].name == name {
+				return &list[i]
+			}
+		}
+	}
+	return nil
+}
+
+// commandWord returns the command args run: the first argument after the
+// root's own --host flag. It returns "" when another flag comes first, so
+// that cobra sees, and reports on, the whole tree.
+func commandWord(args []string) string {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-H" || a == "--host":
+			i++
+		case strings.HasPrefix(a, "--host=") || (strings.HasPrefix(a, "-H") && len(a) > 2 && a[2] != '-'):
+		case strings.HasPrefix(a, "-"):
+			return ""
+		default:
+			return a
+		}
+	}
+	return ""
 }
 
 // clientFor returns a client for the daemon chosen by --host, WHARF_HOST or
