@@ -120,34 +120,60 @@ func TestLiveRestore(t *testing.T) {
 
 // TestHostRebootRestart mimics a reboot: the daemon, the shim and the
 // container all die and the shim's directory in /run is gone. A restarted
-// daemon starts the --restart always container again.
+// daemon starts the --restart always container again and removes the --rm
+// containers, started or only created, as docker does.
 func TestHostRebootRestart(t *testing.T) {
 	t.Parallel()
 	d := newDaemon(t)
 
 	id := runD(t, d, "--restart", "always", busybox, "sleep", "1000")
 	oldPid := atoi(t, inspect(t, d, "{{.State.Pid}}", id))
-	shimDir := shimDirOf(t, d, id)
-	raw, err := os.ReadFile(filepath.Join(shimDir, "shim.pid"))
-	if err != nil {
-		t.Fatalf("shim pid file: %v", err)
+	rmID := runD(t, d, "--rm", busybox, "sleep", "1000")
+	rmPid := atoi(t, inspect(t, d, "{{.State.Pid}}", rmID))
+	createdID := strings.TrimSpace(d.MustWharf(t, "create", "--rm", busybox, "true"))
+	var shimDirs []string
+	var pids = []int{oldPid, rmPid}
+	for _, c := range []string{id, rmID} {
+		shimDir := shimDirOf(t, d, c)
+		raw, err := os.ReadFile(filepath.Join(shimDir, "shim.pid"))
+		if err != nil {
+			t.Fatalf("shim pid file: %v", err)
+		}
+		shimDirs = append(shimDirs, shimDir)
+		pids = append(pids, atoi(t, strings.TrimSpace(string(raw))))
 	}
-	shimPid := atoi(t, strings.TrimSpace(string(raw)))
 
 	d.Kill9()
-	for _, pid := range []int{shimPid, oldPid} {
+	for _, pid := range pids {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill %d: %v", pid, err)
 		}
 	}
-	if !waitFor(5*time.Second, func() bool { return !pidAlive(shimPid) && !pidAlive(oldPid) }) {
-		t.Fatalf("shim %d or container %d survived SIGKILL", shimPid, oldPid)
+	if !waitFor(5*time.Second, func() bool {
+		for _, pid := range pids {
+			if pidAlive(pid) {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("a shim or container of %v survived SIGKILL", pids)
 	}
-	if err := os.RemoveAll(shimDir); err != nil {
-		t.Fatal(err)
+	for _, dir := range shimDirs {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	d.Restart(t)
+	for _, c := range []string{rmID, createdID} {
+		if !waitFor(10*time.Second, func() bool {
+			_, _, code := d.Wharf(t, "inspect", c)
+			return code != 0
+		}) {
+			t.Errorf("--rm container %s (%s) is still there after the daemon started", c, inspect(t, d, "{{.State.Status}}", c))
+		}
+	}
 	var running, pid string
 	if !waitFor(10*time.Second, func() bool {
 		running = inspect(t, d, "{{.State.Running}}", id)

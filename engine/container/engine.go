@@ -304,18 +304,15 @@ func newID() string {
 func (e *Engine) save(c *Container) error { return e.persist(c, true) }
 
 // persist writes the container record atomically; durable adds an fsync
-// so that the record survives a host crash, not only a daemon crash.
+// so that the record survives a host crash, not only a daemon crash. The
+// record of a container removed on exit (--rm) is never synced: a host
+// crash ends it, and the daemon then removes what is left of it.
 func (e *Engine) persist(c *Container, durable bool) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
-	return replaceFile(filepath.Join(e.dir(c.ID), "container.json"), data, 0o600, durable)
-}
-
-// writeFileAtomic replaces path with data through a synced temporary file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return replaceFile(path, data, mode, true)
+	return replaceFile(filepath.Join(e.dir(c.ID), "container.json"), data, 0o600, durable && !c.HostConfig.AutoRemove)
 }
 
 // replaceFile replaces path with data through a temporary file and a

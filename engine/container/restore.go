@@ -88,6 +88,12 @@ func (e *Engine) Restore(ctx context.Context) error {
 		case StatusRemoving:
 			go func() { _ = e.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) }()
 		default:
+			if c.HostConfig.AutoRemove {
+				// Created or exited with --rm (its removal lost in a
+				// crash): docker removes these at start too.
+				go func() { _ = e.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) }()
+				continue
+			}
 			if restartOnDaemonStart(c.HostConfig.RestartPolicy, c.State, c.RestartCount) && c.State.Status == StatusExited {
 				toStart = append(toStart, en)
 			}

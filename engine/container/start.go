@@ -216,15 +216,22 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	}
 	tSpawned := time.Now()
 	// Connect the streams that waited for this start, then let output flow.
-	for _, p := range pending {
-		conn, r, err := shim.Attach(ctx, e.shimDir(c.ID), p.o.Stdin, p.o.Stdout, p.o.Stderr)
+	// The last attach also releases the output.
+	released := len(pending) == 0
+	for i, p := range pending {
+		attach := shim.Attach
+		if i == len(pending)-1 {
+			attach = shim.AttachRelease
+		}
+		conn, r, err := attach(ctx, e.shimDir(c.ID), p.o.Stdin, p.o.Stdout, p.o.Stderr)
 		if err != nil {
 			p.done <- err
 			continue
 		}
+		released = released || i == len(pending)-1
 		go func() { p.done <- splice(context.Background(), conn, r, p.o) }()
 	}
-	if len(pending) > 0 {
+	if !released {
 		_ = shim.Release(ctx, e.shimDir(c.ID))
 	}
 	var gen int

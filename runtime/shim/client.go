@@ -225,7 +225,16 @@ func fromFile(dir string) (*Exit, error) {
 // Attach opens a stream to the container's stdio. The returned connection
 // carries output (multiplexed frames unless TTY) and takes input.
 func Attach(ctx context.Context, dir string, stdin, stdout, stderr bool) (net.Conn, io.Reader, error) {
-	conn, br, err := dial(ctx, dir, Request{Op: "attach", Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	return attach(ctx, dir, Request{Op: "attach", Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// AttachRelease is Attach followed by Release, in one round trip.
+func AttachRelease(ctx context.Context, dir string, stdin, stdout, stderr bool) (net.Conn, io.Reader, error) {
+	return attach(ctx, dir, Request{Op: "attach", Stdin: stdin, Stdout: stdout, Stderr: stderr, Release: true})
+}
+
+func attach(ctx context.Context, dir string, req Request) (net.Conn, io.Reader, error) {
+	conn, br, err := dial(ctx, dir, req)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -55,6 +55,10 @@ type Request struct {
 	Stderr bool   `json:",omitempty"`
 	Height uint16 `json:",omitempty"`
 	Width  uint16 `json:",omitempty"`
+	// Release, on an attach, also lets a shim started with Hold start
+	// copying output once this stream is registered: one round trip
+	// instead of an attach and a release.
+	Release bool `json:",omitempty"`
 }
 
 // Exit is a container's exit status as the shim recorded it.

@@ -430,6 +430,9 @@ func (s *shim) handle(conn net.Conn) {
 		// Acknowledge before any output so the daemon knows the stream
 		// is registered.
 		_, _ = conn.Write([]byte("{}\n"))
+		if req.Release {
+			s.release()
+		}
 		if req.Stdin && s.stdin != nil {
 			go s.copyStdin(br)
 		}
