@@ -239,6 +239,20 @@ func TestLifecycle(t *testing.T) {
 		if out != "piped\n" {
 			t.Errorf("exec -i cat echoed %q", out)
 		}
+		// A detached exec returns at once and its process keeps running.
+		if out := d.MustWharf(t, "exec", "-d", id, "sh", "-c", "echo detached > /tmp/d; sleep 100"); out != "" {
+			t.Errorf("exec -d printed %q", out)
+		}
+		var got string
+		if !waitFor(5*time.Second, func() bool {
+			got, _, _ = d.Wharf(t, "exec", id, "cat", "/tmp/d")
+			return got == "detached\n"
+		}) {
+			t.Errorf("the detached exec did not run: /tmp/d holds %q", got)
+		}
+		if top := d.MustWharf(t, "top", id); strings.Count(top, "sleep 100") < 2 {
+			t.Errorf("the detached exec's sleep is not running in the container:\n%s", top)
+		}
 		d.MustWharf(t, "rm", "-f", id)
 	})
 	t.Run("NoLeaks", func(t *testing.T) { assertNoLeaks(t, d) })

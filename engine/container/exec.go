@@ -162,7 +162,15 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return e.execDone(x, 126, err)
 	}
-	defer os.RemoveAll(dir)
+	// The directory goes when the exec is over, which for a detached
+	// exec is after this returns: the runtime reads process.json and
+	// writes the pid file after it has started.
+	removeDir := true
+	defer func() {
+		if removeDir {
+			_ = os.RemoveAll(dir)
+		}
+	}()
 	pdata, _ := json.Marshal(proc)
 	procFile := filepath.Join(dir, "process.json")
 	if err := os.WriteFile(procFile, pdata, 0o600); err != nil {
@@ -210,6 +218,7 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 		}
 	}()
 	wait := func() error {
+		defer os.RemoveAll(dir)
 		werr := cmd.Wait()
 		code := 0
 		if werr != nil {
@@ -229,6 +238,7 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 		}
 		return e.execDone(x, code, nil)
 	}
+	removeDir = false
 	if detach {
 		go func() { _ = wait() }()
 		return nil
