@@ -13,9 +13,12 @@ EXECROOT ?= /run/wharf
 all: build
 
 # A static binary (pure-Go resolver and user lookup): no dynamic loader
-# and no libc at the start of every CLI call and shim, ~2 ms each.
+# and no libc at the start of every CLI call and shim, ~2 ms each. On amd64
+# its entry point is the dormant-shim loop of runtime/shim/dormant_amd64.s,
+# which hands every other process straight to the Go runtime.
+ENTRY   := $(if $(filter amd64,$(shell $(GO) env GOARCH)),-E=wharf_rt0)
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/wharf
+	CGO_ENABLED=0 $(GO) build -ldflags='$(ENTRY)' -o $(BIN) ./cmd/wharf
 
 deps:
 	sh scripts/install-deps.sh

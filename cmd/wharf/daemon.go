@@ -36,6 +36,7 @@ type daemonConfig struct {
 	runtime        string
 	insecure       []string
 	logLevel       string
+	shimDormant    time.Duration
 	netCfg         netDaemonConfig
 	fnCfg          fnConfig
 	tlsCfg         tlsConfig
@@ -57,6 +58,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.runtime, "default-runtime", "auto", "OCI runtime for new containers: auto (crun where it works here, else runc), crun or runc")
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&cfg.shimDormant, "shim-dormant-after", time.Second, "a container's shim sleeps in a process of a few pages after this long without output, requests or attached streams (0: never)")
 	addFunctionFlags(f, &cfg.fnCfg)
 	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
@@ -148,7 +150,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return err
 	}
 	defer d.networks.Close()
-	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, append([]container.Option{container.WithLogger(log)}, netOpts...)...)
+	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithShimDormantAfter(cfg.shimDormant)}, netOpts...)...)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions/spareproc"
 	"github.com/wharf-dev/wharf/runtime/initproc"
+	"github.com/wharf-dev/wharf/runtime/shim"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -47,6 +48,10 @@ func main() {
 	case "wharf-spare":
 		// A spare function sandbox's waiting process (functions/spareproc).
 		os.Exit(spareproc.Main())
+	case shim.DormantName:
+		// A dormant shim, in a binary built without the assembly entry
+		// that otherwise handles it before the Go runtime starts.
+		os.Exit(shim.DormantMain())
 	}
 	// The shim lives as long as its container: it skips building the CLI's
 	// command tree to keep its heap small.

@@ -16,7 +16,7 @@ import (
 // no command tree.
 func newShimCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:    "shim --from-fd",
+		Use:    "shim --from-fd | --resume",
 		Short:  "Per-container supervisor (started by the daemon)",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
@@ -31,6 +31,10 @@ func newShimCommand() *cobra.Command {
 // them when it needs the shim (the process may wait there, started ahead
 // of need), and reports on fd 4.
 func shimMain(arg string) int {
+	if arg == "--resume" {
+		// A dormant shim woke up (runtime/shim/dormant_linux.go).
+		return shim.Resume()
+	}
 	if arg != "--from-fd" {
 		fmt.Fprintln(os.Stderr, "wharf shim: started by the daemon only")
 		return 2

@@ -42,6 +42,7 @@ type Engine struct {
 	defRT    string
 	self     string
 	spawner  *shim.Spawner
+	dormant  time.Duration // shims go dormant after this long quiet; 0: never
 	log      *slog.Logger
 	net      Networks
 	vols     Volumes
@@ -84,6 +85,10 @@ type Option func(*Engine)
 
 // WithLogger sets the engine's logger.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// WithShimDormantAfter makes a container's shim go dormant after d without
+// output, requests or attached streams (0: never); see runtime/shim.
+func WithShimDormantAfter(d time.Duration) Option { return func(e *Engine) { e.dormant = d } }
 
 // New returns an engine keeping containers under root/containers and shim
 // state under execRoot/shims. runtimes maps names to runtimes; def names

@@ -190,18 +190,19 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		return fail(fmt.Errorf("the shim of the previous run of %s is still running: %w", c.ID, errdefs.ErrUnavailable), 125)
 	}
 	pid, err := e.spawner.Spawn(ctx, shim.Options{
-		ID:          c.ID,
-		Bundle:      e.dir(c.ID),
-		RuntimeName: rt.Name,
-		RuntimePath: rt.Path,
-		RuntimeRoot: rt.Root,
-		LogPath:     e.LogPath(c.ID),
-		Dir:         e.shimDir(c.ID),
-		Tty:         c.Config.Tty,
-		Stdin:       c.Config.OpenStdin,
-		StdinOnce:   c.Config.StdinOnce,
-		Hold:        len(pending) > 0,
-		CgroupsPath: cgroupsPath,
+		ID:           c.ID,
+		Bundle:       e.dir(c.ID),
+		RuntimeName:  rt.Name,
+		RuntimePath:  rt.Path,
+		RuntimeRoot:  rt.Root,
+		LogPath:      e.LogPath(c.ID),
+		Dir:          e.shimDir(c.ID),
+		Tty:          c.Config.Tty,
+		Stdin:        c.Config.OpenStdin,
+		StdinOnce:    c.Config.StdinOnce,
+		Hold:         len(pending) > 0,
+		CgroupsPath:  cgroupsPath,
+		DormantAfter: e.dormant,
 	})
 	if err != nil {
 		var se *shim.StartError

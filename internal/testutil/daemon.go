@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wharf-dev/wharf/runtime/shim"
 )
 
 // The wharf binary is built once per test binary: every daemon, CLI call
@@ -48,7 +50,12 @@ func BuildWharf(t testing.TB) string {
 			return
 		}
 		buildBin = filepath.Join(buildDir, "wharf")
-		cmd := exec.Command(goTool(), "build", "-o", buildBin, "./cmd/wharf")
+		// Built as make build does, with the dormant shim's entry.
+		args := []string{"build", "-o", buildBin}
+		if runtime.GOARCH == "amd64" {
+			args = append(args, "-ldflags=-E="+shim.DormantEntry)
+		}
+		cmd := exec.Command(goTool(), append(args, "./cmd/wharf")...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -104,6 +104,12 @@ func (s *LineSplitter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Held returns the partial line held back, if any.
+func (s *LineSplitter) Held() []byte { return s.buf }
+
+// Hold sets the partial line held back, as a splitter that stopped left it.
+func (s *LineSplitter) Hold(p []byte) { s.buf = append([]byte(nil), p...) }
+
 // Flush writes out a held-back partial line (at the end of the stream).
 func (s *LineSplitter) Flush() error {
 	if len(s.buf) == 0 {

@@ -111,3 +111,26 @@ func TestMissingFileIsEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A splitter that stops mid-line (a shim going dormant) hands its partial
+// line to the next one, which logs the line whole.
+func TestHeldLineCarriesOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.log")
+	w, _ := Open(path)
+	first := &LineSplitter{Stream: "stdout", Out: w}
+	_, _ = first.Write([]byte("done\npart"))
+	held := first.Held()
+	if string(held) != "part" {
+		t.Fatalf("held %q, want %q", held, "part")
+	}
+	next := &LineSplitter{Stream: "stdout", Out: w}
+	next.Hold(held)
+	_, _ = next.Write([]byte("ial\n"))
+	_ = next.Flush()
+	_ = w.Close()
+	var got []string
+	_ = Read(context.Background(), path, ReadOptions{Stdout: true, Tail: -1}, func(e Entry) error { got = append(got, e.Log); return nil })
+	if strings.Join(got, "|") != "done\n|partial\n" {
+		t.Fatalf("entries %q", got)
+	}
+}

@@ -52,6 +52,9 @@ func (c *ConsoleSocket) ReceiveMaster(timeout time.Duration) (*os.File, error) {
 	if err != nil || len(fds) != 1 {
 		return nil, fmt.Errorf("console socket: no file descriptor (%v)", err)
 	}
+	// Non-blocking, so that the Go runtime polls it: reads take no thread
+	// and honour deadlines.
+	_ = unix.SetNonblock(fds[0], true)
 	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
 }
 
@@ -64,5 +67,16 @@ func (c *ConsoleSocket) Close() error {
 
 // SetWinsize resizes the terminal whose master is f.
 func SetWinsize(f *os.File, height, width uint16) error {
-	return unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+	// Through the raw descriptor: Fd would put the file in blocking mode.
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	if err := raw.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: height, Col: width})
+	}); err != nil {
+		return err
+	}
+	return ioErr
 }

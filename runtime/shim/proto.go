@@ -13,6 +13,7 @@
 //	runtime.log the runtime's own log (errors of `run`)
 //	exit.json   the exit status, written atomically once the container is gone
 //	shim.log    the shim's own diagnostics
+//	dormant.json what a dormant shim needs to resume: options and descriptors
 //
 // Protocol: a client connects to shim.sock and writes one JSON Request line.
 // "attach" turns the connection into a stream: container output (Docker's
@@ -45,6 +46,10 @@ type Options struct {
 	Hold bool
 	// CgroupsPath is the container's cgroupsPath, for OOM detection.
 	CgroupsPath string
+	// DormantAfter is how long the shim waits without output, requests or
+	// attached streams before it goes dormant (see dormant_linux.go); zero
+	// keeps it awake.
+	DormantAfter time.Duration `json:",omitempty"`
 }
 
 // Request is the first line a client sends on the shim's socket.

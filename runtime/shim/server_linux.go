@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,6 +44,16 @@ type shim struct {
 	released chan struct{}
 	relOnce  sync.Once
 	stdinOne sync.Once
+
+	l        *net.UnixListener
+	outs     []*output
+	serving  sync.WaitGroup // the accept loop and the requests it runs
+	copiers  sync.WaitGroup
+	active   atomic.Int64 // unix nanoseconds of the last output or request
+	pidfd    int          // the init's pidfd, -1 without one
+	parkMu   sync.Mutex   // held by a park, and by the exit once it began
+	exiting  bool         // under parkMu
+	stdinEOF bool         // under mu: StdinOnce closed the container's stdin
 }
 
 // client is one attached stream.
@@ -54,18 +66,7 @@ type client struct {
 // own exit status. ready receives one Ready line and is closed.
 func Main(o Options, ready *os.File) int {
 	_ = os.Unsetenv("GOMAXPROCS") // set by the Spawner for the shim alone
-	logf, _ := os.OpenFile(filepath.Join(o.Dir, "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	var lw io.Writer = io.Discard
-	if logf != nil {
-		lw = logf
-	}
-	s := &shim{
-		o:        o,
-		rt:       &oci.Runtime{Name: o.RuntimeName, Path: o.RuntimePath, Root: o.RuntimeRoot},
-		log:      slog.New(slog.NewTextHandler(lw, nil)).With("container", o.ID),
-		clients:  map[*client]struct{}{},
-		released: make(chan struct{}),
-	}
+	s := newShim(o)
 	report := func(r Ready) {
 		_ = json.NewEncoder(ready).Encode(r)
 		_ = ready.Close()
@@ -100,30 +101,37 @@ func Main(o Options, ready *os.File) int {
 		return 1
 	}
 	report(Ready{Pid: pid})
-	go s.serve(l)
+	if !o.Hold {
+		s.release()
+	}
+	return s.run(pid, l, outputs)
+}
+
+// run supervises a started container until it exits, for a shim that
+// started it or one resumed from dormancy, and returns the shim's status.
+func (s *shim) run(pid int, l *net.UnixListener, outputs []*output) int {
+	s.l, s.outs = l, outputs
+	s.touch()
+	s.startServing()
 	// The shim idles for the container's lifetime: give back what start-up
 	// allocated and keep the heap tight from here on.
 	debug.SetGCPercent(20)
 	debug.FreeOSMemory()
 	dropFilePages()
-
-	if !o.Hold {
-		s.release()
+	s.startCopiers()
+	s.pidfd = -1
+	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
+		s.pidfd = fd
 	}
-	var copiers sync.WaitGroup
-	for _, out := range outputs {
-		copiers.Add(1)
-		go func() {
-			defer copiers.Done()
-			s.copyOutput(out.stream, out.r)
-		}()
+	if s.o.DormantAfter > 0 && s.pidfd >= 0 {
+		go s.idle(pid)
 	}
 
 	status := s.reap(pid)
 	// Output normally ends with the container; a process that escaped
 	// with the pipe open must not keep the exit from being recorded.
 	done := make(chan struct{})
-	go func() { copiers.Wait(); close(done) }()
+	go func() { s.copiers.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
@@ -132,7 +140,7 @@ func Main(o Options, ready *os.File) int {
 	s.logw.Close()
 
 	exit := &Exit{Pid: pid, ExitCode: exitCode(status), OOMKilled: s.oomKilled(), ExitedAt: time.Now().UTC()}
-	if err := writeExit(o.Dir, exit); err != nil {
+	if err := writeExit(s.o.Dir, exit); err != nil {
 		s.log.Error("record exit", "err", err)
 	}
 	s.mu.Lock()
@@ -153,21 +161,50 @@ func Main(o Options, ready *os.File) int {
 	// costs a runtime invocation that nobody needs to wait for. The socket
 	// stays open until then, so a daemon restarting the container waits
 	// for this shim to be gone (see WaitGone).
-	if err := s.rt.Delete(context.Background(), o.ID, true); err != nil {
+	if err := s.rt.Delete(context.Background(), s.o.ID, true); err != nil {
 		s.log.Warn("runtime delete", "err", err)
 	}
 	_ = l.Close()
 	return 0
 }
 
+// newShim returns the state of a shim for o, with its diagnostics log.
+func newShim(o Options) *shim {
+	logf, _ := os.OpenFile(filepath.Join(o.Dir, "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	var lw io.Writer = io.Discard
+	if logf != nil {
+		lw = logf
+	}
+	return &shim{
+		o:        o,
+		rt:       &oci.Runtime{Name: o.RuntimeName, Path: o.RuntimePath, Root: o.RuntimeRoot},
+		log:      slog.New(slog.NewTextHandler(lw, nil)).With("container", o.ID),
+		clients:  map[*client]struct{}{},
+		released: make(chan struct{}),
+		pidfd:    -1,
+	}
+}
+
+// touch records activity, which keeps the shim from going dormant.
+func (s *shim) touch() { s.active.Store(time.Now().UnixNano()) }
+
+// output is one output stream of the container: a pipe, or the pty master
+// with a TTY. Its line splitter lives as long as the stream, across the
+// copier's stops for dormancy.
 type output struct {
 	stream string
-	r      io.ReadCloser
+	f      *os.File
+	split  *logfile.LineSplitter
+	done   bool // the stream ended (under shim.mu)
+}
+
+func newOutput(stream string, f *os.File, w *logfile.Writer) *output {
+	return &output{stream: stream, f: f, split: &logfile.LineSplitter{Stream: stream, Out: w}}
 }
 
 // startContainer runs `runtime run --detach` with the shim's pipes (or a
 // console socket) as the container's stdio, and returns the init pid.
-func (s *shim) startContainer() (int, []output, error) {
+func (s *shim) startContainer() (int, []*output, error) {
 	o := s.o
 	logPath := filepath.Join(o.Dir, "runtime.log")
 	// The runtime's errors go to a log file of their own: its stderr is the
@@ -181,7 +218,7 @@ func (s *shim) startContainer() (int, []output, error) {
 	args = append(args, "run", "--detach", "--pid-file", filepath.Join(o.Dir, InitPidFile), "--bundle", o.Bundle)
 
 	cmd := exec.Command(o.RuntimePath)
-	var outputs []output
+	var outputs []*output
 	var closeAfter []io.Closer
 	var console *oci.ConsoleSocket
 	if o.Tty {
@@ -203,7 +240,7 @@ func (s *shim) startContainer() (int, []output, error) {
 		}
 		cmd.Stdout, cmd.Stderr = outW, errW
 		closeAfter = append(closeAfter, outW, errW)
-		outputs = append(outputs, output{"stdout", outR}, output{"stderr", errR})
+		outputs = append(outputs, newOutput("stdout", outR, s.logw), newOutput("stderr", errR, s.logw))
 		if o.Stdin {
 			inR, inW, err := os.Pipe()
 			if err != nil {
@@ -244,7 +281,7 @@ func (s *shim) startContainer() (int, []output, error) {
 			return 0, nil, r.err
 		}
 		s.master = r.f
-		outputs = append(outputs, output{"stdout", r.f})
+		outputs = append(outputs, newOutput("stdout", r.f, s.logw))
 		if o.Stdin {
 			s.stdin = r.f
 		}
@@ -263,6 +300,18 @@ func (s *shim) startContainer() (int, []output, error) {
 // reap waits for the container's init to exit, reaping any other process
 // reparented to the shim on the way.
 func (s *shim) reap(pid int) unix.WaitStatus {
+	// Wait without reaping first: a shim going dormant must not lose the
+	// status, and a dormant one wakes on the zombie's pidfd.
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	s.parkMu.Lock()
+	s.exiting = true
+	s.parkMu.Unlock()
 	for {
 		var ws unix.WaitStatus
 		got, err := unix.Wait4(-1, &ws, 0, nil)
@@ -320,32 +369,57 @@ func (s *shim) oomKilled() bool {
 
 func (s *shim) release() { s.relOnce.Do(func() { close(s.released) }) }
 
+// startCopiers starts a copier for every output stream not yet ended.
+func (s *shim) startCopiers() {
+	for _, out := range s.outs {
+		s.mu.Lock()
+		done := out.done
+		s.mu.Unlock()
+		if done {
+			continue
+		}
+		_ = out.f.SetReadDeadline(time.Time{})
+		s.copiers.Add(1)
+		go func() {
+			defer s.copiers.Done()
+			s.copyOutput(out)
+		}()
+	}
+}
+
 // copyOutput reads one output stream of the container into the log and to
-// every attached client.
-func (s *shim) copyOutput(stream string, r io.ReadCloser) {
-	defer r.Close()
+// every attached client, until the stream ends or a read deadline (set to
+// go dormant) stops it; a stop leaves the stream open.
+func (s *shim) copyOutput(out *output) {
 	select {
 	case <-s.released:
 	case <-time.After(10 * time.Second):
 		// The daemon that asked to hold output is gone.
 	}
-	split := &logfile.LineSplitter{Stream: stream, Out: s.logw}
 	var id byte = 1
-	if stream == "stderr" {
+	if out.stream == "stderr" {
 		id = 2
 	}
 	buf := make([]byte, 32*1024)
 	for {
-		n, err := r.Read(buf)
+		n, err := out.f.Read(buf)
 		if n > 0 {
-			_, _ = split.Write(buf[:n])
+			s.touch()
+			_, _ = out.split.Write(buf[:n])
 			s.broadcast(id, buf[:n])
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return
 		}
 		if err != nil {
 			break
 		}
 	}
-	_ = split.Flush()
+	_ = out.split.Flush()
+	out.f.Close()
+	s.mu.Lock()
+	out.done = true
+	s.mu.Unlock()
 }
 
 func (s *shim) broadcast(id byte, p []byte) {
@@ -373,14 +447,26 @@ func (s *shim) broadcast(id byte, p []byte) {
 	}
 }
 
-func (s *shim) serve(l *net.UnixListener) {
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			return
+// startServing accepts requests until the listener closes or a deadline
+// (set to go dormant) stops it.
+func (s *shim) startServing() {
+	_ = s.l.SetDeadline(time.Time{})
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		for {
+			conn, err := s.l.Accept()
+			if err != nil {
+				return
+			}
+			s.touch()
+			s.serving.Add(1)
+			go func() {
+				defer s.serving.Done()
+				s.handle(conn)
+			}()
 		}
-		go s.handle(conn)
-	}
+	}()
 }
 
 func (s *shim) handle(conn net.Conn) {
@@ -447,7 +533,12 @@ func (s *shim) handle(conn net.Conn) {
 func (s *shim) copyStdin(r io.Reader) {
 	_, _ = io.Copy(s.stdin, r)
 	if s.o.StdinOnce && !s.o.Tty {
-		s.stdinOne.Do(func() { _ = s.stdin.Close() })
+		s.stdinOne.Do(func() {
+			s.mu.Lock()
+			s.stdinEOF = true
+			s.mu.Unlock()
+			_ = s.stdin.Close()
+		})
 	}
 }
 
