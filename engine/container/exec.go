@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/procwait"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/spec"
 	wstream "github.com/wharf-dev/wharf/stream"
@@ -51,6 +53,22 @@ type execEntry struct {
 	x       Exec
 	started bool
 	master  *os.File
+	pidFile string // where the runtime writes the pid, read when asked
+}
+
+// loadPid fills in the pid from the runtime's pid file once it exists.
+// Called with x.mu held.
+func (x *execEntry) loadPid() {
+	if x.x.Pid != 0 || x.pidFile == "" {
+		return
+	}
+	data, err := os.ReadFile(x.pidFile)
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+		x.x.Pid = pid
+	}
 }
 
 // ExecCreate registers an exec process; ExecStart runs it.
@@ -87,6 +105,9 @@ func (e *Engine) ExecInspect(ctx context.Context, id string) (*Exec, error) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.x.Running {
+		x.loadPid()
+	}
 	cp := x.x
 	return &cp, nil
 }
@@ -210,16 +231,18 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	if err := cmd.Start(); err != nil {
 		return e.execDone(x, 126, err)
 	}
-	go func() {
-		if pid, err := readPid(filepath.Join(dir, "pid")); err == nil {
-			x.mu.Lock()
-			x.x.Pid = pid
-			x.mu.Unlock()
-		}
-	}()
+	// The pid is read when someone asks (ExecInspect) and at the end, not
+	// polled for: the runtime writes it once the process has started.
+	x.mu.Lock()
+	x.pidFile = filepath.Join(dir, "pid")
+	x.mu.Unlock()
 	wait := func() error {
 		defer os.RemoveAll(dir)
-		werr := cmd.Wait()
+		werr := procwait.Wait(cmd)
+		x.mu.Lock()
+		x.loadPid()
+		x.pidFile = ""
+		x.mu.Unlock()
 		code := 0
 		if werr != nil {
 			var ee *exec.ExitError
@@ -312,7 +335,7 @@ func (e *Engine) execTTY(ctx context.Context, x *execEntry, rt *oci.Runtime, id,
 		f, err := console.ReceiveMaster(10 * time.Second)
 		got <- recv{f, err}
 	}()
-	if err := rt.Command(context.WithoutCancel(ctx), args...).Run(); err != nil {
+	if err := procwait.Run(rt.Command(context.WithoutCancel(ctx), args...)); err != nil {
 		msg := runtimeError(logPath)
 		if msg == "" {
 			msg = err.Error()

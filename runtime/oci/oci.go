@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/procwait"
 )
 
 // SpecVersion is the ociVersion written into bundles. Runtimes check it
@@ -59,7 +60,7 @@ func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	if err := procwait.Run(cmd); err != nil {
 		return nil, &Error{Op: args[0], Msg: cleanMessage(stderr.String()), Err: err}
 	}
 	return stdout.Bytes(), nil

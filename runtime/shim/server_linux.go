@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wharf-dev/wharf/internal/procwait"
 	"github.com/wharf-dev/wharf/runtime/logfile"
 	"github.com/wharf-dev/wharf/runtime/oci"
 )
@@ -263,7 +264,7 @@ func (s *shim) startContainer() (int, []*output, error) {
 		}()
 	}
 	cmd.Args = append(append(cmd.Args, args...), o.ID)
-	err := cmd.Run()
+	err := procwait.Run(cmd)
 	for _, c := range closeAfter {
 		c.Close()
 	}
