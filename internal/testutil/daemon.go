@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/wharf-dev/wharf/runtime/shim"
 )
 
 // The wharf binary is built once per test binary: every daemon, CLI call
@@ -53,7 +51,7 @@ func BuildWharf(t testing.TB) string {
 		// Built as make build does, with the dormant shim's entry.
 		args := []string{"build", "-o", buildBin}
 		if runtime.GOARCH == "amd64" {
-			args = append(args, "-ldflags=-E="+shim.DormantEntry)
+			args = append(args, "-ldflags=-E="+dormantEntry)
 		}
 		cmd := exec.Command(goTool(), append(args, "./cmd/wharf")...)
 		cmd.Dir = root
@@ -67,6 +65,11 @@ func BuildWharf(t testing.TB) string {
 	}
 	return buildBin
 }
+
+// dormantEntry is runtime/shim.DormantEntry, spelled out so that this
+// package (and the testcontainers module that uses it) does not pull in
+// the shim's dependencies; a test keeps the two equal.
+const dormantEntry = "wharf_rt0"
 
 // RemoveBuiltWharf deletes the binary BuildWharf made. A TestMain calls it
 // after m.Run, once no daemon or shim runs it any more.

@@ -1,0 +1,13 @@
+package testutil
+
+import (
+	"testing"
+
+	"github.com/wharf-dev/wharf/runtime/shim"
+)
+
+func TestDormantEntryMatchesShim(t *testing.T) {
+	if dormantEntry != shim.DormantEntry {
+		t.Fatalf("testutil builds with entry %q, the shim's is %q", dormantEntry, shim.DormantEntry)
+	}
+}
