@@ -60,7 +60,11 @@ type Engine struct {
 type entry struct {
 	// op serialises lifecycle operations (start, stop, remove, restart).
 	op sync.Mutex
-	c  *Container
+	// rec orders the writes of the record: taken before the engine lock
+	// and held until the file is written, so writes of one container land
+	// in order while the engine lock is free during the fsync.
+	rec sync.Mutex
+	c   *Container
 	// changed is closed and replaced on every state change; waiters
 	// select on it.
 	changed chan struct{}
@@ -448,22 +452,33 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 		return fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", newName, errdefs.ErrInvalidArgument)
 	}
 	newName = strings.TrimPrefix(newName, "/")
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	en, err := e.lookupLocked(ref)
+	en, err := e.lookup(ref)
 	if err != nil {
 		return err
 	}
-	if en.c.Name == newName {
-		return fmt.Errorf("Renaming a container with the same name as its current name: %w", errdefs.ErrInvalidArgument)
+	var renameErr error
+	err = e.writeRecord(en, true, func(c *Container) bool {
+		if en.removed {
+			renameErr = fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+			return false
+		}
+		if c.Name == newName {
+			renameErr = fmt.Errorf("Renaming a container with the same name as its current name: %w", errdefs.ErrInvalidArgument)
+			return false
+		}
+		if other, taken := e.names[newName]; taken {
+			renameErr = fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container %q: %w", newName, other, errdefs.ErrConflict)
+			return false
+		}
+		delete(e.names, c.Name)
+		e.names[newName] = c.ID
+		c.Name = newName
+		return true
+	})
+	if renameErr != nil {
+		return renameErr
 	}
-	if other, taken := e.names[newName]; taken {
-		return fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container %q: %w", newName, other, errdefs.ErrConflict)
-	}
-	delete(e.names, en.c.Name)
-	e.names[newName] = en.c.ID
-	en.c.Name = newName
-	return e.save(en.c)
+	return err
 }
 
 // update applies fn to the container's record under the engine lock,
@@ -477,14 +492,40 @@ func (e *Engine) update(en *entry, fn func(c *Container)) { e.updateRecord(en, f
 func (e *Engine) updateVolatile(en *entry, fn func(c *Container)) { e.updateRecord(en, fn, false) }
 
 func (e *Engine) updateRecord(en *entry, fn func(c *Container), durable bool) {
-	e.mu.Lock()
-	fn(en.c)
-	if err := e.persist(en.c, durable); err != nil && !en.removed {
+	err := e.writeRecord(en, durable, func(c *Container) bool { fn(c); return true })
+	if err != nil {
 		e.log.Error("saving container state", "container", en.c.ID, "err", err)
 	}
+}
+
+// writeRecord applies fn to the record under the engine lock and, if fn
+// reports a change, writes the record with the engine lock released (the
+// entry's rec lock keeps the writes in order) and then wakes the waiters.
+// A removed container's record is not written.
+func (e *Engine) writeRecord(en *entry, durable bool, fn func(c *Container) bool) error {
+	en.rec.Lock()
+	defer en.rec.Unlock()
+	e.mu.Lock()
+	if !fn(en.c) {
+		e.mu.Unlock()
+		return nil
+	}
+	data, err := json.MarshalIndent(en.c, "", "  ")
+	id, removed := en.c.ID, en.removed
+	durable = durable && !en.c.HostConfig.AutoRemove
+	e.mu.Unlock()
+	if err == nil && !removed {
+		err = replaceFile(filepath.Join(e.dir(id), "container.json"), data, 0o600, durable)
+	}
+	e.mu.Lock()
 	close(en.changed)
 	en.changed = make(chan struct{})
+	removed = en.removed
 	e.mu.Unlock()
+	if removed {
+		return nil
+	}
+	return err
 }
 
 // snapshot returns a copy of the state and the channel closed at the next

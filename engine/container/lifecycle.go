@@ -119,20 +119,21 @@ func (e *Engine) scheduleRestart(en *entry, delay time.Duration) {
 
 // cancelRestart stops a pending policy restart; reports whether one was.
 func (e *Engine) cancelRestart(en *entry) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if en.restartTimer == nil {
-		return false
-	}
-	en.restartTimer.Stop()
-	en.restartTimer = nil
-	if en.c.State.Status == StatusRestarting {
-		en.c.State.Status = StatusExited
-		_ = e.save(en.c)
-		close(en.changed)
-		en.changed = make(chan struct{})
-	}
-	return true
+	had := false
+	_ = e.writeRecord(en, true, func(c *Container) bool {
+		if en.restartTimer == nil {
+			return false
+		}
+		had = true
+		en.restartTimer.Stop()
+		en.restartTimer = nil
+		if c.State.Status != StatusRestarting {
+			return false
+		}
+		c.State.Status = StatusExited
+		return true
+	})
+	return had
 }
 
 // waitExit waits until the container is no longer running or d passes.
@@ -427,6 +428,9 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	// an exited container, which the user can remove again.
 	e.updateVolatile(en, func(c *Container) { c.State.Status = StatusRemoving })
 	id := en.c.ID
+	// Under the record lock: a record write in flight lands before the
+	// directory goes, and none starts after.
+	en.rec.Lock()
 	e.mu.Lock()
 	en.removed = true
 	delete(e.byID, id)
@@ -441,6 +445,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	close(en.changed)
 	en.changed = make(chan struct{})
 	e.mu.Unlock()
+	en.rec.Unlock()
 
 	_ = snapshot.Unmount(e.RootfsPath(id))
 	e.teardownNetwork(ctx, id)
