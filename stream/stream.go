@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 )
 
@@ -20,7 +21,21 @@ const (
 	Stderr byte = 2
 	// Systemerr carries an error message from the daemon in the stream.
 	Systemerr byte = 3
+	// Exit is wharf's own: the last frame of a native exec run, whose
+	// payload is the process's exit code in decimal.
+	Exit byte = 4
 )
+
+// WriteFrame writes one frame of stream id with payload p.
+func WriteFrame(w io.Writer, id byte, p []byte) error {
+	var hdr [8]byte
+	hdr[0] = id
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	if _, err := w.Write(append(hdr[:], p...)); err != nil {
+		return err
+	}
+	return nil
+}
 
 // MuxWriter writes frames of one stream id to a shared writer. Writers of
 // different ids that share w serialise on mu.
@@ -55,14 +70,21 @@ func (m *MuxWriter) Write(p []byte) (int, error) {
 // Demux copies a multiplexed stream from src to stdout and stderr until EOF.
 // A Systemerr frame ends the copy with its text as the error.
 func Demux(stdout, stderr io.Writer, src io.Reader) error {
+	_, _, err := DemuxExit(stdout, stderr, src)
+	return err
+}
+
+// DemuxExit is Demux for a stream that may end with an Exit frame: it
+// returns the exit code and true when one came.
+func DemuxExit(stdout, stderr io.Writer, src io.Reader) (code int, exited bool, err error) {
 	var hdr [8]byte
 	buf := make([]byte, 32*1024)
 	for {
 		if _, err := io.ReadFull(src, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
-				return nil
+				return 0, false, nil
 			}
-			return err
+			return 0, false, err
 		}
 		n := int(binary.BigEndian.Uint32(hdr[4:]))
 		var dst io.Writer
@@ -71,23 +93,33 @@ func Demux(stdout, stderr io.Writer, src io.Reader) error {
 			dst = stdout
 		case Stderr:
 			dst = stderr
-		case Systemerr:
+		case Systemerr, Exit:
+			if n > 64*1024 {
+				return 0, false, fmt.Errorf("stream: frame %d of %d bytes", hdr[0], n)
+			}
 			msg := make([]byte, n)
 			if _, err := io.ReadFull(src, msg); err != nil {
-				return err
+				return 0, false, err
 			}
-			return errors.New(string(msg))
+			if hdr[0] == Systemerr {
+				return 0, false, errors.New(string(msg))
+			}
+			code, err := strconv.Atoi(string(msg))
+			if err != nil {
+				return 0, false, fmt.Errorf("stream: exit frame %q", msg)
+			}
+			return code, true, nil
 		default:
-			return fmt.Errorf("stream: unknown stream id %d", hdr[0])
+			return 0, false, fmt.Errorf("stream: unknown stream id %d", hdr[0])
 		}
 		for n > 0 {
 			chunk := min(n, len(buf))
 			if _, err := io.ReadFull(src, buf[:chunk]); err != nil {
-				return err
+				return 0, false, err
 			}
 			if dst != nil {
 				if _, err := dst.Write(buf[:chunk]); err != nil {
-					return err
+					return 0, false, err
 				}
 			}
 			n -= chunk

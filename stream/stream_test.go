@@ -50,3 +50,31 @@ func FuzzDemux(f *testing.F) {
 		_ = Demux(&a, &b, bytes.NewReader(data))
 	})
 }
+
+func TestDemuxExit(t *testing.T) {
+	var buf bytes.Buffer
+	o, _ := NewMuxWriters(&buf)
+	_, _ = o.Write([]byte("out"))
+	if err := WriteFrame(&buf, Exit, []byte("42")); err != nil {
+		t.Fatal(err)
+	}
+	var so, se bytes.Buffer
+	code, exited, err := DemuxExit(&so, &se, &buf)
+	if err != nil || !exited || code != 42 || so.String() != "out" {
+		t.Fatalf("DemuxExit: code %d exited %v err %v out %q", code, exited, err, so.String())
+	}
+	o.Write([]byte("no exit frame"))
+	if _, exited, err := DemuxExit(&so, &se, &buf); exited || err != nil {
+		t.Fatalf("a stream without an exit frame: exited %v err %v", exited, err)
+	}
+	_ = WriteFrame(&buf, Exit, []byte("x"))
+	if _, _, err := DemuxExit(&so, &se, &buf); err == nil {
+		t.Fatal("a malformed exit frame was accepted")
+	}
+	var big [8]byte
+	big[0] = Exit
+	binary.BigEndian.PutUint32(big[4:], 1<<30)
+	if _, _, err := DemuxExit(&so, &se, bytes.NewReader(big[:])); err == nil {
+		t.Fatal("a 1 GiB exit frame was accepted")
+	}
+}

@@ -170,30 +170,37 @@ func (s silent) Unwrap() error { return s.class }
 // (attach, exec start) and returns the connection and a reader holding
 // any bytes already buffered past the answer's header.
 func (c *Client) Hijack(ctx context.Context, method, path string, q url.Values, body any) (net.Conn, *bufio.Reader, error) {
+	conn, br, _, err := c.HijackHeader(ctx, method, path, q, body)
+	return conn, br, err
+}
+
+// HijackHeader is Hijack that also returns the headers of the daemon's
+// answer.
+func (c *Client) HijackHeader(ctx context.Context, method, path string, q url.Values, body any) (net.Conn, *bufio.Reader, http.Header, error) {
 	req, err := c.newRequest(ctx, method, path, q, body)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "tcp")
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.socket)
 	if err != nil {
-		return nil, nil, c.connErr(err)
+		return nil, nil, nil, c.connErr(err)
 	}
 	if err := req.Write(conn); err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer conn.Close()
-		return nil, nil, decodeError(resp)
+		return nil, nil, nil, decodeError(resp)
 	}
-	return conn, br, nil
+	return conn, br, resp.Header, nil
 }

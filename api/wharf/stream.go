@@ -19,3 +19,9 @@ func NewMuxWriters(w io.Writer) (stdout, stderr *stream.MuxWriter) { return stre
 
 // Demux copies a multiplexed stream from src to stdout and stderr until EOF.
 func Demux(stdout, stderr io.Writer, src io.Reader) error { return stream.Demux(stdout, stderr, src) }
+
+// DemuxExit is Demux for the stream of an exec run (POST
+// /containers/{id}/exec/run), which ends with the exit code.
+func DemuxExit(stdout, stderr io.Writer, src io.Reader) (code int, exited bool, err error) {
+	return stream.DemuxExit(stdout, stderr, src)
+}

@@ -158,7 +158,7 @@ func attachStartWait(cmd *cobra.Command, c *wharf.Client, id string, o attachOpt
 		defer stop()
 	}
 
-	if err := pumpStreams(cmd, conn, br, o.stdin, o.tty); err != nil {
+	if _, _, err := pumpStreams(cmd, conn, br, o.stdin, o.tty); err != nil {
 		restore()
 		return err
 	}
@@ -194,8 +194,9 @@ func waitStatus(body io.Reader) error {
 
 // pumpStreams copies local stdin to a hijacked connection (when wanted)
 // and its output to stdout/stderr until the output ends. Local stdin
-// reaching EOF half-closes the connection so the process sees EOF too.
-func pumpStreams(cmd *cobra.Command, conn net.Conn, br *bufio.Reader, stdin, tty bool) error {
+// reaching EOF half-closes the connection so the process sees EOF too. A
+// multiplexed stream that ends with an exit code (an exec run) returns it.
+func pumpStreams(cmd *cobra.Command, conn net.Conn, br *bufio.Reader, stdin, tty bool) (code int, exited bool, err error) {
 	if stdin {
 		go func() {
 			_, _ = io.Copy(conn, cmd.InOrStdin())
@@ -204,16 +205,15 @@ func pumpStreams(cmd *cobra.Command, conn net.Conn, br *bufio.Reader, stdin, tty
 			}
 		}()
 	}
-	var err error
 	if tty {
 		_, err = io.Copy(cmd.OutOrStdout(), br)
 	} else {
-		err = wharf.Demux(cmd.OutOrStdout(), cmd.ErrOrStderr(), br)
+		code, exited, err = wharf.DemuxExit(cmd.OutOrStdout(), cmd.ErrOrStderr(), br)
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
-		return err
+		return 0, false, err
 	}
-	return nil
+	return code, exited, nil
 }
 
 // monitorTTYSize sends the local terminal's size to resizePath now and on

@@ -78,20 +78,21 @@ func newExecCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			var created wharf.IDResponse
-			if err := c.Do(ctx, "POST", containerPath(args[0], "exec"), nil, cfg, &created); err != nil {
-				return err
-			}
-			execPath := "/exec/" + url.PathEscape(created.ID)
-			start := wharf.ExecStartRequest{Detach: o.detach, Tty: o.tty, ConsoleSize: cfg.ConsoleSize}
 			if o.detach {
-				return c.Do(ctx, "POST", execPath+"/start", nil, start, nil)
+				var created wharf.IDResponse
+				if err := c.Do(ctx, "POST", containerPath(args[0], "exec"), nil, cfg, &created); err != nil {
+					return err
+				}
+				return c.Do(ctx, "POST", "/exec/"+url.PathEscape(created.ID)+"/start", nil, wharf.ExecStartRequest{Detach: true}, nil)
 			}
-			conn, br, err := c.Hijack(ctx, "POST", execPath+"/start", nil, start)
+			// One request creates and runs the exec; without a TTY the
+			// stream ends with the exit code.
+			conn, br, hdr, err := c.HijackHeader(ctx, "POST", containerPath(args[0], "exec/run"), nil, cfg)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
+			execPath := "/exec/" + url.PathEscape(hdr.Get("X-Wharf-Exec-Id"))
 			restore := func() {}
 			if o.tty && o.interactive {
 				if in := stdinFile(cmd); in != nil && term.IsTerminal(int(in.Fd())) {
@@ -104,28 +105,31 @@ func newExecCommand() *cobra.Command {
 				stop := monitorTTYSize(ctx, c, execPath+"/resize")
 				defer stop()
 			}
-			err = pumpStreams(cmd, conn, br, o.interactive, o.tty)
+			code, exited, err := pumpStreams(cmd, conn, br, o.interactive, o.tty)
 			restore()
 			if err != nil {
 				return err
 			}
-			// The stream can end a moment before the daemon records the
-			// exit, so give it a little while to report the code.
-			var ei wharf.ExecInspect
-			for i := 0; i < 50; i++ {
-				if err := c.Do(ctx, "GET", execPath+"/json", nil, nil, &ei); err != nil {
-					return err
+			if !exited {
+				// A TTY stream carries no exit code, and it can end a
+				// moment before the daemon records the exit.
+				var ei wharf.ExecInspect
+				for i := 0; i < 50; i++ {
+					if err := c.Do(ctx, "GET", execPath+"/json", nil, nil, &ei); err != nil {
+						return err
+					}
+					if ei.ExitCode != nil || !ei.Running {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
 				}
-				if ei.ExitCode != nil || !ei.Running {
-					break
+				if ei.ExitCode == nil {
+					return exitError{code: 126, err: fmt.Errorf("exec %s did not report an exit code", hdr.Get("X-Wharf-Exec-Id"))}
 				}
-				time.Sleep(100 * time.Millisecond)
+				code = *ei.ExitCode
 			}
-			if ei.ExitCode == nil {
-				return exitError{code: 126, err: fmt.Errorf("exec %s did not report an exit code", created.ID)}
-			}
-			if *ei.ExitCode != 0 {
-				return exitError{code: *ei.ExitCode}
+			if code != 0 {
+				return exitError{code: code}
 			}
 			return nil
 		},

@@ -75,6 +75,7 @@ func (s *Server) routes() {
 	s.handle("GET "+p+"/containers/{id}/stats", s.stats)
 	s.handle("POST "+p+"/containers/{id}/exec", s.execCreate)
 	s.handle("POST "+p+"/exec/{id}/start", s.execStart)
+	s.handle("POST "+p+"/containers/{id}/exec/run", s.execRun)
 	s.handle("POST "+p+"/exec/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
 		h, wd, err := sizeQuery(r)
 		if err != nil {
@@ -474,14 +475,34 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &cfg); err != nil {
 		return err
 	}
-	id, err := s.c.ExecCreate(r.Context(), r.PathValue("id"), container.ExecConfig{
-		Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged,
-		AttachStdin: cfg.AttachStdin, AttachStdout: cfg.AttachStdout, AttachStderr: cfg.AttachStderr,
-	})
+	id, err := s.createExec(r, &cfg)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, wharf.IDResponse{ID: id})
+}
+
+func (s *Server) createExec(r *http.Request, cfg *wharf.ExecConfig) (string, error) {
+	return s.c.ExecCreate(r.Context(), r.PathValue("id"), container.ExecConfig{
+		Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged,
+		AttachStdin: cfg.AttachStdin, AttachStdout: cfg.AttachStdout, AttachStderr: cfg.AttachStderr,
+	})
+}
+
+// execRun creates an exec and runs it attached in one hijacked request, the
+// CLI's `exec` without -d: the exec's ID comes in the X-Wharf-Exec-Id
+// header, and a stream without a TTY ends with an Exit frame carrying the
+// exit code, so the CLI needs neither a create nor an inspect round trip.
+func (s *Server) execRun(w http.ResponseWriter, r *http.Request) error {
+	var cfg wharf.ExecConfig
+	if err := decodeBody(r, &cfg); err != nil {
+		return err
+	}
+	id, err := s.createExec(r, &cfg)
+	if err != nil {
+		return err
+	}
+	return s.streamExec(w, r, id, cfg.Tty, cfg.ConsoleSize, true)
 }
 
 func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
@@ -503,22 +524,38 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(200)
 		return nil
 	}
-	conn, rw, answer, err := hijack.Take(w, r, x.Config.Tty, "")
+	return s.streamExec(w, r, id, x.Config.Tty, req.ConsoleSize, false)
+}
+
+// streamExec hijacks the connection and runs exec id attached to it; with
+// reportExit a stream without a TTY ends with the exit code (stream.Exit).
+func (s *Server) streamExec(w http.ResponseWriter, r *http.Request, id string, tty bool, size *[2]uint, reportExit bool) error {
+	header := ""
+	if reportExit {
+		header = "X-Wharf-Exec-Id: " + id + "\r\n"
+	}
+	conn, rw, answer, err := hijack.Take(w, r, tty, header)
 	if err != nil {
 		return err
 	}
 	defer hijack.Close(conn)
 	answer()
-	if req.ConsoleSize != nil && x.Config.Tty {
+	if size != nil && tty {
 		go func() {
 			time.Sleep(20 * time.Millisecond)
-			_ = s.c.ExecResize(r.Context(), id, uint16(req.ConsoleSize[0]), uint16(req.ConsoleSize[1]))
+			_ = s.c.ExecResize(r.Context(), id, uint16(size[0]), uint16(size[1]))
 		}()
 	}
 	if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, rw, false); err != nil {
 		s.log.Warn("exec failed", "exec", id, "err", err)
-		if !x.Config.Tty {
+		if !tty {
 			hijack.WriteError(conn, httperr.Message(err))
+		}
+		return nil
+	}
+	if reportExit && !tty {
+		if x, err := s.c.ExecInspect(r.Context(), id); err == nil && x.ExitCode != nil {
+			_ = wstream.WriteFrame(rw, wstream.Exit, []byte(strconv.Itoa(*x.ExitCode)))
 		}
 	}
 	return nil
