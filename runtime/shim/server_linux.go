@@ -114,12 +114,17 @@ func (s *shim) run(pid int, l *net.UnixListener, outputs []*output) int {
 	s.l, s.outs = l, outputs
 	s.touch()
 	s.startServing()
-	// The shim idles for the container's lifetime: give back what start-up
-	// allocated and keep the heap tight from here on.
-	debug.SetGCPercent(20)
-	debug.FreeOSMemory()
-	dropFilePages()
 	s.startCopiers()
+	// The shim idles for the container's lifetime: give back what start-up
+	// allocated and keep the heap tight from here on. Not at once: a GC on
+	// the shim's one processor would hold up the daemon's attach and the
+	// exit of a container that ends at once, as `run --rm` ones do.
+	trim := time.AfterFunc(250*time.Millisecond, func() {
+		debug.SetGCPercent(20)
+		debug.FreeOSMemory()
+		dropFilePages()
+	})
+	defer trim.Stop()
 	s.pidfd = -1
 	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
 		s.pidfd = fd
