@@ -1,8 +1,9 @@
 // Command startbench measures wharf's container start, exec and idle
 // memory cost side by side with the bare OCI runtime running an equivalent
 // bundle, and with docker and podman when they are installed. Every
-// measure runs round-robin in the same loop, so machine noise hits all of
-// them alike; the table prints medians, p95 and ratios.
+// measure runs round-robin in the same loop, in a new random order each
+// round, so machine noise hits all of them alike; the table prints medians,
+// p95 and ratios.
 //
 // It needs root, starts its own daemons on temporary directories, sends no
 // network traffic and removes everything it created.
@@ -13,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,7 +130,7 @@ func main() {
 	if *peers {
 		ms = append(ms, peerMeasures(dir, tarPath, cleanup)...)
 	}
-	fmt.Printf("start latency: %d runs each, round-robin, runtime %s\n", *n, rtName)
+	fmt.Printf("start latency: %d runs each, round-robin in a shuffled order, runtime %s\n", *n, rtName)
 	runAll(ms, *n)
 	report(ms, 1)
 
@@ -173,9 +175,15 @@ func main() {
 	fmt.Println("peers on these machines (PEERS.md): docker 2.9 MiB PSS, podman conmon 0.37 MiB PSS")
 }
 
+// runAll runs every measure n times, after three warm-up rounds. Each
+// round takes the measures in a new random order: a command that leaves
+// work behind (a peer's daemon finishing its bookkeeping) must not always
+// weigh on the same next measure.
 func runAll(ms []*measure, n int) {
-	for i := -3; i < n; i++ { // three warm-up rounds
-		for _, m := range ms {
+	order := append([]*measure(nil), ms...)
+	for i := -3; i < n; i++ {
+		rand.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, m := range order {
 			cmd := m.cmd(i + 1000)
 			var errb bytes.Buffer
 			cmd.Stderr = &errb
