@@ -46,7 +46,11 @@ const dormantFile = "dormant.json"
 // dormantState is what a resumed shim needs besides its descriptors'
 // contents: the options, the init's pid and which descriptor is which.
 type dormantState struct {
-	Options  Options
+	Options Options
+	// Since is when the shim went dormant and Backoff how many times in a
+	// row it was woken soon after (see nextBackoff).
+	Since    time.Time
+	Backoff  int
 	Pid      int
 	Listener int
 	Pidfd    int
@@ -61,16 +65,36 @@ type dormantOutput struct {
 	Held   []byte `json:",omitempty"` // a partial line not logged yet
 }
 
+// A shim that is woken again soon after it went dormant (a container
+// that logs every few seconds) waits twice as long before its next
+// dormancy, up to maxBackoff doublings: each wake costs a Go process's
+// start, which a chatty container should not pay every few seconds. A
+// long sleep resets the wait.
+const (
+	maxBackoff = 6 // 64 × DormantAfter
+	soonWoken  = 30
+)
+
+// nextBackoff returns the backoff of a shim resumed after sleeping for
+// slept, with DormantAfter base and previous backoff prev.
+func nextBackoff(prev int, slept, base time.Duration) int {
+	if slept >= soonWoken*base {
+		return 0
+	}
+	return min(prev+1, maxBackoff)
+}
+
 // idle puts the shim to sleep once the container has been quiet long
 // enough.
 func (s *shim) idle(pid int) {
-	tick := s.o.DormantAfter / 4
+	after := s.o.DormantAfter << s.backoff
+	tick := after / 4
 	if tick < 50*time.Millisecond {
 		tick = 50 * time.Millisecond
 	}
 	for {
 		time.Sleep(tick)
-		if time.Since(time.Unix(0, s.active.Load())) < s.o.DormantAfter || !s.quiet() {
+		if time.Since(time.Unix(0, s.active.Load())) < after || !s.quiet() {
 			continue
 		}
 		err := s.park(pid)
@@ -164,7 +188,7 @@ func (s *shim) park(pid int) (err error) {
 		fds = append(fds, nfd)
 		return nfd, nil
 	}
-	st := dormantState{Options: s.o, Pid: pid, Stdin: -1}
+	st := dormantState{Options: s.o, Since: time.Now(), Backoff: s.backoff, Pid: pid, Stdin: -1}
 	if st.Listener, err = dup(func() (int, error) { return rawFd(s.l) }); err != nil {
 		return err
 	}
@@ -262,6 +286,7 @@ func Resume() int {
 	}
 	_ = os.Remove(dormantFile)
 	s := newShim(st.Options)
+	s.backoff = nextBackoff(st.Backoff, time.Since(st.Since), st.Options.DormantAfter)
 	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	// Descriptors go back to close-on-exec, and to non-blocking so that
 	// the Go runtime polls them.

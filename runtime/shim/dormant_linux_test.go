@@ -29,3 +29,22 @@ func TestRawFdKeepsDeadlines(t *testing.T) {
 		t.Error("rawFd of a value without a descriptor succeeded")
 	}
 }
+
+func TestNextBackoff(t *testing.T) {
+	base := time.Second
+	for _, tc := range []struct {
+		prev  int
+		slept time.Duration
+		want  int
+	}{
+		{0, 2 * time.Second, 1},  // woken soon: wait longer next time
+		{3, 10 * time.Second, 4}, //
+		{maxBackoff, time.Second, maxBackoff},
+		{4, 45 * time.Second, 0}, // a long sleep starts over
+		{0, time.Hour, 0},
+	} {
+		if got := nextBackoff(tc.prev, tc.slept, base); got != tc.want {
+			t.Errorf("nextBackoff(%d, %v) = %d, want %d", tc.prev, tc.slept, got, tc.want)
+		}
+	}
+}

@@ -55,6 +55,7 @@ type shim struct {
 	parkMu   sync.Mutex   // held by a park, and by the exit once it began
 	exiting  bool         // under parkMu
 	stdinEOF bool         // under mu: StdinOnce closed the container's stdin
+	backoff  int          // doublings of DormantAfter (dormant_linux.go)
 }
 
 // client is one attached stream.
