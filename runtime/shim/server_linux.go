@@ -126,7 +126,6 @@ func (s *shim) run(pid int, l *net.UnixListener, outputs []*output) int {
 		dropFilePages()
 	})
 	defer trim.Stop()
-	s.pidfd = -1
 	if fd, err := unix.PidfdOpen(pid, 0); err == nil {
 		s.pidfd = fd
 	}
