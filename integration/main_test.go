@@ -112,12 +112,13 @@ func assertNoLeaks(t *testing.T, d *testutil.Daemon) {
 	var mounts []string
 	var shims []int
 	var cgroups []string
+	var runtimes []int
 	waitFor(5*time.Second, func() bool {
-		mounts, shims, cgroups = d.Mounts(), d.ShimPids(), nil
+		mounts, shims, runtimes, cgroups = d.Mounts(), d.ShimPids(), d.RuntimePids(), nil
 		for _, id := range ids {
 			cgroups = append(cgroups, testutil.CgroupDirs(id)...)
 		}
-		return len(mounts) == 0 && len(shims) == 0 && len(cgroups) == 0
+		return len(mounts) == 0 && len(shims) == 0 && len(runtimes) == 0 && len(cgroups) == 0
 	})
 	if len(mounts) > 0 {
 		t.Errorf("mounts left under the daemon's directories: %v", mounts)
@@ -127,6 +128,9 @@ func assertNoLeaks(t *testing.T, d *testutil.Daemon) {
 	}
 	if len(cgroups) > 0 {
 		t.Errorf("cgroups left for removed containers: %v", cgroups)
+	}
+	if len(runtimes) > 0 {
+		t.Errorf("runtime processes left (a warm exec?): %v", runtimes)
 	}
 }
 

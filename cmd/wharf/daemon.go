@@ -37,6 +37,7 @@ type daemonConfig struct {
 	insecure       []string
 	logLevel       string
 	shimDormant    time.Duration
+	execWarm       time.Duration
 	netCfg         netDaemonConfig
 	fnCfg          fnConfig
 	tlsCfg         tlsConfig
@@ -59,6 +60,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&cfg.shimDormant, "shim-dormant-after", time.Second, "a container's shim sleeps in a process of a few pages after this long without output, requests or attached streams (0: never)")
+	f.DurationVar(&cfg.execWarm, "exec-warm-for", 10*time.Second, "after an exec into a container, keep the runtime's next exec started and waiting for this long (0: never)")
 	addFunctionFlags(f, &cfg.fnCfg)
 	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
@@ -150,7 +152,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return err
 	}
 	defer d.networks.Close()
-	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithShimDormantAfter(cfg.shimDormant)}, netOpts...)...)
+	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithShimDormantAfter(cfg.shimDormant), container.WithExecWarmFor(cfg.execWarm)}, netOpts...)...)
 	if err != nil {
 		return err
 	}

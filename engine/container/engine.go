@@ -43,6 +43,7 @@ type Engine struct {
 	self     string
 	spawner  *shim.Spawner
 	dormant  time.Duration // shims go dormant after this long quiet; 0: never
+	warmFor  time.Duration // a warm exec waits this long after an exec; 0: none
 	log      *slog.Logger
 	net      Networks
 	vols     Volumes
@@ -51,6 +52,8 @@ type Engine struct {
 	byID  map[string]*entry
 	names map[string]string
 	execs map[string]*execEntry
+	// closed: the engine starts no more warm execs.
+	closed bool
 	// imageUsers are other holders of images (function versions pinned
 	// to an image) that ImageInUse consults besides the containers.
 	imageUsers []func(imageID string) bool
@@ -82,6 +85,8 @@ type entry struct {
 	// proc is the process of the current run's spec, the base of execs
 	// (nil after a daemon restart: execs read the bundle's config.json).
 	proc *specs.Process
+	// warm is the runtime exec waiting for the next exec (execwarm.go).
+	warm *warmExec
 }
 
 // Option configures an Engine.
@@ -549,5 +554,8 @@ func (e *Engine) freeNameLocked() string {
 }
 
 // Close releases what the engine holds that is not a container: the shim
-// started ahead of need. Containers keep running.
-func (e *Engine) Close() { e.spawner.Close() }
+// and the warm execs started ahead of need. Containers keep running.
+func (e *Engine) Close() {
+	e.spawner.Close()
+	e.closeWarm()
+}

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -179,6 +177,33 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	if err != nil {
 		return e.execDone(x, 126, err)
 	}
+	pdata, err := json.Marshal(proc)
+	if err != nil {
+		return e.execDone(x, 126, err)
+	}
+	var outw, errw io.Writer = io.Discard, io.Discard
+	if stream != nil && !detach && !cfg.Tty {
+		outw, errw = wstream.NewMuxWriters(stream)
+		if !cfg.AttachStdout {
+			outw = io.Discard
+		}
+		if !cfg.AttachStderr {
+			errw = io.Discard
+		}
+	}
+	if !cfg.Tty {
+		// The container's next exec finds a runtime waiting for it.
+		defer func() { go e.rewarm(en) }()
+		if w := e.takeWarm(en, c); w != nil {
+			err := w.deliver(pdata)
+			if err == nil {
+				e.log.Debug("exec on a warm runtime", "exec", id, "container", c.ID)
+				return e.runWarm(x, w, cfg, stream, detach, outw, errw)
+			}
+			e.log.Debug("warm runtime not usable", "exec", id, "container", c.ID, "err", err)
+			w.kill()
+		}
+	}
 	dir := filepath.Join(e.shimDir(c.ID), "x"+id[:8])
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return e.execDone(x, 126, err)
@@ -192,41 +217,24 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	pdata, _ := json.Marshal(proc)
 	procFile := filepath.Join(dir, "process.json")
 	if err := os.WriteFile(procFile, pdata, 0o600); err != nil {
 		return e.execDone(x, 126, err)
 	}
 	logPath := filepath.Join(dir, "runtime.log")
-	args := []string{"--log-format", "json"}
-	if strings.Contains(filepath.Base(rt.Path), "crun") {
-		args = append(args, "--log=file:"+logPath)
-	} else {
-		args = append(args, "--log", logPath)
-	}
-	args = append(args, "exec", "--process", procFile, "--pid-file", filepath.Join(dir, "pid"))
+	args := append(runtimeLogArgs(rt, logPath), "exec", "--process", procFile, "--pid-file", filepath.Join(dir, "pid"))
 	if cfg.Tty {
 		return e.execTTY(ctx, x, rt, c.ID, dir, logPath, args, stream, detach)
 	}
 	cmd := rt.Command(context.WithoutCancel(ctx), append(args, c.ID)...)
-	var outw, errw io.Writer = io.Discard, io.Discard
-	if stream != nil && !detach && !cfg.Tty {
-		mo, me := wstream.NewMuxWriters(stream)
-		if cfg.AttachStdout {
-			outw = mo
-		}
-		if cfg.AttachStderr {
-			errw = me
-		}
-		cmd.Stdout, cmd.Stderr = outw, errw
-		if cfg.AttachStdin {
-			pr, pw := io.Pipe()
-			go func() {
-				_, _ = io.Copy(pw, stream)
-				pw.Close()
-			}()
-			cmd.Stdin = pr
-		}
+	cmd.Stdout, cmd.Stderr = outw, errw
+	if stream != nil && !detach && cfg.AttachStdin {
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = io.Copy(pw, stream)
+			pw.Close()
+		}()
+		cmd.Stdin = pr
 	}
 	if err := cmd.Start(); err != nil {
 		return e.execDone(x, 126, err)
@@ -237,29 +245,15 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	x.pidFile = filepath.Join(dir, "pid")
 	x.mu.Unlock()
 	wait := func() error {
-		defer os.RemoveAll(dir)
 		werr := procwait.Wait(cmd)
 		x.mu.Lock()
 		x.loadPid()
 		x.pidFile = ""
 		x.mu.Unlock()
-		code := 0
-		if werr != nil {
-			var ee *exec.ExitError
-			if !errors.As(werr, &ee) {
-				return e.execDone(x, 126, werr)
-			}
-			code = ee.ExitCode()
-			if ee.ProcessState != nil && code < 0 {
-				code = 137
-			}
-			// The runtime printed its error on the stderr it shares with
-			// the process; only the exit code is ours to set.
-			if msg := runtimeError(logPath); msg != "" {
-				code = execFailCode(msg)
-			}
-		}
-		return e.execDone(x, code, nil)
+		err := e.execResult(x, werr, logPath)
+		// Removed after the exit is recorded: the caller answers first.
+		go os.RemoveAll(dir)
+		return err
 	}
 	removeDir = false
 	if detach {

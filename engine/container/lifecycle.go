@@ -446,6 +446,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	en.changed = make(chan struct{})
 	e.mu.Unlock()
 	en.rec.Unlock()
+	e.dropWarm(en)
 
 	_ = snapshot.Unmount(e.RootfsPath(id))
 	e.teardownNetwork(ctx, id)

@@ -509,6 +509,32 @@ func (d *Daemon) ShimPids() []int {
 	return pids
 }
 
+// RuntimePids returns the pids of OCI runtime processes (runc, crun) whose
+// command line mentions this daemon's exec-root: runtime commands in
+// flight, and warm execs waiting for the next exec.
+func (d *Daemon) RuntimePids() []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if b := filepath.Base(args[0]); b != "runc" && b != "crun" {
+			continue
+		}
+		if strings.Contains(string(raw), d.ExecRoot+"/") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // CgroupDirs returns the cgroup directories of container id that exist, in
 // every hierarchy (/sys/fs/cgroup/*/wharf/<id>, and the unified one).
 func CgroupDirs(id string) []string {
