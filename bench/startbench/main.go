@@ -3,7 +3,9 @@
 // bundle, and with docker and podman when they are installed. Every
 // measure runs round-robin in the same loop, in a new random order each
 // round, so machine noise hits all of them alike; the table prints medians,
-// p95 and ratios.
+// p95 and ratios. The exec table has wharf's exec twice: on a daemon that
+// keeps a runtime started ahead for a container's next exec (the default),
+// and on one that does not (a container's first exec).
 //
 // It needs root, starts its own daemons on temporary directories, sends no
 // network traffic and removes everything it created.
@@ -30,6 +32,7 @@ var (
 	n        = flag.Int("n", 30, "runs per measure")
 	idle     = flag.Int("idle", 10, "containers for the idle memory measure")
 	peers    = flag.Bool("peers", true, "also measure docker and podman when installed")
+	settle   = flag.Duration("settle", 150*time.Millisecond, "pause after each command, so that no measure pays for work another command left behind")
 )
 
 type measure struct {
@@ -137,6 +140,11 @@ func main() {
 	// exec: wharf exec vs the bare runtime's exec into the same container.
 	benchutil.MustWharf(bin, sock, "run", "-d", "--network", "none", "--name", "ex", "bench/busybox:1", "sleep", "100000")
 	exID := strings.TrimSpace(benchutil.MustWharf(bin, sock, "inspect", "--format", "{{.Id}}", "ex"))
+	// A second daemon keeps no runtime started ahead for the next exec
+	// (--exec-warm-for 0): its exec is what a container's first exec costs.
+	cold := benchutil.StartDaemon(bin, filepath.Join(dir, "c"), fmt.Sprintf("wsc%x", os.Getpid()&0xffffff), "10.252.78.0/24", "--exec-warm-for", "0")
+	benchutil.MustWharf(bin, cold.Sock, "import", tarPath, "bench/busybox:1")
+	benchutil.MustWharf(bin, cold.Sock, "run", "-d", "--network", "none", "--name", "ex", "bench/busybox:1", "sleep", "100000")
 	xs := []*measure{
 		{name: "wharf exec C true", cmd: func(int) *exec.Cmd {
 			return exec.Command(bin, "--host", "unix://"+sock, "exec", "ex", "true")
@@ -146,10 +154,14 @@ func main() {
 		}},
 	}
 	xs = append(xs, peerExecMeasures()...)
+	xs = append(xs, &measure{name: "wharf exec C true, no warm runtime", cmd: func(int) *exec.Cmd {
+		return exec.Command(bin, "--host", "unix://"+cold.Sock, "exec", "ex", "true")
+	}})
 	fmt.Printf("\nexec latency: %d runs each\n", *n)
 	runAll(xs, *n)
 	report(xs, 1)
 	_, _ = benchutil.Wharf(bin, sock, "rm", "-f", "ex")
+	_, _ = benchutil.Wharf(bin, cold.Sock, "rm", "-f", "ex")
 
 	// idle cost: PSS of the shims plus the daemon's growth per container.
 	before := benchutil.PSS(daemon.Pid())
@@ -176,9 +188,10 @@ func main() {
 }
 
 // runAll runs every measure n times, after three warm-up rounds. Each
-// round takes the measures in a new random order: a command that leaves
-// work behind (a peer's daemon finishing its bookkeeping) must not always
-// weigh on the same next measure.
+// round takes the measures in a new random order, and each command is
+// followed by a pause (-settle): a command that leaves work behind (a
+// peer's daemon finishing its bookkeeping, wharf starting the runtime for
+// the next exec) must not weigh on the next measure.
 func runAll(ms []*measure, n int) {
 	order := append([]*measure(nil), ms...)
 	for i := -3; i < n; i++ {
@@ -200,6 +213,7 @@ func runAll(ms []*measure, n int) {
 			if i >= 0 {
 				m.times = append(m.times, d)
 			}
+			time.Sleep(*settle)
 		}
 	}
 }
