@@ -20,6 +20,8 @@ import (
 	"syscall"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"golang.org/x/sys/unix"
+
 	"github.com/wharf-dev/wharf/internal/procwait"
 )
 
@@ -81,6 +83,24 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 	}
 	_, err := r.run(ctx, append(args, id)...)
 	return err
+}
+
+// DeleteIdle is Delete at the lowest CPU priority (nice 19), for a
+// cleanup nobody waits for: on a small host it then leaves the CPUs to
+// the work that is waited for (the daemon recording the exit, the next
+// container's start).
+func (r *Runtime) DeleteIdle(ctx context.Context, id string) error {
+	cmd := r.Command(ctx, "delete", "--force", id)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return &Error{Op: "delete", Err: err}
+	}
+	_ = unix.Setpriority(unix.PRIO_PROCESS, cmd.Process.Pid, 19)
+	if err := procwait.Wait(cmd); err != nil {
+		return &Error{Op: "delete", Msg: cleanMessage(stderr.String()), Err: err}
+	}
+	return nil
 }
 
 // Pause freezes every process of the container (cgroup freezer).

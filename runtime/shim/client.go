@@ -32,9 +32,10 @@ func (e *StartError) Error() string { return e.Msg }
 // options to the waiting shim and a fresh one is started behind it. A
 // waiting shim whose daemon dies reads EOF and exits.
 type Spawner struct {
-	self string
-	mu   sync.Mutex
-	warm *warmShim
+	self   string
+	mu     sync.Mutex
+	warm   *warmShim
+	closed bool // no more waiting shims
 }
 
 type warmShim struct {
@@ -78,11 +79,14 @@ func (sp *Spawner) start() (*warmShim, error) {
 	return &warmShim{cmd: cmd, opts: optW, ready: readyR}, nil
 }
 
+// prestartDelay is how long after a spawn the next waiting shim starts.
+const prestartDelay = 100 * time.Millisecond
+
 // Prestart starts the waiting shim if there is none.
 func (sp *Spawner) Prestart() {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if sp.warm == nil {
+	if sp.warm == nil && !sp.closed {
 		sp.warm, _ = sp.start()
 	}
 }
@@ -91,6 +95,7 @@ func (sp *Spawner) Prestart() {
 func (sp *Spawner) Close() {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	sp.closed = true
 	if sp.warm != nil {
 		sp.warm.opts.Close()
 		sp.warm.ready.Close()
@@ -117,12 +122,19 @@ func (sp *Spawner) Spawn(ctx context.Context, o Options) (int, error) {
 	w := sp.warm
 	sp.warm = nil
 	sp.mu.Unlock()
+	// The next shim starts a moment after this one has started its
+	// container, not beside it: on a small host the two starts would
+	// share the CPUs, and a short container's exit and removal would
+	// share them with it. When starts come faster than that (this one
+	// found no shim waiting), it starts at once.
+	next := prestartDelay
 	if w == nil {
+		next = 0
 		if w, err = sp.start(); err != nil {
 			return 0, err
 		}
 	}
-	go sp.Prestart()
+	defer time.AfterFunc(next, sp.Prestart)
 	defer w.ready.Close()
 	_, err = w.opts.Write(append(data, '\n'))
 	w.opts.Close()

@@ -167,7 +167,7 @@ func (s *shim) run(pid int, l *net.UnixListener, outputs []*output) int {
 	// costs a runtime invocation that nobody needs to wait for. The socket
 	// stays open until then, so a daemon restarting the container waits
 	// for this shim to be gone (see WaitGone).
-	if err := s.rt.Delete(context.Background(), s.o.ID, true); err != nil {
+	if err := s.rt.DeleteIdle(context.Background(), s.o.ID); err != nil {
 		s.log.Warn("runtime delete", "err", err)
 	}
 	_ = l.Close()
