@@ -10,8 +10,8 @@ import (
 	"github.com/wharf-dev/wharf/internal/testutil"
 )
 
-// TestExecWarm: after an exec, the container's next exec runs on a runtime
-// started ahead of it. That exec behaves as one on a fresh runtime (output
+// TestExecWarm: once execs into a container repeat, the container's next
+// exec runs on a runtime started ahead of it. That exec behaves as one on a fresh runtime (output
 // kept apart, exit code, stdin, user and workdir, not-found errors); a
 // restarted container does not get the old run's runtime; removal, the
 // daemon's death and --exec-warm-for 0 leave no runtime process behind.
@@ -21,6 +21,12 @@ func TestExecWarm(t *testing.T) {
 	id := runD(t, d, busybox, "sleep", "1000")
 	if pids := d.RuntimePids(); len(pids) != 0 {
 		t.Fatalf("runtime processes before any exec: %v", pids)
+	}
+	// A single exec starts nothing ahead; a second one soon after does.
+	d.MustWharf(t, "exec", id, "true")
+	time.Sleep(500 * time.Millisecond)
+	if pids := d.RuntimePids(); len(pids) != 0 {
+		t.Errorf("runtime processes after a single exec: %v", pids)
 	}
 	d.MustWharf(t, "exec", id, "true")
 	warm := waitWarm(t, d, nil)
@@ -67,12 +73,14 @@ func TestExecWarm(t *testing.T) {
 	}
 	d.Restart(t)
 	d.MustWharf(t, "exec", id, "true")
+	d.MustWharf(t, "exec", id, "true")
 	waitWarm(t, d, nil)
 	// Removal takes it too (assertNoLeaks checks for runtime processes).
 	assertNoLeaks(t, d)
 
 	off := newDaemon(t, testutil.WithDaemonArgs("--exec-warm-for", "0"))
 	other := runD(t, off, busybox, "sleep", "1000")
+	off.MustWharf(t, "exec", other, "true")
 	off.MustWharf(t, "exec", other, "true")
 	time.Sleep(500 * time.Millisecond)
 	if pids := off.RuntimePids(); len(pids) != 0 {

@@ -60,7 +60,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&cfg.shimDormant, "shim-dormant-after", time.Second, "a container's shim sleeps in a process of a few pages after this long without output, requests or attached streams (0: never)")
-	f.DurationVar(&cfg.execWarm, "exec-warm-for", 10*time.Second, "after an exec into a container, keep the runtime's next exec started and waiting for this long (0: never)")
+	f.DurationVar(&cfg.execWarm, "exec-warm-for", 10*time.Second, "when execs into a container come within this of each other, keep the runtime's next exec started and waiting this long (0: never)")
 	addFunctionFlags(f, &cfg.fnCfg)
 	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)

@@ -87,6 +87,8 @@ type entry struct {
 	proc *specs.Process
 	// warm is the runtime exec waiting for the next exec (execwarm.go).
 	warm *warmExec
+	// lastExec is when the container's last non-TTY exec started.
+	lastExec time.Time
 }
 
 // Option configures an Engine.

@@ -192,8 +192,11 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 		}
 	}
 	if !cfg.Tty {
-		// The container's next exec finds a runtime waiting for it.
-		defer func() { go e.rewarm(en) }()
+		// A container whose execs come within --exec-warm-for of each
+		// other finds a runtime waiting for the next one.
+		if e.execRepeats(en) {
+			defer func() { go e.rewarm(en) }()
+		}
 		if w := e.takeWarm(en, c); w != nil {
 			err := w.deliver(pdata)
 			if err == nil {

@@ -26,8 +26,9 @@ import (
 // container's next non-TTY exec writes its process there instead of
 // starting the runtime.
 //
-// One is kept per container for WithExecWarmFor after that container's
-// last exec, so a container nobody execs into costs nothing. A warm exec
+// One is started for a container whose execs repeat (one came within
+// WithExecWarmFor of the one before) and kept for that long after the
+// last exec, so a container exec'd into once in a while costs nothing. A warm exec
 // belongs to one run of its container: it is used only while the
 // container runs with the pid and start time it was started for, and is
 // killed when it expires, when the container is removed and when the
@@ -227,6 +228,22 @@ func (e *Engine) dropWarm(en *entry) {
 	if w != nil {
 		w.kill()
 	}
+}
+
+// execRepeats records an exec into the container and reports whether the
+// one before it came within the warm period: only then is a runtime
+// started ahead for the next, so a container exec'd into once in a while
+// costs nothing more than its execs.
+func (e *Engine) execRepeats(en *entry) bool {
+	if e.warmFor <= 0 {
+		return false
+	}
+	now := time.Now()
+	e.mu.Lock()
+	prev := en.lastExec
+	en.lastExec = now
+	e.mu.Unlock()
+	return !prev.IsZero() && now.Sub(prev) <= e.warmFor
 }
 
 // rewarm starts a warm exec for the container's next exec, unless it has
