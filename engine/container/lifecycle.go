@@ -465,6 +465,9 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 		}
 	}
 	e.log.Info("container removed", "container", id)
+	// With the removal answered, the CPUs are free for the shim that the
+	// next container will take (a `run --rm` loop's next run).
+	go e.spawner.Prestart()
 	return firstErr
 }
 

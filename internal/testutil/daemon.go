@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -484,35 +485,32 @@ func unescapeMountinfo(s string) string {
 // ShimPids returns the pids of `wharf shim` processes whose command line
 // mentions this daemon's exec-root.
 func (d *Daemon) ShimPids() []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+	return processes(func(pid int, args []string) bool {
 		if len(args) < 2 || filepath.Base(args[0]) != "wharf" || args[1] != "shim" {
-			continue
+			return false
 		}
 		// A shim that serves a container works in its directory under the
 		// exec-root; one waiting for a container (cwd /) exits with its
 		// daemon.
-		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err == nil && strings.HasPrefix(cwd, d.ExecRoot+"/") {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+		cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "cwd"))
+		return err == nil && strings.HasPrefix(cwd, d.ExecRoot+"/")
+	})
 }
 
 // RuntimePids returns the pids of OCI runtime processes (runc, crun) whose
 // command line mentions this daemon's exec-root: runtime commands in
 // flight, and warm execs waiting for the next exec.
 func (d *Daemon) RuntimePids() []int {
+	return processes(func(_ int, args []string) bool {
+		if b := filepath.Base(args[0]); b != "runc" && b != "crun" {
+			return false
+		}
+		return slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, d.ExecRoot+"/") })
+	})
+}
+
+// processes returns the pids of the processes whose arguments match.
+func processes(match func(pid int, args []string) bool) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -521,14 +519,10 @@ func (d *Daemon) RuntimePids() []int {
 			continue
 		}
 		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
+		if err != nil || len(raw) == 0 {
 			continue
 		}
-		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		if b := filepath.Base(args[0]); b != "runc" && b != "crun" {
-			continue
-		}
-		if strings.Contains(string(raw), d.ExecRoot+"/") {
+		if match(pid, strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")) {
 			pids = append(pids, pid)
 		}
 	}
