@@ -32,6 +32,10 @@ func TestBasic(t *testing.T) {
 		if !strings.Contains(errOut, "nosuchcmd") {
 			t.Errorf("stderr %q does not name the missing command", errOut)
 		}
+		// As with docker, a --rm container that could not start is gone.
+		if out := d.MustWharf(t, "ps", "-aq", "--filter", "status=exited"); strings.TrimSpace(out) != "" {
+			t.Errorf("a --rm container that did not start is left: %q", out)
+		}
 	})
 	t.Run("NotExecutable", func(t *testing.T) {
 		if _, errOut, code := d.Wharf(t, "run", "--rm", busybox, "/etc/passwd"); code != 126 {

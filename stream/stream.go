@@ -68,21 +68,23 @@ func (m *MuxWriter) Write(p []byte) (int, error) {
 }
 
 // Demux copies a multiplexed stream from src to stdout and stderr until EOF.
-// A Systemerr frame ends the copy with its text as the error.
+// The text of a Systemerr frame is the error returned at the end.
 func Demux(stdout, stderr io.Writer, src io.Reader) error {
 	_, _, err := DemuxExit(stdout, stderr, src)
 	return err
 }
 
 // DemuxExit is Demux for a stream that may end with an Exit frame: it
-// returns the exit code and true when one came.
+// returns the exit code and true when one came, with the error of a
+// Systemerr frame before it (a run whose start failed has both).
 func DemuxExit(stdout, stderr io.Writer, src io.Reader) (code int, exited bool, err error) {
 	var hdr [8]byte
 	buf := make([]byte, 32*1024)
+	var sysErr error // the daemon's error frame, returned at the end
 	for {
 		if _, err := io.ReadFull(src, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
-				return 0, false, nil
+				return 0, false, sysErr
 			}
 			return 0, false, err
 		}
@@ -102,13 +104,15 @@ func DemuxExit(stdout, stderr io.Writer, src io.Reader) (code int, exited bool, 
 				return 0, false, err
 			}
 			if hdr[0] == Systemerr {
-				return 0, false, errors.New(string(msg))
+				// An exit code may follow (a run whose start failed).
+				sysErr = errors.New(string(msg))
+				continue
 			}
 			code, err := strconv.Atoi(string(msg))
 			if err != nil {
 				return 0, false, fmt.Errorf("stream: exit frame %q", msg)
 			}
-			return code, true, nil
+			return code, true, sysErr
 		default:
 			return 0, false, fmt.Errorf("stream: unknown stream id %d", hdr[0])
 		}

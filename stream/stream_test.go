@@ -71,6 +71,17 @@ func TestDemuxExit(t *testing.T) {
 	if _, _, err := DemuxExit(&so, &se, &buf); err == nil {
 		t.Fatal("a malformed exit frame was accepted")
 	}
+	// An error frame: alone, the stream's error; followed by an exit
+	// frame, both.
+	buf.Reset()
+	_ = WriteFrame(&buf, Systemerr, []byte("start failed"))
+	if _, exited, err := DemuxExit(&so, &se, bytes.NewReader(buf.Bytes())); exited || err == nil || err.Error() != "start failed" {
+		t.Fatalf("an error frame alone: exited %v err %v", exited, err)
+	}
+	_ = WriteFrame(&buf, Exit, []byte("127"))
+	if code, exited, err := DemuxExit(&so, &se, &buf); !exited || code != 127 || err == nil || err.Error() != "start failed" {
+		t.Fatalf("an error frame then an exit frame: code %d exited %v err %v", code, exited, err)
+	}
 	var big [8]byte
 	big[0] = Exit
 	binary.BigEndian.PutUint32(big[4:], 1<<30)

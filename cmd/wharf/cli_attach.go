@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -34,26 +35,72 @@ func createContainer(cmd *cobra.Command, o *createOptions, args []string) (strin
 	if err != nil {
 		return "", daemonErr(err)
 	}
-	ctx := cmd.Context()
-	q := query("name", o.name)
 	var resp wharf.CreateResponse
-	err = c.Do(ctx, "POST", "/containers/create", q, req, &resp)
-	if errdefs.IsNotFound(err) {
-		ref := displayRef(req.Image)
-		stderr := cmd.ErrOrStderr()
-		fmt.Fprintf(stderr, "Unable to find image '%s' locally\n", ref)
-		if perr := pullImage(ctx, c, req.Image, stderr, isTerminal(stderr)); perr != nil {
-			return "", daemonErr(perr)
-		}
-		err = c.Do(ctx, "POST", "/containers/create", q, req, &resp)
-	}
+	err = createOrPull(cmd, c, req.Image, func() error {
+		return c.Do(cmd.Context(), "POST", "/containers/create", query("name", o.name), req, &resp)
+	})
 	if err != nil {
-		return "", daemonErr(err)
+		return "", err
 	}
 	for _, w := range resp.Warnings {
 		fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: "+w)
 	}
 	return resp.ID, nil
+}
+
+// createOrPull sends a request that creates a container from image; when
+// the image is not there it pulls it, as docker run does, and sends the
+// request again. Errors carry exit status 125.
+func createOrPull(cmd *cobra.Command, c *wharf.Client, image string, send func() error) error {
+	err := send()
+	if errdefs.IsNotFound(err) {
+		stderr := cmd.ErrOrStderr()
+		fmt.Fprintf(stderr, "Unable to find image '%s' locally\n", displayRef(image))
+		if perr := pullImage(cmd.Context(), c, image, stderr, isTerminal(stderr)); perr != nil {
+			return daemonErr(perr)
+		}
+		err = send()
+	}
+	return daemonErr(err)
+}
+
+// runAttached is `run` without -d and without a TTY in one request
+// (POST /containers/run): the daemon creates, attaches, starts and ends
+// the stream with the exit status, saving three round trips.
+func runAttached(cmd *cobra.Command, o *createOptions, args []string) error {
+	req, err := buildCreateRequest(o, args, cmd.Flags().Changed, osEnv)
+	if err != nil {
+		return exitError{code: 125, err: err}
+	}
+	c, err := clientFor(cmd)
+	if err != nil {
+		return daemonErr(err)
+	}
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	var conn net.Conn
+	var br *bufio.Reader
+	var hdr http.Header
+	err = createOrPull(cmd, c, req.Image, func() (err error) {
+		conn, br, hdr, err = c.HijackHeader(ctx, "POST", "/containers/run", query("name", o.name, "stdin", boolParam(o.interactive)), req)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := proxySignals(ctx, c, hdr.Get("X-Wharf-Container-Id"))
+	defer stop()
+	code, exited, err := pumpStreams(cmd, conn, br, o.interactive, false)
+	switch {
+	case exited && (err != nil || code != 0):
+		return exitError{code: code, err: err}
+	case exited:
+		return nil
+	case err != nil:
+		return daemonErr(err)
+	}
+	return exitError{code: 125, err: errors.New("the daemon ended the stream without the container's exit status")}
 }
 
 // runContainer implements docker run's sequence: create; unless detached,
@@ -62,6 +109,9 @@ func createContainer(cmd *cobra.Command, o *createOptions, args []string) (strin
 func runContainer(cmd *cobra.Command, o *createOptions, args []string) error {
 	if !o.detach && o.tty && o.interactive && !isTerminal(cmd.InOrStdin()) {
 		return exitError{code: 1, err: errors.New("the input device is not a TTY")}
+	}
+	if !o.detach && !o.tty {
+		return runAttached(cmd, o, args)
 	}
 	id, err := createContainer(cmd, o, args)
 	if err != nil {
@@ -210,10 +260,10 @@ func pumpStreams(cmd *cobra.Command, conn net.Conn, br *bufio.Reader, stdin, tty
 	} else {
 		code, exited, err = wharf.DemuxExit(cmd.OutOrStdout(), cmd.ErrOrStderr(), br)
 	}
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		return 0, false, err
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
 	}
-	return code, exited, nil
+	return code, exited, err
 }
 
 // monitorTTYSize sends the local terminal's size to resizePath now and on

@@ -26,6 +26,7 @@ func (s *Server) routes() {
 	s.handle("GET "+p+"/_ping", func(w http.ResponseWriter, r *http.Request) error { _, err := w.Write([]byte("OK")); return err })
 
 	s.handle("POST "+p+"/containers/create", s.createContainer)
+	s.handle("POST "+p+"/containers/run", s.runContainer)
 	s.handle("GET "+p+"/containers/json", s.listContainers)
 	s.handle("POST "+p+"/containers/prune", s.pruneContainers)
 	s.handle("GET "+p+"/containers/{id}/json", s.inspectContainer)

@@ -1,0 +1,113 @@
+package nativeapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/server/hijack"
+	"github.com/wharf-dev/wharf/server/httperr"
+	wstream "github.com/wharf-dev/wharf/stream"
+)
+
+// runContainer is the CLI's `run` without -d and without a TTY in one
+// request instead of four (create, attach, wait, start): it creates the
+// container, answers 101 with its ID in X-Wharf-Container-Id once the
+// output stream and the wait are registered, starts it, streams its output
+// and ends the stream with an Exit frame carrying the status of the wait
+// (condition "removed" for an auto-removed container, else "next-exit").
+// A create that fails answers as /containers/create does, before the
+// stream. A start that fails sends an error frame with the daemon's
+// message, then an Exit frame with docker's code: 126 or 127 when the
+// command could not be run or found, 125 otherwise; an auto-removed
+// container is then removed.
+func (s *Server) runContainer(w http.ResponseWriter, r *http.Request) error {
+	var req wharf.CreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if req.Config.Tty {
+		return fmt.Errorf("a container with a TTY is run with create, attach and start: %w", errdefs.ErrInvalidArgument)
+	}
+	o, err := createOptions(r.URL.Query().Get("name"), &req)
+	if err != nil {
+		return err
+	}
+	c, err := s.c.Create(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	conn, rw, answer, err := hijack.Take(w, r, false, "X-Wharf-Container-Id: "+c.ID+"\r\n")
+	if err != nil {
+		return err
+	}
+	defer hijack.Close(conn)
+	// The stream ends when the container's output or the client does.
+	ctx := context.WithoutCancel(r.Context())
+
+	cond := "next-exit"
+	if c.HostConfig.AutoRemove {
+		cond = "removed"
+	}
+	type waited struct {
+		code int
+		err  error
+	}
+	waitReady, waitDone := make(chan struct{}), make(chan waited, 1)
+	go func() {
+		var once sync.Once
+		ready := func() { once.Do(func() { close(waitReady) }) }
+		code, err := s.c.Wait(ctx, c.ID, cond, ready)
+		ready()
+		waitDone <- waited{code, err}
+	}()
+	attachReady, attachDone := make(chan struct{}), make(chan error, 1)
+	go func() {
+		var once sync.Once
+		ready := func() { once.Do(func() { close(attachReady) }) }
+		err := s.c.Attach(ctx, c.ID, container.AttachOptions{
+			Stdin:  boolQuery(r, "stdin") && c.Config.OpenStdin,
+			Stdout: true, Stderr: true,
+			Stream: rw, Registered: ready,
+		})
+		ready()
+		attachDone <- err
+	}()
+	<-waitReady
+	<-attachReady
+	answer()
+
+	if err := s.c.Start(ctx, c.ID); err != nil {
+		code := 125
+		if cj, ierr := s.c.Get(ctx, c.ID); ierr == nil {
+			if ec := cj.State.ExitCode; ec == 126 || ec == 127 {
+				code = ec
+			}
+		}
+		// As docker does, a container run with --rm that cannot start
+		// is removed.
+		if c.HostConfig.AutoRemove {
+			if rerr := s.c.Remove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
+				s.log.Warn("run: removing a container that did not start", "container", c.ID, "err", rerr)
+			}
+		}
+		hijack.WriteError(conn, httperr.Message(err))
+		_ = wstream.WriteFrame(rw, wstream.Exit, []byte(strconv.Itoa(code)))
+		return nil
+	}
+	if err := <-attachDone; err != nil {
+		s.log.Debug("run: attach ended", "container", c.ID, "err", err)
+	}
+	res := <-waitDone
+	if res.err != nil {
+		hijack.WriteError(conn, res.err.Error())
+		res.code = 125
+	}
+	_ = wstream.WriteFrame(rw, wstream.Exit, []byte(strconv.Itoa(res.code)))
+	return nil
+}
