@@ -21,7 +21,8 @@ func NewMuxWriters(w io.Writer) (stdout, stderr *stream.MuxWriter) { return stre
 func Demux(stdout, stderr io.Writer, src io.Reader) error { return stream.Demux(stdout, stderr, src) }
 
 // DemuxExit is Demux for the stream of an exec run (POST
-// /containers/{id}/exec/run), which ends with the exit code.
+// /containers/{id}/exec/run) or a run (POST /containers/run), which ends
+// with the exit code, after an error frame when the start failed.
 func DemuxExit(stdout, stderr io.Writer, src io.Reader) (code int, exited bool, err error) {
 	return stream.DemuxExit(stdout, stderr, src)
 }
