@@ -107,19 +107,30 @@ func sizeQuery(r *http.Request) (uint16, uint16, error) {
 }
 
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
-	var req wharf.CreateRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	o, err := createOptions(r.URL.Query().Get("name"), &req)
-	if err != nil {
-		return err
-	}
-	c, err := s.c.Create(r.Context(), o)
+	c, err := s.createFromRequest(r, nil)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, wharf.CreateResponse{ID: c.ID, Warnings: []string{}})
+}
+
+// createFromRequest creates a container from a create request's body and
+// its name parameter; check, when set, vets the request first.
+func (s *Server) createFromRequest(r *http.Request, check func(*wharf.CreateRequest) error) (*container.Container, error) {
+	var req wharf.CreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(&req); err != nil {
+			return nil, err
+		}
+	}
+	o, err := createOptions(r.URL.Query().Get("name"), &req)
+	if err != nil {
+		return nil, err
+	}
+	return s.c.Create(r.Context(), o)
 }
 
 func createOptions(name string, req *wharf.CreateRequest) (container.CreateOptions, error) {

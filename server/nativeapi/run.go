@@ -27,18 +27,12 @@ import (
 // command could not be run or found, 125 otherwise; an auto-removed
 // container is then removed.
 func (s *Server) runContainer(w http.ResponseWriter, r *http.Request) error {
-	var req wharf.CreateRequest
-	if err := decodeBody(r, &req); err != nil {
-		return err
-	}
-	if req.Config.Tty {
-		return fmt.Errorf("a container with a TTY is run with create, attach and start: %w", errdefs.ErrInvalidArgument)
-	}
-	o, err := createOptions(r.URL.Query().Get("name"), &req)
-	if err != nil {
-		return err
-	}
-	c, err := s.c.Create(r.Context(), o)
+	c, err := s.createFromRequest(r, func(req *wharf.CreateRequest) error {
+		if req.Config.Tty {
+			return fmt.Errorf("a container with a TTY is run with create, attach and start: %w", errdefs.ErrInvalidArgument)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
