@@ -28,8 +28,8 @@ import (
 //
 // One is started for a container whose execs repeat (one came within
 // WithExecWarmFor of the one before) and kept for that long after the
-// last exec, so a container exec'd into once in a while costs nothing. A warm exec
-// belongs to one run of its container: it is used only while the
+// last exec, so a container exec'd into once in a while costs nothing.
+// A warm exec belongs to one run of its container: it is used only while the
 // container runs with the pid and start time it was started for, and is
 // killed when it expires, when the container is removed and when the
 // engine closes; the kernel kills it if the daemon dies (parent-death
@@ -89,24 +89,25 @@ func (e *Engine) startWarmExec(rt *oci.Runtime, c *Container) (*warmExec, error)
 	if err := unix.Mkfifo(w.fifo, 0o600); err != nil {
 		return fail(err)
 	}
-	var child []*os.File
+	// The runtime's stdio: the ends it gets are closed here once it has
+	// started; the daemon keeps the others.
+	var child [3]*os.File
 	defer func() {
 		for _, f := range child {
-			f.Close()
+			if f != nil {
+				f.Close()
+			}
 		}
 	}()
-	for _, p := range []struct{ parent **os.File }{{&w.stdin}, {&w.stdout}, {&w.stderr}} {
-		r, wr, err := os.Pipe()
-		if err != nil {
-			return fail(err)
-		}
-		if p.parent == &w.stdin {
-			*p.parent = wr
-			child = append(child, r)
-		} else {
-			*p.parent = r
-			child = append(child, wr)
-		}
+	var err error
+	if child[0], w.stdin, err = os.Pipe(); err != nil {
+		return fail(err)
+	}
+	if w.stdout, child[1], err = os.Pipe(); err != nil {
+		return fail(err)
+	}
+	if w.stderr, child[2], err = os.Pipe(); err != nil {
+		return fail(err)
 	}
 	args := append(runtimeLogArgs(rt, w.logPath), "exec", "--process", w.fifo, "--pid-file", w.pidFile, c.ID)
 	cmd := rt.Command(context.Background(), args...)
@@ -276,12 +277,17 @@ func (e *Engine) rewarm(en *entry) {
 	}
 	en.warm = w
 	w.timer = time.AfterFunc(e.warmFor, func() {
+		// An exec may have taken it a moment before: then it is the
+		// exec's, not the timer's, to end.
 		e.mu.Lock()
-		if en.warm == w {
+		expired := en.warm == w
+		if expired {
 			en.warm = nil
 		}
 		e.mu.Unlock()
-		w.kill()
+		if expired {
+			w.kill()
+		}
 	})
 	e.mu.Unlock()
 }
