@@ -32,7 +32,13 @@ func TestBasic(t *testing.T) {
 		if !strings.Contains(errOut, "nosuchcmd") {
 			t.Errorf("stderr %q does not name the missing command", errOut)
 		}
-		// As with docker, a --rm container that could not start is gone.
+		// As with docker, a --rm container that could not start is gone,
+		// attached, detached or with a TTY.
+		for _, mode := range []string{"-d", "-t"} {
+			if _, errOut, code := d.Wharf(t, "run", mode, "--rm", busybox, "nosuchcmd"); code != 127 {
+				t.Errorf("run %s --rm nosuchcmd: exit %d, want 127 (stderr %q)", mode, code, errOut)
+			}
+		}
 		if out := d.MustWharf(t, "ps", "-aq", "--filter", "status=exited"); strings.TrimSpace(out) != "" {
 			t.Errorf("a --rm container that did not start is left: %q", out)
 		}

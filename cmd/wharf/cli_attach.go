@@ -123,6 +123,7 @@ func runContainer(cmd *cobra.Command, o *createOptions, args []string) error {
 	}
 	if o.detach {
 		if err := startContainer(cmd, c, id); err != nil {
+			removeUnstarted(cmd, c, id, o.autoRemove)
 			return err
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), id)
@@ -132,7 +133,15 @@ func runContainer(cmd *cobra.Command, o *createOptions, args []string) error {
 	if o.autoRemove {
 		cond = "removed"
 	}
-	return attachStartWait(cmd, c, id, attachOptions{stdin: o.interactive, tty: o.tty, waitCondition: cond, start: true})
+	return attachStartWait(cmd, c, id, attachOptions{stdin: o.interactive, tty: o.tty, waitCondition: cond, start: true, autoRemove: o.autoRemove})
+}
+
+// removeUnstarted removes a container run with --rm whose start failed,
+// as docker does; it would otherwise stay, created and never run.
+func removeUnstarted(cmd *cobra.Command, c *wharf.Client, id string, autoRemove bool) {
+	if autoRemove {
+		_ = c.Do(cmd.Context(), "DELETE", containerPath(id), query("force", "1", "v", "1"), nil, nil)
+	}
 }
 
 // startContainer starts id, mapping a failure to docker's exit status:
@@ -160,6 +169,7 @@ type attachOptions struct {
 	// becomes the exit status; otherwise the exit code comes from inspect.
 	waitCondition string
 	start         bool // start the container after attaching
+	autoRemove    bool // run --rm: remove the container if it does not start
 }
 
 // attachStartWait attaches to a container (optionally starting it), copies
@@ -197,6 +207,7 @@ func attachStartWait(cmd *cobra.Command, c *wharf.Client, id string, o attachOpt
 	if o.start {
 		if err := startContainer(cmd, c, id); err != nil {
 			restore()
+			removeUnstarted(cmd, c, id, o.autoRemove)
 			return err
 		}
 	}
