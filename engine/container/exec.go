@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -247,23 +249,51 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	x.mu.Lock()
 	x.pidFile = filepath.Join(dir, "pid")
 	x.mu.Unlock()
-	wait := func() error {
-		werr := procwait.Wait(cmd)
+	removeDir = false
+	return e.awaitExec(x, detach, dir, logPath, func() error { return procwait.Wait(cmd) })
+}
+
+// awaitExec waits for an exec's runtime with wait (in the background when
+// detached), then records its pid and exit and removes its directory,
+// after the exit is recorded: the caller answers first.
+func (e *Engine) awaitExec(x *execEntry, detach bool, dir, logPath string, wait func() error) error {
+	finish := func() error {
+		werr := wait()
 		x.mu.Lock()
 		x.loadPid()
 		x.pidFile = ""
 		x.mu.Unlock()
 		err := e.execResult(x, werr, logPath)
-		// Removed after the exit is recorded: the caller answers first.
 		go os.RemoveAll(dir)
 		return err
 	}
-	removeDir = false
 	if detach {
-		go func() { _ = wait() }()
+		go func() { _ = finish() }()
 		return nil
 	}
-	return wait()
+	return finish()
+}
+
+// execResult records the exit of an exec's runtime: the process's own
+// code, or docker's code for a process the runtime could not start.
+func (e *Engine) execResult(x *execEntry, werr error, logPath string) error {
+	code := 0
+	if werr != nil {
+		var ee *exec.ExitError
+		if !errors.As(werr, &ee) {
+			return e.execDone(x, 126, werr)
+		}
+		code = ee.ExitCode()
+		if ee.ProcessState != nil && code < 0 {
+			code = 137
+		}
+		// The runtime printed its error on the stderr it shares with
+		// the process; only the exit code is ours to set.
+		if msg := runtimeError(logPath); msg != "" {
+			code = execFailCode(msg)
+		}
+	}
+	return e.execDone(x, code, nil)
 }
 
 func (e *Engine) execDone(x *execEntry, code int, err error) error {

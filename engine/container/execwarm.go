@@ -205,10 +205,7 @@ func (w *warmExec) kill() {
 // takeWarm returns the container's warm exec if it fits the container's
 // current run, and forgets it either way.
 func (e *Engine) takeWarm(en *entry, c *Container) *warmExec {
-	e.mu.Lock()
-	w := en.warm
-	en.warm = nil
-	e.mu.Unlock()
+	w := e.detachWarm(en)
 	if w == nil {
 		return nil
 	}
@@ -222,13 +219,18 @@ func (e *Engine) takeWarm(en *entry, c *Container) *warmExec {
 
 // dropWarm kills the container's warm exec, if any.
 func (e *Engine) dropWarm(en *entry) {
-	e.mu.Lock()
-	w := en.warm
-	en.warm = nil
-	e.mu.Unlock()
-	if w != nil {
+	if w := e.detachWarm(en); w != nil {
 		w.kill()
 	}
+}
+
+// detachWarm takes the container's warm exec, if any, from the container.
+func (e *Engine) detachWarm(en *entry) *warmExec {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := en.warm
+	en.warm = nil
+	return w
 }
 
 // execRepeats records an exec into the container and reports whether the
@@ -248,11 +250,8 @@ func (e *Engine) execRepeats(en *entry) bool {
 }
 
 // rewarm starts a warm exec for the container's next exec, unless it has
-// one, is not running, or warm execs are off.
+// one or is not running (execRepeats decides whether to call it).
 func (e *Engine) rewarm(en *entry) {
-	if e.warmFor <= 0 {
-		return
-	}
 	e.mu.Lock()
 	if en.warm != nil || en.removed || en.c.State.Status != StatusRunning || e.closed {
 		e.mu.Unlock()
@@ -318,45 +317,12 @@ func (e *Engine) runWarm(x *execEntry, w *warmExec, cfg ExecConfig, stream io.Re
 			_, _ = io.Copy(p.dst, p.src)
 		}()
 	}
-	wait := func() error {
+	return e.awaitExec(x, detach, w.dir, w.logPath, func() error {
 		<-w.done
 		copies.Wait()
 		w.closeStdio()
-		x.mu.Lock()
-		x.loadPid()
-		x.pidFile = ""
-		x.mu.Unlock()
-		err := e.execResult(x, w.err, w.logPath)
-		go os.RemoveAll(w.dir)
-		return err
-	}
-	if detach {
-		go func() { _ = wait() }()
-		return nil
-	}
-	return wait()
-}
-
-// execResult records the exit of an exec's runtime: the process's own
-// code, or docker's code for a process the runtime could not start.
-func (e *Engine) execResult(x *execEntry, werr error, logPath string) error {
-	code := 0
-	if werr != nil {
-		var ee *exec.ExitError
-		if !errors.As(werr, &ee) {
-			return e.execDone(x, 126, werr)
-		}
-		code = ee.ExitCode()
-		if ee.ProcessState != nil && code < 0 {
-			code = 137
-		}
-		// The runtime printed its error on the stderr it shares with
-		// the process; only the exit code is ours to set.
-		if msg := runtimeError(logPath); msg != "" {
-			code = execFailCode(msg)
-		}
-	}
-	return e.execDone(x, code, nil)
+		return w.err
+	})
 }
 
 // closeWarm kills every warm exec; the engine starts no more.

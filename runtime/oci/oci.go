@@ -58,11 +58,23 @@ func (r *Runtime) Command(ctx context.Context, args ...string) *exec.Cmd {
 // run runs the runtime to completion and returns a classified error holding
 // its stderr on failure.
 func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
+	return r.runNice(ctx, 0, args...)
+}
+
+// runNice is run at CPU priority nice (0: the caller's).
+func (r *Runtime) runNice(ctx context.Context, nice int, args ...string) ([]byte, error) {
 	cmd := r.Command(ctx, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	if err := procwait.Run(cmd); err != nil {
+	err := cmd.Start()
+	if err == nil {
+		if nice != 0 {
+			_ = unix.Setpriority(unix.PRIO_PROCESS, cmd.Process.Pid, nice)
+		}
+		err = procwait.Wait(cmd)
+	}
+	if err != nil {
 		return nil, &Error{Op: args[0], Msg: cleanMessage(stderr.String()), Err: err}
 	}
 	return stdout.Bytes(), nil
@@ -90,17 +102,8 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 // the work that is waited for (the daemon recording the exit, the next
 // container's start).
 func (r *Runtime) DeleteIdle(ctx context.Context, id string) error {
-	cmd := r.Command(ctx, "delete", "--force", id)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return &Error{Op: "delete", Err: err}
-	}
-	_ = unix.Setpriority(unix.PRIO_PROCESS, cmd.Process.Pid, 19)
-	if err := procwait.Wait(cmd); err != nil {
-		return &Error{Op: "delete", Msg: cleanMessage(stderr.String()), Err: err}
-	}
-	return nil
+	_, err := r.runNice(ctx, 19, "delete", "--force", id)
+	return err
 }
 
 // Pause freezes every process of the container (cgroup freezer).
