@@ -44,6 +44,7 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./image/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
 	$(GO) test ./image/store -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME)
+	$(GO) test ./image/store -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/network -run '^$$' -fuzz FuzzParsePortSpec -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/volume -run '^$$' -fuzz FuzzParseMountSpec -fuzztime $(FUZZTIME)
 	$(GO) test ./runtime/spec -run '^$$' -fuzz FuzzParseUlimit -fuzztime $(FUZZTIME)

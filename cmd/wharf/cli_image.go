@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -365,18 +366,30 @@ func newLoadCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var resp wharf.LoadResponse
-			if err := c.Do(cmd.Context(), "POST", "/images/load", nil, in, &resp); err != nil {
+			// The daemon streams a line per loaded image and ends with
+			// the error if the load failed, as dockerd does; images
+			// loaded before the failure are still named.
+			body, err := c.Stream(cmd.Context(), "POST", "/images/load", nil, in)
+			if err != nil {
 				return err
 			}
-			for _, im := range resp.Images {
-				if strings.HasPrefix(im, "sha256:") {
-					fmt.Fprintln(cmd.OutOrStdout(), "Loaded image ID: "+im)
-				} else {
-					fmt.Fprintln(cmd.OutOrStdout(), "Loaded image: "+im)
+			defer body.Close()
+			dec := json.NewDecoder(body)
+			for {
+				var m wharf.ProgressMessage
+				if err := dec.Decode(&m); err != nil {
+					if errors.Is(err, io.EOF) {
+						return nil
+					}
+					return fmt.Errorf("reading the load's output: %v", err)
+				}
+				if m.Error != "" {
+					return errors.New(m.Error)
+				}
+				if m.Status != "" {
+					fmt.Fprintln(cmd.OutOrStdout(), m.Status)
 				}
 			}
-			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&input, "input", "i", "", "Read from tar archive file, instead of STDIN")

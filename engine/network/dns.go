@@ -20,6 +20,12 @@ type resolver interface {
 	// allowed reports whether a client may query this server (a client
 	// of the network itself, or the host).
 	allowed(src netip.Addr) bool
+	// forwards reports whether names the network does not know may be
+	// resolved upstream for src. An --internal network must not reach
+	// outside, not even through its DNS server, unless the client's
+	// container has another, external network anyway (dockerd's
+	// Sandbox.hasExternalAccess decides the same).
+	forwards(src netip.Addr) bool
 }
 
 // dnsServer is the embedded DNS server of one user-defined network. It
@@ -27,7 +33,11 @@ type resolver interface {
 // containers' resolv.conf names that address. Names of the network are
 // answered authoritatively; other names with a dot are forwarded to the
 // host's name servers, and single-label names that the network does not
-// know are NXDOMAIN (they would only leak to the outside).
+// know are NXDOMAIN (they would only leak to the outside). Clients without
+// external access (an --internal network) get SERVFAIL for dotted names
+// instead of a forwarded answer, as from dockerd's embedded DNS, which
+// does not forward for such containers; the upstream servers never see
+// their queries.
 type dnsServer struct {
 	udp, tcp *dns.Server
 }
@@ -87,6 +97,11 @@ func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	addrs, ok := h.r.lookup(name)
 	if !ok {
 		if strings.Contains(name, ".") && len(h.upstream) > 0 {
+			if !h.r.forwards(src.Addr().Unmap()) {
+				m.SetRcode(req, dns.RcodeServerFailure)
+				_ = w.WriteMsg(m)
+				return
+			}
 			h.forward(w, req)
 			return
 		}
@@ -110,7 +125,7 @@ func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	_ = w.WriteMsg(m)
 }
 
-// forward relays a query to the host's name servers in turn.
+// forward relays a query to the host's name servers (host:port) in turn.
 func (h *dnsHandler) forward(w dns.ResponseWriter, req *dns.Msg) {
 	proto := "udp"
 	if _, isTCP := w.RemoteAddr().(*net.TCPAddr); isTCP {
@@ -118,7 +133,7 @@ func (h *dnsHandler) forward(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	c := &dns.Client{Net: proto, Timeout: 3 * time.Second}
 	for _, up := range h.upstream {
-		resp, _, err := c.Exchange(req, net.JoinHostPort(up, "53"))
+		resp, _, err := c.Exchange(req, up)
 		if err == nil && resp != nil {
 			_ = w.WriteMsg(resp)
 			return
@@ -129,11 +144,16 @@ func (h *dnsHandler) forward(w dns.ResponseWriter, req *dns.Msg) {
 	_ = w.WriteMsg(m)
 }
 
-// hostNameservers returns the name servers of the host's resolv.conf.
+// hostNameservers returns the name servers of the host's resolv.conf as
+// host:port addresses.
 func hostNameservers(path string) []string {
 	cfg, err := dns.ClientConfigFromFile(path)
 	if err != nil {
 		return nil
 	}
-	return cfg.Servers
+	out := make([]string, 0, len(cfg.Servers))
+	for _, s := range cfg.Servers {
+		out = append(out, net.JoinHostPort(s, cfg.Port))
+	}
+	return out
 }

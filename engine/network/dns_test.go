@@ -11,6 +11,7 @@ type fakeResolver map[string][]netip.Addr
 
 func (f fakeResolver) lookup(n string) ([]netip.Addr, bool) { a, ok := f[n]; return a, ok }
 func (f fakeResolver) allowed(src netip.Addr) bool          { return src.IsLoopback() }
+func (f fakeResolver) forwards(netip.Addr) bool             { return true }
 
 func TestDNSAnswers(t *testing.T) {
 	r := fakeResolver{"db": {netip.MustParseAddr("10.210.0.2")}, "cache": {netip.MustParseAddr("10.210.0.3"), netip.MustParseAddr("10.210.0.4")}}

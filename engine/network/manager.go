@@ -36,8 +36,10 @@
 // needs one listener per network instead of one per container and no
 // thread that enters a container's namespace; the server answers only
 // clients of its own subnet (and the host), so another bridge cannot use
-// it to learn names. The default "bridge" network has no embedded DNS, as
-// in Docker.
+// it to learn names. An --internal network's server forwards no query
+// upstream (outside names get SERVFAIL) unless the asking container also
+// has an external network, as dockerd decides. The default "bridge"
+// network has no embedded DNS, as in Docker.
 package network
 
 import (
@@ -653,6 +655,34 @@ type netResolver struct {
 
 func (r *netResolver) allowed(src netip.Addr) bool {
 	return r.pool.Subnet.Contains(src) || src.IsLoopback()
+}
+
+func (r *netResolver) forwards(src netip.Addr) bool {
+	r.m.mu.Lock()
+	defer r.m.mu.Unlock()
+	if n := r.m.st.Networks[r.netID]; n == nil || !n.Internal {
+		return true
+	}
+	// An internal network: forward only for a container that also has a
+	// network with a gateway, which reaches the outside through it anyway.
+	for _, sb := range r.m.st.Sandboxes {
+		mine := false
+		for _, ep := range sb.Endpoints {
+			if ep.NetworkID == r.netID && ep.IP == src {
+				mine = true
+			}
+		}
+		if !mine {
+			continue
+		}
+		for _, ep := range sb.Endpoints {
+			if ep.Gateway.IsValid() {
+				return true
+			}
+		}
+		return false
+	}
+	return false
 }
 
 func (r *netResolver) lookup(name string) ([]netip.Addr, bool) {

@@ -4,8 +4,23 @@
 //
 // On-disk layout (under the daemon's root):
 //
+//	<root>/volumes/                     0700: no host user but root gets in
+//	<root>/volumes/<name>/              0700
 //	<root>/volumes/<name>/volume.json   the Volume record, written atomically
-//	<root>/volumes/<name>/_data/        the volume's content (its Mountpoint)
+//	<root>/volumes/<name>/_data/        the volume's content (its Mountpoint),
+//	                                    0755 or the mode copy-up gave it
+//
+// Containers write what they like into a volume, setuid-root programs and
+// device-owned files included, and are meant to: a volume is bind-mounted
+// (rbind) without nosuid, as dockerd does for local volumes, so a setuid
+// binary a user keeps in a volume works inside containers. The host is
+// protected by the directories above _data instead: _data must keep the
+// mode the container expects (the container sees it as the mount's root),
+// so it is the volumes directory and each volume's directory that are
+// closed to every host user but root. dockerd gets the same from its
+// root directory's 0710; wharf's root is 0711, so the volumes directory
+// itself is 0700. New tightens the modes a volumes tree from an older
+// daemon kept.
 //
 // A volume is "in use" while any container (running or not) refers to
 // it; the container engine records that with Acquire and Release, and
@@ -75,7 +90,10 @@ func New(root string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	if err := os.MkdirAll(s.root, 0o701); err != nil {
+	if err := os.MkdirAll(s.root, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(s.root, 0o700); err != nil {
 		return nil, err
 	}
 	ents, err := os.ReadDir(s.root)
@@ -97,6 +115,9 @@ func New(root string, opts ...Option) (*Store, error) {
 		if err := json.Unmarshal(data, &v); err != nil || v.Name != e.Name() {
 			s.log.Error("unreadable volume record; left in place", "volume", e.Name(), "err", err)
 			continue
+		}
+		if err := os.Chmod(filepath.Join(s.root, e.Name()), 0o700); err != nil {
+			return nil, err
 		}
 		s.vols[v.Name] = &v
 	}
@@ -146,6 +167,14 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
 	dir := filepath.Join(s.root, name)
 	v := &Volume{Name: name, Driver: DriverLocal, Mountpoint: filepath.Join(dir, "_data"), CreatedAt: time.Now().UTC().Truncate(time.Second),
 		Labels: o.Labels, Anonymous: o.Anonymous}
+	// The volume's own directory is closed to host users (see the package
+	// doc); _data is what the container sees as the mount's root.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(v.Mountpoint, 0o755); err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -25,10 +23,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/sys/unix"
 
 	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/image/unpack"
+	"github.com/wharf-dev/wharf/image/snapshot"
 )
 
 // Annotations naming an image in an OCI layout: containerd and Docker write
@@ -304,234 +301,6 @@ func (s *Store) saveOCI(ctx context.Context, w io.Writer, items map[string]*save
 	return nil
 }
 
-// Load reads a docker-archive or an OCI layout tar (plain or compressed),
-// stores every image in it and applies its tags. The archive is first
-// extracted, with the same containment as layers, into a scratch directory.
-func (s *Store) Load(ctx context.Context, r io.Reader) ([]*Image, error) {
-	plain, err := decompress(r)
-	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
-	}
-	defer plain.Close()
-	dir, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "load-")
-	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	if _, _, err := unpack.Apply(ctx, dir, plain); err != nil {
-		return nil, fmt.Errorf("load: %w", err)
-	}
-	if _, err := os.Lstat(filepath.Join(dir, "index.json")); err == nil {
-		return s.loadOCI(ctx, dir)
-	}
-	if _, err := os.Lstat(filepath.Join(dir, "manifest.json")); err == nil {
-		return s.loadDocker(ctx, dir)
-	}
-	return nil, fmt.Errorf("load: archive has neither index.json nor manifest.json: %w", errdefs.ErrInvalidArgument)
-}
-
-// openIn opens a file of the extracted archive, resolving symlinks (old
-// docker-archives link duplicate layers) inside dir.
-func openIn(dir, rel string) (*os.File, error) {
-	h, err := pathrs.OpenInRoot(dir, rel)
-	if err != nil {
-		return nil, fmt.Errorf("load: %s: %v: %w", rel, err, errdefs.ErrInvalidArgument)
-	}
-	defer h.Close()
-	f, err := pathrs.Reopen(h, unix.O_RDONLY)
-	if err != nil {
-		return nil, fmt.Errorf("load: %s: %w", rel, err)
-	}
-	return f, nil
-}
-
-func readIn(dir, rel string) ([]byte, error) {
-	f, err := openIn(dir, rel)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
-}
-
-// loadDocker loads a docker-archive: manifest.json lists, per image, the
-// config file, the layer files (any compression) and the tags.
-func (s *Store) loadDocker(ctx context.Context, dir string) ([]*Image, error) {
-	b, err := readIn(dir, "manifest.json")
-	if err != nil {
-		return nil, err
-	}
-	var entries []struct {
-		Config   string
-		RepoTags []string
-		Layers   []string
-	}
-	if err := json.Unmarshal(b, &entries); err != nil {
-		return nil, fmt.Errorf("load: manifest.json: %v: %w", err, errdefs.ErrInvalidArgument)
-	}
-	var out []*Image
-	for _, e := range entries {
-		raw, err := readIn(dir, e.Config)
-		if err != nil {
-			return nil, err
-		}
-		req := ingestReq{rawConfig: raw}
-		for _, t := range e.RepoTags {
-			tag, err := parseTag(t)
-			if err != nil {
-				return nil, fmt.Errorf("load: %w", err)
-			}
-			req.tags = append(req.tags, tag)
-		}
-		for _, lp := range e.Layers {
-			mt, err := sniffMediaType(dir, lp)
-			if err != nil {
-				return nil, err
-			}
-			req.layers = append(req.layers, layerSource{mediaType: mt, open: func() (io.ReadCloser, error) {
-				f, err := openIn(dir, lp)
-				if err != nil || mt != types.DockerLayer {
-					return f, err
-				}
-				// Store gzip so that a later push sends a compressed layer.
-				if compressed, _ := isCompressed(f); compressed {
-					return f, nil
-				}
-				return &readCloser{gzipStream(f), f}, nil
-			}})
-		}
-		img, err := s.ingest(ctx, req)
-		if err != nil {
-			return nil, fmt.Errorf("load: %w", err)
-		}
-		out = append(out, img)
-	}
-	return out, nil
-}
-
-// sniffMediaType picks the media type a layer file will be stored with:
-// zstd stays zstd, everything else is (or becomes) gzip.
-func sniffMediaType(dir, rel string) (types.MediaType, error) {
-	f, err := openIn(dir, rel)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	var magic [4]byte
-	n, _ := io.ReadFull(f, magic[:])
-	if n == 4 && magic == [4]byte{0x28, 0xb5, 0x2f, 0xfd} {
-		return types.OCILayerZStd, nil
-	}
-	return types.DockerLayer, nil
-}
-
-// isCompressed reports whether f starts with a gzip or zstd header and
-// rewinds it.
-func isCompressed(f *os.File) (bool, error) {
-	var magic [4]byte
-	n, _ := io.ReadFull(f, magic[:])
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return false, err
-	}
-	return (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) || (n == 4 && magic == [4]byte{0x28, 0xb5, 0x2f, 0xfd}), nil
-}
-
-type readCloser struct {
-	io.ReadCloser
-	under io.Closer
-}
-
-func (r *readCloser) Close() error {
-	err := r.ReadCloser.Close()
-	r.under.Close()
-	return err
-}
-
-// loadOCI loads every image of an OCI layout's index, choosing the host
-// platform from nested indexes, and names it from its annotations.
-func (s *Store) loadOCI(ctx context.Context, dir string) ([]*Image, error) {
-	// go-containerregistry reads the layout with plain opens, which would
-	// follow a symlink out of dir; an OCI layout never needs one.
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type()&fs.ModeSymlink != 0 {
-			return fmt.Errorf("load: OCI layout contains a symlink %q: %w", strings.TrimPrefix(p, dir+"/"), errdefs.ErrInvalidArgument)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	lp, err := layout.FromPath(dir)
-	if err != nil {
-		return nil, fmt.Errorf("load: %v: %w", err, errdefs.ErrInvalidArgument)
-	}
-	idx, err := lp.ImageIndex()
-	if err != nil {
-		return nil, fmt.Errorf("load: %v: %w", err, errdefs.ErrInvalidArgument)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, fmt.Errorf("load: index.json: %v: %w", err, errdefs.ErrInvalidArgument)
-	}
-	var out []*Image
-	for _, desc := range im.Manifests {
-		img, err := pickImage(idx, desc)
-		if err != nil {
-			return nil, fmt.Errorf("load: %s: %v: %w", desc.Digest, err, errdefs.ErrInvalidArgument)
-		}
-		if img == nil {
-			continue
-		}
-		req, err := requestFromImage(img)
-		if err != nil {
-			return nil, fmt.Errorf("load: %s: %w", desc.Digest, err)
-		}
-		if n := ociName(desc.Annotations); n != "" {
-			req.tags = []string{n}
-		}
-		loaded, err := s.ingest(ctx, req)
-		if err != nil {
-			return nil, fmt.Errorf("load: %w", err)
-		}
-		out = append(out, loaded)
-	}
-	return out, nil
-}
-
-// pickImage resolves an index entry to an image: itself, or the host
-// platform's (else the first) image of a nested index. Other artifacts give nil.
-func pickImage(idx v1.ImageIndex, desc v1.Descriptor) (v1.Image, error) {
-	switch {
-	case desc.MediaType.IsImage():
-		return idx.Image(desc.Digest)
-	case desc.MediaType.IsIndex():
-		child, err := idx.ImageIndex(desc.Digest)
-		if err != nil {
-			return nil, err
-		}
-		cm, err := child.IndexManifest()
-		if err != nil {
-			return nil, err
-		}
-		var first *v1.Descriptor
-		for i, d := range cm.Manifests {
-			if !d.MediaType.IsImage() {
-				continue
-			}
-			if first == nil {
-				first = &cm.Manifests[i]
-			}
-			if d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == runtime.GOARCH {
-				return child.Image(d.Digest)
-			}
-		}
-		if first != nil {
-			return child.Image(first.Digest)
-		}
-	}
-	return nil, nil
-}
-
 // ociName returns the familiar tag an OCI index entry carries, or "".
 func ociName(ann map[string]string) string {
 	for _, n := range []string{ann[annotationContainerdName], ann[annotationRefName]} {
@@ -546,34 +315,141 @@ func ociName(ann map[string]string) string {
 	return ""
 }
 
-// requestFromImage prepares the ingestion of an image whose blobs are
-// already addressed by digest (OCI layout), keeping its manifest as is.
-func requestFromImage(img v1.Image) (ingestReq, error) {
-	rawManifest, err := img.RawManifest()
+// Load reads a docker-archive or an OCI layout tar (plain or compressed),
+// stores every image in it and applies its tags. The archive is untrusted
+// and read in one pass (see loadarchive.go): its files go straight into
+// the blob store, and the blobs no loaded image refers to are deleted
+// when Load returns, whether it succeeds or not. Every image is checked
+// before the first is stored. If storing one fails, the images stored
+// before it are returned with the error. The RepoTags of a returned image
+// are the tags the archive applied (what `docker load` reports), not all
+// the tags the image has.
+func (s *Store) Load(ctx context.Context, r io.Reader) ([]*Image, error) {
+	plain, err := decompress(r)
 	if err != nil {
-		return ingestReq{}, err
+		return nil, fmt.Errorf("load: %w", err)
 	}
-	m, err := img.Manifest()
+	defer plain.Close()
+	blobs := &storeLoadBlobs{s: s}
+	defer blobs.cleanup()
+	a, err := readLoadArchive(ctx, plain, blobs)
 	if err != nil {
-		return ingestReq{}, fmt.Errorf("manifest: %v: %w", err, errdefs.ErrInvalidArgument)
+		return nil, err
 	}
-	rawConfig, err := img.RawConfigFile()
+	plans, err := a.plan(blobs)
 	if err != nil {
-		return ingestReq{}, err
+		return nil, err
 	}
-	if digestOf(rawConfig) != m.Config.Digest.String() {
-		return ingestReq{}, fmt.Errorf("config digest mismatch: %w", errdefs.ErrInvalidArgument)
-	}
-	req := ingestReq{rawConfig: rawConfig, rawManifest: rawManifest}
-	for _, d := range m.Layers {
-		l, err := img.LayerByDigest(d.Digest)
+	var out []*Image
+	for _, p := range plans {
+		img, err := s.ingestPlan(ctx, blobs, p)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return ingestReq{}, fmt.Errorf("layer %s missing: %w", d.Digest, errdefs.ErrInvalidArgument)
-			}
-			return ingestReq{}, err
+			return out, err
 		}
-		req.layers = append(req.layers, layerSource{digest: d.Digest.String(), size: d.Size, mediaType: d.MediaType, open: l.Compressed})
+		out = append(out, img)
 	}
-	return req, nil
+	return out, nil
+}
+
+// ingestPlan stores one planned image.
+func (s *Store) ingestPlan(ctx context.Context, blobs *storeLoadBlobs, p loadPlan) (*Image, error) {
+	req := ingestReq{rawConfig: p.rawConfig, rawManifest: p.rawManifest, tags: p.tags}
+	for _, l := range p.layers {
+		if l.gzip {
+			d, n, err := blobs.gzip(ctx, l.blob)
+			if err != nil {
+				return nil, fmt.Errorf("load: %w", err)
+			}
+			l = planLayer{blob: d, size: n, mediaType: types.DockerLayer}
+		}
+		dgst := l.blob
+		req.layers = append(req.layers, layerSource{digest: dgst, size: l.size, mediaType: l.mediaType, open: func() (io.ReadCloser, error) {
+			return s.content.Open(dgst)
+		}})
+	}
+	img, err := s.ingest(ctx, req)
+	if err != nil {
+		// Layers unpacked before the failing one may belong to no image;
+		// cleanup removes them once the load's leases are gone (a blob
+		// lease on an uncompressed layer is also its chain's lease).
+		if cfg, perr := ParseConfig(p.rawConfig); perr == nil {
+			ids := make([]string, len(cfg.RootFS.DiffIDs))
+			for i, d := range cfg.RootFS.DiffIDs {
+				ids[i] = d.String()
+			}
+			blobs.chains = append(blobs.chains, snapshot.ChainID(ids)...)
+		}
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	// Report the names this archive gave, not every tag the image has.
+	img.RepoTags = append([]string{}, p.tags...)
+	return img, nil
+}
+
+// dropUnreferencedSnapshots removes snapshots that no image and no lease
+// refers to.
+func (s *Store) dropUnreferencedSnapshots(chains ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+next:
+	for _, c := range chains {
+		if s.leases[c] > 0 {
+			continue
+		}
+		for _, r := range s.records {
+			for _, l := range r.Layers {
+				if l.ChainID == c {
+					continue next
+				}
+			}
+		}
+		_ = s.snapshots.Remove(c)
+	}
+}
+
+// storeLoadBlobs keeps a Load's archive files in the content store, leased
+// until cleanup, which drops those no image took, and the snapshots of
+// images that failed.
+type storeLoadBlobs struct {
+	s        *Store
+	digests  []string
+	chains   []string
+	releases []func()
+}
+
+func (b *storeLoadBlobs) put(ctx context.Context, expected string, r io.Reader) (string, int64, error) {
+	if expected != "" {
+		b.releases = append(b.releases, b.s.lease(expected))
+	}
+	d, n, err := b.s.content.Put(ctx, expected, r)
+	if err != nil {
+		return "", 0, err
+	}
+	if expected == "" {
+		b.releases = append(b.releases, b.s.lease(d))
+	}
+	b.digests = append(b.digests, d)
+	return d, n, nil
+}
+
+func (b *storeLoadBlobs) open(d string) (io.ReadCloser, error) { return b.s.content.Open(d) }
+
+// gzip stores a gzipped copy of blob d.
+func (b *storeLoadBlobs) gzip(ctx context.Context, d string) (string, int64, error) {
+	f, err := b.s.content.Open(d)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	zr := gzipStream(f)
+	defer zr.Close() // stops the compressor if put gave up early
+	return b.put(ctx, "", zr)
+}
+
+func (b *storeLoadBlobs) cleanup() {
+	for _, release := range b.releases {
+		release()
+	}
+	b.s.dropUnreferenced(b.digests...)
+	b.s.dropUnreferencedSnapshots(b.chains...)
 }

@@ -455,23 +455,26 @@ func (s *Server) saveImages(w http.ResponseWriter, r *http.Request, refs []strin
 	return nil
 }
 
+// loadImages is POST /images/load. As dockerd does, it answers 200 with
+// a JSON stream whatever happens: a {"stream":"Loaded image: ..."} line
+// per image loaded, then, if the load failed, an errorDetail line, which
+// the docker CLI prints as the error.
 func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
 	imgs, err := s.i.Load(r.Context(), r.Body)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
+	p := newProgressWriter(w)
 	for _, img := range imgs {
 		names := img.RepoTags
 		if len(names) == 0 {
-			_ = enc.Encode(jsonstream.Message{Stream: "Loaded image ID: " + img.ID + "\n"})
+			p.send(jsonstream.Message{Stream: "Loaded image ID: " + img.ID + "\n"})
 		}
 		for _, n := range names {
-			_ = enc.Encode(jsonstream.Message{Stream: "Loaded image: " + n + "\n"})
+			p.send(jsonstream.Message{Stream: "Loaded image: " + n + "\n"})
 		}
 		s.emitImage(events.ActionLoad, img.ID, strings.Join(names, ","))
+	}
+	if err != nil {
+		s.log.Info("image load failed", "err", err)
+		p.fail(err)
 	}
 	return nil
 }

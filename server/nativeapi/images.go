@@ -205,20 +205,24 @@ func (s *Server) saveImages(w http.ResponseWriter, r *http.Request) error {
 	return s.i.Save(r.Context(), w, refs, r.URL.Query().Get("format"))
 }
 
+// loadImages streams the outcome of a load as progress messages, like
+// pull: a "Loaded image: ..." status per image, then the error if the
+// load failed (the Docker API answers the same way).
 func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
 	imgs, err := s.i.Load(r.Context(), r.Body)
-	if err != nil {
-		return err
-	}
-	out := wharf.LoadResponse{Images: []string{}}
+	_, send := progressStream(w)
 	for _, img := range imgs {
-		if len(img.RepoTags) > 0 {
-			out.Images = append(out.Images, img.RepoTags...)
-		} else {
-			out.Images = append(out.Images, img.ID)
+		if len(img.RepoTags) == 0 {
+			send(wharf.ProgressMessage{Status: "Loaded image ID: " + img.ID})
+		}
+		for _, t := range img.RepoTags {
+			send(wharf.ProgressMessage{Status: "Loaded image: " + t})
 		}
 	}
-	return writeJSON(w, 200, out)
+	if err != nil {
+		send(wharf.ProgressMessage{Error: httperr.Message(err)})
+	}
+	return nil
 }
 
 func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) error {

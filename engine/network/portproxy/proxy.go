@@ -7,6 +7,12 @@
 // Lifecycle: Publish binds the host socket at once, so a port already in
 // use fails the container's start with a clear error; the returned
 // Closer stops the listener and every flow it carries.
+//
+// Bounds: a UDP flow (one per client address) holds a connected upstream
+// socket and a goroutine until it idles out (UDPIdleTimeout); each
+// published UDP port keeps at most DefaultUDPFlows of them (see
+// WithUDPFlowLimit) and evicts the least recently used one beyond that.
+// Reply buffers come from a shared pool only while a datagram is in hand.
 package portproxy
 
 import (
@@ -22,20 +28,36 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
-// UDPIdleTimeout is how long a UDP flow without traffic is kept.
-const UDPIdleTimeout = 60 * time.Second
-
 // Proxy is the userland publisher.
 type Proxy struct {
-	log *slog.Logger
+	log      *slog.Logger
+	udpFlows int
+}
+
+// Option configures a Proxy.
+type Option func(*Proxy)
+
+// WithUDPFlowLimit sets how many UDP flows (distinct client addresses)
+// each published UDP port keeps open at once; n <= 0 keeps
+// DefaultUDPFlows.
+func WithUDPFlowLimit(n int) Option {
+	return func(p *Proxy) {
+		if n > 0 {
+			p.udpFlows = n
+		}
+	}
 }
 
 // New returns a userland proxy that logs through log.
-func New(log *slog.Logger) *Proxy {
+func New(log *slog.Logger, opts ...Option) *Proxy {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Proxy{log: log}
+	p := &Proxy{log: log, udpFlows: DefaultUDPFlows}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
 }
 
 // Publish listens on host (port 0: a random free port) for proto "tcp"
@@ -56,7 +78,7 @@ func (p *Proxy) Publish(proto string, host, target netip.AddrPort) (netip.AddrPo
 		if err != nil {
 			return netip.AddrPort{}, nil, bindErr(host, proto, err)
 		}
-		u := &udpProxy{c: c, target: target, log: p.log, flows: map[netip.AddrPort]*net.UDPConn{}}
+		u := newUDPProxy(c, target, p.udpFlows, p.log)
 		go u.serve()
 		return c.LocalAddr().(*net.UDPAddr).AddrPort(), u, nil
 	}
@@ -144,87 +166,4 @@ func (t *tcpProxy) Close() error {
 	}
 	t.mu.Unlock()
 	return t.l.Close()
-}
-
-type udpProxy struct {
-	c      *net.UDPConn
-	target netip.AddrPort
-	log    *slog.Logger
-
-	mu     sync.Mutex
-	closed bool
-	flows  map[netip.AddrPort]*net.UDPConn
-}
-
-func (u *udpProxy) serve() {
-	buf := make([]byte, 65535)
-	for {
-		n, from, err := u.c.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				u.log.Warn("port proxy read", "addr", u.c.LocalAddr().String(), "err", err)
-			}
-			return
-		}
-		up, err := u.flow(from)
-		if err != nil {
-			u.log.Debug("port proxy udp dial", "target", u.target.String(), "err", err)
-			continue
-		}
-		_ = up.SetReadDeadline(time.Now().Add(UDPIdleTimeout))
-		_, _ = up.Write(buf[:n])
-	}
-}
-
-// flow returns the upstream socket of a client, creating it (and its
-// reply pump) on the client's first datagram.
-func (u *udpProxy) flow(from netip.AddrPort) (*net.UDPConn, error) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.closed {
-		return nil, net.ErrClosed
-	}
-	if up, ok := u.flows[from]; ok {
-		return up, nil
-	}
-	up, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(u.target))
-	if err != nil {
-		return nil, err
-	}
-	u.flows[from] = up
-	go u.replies(from, up)
-	return up, nil
-}
-
-func (u *udpProxy) replies(client netip.AddrPort, up *net.UDPConn) {
-	buf := make([]byte, 65535)
-	defer func() {
-		u.mu.Lock()
-		if u.flows[client] == up {
-			delete(u.flows, client)
-		}
-		u.mu.Unlock()
-		up.Close()
-	}()
-	for {
-		_ = up.SetReadDeadline(time.Now().Add(UDPIdleTimeout))
-		n, err := up.Read(buf)
-		if err != nil {
-			return
-		}
-		if _, err := u.c.WriteToUDPAddrPort(buf[:n], client); err != nil {
-			return
-		}
-	}
-}
-
-// Close stops listening and ends every flow.
-func (u *udpProxy) Close() error {
-	u.mu.Lock()
-	u.closed = true
-	for _, up := range u.flows {
-		_ = up.Close()
-	}
-	u.mu.Unlock()
-	return u.c.Close()
 }
