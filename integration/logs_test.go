@@ -253,7 +253,8 @@ func TestLogRotationAcrossDormancyAndRestart(t *testing.T) {
 	d := newDaemon(t, testutil.WithDaemonArgs("--shim-dormant-after", "100ms"))
 	// Five bursts of 100 lines, each after a quiet second.
 	script := `i=0; while [ $i -lt 500 ]; do if [ $((i % 100)) -eq 0 ]; then sleep 1; fi; echo "line $i padding-padding-padding-padding-padding-padding-padding-padding-padding"; i=$((i+1)); done; sleep 1000`
-	id := runD(t, d, "--log-opt", "max-size=3k", "--log-opt", "max-file=2", busybox, "sh", "-c", script)
+	dk := newDockerCLI(t, d)
+	id := strings.TrimSpace(dk.must(t, "run", "-d", "--log-opt", "max-size=3k", "--log-opt", "max-file=2", busybox, "sh", "-c", script))
 	path := filepath.Join(d.Root, "containers", id, id+"-json.log")
 	s := sampleLog(path)
 	pid := shimPid(t, d, id)
