@@ -194,20 +194,3 @@ func openSet(path string) ([]*os.File, error) {
 	}
 	return files, nil
 }
-
-// Files lists the names of the files of the log at path that exist, the
-// current one and the rotated ones, for callers that measure or remove a
-// log.
-func Files(path string) []string {
-	var out []string
-	if _, err := os.Lstat(path); err == nil {
-		out = append(out, path)
-	}
-	for n := 1; n <= maxRotated; n++ {
-		if _, err := os.Lstat(rotated(path, n)); err != nil {
-			break
-		}
-		out = append(out, rotated(path, n))
-	}
-	return out
-}
