@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test ./engine/volume -run '^$$' -fuzz FuzzParseMountSpec -fuzztime $(FUZZTIME)
 	$(GO) test ./runtime/spec -run '^$$' -fuzz FuzzParseUlimit -fuzztime $(FUZZTIME)
 	$(GO) test ./stream -run '^$$' -fuzz FuzzDemux -fuzztime $(FUZZTIME)
+	$(GO) test ./runtime/logfile -run '^$$' -fuzz FuzzTail -fuzztime $(FUZZTIME)
 	$(GO) test ./server/lambdaapi -run '^$$' -fuzz FuzzInvoke -fuzztime $(FUZZTIME)
 	$(GO) test ./server/lambdaapi -run '^$$' -fuzz FuzzRequestJSON -fuzztime $(FUZZTIME)
 	$(GO) test ./functions/auth -run '^$$' -fuzz FuzzVerifyHeaders -fuzztime $(FUZZTIME)

@@ -2,20 +2,34 @@ package functions
 
 import (
 	"bytes"
-	"os"
+	"context"
+	"io"
 	"sync"
 	"time"
+
+	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
+// DefaultLogLimits bound a function's log unless WithLogLimits says
+// otherwise: 3 files of 10 MiB, the current one and two rotated ones
+// (logs/<name>.log.1, .2), so that a chatty function cannot fill the disk.
+var DefaultLogLimits = logfile.Limits{MaxSize: 10 << 20, MaxFiles: 3}
+
+// WithLogLimits bounds each function's log; lim.MaxSize 0 lets it grow
+// without bound.
+func WithLogLimits(lim logfile.Limits) EngineOption { return func(e *Engine) { e.logLimits = lim } }
+
 // funcLog appends a function's log lines (START, the runtime's output,
-// END, REPORT) to its file, like a CloudWatch log group of one stream.
+// END, REPORT) to its file, like a CloudWatch log group of one stream,
+// rotating it within its limits. Every write is one record: a rotation
+// never splits it.
 type funcLog struct {
 	mu sync.Mutex
-	f  *os.File
+	f  *logfile.File
 }
 
-func openFuncLog(path string) (*funcLog, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+func openFuncLog(path string, lim logfile.Limits) (*funcLog, error) {
+	f, err := logfile.OpenFile(path, lim, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +42,18 @@ func (l *funcLog) Write(p []byte) (int, error) {
 	return l.f.Write(p)
 }
 
-func (l *funcLog) Close() error { return l.f.Close() }
+func (l *funcLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}
+
+// CopyLog writes a function's log to w, its rotated files first, and with
+// follow what is appended to it (across rotations) until ctx ends; a log
+// that does not exist yet is empty, or waited for.
+func (e *Engine) CopyLog(ctx context.Context, name string, follow bool, w io.Writer) error {
+	return logfile.Copy(ctx, e.LogPath(name), follow, w)
+}
 
 // tailSize is how much log an invocation with LogType Tail returns.
 const tailSize = 4096

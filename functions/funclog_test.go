@@ -12,7 +12,7 @@ import (
 // the answer; a Tail invocation waits for it even when nothing else was
 // written during the invocation (the START line is held, not written).
 func TestSettleWaitsForOutputAfterTheAnswer(t *testing.T) {
-	l, err := openFuncLog(filepath.Join(t.TempDir(), "fn.log"))
+	l, err := openFuncLog(filepath.Join(t.TempDir(), "fn.log"), DefaultLogLimits)
 	if err != nil {
 		t.Fatal(err)
 	}

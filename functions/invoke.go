@@ -69,7 +69,7 @@ func (e *Engine) logFor(name string) (*funcLog, error) {
 	if l, ok := e.logs[name]; ok {
 		return l, nil
 	}
-	l, err := openFuncLog(filepath.Join(e.st.root, "logs", name+".log"))
+	l, err := openFuncLog(e.LogPath(name), e.logLimits)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,8 @@ func (e *Engine) logFor(name string) (*funcLog, error) {
 	return l, nil
 }
 
-// LogPath is where a function's log is written.
+// LogPath is where a function's log is written; rotated files get .1,
+// .2, ... after it.
 func (e *Engine) LogPath(name string) string { return filepath.Join(e.st.root, "logs", name+".log") }
 
 func poolKey(name, version, revision string) string {

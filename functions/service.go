@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
 // Engine implements Service over a function store and a Launcher.
@@ -23,6 +24,7 @@ type Engine struct {
 
 	idleTTL      time.Duration
 	defaultLimit int
+	logLimits    logfile.Limits
 
 	mu      sync.Mutex
 	pools   map[string]*pool
@@ -90,7 +92,7 @@ func NewEngine(root string, launcher Launcher, opts ...EngineOption) (*Engine, e
 	}
 	e := &Engine{
 		st: st, launcher: launcher, log: slog.Default(), now: time.Now,
-		idleTTL: 5 * time.Minute, defaultLimit: 100,
+		idleTTL: 5 * time.Minute, defaultLimit: 100, logLimits: DefaultLogLimits,
 		pools: map[string]*pool{}, logs: map[string]*funcLog{}, metrics: map[string]*counters{},
 		stop: make(chan struct{}),
 	}

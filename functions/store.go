@@ -29,7 +29,8 @@ import (
 //	code/<sha256>.zip         a code package as uploaded (content-addressed)
 //	code/<sha256>/            the same package unpacked, bind-mounted read-only at /var/task
 //	fn/<name>.json            a function's record (record below), rewritten atomically
-//	logs/<name>.log           the function's log (START, output, END, REPORT lines)
+//	logs/<name>.log           the function's log (START, output, END, REPORT lines),
+//	                          rotated to <name>.log.1, .2 (see WithLogLimits)
 type store struct {
 	root string
 	mu   sync.Mutex

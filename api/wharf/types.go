@@ -47,6 +47,8 @@ type Info struct {
 	SecurityOptions    []string
 	ServerVersion      string
 	InsecureRegistries []string
+	// LoggingDriver is the log driver of containers created without one.
+	LoggingDriver string `json:",omitempty"`
 }
 
 // RuntimeInfo describes one OCI runtime the daemon found on the host.
@@ -122,6 +124,16 @@ type HostConfig struct {
 	// Tmpfs maps a path to its mount options (--tmpfs /run:size=64m).
 	Tmpfs       map[string]string `json:",omitempty"`
 	VolumesFrom []string          `json:",omitempty"`
+	// LogConfig is the log driver and its options (--log-driver,
+	// --log-opt); an empty Type takes the daemon's default.
+	LogConfig LogConfig
+}
+
+// LogConfig is a container's log driver ("json-file", "local", "none")
+// and its options (max-size, max-file, ...), as in Docker.
+type LogConfig struct {
+	Type   string            `json:",omitempty"`
+	Config map[string]string `json:",omitempty"`
 }
 
 // PortBinding is one host side of a published port; an empty HostPort

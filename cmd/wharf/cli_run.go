@@ -45,6 +45,8 @@ type createOptions struct {
 	ip                                   string
 	aliases                              []string
 	volumes, mounts, tmpfs, volumesFrom  []string
+	logDriver                            string
+	logOpts                              []string
 }
 
 // addCreateFlags registers docker's run/create flags on fs.
@@ -92,6 +94,8 @@ func addCreateFlags(fs *pflag.FlagSet, o *createOptions) {
 	fs.StringArrayVar(&o.mounts, "mount", nil, "Attach a filesystem mount to the container")
 	fs.StringArrayVar(&o.tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
 	fs.StringArrayVar(&o.volumesFrom, "volumes-from", nil, "Mount volumes from the specified container(s)")
+	fs.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file, local, none)")
+	fs.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options (max-size, max-file)")
 }
 
 // envSource gives buildCreateRequest access to the outside world (the CLI's
@@ -200,6 +204,9 @@ func buildCreateRequest(o *createOptions, args []string, changed func(string) bo
 	if changed("stop-timeout") {
 		t := o.stopTimeout
 		req.StopTimeout = &t
+	}
+	if req.HostConfig.LogConfig, err = logConfig(o.logDriver, o.logOpts); err != nil {
+		return nil, err
 	}
 	if err := addNetworkAndStorage(req, o); err != nil {
 		return nil, err
@@ -532,4 +539,23 @@ func newRunCommand() *cobra.Command {
 	addCreateFlags(cmd.Flags(), o)
 	cmd.SetFlagErrorFunc(flagErr125)
 	return cmd
+}
+
+// logConfig turns --log-driver and --log-opt into the request's log
+// configuration as docker's CLI does: "key=value" options (a bare key has
+// an empty value), none of them for driver none. The daemon checks the
+// rest.
+func logConfig(driver string, opts []string) (wharf.LogConfig, error) {
+	lc := wharf.LogConfig{Type: driver}
+	if driver == "none" && len(opts) > 0 {
+		return lc, fmt.Errorf("invalid logging opts for driver %s", driver)
+	}
+	for _, o := range opts {
+		k, v, _ := strings.Cut(o, "=")
+		if lc.Config == nil {
+			lc.Config = map[string]string{}
+		}
+		lc.Config[k] = v
+	}
+	return lc, nil
 }

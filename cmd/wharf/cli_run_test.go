@@ -194,3 +194,22 @@ func TestBuildExecConfig(t *testing.T) {
 		t.Errorf("detached exec: %+v", cfg)
 	}
 }
+
+// --log-driver and --log-opt reach the request as docker's CLI sends
+// them; options for driver none are refused before anything is sent.
+func TestLogFlags(t *testing.T) {
+	req, err := parseRun(t, "--log-driver", "local", "--log-opt", "max-size=1m", "--log-opt", "max-file=2", "--log-opt", "compress", "busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wharf.LogConfig{Type: "local", Config: map[string]string{"max-size": "1m", "max-file": "2", "compress": ""}}
+	if !reflect.DeepEqual(req.HostConfig.LogConfig, want) {
+		t.Errorf("LogConfig = %+v, want %+v", req.HostConfig.LogConfig, want)
+	}
+	if req, err := parseRun(t, "busybox"); err != nil || !reflect.DeepEqual(req.HostConfig.LogConfig, wharf.LogConfig{}) {
+		t.Errorf("without log flags: %+v %v", req.HostConfig.LogConfig, err)
+	}
+	if _, err := parseRun(t, "--log-driver", "none", "--log-opt", "max-size=1m", "busybox"); err == nil || err.Error() != "invalid logging opts for driver none" {
+		t.Errorf("options for none: %v", err)
+	}
+}

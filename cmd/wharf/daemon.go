@@ -38,6 +38,8 @@ type daemonConfig struct {
 	logLevel       string
 	shimDormant    time.Duration
 	execWarm       time.Duration
+	logDriver      string
+	logOpts        []string
 	netCfg         netDaemonConfig
 	fnCfg          fnConfig
 	tlsCfg         tlsConfig
@@ -50,6 +52,9 @@ func newDaemonCommand() *cobra.Command {
 		Short: "Run the wharf daemon",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("log-opt") && cfg.logDriver == container.LogDriverJSONFile {
+				cfg.logOpts = defaultLogOpts()
+			}
 			return runDaemon(cmd.Context(), cfg)
 		},
 	}
@@ -61,6 +66,8 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&cfg.shimDormant, "shim-dormant-after", time.Second, "a container's shim sleeps in a process of a few pages after this long without output, requests or attached streams (0: never)")
 	f.DurationVar(&cfg.execWarm, "exec-warm-for", 10*time.Second, "when execs into a container come within this of each other, keep the runtime's next exec started and waiting this long (0: never)")
+	f.StringVar(&cfg.logDriver, "log-driver", container.LogDriverJSONFile, "default log driver of containers: json-file, local or none")
+	f.StringArrayVar(&cfg.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; json-file without any: max-size=10m, max-file=3)")
 	addFunctionFlags(f, &cfg.fnCfg)
 	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
@@ -152,7 +159,11 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return err
 	}
 	defer d.networks.Close()
-	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithShimDormantAfter(cfg.shimDormant), container.WithExecWarmFor(cfg.execWarm)}, netOpts...)...)
+	logDefault, err := daemonLogConfig(cfg.logDriver, cfg.logOpts)
+	if err != nil {
+		return err
+	}
+	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithShimDormantAfter(cfg.shimDormant), container.WithExecWarmFor(cfg.execWarm), container.WithLogDefault(logDefault)}, netOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -257,6 +268,7 @@ func (d *daemon) Info(ctx context.Context) wharf.Info {
 		Runtimes: map[string]wharf.RuntimeInfo{}, ServerVersion: version,
 		SecurityOptions:    []string{"name=seccomp,profile=builtin", "name=no-new-privileges-available"},
 		InsecureRegistries: d.cfg.insecure,
+		LoggingDriver:      d.cfg.logDriver,
 	}
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
 		info.CgroupVersion = "2"
@@ -296,4 +308,31 @@ func osName() string {
 		}
 	}
 	return runtime.GOOS
+}
+
+// defaultLogOpts are the options of the json-file driver on a daemon
+// started without --log-opt: bounded, unlike dockerd's default.
+func defaultLogOpts() []string {
+	var out []string
+	for k, v := range container.DefaultLogConfig().Config {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// daemonLogConfig checks --log-driver and --log-opt as dockerd checks its
+// log-driver and log-opts.
+func daemonLogConfig(driver string, opts []string) (container.LogConfig, error) {
+	lc := container.LogConfig{Type: driver, Config: map[string]string{}}
+	for _, o := range opts {
+		k, v, ok := strings.Cut(o, "=")
+		if !ok {
+			return lc, fmt.Errorf("--log-opt %q: want key=value", o)
+		}
+		lc.Config[k] = v
+	}
+	if err := container.ValidateLogConfig(lc); err != nil {
+		return lc, fmt.Errorf("failed to set log opts: %w", err)
+	}
+	return lc, nil
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/api/wharf"
@@ -25,6 +26,7 @@ import (
 	"github.com/wharf-dev/wharf/functions/trigger"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/internal/metrics"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 	"github.com/wharf-dev/wharf/server/fnapi"
 	"github.com/wharf-dev/wharf/server/lambdaapi"
 	wstream "github.com/wharf-dev/wharf/stream"
@@ -38,6 +40,8 @@ type fnConfig struct {
 	concurrency int
 	ackWait     time.Duration
 	spares      int
+	logMaxSize  string
+	logMaxFiles int
 }
 
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
@@ -46,6 +50,8 @@ func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
 	f.StringVar(&c.natsURL, "nats-url", "", "NATS server with JetStream for async invocations (default: embedded)")
 	f.IntVar(&c.concurrency, "fn-concurrency", 100, "concurrency of functions without reserved concurrency")
 	f.DurationVar(&c.ackWait, "fn-async-ack-wait", 30*time.Second, "how soon an async event is retried after the daemon died while running it")
+	f.StringVar(&c.logMaxSize, "fn-log-max-size", "10MiB", "size at which a function's log is rotated (0: never)")
+	f.IntVar(&c.logMaxFiles, "fn-log-max-file", functions.DefaultLogLimits.MaxFiles, "how many files a function's log keeps, the current one included")
 	f.IntVar(&c.spares, "fn-spare-sandboxes", 1, "empty sandboxes kept started, while functions are in use, for the cold starts of zip functions (0: none; needs a static wharf binary)")
 }
 
@@ -83,10 +89,15 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 	}
 	reg := metrics.NewRegistry()
 	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
+	logMax, err := units.RAMInBytes(c.logMaxSize)
+	if err != nil || logMax < 0 || c.logMaxFiles < 1 {
+		return nil, fmt.Errorf("--fn-log-max-size %q, --fn-log-max-file %d: want a size and a count of at least 1", c.logMaxSize, c.logMaxFiles)
+	}
 	launcher := functions.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, spareDir, c.idleTimeout, log))
 	eng, err := functions.NewEngine(fnRoot, launcher,
 		functions.WithIdleTimeout(c.idleTimeout), functions.WithDefaultConcurrency(c.concurrency),
-		functions.WithLogger(log), functions.WithRegisterer(reg), functions.WithImages(images))
+		functions.WithLogger(log), functions.WithRegisterer(reg), functions.WithImages(images),
+		functions.WithLogLimits(logfile.Limits{MaxSize: logMax, MaxFiles: c.logMaxFiles}))
 	if err != nil {
 		launcher.Close()
 		return nil, err
@@ -202,6 +213,10 @@ func (a *engineContainers) Run(ctx context.Context, s functions.ContainerSpec, o
 			NetworkMode: "ns:" + s.NetNSPath, Memory: s.MemoryBytes, MemorySwap: s.MemoryBytes,
 			CPUShares: s.CPUShares, NanoCPUs: s.NanoCPUs, ReadonlyRootfs: s.ReadonlyRootfs, Mounts: mounts,
 			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"},
+			// The function's log (functions/funclog.go) records the
+			// output; a second copy in the sandbox's own would only
+			// cost a write per line.
+			LogConfig: container.LogConfig{Type: container.LogDriverNone},
 		},
 	}
 	c, err := a.e.Create(ctx, o)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -47,6 +48,10 @@ type Engine struct {
 	log      *slog.Logger
 	net      Networks
 	vols     Volumes
+
+	// logDefault is the log configuration of containers created without
+	// a driver (logconfig.go).
+	logDefault LogConfig
 
 	mu    sync.Mutex
 	byID  map[string]*entry
@@ -120,6 +125,8 @@ func New(root, execRoot string, images Images, runtimes map[string]*oci.Runtime,
 		byID:     map[string]*entry{},
 		names:    map[string]string{},
 		execs:    map[string]*execEntry{},
+
+		logDefault: DefaultLogConfig(),
 	}
 	for _, o := range opts {
 		o(e)
@@ -140,8 +147,25 @@ func (e *Engine) dir(id string) string { return filepath.Join(e.root, id) }
 // limited to 108 bytes.
 func (e *Engine) shimDir(id string) string { return filepath.Join(e.execRoot, "shims", id[:24]) }
 
-// LogPath is where a container's json-file log lives.
-func (e *Engine) LogPath(id string) string { return filepath.Join(e.dir(id), id+"-json.log") }
+// jsonLogPath is where a json-file log lives.
+func (e *Engine) jsonLogPath(id string) string { return filepath.Join(e.dir(id), id+"-json.log") }
+
+// LogPath is where the json-file log of the container with this full ID
+// lives; empty for a container with another log driver (whose files,
+// like dockerd's, are not part of the API) or none.
+func (e *Engine) LogPath(id string) string {
+	e.mu.Lock()
+	en, ok := e.byID[id]
+	typ := ""
+	if ok {
+		typ = en.c.HostConfig.LogConfig.Type
+	}
+	e.mu.Unlock()
+	if !ok || typ != "" && typ != LogDriverJSONFile {
+		return ""
+	}
+	return e.jsonLogPath(id)
+}
 
 // RootfsPath is the container's merged root filesystem mount point.
 func (e *Engine) RootfsPath(id string) string { return filepath.Join(e.dir(id), "rootfs") }
@@ -155,6 +179,10 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", o.Name, errdefs.ErrInvalidArgument)
 	}
 	if err := validateHostConfig(&o.HostConfig); err != nil {
+		return nil, err
+	}
+	mergeLogDefault(&o.HostConfig.LogConfig, e.logDefault)
+	if err := ValidateLogConfig(o.HostConfig.LogConfig); err != nil {
 		return nil, err
 	}
 	rtName := o.HostConfig.Runtime
@@ -363,6 +391,7 @@ func (c *Container) clone() *Container {
 	cp.NetworkSettings = c.NetworkSettings.clone()
 	cp.MountPoints = append([]MountPoint(nil), c.MountPoints...)
 	cp.HostConfig.PortBindings = append([]network.PortBinding(nil), c.HostConfig.PortBindings...)
+	cp.HostConfig.LogConfig.Config = maps.Clone(c.HostConfig.LogConfig.Config)
 	return &cp
 }
 

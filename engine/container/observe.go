@@ -19,21 +19,39 @@ type LogsOptions struct {
 	Follow         bool
 	Tail           int // negative: all
 	Since, Until   time.Time
+	// Ready, if set, is called once the log is found readable, before
+	// the first entry: an error Logs returns before it means that
+	// nothing was read (a server can still answer with the error).
+	Ready func()
 }
 
-// Logs calls emit with every selected log entry of a container, following
-// new entries while the container runs when asked to.
+// Logs calls emit with every selected log entry of a container, across
+// its rotated files, following new entries while the container runs when
+// asked to. A container whose log driver keeps nothing has no log to
+// read, as in dockerd.
 func (e *Engine) Logs(ctx context.Context, ref string, o LogsOptions, emit func(logfile.Entry) error) error {
 	en, err := e.lookup(ref)
 	if err != nil {
 		return err
 	}
-	id := en.c.ID
+	e.mu.Lock()
+	c := en.c.clone()
+	e.mu.Unlock()
+	path, _, err := e.logFile(c)
+	if err != nil {
+		return err
+	}
+	if path == "" {
+		return errLogsNotReadable
+	}
+	if o.Ready != nil {
+		o.Ready()
+	}
 	running := func() bool {
 		st, _, removed := e.snapshot(en)
 		return !removed && (st.Running() || st.Status == StatusRestarting)
 	}
-	return logfile.Read(ctx, e.LogPath(id), logfile.ReadOptions{
+	return logfile.Read(ctx, path, logfile.ReadOptions{
 		Stdout: o.Stdout, Stderr: o.Stderr, Tail: o.Tail, Since: o.Since, Until: o.Until,
 		Follow: o.Follow, Running: running,
 	}, emit)

@@ -186,6 +186,10 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	if err := replaceFile(filepath.Join(e.dir(c.ID), "config.json"), data, 0o600, false); err != nil {
 		return fail(err, 125)
 	}
+	logPath, logLim, err := e.prepareLog(c)
+	if err != nil {
+		return fail(fmt.Errorf("failed to initialize logging driver: %w", err), 125)
+	}
 	if !shim.WaitGone(e.shimDir(c.ID), 5*time.Second) {
 		return fail(fmt.Errorf("the shim of the previous run of %s is still running: %w", c.ID, errdefs.ErrUnavailable), 125)
 	}
@@ -195,7 +199,9 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		RuntimeName:  rt.Name,
 		RuntimePath:  rt.Path,
 		RuntimeRoot:  rt.Root,
-		LogPath:      e.LogPath(c.ID),
+		LogPath:      logPath,
+		LogMaxSize:   logLim.MaxSize,
+		LogMaxFiles:  logLim.MaxFiles,
 		Dir:          e.shimDir(c.ID),
 		Tty:          c.Config.Tty,
 		Stdin:        c.Config.OpenStdin,

@@ -9,7 +9,10 @@
 //	rootfs/          overlay mount point (merged view) while running
 //	upper/, work/    the container's writable layer
 //	hostname, hosts, resolv.conf   files bind-mounted into the container
-//	<id>-json.log    the log, written by the shim (json-file format)
+//	<id>-json.log    the log of log driver json-file, written by the shim
+//	                 (json-file format); rotated files <id>-json.log.1, .2, ...
+//	local-logs/container.log  the log of log driver local (same format and
+//	                 rotation, 5 × 20 MiB unless configured); none keeps no log
 //
 // and under the exec-root, <exec-root>/shims/<id[:24]>/ is the shim's directory
 // (see package shim) and <exec-root>/runtime/<name>/ the OCI runtime's state.
@@ -92,6 +95,9 @@ type HostConfig struct {
 	// ("name[:ro|rw]").
 	Mounts      []volume.Mount `json:",omitempty"`
 	VolumesFrom []string       `json:",omitempty"`
+	// LogConfig is the log driver and its options, with the daemon's
+	// defaults merged in at create (logconfig.go).
+	LogConfig LogConfig
 }
 
 // Status values of State.Status.

@@ -6,16 +6,32 @@
 // The shim is the only writer of a container's log (so logs keep flowing
 // while the daemon is down); the daemon only reads. stdout and stderr are
 // kept apart by the stream field.
+//
+// A log is bounded by Limits (Docker's max-size and max-file) and rotates
+// as Docker's json-file driver does: the file being written is <path>;
+// when the next record would take it past MaxSize, <path>.N-2 is renamed
+// <path>.N-1 (the oldest, <path>.N-1, is dropped), ..., <path> becomes
+// <path>.1 and a new <path> starts; with MaxFiles 1 <path> is removed and
+// started again. Records never straddle files. Everything a writer needs
+// to carry on is on disk (the current file's size and the rotated files),
+// so a shim that resumes from dormancy, or any later writer, keeps the
+// same bound.
+//
+// Writer and readers are different processes. A rotation holds the flock
+// of the log's directory exclusively; a reader holds it shared while it
+// opens the files, so it never sees a rotation halfway. A reader that
+// follows the log keeps the file it reads open; when <path> names another
+// file, it finishes the one it has (renamed or unlinked, it is complete)
+// and goes on with the files that came after it.
+//
+// The same rotation serves logs of other formats (File, Copy): function
+// logs are plain text.
 package logfile
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"os"
 	"sync"
 	"time"
 )
@@ -34,38 +50,37 @@ const maxLine = 16 * 1024
 // the stdout and stderr copiers.
 type Writer struct {
 	mu sync.Mutex
-	f  *os.File
-	bw *bufio.Writer
+	f  *File
 }
 
-// Open opens (creating) the log file at path for appending.
-func Open(path string) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+// Open opens (creating) the log at path for appending, rotating it
+// within lim.
+func Open(path string, lim Limits) (*Writer, error) {
+	f, err := OpenFile(path, lim, 0o640)
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{f: f, bw: bufio.NewWriterSize(f, 8192)}, nil
+	return &Writer{f: f}, nil
 }
 
-// Write records one chunk of a stream and flushes it to the file, so a
+// Write records one chunk of a stream in one write to the file, so a
 // reader following the file sees it at once.
 func (w *Writer) Write(stream string, p []byte, t time.Time) error {
 	data, err := json.Marshal(Entry{Log: string(p), Stream: stream, Time: t.UTC()})
 	if err != nil {
 		return err
 	}
+	data = append(data, '\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, _ = w.bw.Write(data)
-	_ = w.bw.WriteByte('\n')
-	return w.bw.Flush()
+	_, err = w.f.Write(data)
+	return err
 }
 
-// Close flushes and closes the file.
+// Close closes the file.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_ = w.bw.Flush()
 	return w.f.Close()
 }
 
@@ -133,17 +148,13 @@ type ReadOptions struct {
 	Running func() bool
 }
 
-// Read calls emit for every selected entry of the log at path. A missing
-// file is an empty log.
+// Read calls emit for every selected entry of the log at path, across
+// its rotated files, oldest first. A log that does not exist is empty.
 func Read(ctx context.Context, path string, o ReadOptions, emit func(Entry) error) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	files, err := openSet(path)
+	if err != nil || len(files) == 0 {
 		return err
 	}
-	defer f.Close()
 	keep := func(e *Entry) bool {
 		if e.Stream == "stdout" && !o.Stdout || e.Stream == "stderr" && !o.Stderr {
 			return false
@@ -156,75 +167,42 @@ func Read(ctx context.Context, path string, o ReadOptions, emit func(Entry) erro
 		}
 		return true
 	}
-	br := bufio.NewReaderSize(f, 64*1024)
-	var pending []byte
-	// readAvailable reads every complete line now in the file.
-	readAvailable := func(each func(Entry) error) error {
-		for {
-			line, err := br.ReadBytes('\n')
-			if len(line) > 0 && line[len(line)-1] != '\n' {
-				pending = append(pending, line...)
-			} else if len(line) > 0 {
-				if len(pending) > 0 {
-					line = append(pending, line...)
-					pending = nil
-				}
-				var e Entry
-				if json.Unmarshal(line, &e) == nil && keep(&e) {
-					if err := each(e); err != nil {
-						return err
-					}
-				}
-			}
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
+	idx, off := 0, int64(0)
 	if o.Tail >= 0 {
-		ring := make([]Entry, 0, min(o.Tail, 4096))
-		if err := readAvailable(func(e Entry) error {
-			if o.Tail == 0 {
-				return nil
+		// The tail is found reading backwards, so that the last lines
+		// of a large log cost what they hold, not what the log holds.
+		idx, off, err = tailStart(files, o.Tail, func(line []byte) bool {
+			var e Entry
+			return json.Unmarshal(line, &e) == nil && keep(&e)
+		})
+		if err != nil {
+			for _, f := range files {
+				f.Close()
 			}
-			if len(ring) == o.Tail {
-				ring = ring[1:]
-			}
-			ring = append(ring, e)
-			return nil
-		}); err != nil {
 			return err
 		}
-		for _, e := range ring {
-			if err := emit(e); err != nil {
-				return err
-			}
-		}
-	} else if err := readAvailable(emit); err != nil {
+	}
+	c := &cursor{path: path}
+	defer c.close()
+	if err := c.start(files, idx, off); err != nil {
 		return err
 	}
-	if !o.Follow {
-		return nil
+	var lines lineSplitter
+	each := func(p []byte) error {
+		return lines.feed(p, func(line []byte) error {
+			var e Entry
+			if json.Unmarshal(line, &e) != nil || !keep(&e) {
+				return nil
+			}
+			return emit(e)
+		})
 	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		running := o.Running == nil || o.Running()
-		if err := readAvailable(emit); err != nil {
-			return err
-		}
-		if !running {
-			// The writer is gone; one last read catches what it wrote
-			// between the check and its exit.
-			return readAvailable(emit)
-		}
+	if err := c.read(each, lines.reset); err != nil || !o.Follow {
+		return err
 	}
+	running := o.Running
+	if running == nil {
+		running = func() bool { return true }
+	}
+	return c.follow(ctx, running, each, lines.reset)
 }

@@ -11,7 +11,7 @@ import (
 
 func TestWriteSplitRead(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c-json.log")
-	w, err := Open(path)
+	w, err := Open(path, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestWriteSplitRead(t *testing.T) {
 
 func TestLongLineIsSplit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "l.log")
-	w, _ := Open(path)
+	w, _ := Open(path, Limits{})
 	s := &LineSplitter{Stream: "stdout", Out: w}
 	_, _ = s.Write([]byte(strings.Repeat("x", maxLine+10)))
 	_ = s.Flush()
@@ -72,7 +72,7 @@ func TestLongLineIsSplit(t *testing.T) {
 
 func TestFollowStopsWhenWriterIsDone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.log")
-	w, _ := Open(path)
+	w, _ := Open(path, Limits{})
 	var running atomic.Bool
 	running.Store(true)
 	got := make(chan string, 10)
@@ -116,7 +116,7 @@ func TestMissingFileIsEmpty(t *testing.T) {
 // line to the next one, which logs the line whole.
 func TestHeldLineCarriesOver(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "h.log")
-	w, _ := Open(path)
+	w, _ := Open(path, Limits{})
 	first := &LineSplitter{Stream: "stdout", Out: w}
 	_, _ = first.Write([]byte("done\npart"))
 	held := first.Held()

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
 // A shim whose container has been quiet for Options.DormantAfter (no
@@ -207,7 +205,7 @@ func (s *shim) park(pid int) (err error) {
 		if err != nil {
 			return err
 		}
-		st.Outputs = append(st.Outputs, dormantOutput{Stream: out.stream, Fd: fd, Held: out.split.Held()})
+		st.Outputs = append(st.Outputs, dormantOutput{Stream: out.stream, Fd: fd, Held: out.held()})
 		poll = append(poll, fd)
 	}
 	if f, ok := s.stdin.(*os.File); ok && f != nil && !stdinEOF && !s.o.Tty {
@@ -305,7 +303,7 @@ func Resume() int {
 	}
 	l := fl.(*net.UnixListener)
 	l.SetUnlinkOnClose(true)
-	if s.logw, err = logfile.Open(st.Options.LogPath); err != nil {
+	if s.logw, err = openLog(st.Options); err != nil {
 		s.log.Error("resume: log file", "err", err)
 		return 2
 	}
@@ -313,7 +311,9 @@ func Resume() int {
 	for _, o := range st.Outputs {
 		f := os.NewFile(uintptr(o.Fd), o.Stream)
 		out := newOutput(o.Stream, f, s.logw)
-		out.split.Hold(o.Held)
+		if out.split != nil {
+			out.split.Hold(o.Held)
+		}
 		outputs = append(outputs, out)
 		if st.Options.Tty {
 			s.master = f

@@ -37,7 +37,13 @@ type Options struct {
 	RuntimeName string
 	RuntimePath string
 	RuntimeRoot string
+	// LogPath is the container's log, which the shim alone writes; empty
+	// keeps no log (log driver none). The shim rotates it within
+	// LogMaxSize (0: no bound) and LogMaxFiles, on its own, since it
+	// goes on while the daemon is down.
 	LogPath     string
+	LogMaxSize  int64 `json:",omitempty"`
+	LogMaxFiles int   `json:",omitempty"`
 	Dir         string
 	Tty         bool
 	Stdin       bool

@@ -33,7 +33,7 @@ type shim struct {
 	rt  *oci.Runtime
 	log *slog.Logger
 
-	logw *logfile.Writer
+	logw *logfile.Writer // nil without a log
 
 	stdin  io.WriteCloser // container stdin (pipe or pty master); nil without -i
 	master *os.File       // pty master with a TTY
@@ -86,8 +86,7 @@ func Main(o Options, ready *os.File) int {
 		report(Ready{Error: "shim: listen: " + err.Error(), ExitCode: 125})
 		return 1
 	}
-	s.logw, err = logfile.Open(o.LogPath)
-	if err != nil {
+	if s.logw, err = openLog(o); err != nil {
 		report(Ready{Error: "shim: log file: " + err.Error(), ExitCode: 125})
 		return 1
 	}
@@ -143,7 +142,9 @@ func (s *shim) run(pid int, l *net.UnixListener, outputs []*output) int {
 	case <-time.After(2 * time.Second):
 		s.log.Warn("output still open after exit")
 	}
-	s.logw.Close()
+	if s.logw != nil {
+		s.logw.Close()
+	}
 
 	exit := &Exit{Pid: pid, ExitCode: exitCode(status), OOMKilled: s.oomKilled(), ExitedAt: time.Now().UTC()}
 	if err := writeExit(s.o.Dir, exit); err != nil {
@@ -194,9 +195,17 @@ func newShim(o Options) *shim {
 // touch records activity, which keeps the shim from going dormant.
 func (s *shim) touch() { s.active.Store(time.Now().UnixNano()) }
 
+// openLog opens the container's log within its limits; nil without one.
+func openLog(o Options) (*logfile.Writer, error) {
+	if o.LogPath == "" {
+		return nil, nil
+	}
+	return logfile.Open(o.LogPath, logfile.Limits{MaxSize: o.LogMaxSize, MaxFiles: o.LogMaxFiles})
+}
+
 // output is one output stream of the container: a pipe, or the pty master
 // with a TTY. Its line splitter lives as long as the stream, across the
-// copier's stops for dormancy.
+// copier's stops for dormancy; without a log there is none.
 type output struct {
 	stream string
 	f      *os.File
@@ -205,7 +214,19 @@ type output struct {
 }
 
 func newOutput(stream string, f *os.File, w *logfile.Writer) *output {
-	return &output{stream: stream, f: f, split: &logfile.LineSplitter{Stream: stream, Out: w}}
+	out := &output{stream: stream, f: f}
+	if w != nil {
+		out.split = &logfile.LineSplitter{Stream: stream, Out: w}
+	}
+	return out
+}
+
+// held is the partial line the stream's splitter holds back, if any.
+func (o *output) held() []byte {
+	if o.split == nil {
+		return nil
+	}
+	return o.split.Held()
 }
 
 // startContainer runs `runtime run --detach` with the shim's pipes (or a
@@ -411,7 +432,9 @@ func (s *shim) copyOutput(out *output) {
 		n, err := out.f.Read(buf)
 		if n > 0 {
 			s.touch()
-			_, _ = out.split.Write(buf[:n])
+			if out.split != nil {
+				_, _ = out.split.Write(buf[:n])
+			}
 			s.broadcast(id, buf[:n])
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -421,7 +444,9 @@ func (s *shim) copyOutput(out *output) {
 			break
 		}
 	}
-	_ = out.split.Flush()
+	if out.split != nil {
+		_ = out.split.Flush()
+	}
 	out.f.Close()
 	s.mu.Lock()
 	out.done = true

@@ -185,6 +185,7 @@ func createOptions(name string, req *mcontainer.CreateRequest) (container.Create
 		return o, nil, err
 	}
 	o.HostConfig.VolumesFrom = h.VolumesFrom
+	o.HostConfig.LogConfig = container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config}
 	if nc := req.NetworkingConfig; nc != nil && len(nc.EndpointsConfig) > 0 {
 		o.Endpoints = map[string]container.EndpointOptions{}
 		for name, ep := range nc.EndpointsConfig {
@@ -283,7 +284,7 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 		Platform:       "linux",
 		ExecIDs:        c.ExecIDs,
 		HostConfig: &mcontainer.HostConfig{
-			LogConfig:       mcontainer.LogConfig{Type: "json-file", Config: map[string]string{}},
+			LogConfig:       logConfig(c.HostConfig.LogConfig),
 			NetworkMode:     mcontainer.NetworkMode(hostNetworkMode(c.HostConfig.NetworkMode)),
 			PortBindings:    portMap(c.HostConfig.PortBindings),
 			RestartPolicy:   mcontainer.RestartPolicy{Name: mcontainer.RestartPolicyMode(restartName(c.HostConfig.RestartPolicy.Name)), MaximumRetryCount: c.HostConfig.RestartPolicy.MaximumRetryCount},
@@ -323,6 +324,20 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 		j.HostConfig.Ulimits = append(j.HostConfig.Ulimits, &mcontainer.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 	}
 	return j
+}
+
+// logConfig is a container's log configuration as inspect shows it: a
+// record from before log drivers reads as json-file, and the options are
+// never null.
+func logConfig(lc container.LogConfig) mcontainer.LogConfig {
+	out := mcontainer.LogConfig{Type: lc.Type, Config: lc.Config}
+	if out.Type == "" {
+		out.Type = container.LogDriverJSONFile
+	}
+	if out.Config == nil {
+		out.Config = map[string]string{}
+	}
+	return out
 }
 
 func hostNetworkMode(m string) string {

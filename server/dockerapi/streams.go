@@ -51,14 +51,23 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	if c.Config.Tty {
 		ctype = "application/vnd.docker.raw-stream"
 	}
-	w.Header().Set("Content-Type", ctype)
-	w.WriteHeader(http.StatusOK)
-	fw := hijack.NewFlushWriter(w)
-	fw.Flush()
-	mo, me := wstream.NewMuxWriters(fw)
-	// Once the headers are out, an error (a client that left) can only end
-	// the stream.
-	_ = s.c.Logs(r.Context(), c.ID, o, func(e logfile.Entry) error {
+	var fw *hijack.FlushWriter
+	var mo, me io.Writer
+	// The headers go out once the engine found the log readable: an
+	// error before that (a container that keeps no log) is answered as
+	// an error. After, an error (a client that left) can only end the
+	// stream.
+	o.Ready = func() {
+		w.Header().Set("Content-Type", ctype)
+		w.WriteHeader(http.StatusOK)
+		fw = hijack.NewFlushWriter(w)
+		fw.Flush()
+		mo, me = wstream.NewMuxWriters(fw)
+	}
+	err = s.c.Logs(r.Context(), c.ID, o, func(e logfile.Entry) error {
+		if fw == nil {
+			o.Ready() // an engine that reads without saying so first
+		}
 		line := e.Log
 		if timestamps {
 			line = e.Time.UTC().Format(time.RFC3339Nano) + " " + line
@@ -74,6 +83,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	})
+	if fw == nil {
+		return err
+	}
 	return nil
 }
 

@@ -86,7 +86,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		Images:             wi.Images,
 		Driver:             "overlay2",
 		DriverStatus:       [][2]string{{"Backing Filesystem", "overlayfs snapshots"}},
-		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "null"}, Log: []string{"json-file"}},
+		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "null"}, Log: []string{"json-file", "local"}},
 		MemoryLimit:        true,
 		SwapLimit:          true,
 		CPUCfsPeriod:       true,
@@ -96,7 +96,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		NFd:                openFDs(),
 		NGoroutines:        runtime.NumGoroutine(),
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
-		LoggingDriver:      "json-file",
+		LoggingDriver:      loggingDriver(wi.LoggingDriver),
 		CgroupDriver:       wi.CgroupDriver,
 		CgroupVersion:      wi.CgroupVersion,
 		NEventsListener:    s.events.listeners(),
@@ -178,4 +178,12 @@ func (s *Server) diskUsage(w http.ResponseWriter, r *http.Request) error {
 		du.Containers = append(du.Containers, sum)
 	}
 	return writeJSON(w, http.StatusOK, du)
+}
+
+// loggingDriver is the daemon's default log driver as /info shows it.
+func loggingDriver(d string) string {
+	if d == "" {
+		return "json-file"
+	}
+	return d
 }

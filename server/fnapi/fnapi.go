@@ -7,13 +7,10 @@ package fnapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
-	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
@@ -26,7 +23,9 @@ type Functions interface {
 	Get(ctx context.Context, name, qualifier string) (*functions.Config, error)
 	Metrics(ctx context.Context, name string) (*functions.Metrics, error)
 	Failures(ctx context.Context, name string) ([]functions.Failure, error)
-	LogPath(name string) string
+	// CopyLog writes a function's log, across its rotated files, to w;
+	// with follow it goes on until ctx ends.
+	CopyLog(ctx context.Context, name string, follow bool, w io.Writer) error
 }
 
 // MetricsSummary is a person-readable digest of a function's metrics.
@@ -165,61 +164,37 @@ func (h *handler) removeSchedule(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// logs streams a function's log; with follow=1 it keeps streaming until
-// the client leaves.
+// logs streams a function's log, across its rotated files; with follow=1
+// it keeps streaming until the client leaves.
 func (h *handler) logs(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	if _, err := h.fns.Get(r.Context(), name, ""); err != nil {
 		return err
 	}
-	f, err := os.Open(h.fns.LogPath(name))
-	if errors.Is(err, os.ErrNotExist) {
-		if r.URL.Query().Get("follow") != "1" {
-			w.WriteHeader(200)
-			return nil
-		}
-		// Nothing logged yet: wait for the first invocation.
-		for f == nil {
-			select {
-			case <-r.Context().Done():
-				return nil
-			case <-time.After(200 * time.Millisecond):
-			}
-			f, _ = os.Open(h.fns.LogPath(name))
-		}
-	} else if err != nil {
-		return err
-	}
-	defer f.Close()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(200)
 	fl, _ := w.(http.Flusher)
-	buf := make([]byte, 32*1024)
-	for {
-		n, err := f.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return nil
-			}
-			if fl != nil {
-				fl.Flush()
-			}
-		}
-		if err == io.EOF {
-			if r.URL.Query().Get("follow") != "1" {
-				return nil
-			}
-			select {
-			case <-r.Context().Done():
-				return nil
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		if err != nil {
-			return nil
-		}
+	if fl != nil {
+		fl.Flush()
 	}
+	// Once the headers are out, an error (a client that left) can only
+	// end the stream.
+	_ = h.fns.CopyLog(r.Context(), name, r.URL.Query().Get("follow") == "1", flushWriter{w, fl})
+	return nil
+}
+
+// flushWriter flushes every write, so a follower sees lines as they come.
+type flushWriter struct {
+	w  io.Writer
+	fl http.Flusher
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if f.fl != nil {
+		f.fl.Flush()
+	}
+	return n, err
 }
 
 func (h *handler) failures(w http.ResponseWriter, r *http.Request) error {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,6 +115,19 @@ func (f *FlushWriter) Flush() {
 func ParseTime(v string) (time.Time, error) {
 	if v == "" || v == "0" {
 		return time.Time{}, nil
+	}
+	// The docker CLI sends a timestamp as "seconds.nanoseconds"; read
+	// as a float it would lose the last digits, and `logs --since` a
+	// timestamp that `logs -t` printed would miss its own line.
+	if s, frac, _ := strings.Cut(v, "."); s != "" && s[0] != '-' && len(frac) <= 9 {
+		sec, err1 := strconv.ParseInt(s, 10, 64)
+		nsec, err2 := int64(0), error(nil)
+		if frac != "" {
+			nsec, err2 = strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
+		}
+		if err1 == nil && err2 == nil && nsec >= 0 {
+			return time.Unix(sec, nsec), nil
+		}
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
 		sec := int64(f)

@@ -23,6 +23,10 @@ func TestParseTime(t *testing.T) {
 		{"0", time.Time{}},
 		{"1700000000", time.Unix(1700000000, 0)},
 		{"1700000000.5", time.Unix(1700000000, 500000000)},
+		// What the docker CLI sends for an RFC 3339 timestamp with
+		// nanoseconds: exactly that instant, not the nearest float.
+		{"1796395515.000638140", time.Unix(1796395515, 638140)},
+		{"1796395515.123456789", time.Unix(1796395515, 123456789)},
 		{"2023-11-14T22:13:20Z", time.Unix(1700000000, 0)},
 	} {
 		got, err := ParseTime(c.in)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -177,6 +178,7 @@ func createOptions(name string, req *wharf.CreateRequest) (container.CreateOptio
 		}
 		o.HostConfig.PublishAllPorts = h.PublishAllPorts
 		o.HostConfig.VolumesFrom = h.VolumesFrom
+		o.HostConfig.LogConfig = container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config}
 	}
 	if nc := req.NetworkingConfig; nc != nil && len(nc.EndpointsConfig) > 0 {
 		o.Endpoints = map[string]container.EndpointOptions{}
@@ -250,6 +252,10 @@ func containerJSON(c *container.Container, logPath string) *wharf.ContainerJSON 
 	}
 	j.HostConfig.PublishAllPorts = c.HostConfig.PublishAllPorts
 	j.HostConfig.VolumesFrom = c.HostConfig.VolumesFrom
+	j.HostConfig.LogConfig = wharf.LogConfig{Type: c.HostConfig.LogConfig.Type, Config: c.HostConfig.LogConfig.Config}
+	if j.HostConfig.LogConfig.Type == "" {
+		j.HostConfig.LogConfig.Type = container.LogDriverJSONFile
+	}
 	for _, b := range c.HostConfig.PortBindings {
 		if j.HostConfig.PortBindings == nil {
 			j.HostConfig.PortBindings = map[string][]wharf.PortBinding{}
@@ -416,14 +422,22 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	timestamps := boolQuery(r, "timestamps")
-	w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
-	w.WriteHeader(200)
-	fw := hijack.NewFlushWriter(w)
-	fw.Flush()
-	mo, me := wstream.NewMuxWriters(fw)
-	// Once the headers are out, an error (a client that left) can only end
-	// the stream.
-	_ = s.c.Logs(r.Context(), c.ID, o, func(e logfile.Entry) error {
+	var fw *hijack.FlushWriter
+	var mo, me io.Writer
+	// The headers go out once the engine found the log readable, so that
+	// a container that keeps none is answered with an error; after them,
+	// an error (a client that left) can only end the stream.
+	o.Ready = func() {
+		w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
+		w.WriteHeader(200)
+		fw = hijack.NewFlushWriter(w)
+		fw.Flush()
+		mo, me = wstream.NewMuxWriters(fw)
+	}
+	err = s.c.Logs(r.Context(), c.ID, o, func(e logfile.Entry) error {
+		if fw == nil {
+			o.Ready() // an engine that reads without saying so first
+		}
 		line := e.Log
 		if timestamps {
 			line = e.Time.Format(time.RFC3339Nano) + " " + line
@@ -439,6 +453,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	})
+	if fw == nil {
+		return err
+	}
 	return nil
 }
 
