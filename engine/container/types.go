@@ -10,9 +10,14 @@
 //	upper/, work/    the container's writable layer
 //	hostname, hosts, resolv.conf   files bind-mounted into the container
 //	<id>-json.log    the log, written by the shim (json-file format)
+//	frozen-for-copy  present while the daemon holds the container frozen
+//	                 for a copy into it (archive.go)
 //
-// and under the exec-root, <exec-root>/shims/<id[:24]>/ is the shim's directory
-// (see package shim) and <exec-root>/runtime/<name>/ the OCI runtime's state.
+// with <root>/fsviews/ (0700) holding the private mounts of stopped
+// containers' filesystems while a copy, export or stat uses them
+// (fsview_linux.go); under the exec-root, <exec-root>/shims/<id[:24]>/ is
+// the shim's directory (see package shim) and <exec-root>/runtime/<name>/
+// the OCI runtime's state.
 //
 // State machine (State.Status):
 //
