@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -18,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	mcontainer "github.com/moby/moby/api/types/container"
 
 	"github.com/wharf-dev/wharf/internal/testutil"
 )
@@ -344,4 +348,226 @@ func (a *dockerAPI) send(t *testing.T, method, path string, body []byte) (int, [
 func (a *dockerAPI) get(t *testing.T, path string) (int, []byte) {
 	t.Helper()
 	return a.send(t, "GET", path, nil)
+}
+
+// TestCopyCompat drives docker cp, export and the archive API as the
+// docker CLI and Testcontainers use them, with dockerd's answers as the
+// reference: directories with and without a trailing "/" or "/.", symlinks
+// followed or not, hardlinks, ownership with and without -a, a stopped
+// container's volumes, a read-only root filesystem, a paused container,
+// compressed bodies and noOverwriteDirNonDir.
+func TestCopyCompat(t *testing.T) {
+	t.Parallel()
+	d := newDaemon(t)
+	dk := newDockerCLI(t, d)
+	api := newDockerAPI(d.Socket)
+	host := t.TempDir()
+	hostFile := filepath.Join(host, "file.txt")
+	if err := os.WriteFile(hostFile, []byte("from the host\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(hostFile, 1234, 5678); err != nil {
+		t.Fatal(err)
+	}
+	hostDir := filepath.Join(host, "hd")
+	os.MkdirAll(filepath.Join(hostDir, "in"), 0o755)
+	os.WriteFile(filepath.Join(hostDir, "in", "x"), []byte("x\n"), 0o644)
+	readFile := func(t *testing.T, p string) string {
+		t.Helper()
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("%v", err)
+		}
+		return string(b)
+	}
+	sh := func(t *testing.T, ctr, script string) string {
+		t.Helper()
+		return dk.must(t, "exec", ctr, "sh", "-c", script)
+	}
+
+	dk.must(t, "run", "-d", "--name", "cpc", busybox, "sleep", "600")
+	sh(t, "cpc", "mkdir -p /data/sub && echo deep > /data/sub/f && ln /data/sub/f /data/hl && ln -s /data/sub/f /data/link")
+
+	t.Run("OutDirForms", func(t *testing.T) {
+		out := t.TempDir()
+		dk.must(t, "cp", "cpc:/data", filepath.Join(out, "new1"))
+		dk.must(t, "cp", "cpc:/data/", filepath.Join(out, "new2"))
+		dk.must(t, "cp", "cpc:/data/.", filepath.Join(out, "new3"))
+		for _, n := range []string{"new1", "new2", "new3"} {
+			if got := readFile(t, filepath.Join(out, n, "sub", "f")); got != "deep\n" {
+				t.Errorf("cp c:/data... %s: sub/f = %q", n, got)
+			}
+		}
+		os.Mkdir(filepath.Join(out, "into"), 0o755)
+		dk.must(t, "cp", "cpc:/data", filepath.Join(out, "into"))
+		if got := readFile(t, filepath.Join(out, "into", "data", "sub", "f")); got != "deep\n" {
+			t.Errorf("cp c:/data existing-dir: data/sub/f = %q", got)
+		}
+		os.Mkdir(filepath.Join(out, "contents"), 0o755)
+		dk.must(t, "cp", "cpc:/data/.", filepath.Join(out, "contents"))
+		if got := readFile(t, filepath.Join(out, "contents", "sub", "f")); got != "deep\n" {
+			t.Errorf("cp c:/data/. existing-dir: sub/f = %q", got)
+		}
+		if _, err := os.Stat(filepath.Join(out, "contents", "data")); err == nil {
+			t.Errorf("cp c:/data/. existing-dir made existing-dir/data; want the contents only")
+		}
+		var a, b os.FileInfo
+		a, _ = os.Stat(filepath.Join(out, "new1", "sub", "f"))
+		b, _ = os.Stat(filepath.Join(out, "new1", "hl"))
+		if a == nil || b == nil || !os.SameFile(a, b) {
+			t.Errorf("hardlinked files were not copied out as hardlinks")
+		}
+	})
+	t.Run("OutSymlink", func(t *testing.T) {
+		out := t.TempDir()
+		dk.must(t, "cp", "cpc:/data/link", filepath.Join(out, "l"))
+		if target, err := os.Readlink(filepath.Join(out, "l")); err != nil || target != "/data/sub/f" {
+			t.Errorf("cp of a symlink: %q %v, want the symlink itself", target, err)
+		}
+		dk.must(t, "cp", "-L", "cpc:/data/link", filepath.Join(out, "followed"))
+		if got := readFile(t, filepath.Join(out, "followed")); got != "deep\n" {
+			t.Errorf("cp -L of a symlink: %q", got)
+		}
+	})
+	t.Run("InForms", func(t *testing.T) {
+		dk.must(t, "cp", hostDir, "cpc:/newdir")
+		dk.must(t, "cp", hostDir, "cpc:/data")
+		dk.must(t, "cp", hostDir+"/.", "cpc:/data/sub")
+		out := sh(t, "cpc", "cat /newdir/in/x /data/hd/in/x /data/sub/in/x")
+		if out != "x\nx\nx\n" {
+			t.Errorf("copies in: %q", out)
+		}
+		// Into a symlink to a file: the file it names is replaced.
+		dk.must(t, "cp", hostFile, "cpc:/data/link")
+		if out := sh(t, "cpc", "cat /data/sub/f; test -L /data/link && echo link"); out != "from the host\nlink\n" {
+			t.Errorf("cp onto a symlink: %q", out)
+		}
+	})
+	t.Run("Ownership", func(t *testing.T) {
+		dk.must(t, "cp", hostFile, "cpc:/tmp/root-owned")
+		dk.must(t, "cp", "-a", hostFile, "cpc:/tmp/kept")
+		if out := sh(t, "cpc", "stat -c '%u:%g %a' /tmp/root-owned /tmp/kept"); out != "0:0 640\n1234:5678 640\n" {
+			t.Errorf("owners and modes: %q, want 0:0 without -a and the host's with -a", out)
+		}
+	})
+	t.Run("StoppedWithVolume", func(t *testing.T) {
+		dk.must(t, "create", "--name", "cps", "-v", "cpvol:/vol", busybox, "cat", "/vol/file.txt")
+		dk.must(t, "cp", hostFile, "cps:/vol/")
+		if out := dk.must(t, "start", "-a", "cps"); out != "from the host\n" {
+			t.Errorf("a file copied into a stopped container's volume: %q", out)
+		}
+		if out := dk.must(t, "run", "--rm", "-v", "cpvol:/v", busybox, "cat", "/v/file.txt"); out != "from the host\n" {
+			t.Errorf("the volume itself holds %q", out)
+		}
+		out := t.TempDir()
+		dk.must(t, "cp", "cps:/vol/file.txt", out)
+		if got := readFile(t, filepath.Join(out, "file.txt")); got != "from the host\n" {
+			t.Errorf("copied out of a stopped container's volume: %q", got)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(d.Root, "fsviews")); len(ents) != 0 {
+			t.Errorf("views left mounted: %v", names(ents))
+		}
+		dk.must(t, "rm", "cps")
+	})
+	t.Run("ReadOnlyRootfs", func(t *testing.T) {
+		dk.must(t, "run", "-d", "--name", "ro", "--read-only", "-v", "rwvol:/w", busybox, "sleep", "600")
+		if _, errOut, code := dk.run(t, nil, "cp", hostFile, "ro:/tmp/"); code == 0 || !strings.Contains(errOut, "read-only") {
+			t.Errorf("cp into a read-only rootfs: exit %d, %q", code, errOut)
+		}
+		if code, _ := api.send(t, "PUT", "/containers/ro/archive?path=/tmp", tarFiles(t, map[string]string{"x": "x"})); code != http.StatusForbidden {
+			t.Errorf("PUT into a read-only rootfs: %d, want 403", code)
+		}
+		dk.must(t, "cp", hostFile, "ro:/w/")
+		if out := sh(t, "ro", "cat /w/file.txt"); out != "from the host\n" {
+			t.Errorf("cp into a writable volume of a read-only container: %q", out)
+		}
+		dk.must(t, "rm", "-f", "ro")
+	})
+	t.Run("Paused", func(t *testing.T) {
+		dk.must(t, "pause", "cpc")
+		dk.must(t, "cp", hostFile, "cpc:/tmp/while-paused")
+		if st := strings.TrimSpace(dk.must(t, "inspect", "--format", "{{.State.Status}}", "cpc")); st != "paused" {
+			t.Errorf("after a copy into a paused container it is %q", st)
+		}
+		dk.must(t, "unpause", "cpc")
+		if out := sh(t, "cpc", "cat /tmp/while-paused"); out != "from the host\n" {
+			t.Errorf("copied into a paused container: %q", out)
+		}
+	})
+	t.Run("ExportSkipsMounts", func(t *testing.T) {
+		dk.must(t, "run", "-d", "--name", "ev", "-v", "evol:/vol", busybox, "sh", "-c", "echo v > /vol/inside; echo r > /root/f; sleep 600")
+		waitFor(5*time.Second, func() bool { _, _, code := dk.run(t, nil, "exec", "ev", "test", "-e", "/root/f"); return code == 0 })
+		code, body := api.get(t, "/containers/ev/export")
+		if code != http.StatusOK {
+			t.Fatalf("export: %d", code)
+		}
+		seen := map[string]bool{}
+		tr := tar.NewReader(bytes.NewReader(body))
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			seen[h.Name] = true
+		}
+		if !seen["vol/"] || seen["vol/inside"] || !seen["root/f"] || !seen["bin/busybox"] {
+			t.Errorf("export: vol/ %v, vol/inside %v (want false), root/f %v, bin/busybox %v", seen["vol/"], seen["vol/inside"], seen["root/f"], seen["bin/busybox"])
+		}
+		dk.must(t, "rm", "-f", "ev")
+	})
+	t.Run("APIBodiesAndOptions", func(t *testing.T) {
+		plain := tarFiles(t, map[string]string{"gz": "gzip body\n"})
+		for _, z := range []string{"gzip", "bzip2"} {
+			cmd := exec.Command(z, "-c")
+			cmd.Stdin = bytes.NewReader(plain)
+			packed, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s: %v", z, err)
+			}
+			if code, msg := api.send(t, "PUT", "/containers/cpc/archive?path=/tmp/"+z, packed); code != http.StatusNotFound {
+				t.Errorf("PUT %s into a missing directory: %d %s, want 404", z, code, msg)
+			}
+			sh(t, "cpc", "mkdir /tmp/"+z)
+			if code, msg := api.send(t, "PUT", "/containers/cpc/archive?path=/tmp/"+z, packed); code != http.StatusOK {
+				t.Errorf("PUT %s: %d %s", z, code, msg)
+			}
+			if out := sh(t, "cpc", "cat /tmp/"+z+"/gz"); out != "gzip body\n" {
+				t.Errorf("PUT %s: %q", z, out)
+			}
+		}
+		// A file over a directory (and the reverse) is refused with
+		// noOverwriteDirNonDir, as the docker CLI always asks.
+		sh(t, "cpc", "mkdir -p /tmp/no/sub && touch /tmp/no/file")
+		if code, msg := api.send(t, "PUT", "/containers/cpc/archive?path=/tmp/no&noOverwriteDirNonDir=true", tarFiles(t, map[string]string{"sub": "x"})); code != http.StatusBadRequest {
+			t.Errorf("file over a directory with noOverwriteDirNonDir: %d %s, want 400", code, msg)
+		}
+		if code, msg := api.send(t, "PUT", "/containers/cpc/archive?path=/tmp/no", tarFiles(t, map[string]string{"sub": "now a file\n"})); code != http.StatusOK {
+			t.Errorf("file over a directory: %d %s", code, msg)
+		}
+		if out := sh(t, "cpc", "cat /tmp/no/sub"); out != "now a file\n" {
+			t.Errorf("file over a directory: %q", out)
+		}
+		code, _ := api.send(t, "HEAD", "/containers/cpc/archive?path=/nonexistent", nil)
+		if code != http.StatusNotFound {
+			t.Errorf("HEAD of a missing path: %d", code)
+		}
+		resp := api.open(t, "HEAD", "/containers/cpc/archive?path=/data/link", nil)
+		resp.Body.Close()
+		st, err := decodePathStat(resp.Header.Get("X-Docker-Container-Path-Stat"))
+		if err != nil || st.Name != "link" || st.LinkTarget != "/data/sub/f" || st.Mode&os.ModeSymlink == 0 {
+			t.Errorf("stat of a symlink: %+v %v", st, err)
+		}
+	})
+	dk.must(t, "rm", "-f", "cpc")
+	t.Run("NoLeaks", func(t *testing.T) { assertNoLeaks(t, d) })
+}
+
+// decodePathStat decodes the X-Docker-Container-Path-Stat header.
+func decodePathStat(h string) (*mcontainer.PathStat, error) {
+	data, err := base64.StdEncoding.DecodeString(h)
+	if err != nil {
+		return nil, err
+	}
+	var st mcontainer.PathStat
+	return &st, json.Unmarshal(data, &st)
 }
