@@ -190,6 +190,48 @@ func TestCopyHostBoundary(t *testing.T) {
 		}
 		d.MustWharf(t, "rm", "-f", id)
 	})
+	t.Run("DaemonDiesMidCopy", func(t *testing.T) {
+		// A daemon killed while it held a container frozen for a copy, and
+		// with a stopped container's filesystem mounted for another,
+		// thaws the one and takes the other down when it starts again.
+		runc, err := exec.LookPath("runc")
+		if err != nil {
+			t.Skip("runc is not installed")
+		}
+		id := runD(t, d, busybox, "sleep", "600")
+		d.Kill9()
+		if out, err := exec.Command(runc, "--root", d.RuncRoot(), "pause", id).CombinedOutput(); err != nil {
+			t.Fatalf("runc pause: %v %s", err, out)
+		}
+		if err := os.WriteFile(filepath.Join(d.Root, "containers", id, "frozen-for-copy"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stale := filepath.Join(d.Root, "fsviews", "0123456789ab-1")
+		if err := os.MkdirAll(stale, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", stale).CombinedOutput(); err != nil {
+			t.Fatalf("mount: %v %s", err, out)
+		}
+		d.Restart(t)
+		out, err := exec.Command(runc, "--root", d.RuncRoot(), "state", id).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"status": "running"`) {
+			t.Errorf("after the restart the runtime says %s (%v), want running", out, err)
+		}
+		if _, err := os.Stat(filepath.Join(d.Root, "containers", id, "frozen-for-copy")); err == nil {
+			t.Error("the freeze marker stayed")
+		}
+		if m := testutil.MountsUnder(filepath.Join(d.Root, "fsviews")); len(m) != 0 {
+			t.Errorf("stale views still mounted: %v", m)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(d.Root, "fsviews")); len(ents) != 0 {
+			t.Errorf("stale views left: %v", names(ents))
+		}
+		if out := d.MustWharf(t, "exec", id, "echo", "thawed"); out != "thawed\n" {
+			t.Errorf("exec after the restart: %q", out)
+		}
+		d.MustWharf(t, "rm", "-f", id)
+	})
 	t.Run("NoLeaks", func(t *testing.T) { assertNoLeaks(t, d) })
 }
 
