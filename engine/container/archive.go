@@ -151,7 +151,7 @@ func tarPrefix(p, clean string) string {
 	if clean == "/" {
 		return "/"
 	}
-	if strings.HasSuffix(p, "/.") || p == "." {
+	if strings.HasSuffix(p, "/.") {
 		return "."
 	}
 	return path.Base(clean)
@@ -239,7 +239,7 @@ func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, r io.Reader, o
 	}
 	defer en.op.Unlock()
 	if c.State.Running() {
-		thaw, err := e.freeze(ctx, en, c)
+		thaw, err := e.freeze(ctx, c)
 		if err != nil {
 			return err
 		}

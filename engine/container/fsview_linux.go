@@ -423,7 +423,7 @@ const frozenMarker = "frozen-for-copy"
 // function that thaws it. A container the user paused stays as it is. The
 // record keeps saying "running": the freeze is not a pause of the user's,
 // and emits no events.
-func (e *Engine) freeze(ctx context.Context, en *entry, c *Container) (func(), error) {
+func (e *Engine) freeze(ctx context.Context, c *Container) (func(), error) {
 	if c.State.Status == StatusPaused {
 		return func() {}, nil
 	}
