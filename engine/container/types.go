@@ -10,14 +10,14 @@
 //	upper/, work/    the container's writable layer
 //	hostname, hosts, resolv.conf   files bind-mounted into the container
 //	<id>-json.log    the log, written by the shim (json-file format)
-//	frozen-for-copy  present while the daemon holds the container frozen
-//	                 for a copy into it (archive.go)
 //
-// with <root>/fsviews/ (0700) holding the private mounts of stopped
-// containers' filesystems while a copy, export or stat uses them
-// (fsview_linux.go); under the exec-root, <exec-root>/shims/<id[:24]>/ is
-// the shim's directory (see package shim) and <exec-root>/runtime/<name>/
-// the OCI runtime's state.
+// and under the exec-root, <exec-root>/shims/<id[:24]>/ is the shim's directory
+// (see package shim) and <exec-root>/runtime/<name>/ the OCI runtime's state.
+//
+// While the daemon holds a container frozen for a copy into it, the file
+// frozen-for-copy marks its directory (archive.go); <root>/fsviews/ (0700)
+// holds the private mounts of stopped containers' filesystems while a copy,
+// export or stat uses them (fsview_linux.go).
 //
 // State machine (State.Status):
 //
