@@ -43,6 +43,7 @@ test: test-deps vet
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test ./image/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
+	$(GO) test ./image/unpack -run '^$$' -fuzz FuzzExtract -fuzztime $(FUZZTIME)
 	$(GO) test ./image/store -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME)
 	$(GO) test ./image/store -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/network -run '^$$' -fuzz FuzzParsePortSpec -fuzztime $(FUZZTIME)

@@ -19,6 +19,7 @@ import (
 // (host reboot) are marked exited with 255. Restart policies then apply as
 // they do at docker's daemon start.
 func (e *Engine) Restore(ctx context.Context) error {
+	e.cleanupViews()
 	ents, err := os.ReadDir(e.root)
 	if err != nil {
 		return err
@@ -53,6 +54,7 @@ func (e *Engine) Restore(ctx context.Context) error {
 		case StatusRunning, StatusPaused:
 			dir := e.shimDir(c.ID)
 			if shim.Alive(dir) {
+				e.thawAfterCrash(ctx, &c)
 				en.gen = 1
 				e.log.Info("re-adopted running container", "container", c.ID, "pid", c.State.Pid)
 				go e.monitor(en, 1)

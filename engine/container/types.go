@@ -17,6 +17,11 @@
 // and under the exec-root, <exec-root>/shims/<id[:24]>/ is the shim's directory
 // (see package shim) and <exec-root>/runtime/<name>/ the OCI runtime's state.
 //
+// While the daemon holds a container frozen for a copy into it, the file
+// frozen-for-copy marks its directory (archive.go); <root>/fsviews/ (0700)
+// holds the private mounts of stopped containers' filesystems while a copy,
+// export or stat uses them (fsview_linux.go).
+//
 // State machine (State.Status):
 //
 //	created ──start──▶ running ──exit──▶ exited ──start──▶ running

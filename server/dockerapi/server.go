@@ -70,6 +70,7 @@ type Containers interface {
 	ExecStart(ctx context.Context, id string, stream io.ReadWriter, detach bool) error
 	ExecInspect(ctx context.Context, id string) (*container.Exec, error)
 	ExecResize(ctx context.Context, id string, h, w uint16) error
+	ContainerFS
 	ImageInUse(imageID string) bool
 	// LogPath and RootfsPath name a container's json-file log and its
 	// merged root filesystem (mounted while the container runs).
@@ -90,9 +91,6 @@ type Images interface {
 	History(ctx context.Context, refOrID string) ([]store.HistoryEntry, error)
 	Remove(ctx context.Context, refOrID string, force bool, inUse func(string) bool) ([]store.Deleted, error)
 	Prune(ctx context.Context, all bool, inUse func(string) bool) ([]store.Deleted, uint64, error)
-	// LayerDirs returns the unpacked layer directories of img, bottom
-	// first (for copying into stopped containers and for changes).
-	LayerDirs(ctx context.Context, img *store.Image) ([]string, error)
 }
 
 // System answers version and info; the daemon implements it (the same
