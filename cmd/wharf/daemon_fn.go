@@ -110,11 +110,11 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 		fr.close()
 		return nil, err
 	}
-	if fr.keys, err = auth.OpenKeys(filepath.Join(fnRoot, "keys.json")); err != nil {
+	if fr.keys, err = auth.OpenKeys(filepath.Join(fnRoot, "keys.json"), auth.WithLogger(log)); err != nil {
 		fr.close()
 		return nil, err
 	}
-	if fr.table, err = trigger.Open(filepath.Join(fnRoot, "triggers.json")); err != nil {
+	if fr.table, err = trigger.Open(filepath.Join(fnRoot, "triggers.json"), trigger.WithLogger(log)); err != nil {
 		fr.close()
 		return nil, err
 	}

@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -140,5 +142,37 @@ func TestReadBody(t *testing.T) {
 		if err != nil || string(got) != tc.want {
 			t.Errorf("readBody(%q, %d) = %q, %v; want %q", tc.body, tc.length, got, err, tc.want)
 		}
+	}
+}
+
+// An empty or garbage keys.json does not stop the daemon: it opens with
+// no keys, the file is set aside and logged, and new keys can be issued.
+func TestOpenKeysSetsAsideDamagedFile(t *testing.T) {
+	for name, content := range map[string]string{"empty": "", "garbage": `[{"AccessKeyID": "AKIA`, "no secret": `[{"AccessKeyID":"AKIAX"}]`} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "keys.json")
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			k, err := OpenKeys(p, WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+			if err != nil {
+				t.Fatalf("a damaged key file stops the daemon: %v", err)
+			}
+			if len(k.List()) != 0 {
+				t.Fatalf("keys %+v", k.List())
+			}
+			aside, _ := filepath.Glob(p + ".corrupt-*")
+			if len(aside) != 1 || !strings.Contains(log.String(), "keys.json") {
+				t.Fatalf("set aside as %v, log %q", aside, log.String())
+			}
+			key, err := k.Create()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, err := OpenKeys(p); err != nil || len(again.List()) != 1 || again.List()[0].AccessKeyID != key.AccessKeyID {
+				t.Fatalf("after a new key: %v", err)
+			}
+		})
 	}
 }

@@ -3,8 +3,9 @@
 // aws CLI and SDKs work unchanged with --endpoint-url.
 //
 // Keys live in one JSON file readable by root only (<root>/functions/
-// keys.json, mode 0600), rewritten atomically. Secrets never leave it except
-// once, to the user who creates the key; no log line carries one.
+// keys.json, mode 0600), rewritten with internal/atomicfile. Secrets never
+// leave it except once, to the user who creates the key; no log line
+// carries one.
 package auth
 
 import (
@@ -12,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // Key is one access key pair.
@@ -31,13 +34,29 @@ type Key struct {
 // Keys is the key file.
 type Keys struct {
 	path string
+	log  *slog.Logger
+	now  func() time.Time
 	mu   sync.RWMutex
 	keys map[string]Key
 }
 
-// OpenKeys loads (or starts) the key file at path.
-func OpenKeys(path string) (*Keys, error) {
-	k := &Keys{path: path, keys: map[string]Key{}}
+// KeysOption configures OpenKeys.
+type KeysOption func(*Keys)
+
+// WithLogger sets where OpenKeys reports a damaged key file (default:
+// discard).
+func WithLogger(l *slog.Logger) KeysOption { return func(k *Keys) { k.log = l } }
+
+// OpenKeys loads (or starts) the key file at path. A file that does not
+// parse (a disk that lost it, a person's edit) does not stop the daemon:
+// it is set aside as keys.json.corrupt-<time>, logged, and the daemon
+// starts with no keys, so that root issues new ones with `wharf keys
+// create`.
+func OpenKeys(path string, opts ...KeysOption) (*Keys, error) {
+	k := &Keys{path: path, log: slog.New(slog.DiscardHandler), now: time.Now, keys: map[string]Key{}}
+	for _, o := range opts {
+		o(k)
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return k, nil
@@ -45,14 +64,33 @@ func OpenKeys(path string) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	var list []Key
-	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
+	list, err := parseKeys(data)
+	if err != nil {
+		moved, merr := atomicfile.SetAside(path, k.now())
+		if merr != nil {
+			return nil, fmt.Errorf("key file %s is damaged (%v) and cannot be set aside: %w", path, err, merr)
+		}
+		k.log.Error("access key file is damaged; it was set aside and no key is valid until new ones are created", "file", path, "moved_to", moved, "err", err)
+		return k, nil
 	}
 	for _, key := range list {
 		k.keys[key.AccessKeyID] = key
 	}
 	return k, nil
+}
+
+// parseKeys decodes the key file; every key must have an id and a secret.
+func parseKeys(data []byte) ([]Key, error) {
+	var list []Key
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, err
+	}
+	for i, key := range list {
+		if key.AccessKeyID == "" || key.SecretAccessKey == "" {
+			return nil, fmt.Errorf("key %d has no id or secret", i)
+		}
+	}
+	return list, nil
 }
 
 const (
@@ -134,21 +172,5 @@ func (k *Keys) saveLocked() error {
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
 		return err
 	}
-	tmp := k.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, k.path)
+	return atomicfile.WriteFile(k.path, data, 0o600)
 }

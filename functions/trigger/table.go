@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/schedule"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // Schedule fires a function on a rate or cron expression.
@@ -43,8 +44,26 @@ type tableData struct {
 	Schedules []Schedule
 }
 
-// Open loads (or starts) the table at path.
-func Open(path string) (*Table, error) {
+// Option configures Open.
+type Option func(*openConfig)
+
+type openConfig struct {
+	log *slog.Logger
+	now func() time.Time
+}
+
+// WithLogger sets where Open reports a damaged table (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *openConfig) { c.log = l } }
+
+// Open loads (or starts) the table at path. A file that does not parse (a
+// disk that lost it, a person's edit) does not stop the daemon: it is set
+// aside as triggers.json.corrupt-<time>, logged, and the table starts
+// empty.
+func Open(path string, opts ...Option) (*Table, error) {
+	cfg := openConfig{log: slog.New(slog.DiscardHandler), now: time.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	t := &Table{path: path, changed: make(chan struct{}, 1)}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -54,7 +73,12 @@ func Open(path string) (*Table, error) {
 		return nil, err
 	}
 	if err := json.Unmarshal(data, &t.data); err != nil {
-		return nil, fmt.Errorf("trigger table %s: %w", path, err)
+		t.data = tableData{}
+		moved, merr := atomicfile.SetAside(path, cfg.now())
+		if merr != nil {
+			return nil, fmt.Errorf("trigger table %s is damaged (%v) and cannot be set aside: %w", path, err, merr)
+		}
+		cfg.log.Error("trigger table is damaged; it was set aside and the daemon starts with no routes or schedules", "file", path, "moved_to", moved, "err", err)
 	}
 	return t, nil
 }
@@ -67,11 +91,7 @@ func (t *Table) saveLocked() error {
 	if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
 		return err
 	}
-	tmp := t.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, t.path)
+	return atomicfile.WriteFile(t.path, data, 0o600)
 }
 
 // AddRoute adds a route; the same method and path twice is a conflict.

@@ -1,11 +1,14 @@
 package trigger
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -168,5 +171,40 @@ func TestSchedulerFires(t *testing.T) {
 	_ = json.Unmarshal(first, &ev)
 	if ev["detail-type"] != "Scheduled Event" || ev["source"] != "aws.events" {
 		t.Fatalf("event %v", ev)
+	}
+}
+
+// An empty or garbage triggers.json does not stop the daemon: the table
+// opens empty, the file is set aside and logged, and the table works.
+func TestOpenSetsAsideDamagedTable(t *testing.T) {
+	for name, content := range map[string]string{"empty": "", "garbage": `{"Routes": [{"Method": "GET", "Pa`} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "triggers.json")
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			tbl, err := Open(p, WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+			if err != nil {
+				t.Fatalf("a damaged table stops the daemon: %v", err)
+			}
+			if len(tbl.Routes()) != 0 || len(tbl.Schedules()) != 0 {
+				t.Fatalf("table %+v", tbl.data)
+			}
+			aside, _ := filepath.Glob(p + ".corrupt-*")
+			if len(aside) != 1 || !strings.Contains(log.String(), "triggers.json") {
+				t.Fatalf("set aside as %v, log %q", aside, log.String())
+			}
+			if b, _ := os.ReadFile(aside[0]); string(b) != content {
+				t.Fatalf("the set-aside file holds %q", b)
+			}
+			if _, err := tbl.AddRoute(Route{Method: "GET", Path: "/x", Function: "hello"}); err != nil {
+				t.Fatal(err)
+			}
+			if again, err := Open(p); err != nil || len(again.Routes()) != 1 {
+				t.Fatalf("after a new route: %v", err)
+			}
+		})
 	}
 }
