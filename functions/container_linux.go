@@ -230,9 +230,7 @@ func serveRuntimeAPI(nsPath string, handler func(*runtimeapi.Server) http.Handle
 		return nil, nil, fmt.Errorf("sandbox network namespace: %w", err)
 	}
 	api := runtimeapi.New()
-	srv := &http.Server{Handler: handler(api)}
-	go func() { _ = srv.Serve(l) }()
-	return api, srv, nil
+	return api, api.Serve(l, handler(api)), nil
 }
 
 // stopRuntimeAPI undoes serveRuntimeAPI.
