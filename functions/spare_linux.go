@@ -274,6 +274,7 @@ func (cl *ContainerLauncher) newSpare(ctx context.Context) (*spare, error) {
 		Env:         []string{runtimeAPIEnv},
 		MemoryBytes: spareMemoryMB << 20,
 		CPUShares:   lambdaCPUShares(spareMemoryMB),
+		PidsLimit:   SandboxPidsLimit,
 		NetNSPath:   nsPath,
 		Binds: []Bind{
 			{Source: filepath.Join(stage, "task"), Target: "/var/task", ReadOnly: true, Propagation: "rslave"},

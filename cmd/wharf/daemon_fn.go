@@ -211,7 +211,7 @@ func (a *engineContainers) Run(ctx context.Context, s functions.ContainerSpec, o
 		},
 		HostConfig: container.HostConfig{
 			NetworkMode: "ns:" + s.NetNSPath, Memory: s.MemoryBytes, MemorySwap: s.MemoryBytes,
-			CPUShares: s.CPUShares, NanoCPUs: s.NanoCPUs, ReadonlyRootfs: s.ReadonlyRootfs, Mounts: mounts,
+			CPUShares: s.CPUShares, NanoCPUs: s.NanoCPUs, PidsLimit: s.PidsLimit, ReadonlyRootfs: s.ReadonlyRootfs, Mounts: mounts,
 			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"},
 			// The function's log (functions/funclog.go) records the
 			// output; a second copy in the sandbox's own would only
