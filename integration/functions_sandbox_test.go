@@ -3,9 +3,11 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,5 +68,84 @@ func TestFunctionPidsLimit(t *testing.T) {
 	}
 	if max, err := cgroupFile(spares[0], "pids", "pids.max"); err != nil || max != strconv.Itoa(sandboxPidsLimit) {
 		t.Fatalf("pids.max of the spare: %q, %v", max, err)
+	}
+}
+
+// asNobody runs a command as uid/gid 65534 with no groups, and reports
+// its combined output and whether it succeeded.
+func asNobody(t *testing.T, name string, args ...string) (string, bool) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil
+}
+
+// A claimed spare's staging directories (its function's code and /tmp)
+// are out of reach of the host's other users, and the wharf binary that
+// started the spare is gone from it before the function runs.
+func TestFunctionSpareHostSide(t *testing.T) {
+	e := startFnEnv(t)
+	// The test daemon's directories are private; open the way down to
+	// the exec-root, so that only the daemon's own modes stand between
+	// another user and the spares.
+	for _, d := range []string{filepath.Dir(e.d.ExecRoot), e.d.ExecRoot} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.deploy(t, "first", 128, 3, nil)
+	e.invoke(t, "first", `{}`)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(spareIDs(t, e)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no spare sandbox started:\n%s", e.d.MustWharf(t, "ps", "-a"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.deploy(t, "claimer", 128, 3, nil)
+	out, _ := e.invoke(t, "claimer", `{"stat": ["/var/runtime/wharf-spare", "/var/task/bootstrap", "/tmp"]}`)
+	var r struct{ Stat map[string]string }
+	if err := json.Unmarshal(out.Payload, &r); err != nil || out.FunctionError != nil {
+		t.Fatalf("claimer: %s", out.Payload)
+	}
+	if r.Stat["/var/task/bootstrap"] != "" || r.Stat["/tmp"] != "" {
+		t.Fatalf("the claimed spare lacks the function's code or /tmp: %v", r.Stat)
+	}
+	if r.Stat["/var/runtime/wharf-spare"] == "" {
+		t.Error("the wharf binary is visible inside the function's sandbox at /var/runtime/wharf-spare")
+	}
+	spareDir := filepath.Join(e.d.ExecRoot, "fnspare")
+	if out, ok := asNobody(t, "stat", spareDir); !ok {
+		t.Fatalf("the way to the spare directory is not open to the test's user: %s", out)
+	}
+	stages, _ := filepath.Glob(filepath.Join(spareDir, "fn-spare-*"))
+	if len(stages) == 0 {
+		t.Fatalf("no staging directories under %s", spareDir)
+	}
+	claimed := false
+	for _, st := range stages {
+		task := filepath.Join(st, "task")
+		if _, err := os.Stat(filepath.Join(task, "bootstrap")); err == nil {
+			claimed = true
+		}
+		for _, p := range []string{spareDir, st, task, filepath.Join(st, "tmp")} {
+			if out, ok := asNobody(t, "ls", "-a", p); ok {
+				t.Errorf("another user lists %s:\n%s", p, out)
+			}
+		}
+		if out, ok := asNobody(t, "head", "-c", "4", filepath.Join(task, "bootstrap")); ok {
+			t.Errorf("another user reads the function's code in %s: %q", task, out)
+		}
+		if out, ok := asNobody(t, "touch", filepath.Join(st, "tmp", "planted")); ok {
+			t.Errorf("another user plants a file in the function's /tmp through %s: %s", st, out)
+		}
+	}
+	if !claimed {
+		t.Fatalf("no claimed spare among %v", stages)
+	}
+	// The claimed sandbox still works.
+	if out, r := e.invoke(t, "claimer", `{"key1":"again"}`); out.FunctionError != nil || r.Echo != "again" {
+		t.Fatalf("warm invoke: %s", out.Payload)
 	}
 }
