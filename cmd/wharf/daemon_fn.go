@@ -125,10 +125,18 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 			fr.close()
 			return nil, fmt.Errorf("--http %s: %w", c.httpAddr, err)
 		}
+		spool := filepath.Join(fnRoot, "spool")
+		if err := os.MkdirAll(spool, 0o700); err != nil {
+			fr.close()
+			return nil, err
+		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", reg.Handler())
-		mux.Handle("/", fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log))))
-		fr.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		mux.Handle("/", fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool))))
+		// Bodies get per-request deadlines (lambdaapi, trigger): a
+		// ReadTimeout or WriteTimeout here would cut the responses of
+		// synchronous invocations, which run for up to 15 minutes.
+		fr.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { _ = fr.http.Serve(l) }()
 		log.Info("functions API listening", "addr", l.Addr().String())
 	}

@@ -176,3 +176,36 @@ func TestOpenKeysSetsAsideDamagedFile(t *testing.T) {
 		})
 	}
 }
+
+// The signature can be checked in two steps: the headers before the body
+// is read, then the hash of the body as the caller read it.
+func TestCheckHeadersThenPayload(t *testing.T) {
+	k, _ := OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	key, _ := k.Create()
+	now := time.Now()
+	v := NewVerifier(k, func() time.Time { return now }, 1<<20)
+	url := "http://127.0.0.1:9280/2015-03-31/functions/hello/code"
+	body := `{"ZipFile":"UEsDBA=="}`
+	sum := sha256.Sum256([]byte(body))
+
+	r := sign(t, key, "PUT", url, body, now)
+	sr, err := v.CheckHeaders(r)
+	if err != nil || sr.Identity().AccessKeyID != key.AccessKeyID || sr.Identity().Service != "lambda" {
+		t.Fatalf("headers: %v %+v", err, sr)
+	}
+	if _, err := sr.VerifyPayload(r, hex.EncodeToString(sum[:])); err != nil {
+		t.Fatalf("payload hash: %v", err)
+	}
+	other := sha256.Sum256([]byte(body + " "))
+	if _, err := sr.VerifyPayload(r, hex.EncodeToString(other[:])); !errdefs.IsForbidden(err) {
+		t.Fatalf("another body's hash: %v", err)
+	}
+	// A stale request, or one of an unknown key, fails before any body.
+	if _, err := v.CheckHeaders(sign(t, key, "PUT", url, body, now.Add(-time.Hour))); !errdefs.IsForbidden(err) {
+		t.Fatalf("stale: %v", err)
+	}
+	unknown := Key{AccessKeyID: "AKIAUNKNOWN", SecretAccessKey: key.SecretAccessKey}
+	if _, err := v.CheckHeaders(sign(t, unknown, "PUT", url, body, now)); !errdefs.IsUnauthorized(err) {
+		t.Fatalf("unknown key: %v", err)
+	}
+}

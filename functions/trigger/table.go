@@ -37,6 +37,8 @@ type Table struct {
 	data tableData
 	// changed wakes the scheduler when schedules change.
 	changed chan struct{}
+	// bodyTimeout bounds the arrival of a routed request's body.
+	bodyTimeout time.Duration
 }
 
 type tableData struct {
@@ -48,23 +50,27 @@ type tableData struct {
 type Option func(*openConfig)
 
 type openConfig struct {
-	log *slog.Logger
-	now func() time.Time
+	log         *slog.Logger
+	now         func() time.Time
+	bodyTimeout time.Duration
 }
 
 // WithLogger sets where Open reports a damaged table (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *openConfig) { c.log = l } }
+
+// WithBodyTimeout replaces BodyTimeout for the table's Router.
+func WithBodyTimeout(d time.Duration) Option { return func(c *openConfig) { c.bodyTimeout = d } }
 
 // Open loads (or starts) the table at path. A file that does not parse (a
 // disk that lost it, a person's edit) does not stop the daemon: it is set
 // aside as triggers.json.corrupt-<time>, logged, and the table starts
 // empty.
 func Open(path string, opts ...Option) (*Table, error) {
-	cfg := openConfig{log: slog.New(slog.DiscardHandler), now: time.Now}
+	cfg := openConfig{log: slog.New(slog.DiscardHandler), now: time.Now, bodyTimeout: BodyTimeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	t := &Table{path: path, changed: make(chan struct{}, 1)}
+	t := &Table{path: path, changed: make(chan struct{}, 1), bodyTimeout: cfg.bodyTimeout}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return t, nil
@@ -208,6 +214,10 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// BodyTimeout is how long a routed request's body may take to arrive
+// (WithBodyTimeout changes it).
+const BodyTimeout = time.Minute
+
 // Router serves the route table: a request that matches a route invokes
 // its function; any other request goes to next (the Lambda API).
 func (t *Table) Router(inv Invoker, next http.Handler) http.Handler {
@@ -218,11 +228,22 @@ func (t *Table) Router(inv Invoker, next http.Handler) http.Handler {
 			return
 		}
 		reqID := newID()
+		// The body must arrive within bodyTimeout; the deadline goes
+		// once it is read, as the invocation may run for minutes (a
+		// server-wide ReadTimeout would cancel it).
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(t.bodyTimeout))
 		ev, err := Event(r, route, params, reqID)
 		if err != nil {
-			writeGatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+			w.Header().Set("Connection", "close")
+			if errors.Is(err, functions.ErrTooLarge) {
+				writeGatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+			} else {
+				writeGatewayError(w, http.StatusBadRequest, "Bad Request")
+			}
 			return
 		}
+		_ = rc.SetReadDeadline(time.Time{})
 		name, q, _ := functions.ParseName(route.Function)
 		if route.Qualifier != "" {
 			q = route.Qualifier

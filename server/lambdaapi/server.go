@@ -3,7 +3,9 @@
 // aws-sdk-go-v2's lambda client work against wharf with --endpoint-url.
 //
 // Every request is authenticated with AWS Signature Version 4 against the
-// access keys wharf issues (functions/auth) before it is routed. Handlers
+// access keys wharf issues (functions/auth) before it is routed; what a
+// request can make the daemon read and hold before its signature is
+// verified is bounded as body.go describes. Handlers
 // decode the request, call one Service method and encode the answer;
 // errors are mapped to Lambda's exception names and statuses in writeError
 // alone.
@@ -44,6 +46,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -53,8 +56,8 @@ import (
 	"github.com/wharf-dev/wharf/functions/auth"
 )
 
-// Bounds on request bodies, checked before a body is read (and hashed for
-// the signature), so that no client makes the daemon buffer more.
+// Bounds on request bodies, checked against Content-Length before a body
+// is read (and hashed for the signature), and enforced while it is read.
 const (
 	// MaxCodeBody bounds CreateFunction and UpdateFunctionCode: a zip of
 	// functions.MaxZipSize, base64-encoded, plus the JSON around it.
@@ -82,11 +85,20 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+
+	// Bodies before their signature is verified (body.go).
+	spoolDir    string
+	spoolSlots  chan struct{}
+	memory      *budget
+	bodyGrace   time.Duration
+	minBodyRate int64
 }
 
 // New returns the Lambda API over svc, accepting requests signed with keys.
 func New(svc functions.Service, keys *auth.Keys, opts ...Option) *Server {
-	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), now: time.Now, mux: http.NewServeMux()}
+	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), now: time.Now, mux: http.NewServeMux(),
+		spoolDir: os.TempDir(), spoolSlots: make(chan struct{}, maxSpooling), memory: &budget{left: memoryBudget},
+		bodyGrace: bodyGrace, minBodyRate: minBodyRate}
 	for _, o := range opts {
 		o(s)
 	}
@@ -141,14 +153,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// With costs allocations on every request otherwise.
 	log := func() *slog.Logger { return s.log.With("request", reqID, "method", r.Method, "path", r.URL.Path) }
 
-	id, err := s.authenticate(w, r)
+	// The body's deadline is set before anything else, so that it also
+	// bounds the draining of a body the request is refused before reading.
+	rc := http.NewResponseController(w)
+	if r.ContentLength != 0 {
+		n := r.ContentLength
+		if n < 0 {
+			n = bodyLimit(r.URL.Path)
+		}
+		_ = rc.SetReadDeadline(start.Add(s.bodyTimeout(n)))
+	}
+	id, release, err := s.authenticate(w, r)
 	if err != nil {
+		// What is left of the body is not read: the connection closes
+		// after the answer rather than the server draining it first.
+		if r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
 		s.writeError(rec, r, err)
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			log().Info("lambda request refused", "status", rec.status, "reason", httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady))
 		}
 		return
 	}
+	defer release()
+	// The body is read: nothing may cut the response (a synchronous
+	// invocation runs for up to 15 minutes).
+	_ = rc.SetReadDeadline(time.Time{})
 	// AWS clients differ on trailing slashes (botocore lists functions at
 	// "/functions/"); the signature is checked on the path as sent, and
 	// routing ignores the slash.
@@ -168,30 +199,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authenticate bounds the body and verifies the signature.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*auth.Identity, error) {
+// authenticate checks the signature's headers, then reads the body within
+// its bounds (body.go) and verifies the signature over it. release frees
+// what the request holds once it is served.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (id *auth.Identity, release func(), err error) {
 	if r.Header.Get("Authorization") == "" {
-		return nil, &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
+		return nil, nil, &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
 	}
 	limit := bodyLimit(r.URL.Path)
 	if r.ContentLength > limit {
-		return nil, tooLarge(r.URL.Path, limit)
+		return nil, nil, tooLarge(r.URL.Path, limit)
+	}
+	sr, err := s.verify.CheckHeaders(r)
+	if err != nil {
+		return nil, nil, authError(err)
+	}
+	if svc := sr.Identity().Service; svc != service {
+		return nil, nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", service)}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	id, err := s.verify.Verify(r)
+	id, release, err = s.readSigned(r, sr, limit)
 	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
-		return id, nil
+		return id, release, nil
 	case errors.As(err, &mbe):
-		return nil, tooLarge(r.URL.Path, limit)
-	case errdefs.IsForbidden(err):
-		return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady)}
-	case errdefs.IsUnauthorized(err):
-		return nil, &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady)}
+		return nil, nil, tooLarge(r.URL.Path, limit)
+	case errdefs.IsForbidden(err), errdefs.IsUnauthorized(err):
+		return nil, nil, authError(err)
 	default:
-		return nil, &apiError{status: http.StatusBadRequest, typ: "InvalidRequestContentException", msg: "reading the request body: " + err.Error()}
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return nil, nil, err
+		}
+		return nil, nil, &apiError{status: http.StatusBadRequest, typ: "InvalidRequestContentException", msg: "reading the request body: " + err.Error()}
 	}
+}
+
+// service is the SigV4 service name of the Lambda API.
+const service = "lambda"
+
+// authError maps the verifier's errors to Lambda's exceptions.
+func authError(err error) error {
+	msg := httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady)
+	if errdefs.IsForbidden(err) {
+		return &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: msg}
+	}
+	return &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: msg}
 }
 
 // bodyLimit is the largest body a path accepts.
