@@ -186,7 +186,7 @@ func (e *Engine) finishPending(r *record) {
 		}
 	} else if c.ImageID == "" {
 		// The image is still to be pulled; pullPending finishes.
-		e.pullPending(r, false)
+		e.pullPending(r, false, "")
 		return
 	} else {
 		c.State, c.StateReason, c.StateReasonCode = StateActive, "", ""
@@ -246,7 +246,7 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (*Config, error) {
 	if pull {
 		// Pending until the image is pulled (image.go); a daemon that
 		// stops meanwhile pulls again on its next start.
-		e.pullPending(r, in.Publish)
+		e.pullPending(r, in.Publish, RequestID(ctx))
 		e.st.mu.Unlock()
 		e.log.Info("function created", "function", c.FunctionName, "state", out.State, "image", c.ImageURI)
 		return &out, nil

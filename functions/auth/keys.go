@@ -24,11 +24,13 @@ import (
 	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
-// Key is one access key pair.
+// Key is one access key pair and what it may do (policy.go; none:
+// DefaultStatements).
 type Key struct {
 	AccessKeyID     string
 	SecretAccessKey string `json:",omitempty"`
 	Created         time.Time
+	Statements      []Statement `json:",omitempty"`
 }
 
 // Keys is the key file.
@@ -89,6 +91,13 @@ func parseKeys(data []byte) ([]Key, error) {
 		if key.AccessKeyID == "" || key.SecretAccessKey == "" {
 			return nil, fmt.Errorf("key %d has no id or secret", i)
 		}
+		// A statement that does not parse could widen or narrow the key
+		// in ways nobody meant: the file is not trusted.
+		for _, st := range key.Statements {
+			if err := st.Validate(); err != nil {
+				return nil, fmt.Errorf("key %s: %w", key.AccessKeyID, err)
+			}
+		}
 	}
 	return list, nil
 }
@@ -107,12 +116,20 @@ func randomString(alphabet string, n int) string {
 	return string(b)
 }
 
-// Create issues a new key pair (AKIA-style id, 40-character secret).
-func (k *Keys) Create() (Key, error) {
+// Create issues a new key pair (AKIA-style id, 40-character secret)
+// holding stmts (none: DefaultStatements). Invalid statements are
+// ErrInvalidArgument.
+func (k *Keys) Create(stmts ...Statement) (Key, error) {
+	for _, st := range stmts {
+		if err := st.Validate(); err != nil {
+			return Key{}, err
+		}
+	}
 	key := Key{
 		AccessKeyID:     "AKIA" + randomString(idAlphabet, 16),
 		SecretAccessKey: randomString(secretAlphabet, 40),
 		Created:         time.Now().UTC().Truncate(time.Second),
+		Statements:      append([]Statement(nil), stmts...),
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -130,7 +147,7 @@ func (k *Keys) List() []Key {
 	defer k.mu.RUnlock()
 	out := make([]Key, 0, len(k.keys))
 	for _, key := range k.keys {
-		out = append(out, Key{AccessKeyID: key.AccessKeyID, Created: key.Created})
+		out = append(out, Key{AccessKeyID: key.AccessKeyID, Created: key.Created, Statements: key.Statements})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out
@@ -152,12 +169,12 @@ func (k *Keys) Remove(id string) error {
 	return nil
 }
 
-// secret returns the secret of an active key.
-func (k *Keys) secret(id string) (string, bool) {
+// lookup returns an active key.
+func (k *Keys) lookup(id string) (Key, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	key, ok := k.keys[id]
-	return key.SecretAccessKey, ok
+	return key, ok
 }
 
 func (k *Keys) saveLocked() error {

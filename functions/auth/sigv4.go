@@ -20,11 +20,19 @@ const MaxSkew = 15 * time.Minute
 
 const algorithm = sigv4.Algorithm
 
-// Identity is who signed a request.
+// Identity is who signed a request, and what its key may do.
 type Identity struct {
 	AccessKeyID string
 	Region      string
 	Service     string
+	// Statements are the key's effective statements (policy.go).
+	Statements []Statement
+}
+
+// Allowed reports whether the key may perform action on resource of the
+// service it signed for.
+func (id *Identity) Allowed(action, resource string) bool {
+	return Allowed(id.Statements, Request{Service: id.Service, Action: action, Resource: resource})
 }
 
 // Verifier checks AWS Signature Version 4 on requests.
@@ -129,7 +137,7 @@ func (v *Verifier) CheckHeaders(r *http.Request) (*Signed, error) {
 	if len(cred) != 5 || cred[4] != "aws4_request" || signedHeaders == "" || signature == "" {
 		return nil, fmt.Errorf("IncompleteSignature: malformed Authorization header: %w", errdefs.ErrUnauthorized)
 	}
-	secret, ok := v.keys.secret(cred[0])
+	key, ok := v.keys.lookup(cred[0])
 	if !ok {
 		return nil, fmt.Errorf("UnrecognizedClientException: the security token included in the request is invalid: %w", errdefs.ErrUnauthorized)
 	}
@@ -150,8 +158,8 @@ func (v *Verifier) CheckHeaders(r *http.Request) (*Signed, error) {
 		return nil, fmt.Errorf("IncompleteSignature: signature is not hex: %w", errdefs.ErrUnauthorized)
 	}
 	return &Signed{
-		v: v, id: Identity{AccessKeyID: cred[0], Region: cred[2], Service: cred[3]},
-		secret: secret, amzDate: amzDate, scope: credential[len(cred[0])+1:], credDate: cred[1],
+		v: v, id: Identity{AccessKeyID: cred[0], Region: cred[2], Service: cred[3], Statements: Effective(key.Statements)},
+		secret: key.SecretAccessKey, amzDate: amzDate, scope: credential[len(cred[0])+1:], credDate: cred[1],
 		signedHeaders: strings.Split(signedHeaders, ";"), signature: want,
 	}, nil
 }

@@ -109,35 +109,44 @@ func New(svc functions.Service, keys *auth.Keys, opts ...Option) *Server {
 
 func (s *Server) routes() {
 	const fn = "/2015-03-31/functions"
-	s.handle("POST "+fn, s.createFunction)
-	s.handle("GET "+fn, s.listFunctions)
-	s.handle("GET "+fn+"/{name}", s.getFunction)
-	s.handle("DELETE "+fn+"/{name}", s.deleteFunction)
-	s.handle("GET "+fn+"/{name}/configuration", s.getConfiguration)
-	s.handle("PUT "+fn+"/{name}/configuration", s.updateConfiguration)
-	s.handle("PUT "+fn+"/{name}/code", s.updateCode)
-	s.handle("POST "+fn+"/{name}/versions", s.publishVersion)
-	s.handle("GET "+fn+"/{name}/versions", s.listVersions)
-	s.handle("POST "+fn+"/{name}/aliases", s.createAlias)
-	s.handle("GET "+fn+"/{name}/aliases", s.listAliases)
-	s.handle("GET "+fn+"/{name}/aliases/{alias}", s.getAlias)
-	s.handle("PUT "+fn+"/{name}/aliases/{alias}", s.updateAlias)
-	s.handle("DELETE "+fn+"/{name}/aliases/{alias}", s.deleteAlias)
-	s.handle("PUT /2017-10-31/functions/{name}/concurrency", s.putConcurrency)
-	s.handle("DELETE /2017-10-31/functions/{name}/concurrency", s.deleteConcurrency)
-	s.handle("GET /2019-09-30/functions/{name}/concurrency", s.getConcurrency)
-	s.handle("POST "+fn+"/{name}/invocations", s.invoke)
-	s.handle("POST /2014-11-13/functions/{name}/invoke-async", s.invokeAsync)
-	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {
+	s.handle("POST "+fn, "", s.createFunction) // authorized on the name in its body
+	s.handle("GET "+fn, "ListFunctions", s.listFunctions)
+	s.handle("GET "+fn+"/{name}", "GetFunction", s.getFunction)
+	s.handle("DELETE "+fn+"/{name}", "DeleteFunction", s.deleteFunction)
+	s.handle("GET "+fn+"/{name}/configuration", "GetFunctionConfiguration", s.getConfiguration)
+	s.handle("PUT "+fn+"/{name}/configuration", "UpdateFunctionConfiguration", s.updateConfiguration)
+	s.handle("PUT "+fn+"/{name}/code", "UpdateFunctionCode", s.updateCode)
+	s.handle("POST "+fn+"/{name}/versions", "PublishVersion", s.publishVersion)
+	s.handle("GET "+fn+"/{name}/versions", "ListVersionsByFunction", s.listVersions)
+	s.handle("POST "+fn+"/{name}/aliases", "CreateAlias", s.createAlias)
+	s.handle("GET "+fn+"/{name}/aliases", "ListAliases", s.listAliases)
+	s.handle("GET "+fn+"/{name}/aliases/{alias}", "GetAlias", s.getAlias)
+	s.handle("PUT "+fn+"/{name}/aliases/{alias}", "UpdateAlias", s.updateAlias)
+	s.handle("DELETE "+fn+"/{name}/aliases/{alias}", "DeleteAlias", s.deleteAlias)
+	s.handle("PUT /2017-10-31/functions/{name}/concurrency", "PutFunctionConcurrency", s.putConcurrency)
+	s.handle("DELETE /2017-10-31/functions/{name}/concurrency", "DeleteFunctionConcurrency", s.deleteConcurrency)
+	s.handle("GET /2019-09-30/functions/{name}/concurrency", "GetFunctionConcurrency", s.getConcurrency)
+	s.handle("POST "+fn+"/{name}/invocations", "InvokeFunction", s.invoke)
+	s.handle("POST /2014-11-13/functions/{name}/invoke-async", "InvokeAsync", s.invokeAsync)
+	s.handle("/", "", func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusNotFound, typ: "UnknownOperationException", msg: "Unknown operation " + r.Method + " " + r.URL.Path}
 	})
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-func (s *Server) handle(pattern string, h handlerFunc) {
+// handle serves pattern with h once the key is allowed action on the
+// function the path names (action "": h authorizes itself).
+func (s *Server) handle(pattern, action string, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		err := error(nil)
+		if action != "" {
+			err = authorize(r, action, pathResource(r))
+		}
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 		}
 	})
@@ -193,7 +202,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(rec, r, invalidParam("invalid request path %q", p))
 		return
 	}
-	s.mux.ServeHTTP(rec, r)
+	ctx := functions.WithRequestID(withIdentity(r.Context(), id), reqID)
+	s.mux.ServeHTTP(rec, r.WithContext(ctx))
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		log().Debug("lambda request", "key", id.AccessKeyID, "status", rec.status, "took", time.Since(start))
 	}
