@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
 // sandboxPidsLimit is functions.SandboxPidsLimit.
@@ -147,5 +150,38 @@ func TestFunctionSpareHostSide(t *testing.T) {
 	// The claimed sandbox still works.
 	if out, r := e.invoke(t, "claimer", `{"key1":"again"}`); out.FunctionError != nil || r.Echo != "again" {
 		t.Fatalf("warm invoke: %s", out.Payload)
+	}
+}
+
+// A daemon whose function records are damaged (what a crash or a disk can
+// leave) starts anyway: each damaged record is set aside and the rest are
+// served.
+func TestFunctionsDamagedRecordsOnStart(t *testing.T) {
+	e := startFnEnv(t)
+	e.deploy(t, "good", 128, 3, nil)
+	e.deploy(t, "bad", 128, 3, nil)
+	e.d.MustWharf(t, "fn", "route", "add", "GET", "/good", "good")
+	e.d.Stop()
+	fnRoot := filepath.Join(e.d.Root, "functions")
+	for name, content := range map[string]string{"triggers.json": "", "keys.json": `[{"AccessKeyId": "AKIA`, "fn/bad.json": "\x00\x00\x00"} {
+		if err := os.WriteFile(filepath.Join(fnRoot, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.d.Restart(t)
+	for _, name := range []string{"triggers.json", "keys.json", "fn/bad.json"} {
+		if aside, _ := filepath.Glob(filepath.Join(fnRoot, name+".corrupt-*")); len(aside) != 1 {
+			t.Errorf("%s was not set aside: %v", name, aside)
+		}
+	}
+	if out := e.d.MustWharf(t, "keys", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("keys after a damaged key file: %q", out)
+	}
+	e.client = e.newClient(t)
+	if out, r := e.invoke(t, "good", `{"key1":"after"}`); out.FunctionError != nil || r.Echo != "after" {
+		t.Fatalf("the intact function after the restart: %s", out.Payload)
+	}
+	if _, err := e.client.GetFunction(context.Background(), &lambda.GetFunctionInput{FunctionName: aws.String("bad")}); !strings.Contains(fmt.Sprint(err), "ResourceNotFoundException") {
+		t.Fatalf("the damaged function: %v", err)
 	}
 }
