@@ -96,7 +96,7 @@ type spooled struct {
 // signature sr started. It returns the identity and a function that
 // releases what the request holds, to be called when it is done.
 func (s *Server) readSigned(r *http.Request, sr *auth.Signed, limit int64) (*auth.Identity, func(), error) {
-	if !spools(r.URL.Path) {
+	if r.ContentLength == 0 || !spools(r.URL.Path) {
 		n := r.ContentLength
 		if n < 0 || n > limit {
 			n = limit

@@ -154,6 +154,11 @@ func TestCodeUploadsBounded(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("X-Amzn-ErrorType") != "TooManyRequestsException" {
 		t.Fatalf("upload over the bound: %d %s", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
 	}
+	// ListFunctions shares the path of CreateFunction but has no body:
+	// it takes no slot.
+	if _, err := e.client.ListFunctions(context.Background(), nil); err != nil {
+		t.Fatalf("ListFunctions while uploads hold every slot: %v", err)
+	}
 }
 
 // Invocation bodies being read and verified share a memory budget: past
