@@ -89,24 +89,26 @@ func (s *store) ensureCode(hexSum string, zipData []byte) error {
 			return fmt.Errorf("code package %s: the stored zip does not match its digest: %w", hexSum, errdefs.ErrUnavailable)
 		}
 		zipData = data
-	} else {
-		// The zip goes first: a marker never exists without the zip it
-		// was unpacked from, so the directory can always be rebuilt.
-		if _, err := os.Stat(zipPath); err != nil {
-			if err := atomicfile.WriteFile(zipPath, zipData, 0o600); err != nil {
-				return err
-			}
-		}
-		if s.unpacked(hexSum) {
+	}
+	// The zip is stored before the directory is renamed into place and
+	// marked: a marker never exists without the zip it was unpacked
+	// from, so the directory can always be rebuilt. A package that does
+	// not unpack is not stored at all.
+	storeZip := func() error {
+		if old, err := os.ReadFile(zipPath); err == nil && sha256.Sum256(old) == sha256.Sum256(zipData) {
 			return nil
 		}
+		return atomicfile.WriteFile(zipPath, zipData, 0o600)
+	}
+	if s.unpacked(hexSum) {
+		return storeZip()
 	}
 	dir := s.codeDir(hexSum)
 	if err := removeTree(dir); err != nil {
 		return err
 	}
 	_ = atomicfile.Remove(dir + markerSuffix)
-	if err := unzip(zipData, dir); err != nil {
+	if err := unzip(zipData, dir, storeZip); err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(dir+markerSuffix, []byte(hexSum+"\n"), 0o600)
@@ -133,12 +135,13 @@ func removeTree(dir string) error {
 // unzip unpacks a function package into dir, which must not exist, via a
 // temporary directory renamed into place with everything fsynced, so that
 // a failed unpack leaves nothing and a crash leaves no torn file under
-// dir. Every entry is created relative to a descriptor of its parent,
+// dir. beforeRename (if not nil) runs once the package has unpacked,
+// before the rename. Every entry is created relative to a descriptor of its parent,
 // resolved inside the package root (openat2 RESOLVE_IN_ROOT), never
 // following a link: entries can never land outside the package, whatever
 // links earlier entries made. Sizes are bounded; regular files keep their
 // execute bits.
-func unzip(data []byte, dir string) error {
+func unzip(data []byte, dir string, beforeRename func() error) error {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return fmt.Errorf("Could not unzip uploaded file. Please check your file, then try to upload again: %w", errdefs.ErrInvalidArgument)
@@ -161,6 +164,11 @@ func unzip(data []byte, dir string) error {
 	// temporary directory's 0700.
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
+	}
+	if beforeRename != nil {
+		if err := beforeRename(); err != nil {
+			return err
+		}
 	}
 	return atomicfile.RenameDir(tmp, dir)
 }

@@ -139,3 +139,20 @@ func TestHalfUnpackedCodeIsReplaced(t *testing.T) {
 		t.Fatalf("code/ holds %d entries, want the zip, the directory and the marker", len(ents))
 	}
 }
+
+// A package that does not unpack leaves nothing in the store.
+func TestBadPackageNotStored(t *testing.T) {
+	root := t.TempDir()
+	e, err := NewEngine(root, ProcessLauncher{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	bad := testutil.ZipOf(t, map[string][]byte{"a": []byte("x"), "a/b": []byte("y")}, nil)
+	if _, err := e.Create(context.Background(), CreateInput{Config: Config{FunctionName: "bad", Runtime: "provided"}, Code: Code{ZipFile: bad}}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("a package with a file under a file: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "code")); len(ents) != 0 {
+		t.Fatalf("a refused package left %d entries in code/", len(ents))
+	}
+}
