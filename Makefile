@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test ./server/lambdaapi -run '^$$' -fuzz FuzzInvoke -fuzztime $(FUZZTIME)
 	$(GO) test ./server/lambdaapi -run '^$$' -fuzz FuzzRequestJSON -fuzztime $(FUZZTIME)
 	$(GO) test ./functions/auth -run '^$$' -fuzz FuzzVerifyHeaders -fuzztime $(FUZZTIME)
+	$(GO) test ./functions/auth -run '^$$' -fuzz FuzzParseStatement -fuzztime $(FUZZTIME)
 	$(GO) test ./functions/runtimeapi -run '^$$' -fuzz FuzzResponseBodies -fuzztime $(FUZZTIME)
 	$(GO) test ./functions -run '^$$' -fuzz FuzzParseName -fuzztime $(FUZZTIME)
 	$(GO) test ./functions/schedule -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
