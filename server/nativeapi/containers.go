@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,12 +11,12 @@ import (
 
 	"github.com/wharf-dev/wharf/server/hijack"
 	"github.com/wharf-dev/wharf/server/httperr"
+	"github.com/wharf-dev/wharf/server/logstream"
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/runtime/logfile"
 	wstream "github.com/wharf-dev/wharf/stream"
 )
 
@@ -422,65 +421,19 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// logs serves the shared logs core (server/logstream): a container with
+// a TTY has one raw stream, others a multiplexed one.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	o, err := logstream.ParseOptions(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	c, err := s.c.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	o := container.LogsOptions{Stdout: boolQuery(r, "stdout"), Stderr: boolQuery(r, "stderr"), Follow: boolQuery(r, "follow"), Tail: -1}
-	if !o.Stdout && !o.Stderr {
-		return fmt.Errorf("you must choose at least one stream: %w", errdefs.ErrInvalidArgument)
-	}
-	if t := q.Get("tail"); t != "" && t != "all" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
-			return fmt.Errorf("invalid tail %q: %w", t, errdefs.ErrInvalidArgument)
-		}
-		o.Tail = n
-	}
-	if o.Since, err = hijack.ParseTime(q.Get("since")); err != nil {
-		return err
-	}
-	if o.Until, err = hijack.ParseTime(q.Get("until")); err != nil {
-		return err
-	}
-	timestamps := boolQuery(r, "timestamps")
-	var fw *hijack.FlushWriter
-	var mo, me io.Writer
-	// The headers go out once the engine found the log readable, so that
-	// a container that keeps none is answered with an error; after them,
-	// an error (a client that left) can only end the stream.
-	o.Ready = func() {
-		w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
-		w.WriteHeader(200)
-		fw = hijack.NewFlushWriter(w)
-		fw.Flush()
-		mo, me = wstream.NewMuxWriters(fw)
-	}
-	err = s.c.Logs(r.Context(), c.ID, o, func(e logfile.Entry) error {
-		if fw == nil {
-			o.Ready() // an engine that reads without saying so first
-		}
-		line := e.Log
-		if timestamps {
-			line = e.Time.Format(time.RFC3339Nano) + " " + line
-		}
-		var err error
-		switch {
-		case c.Config.Tty:
-			_, err = fw.Write([]byte(line))
-		case e.Stream == "stderr":
-			_, err = me.Write([]byte(line))
-		default:
-			_, err = mo.Write([]byte(line))
-		}
-		return err
-	})
-	if fw == nil {
-		return err
-	}
-	return nil
+	f := logstream.Framing{ContentType: logstream.MultiplexedStream, Mux: !c.Config.Tty}
+	return logstream.Serve(w, r, s.c, c, o, f)
 }
 
 func (s *Server) top(w http.ResponseWriter, r *http.Request) error {
