@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 	"github.com/wharf-dev/wharf/server/lambdaapi"
 )
 
@@ -85,15 +86,8 @@ func writeCredentials(path, id, secret string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
 	data := fmt.Sprintf("# written by `wharf keys create --save`\n[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", id, secret)
-	if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, []byte(data), 0o600)
 }
 
 // newKeysCommand is `wharf keys`: the access keys of the Lambda API.

@@ -10,6 +10,18 @@
 // pointing at data that never reached the disk: a zero-length record, or a
 // code directory whose files are empty.
 //
+// Every record the daemon writes goes through WriteFile: the engine's
+// container, network and volume records, the image store's records and
+// tags, the functions' records, the CLI's credentials. Pending is the
+// same for content that is streamed, or named only once written (a blob
+// by its digest). NoSync keeps the atomic rename without the fsyncs, for
+// the deliberate exceptions that need a whole file, not a durable one;
+// each use says why.
+//
+// This package is linked into the lean binary (shim, init, the CLI's hot
+// commands): it imports nothing beyond the standard library and
+// golang.org/x/sys/unix.
+//
 // Reading side: SetAside moves a record that does not parse out of the way
 // (<name>.corrupt-<time>), so that a daemon starts with the rest and the
 // damaged file is kept for a person to look at.
@@ -39,47 +51,104 @@ func IsTemp(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.Contains(name, tmpInfix)
 }
 
+// Option changes how WriteFile and Pending.Commit write.
+type Option func(*options)
+
+type options struct{ noSync bool }
+
+// NoSync keeps the temporary name and the rename, so that a reader, and a
+// daemon restarted after a crash of its own, sees the old content or the
+// new one, whole, but skips both fsyncs: a crash of the host may lose the
+// write, or leave an empty file. It is for records that need to be whole
+// and not durable: those that live on a tmpfs (the exec-root), that are
+// rewritten and read at once (an OCI bundle's config.json), or whose
+// owner does not survive a host crash anyway (a --rm container). Each use
+// says why.
+func NoSync() Option { return func(o *options) { o.noSync = true } }
+
 // WriteFile writes data to path atomically and durably, with permissions
 // perm (the umask does not apply). An existing file is replaced only once
 // the new content is on disk.
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFile(path string, data []byte, perm os.FileMode, opts ...Option) error {
 	dir, base := filepath.Split(path)
+	p, err := CreateTemp(dir, base)
+	if err != nil {
+		return err
+	}
+	defer p.Abort()
+	if _, err := p.Write(data); err != nil {
+		return err
+	}
+	return p.Commit(path, perm, opts...)
+}
+
+// Pending is a file being written under a temporary name, for content
+// that is streamed rather than held in memory, or whose final name is
+// known only once it is written (a blob named by its digest). Commit
+// publishes it; Abort, which is safe to defer, removes it unless it was
+// committed.
+type Pending struct {
+	f    *os.File
+	done bool
+}
+
+// CreateTemp creates a Pending file in dir, named after base (IsTemp
+// tells its name). The final name given to Commit must be on the same
+// filesystem, and is best in the same directory.
+func CreateTemp(dir, base string) (*Pending, error) {
 	if dir == "" {
 		dir = "."
 	}
 	f, err := os.CreateTemp(dir, "."+base+tmpInfix+"*")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = writeSync(f, data, perm); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return SyncDir(dir)
+	return &Pending{f: f}, nil
 }
 
-func writeSync(f *os.File, data []byte, perm os.FileMode) error {
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
+// Write appends to the file.
+func (p *Pending) Write(b []byte) (int, error) { return p.f.Write(b) }
+
+// Name is the file's temporary name.
+func (p *Pending) Name() string { return p.f.Name() }
+
+// Commit gives the file the permissions perm, fsyncs it, renames it to
+// path and fsyncs path's directory, so that the new name never points at
+// data that did not reach the disk. With NoSync it only renames.
+func (p *Pending) Commit(path string, perm os.FileMode, opts ...Option) error {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := p.f.Chmod(perm); err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
+	if !o.noSync {
+		if err := p.f.Sync(); err != nil {
+			return err
+		}
+	}
+	if err := p.f.Close(); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
+	if err := os.Rename(p.f.Name(), path); err != nil {
 		return err
 	}
-	return f.Close()
+	p.done = true
+	if o.noSync {
+		return nil
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// Abort closes and removes the file unless Commit published it.
+func (p *Pending) Abort() {
+	if p.done {
+		return
+	}
+	p.done = true
+	_ = p.f.Close()
+	_ = os.Remove(p.f.Name())
 }
 
 // SyncDir fsyncs a directory, making the creations, renames and removals
