@@ -135,7 +135,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 			return nil, err
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", reg.Handler())
+		mux.Handle("GET /metrics", metrics.Handler(reg))
 		mux.Handle("/", fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool))))
 		// Bodies get per-request deadlines (lambdaapi, trigger): a
 		// ReadTimeout or WriteTimeout here would cut the responses of
