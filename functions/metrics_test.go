@@ -2,41 +2,70 @@ package functions
 
 import (
 	"bytes"
-	"strings"
+	"math"
 	"testing"
 
-	"github.com/wharf-dev/wharf/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // TestPrometheusSeries runs invocations and reads the series the daemon
-// serves on /metrics.
+// serves on /metrics, parsed as a Prometheus server parses them.
 func TestPrometheusSeries(t *testing.T) {
-	reg := metrics.NewRegistry()
+	reg := prometheus.NewRegistry()
 	e := newEngine(t, WithRegisterer(reg))
 	create(t, e, "hello", nil)
 	invokeJSON(t, e, "hello", "", `{"key1":"v1"}`)
 	invokeJSON(t, e, "hello", "", `{"key1":"v2"}`)
 
-	var b bytes.Buffer
-	if err := reg.WriteText(&b); err != nil {
+	gathered, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	text := b.String()
-	for _, want := range []string{
-		"# TYPE wharf_function_invocations_total counter\n",
-		`wharf_function_invocations_total{function="hello"} 2` + "\n",
-		`wharf_function_cold_starts_total{function="hello"} 1` + "\n",
-		`wharf_function_concurrent_executions{function="hello"} 0` + "\n",
-		"# TYPE wharf_function_duration_seconds histogram\n",
-		`wharf_function_duration_seconds_bucket{function="hello",le="0.0005"} `,
-		`wharf_function_duration_seconds_bucket{function="hello",le="900"} 2` + "\n",
-		`wharf_function_duration_seconds_bucket{function="hello",le="+Inf"} 2` + "\n",
-		`wharf_function_duration_seconds_count{function="hello"} 2` + "\n",
-		"# TYPE wharf_function_errors_total counter\n",
-		"# TYPE wharf_function_throttles_total counter\n",
-	} {
-		if !strings.Contains(text, want) {
-			t.Errorf("no %q in:\n%s", want, text)
+	var text bytes.Buffer
+	enc := expfmt.NewEncoder(&text, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range gathered {
+		if err := enc.Encode(f); err != nil {
+			t.Fatal(err)
 		}
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(&text)
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v\n%s", err, text.String())
+	}
+	value := func(name string, typ dto.MetricType) *dto.Metric {
+		t.Helper()
+		f := fams[name]
+		if f == nil || f.GetType() != typ || len(f.GetMetric()) != 1 {
+			t.Fatalf("%s: %v, want one %v series", name, f, typ)
+		}
+		m := f.GetMetric()[0]
+		if l := m.GetLabel(); len(l) != 1 || l[0].GetName() != "function" || l[0].GetValue() != "hello" {
+			t.Fatalf("%s: labels %v, want function=hello", name, l)
+		}
+		return m
+	}
+	for name, want := range map[string]float64{
+		"wharf_function_invocations_total": 2,
+		"wharf_function_cold_starts_total": 1,
+		"wharf_function_errors_total":      0,
+		"wharf_function_throttles_total":   0,
+	} {
+		if got := value(name, dto.MetricType_COUNTER).GetCounter().GetValue(); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := value("wharf_function_concurrent_executions", dto.MetricType_GAUGE).GetGauge().GetValue(); got != 0 {
+		t.Errorf("concurrent executions = %v, want 0", got)
+	}
+	h := value("wharf_function_duration_seconds", dto.MetricType_HISTOGRAM).GetHistogram()
+	b := h.GetBucket()
+	// The 18 buckets, then the +Inf one the text format carries.
+	if h.GetSampleCount() != 2 || len(b) != 19 || b[0].GetUpperBound() != .0005 || b[17].GetUpperBound() != 900 || b[17].GetCumulativeCount() != 2 ||
+		!math.IsInf(b[18].GetUpperBound(), 1) || b[18].GetCumulativeCount() != 2 {
+		t.Errorf("duration histogram: count %d, buckets %v", h.GetSampleCount(), b)
 	}
 }

@@ -109,7 +109,7 @@ func WithShimDormantAfter(d time.Duration) Option { return func(e *Engine) { e.d
 
 // New returns an engine keeping containers under root/containers and shim
 // state under execRoot/shims. runtimes maps names to runtimes; def names
-// the default. self is the path of the wharf binary (shim and init).
+// the default. self is the path of the lean wharf binary (shim and init).
 func New(root, execRoot string, images Images, runtimes map[string]*oci.Runtime, def, self string, opts ...Option) (*Engine, error) {
 	if _, ok := runtimes[def]; !ok {
 		return nil, fmt.Errorf("default runtime %q is not configured: %w", def, errdefs.ErrInvalidArgument)

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/fake"
@@ -733,7 +734,7 @@ func TestKeysHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var withPolicy AccessKey
+	var withPolicy wharf.AccessKey
 	_ = json.NewDecoder(resp.Body).Decode(&withPolicy)
 	resp.Body.Close()
 	if resp.StatusCode != 201 || strings.Join(withPolicy.Policies, " ") != "*:*:* lambda:InvokeFunction:orders-*" {

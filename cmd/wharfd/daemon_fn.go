@@ -34,6 +34,10 @@ import (
 
 // fnConfig holds the daemon's functions flags.
 type fnConfig struct {
+	// wharfBinary is the lean binary a spare sandbox runs (not a flag of
+	// its own: the daemon's --wharf-binary).
+	wharfBinary string
+
 	httpAddr    string
 	idleTimeout time.Duration
 	natsURL     string
@@ -93,7 +97,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 	if err != nil || logMax < 0 || c.logMaxFiles < 1 {
 		return nil, fmt.Errorf("--fn-log-max-size %q, --fn-log-max-file %d: want a size and a count of at least 1", c.logMaxSize, c.logMaxFiles)
 	}
-	launcher := functions.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, spareDir, c.idleTimeout, log))
+	launcher := functions.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, c.wharfBinary, spareDir, c.idleTimeout, log))
 	eng, err := functions.NewEngine(fnRoot, launcher,
 		functions.WithIdleTimeout(c.idleTimeout), functions.WithDefaultConcurrency(c.concurrency),
 		functions.WithLogger(log), functions.WithRegisterer(reg), functions.WithImages(images),
@@ -131,7 +135,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 			return nil, err
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", reg.Handler())
+		mux.Handle("GET /metrics", metrics.Handler(reg))
 		mux.Handle("/", fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool))))
 		// Bodies get per-request deadlines (lambdaapi, trigger): a
 		// ReadTimeout or WriteTimeout here would cut the responses of
@@ -165,18 +169,15 @@ func (fr *fnRuntime) close() {
 	fr.launcher.Close()
 }
 
-// spareOption enables spare sandboxes when the daemon's own binary can run
-// inside one (it must be static: the base image has no libc).
-func spareOption(n int, dir string, idle time.Duration, log *slog.Logger) functions.LauncherOption {
+// spareOption enables spare sandboxes when the lean wharf binary, self,
+// can run inside one (it must be static: the base image has no libc).
+func spareOption(n int, self, dir string, idle time.Duration, log *slog.Logger) functions.LauncherOption {
 	if n <= 0 {
 		return functions.WithSpares(0, "", dir, idle, log)
 	}
-	self, err := os.Executable()
-	if err == nil {
-		var static bool
-		if static, err = functions.StaticBinary(self); err == nil && !static {
-			err = errors.New("it is dynamically linked (build it with `make build` or CGO_ENABLED=0)")
-		}
+	static, err := functions.StaticBinary(self)
+	if err == nil && !static {
+		err = errors.New("it is dynamically linked (build it with `make build` or CGO_ENABLED=0)")
 	}
 	if err != nil {
 		log.Warn("no spare function sandboxes: the wharf binary cannot run inside one", "err", err)
