@@ -21,6 +21,11 @@ import (
 	"github.com/wharf-dev/wharf/image/snapshot"
 )
 
+// viewFlags are the mount flags of a stopped container's private view:
+// nothing in a container's files is run or opened as a device, nor gives
+// privileges, through the daemon's view of them.
+const viewFlags = snapshot.NoSuid | snapshot.NoDev | snapshot.NoExec
+
 // A view of a container's files is an O_PATH handle on a directory that
 // shows them:
 //
@@ -143,18 +148,11 @@ func (e *Engine) mountView(ctx context.Context, c *Container, o viewOptions) (*v
 	if err != nil {
 		return nil, err
 	}
-	// Until the remount below the mount lacks nosuid and nodev; only root
-	// can reach it meanwhile (the directories are 0700).
-	if err := snapshot.MountOverlay(mnt, lowers, filepath.Join(e.dir(c.ID), "upper"), filepath.Join(e.dir(c.ID), "work")); err != nil {
+	if err := snapshot.MountOverlay(mnt, lowers, filepath.Join(e.dir(c.ID), "upper"), filepath.Join(e.dir(c.ID), "work"), viewFlags); err != nil {
 		os.Remove(mnt)
 		return nil, fmt.Errorf("mounting the filesystem of container %s: %w", c.ID, err)
 	}
 	v := &view{mnt: mnt, e: e}
-	const private = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	if err := unix.Mount("", mnt, "", unix.MS_REMOUNT|unix.MS_BIND|private, ""); err != nil {
-		v.close()
-		return nil, fmt.Errorf("remounting the filesystem of container %s: %w", c.ID, err)
-	}
 	if err := unix.Mount("", mnt, "", unix.MS_PRIVATE, ""); err != nil {
 		v.close()
 		return nil, fmt.Errorf("remounting the filesystem of container %s: %w", c.ID, err)
@@ -173,6 +171,7 @@ func (e *Engine) mountView(ctx context.Context, c *Container, o viewOptions) (*v
 		}
 	}
 	if o.readOnly {
+		const private = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 		if err := unix.Mount("", mnt, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|private, ""); err != nil {
 			v.close()
 			return nil, fmt.Errorf("remounting the filesystem of container %s: %w", c.ID, err)

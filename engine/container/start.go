@@ -277,7 +277,7 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		}
 	}
 	_ = snapshot.Unmount(rootfs)
-	if err := snapshot.MountOverlay(rootfs, lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work")); err != nil {
+	if err := snapshot.MountOverlay(rootfs, lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work"), 0); err != nil {
 		return nil, fmt.Errorf("mounting root filesystem: %w", err)
 	}
 	plan, err := e.setupNetwork(ctx, c)
