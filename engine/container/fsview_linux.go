@@ -129,11 +129,7 @@ func readAt(d *os.File, name string) (string, error) {
 
 // mountView mounts a stopped container's filesystem privately.
 func (e *Engine) mountView(ctx context.Context, c *Container, o viewOptions) (*view, error) {
-	img, err := e.images.Get(ctx, c.ImageID)
-	if err != nil {
-		return nil, fmt.Errorf("image of container %s: %w", c.ID, err)
-	}
-	lowers, err := e.images.LayerDirs(ctx, img)
+	layers, err := e.layers(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +144,7 @@ func (e *Engine) mountView(ctx context.Context, c *Container, o viewOptions) (*v
 	if err != nil {
 		return nil, err
 	}
-	if err := snapshot.MountOverlay(mnt, lowers, filepath.Join(e.dir(c.ID), "upper"), filepath.Join(e.dir(c.ID), "work"), viewFlags); err != nil {
+	if err := e.rootfs.Mount(ctx, mnt, layers, viewFlags); err != nil {
 		os.Remove(mnt)
 		return nil, fmt.Errorf("mounting the filesystem of container %s: %w", c.ID, err)
 	}
@@ -281,7 +277,7 @@ func (v *view) close() {
 	}
 	// Volumes attached below make a plain unmount busy; Unmount then
 	// detaches the whole tree.
-	if err := snapshot.Unmount(v.mnt); err != nil {
+	if err := v.e.rootfs.Unmount(context.Background(), v.mnt); err != nil {
 		v.e.log.Error("unmounting a container filesystem view", "dir", v.mnt, "err", err)
 		return
 	}
@@ -426,9 +422,9 @@ func (e *Engine) freeze(ctx context.Context, c *Container) (func(), error) {
 	if c.State.Status == StatusPaused {
 		return func() {}, nil
 	}
-	rt := e.runtimes[c.Runtime]
-	if rt == nil {
-		return nil, fmt.Errorf("runtime %q is not available on this daemon: %w", c.Runtime, errdefs.ErrUnavailable)
+	rt, err := e.runtime(c)
+	if err != nil {
+		return nil, err
 	}
 	marker := filepath.Join(e.dir(c.ID), frozenMarker)
 	if err := os.WriteFile(marker, nil, 0o600); err != nil {
