@@ -5,8 +5,9 @@
 // already mounted) under a supervisor that holds the process's stdio,
 // writes its log and records its exit, and that outlives the daemon.
 //
-// Implementation: runtime/ocishim (an OCI runtime binary, runc or crun,
-// under wharf's shim).
+// Implementations: runtime/ocishim (an OCI runtime binary, runc or crun,
+// under wharf's shim), runtime/fake (in memory, for tests without root).
+// runtime/testsuite is the conformance suite both pass.
 //
 // Lifecycle of one container ID, as the engine drives it:
 //
@@ -78,8 +79,10 @@ type Lifecycle interface {
 	// does with it is the process's: an init ignores signals it has no
 	// handler for, except SIGKILL.
 	Kill(ctx context.Context, id string, sig syscall.Signal) error
-	// Pause freezes every process of the container; signals sent to a
-	// frozen container take effect when it is resumed.
+	// Pause freezes every process of the container. Signals sent to a
+	// frozen container take effect when it is resumed; SIGKILL may end
+	// it at once (runc thaws a container to kill it), so whoever kills a
+	// paused container resumes it too, ignoring the error.
 	Pause(ctx context.Context, id string) error
 	// Resume thaws a paused container.
 	Resume(ctx context.Context, id string) error
