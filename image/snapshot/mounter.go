@@ -18,15 +18,16 @@ type Layers struct {
 // under a writable layer, merged at a target directory.
 //
 // Lifecycle of one target: Mount makes the merged view appear at the
-// (existing, empty) target directory; every change made under it lands in
-// Layers.Upper and none in the lowers; Unmount takes the view down and
-// leaves the target an empty directory again, with the changes kept in
-// the upper layer for the next Mount of the same layers. Unmount of a
+// (existing, empty) target directory; every change made under it is in
+// Layers.Upper, and none in the lowers, by the time Unmount has taken the
+// view down and left the target an empty directory again, kept for the
+// next Mount of the same layers. Unmount of a
 // target with nothing mounted is not an error, so callers unmount
 // before they mount whatever a crash left. A target is mounted once at
 // a time.
 //
-// Overlay is the kernel's implementation.
+// Overlay is the kernel's implementation; runtime/fake has one that needs
+// no privilege; image/snapshot/testsuite is the suite both pass.
 type Mounter interface {
 	Mount(ctx context.Context, target string, l Layers, f Flags) error
 	Unmount(ctx context.Context, target string) error
