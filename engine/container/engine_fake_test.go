@@ -3,6 +3,8 @@ package container_test
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -63,8 +65,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // The delay before each policy restart doubles from 100ms, as docker's.
 func TestRestartBackoffDoubles(t *testing.T) {
 	f := newFakeEngine(t)
-	e := f.start(t)
-	defer e.Close()
+	e := f.Engine(t)
 	o := cmd("sh", "-c", "exit 1")
 	o.HostConfig.RestartPolicy = container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 4}
 	id := mustRun(t, e, o)
@@ -111,30 +112,29 @@ func TestRestartBackoffDoubles(t *testing.T) {
 // The root filesystem is mounted while the container runs, and only then.
 func TestRootfsMountedWhileRunning(t *testing.T) {
 	f := newFakeEngine(t)
-	e := f.start(t)
-	defer e.Close()
+	e := f.Engine(t)
 	id := mustCreate(t, e, cmd("sleep", "100"))
 	rootfs := e.RootfsPath(id)
-	if f.host.RootFS().Mounted(rootfs) {
+	if f.Host.RootFS().Mounted(rootfs) {
 		t.Fatal("a created container's root filesystem is mounted")
 	}
 	if err := e.Start(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	if !f.host.RootFS().Mounted(rootfs) {
+	if !f.Host.RootFS().Mounted(rootfs) {
 		t.Fatal("a running container's root filesystem is not mounted")
 	}
 	if err := e.Kill(context.Background(), id, "KILL"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "unmounted after the exit", func() bool { return !f.host.RootFS().Mounted(rootfs) })
+	waitFor(t, "unmounted after the exit", func() bool { return !f.Host.RootFS().Mounted(rootfs) })
 
 	// A start that fails leaves nothing mounted.
 	bad := mustCreate(t, e, cmd("no-such-command"))
 	if err := e.Start(context.Background(), bad); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("start of a missing command: %v", err)
 	}
-	if f.host.RootFS().Mounted(e.RootfsPath(bad)) {
+	if f.Host.RootFS().Mounted(e.RootfsPath(bad)) {
 		t.Error("a failed start left the root filesystem mounted")
 	}
 }
@@ -143,8 +143,7 @@ func TestRootfsMountedWhileRunning(t *testing.T) {
 // layer from one run to the next, and is its own.
 func TestWritableLayerKept(t *testing.T) {
 	f := newFakeEngine(t)
-	e := f.start(t)
-	defer e.Close()
+	e := f.Engine(t)
 	ctx := context.Background()
 	o := cmd("sh", "-c", "cat /tmp/note; echo run >> /tmp/note")
 	id := mustRun(t, e, o)
@@ -186,8 +185,7 @@ func stdout(t *testing.T, e *container.Engine, id string) string {
 // the size given to ExecResize.
 func TestExecPidAndResize(t *testing.T) {
 	f := newFakeEngine(t)
-	e := f.start(t)
-	defer e.Close()
+	e := f.Engine(t)
 	ctx := context.Background()
 	id := mustRun(t, e, cmd("sleep", "100"))
 	x, err := e.ExecCreate(ctx, id, container.ExecConfig{Cmd: []string{"sh", "-c", "read x; stty size"}, Tty: true, AttachStdin: true, AttachStdout: true})
@@ -225,8 +223,7 @@ func TestExecPidAndResize(t *testing.T) {
 // A TTY container's terminal takes the size given to Resize.
 func TestContainerResize(t *testing.T) {
 	f := newFakeEngine(t)
-	e := f.start(t)
-	defer e.Close()
+	e := f.Engine(t)
 	ctx := context.Background()
 	o := cmd("sh", "-c", "read x; stty size")
 	o.Config.Tty, o.Config.OpenStdin = true, true
@@ -280,14 +277,13 @@ func (c *rwConn) String() string {
 // there.
 func TestRemoveForgetsInRuntime(t *testing.T) {
 	f := newFakeEngine(t)
-	e := f.start(t)
-	defer e.Close()
+	e := f.Engine(t)
 	ctx := context.Background()
 	id := mustRun(t, e, cmd("sh", "-c", "exit 5"))
 	if code, _ := e.Wait(ctx, id, "", nil); code != 5 {
 		t.Fatalf("exit %d", code)
 	}
-	rt := f.host.Runtime()
+	rt := f.Host.Runtime()
 	if x, _ := rt.ReadExit(ctx, id); x == nil || x.ExitCode != 5 {
 		t.Fatalf("the runtime did not record the exit: %+v", x)
 	}
@@ -303,7 +299,7 @@ func TestRemoveForgetsInRuntime(t *testing.T) {
 // and says why; one with a restart policy is started again.
 func TestRestoreAfterReboot(t *testing.T) {
 	f := newFakeEngine(t)
-	e := f.start(t)
+	e := f.Start(t)
 	ctx := context.Background()
 	plain := mustRun(t, e, cmd("sleep", "100"))
 	o := cmd("sleep", "100")
@@ -313,10 +309,9 @@ func TestRestoreAfterReboot(t *testing.T) {
 	o.HostConfig.AutoRemove = true
 	rm := mustRun(t, e, o)
 	e.Close()
-	f.host.Reboot()
+	f.Host.Reboot()
 
-	e = f.start(t)
-	defer e.Close()
+	e = f.Engine(t)
 	st := state(t, e, plain)
 	if st.Status != container.StatusExited || st.ExitCode != 255 || st.Error == "" {
 		t.Errorf("a container running at the reboot: %+v", st)
@@ -329,7 +324,8 @@ func TestRestoreAfterReboot(t *testing.T) {
 	}
 	waitFor(t, "removed the --rm container", func() bool {
 		_, err := e.Get(ctx, rm)
-		return errdefs.IsNotFound(err)
+		_, serr := os.Stat(filepath.Join(f.Root, "containers", rm))
+		return errdefs.IsNotFound(err) && os.IsNotExist(serr)
 	})
 	for _, id := range []string{plain, always} {
 		_ = e.Remove(ctx, id, container.RemoveOptions{Force: true})
@@ -340,7 +336,7 @@ func TestRestoreAfterReboot(t *testing.T) {
 // daemon was down, unless a user stopped it.
 func TestRestoreAppliesPolicies(t *testing.T) {
 	f := newFakeEngine(t)
-	e := f.start(t)
+	e := f.Start(t)
 	ctx := context.Background()
 	o := cmd("sleep", "100")
 	o.HostConfig.RestartPolicy = container.RestartPolicy{Name: "unless-stopped"}
@@ -354,12 +350,11 @@ func TestRestoreAppliesPolicies(t *testing.T) {
 	failing := mustRun(t, e, o)
 	e.Close()
 	// The daemon is down while it fails.
-	rt := f.host.Runtime()
+	rt := f.Host.Runtime()
 	waitFor(t, "exited while the daemon was down", func() bool { return !rt.Alive(ctx, failing) })
 	rt.Close()
 
-	e = f.start(t)
-	defer e.Close()
+	e = f.Engine(t)
 	if st := state(t, e, stopped); st.Status != container.StatusExited {
 		t.Errorf("a container the user stopped came back: %+v", st)
 	}
@@ -378,8 +373,7 @@ func TestRestoreAppliesPolicies(t *testing.T) {
 // An attach waiting for a start goes away with its context.
 func TestAttachWaitCancelled(t *testing.T) {
 	f := newFakeEngine(t)
-	e := f.start(t)
-	defer e.Close()
+	e := f.Engine(t)
 	id := mustCreate(t, e, cmd("sh", "-c", "echo late"))
 	ctx, cancel := context.WithCancel(context.Background())
 	registered := make(chan struct{})

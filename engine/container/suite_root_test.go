@@ -59,7 +59,7 @@ func TestLifecycleOnRunc(t *testing.T) {
 		}
 		t.Cleanup(func() {
 			env.Engine.Close()
-			settle(t, root)
+			testsuite.Settle(t, root)
 		})
 		return env
 	})
