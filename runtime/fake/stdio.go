@@ -3,7 +3,6 @@ package fake
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -190,5 +189,3 @@ func (c *ctr) serveStdin(conn *net.UnixConn) {
 		c.stdinOnce.Do(func() { _ = c.stdinW.Close() })
 	}
 }
-
-func (c *ctr) String() string { return fmt.Sprintf("fake container %s", c.id) }
