@@ -39,24 +39,11 @@ test: test-deps vet
 	# not carry its dependencies.
 	cd integration/testcontainers && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
-# Runs each fuzz target for a short while (FUZZTIME=1m for longer).
+# Runs every fuzz target for a short while (FUZZTIME=1m for longer); the
+# script finds them with `go test -list`, so none is forgotten.
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test ./image/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
-	$(GO) test ./image/unpack -run '^$$' -fuzz FuzzExtract -fuzztime $(FUZZTIME)
-	$(GO) test ./image/store -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME)
-	$(GO) test ./image/store -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/network -run '^$$' -fuzz FuzzParsePortSpec -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/volume -run '^$$' -fuzz FuzzParseMountSpec -fuzztime $(FUZZTIME)
-	$(GO) test ./runtime/spec -run '^$$' -fuzz FuzzParseUlimit -fuzztime $(FUZZTIME)
-	$(GO) test ./stream -run '^$$' -fuzz FuzzDemux -fuzztime $(FUZZTIME)
-	$(GO) test ./runtime/logfile -run '^$$' -fuzz FuzzTail -fuzztime $(FUZZTIME)
-	$(GO) test ./server/lambdaapi -run '^$$' -fuzz FuzzInvoke -fuzztime $(FUZZTIME)
-	$(GO) test ./server/lambdaapi -run '^$$' -fuzz FuzzRequestJSON -fuzztime $(FUZZTIME)
-	$(GO) test ./functions/auth -run '^$$' -fuzz FuzzVerifyHeaders -fuzztime $(FUZZTIME)
-	$(GO) test ./functions/runtimeapi -run '^$$' -fuzz FuzzResponseBodies -fuzztime $(FUZZTIME)
-	$(GO) test ./functions -run '^$$' -fuzz FuzzParseName -fuzztime $(FUZZTIME)
-	$(GO) test ./functions/schedule -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	GO=$(GO) FUZZTIME=$(FUZZTIME) sh scripts/fuzz.sh
 
 bench: deps build
 	$(GO) run ./bench/startbench -wharf $(BIN)

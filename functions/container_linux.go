@@ -33,6 +33,9 @@ type ContainerSpec struct {
 	MemoryBytes int64
 	CPUShares   int64
 	NanoCPUs    int64
+	// PidsLimit caps the processes and threads in the container (0: no
+	// limit).
+	PidsLimit int64
 	// NetNSPath is the network namespace to join (the sandbox's, holding
 	// the Runtime API listener).
 	NetNSPath string
@@ -78,8 +81,15 @@ const BaseImage = "wharf/lambda-base:1"
 // sandboxUser is the unprivileged user Lambda runs functions as.
 const sandboxUser = "993:990"
 
+// SandboxPidsLimit caps the processes and threads of every sandbox (zip,
+// spare and image functions alike), of the order of Lambda's own limit
+// of 1024 per execution environment: a function that forks without end
+// gets EAGAIN at the cap, and the host's PIDs are not exhausted.
+const SandboxPidsLimit = 1024
+
 // ContainerLauncher runs sandboxes as engine containers: own namespaces,
-// memory limit and CPU share in proportion to it, the code read-only at
+// memory limit and CPU share in proportion to it, SandboxPidsLimit
+// processes, the code read-only at
 // /var/task, a read-only root with a sized tmpfs /tmp, and no network but
 // loopback, where the Runtime API waits.
 type ContainerLauncher struct {
@@ -189,6 +199,7 @@ func (cl *ContainerLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sand
 		Env:            append(append([]string{}, spec.Env...), runtimeAPIEnv),
 		MemoryBytes:    int64(spec.MemoryMB) << 20,
 		CPUShares:      lambdaCPUShares(spec.MemoryMB),
+		PidsLimit:      SandboxPidsLimit,
 		NetNSPath:      nsPath,
 		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("size=%dm,mode=1777", spec.EphemeralMB)},
 		ReadonlyRootfs: true,
@@ -230,9 +241,7 @@ func serveRuntimeAPI(nsPath string, handler func(*runtimeapi.Server) http.Handle
 		return nil, nil, fmt.Errorf("sandbox network namespace: %w", err)
 	}
 	api := runtimeapi.New()
-	srv := &http.Server{Handler: handler(api)}
-	go func() { _ = srv.Serve(l) }()
-	return api, srv, nil
+	return api, api.Serve(l, handler(api)), nil
 }
 
 // stopRuntimeAPI undoes serveRuntimeAPI.

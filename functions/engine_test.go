@@ -246,7 +246,7 @@ func TestUnzipRefusesEscapes(t *testing.T) {
 	} {
 		data := testutil.ZipOf(t, files, nil)
 		target := dir + "/" + name
-		if err := unzip(data, target); err != nil {
+		if err := unzip(data, target, nil); err != nil {
 			continue // refused outright is fine
 		}
 		// Accepted: the entry must have landed inside the target.
@@ -254,7 +254,7 @@ func TestUnzipRefusesEscapes(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
-	if err := unzip([]byte("not a zip"), dir+"/garbage"); !errdefs.IsInvalidArgument(err) {
+	if err := unzip([]byte("not a zip"), dir+"/garbage", nil); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("garbage: %v", err)
 	}
 }

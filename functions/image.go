@@ -159,15 +159,22 @@ func (e *imageError) Error() string { return e.msg + ": " + e.class.Error() }
 func (e *imageError) Unwrap() error { return e.class }
 
 // pullImage pulls ref into the store and returns it; errors say what
-// Lambda says of an image it cannot use.
-func (e *Engine) pullImage(ctx context.Context, ref string) (*imagestore.Image, error) {
-	e.log.Info("pulling function image", "image", ref)
+// Lambda says of an image it cannot use. They never carry the pull's own
+// error: that may hold another registry's response, which is for the
+// daemon's log (with the API request's ID, reqID), not for the client.
+func (e *Engine) pullImage(ctx context.Context, ref, reqID string) (*imagestore.Image, error) {
+	e.log.Info("pulling function image", "image", ref, "request", reqID)
 	img, err := e.images.Pull(ctx, ref, nil)
 	if err != nil {
-		if errdefs.IsNotFound(err) {
-			return nil, &imageError{msg: fmt.Sprintf("Source image %s does not exist. Provide a valid source image. (%v)", ref, err), class: errdefs.ErrInvalidArgument}
+		e.log.Warn("pulling function image failed", "image", ref, "request", reqID, "err", err)
+		see := "see the daemon's log"
+		if reqID != "" {
+			see += " for request " + reqID
 		}
-		return nil, &imageError{msg: fmt.Sprintf("Source image %s could not be pulled: %v", ref, err), class: errdefs.ErrInvalidArgument}
+		if errdefs.IsNotFound(err) {
+			return nil, &imageError{msg: fmt.Sprintf("Source image %s does not exist. Provide a valid source image. (%s)", ref, see), class: errdefs.ErrInvalidArgument}
+		}
+		return nil, &imageError{msg: fmt.Sprintf("Source image %s could not be pulled (%s).", ref, see), class: errdefs.ErrInvalidArgument}
 	}
 	return img, nil
 }
@@ -190,7 +197,7 @@ func (e *Engine) setImage(ctx context.Context, c *Config, ref string, pull bool)
 		c.ImageURI, c.ResolvedImageURI, c.ImageID, c.CodeSha256, c.CodeSize = ref, "", "", "", 0
 		return true, nil
 	case errdefs.IsNotFound(err):
-		if img, err = e.pullImage(ctx, ref); err != nil {
+		if img, err = e.pullImage(ctx, ref, RequestID(ctx)); err != nil {
 			return false, err
 		}
 	case errdefs.IsInvalidArgument(err):
@@ -206,8 +213,9 @@ func (e *Engine) setImage(ctx context.Context, c *Config, ref string, pull bool)
 // pullPending pulls the image of a Pending image function in the
 // background and moves it to Active or Failed, unless its code changed or
 // it was deleted meanwhile (a configuration change does not matter: the
-// image is still the one to pull). The caller holds e.st.mu.
-func (e *Engine) pullPending(r *record, publish bool) {
+// image is still the one to pull). reqID is the API request that set the
+// image ("" at a daemon start), for the log. The caller holds e.st.mu.
+func (e *Engine) pullPending(r *record, publish bool, reqID string) {
 	name, ref := r.Latest.FunctionName, r.Latest.ImageURI
 	e.wg.Add(1)
 	go func() {
@@ -224,7 +232,7 @@ func (e *Engine) pullPending(r *record, publish bool) {
 		var img *imagestore.Image
 		var err error = &imageError{msg: "the daemon has no image store", class: errdefs.ErrUnavailable}
 		if e.images != nil {
-			img, err = e.pullImage(ctx, ref)
+			img, err = e.pullImage(ctx, ref, reqID)
 		}
 		if ctx.Err() != nil {
 			return // the engine is closing; the next start pulls again
@@ -237,12 +245,12 @@ func (e *Engine) pullPending(r *record, publish bool) {
 		}
 		c := &cur.Latest
 		if err != nil {
-			c.State, c.StateReasonCode, c.StateReason = StateFailed, reasonInvalidImage, err.Error()
+			c.State, c.StateReasonCode, c.StateReason = StateFailed, reasonInvalidImage, "Source image "+ref+" could not be used."
 			var ie *imageError
 			if errors.As(err, &ie) {
 				c.StateReason = ie.msg
 			}
-			e.log.Warn("function image unavailable", "function", name, "image", ref, "err", err)
+			e.log.Warn("function image unavailable", "function", name, "image", ref, "request", reqID, "err", err)
 		} else {
 			pinImage(c, img)
 			c.State, c.StateReason, c.StateReasonCode = StateActive, "", ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -455,4 +456,57 @@ func TestResolvedURI(t *testing.T) {
 			t.Errorf("resolvedURI(%q) = %q, want %q", ref, got, want)
 		}
 	}
+}
+
+// A pull's own error may hold another registry's response (its body, its
+// headers): it goes to the daemon's log with the API request's ID, never
+// to the client, who gets a generic message with the image reference.
+func TestImagePullErrorNotEchoed(t *testing.T) {
+	const upstream = "UPSTREAM-BODY: <html>internal registry 10.9.8.7 says: token for root expired</html>"
+	images := newMemImages()
+	images.pullErr = fmt.Errorf("GET https://10.9.8.7/v2/fn/manifests/1: UNAUTHORIZED: %s: %w", upstream, errdefs.ErrUnauthorized)
+	var log strings.Builder
+	var mu sync.Mutex
+	l := slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil))
+	e, err := NewEngine(t.TempDir(), &specLauncher{}, WithImages(images), WithLogger(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	ctx := WithRequestID(context.Background(), "req-1234")
+
+	// Create pulls in the background: the reason a client reads is clean.
+	if _, err := createImageFn(ctx, e, "bg", "10.9.8.7/fn:1", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	got := waitState(t, e, "bg")
+	if got.State != StateFailed || strings.Contains(got.StateReason, "UPSTREAM") || strings.Contains(got.StateReason, "10.9.8.7/v2") ||
+		!strings.Contains(got.StateReason, "10.9.8.7/fn:1") {
+		t.Fatalf("StateReason of a failed pull: %q", got.StateReason)
+	}
+	// UpdateCode pulls within the request: so is its error.
+	images.tag("local/fn:1", testImage(1, lambdaImageConfig))
+	if _, err := createImageFn(ctx, e, "fg", "local/fn:1", nil, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.UpdateCode(ctx, "fg", Code{ImageURI: "10.9.8.7/fn:2"}, false)
+	if !errdefs.IsInvalidArgument(err) || strings.Contains(err.Error(), "UPSTREAM") || !strings.Contains(err.Error(), "10.9.8.7/fn:2") || !strings.Contains(err.Error(), "req-1234") {
+		t.Fatalf("UpdateCode error: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(log.String(), "UPSTREAM-BODY") || !strings.Contains(log.String(), "request=req-1234") {
+		t.Fatalf("the daemon's log lacks the pull error or the request ID:\n%s", log.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *strings.Builder
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

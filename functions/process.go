@@ -41,8 +41,7 @@ func (ProcessLauncher) Launch(ctx context.Context, spec SandboxSpec) (Sandbox, e
 		return nil, err
 	}
 	rt := runtimeapi.New()
-	srv := &http.Server{Handler: rt}
-	go func() { _ = srv.Serve(l) }()
+	srv := rt.Serve(l, nil)
 	cmd := exec.Command(filepath.Join(spec.CodeDir, "bootstrap"))
 	cmd.Dir = spec.CodeDir
 	cmd.Env = append(append([]string{}, spec.Env...), "AWS_LAMBDA_RUNTIME_API="+l.Addr().String(), "LAMBDA_TASK_ROOT="+spec.CodeDir)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
@@ -86,12 +86,8 @@ func WithClock(now func() time.Time) EngineOption { return func(e *Engine) { e.n
 // NewEngine opens the function store under root and serves invocations
 // with sandboxes from launcher. Close stops it.
 func NewEngine(root string, launcher Launcher, opts ...EngineOption) (*Engine, error) {
-	st, err := openStore(root)
-	if err != nil {
-		return nil, err
-	}
 	e := &Engine{
-		st: st, launcher: launcher, log: slog.Default(), now: time.Now,
+		launcher: launcher, log: slog.Default(), now: time.Now,
 		idleTTL: 5 * time.Minute, defaultLimit: 100, logLimits: DefaultLogLimits,
 		pools: map[string]*pool{}, logs: map[string]*funcLog{}, metrics: map[string]*counters{},
 		stop: make(chan struct{}),
@@ -99,6 +95,11 @@ func NewEngine(root string, launcher Launcher, opts ...EngineOption) (*Engine, e
 	for _, o := range opts {
 		o(e)
 	}
+	st, err := openStore(root, e.log)
+	if err != nil {
+		return nil, err
+	}
+	e.st = st
 	if e.prom == nil {
 		e.prom = newPromMetrics(nil)
 	}
@@ -185,7 +186,7 @@ func (e *Engine) finishPending(r *record) {
 		}
 	} else if c.ImageID == "" {
 		// The image is still to be pulled; pullPending finishes.
-		e.pullPending(r, false)
+		e.pullPending(r, false, "")
 		return
 	} else {
 		c.State, c.StateReason, c.StateReasonCode = StateActive, "", ""
@@ -245,7 +246,7 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (*Config, error) {
 	if pull {
 		// Pending until the image is pulled (image.go); a daemon that
 		// stops meanwhile pulls again on its next start.
-		e.pullPending(r, in.Publish)
+		e.pullPending(r, in.Publish, RequestID(ctx))
 		e.st.mu.Unlock()
 		e.log.Info("function created", "function", c.FunctionName, "state", out.State, "image", c.ImageURI)
 		return &out, nil
@@ -432,7 +433,7 @@ func (e *Engine) Delete(ctx context.Context, name, qualifier string) error {
 	if qualifier == LatestVersion {
 		return fmt.Errorf("$LATEST version cannot be deleted without deleting the function: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := os.Remove(filepath.Join(e.st.root, "fn", name+".json")); err != nil && !os.IsNotExist(err) {
+	if err := atomicfile.Remove(filepath.Join(e.st.root, "fn", name+".json")); err != nil {
 		return err
 	}
 	delete(e.st.fns, name)

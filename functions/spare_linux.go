@@ -27,29 +27,44 @@ import (
 // Creating a sandbox's container (namespaces, cgroups, the seccomp filter,
 // mounts: the OCI runtime's work) is most of a cold start. A launcher with
 // spares keeps a few containers of the zip-function base image started
-// ahead, empty: their process is wharf-spare (the static wharf binary,
-// bind-mounted read-only), waiting on the sandbox's own Runtime API
-// listener, and their /var/task and /tmp are slave mounts of staging
-// directories on the host. A cold start of a zip function claims one: the
-// host mounts the function's code (read-only) and a sized tmpfs onto the
-// staging directories, which propagate into the sandbox, sets the
-// function's memory limit and CPU weight on its cgroup, and answers the
-// waiting process, which execs /var/task/bootstrap with the function's
-// environment. The function's own init still runs in full on every cold
-// start and is reported as Init Duration; only the container creation is
-// off the request's path. A claimed spare belongs to that function until
-// it is reaped; it never serves another. The launcher then starts a new
-// spare in the background.
+// ahead, empty: their process is wharf-spare (the static wharf binary),
+// waiting on the sandbox's own Runtime API listener, and their /var/task
+// and /tmp are slave mounts of staging directories on the host. A cold
+// start of a zip function claims one: the host mounts the function's code
+// (read-only) and a sized tmpfs onto the staging directories, which
+// propagate into the sandbox, sets the function's memory limit and CPU
+// weight on its cgroup, and answers the waiting process, which execs
+// /var/task/bootstrap with the function's environment. The function's own
+// init still runs in full on every cold start and is reported as Init
+// Duration; only the container creation is off the request's path. A
+// claimed spare belongs to that function until it is reaped; it never
+// serves another. The launcher then starts a new spare in the background.
 //
-// On disk: <spare dir>/<sandbox name>/{task,tmp}, each a shared bind mount
-// of itself, plus the code and tmpfs mounted on them once claimed.
+// The wharf binary reaches the spare the same way, through a staging
+// directory mounted at /var/runtime: the host bind-mounts it (read-only)
+// there before the container starts, and unmounts and deletes it as soon
+// as wharf-spare is running and waiting, which it no longer needs the
+// file for. The unmount propagates into the sandbox, so no function ever
+// sees the daemon's binary.
+//
+// On disk: <spare dir>/<sandbox name>/{task,tmp,runtime}, each a shared
+// bind mount of itself, plus the code and tmpfs mounted on task and tmp
+// once claimed, and the binary on runtime/wharf-spare until the spare
+// waits. The spare dir and each sandbox's directory are 0700, as are task
+// and tmp beneath the code and tmpfs: no user of the host but root reaches
+// a function's code or /tmp through them (the tmpfs itself is 1777 for
+// the sandbox, as Lambda's /tmp is).
 
 // SpareLabel marks a sandbox container started as a spare.
 const SpareLabel = "wharf.function.spare"
 
-// spareBinPath is where the wharf binary is mounted in a spare; the
-// binary acts as wharf-spare by that name.
-const spareBinPath = "/var/runtime/wharf-spare"
+// spareBinDir is where a spare's runtime staging directory is mounted,
+// and spareBinPath the wharf binary in it, which acts as wharf-spare by
+// that name.
+const (
+	spareBinDir  = "/var/runtime"
+	spareBinPath = spareBinDir + "/wharf-spare"
+)
 
 // spareMemoryMB is a spare's memory limit until it is claimed (the least
 // a function may have).
@@ -241,23 +256,81 @@ func (cl *ContainerLauncher) fillSpares(ctx context.Context) {
 	}
 }
 
-// newSpare starts one spare and waits until its process waits.
-func (cl *ContainerLauncher) newSpare(ctx context.Context) (*spare, error) {
-	name := sandboxName("fn-spare")
+// stageDirs are a spare's staging directories and their modes: task and
+// tmp are covered by the code and the tmpfs once claimed; runtime holds
+// the binary until the spare waits, and the sandbox user must traverse it
+// to start it.
+var stageDirs = []struct {
+	name string
+	mode os.FileMode
+}{{"task", 0o700}, {"tmp", 0o700}, {"runtime", 0o711}}
+
+// newStage makes a spare's staging directories, each a shared mount of
+// itself so that what the host mounts on them propagates into the sandbox,
+// with the binary mounted in runtime/.
+func (cl *ContainerLauncher) newStage(name string) (string, error) {
+	// An older daemon made the spare dir 0755: tighten it.
+	if err := os.MkdirAll(cl.spareDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(cl.spareDir, 0o700); err != nil {
+		return "", err
+	}
 	stage := filepath.Join(cl.spareDir, name)
-	for _, sub := range []string{"task", "tmp"} {
-		d := filepath.Join(stage, sub)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
+	if err := os.Mkdir(stage, 0o700); err != nil {
+		return "", err
+	}
+	for _, sub := range stageDirs {
+		d := filepath.Join(stage, sub.name)
+		if err := os.Mkdir(d, sub.mode); err != nil {
+			removeStage(stage)
+			return "", err
+		}
+		if err := os.Chmod(d, sub.mode); err != nil { // past the umask
+			removeStage(stage)
+			return "", err
 		}
 		if err := unix.Mount(d, d, "", unix.MS_BIND, ""); err != nil {
 			removeStage(stage)
-			return nil, fmt.Errorf("staging mount: %w", err)
+			return "", fmt.Errorf("staging mount: %w", err)
 		}
 		if err := unix.Mount("", d, "", unix.MS_SHARED, ""); err != nil {
 			removeStage(stage)
-			return nil, fmt.Errorf("staging mount: %w", err)
+			return "", fmt.Errorf("staging mount: %w", err)
 		}
+	}
+	bin := filepath.Join(stage, "runtime", filepath.Base(spareBinPath))
+	if err := os.WriteFile(bin, nil, 0o500); err != nil {
+		removeStage(stage)
+		return "", err
+	}
+	if err := mountReadOnly(cl.self, bin); err != nil {
+		removeStage(stage)
+		return "", fmt.Errorf("mounting the wharf binary: %w", err)
+	}
+	return stage, nil
+}
+
+// hideBinary takes the wharf binary out of a spare whose process has
+// started: the unmount propagates into the sandbox, and the mount point
+// goes with the file.
+func hideBinary(stage string) error {
+	bin := filepath.Join(stage, "runtime", filepath.Base(spareBinPath))
+	if err := unix.Unmount(bin, unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmounting the wharf binary from the spare: %w", err)
+	}
+	if err := os.Remove(bin); err != nil {
+		return fmt.Errorf("removing the wharf binary's mount point from the spare: %w", err)
+	}
+	return nil
+}
+
+// newSpare starts one spare and waits until its process waits.
+func (cl *ContainerLauncher) newSpare(ctx context.Context) (*spare, error) {
+	name := sandboxName("fn-spare")
+	stage, err := cl.newStage(name)
+	if err != nil {
+		return nil, err
 	}
 	nsPath := filepath.Join(cl.nsDir, name)
 	sp := &spare{stage: stage, out: &switchWriter{}, order: make(chan []byte, 1), waiting: make(chan struct{})}
@@ -274,11 +347,12 @@ func (cl *ContainerLauncher) newSpare(ctx context.Context) (*spare, error) {
 		Env:         []string{runtimeAPIEnv},
 		MemoryBytes: spareMemoryMB << 20,
 		CPUShares:   lambdaCPUShares(spareMemoryMB),
+		PidsLimit:   SandboxPidsLimit,
 		NetNSPath:   nsPath,
 		Binds: []Bind{
 			{Source: filepath.Join(stage, "task"), Target: "/var/task", ReadOnly: true, Propagation: "rslave"},
 			{Source: filepath.Join(stage, "tmp"), Target: "/tmp", Propagation: "rslave"},
-			{Source: cl.self, Target: spareBinPath, ReadOnly: true},
+			{Source: filepath.Join(stage, "runtime"), Target: spareBinDir, ReadOnly: true, Propagation: "rslave"},
 		},
 		ReadonlyRootfs: true,
 		Labels:         map[string]string{SandboxLabel: "", SpareLabel: "1"},
@@ -293,7 +367,11 @@ func (cl *ContainerLauncher) newSpare(ctx context.Context) (*spare, error) {
 		cleanup: func() { removeStage(stage) }}
 	select {
 	case <-sp.waiting:
-		return sp, nil
+		// The process runs from its mapping of the binary now; the file
+		// goes before any function can be given the sandbox.
+		if err = hideBinary(stage); err == nil {
+			return sp, nil
+		}
 	case <-sp.sb.exited:
 		err = errors.New("its process exited before it waited (is the wharf binary static?)")
 	case <-time.After(10 * time.Second):
@@ -424,11 +502,12 @@ func writeCgroup(path, v string) error {
 	return nil
 }
 
-// removeStage unmounts a spare's staging directories (the code and tmpfs
-// on them, and the shared bind mounts beneath) and removes them.
+// removeStage unmounts a spare's staging directories (the code, tmpfs and
+// binary on them, and the shared bind mounts beneath) and removes them.
 func removeStage(stage string) {
-	for _, sub := range []string{"task", "tmp"} {
-		d := filepath.Join(stage, sub)
+	_ = unix.Unmount(filepath.Join(stage, "runtime", filepath.Base(spareBinPath)), unix.MNT_DETACH)
+	for _, sub := range stageDirs {
+		d := filepath.Join(stage, sub.name)
 		for i := 0; i < 4 && unix.Unmount(d, unix.MNT_DETACH) == nil; i++ {
 		}
 	}

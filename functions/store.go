@@ -1,40 +1,46 @@
 package functions
 
 import (
-	"archive/zip"
-	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-
-	securejoin "github.com/cyphar/filepath-securejoin"
+	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
-// store keeps functions on disk under <root>/functions:
+// store keeps functions on disk under <root>/functions (0700: nothing in
+// it is for other users of the host):
 //
 //	keys.json                 access keys (package auth)
-//	code/<sha256>.zip         a code package as uploaded (content-addressed)
-//	code/<sha256>/            the same package unpacked, bind-mounted read-only at /var/task
-//	fn/<name>.json            a function's record (record below), rewritten atomically
+//	triggers.json             routes and schedules (package trigger)
+//	code/                     code packages (code.go)
+//	fn/<name>.json            a function's record (record below), written atomically
 //	logs/<name>.log           the function's log (START, output, END, REPORT lines),
 //	                          rotated to <name>.log.1, .2 (see WithLogLimits)
+//
+// Every record is written with internal/atomicfile. A record that does not
+// parse when the store opens (a disk that lost it, a person's edit) is set
+// aside as <name>.json.corrupt-<time> and logged; the other functions are
+// served.
 type store struct {
 	root string
+	log  *slog.Logger
 	mu   sync.Mutex
 	fns  map[string]*record
+	// codeMu serialises the unpacking of code packages, so that two
+	// uploads of the same package never replace each other's directory.
+	codeMu sync.Mutex
 }
 
 // record is everything kept about one function.
@@ -47,13 +53,23 @@ type record struct {
 
 var validName = nameMatcher(func(s string) bool { return ValidName(s, "") })
 
-func openStore(root string) (*store, error) {
-	s := &store{root: root, fns: map[string]*record{}}
+func openStore(root string, log *slog.Logger) (*store, error) {
+	s := &store{root: root, log: log, fns: map[string]*record{}}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, err
+	}
+	// A root made by an older daemon may be 0755: its code, records and
+	// logs are not for other users of the host.
+	if err := os.Chmod(root, 0o700); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{"code", "fn", "logs"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
 			return nil, err
 		}
 	}
+	removeTemps(filepath.Join(root, "code"))
+	removeTemps(filepath.Join(root, "fn"))
 	ents, err := os.ReadDir(filepath.Join(root, "fn"))
 	if err != nil {
 		return nil, err
@@ -62,17 +78,71 @@ func openStore(root string) (*store, error) {
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(root, "fn", e.Name()))
+		p := filepath.Join(root, "fn", e.Name())
+		r, err := readRecord(p, strings.TrimSuffix(e.Name(), ".json"))
+		if errors.Is(err, errdefs.ErrInvalidArgument) {
+			moved, merr := atomicfile.SetAside(p, time.Now())
+			log.Error("function record is damaged; it was set aside and the function is not served", "file", p, "moved_to", moved, "err", err, "set_aside_err", merr)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		var r record
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("function record %s: %w", e.Name(), err)
+		s.fns[r.Latest.FunctionName] = r
+	}
+	// The packages functions use are unpacked completely before any
+	// sandbox mounts them.
+	for name, r := range s.fns {
+		for _, c := range r.sortedVersions() {
+			if c.PackageType != PackageZip {
+				continue
+			}
+			if h := codeHex(&c); h != "" {
+				if err := s.ensureCode(h, nil); err != nil {
+					log.Error("function code package cannot be restored", "function", name, "version", c.Version, "err", err)
+				}
+			}
 		}
-		s.fns[r.Latest.FunctionName] = &r
 	}
 	return s, nil
+}
+
+// readRecord reads the record of function name; one that does not parse,
+// or names another function, is ErrInvalidArgument.
+func readRecord(p, name string) (*record, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if r.Latest.FunctionName != name || !validName.MatchString(name) {
+		return nil, fmt.Errorf("the record is of function %q: %w", r.Latest.FunctionName, errdefs.ErrInvalidArgument)
+	}
+	if r.Versions == nil {
+		r.Versions = map[string]Config{}
+	}
+	if r.Aliases == nil {
+		r.Aliases = map[string]Alias{}
+	}
+	return &r, nil
+}
+
+// removeTemps removes the temporary files and directories a crash left
+// in dir (atomicfile's, and those of daemons before it: "*.tmp",
+// ".unzip-*").
+func removeTemps(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if n := e.Name(); atomicfile.IsTemp(n) || strings.HasSuffix(n, ".tmp") || strings.HasPrefix(n, ".unzip-") {
+			_ = os.RemoveAll(filepath.Join(dir, n))
+		}
+	}
 }
 
 func (s *store) saveLocked(r *record) error {
@@ -80,27 +150,7 @@ func (s *store) saveLocked(r *record) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(s.root, "fn", r.Latest.FunctionName+".json"), data)
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(filepath.Join(s.root, "fn", r.Latest.FunctionName+".json"), data, 0o600)
 }
 
 func functionArn(name string) string {
@@ -198,121 +248,6 @@ func validate(c *Config) error {
 	for k := range c.Environment {
 		if strings.HasPrefix(k, "AWS_LAMBDA_") || k == "_HANDLER" || k == "LAMBDA_TASK_ROOT" || k == "LAMBDA_RUNTIME_DIR" {
 			return bad("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", k)
-		}
-	}
-	return nil
-}
-
-// putCode stores a zip package and unpacks it once; it returns its
-// content address and Lambda's CodeSha256 (base64).
-func (s *store) putCode(zipData []byte) (string, string, error) {
-	if len(zipData) == 0 {
-		return "", "", fmt.Errorf("code: ZipFile is empty: %w", errdefs.ErrInvalidArgument)
-	}
-	if len(zipData) > MaxZipSize {
-		return "", "", fmt.Errorf("Unzipped size must be smaller than %d bytes: %w", MaxZipSize, ErrTooLarge)
-	}
-	sum := sha256.Sum256(zipData)
-	hexSum := hex.EncodeToString(sum[:])
-	b64 := base64.StdEncoding.EncodeToString(sum[:])
-	dir := filepath.Join(s.root, "code", hexSum)
-	if _, err := os.Stat(dir); err == nil {
-		return hexSum, b64, nil
-	}
-	if err := unzip(zipData, dir); err != nil {
-		return "", "", err
-	}
-	if err := writeAtomic(filepath.Join(s.root, "code", hexSum+".zip"), zipData); err != nil {
-		return "", "", err
-	}
-	return hexSum, b64, nil
-}
-
-// CodeDir is where the unpacked package of a code hash lives.
-func (s *store) codeDir(hexSum string) string { return filepath.Join(s.root, "code", hexSum) }
-
-// unzip unpacks a function package into dir (via a temp dir renamed into
-// place, so a failed unpack leaves nothing). Entries can never land outside
-// dir; sizes are bounded; file modes keep their execute bits.
-func unzip(data []byte, dir string) error {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return fmt.Errorf("Could not unzip uploaded file. Please check your file, then try to upload again: %w", errdefs.ErrInvalidArgument)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".unzip-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	var total int64
-	for _, f := range zr.File {
-		// Cleaning against "/" confines "../" and absolute names to the
-		// package root; SecureJoin also resolves symlinks written earlier
-		// inside tmp without leaving it.
-		name := filepath.Clean("/" + f.Name)
-		target, err := securejoin.SecureJoin(tmp, name)
-		if err != nil {
-			return fmt.Errorf("zip entry %q: %v: %w", f.Name, err, errdefs.ErrInvalidArgument)
-		}
-		mode := f.Mode()
-		switch {
-		case mode.IsDir():
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-			continue
-		case mode&os.ModeSymlink != 0:
-			rc, err := f.Open()
-			if err != nil {
-				return fmt.Errorf("zip entry %q: %v: %w", f.Name, err, errdefs.ErrInvalidArgument)
-			}
-			link, _ := io.ReadAll(io.LimitReader(rc, 4096))
-			rc.Close()
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			// The link is kept as written; at run time it resolves inside
-			// the sandbox's own root, never the host's.
-			if err := os.Symlink(string(link), target); err != nil {
-				return fmt.Errorf("zip entry %q: %v: %w", f.Name, err, errdefs.ErrInvalidArgument)
-			}
-			continue
-		case !mode.IsRegular():
-			return fmt.Errorf("zip entry %q: unsupported file type: %w", f.Name, errdefs.ErrInvalidArgument)
-		}
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-			return err
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return fmt.Errorf("zip entry %q: %v: %w", f.Name, err, errdefs.ErrInvalidArgument)
-		}
-		perm := os.FileMode(0o644)
-		if mode&0o111 != 0 {
-			perm = 0o755
-		}
-		out, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-		if err != nil {
-			rc.Close()
-			return fmt.Errorf("zip entry %q: %v: %w", f.Name, err, errdefs.ErrInvalidArgument)
-		}
-		n, err := io.Copy(out, io.LimitReader(rc, MaxUnzippedSize-total+1))
-		rc.Close()
-		out.Close()
-		total += n
-		if total > MaxUnzippedSize {
-			return fmt.Errorf("Unzipped size must be smaller than %d bytes: %w", MaxUnzippedSize, errdefs.ErrInvalidArgument)
-		}
-		if err != nil {
-			return fmt.Errorf("zip entry %q: %v: %w", f.Name, err, errdefs.ErrInvalidArgument)
-		}
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
-		if _, statErr := os.Stat(dir); statErr != nil {
-			return err
 		}
 	}
 	return nil

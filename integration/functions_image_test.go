@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -129,6 +130,14 @@ func (e *fnEnv) invokeImage(t *testing.T, name, qualifier, payload string) (*lam
 func TestFunctionsImage(t *testing.T) {
 	e := startFnEnv(t)
 	ctx := context.Background()
+	// A key with the default policy may not make image functions; an
+	// admin key may.
+	_, err := e.client.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("denied"), PackageType: types.PackageTypeImage,
+		Role: aws.String("arn:aws:iam::000000000000:role/x"), Code: &types.FunctionCode{ImageUri: aws.String("local/fnimg:1")}})
+	if !strings.Contains(fmt.Sprint(err), "AccessDeniedException") || !strings.Contains(fmt.Sprint(err), "StatusCode: 403") {
+		t.Fatalf("default key creating an image function: %v", err)
+	}
+	e.client = e.newClient(t, "--admin")
 	bootstrap, err := os.ReadFile(testutil.HelloFunction(t))
 	if err != nil {
 		t.Fatal(err)

@@ -43,16 +43,24 @@ func freeAddr(t *testing.T) string {
 func startFnEnv(t *testing.T, daemonArgs ...string) *fnEnv {
 	addr := freeAddr(t)
 	d := testutil.StartDaemon(t, testutil.WithDaemonArgs(append([]string{"--http", addr, "--fn-idle-timeout", "3s", "--fn-async-ack-wait", "2s"}, daemonArgs...)...))
+	e := &fnEnv{d: d, addr: addr}
+	e.client = e.newClient(t)
+	return e
+}
+
+// newClient is a Lambda client signed with a new key, made by `wharf keys
+// create` with args (none: the default policy; "--admin"; "--policy" ...).
+func (e *fnEnv) newClient(t *testing.T, args ...string) *lambda.Client {
+	t.Helper()
 	var key struct{ AccessKeyId, SecretAccessKey string }
-	if err := json.Unmarshal([]byte(d.MustWharf(t, "keys", "create", "--json")), &key); err != nil {
+	if err := json.Unmarshal([]byte(e.d.MustWharf(t, append([]string{"keys", "create", "--json"}, args...)...)), &key); err != nil {
 		t.Fatal(err)
 	}
-	c := lambda.New(lambda.Options{
-		BaseEndpoint: aws.String("http://" + addr), Region: "us-east-1",
+	return lambda.New(lambda.Options{
+		BaseEndpoint: aws.String("http://" + e.addr), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyId, key.SecretAccessKey, ""),
 		Retryer:     aws.NopRetryer{},
 	})
-	return &fnEnv{d: d, addr: addr, client: c}
 }
 
 func (e *fnEnv) deploy(t *testing.T, name string, memory, timeout int32, env map[string]string) {

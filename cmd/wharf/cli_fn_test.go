@@ -437,6 +437,23 @@ func TestKeysCommands(t *testing.T) {
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(errOut, "no such access key") {
 		t.Fatalf("rm again = %q %v", errOut, err)
 	}
+
+	// Policies: --admin, --policy (repeatable), shown by ls; a bad one is
+	// refused and creates nothing.
+	if _, _, err = runFn(t, "", "-H", host, "keys", "create", "--admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err = runFn(t, "", "-H", host, "keys", "create", "--policy", "lambda:InvokeFunction:orders-*", "--policy", "lambda:GetFunction:*"); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err = runFn(t, "", "-H", host, "keys", "create", "--policy", "lambda:*"); err == nil || !strings.Contains(errOut+err.Error(), "service:actions:resource") {
+		t.Fatalf("a bad policy: %q %v", errOut, err)
+	}
+	out, _, err = runFn(t, "", "-H", host, "keys", "ls")
+	if err != nil || !strings.Contains(out, "POLICY") || !strings.Contains(out, "default") || !strings.Contains(out, "admin") ||
+		!strings.Contains(out, "lambda:InvokeFunction:orders-* lambda:GetFunction:*") || strings.Count(out, "AKIA") != 3 {
+		t.Fatalf("ls with policies = %q %v", out, err)
+	}
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

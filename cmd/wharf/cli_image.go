@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // imageRow is one line of `wharf images`; the field names are docker's
@@ -322,24 +323,20 @@ func newSaveCommand() *cobra.Command {
 }
 
 // writeFileAtomic writes r to path through a temporary file in the same
-// directory, so that a failed save never leaves a truncated archive.
+// directory, so that a failed save never leaves a truncated archive. The
+// archive is not fsynced: like docker save's, it is output that can be
+// made again, and an fsync would make every large save wait for the disk.
 func writeFileAtomic(path string, r io.Reader) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	dir, base := filepath.Split(path)
+	tmp, err := atomicfile.CreateTemp(dir, base)
 	if err != nil {
 		return fmt.Errorf("failed to save image: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	defer tmp.Abort()
 	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return tmp.Commit(path, 0o644, atomicfile.NoSync())
 }
 
 // newLoadCommand is `wharf load`.

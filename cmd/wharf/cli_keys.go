@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 	"github.com/wharf-dev/wharf/server/lambdaapi"
 )
 
@@ -85,15 +86,8 @@ func writeCredentials(path, id, secret string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
 	data := fmt.Sprintf("# written by `wharf keys create --save`\n[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n", id, secret)
-	if err := os.WriteFile(tmp, []byte(data), 0o600); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, []byte(data), 0o600)
 }
 
 // newKeysCommand is `wharf keys`: the access keys of the Lambda API.
@@ -105,17 +99,34 @@ func newKeysCommand() *cobra.Command {
 (the Lambda API on the daemon's --http address). The daemon keeps the keys in
 a root-only file; a secret is shown once, when its key is created.
 
+` + policyHelp + `
+
 ` + credentialsHelp,
 	}
 	c.AddCommand(newKeysCreateCommand(), newKeysLsCommand(), newKeysRmCommand())
 	return c
 }
 
+// policyHelp documents --policy.
+const policyHelp = `A key's policy says what it may do, as statements service:actions:resource
+(--policy, repeatable): the service ("lambda", or "*"), actions as IAM names
+them, separated by commas ("InvokeFunction,GetFunction", or "*"), and the
+resources: "*", a name, or a name prefix ending in "*" (a function's name for
+Lambda). Actions on no particular resource (ListFunctions) need "*".
+  --policy 'lambda:*:*'                               all of Lambda
+  --policy 'lambda:InvokeFunction,GetFunction:orders-*'
+--admin allows everything ("*:*:*"). A key with neither has the default
+policy: the whole Lambda API on every function, except creating image
+functions or changing their image (UpdateFunctionCode with an image,
+ImageConfig), which need an admin key.`
+
 func newKeysCreateCommand() *cobra.Command {
-	var asJSON, save bool
+	var asJSON, save, admin bool
+	var policies []string
 	cmd := &cobra.Command{
-		Use:   "create [--json] [--save]",
+		Use:   "create [--json] [--save] [--admin] [--policy service:actions:resource]...",
 		Short: "Create an access key and print it (the secret is shown only now)",
+		Long:  "Create an access key and print it (the secret is shown only now).\n\n" + policyHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := clientFor(cmd)
@@ -123,7 +134,8 @@ func newKeysCreateCommand() *cobra.Command {
 				return err
 			}
 			var k lambdaapi.AccessKey
-			if err := c.Do(cmd.Context(), "POST", "/keys", nil, nil, &k); err != nil {
+			req := lambdaapi.CreateKeyRequest{Admin: admin, Policies: policies}
+			if err := c.Do(cmd.Context(), "POST", "/keys", nil, req, &k); err != nil {
 				return err
 			}
 			if save {
@@ -146,6 +158,8 @@ func newKeysCreateCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, `Print {"AccessKeyId": ..., "SecretAccessKey": ...}`)
 	cmd.Flags().BoolVar(&save, "save", false, "Also write the key to the credentials file ($WHARF_CREDENTIALS_FILE or ~/.wharf/credentials, mode 0600)")
+	cmd.Flags().BoolVar(&admin, "admin", false, `Allow everything ("*:*:*"), image functions included`)
+	cmd.Flags().StringArrayVar(&policies, "policy", nil, "Allow service:actions:resource, e.g. 'lambda:InvokeFunction:orders-*' (repeatable; see above)")
 	return cmd
 }
 
@@ -153,6 +167,18 @@ func newKeysCreateCommand() *cobra.Command {
 type keyRow struct {
 	AccessKeyId string
 	Created     string
+	Policy      string
+}
+
+// policyColumn shows a key's policy in `keys ls`.
+func policyColumn(policies []string) string {
+	switch {
+	case len(policies) == 0:
+		return "default"
+	case len(policies) == 1 && policies[0] == "*:*:*":
+		return "admin"
+	}
+	return strings.Join(policies, " ")
 }
 
 func newKeysLsCommand() *cobra.Command {
@@ -174,13 +200,13 @@ func newKeysLsCommand() *cobra.Command {
 			}
 			rows := make([]any, 0, len(keys))
 			for _, k := range keys {
-				rows = append(rows, keyRow{AccessKeyId: k.AccessKeyID, Created: k.Created.Local().Format(time.RFC3339)})
+				rows = append(rows, keyRow{AccessKeyId: k.AccessKeyID, Created: k.Created.Local().Format(time.RFC3339), Policy: policyColumn(k.Policies)})
 			}
 			if quiet {
 				format = "{{.AccessKeyId}}"
 			}
-			return renderFormatted(cmd.OutOrStdout(), format, "table {{.AccessKeyId}}\t{{.Created}}",
-				map[string]string{"AccessKeyId": "ACCESS KEY ID", "Created": "CREATED"}, rows)
+			return renderFormatted(cmd.OutOrStdout(), format, "table {{.AccessKeyId}}\t{{.Created}}\t{{.Policy}}",
+				map[string]string{"AccessKeyId": "ACCESS KEY ID", "Created": "CREATED", "Policy": "POLICY"}, rows)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template, or json")

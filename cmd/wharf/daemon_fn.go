@@ -110,11 +110,11 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 		fr.close()
 		return nil, err
 	}
-	if fr.keys, err = auth.OpenKeys(filepath.Join(fnRoot, "keys.json")); err != nil {
+	if fr.keys, err = auth.OpenKeys(filepath.Join(fnRoot, "keys.json"), auth.WithLogger(log)); err != nil {
 		fr.close()
 		return nil, err
 	}
-	if fr.table, err = trigger.Open(filepath.Join(fnRoot, "triggers.json")); err != nil {
+	if fr.table, err = trigger.Open(filepath.Join(fnRoot, "triggers.json"), trigger.WithLogger(log)); err != nil {
 		fr.close()
 		return nil, err
 	}
@@ -125,10 +125,18 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 			fr.close()
 			return nil, fmt.Errorf("--http %s: %w", c.httpAddr, err)
 		}
+		spool := filepath.Join(fnRoot, "spool")
+		if err := os.MkdirAll(spool, 0o700); err != nil {
+			fr.close()
+			return nil, err
+		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", reg.Handler())
-		mux.Handle("/", fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log))))
-		fr.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		mux.Handle("/", fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool))))
+		// Bodies get per-request deadlines (lambdaapi, trigger): a
+		// ReadTimeout or WriteTimeout here would cut the responses of
+		// synchronous invocations, which run for up to 15 minutes.
+		fr.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { _ = fr.http.Serve(l) }()
 		log.Info("functions API listening", "addr", l.Addr().String())
 	}
@@ -211,7 +219,7 @@ func (a *engineContainers) Run(ctx context.Context, s functions.ContainerSpec, o
 		},
 		HostConfig: container.HostConfig{
 			NetworkMode: "ns:" + s.NetNSPath, Memory: s.MemoryBytes, MemorySwap: s.MemoryBytes,
-			CPUShares: s.CPUShares, NanoCPUs: s.NanoCPUs, ReadonlyRootfs: s.ReadonlyRootfs, Mounts: mounts,
+			CPUShares: s.CPUShares, NanoCPUs: s.NanoCPUs, PidsLimit: s.PidsLimit, ReadonlyRootfs: s.ReadonlyRootfs, Mounts: mounts,
 			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"},
 			// The function's log (functions/funclog.go) records the
 			// output; a second copy in the sandbox's own would only

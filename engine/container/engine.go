@@ -23,6 +23,7 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/snapshot"
 	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 	"github.com/wharf-dev/wharf/runtime/task"
 )
 
@@ -357,41 +358,27 @@ func newID() string {
 // save writes the container record atomically and durably.
 func (e *Engine) save(c *Container) error { return e.persist(c, true) }
 
-// persist writes the container record atomically; durable adds an fsync
-// so that the record survives a host crash, not only a daemon crash. The
-// record of a container removed on exit (--rm) is never synced: a host
-// crash ends it, and the daemon then removes what is left of it.
+// persist writes the container record atomically; durable adds the
+// fsyncs (internal/atomicfile) so that the record survives a host crash,
+// not only a daemon crash. The record of a container removed on exit
+// (--rm) is never synced: a host crash ends it, and the daemon then
+// removes what is left of it.
 func (e *Engine) persist(c *Container, durable bool) error {
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
-	return replaceFile(filepath.Join(e.dir(c.ID), "container.json"), data, 0o600, durable && !c.HostConfig.AutoRemove)
+	return writeRecordFile(filepath.Join(e.dir(c.ID), "container.json"), data, durable && !c.HostConfig.AutoRemove)
 }
 
-// replaceFile replaces path with data through a temporary file and a
-// rename, so readers see the old or the new content, never a part. With
-// sync the data reaches the disk before the rename.
-func replaceFile(path string, data []byte, mode os.FileMode, sync bool) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
+// writeRecordFile replaces path with data so that readers see the old or
+// the new content, never a part; with durable the data and the rename
+// reach the disk before it returns.
+func writeRecordFile(path string, data []byte, durable bool) error {
+	if durable {
+		return atomicfile.WriteFile(path, data, 0o600)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if sync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, data, 0o600, atomicfile.NoSync())
 }
 
 func (c *Container) clone() *Container {
@@ -561,7 +548,7 @@ func (e *Engine) writeRecord(en *entry, durable bool, fn func(c *Container) bool
 	durable = durable && !en.c.HostConfig.AutoRemove
 	e.mu.Unlock()
 	if err == nil && !removed {
-		err = replaceFile(filepath.Join(e.dir(id), "container.json"), data, 0o600, durable)
+		err = writeRecordFile(filepath.Join(e.dir(id), "container.json"), data, durable)
 	}
 	e.mu.Lock()
 	close(en.changed)

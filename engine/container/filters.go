@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/reference"
 )
 
 // MatchFilters applies docker's ps filters to c: values of one key are
@@ -38,7 +39,7 @@ func MatchFilters(c *Container, f map[string][]string, byRef func(string) *Conta
 			case "status":
 				m = c.State.Status == v
 			case "ancestor":
-				m = c.Config.Image == v || c.Config.Image == v+":latest" || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
+				m = sameReference(c.Config.Image, v) || strings.HasPrefix(strings.TrimPrefix(c.ImageID, "sha256:"), strings.TrimPrefix(v, "sha256:"))
 			case "exited":
 				n, err := strconv.Atoi(v)
 				if err != nil {
@@ -85,4 +86,17 @@ func MatchFilters(c *Container, f map[string][]string, byRef func(string) *Conta
 		}
 	}
 	return true, nil
+}
+
+// sameReference reports whether two image references name the same image
+// reference once normalised as dockerd does ("busybox",
+// "busybox:latest" and "docker.io/library/busybox" are one); strings that
+// are no references (IDs) compare as they are.
+func sameReference(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, errA := reference.Parse(a)
+	rb, errB := reference.Parse(b)
+	return errA == nil && errB == nil && reference.Familiar(ra) == reference.Familiar(rb)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/snapshot"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/spec"
 	"github.com/wharf-dev/wharf/runtime/task"
@@ -185,7 +186,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	}
 	// The bundle's spec is rebuilt at every start and read by the runtime
 	// at once: it needs to be whole, not durable.
-	if err := replaceFile(filepath.Join(e.dir(c.ID), "config.json"), data, 0o600, false); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(e.dir(c.ID), "config.json"), data, 0o600, atomicfile.NoSync()); err != nil {
 		return fail(err, 125)
 	}
 	logPath, logLim, err := e.prepareLog(c)

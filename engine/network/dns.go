@@ -67,9 +67,18 @@ func startDNS(addr netip.AddrPort, r resolver, upstream []string, log *slog.Logg
 // addr returns the UDP address served (tests bind port 0).
 func (s *dnsServer) addr() string { return s.udp.PacketConn.LocalAddr().String() }
 
+// close frees the server's address at once and lets the servers finish in
+// the background. The manager calls it with its lock held, and handlers in
+// flight take that lock to resolve names: the servers' Shutdown waits for
+// them, so waiting for it here would deadlock a query that arrives while a
+// network is removed.
 func (s *dnsServer) close() {
-	_ = s.udp.Shutdown()
-	_ = s.tcp.Shutdown()
+	_ = s.udp.PacketConn.Close()
+	_ = s.tcp.Listener.Close()
+	go func() {
+		_ = s.udp.Shutdown()
+		_ = s.tcp.Shutdown()
+	}()
 }
 
 type dnsHandler struct {

@@ -115,7 +115,9 @@ func TestDNSInternalNeverForwards(t *testing.T) {
 
 	// The same network without --internal forwards to the same upstream:
 	// the check above would have seen a leak.
+	m.mu.Lock()
 	back.Internal = false
+	m.mu.Unlock()
 	if resp := ask(t, "udp", s.addr(), "example.com"); resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
 		t.Fatalf("forwarded answer: %v", resp)
 	}

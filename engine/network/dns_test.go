@@ -3,6 +3,7 @@ package network
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -70,3 +71,53 @@ func TestDNSRefusesStrangers(t *testing.T) {
 type denyAll struct{ fakeResolver }
 
 func (denyAll) allowed(netip.Addr) bool { return false }
+
+// blockingResolver holds every lookup until release is closed, as the
+// manager's resolver waits for the manager's lock.
+type blockingResolver struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blockingResolver) lookup(string) ([]netip.Addr, bool) {
+	b.entered <- struct{}{}
+	<-b.release
+	return nil, false
+}
+func (blockingResolver) allowed(netip.Addr) bool  { return true }
+func (blockingResolver) forwards(netip.Addr) bool { return true }
+
+// The manager stops a network's DNS server while it holds its lock, and
+// the server's handlers take that lock to resolve names: stopping must not
+// wait for the handlers in flight, or a query arriving during a network
+// removal deadlocks the manager. The address must be free at once, for a
+// network created next on the same gateway.
+func TestDNSCloseDoesNotWaitForHandlers(t *testing.T) {
+	b := blockingResolver{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s, err := startDNS(netip.MustParseAddrPort("127.0.0.1:0"), b, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := s.addr()
+	go func() {
+		m := new(dns.Msg)
+		m.SetQuestion("db.", dns.TypeA)
+		_, _, _ = (&dns.Client{Net: "udp", Timeout: 5 * time.Second}).Exchange(m, addr)
+	}()
+	<-b.entered
+	closed := make(chan struct{})
+	go func() { s.close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		close(b.release)
+		t.Fatal("close waited for a handler in flight")
+	}
+	again, err := startDNS(netip.MustParseAddrPort(addr), fakeResolver{}, nil, nil)
+	if err != nil {
+		close(b.release)
+		t.Fatalf("the address is still taken after close: %v", err)
+	}
+	again.close()
+	close(b.release)
+}

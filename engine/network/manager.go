@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // Driver names.
@@ -342,40 +343,13 @@ func (m *Manager) anySandboxOn(netID string) bool {
 	return false
 }
 
-// saveLocked writes the state atomically (temp file, fsync, rename).
+// saveLocked writes the state atomically and durably (internal/atomicfile).
 func (m *Manager) saveLocked() error {
 	data, err := json.MarshalIndent(&m.st, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(m.statePath(), data)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(m.statePath(), data, 0o600)
 }
 
 func newID() string {

@@ -230,7 +230,8 @@ func (m *Mount) Validate() error {
 			return invalid("invalid mount config for type \"tmpfs\": bad size or mode")
 		}
 	default:
-		return invalid("invalid mount type %q (bind, volume or tmpfs)", m.Type)
+		// dockerd's wording (volume/mounts.errMountConfig).
+		return invalid("invalid mount config for type %q: mount type unknown", m.Type)
 	}
 	t, err := checkTarget(m.Target)
 	if err != nil {

@@ -32,7 +32,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	iofs "io/fs"
 	"log/slog"
@@ -46,6 +45,7 @@ import (
 	"github.com/containerd/continuity/fs"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // DriverLocal is the one volume driver.
@@ -179,7 +179,7 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
 		return nil, err
 	}
 	data, _ := json.MarshalIndent(v, "", "  ")
-	if err := writeFileAtomic(filepath.Join(dir, "volume.json"), data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "volume.json"), data, 0o600); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
@@ -358,19 +358,4 @@ func (s *Store) CopyUp(ctx context.Context, name, src string) error {
 		_ = os.Lchown(v.Mountpoint, st.uid, st.gid)
 	}
 	return os.Chmod(v.Mountpoint, fi.Mode().Perm()|fi.Mode()&(os.ModeSticky|os.ModeSetgid|os.ModeSetuid))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -140,5 +142,70 @@ func TestReadBody(t *testing.T) {
 		if err != nil || string(got) != tc.want {
 			t.Errorf("readBody(%q, %d) = %q, %v; want %q", tc.body, tc.length, got, err, tc.want)
 		}
+	}
+}
+
+// An empty or garbage keys.json does not stop the daemon: it opens with
+// no keys, the file is set aside and logged, and new keys can be issued.
+func TestOpenKeysSetsAsideDamagedFile(t *testing.T) {
+	for name, content := range map[string]string{"empty": "", "garbage": `[{"AccessKeyID": "AKIA`, "no secret": `[{"AccessKeyID":"AKIAX"}]`} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "keys.json")
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			k, err := OpenKeys(p, WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+			if err != nil {
+				t.Fatalf("a damaged key file stops the daemon: %v", err)
+			}
+			if len(k.List()) != 0 {
+				t.Fatalf("keys %+v", k.List())
+			}
+			aside, _ := filepath.Glob(p + ".corrupt-*")
+			if len(aside) != 1 || !strings.Contains(log.String(), "keys.json") {
+				t.Fatalf("set aside as %v, log %q", aside, log.String())
+			}
+			key, err := k.Create()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, err := OpenKeys(p); err != nil || len(again.List()) != 1 || again.List()[0].AccessKeyID != key.AccessKeyID {
+				t.Fatalf("after a new key: %v", err)
+			}
+		})
+	}
+}
+
+// The signature can be checked in two steps: the headers before the body
+// is read, then the hash of the body as the caller read it.
+func TestCheckHeadersThenPayload(t *testing.T) {
+	k, _ := OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	key, _ := k.Create()
+	now := time.Now()
+	v := NewVerifier(k, func() time.Time { return now }, 1<<20)
+	url := "http://127.0.0.1:9280/2015-03-31/functions/hello/code"
+	body := `{"ZipFile":"UEsDBA=="}`
+	sum := sha256.Sum256([]byte(body))
+
+	r := sign(t, key, "PUT", url, body, now)
+	sr, err := v.CheckHeaders(r)
+	if err != nil || sr.Identity().AccessKeyID != key.AccessKeyID || sr.Identity().Service != "lambda" {
+		t.Fatalf("headers: %v %+v", err, sr)
+	}
+	if _, err := sr.VerifyPayload(r, hex.EncodeToString(sum[:])); err != nil {
+		t.Fatalf("payload hash: %v", err)
+	}
+	other := sha256.Sum256([]byte(body + " "))
+	if _, err := sr.VerifyPayload(r, hex.EncodeToString(other[:])); !errdefs.IsForbidden(err) {
+		t.Fatalf("another body's hash: %v", err)
+	}
+	// A stale request, or one of an unknown key, fails before any body.
+	if _, err := v.CheckHeaders(sign(t, key, "PUT", url, body, now.Add(-time.Hour))); !errdefs.IsForbidden(err) {
+		t.Fatalf("stale: %v", err)
+	}
+	unknown := Key{AccessKeyID: "AKIAUNKNOWN", SecretAccessKey: key.SecretAccessKey}
+	if _, err := v.CheckHeaders(sign(t, unknown, "PUT", url, body, now)); !errdefs.IsUnauthorized(err) {
+		t.Fatalf("unknown key: %v", err)
 	}
 }

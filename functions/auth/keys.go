@@ -3,8 +3,9 @@
 // aws CLI and SDKs work unchanged with --endpoint-url.
 //
 // Keys live in one JSON file readable by root only (<root>/functions/
-// keys.json, mode 0600), rewritten atomically. Secrets never leave it except
-// once, to the user who creates the key; no log line carries one.
+// keys.json, mode 0600), rewritten with internal/atomicfile. Secrets never
+// leave it except once, to the user who creates the key; no log line
+// carries one.
 package auth
 
 import (
@@ -12,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,25 +21,44 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
-// Key is one access key pair.
+// Key is one access key pair and what it may do (policy.go; none:
+// DefaultStatements).
 type Key struct {
 	AccessKeyID     string
 	SecretAccessKey string `json:",omitempty"`
 	Created         time.Time
+	Statements      []Statement `json:",omitempty"`
 }
 
 // Keys is the key file.
 type Keys struct {
 	path string
+	log  *slog.Logger
+	now  func() time.Time
 	mu   sync.RWMutex
 	keys map[string]Key
 }
 
-// OpenKeys loads (or starts) the key file at path.
-func OpenKeys(path string) (*Keys, error) {
-	k := &Keys{path: path, keys: map[string]Key{}}
+// KeysOption configures OpenKeys.
+type KeysOption func(*Keys)
+
+// WithLogger sets where OpenKeys reports a damaged key file (default:
+// discard).
+func WithLogger(l *slog.Logger) KeysOption { return func(k *Keys) { k.log = l } }
+
+// OpenKeys loads (or starts) the key file at path. A file that does not
+// parse (a disk that lost it, a person's edit) does not stop the daemon:
+// it is set aside as keys.json.corrupt-<time>, logged, and the daemon
+// starts with no keys, so that root issues new ones with `wharf keys
+// create`.
+func OpenKeys(path string, opts ...KeysOption) (*Keys, error) {
+	k := &Keys{path: path, log: slog.New(slog.DiscardHandler), now: time.Now, keys: map[string]Key{}}
+	for _, o := range opts {
+		o(k)
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return k, nil
@@ -45,14 +66,40 @@ func OpenKeys(path string) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	var list []Key
-	if err := json.Unmarshal(data, &list); err != nil {
-		return nil, fmt.Errorf("key file %s: %w", path, err)
+	list, err := parseKeys(data)
+	if err != nil {
+		moved, merr := atomicfile.SetAside(path, k.now())
+		if merr != nil {
+			return nil, fmt.Errorf("key file %s is damaged (%v) and cannot be set aside: %w", path, err, merr)
+		}
+		k.log.Error("access key file is damaged; it was set aside and no key is valid until new ones are created", "file", path, "moved_to", moved, "err", err)
+		return k, nil
 	}
 	for _, key := range list {
 		k.keys[key.AccessKeyID] = key
 	}
 	return k, nil
+}
+
+// parseKeys decodes the key file; every key must have an id and a secret.
+func parseKeys(data []byte) ([]Key, error) {
+	var list []Key
+	if err := json.Unmarshal(data, &list); err != nil {
+		return nil, err
+	}
+	for i, key := range list {
+		if key.AccessKeyID == "" || key.SecretAccessKey == "" {
+			return nil, fmt.Errorf("key %d has no id or secret", i)
+		}
+		// A statement that does not parse could widen or narrow the key
+		// in ways nobody meant: the file is not trusted.
+		for _, st := range key.Statements {
+			if err := st.Validate(); err != nil {
+				return nil, fmt.Errorf("key %s: %w", key.AccessKeyID, err)
+			}
+		}
+	}
+	return list, nil
 }
 
 const (
@@ -69,12 +116,20 @@ func randomString(alphabet string, n int) string {
 	return string(b)
 }
 
-// Create issues a new key pair (AKIA-style id, 40-character secret).
-func (k *Keys) Create() (Key, error) {
+// Create issues a new key pair (AKIA-style id, 40-character secret)
+// holding stmts (none: DefaultStatements). Invalid statements are
+// ErrInvalidArgument.
+func (k *Keys) Create(stmts ...Statement) (Key, error) {
+	for _, st := range stmts {
+		if err := st.Validate(); err != nil {
+			return Key{}, err
+		}
+	}
 	key := Key{
 		AccessKeyID:     "AKIA" + randomString(idAlphabet, 16),
 		SecretAccessKey: randomString(secretAlphabet, 40),
 		Created:         time.Now().UTC().Truncate(time.Second),
+		Statements:      append([]Statement(nil), stmts...),
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -92,7 +147,7 @@ func (k *Keys) List() []Key {
 	defer k.mu.RUnlock()
 	out := make([]Key, 0, len(k.keys))
 	for _, key := range k.keys {
-		out = append(out, Key{AccessKeyID: key.AccessKeyID, Created: key.Created})
+		out = append(out, Key{AccessKeyID: key.AccessKeyID, Created: key.Created, Statements: key.Statements})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
 	return out
@@ -114,12 +169,12 @@ func (k *Keys) Remove(id string) error {
 	return nil
 }
 
-// secret returns the secret of an active key.
-func (k *Keys) secret(id string) (string, bool) {
+// lookup returns an active key.
+func (k *Keys) lookup(id string) (Key, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	key, ok := k.keys[id]
-	return key.SecretAccessKey, ok
+	return key, ok
 }
 
 func (k *Keys) saveLocked() error {
@@ -134,21 +189,5 @@ func (k *Keys) saveLocked() error {
 	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
 		return err
 	}
-	tmp := k.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, k.path)
+	return atomicfile.WriteFile(k.path, data, 0o600)
 }

@@ -20,11 +20,19 @@ const MaxSkew = 15 * time.Minute
 
 const algorithm = sigv4.Algorithm
 
-// Identity is who signed a request.
+// Identity is who signed a request, and what its key may do.
 type Identity struct {
 	AccessKeyID string
 	Region      string
 	Service     string
+	// Statements are the key's effective statements (policy.go).
+	Statements []Statement
+}
+
+// Allowed reports whether the key may perform action on resource of the
+// service it signed for.
+func (id *Identity) Allowed(action, resource string) bool {
+	return Allowed(id.Statements, Request{Service: id.Service, Action: action, Resource: resource})
 }
 
 // Verifier checks AWS Signature Version 4 on requests.
@@ -69,11 +77,40 @@ func NewVerifier(keys *Keys, now func() time.Time, maxBody int64) *Verifier {
 	return &Verifier{keys: keys, now: now, maxBody: maxBody}
 }
 
-// Verify checks r's signature. It reads the body to hash it and replaces
-// r.Body with a reader of the same bytes. Failures are ErrUnauthorized
-// (missing, unknown or wrong) or ErrForbidden (stale) with a message that
-// names the problem but never a secret.
+// Verify checks r's signature. It reads the body (at most the verifier's
+// maxBody bytes) to hash it and replaces r.Body with a reader of the same
+// bytes. Failures are ErrUnauthorized (missing, unknown or wrong) or
+// ErrForbidden (stale) with a message that names the problem but never a
+// secret.
 func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
+	sr, err := v.CheckHeaders(r)
+	if err != nil {
+		return nil, err
+	}
+	return sr.VerifyBody(r, v.maxBody)
+}
+
+// Signed is a request whose signature has been checked as far as its
+// headers allow: it is well formed, names an active key, and is dated
+// within MaxSkew with a credential scope of the same day. What remains is
+// the hash of its body, which the caller may compute while it reads the
+// body wherever it likes (VerifyPayload), or have read into memory
+// (VerifyBody). Nothing of a body need be read before CheckHeaders passes.
+type Signed struct {
+	v                                *Verifier
+	id                               Identity
+	secret, amzDate, scope, credDate string
+	signedHeaders                    []string
+	signature                        []byte
+}
+
+// Identity is the key, region and service the request claims; it is not
+// proven before VerifyPayload or VerifyBody succeeds.
+func (s *Signed) Identity() Identity { return s.id }
+
+// CheckHeaders checks everything of r's signature that does not need its
+// body. Failures are as Verify's.
+func (v *Verifier) CheckHeaders(r *http.Request) (*Signed, error) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		return nil, fmt.Errorf("MissingAuthenticationToken: request is not signed: %w", errdefs.ErrUnauthorized)
@@ -100,8 +137,7 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	if len(cred) != 5 || cred[4] != "aws4_request" || signedHeaders == "" || signature == "" {
 		return nil, fmt.Errorf("IncompleteSignature: malformed Authorization header: %w", errdefs.ErrUnauthorized)
 	}
-	id := &Identity{AccessKeyID: cred[0], Region: cred[2], Service: cred[3]}
-	secret, ok := v.keys.secret(cred[0])
+	key, ok := v.keys.lookup(cred[0])
 	if !ok {
 		return nil, fmt.Errorf("UnrecognizedClientException: the security token included in the request is invalid: %w", errdefs.ErrUnauthorized)
 	}
@@ -117,37 +153,52 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	if cred[1] != amzDate[:8] {
 		return nil, fmt.Errorf("InvalidSignatureException: credential date does not match X-Amz-Date: %w", errdefs.ErrForbidden)
 	}
+	want, err := hex.DecodeString(signature)
+	if err != nil {
+		return nil, fmt.Errorf("IncompleteSignature: signature is not hex: %w", errdefs.ErrUnauthorized)
+	}
+	return &Signed{
+		v: v, id: Identity{AccessKeyID: cred[0], Region: cred[2], Service: cred[3], Statements: Effective(key.Statements)},
+		secret: key.SecretAccessKey, amzDate: amzDate, scope: credential[len(cred[0])+1:], credDate: cred[1],
+		signedHeaders: strings.Split(signedHeaders, ";"), signature: want,
+	}, nil
+}
 
-	// The body is always hashed: a client's X-Amz-Content-Sha256 is
-	// checked against it, never trusted.
+// VerifyBody reads r's body (at most max bytes: a longer one fails with
+// the reader's error, or an *http.MaxBytesError when r.Body is an
+// http.MaxBytesReader), replaces r.Body with a reader of the same bytes,
+// and verifies the signature over them.
+func (s *Signed) VerifyBody(r *http.Request, max int64) (*Identity, error) {
 	var body []byte
 	if r.Body != nil {
-		body, err = readBody(r.Body, r.ContentLength, v.maxBody)
+		var err error
+		body, err = readBody(r.Body, r.ContentLength, max)
 		if err != nil {
 			return nil, err
 		}
 		r.Body = &Body{Reader: bytes.NewReader(body), b: body}
 	}
-	payloadHash := sigv4.PayloadHash(body)
+	return s.VerifyPayload(r, sigv4.PayloadHash(body))
+}
+
+// VerifyPayload verifies the signature of r given the hex SHA-256 of its
+// body, which the caller computed from the bytes it read: a client's
+// X-Amz-Content-Sha256 is checked against it, never trusted.
+func (s *Signed) VerifyPayload(r *http.Request, payloadHash string) (*Identity, error) {
 	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != payloadHash {
 		return nil, fmt.Errorf("InvalidSignatureException: X-Amz-Content-Sha256 does not match the body: %w", errdefs.ErrForbidden)
 	}
-	signed := strings.Split(signedHeaders, ";")
-	scope := credential[len(cred[0])+1:]
-	key := v.signingKey(secret, cred[1], cred[2], cred[3])
-	want, err := hex.DecodeString(signature)
-	if err != nil {
-		return nil, fmt.Errorf("IncompleteSignature: signature is not hex: %w", errdefs.ErrUnauthorized)
-	}
+	key := s.v.signingKey(s.secret, s.credDate, s.id.Region, s.id.Service)
 	query := ""
 	if r.URL.RawQuery != "" {
 		query = sigv4.CanonicalQuery(r.URL.Query())
 	}
-	headers := sigv4.CanonicalHeaders(r, signed)
+	headers := sigv4.CanonicalHeaders(r, s.signedHeaders)
 	for _, uri := range canonicalURIs(r) {
-		sts := sigv4.StringToSign(amzDate, scope, sigv4.CanonicalRequest(r.Method, uri, query, headers, signed, payloadHash))
-		if subtle.ConstantTimeCompare(sigv4.HMACSHA256(key, sts), want) == 1 {
-			return id, nil
+		sts := sigv4.StringToSign(s.amzDate, s.scope, sigv4.CanonicalRequest(r.Method, uri, query, headers, s.signedHeaders, payloadHash))
+		if subtle.ConstantTimeCompare(sigv4.HMACSHA256(key, sts), s.signature) == 1 {
+			id := s.id
+			return &id, nil
 		}
 	}
 	return nil, fmt.Errorf("InvalidSignatureException: The request signature we calculated does not match the signature you provided: %w", errdefs.ErrForbidden)

@@ -15,9 +15,16 @@
 //
 //	initializing --first next--> idle --Invoke--> busy --response/error--> idle
 //	initializing --init/error--> failed
+//
+// The runtime is the function's code: untrusted. Serve bounds what it can
+// make the daemon hold (limits.go): a few connections per sandbox, time
+// limits on headers, bodies and writes that leave a long-polling `next`
+// alone, and no body read before its request ID has been checked against
+// the current invocation, and then at most MaxResponse bytes of it.
 package runtimeapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,7 +83,8 @@ type pending struct {
 
 // Server is the Runtime API of one sandbox.
 type Server struct {
-	mux *http.ServeMux
+	mux    *http.ServeMux
+	limits Limits
 
 	// next hands invocations to the runtime's blocked `next` call.
 	next chan *pending
@@ -86,19 +94,32 @@ type Server struct {
 	ready    chan struct{}
 	readyOne sync.Once
 	initErr  *Result
-	failed   chan struct{}
-	closed   chan struct{}
-	closeOne sync.Once
+	// initPosting is set while an init error's body is read, so that a
+	// second one is refused before its body is read.
+	initPosting bool
+	failed      chan struct{}
+	closed      chan struct{}
+	closeOne    sync.Once
 }
 
-// New returns a Server ready to be served over any listener.
-func New() *Server {
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLimits replaces DefaultLimits (tests use short ones).
+func WithLimits(l Limits) Option { return func(s *Server) { s.limits = l } }
+
+// New returns a Server; Serve serves it with its limits.
+func New(opts ...Option) *Server {
 	s := &Server{
 		mux:    http.NewServeMux(),
+		limits: DefaultLimits,
 		next:   make(chan *pending),
 		ready:  make(chan struct{}),
 		failed: make(chan struct{}),
 		closed: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
 	}
 	p := "/" + Version + "/runtime"
 	s.mux.HandleFunc("GET "+p+"/invocation/next", s.handleNext)
@@ -180,6 +201,11 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.current = p
 	s.mu.Unlock()
+	// The wait for an event has no bound (a sandbox idles, frozen, for
+	// minutes); writing the event once there is one does.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout))
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Lambda-Runtime-Aws-Request-Id", p.inv.RequestID)
@@ -194,9 +220,11 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(p.inv.Payload)
+	_ = rc.Flush()
 }
 
-// take returns the current invocation if id names it, and clears it.
+// take returns the current invocation if id names it, and clears it: from
+// then on, no other request can post a result for it.
 func (s *Server) take(id string) (*pending, int, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -211,6 +239,17 @@ func (s *Server) take(id string) (*pending, int, string) {
 	return p, 0, ""
 }
 
+// giveBack makes p current again after its result could not be read (the
+// connection broke or was too slow), so that the runtime may post it
+// again; a newer invocation, if one started, stays current.
+func (s *Server) giveBack(p *pending) {
+	s.mu.Lock()
+	if s.current == nil {
+		s.current = p
+	}
+	s.mu.Unlock()
+}
+
 func writeStatus(w http.ResponseWriter, code int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -221,34 +260,93 @@ func apiError(w http.ResponseWriter, code int, typ, msg string) {
 	writeStatus(w, code, map[string]string{"errorType": typ, "errorMessage": msg})
 }
 
-func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxResponse+1))
-	if err != nil {
-		apiError(w, http.StatusBadRequest, "InvalidRequest", err.Error())
-		return
+// errTooLarge: a body over MaxResponse.
+var errTooLarge = errors.New("body too large")
+
+// readBody reads a posted body of at most MaxResponse bytes within
+// BodyTimeout. A body announced or found larger is errTooLarge, and is
+// not read further. On any error the connection is closed after the
+// reply (see refuseBody).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > MaxResponse {
+		refuseBody(w, r)
+		return nil, errTooLarge
 	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.limits.BodyTimeout))
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + 1)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, MaxResponse+1))
+	if err == nil && buf.Len() > MaxResponse {
+		err = errTooLarge
+	}
+	if err != nil {
+		// The deadline stays: it bounds whatever the server still reads.
+		refuseBody(w, r)
+		return nil, err
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+	return buf.Bytes(), nil
+}
+
+// refuseBody closes the connection after the reply to a request whose
+// body is not read (whole): otherwise the server would drain up to 256 KB
+// of it first, for as long as the runtime cares to send it.
+func refuseBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// tooLargeResult is what an invocation whose response exceeds MaxResponse
+// returns, as Lambda's does.
+func tooLargeResult() *Result {
+	msg, _ := json.Marshal(map[string]string{
+		"errorType":    "Function.ResponseSizeTooLarge",
+		"errorMessage": fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponse),
+	})
+	return &Result{Payload: msg, FunctionError: true, ErrorType: "Function.ResponseSizeTooLarge"}
+}
+
+// postResult takes the invocation a response or error names, then reads
+// its body: a request for any other invocation is answered without a
+// byte of its body read.
+func (s *Server) postResult(w http.ResponseWriter, r *http.Request, result func(body []byte) *Result) {
 	id := r.PathValue("id")
 	p, code, typ := s.take(id)
 	if p == nil {
+		refuseBody(w, r)
 		apiError(w, code, typ, fmt.Sprintf("request %s is not the current invocation", id))
 		return
 	}
-	if len(body) > MaxResponse {
+	body, err := s.readBody(w, r)
+	switch {
+	case errors.Is(err, errTooLarge):
 		// The invocation fails as Lambda's does, and the runtime is told.
-		msg, _ := json.Marshal(map[string]string{
-			"errorType":    "Function.ResponseSizeTooLarge",
-			"errorMessage": fmt.Sprintf("Response payload size exceeded maximum allowed payload size (%d bytes).", MaxResponse),
-		})
-		p.done <- &Result{Payload: msg, FunctionError: true, ErrorType: "Function.ResponseSizeTooLarge"}
+		p.done <- tooLargeResult()
 		apiError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "response too large")
 		return
+	case err != nil:
+		s.giveBack(p)
+		apiError(w, http.StatusBadRequest, "InvalidRequest", "reading the body: "+err.Error())
+		return
 	}
-	p.done <- &Result{Payload: body}
+	p.done <- result(body)
 	writeStatus(w, http.StatusAccepted, map[string]string{"status": "OK"})
 }
 
-func errorResult(r *http.Request) *Result {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, MaxResponse))
+func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
+	s.postResult(w, r, func(body []byte) *Result { return &Result{Payload: body} })
+}
+
+func (s *Server) handleError(w http.ResponseWriter, r *http.Request) {
+	s.postResult(w, r, func(body []byte) *Result { return errorResult(r, body) })
+}
+
+// errorResult is the Result of an error body the runtime posted.
+func errorResult(r *http.Request, body []byte) *Result {
 	typ := r.Header.Get("Lambda-Runtime-Function-Error-Type")
 	if typ == "" {
 		var e struct {
@@ -264,26 +362,32 @@ func errorResult(r *http.Request) *Result {
 	return &Result{Payload: body, FunctionError: true, ErrorType: typ}
 }
 
-func (s *Server) handleError(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	p, code, typ := s.take(id)
-	if p == nil {
-		apiError(w, code, typ, fmt.Sprintf("request %s is not the current invocation", id))
-		return
-	}
-	p.done <- errorResult(r)
-	writeStatus(w, http.StatusAccepted, map[string]string{"status": "OK"})
-}
-
 func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
-	res := errorResult(r)
 	s.mu.Lock()
-	if s.initErr != nil {
+	if s.initErr != nil || s.initPosting {
 		s.mu.Unlock()
+		refuseBody(w, r)
 		apiError(w, http.StatusForbidden, "InvalidStateTransition", "init error already reported")
 		return
 	}
-	s.initErr = res
+	s.initPosting = true
+	s.mu.Unlock()
+	body, err := s.readBody(w, r)
+	var res *Result
+	switch {
+	case errors.Is(err, errTooLarge):
+		res = tooLargeResult()
+	case err != nil:
+		s.mu.Lock()
+		s.initPosting = false
+		s.mu.Unlock()
+		apiError(w, http.StatusBadRequest, "InvalidRequest", "reading the body: "+err.Error())
+		return
+	default:
+		res = errorResult(r, body)
+	}
+	s.mu.Lock()
+	s.initErr, s.initPosting = res, false
 	s.mu.Unlock()
 	close(s.failed)
 	writeStatus(w, http.StatusAccepted, map[string]string{"status": "OK"})

@@ -53,8 +53,7 @@ func startRuntime(t *testing.T, s *Server, env ...string) *exec.Cmd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: s}
-	go func() { _ = srv.Serve(l) }()
+	srv := s.Serve(l, nil)
 	t.Cleanup(func() { s.Close(); _ = srv.Close() })
 	cmd := exec.Command(buildHello(t))
 	cmd.Env = append([]string{"AWS_LAMBDA_RUNTIME_API=" + l.Addr().String(), "AWS_LAMBDA_FUNCTION_NAME=hello", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128"}, env...)
@@ -142,8 +141,7 @@ func TestInitCrash(t *testing.T) {
 func TestProtocolErrors(t *testing.T) {
 	s := New()
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := &http.Server{Handler: s}
-	go func() { _ = srv.Serve(l) }()
+	srv := s.Serve(l, nil)
 	defer srv.Close()
 	base := "http://" + l.Addr().String() + "/2018-06-01/runtime"
 	post := func(path, body string) int {
@@ -187,28 +185,6 @@ func TestProtocolErrors(t *testing.T) {
 	if _, err := invoke(t, s, "after", "{}", time.Second); !errors.Is(err, ErrInitFailed) {
 		t.Fatalf("invoke after init error: %v", err)
 	}
-}
-
-func FuzzResponseBodies(f *testing.F) {
-	f.Add([]byte(`{"errorType":"X"}`), "right")
-	f.Add([]byte{0xff, 0x00}, "")
-	f.Fuzz(func(t *testing.T, body []byte, id string) {
-		s := New()
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Skip()
-		}
-		srv := &http.Server{Handler: s}
-		go func() { _ = srv.Serve(l) }()
-		defer srv.Close()
-		base := "http://" + l.Addr().String() + "/2018-06-01/runtime"
-		for _, p := range []string{"/invocation/x/response", "/invocation/x/error", "/init/error"} {
-			resp, err := http.Post(base+p, "application/json", strings.NewReader(string(body)))
-			if err == nil {
-				resp.Body.Close()
-			}
-		}
-	})
 }
 
 // An invocation waiting for a runtime that will never answer ends when

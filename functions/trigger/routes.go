@@ -1,7 +1,8 @@
 // Package trigger invokes functions from outside events: HTTP routes that
 // turn requests into API Gateway HTTP API (payload format 2.0) events, and
 // schedules (rate and cron expressions) that send EventBridge scheduled
-// events. Both tables are kept in one JSON file, rewritten atomically.
+// events. Both tables are kept in one JSON file, rewritten with internal/atomicfile
+// (a crash leaves the old table or the new one, never a torn file).
 package trigger
 
 import (

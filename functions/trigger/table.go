@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/schedule"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // Schedule fires a function on a rate or cron expression.
@@ -36,6 +37,8 @@ type Table struct {
 	data tableData
 	// changed wakes the scheduler when schedules change.
 	changed chan struct{}
+	// bodyTimeout bounds the arrival of a routed request's body.
+	bodyTimeout time.Duration
 }
 
 type tableData struct {
@@ -43,9 +46,31 @@ type tableData struct {
 	Schedules []Schedule
 }
 
-// Open loads (or starts) the table at path.
-func Open(path string) (*Table, error) {
-	t := &Table{path: path, changed: make(chan struct{}, 1)}
+// Option configures Open.
+type Option func(*openConfig)
+
+type openConfig struct {
+	log         *slog.Logger
+	now         func() time.Time
+	bodyTimeout time.Duration
+}
+
+// WithLogger sets where Open reports a damaged table (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *openConfig) { c.log = l } }
+
+// WithBodyTimeout replaces BodyTimeout for the table's Router.
+func WithBodyTimeout(d time.Duration) Option { return func(c *openConfig) { c.bodyTimeout = d } }
+
+// Open loads (or starts) the table at path. A file that does not parse (a
+// disk that lost it, a person's edit) does not stop the daemon: it is set
+// aside as triggers.json.corrupt-<time>, logged, and the table starts
+// empty.
+func Open(path string, opts ...Option) (*Table, error) {
+	cfg := openConfig{log: slog.New(slog.DiscardHandler), now: time.Now, bodyTimeout: BodyTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	t := &Table{path: path, changed: make(chan struct{}, 1), bodyTimeout: cfg.bodyTimeout}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return t, nil
@@ -54,7 +79,12 @@ func Open(path string) (*Table, error) {
 		return nil, err
 	}
 	if err := json.Unmarshal(data, &t.data); err != nil {
-		return nil, fmt.Errorf("trigger table %s: %w", path, err)
+		t.data = tableData{}
+		moved, merr := atomicfile.SetAside(path, cfg.now())
+		if merr != nil {
+			return nil, fmt.Errorf("trigger table %s is damaged (%v) and cannot be set aside: %w", path, err, merr)
+		}
+		cfg.log.Error("trigger table is damaged; it was set aside and the daemon starts with no routes or schedules", "file", path, "moved_to", moved, "err", err)
 	}
 	return t, nil
 }
@@ -67,11 +97,7 @@ func (t *Table) saveLocked() error {
 	if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
 		return err
 	}
-	tmp := t.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, t.path)
+	return atomicfile.WriteFile(t.path, data, 0o600)
 }
 
 // AddRoute adds a route; the same method and path twice is a conflict.
@@ -188,6 +214,10 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// BodyTimeout is how long a routed request's body may take to arrive
+// (WithBodyTimeout changes it).
+const BodyTimeout = time.Minute
+
 // Router serves the route table: a request that matches a route invokes
 // its function; any other request goes to next (the Lambda API).
 func (t *Table) Router(inv Invoker, next http.Handler) http.Handler {
@@ -198,11 +228,22 @@ func (t *Table) Router(inv Invoker, next http.Handler) http.Handler {
 			return
 		}
 		reqID := newID()
+		// The body must arrive within bodyTimeout; the deadline goes
+		// once it is read, as the invocation may run for minutes (a
+		// server-wide ReadTimeout would cancel it).
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(t.bodyTimeout))
 		ev, err := Event(r, route, params, reqID)
 		if err != nil {
-			writeGatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+			w.Header().Set("Connection", "close")
+			if errors.Is(err, functions.ErrTooLarge) {
+				writeGatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+			} else {
+				writeGatewayError(w, http.StatusBadRequest, "Bad Request")
+			}
 			return
 		}
+		_ = rc.SetReadDeadline(time.Time{})
 		name, q, _ := functions.ParseName(route.Function)
 		if route.Qualifier != "" {
 			q = route.Qualifier

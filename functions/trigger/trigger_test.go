@@ -1,11 +1,16 @@
 package trigger
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -169,4 +174,94 @@ func TestSchedulerFires(t *testing.T) {
 	if ev["detail-type"] != "Scheduled Event" || ev["source"] != "aws.events" {
 		t.Fatalf("event %v", ev)
 	}
+}
+
+// An empty or garbage triggers.json does not stop the daemon: the table
+// opens empty, the file is set aside and logged, and the table works.
+func TestOpenSetsAsideDamagedTable(t *testing.T) {
+	for name, content := range map[string]string{"empty": "", "garbage": `{"Routes": [{"Method": "GET", "Pa`} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "triggers.json")
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			tbl, err := Open(p, WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+			if err != nil {
+				t.Fatalf("a damaged table stops the daemon: %v", err)
+			}
+			if len(tbl.Routes()) != 0 || len(tbl.Schedules()) != 0 {
+				t.Fatalf("table %+v", tbl.data)
+			}
+			aside, _ := filepath.Glob(p + ".corrupt-*")
+			if len(aside) != 1 || !strings.Contains(log.String(), "triggers.json") {
+				t.Fatalf("set aside as %v, log %q", aside, log.String())
+			}
+			if b, _ := os.ReadFile(aside[0]); string(b) != content {
+				t.Fatalf("the set-aside file holds %q", b)
+			}
+			if _, err := tbl.AddRoute(Route{Method: "GET", Path: "/x", Function: "hello"}); err != nil {
+				t.Fatal(err)
+			}
+			if again, err := Open(p); err != nil || len(again.Routes()) != 1 {
+				t.Fatalf("after a new route: %v", err)
+			}
+		})
+	}
+}
+
+// A routed request's body that stalls is given up after BodyTimeout's
+// deadline; the deadline goes with the body, so a function that runs
+// longer still answers.
+func TestRouterBodyDeadline(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	tbl, _ := Open(filepath.Join(t.TempDir(), "triggers.json"), WithBodyTimeout(timeout))
+	if _, err := tbl.AddRoute(Route{Method: "POST", Path: "/slow", Function: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	inv := &echoInvoker{}
+	srv := httptest.NewServer(tbl.Router(inv, http.NotFoundHandler()))
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	resp.Body.Close()
+	if took := time.Since(start); resp.StatusCode != http.StatusBadRequest || took > timeout+2*time.Second {
+		t.Fatalf("stalled body: %d after %v", resp.StatusCode, took)
+	}
+
+	slow := httptest.NewServer(tbl.Router(slowInvoker{3 * timeout}, http.NotFoundHandler()))
+	defer slow.Close()
+	resp, err = http.Post(slow.URL+"/slow", "text/plain", strings.NewReader("hi"))
+	if err != nil {
+		t.Fatalf("a function slower than the body deadline: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a function slower than the body deadline: %d", resp.StatusCode)
+	}
+}
+
+// slowInvoker answers after a while.
+type slowInvoker struct{ d time.Duration }
+
+func (s slowInvoker) Invoke(ctx context.Context, in functions.InvokeInput) (*functions.InvokeOutput, error) {
+	select {
+	case <-time.After(s.d):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &functions.InvokeOutput{Payload: []byte(`"ok"`)}, nil
 }

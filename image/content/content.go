@@ -3,11 +3,12 @@
 // On-disk layout, under the root passed to New:
 //
 //	<root>/blobs/sha256/<hex>   one file per blob; its sha256 is <hex>
-//	<root>/ingest/<random>      blobs being written; never read as content
+//	<root>/ingest/.blob.tmp-<random>  blobs being written; never read as content
 //
 // A blob is first written to a temporary file in ingest/ (same filesystem as
-// blobs/), fsync'd, its digest checked against the one the caller expected,
-// and only then renamed into blobs/. A failed, short or corrupt write (or
+// blobs/), its digest checked against the one the caller expected, and only
+// then fsync'd and renamed into blobs/, whose directory is fsync'd too
+// (internal/atomicfile). A failed, short or corrupt write (or
 // ENOSPC) therefore never leaves anything under blobs/: what is there has
 // always been verified. Leftover ingest files from a crash are removed by
 // New.
@@ -26,6 +27,7 @@ import (
 	"strings"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // Store is a content-addressed blob store. It is safe for concurrent use:
@@ -140,17 +142,11 @@ func (s *Store) Put(ctx context.Context, expected string, r io.Reader) (string, 
 			return "", 0, err
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Join(s.root, "ingest"), "blob-")
+	tmp, err := atomicfile.CreateTemp(filepath.Join(s.root, "ingest"), "blob")
 	if err != nil {
 		return "", 0, fmt.Errorf("content: %w", err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Abort()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, r})
 	if err != nil {
@@ -160,23 +156,13 @@ func (s *Store) Put(ctx context.Context, expected string, r io.Reader) (string, 
 	if expected != "" && got != expected {
 		return "", n, fmt.Errorf("content: blob digest mismatch: expected %s, got %s: %w", expected, got, errdefs.ErrInvalidArgument)
 	}
-	// fsync before rename: after a crash the name must never point at
-	// a file whose data did not reach the disk.
-	if err := tmp.Sync(); err != nil {
-		return "", n, fmt.Errorf("content: sync blob %s: %w", got, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", n, fmt.Errorf("content: close blob %s: %w", got, err)
-	}
+	// The commit fsyncs the blob before the rename and blobs/sha256 after
+	// it: after a crash the name never points at data that did not reach
+	// the disk.
 	final, _ := s.Path(got)
-	if err := os.Chmod(tmp.Name(), 0o444); err != nil {
-		return "", n, fmt.Errorf("content: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := tmp.Commit(final, 0o444); err != nil {
 		return "", n, fmt.Errorf("content: commit blob %s: %w", got, err)
 	}
-	committed = true
-	syncDir(filepath.Dir(final))
 	return got, n, nil
 }
 
@@ -206,15 +192,6 @@ func (s *Store) List() ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// syncDir makes a rename in dir durable. Errors are ignored: the blob is
-// already valid, only its survival across a power cut is at stake.
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		_ = f.Sync()
-		f.Close()
-	}
 }
 
 // ctxReader stops a long copy when the context is cancelled.

@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/reference"
 	"github.com/wharf-dev/wharf/image/snapshot"
 )
 
@@ -193,7 +194,7 @@ func (s *Store) selectForSave(refs []string) (map[string]*saveItem, []string, er
 		if !strings.ContainsAny(last, ":@") {
 			// A bare repository name selects all of its tags.
 			if r, err := name.NewRepository(ref); err == nil {
-				repo := familiarRepo(r)
+				repo := reference.FamiliarName(r)
 				found := false
 				for _, t := range sortedKeys(s.tags) {
 					if repoOf(t) == repo {

@@ -8,51 +8,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/reference"
 )
 
 // Names are kept in Docker's familiar form: "busybox:latest" for
 // docker.io/library/busybox:latest, "user/app:1" for docker.io/user/app:1,
-// and the full name for any other registry.
-
-// familiarRepo returns the familiar form of a repository.
-func familiarRepo(r name.Repository) string {
-	reg, repo := r.RegistryStr(), r.RepositoryStr()
-	if reg == name.DefaultRegistry || reg == "docker.io" {
-		if rest, ok := strings.CutPrefix(repo, "library/"); ok && !strings.Contains(rest, "/") {
-			return rest
-		}
-		return repo
-	}
-	return reg + "/" + repo
-}
-
-// parseRef parses a reference, returning ErrInvalidArgument when malformed.
-func parseRef(ref string) (name.Reference, error) {
-	if ref == "" || strings.TrimSpace(ref) != ref {
-		return nil, fmt.Errorf("reference %q: %w", ref, errdefs.ErrInvalidArgument)
-	}
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		return nil, fmt.Errorf("reference %q: %v: %w", ref, err, errdefs.ErrInvalidArgument)
-	}
-	return r, nil
-}
-
-// familiar returns the familiar "name:tag" or "name@digest" of a reference.
-func familiar(r name.Reference) string {
-	switch r := r.(type) {
-	case name.Tag:
-		return familiarRepo(r.Repository) + ":" + r.TagStr()
-	case name.Digest:
-		return familiarRepo(r.Repository) + "@" + r.DigestStr()
-	}
-	return r.String()
-}
+// and the full name for any other registry. References are read by
+// image/reference, as dockerd reads them.
 
 // parseTag parses a reference that must be a name with an optional tag,
 // as Tag, Import and Load targets are, and returns its familiar form.
 func parseTag(ref string) (string, error) {
-	r, err := parseRef(ref)
+	r, err := reference.Parse(ref)
 	if err != nil {
 		return "", err
 	}
@@ -60,7 +27,7 @@ func parseTag(ref string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("reference %q: a tag is required, not a digest: %w", ref, errdefs.ErrInvalidArgument)
 	}
-	return familiar(t), nil
+	return reference.Familiar(t), nil
 }
 
 func isHex(s string) bool {
@@ -89,11 +56,11 @@ func (s *Store) resolveLocked(refOrID string) (r *record, byName string, err err
 	if isHex(refOrID) && len(refOrID) == 64 {
 		return s.byPrefixLocked(refOrID, refOrID)
 	}
-	ref, err := parseRef(refOrID)
+	ref, err := reference.Parse(refOrID)
 	if err != nil {
 		return nil, "", err
 	}
-	fam := familiar(ref)
+	fam := reference.Familiar(ref)
 	switch ref.(type) {
 	case name.Tag:
 		if id, ok := s.tags[fam]; ok {

@@ -18,13 +18,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/reference"
 )
 
 // remoteRef parses ref for registry access, allowing plain HTTP for the
 // configured insecure hosts. go-containerregistry already uses plain HTTP
 // for localhost and loopback addresses, as Docker does.
 func (s *Store) remoteRef(ref string) (name.Reference, error) {
-	r, err := parseRef(ref)
+	r, err := reference.Parse(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -88,10 +89,10 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(Progress)) (
 			},
 		})
 	}
-	repo := familiarRepo(r.Context())
+	repo := reference.FamiliarName(r.Context())
 	req.repoDigest = repo + "@" + digestOf(rawManifest)
 	if t, ok := r.(name.Tag); ok {
-		req.tags = []string{familiar(t)}
+		req.tags = []string{reference.Familiar(t)}
 	}
 	return s.ingest(ctx, req)
 }
@@ -141,7 +142,7 @@ func (s *Store) Push(ctx context.Context, ref string, progress func(Progress)) e
 			progress(Progress{ID: shortID(l.Digest), Action: "Layer already exists"})
 		}
 	}
-	rd := familiarRepo(r.Context()) + "@" + rec.Manifest
+	rd := reference.FamiliarName(r.Context()) + "@" + rec.Manifest
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur := s.records[rec.ID]; cur != nil && !contains(cur.RepoDigests, rd) {

@@ -43,6 +43,7 @@ import (
 
 	"github.com/wharf-dev/wharf/image/content"
 	"github.com/wharf-dev/wharf/image/snapshot"
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // Image is an image record as the engine sees it. ID is the config digest
@@ -187,6 +188,12 @@ func (s *Store) loadState() error {
 		return fmt.Errorf("image store: %w", err)
 	}
 	for _, e := range ents {
+		// A write that a crash interrupted leaves its temporary file
+		// (atomicfile's, or ".tmp-*" of daemons before it).
+		if n := e.Name(); atomicfile.IsTemp(n) || strings.HasPrefix(n, ".tmp-") {
+			_ = os.Remove(filepath.Join(s.root, "images", n))
+			continue
+		}
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
@@ -217,35 +224,6 @@ func (s *Store) loadState() error {
 	return nil
 }
 
-// writeFileAtomic writes data to path through a synced temporary file and a
-// rename, so readers see the old or the new content, never a mix.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
 func idHex(id string) string { return strings.TrimPrefix(id, "sha256:") }
 
 // saveRecordLocked persists one record. Callers hold s.mu.
@@ -254,7 +232,7 @@ func (s *Store) saveRecordLocked(r *record) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(s.root, "images", idHex(r.ID)+".json"), b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.root, "images", idHex(r.ID)+".json"), b, 0o600); err != nil {
 		return fmt.Errorf("image store: save %s: %w", r.ID, err)
 	}
 	return nil
@@ -266,7 +244,7 @@ func (s *Store) saveTagsLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(s.root, "tags.json"), b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.root, "tags.json"), b, 0o600); err != nil {
 		return fmt.Errorf("image store: save tags: %w", err)
 	}
 	return nil

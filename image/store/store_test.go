@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -78,6 +79,13 @@ func TestImportGetTagList(t *testing.T) {
 	}
 	if err := s.Tag(ctx, img.ID, "busybox@sha256:"+idHex(img.ID)); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("Tag to a digest = %v", err)
+	}
+	// Names that go-containerregistry accepts and dockerd does not are
+	// refused as dockerd refuses them.
+	for _, bad := range []string{"foo//bar", "foo/-bar:1", "x:-tag", "a..b"} {
+		if err := s.Tag(ctx, img.ID, bad); !errors.Is(err, errdefs.ErrInvalidArgument) || !strings.HasPrefix(err.Error(), "invalid reference format") {
+			t.Errorf("Tag to %q = %v, want dockerd's invalid reference format", bad, err)
+		}
 	}
 	if err := s.Tag(ctx, "missing:1", "x"); !errors.Is(err, errdefs.ErrNotFound) {
 		t.Errorf("Tag missing = %v", err)

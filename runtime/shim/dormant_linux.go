@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // A shim whose container has been quiet for Options.DormantAfter (no
@@ -232,11 +234,10 @@ func (s *shim) park(pid int) (err error) {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.o.Dir, dormantFile+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(s.o.Dir, dormantFile)); err != nil {
+	// Whole, not durable: the shim's directory is run-time state under
+	// the exec-root (/run/wharf, a tmpfs on most hosts), which a host
+	// crash loses along with the container itself.
+	if err := atomicfile.WriteFile(filepath.Join(s.o.Dir, dormantFile), data, 0o600, atomicfile.NoSync()); err != nil {
 		return err
 	}
 	argv := []string{DormantName}

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wharf-dev/wharf/internal/atomicfile"
 	"github.com/wharf-dev/wharf/internal/procwait"
 	"github.com/wharf-dev/wharf/runtime/logfile"
 	"github.com/wharf-dev/wharf/runtime/oci"
@@ -573,17 +574,16 @@ func (s *shim) copyStdin(r io.Reader) {
 	}
 }
 
-// writeExit records the exit status atomically.
+// writeExit records the exit status atomically. It needs to be whole, not
+// durable: the shim's directory is run-time state under the exec-root
+// (/run/wharf, a tmpfs on most hosts), which a host crash loses along with
+// the container itself, and the fsyncs would delay every container's exit.
 func writeExit(dir string, e *Exit) error {
 	data, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, ExitFile+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, ExitFile))
+	return atomicfile.WriteFile(filepath.Join(dir, ExitFile), data, 0o600, atomicfile.NoSync())
 }
 
 // ReadExit returns the exit status recorded in dir, or nil if none is.

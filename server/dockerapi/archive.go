@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,20 +19,6 @@ import (
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/errdefs"
 )
-
-// ContainerFS is the engine's access to containers' files: docker cp
-// (HEAD, GET and PUT /containers/{id}/archive), export and diff. The
-// engine resolves every path inside the container and knows no wire
-// format; the handlers here translate to and from Docker's.
-type ContainerFS interface {
-	StatPath(ctx context.Context, ref, path string) (*container.PathStat, error)
-	// ArchivePath and Export return an archive that holds the container
-	// until it is closed.
-	ArchivePath(ctx context.Context, ref, path string) (*container.Archive, error)
-	Export(ctx context.Context, ref string) (*container.Archive, error)
-	ExtractToDir(ctx context.Context, ref, path string, r io.Reader, o container.ExtractOptions) error
-	Changes(ctx context.Context, ref string) ([]container.Change, error)
-}
 
 func (s *Server) archiveRoutes() {
 	s.handle("GET /containers/{id}/archive", s.getArchive)

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/storage"
 
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
@@ -124,92 +125,109 @@ func sizeQuery(r *http.Request) (uint16, uint16, error) {
 	return uint16(h), uint16(wd), nil
 }
 
-// createOptions translates Docker's create request. What the engine cannot
-// do yet (published ports, bind mounts and volumes, user-defined networks)
-// is refused with 501 rather than silently ignored.
-func createOptions(name string, req *mcontainer.CreateRequest) (container.CreateOptions, []string, error) {
-	var warnings []string
+// createRequest copies Docker's create request into the engine's
+// CreateRequest, field by field: what the values mean (defaults, port and
+// mount parsing, network names) is decided once, by the engine's
+// translation, which the native API shares.
+func createRequest(name string, req *mcontainer.CreateRequest) *container.CreateRequest {
 	cfg := req.Config
 	if cfg == nil {
 		cfg = &mcontainer.Config{}
 	}
-	o := container.CreateOptions{
+	out := &container.CreateRequest{
 		Name: name,
 		Config: container.Config{
 			Hostname: cfg.Hostname, User: cfg.User, Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
-			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir,
-			Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.Entrypoint != nil,
-			Labels: cfg.Labels, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout,
-			Volumes: cfg.Volumes,
+			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir, Entrypoint: cfg.Entrypoint,
+			Labels: cfg.Labels, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout, Volumes: cfg.Volumes,
 		},
 	}
 	if len(cfg.ExposedPorts) > 0 {
-		o.Config.ExposedPorts = map[string]struct{}{}
+		out.Config.ExposedPorts = map[string]struct{}{}
 		for p := range cfg.ExposedPorts {
-			o.Config.ExposedPorts[p.String()] = struct{}{}
+			out.Config.ExposedPorts[p.String()] = struct{}{}
 		}
 	}
-	h := req.HostConfig
-	if h == nil {
-		return o, warnings, nil
+	if h := req.HostConfig; h != nil {
+		out.HostConfig = hostConfigRequest(h)
 	}
-	mode := string(h.NetworkMode)
-	if mode == "default" {
-		mode = ""
-	}
-	o.HostConfig = container.HostConfig{
-		NetworkMode:    mode,
-		RestartPolicy:  container.RestartPolicy{Name: string(h.RestartPolicy.Name), MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
-		AutoRemove:     h.AutoRemove,
-		CapAdd:         h.CapAdd,
-		CapDrop:        h.CapDrop,
-		Privileged:     h.Privileged,
-		ReadonlyRootfs: h.ReadonlyRootfs,
-		SecurityOpt:    h.SecurityOpt,
-		Init:           h.Init != nil && *h.Init,
-		Runtime:        h.Runtime,
-		Memory:         h.Memory,
-		MemorySwap:     h.MemorySwap,
-		NanoCPUs:       h.NanoCPUs,
-		CPUShares:      h.CPUShares,
-	}
-	if h.PidsLimit != nil {
-		o.HostConfig.PidsLimit = *h.PidsLimit
-	}
-	ports, err := portBindings(h.PortBindings)
-	if err != nil {
-		return o, nil, err
-	}
-	o.HostConfig.PortBindings, o.HostConfig.PublishAllPorts = ports, h.PublishAllPorts
-	if o.HostConfig.Mounts, err = mounts(h); err != nil {
-		return o, nil, err
-	}
-	o.HostConfig.VolumesFrom = h.VolumesFrom
-	o.HostConfig.LogConfig = container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config}
 	if nc := req.NetworkingConfig; nc != nil && len(nc.EndpointsConfig) > 0 {
-		o.Endpoints = map[string]container.EndpointOptions{}
+		out.Endpoints = map[string]*container.EndpointOptions{}
 		for name, ep := range nc.EndpointsConfig {
-			if ep == nil {
-				continue
+			var eo *container.EndpointOptions
+			if ep != nil {
+				eo = &container.EndpointOptions{Aliases: ep.Aliases}
+				if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
+					eo.IPv4Address = ep.IPAMConfig.IPv4Address.String()
+				}
 			}
-			if name == "default" {
-				// The docker CLI names the network of --network's
-				// default; the engine's default network is "bridge".
-				name = "bridge"
-			}
-			eo := container.EndpointOptions{Aliases: ep.Aliases}
-			if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
-				eo.IPv4Address = ep.IPAMConfig.IPv4Address.String()
-			}
-			o.Endpoints[name] = eo
+			out.Endpoints[name] = eo
 		}
+	}
+	return out
+}
+
+// hostConfigRequest copies Docker's HostConfig (see createRequest).
+func hostConfigRequest(h *mcontainer.HostConfig) *container.HostConfigRequest {
+	out := &container.HostConfigRequest{
+		NetworkMode:     string(h.NetworkMode),
+		RestartPolicy:   container.RestartPolicy{Name: string(h.RestartPolicy.Name), MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
+		AutoRemove:      h.AutoRemove,
+		CapAdd:          h.CapAdd,
+		CapDrop:         h.CapDrop,
+		Privileged:      h.Privileged,
+		ReadonlyRootfs:  h.ReadonlyRootfs,
+		SecurityOpt:     h.SecurityOpt,
+		Init:            h.Init,
+		Runtime:         h.Runtime,
+		Memory:          h.Memory,
+		MemorySwap:      h.MemorySwap,
+		NanoCPUs:        h.NanoCPUs,
+		CPUShares:       h.CPUShares,
+		PidsLimit:       h.PidsLimit,
+		PublishAllPorts: h.PublishAllPorts,
+		Binds:           h.Binds,
+		Tmpfs:           h.Tmpfs,
+		VolumesFrom:     h.VolumesFrom,
+		LogConfig:       container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
 	}
 	for _, u := range h.Ulimits {
 		if u != nil {
-			o.HostConfig.Ulimits = append(o.HostConfig.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+			out.Ulimits = append(out.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 		}
 	}
-	return o, warnings, nil
+	if len(h.PortBindings) > 0 {
+		out.PortBindings = map[string][]container.PortBindingRequest{}
+		for p, bs := range h.PortBindings {
+			key := p.String()
+			out.PortBindings[key] = []container.PortBindingRequest{}
+			for _, b := range bs {
+				pb := container.PortBindingRequest{HostPort: b.HostPort}
+				if b.HostIP.IsValid() {
+					pb.HostIP = b.HostIP.String()
+				}
+				out.PortBindings[key] = append(out.PortBindings[key], pb)
+			}
+		}
+	}
+	for _, mm := range h.Mounts {
+		m := volume.Mount{Type: string(mm.Type), Source: mm.Source, Target: mm.Target, ReadOnly: mm.ReadOnly}
+		if o := mm.BindOptions; o != nil {
+			m.Propagation = string(o.Propagation)
+			m.CreateSource = o.CreateMountpoint
+		}
+		if o := mm.VolumeOptions; o != nil {
+			m.NoCopy = o.NoCopy
+		}
+		if o := mm.TmpfsOptions; o != nil {
+			// The docker CLI sends tmpfs-mode's octal digits as they
+			// are (1777 is 0o1777, not os.ModeSticky|0o777), and
+			// dockerd passes them on as mode=%o.
+			m.TmpfsSize, m.TmpfsMode = o.SizeBytes, uint32(o.Mode)
+		}
+		out.Mounts = append(out.Mounts, m)
+	}
+	return out
 }
 
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
@@ -217,7 +235,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	o, warnings, err := createOptions(r.URL.Query().Get("name"), &req)
+	o, err := createRequest(r.URL.Query().Get("name"), &req).Options()
 	if err != nil {
 		return err
 	}
@@ -230,10 +248,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.events.observe(c)
-	if warnings == nil {
-		warnings = []string{}
-	}
-	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: warnings})
+	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: []string{}})
 }
 
 // portSummaries lists published ports as docker ps shows them.

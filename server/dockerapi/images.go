@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"runtime"
 	"strings"
 
@@ -19,6 +20,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/reference"
 	"github.com/wharf-dev/wharf/image/store"
 )
 
@@ -134,13 +136,7 @@ func (s *Server) matchImage(ctx context.Context, img *store.Image, f map[string]
 			case "dangling":
 				hit = (v == "true" || v == "1") == (len(img.RepoTags) == 0)
 			case "reference":
-				for _, t := range img.RepoTags {
-					if matchGlob(v, t) {
-						hit = true
-					} else if repo, _, _ := strings.Cut(t, ":"); !strings.Contains(v, ":") && repo == v {
-						hit = true
-					}
-				}
+				hit = matchReference(v, img.RepoTags)
 			case "label":
 				k, val, hasVal := strings.Cut(v, "=")
 				var got string
@@ -289,50 +285,31 @@ func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
 	if from == "" {
 		return fmt.Errorf("fromImage or fromSrc is required: %w", errdefs.ErrInvalidArgument)
 	}
-	ref := from
-	switch {
-	case strings.HasPrefix(tag, "sha256:"):
-		ref = from + "@" + tag
-	case tag != "":
-		ref = from + ":" + tag
-	case !strings.Contains(from[strings.LastIndex(from, "/")+1:], ":") && !strings.Contains(from, "@"):
-		ref = from + ":latest"
+	// A malformed reference is answered 400, before the stream starts.
+	named, err := reference.WithTagOrDigest(from, tag)
+	if err != nil {
+		return err
 	}
+	ref := reference.Familiar(named)
 	ctx, err := withRequestAuth(r.Context(), r.Header.Get("X-Registry-Auth"))
 	if err != nil {
 		return err
 	}
 	p := newProgressWriter(w)
-	display := tag
-	if display == "" {
-		display = "latest"
-	}
-	p.status(display, "Pulling from "+repoPath(from))
+	p.status(named.Identifier(), "Pulling from "+reference.Path(named.Context()))
 	img, err := s.i.Pull(ctx, ref, p.progress)
 	if err != nil {
 		p.fail(err)
 		return nil
 	}
 	if len(img.RepoDigests) > 0 {
-		d := img.RepoDigests[0]
-		p.status("", "Digest: "+d[strings.LastIndex(d, "@")+1:])
+		if d, err := reference.Parse(img.RepoDigests[0]); err == nil {
+			p.status("", "Digest: "+d.Identifier())
+		}
 	}
 	p.status("", "Status: Downloaded newer image for "+ref)
 	s.emitImage(events.ActionPull, img.ID, ref)
 	return nil
-}
-
-// repoPath is the repository path without the registry host, as docker
-// prints it ("library/busybox").
-func repoPath(name string) string {
-	first, rest, ok := strings.Cut(name, "/")
-	if !ok {
-		return "library/" + name
-	}
-	if strings.ContainsAny(first, ".:") || first == "localhost" {
-		return rest
-	}
-	return name
 }
 
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request, src string) error {
@@ -344,9 +321,13 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request, src string)
 	if err != nil {
 		return err
 	}
-	ref := q.Get("repo")
-	if ref != "" && q.Get("tag") != "" {
-		ref += ":" + q.Get("tag")
+	ref := ""
+	if repo := q.Get("repo"); repo != "" {
+		t, err := reference.WithTag(repo, q.Get("tag"))
+		if err != nil {
+			return err
+		}
+		ref = reference.Familiar(t)
 	}
 	img, err := s.i.Import(r.Context(), r.Body, ref, cfg)
 	if err != nil {
@@ -357,10 +338,12 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request, src string)
 }
 
 func (s *Server) push(w http.ResponseWriter, r *http.Request, name string) error {
-	ref := name
-	if tag := r.URL.Query().Get("tag"); tag != "" {
-		ref = name + ":" + tag
+	tag := r.URL.Query().Get("tag")
+	named, err := reference.WithTag(name, tag)
+	if err != nil {
+		return err
 	}
+	ref := reference.Familiar(named)
 	if _, err := s.i.Get(r.Context(), ref); err != nil {
 		return noSuchImage(ref, err)
 	}
@@ -369,18 +352,19 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, name string) error
 		return err
 	}
 	p := newProgressWriter(w)
-	p.status("", "The push refers to repository ["+name+"]")
+	p.status("", "The push refers to repository ["+reference.FullName(named.Context())+"]")
 	if err := s.i.Push(ctx, ref, p.progress); err != nil {
 		p.fail(err)
 		return nil
 	}
 	img, err := s.i.Get(r.Context(), ref)
 	if err == nil {
-		for _, d := range img.RepoDigests {
-			if repo, dgst, ok := strings.Cut(d, "@"); ok && repo == name {
-				tag := r.URL.Query().Get("tag")
-				p.status("", fmt.Sprintf("%s: digest: %s size: %d", tag, dgst, img.Size))
-				aux, _ := json.Marshal(map[string]any{"Tag": tag, "Digest": dgst, "Size": img.Size})
+		repo := reference.FamiliarName(named.Context())
+		for _, rd := range img.RepoDigests {
+			if d, err := reference.Parse(rd); err == nil && reference.FamiliarName(d.Context()) == repo {
+				dgst := d.Identifier()
+				p.status("", fmt.Sprintf("%s: digest: %s size: %d", named.TagStr(), dgst, img.Size))
+				aux, _ := json.Marshal(map[string]any{"Tag": named.TagStr(), "Digest": dgst, "Size": img.Size})
 				raw := json.RawMessage(aux)
 				p.send(jsonstream.Message{Aux: &raw})
 				break
@@ -391,22 +375,25 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, name string) error
 	return nil
 }
 
+// tag is dockerd's POST /images/{name}/tag: repo and tag name the new
+// reference ("latest" by default).
 func (s *Server) tag(w http.ResponseWriter, r *http.Request, name string) error {
-	repo, tag := r.URL.Query().Get("repo"), r.URL.Query().Get("tag")
-	if repo == "" {
-		return fmt.Errorf("repository name must have at least one component: %w", errdefs.ErrInvalidArgument)
+	named, err := reference.WithTag(r.URL.Query().Get("repo"), r.URL.Query().Get("tag"))
+	if err != nil {
+		return err
 	}
-	if tag == "" {
-		tag = "latest"
+	if reference.FamiliarName(named.Context()) == "sha256" {
+		return fmt.Errorf("refusing to create an ambiguous tag using digest algorithm as name: %w", errdefs.ErrInvalidArgument)
 	}
+	target := reference.Familiar(named)
 	img, err := s.i.Get(r.Context(), name)
 	if err != nil {
 		return noSuchImage(name, err)
 	}
-	if err := s.i.Tag(r.Context(), name, repo+":"+tag); err != nil {
+	if err := s.i.Tag(r.Context(), name, target); err != nil {
 		return err
 	}
-	s.emitImage(events.ActionTag, img.ID, repo+":"+tag)
+	s.emitImage(events.ActionTag, img.ID, target)
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
@@ -503,35 +490,28 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, image.PruneReport{ImagesDeleted: deleteItems(del), SpaceReclaimed: space})
 }
 
-// matchGlob matches docker's reference filter, a shell pattern over
-// "repo:tag" ('*' any run of characters, '?' one character).
-func matchGlob(pattern, name string) bool {
-	if pattern == name {
-		return true
-	}
-	var match func(p, n string) bool
-	match = func(p, n string) bool {
-		for len(p) > 0 {
-			switch p[0] {
-			case '*':
-				for i := 0; i <= len(n); i++ {
-					if match(p[1:], n[i:]) {
-						return true
-					}
-				}
-				return false
-			case '?':
-				if len(n) == 0 {
-					return false
-				}
-			default:
-				if len(n) == 0 || n[0] != p[0] {
-					return false
-				}
-			}
-			p, n = p[1:], n[1:]
+// matchReference is docker's reference filter: pattern (path.Match's
+// syntax) matches one of the tags in its familiar form, its familiar
+// name, or their fully qualified forms, as dockerd matches them
+// ("busybox", "busybox:*" and "docker.io/library/busybox" all match
+// busybox:latest).
+func matchReference(pattern string, tags []string) bool {
+	for _, t := range tags {
+		r, err := reference.Parse(t)
+		if err != nil {
+			continue
 		}
-		return len(n) == 0
+		repo := r.Context()
+		targets := []string{reference.Familiar(r), reference.FamiliarName(repo), reference.FullName(repo) + ":" + r.Identifier(), reference.FullName(repo)}
+		for _, target := range targets {
+			matched, err := path.Match(pattern, target)
+			if err != nil {
+				return false
+			}
+			if matched {
+				return true
+			}
+		}
 	}
-	return match(pattern, name)
+	return false
 }

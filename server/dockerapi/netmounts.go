@@ -1,11 +1,8 @@
 package dockerapi
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 
 	mcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
@@ -14,83 +11,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
-	"github.com/wharf-dev/wharf/errdefs"
 )
-
-// portBindings translates Docker's PortMap ("80/tcp" -> [{HostIp, HostPort}])
-// to the engine's bindings; a HostPort may be a range "8000-8010" and an
-// empty one asks for a random port.
-func portBindings(pm mnetwork.PortMap) ([]network.PortBinding, error) {
-	var out []network.PortBinding
-	for p, bs := range pm {
-		for _, b := range bs {
-			pb := network.PortBinding{Proto: string(p.Proto()), ContainerPort: p.Num(), HostIP: b.HostIP}
-			if pb.HostIP.IsValid() && pb.HostIP.IsUnspecified() && pb.HostIP.Is4() {
-				pb.HostIP = netip.Addr{}
-			}
-			if b.HostPort != "" {
-				lo, hi, _ := strings.Cut(b.HostPort, "-")
-				n, err := strconv.ParseUint(lo, 10, 16)
-				if err != nil {
-					return nil, fmt.Errorf("invalid host port %q: %w", b.HostPort, errdefs.ErrInvalidArgument)
-				}
-				pb.HostPort = uint16(n)
-				if hi != "" {
-					m, err := strconv.ParseUint(hi, 10, 16)
-					if err != nil {
-						return nil, fmt.Errorf("invalid host port %q: %w", b.HostPort, errdefs.ErrInvalidArgument)
-					}
-					pb.HostPortEnd = uint16(m)
-				}
-			}
-			out = append(out, pb)
-		}
-	}
-	return out, nil
-}
-
-// mounts translates -v (Binds), --mount (Mounts) and --tmpfs (Tmpfs).
-func mounts(h *mcontainer.HostConfig) ([]volume.Mount, error) {
-	var out []volume.Mount
-	for _, b := range h.Binds {
-		m, err := volume.ParseVolumeSpec(b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	for _, mm := range h.Mounts {
-		m := volume.Mount{Type: string(mm.Type), Source: mm.Source, Target: mm.Target, ReadOnly: mm.ReadOnly}
-		switch mm.Type {
-		case mount.TypeBind, mount.TypeVolume, mount.TypeTmpfs:
-		default:
-			return nil, fmt.Errorf("mount type %q is not supported: %w", mm.Type, errdefs.ErrInvalidArgument)
-		}
-		if o := mm.BindOptions; o != nil {
-			m.Propagation = string(o.Propagation)
-			m.CreateSource = o.CreateMountpoint
-		}
-		if o := mm.VolumeOptions; o != nil {
-			m.NoCopy = o.NoCopy
-		}
-		if o := mm.TmpfsOptions; o != nil {
-			m.TmpfsSize, m.TmpfsMode = o.SizeBytes, uint32(o.Mode.Perm())
-		}
-		out = append(out, m)
-	}
-	for target, opts := range h.Tmpfs {
-		spec := target
-		if opts != "" {
-			spec += ":" + opts
-		}
-		m, err := volume.ParseTmpfs(spec)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
 
 // portMap renders the engine's bindings as Docker's PortMap.
 func portMap(bs []network.PortBinding) mnetwork.PortMap {

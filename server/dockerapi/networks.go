@@ -17,6 +17,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/server/backend"
 )
 
 // Networks and volumes: /networks is served over the network manager
@@ -26,31 +27,14 @@ import (
 // predefined networks none and host and no volumes, and refuses to create
 // either with 501.
 
-// Networks is the part of the network manager the Docker API drives.
-type Networks interface {
-	Create(ctx context.Context, o network.CreateOptions) (*network.Network, error)
-	List(ctx context.Context) []*network.Network
-	Inspect(ctx context.Context, ref string) (*network.Network, error)
-	Remove(ctx context.Context, ref string) error
-	Prune(ctx context.Context, inUse func(*network.Network) bool) ([]string, error)
-}
-
-// NetworkConnector attaches containers to networks (the container engine,
-// which records the attachment in the container).
-type NetworkConnector interface {
-	ConnectNetwork(ctx context.Context, ref, network string, o container.EndpointOptions) error
-	DisconnectNetwork(ctx context.Context, ref, network string, force bool) error
-	NetworkInUse(networkID string) bool
-}
-
-// Volumes is the part of the volume store the Docker API drives.
-type Volumes interface {
-	Create(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error)
-	List(ctx context.Context) []*volume.Volume
-	Get(ctx context.Context, name string) (*volume.Volume, error)
-	Remove(ctx context.Context, name string, force bool) error
-	Prune(ctx context.Context, all bool, labels map[string]string) ([]string, uint64, error)
-}
+// Networks, NetworkConnector and Volumes are the network manager, the
+// container engine's network attachment and the volume store, as declared
+// in package backend.
+type (
+	Networks         = backend.Networks
+	NetworkConnector = backend.NetworkConnector
+	Volumes          = backend.Volumes
+)
 
 // WithNetworks serves /networks over the manager n and the connector c.
 func WithNetworks(n Networks, c NetworkConnector) Option {

@@ -30,13 +30,8 @@ import (
 
 	"github.com/wharf-dev/wharf/server/httperr"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
-	"github.com/wharf-dev/wharf/api/wharf"
-	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/image/store"
-	"github.com/wharf-dev/wharf/runtime/logfile"
+	"github.com/wharf-dev/wharf/server/backend"
 )
 
 // APIVersion is the Docker Engine API version wharf implements; current
@@ -46,59 +41,26 @@ const APIVersion = "1.44"
 // MinAPIVersion is the oldest API version a client may ask for.
 const MinAPIVersion = "1.24"
 
-// Containers is the part of the container engine the Docker API drives.
+// Containers is what the Docker API asks of the container engine: every
+// role in package backend, as it serves all of Docker's container
+// endpoints.
 type Containers interface {
-	Create(ctx context.Context, o container.CreateOptions) (*container.Container, error)
-	Get(ctx context.Context, ref string) (*container.Container, error)
-	List(ctx context.Context) []*container.Container
-	Start(ctx context.Context, ref string) error
-	Stop(ctx context.Context, ref string, timeout *int, signal string) error
-	Kill(ctx context.Context, ref, signal string) error
-	Restart(ctx context.Context, ref string, timeout *int) error
-	Pause(ctx context.Context, ref string) error
-	Unpause(ctx context.Context, ref string) error
-	Rename(ctx context.Context, ref, name string) error
-	Wait(ctx context.Context, ref, condition string, registered container.WaitRegistered) (int, error)
-	Remove(ctx context.Context, ref string, o container.RemoveOptions) error
-	Prune(ctx context.Context) ([]string, error)
-	Attach(ctx context.Context, ref string, o container.AttachOptions) error
-	Resize(ctx context.Context, ref string, h, w uint16) error
-	Logs(ctx context.Context, ref string, o container.LogsOptions, emit func(logfile.Entry) error) error
-	Stats(ctx context.Context, ref string) (*container.Stats, error)
-	Top(ctx context.Context, ref, psArgs string) ([]string, [][]string, error)
-	ExecCreate(ctx context.Context, ref string, cfg container.ExecConfig) (string, error)
-	ExecStart(ctx context.Context, id string, stream io.ReadWriter, detach bool) error
-	ExecInspect(ctx context.Context, id string) (*container.Exec, error)
-	ExecResize(ctx context.Context, id string, h, w uint16) error
-	ContainerFS
-	ImageInUse(imageID string) bool
-	// LogPath and RootfsPath name a container's json-file log and its
-	// merged root filesystem (mounted while the container runs).
-	LogPath(id string) string
-	RootfsPath(id string) string
+	backend.ContainerLifecycle
+	backend.ContainerAttach
+	backend.ContainerLogs
+	backend.ContainerStats
+	backend.ContainerExec
+	backend.ContainerFS
+	backend.ContainerPaths
+	backend.ImageUse
 }
 
-// Images is the part of the image store the Docker API drives.
-type Images interface {
-	Get(ctx context.Context, refOrID string) (*store.Image, error)
-	List(ctx context.Context) ([]*store.Image, error)
-	Pull(ctx context.Context, ref string, progress func(store.Progress)) (*store.Image, error)
-	Push(ctx context.Context, ref string, progress func(store.Progress)) error
-	Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config) (*store.Image, error)
-	Save(ctx context.Context, w io.Writer, refs []string, format string) error
-	Load(ctx context.Context, r io.Reader) ([]*store.Image, error)
-	Tag(ctx context.Context, src, target string) error
-	History(ctx context.Context, refOrID string) ([]store.HistoryEntry, error)
-	Remove(ctx context.Context, refOrID string, force bool, inUse func(string) bool) ([]store.Deleted, error)
-	Prune(ctx context.Context, all bool, inUse func(string) bool) ([]store.Deleted, uint64, error)
-}
+// Images is the image store the Docker API drives.
+type Images = backend.Images
 
 // System answers version and info; the daemon implements it (the same
 // interface the native API uses).
-type System interface {
-	Version() wharf.Version
-	Info(ctx context.Context) wharf.Info
-}
+type System = backend.System
 
 // Server is the Docker Engine API handler. New starts its event recorder;
 // Close stops it.

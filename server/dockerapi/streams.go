@@ -2,91 +2,41 @@ package dockerapi
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/wharf-dev/wharf/server/hijack"
+	"github.com/wharf-dev/wharf/server/logstream"
 
 	mcontainer "github.com/moby/moby/api/types/container"
 
 	"github.com/wharf-dev/wharf/engine/container"
-	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/runtime/logfile"
-	wstream "github.com/wharf-dev/wharf/stream"
 )
 
 func writeJSONTo(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
 
+// logs serves the shared logs core (server/logstream) in dockerd's
+// framing: a container with a TTY has one raw stream, others a
+// multiplexed one, announced as such from API 1.42 on.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	o, err := logstream.ParseOptions(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	c, err := s.c.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	o := container.LogsOptions{Stdout: boolQuery(r, "stdout"), Stderr: boolQuery(r, "stderr"), Follow: boolQuery(r, "follow"), Tail: -1}
-	if !o.Stdout && !o.Stderr {
-		return fmt.Errorf("you must choose at least one stream: %w", errdefs.ErrInvalidArgument)
-	}
-	if t := q.Get("tail"); t != "" && t != "all" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			return fmt.Errorf("invalid tail %q: %w", t, errdefs.ErrInvalidArgument)
-		}
-		if n >= 0 {
-			o.Tail = n
+	f := logstream.Framing{ContentType: logstream.RawStream}
+	if !c.Config.Tty {
+		f.Mux = true
+		if !versionLess(requestVersion(r), "1.42") {
+			f.ContentType = logstream.MultiplexedStream
 		}
 	}
-	if o.Since, err = hijack.ParseTime(q.Get("since")); err != nil {
-		return err
-	}
-	if o.Until, err = hijack.ParseTime(q.Get("until")); err != nil {
-		return err
-	}
-	timestamps := boolQuery(r, "timestamps")
-	ctype := "application/vnd.docker.multiplexed-stream"
-	if c.Config.Tty {
-		ctype = "application/vnd.docker.raw-stream"
-	}
-	var fw *hijack.FlushWriter
-	var mo, me io.Writer
-	// The headers go out once the engine found the log readable: an
-	// error before that (a container that keeps no log) is answered as
-	// an error. After, an error (a client that left) can only end the
-	// stream.
-	o.Ready = func() {
-		w.Header().Set("Content-Type", ctype)
-		w.WriteHeader(http.StatusOK)
-		fw = hijack.NewFlushWriter(w)
-		fw.Flush()
-		mo, me = wstream.NewMuxWriters(fw)
-	}
-	err = s.c.Logs(r.Context(), c.ID, o, func(e logfile.Entry) error {
-		if fw == nil {
-			o.Ready() // an engine that reads without saying so first
-		}
-		line := e.Log
-		if timestamps {
-			line = e.Time.UTC().Format(time.RFC3339Nano) + " " + line
-		}
-		var err error
-		switch {
-		case c.Config.Tty:
-			_, err = fw.Write([]byte(line))
-		case e.Stream == "stderr":
-			_, err = me.Write([]byte(line))
-		default:
-			_, err = mo.Write([]byte(line))
-		}
-		return err
-	})
-	if fw == nil {
-		return err
-	}
-	return nil
+	return logstream.Serve(w, r, s.c, c, o, f)
 }
 
 func cgroup2() bool {

@@ -18,6 +18,13 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) error {
 	if qualifier != "" {
 		return invalidParam("FunctionName must not carry a qualifier when creating a function: %s", req.FunctionName)
 	}
+	if req.PackageType == functions.PackageImage || req.Code.ImageURI != "" {
+		if err := authorizeAdmin(r, "CreateFunction", name, "creating an image function"); err != nil {
+			return err
+		}
+	} else if err := authorize(r, "CreateFunction", name); err != nil {
+		return err
+	}
 	if req.PackageType == functions.PackageImage && len(req.Layers) > 0 {
 		return invalidParam("Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image.")
 	}
@@ -143,6 +150,11 @@ func (s *Server) updateCode(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	if req.ImageURI != "" {
+		if err := authorizeAdmin(r, "UpdateFunctionCode", name, "giving a function an image"); err != nil {
+			return err
+		}
+	}
 	if err := unsupportedCode(req.S3Bucket, req.S3Key, nil); err != nil {
 		return err
 	}
@@ -170,6 +182,11 @@ func (s *Server) updateConfiguration(w http.ResponseWriter, r *http.Request) err
 	var req UpdateFunctionConfigurationRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
+	}
+	if req.ImageConfig != nil {
+		if err := authorizeAdmin(r, "UpdateFunctionConfiguration", name, "changing what runs from a function's image"); err != nil {
+			return err
+		}
 	}
 	if err := unsupportedCode("", "", req.Layers); err != nil {
 		return err

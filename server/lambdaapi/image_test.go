@@ -25,6 +25,7 @@ var resolvedForm = regexp.MustCompile(`^registry\.local/fn@sha256:[0-9a-f]{64}$`
 
 func TestImageFunctionShapes(t *testing.T) {
 	e := newEnv(t)
+	e.client = e.admin // image functions need an admin key
 	ctx := context.Background()
 	ic := &types.ImageConfig{EntryPoint: []string{"/lambda-entrypoint.sh"}, Command: []string{"app.handler"}, WorkingDirectory: aws.String("/var/task")}
 	out := e.create(t, "img", imageFn("registry.local/fn:1", ic), func(in *lambda.CreateFunctionInput) { in.Publish = true })
@@ -71,6 +72,7 @@ func TestImageFunctionShapes(t *testing.T) {
 
 func TestImageFunctionValidation(t *testing.T) {
 	e := newEnv(t)
+	e.client = e.admin // image functions need an admin key
 	ctx := context.Background()
 	role := aws.String("arn:aws:iam::000000000000:role/lambda")
 	for name, in := range map[string]*lambda.CreateFunctionInput{

@@ -2,46 +2,82 @@ package lambdaapi
 
 import (
 	"encoding/json"
-	"github.com/wharf-dev/wharf/server/httperr"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"time"
+
+	"github.com/wharf-dev/wharf/server/httperr"
 
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions/auth"
 )
 
 // AccessKey is an access key as the native API answers it: with its
-// secret once, when created; without it when listed.
+// secret once, when created; without it when listed. Policies are its
+// statements as `wharf keys create --policy` writes them (none: the
+// default policy, auth.DefaultStatements).
 type AccessKey struct {
 	AccessKeyID     string    `json:"AccessKeyId"`
 	SecretAccessKey string    `json:"SecretAccessKey,omitempty"`
 	Created         time.Time `json:"Created,omitzero"`
+	Policies        []string  `json:"Policies,omitempty"`
 }
+
+// CreateKeyRequest is the body of POST /wharf/v1/keys (optional: no body
+// is a key with the default policy). Admin adds the statement that allows
+// everything ("*:*:*").
+type CreateKeyRequest struct {
+	Admin    bool     `json:"Admin,omitempty"`
+	Policies []string `json:"Policies,omitempty"`
+}
+
+// maxKeyRequest bounds the body of a key creation.
+const maxKeyRequest = 64 << 10
 
 // KeysHandler serves the access key endpoints of the native API, for
 // `wharf keys` (mount it on the daemon's unix socket, which only root
 // reaches; the Lambda API's own port never serves these):
 //
-//	POST   /wharf/v1/keys       create a key → 201 {AccessKeyId, SecretAccessKey, Created}
-//	GET    /wharf/v1/keys       list keys    → 200 [{AccessKeyId, Created}]
+//	POST   /wharf/v1/keys       create a key ({Admin, Policies}) → 201 {AccessKeyId, SecretAccessKey, Created, Policies}
+//	GET    /wharf/v1/keys       list keys    → 200 [{AccessKeyId, Created, Policies}]
 //	DELETE /wharf/v1/keys/{id}  revoke a key → 204
 //
 // Errors are the native API's {"message": ...} with its status codes.
 func KeysHandler(keys *auth.Keys) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /wharf/v1/keys", func(w http.ResponseWriter, r *http.Request) {
-		k, err := keys.Create()
+		var req CreateKeyRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxKeyRequest))
+		if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			nativeError(w, fmt.Errorf("decoding the key request: %v: %w", err, errdefs.ErrInvalidArgument))
+			return
+		}
+		var stmts []auth.Statement
+		if req.Admin {
+			stmts = append(stmts, auth.AdminStatement)
+		}
+		for _, p := range req.Policies {
+			st, err := auth.ParseStatement(p)
+			if err != nil {
+				nativeError(w, err)
+				return
+			}
+			stmts = append(stmts, st)
+		}
+		k, err := keys.Create(stmts...)
 		if err != nil {
 			nativeError(w, err)
 			return
 		}
-		_ = writeJSON(w, http.StatusCreated, AccessKey{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey, Created: k.Created})
+		_ = writeJSON(w, http.StatusCreated, AccessKey{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey, Created: k.Created, Policies: policyStrings(k.Statements)})
 	})
 	mux.HandleFunc("GET /wharf/v1/keys", func(w http.ResponseWriter, r *http.Request) {
 		list := keys.List()
 		out := make([]AccessKey, 0, len(list))
 		for _, k := range list {
-			out = append(out, AccessKey{AccessKeyID: k.AccessKeyID, Created: k.Created})
+			out = append(out, AccessKey{AccessKeyID: k.AccessKeyID, Created: k.Created, Policies: policyStrings(k.Statements)})
 		}
 		_ = writeJSON(w, http.StatusOK, out)
 	})
@@ -55,11 +91,22 @@ func KeysHandler(keys *auth.Keys) http.Handler {
 	return mux
 }
 
+func policyStrings(stmts []auth.Statement) []string {
+	var out []string
+	for _, st := range stmts {
+		out = append(out, st.String())
+	}
+	return out
+}
+
 // nativeError answers in the native API's error shape.
 func nativeError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
-	if errdefs.IsNotFound(err) {
+	switch {
+	case errdefs.IsNotFound(err):
 		status = http.StatusNotFound
+	case errdefs.IsInvalidArgument(err):
+		status = http.StatusBadRequest
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -3,7 +3,9 @@
 // aws-sdk-go-v2's lambda client work against wharf with --endpoint-url.
 //
 // Every request is authenticated with AWS Signature Version 4 against the
-// access keys wharf issues (functions/auth) before it is routed. Handlers
+// access keys wharf issues (functions/auth) before it is routed; what a
+// request can make the daemon read and hold before its signature is
+// verified is bounded as body.go describes. Handlers
 // decode the request, call one Service method and encode the answer;
 // errors are mapped to Lambda's exception names and statuses in writeError
 // alone.
@@ -44,6 +46,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -53,8 +56,8 @@ import (
 	"github.com/wharf-dev/wharf/functions/auth"
 )
 
-// Bounds on request bodies, checked before a body is read (and hashed for
-// the signature), so that no client makes the daemon buffer more.
+// Bounds on request bodies, checked against Content-Length before a body
+// is read (and hashed for the signature), and enforced while it is read.
 const (
 	// MaxCodeBody bounds CreateFunction and UpdateFunctionCode: a zip of
 	// functions.MaxZipSize, base64-encoded, plus the JSON around it.
@@ -82,11 +85,20 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+
+	// Bodies before their signature is verified (body.go).
+	spoolDir    string
+	spoolSlots  chan struct{}
+	memory      *budget
+	bodyGrace   time.Duration
+	minBodyRate int64
 }
 
 // New returns the Lambda API over svc, accepting requests signed with keys.
 func New(svc functions.Service, keys *auth.Keys, opts ...Option) *Server {
-	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), now: time.Now, mux: http.NewServeMux()}
+	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), now: time.Now, mux: http.NewServeMux(),
+		spoolDir: os.TempDir(), spoolSlots: make(chan struct{}, maxSpooling), memory: &budget{left: memoryBudget},
+		bodyGrace: bodyGrace, minBodyRate: minBodyRate}
 	for _, o := range opts {
 		o(s)
 	}
@@ -97,35 +109,44 @@ func New(svc functions.Service, keys *auth.Keys, opts ...Option) *Server {
 
 func (s *Server) routes() {
 	const fn = "/2015-03-31/functions"
-	s.handle("POST "+fn, s.createFunction)
-	s.handle("GET "+fn, s.listFunctions)
-	s.handle("GET "+fn+"/{name}", s.getFunction)
-	s.handle("DELETE "+fn+"/{name}", s.deleteFunction)
-	s.handle("GET "+fn+"/{name}/configuration", s.getConfiguration)
-	s.handle("PUT "+fn+"/{name}/configuration", s.updateConfiguration)
-	s.handle("PUT "+fn+"/{name}/code", s.updateCode)
-	s.handle("POST "+fn+"/{name}/versions", s.publishVersion)
-	s.handle("GET "+fn+"/{name}/versions", s.listVersions)
-	s.handle("POST "+fn+"/{name}/aliases", s.createAlias)
-	s.handle("GET "+fn+"/{name}/aliases", s.listAliases)
-	s.handle("GET "+fn+"/{name}/aliases/{alias}", s.getAlias)
-	s.handle("PUT "+fn+"/{name}/aliases/{alias}", s.updateAlias)
-	s.handle("DELETE "+fn+"/{name}/aliases/{alias}", s.deleteAlias)
-	s.handle("PUT /2017-10-31/functions/{name}/concurrency", s.putConcurrency)
-	s.handle("DELETE /2017-10-31/functions/{name}/concurrency", s.deleteConcurrency)
-	s.handle("GET /2019-09-30/functions/{name}/concurrency", s.getConcurrency)
-	s.handle("POST "+fn+"/{name}/invocations", s.invoke)
-	s.handle("POST /2014-11-13/functions/{name}/invoke-async", s.invokeAsync)
-	s.handle("/", func(w http.ResponseWriter, r *http.Request) error {
+	s.handle("POST "+fn, "", s.createFunction) // authorized on the name in its body
+	s.handle("GET "+fn, "ListFunctions", s.listFunctions)
+	s.handle("GET "+fn+"/{name}", "GetFunction", s.getFunction)
+	s.handle("DELETE "+fn+"/{name}", "DeleteFunction", s.deleteFunction)
+	s.handle("GET "+fn+"/{name}/configuration", "GetFunctionConfiguration", s.getConfiguration)
+	s.handle("PUT "+fn+"/{name}/configuration", "UpdateFunctionConfiguration", s.updateConfiguration)
+	s.handle("PUT "+fn+"/{name}/code", "UpdateFunctionCode", s.updateCode)
+	s.handle("POST "+fn+"/{name}/versions", "PublishVersion", s.publishVersion)
+	s.handle("GET "+fn+"/{name}/versions", "ListVersionsByFunction", s.listVersions)
+	s.handle("POST "+fn+"/{name}/aliases", "CreateAlias", s.createAlias)
+	s.handle("GET "+fn+"/{name}/aliases", "ListAliases", s.listAliases)
+	s.handle("GET "+fn+"/{name}/aliases/{alias}", "GetAlias", s.getAlias)
+	s.handle("PUT "+fn+"/{name}/aliases/{alias}", "UpdateAlias", s.updateAlias)
+	s.handle("DELETE "+fn+"/{name}/aliases/{alias}", "DeleteAlias", s.deleteAlias)
+	s.handle("PUT /2017-10-31/functions/{name}/concurrency", "PutFunctionConcurrency", s.putConcurrency)
+	s.handle("DELETE /2017-10-31/functions/{name}/concurrency", "DeleteFunctionConcurrency", s.deleteConcurrency)
+	s.handle("GET /2019-09-30/functions/{name}/concurrency", "GetFunctionConcurrency", s.getConcurrency)
+	s.handle("POST "+fn+"/{name}/invocations", "InvokeFunction", s.invoke)
+	s.handle("POST /2014-11-13/functions/{name}/invoke-async", "InvokeAsync", s.invokeAsync)
+	s.handle("/", "", func(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusNotFound, typ: "UnknownOperationException", msg: "Unknown operation " + r.Method + " " + r.URL.Path}
 	})
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-func (s *Server) handle(pattern string, h handlerFunc) {
+// handle serves pattern with h once the key is allowed action on the
+// function the path names (action "": h authorizes itself).
+func (s *Server) handle(pattern, action string, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		err := error(nil)
+		if action != "" {
+			err = authorize(r, action, pathResource(r))
+		}
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 		}
 	})
@@ -141,14 +162,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// With costs allocations on every request otherwise.
 	log := func() *slog.Logger { return s.log.With("request", reqID, "method", r.Method, "path", r.URL.Path) }
 
-	id, err := s.authenticate(w, r)
+	// The body's deadline is set before anything else, so that it also
+	// bounds the draining of a body the request is refused before reading.
+	rc := http.NewResponseController(w)
+	if r.ContentLength != 0 {
+		n := r.ContentLength
+		if n < 0 {
+			n = bodyLimit(r.URL.Path)
+		}
+		_ = rc.SetReadDeadline(start.Add(s.bodyTimeout(n)))
+	}
+	id, release, err := s.authenticate(w, r)
 	if err != nil {
+		// What is left of the body is not read: the connection closes
+		// after the answer rather than the server draining it first.
+		if r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
 		s.writeError(rec, r, err)
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			log().Info("lambda request refused", "status", rec.status, "reason", httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady))
 		}
 		return
 	}
+	defer release()
+	// The body is read: nothing may cut the response (a synchronous
+	// invocation runs for up to 15 minutes).
+	_ = rc.SetReadDeadline(time.Time{})
 	// AWS clients differ on trailing slashes (botocore lists functions at
 	// "/functions/"); the signature is checked on the path as sent, and
 	// routing ignores the slash.
@@ -162,36 +202,60 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(rec, r, invalidParam("invalid request path %q", p))
 		return
 	}
-	s.mux.ServeHTTP(rec, r)
+	ctx := functions.WithRequestID(withIdentity(r.Context(), id), reqID)
+	s.mux.ServeHTTP(rec, r.WithContext(ctx))
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		log().Debug("lambda request", "key", id.AccessKeyID, "status", rec.status, "took", time.Since(start))
 	}
 }
 
-// authenticate bounds the body and verifies the signature.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*auth.Identity, error) {
+// authenticate checks the signature's headers, then reads the body within
+// its bounds (body.go) and verifies the signature over it. release frees
+// what the request holds once it is served.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (id *auth.Identity, release func(), err error) {
 	if r.Header.Get("Authorization") == "" {
-		return nil, &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
+		return nil, nil, &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
 	}
 	limit := bodyLimit(r.URL.Path)
 	if r.ContentLength > limit {
-		return nil, tooLarge(r.URL.Path, limit)
+		return nil, nil, tooLarge(r.URL.Path, limit)
+	}
+	sr, err := s.verify.CheckHeaders(r)
+	if err != nil {
+		return nil, nil, authError(err)
+	}
+	if svc := sr.Identity().Service; svc != service {
+		return nil, nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", service)}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	id, err := s.verify.Verify(r)
+	id, release, err = s.readSigned(r, sr, limit)
 	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
-		return id, nil
+		return id, release, nil
 	case errors.As(err, &mbe):
-		return nil, tooLarge(r.URL.Path, limit)
-	case errdefs.IsForbidden(err):
-		return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady)}
-	case errdefs.IsUnauthorized(err):
-		return nil, &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady)}
+		return nil, nil, tooLarge(r.URL.Path, limit)
+	case errdefs.IsForbidden(err), errdefs.IsUnauthorized(err):
+		return nil, nil, authError(err)
 	default:
-		return nil, &apiError{status: http.StatusBadRequest, typ: "InvalidRequestContentException", msg: "reading the request body: " + err.Error()}
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return nil, nil, err
+		}
+		return nil, nil, &apiError{status: http.StatusBadRequest, typ: "InvalidRequestContentException", msg: "reading the request body: " + err.Error()}
 	}
+}
+
+// service is the SigV4 service name of the Lambda API.
+const service = "lambda"
+
+// authError maps the verifier's errors to Lambda's exceptions.
+func authError(err error) error {
+	msg := httperr.Message(err, functions.ErrThrottled, functions.ErrTooLarge, functions.ErrNotReady)
+	if errdefs.IsForbidden(err) {
+		return &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: msg}
+	}
+	return &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: msg}
 }
 
 // bodyLimit is the largest body a path accepts.

@@ -34,9 +34,11 @@ import (
 type env struct {
 	svc    *fake.Service
 	keys   *auth.Keys
-	key    auth.Key
+	key    auth.Key // a key with the default policy
 	srv    *httptest.Server
 	client *lambda.Client
+	// admin is a client signed with an admin key (image functions).
+	admin *lambda.Client
 }
 
 func newEnv(t *testing.T, opts ...fake.Option) *env {
@@ -54,6 +56,11 @@ func newEnv(t *testing.T, opts ...fake.Option) *env {
 	t.Cleanup(srv.Close)
 	e := &env{svc: svc, keys: keys, key: key, srv: srv}
 	e.client = e.clientWith(key.AccessKeyID, key.SecretAccessKey)
+	admin, err := keys.Create(auth.AdminStatement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin = e.clientWith(admin.AccessKeyID, admin.SecretAccessKey)
 	return e
 }
 
@@ -83,6 +90,11 @@ func testZip(t testing.TB, content string) []byte {
 
 func (e *env) create(t *testing.T, name string, mutate ...func(*lambda.CreateFunctionInput)) *lambda.CreateFunctionOutput {
 	t.Helper()
+	return e.createAs(t, e.client, name, mutate...)
+}
+
+func (e *env) createAs(t *testing.T, c *lambda.Client, name string, mutate ...func(*lambda.CreateFunctionInput)) *lambda.CreateFunctionOutput {
+	t.Helper()
 	in := &lambda.CreateFunctionInput{
 		FunctionName: aws.String(name),
 		Runtime:      types.RuntimeProvidedal2023,
@@ -93,7 +105,7 @@ func (e *env) create(t *testing.T, name string, mutate ...func(*lambda.CreateFun
 	for _, m := range mutate {
 		m(in)
 	}
-	out, err := e.client.CreateFunction(context.Background(), in)
+	out, err := c.CreateFunction(context.Background(), in)
 	if err != nil {
 		t.Fatalf("CreateFunction %s: %v", name, err)
 	}
@@ -168,7 +180,7 @@ func TestCreateGetListDelete(t *testing.T) {
 	}
 
 	// Image functions report their image.
-	e.create(t, "img", func(in *lambda.CreateFunctionInput) {
+	e.createAs(t, e.admin, "img", func(in *lambda.CreateFunctionInput) {
 		in.Runtime, in.Handler = "", nil
 		in.PackageType = types.PackageTypeImage
 		in.Code = &types.FunctionCode{ImageUri: aws.String("registry.local/fn:1")}
@@ -714,6 +726,31 @@ func TestKeysHandler(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 404 || !strings.Contains(eb["message"], id) || strings.HasSuffix(eb["message"], "not found") {
 		t.Fatalf("delete again: %d %v", resp.StatusCode, eb)
+	}
+
+	// Keys with policies: kept, listed, and bad ones refused.
+	resp, err = http.Post(srv.URL+"/wharf/v1/keys", "application/json", strings.NewReader(`{"Admin":true,"Policies":["lambda:InvokeFunction:orders-*"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var withPolicy AccessKey
+	_ = json.NewDecoder(resp.Body).Decode(&withPolicy)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || strings.Join(withPolicy.Policies, " ") != "*:*:* lambda:InvokeFunction:orders-*" {
+		t.Fatalf("create with policies: %d %+v", resp.StatusCode, withPolicy)
+	}
+	if l := keys.List(); len(l) != 1 || !auth.IsAdmin(l[0].Statements) {
+		t.Fatalf("stored statements: %+v", l)
+	}
+	for _, bad := range []string{`{"Policies":["lambda:*"]}`, `{"Policies":["lambda:*:a b"]}`, `{"Admin":"yes"}`, `[`} {
+		resp, _ = http.Post(srv.URL+"/wharf/v1/keys", "application/json", strings.NewReader(bad))
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("create with %s: %d", bad, resp.StatusCode)
+		}
+	}
+	if len(keys.List()) != 1 {
+		t.Fatal("a refused key was created")
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,11 +11,12 @@ import (
 
 	"github.com/wharf-dev/wharf/server/hijack"
 	"github.com/wharf-dev/wharf/server/httperr"
+	"github.com/wharf-dev/wharf/server/logstream"
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/runtime/logfile"
 	wstream "github.com/wharf-dev/wharf/stream"
 )
 
@@ -127,73 +127,96 @@ func (s *Server) createFromRequest(r *http.Request, check func(*wharf.CreateRequ
 			return nil, err
 		}
 	}
-	o, err := createOptions(r.URL.Query().Get("name"), &req)
+	o, err := createRequest(r.URL.Query().Get("name"), &req).Options()
 	if err != nil {
 		return nil, err
 	}
 	return s.c.Create(r.Context(), o)
 }
 
-func createOptions(name string, req *wharf.CreateRequest) (container.CreateOptions, error) {
+// createRequest copies the native create request into the engine's
+// CreateRequest, field by field: what the values mean is decided once, by
+// the engine's translation, which the Docker API shares.
+func createRequest(name string, req *wharf.CreateRequest) *container.CreateRequest {
 	cfg := req.Config
-	o := container.CreateOptions{
+	out := &container.CreateRequest{
 		Name: name,
 		Config: container.Config{
 			Hostname: cfg.Hostname, User: cfg.User, Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
-			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir,
-			Entrypoint: cfg.Entrypoint, EntrypointSet: cfg.Entrypoint != nil,
+			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir, Entrypoint: cfg.Entrypoint,
 			Labels: cfg.Labels, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout,
 			ExposedPorts: cfg.ExposedPorts, Volumes: cfg.Volumes,
 		},
 	}
 	if h := req.HostConfig; h != nil {
-		o.HostConfig = container.HostConfig{
-			NetworkMode:    h.NetworkMode,
-			RestartPolicy:  container.RestartPolicy{Name: h.RestartPolicy.Name, MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
-			AutoRemove:     h.AutoRemove,
-			CapAdd:         h.CapAdd,
-			CapDrop:        h.CapDrop,
-			Privileged:     h.Privileged,
-			ReadonlyRootfs: h.ReadonlyRootfs,
-			SecurityOpt:    h.SecurityOpt,
-			Init:           h.Init != nil && *h.Init,
-			Runtime:        h.Runtime,
-			Memory:         h.Memory,
-			MemorySwap:     h.MemorySwap,
-			NanoCPUs:       h.NanoCPUs,
-			CPUShares:      h.CPUShares,
-		}
-		if h.PidsLimit != nil {
-			o.HostConfig.PidsLimit = *h.PidsLimit
-		}
-		for _, u := range h.Ulimits {
-			o.HostConfig.Ulimits = append(o.HostConfig.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
-		}
-		var err error
-		if o.HostConfig.PortBindings, err = hostConfigPorts(h); err != nil {
-			return o, err
-		}
-		if o.HostConfig.Mounts, err = hostConfigMounts(h); err != nil {
-			return o, err
-		}
-		o.HostConfig.PublishAllPorts = h.PublishAllPorts
-		o.HostConfig.VolumesFrom = h.VolumesFrom
-		o.HostConfig.LogConfig = container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config}
+		out.HostConfig = hostConfigRequest(h)
 	}
 	if nc := req.NetworkingConfig; nc != nil && len(nc.EndpointsConfig) > 0 {
-		o.Endpoints = map[string]container.EndpointOptions{}
+		out.Endpoints = map[string]*container.EndpointOptions{}
 		for name, es := range nc.EndpointsConfig {
-			var eo container.EndpointOptions
+			var eo *container.EndpointOptions
 			if es != nil {
-				eo.Aliases = es.Aliases
+				eo = &container.EndpointOptions{Aliases: es.Aliases}
 				if es.IPAMConfig != nil {
 					eo.IPv4Address = es.IPAMConfig.IPv4Address
 				}
 			}
-			o.Endpoints[name] = eo
+			out.Endpoints[name] = eo
 		}
 	}
-	return o, nil
+	return out
+}
+
+// hostConfigRequest copies the native HostConfig (see createRequest).
+func hostConfigRequest(h *wharf.HostConfig) *container.HostConfigRequest {
+	out := &container.HostConfigRequest{
+		NetworkMode:     h.NetworkMode,
+		RestartPolicy:   container.RestartPolicy{Name: h.RestartPolicy.Name, MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
+		AutoRemove:      h.AutoRemove,
+		CapAdd:          h.CapAdd,
+		CapDrop:         h.CapDrop,
+		Privileged:      h.Privileged,
+		ReadonlyRootfs:  h.ReadonlyRootfs,
+		SecurityOpt:     h.SecurityOpt,
+		Init:            h.Init,
+		Runtime:         h.Runtime,
+		Memory:          h.Memory,
+		MemorySwap:      h.MemorySwap,
+		NanoCPUs:        h.NanoCPUs,
+		CPUShares:       h.CPUShares,
+		PidsLimit:       h.PidsLimit,
+		PublishAllPorts: h.PublishAllPorts,
+		Binds:           h.Binds,
+		Tmpfs:           h.Tmpfs,
+		VolumesFrom:     h.VolumesFrom,
+		LogConfig:       container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
+	}
+	for _, u := range h.Ulimits {
+		out.Ulimits = append(out.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	if len(h.PortBindings) > 0 {
+		out.PortBindings = map[string][]container.PortBindingRequest{}
+		for key, bs := range h.PortBindings {
+			out.PortBindings[key] = []container.PortBindingRequest{}
+			for _, b := range bs {
+				out.PortBindings[key] = append(out.PortBindings[key], container.PortBindingRequest{HostIP: b.HostIP, HostPort: b.HostPort})
+			}
+		}
+	}
+	for _, wm := range h.Mounts {
+		m := volume.Mount{Type: wm.Type, Source: wm.Source, Target: wm.Target, ReadOnly: wm.ReadOnly}
+		if wm.BindOptions != nil {
+			m.Propagation = wm.BindOptions.Propagation
+		}
+		if wm.VolumeOptions != nil {
+			m.NoCopy = wm.VolumeOptions.NoCopy
+		}
+		if wm.TmpfsOptions != nil {
+			m.TmpfsSize, m.TmpfsMode = wm.TmpfsOptions.SizeBytes, wm.TmpfsOptions.Mode
+		}
+		out.Mounts = append(out.Mounts, m)
+	}
+	return out
 }
 
 func ts(t time.Time) string {
@@ -398,65 +421,19 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// logs serves the shared logs core (server/logstream): a container with
+// a TTY has one raw stream, others a multiplexed one.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
+	o, err := logstream.ParseOptions(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	c, err := s.c.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	o := container.LogsOptions{Stdout: boolQuery(r, "stdout"), Stderr: boolQuery(r, "stderr"), Follow: boolQuery(r, "follow"), Tail: -1}
-	if !o.Stdout && !o.Stderr {
-		return fmt.Errorf("you must choose at least one stream: %w", errdefs.ErrInvalidArgument)
-	}
-	if t := q.Get("tail"); t != "" && t != "all" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
-			return fmt.Errorf("invalid tail %q: %w", t, errdefs.ErrInvalidArgument)
-		}
-		o.Tail = n
-	}
-	if o.Since, err = hijack.ParseTime(q.Get("since")); err != nil {
-		return err
-	}
-	if o.Until, err = hijack.ParseTime(q.Get("until")); err != nil {
-		return err
-	}
-	timestamps := boolQuery(r, "timestamps")
-	var fw *hijack.FlushWriter
-	var mo, me io.Writer
-	// The headers go out once the engine found the log readable, so that
-	// a container that keeps none is answered with an error; after them,
-	// an error (a client that left) can only end the stream.
-	o.Ready = func() {
-		w.Header().Set("Content-Type", "application/vnd.docker.multiplexed-stream")
-		w.WriteHeader(200)
-		fw = hijack.NewFlushWriter(w)
-		fw.Flush()
-		mo, me = wstream.NewMuxWriters(fw)
-	}
-	err = s.c.Logs(r.Context(), c.ID, o, func(e logfile.Entry) error {
-		if fw == nil {
-			o.Ready() // an engine that reads without saying so first
-		}
-		line := e.Log
-		if timestamps {
-			line = e.Time.Format(time.RFC3339Nano) + " " + line
-		}
-		var err error
-		switch {
-		case c.Config.Tty:
-			_, err = fw.Write([]byte(line))
-		case e.Stream == "stderr":
-			_, err = me.Write([]byte(line))
-		default:
-			_, err = mo.Write([]byte(line))
-		}
-		return err
-	})
-	if fw == nil {
-		return err
-	}
-	return nil
+	f := logstream.Framing{ContentType: logstream.MultiplexedStream, Mux: !c.Config.Tty}
+	return logstream.Serve(w, r, s.c, c, o, f)
 }
 
 func (s *Server) top(w http.ResponseWriter, r *http.Request) error {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/wharf-dev/wharf/server/hijack"
 	"github.com/wharf-dev/wharf/server/httperr"
@@ -13,6 +12,7 @@ import (
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/changes"
+	"github.com/wharf-dev/wharf/image/reference"
 	"github.com/wharf-dev/wharf/image/store"
 )
 
@@ -136,6 +136,10 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) error {
 	if ref == "" {
 		return fmt.Errorf("no image reference given: %w", errdefs.ErrInvalidArgument)
 	}
+	// A malformed reference is answered 400, before the stream starts.
+	if _, err := reference.Parse(ref); err != nil {
+		return err
+	}
 	progress, send := progressStream(w)
 	img, err := s.i.Pull(r.Context(), ref, progress)
 	if err != nil {
@@ -143,7 +147,9 @@ func (s *Server) pull(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if len(img.RepoDigests) > 0 {
-		send(wharf.ProgressMessage{Status: "Digest: " + img.RepoDigests[0][strings.LastIndex(img.RepoDigests[0], "@")+1:]})
+		if d, err := reference.Parse(img.RepoDigests[0]); err == nil {
+			send(wharf.ProgressMessage{Status: "Digest: " + d.Identifier()})
+		}
 	}
 	send(wharf.ProgressMessage{Status: "Status: Downloaded image for " + ref})
 	return nil

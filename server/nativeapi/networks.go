@@ -13,33 +13,17 @@ import (
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/server/backend"
 )
 
-// Networks is the part of the network driver the API drives.
-type Networks interface {
-	Create(ctx context.Context, o network.CreateOptions) (*network.Network, error)
-	List(ctx context.Context) []*network.Network
-	Inspect(ctx context.Context, ref string) (*network.Network, error)
-	Remove(ctx context.Context, ref string) error
-	Prune(ctx context.Context, inUse func(*network.Network) bool) ([]string, error)
-}
-
-// NetworkConnector attaches containers to networks (the container
-// engine, which records the attachment in the container).
-type NetworkConnector interface {
-	ConnectNetwork(ctx context.Context, ref, network string, o container.EndpointOptions) error
-	DisconnectNetwork(ctx context.Context, ref, network string, force bool) error
-	NetworkInUse(networkID string) bool
-}
-
-// Volumes is the part of the volume store the API drives.
-type Volumes interface {
-	Create(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error)
-	List(ctx context.Context) []*volume.Volume
-	Get(ctx context.Context, name string) (*volume.Volume, error)
-	Remove(ctx context.Context, name string, force bool) error
-	Prune(ctx context.Context, all bool, labels map[string]string) ([]string, uint64, error)
-}
+// Networks, NetworkConnector and Volumes are the network manager, the
+// container engine's network attachment and the volume store, as declared
+// in package backend.
+type (
+	Networks         = backend.Networks
+	NetworkConnector = backend.NetworkConnector
+	Volumes          = backend.Volumes
+)
 
 // Option configures a Server.
 type Option func(*Server)
@@ -264,75 +248,6 @@ func volumeJSON(v *volume.Volume) *wharf.Volume {
 		out.Options = map[string]string{}
 	}
 	return out
-}
-
-// hostConfigMounts converts the wire's -v, --mount and --tmpfs values.
-func hostConfigMounts(h *wharf.HostConfig) ([]volume.Mount, error) {
-	var out []volume.Mount
-	for _, b := range h.Binds {
-		m, err := volume.ParseVolumeSpec(b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	for _, wm := range h.Mounts {
-		m := volume.Mount{Type: wm.Type, Source: wm.Source, Target: wm.Target, ReadOnly: wm.ReadOnly}
-		if wm.BindOptions != nil {
-			m.Propagation = wm.BindOptions.Propagation
-		}
-		if wm.VolumeOptions != nil {
-			m.NoCopy = wm.VolumeOptions.NoCopy
-		}
-		if wm.TmpfsOptions != nil {
-			m.TmpfsSize, m.TmpfsMode = wm.TmpfsOptions.SizeBytes, wm.TmpfsOptions.Mode
-		}
-		if err := m.Validate(); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	targets := make([]string, 0, len(h.Tmpfs))
-	for t := range h.Tmpfs {
-		targets = append(targets, t)
-	}
-	sort.Strings(targets)
-	for _, t := range targets {
-		spec := t
-		if o := h.Tmpfs[t]; o != "" {
-			spec += ":" + o
-		}
-		m, err := volume.ParseTmpfs(spec)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// hostConfigPorts converts the wire's port bindings.
-func hostConfigPorts(h *wharf.HostConfig) ([]network.PortBinding, error) {
-	keys := make([]string, 0, len(h.PortBindings))
-	for k := range h.PortBindings {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var out []network.PortBinding
-	for _, k := range keys {
-		bs := h.PortBindings[k]
-		if len(bs) == 0 {
-			bs = []wharf.PortBinding{{}}
-		}
-		for _, b := range bs {
-			pb, err := network.ParseWireBinding(k, b.HostIP, b.HostPort)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, pb...)
-		}
-	}
-	return out, nil
 }
 
 // containerNetworkJSON fills the network and mount parts of inspect.

@@ -8,7 +8,8 @@
 // use fails the container's start with a clear error; the returned
 // Closer stops the listener and every flow it carries.
 //
-// Bounds: a UDP flow (one per client address) holds a connected upstream
+// Bounds: each published TCP port proxies at most DefaultTCPConns
+// connections at once (see WithTCPConnLimit); a UDP flow (one per client address) holds a connected upstream
 // socket and a goroutine until it idles out (UDPIdleTimeout); each
 // published UDP port keeps at most DefaultUDPFlows of them (see
 // WithUDPFlowLimit) and evicts the least recently used one beyond that.
@@ -32,10 +33,28 @@ import (
 type Proxy struct {
 	log      *slog.Logger
 	udpFlows int
+	tcpConns int
 }
 
 // Option configures a Proxy.
 type Option func(*Proxy)
+
+// DefaultTCPConns is how many connections one published TCP port proxies
+// at once. Each costs two sockets and two splice pipes; beyond it the
+// proxy accepts no more until one ends, so further clients wait in the
+// listener's backlog (and the kernel refuses them once that is full)
+// instead of growing the daemon's descriptors and memory without bound.
+const DefaultTCPConns = 4096
+
+// WithTCPConnLimit sets how many connections each published TCP port
+// proxies at once; n <= 0 keeps DefaultTCPConns.
+func WithTCPConnLimit(n int) Option {
+	return func(p *Proxy) {
+		if n > 0 {
+			p.tcpConns = n
+		}
+	}
+}
 
 // WithUDPFlowLimit sets how many UDP flows (distinct client addresses)
 // each published UDP port keeps open at once; n <= 0 keeps
@@ -53,7 +72,7 @@ func New(log *slog.Logger, opts ...Option) *Proxy {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Proxy{log: log, udpFlows: DefaultUDPFlows}
+	p := &Proxy{log: log, udpFlows: DefaultUDPFlows, tcpConns: DefaultTCPConns}
 	for _, o := range opts {
 		o(p)
 	}
@@ -70,7 +89,7 @@ func (p *Proxy) Publish(proto string, host, target netip.AddrPort) (netip.AddrPo
 		if err != nil {
 			return netip.AddrPort{}, nil, bindErr(host, proto, err)
 		}
-		t := &tcpProxy{l: l, target: target, log: p.log, conns: map[net.Conn]struct{}{}}
+		t := &tcpProxy{l: l, target: target, log: p.log, conns: map[net.Conn]struct{}{}, slots: make(chan struct{}, p.tcpConns)}
 		go t.serve()
 		return l.Addr().(*net.TCPAddr).AddrPort(), t, nil
 	case "udp":
@@ -99,6 +118,10 @@ type tcpProxy struct {
 	target netip.AddrPort
 	log    *slog.Logger
 
+	// slots holds a token per connection being proxied (see
+	// DefaultTCPConns); serve takes one before it accepts.
+	slots chan struct{}
+
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.Conn]struct{}
@@ -106,6 +129,7 @@ type tcpProxy struct {
 
 func (t *tcpProxy) serve() {
 	for {
+		t.slots <- struct{}{}
 		c, err := t.l.AcceptTCP()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
@@ -113,7 +137,10 @@ func (t *tcpProxy) serve() {
 			}
 			return
 		}
-		go t.forward(c)
+		go func() {
+			defer func() { <-t.slots }()
+			t.forward(c)
+		}()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -23,6 +24,11 @@ type event struct {
 	PrintLog string `json:"print"`
 	// DetailType is set on EventBridge events (schedules).
 	DetailType string `json:"detail-type"`
+	// ForkUpTo forks up to this many idle children (a fork bomb with a
+	// bound), reports how many it got and why it stopped, and reaps them.
+	ForkUpTo int `json:"forkUpTo"`
+	// Stat names paths whose existence the reply reports.
+	Stat []string `json:"stat"`
 }
 
 type reply struct {
@@ -38,6 +44,12 @@ type reply struct {
 	Greeting string `json:"greeting,omitempty"`
 	Cwd      string `json:"cwd"`
 	Uid      int    `json:"uid"`
+	// Forked and ForkErr: what ForkUpTo got ("" when it reached its
+	// bound).
+	Forked  int    `json:"forked,omitempty"`
+	ForkErr string `json:"forkErr,omitempty"`
+	// Stat maps each path asked for to "" when it exists, else the error.
+	Stat map[string]string `json:"stat,omitempty"`
 }
 
 var keep [][]byte
@@ -64,7 +76,22 @@ func handle(ctx context.Context, e event) (reply, error) {
 	}
 	lc, _ := lambdacontext.FromContext(ctx)
 	dl, _ := ctx.Deadline()
-	r := reply{Echo: e.Key1, Function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), Memory: os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), Pid: os.Getpid(), DeadlineMs: dl.UnixMilli(),
+	var forked int
+	var forkErr string
+	if e.ForkUpTo > 0 {
+		forked, forkErr = forkBomb(e.ForkUpTo)
+	}
+	var stat map[string]string
+	for _, p := range e.Stat {
+		if stat == nil {
+			stat = map[string]string{}
+		}
+		stat[p] = ""
+		if _, err := os.Lstat(p); err != nil {
+			stat[p] = err.Error()
+		}
+	}
+	r := reply{Forked: forked, ForkErr: forkErr, Stat: stat, Echo: e.Key1, Function: os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), Memory: os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), Pid: os.Getpid(), DeadlineMs: dl.UnixMilli(),
 		Greeting: os.Getenv("HELLOFN_GREETING"), Uid: os.Getuid()}
 	r.Cwd, _ = os.Getwd()
 	if lc != nil {
@@ -79,4 +106,35 @@ func main() {
 		os.Exit(3)
 	}
 	lambda.Start(handle)
+}
+
+// forkBomb forks up to n children that only wait to be killed, until a
+// fork fails; it kills and reaps them all and returns how many it made
+// and the error that stopped it ("" when it made n). The children are
+// made with a raw fork and never leave raw system calls, so that none of
+// the Go runtime (its other threads are gone in a child) runs in them.
+func forkBomb(n int) (int, string) {
+	var pids []int
+	var why string
+	for len(pids) < n {
+		pid, _, errno := syscall.RawSyscall(syscall.SYS_FORK, 0, 0, 0)
+		if errno != 0 {
+			why = errno.Error()
+			break
+		}
+		if pid == 0 {
+			for {
+				syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
+			}
+		}
+		pids = append(pids, int(pid))
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for _, pid := range pids {
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(pid, &ws, 0, nil)
+	}
+	return len(pids), why
 }
