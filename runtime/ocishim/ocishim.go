@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -319,7 +320,7 @@ func (r *Runtime) Attach(ctx context.Context, id string, o task.AttachOptions) (
 // acknowledgement) may already sit in the reader's buffer.
 type stream struct {
 	net.Conn
-	r interface{ Read([]byte) (int, error) }
+	r io.Reader
 }
 
 func (s *stream) Read(p []byte) (int, error) { return s.r.Read(p) }

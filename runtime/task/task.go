@@ -29,9 +29,9 @@
 // forgets an exited container: what the runtime kept of it, the recorded
 // exit included. Start may be called again for the same ID after an exit.
 //
-// Every method is safe for concurrent use. Methods that take an ID answer
-// an error of class errdefs.ErrNotFound for an ID the runtime does not know
-// (Delete excepted, which has nothing to do then).
+// Every method is safe for concurrent use. State answers an error of class
+// errdefs.ErrNotFound for an ID the runtime does not know; Delete has
+// nothing to do then; the other methods fail.
 package task
 
 import (
