@@ -27,7 +27,9 @@
 // Release and Resize reach the supervisor's hold of the process's stdio
 // while it runs. Exec runs one more process in a running container. Delete
 // forgets an exited container: what the runtime kept of it, the recorded
-// exit included. Start may be called again for the same ID after an exit.
+// exit included. Start may be called again for the same ID after an exit,
+// not after Delete: a deleted ID is not used again (the supervisor of its
+// last run may still be finishing its cleanup).
 //
 // Every method is safe for concurrent use. State answers an error of class
 // errdefs.ErrNotFound for an ID the runtime does not know; Delete has

@@ -632,14 +632,21 @@ func testStateAndPids(t *testing.T, e *env) {
 	}
 }
 
-// Delete forgets an exited container and refuses a running one; the same
-// ID then starts again.
+// The same ID starts again after an exit; Delete forgets an exited
+// container and refuses a running one.
 func testDeleteAndStartAgain(t *testing.T, e *env) {
-	c, _ := e.start(t, []string{"sh", "-c", "sleep 0.2; exit 2"}, options{})
+	c, first := e.start(t, []string{"sh", "-c", "sleep 0.2; exit 2"}, options{})
 	if err := e.rt.Delete(e.ctx, c.id); !errdefs.IsConflict(err) {
 		t.Errorf("delete of a running container: %v, want a conflict", err)
 	}
 	e.wait(t, c.id)
+	pid, err := e.rt.Start(e.ctx, task.StartOptions{ID: c.id, Bundle: c.bundle, CgroupsPath: "/wharf/" + c.id})
+	if err != nil || pid <= 0 || pid == first {
+		t.Fatalf("start again: %d (first run %d), %v", pid, first, err)
+	}
+	if x := e.wait(t, c.id); x.ExitCode != 2 || x.Pid != pid {
+		t.Errorf("second run's exit %+v, want 2 of pid %d", x, pid)
+	}
 	if err := e.rt.Delete(e.ctx, c.id); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
@@ -648,13 +655,6 @@ func testDeleteAndStartAgain(t *testing.T, e *env) {
 	}
 	if err := e.rt.Delete(e.ctx, c.id); err != nil {
 		t.Errorf("second delete: %v", err)
-	}
-	pid, err := e.rt.Start(e.ctx, task.StartOptions{ID: c.id, Bundle: c.bundle, CgroupsPath: "/wharf/" + c.id})
-	if err != nil || pid <= 0 {
-		t.Fatalf("start again: %d, %v", pid, err)
-	}
-	if x := e.wait(t, c.id); x.ExitCode != 2 || x.Pid != pid {
-		t.Errorf("second run's exit %+v, want 2 of pid %d", x, pid)
 	}
 }
 
