@@ -379,9 +379,18 @@ func testForwardingInit(t *testing.T, e *env) {
 		t.Skip("no init binary")
 	}
 	c, _ := e.start(t, []string{"sleep", "100"}, options{init: true})
-	time.Sleep(200 * time.Millisecond) // the init installs its handlers
-	if err := e.rt.Kill(e.ctx, c.id, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	// A signal that comes before the init has installed its handlers is
+	// lost on it, as on any init: send until one arrives.
+	for i := 0; ; i++ {
+		if err := e.rt.Kill(e.ctx, c.id, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if e.exited(c.id, 200*time.Millisecond) {
+			break
+		}
+		if i == 50 {
+			t.Fatal("the command behind the init never died of SIGTERM")
+		}
 	}
 	if x := e.wait(t, c.id); x.ExitCode != 128+int(syscall.SIGTERM) {
 		t.Errorf("exit %d, want 143", x.ExitCode)
@@ -684,10 +693,13 @@ func testExitWhileDown(t *testing.T, e *env) {
 	c, _ := e.start(t, []string{"sh", "-c", "sleep 0.3; exit 4"}, options{})
 	old := e.rt
 	old.Close()
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(time.Second)
 	e.rt = e.cfg.Restart(t, old)
-	if e.rt.Alive(e.ctx, c.id) {
-		t.Fatal("an exited container is alive")
+	for i := 0; e.rt.Alive(e.ctx, c.id); i++ {
+		if i > 2000 {
+			t.Fatal("an exited container is alive")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	x, err := e.rt.ReadExit(e.ctx, c.id)
 	if err != nil || x == nil || x.ExitCode != 4 {

@@ -21,6 +21,7 @@ import (
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/engine/container/testsuite"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 	"github.com/wharf-dev/wharf/server/dockerapi"
 	"github.com/wharf-dev/wharf/stream"
 )
@@ -327,8 +328,8 @@ func TestContainerErrors(t *testing.T) {
 // kill, stop, restart, pause and rename through the API.
 func TestContainerLifecycleCalls(t *testing.T) {
 	a := newAPI(t)
-	id := a.run("life", "sh", "-c", "trap 'exit 9' HUP; sleep 100 & wait")
-	time.Sleep(200 * time.Millisecond)
+	id := a.run("life", "sh", "-c", "trap 'exit 9' HUP; echo ready; sleep 100 & wait")
+	waitLog(t, a.engine, id, "ready\n")
 	a.expect(http.StatusNoContent, "POST", "/containers/life/kill?signal=HUP", nil, nil)
 	if code := a.wait(id); code != 9 {
 		t.Errorf("exit after HUP: %d", code)
@@ -436,7 +437,43 @@ func TestEvents(t *testing.T) {
 	id := a.run("ev", "sh", "-c", "exit 0")
 	a.wait(id)
 	a.expect(http.StatusNoContent, "DELETE", "/containers/"+id, nil, nil)
-	time.Sleep(600 * time.Millisecond) // the watcher's period
+	// The watcher compares the records a few times a second.
+	var actions []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		actions = containerActions(t, a, id, since)
+		if len(actions) >= 4 {
+			break
+		}
+	}
+	if got := strings.Join(actions, ","); got != "create,start,die,destroy" {
+		t.Errorf("events %q, want create,start,die,destroy", got)
+	}
+}
+
+// waitLog waits until the container's stdout holds want: a script says so
+// once it has set its traps.
+func waitLog(t *testing.T, e *container.Engine, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var out strings.Builder
+		_ = e.Logs(context.Background(), id, container.LogsOptions{Stdout: true, Tail: -1}, func(en logfile.Entry) error {
+			out.WriteString(en.Log)
+			return nil
+		})
+		if strings.Contains(out.String(), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log never held %q", want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// containerActions reads the events of container id since since.
+func containerActions(t *testing.T, a *api, id string, since int64) []string {
+	t.Helper()
 	until := time.Now().Unix() + 1
 	_, body := a.do("GET", fmt.Sprintf("/events?since=%d&until=%d", since, until), nil)
 	var actions []string
@@ -453,7 +490,5 @@ func TestEvents(t *testing.T) {
 			}
 		}
 	}
-	if got := strings.Join(actions, ","); got != "create,start,die,destroy" {
-		t.Errorf("events %q, want create,start,die,destroy", got)
-	}
+	return actions
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/engine/container/testsuite"
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 	"github.com/wharf-dev/wharf/server/nativeapi"
 	"github.com/wharf-dev/wharf/stream"
 )
@@ -279,12 +280,12 @@ func contains(s []string, x string) bool {
 
 // kill, stop, restart, pause, rename and prune.
 func TestLifecycleCalls(t *testing.T) {
-	c, _ := newClient(t)
-	id := create(t, c, "life", wharf.Config{Cmd: []string{"sh", "-c", "trap 'exit 9' HUP; sleep 100 & wait"}}, nil)
+	c, e := newClient(t)
+	id := create(t, c, "life", wharf.Config{Cmd: []string{"sh", "-c", "trap 'exit 9' HUP; echo ready; sleep 100 & wait"}}, nil)
 	if err := c.Do(ctx, "POST", "/containers/life/start", nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitLog(t, e, id, "ready\n")
 	if err := c.Do(ctx, "POST", "/containers/life/kill", url.Values{"signal": {"HUP"}}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -322,5 +323,26 @@ func TestLifecycleCalls(t *testing.T) {
 	var pruned wharf.ContainerPruneReport
 	if err := c.Do(ctx, "POST", "/containers/prune", nil, nil, &pruned); err != nil || len(pruned.ContainersDeleted) != 1 || pruned.ContainersDeleted[0] != id {
 		t.Errorf("prune: %+v, %v", pruned, err)
+	}
+}
+
+// waitLog waits until the container's stdout holds want: a script says so
+// once it has set its traps.
+func waitLog(t *testing.T, e *container.Engine, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var out strings.Builder
+		_ = e.Logs(context.Background(), id, container.LogsOptions{Stdout: true, Tail: -1}, func(en logfile.Entry) error {
+			out.WriteString(en.Log)
+			return nil
+		})
+		if strings.Contains(out.String(), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log never held %q", want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

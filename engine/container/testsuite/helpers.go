@@ -107,6 +107,22 @@ func (s *suite) logs(t *testing.T, id string) (string, string) {
 	return out.String(), errs.String()
 }
 
+// waitLog waits until the container's stdout holds want: a script says
+// so once it has set its traps.
+func (s *suite) waitLog(t *testing.T, id, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if out, _ := s.logs(t, id); strings.Contains(out, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log never held %q", want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func isClass(err error, class error) bool { return errors.Is(err, class) }
 
 // conn is a client's side of a stream: what the client sends, and what

@@ -213,8 +213,8 @@ func testStop(t *testing.T, s *suite) {
 		t.Errorf("stop of a stopped container: %v", err)
 	}
 	// A process that handles the signal ends at once with its own code.
-	id = s.run(t, "sh", "-c", "trap 'exit 0' TERM; sleep 100 & wait")
-	time.Sleep(300 * time.Millisecond) // the trap is set
+	id = s.run(t, "sh", "-c", "trap 'exit 0' TERM; echo ready; sleep 100 & wait")
+	s.waitLog(t, id, "ready\n")
 	ten := 10
 	start = time.Now()
 	if err := s.Engine.Stop(s.ctx, id, &ten, ""); err != nil {
@@ -227,11 +227,11 @@ func testStop(t *testing.T, s *suite) {
 		t.Errorf("exit %d, want the handler's 0", c.State.ExitCode)
 	}
 	// --stop-signal.
-	id = s.create(t, container.CreateOptions{Config: container.Config{Cmd: []string{"sh", "-c", "trap 'exit 5' USR1; sleep 100 & wait"}, StopSignal: "SIGUSR1"}})
+	id = s.create(t, container.CreateOptions{Config: container.Config{Cmd: []string{"sh", "-c", "trap 'exit 5' USR1; echo ready; sleep 100 & wait"}, StopSignal: "SIGUSR1"}})
 	if err := s.Engine.Start(s.ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	s.waitLog(t, id, "ready\n")
 	if err := s.Engine.Stop(s.ctx, id, &ten, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +243,8 @@ func testStop(t *testing.T, s *suite) {
 // Kill delivers a signal; it needs a running container and a valid
 // signal.
 func testKill(t *testing.T, s *suite) {
-	id := s.run(t, "sh", "-c", "trap 'exit 9' HUP; sleep 100 & wait")
-	time.Sleep(300 * time.Millisecond)
+	id := s.run(t, "sh", "-c", "trap 'exit 9' HUP; echo ready; sleep 100 & wait")
+	s.waitLog(t, id, "ready\n")
 	if err := s.Engine.Kill(s.ctx, id, "HUP"); err != nil {
 		t.Fatal(err)
 	}
