@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -60,6 +62,17 @@ func TestLifecycleOnRunc(t *testing.T) {
 		t.Cleanup(func() {
 			env.Engine.Close()
 			testsuite.Settle(t, root)
+			// The shims of the last exits delete the runtime's records
+			// after the engine is done with them (at the lowest CPU
+			// priority); the test's directories go after them.
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				if ents, err := os.ReadDir(rt.Root); err != nil || len(ents) == 0 {
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Errorf("runtime records left in %s", rt.Root)
 		})
 		return env
 	})

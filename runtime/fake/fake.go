@@ -558,14 +558,19 @@ func (r *Runtime) Resize(_ context.Context, id string, height, width uint16) err
 }
 
 // makeTmpfs makes the directories that stand in for the spec's tmpfs
-// mounts.
+// mounts, in the bundle, so that nothing outlives the bundle's directory.
 func (c *ctr) makeTmpfs() error {
 	c.tmpfs = map[string]string{}
+	base := filepath.Join(c.opts.Bundle, ".fake-tmpfs")
 	for _, m := range c.spec.Mounts {
 		if m.Type != "tmpfs" {
 			continue
 		}
-		d, err := os.MkdirTemp("", "fake-tmpfs-")
+		if err := os.MkdirAll(base, 0o700); err != nil {
+			c.dropTmpfs()
+			return err
+		}
+		d, err := os.MkdirTemp(base, "")
 		if err != nil {
 			c.dropTmpfs()
 			return err
