@@ -26,6 +26,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/runtime/oci"
+	"github.com/wharf-dev/wharf/runtime/ocishim"
 	"github.com/wharf-dev/wharf/server/dockerapi"
 	"github.com/wharf-dev/wharf/server/nativeapi"
 )
@@ -173,7 +174,11 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return err
 	}
-	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithShimDormantAfter(cfg.shimDormant), container.WithExecWarmFor(cfg.execWarm), container.WithLogDefault(logDefault)}, netOpts...)...)
+	rts, err := ocishim.NewSet(self, cfg.execRoot, runtimes, ocishim.WithLogger(log), ocishim.WithShimDormantAfter(cfg.shimDormant), ocishim.WithExecWarmFor(cfg.execWarm))
+	if err != nil {
+		return err
+	}
+	d.engine, err = container.New(cfg.root, d.images, rts, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithLogDefault(logDefault)}, netOpts...)...)
 	if err != nil {
 		return err
 	}
