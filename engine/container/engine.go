@@ -204,6 +204,7 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 		return nil, err
 	}
 	path, args := resolveCommand(&o.Config, img)
+	mergeImageEnv(&o.Config, img)
 	if path == "" {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
 	}
