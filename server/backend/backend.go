@@ -46,8 +46,9 @@ type ContainerLifecycle interface {
 	// container and be sure to see its exit.
 	Wait(ctx context.Context, ref, condition string, registered container.WaitRegistered) (int, error)
 	Remove(ctx context.Context, ref string, o container.RemoveOptions) error
-	// Prune removes every stopped container and returns their IDs.
-	Prune(ctx context.Context) ([]string, error)
+	// Prune removes every stopped container and returns their IDs and
+	// the bytes of writable layer it freed.
+	Prune(ctx context.Context) ([]string, uint64, error)
 }
 
 // ContainerAttach connects a client's stream to a container's stdio.

@@ -447,15 +447,15 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
-	ids, err := s.c.Prune(r.Context())
+	ids, reclaimed, err := s.c.Prune(r.Context())
 	if err != nil {
 		return err
 	}
 	if ids == nil {
 		ids = []string{}
 	}
-	s.events.emit(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": "0"})
-	return writeJSON(w, http.StatusOK, mcontainer.PruneReport{ContainersDeleted: ids})
+	s.events.emit(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(reclaimed, 10)})
+	return writeJSON(w, http.StatusOK, mcontainer.PruneReport{ContainersDeleted: ids, SpaceReclaimed: reclaimed})
 }
 
 func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
