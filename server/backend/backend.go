@@ -115,7 +115,7 @@ type Images interface {
 	List(ctx context.Context) ([]*store.Image, error)
 	Pull(ctx context.Context, ref string, progress func(store.Progress)) (*store.Image, error)
 	Push(ctx context.Context, ref string, progress func(store.Progress)) error
-	Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config) (*store.Image, error)
+	Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config, opts ...store.ImportOption) (*store.Image, error)
 	Save(ctx context.Context, w io.Writer, refs []string, format string) error
 	Load(ctx context.Context, r io.Reader) ([]*store.Image, error)
 	Tag(ctx context.Context, src, target string) error

@@ -190,7 +190,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	img, err := s.i.Import(r.Context(), r.Body, r.URL.Query().Get("ref"), cfg)
+	img, err := s.i.Import(r.Context(), r.Body, r.URL.Query().Get("ref"), cfg, store.WithMessage(r.URL.Query().Get("message")))
 	if err != nil {
 		return err
 	}
