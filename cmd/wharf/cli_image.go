@@ -272,6 +272,11 @@ func newImportCommand() *cobra.Command {
 				q.Add("change", ch)
 			}
 			if message != "" {
+				// A daemon before API 1.1 would drop the message
+				// silently.
+				if err := c.RequireAPIVersion(cmd.Context(), "1.1", "import --message"); err != nil {
+					return err
+				}
 				q.Set("message", message)
 			}
 			var resp wharf.ImportResponse
