@@ -22,13 +22,17 @@ const (
 )
 
 func (s *Server) swarmRoutes() {
+	// The answers are written here rather than returned as errors: they
+	// are the expected answers of this daemon, not failures to log.
 	notInSwarm := func(msg string) handler {
-		return func(http.ResponseWriter, *http.Request) error {
-			return fmt.Errorf("%s: %w", msg, errdefs.ErrUnavailable)
+		return func(w http.ResponseWriter, _ *http.Request) error {
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%s: %w", msg, errdefs.ErrUnavailable))
+			return nil
 		}
 	}
-	refuse := func(http.ResponseWriter, *http.Request) error {
-		return fmt.Errorf("swarm mode is not supported by this daemon: %w", errdefs.ErrNotImplemented)
+	refuse := func(w http.ResponseWriter, _ *http.Request) error {
+		writeError(w, http.StatusNotImplemented, fmt.Errorf("swarm mode is not supported by this daemon: %w", errdefs.ErrNotImplemented))
+		return nil
 	}
 	s.handle("POST /swarm/init", refuse)
 	s.handle("POST /swarm/join", refuse)
