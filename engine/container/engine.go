@@ -212,6 +212,9 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+	if err := e.resolveLinks(ctx, &o, &netSettings); err != nil {
+		return nil, err
+	}
 	id := newID()
 	mounts, createdVols, err := e.resolveMounts(ctx, &o, img)
 	if err != nil {
@@ -379,6 +382,7 @@ func (c *Container) clone() *Container {
 	cp.NetworkSettings = c.NetworkSettings.clone()
 	cp.MountPoints = append([]MountPoint(nil), c.MountPoints...)
 	cp.HostConfig.PortBindings = append([]network.PortBinding(nil), c.HostConfig.PortBindings...)
+	cp.HostConfig.Links = append([]Link(nil), c.HostConfig.Links...)
 	cp.HostConfig.LogConfig.Config = maps.Clone(c.HostConfig.LogConfig.Config)
 	return &cp
 }

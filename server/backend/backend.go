@@ -51,6 +51,13 @@ type ContainerLifecycle interface {
 	Prune(ctx context.Context) ([]string, uint64, error)
 }
 
+// ContainerLinks removes legacy links (docker rm --link); the links
+// themselves are in a container's HostConfig.
+type ContainerLinks interface {
+	// RemoveLink removes the link alias of the container parent.
+	RemoveLink(ctx context.Context, parent, alias string) error
+}
+
 // ContainerAttach connects a client's stream to a container's stdio.
 type ContainerAttach interface {
 	// Attach streams until the container's output or the client ends.
