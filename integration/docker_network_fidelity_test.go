@@ -75,6 +75,18 @@ func TestDockerNetworkFidelity(t *testing.T) {
 			}
 			dk.must(t, "network", "rm", name)
 		}
+		// Attachable (compose 1.x sends it) is taken and shown; an
+		// ingress network is a swarm's.
+		if code, body := apiDo(t, d.Socket, "POST", "/v1.41/networks/create", `{"Name":"att","Attachable":true}`); code != 201 {
+			t.Errorf("create attachable: %d %s", code, body)
+		}
+		if got := strings.TrimSpace(dk.must(t, "network", "inspect", "-f", "{{.Attachable}}", "att")); got != "true" {
+			t.Errorf("Attachable %s", got)
+		}
+		dk.must(t, "network", "rm", "att")
+		if code, body := apiDo(t, d.Socket, "POST", "/v1.41/networks/create", `{"Name":"ing","Ingress":true}`); code != 403 || !strings.Contains(string(body), "Ingress network can only be global scope network") {
+			t.Errorf("create ingress: %d %s", code, body)
+		}
 		for _, name := range []string{"bridge", "host", "none"} {
 			code, body := apiDo(t, d.Socket, "POST", "/v1.41/networks/create", `{"Name":"`+name+`"}`)
 			if code != 403 || !strings.Contains(string(body), "operation is not permitted on predefined "+name+" network") {

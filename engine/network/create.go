@@ -33,8 +33,11 @@ type CreateOptions struct {
 	IPAMOptions map[string]string
 	// EnableIPv6 gives containers IPv6 addresses of the IPv6 subnet,
 	// which must then be given.
-	EnableIPv6      bool
-	Internal        bool
+	EnableIPv6 bool
+	Internal   bool
+	// Attachable is recorded and shown: it only matters to swarm
+	// services, which this daemon has not.
+	Attachable      bool
 	Labels, Options map[string]string
 }
 
@@ -202,7 +205,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (*Network, error)
 		return nil, err
 	}
 	n := &Network{
-		ID: newID(), Name: o.Name, Driver: DriverBridge, Created: time.Now().UTC(), Internal: o.Internal,
+		ID: newID(), Name: o.Name, Driver: DriverBridge, Created: time.Now().UTC(), Internal: o.Internal, Attachable: o.Attachable,
 		Labels: o.Labels, Options: o.Options, Pool: pool, EnableIPv6: o.EnableIPv6, IPAM: ipam,
 	}
 	if o.EnableIPv6 {

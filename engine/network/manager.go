@@ -99,8 +99,10 @@ type Network struct {
 	Driver   string
 	Created  time.Time
 	Internal bool
-	Labels   map[string]string `json:",omitempty"`
-	Options  map[string]string `json:",omitempty"`
+	// Attachable is recorded for inspect (a swarm notion).
+	Attachable bool              `json:",omitempty"`
+	Labels     map[string]string `json:",omitempty"`
+	Options    map[string]string `json:",omitempty"`
 	// Bridge is the Linux bridge of a bridge network.
 	Bridge string `json:",omitempty"`
 	// Pool is the IPv4 address pool of a bridge network (nil for host and

@@ -169,11 +169,16 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 	if req.EnableIPv4 != nil && !*req.EnableIPv4 {
 		return fmt.Errorf("IPv4 cannot be disabled on a network of this daemon: %w", errdefs.ErrInvalidArgument)
 	}
-	if req.Attachable || req.Ingress || req.ConfigOnly || req.ConfigFrom != nil && req.ConfigFrom.Network != "" {
-		return fmt.Errorf("attachable, ingress and config-only networks are swarm features this daemon does not have: %w", errdefs.ErrNotImplemented)
+	if req.Ingress {
+		return fmt.Errorf("Ingress network can only be global scope network: %w", errdefs.ErrForbidden)
 	}
-	o := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Labels: req.Labels, Options: req.Options,
-		EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6}
+	if req.ConfigOnly || req.ConfigFrom != nil && req.ConfigFrom.Network != "" {
+		return fmt.Errorf("config-only networks are not supported by this daemon: %w", errdefs.ErrNotImplemented)
+	}
+	// Attachable means something only to swarm services; dockerd takes
+	// it on a local network and shows it, and compose 1.x sends it.
+	o := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable,
+		Labels: req.Labels, Options: req.Options, EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6}
 	if req.IPAM != nil {
 		if req.IPAM.Driver != "" && req.IPAM.Driver != "default" {
 			return fmt.Errorf("IPAM driver %q is not supported: %w", req.IPAM.Driver, errdefs.ErrInvalidArgument)
@@ -361,7 +366,7 @@ func (s *Server) networkInspect(ctx context.Context, n *network.Network) mnetwor
 	ni := mnetwork.Inspect{
 		Network: mnetwork.Network{
 			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == network.DriverBridge,
-			EnableIPv6: n.EnableIPv6, Internal: n.Internal,
+			EnableIPv6: n.EnableIPv6, Internal: n.Internal, Attachable: n.Attachable,
 			IPAM:    mnetwork.IPAM{Driver: "default", Options: map[string]string{}, Config: []mnetwork.IPAMConfig{}},
 			Options: map[string]string{}, Labels: map[string]string{},
 		},
