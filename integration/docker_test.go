@@ -497,7 +497,7 @@ func testDockerContract(t *testing.T, d *testutil.Daemon, dk *dockerCLI) {
 	defer dk.run(t, nil, "rm", "-f", id)
 
 	raw := apiGet(t, d.Socket, "/v1.44/containers/"+id+"/json")
-	var c mcontainer.InspectResponse
+	var c legacyInspectResponse
 	strictDecode(t, raw, &c)
 	var generic map[string]any
 	_ = json.Unmarshal(raw, &generic)

@@ -24,6 +24,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
+	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/ocishim"
@@ -161,7 +162,10 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	// Credentials a Docker API request carries (X-Registry-Auth) come
 	// before the daemon's own Docker config.
 	d.images, err = store.New(filepath.Join(cfg.root, "image"), store.WithInsecureRegistries(cfg.insecure...),
-		store.WithKeychain(dockerapi.Keychain(authn.DefaultKeychain)))
+		store.WithKeychain(dockerapi.Keychain(authn.DefaultKeychain)),
+		// The root filesystem of zip functions is the daemon's, not the
+		// user's: not listed, pruned or removable (image/store/internal.go).
+		store.WithInternalRefs(functions.BaseImage))
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}

@@ -186,6 +186,11 @@ func (s *Store) ingest(ctx context.Context, req ingestReq) (*Image, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, t := range req.tags {
+		if err := s.checkTagLocked(t, id); err != nil {
+			return nil, err
+		}
+	}
 	if old := s.records[id]; old != nil {
 		// Same config already stored: keep its repo digests, but refresh
 		// the manifest so that a later push sends what we just received.

@@ -46,8 +46,16 @@ type ContainerLifecycle interface {
 	// container and be sure to see its exit.
 	Wait(ctx context.Context, ref, condition string, registered container.WaitRegistered) (int, error)
 	Remove(ctx context.Context, ref string, o container.RemoveOptions) error
-	// Prune removes every stopped container and returns their IDs.
-	Prune(ctx context.Context) ([]string, error)
+	// Prune removes every stopped container and returns their IDs and
+	// the bytes of writable layer it freed.
+	Prune(ctx context.Context) ([]string, uint64, error)
+}
+
+// ContainerLinks removes legacy links (docker rm --link); the links
+// themselves are in a container's HostConfig.
+type ContainerLinks interface {
+	// RemoveLink removes the link alias of the container parent.
+	RemoveLink(ctx context.Context, parent, alias string) error
 }
 
 // ContainerAttach connects a client's stream to a container's stdio.
@@ -114,7 +122,7 @@ type Images interface {
 	List(ctx context.Context) ([]*store.Image, error)
 	Pull(ctx context.Context, ref string, progress func(store.Progress)) (*store.Image, error)
 	Push(ctx context.Context, ref string, progress func(store.Progress)) error
-	Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config) (*store.Image, error)
+	Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config, opts ...store.ImportOption) (*store.Image, error)
 	Save(ctx context.Context, w io.Writer, refs []string, format string) error
 	Load(ctx context.Context, r io.Reader) ([]*store.Image, error)
 	Tag(ctx context.Context, src, target string) error
