@@ -104,21 +104,37 @@ func (o *sandboxOutput) writeLocked(p []byte) error {
 // through the pipe, the shim and the attach stream. Only Tail invocations
 // pay for it.
 func (o *sandboxOutput) settle(answered time.Time) {
-	const quiet, max = 3 * time.Millisecond, 50 * time.Millisecond
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
+	start := time.Now()
+	for {
 		o.mu.Lock()
 		last := o.lastWrite
 		o.mu.Unlock()
-		if answered.After(last) {
-			last = answered
-		}
-		idle := time.Since(last)
-		if idle >= quiet {
+		wait := settleWait(time.Now(), start, answered, last)
+		if wait <= 0 {
 			return
 		}
-		time.Sleep(quiet - idle)
+		time.Sleep(wait)
 	}
+}
+
+// Output counts as settled after settleQuiet without a write (or since the
+// answer), and settle waits at most settleMax in all.
+const settleQuiet, settleMax = 3 * time.Millisecond, 50 * time.Millisecond
+
+// settleWait is settle's decision: how much longer to wait at now, for a
+// wait that began at start, given when the runtime answered and when the
+// sandbox last wrote; 0 or less means stop waiting.
+func settleWait(now, start, answered, lastWrite time.Time) time.Duration {
+	left := settleMax - now.Sub(start)
+	if left <= 0 {
+		return 0
+	}
+	last := lastWrite
+	if answered.After(last) {
+		last = answered
+	}
+	wait := settleQuiet - now.Sub(last)
+	return min(wait, left)
 }
 
 // capture starts (or with nil ends) collecting output for an invocation.
