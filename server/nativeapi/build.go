@@ -1,0 +1,101 @@
+package nativeapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/build"
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/server/hijack"
+	"github.com/wharf-dev/wharf/server/httperr"
+)
+
+// Builder runs image builds.
+type Builder interface {
+	ContextFromTar(ctx context.Context, r io.Reader) (*build.Context, error)
+	Build(ctx context.Context, o build.Options, report func(build.Event)) (*build.Result, error)
+	Prune(ctx context.Context) ([]string, uint64, error)
+}
+
+// WithBuilder serves builds with b.
+func WithBuilder(b Builder) Option { return func(s *Server) { s.builder = b } }
+
+func (s *Server) buildRoutes() {
+	s.handle("POST "+wharf.Prefix+"/build", s.build)
+	s.handle("POST "+wharf.Prefix+"/build/prune", s.buildPrune)
+}
+
+// build reads a BuildRequest line and the context tar, and streams
+// BuildEvents as JSON lines.
+func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
+	if s.builder == nil {
+		return fmt.Errorf("this daemon has no builder: %w", errdefs.ErrNotImplemented)
+	}
+	br := bufio.NewReaderSize(r.Body, 64<<10)
+	line, err := readLine(br, wharf.MaxBuildRequest)
+	if err != nil {
+		return err
+	}
+	var req wharf.BuildRequest
+	if err := json.Unmarshal(line, &req); err != nil {
+		return fmt.Errorf("build request: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	ctx := r.Context()
+	bctx, err := s.builder.ContextFromTar(ctx, br)
+	if err != nil {
+		return err
+	}
+	defer bctx.Close()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(hijack.NewFlushWriter(w))
+	res, err := s.builder.Build(ctx, build.Options{
+		Context: bctx, Dockerfile: req.Dockerfile, DockerfileContent: req.DockerfileContent,
+		Tags: req.Tags, Target: req.Target, BuildArgs: req.BuildArgs, Labels: req.Labels,
+		NoCache: req.NoCache, Pull: req.Pull, CacheFrom: req.CacheFrom, Secrets: req.Secrets, Network: req.Network,
+	}, func(e build.Event) {
+		_ = enc.Encode(wharf.BuildEvent{Step: e.Step, Total: e.Total, Name: e.Name, Status: e.Status, Log: e.Log, Stream: e.Stream, Error: e.Error, Time: e.Time})
+	})
+	if err != nil {
+		_ = enc.Encode(wharf.BuildEvent{Status: build.StatusError, Error: httperr.Message(err)})
+		return nil
+	}
+	return enc.Encode(wharf.BuildEvent{Status: build.StatusDone, ImageID: res.ImageID, Tags: res.Tags})
+}
+
+// readLine reads one newline-terminated line of at most max bytes.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		line = append(line, chunk...)
+		if len(line) > max {
+			return nil, fmt.Errorf("build request larger than %d bytes: %w", max, errdefs.ErrInvalidArgument)
+		}
+		if err == nil {
+			return line, nil
+		}
+		if err != bufio.ErrBufferFull {
+			return nil, fmt.Errorf("build request: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+	}
+}
+
+func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
+	if s.builder == nil {
+		return fmt.Errorf("this daemon has no builder: %w", errdefs.ErrNotImplemented)
+	}
+	removed, reclaimed, err := s.builder.Prune(r.Context())
+	if err != nil {
+		return err
+	}
+	if removed == nil {
+		removed = []string{}
+	}
+	return writeJSON(w, http.StatusOK, wharf.BuildPruneResponse{Deleted: removed, SpaceReclaimed: reclaimed})
+}
