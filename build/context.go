@@ -245,6 +245,18 @@ func (s contextFS) readDir(dir *srcNode) ([]*srcNode, error) {
 			closeNodes(out)
 			return nil, err
 		}
+		if n.isReg() {
+			// Opened relative to the directory without following a
+			// symlink, and checked to be the same file: no path through
+			// /proc is needed to read it.
+			rfd, err := unix.Openat(int(dir.handle.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+			var st unix.Stat_t
+			if err == nil && unix.Fstat(rfd, &st) == nil && st.Ino == n.st.Ino && st.Dev == n.st.Dev {
+				n.rd = os.NewFile(uintptr(rfd), rel)
+			} else if err == nil {
+				unix.Close(rfd)
+			}
+		}
 		if n.isDir() && s.c.skipDir(rel) || !n.isDir() && s.c.ignored(rel) {
 			n.close()
 			continue
@@ -255,6 +267,11 @@ func (s contextFS) readDir(dir *srcNode) ([]*srcNode, error) {
 }
 
 func (s contextFS) open(n *srcNode) (io.ReadCloser, error) {
+	if n.rd != nil {
+		// Positioned reads from the start: the node keeps the file, the
+		// reader needs no handle of its own.
+		return io.NopCloser(io.NewSectionReader(n.rd, 0, n.st.Size)), nil
+	}
 	return pathrs.Reopen(n.handle, unix.O_RDONLY|unix.O_NOCTTY)
 }
 

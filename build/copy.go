@@ -53,7 +53,8 @@ type planEntry struct {
 	Digest  string `json:"d,omitempty"`
 	Archive bool   `json:"a,omitempty"`
 	mtime   time.Time
-	data    []byte // heredoc content
+	data    []byte   // heredoc content
+	node    *srcNode // kept open from planning to writing, when set
 }
 
 // copy runs a COPY or ADD: it plans what to write, looks the plan up in
@@ -169,6 +170,7 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 	}
 
 	p := &planner{src: src, uid: uid, gid: gid, chown: chown, chmod: chmod, exclude: excl, epoch: r.j.epoch}
+	defer p.close()
 	for _, ns := range matches {
 		for _, n := range ns {
 			target := resolved
@@ -196,7 +198,7 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 					continue
 				}
 			}
-			if err := p.node(n, target); err != nil {
+			if err := p.node(n, target, false); err != nil {
 				return false, err
 			}
 		}
@@ -343,6 +345,21 @@ type planner struct {
 	exclude  *patternmatcher.PatternMatcher
 	epoch    *time.Time
 	entries  []planEntry
+	// kept counts the nodes entries hold open; past maxKept a file is
+	// looked up again by name when it is written.
+	kept int
+}
+
+const maxKept = 4096
+
+// close releases the nodes the plan holds.
+func (p *planner) close() {
+	for i := range p.entries {
+		if p.entries[i].node != nil {
+			p.entries[i].node.close()
+			p.entries[i].node = nil
+		}
+	}
 }
 
 func (p *planner) excluded(rel string) bool {
@@ -353,8 +370,9 @@ func (p *planner) excluded(rel string) bool {
 	return err == nil && m
 }
 
-// node plans one non-directory.
-func (p *planner) node(n *srcNode, target string) error {
+// node plans one non-directory. With owned, the plan may keep n open
+// (and closes it); the caller then must not close it.
+func (p *planner) node(n *srcNode, target string, owned bool) error {
 	if strings.HasPrefix(path.Base(target), ".wh.") {
 		return fmt.Errorf("%s: names starting with .wh. are reserved for layer whiteouts: %w", n.rel, errdefs.ErrInvalidArgument)
 	}
@@ -377,6 +395,10 @@ func (p *planner) node(n *srcNode, target string) error {
 	if p.chmod != nil && !n.isSymlink() {
 		e.Mode = *p.chmod
 	}
+	if n.isReg() && p.kept < maxKept && owned {
+		e.node = n
+		p.kept++
+	}
 	p.entries = append(p.entries, e)
 	return nil
 }
@@ -394,7 +416,7 @@ func (p *planner) owner(e *planEntry, n *srcNode) {
 // is planned too unless top (COPY dir/ dest copies the content only).
 func (p *planner) dir(n *srcNode, target string, top bool) error {
 	if !top {
-		if err := p.node(n, target); err != nil {
+		if err := p.node(n, target, false); err != nil {
 			return err
 		}
 	} else {
@@ -411,8 +433,14 @@ func (p *planner) dir(n *srcNode, target string, top bool) error {
 	if err != nil {
 		return err
 	}
-	defer closeNodes(kids)
-	for _, k := range kids {
+	defer func() {
+		for _, k := range kids {
+			if k != nil {
+				k.close()
+			}
+		}
+	}()
+	for i, k := range kids {
 		if p.excluded(k.rel) {
 			continue
 		}
@@ -423,8 +451,11 @@ func (p *planner) dir(n *srcNode, target string, top bool) error {
 			}
 			continue
 		}
-		if err := p.node(k, t); err != nil {
+		if err := p.node(k, t, true); err != nil {
 			return err
+		}
+		if len(p.entries) > 0 && p.entries[len(p.entries)-1].node == k {
+			kids[i] = nil // the plan holds it now
 		}
 	}
 	return nil
@@ -510,6 +541,11 @@ func (p *planner) write(ctx context.Context, w io.Writer, parent *layerfs.FS, no
 			var rc io.ReadCloser
 			if e.data != nil {
 				rc = io.NopCloser(bytes.NewReader(e.data))
+			} else if e.node != nil {
+				var err error
+				if rc, err = p.src.open(e.node); err != nil {
+					return err
+				}
 			} else {
 				n, err := p.src.stat(e.Rel)
 				if err != nil {

@@ -27,6 +27,7 @@ type srcNode struct {
 	st     unix.Stat_t
 	link   string
 	handle *os.File      // context: O_PATH handle
+	rd     *os.File      // context: the regular file, opened for reading
 	lnode  *layerfs.Node // image: merged node
 }
 
@@ -37,6 +38,9 @@ func (n *srcNode) isSymlink() bool { return n.st.Mode&unix.S_IFMT == unix.S_IFLN
 func (n *srcNode) close() {
 	if n.handle != nil {
 		n.handle.Close()
+	}
+	if n.rd != nil {
+		n.rd.Close()
 	}
 	if n.lnode != nil {
 		n.lnode.Close()
