@@ -159,7 +159,19 @@ func (c *Context) ignored(rel string) bool {
 // skipDir reports whether an excluded directory can be skipped whole: no
 // exception pattern could bring back anything below it.
 func (c *Context) skipDir(rel string) bool {
-	return c.ignored(rel) && !c.ignore.Exclusions()
+	if !c.ignored(rel) {
+		return false
+	}
+	if !c.ignore.Exclusions() {
+		return true
+	}
+	prefix := rel + "/"
+	for _, p := range c.ignore.Patterns() {
+		if p.Exclusion() && strings.HasPrefix(p.String()+"/", prefix) {
+			return false
+		}
+	}
+	return true
 }
 
 // contextFS is the context as a source of files for COPY and ADD.

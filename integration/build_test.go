@@ -6,12 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wharf-dev/wharf/internal/testutil"
 )
@@ -187,4 +190,225 @@ RUN --mount=type=cache,target=/c,id=counter echo c >> /c/c
 		t.Errorf("the image's /b.out = %q", out)
 	}
 	assertNoLeaks(t, d)
+}
+
+// TestBuildParallelStages: two independent stages with a one-second RUN
+// each build at the same time.
+func TestBuildParallelStages(t *testing.T) {
+	d := newDaemon(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": `FROM ` + busybox + ` AS one
+RUN sleep 1 && echo 1 > /one
+FROM ` + busybox + ` AS two
+RUN sleep 1 && echo 2 > /two
+FROM ` + busybox + `
+COPY --from=one /one /one
+COPY --from=two /two /two
+`})
+	// The first build warms the image's snapshots; the measured one
+	// reruns only the RUN steps.
+	d.MustWharf(t, "build", "-q", dir)
+	t0 := time.Now()
+	d.MustWharf(t, "build", "--no-cache", "-t", "par:1", dir)
+	took := time.Since(t0)
+	// Run one after the other the RUN steps alone take 2 s.
+	if took >= 1900*time.Millisecond {
+		t.Errorf("two 1-second stages took %v: they did not run in parallel", took)
+	}
+	if out := d.MustWharf(t, "run", "--rm", "par:1", "cat", "/one", "/two"); out != "1\n2\n" {
+		t.Errorf("image holds %q", out)
+	}
+}
+
+// TestBuildFailingRun: a failing RUN shows its output and exit code,
+// tags nothing and leaves no container or mount behind.
+func TestBuildFailingRun(t *testing.T) {
+	d := newDaemon(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + busybox + "\nRUN echo about-to-fail && exit 3\n"})
+	out, errOut, code := d.Wharf(t, "build", "--progress", "plain", "-t", "fail:1", dir)
+	if code == 0 {
+		t.Fatalf("a failing build succeeded:\n%s%s", out, errOut)
+	}
+	all := out + errOut
+	if !strings.Contains(all, "about-to-fail") || !strings.Contains(all, "exit code: 3") {
+		t.Errorf("the output and exit code are not shown:\n%s", all)
+	}
+	if _, _, code := d.Wharf(t, "image", "inspect", "fail:1"); code == 0 {
+		t.Error("a failed build tagged its image")
+	}
+	c := newDockerCLI(t, d)
+	t.Setenv("DOCKER_BUILDKIT", "0")
+	out, errOut, code = c.run(t, nil, "build", "-t", "fail:2", dir)
+	if code == 0 || !strings.Contains(out+errOut, "about-to-fail") || !strings.Contains(out+errOut, "exit code: 3") {
+		t.Errorf("docker build of a failing RUN: exit %d\n%s%s", code, out, errOut)
+	}
+	assertNoLeaks(t, d)
+	if left := strings.TrimSpace(d.MustWharf(t, "ps", "-aq")); left != "" {
+		t.Errorf("step containers left: %s", left)
+	}
+}
+
+// TestBuildSecretsAndStdin: a secret reaches the RUN that mounts it and
+// no layer or history; a Dockerfile and a tar context come on stdin.
+func TestBuildSecretsAndStdin(t *testing.T) {
+	d := newDaemon(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "token")
+	if err := os.WriteFile(secret, []byte("s3cr3t-value"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + busybox + "\nRUN --mount=type=secret,id=token,required cat /run/secrets/token | wc -c > /len\n"})
+	d.MustWharf(t, "build", "--secret", "id=token,src="+secret, "-t", "sec:1", dir)
+	if out := d.MustWharf(t, "run", "--rm", "sec:1", "cat", "/len"); strings.TrimSpace(out) != "12" {
+		t.Errorf("the secret was not readable in RUN: %q", out)
+	}
+	saved := d.MustWharf(t, "save", "sec:1")
+	if strings.Contains(saved, "s3cr3t-value") {
+		t.Error("the secret's value is in the saved image")
+	}
+	if hist := d.MustWharf(t, "image", "history", "--no-trunc", "sec:1"); strings.Contains(hist, "s3cr3t") {
+		t.Errorf("the secret is in the history:\n%s", hist)
+	}
+	if _, errOut, code := d.Wharf(t, "build", "--no-cache", dir); code == 0 || !strings.Contains(errOut, "token") {
+		t.Errorf("a required secret that is missing: exit %d: %s", code, errOut)
+	}
+
+	// A Dockerfile alone on stdin.
+	d.WharfStdin(t, []byte("FROM "+busybox+"\nENV FROM_STDIN=1\n"), "build", "-t", "stdin:1", "-")
+	if env := inspect(t, d, "{{.Config.Env}}", "stdin:1"); !strings.Contains(env, "FROM_STDIN=1") {
+		t.Errorf("Dockerfile from stdin: env %s", env)
+	}
+	// A tar context on stdin.
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	for name, body := range map[string]string{"Dockerfile": "FROM " + busybox + "\nCOPY f /f\n", "f": "from-tar\n"} {
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		_, _ = tw.Write([]byte(body))
+	}
+	_ = tw.Close()
+	if _, errOut, code := d.WharfStdin(t, tb.Bytes(), "build", "-t", "stdin:2", "-"); code != 0 {
+		t.Fatalf("tar context on stdin: %s", errOut)
+	}
+	if out := d.MustWharf(t, "run", "--rm", "stdin:2", "cat", "/f"); out != "from-tar\n" {
+		t.Errorf("tar context on stdin: %q", out)
+	}
+}
+
+// TestBuildDockerignoreNotSent: a large directory the .dockerignore
+// excludes is neither read nor sent. The CLI runs without the
+// capabilities that let root read anything, and the directory is mode
+// 0: a client that listed or read it would fail, as the control build
+// without the pattern shows.
+func TestBuildDockerignoreNotSent(t *testing.T) {
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("skipping: setpriv (util-linux) is not installed")
+	}
+	d := newDaemon(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"Dockerfile":    "FROM " + busybox + "\nCOPY . /ctx/\n",
+		".dockerignore": "big\n**/*.log\n",
+		"keep.txt":      "k",
+		"sub/x.log":     "log",
+		"big/a":         "never read",
+	})
+	f, err := os.Create(filepath.Join(dir, "big", "huge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 30); err != nil { // 1 GiB, sparse
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chmod(filepath.Join(dir, "big"), 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "big"), 0o755) })
+	build := func(tag string) (string, int) {
+		cmd := exec.Command(setpriv, "--bounding-set", "-dac_override,-dac_read_search", d.Bin, "--host", d.Host(), "build", "-t", tag, dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return string(out), 1
+		}
+		return string(out), 0
+	}
+	if out, code := build("ign:1"); code != 0 {
+		t.Fatalf("build with the directory excluded: %s", out)
+	}
+	out := d.MustWharf(t, "run", "--rm", "ign:1", "find", "/ctx")
+	for _, bad := range []string{"big", "x.log"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("%s reached the image:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(out, "/ctx/keep.txt") || !strings.Contains(out, "/ctx/sub") {
+		t.Errorf("context files missing:\n%s", out)
+	}
+	// The control: without the pattern the same client must fail.
+	writeFiles(t, dir, map[string]string{".dockerignore": "**/*.log\n"})
+	if out, code := build("ign:2"); code == 0 || !strings.Contains(out, "permission denied") {
+		t.Errorf("without the pattern the unreadable directory went unnoticed (exit %d): %s", code, out)
+	}
+	writeFiles(t, dir, map[string]string{".dockerignore": "big\n**/*.log\n"})
+	// The classic docker build applies .dockerignore too.
+	c := newDockerCLI(t, d)
+	if _, errOut, code := classicBuild(t, c, "-t", "ign:3", dir); code != 0 {
+		t.Fatalf("docker build: %s", errOut)
+	}
+}
+
+// TestBuildPythonSDKAndCompose: the Docker SDK for Python's images.build
+// and docker-compose's build: sections build through the Docker API.
+func TestBuildPythonSDKAndCompose(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil || exec.Command(py, "-c", "import docker").Run() != nil {
+		t.Skip("skipping: python3 with the docker SDK is not installed (apt-get install python3-docker)")
+	}
+	d := newDaemon(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"app/Dockerfile": "FROM " + busybox + "\nARG WHO=nobody\nRUN echo hello $WHO > /greeting\nCMD [\"cat\", \"/greeting\"]\n",
+	})
+	script := `import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1])
+img, logs = c.images.build(path=sys.argv[2], tag="py:1", buildargs={"WHO": "python"}, rm=True)
+print(img.id)
+print(c.containers.run("py:1", remove=True).decode().strip())
+`
+	out, err := exec.Command(py, "-c", script, d.Host(), filepath.Join(dir, "app")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python images.build: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "sha256:") || lines[1] != "hello python" {
+		t.Errorf("python: %q", out)
+	}
+	if id := inspect(t, d, "{{.ID}}", "py:1"); id != lines[0] {
+		t.Errorf("images.build returned %s, py:1 is %s", lines[0], id)
+	}
+
+	compose, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("skipping the compose half: docker-compose is not installed")
+	}
+	writeFiles(t, dir, map[string]string{"docker-compose.yml": `version: "3"
+services:
+  app:
+    build:
+      context: ./app
+      args:
+        WHO: compose
+    image: composed:1
+`})
+	cmd := exec.Command(compose, "-p", fmt.Sprintf("wb%d", time.Now().UnixNano()%1e9), "build")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host(), "COMPOSE_DOCKER_CLI_BUILD=0", "DOCKER_BUILDKIT=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker-compose build: %v\n%s", err, out)
+	}
+	if out := d.MustWharf(t, "run", "--rm", "composed:1"); out != "hello compose\n" {
+		t.Errorf("composed image says %q", out)
+	}
 }

@@ -159,6 +159,9 @@ func runBuild(cmd *cobra.Command, ctxPath string, f buildFlags) error {
 	}
 	stdin := cmd.InOrStdin()
 	var body io.Reader
+	// ctxErr says why sending the context failed, which is what the
+	// user needs to know rather than the broken request it causes.
+	ctxErr := make(chan error, 1)
 	switch {
 	case ctxPath == "-":
 		if f.file == "-" {
@@ -200,7 +203,11 @@ func runBuild(cmd *cobra.Command, ctxPath string, f buildFlags) error {
 			return err
 		}
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(writeContext(pw, ctxPath, ignore, name)) }()
+		go func() {
+			err := writeContext(pw, ctxPath, ignore, name)
+			ctxErr <- err
+			pw.CloseWithError(err)
+		}()
 		defer pr.Close()
 		body = pr
 	}
@@ -214,6 +221,13 @@ func runBuild(cmd *cobra.Command, ctxPath string, f buildFlags) error {
 	}
 	rc, err := c.Stream(cmd.Context(), "POST", "/build", nil, io.MultiReader(bytes.NewReader(append(line, '\n')), body))
 	if err != nil {
+		select {
+		case cerr := <-ctxErr:
+			if cerr != nil {
+				return cerr
+			}
+		default:
+		}
 		return err
 	}
 	defer rc.Close()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -66,7 +67,7 @@ func writeContext(w io.Writer, dir string, pm *patternmatcher.PatternMatcher, do
 				}
 				excluded = m
 			}
-			if excluded && (!e.IsDir() || !pm.Exclusions()) {
+			if excluded && (!e.IsDir() || !mayHoldExceptions(pm, r)) {
 				continue
 			}
 			fi, err := os.Lstat(p)
@@ -118,6 +119,23 @@ func writeContext(w io.Writer, dir string, pm *patternmatcher.PatternMatcher, do
 		return fmt.Errorf("unable to prepare context: %w", err)
 	}
 	return tw.Close()
+}
+
+// mayHoldExceptions reports whether an excluded directory must still be
+// walked: an exception pattern ("!dir/keep") names something below it.
+// As the docker CLI decides, so an excluded directory is otherwise
+// neither listed nor read.
+func mayHoldExceptions(pm *patternmatcher.PatternMatcher, dir string) bool {
+	if !pm.Exclusions() {
+		return false
+	}
+	prefix := dir + "/"
+	for _, p := range pm.Patterns() {
+		if p.Exclusion() && strings.HasPrefix(p.String()+"/", prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func copyFile(w io.Writer, p string, size int64) error {

@@ -29,7 +29,7 @@ func WithBuilder(b Builder) Option { return func(s *Server) { s.builder = b } }
 func buildOptions(r *http.Request) (build.Options, bool, error) {
 	q := r.URL.Query()
 	o := build.Options{Dockerfile: q.Get("dockerfile"), Tags: q["t"], Target: q.Get("target"),
-		NoCache: boolQuery(r, "nocache"), Pull: boolQuery(r, "pull") || q.Get("pull") != "" && q.Get("pull") != "0" && q.Get("pull") != "false"}
+		NoCache: dockerBool(q.Get("nocache")), Pull: dockerBool(q.Get("pull"))}
 	if v := q.Get("version"); v == "2" {
 		return o, false, fmt.Errorf("BuildKit (builder version 2) is not available on this daemon; build with the classic builder (DOCKER_BUILDKIT=0) or wharf build: %w", errdefs.ErrNotImplemented)
 	}
@@ -55,7 +55,18 @@ func buildOptions(r *http.Request) (build.Options, bool, error) {
 	if p := q.Get("platform"); p != "" && !strings.HasPrefix(p, "linux") {
 		return o, false, fmt.Errorf("platform %s: this daemon builds linux images only: %w", p, errdefs.ErrInvalidArgument)
 	}
-	return o, boolQuery(r, "q"), nil
+	return o, dockerBool(q.Get("q")), nil
+}
+
+// dockerBool reads a boolean query value as dockerd does: anything but
+// "", "0", "no", "false" and "none" (any case) is true. docker-py sends
+// Python's "False".
+func dockerBool(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "no", "false", "none":
+		return false
+	}
+	return true
 }
 
 // postBuild is the classic builder's endpoint: the body is the context
