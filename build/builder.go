@@ -35,6 +35,8 @@ type Builder struct {
 	locks sync.Map // cache dir -> *sync.Mutex
 	// now is the clock of history entries (tests fix it).
 	now func() time.Time
+	// synced are the contexts clients keep in step (sync.go).
+	synced syncedContexts
 }
 
 // Option configures a Builder.

@@ -23,6 +23,29 @@ type BuildRequest struct {
 	// Network is the network of RUN steps: "none" (default), "host",
 	// "default".
 	Network string `json:"network,omitempty"`
+	// ContextKey, when set, asks for a synced context: the client's
+	// context (by host and directory) stays on the daemon between builds.
+	// The next line of the body is then the manifest (a JSON array of
+	// ContextEntry), the daemon answers a BuildNeed line first, and the
+	// body goes on with a tar of exactly the files it needs.
+	ContextKey string `json:"contextKey,omitempty"`
+}
+
+// ContextEntry is one file of a synced context's manifest: its path in
+// the context, unix mode (type and permissions), size, modification time
+// in nanoseconds and, for a symlink, its target.
+type ContextEntry struct {
+	Path  string `json:"p"`
+	Mode  uint32 `json:"m"`
+	Size  int64  `json:"s,omitempty"`
+	MTime int64  `json:"t,omitempty"`
+	Link  string `json:"l,omitempty"`
+}
+
+// BuildNeed is the first answer line of a synced build: the manifest
+// indexes of the regular files the daemon needs sent.
+type BuildNeed struct {
+	Need []int `json:"need"`
 }
 
 // MaxBuildRequest bounds the first line of a build request.

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,6 +161,8 @@ func runBuild(cmd *cobra.Command, ctxPath string, f buildFlags) error {
 	}
 	stdin := cmd.InOrStdin()
 	var body io.Reader
+	// files is the manifest of a synced context (a directory).
+	var files []contextFile
 	// ctxErr says why sending the context failed, which is what the
 	// user needs to know rather than the broken request it causes.
 	ctxErr := make(chan error, 1)
@@ -202,14 +206,13 @@ func runBuild(cmd *cobra.Command, ctxPath string, f buildFlags) error {
 		if err != nil {
 			return err
 		}
-		pr, pw := io.Pipe()
-		go func() {
-			err := writeContext(pw, ctxPath, ignore, name)
-			ctxErr <- err
-			pw.CloseWithError(err)
-		}()
-		defer pr.Close()
-		body = pr
+		if files, err = walkContext(ctxPath, ignore); err != nil {
+			return err
+		}
+		abs, _ := filepath.Abs(ctxPath)
+		host, _ := os.Hostname()
+		sum := sha256.Sum256([]byte(host + "\x00" + abs))
+		req.ContextKey = hex.EncodeToString(sum[:])
 	}
 	c, err := clientFor(cmd)
 	if err != nil {
@@ -219,8 +222,40 @@ func runBuild(cmd *cobra.Command, ctxPath string, f buildFlags) error {
 	if err != nil {
 		return err
 	}
-	rc, err := c.Stream(cmd.Context(), "POST", "/build", nil, io.MultiReader(bytes.NewReader(append(line, '\n')), body))
+	needc := make(chan []int, 1)
+	if req.ContextKey != "" {
+		manifest := make([]wharf.ContextEntry, len(files))
+		for i, f := range files {
+			manifest[i] = f.entry
+		}
+		ml, err := json.Marshal(manifest)
+		if err != nil {
+			return err
+		}
+		// The daemon answers which files it lacks before the body ends;
+		// only those are sent.
+		pr, pw := io.Pipe()
+		defer pr.Close()
+		go func() {
+			if _, err := pw.Write(append(append(line, '\n'), append(ml, '\n')...)); err != nil {
+				return
+			}
+			need, ok := <-needc
+			if !ok {
+				pw.CloseWithError(errors.New("build ended"))
+				return
+			}
+			err := writeNeeded(pw, files, need)
+			ctxErr <- err
+			pw.CloseWithError(err)
+		}()
+		body = pr
+	} else {
+		body = io.MultiReader(bytes.NewReader(append(line, '\n')), body)
+	}
+	rc, err := c.Stream(cmd.Context(), "POST", "/build", nil, body)
 	if err != nil {
+		close(needc)
 		select {
 		case cerr := <-ctxErr:
 			if cerr != nil {
@@ -231,6 +266,23 @@ func runBuild(cmd *cobra.Command, ctxPath string, f buildFlags) error {
 		return err
 	}
 	defer rc.Close()
+	events := bufio.NewReader(rc)
+	if req.ContextKey != "" {
+		first, err := events.ReadBytes('\n')
+		var need wharf.BuildNeed
+		if err == nil {
+			err = json.Unmarshal(first, &need)
+		}
+		if err != nil || need.Need == nil {
+			close(needc)
+			var e wharf.BuildEvent
+			if json.Unmarshal(first, &e) == nil && e.Error != "" {
+				return errors.New(e.Error)
+			}
+			return fmt.Errorf("the daemon did not answer the context manifest: %v", err)
+		}
+		needc <- need.Need
+	}
 	errOut := cmd.ErrOrStderr()
 	mode := f.progress
 	if f.quiet {
@@ -243,7 +295,7 @@ func runBuild(cmd *cobra.Command, ctxPath string, f buildFlags) error {
 		}
 	}
 	r := newBuildRenderer(errOut, mode)
-	res, err := r.run(rc)
+	res, err := r.run(events)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wharf-dev/wharf/api/wharf"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
@@ -39,13 +44,18 @@ func readIgnore(dir, dockerfile string) (*patternmatcher.PatternMatcher, error) 
 	return nil, nil
 }
 
-// writeContext writes the context directory dir as a tar to w, leaving out
-// what the ignore patterns exclude. An excluded directory is not even
-// listed unless an exception pattern could bring back something in it.
-// Symlinks are sent as links; owners are not sent (COPY makes files
-// root's).
-func writeContext(w io.Writer, dir string, pm *patternmatcher.PatternMatcher, dockerfile string) error {
-	tw := tar.NewWriter(w)
+// contextFile is one file of the context manifest and where it is.
+type contextFile struct {
+	entry wharf.ContextEntry
+	abs   string
+}
+
+// walkContext lists the context directory dir, leaving out what the
+// ignore patterns exclude, parents before children. An excluded directory
+// is not even listed unless an exception pattern could bring back
+// something in it. Devices, fifos and sockets are not part of a context.
+func walkContext(dir string, pm *patternmatcher.PatternMatcher) ([]contextFile, error) {
+	var out []contextFile
 	var walk func(abs, rel string) error
 	walk = func(abs, rel string) error {
 		ents, err := os.ReadDir(abs)
@@ -70,45 +80,33 @@ func writeContext(w io.Writer, dir string, pm *patternmatcher.PatternMatcher, do
 			if excluded && (!e.IsDir() || !mayHoldExceptions(pm, r)) {
 				continue
 			}
-			fi, err := os.Lstat(p)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
+			var st unix.Stat_t
+			if err := unix.Lstat(p, &st); err != nil {
+				if errors.Is(err, unix.ENOENT) {
 					continue
 				}
 				return err
 			}
-			link := ""
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				if link, err = os.Readlink(p); err != nil {
+			ce := wharf.ContextEntry{Path: r, Mode: st.Mode, MTime: st.Mtim.Nano()}
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFREG:
+				ce.Size = st.Size
+			case unix.S_IFLNK:
+				if ce.Link, err = os.Readlink(p); err != nil {
 					return err
 				}
+			case unix.S_IFDIR:
+			default:
+				continue
 			}
-			if !fi.Mode().IsRegular() && !fi.IsDir() && link == "" {
-				continue // devices, fifos and sockets are not sent
+			if excluded && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				continue
 			}
-			hdr, err := tar.FileInfoHeader(fi, link)
-			if err != nil {
-				return err
-			}
-			hdr.Name = r
-			if fi.IsDir() {
-				hdr.Name += "/"
-			}
-			hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-			hdr.Format = tar.FormatPAX
-			hdr.AccessTime, hdr.ChangeTime = time0, time0
-			if !excluded {
-				if err := tw.WriteHeader(hdr); err != nil {
-					return err
-				}
-			}
-			switch {
-			case fi.IsDir():
+			// An excluded directory walked for its exceptions is still
+			// listed: what it holds needs it.
+			out = append(out, contextFile{entry: ce, abs: p})
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 				if err := walk(p, r); err != nil {
-					return err
-				}
-			case fi.Mode().IsRegular() && !excluded:
-				if err := copyFile(tw, p, hdr.Size); err != nil {
 					return err
 				}
 			}
@@ -116,7 +114,28 @@ func writeContext(w io.Writer, dir string, pm *patternmatcher.PatternMatcher, do
 		return nil
 	}
 	if err := walk(dir, ""); err != nil {
-		return fmt.Errorf("unable to prepare context: %w", err)
+		return nil, fmt.Errorf("unable to prepare context: %w", err)
+	}
+	return out, nil
+}
+
+// writeNeeded writes the listed regular files as a tar, each with the
+// size the manifest gave (a file changed since fails the send).
+func writeNeeded(w io.Writer, files []contextFile, need []int) error {
+	tw := tar.NewWriter(w)
+	for _, i := range need {
+		if i < 0 || i >= len(files) {
+			return fmt.Errorf("the daemon asked for file %d of %d", i, len(files))
+		}
+		f := files[i]
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.entry.Path, Mode: int64(f.entry.Mode & 0o7777), Size: f.entry.Size,
+			ModTime: time.Unix(0, f.entry.MTime), Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if err := copyFile(tw, f.abs, f.entry.Size); err != nil {
+			return err
+		}
 	}
 	return tw.Close()
 }

@@ -18,6 +18,7 @@ import (
 // Builder runs image builds.
 type Builder interface {
 	ContextFromTar(ctx context.Context, r io.Reader) (*build.Context, error)
+	SyncContext(ctx context.Context, key string, entries []build.FileMeta, send func(need []int) (io.Reader, error)) (*build.Context, error)
 	Build(ctx context.Context, o build.Options, report func(build.Event)) (*build.Result, error)
 	Prune(ctx context.Context) ([]string, uint64, error)
 }
@@ -46,14 +47,53 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("build request: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
 	ctx := r.Context()
-	bctx, err := s.builder.ContextFromTar(ctx, br)
-	if err != nil {
+	fw := hijack.NewFlushWriter(w)
+	enc := json.NewEncoder(fw)
+	started := false
+	start := func() {
+		if !started {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			started = true
+		}
+	}
+	var bctx *build.Context
+	if req.ContextKey != "" {
+		line, err := readLine(br, maxManifest)
+		if err != nil {
+			return err
+		}
+		var entries []build.FileMeta
+		if err := json.Unmarshal(line, &entries); err != nil {
+			return fmt.Errorf("context manifest: %v: %w", err, errdefs.ErrInvalidArgument)
+		}
+		// The answer starts while the request body is still coming: the
+		// files the daemon needs follow it.
+		if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+			return err
+		}
+		bctx, err = s.builder.SyncContext(ctx, req.ContextKey, entries, func(need []int) (io.Reader, error) {
+			start()
+			if need == nil {
+				need = []int{}
+			}
+			if err := enc.Encode(wharf.BuildNeed{Need: need}); err != nil {
+				return nil, err
+			}
+			return br, nil
+		})
+		if err != nil {
+			if started {
+				_ = enc.Encode(wharf.BuildEvent{Status: build.StatusError, Error: httperr.Message(err)})
+				return nil
+			}
+			return err
+		}
+	} else if bctx, err = s.builder.ContextFromTar(ctx, br); err != nil {
 		return err
 	}
 	defer bctx.Close()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(hijack.NewFlushWriter(w))
+	start()
 	res, err := s.builder.Build(ctx, build.Options{
 		Context: bctx, Dockerfile: req.Dockerfile, DockerfileContent: req.DockerfileContent,
 		Tags: req.Tags, Target: req.Target, BuildArgs: req.BuildArgs, Labels: req.Labels,
@@ -67,6 +107,9 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 	}
 	return enc.Encode(wharf.BuildEvent{Status: build.StatusDone, ImageID: res.ImageID, Tags: res.Tags})
 }
+
+// maxManifest bounds the manifest line of a synced build.
+const maxManifest = 256 << 20
 
 // readLine reads one newline-terminated line of at most max bytes.
 func readLine(br *bufio.Reader, max int) ([]byte, error) {
