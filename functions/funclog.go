@@ -3,7 +3,12 @@ package functions
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +30,7 @@ func WithLogLimits(lim logfile.Limits) EngineOption { return func(e *Engine) { e
 // never splits it.
 type funcLog struct {
 	mu sync.Mutex
-	f  *logfile.File
+	f  *logfile.File // nil once closed
 }
 
 func openFuncLog(path string, lim logfile.Limits) (*funcLog, error) {
@@ -36,16 +41,73 @@ func openFuncLog(path string, lim logfile.Limits) (*funcLog, error) {
 	return &funcLog{f: f}, nil
 }
 
+// Write appends p as one record. After Close (the function was deleted)
+// what its last sandboxes still write is dropped: a write must not create
+// the log again, as a rotation would.
 func (l *funcLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.f == nil {
+		return len(p), nil
+	}
 	return l.f.Write(p)
 }
 
 func (l *funcLog) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.f.Close()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// removeLog closes a deleted function's log and removes its files, the
+// rotated ones (<name>.log.N) too. The caller holds st.mu, so that no
+// function of the same name is created meanwhile.
+func (e *Engine) removeLog(name string) error {
+	e.mu.Lock()
+	l := e.logs[name]
+	delete(e.logs, name)
+	e.mu.Unlock()
+	if l != nil {
+		_ = l.Close()
+	}
+	path := e.LogPath(name)
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	base := filepath.Base(path)
+	var errs []error
+	for _, de := range ents {
+		n := de.Name()
+		if n != base && !isRotated(n, base) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(filepath.Dir(path), n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isRotated reports whether n is a rotated file of the log named base
+// (base.N). Function names hold no dot, so no other function's log
+// matches.
+func isRotated(n, base string) bool {
+	num, ok := strings.CutPrefix(n, base+".")
+	if !ok || num == "" {
+		return false
+	}
+	for i := 0; i < len(num); i++ {
+		if num[i] < '0' || num[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // CopyLog writes a function's log to w, its rotated files first, and with

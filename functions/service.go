@@ -438,6 +438,9 @@ func (e *Engine) Delete(ctx context.Context, name, qualifier string) error {
 	}
 	delete(e.st.fns, name)
 	e.drainPools(name, "")
+	if err := e.removeLog(name); err != nil {
+		e.log.Warn("removing a deleted function's log", "function", name, "err", err)
+	}
 	return nil
 }
 

@@ -27,7 +27,8 @@ import (
 //	code/                     code packages (code.go)
 //	fn/<name>.json            a function's record (record below), written atomically
 //	logs/<name>.log           the function's log (START, output, END, REPORT lines),
-//	                          rotated to <name>.log.1, .2 (see WithLogLimits)
+//	                          rotated to <name>.log.1, .2 (see WithLogLimits);
+//	                          removed, every rotated file too, with the function
 //
 // Every record is written with internal/atomicfile. A record that does not
 // parse when the store opens (a disk that lost it, a person's edit) is set
