@@ -18,7 +18,7 @@ import (
 // API at once never races it; the daemon serves it from its own namespace
 // (a socket stays in the namespace it was created in).
 func sandboxNetNS(path string) (l net.Listener, err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := privateDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
@@ -70,6 +70,16 @@ func sandboxNetNS(path string) (l net.Listener, err error) {
 	}()
 	r := <-done
 	return r.l, r.err
+}
+
+// privateDir makes dir, 0700, or tightens it to 0700 when an older daemon
+// made it 0755: the namespace pins and spare staging mounts beneath are
+// for no other user of the host.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
 }
 
 // loopbackUp sets IFF_UP on lo in the current thread's namespace.

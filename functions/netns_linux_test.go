@@ -63,3 +63,27 @@ func BenchmarkSandboxNetNS(b *testing.B) {
 		}
 	}
 }
+
+// The directory of the namespace pins is 0700 even when an older daemon
+// made it 0755: a pin gives whoever opens it the sandbox's network.
+func TestSandboxNetNSTightensDir(t *testing.T) {
+	testutil.RequiresRoot(t)
+	dir := filepath.Join(t.TempDir(), "fnns")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ns")
+	l, err := sandboxNetNS(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	defer removeNetNS(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the namespace directory is %v, want 0700", fi.Mode().Perm())
+	}
+}

@@ -269,11 +269,7 @@ var stageDirs = []struct {
 // itself so that what the host mounts on them propagates into the sandbox,
 // with the binary mounted in runtime/.
 func (cl *ContainerLauncher) newStage(name string) (string, error) {
-	// An older daemon made the spare dir 0755: tighten it.
-	if err := os.MkdirAll(cl.spareDir, 0o700); err != nil {
-		return "", err
-	}
-	if err := os.Chmod(cl.spareDir, 0o700); err != nil {
+	if err := privateDir(cl.spareDir); err != nil {
 		return "", err
 	}
 	stage := filepath.Join(cl.spareDir, name)
