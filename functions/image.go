@@ -5,7 +5,9 @@ package functions
 // Lambda base images' /lambda-entrypoint.sh or a custom bootstrap does.
 //
 // The image is resolved once, when the code is set (CreateFunction,
-// UpdateFunctionCode): the reference is looked up in the daemon's image
+// UpdateFunctionCode): the reference, read as dockerd reads one
+// (image/reference: a reference dockerd refuses is refused with its
+// reason), is looked up in the daemon's image
 // store, or pulled into it as `docker pull` would, and pinned by manifest
 // digest (ResolvedImageURI) and image ID. Published versions copy the pin,
 // so re-tagging or re-pushing the reference changes no version. The engine
@@ -35,7 +37,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/reference"
 	imagestore "github.com/wharf-dev/wharf/image/store"
 )
 
@@ -93,29 +98,40 @@ func copyImageConfig(ic *ImageConfig) *ImageConfig {
 	}
 }
 
-// repoOf strips the tag or digest from an image reference as written.
-func repoOf(ref string) string {
-	if i := strings.LastIndex(ref, "@"); i >= 0 {
-		return ref[:i]
+// parseImageURI reads an ImageUri as dockerd reads a reference
+// (image/reference): one dockerd refuses is ErrInvalidArgument, with
+// dockerd's reason.
+func parseImageURI(ref string) (name.Reference, error) {
+	r, err := reference.Parse(ref)
+	if err != nil {
+		return nil, fmt.Errorf("ImageUri %q is not a valid image reference: %w", ref, err)
 	}
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref[:i]
-	}
-	return ref
+	return r, nil
 }
 
 // resolvedURI is the digest form of ref for img: the reference itself when
-// it names a digest, else its repository at the digest the registry gave
-// for it (a pulled image's RepoDigests), else at the stored manifest's.
+// it names a digest, else its repository as written at the digest the
+// registry gave for that repository (a pulled image's RepoDigests), else
+// at the stored manifest's. Repositories are compared by their normalised
+// names ("alpine" is docker.io/library/alpine, not evil.io/library/alpine).
 func resolvedURI(ref string, img *imagestore.Image) string {
-	if strings.Contains(ref, "@") {
+	r, err := reference.Parse(ref)
+	if err != nil {
+		// Never the case: the reference was checked when it was set.
+		return ref + "@" + img.Manifest
+	}
+	if _, ok := r.(name.Digest); ok {
 		return ref
 	}
-	repo := repoOf(ref)
+	// The repository as written: ref without its tag, if it has one.
+	repo := strings.TrimSuffix(ref, ":"+r.Identifier())
 	dgst := img.Manifest
 	for _, rd := range img.RepoDigests {
-		r, d, _ := strings.Cut(rd, "@")
-		if r == repo || strings.HasSuffix(repo, "/"+r) || strings.HasSuffix(r, "/"+repo) {
+		n, d, ok := strings.Cut(rd, "@")
+		if !ok {
+			continue
+		}
+		if rr, err := reference.Parse(n); err == nil && rr.Context().Name() == r.Context().Name() {
 			dgst = d
 			break
 		}
@@ -126,7 +142,7 @@ func resolvedURI(ref string, img *imagestore.Image) string {
 // findImage looks ref up in the store without pulling. A "name@digest"
 // that the store knows only as the digest of its own manifest (the
 // ResolvedImageUri of an imported image) is found too.
-func (e *Engine) findImage(ctx context.Context, ref string) (*imagestore.Image, error) {
+func (e *Engine) findImage(ctx context.Context, ref string, r name.Reference) (*imagestore.Image, error) {
 	if e.images == nil {
 		return nil, fmt.Errorf("image functions need the daemon's image store, which this engine was not given: %w", errdefs.ErrUnavailable)
 	}
@@ -134,13 +150,13 @@ func (e *Engine) findImage(ctx context.Context, ref string) (*imagestore.Image, 
 	if err == nil || !errdefs.IsNotFound(err) {
 		return img, err
 	}
-	if _, dgst, ok := strings.Cut(ref, "@"); ok {
+	if d, ok := r.(name.Digest); ok {
 		all, lerr := e.images.List(ctx)
 		if lerr != nil {
 			return nil, lerr
 		}
 		for _, i := range all {
-			if i.Manifest == dgst {
+			if i.Manifest == d.DigestStr() {
 				return i, nil
 			}
 		}
@@ -183,14 +199,18 @@ func (e *Engine) pullImage(ctx context.Context, ref, reqID string) (*imagestore.
 func pinImage(c *Config, img *imagestore.Image) {
 	c.ImageID = img.ID
 	c.ResolvedImageURI = resolvedURI(c.ImageURI, img)
-	_, hexDigest, _ := strings.Cut(c.ResolvedImageURI, "@sha256:")
-	c.CodeSha256, c.CodeSize = hexDigest, 0
+	_, dgst, _ := strings.Cut(c.ResolvedImageURI, "@")
+	c.CodeSha256, c.CodeSize = strings.TrimPrefix(dgst, "sha256:"), 0
 }
 
 // setImage points c at ref. It reports whether the image still has to be
 // pulled (when pull is false, the caller pulls it in the background).
 func (e *Engine) setImage(ctx context.Context, c *Config, ref string, pull bool) (pending bool, err error) {
-	img, err := e.findImage(ctx, ref)
+	r, err := parseImageURI(ref)
+	if err != nil {
+		return false, err
+	}
+	img, err := e.findImage(ctx, ref, r)
 	switch {
 	case err == nil:
 	case errdefs.IsNotFound(err) && !pull:

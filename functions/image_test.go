@@ -232,6 +232,9 @@ func TestImageFunctionValidation(t *testing.T) {
 		"config zip":  {Config: Config{FunctionName: "f", Runtime: "provided", ImageConfig: &ImageConfig{Command: []string{"x"}}}, Code: Code{ZipFile: []byte("PK")}},
 		"relative wd": {Config: Config{FunctionName: "f", PackageType: PackageImage, ImageConfig: &ImageConfig{WorkingDirectory: "task"}}, Code: Code{ImageURI: "local/fn:1"}},
 		"bad ref":     {Config: Config{FunctionName: "f", PackageType: PackageImage}, Code: Code{ImageURI: "Not A Ref"}},
+		"capitals":    {Config: Config{FunctionName: "f", PackageType: PackageImage}, Code: Code{ImageURI: "UPPER/fn:1"}},
+		"bad tag":     {Config: Config{FunctionName: "f", PackageType: PackageImage}, Code: Code{ImageURI: "local/fn:-1"}},
+		"separator":   {Config: Config{FunctionName: "f", PackageType: PackageImage}, Code: Code{ImageURI: "local/-fn:1"}},
 		"bad type":    {Config: Config{FunctionName: "f", PackageType: "Oci"}, Code: Code{ImageURI: "local/fn:1"}},
 	} {
 		if _, err := e.Create(ctx, in); !errdefs.IsInvalidArgument(err) {
@@ -444,17 +447,32 @@ func TestImageEngineRestartResumesPull(t *testing.T) {
 }
 
 func TestResolvedURI(t *testing.T) {
-	img := &imagestore.Image{Manifest: "sha256:local", RepoDigests: []string{"127.0.0.1:5000/team/fn@sha256:remote", "alpine@sha256:hub"}}
+	dg := func(c byte) string { return "sha256:" + strings.Repeat(string(c), 64) }
+	local, remote, hub, evil, other := dg('0'), dg('1'), dg('2'), dg('3'), dg('4')
+	img := &imagestore.Image{Manifest: local, RepoDigests: []string{"127.0.0.1:5000/team/fn@" + remote, "alpine@" + hub, "evil.io/library/alpine@" + evil, "other/alpine@" + other}}
 	for ref, want := range map[string]string{
-		"127.0.0.1:5000/team/fn:1":          "127.0.0.1:5000/team/fn@sha256:remote", // the registry's digest
-		"docker.io/library/alpine:3":        "docker.io/library/alpine@sha256:hub",
-		"local/other:2":                     "local/other@sha256:local", // imported, or tagged locally
-		"local/other":                       "local/other@sha256:local",
-		"127.0.0.1:5000/team/fn@sha256:abc": "127.0.0.1:5000/team/fn@sha256:abc", // already pinned
+		"127.0.0.1:5000/team/fn:1":         "127.0.0.1:5000/team/fn@" + remote, // the registry's digest
+		"docker.io/library/alpine:3":       "docker.io/library/alpine@" + hub,
+		"alpine":                           "alpine@" + hub,
+		"docker.io/alpine:3":               "docker.io/alpine@" + hub,
+		"local/other:2":                    "local/other@" + local, // imported, or tagged locally
+		"local/other":                      "local/other@" + local,
+		"localhost:5000/other":             "localhost:5000/other@" + local,
+		"127.0.0.1:5000/team/fn@" + remote: "127.0.0.1:5000/team/fn@" + remote, // already pinned
+		// Repositories are compared by their normalised names, not by
+		// how their names end: another registry's library/alpine, or
+		// Docker Hub's other/alpine, is not Docker Hub's alpine.
+		"evil.io/library/alpine:1": "evil.io/library/alpine@" + evil,
+		"other/alpine:1":           "other/alpine@" + other,
+		"evil.io/alpine:1":         "evil.io/alpine@" + local,
 	} {
 		if got := resolvedURI(ref, img); got != want {
 			t.Errorf("resolvedURI(%q) = %q, want %q", ref, got, want)
 		}
+	}
+	img.RepoDigests = []string{"other/alpine@" + other}
+	if got := resolvedURI("alpine:3", img); got != "alpine@"+local {
+		t.Errorf("resolvedURI(alpine:3) took another repository's digest: %q", got)
 	}
 }
 
