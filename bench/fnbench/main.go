@@ -63,8 +63,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/wharf-dev/wharf/bench/internal/benchutil"
-	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/runtimeapi"
+	"github.com/wharf-dev/wharf/functions/sandbox"
 )
 
 var (
@@ -499,7 +499,7 @@ func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 	if err != nil {
 		return nil, err
 	}
-	if static, err := functions.StaticBinary(bin); err == nil && !static && spares > 0 {
+	if static, err := sandbox.StaticBinary(bin); err == nil && !static && spares > 0 {
 		fmt.Fprintln(os.Stderr, "fnbench: "+bin+" is dynamically linked: its daemon keeps no spare sandboxes (make build)")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
