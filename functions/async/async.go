@@ -229,11 +229,8 @@ func (q *Queue) process(m jetstream.Msg) {
 		_ = m.Ack()
 		return
 	}
-	if errdefs.IsNotFound(err) {
-		// The function is gone: nothing to retry.
-		attempt = len(q.backoff) + 1
-	}
-	if attempt <= len(q.backoff) {
+	// A function that is gone has nothing to retry.
+	if attempt <= len(q.backoff) && !errdefs.IsNotFound(err) {
 		q.log.Info("async invocation failed; retrying", "function", in.FunctionName, "request", in.RequestID, "attempt", attempt)
 		_ = m.NakWithDelay(q.backoff[attempt-1])
 		return

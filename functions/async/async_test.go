@@ -144,7 +144,7 @@ func TestRetriesThenFailure(t *testing.T) {
 	if f.RequestID != "r-bad" || f.Qualifier != "3" || f.Attempts != 3 || !strings.Contains(f.Error, "always") || string(f.Payload) != `"not json"` {
 		t.Fatalf("failure record %+v", f)
 	}
-	if g := gone[0]; g.Attempts != 3 || string(g.Payload) != `{"a":1}` || !strings.Contains(g.Error, "not found") {
+	if g := gone[0]; g.Attempts != 1 || string(g.Payload) != `{"a":1}` || !strings.Contains(g.Error, "not found") {
 		t.Fatalf("failure of a function that is gone %+v", g)
 	}
 	mu.Lock()
