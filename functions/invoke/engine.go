@@ -210,8 +210,9 @@ func (e *Engine) reaper() {
 		}
 		e.mu.Lock()
 		var gone []*instance
-		for _, p := range e.pools {
+		for key, p := range e.pools {
 			gone = append(gone, p.Reap(e.now(), e.idleTTL)...)
+			e.forgetIdle(key, p)
 		}
 		e.mu.Unlock()
 		if len(gone) > 0 {
@@ -228,20 +229,48 @@ func (e *Engine) reapEvery() time.Duration {
 // errClosed refuses what comes once Close has begun.
 var errClosed = fmt.Errorf("the functions engine is shutting down: %w", errdefs.ErrUnavailable)
 
-// poolFor returns the pool of key, made if needed; errClosed once Close
-// has begun.
-func (e *Engine) poolFor(key poolKey) (*pool.Pool[*instance], error) {
+// acquire serves an invocation from the pool of key under limit
+// (pool.Pool.Acquire), making the pool if needed; errClosed once Close has
+// begun. The pool is looked up and acquired from under e.mu, so that a
+// pool found empty and forgotten (forgetIdle) is never used again.
+func (e *Engine) acquire(key poolKey, limit int) (*pool.Pool[*instance], *instance, pool.Action, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return nil, errClosed
+		return nil, nil, pool.Throttle, errClosed
 	}
-	p, ok := e.pools[key]
-	if !ok {
+	p := e.pools[key]
+	if p == nil {
 		p = &pool.Pool[*instance]{}
 		e.pools[key] = p
 	}
-	return p, nil
+	inst, a := p.Acquire(limit)
+	return p, inst, a, nil
+}
+
+// reserve takes a slot for a sandbox started ahead of demand in the pool
+// of key (pool.Pool.Reserve), as acquire does.
+func (e *Engine) reserve(key poolKey, limit int) (*pool.Pool[*instance], bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, false
+	}
+	p := e.pools[key]
+	if p == nil {
+		p = &pool.Pool[*instance]{}
+		e.pools[key] = p
+	}
+	return p, p.Reserve(limit)
+}
+
+// forgetIdle forgets the pool of key if it holds no slot, so that pools
+// of old revisions and deleted functions do not pile up. The caller holds
+// e.mu: a pool with no slot has no holder that will use it again.
+func (e *Engine) forgetIdle(key poolKey, p *pool.Pool[*instance]) {
+	if _, live := p.Counts(); live == 0 {
+		delete(e.pools, key)
+	}
 }
 
 // changed follows the store's changes (store.WithChanges), with the store
@@ -273,6 +302,7 @@ func (e *Engine) drainPools(name, version string) int {
 	for key, p := range e.pools {
 		if key.function == name && (version == "" || key.version == version) {
 			gone = append(gone, p.Drain()...)
+			e.forgetIdle(key, p)
 		}
 	}
 	e.mu.Unlock()

@@ -65,11 +65,10 @@ func (e *Engine) Invoke(ctx context.Context, in functions.InvokeInput) (*functio
 
 func (e *Engine) invokeSync(ctx context.Context, c *functions.Config, version string, limit int, in functions.InvokeInput) (*functions.InvokeOutput, error) {
 	m := e.countersFor(c.FunctionName)
-	p, err := e.poolFor(poolKey{c.FunctionName, version, c.RevisionID})
+	p, inst, action, err := e.acquire(poolKey{c.FunctionName, version, c.RevisionID}, limit)
 	if err != nil {
 		return nil, err
 	}
-	inst, action := p.Acquire(limit)
 	if action == pool.Throttle {
 		m.mu.Lock()
 		m.throttles++

@@ -25,8 +25,8 @@ func (e *Engine) prewarm(c functions.Config) {
 	if c.ReservedConcurrency != nil {
 		limit = *c.ReservedConcurrency
 	}
-	p, err := e.poolFor(poolKey{c.FunctionName, functions.LatestVersion, c.RevisionID})
-	if err != nil || !p.Reserve(limit) {
+	p, ok := e.reserve(poolKey{c.FunctionName, functions.LatestVersion, c.RevisionID}, limit)
+	if !ok {
 		return
 	}
 	if !e.background(func(ctx context.Context) {
