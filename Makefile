@@ -12,13 +12,13 @@ EXECROOT ?= /run/wharf
 
 all: build
 
-# A static binary (pure-Go resolver and user lookup): no dynamic loader
-# and no libc at the start of every CLI call and shim, ~2 ms each. On amd64
-# its entry point is the dormant-shim loop of runtime/shim/dormant_amd64.s,
-# which hands every other process straight to the Go runtime.
-ENTRY   := $(if $(filter amd64,$(shell $(GO) env GOARCH)),-E=wharf_rt0)
+# One artifact, two main packages: the daemon (cmd/wharfd) is built first
+# and embedded in the lean entry (cmd/wharf: CLI, shim, init), so that the
+# processes that start often do not link the daemon's dependencies. The
+# recipe, static linking and the shim's entry point included, lives in
+# internal/wharfbuild, which the tests and benchmarks use too.
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags='$(ENTRY)' -o $(BIN) ./cmd/wharf
+	$(GO) run ./scripts/build -o $(BIN)
 
 deps:
 	sh scripts/install-deps.sh

@@ -18,6 +18,10 @@ import (
 // DefaultHost is where the CLI looks for the daemon unless told otherwise.
 const DefaultHost = "unix:///run/wharf/wharf.sock"
 
+// DefaultRoot is the daemon's --root unless told otherwise. `wharf daemon`
+// reads the flag too: the daemon's binary is written under it.
+const DefaultRoot = "/var/lib/wharf"
+
 // Client talks to a wharf daemon's native API over its unix socket.
 type Client struct {
 	socket string

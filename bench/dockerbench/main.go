@@ -24,7 +24,7 @@ import (
 )
 
 var (
-	wharfBin  = flag.String("wharf", "bin/wharf", "wharf binary")
+	wharfBin  = flag.String("wharf", "", "wharf binary (default: built from this checkout as make build does)")
 	dockerBin = flag.String("docker", "docker", "docker CLI")
 	n         = flag.Int("n", 30, "runs per measure")
 )
@@ -40,8 +40,7 @@ func main() {
 	if os.Geteuid() != 0 {
 		benchutil.Fatal("dockerbench needs root")
 	}
-	bin, err := filepath.Abs(*wharfBin)
-	benchutil.Check(err)
+	bin := benchutil.WharfBinary(*wharfBin)
 	docker, err := exec.LookPath(*dockerBin)
 	if err != nil {
 		benchutil.Fatal("the docker CLI is needed: " + err.Error())

@@ -68,7 +68,7 @@ import (
 )
 
 var (
-	wharfBin = flag.String("wharf", "bin/wharf", "wharf binary")
+	wharfBin = flag.String("wharf", "", "wharf binary (default: built from this checkout as make build does)")
 	warmN    = flag.Int("n", 500, "warm invocations per concurrency level")
 	coldN    = flag.Int("cold", 10, "cold starts")
 	dlevel   = flag.String("daemon-log-level", "warn", "the wharf daemon's --log-level")
@@ -495,10 +495,7 @@ func rieTarget(rie, boot string) *target {
 // wharfTarget: a daemon of its own (the i-th of this run) keeping spares
 // spare sandboxes, its Lambda API, SigV4-signed calls.
 func wharfTarget(dir, boot string, spares, i int) (*target, error) {
-	bin, err := filepath.Abs(*wharfBin)
-	if err != nil {
-		return nil, err
-	}
+	bin := benchutil.WharfBinary(*wharfBin)
 	if static, err := sandbox.StaticBinary(bin); err == nil && !static && spares > 0 {
 		fmt.Fprintln(os.Stderr, "fnbench: "+bin+" is dynamically linked: its daemon keeps no spare sandboxes (make build)")
 	}
@@ -531,6 +528,7 @@ func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 		_ = exec.Command("ip", "link", "del", bridge).Run()
 	}
 	var keyOut []byte
+	var err error
 	for i := 0; i < 100; i++ {
 		keyOut, err = exec.Command(bin, "--host", sock, "keys", "create", "--json").Output()
 		if err == nil {

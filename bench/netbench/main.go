@@ -27,7 +27,7 @@ import (
 )
 
 var (
-	wharfBin = flag.String("wharf", "bin/wharf", "wharf binary")
+	wharfBin = flag.String("wharf", "", "wharf binary (default: built from this checkout as make build does)")
 	n        = flag.Int("n", 30, "starts per network mode")
 	mib      = flag.Int("mib", 512, "MiB sent per throughput run")
 	runs     = flag.Int("runs", 5, "throughput runs per path")
@@ -39,8 +39,7 @@ func main() {
 	if os.Geteuid() != 0 {
 		benchutil.Fatal("netbench needs root")
 	}
-	bin, err := filepath.Abs(*wharfBin)
-	benchutil.Check(err)
+	bin := benchutil.WharfBinary(*wharfBin)
 	dir, err := os.MkdirTemp("/tmp", "wnb-")
 	benchutil.Check(err)
 	benchutil.OnExit(func() { _ = os.RemoveAll(dir) })

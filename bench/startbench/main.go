@@ -28,7 +28,7 @@ import (
 )
 
 var (
-	wharfBin = flag.String("wharf", "bin/wharf", "wharf binary")
+	wharfBin = flag.String("wharf", "", "wharf binary (default: built from this checkout as make build does)")
 	n        = flag.Int("n", 30, "runs per measure")
 	idle     = flag.Int("idle", 10, "containers for the idle memory measure")
 	peers    = flag.Bool("peers", true, "also measure docker and podman when installed")
@@ -48,8 +48,7 @@ func main() {
 	if os.Geteuid() != 0 {
 		benchutil.Fatal("startbench needs root")
 	}
-	bin, err := filepath.Abs(*wharfBin)
-	benchutil.Check(err)
+	bin := benchutil.WharfBinary(*wharfBin)
 	dir, err := os.MkdirTemp("/tmp", "wb-")
 	benchutil.Check(err)
 	benchutil.OnExit(func() { _ = os.RemoveAll(dir) })

@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wharf-dev/wharf/api/lambdaclient"
+	"github.com/wharf-dev/wharf/api/lambda"
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
@@ -28,7 +28,7 @@ const defaultFnEndpoint = "http://127.0.0.1:9280"
 const defaultRole = "arn:aws:iam::000000000000:role/wharf-function"
 
 // newFnCommand is `wharf fn`: functions, through the daemon's Lambda API
-// (api/lambdaclient), exactly as the aws CLI would drive them.
+// (api/lambda), exactly as the aws CLI would drive them.
 func newFnCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "fn",
@@ -68,7 +68,7 @@ func wrapFnErrors(c *cobra.Command) {
 
 func fnError(endpoint string, err error) error {
 	var ee exitError
-	var ae *lambdaclient.Error
+	var ae *lambda.Error
 	switch {
 	case err == nil, errors.As(err, &ee):
 		return err
@@ -118,7 +118,7 @@ func fnCredentials() (id, secret string, err error) {
 }
 
 // fnClientFor returns a Lambda client for the daemon's Lambda API.
-func fnClientFor(cmd *cobra.Command) (*lambdaclient.Client, error) {
+func fnClientFor(cmd *cobra.Command) (*lambda.Client, error) {
 	id, secret, err := fnCredentials()
 	if err != nil {
 		return nil, err
@@ -130,7 +130,7 @@ func fnClientFor(cmd *cobra.Command) (*lambdaclient.Client, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
-	return lambdaclient.New(fnEndpoint(cmd), region, id, secret), nil
+	return lambda.New(fnEndpoint(cmd), region, id, secret), nil
 }
 
 // deployOptions are `fn deploy`'s flags.
@@ -170,40 +170,40 @@ func (o *deployOptions) check() error {
 }
 
 // code reads the package the flags name (nil when neither is given).
-func (o *deployOptions) code() (*lambdaclient.FunctionCode, error) {
+func (o *deployOptions) code() (*lambda.FunctionCode, error) {
 	switch {
 	case o.zip != "":
 		data, err := os.ReadFile(o.zip)
 		if err != nil {
 			return nil, fmt.Errorf("--zip: %w", err)
 		}
-		return &lambdaclient.FunctionCode{ZipFile: data}, nil
+		return &lambda.FunctionCode{ZipFile: data}, nil
 	case o.image != "":
-		return &lambdaclient.FunctionCode{ImageURI: o.image}, nil
+		return &lambda.FunctionCode{ImageURI: o.image}, nil
 	}
 	return nil, nil
 }
 
 // createInput is CreateFunction for a new function: every flag, with its
 // default when not given.
-func (o *deployOptions) createInput(name string, code *lambdaclient.FunctionCode) (*lambdaclient.CreateFunctionInput, error) {
+func (o *deployOptions) createInput(name string, code *lambda.FunctionCode) (*lambda.CreateFunctionInput, error) {
 	env, err := parseEnv(o.env)
 	if err != nil {
 		return nil, err
 	}
-	in := &lambdaclient.CreateFunctionInput{
+	in := &lambda.CreateFunctionInput{
 		FunctionName:     name,
 		Role:             o.role,
 		Code:             *code,
 		MemorySize:       int32p(o.memory),
 		Timeout:          int32p(o.timeout),
-		EphemeralStorage: &lambdaclient.EphemeralStorage{Size: int32(o.ephemeral)},
+		EphemeralStorage: &lambda.EphemeralStorage{Size: int32(o.ephemeral)},
 		Publish:          o.publish,
-		PackageType:      lambdaclient.PackageTypeZip,
+		PackageType:      lambda.PackageTypeZip,
 		Description:      o.description,
 	}
 	if code.ImageURI != "" {
-		in.PackageType = lambdaclient.PackageTypeImage
+		in.PackageType = lambda.PackageTypeImage
 		if o.changed("runtime") {
 			return nil, fmt.Errorf("--runtime does not apply to --image functions: %w", errdefs.ErrInvalidArgument)
 		}
@@ -218,18 +218,18 @@ func (o *deployOptions) createInput(name string, code *lambdaclient.FunctionCode
 		in.Handler = o.handler
 	}
 	if env != nil {
-		in.Environment = &lambdaclient.Environment{Variables: env}
+		in.Environment = &lambda.Environment{Variables: env}
 	}
 	return in, nil
 }
 
 // parseImageConfig reads --image-config, the JSON form the aws CLI takes:
 // {"EntryPoint":[...],"Command":[...],"WorkingDirectory":"/dir"}.
-func (o *deployOptions) parseImageConfig() (*lambdaclient.ImageConfig, error) {
+func (o *deployOptions) parseImageConfig() (*lambda.ImageConfig, error) {
 	if strings.TrimSpace(o.imageConfig) == "" {
 		return nil, nil
 	}
-	var ic lambdaclient.ImageConfig
+	var ic lambda.ImageConfig
 	dec := json.NewDecoder(strings.NewReader(o.imageConfig))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ic); err != nil {
@@ -245,8 +245,8 @@ func int32p(v int) *int32 {
 
 // configInput is UpdateFunctionConfiguration for an existing function:
 // only the flags given, or nil when none is.
-func (o *deployOptions) configInput(name string) (*lambdaclient.UpdateFunctionConfigurationInput, error) {
-	in := &lambdaclient.UpdateFunctionConfigurationInput{FunctionName: name}
+func (o *deployOptions) configInput(name string) (*lambda.UpdateFunctionConfigurationInput, error) {
+	in := &lambda.UpdateFunctionConfigurationInput{FunctionName: name}
 	set := false
 	str := func(flag, v string) *string {
 		if !o.changed(flag) {
@@ -266,7 +266,7 @@ func (o *deployOptions) configInput(name string) (*lambdaclient.UpdateFunctionCo
 	in.MemorySize, in.Timeout = num("memory", o.memory), num("timeout", o.timeout)
 	in.Runtime = str("runtime", o.runtime)
 	if size := num("ephemeral-storage", o.ephemeral); size != nil {
-		in.EphemeralStorage = &lambdaclient.EphemeralStorage{Size: *size}
+		in.EphemeralStorage = &lambda.EphemeralStorage{Size: *size}
 	}
 	if o.changed("image-config") {
 		ic, err := o.parseImageConfig()
@@ -274,7 +274,7 @@ func (o *deployOptions) configInput(name string) (*lambdaclient.UpdateFunctionCo
 			return nil, err
 		}
 		if ic == nil {
-			ic = &lambdaclient.ImageConfig{} // "" clears the overrides
+			ic = &lambda.ImageConfig{} // "" clears the overrides
 		}
 		in.ImageConfig, set = ic, true
 	}
@@ -286,7 +286,7 @@ func (o *deployOptions) configInput(name string) (*lambdaclient.UpdateFunctionCo
 		if env == nil {
 			env = map[string]string{}
 		}
-		in.Environment, set = &lambdaclient.Environment{Variables: env}, true
+		in.Environment, set = &lambda.Environment{Variables: env}, true
 	}
 	if !set {
 		return nil, nil
@@ -297,7 +297,7 @@ func (o *deployOptions) configInput(name string) (*lambdaclient.UpdateFunctionCo
 // deploy creates the function, or updates its configuration then its code
 // (Lambda accepts one update at a time), then sets its concurrency. It
 // returns the configuration last answered.
-func deploy(ctx context.Context, c *lambdaclient.Client, name string, o *deployOptions) (*lambdaclient.FunctionConfiguration, error) {
+func deploy(ctx context.Context, c *lambda.Client, name string, o *deployOptions) (*lambda.FunctionConfiguration, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
@@ -306,9 +306,9 @@ func deploy(ctx context.Context, c *lambdaclient.Client, name string, o *deployO
 		return nil, err
 	}
 	_, err = c.GetFunctionConfiguration(ctx, name, "")
-	var last *lambdaclient.FunctionConfiguration
+	var last *lambda.FunctionConfiguration
 	switch {
-	case lambdaclient.IsCode(err, "ResourceNotFoundException"):
+	case lambda.IsCode(err, "ResourceNotFoundException"):
 		if code == nil {
 			return nil, fmt.Errorf("function %s does not exist: give --zip or --image to create it: %w", name, errdefs.ErrInvalidArgument)
 		}
@@ -336,7 +336,7 @@ func deploy(ctx context.Context, c *lambdaclient.Client, name string, o *deployO
 		}
 		switch {
 		case code != nil:
-			if last, err = c.UpdateFunctionCode(ctx, &lambdaclient.UpdateFunctionCodeInput{
+			if last, err = c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{
 				FunctionName: name, ZipFile: code.ZipFile, ImageURI: code.ImageURI, Publish: o.publish,
 			}); err != nil {
 				return nil, err
@@ -364,7 +364,7 @@ func deploy(ctx context.Context, c *lambdaclient.Client, name string, o *deployO
 
 // waitReady polls $LATEST until it is no longer Pending or updating; a
 // Failed function is an error with Lambda's reason.
-func waitReady(ctx context.Context, c *lambdaclient.Client, name string, limit time.Duration) (*lambdaclient.FunctionConfiguration, error) {
+func waitReady(ctx context.Context, c *lambda.Client, name string, limit time.Duration) (*lambda.FunctionConfiguration, error) {
 	deadline := time.Now().Add(limit)
 	delay := 50 * time.Millisecond
 	for {
@@ -373,11 +373,11 @@ func waitReady(ctx context.Context, c *lambdaclient.Client, name string, limit t
 			return nil, err
 		}
 		switch {
-		case out.State == lambdaclient.StateFailed:
+		case out.State == lambda.StateFailed:
 			return nil, fmt.Errorf("function %s failed: %s", name, out.StateReason)
-		case out.LastUpdateStatus == lambdaclient.LastUpdateStatusFailed:
+		case out.LastUpdateStatus == lambda.LastUpdateStatusFailed:
 			return nil, fmt.Errorf("updating function %s failed: %s", name, out.LastUpdateStatusReason)
-		case out.State != lambdaclient.StatePending && out.LastUpdateStatus != lambdaclient.LastUpdateStatusInProgress:
+		case out.State != lambda.StatePending && out.LastUpdateStatus != lambda.LastUpdateStatusInProgress:
 			return out, nil
 		case time.Now().After(deadline):
 			return nil, fmt.Errorf("function %s is still %s after %s", name, out.State, limit)
@@ -445,18 +445,18 @@ type invokeOptions struct {
 
 // invokeInput builds Invoke from the flags and the payload argument
 // ("-" reads stdin; none sends no payload).
-func invokeInput(name string, args []string, stdin io.Reader, o invokeOptions) (*lambdaclient.InvokeInput, error) {
+func invokeInput(name string, args []string, stdin io.Reader, o invokeOptions) (*lambda.InvokeInput, error) {
 	if o.async && o.dryRun {
 		return nil, fmt.Errorf("--async and --dry-run exclude each other: %w", errdefs.ErrInvalidArgument)
 	}
-	in := &lambdaclient.InvokeInput{FunctionName: name, Qualifier: o.qualifier, InvocationType: lambdaclient.InvocationRequestResponse}
+	in := &lambda.InvokeInput{FunctionName: name, Qualifier: o.qualifier, InvocationType: lambda.InvocationRequestResponse}
 	switch {
 	case o.async:
-		in.InvocationType = lambdaclient.InvocationEvent
+		in.InvocationType = lambda.InvocationEvent
 	case o.dryRun:
-		in.InvocationType = lambdaclient.InvocationDryRun
+		in.InvocationType = lambda.InvocationDryRun
 	case !o.noLogs:
-		in.LogType = lambdaclient.LogTail
+		in.LogType = lambda.LogTail
 	}
 	if len(args) > 0 {
 		payload := []byte(args[0])
@@ -485,7 +485,7 @@ type functionFailure struct {
 
 // reportInvoke writes an invocation's outcome: the payload on stdout, the
 // log tail on stderr; a function error becomes the command's failure.
-func reportInvoke(stdout, stderr io.Writer, out *lambdaclient.InvokeOutput) error {
+func reportInvoke(stdout, stderr io.Writer, out *lambda.InvokeOutput) error {
 	if out.LogResult != "" {
 		if logs, err := base64.StdEncoding.DecodeString(out.LogResult); err == nil {
 			_, _ = stderr.Write(logs)
@@ -559,9 +559,9 @@ type fnRow struct {
 	Name, Runtime, Memory, Timeout, State, Version, LastModified, Arn string
 }
 
-func rowOf(c lambdaclient.FunctionConfiguration) fnRow {
+func rowOf(c lambda.FunctionConfiguration) fnRow {
 	rt := c.Runtime
-	if c.PackageType == lambdaclient.PackageTypeImage {
+	if c.PackageType == lambda.PackageTypeImage {
 		rt = "image"
 	}
 	return fnRow{
@@ -634,10 +634,10 @@ type configView struct {
 	StateReasonCode                                                string `json:",omitempty"`
 	LastUpdateStatus                                               string
 	Architectures                                                  []string
-	ImageConfig                                                    *lambdaclient.ImageConfig `json:",omitempty"`
+	ImageConfig                                                    *lambda.ImageConfig `json:",omitempty"`
 }
 
-func viewOf(c *lambdaclient.FunctionConfiguration) configView {
+func viewOf(c *lambda.FunctionConfiguration) configView {
 	v := configView{
 		FunctionName: c.FunctionName, FunctionArn: c.FunctionArn, Runtime: c.Runtime,
 		Role: c.Role, Handler: c.Handler, Description: c.Description,
@@ -675,12 +675,9 @@ func newFnGetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var v functionView
-			if out.Configuration != nil {
-				v.Configuration = viewOf(out.Configuration)
-			}
-			if out.Code != nil {
-				v.Code = codeView{RepositoryType: out.Code.RepositoryType, Location: out.Code.Location, ImageUri: out.Code.ImageURI, ResolvedImageUri: out.Code.ResolvedImageURI}
+			v := functionView{
+				Configuration: viewOf(&out.Configuration),
+				Code:          codeView{RepositoryType: out.Code.RepositoryType, Location: out.Code.Location, ImageUri: out.Code.ImageURI, ResolvedImageUri: out.Code.ResolvedImageURI},
 			}
 			if out.Concurrency != nil && out.Concurrency.ReservedConcurrentExecutions != nil {
 				v.Concurrency = &struct{ ReservedConcurrentExecutions int32 }{*out.Concurrency.ReservedConcurrentExecutions}
@@ -781,9 +778,9 @@ func newFnAliasCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in := &lambdaclient.AliasInput{FunctionName: args[0], Name: args[1], FunctionVersion: args[2], Description: description}
+			in := &lambda.AliasInput{FunctionName: args[0], Name: args[1], FunctionVersion: args[2], Description: description}
 			out, err := c.UpdateAlias(cmd.Context(), in)
-			if lambdaclient.IsCode(err, "ResourceNotFoundException") {
+			if lambda.IsCode(err, "ResourceNotFoundException") {
 				out, err = c.CreateAlias(cmd.Context(), in)
 			}
 			if err != nil {

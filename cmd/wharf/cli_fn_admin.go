@@ -9,9 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/trigger"
-	"github.com/wharf-dev/wharf/server/fnapi"
+	"github.com/wharf-dev/wharf/api/wharf"
 )
 
 // Function administration that the Lambda API has no operation for —
@@ -59,7 +57,7 @@ func newFnMetricsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var m fnapi.MetricsSummary
+			var m wharf.FunctionMetrics
 			if err := cl.Do(cmd.Context(), "GET", "/functions/"+url.PathEscape(args[0])+"/metrics", nil, nil, &m); err != nil {
 				return err
 			}
@@ -91,7 +89,7 @@ func newFnFailuresCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var fs []functions.Failure
+			var fs []wharf.FunctionFailure
 			if err := cl.Do(cmd.Context(), "GET", "/functions/"+url.PathEscape(args[0])+"/failures", nil, nil, &fs); err != nil {
 				return err
 			}
@@ -125,11 +123,11 @@ func newFnRouteCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var r trigger.Route
-			if err := cl.Do(cmd.Context(), "POST", "/functions/routes", nil, trigger.Route{Method: args[0], Path: args[1], Function: args[2], Qualifier: qualifier}, &r); err != nil {
+			var r wharf.FunctionRoute
+			if err := cl.Do(cmd.Context(), "POST", "/functions/routes", nil, wharf.FunctionRoute{Method: args[0], Path: args[1], Function: args[2], Qualifier: qualifier}, &r); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s -> %s\n", r.Key(), r.Function)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s -> %s\n", r.Method, r.Path, r.Function)
 			return nil
 		},
 	}
@@ -143,7 +141,7 @@ func newFnRouteCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var rs []trigger.Route
+			var rs []wharf.FunctionRoute
 			if err := cl.Do(cmd.Context(), "GET", "/functions/routes", nil, nil, &rs); err != nil {
 				return err
 			}
@@ -184,8 +182,8 @@ func newFnScheduleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var s trigger.Schedule
-			if err := cl.Do(cmd.Context(), "POST", "/functions/schedules", nil, trigger.Schedule{Name: args[0], Expression: args[1], Function: args[2], Qualifier: qualifier}, &s); err != nil {
+			var s wharf.FunctionSchedule
+			if err := cl.Do(cmd.Context(), "POST", "/functions/schedules", nil, wharf.FunctionSchedule{Name: args[0], Expression: args[1], Function: args[2], Qualifier: qualifier}, &s); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s -> %s\n", s.Name, s.Expression, s.Function)
@@ -202,7 +200,7 @@ func newFnScheduleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var ss []trigger.Schedule
+			var ss []wharf.FunctionSchedule
 			if err := cl.Do(cmd.Context(), "GET", "/functions/schedules", nil, nil, &ss); err != nil {
 				return err
 			}

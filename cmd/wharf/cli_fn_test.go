@@ -19,7 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/wharf-dev/wharf/api/lambdaclient"
+	"github.com/wharf-dev/wharf/api/lambda"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/fntest"
@@ -61,26 +61,26 @@ func flagsGiven(names ...string) func(string) bool {
 func TestDeployCreateInput(t *testing.T) {
 	o := &deployOptions{runtime: "provided", handler: "bootstrap", role: defaultRole, memory: 256, timeout: 10, ephemeral: 1024,
 		env: []string{"A=1", "B=x=y"}, publish: true, changed: flagsGiven("memory")}
-	in, err := o.createInput("hello", &lambdaclient.FunctionCode{ZipFile: []byte("zip")})
+	in, err := o.createInput("hello", &lambda.FunctionCode{ZipFile: []byte("zip")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if in.FunctionName != "hello" || in.Runtime != "provided" || *in.MemorySize != 256 ||
 		*in.Timeout != 10 || in.EphemeralStorage.Size != 1024 || !in.Publish ||
-		in.Environment.Variables["B"] != "x=y" || in.PackageType != lambdaclient.PackageTypeZip || in.Role != defaultRole ||
+		in.Environment.Variables["B"] != "x=y" || in.PackageType != lambda.PackageTypeZip || in.Role != defaultRole ||
 		in.Handler != "bootstrap" {
 		t.Fatalf("CreateFunctionInput = %+v", in)
 	}
-	in, err = o.createInput("img", &lambdaclient.FunctionCode{ImageURI: "r/f:1"})
-	if err != nil || in.PackageType != lambdaclient.PackageTypeImage || in.Runtime != "" || in.Handler != "" {
+	in, err = o.createInput("img", &lambda.FunctionCode{ImageURI: "r/f:1"})
+	if err != nil || in.PackageType != lambda.PackageTypeImage || in.Runtime != "" || in.Handler != "" {
 		t.Fatalf("image CreateFunctionInput = %+v, %v", in, err)
 	}
 	o.changed = flagsGiven("runtime")
-	if _, err := o.createInput("img", &lambdaclient.FunctionCode{ImageURI: "r/f:1"}); !errdefs.IsInvalidArgument(err) {
+	if _, err := o.createInput("img", &lambda.FunctionCode{ImageURI: "r/f:1"}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("--runtime with --image: %v", err)
 	}
 	o.env = []string{"novalue"}
-	if _, err := o.createInput("x", &lambdaclient.FunctionCode{ZipFile: []byte("z")}); !errdefs.IsInvalidArgument(err) {
+	if _, err := o.createInput("x", &lambda.FunctionCode{ZipFile: []byte("z")}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("bad --env: %v", err)
 	}
 	if err := (&deployOptions{zip: "a", image: "b"}).check(); !errdefs.IsInvalidArgument(err) {
@@ -91,14 +91,14 @@ func TestDeployCreateInput(t *testing.T) {
 func TestDeployImageConfig(t *testing.T) {
 	o := &deployOptions{role: defaultRole, imageConfig: `{"EntryPoint":["/bin/run"],"Command":["app.handler"],"WorkingDirectory":"/srv"}`,
 		changed: flagsGiven("image-config")}
-	in, err := o.createInput("img", &lambdaclient.FunctionCode{ImageURI: "r/f:1"})
+	in, err := o.createInput("img", &lambda.FunctionCode{ImageURI: "r/f:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ic := in.ImageConfig; ic == nil || ic.EntryPoint[0] != "/bin/run" || ic.Command[0] != "app.handler" || ic.WorkingDirectory != "/srv" {
 		t.Fatalf("ImageConfig = %+v", in.ImageConfig)
 	}
-	if _, err := o.createInput("zip", &lambdaclient.FunctionCode{ZipFile: []byte("z")}); !errdefs.IsInvalidArgument(err) {
+	if _, err := o.createInput("zip", &lambda.FunctionCode{ZipFile: []byte("z")}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("--image-config on a zip function: %v", err)
 	}
 	up, err := o.configInput("img")
@@ -112,7 +112,7 @@ func TestDeployImageConfig(t *testing.T) {
 	}
 	for _, bad := range []string{`{"Entry":["x"]}`, `["x"]`, `{"Command":"x"}`} {
 		o.imageConfig = bad
-		if _, err := o.createInput("img", &lambdaclient.FunctionCode{ImageURI: "r/f:1"}); !errdefs.IsInvalidArgument(err) {
+		if _, err := o.createInput("img", &lambda.FunctionCode{ImageURI: "r/f:1"}); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("--image-config %s: %v", bad, err)
 		}
 	}
@@ -137,16 +137,16 @@ func TestDeployConfigInputSendsOnlyGivenFlags(t *testing.T) {
 
 func TestInvokeInputAndReport(t *testing.T) {
 	in, err := invokeInput("fn", []string{`{"a":1}`}, nil, invokeOptions{qualifier: "live"})
-	if err != nil || in.InvocationType != lambdaclient.InvocationRequestResponse || in.LogType != lambdaclient.LogTail ||
+	if err != nil || in.InvocationType != lambda.InvocationRequestResponse || in.LogType != lambda.LogTail ||
 		in.Qualifier != "live" || string(in.Payload) != `{"a":1}` {
 		t.Fatalf("sync = %+v, %v", in, err)
 	}
 	in, err = invokeInput("fn", []string{"-"}, strings.NewReader(`[1]`), invokeOptions{async: true})
-	if err != nil || in.InvocationType != lambdaclient.InvocationEvent || in.LogType != "" || string(in.Payload) != `[1]` {
+	if err != nil || in.InvocationType != lambda.InvocationEvent || in.LogType != "" || string(in.Payload) != `[1]` {
 		t.Fatalf("async = %+v, %v", in, err)
 	}
 	in, err = invokeInput("fn", nil, nil, invokeOptions{dryRun: true})
-	if err != nil || in.InvocationType != lambdaclient.InvocationDryRun || in.Payload != nil {
+	if err != nil || in.InvocationType != lambda.InvocationDryRun || in.Payload != nil {
 		t.Fatalf("dry run = %+v, %v", in, err)
 	}
 	if _, err := invokeInput("fn", []string{`{`}, nil, invokeOptions{}); !errdefs.IsInvalidArgument(err) {
@@ -157,7 +157,7 @@ func TestInvokeInputAndReport(t *testing.T) {
 	}
 
 	var out, errb bytes.Buffer
-	err = reportInvoke(&out, &errb, &lambdaclient.InvokeOutput{
+	err = reportInvoke(&out, &errb, &lambda.InvokeOutput{
 		StatusCode: 200, Payload: []byte(`{"errorMessage":"boom","errorType":"Oops"}`), FunctionError: "Unhandled",
 		LogResult: base64.StdEncoding.EncodeToString([]byte("START\nREPORT RequestId: x")),
 	})

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/internal/atomicfile"
-	"github.com/wharf-dev/wharf/server/lambdaapi"
 )
 
 // The credentials file `wharf keys create --save` writes and `wharf fn`
@@ -133,8 +133,8 @@ func newKeysCreateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var k lambdaapi.AccessKey
-			req := lambdaapi.CreateKeyRequest{Admin: admin, Policies: policies}
+			var k wharf.AccessKey
+			req := wharf.CreateKeyRequest{Admin: admin, Policies: policies}
 			if err := c.Do(cmd.Context(), "POST", "/keys", nil, req, &k); err != nil {
 				return err
 			}
@@ -194,7 +194,7 @@ func newKeysLsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var keys []lambdaapi.AccessKey
+			var keys []wharf.AccessKey
 			if err := c.Do(cmd.Context(), "GET", "/keys", nil, nil, &keys); err != nil {
 				return err
 			}

@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/api/wharf"
-	"github.com/wharf-dev/wharf/engine/network"
-	"github.com/wharf-dev/wharf/engine/volume"
+	"github.com/wharf-dev/wharf/engine/network/portspec"
+	"github.com/wharf-dev/wharf/engine/volume/mountspec"
 )
 
 // minMemory is the smallest memory limit docker accepts; below it a
@@ -220,7 +220,7 @@ func buildCreateRequest(o *createOptions, args []string, changed func(string) bo
 func addNetworkAndStorage(req *wharf.CreateRequest, o *createOptions) error {
 	h := req.HostConfig
 	for _, p := range o.publish {
-		bs, err := network.ParsePortSpec(p)
+		bs, err := portspec.ParsePortSpec(p)
 		if err != nil {
 			return err
 		}
@@ -237,7 +237,7 @@ func addNetworkAndStorage(req *wharf.CreateRequest, o *createOptions) error {
 	}
 	h.PublishAllPorts = o.publishAll
 	for _, e := range o.expose {
-		proto, start, end, err := network.ParsePortKey(e)
+		proto, start, end, err := portspec.ParsePortKey(e)
 		if err != nil {
 			return err
 		}
@@ -260,13 +260,13 @@ func addNetworkAndStorage(req *wharf.CreateRequest, o *createOptions) error {
 		req.NetworkingConfig = &wharf.NetworkingConfig{EndpointsConfig: map[string]*wharf.EndpointSettings{name: es}}
 	}
 	for _, v := range o.volumes {
-		if _, err := volume.ParseVolumeSpec(v); err != nil {
+		if _, err := mountspec.ParseVolumeSpec(v); err != nil {
 			return err
 		}
 		h.Binds = append(h.Binds, v)
 	}
 	for _, m := range o.mounts {
-		mt, err := volume.ParseMountSpec(m)
+		mt, err := mountspec.ParseMountSpec(m)
 		if err != nil {
 			return err
 		}
@@ -283,7 +283,7 @@ func addNetworkAndStorage(req *wharf.CreateRequest, o *createOptions) error {
 		h.Mounts = append(h.Mounts, wm)
 	}
 	for _, t := range o.tmpfs {
-		if _, err := volume.ParseTmpfs(t); err != nil {
+		if _, err := mountspec.ParseTmpfs(t); err != nil {
 			return err
 		}
 		path, opts, _ := strings.Cut(t, ":")

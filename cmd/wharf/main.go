@@ -1,6 +1,12 @@
 // Command wharf is the single binary of the wharf platform: the daemon, the
 // CLI that talks to it, the per-container shim and the minimal init used by
 // `run --init` are all subcommands of it.
+//
+// This package is the lean entry: it links only what the CLI, the shim,
+// wharf-init and the spare sandbox process need (a test keeps the daemon's
+// libraries out), because those start often and pay for every package
+// initialisation of the binary. The daemon is cmd/wharfd, embedded here by
+// `make build` and executed by `wharf daemon` (launcher.go).
 package main
 
 import (

@@ -21,10 +21,10 @@ import (
 
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/snapshot"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/internal/atomicfile"
-	"github.com/wharf-dev/wharf/runtime/oci"
-	"github.com/wharf-dev/wharf/runtime/shim"
+	"github.com/wharf-dev/wharf/runtime/task"
 )
 
 // Images is what the engine needs of the image store.
@@ -38,14 +38,11 @@ type Images interface {
 // Engine manages the containers of one daemon.
 type Engine struct {
 	root     string // <root>/containers
-	execRoot string
 	images   Images
-	runtimes map[string]*oci.Runtime
+	runtimes map[string]task.Runtime
 	defRT    string
 	self     string
-	spawner  *shim.Spawner
-	dormant  time.Duration // shims go dormant after this long quiet; 0: never
-	warmFor  time.Duration // a warm exec waits this long after an exec; 0: none
+	rootfs   snapshot.Mounter
 	log      *slog.Logger
 	net      Networks
 	vols     Volumes
@@ -58,8 +55,6 @@ type Engine struct {
 	byID  map[string]*entry
 	names map[string]string
 	execs map[string]*execEntry
-	// closed: the engine starts no more warm execs.
-	closed bool
 	// imageUsers are other holders of images (function versions pinned
 	// to an image) that ImageInUse consults besides the containers.
 	imageUsers []func(imageID string) bool
@@ -91,10 +86,6 @@ type entry struct {
 	// proc is the process of the current run's spec, the base of execs
 	// (nil after a daemon restart: execs read the bundle's config.json).
 	proc *specs.Process
-	// warm is the runtime exec waiting for the next exec (execwarm.go).
-	warm *warmExec
-	// lastExec is when the container's last non-TTY exec started.
-	lastExec time.Time
 }
 
 // Option configures an Engine.
@@ -103,25 +94,25 @@ type Option func(*Engine)
 // WithLogger sets the engine's logger.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 
-// WithShimDormantAfter makes a container's shim go dormant after d without
-// output, requests or attached streams (0: never); see runtime/shim.
-func WithShimDormantAfter(d time.Duration) Option { return func(e *Engine) { e.dormant = d } }
+// WithRootFS sets what mounts the containers' root filesystems; the
+// default is the kernel's overlayfs (snapshot.Overlay).
+func WithRootFS(m snapshot.Mounter) Option { return func(e *Engine) { e.rootfs = m } }
 
-// New returns an engine keeping containers under root/containers and shim
-// state under execRoot/shims. runtimes maps names to runtimes; def names
-// the default. self is the path of the wharf binary (shim and init).
-func New(root, execRoot string, images Images, runtimes map[string]*oci.Runtime, def, self string, opts ...Option) (*Engine, error) {
+// New returns an engine keeping containers under root/containers.
+// runtimes maps names to the runtimes that run containers (--runtime);
+// def names the default. self is the path of the lean wharf
+// binary, the containers' init (--init).
+func New(root string, images Images, runtimes map[string]task.Runtime, def, self string, opts ...Option) (*Engine, error) {
 	if _, ok := runtimes[def]; !ok {
 		return nil, fmt.Errorf("default runtime %q is not configured: %w", def, errdefs.ErrInvalidArgument)
 	}
 	e := &Engine{
 		root:     filepath.Join(root, "containers"),
-		execRoot: execRoot,
 		images:   images,
 		runtimes: runtimes,
 		defRT:    def,
 		self:     self,
-		spawner:  shim.NewSpawner(self),
+		rootfs:   snapshot.Overlay{},
 		log:      slog.Default(),
 		byID:     map[string]*entry{},
 		names:    map[string]string{},
@@ -132,21 +123,40 @@ func New(root, execRoot string, images Images, runtimes map[string]*oci.Runtime,
 	for _, o := range opts {
 		o(e)
 	}
-	go e.spawner.Prestart()
-	for _, d := range []string{e.root, filepath.Join(execRoot, "shims")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
+	if err := os.MkdirAll(e.root, 0o700); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
 
 func (e *Engine) dir(id string) string { return filepath.Join(e.root, id) }
 
-// shimDir is the shim's directory. Its name is a prefix of the ID (96
-// random bits, unique in practice) because unix socket paths inside it are
-// limited to 108 bytes.
-func (e *Engine) shimDir(id string) string { return filepath.Join(e.execRoot, "shims", id[:24]) }
+// runtime returns the runtime that runs c.
+func (e *Engine) runtime(c *Container) (task.Runtime, error) {
+	rt := e.runtimes[c.Runtime]
+	if rt == nil {
+		return nil, fmt.Errorf("runtime %q is not available on this daemon: %w", c.Runtime, errdefs.ErrUnavailable)
+	}
+	return rt, nil
+}
+
+// layers are the directories of c's root filesystem.
+func (e *Engine) layers(ctx context.Context, c *Container) (snapshot.Layers, error) {
+	img, err := e.images.Get(ctx, c.ImageID)
+	if err != nil {
+		return snapshot.Layers{}, fmt.Errorf("image of container %s: %w", c.ID, err)
+	}
+	lowers, err := e.images.LayerDirs(ctx, img)
+	if err != nil {
+		return snapshot.Layers{}, err
+	}
+	return snapshot.Layers{Lowers: lowers, Upper: filepath.Join(e.dir(c.ID), "upper"), Work: filepath.Join(e.dir(c.ID), "work")}, nil
+}
+
+// unmountRootfs takes down the root filesystem of the container id.
+func (e *Engine) unmountRootfs(ctx context.Context, id string) error {
+	return e.rootfs.Unmount(context.WithoutCancel(ctx), e.RootfsPath(id))
+}
 
 // jsonLogPath is where a json-file log lives.
 func (e *Engine) jsonLogPath(id string) string { return filepath.Join(e.dir(id), id+"-json.log") }
@@ -571,9 +581,10 @@ func (e *Engine) freeNameLocked() string {
 	}
 }
 
-// Close releases what the engine holds that is not a container: the shim
-// and the warm execs started ahead of need. Containers keep running.
+// Close releases what the engine holds that is not a container: its
+// runtimes' processes started ahead of need. Containers keep running.
 func (e *Engine) Close() {
-	e.spawner.Close()
-	e.closeWarm()
+	for _, rt := range e.runtimes {
+		rt.Close()
+	}
 }

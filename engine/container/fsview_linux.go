@@ -21,6 +21,11 @@ import (
 	"github.com/wharf-dev/wharf/image/snapshot"
 )
 
+// viewFlags are the mount flags of a stopped container's private view:
+// nothing in a container's files is run or opened as a device, nor gives
+// privileges, through the daemon's view of them.
+const viewFlags = snapshot.NoSuid | snapshot.NoDev | snapshot.NoExec
+
 // A view of a container's files is an O_PATH handle on a directory that
 // shows them:
 //
@@ -124,11 +129,7 @@ func readAt(d *os.File, name string) (string, error) {
 
 // mountView mounts a stopped container's filesystem privately.
 func (e *Engine) mountView(ctx context.Context, c *Container, o viewOptions) (*view, error) {
-	img, err := e.images.Get(ctx, c.ImageID)
-	if err != nil {
-		return nil, fmt.Errorf("image of container %s: %w", c.ID, err)
-	}
-	lowers, err := e.images.LayerDirs(ctx, img)
+	layers, err := e.layers(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -143,18 +144,11 @@ func (e *Engine) mountView(ctx context.Context, c *Container, o viewOptions) (*v
 	if err != nil {
 		return nil, err
 	}
-	// Until the remount below the mount lacks nosuid and nodev; only root
-	// can reach it meanwhile (the directories are 0700).
-	if err := snapshot.MountOverlay(mnt, lowers, filepath.Join(e.dir(c.ID), "upper"), filepath.Join(e.dir(c.ID), "work")); err != nil {
+	if err := e.rootfs.Mount(ctx, mnt, layers, viewFlags); err != nil {
 		os.Remove(mnt)
 		return nil, fmt.Errorf("mounting the filesystem of container %s: %w", c.ID, err)
 	}
 	v := &view{mnt: mnt, e: e}
-	const private = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	if err := unix.Mount("", mnt, "", unix.MS_REMOUNT|unix.MS_BIND|private, ""); err != nil {
-		v.close()
-		return nil, fmt.Errorf("remounting the filesystem of container %s: %w", c.ID, err)
-	}
 	if err := unix.Mount("", mnt, "", unix.MS_PRIVATE, ""); err != nil {
 		v.close()
 		return nil, fmt.Errorf("remounting the filesystem of container %s: %w", c.ID, err)
@@ -173,6 +167,7 @@ func (e *Engine) mountView(ctx context.Context, c *Container, o viewOptions) (*v
 		}
 	}
 	if o.readOnly {
+		const private = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 		if err := unix.Mount("", mnt, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|private, ""); err != nil {
 			v.close()
 			return nil, fmt.Errorf("remounting the filesystem of container %s: %w", c.ID, err)
@@ -282,7 +277,7 @@ func (v *view) close() {
 	}
 	// Volumes attached below make a plain unmount busy; Unmount then
 	// detaches the whole tree.
-	if err := snapshot.Unmount(v.mnt); err != nil {
+	if err := v.e.rootfs.Unmount(context.Background(), v.mnt); err != nil {
 		v.e.log.Error("unmounting a container filesystem view", "dir", v.mnt, "err", err)
 		return
 	}
@@ -427,9 +422,9 @@ func (e *Engine) freeze(ctx context.Context, c *Container) (func(), error) {
 	if c.State.Status == StatusPaused {
 		return func() {}, nil
 	}
-	rt := e.runtimes[c.Runtime]
-	if rt == nil {
-		return nil, fmt.Errorf("runtime %q is not available on this daemon: %w", c.Runtime, errdefs.ErrUnavailable)
+	rt, err := e.runtime(c)
+	if err != nil {
+		return nil, err
 	}
 	marker := filepath.Join(e.dir(c.ID), frozenMarker)
 	if err := os.WriteFile(marker, nil, 0o600); err != nil {

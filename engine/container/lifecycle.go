@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,15 +12,18 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/image/snapshot"
-	"github.com/wharf-dev/wharf/runtime/shim"
+	"github.com/wharf-dev/wharf/runtime/task"
 )
 
 // monitor waits for the container's current run (generation gen) to end.
 func (e *Engine) monitor(en *entry, gen int) {
-	exit, err := shim.Wait(context.Background(), e.shimDir(en.c.ID))
+	rt, err := e.runtime(en.c)
+	var exit *task.Exit
+	if err == nil {
+		exit, err = rt.Wait(context.Background(), en.c.ID)
+	}
 	if err != nil {
-		exit = &shim.Exit{ExitCode: 255, ExitedAt: time.Now().UTC()}
+		exit = &task.Exit{ExitCode: 255, ExitedAt: time.Now().UTC()}
 		e.log.Warn("container shim lost", "container", en.c.ID, "err", err)
 	}
 	e.handleExit(en, gen, exit, errString(err))
@@ -35,7 +37,7 @@ func errString(err error) string {
 }
 
 // handleExit records an exit and applies --rm and the restart policy.
-func (e *Engine) handleExit(en *entry, gen int, exit *shim.Exit, errMsg string) {
+func (e *Engine) handleExit(en *entry, gen int, exit *task.Exit, errMsg string) {
 	e.mu.Lock()
 	if en.gen != gen || en.removed {
 		e.mu.Unlock()
@@ -78,7 +80,7 @@ func (e *Engine) handleExit(en *entry, gen int, exit *shim.Exit, errMsg string) 
 	// first), so the op lock guards it.
 	en.op.Lock()
 	if st, _, _ := e.snapshot(en); !st.Running() {
-		_ = snapshot.Unmount(e.RootfsPath(id))
+		_ = e.unmountRootfs(context.Background(), id)
 	}
 	en.op.Unlock()
 	e.mu.Lock()
@@ -217,7 +219,10 @@ func (e *Engine) stopLocked(ctx context.Context, en *entry, timeout *int, signal
 	if err != nil {
 		return err
 	}
-	rt := e.runtimes[c.Runtime]
+	rt, err := e.runtime(c)
+	if err != nil {
+		return err
+	}
 	if t != 0 {
 		if err := rt.Kill(ctx, c.ID, sig); err != nil {
 			e.log.Warn("stop signal", "container", c.ID, "err", err)
@@ -265,11 +270,15 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 	e.mu.Lock()
 	c := en.c.clone()
 	e.mu.Unlock()
-	if err := e.runtimes[c.Runtime].Kill(ctx, c.ID, sig); err != nil {
+	rt, err := e.runtime(c)
+	if err != nil {
+		return err
+	}
+	if err := rt.Kill(ctx, c.ID, sig); err != nil {
 		return fmt.Errorf("kill %s: %v: %w", c.ID, err, errdefs.ErrConflict)
 	}
 	if st.Status == StatusPaused && sig == syscall.SIGKILL {
-		_ = e.runtimes[c.Runtime].Resume(ctx, c.ID)
+		_ = rt.Resume(ctx, c.ID)
 	}
 	return nil
 }
@@ -305,7 +314,11 @@ func (e *Engine) Pause(ctx context.Context, ref string) error {
 	default:
 		return fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
 	}
-	if err := e.runtimes[en.c.Runtime].Pause(ctx, en.c.ID); err != nil {
+	rt, err := e.runtime(en.c)
+	if err != nil {
+		return err
+	}
+	if err := rt.Pause(ctx, en.c.ID); err != nil {
 		return err
 	}
 	e.update(en, func(c *Container) {
@@ -328,7 +341,11 @@ func (e *Engine) Unpause(ctx context.Context, ref string) error {
 	if st.Status != StatusPaused {
 		return fmt.Errorf("container %s is not paused: %w", en.c.ID, errdefs.ErrConflict)
 	}
-	if err := e.runtimes[en.c.Runtime].Resume(ctx, en.c.ID); err != nil {
+	rt, err := e.runtime(en.c)
+	if err != nil {
+		return err
+	}
+	if err := rt.Resume(ctx, en.c.ID); err != nil {
 		return err
 	}
 	e.update(en, func(c *Container) {
@@ -446,28 +463,25 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	en.changed = make(chan struct{})
 	e.mu.Unlock()
 	en.rec.Unlock()
-	e.dropWarm(en)
 
-	_ = snapshot.Unmount(e.RootfsPath(id))
+	_ = e.unmountRootfs(ctx, id)
 	e.teardownNetwork(ctx, id)
 	e.releaseVolumes(context.WithoutCancel(ctx), en.c, o.RemoveVolumes || en.c.HostConfig.AutoRemove)
-	// The shim deletes the runtime's record after an exit; only a record
-	// left by a shim that died needs deleting here.
-	if rt := e.runtimes[en.c.Runtime]; rt != nil && !shim.Alive(e.shimDir(id)) {
-		if _, err := os.Stat(filepath.Join(rt.Root, id)); err == nil {
-			_ = rt.Delete(ctx, id, true)
-		}
-	}
 	var firstErr error
-	for _, d := range []string{e.dir(id), e.shimDir(id)} {
-		if err := os.RemoveAll(d); err != nil && firstErr == nil {
+	if rt := e.runtimes[en.c.Runtime]; rt != nil {
+		if err := rt.Delete(context.WithoutCancel(ctx), id); errdefs.IsConflict(err) {
+			// Its process outlived the exit the engine recorded (a
+			// supervisor that stopped answering): the record is gone
+			// all the same.
+			e.log.Warn("removed a container whose process still runs", "container", id, "err", err)
+		} else {
 			firstErr = err
 		}
 	}
+	if err := os.RemoveAll(e.dir(id)); err != nil && firstErr == nil {
+		firstErr = err
+	}
 	e.log.Info("container removed", "container", id)
-	// With the removal answered, the CPUs are free for the shim that the
-	// next container will take (a `run --rm` loop's next run).
-	go e.spawner.Prestart()
 	return firstErr
 }
 

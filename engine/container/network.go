@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/wharf-dev/wharf/engine/network"
+	"github.com/wharf-dev/wharf/engine/network/portspec"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/store"
 )
@@ -211,7 +212,7 @@ func (e *Engine) resolveNetworking(ctx context.Context, o *CreateOptions, img *s
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			proto, s, end, err := network.ParsePortKey(k)
+			proto, s, end, err := portspec.ParsePortKey(k)
 			if err != nil {
 				return ns, err
 			}

@@ -188,7 +188,11 @@ func (e *Engine) Top(ctx context.Context, ref, psArgs string) ([]string, [][]str
 	if !st.Running() {
 		return nil, nil, fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
 	}
-	pids, err := e.runtimes[en.c.Runtime].Pids(ctx, en.c.ID)
+	rt, err := e.runtime(en.c)
+	if err != nil {
+		return nil, nil, err
+	}
+	pids, err := rt.Pids(ctx, en.c.ID)
 	if err != nil {
 		return nil, nil, err
 	}

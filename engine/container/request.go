@@ -5,7 +5,9 @@ import (
 	"sort"
 
 	"github.com/wharf-dev/wharf/engine/network"
+	"github.com/wharf-dev/wharf/engine/network/portspec"
 	"github.com/wharf-dev/wharf/engine/volume"
+	"github.com/wharf-dev/wharf/engine/volume/mountspec"
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
@@ -159,7 +161,7 @@ func portBindings(pm map[string][]PortBindingRequest) ([]network.PortBinding, er
 			bs = []PortBindingRequest{{}}
 		}
 		for _, b := range bs {
-			pb, err := network.ParseWireBinding(k, b.HostIP, b.HostPort)
+			pb, err := portspec.ParseWireBinding(k, b.HostIP, b.HostPort)
 			if err != nil {
 				return nil, err
 			}
@@ -174,7 +176,7 @@ func portBindings(pm map[string][]PortBindingRequest) ([]network.PortBinding, er
 func requestedMounts(h *HostConfigRequest) ([]volume.Mount, error) {
 	var out []volume.Mount
 	for _, b := range h.Binds {
-		m, err := volume.ParseVolumeSpec(b)
+		m, err := mountspec.ParseVolumeSpec(b)
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +198,7 @@ func requestedMounts(h *HostConfigRequest) ([]volume.Mount, error) {
 		if o := h.Tmpfs[t]; o != "" {
 			spec += ":" + o
 		}
-		m, err := volume.ParseTmpfs(spec)
+		m, err := mountspec.ParseTmpfs(spec)
 		if err != nil {
 			return nil, err
 		}

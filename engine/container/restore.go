@@ -8,8 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/wharf-dev/wharf/image/snapshot"
-	"github.com/wharf-dev/wharf/runtime/shim"
+	"github.com/wharf-dev/wharf/runtime/task"
 )
 
 // Restore loads every container record from disk when the daemon starts.
@@ -52,24 +51,27 @@ func (e *Engine) Restore(ctx context.Context) error {
 
 		switch c.State.Status {
 		case StatusRunning, StatusPaused:
-			dir := e.shimDir(c.ID)
-			if shim.Alive(dir) {
+			rt := e.runtimes[c.Runtime]
+			if rt != nil && rt.Alive(ctx, c.ID) {
 				e.thawAfterCrash(ctx, &c)
 				en.gen = 1
 				e.log.Info("re-adopted running container", "container", c.ID, "pid", c.State.Pid)
 				go e.monitor(en, 1)
 				continue
 			}
-			exit, err := shim.ReadExit(dir)
+			var exit *task.Exit
+			if rt != nil {
+				exit, err = rt.ReadExit(ctx, c.ID)
+			}
 			msg := ""
 			if err != nil || exit == nil {
-				exit = &shim.Exit{ExitCode: 255, ExitedAt: time.Now().UTC()}
+				exit = &task.Exit{ExitCode: 255, ExitedAt: time.Now().UTC()}
 				msg = "container was running when its shim disappeared (host reboot?)"
-				if rt := e.runtimes[c.Runtime]; rt != nil {
-					_ = rt.Delete(ctx, c.ID, true)
+				if rt != nil {
+					_ = rt.Delete(ctx, c.ID)
 				}
 			}
-			_ = snapshot.Unmount(e.RootfsPath(c.ID))
+			_ = e.unmountRootfs(ctx, c.ID)
 			e.update(en, func(ct *Container) {
 				ct.State.Status = StatusExited
 				ct.State.Pid = 0

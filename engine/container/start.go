@@ -19,8 +19,8 @@ import (
 	"github.com/wharf-dev/wharf/image/snapshot"
 	"github.com/wharf-dev/wharf/internal/atomicfile"
 	"github.com/wharf-dev/wharf/runtime/oci"
-	"github.com/wharf-dev/wharf/runtime/shim"
 	"github.com/wharf-dev/wharf/runtime/spec"
+	"github.com/wharf-dev/wharf/runtime/task"
 )
 
 // AttachOptions selects the streams of an attach.
@@ -52,8 +52,7 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error 
 	}
 	e.mu.Lock()
 	running := en.c.State.Status == StatusRunning || en.c.State.Status == StatusPaused
-	id := en.c.ID
-	tty := en.c.Config.Tty
+	c := en.c.clone()
 	var req *attachReq
 	if !running {
 		req = &attachReq{o: o, done: make(chan error, 1)}
@@ -61,7 +60,7 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error 
 	}
 	e.mu.Unlock()
 	if running {
-		return e.spliceShim(ctx, id, tty, o)
+		return e.attachRunning(ctx, c, o)
 	}
 	if o.Registered != nil {
 		o.Registered()
@@ -82,31 +81,34 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error 
 	}
 }
 
-// spliceShim copies between a client stream and the container's shim.
-func (e *Engine) spliceShim(ctx context.Context, id string, tty bool, o AttachOptions) error {
-	conn, r, err := shim.Attach(ctx, e.shimDir(id), o.Stdin, o.Stdout, o.Stderr)
+// attachRunning copies between a client stream and the stdio of the
+// running container c.
+func (e *Engine) attachRunning(ctx context.Context, c *Container, o AttachOptions) error {
+	rt, err := e.runtime(c)
 	if err != nil {
-		return fmt.Errorf("attach %s: %v: %w", id, err, errdefs.ErrConflict)
+		return err
+	}
+	st, err := rt.Attach(ctx, c.ID, task.AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+	if err != nil {
+		return fmt.Errorf("attach %s: %v: %w", c.ID, err, errdefs.ErrConflict)
 	}
 	if o.Registered != nil {
 		o.Registered()
 	}
-	return splice(ctx, conn, r, o)
+	return splice(ctx, st, o)
 }
 
-func splice(ctx context.Context, conn net.Conn, r io.Reader, o AttachOptions) error {
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+func splice(ctx context.Context, st task.Stream, o AttachOptions) error {
+	defer st.Close()
+	stop := context.AfterFunc(ctx, func() { st.Close() })
 	defer stop()
 	if o.Stdin {
 		go func() {
-			_, _ = io.Copy(conn, o.Stream)
-			if uc, ok := conn.(*net.UnixConn); ok {
-				_ = uc.CloseWrite()
-			}
+			_, _ = io.Copy(st, o.Stream)
+			_ = st.CloseWrite()
 		}()
 	}
-	_, err := io.Copy(o.Stream, r)
+	_, err := io.Copy(o.Stream, st)
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
@@ -157,15 +159,15 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 			c.State.Error = err.Error()
 			c.State.FinishedAt = time.Now().UTC()
 		})
-		_ = snapshot.Unmount(e.RootfsPath(c.ID))
+		_ = e.unmountRootfs(ctx, c.ID)
 		e.teardownNetwork(context.WithoutCancel(ctx), c.ID)
 		e.update(en, func(c *Container) { clearRuntimeNetwork(c) })
 		return err
 	}
 
-	rt := e.runtimes[c.Runtime]
-	if rt == nil {
-		return fail(fmt.Errorf("runtime %q is not available on this daemon: %w", c.Runtime, errdefs.ErrUnavailable), 125)
+	rt, err := e.runtime(c)
+	if err != nil {
+		return fail(err, 125)
 	}
 	cgroupsPath := "/wharf/" + c.ID
 	t0 := time.Now()
@@ -191,28 +193,20 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	if err != nil {
 		return fail(fmt.Errorf("failed to initialize logging driver: %w", err), 125)
 	}
-	if !shim.WaitGone(e.shimDir(c.ID), 5*time.Second) {
-		return fail(fmt.Errorf("the shim of the previous run of %s is still running: %w", c.ID, errdefs.ErrUnavailable), 125)
-	}
-	pid, err := e.spawner.Spawn(ctx, shim.Options{
-		ID:           c.ID,
-		Bundle:       e.dir(c.ID),
-		RuntimeName:  rt.Name,
-		RuntimePath:  rt.Path,
-		RuntimeRoot:  rt.Root,
-		LogPath:      logPath,
-		LogMaxSize:   logLim.MaxSize,
-		LogMaxFiles:  logLim.MaxFiles,
-		Dir:          e.shimDir(c.ID),
-		Tty:          c.Config.Tty,
-		Stdin:        c.Config.OpenStdin,
-		StdinOnce:    c.Config.StdinOnce,
-		Hold:         len(pending) > 0,
-		CgroupsPath:  cgroupsPath,
-		DormantAfter: e.dormant,
+	pid, err := rt.Start(ctx, task.StartOptions{
+		ID:          c.ID,
+		Bundle:      e.dir(c.ID),
+		CgroupsPath: cgroupsPath,
+		LogPath:     logPath,
+		LogMaxSize:  logLim.MaxSize,
+		LogMaxFiles: logLim.MaxFiles,
+		Tty:         c.Config.Tty,
+		Stdin:       c.Config.OpenStdin,
+		StdinOnce:   c.Config.StdinOnce,
+		Hold:        len(pending) > 0,
 	})
 	if err != nil {
-		var se *shim.StartError
+		var se *task.StartError
 		if errors.As(err, &se) {
 			class := errdefs.ErrUnavailable
 			if se.ExitCode == 126 || se.ExitCode == 127 {
@@ -227,20 +221,17 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	// The last attach also releases the output.
 	released := len(pending) == 0
 	for i, p := range pending {
-		attach := shim.Attach
-		if i == len(pending)-1 {
-			attach = shim.AttachRelease
-		}
-		conn, r, err := attach(ctx, e.shimDir(c.ID), p.o.Stdin, p.o.Stdout, p.o.Stderr)
+		last := i == len(pending)-1
+		st, err := rt.Attach(ctx, c.ID, task.AttachOptions{Stdin: p.o.Stdin, Stdout: p.o.Stdout, Stderr: p.o.Stderr, Release: last})
 		if err != nil {
 			p.done <- err
 			continue
 		}
-		released = released || i == len(pending)-1
-		go func() { p.done <- splice(context.Background(), conn, r, p.o) }()
+		released = released || last
+		go func() { p.done <- splice(context.Background(), st, p.o) }()
 	}
 	if !released {
-		_ = shim.Release(ctx, e.shimDir(c.ID))
+		_ = rt.Release(ctx, c.ID)
 	}
 	var gen int
 	ns := c.NetworkSettings.clone()
@@ -253,7 +244,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 			c.RestartCount++
 		}
 	})
-	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", rt.Name,
+	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", c.Runtime,
 		"prepare", tPrepared.Sub(t0), "spawn", tSpawned.Sub(tPrepared), "total", time.Since(t0))
 	go e.monitor(en, gen)
 	return nil
@@ -277,8 +268,9 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 			return nil, err
 		}
 	}
-	_ = snapshot.Unmount(rootfs)
-	if err := snapshot.MountOverlay(rootfs, lowers, filepath.Join(dir, "upper"), filepath.Join(dir, "work")); err != nil {
+	_ = e.rootfs.Unmount(ctx, rootfs)
+	layers := snapshot.Layers{Lowers: lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
+	if err := e.rootfs.Mount(ctx, rootfs, layers, 0); err != nil {
 		return nil, fmt.Errorf("mounting root filesystem: %w", err)
 	}
 	plan, err := e.setupNetwork(ctx, c)
@@ -456,7 +448,11 @@ func (e *Engine) Resize(ctx context.Context, ref string, h, w uint16) error {
 	if !en.c.Config.Tty {
 		return nil
 	}
-	return shim.Resize(ctx, e.shimDir(en.c.ID), h, w)
+	rt, err := e.runtime(en.c)
+	if err != nil {
+		return err
+	}
+	return rt.Resize(ctx, en.c.ID, h, w)
 }
 
 // specNetworkMode maps a container's network mode to the runtime spec's:

@@ -14,8 +14,9 @@
 //	local-logs/container.log  the log of log driver local (same format and
 //	                 rotation, 5 × 20 MiB unless configured); none keeps no log
 //
-// and under the exec-root, <exec-root>/shims/<id[:24]>/ is the shim's directory
-// (see package shim) and <exec-root>/runtime/<name>/ the OCI runtime's state.
+// The runtime that runs the container (a task.Runtime; the daemon's is
+// package ocishim) keeps its own state, under the exec-root; the root
+// filesystem is mounted by a snapshot.Mounter (the kernel's overlayfs).
 //
 // While the daemon holds a container frozen for a copy into it, the file
 // frozen-for-copy marks its directory (archive.go); <root>/fsviews/ (0700)

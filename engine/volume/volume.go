@@ -37,19 +37,19 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/containerd/continuity/fs"
 
+	"github.com/wharf-dev/wharf/engine/volume/mountspec"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/internal/atomicfile"
 )
 
 // DriverLocal is the one volume driver.
-const DriverLocal = "local"
+const DriverLocal = mountspec.DriverLocal
 
 // Volume is the record of one volume.
 type Volume struct {
@@ -124,11 +124,8 @@ func New(root string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
-
-// ValidName reports whether s can name a volume (as in docker: two or
-// more of [a-zA-Z0-9_.-], starting with a letter or digit).
-func ValidName(s string) bool { return validName.MatchString(s) }
+// ValidName reports whether s can name a volume (mountspec.ValidName).
+func ValidName(s string) bool { return mountspec.ValidName(s) }
 
 // CreateOptions are the settings of a new volume.
 type CreateOptions struct {

@@ -4,29 +4,28 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wharf-dev/wharf/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // promMetrics are the Prometheus series of the functions engine, labelled
-// by function name (exposed by internal/metrics, not client_golang: see
-// that package for why).
+// by function name.
 type promMetrics struct {
-	invocations *metrics.CounterVec
-	errors      *metrics.CounterVec
-	throttles   *metrics.CounterVec
-	coldStarts  *metrics.CounterVec
-	concurrent  *metrics.GaugeVec
-	duration    *metrics.HistogramVec
+	invocations *prometheus.CounterVec
+	errors      *prometheus.CounterVec
+	throttles   *prometheus.CounterVec
+	coldStarts  *prometheus.CounterVec
+	concurrent  *prometheus.GaugeVec
+	duration    *prometheus.HistogramVec
 }
 
-func newPromMetrics(reg *metrics.Registry) *promMetrics {
+func newPromMetrics(reg prometheus.Registerer) *promMetrics {
 	m := &promMetrics{
-		invocations: metrics.NewCounterVec(metrics.Opts{Namespace: "wharf", Subsystem: "function", Name: "invocations_total", Help: "Invocations, by function."}, []string{"function"}),
-		errors:      metrics.NewCounterVec(metrics.Opts{Namespace: "wharf", Subsystem: "function", Name: "errors_total", Help: "Invocations that ended in a function error."}, []string{"function"}),
-		throttles:   metrics.NewCounterVec(metrics.Opts{Namespace: "wharf", Subsystem: "function", Name: "throttles_total", Help: "Invocations refused at the function's concurrency."}, []string{"function"}),
-		coldStarts:  metrics.NewCounterVec(metrics.Opts{Namespace: "wharf", Subsystem: "function", Name: "cold_starts_total", Help: "Invocations that started a new sandbox."}, []string{"function"}),
-		concurrent:  metrics.NewGaugeVec(metrics.Opts{Namespace: "wharf", Subsystem: "function", Name: "concurrent_executions", Help: "Invocations running now."}, []string{"function"}),
-		duration: metrics.NewHistogramVec(metrics.HistogramOpts{Namespace: "wharf", Subsystem: "function", Name: "duration_seconds", Help: "Invocation duration (the REPORT line's Duration).",
+		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wharf", Subsystem: "function", Name: "invocations_total", Help: "Invocations, by function."}, []string{"function"}),
+		errors:      prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wharf", Subsystem: "function", Name: "errors_total", Help: "Invocations that ended in a function error."}, []string{"function"}),
+		throttles:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wharf", Subsystem: "function", Name: "throttles_total", Help: "Invocations refused at the function's concurrency."}, []string{"function"}),
+		coldStarts:  prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "wharf", Subsystem: "function", Name: "cold_starts_total", Help: "Invocations that started a new sandbox."}, []string{"function"}),
+		concurrent:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "wharf", Subsystem: "function", Name: "concurrent_executions", Help: "Invocations running now."}, []string{"function"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "wharf", Subsystem: "function", Name: "duration_seconds", Help: "Invocation duration (the REPORT line's Duration).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900}}, []string{"function"}),
 	}
 	if reg != nil {
@@ -36,14 +35,20 @@ func newPromMetrics(reg *metrics.Registry) *promMetrics {
 }
 
 // WithRegisterer registers the engine's Prometheus metrics with reg.
-func WithRegisterer(reg *metrics.Registry) Option {
+func WithRegisterer(reg prometheus.Registerer) Option {
 	return func(e *Engine) { e.prom = newPromMetrics(reg) }
 }
 
 func (m *promMetrics) observe(fn string, d time.Duration, failed bool) {
 	m.invocations.WithLabelValues(fn).Inc()
+	// An invoked function has its error, throttle and cold start series
+	// from then on, at 0 until they count: a scraper sees the families
+	// (client_golang writes none without a series) and rate() starts at 0.
+	errs := m.errors.WithLabelValues(fn)
+	m.throttles.WithLabelValues(fn)
+	m.coldStarts.WithLabelValues(fn)
 	if failed {
-		m.errors.WithLabelValues(fn).Inc()
+		errs.Inc()
 	}
 	m.duration.WithLabelValues(fn).Observe(d.Seconds())
 }

@@ -11,9 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MountOverlay mounts an overlay filesystem at target. lowers are listed
-// bottom first, as store.LayerDirs returns them; upper and work are created
-// if missing. With zero lowers an empty directory "<work>.empty" is created
+// MountOverlay mounts an overlay filesystem at target with the mount flags
+// f, which the mount has from its creation on. lowers are listed bottom
+// first, as store.LayerDirs returns them; upper and work are created if
+// missing. With zero lowers an empty directory "<work>.empty" is created
 // and used, because overlayfs needs at least one lower layer.
 //
 // On kernels with the new mount API and "lowerdir+" (Linux >= 6.8) each
@@ -21,7 +22,7 @@ import (
 // get the classic mount(2) option string; when it would exceed a page, the
 // paths are made relative to their common parent and mount(2) runs on a
 // thread that has chdir'd there privately.
-func MountOverlay(target string, lowers []string, upper, work string) error {
+func MountOverlay(target string, lowers []string, upper, work string, f Flags) error {
 	for _, d := range []string{upper, work} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("overlay: %w", err)
@@ -39,14 +40,14 @@ func MountOverlay(target string, lowers []string, upper, work string) error {
 	for i, l := range lowers {
 		top[len(lowers)-1-i] = l
 	}
-	err := mountNewAPI(target, top, upper, work)
+	err := mountNewAPI(target, top, upper, work, f)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, errNoNewAPI) {
 		return fmt.Errorf("overlay mount %s: %w", target, err)
 	}
-	if err := mountLegacy(target, top, upper, work); err != nil {
+	if err := mountLegacy(target, top, upper, work, f); err != nil {
 		return fmt.Errorf("overlay mount %s: %w", target, err)
 	}
 	return nil
@@ -55,7 +56,7 @@ func MountOverlay(target string, lowers []string, upper, work string) error {
 // errNoNewAPI means the kernel lacks fsopen or overlay's "lowerdir+".
 var errNoNewAPI = errors.New("new mount API unavailable")
 
-func mountNewAPI(target string, top []string, upper, work string) error {
+func mountNewAPI(target string, top []string, upper, work string, f Flags) error {
 	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
@@ -82,7 +83,7 @@ func mountNewAPI(target string, top []string, upper, work string) error {
 	if err := unix.FsconfigCreate(fsfd); err != nil {
 		return fmt.Errorf("fsconfig create: %w", err)
 	}
-	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, 0)
+	mfd, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, f.mountAttr())
 	if err != nil {
 		return fmt.Errorf("fsmount: %w", err)
 	}
@@ -93,10 +94,10 @@ func mountNewAPI(target string, top []string, upper, work string) error {
 	return nil
 }
 
-func mountLegacy(target string, top []string, upper, work string) error {
+func mountLegacy(target string, top []string, upper, work string, f Flags) error {
 	opts := "lowerdir=" + strings.Join(top, ":") + ",upperdir=" + upper + ",workdir=" + work
 	if len(opts) < os.Getpagesize() {
-		return unix.Mount("overlay", target, "overlay", 0, opts)
+		return unix.Mount("overlay", target, "overlay", f.msFlags(), opts)
 	}
 	dir := commonDir(append(append([]string{}, top...), upper, work))
 	rel := make([]string, len(top))
@@ -131,9 +132,37 @@ func mountLegacy(target string, top []string, upper, work string) error {
 			errc <- err
 			return
 		}
-		errc <- unix.Mount("overlay", absTarget, "overlay", 0, opts)
+		errc <- unix.Mount("overlay", absTarget, "overlay", f.msFlags(), opts)
 	}()
 	return <-errc
+}
+
+// mountAttr are f as fsmount's MOUNT_ATTR_* flags.
+func (f Flags) mountAttr() int {
+	var a int
+	for _, m := range []struct {
+		f    Flags
+		attr int
+	}{{ReadOnly, unix.MOUNT_ATTR_RDONLY}, {NoSuid, unix.MOUNT_ATTR_NOSUID}, {NoDev, unix.MOUNT_ATTR_NODEV}, {NoExec, unix.MOUNT_ATTR_NOEXEC}} {
+		if f&m.f != 0 {
+			a |= m.attr
+		}
+	}
+	return a
+}
+
+// msFlags are f as mount(2)'s MS_* flags.
+func (f Flags) msFlags() uintptr {
+	var ms uintptr
+	for _, m := range []struct {
+		f  Flags
+		ms uintptr
+	}{{ReadOnly, unix.MS_RDONLY}, {NoSuid, unix.MS_NOSUID}, {NoDev, unix.MS_NODEV}, {NoExec, unix.MS_NOEXEC}} {
+		if f&m.f != 0 {
+			ms |= m.ms
+		}
+	}
+	return ms
 }
 
 // commonDir returns the deepest directory containing all paths.

@@ -134,7 +134,7 @@ func TestOverlayWhiteouts(t *testing.T) {
 	base := t.TempDir()
 	target := filepath.Join(base, "merged")
 	os.Mkdir(target, 0o755)
-	if err := MountOverlay(target, lowers, filepath.Join(base, "upper"), filepath.Join(base, "work")); err != nil {
+	if err := MountOverlay(target, lowers, filepath.Join(base, "upper"), filepath.Join(base, "work"), 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { Unmount(target) })
@@ -168,7 +168,7 @@ func TestOverlayZeroAndManyLowers(t *testing.T) {
 	base := t.TempDir()
 	target := filepath.Join(base, "m0")
 	os.Mkdir(target, 0o755)
-	if err := MountOverlay(target, nil, filepath.Join(base, "u0"), filepath.Join(base, "w0")); err != nil {
+	if err := MountOverlay(target, nil, filepath.Join(base, "u0"), filepath.Join(base, "w0"), 0); err != nil {
 		t.Fatalf("zero lowers: %v", err)
 	}
 	os.WriteFile(filepath.Join(target, "f"), []byte("x"), 0o644)
@@ -188,7 +188,7 @@ func TestOverlayZeroAndManyLowers(t *testing.T) {
 	}
 	target = filepath.Join(base, "m1")
 	os.Mkdir(target, 0o755)
-	if err := MountOverlay(target, lowers, filepath.Join(base, "u1"), filepath.Join(base, "w1")); err != nil {
+	if err := MountOverlay(target, lowers, filepath.Join(base, "u1"), filepath.Join(base, "w1"), 0); err != nil {
 		t.Fatalf("many lowers: %v", err)
 	}
 	defer Unmount(target)
@@ -218,7 +218,7 @@ func TestMountLegacyLongOptions(t *testing.T) {
 	os.MkdirAll(filepath.Join(base, "u"), 0o755)
 	os.MkdirAll(filepath.Join(base, "w"), 0o755)
 	wd, _ := os.Getwd()
-	if err := mountLegacy(target, top, filepath.Join(base, "u"), filepath.Join(base, "w")); err != nil {
+	if err := mountLegacy(target, top, filepath.Join(base, "u"), filepath.Join(base, "w"), 0); err != nil {
 		t.Fatalf("legacy mount: %v", err)
 	}
 	defer Unmount(target)

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wharf-dev/wharf/internal/wharfbuild"
 )
 
 // The wharf binary is built once per test binary: every daemon, CLI call
@@ -32,13 +33,14 @@ var (
 	buildErr  error
 )
 
-// BuildWharf builds ./cmd/wharf of the module that holds the working
-// directory (found by walking up to go.mod) and returns the binary's path.
-// It builds once per test binary; RemoveBuiltWharf deletes the result.
+// BuildWharf builds the wharf artifact of the module that holds the
+// working directory (found by walking up to go.mod), as `make build` does
+// (internal/wharfbuild), and returns the binary's path. It builds once per
+// test binary; RemoveBuiltWharf deletes the result.
 func BuildWharf(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		root, err := moduleRoot()
+		root, err := wharfbuild.ModuleRoot()
 		if err != nil {
 			buildErr = err
 			return
@@ -49,17 +51,7 @@ func BuildWharf(t testing.TB) string {
 			return
 		}
 		buildBin = filepath.Join(buildDir, "wharf")
-		// Built as make build does, with the dormant shim's entry.
-		args := []string{"build", "-o", buildBin}
-		if runtime.GOARCH == "amd64" {
-			args = append(args, "-ldflags=-E="+dormantEntry)
-		}
-		cmd := exec.Command(goTool(), append(args, "./cmd/wharf")...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/wharf: %v\n%s", err, out)
-		}
+		buildErr = wharfbuild.Build(context.Background(), root, buildBin)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -67,43 +59,11 @@ func BuildWharf(t testing.TB) string {
 	return buildBin
 }
 
-// dormantEntry is runtime/shim.DormantEntry, spelled out so that this
-// package (and the testcontainers module that uses it) does not pull in
-// the shim's dependencies; a test keeps the two equal.
-const dormantEntry = "wharf_rt0"
-
 // RemoveBuiltWharf deletes the binary BuildWharf made. A TestMain calls it
 // after m.Run, once no daemon or shim runs it any more.
 func RemoveBuiltWharf() {
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
-	}
-}
-
-// goTool returns the go command: the one on PATH, else the toolchain's.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
-// moduleRoot walks up from the working directory to the directory holding
-// go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/wharf-dev/wharf/internal/wharfbuild"
 )
 
 var (
@@ -22,7 +24,7 @@ var (
 func HelloFunction(t testing.TB) string {
 	t.Helper()
 	helloOnce.Do(func() {
-		root, err := moduleRoot()
+		root, err := wharfbuild.ModuleRoot()
 		if err != nil {
 			helloErr = err
 			return

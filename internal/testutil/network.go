@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/wharf-dev/wharf/internal/wharfbuild"
 )
 
 // RandomBridgeName returns a bridge name no other test or daemon uses:
@@ -214,7 +216,7 @@ func (s NetState) String() string {
 func BuildProgram(t testing.TB, dir string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), filepath.Base(dir))
-	cmd := exec.Command(goTool(), "build", "-o", out, "./"+dir)
+	cmd := exec.Command(wharfbuild.GoTool(), "build", "-o", out, "./"+dir)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", dir, err, b)

@@ -13,7 +13,7 @@ import (
 // dropFilePages unmaps from this process the pages of read-only file
 // mappings (the binary's code and read-only data, shared libraries) that
 // start-up faulted in. They stay in the page cache, shared with the
-// daemon that runs the same binary; an idle shim touches few of them, and
+// other shims and CLI calls of the same binary; an idle shim touches few of them, and
 // those few fault back in on use. A shim's resident set is then what it
 // uses, not the 15-20 MB that package initialisation and the kernel's
 // fault-around mapped while the process started.

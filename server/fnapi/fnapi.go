@@ -2,6 +2,8 @@
 // native API (/wharf/v1/functions/...): HTTP routes, schedules, logs, the
 // async failure destination and metrics, for `wharf fn`. Function CRUD and
 // invocation go through the Lambda-shaped API instead, as the aws CLI's do.
+// The wire types are api/wharf's; the engine's records convert to them
+// field for field, so a field added on one side only does not compile.
 package fnapi
 
 import (
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/trigger"
@@ -26,22 +29,6 @@ type Functions interface {
 	// CopyLog writes a function's log, across its rotated files, to w;
 	// with follow it goes on until ctx ends.
 	CopyLog(ctx context.Context, name string, follow bool, w io.Writer) error
-}
-
-// MetricsSummary is a person-readable digest of a function's metrics.
-type MetricsSummary struct {
-	Function       string
-	Invocations    int64
-	Errors         int64
-	Throttles      int64
-	ColdStarts     int64
-	Concurrent     int64
-	SandboxesWarm  int
-	SandboxesTotal int
-	P50Ms          float64
-	P90Ms          float64
-	P99Ms          float64
-	MaxMs          float64
 }
 
 // Handler returns the endpoints under prefix (e.g. "/wharf/v1").
@@ -100,26 +87,27 @@ func (h *handler) checkFunction(ctx context.Context, ref string) error {
 
 func (h *handler) listRoutes(w http.ResponseWriter, r *http.Request) error {
 	rs := h.tbl.Routes()
-	if rs == nil {
-		rs = []trigger.Route{}
+	out := make([]wharf.FunctionRoute, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, wharf.FunctionRoute(r))
 	}
-	writeJSON(w, 200, rs)
+	writeJSON(w, 200, out)
 	return nil
 }
 
 func (h *handler) addRoute(w http.ResponseWriter, r *http.Request) error {
-	var rt trigger.Route
+	var rt wharf.FunctionRoute
 	if err := decode(r, &rt); err != nil {
 		return err
 	}
 	if err := h.checkFunction(r.Context(), rt.Function); err != nil {
 		return err
 	}
-	out, err := h.tbl.AddRoute(rt)
+	out, err := h.tbl.AddRoute(trigger.Route(rt))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, 201, out)
+	writeJSON(w, 201, wharf.FunctionRoute(*out))
 	return nil
 }
 
@@ -133,26 +121,27 @@ func (h *handler) removeRoute(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) listSchedules(w http.ResponseWriter, r *http.Request) error {
 	ss := h.tbl.Schedules()
-	if ss == nil {
-		ss = []trigger.Schedule{}
+	out := make([]wharf.FunctionSchedule, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, wharf.FunctionSchedule(s))
 	}
-	writeJSON(w, 200, ss)
+	writeJSON(w, 200, out)
 	return nil
 }
 
 func (h *handler) addSchedule(w http.ResponseWriter, r *http.Request) error {
-	var s trigger.Schedule
+	var s wharf.FunctionSchedule
 	if err := decode(r, &s); err != nil {
 		return err
 	}
 	if err := h.checkFunction(r.Context(), s.Function); err != nil {
 		return err
 	}
-	out, err := h.tbl.AddSchedule(s)
+	out, err := h.tbl.AddSchedule(trigger.Schedule(s))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, 201, out)
+	writeJSON(w, 201, wharf.FunctionSchedule(*out))
 	return nil
 }
 
@@ -206,10 +195,11 @@ func (h *handler) failures(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if fs == nil {
-		fs = []functions.Failure{}
+	out := make([]wharf.FunctionFailure, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, wharf.FunctionFailure(f))
 	}
-	writeJSON(w, 200, fs)
+	writeJSON(w, 200, out)
 	return nil
 }
 
@@ -228,7 +218,7 @@ func (h *handler) metrics(w http.ResponseWriter, r *http.Request) error {
 	}
 	d := append([]float64(nil), m.DurationsMs...)
 	sort.Float64s(d)
-	s := MetricsSummary{Function: name, Invocations: m.Invocations, Errors: m.Errors, Throttles: m.Throttles, ColdStarts: m.ColdStarts,
+	s := wharf.FunctionMetrics{Function: name, Invocations: m.Invocations, Errors: m.Errors, Throttles: m.Throttles, ColdStarts: m.ColdStarts,
 		Concurrent: m.Concurrent, SandboxesWarm: m.SandboxesWarm, SandboxesTotal: m.SandboxesTotal,
 		P50Ms: quantile(d, .5), P90Ms: quantile(d, .9), P99Ms: quantile(d, .99)}
 	if len(d) > 0 {

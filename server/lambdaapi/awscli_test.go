@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wharf-dev/wharf/api/lambda"
 )
 
 // TestAWSCLI drives the API with the aws CLI (botocore), when it is
@@ -42,7 +44,7 @@ func TestAWSCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create-function: %v\n%s\n%s", err, out, errOut)
 	}
-	var cfg FunctionConfiguration
+	var cfg lambda.FunctionConfiguration
 	if err := json.Unmarshal([]byte(out), &cfg); err != nil || cfg.MemorySize != 256 || cfg.Environment.Variables["A"] != "1" {
 		t.Fatalf("create-function answered %s (%v)", out, err)
 	}

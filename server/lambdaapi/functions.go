@@ -3,11 +3,12 @@ package lambdaapi
 import (
 	"net/http"
 
+	"github.com/wharf-dev/wharf/api/lambda"
 	"github.com/wharf-dev/wharf/functions"
 )
 
 func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) error {
-	var req CreateFunctionRequest
+	var req lambda.CreateFunctionInput
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -34,7 +35,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) error {
 	in := functions.CreateInput{
 		Config: functions.Config{
 			FunctionName: name, Runtime: req.Runtime, Role: req.Role, Handler: req.Handler,
-			Description: req.Description, Timeout: req.Timeout, MemorySize: req.MemorySize,
+			Description: req.Description, Timeout: int(deref(req.Timeout)), MemorySize: int(deref(req.MemorySize)),
 			Architectures: req.Architectures, PackageType: req.PackageType,
 			ImageConfig: fromWireImageConfig(req.ImageConfig),
 		},
@@ -45,7 +46,7 @@ func (s *Server) createFunction(w http.ResponseWriter, r *http.Request) error {
 		in.Environment = req.Environment.Variables
 	}
 	if req.EphemeralStorage != nil {
-		in.EphemeralStorage = req.EphemeralStorage.Size
+		in.EphemeralStorage = int(req.EphemeralStorage.Size)
 	}
 	c, err := s.svc.Create(r.Context(), in)
 	if err != nil {
@@ -91,7 +92,7 @@ func (s *Server) listFunctions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, ListFunctionsResponse{Functions: toWireAll(all[from:to]), NextMarker: next})
+	return writeJSON(w, http.StatusOK, lambda.ListFunctionsOutput{Functions: toWireAll(all[from:to]), NextMarker: next})
 }
 
 func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) error {
@@ -103,16 +104,15 @@ func (s *Server) getFunction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := GetFunctionResponse{Configuration: toWire(c)}
+	out := lambda.GetFunctionOutput{Configuration: toWire(c)}
 	if c.PackageType == functions.PackageImage {
-		out.Code = FunctionCodeLocation{RepositoryType: "ECR", ImageURI: c.ImageURI, ResolvedImageURI: c.ResolvedImageURI}
+		out.Code = lambda.FunctionCodeLocation{RepositoryType: "ECR", ImageURI: c.ImageURI, ResolvedImageURI: c.ResolvedImageURI}
 	} else {
 		// There is no S3 to point at; the package is not downloadable yet.
-		out.Code = FunctionCodeLocation{RepositoryType: "S3"}
+		out.Code = lambda.FunctionCodeLocation{RepositoryType: "S3"}
 	}
 	if c.ReservedConcurrency != nil {
-		n := *c.ReservedConcurrency
-		out.Concurrency = &Concurrency{ReservedConcurrentExecutions: &n}
+		out.Concurrency = &lambda.Concurrency{ReservedConcurrentExecutions: int32Ptr(c.ReservedConcurrency)}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -146,7 +146,7 @@ func (s *Server) updateCode(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req UpdateFunctionCodeRequest
+	var req lambda.UpdateFunctionCodeInput
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func (s *Server) updateConfiguration(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	var req UpdateFunctionConfigurationRequest
+	var req lambda.UpdateFunctionConfigurationInput
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -192,8 +192,8 @@ func (s *Server) updateConfiguration(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	u := functions.ConfigUpdate{
-		Role: req.Role, Handler: req.Handler, Description: req.Description, Timeout: req.Timeout,
-		MemorySize: req.MemorySize, Runtime: req.Runtime,
+		Role: req.Role, Handler: req.Handler, Description: req.Description, Timeout: intPtr(req.Timeout),
+		MemorySize: intPtr(req.MemorySize), Runtime: req.Runtime,
 	}
 	if req.ImageConfig != nil {
 		// Present but empty clears the overrides.
@@ -207,7 +207,7 @@ func (s *Server) updateConfiguration(w http.ResponseWriter, r *http.Request) err
 		}
 	}
 	if req.EphemeralStorage != nil {
-		size := req.EphemeralStorage.Size
+		size := int(req.EphemeralStorage.Size)
 		u.EphemeralStorage = &size
 	}
 	c, err := s.svc.UpdateConfig(r.Context(), name, u)

@@ -6,32 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
-	"github.com/wharf-dev/wharf/server/httperr"
-
+	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/server/httperr"
 )
-
-// AccessKey is an access key as the native API answers it: with its
-// secret once, when created; without it when listed. Policies are its
-// statements as `wharf keys create --policy` writes them (none: the
-// default policy, auth.DefaultStatements).
-type AccessKey struct {
-	AccessKeyID     string    `json:"AccessKeyId"`
-	SecretAccessKey string    `json:"SecretAccessKey,omitempty"`
-	Created         time.Time `json:"Created,omitzero"`
-	Policies        []string  `json:"Policies,omitempty"`
-}
-
-// CreateKeyRequest is the body of POST /wharf/v1/keys (optional: no body
-// is a key with the default policy). Admin adds the statement that allows
-// everything ("*:*:*").
-type CreateKeyRequest struct {
-	Admin    bool     `json:"Admin,omitempty"`
-	Policies []string `json:"Policies,omitempty"`
-}
 
 // maxKeyRequest bounds the body of a key creation.
 const maxKeyRequest = 64 << 10
@@ -48,7 +28,7 @@ const maxKeyRequest = 64 << 10
 func KeysHandler(keys *auth.Keys) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /wharf/v1/keys", func(w http.ResponseWriter, r *http.Request) {
-		var req CreateKeyRequest
+		var req wharf.CreateKeyRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxKeyRequest))
 		if err := dec.Decode(&req); err != nil && !errors.Is(err, io.EOF) {
 			nativeError(w, fmt.Errorf("decoding the key request: %v: %w", err, errdefs.ErrInvalidArgument))
@@ -71,13 +51,13 @@ func KeysHandler(keys *auth.Keys) http.Handler {
 			nativeError(w, err)
 			return
 		}
-		_ = writeJSON(w, http.StatusCreated, AccessKey{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey, Created: k.Created, Policies: policyStrings(k.Statements)})
+		_ = writeJSON(w, http.StatusCreated, wharf.AccessKey{AccessKeyID: k.AccessKeyID, SecretAccessKey: k.SecretAccessKey, Created: k.Created, Policies: policyStrings(k.Statements)})
 	})
 	mux.HandleFunc("GET /wharf/v1/keys", func(w http.ResponseWriter, r *http.Request) {
 		list := keys.List()
-		out := make([]AccessKey, 0, len(list))
+		out := make([]wharf.AccessKey, 0, len(list))
 		for _, k := range list {
-			out = append(out, AccessKey{AccessKeyID: k.AccessKeyID, Created: k.Created, Policies: policyStrings(k.Statements)})
+			out = append(out, wharf.AccessKey{AccessKeyID: k.AccessKeyID, Created: k.Created, Policies: policyStrings(k.Statements)})
 		}
 		_ = writeJSON(w, http.StatusOK, out)
 	})

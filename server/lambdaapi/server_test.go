@@ -26,6 +26,7 @@ import (
 	"github.com/aws/smithy-go"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/fntest"
@@ -787,7 +788,7 @@ func TestKeysHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var withPolicy AccessKey
+	var withPolicy wharf.AccessKey
 	_ = json.NewDecoder(resp.Body).Decode(&withPolicy)
 	resp.Body.Close()
 	if resp.StatusCode != 201 || strings.Join(withPolicy.Policies, " ") != "*:*:* lambda:InvokeFunction:orders-*" {

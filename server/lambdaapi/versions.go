@@ -3,6 +3,7 @@ package lambdaapi
 import (
 	"net/http"
 
+	"github.com/wharf-dev/wharf/api/lambda"
 	"github.com/wharf-dev/wharf/functions"
 )
 
@@ -11,7 +12,7 @@ func (s *Server) publishVersion(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req PublishVersionRequest
+	var req lambda.PublishVersionInput
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -35,12 +36,12 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, ListVersionsResponse{Versions: toWireAll(vs[from:to]), NextMarker: next})
+	return writeJSON(w, http.StatusOK, lambda.ListVersionsByFunctionOutput{Versions: toWireAll(vs[from:to]), NextMarker: next})
 }
 
 // aliasRequest decodes an alias body; wharf routes an alias to one version.
 func aliasRequest(r *http.Request) (functions.Alias, error) {
-	var req AliasRequest
+	var req lambda.AliasInput
 	if err := decodeJSON(r, &req); err != nil {
 		return functions.Alias{}, err
 	}
@@ -116,7 +117,7 @@ func (s *Server) listAliases(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]AliasConfiguration, 0, len(as))
+	out := make([]lambda.AliasConfiguration, 0, len(as))
 	version := r.URL.Query().Get("FunctionVersion")
 	for _, a := range as {
 		if version == "" || a.FunctionVersion == version {
@@ -127,7 +128,7 @@ func (s *Server) listAliases(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, ListAliasesResponse{Aliases: out[from:to], NextMarker: next})
+	return writeJSON(w, http.StatusOK, lambda.ListAliasesOutput{Aliases: out[from:to], NextMarker: next})
 }
 
 func (s *Server) putConcurrency(w http.ResponseWriter, r *http.Request) error {
@@ -135,17 +136,17 @@ func (s *Server) putConcurrency(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req PutConcurrencyRequest
+	var req lambda.Concurrency
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
 	if req.ReservedConcurrentExecutions == nil {
 		return invalidParam("ReservedConcurrentExecutions is required")
 	}
-	if err := s.svc.PutConcurrency(r.Context(), name, *req.ReservedConcurrentExecutions); err != nil {
+	if err := s.svc.PutConcurrency(r.Context(), name, int(*req.ReservedConcurrentExecutions)); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, Concurrency{ReservedConcurrentExecutions: req.ReservedConcurrentExecutions})
+	return writeJSON(w, http.StatusOK, lambda.Concurrency{ReservedConcurrentExecutions: req.ReservedConcurrentExecutions})
 }
 
 func (s *Server) getConcurrency(w http.ResponseWriter, r *http.Request) error {
@@ -157,7 +158,7 @@ func (s *Server) getConcurrency(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, Concurrency{ReservedConcurrentExecutions: c.ReservedConcurrency})
+	return writeJSON(w, http.StatusOK, lambda.Concurrency{ReservedConcurrentExecutions: int32Ptr(c.ReservedConcurrency)})
 }
 
 func (s *Server) deleteConcurrency(w http.ResponseWriter, r *http.Request) error {

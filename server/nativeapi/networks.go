@@ -11,6 +11,7 @@ import (
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/engine/network"
+	"github.com/wharf-dev/wharf/engine/network/portspec"
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/server/backend"
@@ -317,7 +318,7 @@ func listPorts(c *container.Container) []wharf.Port {
 		if bound[k] {
 			continue
 		}
-		if proto, p, _, err := network.ParsePortKey(k); err == nil {
+		if proto, p, _, err := portspec.ParsePortKey(k); err == nil {
 			out = append(out, wharf.Port{PrivatePort: p, Type: proto})
 		}
 	}

@@ -1,12 +1,14 @@
 // Package benchutil holds what the benchmark commands share: the busybox
-// test image, the wharf CLI runner, quantiles, process memory readings and
-// the clean-up of mounts and cgroups a bare runtime leaves.
+// test image, the wharf binary (built as make build does) and its CLI
+// runner, quantiles, process memory readings and the clean-up of mounts
+// and cgroups a bare runtime leaves.
 package benchutil
 
 import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wharf-dev/wharf/internal/wharfbuild"
 )
 
 // BuildRootfs makes the test image from Debian's static busybox: a
@@ -158,6 +162,32 @@ func Quantile(ts []time.Duration, q float64) time.Duration {
 
 // Ms formats d as milliseconds with one decimal.
 func Ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+
+// built is the binary WharfBinary built, once per benchmark.
+var built string
+
+// WharfBinary returns the wharf binary a benchmark runs: path made
+// absolute, or, when path is "", the artifact built from this checkout
+// exactly as `make build` builds it (internal/wharfbuild), in a temporary
+// directory that Cleanup removes.
+func WharfBinary(path string) string {
+	if path != "" {
+		abs, err := filepath.Abs(path)
+		Check(err)
+		return abs
+	}
+	if built == "" {
+		root, err := wharfbuild.ModuleRoot()
+		Check(err)
+		dir, err := os.MkdirTemp("", "wharf-bench-bin-")
+		Check(err)
+		OnExit(func() { _ = os.RemoveAll(dir) })
+		bin := filepath.Join(dir, "wharf")
+		Check(wharfbuild.Build(context.Background(), root, bin))
+		built = bin
+	}
+	return built
+}
 
 // Wharf runs the wharf CLI against the daemon on sock and returns stdout.
 func Wharf(bin, sock string, args ...string) (string, error) {

@@ -1,4 +1,4 @@
-package container
+package ocishim
 
 import (
 	"errors"
@@ -66,21 +66,48 @@ func TestWarmDeliverToAnExitedRuntime(t *testing.T) {
 	}
 }
 
-// A warm exec serves only the run it was started for.
+// A warm exec serves only the run it was started for: a new start of the
+// container, or the end of its run, makes it unusable, and it is killed
+// rather than handed an exec.
 func TestWarmFitsOnlyItsRun(t *testing.T) {
-	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-	w := &warmExec{pid: 42, startedAt: at}
-	c := &Container{}
-	c.State.Pid, c.State.StartedAt = 42, at
-	if !w.fits(c) {
-		t.Error("a warm exec does not fit the run it was started for")
+	r := &Runtime{runs: map[string]*run{}}
+	give := func(gen int) *warmExec {
+		w := &warmExec{gen: gen, done: make(chan struct{}), timer: time.NewTimer(time.Hour)}
+		r.mu.Lock()
+		r.runOf("c").warm = w
+		r.mu.Unlock()
+		return w
 	}
-	c.State.StartedAt = at.Add(time.Second)
-	if w.fits(c) {
-		t.Error("a warm exec fits a restarted container")
+	r.newRun("c")
+	w := give(1)
+	if got := r.takeWarm("c"); got != w {
+		t.Fatal("a warm exec of the current run was not taken")
 	}
-	c.State.Pid, c.State.StartedAt = 43, at
-	if w.fits(c) {
-		t.Error("a warm exec fits a container with another init")
+	if r.takeWarm("c") != nil {
+		t.Fatal("a warm exec was taken twice")
 	}
+	w = give(1)
+	r.newRun("c")
+	if r.takeWarm("c") != nil || !killed(w) {
+		t.Error("a start leaves the last run's warm exec in place")
+	}
+	// One that a rewarm registered late, for the last run.
+	give(1)
+	if r.takeWarm("c") != nil {
+		t.Error("a warm exec of the last run serves a restarted container")
+	}
+	w = give(2)
+	r.ended("c", 2)
+	if r.takeWarm("c") != nil {
+		t.Error("a warm exec serves a run that ended")
+	}
+	if !killed(w) {
+		t.Error("the warm exec of an ended run was not killed")
+	}
+}
+
+func killed(w *warmExec) bool {
+	done := false
+	w.killOnce.Do(func() { done = true })
+	return !done
 }

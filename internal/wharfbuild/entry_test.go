@@ -1,4 +1,4 @@
-package testutil
+package wharfbuild
 
 import (
 	"testing"
@@ -8,6 +8,6 @@ import (
 
 func TestDormantEntryMatchesShim(t *testing.T) {
 	if dormantEntry != shim.DormantEntry {
-		t.Fatalf("testutil builds with entry %q, the shim's is %q", dormantEntry, shim.DormantEntry)
+		t.Fatalf("wharfbuild links with entry %q, the shim's is %q", dormantEntry, shim.DormantEntry)
 	}
 }

@@ -37,6 +37,10 @@ import (
 
 // fnConfig holds the daemon's functions flags.
 type fnConfig struct {
+	// wharfBinary is the lean binary a spare sandbox runs (not a flag of
+	// its own: the daemon's --wharf-binary).
+	wharfBinary string
+
 	httpAddr    string
 	idleTimeout time.Duration
 	concurrency int
@@ -99,7 +103,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 	if err != nil {
 		return nil, fmt.Errorf("the queue of async invocations: %w", err)
 	}
-	launcher := sandbox.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, spareDir, c.idleTimeout, log))
+	launcher := sandbox.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, c.wharfBinary, spareDir, c.idleTimeout, log))
 	eng, err := invoke.New(fnRoot, launcher,
 		invoke.WithIdleTimeout(c.idleTimeout), invoke.WithDefaultConcurrency(c.concurrency),
 		invoke.WithLogger(log), invoke.WithRegisterer(reg), invoke.WithImages(images), invoke.WithQueue(queue),
@@ -137,7 +141,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 			return nil, err
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", reg.Handler())
+		mux.Handle("GET /metrics", metrics.Handler(reg))
 		mux.Handle("/", fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool))))
 		// Bodies get per-request deadlines (lambdaapi, trigger): a
 		// ReadTimeout or WriteTimeout here would cut the responses of
@@ -173,18 +177,15 @@ func (fr *fnRuntime) close() {
 	fr.launcher.Close()
 }
 
-// spareOption enables spare sandboxes when the daemon's own binary can run
-// inside one (it must be static: the base image has no libc).
-func spareOption(n int, dir string, idle time.Duration, log *slog.Logger) sandbox.LauncherOption {
+// spareOption enables spare sandboxes when the lean wharf binary, self,
+// can run inside one (it must be static: the base image has no libc).
+func spareOption(n int, self, dir string, idle time.Duration, log *slog.Logger) sandbox.LauncherOption {
 	if n <= 0 {
 		return sandbox.WithSpares(0, "", dir, idle, log)
 	}
-	self, err := os.Executable()
-	if err == nil {
-		var static bool
-		if static, err = sandbox.StaticBinary(self); err == nil && !static {
-			err = errors.New("it is dynamically linked (build it with `make build` or CGO_ENABLED=0)")
-		}
+	static, err := sandbox.StaticBinary(self)
+	if err == nil && !static {
+		err = errors.New("it is dynamically linked (build it with `make build` or CGO_ENABLED=0)")
 	}
 	if err != nil {
 		log.Warn("no spare function sandboxes: the wharf binary cannot run inside one", "err", err)

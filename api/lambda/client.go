@@ -1,14 +1,15 @@
-// Package lambdaclient is a client of the AWS Lambda REST API as wharf
-// serves it (server/lambdaapi): function management, versions, aliases,
+// Package lambda holds the wire types of the AWS Lambda REST API as wharf
+// serves it — one definition used by server/lambdaapi and by the client
+// here — and a client of it: function management, versions, aliases,
 // concurrency and Invoke, with requests signed by AWS Signature Version 4.
 //
-// It replaces aws-sdk-go-v2's lambda client in the wharf binary, whose
-// package initialisation alone (service/lambda/schemas and endpoints)
-// allocated ~0.8 MB in every wharf process, shims included. It speaks the
-// same wire protocol: the same paths, JSON members and headers, the same
-// signature, the same retries of throttled and failed requests, and the
-// same error codes (Lambda's exception names).
-package lambdaclient
+// The client is what `wharf fn` uses in the lean CLI, where
+// aws-sdk-go-v2's lambda client would cost every start its package
+// initialisation (service/lambda/schemas and endpoints allocate ~0.8 MB).
+// It speaks the same wire protocol: the same paths, JSON members and
+// headers, the same signature, the same retries of throttled and failed
+// requests, and the same error codes (Lambda's exception names).
+package lambda
 
 import (
 	"bytes"
@@ -324,9 +325,7 @@ func (c *Client) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCodeI
 // PublishVersion publishes $LATEST as a version.
 func (c *Client) PublishVersion(ctx context.Context, name, description string) (*FunctionConfiguration, error) {
 	var out FunctionConfiguration
-	in := struct {
-		Description string `json:"Description"`
-	}{description}
+	in := PublishVersionInput{Description: description}
 	if err := c.do(ctx, "POST", fnPath(v2015, name, "/versions"), nil, in, &out); err != nil {
 		return nil, err
 	}

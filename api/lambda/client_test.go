@@ -1,4 +1,4 @@
-package lambdaclient
+package lambda_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wharf-dev/wharf/api/lambda"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/auth"
@@ -25,7 +26,7 @@ import (
 
 // server is the real Lambda API handler over the real functions engine
 // (its sandboxes in-process), and a client signed with a key it issued.
-func server(t *testing.T, opts ...fntest.Option) (*Client, *invoke.Engine, *auth.Keys, string) {
+func server(t *testing.T, opts ...fntest.Option) (*lambda.Client, *invoke.Engine, *auth.Keys, string) {
 	t.Helper()
 	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
@@ -38,7 +39,7 @@ func server(t *testing.T, opts ...fntest.Option) (*Client, *invoke.Engine, *auth
 	svc := fntest.New(t, opts...).Engine
 	srv := httptest.NewServer(lambdaapi.New(svc, keys))
 	t.Cleanup(srv.Close)
-	return New(srv.URL, "eu-central-1", key.AccessKeyID, key.SecretAccessKey, WithRetries(1, 0)), svc, keys, srv.URL
+	return lambda.New(srv.URL, "eu-central-1", key.AccessKeyID, key.SecretAccessKey, lambda.WithRetries(1, 0)), svc, keys, srv.URL
 }
 
 func i32(v int32) *int32 { return &v }
@@ -53,41 +54,41 @@ func TestFunctionLifecycle(t *testing.T) {
 	ctx := context.Background()
 
 	_, err := c.GetFunctionConfiguration(ctx, "hello", "")
-	if !IsCode(err, "ResourceNotFoundException") || !errdefs.IsNotFound(err) {
+	if !lambda.IsCode(err, "ResourceNotFoundException") || !errdefs.IsNotFound(err) {
 		t.Fatalf("missing function: %v", err)
 	}
-	var ae *Error
+	var ae *lambda.Error
 	if !errors.As(err, &ae) || ae.StatusCode != 404 || ae.RequestID == "" || !strings.HasPrefix(err.Error(), "ResourceNotFoundException: Function not found") {
 		t.Fatalf("error = %#v", ae)
 	}
 
-	created, err := c.CreateFunction(ctx, &CreateFunctionInput{
+	created, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
 		FunctionName: "hello", Role: "arn:aws:iam::000000000000:role/r", Runtime: "provided.al2023", Handler: "bootstrap",
-		Description: "first", Timeout: i32(5), MemorySize: i32(256), PackageType: PackageTypeZip,
-		Code: FunctionCode{ZipFile: zipOf(t, "v1")}, Environment: &Environment{Variables: map[string]string{"A": "1"}},
-		EphemeralStorage: &EphemeralStorage{Size: 1024},
+		Description: "first", Timeout: i32(5), MemorySize: i32(256), PackageType: lambda.PackageTypeZip,
+		Code: lambda.FunctionCode{ZipFile: zipOf(t, "v1")}, Environment: &lambda.Environment{Variables: map[string]string{"A": "1"}},
+		EphemeralStorage: &lambda.EphemeralStorage{Size: 1024},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if created.FunctionName != "hello" || created.Version != "$LATEST" || !strings.HasSuffix(created.FunctionArn, ":function:hello") ||
 		created.MemorySize != 256 || created.Timeout != 5 || created.Environment.Variables["A"] != "1" || created.EphemeralStorage.Size != 1024 ||
-		created.PackageType != PackageTypeZip || created.CodeSize == 0 {
+		created.PackageType != lambda.PackageTypeZip || created.CodeSize == 0 {
 		t.Fatalf("created %+v", created)
 	}
-	if _, err := c.CreateFunction(ctx, &CreateFunctionInput{FunctionName: "hello", Role: "r", Runtime: "provided", Handler: "h", Code: FunctionCode{ZipFile: zipOf(t, "")}}); !IsCode(err, "ResourceConflictException") || !errdefs.IsConflict(err) {
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: "hello", Role: "r", Runtime: "provided", Handler: "h", Code: lambda.FunctionCode{ZipFile: zipOf(t, "")}}); !lambda.IsCode(err, "ResourceConflictException") || !errdefs.IsConflict(err) {
 		t.Fatalf("second create: %v", err)
 	}
 
 	// Only what is set changes.
-	cfg, err := c.UpdateFunctionConfiguration(ctx, &UpdateFunctionConfigurationInput{FunctionName: "hello", MemorySize: i32(512), Environment: &Environment{}})
+	cfg, err := c.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: "hello", MemorySize: i32(512), Environment: &lambda.Environment{}})
 	if err != nil || cfg.MemorySize != 512 || cfg.Timeout != 5 || cfg.Environment != nil || cfg.Description != "first" {
 		t.Fatalf("update configuration = %+v, %v", cfg, err)
 	}
-	if _, err := c.UpdateFunctionConfiguration(ctx, &UpdateFunctionConfigurationInput{FunctionName: "hello", MemorySize: i32(1)}); !IsCode(err, "InvalidParameterValueException") || !errdefs.IsInvalidArgument(err) {
+	if _, err := c.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: "hello", MemorySize: i32(1)}); !lambda.IsCode(err, "InvalidParameterValueException") || !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("bad memory: %v", err)
 	}
-	code, err := c.UpdateFunctionCode(ctx, &UpdateFunctionCodeInput{FunctionName: "hello", ZipFile: zipOf(t, "v2"), Publish: true})
+	code, err := c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: "hello", ZipFile: zipOf(t, "v2"), Publish: true})
 	if err != nil || code.Version != "1" {
 		t.Fatalf("update code = %+v, %v", code, err)
 	}
@@ -96,7 +97,7 @@ func TestFunctionLifecycle(t *testing.T) {
 		t.Fatalf("publish = %+v, %v", v, err)
 	}
 	got, err := c.GetFunctionConfiguration(ctx, "hello", "1")
-	if err != nil || got.Version != "1" || got.MemorySize != 512 || got.State != StateActive {
+	if err != nil || got.Version != "1" || got.MemorySize != 512 || got.State != lambda.StateActive {
 		t.Fatalf("get 1 = %+v, %v", got, err)
 	}
 
@@ -118,14 +119,14 @@ func TestFunctionLifecycle(t *testing.T) {
 		t.Fatalf("concurrency after delete = %v, %v", n, err)
 	}
 
-	a, err := c.CreateAlias(ctx, &AliasInput{FunctionName: "hello", Name: "live", FunctionVersion: "1", Description: "d"})
+	a, err := c.CreateAlias(ctx, &lambda.AliasInput{FunctionName: "hello", Name: "live", FunctionVersion: "1", Description: "d"})
 	if err != nil || a.Name != "live" || a.FunctionVersion != "1" || !strings.HasSuffix(a.AliasArn, ":function:hello:live") {
 		t.Fatalf("create alias = %+v, %v", a, err)
 	}
-	if _, err := c.UpdateAlias(ctx, &AliasInput{FunctionName: "hello", Name: "nope", FunctionVersion: "1"}); !IsCode(err, "ResourceNotFoundException") {
+	if _, err := c.UpdateAlias(ctx, &lambda.AliasInput{FunctionName: "hello", Name: "nope", FunctionVersion: "1"}); !lambda.IsCode(err, "ResourceNotFoundException") {
 		t.Fatalf("update of a missing alias: %v", err)
 	}
-	a, err = c.UpdateAlias(ctx, &AliasInput{FunctionName: "hello", Name: "live", FunctionVersion: "$LATEST"})
+	a, err = c.UpdateAlias(ctx, &lambda.AliasInput{FunctionName: "hello", Name: "live", FunctionVersion: "$LATEST"})
 	if err != nil || a.FunctionVersion != "$LATEST" || a.Description != "d" {
 		t.Fatalf("update alias = %+v, %v", a, err)
 	}
@@ -200,7 +201,7 @@ func TestInvoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := c.Invoke(ctx, &InvokeInput{FunctionName: "fn", Payload: []byte(`{"a":1}`), LogType: LogTail})
+	out, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", Payload: []byte(`{"a":1}`), LogType: lambda.LogTail})
 	if err != nil || out.StatusCode != 200 || string(out.Payload) != `{"a":1}` || out.ExecutedVersion != "$LATEST" || out.FunctionError != "" || out.RequestID == "" {
 		t.Fatalf("sync = %+v, %v", out, err)
 	}
@@ -208,15 +209,15 @@ func TestInvoke(t *testing.T) {
 	if err != nil || !strings.Contains(string(tail), "ran $LATEST") || !strings.Contains(string(tail), "REPORT RequestId: "+out.RequestID) {
 		t.Fatalf("tail %q, %v", tail, err)
 	}
-	out, err = c.Invoke(ctx, &InvokeInput{FunctionName: "fn", Qualifier: "1", Payload: []byte(`{}`)})
+	out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", Qualifier: "1", Payload: []byte(`{}`)})
 	if err != nil || out.ExecutedVersion != "1" || out.LogResult != "" {
 		t.Fatalf("qualified, no tail = %+v, %v", out, err)
 	}
-	out, err = c.Invoke(ctx, &InvokeInput{FunctionName: "fn", Payload: []byte(`"fail"`), InvocationType: InvocationRequestResponse})
+	out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", Payload: []byte(`"fail"`), InvocationType: lambda.InvocationRequestResponse})
 	if err != nil || out.FunctionError != "Unhandled" || !strings.Contains(string(out.Payload), "Oops") {
 		t.Fatalf("function error = %+v, %v", out, err)
 	}
-	out, err = c.Invoke(ctx, &InvokeInput{FunctionName: "fn", Payload: []byte(`{"e":1}`), InvocationType: InvocationEvent})
+	out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", Payload: []byte(`{"e":1}`), InvocationType: lambda.InvocationEvent})
 	if err != nil || out.StatusCode != 202 || len(out.Payload) != 0 || out.RequestID == "" {
 		t.Fatalf("event = %+v, %v", out, err)
 	}
@@ -228,14 +229,14 @@ func TestInvoke(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the event did not run")
 	}
-	out, err = c.Invoke(ctx, &InvokeInput{FunctionName: "fn", InvocationType: InvocationDryRun})
+	out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", InvocationType: lambda.InvocationDryRun})
 	if err != nil || out.StatusCode != 204 || out.ExecutedVersion != "$LATEST" {
 		t.Fatalf("dry run = %+v, %v", out, err)
 	}
-	if _, err := c.Invoke(ctx, &InvokeInput{FunctionName: "fn", InvocationType: "Sometimes"}); !IsCode(err, "InvalidParameterValueException") {
+	if _, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", InvocationType: "Sometimes"}); !lambda.IsCode(err, "InvalidParameterValueException") {
 		t.Fatalf("bad type: %v", err)
 	}
-	if _, err := c.Invoke(ctx, &InvokeInput{FunctionName: "fn", Payload: []byte(`{`)}); !IsCode(err, "InvalidRequestContentException") || !errdefs.IsInvalidArgument(err) {
+	if _, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", Payload: []byte(`{`)}); !lambda.IsCode(err, "InvalidRequestContentException") || !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("bad payload: %v", err)
 	}
 
@@ -243,8 +244,8 @@ func TestInvoke(t *testing.T) {
 	if err := svc.PutConcurrency(ctx, "fn", 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Invoke(ctx, &InvokeInput{FunctionName: "fn", Payload: []byte(`{}`)})
-	var ae *Error
+	_, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", Payload: []byte(`{}`)})
+	var ae *lambda.Error
 	if !errors.As(err, &ae) || ae.StatusCode != 429 || ae.Code != "TooManyRequestsException" || ae.Reason != "ReservedFunctionConcurrentInvocationLimitExceeded" || !errdefs.IsUnavailable(err) {
 		t.Fatalf("throttled: %#v", err)
 	}
@@ -253,19 +254,19 @@ func TestInvoke(t *testing.T) {
 func TestSignatureRefused(t *testing.T) {
 	c, _, keys, url := server(t)
 	ctx := context.Background()
-	bad := New(url, "us-east-1", keys.List()[0].AccessKeyID, strings.Repeat("x", 40))
+	bad := lambda.New(url, "us-east-1", keys.List()[0].AccessKeyID, strings.Repeat("x", 40))
 	_, err := bad.ListFunctions(ctx)
-	if !IsCode(err, "InvalidSignatureException") || !errdefs.IsUnauthorized(err) {
+	if !lambda.IsCode(err, "InvalidSignatureException") || !errdefs.IsUnauthorized(err) {
 		t.Fatalf("wrong secret: %v", err)
 	}
-	unknown := New(url, "us-east-1", "AKIANOSUCHKEY", "s")
-	if _, err := unknown.ListFunctions(ctx); !IsCode(err, "UnrecognizedClientException") {
+	unknown := lambda.New(url, "us-east-1", "AKIANOSUCHKEY", "s")
+	if _, err := unknown.ListFunctions(ctx); !lambda.IsCode(err, "UnrecognizedClientException") {
 		t.Fatalf("unknown key: %v", err)
 	}
 	// A clock 20 minutes off is refused: the signature carries the time.
 	skewed := *c
-	WithClock(func() time.Time { return time.Now().Add(-20 * time.Minute) })(&skewed)
-	if _, err := skewed.ListFunctions(ctx); !IsCode(err, "InvalidSignatureException") || !strings.Contains(err.Error(), "Signature expired") {
+	lambda.WithClock(func() time.Time { return time.Now().Add(-20 * time.Minute) })(&skewed)
+	if _, err := skewed.ListFunctions(ctx); !lambda.IsCode(err, "InvalidSignatureException") || !strings.Contains(err.Error(), "Signature expired") {
 		t.Fatalf("stale: %v", err)
 	}
 }
@@ -299,10 +300,10 @@ func TestErrorShapes(t *testing.T) {
 			w.WriteHeader(tc.status)
 			fmt.Fprint(w, tc.body)
 		}))
-		c := New(srv.URL, "us-east-1", "A", "B", WithRetries(3, time.Millisecond))
+		c := lambda.New(srv.URL, "us-east-1", "A", "B", lambda.WithRetries(3, time.Millisecond))
 		err := c.DeleteFunction(context.Background(), "x", "")
 		srv.Close()
-		var ae *Error
+		var ae *lambda.Error
 		if !errors.As(err, &ae) || ae.Code != tc.code || ae.Message != tc.msg || ae.RequestID != "req-1" || !errors.Is(err, tc.class) {
 			t.Errorf("%d %q %s: %#v", tc.status, tc.header, tc.body, err)
 		}
@@ -328,9 +329,9 @@ func TestRequestShape(t *testing.T) {
 		fmt.Fprint(w, `{"errorMessage":"x"}`)
 	}))
 	defer srv.Close()
-	c := New(srv.URL+"/", "eu-west-1", "AKIAX", "S")
-	out, err := c.Invoke(context.Background(), &InvokeInput{FunctionName: "arn:aws:lambda:eu-west-1:000000000000:function:f", Qualifier: "$LATEST",
-		InvocationType: InvocationRequestResponse, LogType: LogTail, Payload: []byte(`{}`)})
+	c := lambda.New(srv.URL+"/", "eu-west-1", "AKIAX", "S")
+	out, err := c.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: "arn:aws:lambda:eu-west-1:000000000000:function:f", Qualifier: "$LATEST",
+		InvocationType: lambda.InvocationRequestResponse, LogType: lambda.LogTail, Payload: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}

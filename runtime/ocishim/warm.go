@@ -1,7 +1,9 @@
-package container
+package ocishim
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/wharf-dev/wharf/internal/procwait"
 	"github.com/wharf-dev/wharf/runtime/oci"
+	"github.com/wharf-dev/wharf/runtime/task"
 )
 
 // A warm exec is the runtime's `exec` started ahead of the request that
@@ -23,17 +26,17 @@ import (
 // starting itself and loading the container's state before it reads the
 // process to run; a warm exec has done that and waits, blocked opening
 // the FIFO it was given as --process, until an exec is started. The
-// container's next non-TTY exec writes its process there instead of
+// container's next non-terminal exec writes its process there instead of
 // starting the runtime.
 //
 // One is started for a container whose execs repeat (one came within
 // WithExecWarmFor of the one before) and kept for that long after the
 // last exec, so a container exec'd into once in a while costs nothing.
-// A warm exec belongs to one run of its container: it is used only while the
-// container runs with the pid and start time it was started for, and is
-// killed when it expires, when the container is removed and when the
-// engine closes; the kernel kills it if the daemon dies (parent-death
-// signal).
+// A warm exec belongs to one run of its container: it is used only while
+// that run goes on (run.gen, which Start bumps and Wait's answer ends),
+// and is killed when it expires, when the run ends, when the container is
+// deleted and when the runtime closes; the kernel kills it if the daemon
+// dies (parent-death signal).
 type warmExec struct {
 	cmd        *exec.Cmd
 	dir        string
@@ -43,8 +46,7 @@ type warmExec struct {
 	stdin      *os.File // write end of the process's stdin
 	stdout     *os.File // read end of its stdout
 	stderr     *os.File // read end of its stderr
-	pid        int      // the container's init pid it was started for
-	startedAt  time.Time
+	gen        int      // the run of the container it was started for
 	timer      *time.Timer
 	done       chan struct{} // closed once the runtime has exited
 	err        error         // its exit, once done
@@ -52,10 +54,6 @@ type warmExec struct {
 	delivered  bool
 	stdioClose sync.Once
 }
-
-// WithExecWarmFor keeps a runtime exec started ahead for d after a
-// container's last exec (0: never); see warmExec.
-func WithExecWarmFor(d time.Duration) Option { return func(e *Engine) { e.warmFor = d } }
 
 // runtimeLogArgs are the global flags that send the runtime's log, as
 // JSON, to path.
@@ -66,20 +64,25 @@ func runtimeLogArgs(rt *oci.Runtime, path string) []string {
 	return []string{"--log-format", "json", "--log", path}
 }
 
-// startWarmExec starts a warm exec for the container's current run.
-func (e *Engine) startWarmExec(rt *oci.Runtime, c *Container) (*warmExec, error) {
-	dir := filepath.Join(e.shimDir(c.ID), "w"+newID()[:8])
+func randomHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+// startWarmExec starts a warm exec for run gen of container id.
+func (r *Runtime) startWarmExec(id string, gen int) (*warmExec, error) {
+	dir := filepath.Join(r.dir(id), "w"+randomHex(8))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	w := &warmExec{
-		dir:       dir,
-		fifo:      filepath.Join(dir, "process.json"),
-		logPath:   filepath.Join(dir, "runtime.log"),
-		pidFile:   filepath.Join(dir, "pid"),
-		pid:       c.State.Pid,
-		startedAt: c.State.StartedAt,
-		done:      make(chan struct{}),
+		dir:     dir,
+		fifo:    filepath.Join(dir, "process.json"),
+		logPath: filepath.Join(dir, "runtime.log"),
+		pidFile: filepath.Join(dir, "pid"),
+		gen:     gen,
+		done:    make(chan struct{}),
 	}
 	fail := func(err error) (*warmExec, error) {
 		w.closeStdio()
@@ -109,8 +112,8 @@ func (e *Engine) startWarmExec(rt *oci.Runtime, c *Container) (*warmExec, error)
 	if w.stderr, child[2], err = os.Pipe(); err != nil {
 		return fail(err)
 	}
-	args := append(runtimeLogArgs(rt, w.logPath), "exec", "--process", w.fifo, "--pid-file", w.pidFile, c.ID)
-	cmd := rt.Command(context.Background(), args...)
+	args := append(runtimeLogArgs(r.rt, w.logPath), "exec", "--process", w.fifo, "--pid-file", w.pidFile, id)
+	cmd := r.rt.Command(context.Background(), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = child[0], child[1], child[2]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -122,11 +125,6 @@ func (e *Engine) startWarmExec(rt *oci.Runtime, c *Container) (*warmExec, error)
 		close(w.done)
 	}()
 	return w, nil
-}
-
-// fits reports whether w was started for the container's current run.
-func (w *warmExec) fits(c *Container) bool {
-	return w.pid == c.State.Pid && w.startedAt.Equal(c.State.StartedAt)
 }
 
 func (w *warmExec) exited() bool {
@@ -202,34 +200,24 @@ func (w *warmExec) kill() {
 	})
 }
 
-// takeWarm returns the container's warm exec if it fits the container's
-// current run, and forgets it either way.
-func (e *Engine) takeWarm(en *entry, c *Container) *warmExec {
-	w := e.detachWarm(en)
-	if w == nil {
+// takeWarm returns the container's warm exec if it belongs to the
+// container's current run, and forgets it either way.
+func (r *Runtime) takeWarm(id string) *warmExec {
+	r.mu.Lock()
+	rn := r.runs[id]
+	if rn == nil || rn.warm == nil {
+		r.mu.Unlock()
 		return nil
 	}
+	w := rn.warm
+	rn.warm = nil
+	fits := w.gen == rn.gen && !rn.exited
+	r.mu.Unlock()
 	w.timer.Stop()
-	if !w.fits(c) || w.exited() {
+	if !fits || w.exited() {
 		w.kill()
 		return nil
 	}
-	return w
-}
-
-// dropWarm kills the container's warm exec, if any.
-func (e *Engine) dropWarm(en *entry) {
-	if w := e.detachWarm(en); w != nil {
-		w.kill()
-	}
-}
-
-// detachWarm takes the container's warm exec, if any, from the container.
-func (e *Engine) detachWarm(en *entry) *warmExec {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	w := en.warm
-	en.warm = nil
 	return w
 }
 
@@ -237,107 +225,89 @@ func (e *Engine) detachWarm(en *entry) *warmExec {
 // one before it came within the warm period: only then is a runtime
 // started ahead for the next, so a container exec'd into once in a while
 // costs nothing more than its execs.
-func (e *Engine) execRepeats(en *entry) bool {
-	if e.warmFor <= 0 {
+func (r *Runtime) execRepeats(id string) bool {
+	if r.warmFor <= 0 {
 		return false
 	}
 	now := time.Now()
-	e.mu.Lock()
-	prev := en.lastExec
-	en.lastExec = now
-	e.mu.Unlock()
-	return !prev.IsZero() && now.Sub(prev) <= e.warmFor
+	r.mu.Lock()
+	rn := r.runOf(id)
+	prev := rn.lastExec
+	rn.lastExec = now
+	r.mu.Unlock()
+	return !prev.IsZero() && now.Sub(prev) <= r.warmFor
 }
 
 // rewarm starts a warm exec for the container's next exec, unless it has
-// one or is not running (execRepeats decides whether to call it).
-func (e *Engine) rewarm(en *entry) {
-	e.mu.Lock()
-	if en.warm != nil || en.removed || en.c.State.Status != StatusRunning || e.closed {
-		e.mu.Unlock()
+// one or its run is not going on (execRepeats decides whether to call it).
+func (r *Runtime) rewarm(id string) {
+	r.mu.Lock()
+	rn := r.runs[id]
+	if rn == nil || rn.warm != nil || rn.exited || rn.paused || r.closed {
+		r.mu.Unlock()
 		return
 	}
-	c := en.c.clone()
-	e.mu.Unlock()
-	rt := e.runtimes[c.Runtime]
-	if rt == nil {
-		return
-	}
-	w, err := e.startWarmExec(rt, c)
+	gen := rn.gen
+	r.mu.Unlock()
+	w, err := r.startWarmExec(id, gen)
 	if err != nil {
-		e.log.Debug("warm exec not started", "container", c.ID, "err", err)
+		r.log.Debug("warm exec not started", "container", id, "err", err)
 		return
 	}
-	e.mu.Lock()
-	if en.warm != nil || en.removed || e.closed {
-		e.mu.Unlock()
+	r.mu.Lock()
+	// The run may have ended or the container gone meanwhile.
+	if r.runs[id] != rn || rn.warm != nil || rn.gen != gen || rn.exited || r.closed {
+		r.mu.Unlock()
 		w.kill()
 		return
 	}
-	en.warm = w
-	w.timer = time.AfterFunc(e.warmFor, func() {
+	rn.warm = w
+	w.timer = time.AfterFunc(r.warmFor, func() {
 		// An exec may have taken it a moment before: then it is the
 		// exec's, not the timer's, to end.
-		e.mu.Lock()
-		expired := en.warm == w
+		r.mu.Lock()
+		expired := rn.warm == w
 		if expired {
-			en.warm = nil
+			rn.warm = nil
 		}
-		e.mu.Unlock()
+		r.mu.Unlock()
 		if expired {
 			w.kill()
 		}
 	})
-	e.mu.Unlock()
+	r.mu.Unlock()
 }
 
 // runWarm runs an exec on a warm exec that has its process: it pumps the
-// process's stdio to stream and records the exit, as ExecStart does with a
-// runtime it starts.
-func (e *Engine) runWarm(x *execEntry, w *warmExec, cfg ExecConfig, stream io.ReadWriter, detach bool, out, errw io.Writer) error {
-	x.mu.Lock()
-	x.pidFile = w.pidFile
-	x.mu.Unlock()
-	if stream != nil && !detach && cfg.AttachStdin {
+// process's stdio and records the exit, as Exec does with a runtime it
+// starts, and calls after, if set, once it is over.
+func (r *Runtime) runWarm(w *warmExec, o task.ExecOptions, after func()) task.Process {
+	p := newProcess()
+	p.pidFile = w.pidFile
+	if o.Stdin != nil {
 		go func() {
-			_, _ = io.Copy(w.stdin, stream)
+			_, _ = io.Copy(w.stdin, o.Stdin)
 			w.stdin.Close()
 		}()
 	} else {
 		w.stdin.Close()
 	}
 	var copies sync.WaitGroup
-	for _, p := range []struct {
+	for _, c := range []struct {
 		dst io.Writer
 		src *os.File
-	}{{out, w.stdout}, {errw, w.stderr}} {
+	}{{orDiscard(o.Stdout), w.stdout}, {orDiscard(o.Stderr), w.stderr}} {
 		copies.Add(1)
 		go func() {
 			defer copies.Done()
-			_, _ = io.Copy(p.dst, p.src)
+			_, _ = io.Copy(c.dst, c.src)
 		}()
 	}
-	return e.awaitExec(x, detach, w.dir, w.logPath, func() error {
+	p.wait = r.awaitExec(p, w.dir, w.logPath, func() error {
 		<-w.done
 		copies.Wait()
 		w.closeStdio()
 		return w.err
-	})
-}
-
-// closeWarm kills every warm exec; the engine starts no more.
-func (e *Engine) closeWarm() {
-	e.mu.Lock()
-	e.closed = true
-	var ws []*warmExec
-	for _, en := range e.byID {
-		if en.warm != nil {
-			ws = append(ws, en.warm)
-			en.warm = nil
-		}
-	}
-	e.mu.Unlock()
-	for _, w := range ws {
-		w.kill()
-	}
+	}, after)
+	return p
 }

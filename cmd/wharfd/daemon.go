@@ -26,6 +26,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/runtime/oci"
+	"github.com/wharf-dev/wharf/runtime/ocishim"
 	"github.com/wharf-dev/wharf/server/dockerapi"
 	"github.com/wharf-dev/wharf/server/nativeapi"
 )
@@ -44,14 +45,21 @@ type daemonConfig struct {
 	fnCfg          fnConfig
 	natsCfg        natsConfig
 	tlsCfg         tlsConfig
+
+	// wharfBinary is the lean wharf binary that shims, wharf-init and
+	// spare sandboxes run; `wharf daemon` passes its own path.
+	wharfBinary string
 }
 
 func newDaemonCommand() *cobra.Command {
 	var cfg daemonConfig
 	cmd := &cobra.Command{
-		Use:   "daemon",
-		Short: "Run the wharf daemon",
-		Args:  cobra.NoArgs,
+		// Users run it as `wharf daemon`, which executes this binary.
+		Use:           "wharf daemon",
+		Short:         "Run the wharf daemon",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("log-opt") && cfg.logDriver == container.LogDriverJSONFile {
 				cfg.logOpts = defaultLogOpts()
@@ -60,7 +68,9 @@ func newDaemonCommand() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.root, "root", "/var/lib/wharf", "directory for images, containers and state")
+	f.StringVar(&cfg.wharfBinary, "wharf-binary", "", "the lean wharf binary that runs shims, wharf-init and spare sandboxes (set by `wharf daemon`)")
+	_ = f.MarkHidden("wharf-binary")
+	f.StringVar(&cfg.root, "root", wharf.DefaultRoot, "directory for images, containers and state")
 	f.StringVar(&cfg.execRoot, "exec-root", "/run/wharf", "directory for the API socket, shim sockets and runtime state")
 	f.StringVar(&cfg.runtime, "default-runtime", "auto", "OCI runtime for new containers: auto (crun where it works here, else runc), crun or runc")
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
@@ -116,10 +126,11 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("becoming a child subreaper: %w", err)
 	}
-	self, err := os.Executable()
+	self, err := leanBinary(cfg.wharfBinary)
 	if err != nil {
 		return err
 	}
+	cfg.fnCfg.wharfBinary = self
 	d := &daemon{cfg: cfg, startedAt: time.Now()}
 	scratch := filepath.Join(cfg.execRoot, "probe")
 	if err := os.MkdirAll(scratch, 0o700); err != nil {
@@ -165,7 +176,11 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return err
 	}
-	d.engine, err = container.New(cfg.root, cfg.execRoot, d.images, runtimes, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithShimDormantAfter(cfg.shimDormant), container.WithExecWarmFor(cfg.execWarm), container.WithLogDefault(logDefault)}, netOpts...)...)
+	rts, err := ocishim.NewSet(self, cfg.execRoot, runtimes, ocishim.WithLogger(log), ocishim.WithShimDormantAfter(cfg.shimDormant), ocishim.WithExecWarmFor(cfg.execWarm))
+	if err != nil {
+		return err
+	}
+	d.engine, err = container.New(cfg.root, d.images, rts, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithLogDefault(logDefault)}, netOpts...)...)
 	if err != nil {
 		return err
 	}

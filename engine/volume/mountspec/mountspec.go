@@ -1,9 +1,14 @@
-package volume
+// Package mountspec parses the mounts a user asks for (docker's -v,
+// --mount and --tmpfs) into Mount, the container engine's mount request.
+// It imports nothing heavier than go-units: the lean CLI checks flags with
+// the very parsers the daemon uses, without linking the volume store.
+package mountspec
 
 import (
 	"encoding/csv"
 	"fmt"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -11,6 +16,9 @@ import (
 
 	"github.com/wharf-dev/wharf/errdefs"
 )
+
+// DriverLocal is the one volume driver.
+const DriverLocal = "local"
 
 // Mount types.
 const (
@@ -41,6 +49,12 @@ type Mount struct {
 	TmpfsMode    uint32   `json:",omitempty"`
 	TmpfsOptions []string `json:",omitempty"`
 }
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// ValidName reports whether s can name a volume (as in docker: two or
+// more of [a-zA-Z0-9_.-], starting with a letter or digit).
+func ValidName(s string) bool { return validName.MatchString(s) }
 
 func invalid(format string, a ...any) error {
 	return fmt.Errorf(format+": %w", append(a, errdefs.ErrInvalidArgument)...)

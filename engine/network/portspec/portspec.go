@@ -1,4 +1,9 @@
-package network
+// Package portspec parses published and exposed ports as docker writes
+// them (-p, --expose, the API's port bindings) into PortBinding, the
+// network driver's request to publish a port. It imports nothing but the
+// standard library and errdefs: the lean CLI checks flags with the very
+// parsers the daemon uses, without linking netlink or the DNS server.
+package portspec
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package network
+package portspec
 
 import (
 	"net/netip"

@@ -1,0 +1,360 @@
+// Package ocishim is the task.Runtime of wharf's daemon: an OCI runtime
+// binary (runc or crun, package oci) running each container under wharf's
+// shim (package shim), the per-container supervisor that holds the
+// container's stdio, writes its log, records its exit and outlives the
+// daemon.
+//
+// On-disk layout, under the daemon's exec-root:
+//
+//	shims/<id[:24]>/      the shim's directory (see package shim); its
+//	                      name is a prefix of the ID because unix socket
+//	                      paths inside it are limited to 108 bytes
+//	shims/<id[:24]>/x<exec[:8]>/   one exec's process.json, pid file and
+//	                      runtime log, removed when the exec is over
+//	shims/<id[:24]>/w<rand>/       a warm exec (warm.go)
+//	runtime/<name>/       the OCI runtime's own state (its --root)
+//
+// The optimisations of the start and exec paths live here, behind the
+// interface: one shim process is kept started ahead of need and handed
+// the next container (shim.Spawner, shared by the runtimes of one
+// daemon); shims go dormant when their container is quiet
+// (WithShimDormantAfter); the runtime's record of an exited container is
+// deleted by its shim at the lowest CPU priority after the exit is
+// reported; `run` attaches and releases held output in one round trip
+// (AttachOptions.Release); and a container whose execs repeat finds the
+// runtime's next exec started and waiting (warm.go).
+package ocishim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/runtime/oci"
+	"github.com/wharf-dev/wharf/runtime/shim"
+	"github.com/wharf-dev/wharf/runtime/task"
+)
+
+// Runtime runs containers with one OCI runtime under wharf's shim.
+type Runtime struct {
+	rt      *oci.Runtime
+	sp      *shim.Spawner
+	shims   string // <exec-root>/shims
+	dormant time.Duration
+	warmFor time.Duration
+	log     *slog.Logger
+
+	mu sync.Mutex
+	// runs is what the runtime keeps in memory per container: the warm
+	// exec and when the last exec came. A container re-adopted after a
+	// daemon restart gets one at its first exec.
+	runs map[string]*run
+	// closed: no more warm execs are started.
+	closed bool
+}
+
+// run is the in-memory state of a container's current run.
+type run struct {
+	// gen counts the container's starts: a warm exec belongs to the run
+	// it was started for.
+	gen int
+	// exited: Wait saw the run end; paused: Pause froze it.
+	exited, paused bool
+	warm           *warmExec
+	// lastExec is when the container's last non-terminal exec started.
+	lastExec time.Time
+}
+
+// Option configures a Runtime.
+type Option func(*Runtime)
+
+// WithLogger sets the runtime's logger.
+func WithLogger(l *slog.Logger) Option { return func(r *Runtime) { r.log = l } }
+
+// WithShimDormantAfter makes a container's shim go dormant after d without
+// output, requests or attached streams (0: never); see package shim.
+func WithShimDormantAfter(d time.Duration) Option { return func(r *Runtime) { r.dormant = d } }
+
+// WithExecWarmFor keeps a runtime exec started ahead for d after a
+// container's last exec (0: never); see warm.go.
+func WithExecWarmFor(d time.Duration) Option { return func(r *Runtime) { r.warmFor = d } }
+
+// New returns the Runtime of the OCI runtime rt, whose shims sp starts and
+// whose shim directories are under execRoot/shims.
+func New(rt *oci.Runtime, sp *shim.Spawner, execRoot string, opts ...Option) (*Runtime, error) {
+	r := &Runtime{rt: rt, sp: sp, shims: filepath.Join(execRoot, "shims"), log: slog.Default(), runs: map[string]*run{}}
+	for _, o := range opts {
+		o(r)
+	}
+	if err := os.MkdirAll(r.shims, 0o700); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// NewSet returns a Runtime for each OCI runtime, by name, sharing one
+// shim spawner that runs `self shim`, and starts the spawner's first shim.
+func NewSet(self, execRoot string, runtimes map[string]*oci.Runtime, opts ...Option) (map[string]task.Runtime, error) {
+	sp := shim.NewSpawner(self)
+	out := make(map[string]task.Runtime, len(runtimes))
+	for name, rt := range runtimes {
+		r, err := New(rt, sp, execRoot, opts...)
+		if err != nil {
+			sp.Close()
+			return nil, err
+		}
+		out[name] = r
+	}
+	go sp.Prestart()
+	return out, nil
+}
+
+// dir is the shim's directory of container id.
+func (r *Runtime) dir(id string) string { return filepath.Join(r.shims, id[:min(24, len(id))]) }
+
+// runOf returns the in-memory state of id's run, making it if missing.
+// Called with r.mu held.
+func (r *Runtime) runOf(id string) *run {
+	rn := r.runs[id]
+	if rn == nil {
+		rn = &run{}
+		r.runs[id] = rn
+	}
+	return rn
+}
+
+// newRun starts a new run of id: the last run's warm exec is of no use.
+func (r *Runtime) newRun(id string) {
+	r.mu.Lock()
+	rn := r.runOf(id)
+	rn.gen++
+	rn.exited, rn.paused = false, false
+	w := rn.warm
+	rn.warm = nil
+	r.mu.Unlock()
+	if w != nil {
+		w.kill()
+	}
+}
+
+// Start implements task.Lifecycle: it hands the options to a shim, which
+// runs `runtime run --detach` and reports the container's pid.
+func (r *Runtime) Start(ctx context.Context, o task.StartOptions) (int, error) {
+	dir := r.dir(o.ID)
+	if !shim.WaitGone(dir, 5*time.Second) {
+		return 0, fmt.Errorf("the shim of the previous run of %s is still running: %w", o.ID, errdefs.ErrUnavailable)
+	}
+	r.newRun(o.ID)
+	pid, err := r.sp.Spawn(ctx, shim.Options{
+		ID:           o.ID,
+		Bundle:       o.Bundle,
+		RuntimeName:  r.rt.Name,
+		RuntimePath:  r.rt.Path,
+		RuntimeRoot:  r.rt.Root,
+		LogPath:      o.LogPath,
+		LogMaxSize:   o.LogMaxSize,
+		LogMaxFiles:  o.LogMaxFiles,
+		Dir:          dir,
+		Tty:          o.Tty,
+		Stdin:        o.Stdin,
+		StdinOnce:    o.StdinOnce,
+		Hold:         o.Hold,
+		CgroupsPath:  o.CgroupsPath,
+		DormantAfter: r.dormant,
+	})
+	if err != nil {
+		var se *shim.StartError
+		if errors.As(err, &se) {
+			return 0, &task.StartError{Msg: se.Msg, ExitCode: se.ExitCode}
+		}
+		return 0, err
+	}
+	return pid, nil
+}
+
+// Wait implements task.Lifecycle through the shim's socket, or its exit
+// file once it is gone.
+func (r *Runtime) Wait(ctx context.Context, id string) (*task.Exit, error) {
+	r.mu.Lock()
+	gen := r.runOf(id).gen
+	r.mu.Unlock()
+	x, err := shim.Wait(ctx, r.dir(id))
+	if errors.Is(err, shim.ErrShimGone) {
+		err = task.ErrGone
+	}
+	if err == nil || errors.Is(err, task.ErrGone) {
+		r.ended(id, gen)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return toExit(x), nil
+}
+
+// ended records that run gen of id is over: its warm exec goes.
+func (r *Runtime) ended(id string, gen int) {
+	r.mu.Lock()
+	rn := r.runs[id]
+	var w *warmExec
+	if rn != nil && rn.gen == gen {
+		rn.exited = true
+		w, rn.warm = rn.warm, nil
+	}
+	r.mu.Unlock()
+	if w != nil {
+		w.kill()
+	}
+}
+
+func toExit(x *shim.Exit) *task.Exit {
+	if x == nil {
+		return nil
+	}
+	return &task.Exit{Pid: x.Pid, ExitCode: x.ExitCode, OOMKilled: x.OOMKilled, ExitedAt: x.ExitedAt}
+}
+
+// Alive implements task.Lifecycle: the shim answers on its socket.
+func (r *Runtime) Alive(_ context.Context, id string) bool { return shim.Alive(r.dir(id)) }
+
+// ReadExit implements task.Lifecycle from the shim's exit file.
+func (r *Runtime) ReadExit(_ context.Context, id string) (*task.Exit, error) {
+	x, err := shim.ReadExit(r.dir(id))
+	if err != nil {
+		return nil, err
+	}
+	return toExit(x), nil
+}
+
+// Kill implements task.Lifecycle.
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	return r.rt.Kill(ctx, id, sig)
+}
+
+// Pause implements task.Lifecycle.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	if err := r.rt.Pause(ctx, id); err != nil {
+		return err
+	}
+	r.setPaused(id, true)
+	return nil
+}
+
+// Resume implements task.Lifecycle.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	if err := r.rt.Resume(ctx, id); err != nil {
+		return err
+	}
+	r.setPaused(id, false)
+	return nil
+}
+
+func (r *Runtime) setPaused(id string, paused bool) {
+	r.mu.Lock()
+	r.runOf(id).paused = paused
+	r.mu.Unlock()
+}
+
+// Delete implements task.Lifecycle. The shim deletes the runtime's record
+// after an exit; only a record left by a shim that died is deleted here.
+// With the container forgotten, the CPUs are free for the shim that the
+// next container will take (a `run --rm` loop's next run).
+func (r *Runtime) Delete(ctx context.Context, id string) error {
+	dir := r.dir(id)
+	if shim.Alive(dir) {
+		if x, _ := shim.ReadExit(dir); x == nil {
+			return fmt.Errorf("container %s is running: %w", id, errdefs.ErrConflict)
+		}
+	} else if _, err := os.Stat(filepath.Join(r.rt.Root, id)); err == nil {
+		_ = r.rt.Delete(ctx, id, true)
+	}
+	r.mu.Lock()
+	var w *warmExec
+	if rn := r.runs[id]; rn != nil {
+		w = rn.warm
+		delete(r.runs, id)
+	}
+	r.mu.Unlock()
+	if w != nil {
+		w.kill()
+	}
+	err := os.RemoveAll(dir)
+	go r.sp.Prestart()
+	return err
+}
+
+// State implements task.Inspector through `runtime state`.
+func (r *Runtime) State(ctx context.Context, id string) (*task.State, error) {
+	st, err := r.rt.State(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &task.State{ID: st.ID, Pid: st.Pid, Status: st.Status}, nil
+}
+
+// Pids implements task.Inspector through `runtime ps`.
+func (r *Runtime) Pids(ctx context.Context, id string) ([]int, error) { return r.rt.Pids(ctx, id) }
+
+// Attach implements task.Stdio through the shim's socket.
+func (r *Runtime) Attach(ctx context.Context, id string, o task.AttachOptions) (task.Stream, error) {
+	attach := shim.Attach
+	if o.Release {
+		attach = shim.AttachRelease
+	}
+	conn, rd, err := attach(ctx, r.dir(id), o.Stdin, o.Stdout, o.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	return &stream{Conn: conn, r: rd}, nil
+}
+
+// stream is an attach connection whose first bytes (after the shim's
+// acknowledgement) may already sit in the reader's buffer.
+type stream struct {
+	net.Conn
+	r io.Reader
+}
+
+func (s *stream) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+func (s *stream) CloseWrite() error {
+	if uc, ok := s.Conn.(*net.UnixConn); ok {
+		return uc.CloseWrite()
+	}
+	return nil
+}
+
+// Release implements task.Stdio.
+func (r *Runtime) Release(ctx context.Context, id string) error { return shim.Release(ctx, r.dir(id)) }
+
+// Resize implements task.Stdio.
+func (r *Runtime) Resize(ctx context.Context, id string, height, width uint16) error {
+	return shim.Resize(ctx, r.dir(id), height, width)
+}
+
+// Close implements task.Runtime: it stops the shim started ahead and every
+// warm exec.
+func (r *Runtime) Close() {
+	r.sp.Close()
+	r.mu.Lock()
+	r.closed = true
+	var ws []*warmExec
+	for _, rn := range r.runs {
+		if rn.warm != nil {
+			ws = append(ws, rn.warm)
+			rn.warm = nil
+		}
+	}
+	r.mu.Unlock()
+	for _, w := range ws {
+		w.kill()
+	}
+}
