@@ -44,6 +44,7 @@ type daemonConfig struct {
 	logOpts        []string
 	netCfg         netDaemonConfig
 	fnCfg          fnConfig
+	natsCfg        natsConfig
 	tlsCfg         tlsConfig
 
 	// wharfBinary is the lean wharf binary that shims, wharf-init and
@@ -80,6 +81,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.logDriver, "log-driver", container.LogDriverJSONFile, "default log driver of containers: json-file, local or none")
 	f.StringArrayVar(&cfg.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; json-file without any: max-size=10m, max-file=3)")
 	addFunctionFlags(f, &cfg.fnCfg)
+	addNATSFlags(f, &cfg.natsCfg)
 	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
 	return cmd
@@ -190,7 +192,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return fmt.Errorf("restoring containers: %w", err)
 	}
 
-	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, log)
+	nb, err := startNATS(cfg.root, cfg.natsCfg, log)
+	if err != nil {
+		return fmt.Errorf("NATS: %w", err)
+	}
+	defer nb.Close()
+	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, nb.Conn(), log)
 	if err != nil {
 		return fmt.Errorf("functions: %w", err)
 	}

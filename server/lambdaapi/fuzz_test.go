@@ -14,16 +14,16 @@ import (
 
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/auth"
-	"github.com/wharf-dev/wharf/functions/fake"
+	"github.com/wharf-dev/wharf/functions/fntest"
 )
 
-// fuzzServer is a Lambda API over a fresh fake holding function "fn"
+// fuzzServer is a Lambda API over a fresh engine holding function "fn"
 // (published once, alias "live"), and a key to sign with.
-func fuzzServer(t testing.TB, keys *auth.Keys) http.Handler {
-	svc := fake.New()
+func fuzzServer(t testing.TB, keys *auth.Keys, opts ...fntest.Option) http.Handler {
+	svc := newEngine(t, opts...).Engine
 	ctx := context.Background()
 	if _, err := svc.Create(ctx, functions.CreateInput{
-		Config: functions.Config{FunctionName: "fn", Runtime: "provided"}, Code: functions.Code{ZipFile: []byte("PK")}, Publish: true,
+		Config: functions.Config{FunctionName: "fn", Runtime: "provided"}, Code: functions.Code{ZipFile: testZip(t, "")}, Publish: true,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,8 @@ func FuzzRequestJSON(f *testing.F) {
 	keys, key := fuzzKeys(f)
 	f.Fuzz(func(t *testing.T, target uint8, body []byte) {
 		op := decodeTargets[int(target)%len(decodeTargets)]
-		h := fuzzServer(t, keys)
+		// No operation decoded here queues an event.
+		h := fuzzServer(t, keys, fntest.WithoutQueue())
 		req := httptest.NewRequest(op.method, "http://lambda.local"+op.path, bytes.NewReader(body))
 		sign(t, req, key, body, time.Now())
 		rec := httptest.NewRecorder()
