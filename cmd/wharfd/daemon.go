@@ -24,7 +24,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
-	"github.com/wharf-dev/wharf/functions"
+	"github.com/wharf-dev/wharf/functions/sandbox"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/ocishim"
@@ -167,7 +167,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		store.WithKeychain(dockerapi.Keychain(authn.DefaultKeychain)),
 		// The root filesystem of zip functions is the daemon's, not the
 		// user's: not listed, pruned or removable (image/store/internal.go).
-		store.WithInternalRefs(functions.BaseImage))
+		store.WithInternalRefs(sandbox.BaseImage))
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
