@@ -190,7 +190,10 @@ class TestCase(unittest.TestCase):
         self.addCleanup(self._remove_container, c.id)
         if start:
             c.start()
-            c.reload()
+            try:
+                c.reload()
+            except docker.errors.NotFound:
+                pass  # an auto-remove container that is done already
         return c
 
     def sleeper(self, **kwargs):
