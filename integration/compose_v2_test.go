@@ -33,8 +33,10 @@ const composeV2Dir = "testdata/compose-v2"
 func TestComposeV2(t *testing.T) {
 	testutil.RequiresRoot(t)
 	docker := composeDockerCLI(t)
-	plugin := testutil.ComposePlugin(t)
+	// Parallel first: a cold build of the plugin takes minutes, which
+	// the package's sequential tests need not wait for.
 	t.Parallel()
+	plugin := testutil.ComposePlugin(t)
 	listPath := filepath.Join(composeV2Dir, "known_failures.txt")
 	known := readKnownFailures(t, listPath)
 
