@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import socket
 import tempfile
 import time
 
@@ -64,6 +65,25 @@ class RunCreateTests(TestCase):
         self.assertEqual(a["Path"], "/bin/sh")
         self.assertEqual(a["Args"], ["-c", "sleep 1000"])
         self.assertEqual(a["Image"], self.client.images.get(IMAGE).id)
+
+    def test_more_hostconfig_echoed(self):
+        c = self.container(["true"], start=False, cpuset_cpus="0", group_add=["1000"], pid_mode="host",
+                           uts_mode="host", device_cgroup_rules=["c 1:3 rwm"], network_mode="none")
+        h = c.attrs["HostConfig"]
+        self.assertEqual(h["CpusetCpus"], "0")
+        self.assertEqual(h["GroupAdd"], ["1000"])
+        self.assertEqual(h["PidMode"], "host")
+        self.assertEqual(h["UTSMode"], "host")
+        self.assertEqual(h["DeviceCgroupRules"], ["c 1:3 rwm"])
+
+    def test_group_add_and_host_namespaces_applied(self):
+        with open("/proc/1/comm") as f:
+            host_init = f.read()
+        c = self.container(["sh", "-c", "id -G; hostname; cat /proc/1/comm; cat /sys/fs/cgroup/cpuset/cpuset.cpus"],
+                           group_add=["1000"], pid_mode="host", uts_mode="host", cpuset_cpus="0",
+                           network_mode="none")
+        self.assertEqual(c.wait()["StatusCode"], 0)
+        self.assertEqual(c.logs().decode(), "0 1000\n%s\n%s0\n" % (socket.gethostname(), host_init))
 
     def test_kwargs_applied_to_process(self):
         c = self.container(

@@ -63,8 +63,7 @@ class ImageTests(TestCase):
         ref = self.tagged()
         base = self.client.images.get(IMAGE)
         self.assertEqual(self.client.images.get(ref).id, base.id)
-        res = self.client.images.remove(ref)
-        self.assertEqual(res, None)
+        self.client.images.remove(ref)
         self.assertEqual(self.client.images.get(IMAGE).id, base.id)
         with self.assertRaises(docker.errors.ImageNotFound):
             self.client.images.get(ref)
