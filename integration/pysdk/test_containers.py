@@ -155,7 +155,7 @@ class RunCreateTests(TestCase):
 
     def test_auto_remove(self):
         c = self.container(["true"], auto_remove=True, network_mode="none")
-        self.assertTrue(wait_until(lambda: not self.client.containers.list(all=True, filters={"id": c.id}), 10),
+        self.assertTrue(wait_until(lambda: not self.api.containers(all=True, filters={"id": c.id}), 10),
                         "auto-remove container still listed")
         with self.assertRaises(docker.errors.NotFound):
             self.client.containers.get(c.id)
@@ -163,7 +163,7 @@ class RunCreateTests(TestCase):
     def test_auto_remove_when_start_fails(self):
         c = self.container(["/no/such/binary"], start=False, auto_remove=True, network_mode="none")
         self.assertAPIError(400, c.start)
-        self.assertTrue(wait_until(lambda: not self.client.containers.list(all=True, filters={"id": c.id}), 10),
+        self.assertTrue(wait_until(lambda: not self.api.containers(all=True, filters={"id": c.id}), 10),
                         "auto-remove container still listed after a failed start")
 
     def test_start_missing_binary_exit_127(self):
@@ -221,20 +221,20 @@ class ListTests(TestCase):
     def test_list_running_and_all(self):
         run = self.sleeper(network_mode="none")
         made = self.container(["true"], start=False)
-        ids = [c.id for c in self.client.containers.list()]
+        ids = [c.id for c in self.client.containers.list(ignore_removed=True)]
         self.assertIn(run.id, ids)
         self.assertNotIn(made.id, ids)
-        ids = [c.id for c in self.client.containers.list(all=True)]
+        ids = [c.id for c in self.client.containers.list(ignore_removed=True, all=True)]
         self.assertIn(made.id, ids)
 
     def test_list_filter_name_regex(self):
         a = self.container(["true"], start=False, name=self.name("web"))
         b = self.container(["true"], start=False, name=a.name + "x")
-        got = [c.id for c in self.client.containers.list(all=True, filters={"name": "^/" + a.name + "$"})]
+        got = [c.id for c in self.client.containers.list(ignore_removed=True, all=True, filters={"name": "^/" + a.name + "$"})]
         self.assertEqual(got, [a.id])
-        got = sorted(c.id for c in self.client.containers.list(all=True, filters={"name": a.name}))
+        got = sorted(c.id for c in self.client.containers.list(ignore_removed=True, all=True, filters={"name": a.name}))
         self.assertEqual(got, sorted([a.id, b.id]))
-        got = [c.id for c in self.client.containers.list(all=True, filters={"name": a.name + "x$"})]
+        got = [c.id for c in self.client.containers.list(ignore_removed=True, all=True, filters={"name": a.name + "x$"})]
         self.assertEqual(got, [b.id])
 
     def test_list_filter_status(self):
@@ -247,7 +247,7 @@ class ListTests(TestCase):
         mine = {run.id, made.id, ex.id, paused.id}
 
         def ids(status):
-            return {c.id for c in self.client.containers.list(all=True, filters={"status": status})} & mine
+            return {c.id for c in self.client.containers.list(ignore_removed=True, all=True, filters={"status": status})} & mine
         self.assertEqual(ids("running"), {run.id})
         self.assertEqual(ids("created"), {made.id})
         self.assertEqual(ids("exited"), {ex.id})
@@ -259,7 +259,7 @@ class ListTests(TestCase):
         b = self.container(["true"], start=False, labels={"pysdk.role": "b"})
 
         def ids(label):
-            return sorted(c.id for c in self.client.containers.list(all=True, filters={"label": label}))
+            return sorted(c.id for c in self.client.containers.list(ignore_removed=True, all=True, filters={"label": label}))
         self.assertEqual(ids("pysdk.role"), sorted([a.id, b.id]))
         self.assertEqual(ids("pysdk.role=b"), [b.id])
         self.assertEqual(ids("pysdk.x"), [a.id])
@@ -271,9 +271,9 @@ class ListTests(TestCase):
         img.tag(repo, "v1")
         self.remove_image_later(repo + ":v1")
         a = self.container(["true"], start=False, image=repo + ":v1")
-        got = [c.id for c in self.client.containers.list(all=True, filters={"ancestor": repo + ":v1"})]
+        got = [c.id for c in self.client.containers.list(ignore_removed=True, all=True, filters={"ancestor": repo + ":v1"})]
         self.assertEqual(got, [a.id])
-        got = [c.id for c in self.client.containers.list(all=True, filters={"ancestor": img.id})]
+        got = [c.id for c in self.client.containers.list(ignore_removed=True, all=True, filters={"ancestor": img.id})]
         self.assertIn(a.id, got)
 
     def test_list_filter_exited_code(self):
@@ -281,7 +281,7 @@ class ListTests(TestCase):
         b = self.container(["true"], network_mode="none")
         a.wait()
         b.wait()
-        got = {c.id for c in self.client.containers.list(all=True, filters={"exited": 3})}
+        got = {c.id for c in self.client.containers.list(ignore_removed=True, all=True, filters={"exited": 3})}
         self.assertIn(a.id, got)
         self.assertNotIn(b.id, got)
 

@@ -81,7 +81,7 @@ class HealthTests(TestCase):
         mine = {good.id, bad.id, none.id}
 
         def ids(h):
-            return {c.id for c in self.client.containers.list(filters={"health": h})} & mine
+            return {c.id for c in self.client.containers.list(ignore_removed=True, filters={"health": h})} & mine
         self.assertEqual(ids("healthy"), {good.id})
         self.assertEqual(ids("unhealthy"), {bad.id})
         self.assertEqual(ids("none"), {none.id})
