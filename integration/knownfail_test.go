@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"sort"
 	"strings"
@@ -60,42 +61,55 @@ func readKnownFailures(t *testing.T, path string) map[string]knownFailure {
 // "error" or "skip".
 type outcome = string
 
-// judgeOutcomes fails t for every outcome the rules forbid. known is nil
-// for the dockerd run, where every test must pass (a test that fails on
-// dockerd is a bug in the test). all says whether the whole suite ran, so
-// that a listed test that did not run is reported as a stale entry.
+// judgeOutcomes fails t for every outcome the rules forbid (see
+// outcomeProblems) and logs the counts.
 func judgeOutcomes(t *testing.T, daemon string, outcomes map[string]outcome, known map[string]knownFailure, listPath string, all bool) {
 	t.Helper()
+	problems, passed, failedKnown := outcomeProblems(daemon, outcomes, known, listPath, all)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	t.Logf("%s: %d tests, %d passed, %d known failures", daemon, len(outcomes), passed, failedKnown)
+}
+
+// outcomeProblems returns what breaks the rules: on dockerd (known is nil)
+// every test must pass, since a test that fails there asserts something
+// Docker does not do; on wharf a listed test must fail and an unlisted one
+// pass. all says whether the whole suite ran, so that a listed test that
+// did not run is reported as a stale entry. Nothing may be skipped.
+func outcomeProblems(daemon string, outcomes map[string]outcome, known map[string]knownFailure, listPath string, all bool) (problems []string, passed, failedKnown int) {
 	ids := make([]string, 0, len(outcomes))
 	for id := range outcomes {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	var passed, failedKnown int
 	for _, id := range ids {
 		o := outcomes[id]
 		k, listed := known[id]
 		switch {
 		case o == "skip":
-			t.Errorf("%s: %s was skipped; the client suites skip nothing", daemon, id)
+			problems = append(problems, fmt.Sprintf("%s: %s was skipped; the client suites skip nothing", daemon, id))
 		case o == "pass" && listed:
-			t.Errorf("%s: %s passes now: remove it from %s (line %d)", daemon, id, listPath, k.Line)
+			problems = append(problems, fmt.Sprintf("%s: %s passes now: remove it from %s (line %d)", daemon, id, listPath, k.Line))
 		case o == "pass":
 			passed++
 		case listed:
 			failedKnown++
 		case known == nil:
-			t.Errorf("%s: %s: %s on dockerd, so the test asserts something dockerd does not do: fix the test", daemon, id, o)
+			problems = append(problems, fmt.Sprintf("%s: %s: %s on dockerd, so the test asserts something dockerd does not do: fix the test", daemon, id, o))
 		default:
-			t.Errorf("%s: %s: %s, and it is not in %s (a new difference from dockerd, or a regression)", daemon, id, o, listPath)
+			problems = append(problems, fmt.Sprintf("%s: %s: %s, and it is not in %s (a new difference from dockerd, or a regression)", daemon, id, o, listPath))
 		}
 	}
 	if all {
+		var stale []string
 		for id, k := range known {
 			if _, ran := outcomes[id]; !ran {
-				t.Errorf("%s: %s (line %d) names no test of the suite", listPath, id, k.Line)
+				stale = append(stale, fmt.Sprintf("%s: %s (line %d) names no test of the suite", listPath, id, k.Line))
 			}
 		}
+		sort.Strings(stale)
+		problems = append(problems, stale...)
 	}
-	t.Logf("%s: %d tests, %d passed, %d known failures", daemon, len(outcomes), passed, failedKnown)
+	return problems, passed, failedKnown
 }
