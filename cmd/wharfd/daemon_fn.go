@@ -23,10 +23,10 @@ import (
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions/async"
-	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/invoke"
 	"github.com/wharf-dev/wharf/functions/sandbox"
 	"github.com/wharf-dev/wharf/functions/trigger"
+	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/runtime/logfile"
@@ -65,7 +65,7 @@ type fnRuntime struct {
 	engine   *invoke.Engine
 	queue    *async.Queue
 	table    *trigger.Table
-	keys     *auth.Keys
+	keys     *identity.Keys
 	http     *http.Server
 	cancel   context.CancelFunc
 	adapter  *engineContainers
@@ -120,7 +120,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 		fr.close()
 		return nil, err
 	}
-	if fr.keys, err = auth.OpenKeys(filepath.Join(fnRoot, "keys.json"), auth.WithLogger(log)); err != nil {
+	if fr.keys, err = identity.OpenKeys(filepath.Join(fnRoot, "keys.json"), identity.WithLogger(log)); err != nil {
 		fr.close()
 		return nil, err
 	}
