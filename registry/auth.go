@@ -23,7 +23,9 @@ import (
 //
 //   - pull on a repository marked public: anyone, anonymous included;
 //   - a bearer token: what it grants (the token endpoint granted it from
-//     the key's policy; the key must still exist);
+//     the key's policy; the key must still exist). A token that lacks an
+//     access the policy allows was asked for less: 401 insufficient_scope
+//     sends the client back for a new one;
 //   - a login token: the key's policy (identity.Allowed with service
 //     "ecr": the actions pull, push, delete on the repository's name;
 //     the catalog is ECR's DescribeRepositories on every repository).
@@ -120,7 +122,11 @@ func (a *accessController) Authorized(req *http.Request, access ...dauth.Access)
 				ok = a.r.allowed(ctx, nil, ac.Type, ac.Name, ac.Action)
 			}
 			if !ok {
-				if b.Subject == "" {
+				// A token without the scope the key's policy allows is
+				// one asked for less (a mount asks pull on a second
+				// repository): the client asks for a new one. What the
+				// policy does not allow is denied.
+				if b.Subject == "" || a.r.allowed(ctx, b.Statements, ac.Type, ac.Name, ac.Action) {
 					return nil, a.challenge(req, access, "insufficient_scope")
 				}
 				return nil, a.deny(req, b.Subject, ac)

@@ -215,6 +215,11 @@ func New(ctx context.Context, cfg Config, tokens *identity.Tokens, opts ...Optio
 	// of the daemon, as they do not in Distribution without http.secret.
 	dc.HTTP.Secret = string(secret)
 	dc.HTTP.RelativeURLs = false
+	// Non-distributable layers name where they can be fetched; the
+	// registry never fetches them, and accepts http(s) URLs as ECR and
+	// the OCI conformance suite expect (Distribution allows none by
+	// default).
+	dc.Validation.Manifests.URLs.Allow = []string{`^https?://`}
 	configureLogging(r.log)
 	registerExtensions()
 
