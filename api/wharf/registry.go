@@ -7,7 +7,8 @@ import "time"
 //
 //	POST /registry/login-password  LoginPasswordRequest → 200 LoginPassword
 //	     a login token of a key: the password of `docker login -u AWS`
-//	POST /registry/gc?dry-run=1     collect unreferenced blobs → 200 RegistryGCReport
+//	POST /registry/gc?dry-run=1&grace=1h  collect unreferenced blobs → 200 RegistryGCReport
+//	     (grace: keep blobs written or used more recently; default 1h)
 //
 // Both answer 404 when the daemon runs no registry (--registry).
 

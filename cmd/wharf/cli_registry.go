@@ -65,10 +65,18 @@ prints one. The key is --key, or the one of the credentials file.
 
 func newRegistryGCCommand() *cobra.Command {
 	var dry, asJSON bool
+	var grace string
 	cmd := &cobra.Command{
 		Use:   "gc [--dry-run]",
 		Short: "Delete the blobs no manifest references, while the registry serves",
-		Args:  cobra.NoArgs,
+		Long: `Delete the blobs no manifest references, while the registry serves.
+
+Blobs written or used within the grace period (--grace-period, 1h by
+default) are kept: a push uploads its blobs before the manifest that
+references them. Requests on the blobs being deleted wait for the
+deletion; every other request goes on. Images the daemon pulled from its
+registry keep their own copies.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := clientFor(cmd)
 			if err != nil {
@@ -77,6 +85,9 @@ func newRegistryGCCommand() *cobra.Command {
 			q := url.Values{}
 			if dry {
 				q.Set("dry-run", "1")
+			}
+			if grace != "" {
+				q.Set("grace", grace)
 			}
 			var rep wharf.RegistryGCReport
 			if err := c.Do(cmd.Context(), "POST", "/registry/gc", q, nil, &rep); err != nil {
@@ -99,5 +110,6 @@ func newRegistryGCCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "Only list what would be deleted")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "Print the report as JSON")
+	cmd.Flags().StringVar(&grace, "grace-period", "", "Keep unreferenced blobs written or used more recently than this (default 1h; 0 when nobody pushes)")
 	return cmd
 }

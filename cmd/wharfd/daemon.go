@@ -164,13 +164,33 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		d.defRT, d.rtReason = cfg.runtime, "chosen with --default-runtime"
 	}
 
+	// One metrics registry for the daemon, one key store for every API.
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
+	keys, tokens, err := openIdentity(cfg.root, log)
+	if err != nil {
+		return fmt.Errorf("access keys: %w", err)
+	}
+	rg, err := startRegistry(ctx, cfg.root, cfg.registryCfg, tokens, reg, log)
+	if err != nil {
+		return err
+	}
+	if rg != nil {
+		defer rg.Close()
+	}
+
 	// Credentials a Docker API request carries (X-Registry-Auth) come
 	// before the daemon's own Docker config.
-	d.images, err = store.New(filepath.Join(cfg.root, "image"), store.WithInsecureRegistries(cfg.insecure...),
+	storeOpts := []store.Option{store.WithInsecureRegistries(cfg.insecure...),
 		store.WithKeychain(dockerapi.Keychain(authn.DefaultKeychain)),
 		// The root filesystem of zip functions is the daemon's, not the
 		// user's: not listed, pruned or removable (image/store/internal.go).
-		store.WithInternalRefs(sandbox.BaseImage))
+		store.WithInternalRefs(sandbox.BaseImage)}
+	if rg != nil {
+		// Pulls from our own registry read its storage (image/store/local.go).
+		storeOpts = append(storeOpts, store.WithLocalRegistry(rg.Addr(), rg))
+	}
+	d.images, err = store.New(filepath.Join(cfg.root, "image"), storeOpts...)
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
@@ -193,21 +213,6 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	if err := d.engine.Restore(ctx); err != nil {
 		return fmt.Errorf("restoring containers: %w", err)
-	}
-
-	// One metrics registry for the daemon, one key store for every API.
-	reg := metrics.NewRegistry()
-	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
-	keys, tokens, err := openIdentity(cfg.root, log)
-	if err != nil {
-		return fmt.Errorf("access keys: %w", err)
-	}
-	rg, err := startRegistry(ctx, cfg.root, cfg.registryCfg, tokens, reg, log)
-	if err != nil {
-		return err
-	}
-	if rg != nil {
-		defer rg.Close()
 	}
 
 	nb, err := startNATS(cfg.root, cfg.natsCfg, log)

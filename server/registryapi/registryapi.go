@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -47,7 +48,19 @@ func Handler(addr string, logins Logins, gc Collector) http.Handler {
 	})
 	mux.HandleFunc("POST "+wharf.Prefix+"/registry/gc", func(w http.ResponseWriter, r *http.Request) {
 		dry, _ := strconv.ParseBool(r.URL.Query().Get("dry-run"))
-		rep, err := gc.GC(r.Context(), registry.GCOptions{DryRun: dry})
+		opts := registry.GCOptions{DryRun: dry}
+		if g := r.URL.Query().Get("grace"); g != "" {
+			d, err := time.ParseDuration(g)
+			if err != nil || d < 0 {
+				writeError(w, fmt.Errorf("grace %q: want a duration of 0 or more: %w", g, errdefs.ErrInvalidArgument))
+				return
+			}
+			opts.GracePeriod = d
+			if d == 0 {
+				opts.GracePeriod = -1
+			}
+		}
+		rep, err := gc.GC(r.Context(), opts)
 		if err != nil {
 			writeError(w, err)
 			return
