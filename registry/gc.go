@@ -40,9 +40,10 @@ import (
 //     is reported (GCReport.Paused, wharf_registry_gc_pause_seconds).
 //
 // Touched digests: every digest a request stats, reads, mounts, commits,
-// or names in a manifest it pushes (hooks.go). They are remembered with
-// the time (at most maxRecent of them; when more arrive within a grace
-// period, the next collection sweeps nothing rather than guess).
+// or names in a manifest it pushes, the manifest's own included
+// (hooks.go). They are pinned while the request runs and remembered with
+// the time it ended (at most maxRecent of them; when more arrive within a
+// grace period, the next collection sweeps nothing rather than guess).
 //
 // The engine's image store keeps its own copies of what it pulled from
 // this registry (hard links or copies, local.go), so a running
@@ -61,6 +62,7 @@ type gcGate struct {
 
 	mu         sync.Mutex
 	recent     map[digest.Digest]time.Time
+	pinned     map[digest.Digest]int
 	overflowAt time.Time
 	doomed     map[digest.Digest]struct{}
 	swept      chan struct{} // closed when the running sweep ends
@@ -70,12 +72,15 @@ type gcGate struct {
 }
 
 func newGCGate(now func() time.Time) *gcGate {
-	return &gcGate{now: now, recent: map[digest.Digest]time.Time{}}
+	return &gcGate{now: now, recent: map[digest.Digest]time.Time{}, pinned: map[digest.Digest]int{}}
 }
 
 // touch records that a request wants ds, waiting first while any of them
-// is being swept.
-func (g *gcGate) touch(ctx context.Context, ds ...digest.Digest) error {
+// is being swept. The digests stay pinned — never swept — until the
+// returned release, which records them as touched at that moment: a
+// manifest push that began before a collection and ends after the
+// collection marked its repository is kept either way.
+func (g *gcGate) touch(ctx context.Context, ds ...digest.Digest) (func(), error) {
 	for {
 		g.mu.Lock()
 		var wait chan struct{}
@@ -86,19 +91,30 @@ func (g *gcGate) touch(ctx context.Context, ds ...digest.Digest) error {
 			}
 		}
 		if wait == nil {
-			now := g.now()
 			for _, d := range ds {
-				g.recordLocked(d, now)
+				g.pinned[d]++
 			}
 			g.mu.Unlock()
-			return nil
+			return func() { g.release(ds) }, nil
 		}
 		g.mu.Unlock()
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
+	}
+}
+
+func (g *gcGate) release(ds []digest.Digest) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	for _, d := range ds {
+		if g.pinned[d]--; g.pinned[d] <= 0 {
+			delete(g.pinned, d)
+		}
+		g.recordLocked(d, now)
 	}
 }
 
@@ -130,6 +146,9 @@ func (g *gcGate) beginSweep(cands map[digest.Digest]int64, cutoff time.Time) map
 	g.doomed = map[digest.Digest]struct{}{}
 	for d, size := range cands {
 		if t, ok := g.recent[d]; ok && !t.Before(cutoff) {
+			continue
+		}
+		if g.pinned[d] > 0 {
 			continue
 		}
 		doomed[d] = size

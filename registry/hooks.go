@@ -157,14 +157,20 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, opts ...
 			return "", err
 		}
 	}
+	// The manifest is a blob too, written before its revision link: a
+	// collection that marked the repository before the link exists
+	// must not take it.
 	refs := man.References()
-	ds := make([]digest.Digest, 0, len(refs))
+	ds := make([]digest.Digest, 0, len(refs)+1)
+	ds = append(ds, digest.FromBytes(payload))
 	for _, d := range refs {
 		ds = append(ds, d.Digest)
 	}
-	if err := r.gc.touch(ctx, ds...); err != nil {
+	release, err := r.gc.touch(ctx, ds...)
+	if err != nil {
 		return "", err
 	}
+	defer release()
 	dgst, err := m.ManifestService.Put(ctx, man, opts...)
 	if err != nil {
 		return dgst, err
@@ -188,9 +194,11 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, opts ...
 }
 
 func (m *manifests) Get(ctx context.Context, dgst digest.Digest, opts ...distribution.ManifestServiceOption) (distribution.Manifest, error) {
-	if err := m.p.r.gc.touch(ctx, dgst); err != nil {
+	release, err := m.p.r.gc.touch(ctx, dgst)
+	if err != nil {
 		return nil, err
 	}
+	defer release()
 	man, err := m.ManifestService.Get(ctx, dgst, opts...)
 	if err == nil && m.p.r.hooks.Pulled != nil && stateOf(ctx).method == http.MethodGet {
 		m.p.r.hooks.Pulled(ctx, m.p.name(), dgst.String())
@@ -223,30 +231,38 @@ type blobs struct {
 }
 
 func (b *blobs) Stat(ctx context.Context, dgst digest.Digest) (v1.Descriptor, error) {
-	if err := b.p.r.gc.touch(ctx, dgst); err != nil {
+	release, err := b.p.r.gc.touch(ctx, dgst)
+	if err != nil {
 		return v1.Descriptor{}, err
 	}
+	defer release()
 	return b.BlobStore.Stat(ctx, dgst)
 }
 
 func (b *blobs) Get(ctx context.Context, dgst digest.Digest) ([]byte, error) {
-	if err := b.p.r.gc.touch(ctx, dgst); err != nil {
+	release, err := b.p.r.gc.touch(ctx, dgst)
+	if err != nil {
 		return nil, err
 	}
+	defer release()
 	return b.BlobStore.Get(ctx, dgst)
 }
 
 func (b *blobs) ServeBlob(ctx context.Context, w http.ResponseWriter, req *http.Request, dgst digest.Digest) error {
-	if err := b.p.r.gc.touch(ctx, dgst); err != nil {
+	release, err := b.p.r.gc.touch(ctx, dgst)
+	if err != nil {
 		return err
 	}
+	defer release()
 	return b.BlobStore.ServeBlob(ctx, w, req, dgst)
 }
 
 func (b *blobs) Put(ctx context.Context, mediaType string, p []byte) (v1.Descriptor, error) {
-	if err := b.p.r.gc.touch(ctx, digest.FromBytes(p)); err != nil {
+	release, err := b.p.r.gc.touch(ctx, digest.FromBytes(p))
+	if err != nil {
 		return v1.Descriptor{}, err
 	}
+	defer release()
 	desc, err := b.BlobStore.Put(ctx, mediaType, p)
 	if err == nil {
 		b.p.r.metrics.changed(b.p.name())
@@ -267,9 +283,11 @@ func (b *blobs) Create(ctx context.Context, options ...distribution.BlobCreateOp
 		_ = o.Apply(&co)
 	}
 	if co.Mount.ShouldMount && co.Mount.From != nil {
-		if err := b.p.r.gc.touch(ctx, co.Mount.From.Digest()); err != nil {
+		release, err := b.p.r.gc.touch(ctx, co.Mount.From.Digest())
+		if err != nil {
 			return nil, err
 		}
+		defer release()
 	}
 	w, err := b.BlobStore.Create(ctx, options...)
 	var mounted distribution.ErrBlobMounted
@@ -299,9 +317,11 @@ type blobWriter struct {
 
 func (w *blobWriter) Commit(ctx context.Context, provisional v1.Descriptor) (v1.Descriptor, error) {
 	if provisional.Digest != "" {
-		if err := w.b.p.r.gc.touch(ctx, provisional.Digest); err != nil {
+		release, err := w.b.p.r.gc.touch(ctx, provisional.Digest)
+		if err != nil {
 			return v1.Descriptor{}, err
 		}
+		defer release()
 	}
 	desc, err := w.BlobWriter.Commit(ctx, provisional)
 	if err == nil {
