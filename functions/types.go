@@ -17,7 +17,7 @@
 //	functions/runtimeapi  the Runtime API each sandbox serves
 //	functions/async       the durable queue of asynchronous invocations (NATS JetStream)
 //	functions/trigger     HTTP routes and schedules
-//	functions/auth        access keys, policies, SigV4
+//	identity (daemon-wide) access keys, policies, SigV4, registry tokens
 //	functions/spareproc   the process a spare sandbox runs until claimed (lean)
 package functions
 

@@ -16,19 +16,19 @@ import (
 	"github.com/wharf-dev/wharf/api/lambda"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/fntest"
 	"github.com/wharf-dev/wharf/functions/invoke"
 	"github.com/wharf-dev/wharf/functions/sandbox/inproc"
+	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/internal/testutil"
 	"github.com/wharf-dev/wharf/server/lambdaapi"
 )
 
 // server is the real Lambda API handler over the real functions engine
 // (its sandboxes in-process), and a client signed with a key it issued.
-func server(t *testing.T, opts ...fntest.Option) (*lambda.Client, *invoke.Engine, *auth.Keys, string) {
+func server(t *testing.T, opts ...fntest.Option) (*lambda.Client, *invoke.Engine, *identity.Keys, string) {
 	t.Helper()
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,10 +21,10 @@ import (
 
 	"github.com/wharf-dev/wharf/api/lambda"
 	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/fntest"
 	"github.com/wharf-dev/wharf/functions/invoke"
 	"github.com/wharf-dev/wharf/functions/sandbox/inproc"
+	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/lambdaapi"
 )
 
@@ -227,7 +227,7 @@ func TestFnEndpoint(t *testing.T) {
 // fresh key.
 func lambdaServer(t *testing.T, opts ...fntest.Option) *invoke.Engine {
 	t.Helper()
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,10 +399,10 @@ func TestFnUnreachableEndpoint(t *testing.T) {
 }
 
 // keysDaemon serves KeysHandler on a unix socket, as the daemon mounts it.
-func keysDaemon(t *testing.T) (*auth.Keys, string) {
+func keysDaemon(t *testing.T) (*identity.Keys, string) {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := auth.OpenKeys(filepath.Join(dir, "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(dir, "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	units "github.com/docker/go-units"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/api/wharf"
@@ -23,10 +24,10 @@ import (
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions/async"
-	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/invoke"
 	"github.com/wharf-dev/wharf/functions/sandbox"
 	"github.com/wharf-dev/wharf/functions/trigger"
+	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/runtime/logfile"
@@ -65,7 +66,7 @@ type fnRuntime struct {
 	engine   *invoke.Engine
 	queue    *async.Queue
 	table    *trigger.Table
-	keys     *auth.Keys
+	keys     *identity.Keys
 	http     *http.Server
 	cancel   context.CancelFunc
 	adapter  *engineContainers
@@ -74,7 +75,7 @@ type fnRuntime struct {
 
 // startFunctions opens the function store, starts the async queue on the
 // daemon's NATS connection nc, the scheduler and the HTTP listener.
-func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *container.Engine, images *store.Store, nc *nats.Conn, log *slog.Logger) (*fnRuntime, error) {
+func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *container.Engine, images *store.Store, nc *nats.Conn, keys *identity.Keys, reg *prometheus.Registry, log *slog.Logger) (*fnRuntime, error) {
 	fnRoot := filepath.Join(root, "functions")
 	adapter := &engineContainers{e: ce, waits: map[string]chan struct{}{}}
 	// Sandboxes of a previous daemon are not re-adopted: their pools
@@ -93,8 +94,6 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 			return nil, fmt.Errorf("function base image: %w", err)
 		}
 	}
-	reg := metrics.NewRegistry()
-	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
 	logMax, err := units.RAMInBytes(c.logMaxSize)
 	if err != nil || logMax < 0 || c.logMaxFiles < 1 {
 		return nil, fmt.Errorf("--fn-log-max-size %q, --fn-log-max-file %d: want a size and a count of at least 1", c.logMaxSize, c.logMaxFiles)
@@ -115,12 +114,8 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 	// Images pinned by function versions are kept as a container's are.
 	ce.AddImageUser(eng.ImageInUse)
 	rctx, cancel := context.WithCancel(context.Background())
-	fr := &fnRuntime{engine: eng, queue: queue, cancel: cancel, adapter: adapter, launcher: launcher}
+	fr := &fnRuntime{engine: eng, queue: queue, cancel: cancel, adapter: adapter, launcher: launcher, keys: keys}
 	if err := queue.Start(eng); err != nil {
-		fr.close()
-		return nil, err
-	}
-	if fr.keys, err = auth.OpenKeys(filepath.Join(fnRoot, "keys.json"), auth.WithLogger(log)); err != nil {
 		fr.close()
 		return nil, err
 	}

@@ -12,7 +12,7 @@
 //	logs/<name>.log       the function's log, written by functions/invoke
 //	                      (LogPath), rotated to <name>.log.1, .2; removed,
 //	                      every rotated file too, with the function
-//	keys.json             access keys (functions/auth)
+//	keys.json             access keys (identity)
 //	triggers.json         routes and schedules (functions/trigger)
 //	spool/                request bodies being received (server/lambdaapi)
 //

@@ -17,9 +17,9 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/fntest"
 	"github.com/wharf-dev/wharf/functions/sandbox/inproc"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // zeros is an endless body that costs the client no memory.
@@ -33,7 +33,7 @@ func (zeros) Read(p []byte) (int, error) {
 // signedHead returns the head of a request of n body bytes signed with
 // key for service, as an SDK would send it: the signature covers a body
 // that the test then sends only part of (or none).
-func signedHead(t *testing.T, srvURL, method, path string, n int64, key auth.Key, service string) string {
+func signedHead(t *testing.T, srvURL, method, path string, n int64, key identity.Key, service string) string {
 	t.Helper()
 	req, err := http.NewRequest(method, srvURL+path, nil)
 	if err != nil {
@@ -120,7 +120,7 @@ func TestCodeUploadNotBufferedBeforeSignature(t *testing.T) {
 func TestSignatureHeadersCheckedBeforeBody(t *testing.T) {
 	e := newEnv(t)
 	path := "/2015-03-31/functions/x/code"
-	unknown := auth.Key{AccessKeyID: "AKIAUNKNOWNUNKNOWN00", SecretAccessKey: strings.Repeat("s", 40)}
+	unknown := identity.Key{AccessKeyID: "AKIAUNKNOWNUNKNOWN00", SecretAccessKey: strings.Repeat("s", 40)}
 	for name, head := range map[string]string{
 		"other service": signedHead(t, e.srv.URL, "PUT", path, MaxCodeBody, e.key, "s3"),
 		"unknown key":   signedHead(t, e.srv.URL, "PUT", path, MaxCodeBody, unknown, "lambda"),

@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/fntest"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // fuzzServer is a Lambda API over a fresh engine holding function "fn"
 // (published once, alias "live"), and a key to sign with.
-func fuzzServer(t testing.TB, keys *auth.Keys, opts ...fntest.Option) http.Handler {
+func fuzzServer(t testing.TB, keys *identity.Keys, opts ...fntest.Option) http.Handler {
 	svc := newEngine(t, opts...).Engine
 	ctx := context.Background()
 	if _, err := svc.Create(ctx, functions.CreateInput{
@@ -33,14 +33,14 @@ func fuzzServer(t testing.TB, keys *auth.Keys, opts ...fntest.Option) http.Handl
 	return New(svc, keys)
 }
 
-func fuzzKeys(t testing.TB) (*auth.Keys, auth.Key) {
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+func fuzzKeys(t testing.TB) (*identity.Keys, identity.Key) {
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// An admin key: every operation gets past authorization to the
 	// decoding the fuzzers are after.
-	key, err := keys.Create(auth.AdminStatement)
+	key, err := keys.Create(identity.AdminStatement)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // BenchmarkInvokeHandler is the cost of one warm Invoke through the Lambda
@@ -18,7 +18,7 @@ import (
 // engine's invocation over the Runtime API of an in-process sandbox that
 // answers at once (a loopback round trip).
 func BenchmarkInvokeHandler(b *testing.B) {
-	keys, err := auth.OpenKeys(filepath.Join(b.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(b.TempDir(), "keys.json"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,17 +28,17 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
 	"github.com/wharf-dev/wharf/functions/fntest"
 	"github.com/wharf-dev/wharf/functions/sandbox/inproc"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // env is one Lambda API over the real functions engine (its sandboxes
 // in-process, fntest), with a key and an SDK client signed with it.
 type env struct {
 	fn     *fntest.Env
-	keys   *auth.Keys
-	key    auth.Key // a key with the default policy
+	keys   *identity.Keys
+	key    identity.Key // a key with the default policy
 	srv    *httptest.Server
 	client *lambda.Client
 	// admin is a client signed with an admin key (image functions).
@@ -47,7 +47,7 @@ type env struct {
 
 func newEnv(t *testing.T, opts ...fntest.Option) *env {
 	t.Helper()
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func newEnv(t *testing.T, opts ...fntest.Option) *env {
 	t.Cleanup(srv.Close)
 	e := &env{fn: fn, keys: keys, key: key, srv: srv}
 	e.client = e.clientWith(key.AccessKeyID, key.SecretAccessKey)
-	admin, err := keys.Create(auth.AdminStatement)
+	admin, err := keys.Create(identity.AdminStatement)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -692,7 +692,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 // sign signs req with SigV4 as of t.
-func sign(t testing.TB, req *http.Request, key auth.Key, body []byte, at time.Time) {
+func sign(t testing.TB, req *http.Request, key identity.Key, body []byte, at time.Time) {
 	t.Helper()
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey}
@@ -741,7 +741,7 @@ func TestUnknownOperationAndBadJSON(t *testing.T) {
 }
 
 func TestKeysHandler(t *testing.T) {
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -794,7 +794,7 @@ func TestKeysHandler(t *testing.T) {
 	if resp.StatusCode != 201 || strings.Join(withPolicy.Policies, " ") != "*:*:* lambda:InvokeFunction:orders-*" {
 		t.Fatalf("create with policies: %d %+v", resp.StatusCode, withPolicy)
 	}
-	if l := keys.List(); len(l) != 1 || !auth.IsAdmin(l[0].Statements) {
+	if l := keys.List(); len(l) != 1 || !identity.IsAdmin(l[0].Statements) {
 		t.Fatalf("stored statements: %+v", l)
 	}
 	for _, bad := range []string{`{"Policies":["lambda:*"]}`, `{"Policies":["lambda:*:a b"]}`, `{"Admin":"yes"}`, `[`} {

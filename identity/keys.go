@@ -1,12 +1,16 @@
-// Package auth issues the access keys that clients of wharf's AWS-shaped
-// APIs use and verifies AWS Signature Version 4 on their requests, so the
-// aws CLI and SDKs work unchanged with --endpoint-url.
+// Package identity is the daemon's one key store for every AWS-shaped API
+// (Lambda today; ECR, ECS and Batch as they come) and for the registry:
+// it issues the access keys clients sign with, verifies AWS Signature
+// Version 4 on their requests (sigv4.go), decides what a key's policy
+// allows (policy.go), and mints the registry's login and bearer tokens
+// (token.go), so that the aws CLI, the SDKs and `docker login -u AWS`
+// all work with the same keys.
 //
 // Keys live in one JSON file readable by root only (<root>/functions/
-// keys.json, mode 0600), rewritten with internal/atomicfile. Secrets never
-// leave it except once, to the user who creates the key; no log line
-// carries one.
-package auth
+// keys.json, mode 0600, where the functions' API first kept them), rewritten
+// with internal/atomicfile. Secrets never leave it except once, to the user
+// who creates the key; no log line carries one.
+package identity
 
 import (
 	"crypto/rand"

@@ -1,4 +1,4 @@
-package auth
+package identity
 
 import (
 	"fmt"
@@ -29,6 +29,28 @@ import (
 // A key without statements (keys created before policies existed, or with
 // neither --admin nor --policy) has DefaultStatements. Some operations
 // need an admin key whatever the statements say: see IsAdmin's callers.
+//
+// The registry. ECR's service is "ecr" and its resource a repository name
+// ("team/app"; "team/*" is every repository under team/). Its actions are
+// ECR's own (BatchGetImage, PutImage, CreateRepository, ...), which the
+// ECR API asks for one at a time, and three groups that name what the
+// Docker registry protocol asks for in a token scope:
+//
+//	pull    BatchGetImage, GetDownloadUrlForLayer, BatchCheckLayerAvailability
+//	push    InitiateLayerUpload, UploadLayerPart, CompleteLayerUpload, PutImage,
+//	        BatchCheckLayerAvailability
+//	delete  BatchDeleteImage
+//
+// A group is both an action a request can ask for and a shorthand a
+// statement can hold. Asked for, it is allowed when each of its members
+// is (by one statement or several): `docker push` needs what an ECR
+// client pushing the same image would need. Held, it allows its members:
+// `ecr:pull:team/*` lets the ECR API's BatchGetImage read team/app too.
+// One function, Allowed, decides both.
+//
+//	ecr:pull:team/*                            docker pull from team/...
+//	ecr:pull,push:team/app                     docker pull and push of team/app
+//	ecr:BatchGetImage,DescribeImages:team/*    the same reads through the ECR API
 
 // Statement allows a service's actions on resources.
 type Statement struct {
@@ -60,9 +82,38 @@ func Effective(stmts []Statement) []Statement {
 	return stmts
 }
 
+// actionGroups are the action groups of each service (see above). The
+// members are IAM's spelling of the service's actions.
+var actionGroups = map[string]map[string][]string{
+	"ecr": {
+		"pull":   {"BatchGetImage", "GetDownloadUrlForLayer", "BatchCheckLayerAvailability"},
+		"push":   {"InitiateLayerUpload", "UploadLayerPart", "CompleteLayerUpload", "PutImage", "BatchCheckLayerAvailability"},
+		"delete": {"BatchDeleteImage"},
+	},
+}
+
+// group returns the members of a service's action group, or nil when
+// action is not a group of that service.
+func group(service, action string) []string {
+	return actionGroups[strings.ToLower(service)][strings.ToLower(action)]
+}
+
 // Allowed reports whether stmts allow req. It is the one place a policy
-// is decided.
+// is decided. A request for an action group is allowed when every member
+// of the group is.
 func Allowed(stmts []Statement, req Request) bool {
+	if members := group(req.Service, req.Action); members != nil {
+		for _, m := range members {
+			if !allowedOne(stmts, Request{Service: req.Service, Action: m, Resource: req.Resource}) {
+				return false
+			}
+		}
+		return true
+	}
+	return allowedOne(stmts, req)
+}
+
+func allowedOne(stmts []Statement, req Request) bool {
 	for _, st := range stmts {
 		if st.allows(req) {
 			return true
@@ -77,7 +128,7 @@ func (st Statement) allows(req Request) bool {
 	}
 	action := false
 	for _, a := range st.Actions {
-		if a == "*" || strings.EqualFold(a, req.Action) {
+		if a == "*" || strings.EqualFold(a, req.Action) || memberOf(req.Action, group(req.Service, a)) {
 			action = true
 			break
 		}
@@ -95,6 +146,17 @@ func (st Statement) allows(req Request) bool {
 	default:
 		return st.Resource == req.Resource
 	}
+}
+
+// memberOf reports whether action is one of members, without regard to
+// case.
+func memberOf(action string, members []string) bool {
+	for _, m := range members {
+		if strings.EqualFold(m, action) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsAdmin reports whether stmts allow everything: every action of every

@@ -1,4 +1,4 @@
-package auth
+package identity
 
 import (
 	"path/filepath"
@@ -113,4 +113,42 @@ func FuzzParseStatement(f *testing.F) {
 		}
 		_ = Allowed([]Statement{st}, Request{Service: "lambda", Action: "InvokeFunction", Resource: "orders"})
 	})
+}
+
+// The registry's action model: docker's pull and push (groups) and ECR's
+// own actions are decided by the same Allowed, in both directions.
+func TestAllowedRegistryActions(t *testing.T) {
+	pull := []Statement{mustParse(t, "ecr:pull:team/*")}
+	pushApp := []Statement{mustParse(t, "ecr:pull,push:team/app")}
+	ecrNames := []Statement{mustParse(t, "ecr:BatchGetImage,GetDownloadUrlForLayer:team/*")}
+	split := []Statement{mustParse(t, "ecr:BatchGetImage:*"), mustParse(t, "ecr:GetDownloadUrlForLayer,BatchCheckLayerAvailability:team/*")}
+	for _, tc := range []struct {
+		name  string
+		stmts []Statement
+		req   Request
+		want  bool
+	}{
+		{"pull group allows docker pull", pull, Request{"ecr", "pull", "team/app"}, true},
+		{"pull group allows ECR's read", pull, Request{"ecr", "BatchGetImage", "team/app"}, true},
+		{"pull group is not push", pull, Request{"ecr", "push", "team/app"}, false},
+		{"pull group is not PutImage", pull, Request{"ecr", "PutImage", "team/app"}, false},
+		{"pull outside the prefix", pull, Request{"ecr", "pull", "other/app"}, false},
+		{"push group", pushApp, Request{"ecr", "push", "team/app"}, true},
+		{"push group allows ECR's upload", pushApp, Request{"ecr", "CompleteLayerUpload", "team/app"}, true},
+		{"push is not delete", pushApp, Request{"ecr", "delete", "team/app"}, false},
+		{"push is for one repository", pushApp, Request{"ecr", "push", "team/app2"}, false},
+		{"ECR names without BatchCheckLayerAvailability are not a docker pull", ecrNames, Request{"ecr", "pull", "team/app"}, false},
+		{"ECR names allow themselves", ecrNames, Request{"ecr", "GetDownloadUrlForLayer", "team/x"}, true},
+		{"a group's members may come from several statements", split, Request{"ecr", "pull", "team/app"}, true},
+		{"and each must allow the resource", split, Request{"ecr", "pull", "other/app"}, false},
+		{"admin pushes", []Statement{AdminStatement}, Request{"ecr", "push", "any/repo"}, true},
+		{"groups ignore case", pull, Request{"ECR", "Pull", "team/app"}, true},
+		{"a lambda key cannot pull", Effective(nil), Request{"ecr", "pull", "team/app"}, false},
+		{"a group name is not a group of another service", []Statement{mustParse(t, "lambda:pull:*")}, Request{"lambda", "InvokeFunction", "f"}, false},
+		{"* service with the pull group", []Statement{mustParse(t, "*:pull:*")}, Request{"ecr", "BatchGetImage", "a"}, true},
+	} {
+		if got := Allowed(tc.stmts, tc.req); got != tc.want {
+			t.Errorf("%s: Allowed(%v, %+v) = %v", tc.name, tc.stmts, tc.req, got)
+		}
+	}
 }
