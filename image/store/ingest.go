@@ -53,6 +53,9 @@ type layerSource struct {
 	size      int64  // blob size for progress; 0 if unknown
 	mediaType types.MediaType
 	open      func() (io.ReadCloser, error)
+	// adopt, when set, tries to store the blob without copying it (a
+	// hard link of the local registry's file); false: open it instead.
+	adopt func() (bool, error)
 }
 
 // ingestReq is everything needed to record one image.
@@ -129,6 +132,15 @@ func (s *Store) ingest(ctx context.Context, req ingestReq) (*Image, error) {
 		short := shortID(dgst)
 		if dgst == "" {
 			short = shortID(diffIDs[i])
+		}
+		if need[i] && dgst != "" && !s.content.Has(dgst) && src.adopt != nil {
+			adopted, err := src.adopt()
+			if err != nil {
+				return nil, fmt.Errorf("layer %s: %w", short, err)
+			}
+			if adopted {
+				progress(Progress{ID: short, Action: "Download complete"})
+			}
 		}
 		if need[i] && (dgst == "" || !s.content.Has(dgst)) {
 			rc, err := src.open()

@@ -154,6 +154,11 @@ type Store struct {
 
 	// internal are the daemon's own references (internal.go).
 	internal map[string]bool
+
+	// local is the registry this process serves and localHosts its
+	// addresses (local.go).
+	local      LocalRegistry
+	localHosts map[string]bool
 }
 
 // New opens or creates an image store under root.
