@@ -412,3 +412,80 @@ services:
 		t.Errorf("composed image says %q", out)
 	}
 }
+
+// TestBuildArgEnvUserWorkdir: RUN steps see the build's ARG and ENV
+// values, run as USER in WORKDIR (created when missing); ARG values stay
+// out of the image's config while ENV stays in it; an ARG declared
+// before FROM reaches a stage only once declared again there, and an
+// ARG does not outlive its stage.
+func TestBuildArgEnvUserWorkdir(t *testing.T) {
+	d := newDaemon(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": `ARG GLOBAL=g-default
+ARG BASE=` + busybox + `
+FROM ${BASE} AS first
+ARG STAGE=s-default
+RUN echo "global=[$GLOBAL] stage=[$STAGE]" > /first.txt
+FROM ${BASE}
+ARG GLOBAL
+ENV KEPT=env-value
+WORKDIR /w
+WORKDIR sub
+USER nobody
+RUN echo "global=[$GLOBAL] stage=[$STAGE] kept=[$KEPT] uid=$(id -u) pwd=$(pwd)" > /tmp/final.txt
+USER 1234:5678
+RUN id -u > /tmp/numeric-$(id -g).txt
+COPY --from=first /first.txt /first.txt
+`})
+	d.MustWharf(t, "build", "-q", "--build-arg", "STAGE=s-cli", "-t", "sem:1", dir)
+	out := d.MustWharf(t, "run", "--rm", "--user", "0", "sem:1", "cat", "/first.txt", "/tmp/final.txt", "/tmp/numeric-5678.txt")
+	want := "global=[] stage=[s-cli]\nglobal=[g-default] stage=[] kept=[env-value] uid=65534 pwd=/w/sub\n1234\n"
+	if out != want {
+		t.Errorf("what the RUN steps saw:\n%s\nwant:\n%s", out, want)
+	}
+	if got := inspect(t, d, "{{.Config.User}} {{.Config.WorkingDir}} {{.Config.Env}}", "sem:1"); got != "1234:5678 /w/sub [PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin KEPT=env-value]" {
+		t.Errorf("config: %s", got)
+	}
+	// USER came after WORKDIR: root owns the directory the build made.
+	if out := d.MustWharf(t, "run", "--rm", "sem:1", "stat", "-c", "%u %a", "/w/sub"); out != "0 755\n" {
+		t.Errorf("WORKDIR created as %q", out)
+	}
+}
+
+// TestBuildReproducibleWithRun: the same Dockerfile built twice without
+// cache, with SOURCE_DATE_EPOCH, gives the same image ID, RUN layers
+// (their overlay upper directories, deletions of base files included)
+// as much as COPY ones.
+func TestBuildReproducibleWithRun(t *testing.T) {
+	d := newDaemon(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"Dockerfile": `FROM ` + busybox + `
+RUN mkdir -p /data/a /data/b && echo one > /data/a/1 && echo two > /data/b/2 && rm -f /bin/vi && ln -s /data/a/1 /data/link
+COPY ctx.txt /data/ctx.txt
+RUN sleep 1 && touch /data/later && rm -r /data/b
+`,
+		"ctx.txt": "context file\n",
+	})
+	build := func() string {
+		t.Helper()
+		iid := filepath.Join(t.TempDir(), "iid")
+		d.MustWharf(t, "build", "-q", "--no-cache", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "--iidfile", iid, dir)
+		b, err := os.ReadFile(iid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	id1, id2 := build(), build()
+	if id1 != id2 {
+		t.Errorf("the same inputs gave %s, then %s", id1, id2)
+	}
+	if got := inspect(t, d, "{{.Created}}", id1); !strings.HasPrefix(got, "2023-11-14T22:13:20") {
+		t.Errorf("created %s, want SOURCE_DATE_EPOCH", got)
+	}
+	out := d.MustWharf(t, "run", "--rm", id1, "sh", "-c", "ls /data; test -e /bin/vi && echo vi-still-there; true")
+	if out != "a\nctx.txt\nlater\nlink\n" {
+		t.Errorf("/data holds %q", out)
+	}
+}
