@@ -144,6 +144,9 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 	if s.builder == nil {
 		return fmt.Errorf("this daemon has no builder: %w", errdefs.ErrNotImplemented)
 	}
+	if err := pruneWhole(r); err != nil {
+		return err
+	}
 	removed, reclaimed, err := s.builder.Prune(r.Context())
 	if err != nil {
 		return err
@@ -152,4 +155,25 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 		removed = []string{}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"CachesDeleted": removed, "SpaceReclaimed": reclaimed})
+}
+
+// pruneWhole refuses a prune that asks to keep part of the cache (filters
+// such as until=24h, or a space to keep): this builder's cache is pruned
+// whole, and removing what the client meant to keep is worse than an
+// error.
+func pruneWhole(r *http.Request) error {
+	f, err := filters(r)
+	if err != nil {
+		return err
+	}
+	for k := range f {
+		return fmt.Errorf("build cache prune filter %q is not supported: this daemon prunes its build cache whole: %w", k, errdefs.ErrInvalidArgument)
+	}
+	q := r.URL.Query()
+	for _, k := range []string{"keep-storage", "reserved-space", "max-used-space", "min-free-space"} {
+		if v := q.Get(k); v != "" && v != "0" {
+			return fmt.Errorf("build cache prune %s=%s is not supported: this daemon prunes its build cache whole: %w", k, v, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
 }

@@ -33,3 +33,18 @@ func TestBuildOptionsAsDockerd(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildPruneRefusesPartialPrunes: a prune that asks to keep part of
+// the cache is refused before anything is removed.
+func TestBuildPruneRefusesPartialPrunes(t *testing.T) {
+	for _, q := range []string{`filters={"until":["24h"]}`, `filters={"until":{"24h":true}}`, "keep-storage=1000000", "reserved-space=1000000"} {
+		if err := pruneWhole(httptest.NewRequest("POST", "/build/prune?"+q, nil)); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("%s: error %v", q, err)
+		}
+	}
+	for _, q := range []string{"", "all=1", "keep-storage=0", `filters={}`} {
+		if err := pruneWhole(httptest.NewRequest("POST", "/build/prune?"+q, nil)); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}
