@@ -88,6 +88,20 @@ func TestDockerfileErrorsBeforeAnythingRuns(t *testing.T) {
 	}
 }
 
+// TestUnsupportedMountBeforeAnythingRuns: a RUN mount type the builder
+// cannot run is refused with its line before the first step, not when
+// its RUN is reached.
+func TestUnsupportedMountBeforeAnythingRuns(t *testing.T) {
+	b, _ := newTestBuilder(t)
+	o := Options{Context: writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /x\nRUN --mount=type=bind,target=/src true\n"})}
+	_, err := b.Build(context.Background(), o, func(e Event) {
+		t.Errorf("an event came before the error: %+v", e)
+	})
+	if err == nil || !strings.Contains(err.Error(), "Dockerfile:3") || !errdefs.IsNotImplemented(err) {
+		t.Fatalf("error = %v, want one naming Dockerfile:3 of class not implemented", err)
+	}
+}
+
 // TestArgScopeAcrossStages: ARGs before FROM are seen by FROM lines and,
 // inside a stage, only once declared again; a stage's ARG default yields
 // to --build-arg; ENV wins over ARG; ARGs do not outlive their stage.
