@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -373,5 +374,47 @@ func TestCacheAndReproducibility(t *testing.T) {
 	}
 	if _, err := b.Build(context.Background(), Options{Context: ctx, Tags: []string{"bad tag"}}, nil); !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("a bad tag: %v", err)
+	}
+}
+
+// TestParallelStagesExpandIndependently: stages building at the same time
+// expand their words each with their own state; one shell lexer shared by
+// concurrent stages mixed their words up.
+func TestParallelStagesExpandIndependently(t *testing.T) {
+	b, st := newTestBuilder(t)
+	var df strings.Builder
+	const stages, steps = 6, 60
+	dest := func(s int) string {
+		return fmt.Sprintf("d%d-0-of-stage-%d/d%d-%d-of-stage-%d/file", s, s, s, steps-1, s)
+	}
+	for s := 0; s < stages; s++ {
+		fmt.Fprintf(&df, "FROM scratch AS s%d\nARG D%d=d%d\n", s, s, s)
+		for i := 0; i < steps; i++ {
+			fmt.Fprintf(&df, "ENV E%d=${D%d}-%d-of-stage-%d\n", i, s, i, s)
+		}
+		fmt.Fprintf(&df, "COPY f /${E0}/${E%d}/file\n", steps-1)
+	}
+	df.WriteString("FROM scratch\n")
+	for s := 0; s < stages; s++ {
+		fmt.Fprintf(&df, "COPY --from=s%d /%s /%s\n", s, dest(s), dest(s))
+	}
+	ctx := writeContext(t, map[string]string{"f": "x", "Dockerfile": df.String()})
+	for round := 0; round < 10; round++ {
+		var res *Result
+		var err error
+		res, err = b.Build(context.Background(), Options{Context: ctx, NoCache: true}, nil)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		img, err := st.Get(context.Background(), res.ImageID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys := openImage(t, st, img)
+		for s := 0; s < stages; s++ {
+			if _, err := fsys.Lookup("/"+dest(s), false); err != nil {
+				t.Fatalf("round %d: stage %d: %v", round, s, err)
+			}
+		}
 	}
 }

@@ -68,7 +68,7 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 	var src srcFS
 	srcKey := "context"
 	if c.from != "" {
-		from, err := r.j.df.lex.ProcessWordWithMatches(c.from, r.j.global)
+		from, err := r.j.df.expand(c.from, r.j.global)
 		if err != nil {
 			return false, fmt.Errorf("--from: %v: %w", err, errdefs.ErrInvalidArgument)
 		}

@@ -23,8 +23,11 @@ type dockerfile struct {
 	name     string
 	stages   []*stage
 	metaArgs []instructions.ArgCommand
-	lex      *shell.Lex
-	steps    int // instructions in all stages, FROM included
+	// escape is the escape token, for word expansion. A shell.Lex keeps
+	// state while it expands, so stages building in parallel each make
+	// their own (expand).
+	escape rune
+	steps  int // instructions in all stages, FROM included
 }
 
 // stage is one FROM and its instructions.
@@ -72,7 +75,7 @@ func parseDockerfile(name string, src []byte, buildArgs map[string]*string) (*do
 	if len(stages) == 0 {
 		return nil, fmt.Errorf("%s: file with no instructions: %w", name, errdefs.ErrInvalidArgument)
 	}
-	df := &dockerfile{name: name, metaArgs: metaArgs, lex: shell.NewLex(res.EscapeToken)}
+	df := &dockerfile{name: name, metaArgs: metaArgs, escape: res.EscapeToken}
 	global := df.globalArgs(buildArgs)
 	names := map[string]int{}
 	for i, s := range stages {
@@ -81,7 +84,7 @@ func parseDockerfile(name string, src []byte, buildArgs map[string]*string) (*do
 			st.line = s.Location[0].Start.Line
 		}
 		df.steps += 1 + len(s.Commands)
-		from, err := df.lex.ProcessWordWithMatches(s.BaseName, global)
+		from, err := df.expand(s.BaseName, global)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: FROM %s: %v: %w", name, st.line, s.BaseName, err, errdefs.ErrInvalidArgument)
 		}
@@ -94,7 +97,7 @@ func parseDockerfile(name string, src []byte, buildArgs map[string]*string) (*do
 			st.deps = append(st.deps, idx)
 		}
 		if st.platform != "" {
-			p, err := df.lex.ProcessWordWithMatches(st.platform, global)
+			p, err := df.expand(st.platform, global)
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: --platform: %v: %w", name, st.line, err, errdefs.ErrInvalidArgument)
 			}
@@ -131,7 +134,7 @@ func parseDockerfile(name string, src []byte, buildArgs map[string]*string) (*do
 			if from == "" {
 				continue
 			}
-			exp, err := df.lex.ProcessWordWithMatches(from, global)
+			exp, err := df.expand(from, global)
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: --from=%s: %v: %w", name, line, from, err, errdefs.ErrInvalidArgument)
 			}
@@ -240,7 +243,7 @@ func (df *dockerfile) globalArgs(buildArgs map[string]*string) *argEnv {
 				continue
 			}
 			if kv.Value != nil {
-				r, err := df.lex.ProcessWordWithMatches(*kv.Value, env)
+				r, err := df.expand(*kv.Value, env)
 				if err == nil {
 					env.set(kv.Key, r.Result)
 					continue
@@ -296,4 +299,9 @@ func (e *argEnv) clone() *argEnv {
 		c.set(k, e.vals[k])
 	}
 	return c
+}
+
+// expand expands word with env, as the shell of a Dockerfile does.
+func (df *dockerfile) expand(word string, env shell.EnvGetter) (shell.ProcessWordResult, error) {
+	return shell.NewLex(df.escape).ProcessWordWithMatches(word, env)
 }

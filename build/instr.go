@@ -38,7 +38,7 @@ func (r *stepRun) scope(st *state) *argEnv {
 func (r *stepRun) expander(st *state) instructions.SingleWordExpander {
 	env := r.scope(st)
 	return func(word string) (string, error) {
-		res, err := r.j.df.lex.ProcessWordWithMatches(word, env)
+		res, err := r.j.df.expand(word, env)
 		if err != nil {
 			return "", fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
 		}
