@@ -101,6 +101,16 @@ func TestUnsupportedMountBeforeAnythingRuns(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Dockerfile:3") || !errdefs.IsNotImplemented(err) {
 		t.Fatalf("error = %v, want one naming Dockerfile:3 of class not implemented", err)
 	}
+	// The mounts the builder runs pass, whatever their options' order,
+	// and a type only a stage's ARG gives is left to the step.
+	for _, src := range []string{
+		"FROM scratch\nRUN --mount=type=cache,target=/c,id=x --mount=target=/t,type=tmpfs --mount=type=secret,id=s true\n",
+		"FROM scratch\nARG T=cache\nRUN --mount=type=$T,target=/c true\n",
+	} {
+		if _, err := parseDockerfile("Dockerfile", []byte(src), nil); err != nil {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
 }
 
 // TestArgScopeAcrossStages: ARGs before FROM are seen by FROM lines and,

@@ -118,12 +118,24 @@ func parseDockerfile(name string, src []byte, buildArgs map[string]*string) (*do
 					return nil, fmt.Errorf("%s:%d: COPY --parents is not supported: %w", name, line, errdefs.ErrNotImplemented)
 				}
 			case *instructions.RunCommand:
-				for _, m := range instructions.GetMounts(c) {
-					switch m.Type {
-					case instructions.MountTypeCache, instructions.MountTypeSecret, instructions.MountTypeTmpfs:
-					default:
-						return nil, fmt.Errorf("%s:%d: RUN --mount=type=%s is not supported: %w", name, line, m.Type, errdefs.ErrNotImplemented)
+				// The parser reads a mount's from= only; the rest (its type
+				// included) when the step expands it. Expanded here with the
+				// global args, an unsupported type is refused before
+				// anything runs; a mount that needs a stage's ARG to expand
+				// is checked when its step does (dispatch expands again).
+				if c.Expand(func(w string) (string, error) {
+					r, err := df.expand(w, global)
+					return r.Result, err
+				}) == nil {
+					for _, m := range instructions.GetMounts(c) {
+						switch m.Type {
+						case instructions.MountTypeCache, instructions.MountTypeSecret, instructions.MountTypeTmpfs:
+						default:
+							return nil, fmt.Errorf("%s:%d: RUN --mount=type=%s is not supported: %w", name, line, m.Type, errdefs.ErrNotImplemented)
+						}
 					}
+				}
+				for _, m := range instructions.GetMounts(c) {
 					if m.From != "" {
 						if idx, ok := stageRef(names, m.From); ok {
 							st.deps = append(st.deps, idx)
