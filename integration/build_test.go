@@ -86,10 +86,11 @@ CMD ["/app/artifact"]
 		t.Errorf("config = %q", got)
 	}
 	c.must(t, "rm", "msx")
-	assertNoLeaks(t, d)
+	// Before assertNoLeaks, which removes every container itself.
 	if left := strings.TrimSpace(c.must(t, "ps", "-aq")); left != "" {
 		t.Errorf("step containers left: %s", left)
 	}
+	assertNoLeaks(t, d)
 }
 
 // exportNames lists the files of a container's filesystem (docker export).
@@ -243,10 +244,11 @@ func TestBuildFailingRun(t *testing.T) {
 	if code == 0 || !strings.Contains(out+errOut, "about-to-fail") || !strings.Contains(out+errOut, "exit code: 3") {
 		t.Errorf("docker build of a failing RUN: exit %d\n%s%s", code, out, errOut)
 	}
-	assertNoLeaks(t, d)
+	// Before assertNoLeaks, which removes every container itself.
 	if left := strings.TrimSpace(d.MustWharf(t, "ps", "-aq")); left != "" {
 		t.Errorf("step containers left: %s", left)
 	}
+	assertNoLeaks(t, d)
 }
 
 // TestBuildSecretsAndStdin: a secret reaches the RUN that mounts it and
@@ -488,4 +490,41 @@ RUN sleep 1 && touch /data/later && rm -r /data/b
 	if out != "a\nctx.txt\nlater\nlink\n" {
 		t.Errorf("/data holds %q", out)
 	}
+}
+
+// TestBuildCancelCleansUp: a client that goes away in the middle of a RUN
+// step (killed, so it cannot say goodbye) stops the build: the step's
+// container and its mounts go, nothing is tagged.
+func TestBuildCancelCleansUp(t *testing.T) {
+	d := newDaemon(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + busybox + "\nRUN --mount=type=cache,target=/c,id=cancel echo started >> /c/started && sleep 120\n"})
+	cmd := exec.Command(d.Bin, "--host", d.Host(), "build", "--progress", "plain", "-t", "cancel:1", dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if !waitFor(30*time.Second, func() bool { return countLines(t, d, "cancel", "started") == 1 }) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("the RUN step never started:\n%s", out.String())
+	}
+	if left := strings.TrimSpace(d.MustWharf(t, "ps", "-aq")); left == "" {
+		t.Fatal("no step container while the step runs")
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	var left string
+	if !waitFor(15*time.Second, func() bool {
+		left = strings.TrimSpace(d.MustWharf(t, "ps", "-aq"))
+		return left == "" && len(d.Mounts()) == 0
+	}) {
+		t.Errorf("after the client went away: containers %q, mounts %v", left, d.Mounts())
+	}
+	if _, _, code := d.Wharf(t, "image", "inspect", "cancel:1"); code == 0 {
+		t.Error("a cancelled build tagged its image")
+	}
+	assertNoLeaks(t, d)
 }
