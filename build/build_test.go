@@ -94,7 +94,7 @@ func TestDockerfileErrorsBeforeAnythingRuns(t *testing.T) {
 // its RUN is reached.
 func TestUnsupportedMountBeforeAnythingRuns(t *testing.T) {
 	b, _ := newTestBuilder(t)
-	o := Options{Context: writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /x\nRUN --mount=type=bind,target=/src true\n"})}
+	o := Options{Context: writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY Dockerfile /x\nRUN --mount=type=ssh true\n"})}
 	_, err := b.Build(context.Background(), o, func(e Event) {
 		t.Errorf("an event came before the error: %+v", e)
 	})
@@ -104,7 +104,7 @@ func TestUnsupportedMountBeforeAnythingRuns(t *testing.T) {
 	// The mounts the builder runs pass, whatever their options' order,
 	// and a type only a stage's ARG gives is left to the step.
 	for _, src := range []string{
-		"FROM scratch\nRUN --mount=type=cache,target=/c,id=x --mount=target=/t,type=tmpfs --mount=type=secret,id=s true\n",
+		"FROM scratch\nRUN --mount=type=cache,target=/c,id=x --mount=target=/t,type=tmpfs --mount=type=secret,id=s --mount=type=bind,target=/b true\n",
 		"FROM scratch\nARG T=cache\nRUN --mount=type=$T,target=/c true\n",
 	} {
 		if _, err := parseDockerfile("Dockerfile", []byte(src), nil); err != nil {

@@ -60,9 +60,55 @@ type planEntry struct {
 // copy runs a COPY or ADD: it plans what to write, looks the plan up in
 // the cache, and otherwise writes the layer from the sources directly.
 func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error) {
+	cp, err := r.planCopy(ctx, st, c, st.layers)
+	if err != nil {
+		return false, err
+	}
+	defer cp.close()
+	history := c.name + " " + strings.Join(append(append([]string(nil), c.src.SourcePaths...), c.src.DestPath), " ") + " # buildkit"
+	key := chainKey(st.key, c.name, cp.srcKey, cp.plan(), cp.chown, c.chmod)
+	return r.layerStep(ctx, st, key, history, func(w io.Writer) error {
+		return cp.p.write(ctx, w, cp.parent, r.j.created())
+	})
+}
+
+// copyPlan is what a COPY or ADD, or a bind mount's source, writes: the
+// planned entries and the handles they are read through until close.
+type copyPlan struct {
+	p      *planner
+	parent *layerfs.FS
+	srcKey string // the source: "context", a stage's cache key, an image ID
+	chown  string
+	// matches are the sources each source path matched.
+	matches [][]*srcNode
+	closers []func()
+}
+
+func (cp *copyPlan) close() {
+	for i := len(cp.closers) - 1; i >= 0; i-- {
+		cp.closers[i]()
+	}
+	cp.closers = nil
+}
+
+// plan is the planned entries, for cache keys: every file's path, type,
+// mode, owner, size and content digest.
+func (cp *copyPlan) plan() string {
+	b, _ := json.Marshal(cp.p.entries)
+	return string(b)
+}
+
+// planCopy plans c onto the image of parentLayers.
+func (r *stepRun) planCopy(ctx context.Context, st *state, c copySpec, parentLayers []store.Layer) (_ *copyPlan, err error) {
+	cp := &copyPlan{}
+	defer func() {
+		if err != nil {
+			cp.close()
+		}
+	}()
 	for _, s := range c.src.SourcePaths {
 		if isURL(s) {
-			return false, fmt.Errorf("%s %s: fetching remote sources is not supported: this daemon builds offline; put the file in the build context: %w", c.name, s, errdefs.ErrNotImplemented)
+			return nil, fmt.Errorf("%s %s: fetching remote sources is not supported: this daemon builds offline; put the file in the build context: %w", c.name, s, errdefs.ErrNotImplemented)
 		}
 	}
 	var src srcFS
@@ -70,7 +116,7 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 	if c.from != "" {
 		from, err := r.j.df.expand(c.from, r.j.global)
 		if err != nil {
-			return false, fmt.Errorf("--from: %v: %w", err, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("--from: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
 		var layers []store.Layer
 		names := map[string]int{}
@@ -83,40 +129,41 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 		if idx, ok := stageRef(names, from.Result); ok {
 			fst, err := r.j.wait(ctx, idx)
 			if err != nil {
-				return false, err
+				return nil, err
 			}
 			layers, srcKey = fst.layers, fst.key
 		} else {
 			img, err := r.j.image(ctx, from.Result)
 			if err != nil {
-				return false, fmt.Errorf("--from=%s: %w", from.Result, err)
+				return nil, fmt.Errorf("--from=%s: %w", from.Result, err)
 			}
 			layers, srcKey = img.Layers, img.ID
 		}
 		lfs, err := r.j.openLayers(ctx, layers)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		defer lfs.Close()
+		cp.closers = append(cp.closers, func() { lfs.Close() })
 		src = imageFS{fs: lfs}
 	} else {
 		src = contextFS{c: r.j.o.Context, b: r.j.b}
 	}
-	parent, err := r.j.openLayers(ctx, st.layers)
+	parent, err := r.j.openLayers(ctx, parentLayers)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	defer parent.Close()
+	cp.parent = parent
+	cp.closers = append(cp.closers, func() { parent.Close() })
 
 	uid, gid, chown, err := r.owner(parent, c.chown)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	var chmod *uint32
 	if c.chmod != "" {
 		m, err := strconv.ParseUint(c.chmod, 8, 32)
 		if err != nil || m > 0o7777 {
-			return false, fmt.Errorf("invalid chmod parameter %q: %w", c.chmod, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid chmod parameter %q: %w", c.chmod, errdefs.ErrInvalidArgument)
 		}
 		mm := uint32(m)
 		chmod = &mm
@@ -124,7 +171,7 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 	var excl *patternmatcher.PatternMatcher
 	if len(c.exclude) > 0 {
 		if excl, err = patternmatcher.New(c.exclude); err != nil {
-			return false, fmt.Errorf("--exclude: %v: %w", err, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("--exclude: %v: %w", err, errdefs.ErrInvalidArgument)
 		}
 	}
 
@@ -140,7 +187,7 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 	}
 	resolved, err := parent.Resolve(dest, true)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if n, err := parent.Lookup(resolved, false); err == nil {
 		destIsDir = destIsDir || n.IsDir()
@@ -152,32 +199,34 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 	for _, s := range c.src.SourcePaths {
 		ns, err := glob(src, s)
 		if err != nil && !isNotExist(err) {
-			return false, err
+			return nil, err
 		}
 		if len(ns) == 0 {
-			return false, fmt.Errorf("failed to compute cache key: %q not found (not in the build context, or excluded by .dockerignore): %w", s, errdefs.ErrNotFound)
+			return nil, fmt.Errorf("failed to compute cache key: %q not found (not in the build context, or excluded by .dockerignore): %w", s, errdefs.ErrNotFound)
 		}
 		matches = append(matches, ns)
 		count += len(ns)
 	}
-	defer func() {
+	cp.closers = append(cp.closers, func() {
 		for _, ns := range matches {
 			closeNodes(ns)
 		}
-	}()
+	})
+	cp.matches = matches
 	if count > 1 && !destIsDir {
-		return false, fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /: %w", c.name, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("When using %s with more than one source file, the destination must be a directory and end with a /: %w", c.name, errdefs.ErrInvalidArgument)
 	}
 
 	p := &planner{src: src, uid: uid, gid: gid, chown: chown, chmod: chmod, exclude: excl, epoch: r.j.epoch}
-	defer p.close()
+	cp.p, cp.srcKey, cp.chown = p, srcKey, chown
+	cp.closers = append(cp.closers, p.close)
 	for _, ns := range matches {
 		for _, n := range ns {
 			target := resolved
 			if n.isDir() {
 				// A directory's content goes into the destination.
 				if err := p.dir(n, target, true); err != nil {
-					return false, err
+					return nil, err
 				}
 				continue
 			}
@@ -187,19 +236,19 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 			if c.add && c.unpack && n.isReg() {
 				arch, err := isArchive(src, n)
 				if err != nil {
-					return false, err
+					return nil, err
 				}
 				if arch {
 					d, err := src.digest(n)
 					if err != nil {
-						return false, err
+						return nil, err
 					}
 					p.entries = append(p.entries, planEntry{Target: resolved, Rel: n.rel, Archive: true, Digest: d, Type: unix.S_IFREG})
 					continue
 				}
 			}
 			if err := p.node(n, target, false); err != nil {
-				return false, err
+				return nil, err
 			}
 		}
 	}
@@ -216,12 +265,7 @@ func (r *stepRun) copy(ctx context.Context, st *state, c copySpec) (bool, error)
 		p.entries = append(p.entries, planEntry{Target: target, Type: unix.S_IFREG, Mode: mode, UID: uid, GID: gid, Size: int64(len(sc.Data)), Digest: "sha256:" + hex.EncodeToString(sum[:]), data: []byte(sc.Data), mtime: time.Unix(0, 0)})
 	}
 
-	history := c.name + " " + strings.Join(append(append([]string(nil), c.src.SourcePaths...), c.src.DestPath), " ") + " # buildkit"
-	plan, _ := json.Marshal(p.entries)
-	key := chainKey(st.key, c.name, srcKey, string(plan), chown, c.chmod)
-	return r.layerStep(ctx, st, key, history, func(w io.Writer) error {
-		return p.write(ctx, w, parent, r.j.created())
-	})
+	return cp, nil
 }
 
 // layerStep finishes a step that makes a layer: from the cache under key,

@@ -129,7 +129,7 @@ func parseDockerfile(name string, src []byte, buildArgs map[string]*string) (*do
 				}) == nil {
 					for _, m := range instructions.GetMounts(c) {
 						switch m.Type {
-						case instructions.MountTypeCache, instructions.MountTypeSecret, instructions.MountTypeTmpfs:
+						case instructions.MountTypeCache, instructions.MountTypeSecret, instructions.MountTypeTmpfs, instructions.MountTypeBind:
 						default:
 							return nil, fmt.Errorf("%s:%d: RUN --mount=type=%s is not supported: %w", name, line, m.Type, errdefs.ErrNotImplemented)
 						}

@@ -24,6 +24,7 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/layer"
 	"github.com/wharf-dev/wharf/image/layerfs"
+	"github.com/wharf-dev/wharf/image/unpack"
 )
 
 // runtimeStubs are the paths the runtime mounts over in every container;
@@ -75,10 +76,25 @@ func (r *stepRun) run(ctx context.Context, st *state, c *instructions.RunCommand
 	}
 	mounts := instructions.GetMounts(c)
 	var mountDesc []string
+	binds := map[*instructions.Mount]*copyPlan{}
+	defer func() {
+		for _, cp := range binds {
+			cp.close()
+		}
+	}()
 	for _, m := range mounts {
 		// Secrets are left out of the key: their content is not part of
-		// the image.
-		mountDesc = append(mountDesc, fmt.Sprintf("%s:%s:%s:%v", m.Type, m.CacheID, m.Target, m.ReadOnly))
+		// the image. A bind mount's files are in it, by digest.
+		desc := fmt.Sprintf("%s:%s:%s:%v", m.Type, m.CacheID, m.Target, m.ReadOnly)
+		if m.Type == instructions.MountTypeBind {
+			cp, err := r.planBind(ctx, st, m)
+			if err != nil {
+				return false, err
+			}
+			binds[m] = cp
+			desc += ":" + cp.srcKey + ":" + cp.plan()
+		}
+		mountDesc = append(mountDesc, desc)
 	}
 	history := "RUN " + strings.Join(argv, " ") + " # buildkit"
 	if len(c.Files) > 0 {
@@ -89,7 +105,7 @@ func (r *stepRun) run(ctx context.Context, st *state, c *instructions.RunCommand
 	}
 	key := chainKey(st.key, "RUN", argv, env, st.cfg.Config.User, st.cfg.Config.WorkingDir, network, mountDesc)
 	return r.layerStepRun(ctx, st, key, history, func(ctx context.Context, upper string) error {
-		return r.exec(ctx, st, argv, env, network, mounts, upper)
+		return r.exec(ctx, st, argv, env, network, mounts, binds, upper)
 	})
 }
 
@@ -151,7 +167,7 @@ type stub struct{ target, top string }
 // exec runs argv in a container of st's image and moves its writable
 // layer to upper. The container and its mounts are removed whatever
 // happens.
-func (r *stepRun) exec(ctx context.Context, st *state, argv, env []string, network string, mounts []*instructions.Mount, upper string) error {
+func (r *stepRun) exec(ctx context.Context, st *state, argv, env []string, network string, mounts []*instructions.Mount, binds map[*instructions.Mount]*copyPlan, upper string) error {
 	image, err := r.j.ensureImage(ctx, st)
 	if err != nil {
 		return err
@@ -169,7 +185,7 @@ func (r *stepRun) exec(ctx context.Context, st *state, argv, env []string, netwo
 			u()
 		}
 	}()
-	for _, m := range mounts {
+	for i, m := range mounts {
 		target := m.Target
 		if !path.IsAbs(target) {
 			wd := st.cfg.Config.WorkingDir
@@ -205,6 +221,12 @@ func (r *stepRun) exec(ctx context.Context, st *state, argv, env []string, netwo
 				data := r.j.o.Secrets[secretID(m)]
 				env = append(env, *m.Env+"="+string(data))
 			}
+		case instructions.MountTypeBind:
+			src, err := r.materialize(ctx, binds[m], filepath.Join(filepath.Dir(upper), fmt.Sprintf("bind%d", i)))
+			if err != nil {
+				return err
+			}
+			vm = append(vm, volume.Mount{Type: volume.TypeBind, Source: src, Target: target, ReadOnly: m.ReadOnly})
 		case instructions.MountTypeTmpfs:
 			vm = append(vm, volume.Mount{Type: volume.TypeTmpfs, Target: target, TmpfsSize: m.SizeLimit, TmpfsOptions: []string{"exec"}})
 		default:
@@ -523,4 +545,52 @@ func (d *demux) Write(p []byte) (int, error) {
 		p = p[k:]
 	}
 	return n, nil
+}
+
+// planBind plans the source of a RUN --mount=type=bind as a COPY of it
+// to the root of an empty image: from the context, or from= a stage or an
+// image. The step is given a copy of it, never the context itself, so its
+// writes (with rw) go with the copy, as BuildKit drops them, and a step
+// cannot change a file another step or a layer reads.
+func (r *stepRun) planBind(ctx context.Context, st *state, m *instructions.Mount) (*copyPlan, error) {
+	source := m.Source
+	if source == "" {
+		source = "."
+	}
+	spec := copySpec{name: "RUN --mount=type=bind", from: m.From, src: instructions.SourcesAndDest{SourcePaths: []string{source}, DestPath: "/"}}
+	cp, err := r.planCopy(ctx, st, spec, nil)
+	if err != nil {
+		return nil, fmt.Errorf("RUN --mount=type=bind,source=%s: %w", source, err)
+	}
+	return cp, nil
+}
+
+// materialize writes a bind mount's planned source into dir, a new
+// directory of the step's own, and returns what to mount: dir, or the one
+// file in it when the source is a file.
+func (r *stepRun) materialize(ctx context.Context, cp *copyPlan, dir string) (string, error) {
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(cp.p.write(ctx, pw, cp.parent, r.j.created())) }()
+	_, _, err := unpack.Apply(ctx, dir, pr)
+	pr.CloseWithError(errors.New("bind source written"))
+	if err != nil {
+		return "", fmt.Errorf("RUN --mount=type=bind: %w", err)
+	}
+	if len(cp.matches) != 1 || len(cp.matches[0]) != 1 || cp.matches[0][0].isDir() {
+		return dir, nil
+	}
+	// One file: mounted itself. The runtime follows a symlink given as a
+	// mount source on the host, so only a regular file is mounted.
+	p := filepath.Join(dir, path.Base("/"+cp.matches[0][0].rel))
+	var fst unix.Stat_t
+	if err := unix.Lstat(p, &fst); err != nil {
+		return "", fmt.Errorf("RUN --mount=type=bind: %w", err)
+	}
+	if fst.Mode&unix.S_IFMT != unix.S_IFREG {
+		return "", fmt.Errorf("RUN --mount=type=bind: source %s is neither a regular file nor a directory: %w", cp.matches[0][0].rel, errdefs.ErrInvalidArgument)
+	}
+	return p, nil
 }

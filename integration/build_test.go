@@ -528,3 +528,62 @@ func TestBuildCancelCleansUp(t *testing.T) {
 	}
 	assertNoLeaks(t, d)
 }
+
+// TestBuildRunBindMount: RUN --mount=type=bind gives the step the files
+// of the context (after .dockerignore), of a file alone and of another
+// stage, read-only unless rw, whose writes go nowhere; nothing of the
+// mounts stays in the image; the step reruns when a mounted file changes
+// and only then.
+func TestBuildRunBindMount(t *testing.T) {
+	d := newDaemon(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"Dockerfile": `FROM ` + busybox + ` AS tools
+RUN echo from-stage > /tool.txt
+FROM ` + busybox + `
+WORKDIR /work
+RUN --mount=type=bind,source=src,target=/src --mount=type=bind,source=one.txt,target=one.txt --mount=type=bind,from=tools,source=/tool.txt,target=/t/tool.txt --mount=type=cache,target=/c,id=bindruns echo x >> /c/runs && cat /src/a.txt one.txt /t/tool.txt > /out.txt && ls /src > /ls.txt
+RUN --mount=type=bind,target=/ctx,rw echo scribble > /ctx/src/a.txt && cat /ctx/src/a.txt > /rw.txt
+RUN --mount=type=bind,source=src,target=/src cat /src/a.txt > /after.txt && (touch /src/new 2>/dev/null && echo writable || echo readonly) > /ro.txt
+`,
+		".dockerignore":   "src/ignored.txt\n",
+		"src/a.txt":       "A\n",
+		"src/ignored.txt": "ignored\n",
+		"one.txt":         "ONE\n",
+	})
+	build := func() {
+		t.Helper()
+		d.MustWharf(t, "build", "-q", "-t", "bind:1", dir)
+	}
+	build()
+	out := d.MustWharf(t, "run", "--rm", "bind:1", "cat", "/out.txt", "/ls.txt", "/rw.txt", "/after.txt", "/ro.txt")
+	if want := "A\nONE\nfrom-stage\na.txt\nscribble\nA\nreadonly\n"; out != want {
+		t.Errorf("what the steps saw:\n%s\nwant:\n%s", out, want)
+	}
+	if out := d.MustWharf(t, "run", "--rm", "bind:1", "sh", "-c", "ls -a /work /t /src /ctx 2>&1; true"); strings.Contains(out, "one.txt") || strings.Contains(out, "tool.txt") || strings.Contains(out, "a.txt") {
+		t.Errorf("mount targets stayed in the image:\n%s", out)
+	}
+	if n := countLines(t, d, "bindruns", "runs"); n != 1 {
+		t.Fatalf("the step ran %d times, want 1", n)
+	}
+	build()
+	writeFiles(t, dir, map[string]string{"src/ignored.txt": "still ignored\n"})
+	build()
+	if n := countLines(t, d, "bindruns", "runs"); n != 1 {
+		t.Errorf("a rebuild without a change to the mounted files ran the step again (%d runs)", n)
+	}
+	writeFiles(t, dir, map[string]string{"src/a.txt": "A2\n"})
+	build()
+	if n := countLines(t, d, "bindruns", "runs"); n != 2 {
+		t.Errorf("a change to a mounted file did not rerun the step (%d runs)", n)
+	}
+	// The classic builder through the socket mounts the same way.
+	c := newDockerCLI(t, d)
+	if out, errOut, code := classicBuild(t, c, "-q", "-t", "bind:2", dir); code != 0 {
+		t.Fatalf("docker build: exit %d\n%s%s", code, out, errOut)
+	}
+	if out := d.MustWharf(t, "run", "--rm", "bind:2", "cat", "/out.txt"); out != "A2\nONE\nfrom-stage\n" {
+		t.Errorf("docker build: %q", out)
+	}
+	assertNoLeaks(t, d)
+}
