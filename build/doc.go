@@ -23,7 +23,8 @@
 //
 // where the description is the instruction after expansion (only the build
 // arguments it uses), plus, for RUN, the environment, user, working
-// directory, network and mounts it runs with, and for COPY and ADD the
+// directory, network and mounts it runs with, and for COPY and ADD (and
+// the sources of RUN --mount=type=bind, which a step gets a copy of) the
 // digest of every file it reads (path, type, mode, owner, size and
 // content) after .dockerignore and the source stage's key or image ID. The
 // store keeps key → layer (store.CacheRecord), so an unchanged step never
