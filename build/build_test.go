@@ -428,3 +428,56 @@ func TestParallelStagesExpandIndependently(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheFromImage: with its build cache pruned, a build reuses the
+// layers of a --cache-from image for the steps whose keys the image
+// lists, up to the first step that changed, and gives the same image;
+// without --cache-from every step runs again.
+func TestCacheFromImage(t *testing.T) {
+	b, st := newTestBuilder(t)
+	bctx := context.Background()
+	ctx := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY a /a\nENV X=1\nCOPY b /b\n", "a": "a", "b": "b"})
+	epoch := map[string]*string{"SOURCE_DATE_EPOCH": str("1700000000")}
+	cached := func(events []Event) []string {
+		var out []string
+		for _, e := range events {
+			if e.Status == StatusCached {
+				out = append(out, e.Name)
+			}
+		}
+		return out
+	}
+	prune := func() {
+		t.Helper()
+		if _, _, err := st.PruneBuildCache(bctx, func(string) bool { return false }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img1, _ := testBuild(t, b, st, nil, Options{Context: ctx, Tags: []string{"src:1"}, BuildArgs: epoch})
+	prune()
+	if _, ev := testBuild(t, b, st, nil, Options{Context: ctx, BuildArgs: epoch}); len(cached(ev)) != 0 {
+		t.Fatalf("steps cached after the prune: %v", cached(ev))
+	}
+	prune()
+	img2, ev := testBuild(t, b, st, nil, Options{Context: ctx, BuildArgs: epoch, CacheFrom: []string{"nonexistent:1", "src:1"}})
+	if got := cached(ev); len(got) != 2 {
+		t.Errorf("with --cache-from, cached steps %v, want both COPYs", got)
+	}
+	if img2.ID != img1.ID {
+		t.Errorf("with --cache-from the image is %s, the source %s", img2.ID, img1.ID)
+	}
+	if err := os.WriteFile(filepath.Join(ctx.dir, "b"), []byte("b2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prune()
+	img3, ev := testBuild(t, b, st, nil, Options{Context: ctx, BuildArgs: epoch, CacheFrom: []string{"src:1"}})
+	if got := cached(ev); len(got) != 1 || !strings.Contains(got[0], "COPY a") {
+		t.Errorf("after changing b, cached steps %v, want COPY a only", got)
+	}
+	if img3.Layers[0].Digest != img1.Layers[0].Digest || img3.Layers[1].Digest == img1.Layers[1].Digest {
+		t.Errorf("layers %v, source %v", img3.Layers, img1.Layers)
+	}
+	if _, ev := testBuild(t, b, st, nil, Options{Context: ctx, BuildArgs: epoch, CacheFrom: []string{"src:1"}, NoCache: true}); len(cached(ev)) != 0 {
+		t.Errorf("--no-cache used the --cache-from image: %v", cached(ev))
+	}
+}

@@ -73,12 +73,15 @@ type state struct {
 	image string
 	// cmdSet says CMD was set in this stage (ENTRYPOINT then keeps it).
 	cmdSet bool
+	// steps are the layer steps so far, for the image's inline cache.
+	steps []inlineStep
 }
 
 func (s *state) clone() *state {
 	c := *s
 	c.cfg = s.cfg.DeepCopy()
 	c.layers = append([]store.Layer(nil), s.layers...)
+	c.steps = append([]inlineStep(nil), s.steps...)
 	return &c
 }
 
@@ -101,6 +104,9 @@ type job struct {
 	report  func(Event)
 	// secrets are files holding Options.Secrets, made on first use.
 	secretDir string
+	// cacheFrom are the --cache-from images, read on first use.
+	cacheFromOnce sync.Once
+	cacheFrom     []cacheSource
 }
 
 type stageResult struct {
@@ -295,6 +301,11 @@ func (j *job) commit(ctx context.Context, st *state, key string, buildCache bool
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return "", err
+	}
+	if !buildCache {
+		if raw, err = withInlineCache(raw, st.steps); err != nil {
+			return "", err
+		}
 	}
 	img, err := j.b.images.Commit(ctx, raw, st.layers, store.CommitOptions{BuildCache: buildCache})
 	if err != nil {

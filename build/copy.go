@@ -271,11 +271,8 @@ func (r *stepRun) planCopy(ctx context.Context, st *state, c copySpec, parentLay
 // layerStep finishes a step that makes a layer: from the cache under key,
 // or by write, which writes the layer tar.
 func (r *stepRun) layerStep(ctx context.Context, st *state, key, history string, write func(io.Writer) error) (bool, error) {
-	if !r.j.o.NoCache {
-		if rec, ok := r.j.b.images.CacheGet(ctx, key); ok && rec.Image == "" {
-			r.apply(st, key, history, rec.Layer, rec.Created)
-			return true, nil
-		}
+	if r.cached(ctx, st, key, history) {
+		return true, nil
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(write(pw)) }()
@@ -293,6 +290,23 @@ func (r *stepRun) layerStep(ctx context.Context, st *state, key, history string,
 	return false, nil
 }
 
+// cached applies the step under key from the build cache or a
+// --cache-from image, and says whether it could.
+func (r *stepRun) cached(ctx context.Context, st *state, key, history string) bool {
+	if r.j.o.NoCache {
+		return false
+	}
+	if rec, ok := r.j.b.images.CacheGet(ctx, key); ok && rec.Image == "" {
+		r.apply(st, key, history, rec.Layer, rec.Created)
+		return true
+	}
+	if l, created, ok := r.j.fromCacheSources(ctx, st, key); ok {
+		r.apply(st, key, history, l, created)
+		return true
+	}
+	return false
+}
+
 // apply adds a step's layer (nil: none) and history entry to st.
 func (r *stepRun) apply(st *state, key, history string, l *store.Layer, created time.Time) {
 	h := v1.History{Created: v1.Time{Time: created}, CreatedBy: history, Comment: "buildkit.dockerfile.v0"}
@@ -303,6 +317,7 @@ func (r *stepRun) apply(st *state, key, history string, l *store.Layer, created 
 	}
 	st.cfg.History = append(st.cfg.History, h)
 	st.key = key
+	st.steps = append(st.steps, inlineStep{Key: key, Layers: len(st.layers), Created: created})
 	st.image = ""
 }
 

@@ -112,11 +112,8 @@ func (r *stepRun) run(ctx context.Context, st *state, c *instructions.RunCommand
 // layerStepRun is layerStep for a step that runs a container: exec
 // leaves the container's upper directory at upper, made into the layer.
 func (r *stepRun) layerStepRun(ctx context.Context, st *state, key, history string, exec func(ctx context.Context, upper string) error) (bool, error) {
-	if !r.j.o.NoCache {
-		if rec, ok := r.j.b.images.CacheGet(ctx, key); ok && rec.Image == "" {
-			r.apply(st, key, history, rec.Layer, rec.Created)
-			return true, nil
-		}
+	if r.cached(ctx, st, key, history) {
+		return true, nil
 	}
 	work, err := os.MkdirTemp(r.j.b.tmp(), "run-")
 	if err != nil {

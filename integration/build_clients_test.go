@@ -173,3 +173,32 @@ func TestDockerBuilderPrune(t *testing.T) {
 	}
 	assertNoLeaks(t, d)
 }
+
+// TestBuildCacheFrom: after the build cache is pruned, `docker build
+// --cache-from IMAGE` (classic, through the socket) reuses the image's
+// RUN layers instead of running the steps, and gives the same image.
+func TestBuildCacheFrom(t *testing.T) {
+	d := newDaemon(t)
+	c := newDockerCLI(t, d)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"Dockerfile": "FROM " + busybox + "\nRUN date +%s%N > /stamp\nCOPY f /f\nRUN date +%s%N > /stamp2\n",
+		"f":          "f\n",
+	})
+	d.MustWharf(t, "build", "-q", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", "cf:1", dir)
+	want := inspect(t, d, "{{.ID}}", "cf:1")
+	d.MustWharf(t, "builder", "prune", "-af")
+	out, errOut, code := classicBuild(t, c, "-q", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "--cache-from", "cf:1", "-t", "cf:2", dir)
+	if code != 0 {
+		t.Fatalf("docker build --cache-from: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := inspect(t, d, "{{.ID}}", "cf:2"); got != want {
+		t.Errorf("with --cache-from the build gave %s, the source is %s", got, want)
+	}
+	// Without it, the steps run again: another stamp, another image.
+	d.MustWharf(t, "builder", "prune", "-af")
+	d.MustWharf(t, "build", "-q", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", "cf:3", dir)
+	if got := inspect(t, d, "{{.ID}}", "cf:3"); got == want {
+		t.Error("without --cache-from the pruned build gave the cached image: the test proves nothing")
+	}
+}
