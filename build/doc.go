@@ -31,6 +31,10 @@
 // runs again, also across daemon restarts; a changed file changes the key
 // of its COPY and so of every step after it, and no other.
 //
+// A final image also lists its layer steps' keys in its config (field
+// wharf.build.cache.v0, as BuildKit's inline cache), which --cache-from
+// reads (cachefrom.go).
+//
 // File digests come from an index keyed by the file's path, size,
 // modification time, inode and mode (contextIndex, as BuildKit's): a file
 // whose stat did not change is not read again; a changed one is read and
