@@ -202,3 +202,46 @@ func TestBuildCacheFrom(t *testing.T) {
 		t.Error("without --cache-from the pruned build gave the cached image: the test proves nothing")
 	}
 }
+
+// TestBuildPushPullCacheFrom: a built image pushes to a registry and
+// pulls back whole on another daemon, which builds the same Dockerfile
+// with --cache-from the pulled image without running its steps.
+func TestBuildPushPullCacheFrom(t *testing.T) {
+	addr := startRegistry(t)
+	a, b := newDaemon(t), newDaemon(t)
+	// The same base image on both, through the registry: each daemon's
+	// own import of busybox has an ID of its own.
+	base := addr + "/base/busybox:1"
+	a.MustWharf(t, "tag", busybox, base)
+	if _, errOut, code := a.Wharf(t, "push", base); code != 0 {
+		t.Fatalf("push: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := b.Wharf(t, "pull", base); code != 0 {
+		t.Fatalf("pull: exit %d: %s", code, errOut)
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"Dockerfile": "FROM " + base + "\nRUN date +%s%N > /stamp\nCOPY f /f\nCMD [\"cat\", \"/stamp\", \"/f\"]\n",
+		"f":          "f\n",
+	})
+	ref := addr + "/built/app:1"
+	a.MustWharf(t, "build", "-q", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", ref, dir)
+	want := inspect(t, a, "{{.ID}}", ref)
+	wantOut := a.MustWharf(t, "run", "--rm", ref)
+	if _, errOut, code := a.Wharf(t, "push", ref); code != 0 {
+		t.Fatalf("push: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := b.Wharf(t, "pull", ref); code != 0 {
+		t.Fatalf("pull: exit %d: %s", code, errOut)
+	}
+	if got := inspect(t, b, "{{.ID}}", ref); got != want {
+		t.Errorf("pulled %s, pushed %s", got, want)
+	}
+	if out := b.MustWharf(t, "run", "--rm", ref); out != wantOut {
+		t.Errorf("the pulled image says %q, the built one %q", out, wantOut)
+	}
+	b.MustWharf(t, "build", "-q", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "--cache-from", ref, "-t", "again:1", dir)
+	if got := inspect(t, b, "{{.ID}}", "again:1"); got != want {
+		t.Errorf("--cache-from the pulled image gave %s, want %s (its RUN ran again)", got, want)
+	}
+}
