@@ -2,6 +2,7 @@ package integration
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -494,7 +496,10 @@ RUN sleep 1 && touch /data/later && rm -r /data/b
 
 // TestBuildCancelCleansUp: a client that goes away in the middle of a RUN
 // step (killed, so it cannot say goodbye) stops the build: the step's
-// container and its mounts go, nothing is tagged.
+// container and its mounts go, nothing is tagged; for wharf build and for
+// the classic docker build. The server only notices a client going away
+// once it has read the request body to its end, which the end of the
+// context's tar is not.
 func TestBuildCancelCleansUp(t *testing.T) {
 	d := newDaemon(t)
 	dir := t.TempDir()
@@ -525,6 +530,30 @@ func TestBuildCancelCleansUp(t *testing.T) {
 	}
 	if _, _, code := d.Wharf(t, "image", "inspect", "cancel:1"); code == 0 {
 		t.Error("a cancelled build tagged its image")
+	}
+
+	// The same with the classic builder: docker build killed.
+	c := newDockerCLI(t, d)
+	dcmd := exec.Command(c.bin, "build", "--no-cache", "-t", "cancel:2", dir)
+	dcmd.Env = append(os.Environ(), "DOCKER_HOST="+c.host, "DOCKER_CONFIG="+c.config, "DOCKER_BUILDKIT=0")
+	out.Reset()
+	dcmd.Stdout, dcmd.Stderr = &out, &out
+	if err := dcmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = dcmd.Process.Kill(); _ = dcmd.Wait() }()
+	if !waitFor(30*time.Second, func() bool { return countLines(t, d, "cancel", "started") == 2 }) {
+		_ = dcmd.Process.Kill()
+		_ = dcmd.Wait()
+		t.Fatalf("the classic build's RUN step never started:\n%s", out.String())
+	}
+	_ = dcmd.Process.Kill()
+	_ = dcmd.Wait()
+	if !waitFor(15*time.Second, func() bool {
+		left = strings.TrimSpace(d.MustWharf(t, "ps", "-aq"))
+		return left == "" && len(d.Mounts()) == 0
+	}) {
+		t.Errorf("after docker build went away: containers %q, mounts %v", left, d.Mounts())
 	}
 	assertNoLeaks(t, d)
 }
@@ -584,6 +613,63 @@ RUN --mount=type=bind,source=src,target=/src cat /src/a.txt > /after.txt && (tou
 	}
 	if out := d.MustWharf(t, "run", "--rm", "bind:2", "cat", "/out.txt"); out != "A2\nONE\nfrom-stage\n" {
 		t.Errorf("docker build: %q", out)
+	}
+	assertNoLeaks(t, d)
+}
+
+// TestBuildNoticesClientAfterLateBodyEnd: with wharf build's synced
+// context, the request body's end can come after the context's tar has
+// been read (the CLI closes the body in a write of its own). The server
+// watches for the client going away only from the end of the body on, so
+// it reads the body to its end: a client that ends its body late and then
+// dies leaves no step running.
+func TestBuildNoticesClientAfterLateBodyEnd(t *testing.T) {
+	d := newDaemon(t)
+	df := "FROM " + busybox + "\nRUN --mount=type=cache,target=/c,id=late echo started >> /c/started && sleep 120\n"
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	_ = tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df)), Typeflag: tar.TypeReg, ModTime: time.Unix(1700000000, 0)})
+	_, _ = tw.Write([]byte(df))
+	_ = tw.Close()
+	head := fmt.Sprintf(`{"tags":["late:1"],"contextKey":"late-%d"}`+"\n"+`[{"p":"Dockerfile","m":%d,"s":%d,"t":%d}]`+"\n",
+		time.Now().UnixNano(), 0o100644, len(df), int64(1700000000)*1e9)
+	conn, err := net.Dial("unix", d.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	chunk := func(b []byte) {
+		if _, err := fmt.Fprintf(conn, "%x\r\n%s\r\n", len(b), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Fprintf(conn, "POST /wharf/v1/build HTTP/1.1\r\nHost: wharf\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+	chunk([]byte(head))
+	// The answer says which files the daemon needs; then the tar.
+	resp := bufio.NewReader(conn)
+	for {
+		line, err := resp.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the answer: %v", err)
+		}
+		if strings.Contains(line, `"need"`) {
+			break
+		}
+	}
+	chunk(tb.Bytes())
+	if !waitFor(30*time.Second, func() bool { return countLines(t, d, "late", "started") == 1 }) {
+		t.Fatal("the RUN step never started")
+	}
+	// The body ends now, and the client goes.
+	fmt.Fprintf(conn, "0\r\n\r\n")
+	time.Sleep(500 * time.Millisecond)
+	conn.Close()
+	var left string
+	if !waitFor(15*time.Second, func() bool {
+		left = strings.TrimSpace(d.MustWharf(t, "ps", "-aq"))
+		return left == "" && len(d.Mounts()) == 0
+	}) {
+		t.Errorf("after the client went away: containers %q, mounts %v", left, d.Mounts())
 	}
 	assertNoLeaks(t, d)
 }

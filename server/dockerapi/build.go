@@ -87,6 +87,13 @@ func (s *Server) postBuild(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer bctx.Close()
+	// The end of the tar is not the end of the body, and only at the end
+	// of the body does the server start watching for the client to go
+	// away (docker build interrupted); the body is read to its end before
+	// the response starts, after which an HTTP/1 body may be gone.
+	if n, err := io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20)); err != nil || n == 1<<20 {
+		return fmt.Errorf("build context: not a tar followed by the end of the body (%v): %w", err, errdefs.ErrInvalidArgument)
+	}
 	o.Context = bctx
 	p := newProgressWriter(w)
 	stream := func(text string) { p.send(jsonstream.Message{Stream: text}) }

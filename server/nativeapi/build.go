@@ -46,7 +46,8 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(line, &req); err != nil {
 		return fmt.Errorf("build request: %v: %w", err, errdefs.ErrInvalidArgument)
 	}
-	ctx := r.Context()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	fw := hijack.NewFlushWriter(w)
 	enc := json.NewEncoder(fw)
 	started := false
@@ -89,8 +90,24 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) error {
 			}
 			return err
 		}
-	} else if bctx, err = s.builder.ContextFromTar(ctx, br); err != nil {
-		return err
+		// The client ends the body after the files; reading to its end
+		// lets the server notice the client going away (which cancels
+		// ctx), and a body that breaks off means it went already.
+		go func() {
+			if drainBody(br) != nil {
+				cancel()
+			}
+		}()
+	} else {
+		if bctx, err = s.builder.ContextFromTar(ctx, br); err != nil {
+			return err
+		}
+		// As above; the response has not started, so the body is read
+		// here (once it starts, an HTTP/1 body may be gone).
+		if err := drainBody(br); err != nil {
+			bctx.Close()
+			return err
+		}
 	}
 	defer bctx.Close()
 	start()
@@ -141,4 +158,19 @@ func (s *Server) buildPrune(w http.ResponseWriter, r *http.Request) error {
 		removed = []string{}
 	}
 	return writeJSON(w, http.StatusOK, wharf.BuildPruneResponse{Deleted: removed, SpaceReclaimed: reclaimed})
+}
+
+// drainBody reads what follows a build context in the request body up to
+// its end: the end of a tar is not the end of the body, and only at the
+// end of the body does the server start watching for the client to go
+// away. More than a little trailing data is an error.
+func drainBody(r io.Reader) error {
+	n, err := io.Copy(io.Discard, io.LimitReader(r, 1<<20))
+	if err != nil {
+		return fmt.Errorf("build context: %w", err)
+	}
+	if n == 1<<20 {
+		return fmt.Errorf("build context: data after the context: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
