@@ -130,7 +130,7 @@ func TestDockerBuilderPrune(t *testing.T) {
 	d := newDaemon(t)
 	c := newDockerCLI(t, d)
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + busybox + "\nRUN --mount=type=cache,target=/c,id=prune echo x >> /c/runs && date > /stamp\n"})
+	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM " + busybox + "\nRUN --mount=type=cache,target=/c,id=prune echo x >> /c/runs && cat /proc/sys/kernel/random/uuid > /stamp\n"})
 	build := func() string {
 		t.Helper()
 		iid := filepath.Join(t.TempDir(), "iid")
@@ -182,7 +182,7 @@ func TestBuildCacheFrom(t *testing.T) {
 	c := newDockerCLI(t, d)
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"Dockerfile": "FROM " + busybox + "\nRUN date +%s%N > /stamp\nCOPY f /f\nRUN date +%s%N > /stamp2\n",
+		"Dockerfile": "FROM " + busybox + "\nRUN cat /proc/sys/kernel/random/uuid > /stamp\nCOPY f /f\nRUN cat /proc/sys/kernel/random/uuid > /stamp2\n",
 		"f":          "f\n",
 	})
 	d.MustWharf(t, "build", "-q", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", "cf:1", dir)
@@ -221,7 +221,7 @@ func TestBuildPushPullCacheFrom(t *testing.T) {
 	}
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"Dockerfile": "FROM " + base + "\nRUN date +%s%N > /stamp\nCOPY f /f\nCMD [\"cat\", \"/stamp\", \"/f\"]\n",
+		"Dockerfile": "FROM " + base + "\nRUN cat /proc/sys/kernel/random/uuid > /stamp\nCOPY f /f\nCMD [\"cat\", \"/stamp\", \"/f\"]\n",
 		"f":          "f\n",
 	})
 	ref := addr + "/built/app:1"
