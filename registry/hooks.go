@@ -90,6 +90,11 @@ func (p *repository) Tags(ctx context.Context) distribution.TagService {
 
 // prePush runs the pre-push hook; its error becomes a registry error.
 func (r *Registry) prePush(ctx context.Context, repo string) error {
+	if r.noCreate {
+		if _, exists, err := r.meta.get(ctx, repo); err == nil && !exists {
+			return errcode.ErrorCodeNameUnknown.WithMessage(fmt.Sprintf("The repository with name '%s' does not exist in the registry: create it first (aws ecr create-repository)", repo))
+		}
+	}
 	if r.hooks.PrePush == nil {
 		return nil
 	}
@@ -131,6 +136,16 @@ func (r *Registry) checkTag(ctx context.Context, ts distribution.TagService, rep
 type manifests struct {
 	distribution.ManifestService
 	p *repository
+}
+
+// Enumerate keeps the manifest service a ManifestEnumerator, as
+// Distribution's is (content.go lists images with it).
+func (m *manifests) Enumerate(ctx context.Context, fn func(digest.Digest) error) error {
+	me, ok := m.ManifestService.(distribution.ManifestEnumerator)
+	if !ok {
+		return distribution.ErrUnsupported
+	}
+	return me.Enumerate(ctx, fn)
 }
 
 func tagOption(opts []distribution.ManifestServiceOption) string {
@@ -178,7 +193,7 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, opts ...
 	if _, exists, err := r.meta.get(ctx, repo); err == nil && !exists {
 		// The record is made on the first push: its time is the
 		// repository's creation.
-		_, _ = r.meta.update(ctx, repo, func(*RepoMeta) error { return nil })
+		_, _ = r.meta.update(ctx, repo, func(*RepoMeta, bool) error { return nil })
 	}
 	if subj, desc, ok := referrerOf(mediaType, payload, dgst); ok {
 		if err := r.addReferrer(ctx, repo, subj, desc); err != nil {
@@ -200,8 +215,8 @@ func (m *manifests) Get(ctx context.Context, dgst digest.Digest, opts ...distrib
 	}
 	defer release()
 	man, err := m.ManifestService.Get(ctx, dgst, opts...)
-	if err == nil && m.p.r.hooks.Pulled != nil && stateOf(ctx).method == http.MethodGet {
-		m.p.r.hooks.Pulled(ctx, m.p.name(), dgst.String())
+	if err == nil && stateOf(ctx).method == http.MethodGet {
+		m.p.r.pulled(ctx, m.p.name(), dgst.String())
 	}
 	return man, err
 }

@@ -51,9 +51,7 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref, user, password strin
 	if err != nil {
 		return nil, "", err
 	}
-	if r.hooks.Pulled != nil {
-		r.hooks.Pulled(ctx, repo, dg.String())
-	}
+	r.pulled(ctx, repo, dg.String())
 	return payload, mt, nil
 }
 

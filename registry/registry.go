@@ -119,19 +119,28 @@ func WithRegisterer(reg prometheus.Registerer) Option { return func(r *Registry)
 // WithHooks sets the push and pull hooks.
 func WithHooks(h Hooks) Option { return func(r *Registry) { r.hooks = h } }
 
+// WithoutCreateOnPush refuses pushes into repositories that were not
+// created first (ECR's CreateRepository), as ECR does; by default the
+// first push creates its repository.
+func WithoutCreateOnPush() Option { return func(r *Registry) { r.noCreate = true } }
+
 // WithClock sets the clock of garbage collection's grace period (tests).
 func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
 
 // Registry is a running embedded registry.
 type Registry struct {
-	cfg    Config
-	log    *slog.Logger
-	reg    prometheus.Registerer
-	hooks  Hooks
-	now    func() time.Time
-	tokens *identity.Tokens
-	app    *handlers.App
-	cancel context.CancelFunc
+	cfg   Config
+	log   *slog.Logger
+	reg   prometheus.Registerer
+	hooks Hooks
+	now   func() time.Time
+	// noCreate: pushes need a repository created first.
+	noCreate bool
+	// lifecycleEvery is the lifecycle job's interval (0: never).
+	lifecycleEvery time.Duration
+	tokens         *identity.Tokens
+	app            *handlers.App
+	cancel         context.CancelFunc
 
 	// ns and driver are the namespace and storage driver the app serves
 	// from, captured by the registry middleware (hooks.go).
@@ -144,6 +153,7 @@ type Registry struct {
 
 	access  *accessController
 	meta    *metaStore
+	pulls   *pullStore
 	gc      *gcGate
 	metrics *registryMetrics
 
@@ -252,9 +262,13 @@ func New(ctx context.Context, cfg Config, tokens *identity.Tokens, opts ...Optio
 		return nil, errors.New("registry: the storage middleware was not applied")
 	}
 	r.meta = newMetaStore(r.driver)
+	r.pulls = newPullStore(r.driver, r.now, r.log)
 	if err := r.recoverStorage(ctx); err != nil {
 		cancel()
 		return nil, err
+	}
+	if r.lifecycleEvery > 0 {
+		go r.lifecycleLoop(actx, r.lifecycleEvery)
 	}
 	return r, nil
 }
