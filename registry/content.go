@@ -474,48 +474,55 @@ func putError(err error, repo, tag string) error {
 	return err
 }
 
+// Deleted is what DeleteImage deleted.
+type Deleted struct {
+	Digest string
+	Tags   []string
+	// Image is whether the image went (not only one of its tags).
+	Image bool
+}
+
 // DeleteImage deletes what id names: by digest, the image and every tag
 // pointing at it; by tag alone, the tag, and the image with it when no
-// other tag points at it (as ECR's BatchDeleteImage). It returns the
-// image's digest and the tags deleted.
-func (r *Registry) DeleteImage(ctx context.Context, repo string, id ImageID) (string, []string, error) {
+// other tag points at it (as ECR's BatchDeleteImage).
+func (r *Registry) DeleteImage(ctx context.Context, repo string, id ImageID) (Deleted, error) {
 	if _, err := r.Repository(ctx, repo); err != nil {
-		return "", nil, err
+		return Deleted{}, err
 	}
 	rp, err := r.repo(ctx, repo)
 	if err != nil {
-		return "", nil, err
+		return Deleted{}, err
 	}
 	d, err := r.resolve(ctx, rp, repo, id)
 	if err != nil {
-		return "", nil, err
+		return Deleted{}, err
 	}
 	ts := rp.Tags(ctx)
 	tags, err := ts.Lookup(ctx, v1.Descriptor{Digest: d})
 	var ru distribution.ErrRepositoryUnknown
 	var nf storagedriver.PathNotFoundError
 	if err != nil && !errors.As(err, &ru) && !errors.As(err, &nf) {
-		return "", nil, err
+		return Deleted{}, err
 	}
 	sort.Strings(tags)
 	if id.Digest == "" && len(tags) > 1 {
 		if err := ts.Untag(ctx, id.Tag); err != nil {
-			return "", nil, err
+			return Deleted{}, err
 		}
 		r.metrics.changed(repo)
-		return d.String(), []string{id.Tag}, nil
+		return Deleted{Digest: d.String(), Tags: []string{id.Tag}}, nil
 	}
 	for _, t := range tags {
 		if err := ts.Untag(ctx, t); err != nil {
-			return "", nil, err
+			return Deleted{}, err
 		}
 	}
 	ms, err := rp.Manifests(ctx)
 	if err != nil {
-		return "", nil, err
+		return Deleted{}, err
 	}
 	if err := ms.Delete(ctx, d); err != nil {
-		return "", nil, notFound(err, repo+"@"+d.String())
+		return Deleted{}, notFound(err, repo+"@"+d.String())
 	}
-	return d.String(), tags, nil
+	return Deleted{Digest: d.String(), Tags: tags, Image: true}, nil
 }

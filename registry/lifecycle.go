@@ -110,7 +110,7 @@ func (r *Registry) ApplyLifecycle(ctx context.Context, repo string) ([]Expiry, e
 	}
 	var done []Expiry
 	for _, e := range exp {
-		if _, _, err := r.DeleteImage(ctx, repo, ImageID{Digest: e.Image.Digest}); err != nil && !errdefs.IsNotFound(err) {
+		if _, err := r.DeleteImage(ctx, repo, ImageID{Digest: e.Image.Digest}); err != nil && !errdefs.IsNotFound(err) {
 			return done, fmt.Errorf("lifecycle of %s: expiring %s: %w", repo, e.Image.Digest, err)
 		}
 		done = append(done, e)

@@ -333,7 +333,8 @@ func (s *Server) batchDeleteImage(ctx context.Context, id *identity.Identity, bo
 			failures = append(failures, f)
 			continue
 		}
-		d, tags, err := s.reg.DeleteImage(ctx, in.RepositoryName, registry.ImageID{Digest: iid.ImageDigest, Tag: iid.ImageTag})
+		del, err := s.reg.DeleteImage(ctx, in.RepositoryName, registry.ImageID{Digest: iid.ImageDigest, Tag: iid.ImageTag})
+		d, tags := del.Digest, del.Tags
 		if f, bad := failure(iid, err); bad {
 			failures = append(failures, f)
 			continue

@@ -62,7 +62,7 @@ type Registry interface {
 	Images(ctx context.Context, repo string) ([]registry.Image, error)
 	Image(ctx context.Context, repo string, id registry.ImageID) (registry.Image, []byte, error)
 	PutImage(ctx context.Context, repo, tag, mediaType, digest string, manifest []byte) (registry.Image, error)
-	DeleteImage(ctx context.Context, repo string, id registry.ImageID) (string, []string, error)
+	DeleteImage(ctx context.Context, repo string, id registry.ImageID) (registry.Deleted, error)
 	SetLifecyclePolicy(ctx context.Context, repo, text string) (registry.RepoMeta, error)
 	DeleteLifecyclePolicy(ctx context.Context, repo string) (registry.RepoMeta, error)
 	PreviewLifecycle(ctx context.Context, repo, text string) ([]registry.Expiry, error)
