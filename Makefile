@@ -7,6 +7,8 @@ GO      ?= go
 BIN     := bin/wharf
 ROOT    ?= /var/lib/wharf
 EXECROOT ?= /run/wharf
+# The registry's address for `make run` (empty: no registry).
+REGISTRY ?= 127.0.0.1:5000
 
 .PHONY: all build deps test-deps run test vet fuzz bench clean
 
@@ -27,7 +29,7 @@ test-deps:
 	WHARF_TEST_DEPS=1 sh scripts/install-deps.sh
 
 run: deps build
-	$(BIN) daemon --root $(ROOT) --exec-root $(EXECROOT)
+	$(BIN) daemon --root $(ROOT) --exec-root $(EXECROOT) --registry '$(REGISTRY)'
 
 vet:
 	$(GO) vet ./...
