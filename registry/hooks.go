@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"syscall"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/registry/api/errcode"
@@ -312,7 +314,7 @@ func (b *blobs) Create(ctx context.Context, options ...distribution.BlobCreateOp
 	if err != nil {
 		return nil, err
 	}
-	return &blobWriter{BlobWriter: w, b: b}, nil
+	return &blobWriter{BlobWriter: w, b: b, ctx: ctx}, nil
 }
 
 func (b *blobs) Resume(ctx context.Context, id string) (distribution.BlobWriter, error) {
@@ -320,7 +322,7 @@ func (b *blobs) Resume(ctx context.Context, id string) (distribution.BlobWriter,
 	if err != nil {
 		return nil, err
 	}
-	return &blobWriter{BlobWriter: w, b: b}, nil
+	return &blobWriter{BlobWriter: w, b: b, ctx: ctx}, nil
 }
 
 // blobWriter tells the collector about the digest it commits before it
@@ -328,6 +330,46 @@ func (b *blobs) Resume(ctx context.Context, id string) (distribution.BlobWriter,
 type blobWriter struct {
 	distribution.BlobWriter
 	b *blobs
+	// ctx is the request's that opened the writer (it lives no longer).
+	ctx context.Context
+}
+
+// Write and ReadFrom cancel the upload when the storage is full: its
+// bytes would otherwise keep the disk full until Distribution purges
+// stale uploads a week later, and every other push would fail meanwhile.
+// The client sees the error and starts over.
+func (w *blobWriter) Write(p []byte) (int, error) {
+	n, err := w.BlobWriter.Write(p)
+	w.cancelIfFull(err)
+	return n, err
+}
+
+func (w *blobWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := w.BlobWriter.ReadFrom(r)
+	w.cancelIfFull(err)
+	return n, err
+}
+
+func (w *blobWriter) cancelIfFull(err error) {
+	if err == nil || !noSpace(err) {
+		return
+	}
+	if cerr := w.BlobWriter.Cancel(w.ctx); cerr != nil {
+		w.b.p.r.log.Warn("registry: removing an upload the full storage cut", "repository", w.b.p.name(), "err", cerr)
+	}
+}
+
+// noSpace reports whether err is the storage running out of space (the
+// storage driver's errors do not unwrap).
+func noSpace(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	var de storagedriver.Error
+	if errors.As(err, &de) && de.Detail != nil {
+		return noSpace(de.Detail)
+	}
+	return false
 }
 
 func (w *blobWriter) Commit(ctx context.Context, provisional v1.Descriptor) (v1.Descriptor, error) {
