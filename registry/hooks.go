@@ -217,6 +217,12 @@ func (m *manifests) Get(ctx context.Context, dgst digest.Digest, opts ...distrib
 	}
 	defer release()
 	man, err := m.ManifestService.Get(ctx, dgst, opts...)
+	var unknown distribution.ErrManifestUnknownRevision
+	if errors.As(err, &unknown) && mayFetch(ctx) {
+		if ok, ferr := m.p.r.fetchUpstream(ctx, m.p.name(), dgst.String()); ok && ferr == nil {
+			man, err = m.ManifestService.Get(ctx, dgst, opts...)
+		}
+	}
 	if err == nil && stateOf(ctx).method == http.MethodGet {
 		m.p.r.pulled(ctx, m.p.name(), dgst.String())
 	}
@@ -390,6 +396,19 @@ func (w *blobWriter) Commit(ctx context.Context, provisional v1.Descriptor) (v1.
 type tags struct {
 	distribution.TagService
 	p *repository
+}
+
+// Get fetches a tag missing from a pull-through cache's repository from
+// its upstream (pullthrough.go), on the requests that pull.
+func (t *tags) Get(ctx context.Context, tag string) (v1.Descriptor, error) {
+	desc, err := t.TagService.Get(ctx, tag)
+	var unknown distribution.ErrTagUnknown
+	if errors.As(err, &unknown) && mayFetch(ctx) {
+		if ok, ferr := t.p.r.fetchUpstream(ctx, t.p.name(), tag); ok && ferr == nil {
+			return t.TagService.Get(ctx, tag)
+		}
+	}
+	return desc, err
 }
 
 func (t *tags) Tag(ctx context.Context, tag string, desc v1.Descriptor) error {

@@ -27,6 +27,7 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref, user, password strin
 	if err := r.mayPull(ctx, repo, user, password); err != nil {
 		return nil, "", err
 	}
+	ctx = withFetch(ctx)
 	rp, err := r.repo(ctx, repo)
 	if err != nil {
 		return nil, "", err

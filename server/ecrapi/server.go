@@ -66,6 +66,9 @@ type Registry interface {
 	SetLifecyclePolicy(ctx context.Context, repo, text string) (registry.RepoMeta, error)
 	DeleteLifecyclePolicy(ctx context.Context, repo string) (registry.RepoMeta, error)
 	PreviewLifecycle(ctx context.Context, repo, text string) ([]registry.Expiry, error)
+	CreatePullThroughRule(ctx context.Context, prefix, upstream string) (registry.PullThroughRule, error)
+	PullThroughRules(ctx context.Context) ([]registry.PullThroughRule, error)
+	DeletePullThroughRule(ctx context.Context, prefix string) (registry.PullThroughRule, error)
 	// Addr is the registry's host:port and TLS whether it serves HTTPS.
 	Addr() string
 	TLS() bool
@@ -122,24 +125,27 @@ func New(reg Registry, keys *identity.Keys, tokens Tokens, opts ...Option) *Serv
 	}
 	s.verify = identity.NewVerifier(keys, s.now, MaxBody)
 	s.ops = map[string]op{
-		"CreateRepository":            s.createRepository,
-		"DescribeRepositories":        s.describeRepositories,
-		"DeleteRepository":            s.deleteRepository,
-		"ListImages":                  s.listImages,
-		"DescribeImages":              s.describeImages,
-		"BatchGetImage":               s.batchGetImage,
-		"BatchDeleteImage":            s.batchDeleteImage,
-		"PutImage":                    s.putImage,
-		"PutImageTagMutability":       s.putImageTagMutability,
-		"PutLifecyclePolicy":          s.putLifecyclePolicy,
-		"GetLifecyclePolicy":          s.getLifecyclePolicy,
-		"DeleteLifecyclePolicy":       s.deleteLifecyclePolicy,
-		"StartLifecyclePolicyPreview": s.startLifecyclePolicyPreview,
-		"GetLifecyclePolicyPreview":   s.getLifecyclePolicyPreview,
-		"GetAuthorizationToken":       s.getAuthorizationToken,
-		"TagResource":                 s.tagResource,
-		"UntagResource":               s.untagResource,
-		"ListTagsForResource":         s.listTagsForResource,
+		"CreateRepository":              s.createRepository,
+		"DescribeRepositories":          s.describeRepositories,
+		"DeleteRepository":              s.deleteRepository,
+		"ListImages":                    s.listImages,
+		"DescribeImages":                s.describeImages,
+		"BatchGetImage":                 s.batchGetImage,
+		"BatchDeleteImage":              s.batchDeleteImage,
+		"PutImage":                      s.putImage,
+		"PutImageTagMutability":         s.putImageTagMutability,
+		"PutLifecyclePolicy":            s.putLifecyclePolicy,
+		"GetLifecyclePolicy":            s.getLifecyclePolicy,
+		"DeleteLifecyclePolicy":         s.deleteLifecyclePolicy,
+		"StartLifecyclePolicyPreview":   s.startLifecyclePolicyPreview,
+		"GetLifecyclePolicyPreview":     s.getLifecyclePolicyPreview,
+		"GetAuthorizationToken":         s.getAuthorizationToken,
+		"TagResource":                   s.tagResource,
+		"UntagResource":                 s.untagResource,
+		"ListTagsForResource":           s.listTagsForResource,
+		"CreatePullThroughCacheRule":    s.createPullThroughCacheRule,
+		"DescribePullThroughCacheRules": s.describePullThroughCacheRules,
+		"DeletePullThroughCacheRule":    s.deletePullThroughCacheRule,
 	}
 	return s
 }
