@@ -1,7 +1,8 @@
 # wharf: `make run` installs what is missing and starts the daemon with its
 # defaults; `make test` runs the whole test suite (as root for the kernel
-# tests); `make bench` prints the start-latency comparison against peers
-# and the cost of bridge networking and published ports.
+# tests); `make bench` prints the start-latency comparison against peers,
+# the cost of bridge networking and published ports, and the registry
+# against Distribution 2.8.
 
 GO      ?= go
 BIN     := bin/wharf
@@ -55,6 +56,7 @@ bench: deps build
 	$(GO) run ./bench/netbench -wharf $(BIN)
 	$(GO) run ./bench/fnbench -wharf $(BIN)
 	$(GO) run ./bench/dockerbench -wharf $(BIN)
+	$(GO) run ./bench/registrybench -wharf $(BIN)
 
 clean:
 	rm -rf bin
