@@ -49,6 +49,10 @@ const (
 	maxRules        = 50
 	maxTagList      = 100
 	maxWildcards    = 4
+	// maxDays is the most days a time.Duration holds (about 292 years).
+	maxDays = 106751
+	// maxCount is ECR's bound on countNumber (an Integer).
+	maxCount = 1<<31 - 1
 )
 
 // Policy is a parsed lifecycle policy.
@@ -182,8 +186,8 @@ func (r Rule) validate() error {
 	default:
 		return invalid("rule %d: countType %q is not imageCountMoreThan or sinceImagePushed", r.RulePriority, s.CountType)
 	}
-	if s.CountNumber < 1 {
-		return invalid("rule %d: countNumber must be 1 or more", r.RulePriority)
+	if s.CountNumber < 1 || s.CountNumber > maxCount {
+		return invalid("rule %d: countNumber must be between 1 and %d", r.RulePriority, maxCount)
 	}
 	if r.Action.Type != ActionExpire {
 		return invalid("rule %d: action type %q is not expire", r.RulePriority, r.Action.Type)
@@ -235,6 +239,10 @@ func Evaluate(p Policy, images []Image, now time.Time) []Expiry {
 				exp = sel[r.Selection.CountNumber:]
 			}
 		case SincePushed:
+			// More days than a Duration holds: no image is that old.
+			if r.Selection.CountNumber > maxDays {
+				break
+			}
 			cutoff := now.Add(-time.Duration(r.Selection.CountNumber) * 24 * time.Hour)
 			for _, i := range sel {
 				if images[i].Pushed.Before(cutoff) {

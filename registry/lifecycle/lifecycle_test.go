@@ -62,6 +62,9 @@ func TestEvaluate(t *testing.T) {
 			[]string{"d@5", "a@5", "b@5", "c@5"}},
 		{"several prefixes: all must match", policy(rule(1, `{"tagStatus":"tagged","tagPrefixList":["prod","v"],"countType":"sinceImagePushed","countUnit":"days","countNumber":1}`)),
 			[]string{"a@1"}},
+		// 2e9 days overflow a Duration: nothing is that old.
+		{"days beyond a Duration expire nothing", policy(rule(1, `{"tagStatus":"any","countType":"sinceImagePushed","countUnit":"days","countNumber":2000000000}`)),
+			nil},
 		{"pattern with wildcards", policy(rule(1, `{"tagStatus":"tagged","tagPatternList":["*-2"],"countType":"imageCountMoreThan","countNumber":1}`)),
 			[]string{"b@1"}},
 	}
