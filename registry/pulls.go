@@ -117,3 +117,10 @@ func (r *Registry) pulled(ctx context.Context, repo, dgst string) {
 		r.hooks.Pulled(ctx, repo, dgst)
 	}
 }
+
+// RecordPull records a pull of repo's manifest dgst that did not go
+// through the registry's HTTP API (ECR's BatchGetImage, which is how ECR
+// clients pull).
+func (r *Registry) RecordPull(ctx context.Context, repo, dgst string) {
+	r.pulled(ctx, repo, dgst)
+}

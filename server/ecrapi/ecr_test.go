@@ -292,6 +292,17 @@ func TestImages(t *testing.T) {
 		got.Failures[2].FailureCode != types.ImageFailureCodeMissingDigestAndTag {
 		t.Fatalf("batch get: %+v failures %+v", got.Images, got.Failures)
 	}
+	// BatchGetImage is how ECR clients pull: it records the pull too.
+	d3, _, _ := e.reg.Image(ctx, "team/app", registry.ImageID{Tag: "2"})
+	if !d3.LastPull.IsZero() {
+		t.Fatalf("image 2 was never pulled, yet shows %s", d3.LastPull)
+	}
+	if _, err := c.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String("team/app"), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("2")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if d3, _, _ = e.reg.Image(ctx, "team/app", registry.ImageID{Tag: "2"}); d3.LastPull.IsZero() {
+		t.Fatal("BatchGetImage did not record a pull")
+	}
 	oci, _ := c.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String("team/app"), ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("1")}},
 		AcceptedMediaTypes: []string{"application/vnd.oci.image.manifest.v1+json"}})
 	if len(oci.Images) != 0 || len(oci.Failures) != 1 {

@@ -304,6 +304,7 @@ func (s *Server) batchGetImage(ctx context.Context, id *identity.Identity, body 
 				FailureReason: fmt.Sprintf("the image's manifest is %s, which is not among acceptedMediaTypes", im.MediaType)})
 			continue
 		}
+		s.reg.RecordPull(ctx, in.RepositoryName, im.Digest)
 		images = append(images, imageOut{RegistryID: s.account, RepositoryName: in.RepositoryName,
 			ImageID: imageID{ImageDigest: im.Digest, ImageTag: iid.ImageTag}, ImageManifest: string(payload), ImageManifestMediaType: im.MediaType})
 	}

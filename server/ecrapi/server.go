@@ -63,6 +63,7 @@ type Registry interface {
 	Image(ctx context.Context, repo string, id registry.ImageID) (registry.Image, []byte, error)
 	PutImage(ctx context.Context, repo, tag, mediaType, digest string, manifest []byte) (registry.Image, error)
 	DeleteImage(ctx context.Context, repo string, id registry.ImageID) (registry.Deleted, error)
+	RecordPull(ctx context.Context, repo, digest string)
 	SetLifecyclePolicy(ctx context.Context, repo, text string) (registry.RepoMeta, error)
 	DeleteLifecyclePolicy(ctx context.Context, repo string) (registry.RepoMeta, error)
 	PreviewLifecycle(ctx context.Context, repo, text string) ([]registry.Expiry, error)
