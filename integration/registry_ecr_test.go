@@ -184,6 +184,16 @@ func TestRegistryECRWithAWSCLI(t *testing.T) {
 		t.Fatalf("list-tags-for-resource: %s", out)
 	}
 
+	// Pull-through cache rules (the fetch itself: TestRegistryPullThroughCache).
+	e.mustAWS(t, "create-pull-through-cache-rule", "--ecr-repository-prefix", "hub", "--upstream-registry-url", "127.0.0.1:1")
+	if out := e.mustAWS(t, "describe-pull-through-cache-rules"); !strings.Contains(out, `"hub"`) || !strings.Contains(out, "127.0.0.1:1") {
+		t.Fatalf("describe-pull-through-cache-rules: %s", out)
+	}
+	e.mustAWS(t, "delete-pull-through-cache-rule", "--ecr-repository-prefix", "hub")
+	if _, errOut, err := e.awsCLI(t, e.keyID, e.keySecret, "delete-pull-through-cache-rule", "--ecr-repository-prefix", "hub"); err == nil || !strings.Contains(errOut, "PullThroughCacheRuleNotFoundException") {
+		t.Fatalf("delete-pull-through-cache-rule twice: %v %s", err, errOut)
+	}
+
 	// A key allowed to read team/* only.
 	roID, roSecret := e.key(t, "--policy", "ecr:pull,DescribeImages,ListImages:team/*")
 	if _, errOut, err := e.awsCLI(t, roID, roSecret, "list-images", "--repository-name", repo); err != nil {
