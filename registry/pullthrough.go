@@ -64,6 +64,8 @@ const (
 	maxFetchChildren = 32
 	// maxFetchManifest bounds an upstream manifest.
 	maxFetchManifest = 4 << 20
+	// maxFetches bounds the fetches running at once; more wait.
+	maxFetches = 8
 )
 
 var prefixRe = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
@@ -75,6 +77,7 @@ type pullRules struct {
 
 	fmu      sync.Mutex
 	inflight map[string]*fetchCall
+	slots    chan struct{}
 }
 
 type fetchCall struct {
@@ -247,8 +250,18 @@ func (r *Registry) fetchUpstream(ctx context.Context, repo, ref string) (bool, e
 	}
 	c := &fetchCall{done: make(chan struct{})}
 	p.inflight[key] = c
+	if p.slots == nil {
+		p.slots = make(chan struct{}, maxFetches)
+	}
+	slots := p.slots
 	p.fmu.Unlock()
-	c.err = r.fetch(context.WithoutCancel(ctx), rule, upRepo, repo, ref)
+	select {
+	case slots <- struct{}{}:
+		c.err = r.fetch(context.WithoutCancel(ctx), rule, upRepo, repo, ref)
+		<-slots
+	case <-ctx.Done():
+		c.err = ctx.Err()
+	}
 	p.fmu.Lock()
 	delete(p.inflight, key)
 	p.fmu.Unlock()

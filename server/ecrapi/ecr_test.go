@@ -523,3 +523,28 @@ func TestNoCreateOnPush(t *testing.T) {
 		t.Fatalf("push after CreateRepository: %v", err)
 	}
 }
+
+// TestBodyBounds: a body beyond its operation's bound is refused before
+// it is read, and requests beyond the budget of bodies in flight are
+// throttled.
+func TestBodyBounds(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	big := strings.Repeat("x", maxOtherBody+1)
+	_, err := e.client.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{NextToken: aws.String(big)})
+	if apiErr(err) != "InvalidParameterException" || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("a 1 MiB DescribeRepositories: %v", err)
+	}
+	srv := e.api.Config.Handler.(*Server)
+	if !srv.take(bodyBudget) {
+		t.Fatal("take")
+	}
+	_, err = e.client.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{})
+	srv.give(bodyBudget)
+	if apiErr(err) != "ThrottlingException" {
+		t.Fatalf("a request beyond the budget: %v", err)
+	}
+	if _, err := e.client.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{}); err != nil {
+		t.Fatalf("after the budget is back: %v", err)
+	}
+}

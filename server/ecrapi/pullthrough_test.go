@@ -2,6 +2,8 @@ package ecrapi
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -22,7 +24,7 @@ import (
 func TestPullThroughCache(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	up := httptest.NewServer(ggcrregistry.New())
+	up := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(up.Close)
 	upHost := strings.TrimPrefix(up.URL, "http://")
 	img, _ := random.Image(4096, 2)

@@ -48,9 +48,20 @@ const TargetPrefix = "AmazonEC2ContainerRegistry_V20150921."
 // service is the SigV4 service name of ECR.
 const service = "ecr"
 
-// MaxBody bounds a request's body: a PutImage of ECR's largest manifest
-// (4 MiB), JSON-escaped, with room around it.
-const MaxBody = 10 << 20
+// Bounds on what a request can make the daemon hold before (and while)
+// its signature is verified: the body is read into memory to hash it.
+const (
+	// MaxBody bounds PutImage's body: ECR's largest manifest (4 MiB),
+	// JSON-escaped, with room around it.
+	MaxBody = 10 << 20
+	// maxOtherBody bounds every other operation's.
+	maxOtherBody = 1 << 20
+	// bodyBudget bounds the bytes of all bodies being read or held at
+	// once; a request that would pass it is throttled.
+	bodyBudget = 64 << 20
+	// bodyTimeout bounds how long a body may take to arrive.
+	bodyTimeout = time.Minute
+)
 
 // Registry is what the API needs of the registry (registry.Registry).
 type Registry interface {
@@ -106,6 +117,10 @@ type Server struct {
 	region  string
 	account string
 	ops     map[string]op
+
+	// held is the bytes of the bodies in flight (bodyBudget).
+	bmu  sync.Mutex
+	held int64
 
 	// previews are the last lifecycle preview of each repository
 	// (GetLifecyclePolicyPreview), at most maxPreviews.
@@ -164,12 +179,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, opName, &apiError{typ: "UnknownOperationException", msg: "ECR's operations are POST / with X-Amz-Target"})
 		return
 	}
-	if r.ContentLength > MaxBody {
+	limit := int64(maxOtherBody)
+	if opName == "PutImage" {
+		limit = MaxBody
+	}
+	if r.ContentLength > limit {
 		w.Header().Set("Connection", "close")
-		s.writeError(w, opName, &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf("the request is larger than %d bytes", MaxBody)})
+		s.writeError(w, opName, &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf("the request is larger than %d bytes", limit)})
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	need := limit
+	if r.ContentLength >= 0 {
+		need = r.ContentLength
+	}
+	if !s.take(need) {
+		w.Header().Set("Connection", "close")
+		s.writeError(w, opName, &apiError{typ: "ThrottlingException", msg: "too many requests in flight; retry"})
+		return
+	}
+	defer s.give(need)
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	id, err := s.authenticate(r)
 	if err != nil {
 		if r.ContentLength != 0 {
@@ -198,6 +228,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
+func (s *Server) take(n int64) bool {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	if s.held+n > bodyBudget {
+		return false
+	}
+	s.held += n
+	return true
+}
+
+func (s *Server) give(n int64) {
+	s.bmu.Lock()
+	s.held -= n
+	s.bmu.Unlock()
+}
+
 // authenticate verifies the signature (it reads and replaces the body).
 func (s *Server) authenticate(r *http.Request) (*identity.Identity, error) {
 	if r.Header.Get("Authorization") == "" {
@@ -209,7 +255,7 @@ func (s *Server) authenticate(r *http.Request) (*identity.Identity, error) {
 		msg := httperr.Message(err)
 		switch {
 		case errors.As(err, &mbe):
-			return nil, &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf("the request is larger than %d bytes", MaxBody)}
+			return nil, &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf("the request is larger than %d bytes", mbe.Limit)}
 		case errdefs.IsForbidden(err):
 			return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: msg}
 		case errdefs.IsUnauthorized(err):
@@ -247,7 +293,7 @@ func (s *Server) classify(err error) *apiError {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf("the request is larger than %d bytes", MaxBody)}
+		return &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf("the request is larger than %d bytes", mbe.Limit)}
 	case errors.Is(err, registry.ErrRepositoryNotFound):
 		return &apiError{typ: "RepositoryNotFoundException", msg: msg}
 	case errors.Is(err, registry.ErrRepositoryExists):
