@@ -34,7 +34,14 @@ func startDistribution(t *testing.T) (string, func()) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", cfgPath)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// It logs every 404 a client's existence check gets as an error:
+	// its log is shown only when the test fails.
+	logPath := filepath.Join(dir, "log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +52,14 @@ func startDistribution(t *testing.T) (string, func()) {
 			_ = cmd.Wait()
 		})
 	}
-	t.Cleanup(stop)
+	t.Cleanup(func() {
+		stop()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("docker-registry's log:\n%s", b)
+		}
+	})
 	if !waitFor(10*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err != nil {
