@@ -128,8 +128,8 @@ func checkBlob(t *testing.T, c *regClient, tok, repo, dgst string, must bool) bo
 }
 
 // TestRegistryKill9DuringPush kills the daemon with SIGKILL in the
-// middle of pushes — in a layer's bytes, and between the last layer and
-// the manifest — and checks after each restart that nothing partial is
+// middle of pushes — in a layer's bytes, between the last layer and the
+// manifest, and in the manifest's bytes — and checks after each restart that nothing partial is
 // visible (no blob short of its digest, no tag without its manifest and
 // blobs), that what was pushed before still pulls, and that the push
 // then goes through.
@@ -168,6 +168,12 @@ func TestRegistryKill9DuringPush(t *testing.T) {
 		}},
 		{"before the manifest", func(r *http.Request) (bool, int64) {
 			return r.Method == "PUT" && strings.Contains(r.URL.Path, "/manifests/"), 0
+		}},
+		{"in the manifest's bytes", func(r *http.Request) (bool, int64) {
+			if r.Method == "PUT" && strings.Contains(r.URL.Path, "/manifests/") {
+				return false, 64
+			}
+			return false, 0
 		}},
 	}
 	for _, st := range stages {
