@@ -399,11 +399,22 @@ type tags struct {
 }
 
 // Get fetches a tag missing from a pull-through cache's repository from
-// its upstream (pullthrough.go), on the requests that pull.
+// its upstream, and follows one that moved there (pullthrough.go), on
+// the requests that pull.
 func (t *tags) Get(ctx context.Context, tag string) (v1.Descriptor, error) {
 	desc, err := t.TagService.Get(ctx, tag)
+	if !mayFetch(ctx) {
+		return desc, err
+	}
 	var unknown distribution.ErrTagUnknown
-	if errors.As(err, &unknown) && mayFetch(ctx) {
+	switch {
+	case err == nil:
+		if t.p.r.refreshTag(ctx, t.p.name(), tag, desc.Digest) {
+			if moved, err := t.TagService.Get(ctx, tag); err == nil {
+				return moved, nil
+			}
+		}
+	case errors.As(err, &unknown):
 		if ok, ferr := t.p.r.fetchUpstream(ctx, t.p.name(), tag); ok && ferr == nil {
 			return t.TagService.Get(ctx, tag)
 		}

@@ -30,9 +30,12 @@ import (
 // <prefix>/<repo>:<tag> (or @<digest>) that the registry does not hold
 // fetches <upstream>/<repo>:<tag> anonymously, stores its manifest (an
 // index with its manifests) and blobs in the repository <prefix>/<repo>,
-// created then, and serves it. What is stored stays: a tag moved upstream
-// is not followed (a pull by digest, or deleting the tag here, fetches
-// again). The upstream is "host[:port]" (HTTPS; plain HTTP for loopback
+// created then, and serves it. As ECR does, a pull of a cached tag asks
+// the upstream at most once every tagRefreshEvery whether the tag moved
+// (a HEAD of its manifest), and follows it when it did; an upstream that
+// does not answer leaves the cached image served. When a tag was last
+// checked is kept in memory: after a restart the first check comes a
+// whole interval later. The upstream is "host[:port]" (HTTPS; plain HTTP for loopback
 // and private addresses, as go-containerregistry decides) or a URL with
 // its scheme.
 //
@@ -66,6 +69,10 @@ const (
 	maxFetchManifest = 4 << 20
 	// maxFetches bounds the fetches running at once; more wait.
 	maxFetches = 8
+	// tagRefreshEvery is how often a cached tag is checked upstream.
+	tagRefreshEvery = 24 * time.Hour
+	// maxChecked bounds the tags whose last check is remembered.
+	maxChecked = 1 << 14
 )
 
 var prefixRe = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
@@ -78,6 +85,9 @@ type pullRules struct {
 	fmu      sync.Mutex
 	inflight map[string]*fetchCall
 	slots    chan struct{}
+	// checked is when each cached tag (repo NUL tag) was last fetched or
+	// checked upstream.
+	checked map[string]time.Time
 }
 
 type fetchCall struct {
@@ -337,7 +347,76 @@ func (r *Registry) fetch(ctx context.Context, rule PullThroughRule, upRepo, repo
 	if _, err := digest.Parse(ref); err != nil {
 		tag = ref
 	}
-	return r.storeManifest(ctx, rp, string(desc.MediaType), desc.Manifest, tag)
+	if err := r.storeManifest(ctx, rp, string(desc.MediaType), desc.Manifest, tag); err != nil {
+		return err
+	}
+	if tag != "" {
+		r.markChecked(repo, tag)
+	}
+	return nil
+}
+
+func (r *Registry) markChecked(repo, tag string) {
+	p := &r.pull
+	p.fmu.Lock()
+	defer p.fmu.Unlock()
+	if p.checked == nil || len(p.checked) >= maxChecked {
+		p.checked = map[string]time.Time{}
+	}
+	p.checked[repo+"\x00"+tag] = r.now()
+}
+
+// refreshTag is called on a pull of a tag the registry holds: in a
+// pull-through cache's repository, once every tagRefreshEvery, it asks
+// the upstream whether the tag moved and fetches it when it did. It
+// reports whether the tag moved.
+func (r *Registry) refreshTag(ctx context.Context, repo, tag string, cur digest.Digest) bool {
+	rule, upRepo, ok := r.ruleFor(ctx, repo)
+	if !ok {
+		return false
+	}
+	key := repo + "\x00" + tag
+	p := &r.pull
+	p.fmu.Lock()
+	last, seen := p.checked[key]
+	p.fmu.Unlock()
+	if !seen {
+		// Fetched before this process started: check a whole interval
+		// from now, not at once (a restart must not ask for every tag).
+		r.markChecked(repo, tag)
+		return false
+	}
+	if r.now().Sub(last) < tagRefreshEvery {
+		return false
+	}
+	r.markChecked(repo, tag)
+	reg, err := upstreamRegistry(rule.Upstream)
+	if err != nil {
+		return false
+	}
+	opts := []name.Option{}
+	if reg.Scheme() == "http" {
+		opts = append(opts, name.Insecure)
+	}
+	upRef, err := name.ParseReference(reg.Name()+"/"+upRepo+":"+tag, opts...)
+	if err != nil {
+		return false
+	}
+	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	d, err := remote.Head(upRef, remote.WithContext(hctx), remote.WithAuth(authn.Anonymous))
+	if err != nil {
+		r.log.Warn("registry: pull-through cache: checking a tag upstream", "repository", repo, "tag", tag, "err", err)
+		return false
+	}
+	if d.Digest.String() == cur.String() {
+		return false
+	}
+	if _, err := r.fetchUpstream(ctx, repo, tag); err != nil {
+		return false
+	}
+	r.log.Info("registry: pull-through cache followed a tag upstream", "repository", repo, "tag", tag, "from", cur, "to", d.Digest)
+	return true
 }
 
 func refSep(ref string) string {

@@ -6,7 +6,9 @@ import (
 	"log"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -15,6 +17,8 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/wharf-dev/wharf/registry"
 )
 
 // TestPullThroughCache: a rule maps hub/ to an upstream registry (go-
@@ -123,5 +127,68 @@ func TestPullThroughCache(t *testing.T) {
 	}
 	if _, err := c.DeletePullThroughCacheRule(ctx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub")}); apiErr(err) != "PullThroughCacheRuleNotFoundException" {
 		t.Fatalf("delete twice: %v", err)
+	}
+}
+
+// TestPullThroughCacheFollowsTags: a cached tag is checked upstream at
+// most once a day (ECR's interval), and followed when it moved.
+func TestPullThroughCacheFollowsTags(t *testing.T) {
+	var mu sync.Mutex
+	var skew time.Duration
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skew) }
+	e := newEnv(t, registry.WithClock(clock))
+	ctx := context.Background()
+	up := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(up.Close)
+	upHost := strings.TrimPrefix(up.URL, "http://")
+	upRef, _ := name.ParseReference(upHost+"/library/app:latest", name.Insecure)
+	first, _ := random.Image(1024, 1)
+	second, _ := random.Image(1024, 1)
+	if err := remote.Write(upRef, first, remote.WithAuth(authn.Anonymous)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub"), UpstreamRegistryUrl: aws.String(upHost)}); err != nil {
+		t.Fatal(err)
+	}
+	pw, _, _ := e.tokens.MintLogin(e.key.AccessKeyID)
+	auth := remote.WithAuth(&authn.Basic{Username: "AWS", Password: pw})
+	ref, _ := name.ParseReference(e.host+"/hub/library/app:latest", name.Insecure)
+	pulled := func() string {
+		t.Helper()
+		img, err := remote.Image(ref, auth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		return d.String()
+	}
+	d1, _ := first.Digest()
+	d2, _ := second.Digest()
+	if got := pulled(); got != d1.String() {
+		t.Fatalf("first pull: %s, want %s", got, d1)
+	}
+	// The tag moves upstream: within a day the cache keeps its image.
+	if err := remote.Write(upRef, second, remote.WithAuth(authn.Anonymous)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	skew = 23 * time.Hour
+	mu.Unlock()
+	if got := pulled(); got != d1.String() {
+		t.Fatalf("a pull within the day: %s, want the cached %s", got, d1)
+	}
+	mu.Lock()
+	skew = 25 * time.Hour
+	mu.Unlock()
+	if got := pulled(); got != d2.String() {
+		t.Fatalf("a pull a day later: %s, want the moved tag's %s", got, d2)
+	}
+	// An upstream that does not answer leaves the cache serving.
+	mu.Lock()
+	skew = 50 * time.Hour
+	mu.Unlock()
+	up.Close()
+	if got := pulled(); got != d2.String() {
+		t.Fatalf("a pull with the upstream gone: %s", got)
 	}
 }
