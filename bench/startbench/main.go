@@ -40,6 +40,7 @@ var (
 	n        = flag.Int("n", 30, "runs per measure")
 	idle     = flag.Int("idle", 10, "containers for the idle memory measure")
 	peers    = flag.Bool("peers", true, "also measure docker and podman when installed")
+	compare  = flag.String("compare", "", "another wharf binary (an older build) whose run is measured in the same rounds, on a daemon of its own")
 	settle   = flag.Duration("settle", 150*time.Millisecond, "pause after each command, so that no measure pays for work another command left behind")
 )
 
@@ -143,6 +144,16 @@ func main() {
 			return exec.Command(bin, "--host", "unix://"+sock, "run", "--rm", "--network", "none", "bench/busybox:1", "true")
 		}},
 	}
+	if *compare != "" {
+		old := benchutil.WharfBinary(*compare)
+		od := benchutil.StartDaemon(old, filepath.Join(dir, "o"), fmt.Sprintf("wso%x", os.Getpid()&0xffffff), "10.252.76.0/24")
+		benchutil.MustWharf(old, od.Sock, "import", tarPath, "bench/busybox:1")
+		ms = append(ms, &measure{name: "compare: run --rm IMG true (bridge)", cmd: func(int) *exec.Cmd {
+			return exec.Command(old, "--host", "unix://"+od.Sock, "run", "--rm", "bench/busybox:1", "true")
+		}}, &measure{name: "compare: run --rm --network none", cmd: func(int) *exec.Cmd {
+			return exec.Command(old, "--host", "unix://"+od.Sock, "run", "--rm", "--network", "none", "bench/busybox:1", "true")
+		}})
+	}
 	if *peers {
 		ms = append(ms, peerMeasures(dir, tarPath, cleanup)...)
 	}
@@ -151,6 +162,10 @@ func main() {
 	runAll(ms, *n)
 	report(ms, 1)
 	targets(ms[0], ms[1], ms[2])
+	if *compare != "" {
+		fmt.Println("compare (" + *compare + "):")
+		targets(ms[3], ms[1], ms[4])
+	}
 
 	// exec: wharf exec vs the bare runtime's exec into the same container.
 	benchutil.MustWharf(bin, sock, "run", "-d", "--network", "none", "--name", "ex", "bench/busybox:1", "sleep", "100000")
