@@ -183,7 +183,7 @@ func (m *Manager) Setup(ctx context.Context, c SandboxConfig) (_ *Sandbox, err e
 		sb.Endpoints = append(sb.Endpoints, ep)
 	}
 	m.st.Sandboxes[c.ContainerID] = sb
-	serr := m.saveLocked()
+	serr := m.saveSandboxesLocked()
 	m.mu.Unlock()
 	defer func() {
 		if err != nil {
@@ -209,7 +209,7 @@ func (m *Manager) Setup(ctx context.Context, c SandboxConfig) (_ *Sandbox, err e
 	if len(bound) > 0 {
 		// The bound ports are recorded so that a restarted daemon binds
 		// the same ones again for this container.
-		serr = m.saveLocked()
+		serr = m.saveSandboxesLocked()
 	}
 	out := sb.clone()
 	m.mu.Unlock()
@@ -392,7 +392,7 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 			m.releaseLocked(ep)
 		}
 		delete(m.st.Sandboxes, containerID)
-		serr = m.saveLocked()
+		serr = m.saveSandboxesLocked()
 	}
 	m.mu.Unlock()
 	for _, l := range ls {
@@ -449,7 +449,7 @@ func (m *Manager) Connect(ctx context.Context, containerID string, ec EndpointCo
 	}
 	sb.Endpoints = append(sb.Endpoints, ep)
 	cp := *ep
-	return &cp, m.saveLocked()
+	return &cp, m.saveSandboxesLocked()
 }
 
 // Disconnect detaches a running container from a network.
@@ -478,7 +478,7 @@ func (m *Manager) Disconnect(ctx context.Context, containerID, network string) e
 		return fmt.Errorf("container %.12s is not connected to network %s: %w", containerID, n.Name, errdefs.ErrNotFound)
 	}
 	m.releaseLocked(ep)
-	serr := m.saveLocked()
+	serr := m.saveSandboxesLocked()
 	m.mu.Unlock()
 	if err := deleteLink(ep.HostVeth); err != nil {
 		return err
@@ -527,7 +527,7 @@ func (m *Manager) Restore(ctx context.Context, running func(containerID string) 
 		}
 	}
 	m.mu.Lock()
-	serr := m.saveLocked()
+	serr := m.saveSandboxesLocked()
 	m.mu.Unlock()
 	keptNS := map[string]bool{}
 	keptVeth := map[string]bool{}

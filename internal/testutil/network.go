@@ -150,19 +150,23 @@ func (d *Daemon) NetResources(t testing.TB) NetState {
 	}
 	ents, _ := os.ReadDir(filepath.Join(d.ExecRoot, "netns"))
 	st.NetNS = len(ents)
-	data, err := os.ReadFile(filepath.Join(d.Root, "network", "state.json"))
+	// The leases are the sandboxes' addresses (engine/network keeps them
+	// on the exec-root, not in state.json).
+	data, err := os.ReadFile(filepath.Join(d.ExecRoot, "network", "sandbox.json"))
 	if err == nil {
 		var s struct {
-			Networks map[string]struct {
-				Pool *struct{ Leases map[string]string }
+			Sandboxes map[string]struct {
+				Endpoints []struct{ IP string }
 			}
 		}
 		if err := json.Unmarshal(data, &s); err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range s.Networks {
-			if n.Pool != nil {
-				st.Leases += len(n.Pool.Leases)
+		for _, sb := range s.Sandboxes {
+			for _, ep := range sb.Endpoints {
+				if ep.IP != "" {
+					st.Leases++
+				}
 			}
 		}
 	}
