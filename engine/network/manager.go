@@ -278,6 +278,11 @@ type Manager struct {
 	st        state
 	dns       map[string]*dnsServer // by network ID
 	listeners map[string][]io.Closer
+	// unplugging holds the host veths Teardown is deleting in the
+	// background, each with a channel closed once it is gone; unplugged
+	// waits for them all.
+	unplugging map[string]chan struct{}
+	unplugged  sync.WaitGroup
 }
 
 // Option configures a Manager.
@@ -317,7 +322,7 @@ func New(root, execRoot string, opts ...Option) (*Manager, error) {
 		root: filepath.Join(root, "network"), execRoot: execRoot, log: slog.Default(),
 		defBridge: DefaultBridgeName, defSubnet: netip.MustParsePrefix(DefaultBridgeSubnet),
 		resolvConf: "/etc/resolv.conf",
-		dns:        map[string]*dnsServer{}, listeners: map[string][]io.Closer{},
+		dns:        map[string]*dnsServer{}, listeners: map[string][]io.Closer{}, unplugging: map[string]chan struct{}{},
 		st: state{Networks: map[string]*Network{}, Sandboxes: map[string]*Sandbox{}},
 	}
 	for _, o := range opts {
@@ -677,9 +682,11 @@ func (m *Manager) Prune(ctx context.Context, inUse func(*Network) bool) ([]strin
 	return removed, nil
 }
 
-// Close stops the DNS servers and the published ports. Sandboxes, bridges
-// and namespaces stay for the containers that keep running.
+// Close stops the DNS servers and the published ports, and waits for the
+// veths Teardown was deleting. Sandboxes, bridges and namespaces stay for
+// the containers that keep running.
 func (m *Manager) Close() {
+	m.unplugged.Wait()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id := range m.dns {

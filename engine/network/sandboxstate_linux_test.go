@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/wharf-dev/wharf/internal/testutil"
 )
@@ -137,4 +140,38 @@ func TestSandboxStateFromOlderStateFile(t *testing.T) {
 	}
 	_ = m.Teardown(ctx, sb.ContainerID)
 	_ = m.Teardown(ctx, c)
+}
+
+// Teardown leaves the veth's deletion to the background; the same
+// container set up again at once (a restart) gets its veth, and the old
+// one is gone soon after a teardown.
+func TestTeardownThenSetupAgain(t *testing.T) {
+	testutil.RequiresRoot(t)
+	ctx := context.Background()
+	m, _ := newTestManager(t, t.TempDir(), t.TempDir())
+	defer m.Close()
+	c := strings.Repeat("ab", 32)
+	for i := 0; i < 5; i++ {
+		sb, err := m.Setup(ctx, SandboxConfig{ContainerID: c, Networks: []EndpointConfig{{Network: NameBridge}}})
+		if err != nil {
+			t.Fatalf("setup %d: %v", i, err)
+		}
+		if _, err := netlink.LinkByName(sb.Endpoints[0].HostVeth); err != nil {
+			t.Fatalf("setup %d: veth: %v", i, err)
+		}
+		if err := m.Teardown(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := netlink.LinkByName("wv" + c[:11] + "00")
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the veth is left after teardown")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -127,6 +128,19 @@ type NetState struct {
 	// Listeners counts the daemon's listening TCP and bound UDP sockets
 	// (published ports, DNS servers; not its unix API socket).
 	Listeners int
+}
+
+// WaitNetResources waits up to 5 s for the daemon's NetState to be want
+// (a stopped container's veth is deleted in the background) and returns
+// the last one read.
+func (d *Daemon) WaitNetResources(t testing.TB, want NetState) NetState {
+	t.Helper()
+	st := d.NetResources(t)
+	for deadline := time.Now().Add(5 * time.Second); st != want && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		st = d.NetResources(t)
+	}
+	return st
 }
 
 // NetResources returns the daemon's current NetState.
