@@ -15,9 +15,18 @@ type ServiceOptions struct {
 	// and its tasks are replaced (default 5 s, so that replacement
 	// starts well within the 10 s the cluster promises).
 	HeartbeatTimeout time.Duration
+	// StableFor is how long every task of the primary deployment must
+	// have been RUNNING before the deployment is COMPLETED and the
+	// service steady (default 5 s): a revision that crashes right after
+	// it starts would otherwise complete between two crashes and escape
+	// the circuit breaker.
+	StableFor time.Duration
 	// Seed for placement ties and the random strategy.
 	Seed uint64
 }
+
+// DefaultStableFor is ServiceOptions.StableFor's default.
+const DefaultStableFor = 5 * time.Second
 
 // DefaultHeartbeatTimeout is ServiceOptions.HeartbeatTimeout's default.
 const DefaultHeartbeatTimeout = 5 * time.Second
@@ -166,6 +175,9 @@ func ReconcileService(st ServiceState, now time.Time, opts ServiceOptions) (Serv
 	}
 	if opts.HeartbeatTimeout <= 0 {
 		opts.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if opts.StableFor <= 0 {
+		opts.StableFor = DefaultStableFor
 	}
 	var plan ServicePlan
 	name := svc.Name
@@ -363,7 +375,13 @@ func ReconcileService(st ServiceState, now time.Time, opts ServiceOptions) (Serv
 
 	// Steady state: exactly the desired count of the primary, all
 	// serving, nothing else running and nothing to do.
-	steady := len(keep) == D && healthy == D && notStopped == D && len(replace) == 0 &&
+	stable := true
+	for _, t := range keep {
+		if now.Sub(t.StartedAt) < opts.StableFor {
+			stable = false
+		}
+	}
+	steady := len(keep) == D && healthy == D && notStopped == D && len(replace) == 0 && stable &&
 		len(plan.Start) == 0 && len(plan.Stop) == 0 && started == 0 && !rolledBack
 	if steady && primary.RolloutState == RolloutInProgress {
 		plan.Deployments = append(plan.Deployments, DeploymentChange{ID: primary.ID, Status: DeploymentPrimary,

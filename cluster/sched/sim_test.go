@@ -260,11 +260,17 @@ func (w *world) advance() {
 			}
 			continue
 		}
+		td := w.depByIDOrAny(t.DeploymentID)
+		bad := w.bad[td]
+		if bad && !hasHealthCheck(td) && t.LastStatus == StatusRunning && t.DesiredStatus == StatusRunning {
+			// A crashing revision without health checks dies right
+			// after it starts.
+			t.LastStatus, t.DesiredStatus, t.StopCode = StatusStopped, StatusStopped, StopEssentialExited
+			continue
+		}
 		if w.rng.Intn(3) == 0 {
 			continue // this agent is slow this time
 		}
-		td := w.depByIDOrAny(t.DeploymentID)
-		bad := w.bad[td]
 		switch {
 		case t.LastStatus == StatusStopped:
 		case t.DesiredStatus == StatusStopped:
@@ -282,8 +288,6 @@ func (w *world) advance() {
 			} else {
 				t.Health = HealthHealthy
 			}
-		case t.LastStatus == StatusRunning && bad && !hasHealthCheck(td):
-			t.LastStatus, t.DesiredStatus, t.StopCode = StatusStopped, StatusStopped, StopEssentialExited
 		}
 	}
 }
