@@ -107,6 +107,10 @@ type Placer struct {
 	seed   uint64
 	placed uint64 // placements made, varying the tie-break per task
 	active int
+	// groupCnt caches, per group, the group's tasks on each node, kept
+	// up to date as tasks are placed, so that a request costs O(nodes)
+	// to prepare however many tasks the cluster runs.
+	groupCnt map[string][]int
 }
 
 // NewPlacer makes a placer over a copy of the nodes. The seed makes ties
@@ -156,6 +160,11 @@ type compiled struct {
 	spreadIDs [][]int32 // per spread-on-attribute strategy: node → value id
 	spreadCnt [][]int   // per spread-on-attribute strategy: value id → tasks of the group
 	groupCnt  []int     // node → tasks of the group on it
+	// memberOK caches, per node, whether every memberOf expression
+	// holds; expressions that read the node's tasks are re-evaluated for
+	// the one node a task was just placed on.
+	memberOK      []bool
+	memberDynamic bool
 }
 
 // Validate checks a request's constraints and strategies as ECS does
@@ -264,13 +273,27 @@ func (p *Placer) Place(req Request) (Result, error) {
 // prepare counts the group's tasks per node and per spread value once per
 // request, so that the per-task loop only reads arrays.
 func (p *Placer) prepare(c *compiled) {
-	c.groupCnt = make([]int, len(p.nodes))
+	c.memberOK = make([]bool, len(p.nodes))
+	for _, q := range c.memberOf {
+		c.memberDynamic = c.memberDynamic || q.dependsOnTasks()
+	}
 	for i := range p.nodes {
-		for j := range p.nodes[i].Tasks {
-			if p.nodes[i].Tasks[j].Group == c.req.Group {
-				c.groupCnt[i]++
+		c.memberOK[i] = p.matchMemberOf(c, i)
+	}
+	if p.groupCnt == nil {
+		p.groupCnt = map[string][]int{}
+	}
+	c.groupCnt = p.groupCnt[c.req.Group]
+	if c.groupCnt == nil {
+		c.groupCnt = make([]int, len(p.nodes))
+		for i := range p.nodes {
+			for j := range p.nodes[i].Tasks {
+				if p.nodes[i].Tasks[j].Group == c.req.Group {
+					c.groupCnt[i]++
+				}
 			}
 		}
+		p.groupCnt[c.req.Group] = c.groupCnt
 	}
 	for _, s := range c.strats {
 		if s.Type != Spread || s.Field == "instanceId" {
@@ -302,12 +325,19 @@ func (p *Placer) prepare(c *compiled) {
 
 // fits reports the first check node i fails for the request (0 if none);
 // the order is the order in which explain ranks closeness.
+func (p *Placer) matchMemberOf(c *compiled, i int) bool {
+	for _, q := range c.memberOf {
+		if !q.Match(&p.nodes[i].Node) {
+			return false
+		}
+	}
+	return true
+}
+
 func (p *Placer) fits(c *compiled, i int) int {
 	n := &p.nodes[i]
-	for _, q := range c.memberOf {
-		if !q.Match(&n.Node) {
-			return stageMemberOf
-		}
+	if !c.memberOK[i] {
+		return stageMemberOf
 	}
 	if c.distinct && c.groupCnt[i] > 0 {
 		return stageDistinct
@@ -432,6 +462,9 @@ func (p *Placer) commit(c *compiled, i int) {
 	}
 	n.Tasks = append(n.Tasks, PlacedTask{Family: c.req.Family, Group: c.req.Group, Resources: r.Resources, Ports: r.Ports})
 	c.groupCnt[i]++
+	if c.memberDynamic {
+		c.memberOK[i] = p.matchMemberOf(c, i)
+	}
 	for k := range c.spreadIDs {
 		c.spreadCnt[k][c.spreadIDs[k][i]]++
 	}

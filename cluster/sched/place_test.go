@@ -265,3 +265,18 @@ func TestValidateFargate(t *testing.T) {
 		}
 	}
 }
+
+// A memberOf expression over the node's tasks sees the tasks the same
+// batch placed before.
+func TestMemberOfOverTasksSeesTheBatch(t *testing.T) {
+	nodes := []Node{mkNode("a", "z1", 8192, 8192), mkNode("b", "z1", 8192, 8192), mkNode("c", "z1", 8192, 8192)}
+	nodes[2].Tasks = []PlacedTask{{ID: "x", Group: "service:db"}}
+	res, err := Place(nodes, Request{Group: "service:web", Count: 4, Requirements: Requirements{Resources: Resources{128, 128}},
+		Constraints: []Constraint{{Type: MemberOf, Expression: "not(task:group == service:web) and runningTasksCount < 2"}}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := counts(res); c["a"] != 1 || c["b"] != 1 || c["c"] != 1 || len(res.Failures) != 1 || res.Failures[0].Reason != ReasonMemberOf {
+		t.Fatalf("placements %v failures %+v", c, res.Failures)
+	}
+}

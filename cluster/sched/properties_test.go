@@ -31,6 +31,14 @@ func genNodes(rng *rand.Rand, n int, zones []string) []Node {
 	return nodes
 }
 
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
 func genRequest(rng *rand.Rand) Request {
 	r := Request{
 		Group:        []string{"service:web", "service:db"}[rng.Intn(2)],
@@ -46,6 +54,9 @@ func genRequest(rng *rand.Rand) Request {
 	if rng.Intn(3) == 0 {
 		r.Constraints = append(r.Constraints, Constraint{Type: MemberOf, Expression: "attribute:ecs.availability-zone in [z1, z2]"})
 	}
+	if rng.Intn(4) == 0 {
+		r.Constraints = append(r.Constraints, Constraint{Type: MemberOf, Expression: "runningTasksCount < 4"})
+	}
 	all := []Strategy{{Binpack, "cpu"}, {Binpack, "memory"}, {Spread, "attribute:ecs.availability-zone"}, {Spread, "instanceId"}, {Random, ""}}
 	for _, i := range rng.Perm(len(all))[:rng.Intn(4)] {
 		r.Strategies = append(r.Strategies, all[i])
@@ -55,7 +66,7 @@ func genRequest(rng *rand.Rand) Request {
 
 // fitsIndependently restates placement's feasibility rules without the
 // placer's code.
-func fitsIndependently(n *Node, rem Resources, ports map[HostPort]bool, groupOnNode int, r Request) bool {
+func fitsIndependently(n *Node, rem Resources, ports map[HostPort]bool, groupOnNode, tasksOnNode int, r Request) bool {
 	if n.Status != NodeActive || r.Requirements.CPU > rem.CPU || r.Requirements.Memory > rem.Memory {
 		return false
 	}
@@ -71,6 +82,12 @@ func fitsIndependently(n *Node, rem Resources, ports map[HostPort]bool, groupOnN
 				return false
 			}
 		case MemberOf:
+			if c.Expression == "runningTasksCount < 4" {
+				if tasksOnNode >= 4 {
+					return false
+				}
+				continue
+			}
 			z := n.Attributes[AttrAvailabilityZone]
 			if z != "z1" && z != "z2" {
 				return false
@@ -117,7 +134,7 @@ func TestPlacementProperties(t *testing.T) {
 			}
 			for _, pl := range res.Placements {
 				n := byID[pl.NodeID]
-				if !fitsIndependently(n, rem[n.ID], ports[n.ID], groups[n.ID][req.Group], req) {
+				if !fitsIndependently(n, rem[n.ID], ports[n.ID], groups[n.ID][req.Group], total(groups[n.ID]), req) {
 					t.Fatalf("seed %d: task placed on %s which cannot take it (remaining %+v, request %+v)", seed, n.ID, rem[n.ID], req)
 				}
 				r := rem[n.ID]
@@ -137,7 +154,7 @@ func TestPlacementProperties(t *testing.T) {
 			if len(res.Failures) > 0 {
 				for i := range nodes {
 					n := &nodes[i]
-					if fitsIndependently(n, rem[n.ID], ports[n.ID], groups[n.ID][req.Group], req) {
+					if fitsIndependently(n, rem[n.ID], ports[n.ID], groups[n.ID][req.Group], total(groups[n.ID]), req) {
 						t.Fatalf("seed %d: task refused (%+v) though %s could take it", seed, res.Failures[0], n.ID)
 					}
 				}

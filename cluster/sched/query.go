@@ -69,6 +69,11 @@ func (q *Query) String() string { return q.src }
 // Match reports whether the node satisfies the expression.
 func (q *Query) Match(n *Node) bool { return q.root.eval(n) }
 
+// dependsOnTasks reports whether the expression reads the node's tasks
+// (task:group, runningTasksCount), so that its value changes as tasks are
+// placed; the others are fixed for a node during a placement.
+func (q *Query) dependsOnTasks() bool { return q.root.dependsOnTasks() }
+
 type tokKind int
 
 const (

@@ -10,6 +10,7 @@ import (
 // qnode is a node of a parsed query's tree.
 type qnode interface {
 	eval(n *Node) bool
+	dependsOnTasks() bool
 }
 
 type orNode struct{ l, r qnode }
@@ -19,6 +20,13 @@ type notNode struct{ x qnode }
 func (o *orNode) eval(n *Node) bool  { return o.l.eval(n) || o.r.eval(n) }
 func (a *andNode) eval(n *Node) bool { return a.l.eval(n) && a.r.eval(n) }
 func (x *notNode) eval(n *Node) bool { return !x.x.eval(n) }
+
+func (o *orNode) dependsOnTasks() bool  { return o.l.dependsOnTasks() || o.r.dependsOnTasks() }
+func (a *andNode) dependsOnTasks() bool { return a.l.dependsOnTasks() || a.r.dependsOnTasks() }
+func (x *notNode) dependsOnTasks() bool { return x.x.dependsOnTasks() }
+func (c *cmpNode) dependsOnTasks() bool {
+	return c.subj == subjTaskGroup || c.subj == subjRunningTasks
+}
 
 // cmpNode is one "subject operator argument" comparison, with its argument
 // parsed once at parse time.
