@@ -44,7 +44,16 @@
 // tasks on DRAINING nodes are replaced within the bounds. The deployment
 // circuit breaker fails the primary deployment once its failed tasks reach
 // clamp(ceil(desired/2), 3, 200) and, with rollback, starts a new
-// deployment of the last COMPLETED task definition.
+// deployment of the last COMPLETED task definition. A deployment is
+// COMPLETED, and the service steady, once exactly the desired count of
+// its tasks serve, nothing else runs, and they have been RUNNING for
+// ServiceOptions.StableFor.
+//
+// Service deployments move PRIMARY/IN_PROGRESS → PRIMARY/COMPLETED
+// (older ones → INACTIVE), or → FAILED: with rollback the failed one
+// becomes ACTIVE and a new PRIMARY of the last completed definition takes
+// over; without it the FAILED deployment launches no more tasks, as in
+// ECS.
 //
 // # Task lifecycle
 //
