@@ -57,7 +57,7 @@ func TestPushProgressOneAtATime(t *testing.T) {
 		t.Fatal(err)
 	}
 	var inFlight, overlaps, calls atomic.Int32
-	err := s.Push(ctx, ref, func(Progress) {
+	_, err := s.Push(ctx, ref, func(Progress) {
 		if inFlight.Add(1) > 1 {
 			overlaps.Add(1)
 		}
