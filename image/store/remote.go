@@ -113,6 +113,15 @@ func (s *Store) Push(ctx context.Context, ref string, progress func(Progress)) (
 	if progress == nil {
 		progress = func(Progress) {}
 	}
+	// remote.Write uploads layers in parallel, and callers write each
+	// message to one response stream: one message at a time.
+	var progressMu sync.Mutex
+	report := progress
+	progress = func(p Progress) {
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		report(p)
+	}
 	r, err := s.remoteRef(ref)
 	if err != nil {
 		return Pushed{}, err
