@@ -26,7 +26,7 @@ var cliCommands = []namedCommand{
 	{"stats", newStatsCommand}, {"rename", newRenameCommand},
 	{"images", newImagesCommand}, {"pull", newPullCommand}, {"push", newPushCommand}, {"tag", newTagCommand},
 	{"rmi", newRmiCommand}, {"import", newImportCommand}, {"save", newSaveCommand}, {"load", newLoadCommand},
-	{"info", newInfoCommand}, {"version", newVersionCommand}, {"system", newSystemCommand},
+	{"info", newInfoCommand}, {"version", newVersionCommand}, {"system", newSystemCommand}, {"events", newEventsCommand},
 	{"container", newContainerCommand}, {"image", newImageCommand},
 	{"network", newNetworkCommand}, {"volume", newVolumeCommand}, {"port", newPortCommand},
 	{"fn", newFnCommand}, {"keys", newKeysCommand},

@@ -19,6 +19,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/snapshot"
@@ -50,6 +51,8 @@ type Engine struct {
 	// logDefault is the log configuration of containers created without
 	// a driver (logconfig.go).
 	logDefault LogConfig
+	// events receives what happens to containers (events.go).
+	events events.Publisher
 
 	mu    sync.Mutex
 	byID  map[string]*entry
@@ -83,6 +86,8 @@ type entry struct {
 	// exits counts recorded exits, for wait next-exit.
 	exits   int
 	removed bool
+	// destroyed is set once a removal is whole, for Wait.
+	destroyed bool
 	// proc is the process of the current run's spec, the base of execs
 	// (nil after a daemon restart: execs read the bundle's config.json).
 	proc *specs.Process
@@ -119,6 +124,7 @@ func New(root string, images Images, runtimes map[string]task.Runtime, def, self
 		execs:    map[string]*execEntry{},
 
 		logDefault: DefaultLogConfig(),
+		events:     events.Discard,
 	}
 	for _, o := range opts {
 		o(e)
@@ -288,7 +294,9 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	e.byID[id] = &entry{c: c, changed: make(chan struct{})}
 	e.mu.Unlock()
 	e.log.Info("container created", "container", id, "name", name, "image", img.ID)
-	return c.clone(), nil
+	out := c.clone()
+	e.publish(out, "create", nil)
+	return out, nil
 }
 
 func (e *Engine) releaseName(name string) {
@@ -490,6 +498,7 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 		return err
 	}
 	var renameErr error
+	var oldName string
 	err = e.writeRecord(en, true, func(c *Container) bool {
 		if en.removed {
 			renameErr = fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
@@ -503,6 +512,7 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 			renameErr = fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container %q: %w", newName, other, errdefs.ErrConflict)
 			return false
 		}
+		oldName = c.Name
 		delete(e.names, c.Name)
 		e.names[newName] = c.ID
 		c.Name = newName
@@ -510,6 +520,9 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 	})
 	if renameErr != nil {
 		return renameErr
+	}
+	if err == nil {
+		e.publishOf(en, "rename", map[string]string{"oldName": "/" + oldName})
 	}
 	return err
 }
@@ -536,6 +549,13 @@ func (e *Engine) updateRecord(en *entry, fn func(c *Container), durable bool) {
 // entry's rec lock keeps the writes in order) and then wakes the waiters.
 // A removed container's record is not written.
 func (e *Engine) writeRecord(en *entry, durable bool, fn func(c *Container) bool) error {
+	return e.writeRecordThen(en, durable, fn, nil)
+}
+
+// writeRecordThen is writeRecord that calls then, if fn made a change,
+// once the record is written and before the waiters wake: the events of
+// a change are told before anyone who waited for it acts on it.
+func (e *Engine) writeRecordThen(en *entry, durable bool, fn func(c *Container) bool, then func()) error {
 	en.rec.Lock()
 	defer en.rec.Unlock()
 	e.mu.Lock()
@@ -549,6 +569,9 @@ func (e *Engine) writeRecord(en *entry, durable bool, fn func(c *Container) bool
 	e.mu.Unlock()
 	if err == nil && !removed {
 		err = writeRecordFile(filepath.Join(e.dir(id), "container.json"), data, durable)
+	}
+	if then != nil {
+		then()
 	}
 	e.mu.Lock()
 	close(en.changed)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -46,6 +47,8 @@ type execEntry struct {
 	started bool
 	// proc is the runtime's process while it runs.
 	proc task.Process
+	// ctr is the container as the exec started in it, for its exec_die.
+	ctr *Container
 }
 
 // loadPid fills in the pid once the runtime reports it. Called with x.mu
@@ -66,17 +69,21 @@ func (e *Engine) ExecCreate(ctx context.Context, ref string, cfg ExecConfig) (st
 		return "", err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	switch en.c.State.Status {
 	case StatusRunning:
 	case StatusPaused:
+		e.mu.Unlock()
 		return "", fmt.Errorf("Container %s is paused, unpause the container before exec: %w", en.c.ID, errdefs.ErrConflict)
 	default:
+		e.mu.Unlock()
 		return "", fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
 	}
 	id := newID()
 	e.execs[id] = &execEntry{x: Exec{ID: id, ContainerID: en.c.ID, Config: cfg}}
 	en.c.ExecIDs = append(en.c.ExecIDs, id)
+	c := en.c.clone()
+	e.mu.Unlock()
+	e.publish(c, execAction("exec_create", cfg.Cmd), map[string]string{"execID": id})
 	return id, nil
 }
 
@@ -146,6 +153,11 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	c := en.c.clone()
 	base := specs.Spec{Process: en.proc}
 	e.mu.Unlock()
+	e.publish(c, execAction("exec_start", cfg.Cmd), map[string]string{"execID": id})
+	// From here on, the end of the exec is told too.
+	x.mu.Lock()
+	x.ctr = c
+	x.mu.Unlock()
 	rt, err := e.runtime(c)
 	if err != nil {
 		return e.execDone(x, 126, err)
@@ -215,6 +227,10 @@ func (e *Engine) execDone(x *execEntry, code int, err error) error {
 	x.x.Running = false
 	x.x.ExitCode = &code
 	x.proc = nil
+	c, id := x.ctr, x.x.ID
 	x.mu.Unlock()
+	if c != nil {
+		e.publish(c, "exec_die", map[string]string{"execID": id, "exitCode": strconv.Itoa(code)})
+	}
 	return err
 }

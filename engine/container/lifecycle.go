@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/runtime/task"
 )
@@ -27,6 +28,19 @@ func (e *Engine) monitor(en *entry, gen int) {
 		e.log.Warn("container shim lost", "container", en.c.ID, "err", err)
 	}
 	e.handleExit(en, gen, exit, errString(err))
+}
+
+// publishExit tells the end of a run, as dockerd: oom if the kernel
+// killed it for memory, die with its exit code, then what its start
+// connected and mounted is disconnected and unmounted. c is the record
+// as it was while it ran.
+func (e *Engine) publishExit(c *Container, exit *task.Exit) {
+	if exit.OOMKilled {
+		e.publish(c, "oom", nil)
+	}
+	e.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.ExitCode)})
+	e.publishNetworks(c, "disconnect", e.attachedNetworks(context.Background(), c))
+	e.publishVolumes(c, false)
 }
 
 func errString(err error) string {
@@ -50,11 +64,9 @@ func (e *Engine) handleExit(en *entry, gen int, exit *task.Exit, errMsg string) 
 	// restart waiting for the exit sets up new ones right after.
 	e.teardownNetwork(context.Background(), id)
 	var c Container
-	record := e.update
-	if en.c.HostConfig.AutoRemove {
-		record = e.updateVolatile
-	}
-	record(en, func(ct *Container) {
+	var ran *Container
+	err := e.writeRecordThen(en, !en.c.HostConfig.AutoRemove, func(ct *Container) bool {
+		ran = ct.clone()
 		clearRuntimeNetwork(ct)
 		ct.State.Status = StatusExited
 		ct.State.Pid = 0
@@ -64,7 +76,11 @@ func (e *Engine) handleExit(en *entry, gen int, exit *task.Exit, errMsg string) 
 		ct.State.Error = errMsg
 		en.exits++
 		c = *ct
-	})
+		return true
+	}, func() { e.publishExit(ran, exit) })
+	if err != nil {
+		e.log.Error("saving container state", "container", id, "err", err)
+	}
 	e.log.Info("container exited", "container", id, "exitCode", exit.ExitCode, "oomKilled", exit.OOMKilled)
 	if c.HostConfig.AutoRemove {
 		// Remove unmounts; waiters for the exit need not wait for it.
@@ -186,7 +202,11 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *int, signal stri
 	}
 	en.op.Lock()
 	defer en.op.Unlock()
-	return e.stopLocked(ctx, en, timeout, signal)
+	if err := e.stopLocked(ctx, en, timeout, signal); err != nil {
+		return err
+	}
+	e.publishOf(en, "stop", nil)
+	return nil
 }
 
 func (e *Engine) stopLocked(ctx context.Context, en *entry, timeout *int, signal string) error {
@@ -226,6 +246,8 @@ func (e *Engine) stopLocked(ctx context.Context, en *entry, timeout *int, signal
 	if t != 0 {
 		if err := rt.Kill(ctx, c.ID, sig); err != nil {
 			e.log.Warn("stop signal", "container", c.ID, "err", err)
+		} else {
+			e.publish(c, "kill", signalAttr(sig))
 		}
 		if st.Status == StatusPaused {
 			_ = rt.Resume(ctx, c.ID)
@@ -240,6 +262,8 @@ func (e *Engine) stopLocked(ctx context.Context, en *entry, timeout *int, signal
 	}
 	if err := rt.Kill(ctx, c.ID, syscall.SIGKILL); err != nil {
 		e.log.Warn("stop kill", "container", c.ID, "err", err)
+	} else {
+		e.publish(c, "kill", signalAttr(syscall.SIGKILL))
 	}
 	if st.Status == StatusPaused {
 		_ = rt.Resume(ctx, c.ID)
@@ -277,6 +301,7 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 	if err := rt.Kill(ctx, c.ID, sig); err != nil {
 		return fmt.Errorf("kill %s: %v: %w", c.ID, err, errdefs.ErrConflict)
 	}
+	e.publish(c, "kill", signalAttr(sig))
 	if st.Status == StatusPaused && sig == syscall.SIGKILL {
 		_ = rt.Resume(ctx, c.ID)
 	}
@@ -291,11 +316,18 @@ func (e *Engine) Restart(ctx context.Context, ref string, timeout *int) error {
 	}
 	en.op.Lock()
 	defer en.op.Unlock()
-	if err := e.stopLocked(ctx, en, timeout, ""); err != nil && !errdefs.IsNotModified(err) {
+	switch err := e.stopLocked(ctx, en, timeout, ""); {
+	case err == nil:
+		e.publishOf(en, "stop", nil)
+	case !errdefs.IsNotModified(err):
 		return err
 	}
 	e.update(en, func(c *Container) { c.State.ManuallyStopped = false })
-	return e.startLocked(ctx, en, false)
+	if err := e.startLocked(ctx, en, false); err != nil {
+		return err
+	}
+	e.publishOf(en, "restart", nil)
+	return nil
 }
 
 // Pause freezes all processes of a running container.
@@ -326,6 +358,7 @@ func (e *Engine) Pause(ctx context.Context, ref string) error {
 			c.State.Status = StatusPaused
 		}
 	})
+	e.publishOf(en, "pause", nil)
 	return nil
 }
 
@@ -353,6 +386,7 @@ func (e *Engine) Unpause(ctx context.Context, ref string) error {
 			c.State.Status = StatusRunning
 		}
 	})
+	e.publishOf(en, "unpause", nil)
 	return nil
 }
 
@@ -381,7 +415,7 @@ func (e *Engine) Wait(ctx context.Context, ref, condition string, registered Wai
 	default:
 		return 0, fmt.Errorf("invalid wait condition %q: %w", condition, errdefs.ErrInvalidArgument)
 	}
-	st, ch, removed := e.snapshot(en)
+	st, ch, removed := e.waitSnapshot(en)
 	startExits := e.exitCount(en)
 	if registered != nil {
 		registered()
@@ -400,8 +434,16 @@ func (e *Engine) Wait(ctx context.Context, ref, condition string, registered Wai
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
-		st, ch, removed = e.snapshot(en)
+		st, ch, removed = e.waitSnapshot(en)
 	}
+}
+
+// waitSnapshot is snapshot for Wait: a container counts as removed once
+// its removal is whole (its volumes released, its destroy told).
+func (e *Engine) waitSnapshot(en *entry) (State, chan struct{}, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return en.c.State, en.changed, en.destroyed
 }
 
 func (e *Engine) exitCount(en *entry) int {
@@ -450,6 +492,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	en.rec.Lock()
 	e.mu.Lock()
 	en.removed = true
+	gone := en.c.clone()
 	delete(e.byID, id)
 	delete(e.names, en.c.Name)
 	for _, x := range en.c.ExecIDs {
@@ -459,8 +502,6 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 		p.done <- fmt.Errorf("container %s removed", id)
 	}
 	en.pending = nil
-	close(en.changed)
-	en.changed = make(chan struct{})
 	e.mu.Unlock()
 	en.rec.Unlock()
 
@@ -482,6 +523,15 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 		firstErr = err
 	}
 	e.log.Info("container removed", "container", id)
+	// Those waiting for the removal wake once it is whole and told, as
+	// dockerd's: a `run --rm` that returns has seen its destroy and the
+	// removal of its anonymous volumes.
+	e.publish(gone, "destroy", nil)
+	e.mu.Lock()
+	en.destroyed = true
+	close(en.changed)
+	en.changed = make(chan struct{})
+	e.mu.Unlock()
 	return firstErr
 }
 
@@ -500,6 +550,7 @@ func (e *Engine) Prune(ctx context.Context) ([]string, error) {
 		}
 		removed = append(removed, c.ID)
 	}
+	e.events.Publish(events.Event{Type: events.TypeContainer, Action: "prune", Actor: events.Actor{Attributes: map[string]string{"reclaimed": "0"}}})
 	return removed, nil
 }
 

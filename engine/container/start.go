@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/snapshot"
 	"github.com/wharf-dev/wharf/internal/atomicfile"
@@ -59,6 +61,7 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error 
 		en.pending = append(en.pending, req)
 	}
 	e.mu.Unlock()
+	e.publish(c, "attach", nil)
 	if running {
 		return e.attachRunning(ctx, c, o)
 	}
@@ -148,9 +151,17 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		en.restartTimer = nil
 	}
 	e.mu.Unlock()
+	// What a start connected and mounted is told as it is, and undone in
+	// the events too if the start fails.
+	var connected []*network.Network
+	mounted := false
 	fail := func(err error, code int) error {
 		for _, p := range pending {
 			p.done <- err
+		}
+		e.publishNetworks(c, "disconnect", connected)
+		if mounted {
+			e.publishVolumes(c, false)
 		}
 		e.update(en, func(c *Container) {
 			c.State.Status = StatusExited
@@ -177,6 +188,10 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		return fail(err, 125)
 	}
 	s.Version = oci.SpecVersion
+	connected = e.attachedNetworks(ctx, c)
+	e.publishNetworks(c, "connect", connected)
+	e.publishVolumes(c, true)
+	mounted = true
 	e.mu.Lock()
 	en.proc = s.Process
 	e.mu.Unlock()
@@ -235,6 +250,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	}
 	var gen int
 	ns := c.NetworkSettings.clone()
+	var started *Container
 	e.update(en, func(c *Container) {
 		en.gen++
 		gen = en.gen
@@ -243,7 +259,9 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		if policy {
 			c.RestartCount++
 		}
+		started = c.clone()
 	})
+	e.publish(started, "start", nil)
 	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", c.Runtime,
 		"prepare", tPrepared.Sub(t0), "spawn", tSpawned.Sub(tPrepared), "total", time.Since(t0))
 	go e.monitor(en, gen)
@@ -445,14 +463,17 @@ func (e *Engine) Resize(ctx context.Context, ref string, h, w uint16) error {
 	if !st.Running() {
 		return fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
 	}
-	if !en.c.Config.Tty {
-		return nil
+	if en.c.Config.Tty {
+		rt, err := e.runtime(en.c)
+		if err != nil {
+			return err
+		}
+		if err := rt.Resize(ctx, en.c.ID, h, w); err != nil {
+			return err
+		}
 	}
-	rt, err := e.runtime(en.c)
-	if err != nil {
-		return err
-	}
-	return rt.Resize(ctx, en.c.ID, h, w)
+	e.publishOf(en, "resize", map[string]string{"height": strconv.Itoa(int(h)), "width": strconv.Itoa(int(w))})
+	return nil
 }
 
 // specNetworkMode maps a container's network mode to the runtime spec's:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/image/store"
@@ -147,6 +148,15 @@ type Volumes interface {
 	Get(ctx context.Context, name string) (*volume.Volume, error)
 	Remove(ctx context.Context, name string, force bool) error
 	Prune(ctx context.Context, all bool, labels map[string]string) ([]string, uint64, error)
+}
+
+// Events is the engine's event bus (engine/events.Bus), which the servers
+// stream from.
+type Events interface {
+	// Subscribe starts a subscription; the caller closes it.
+	Subscribe(o events.SubscribeOptions) (*events.Subscription, error)
+	// Subscribers is the number of live subscriptions.
+	Subscribers() int
 }
 
 // System answers version and info; the daemon implements it.

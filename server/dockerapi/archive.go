@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 
 	mcontainer "github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/errdefs"
@@ -82,7 +81,6 @@ func (s *Server) getArchive(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Stream(r.Context(), w); err != nil {
 		s.log.Warn("archive failed", "container", r.PathValue("id"), "err", err)
 	}
-	s.emitContainer(r.Context(), r.PathValue("id"), events.ActionArchivePath, map[string]string{"path": p})
 	return nil
 }
 
@@ -99,7 +97,6 @@ func (s *Server) putArchive(w http.ResponseWriter, r *http.Request) error {
 	if err := s.c.ExtractToDir(r.Context(), r.PathValue("id"), p, plain, o); err != nil {
 		return err
 	}
-	s.emitContainer(r.Context(), r.PathValue("id"), events.ActionExtractToDir, map[string]string{"path": p})
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -115,7 +112,6 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Stream(r.Context(), w); err != nil {
 		s.log.Warn("export failed", "container", r.PathValue("id"), "err", err)
 	}
-	s.emitContainer(r.Context(), r.PathValue("id"), events.ActionExport, nil)
 	return nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/wharf-dev/wharf/server/httperr"
 
 	mcontainer "github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
@@ -33,13 +32,10 @@ func (s *Server) containerRoutes() {
 			// Docker removes an auto-remove container whose start failed;
 			// the docker CLI waits for that removal before it exits.
 			if c, gerr := s.c.Get(r.Context(), id); gerr == nil && c.HostConfig.AutoRemove && !c.State.Running() {
-				if rerr := s.c.Remove(context.WithoutCancel(r.Context()), c.ID, container.RemoveOptions{Force: true}); rerr == nil {
-					s.events.observeGone(c.ID)
-				}
+				_ = s.c.Remove(context.WithoutCancel(r.Context()), c.ID, container.RemoveOptions{Force: true})
 			}
 			return err
 		}
-		s.observe(r.Context(), id)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
@@ -48,25 +44,17 @@ func (s *Server) containerRoutes() {
 		if err != nil {
 			return err
 		}
-		return s.recorded(w, r, events.ActionStop, s.c.Stop(r.Context(), r.PathValue("id"), t, r.URL.Query().Get("signal")))
+		return noContent(w, s.c.Stop(r.Context(), r.PathValue("id"), t, r.URL.Query().Get("signal")))
 	})
 	s.handle("POST /containers/{id}/restart", func(w http.ResponseWriter, r *http.Request) error {
 		t, err := intQuery(r, "t")
 		if err != nil {
 			return err
 		}
-		return s.recorded(w, r, events.ActionRestart, s.c.Restart(r.Context(), r.PathValue("id"), t))
+		return noContent(w, s.c.Restart(r.Context(), r.PathValue("id"), t))
 	})
 	s.handle("POST /containers/{id}/kill", func(w http.ResponseWriter, r *http.Request) error {
-		sig := r.URL.Query().Get("signal")
-		err := s.c.Kill(r.Context(), r.PathValue("id"), sig)
-		if err == nil {
-			if sig == "" {
-				sig = "SIGKILL"
-			}
-			s.emitContainer(r.Context(), r.PathValue("id"), events.ActionKill, map[string]string{"signal": sig})
-		}
-		return noContent(w, err)
+		return noContent(w, s.c.Kill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")))
 	})
 	s.handle("POST /containers/{id}/pause", func(w http.ResponseWriter, r *http.Request) error {
 		return noContent(w, s.c.Pause(r.Context(), r.PathValue("id")))
@@ -75,15 +63,7 @@ func (s *Server) containerRoutes() {
 		return noContent(w, s.c.Unpause(r.Context(), r.PathValue("id")))
 	})
 	s.handle("POST /containers/{id}/rename", func(w http.ResponseWriter, r *http.Request) error {
-		old := ""
-		if c, err := s.c.Get(r.Context(), r.PathValue("id")); err == nil {
-			old = "/" + c.Name
-		}
-		err := s.c.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name"))
-		if err == nil {
-			s.emitContainer(r.Context(), r.PathValue("id"), events.ActionRename, map[string]string{"oldName": old})
-		}
-		return noContent(w, err)
+		return noContent(w, s.c.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name")))
 	})
 	s.handle("POST /containers/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
 		h, wd, err := sizeQuery(r)
@@ -103,17 +83,6 @@ func (s *Server) containerRoutes() {
 	s.handle("GET /containers/{id}/top", s.top)
 	s.handle("GET /containers/{id}/stats", s.stats)
 	s.handle("POST /containers/{id}/update", s.updateContainer)
-}
-
-// recorded answers 204 and records a container event for a call that
-// succeeded.
-func (s *Server) recorded(w http.ResponseWriter, r *http.Request, action events.Action, err error) error {
-	if err != nil {
-		return err
-	}
-	s.emitContainer(r.Context(), r.PathValue("id"), action, nil)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 func sizeQuery(r *http.Request) (uint16, uint16, error) {
@@ -247,7 +216,6 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	s.events.observe(c)
 	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: []string{}})
 }
 
@@ -454,7 +422,6 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
 	if ids == nil {
 		ids = []string{}
 	}
-	s.events.emit(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": "0"})
 	return writeJSON(w, http.StatusOK, mcontainer.PruneReport{ContainersDeleted: ids})
 }
 
@@ -469,16 +436,8 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
 	if err := s.c.Remove(r.Context(), c.ID, container.RemoveOptions{Force: boolQuery(r, "force"), RemoveVolumes: boolQuery(r, "v")}); err != nil {
 		return err
 	}
-	s.events.observeGone(c.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// observe brings the event bus up to date with one container's record.
-func (s *Server) observe(ctx context.Context, ref string) {
-	if c, err := s.c.Get(ctx, ref); err == nil {
-		s.events.observe(c)
-	}
 }
 
 func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
@@ -526,7 +485,6 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 		Stream:     rw,
 		Registered: answer,
 	}
-	s.emitContainer(r.Context(), c.ID, events.ActionAttach, nil)
 	// A hijacked connection has no request context worth the name: the
 	// stream ends when the container's output or the client does.
 	err = s.c.Attach(context.WithoutCancel(r.Context()), c.ID, o)

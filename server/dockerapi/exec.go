@@ -8,7 +8,6 @@ import (
 	"time"
 
 	mcontainer "github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 
 	"github.com/wharf-dev/wharf/engine/container"
 )
@@ -65,7 +64,6 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.emitExec(r.Context(), id, events.ActionExecCreate)
 	return writeJSON(w, http.StatusCreated, mcontainer.ExecCreateResponse{ID: id})
 }
 
@@ -79,12 +77,10 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.emitExec(r.Context(), id, events.ActionExecStart)
 	if req.Detach {
 		if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, nil, true); err != nil {
 			return err
 		}
-		go s.execDied(id)
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
@@ -113,20 +109,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 			hijack.WriteError(conn, httperr.Message(err))
 		}
 	}
-	s.emitExecDie(id)
 	return nil
-}
-
-// execDied records exec_die for a detached exec once it has exited.
-func (s *Server) execDied(id string) {
-	for i := 0; i < 24*3600*10; i++ {
-		x, err := s.c.ExecInspect(context.Background(), id)
-		if err != nil || !x.Running && x.ExitCode != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.emitExecDie(id)
 }
 
 func (s *Server) execInspect(w http.ResponseWriter, r *http.Request) error {

@@ -14,7 +14,6 @@ import (
 	"github.com/wharf-dev/wharf/server/httperr"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -308,7 +307,6 @@ func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	p.status("", "Status: Downloaded newer image for "+ref)
-	s.emitImage(events.ActionPull, img.ID, ref)
 	return nil
 }
 
@@ -333,7 +331,6 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request, src string)
 	if err != nil {
 		return err
 	}
-	s.emitImage(events.ActionImport, img.ID, ref)
 	return writeJSON(w, http.StatusOK, jsonstream.Message{Status: img.ID})
 }
 
@@ -370,7 +367,6 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, name string) error
 				break
 			}
 		}
-		s.emitImage(events.ActionPush, img.ID, ref)
 	}
 	return nil
 }
@@ -386,14 +382,12 @@ func (s *Server) tag(w http.ResponseWriter, r *http.Request, name string) error 
 		return fmt.Errorf("refusing to create an ambiguous tag using digest algorithm as name: %w", errdefs.ErrInvalidArgument)
 	}
 	target := reference.Familiar(named)
-	img, err := s.i.Get(r.Context(), name)
-	if err != nil {
+	if _, err := s.i.Get(r.Context(), name); err != nil {
 		return noSuchImage(name, err)
 	}
 	if err := s.i.Tag(r.Context(), name, target); err != nil {
 		return err
 	}
-	s.emitImage(events.ActionTag, img.ID, target)
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
@@ -412,14 +406,6 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return noSuchImage(name, err)
 	}
-	for _, d := range del {
-		if d.Untagged != "" {
-			s.emitImage(events.ActionUnTag, "", d.Untagged)
-		}
-		if d.Deleted != "" {
-			s.emitImage(events.ActionDelete, d.Deleted, name)
-		}
-	}
 	return writeJSON(w, http.StatusOK, deleteItems(del))
 }
 
@@ -435,9 +421,6 @@ func (s *Server) saveImages(w http.ResponseWriter, r *http.Request, refs []strin
 	w.Header().Set("Content-Type", "application/x-tar")
 	if err := s.i.Save(r.Context(), w, refs, ""); err != nil {
 		s.log.Warn("image save failed", "refs", refs, "err", err)
-	}
-	for _, ref := range refs {
-		s.emitImage(events.ActionSave, "", ref)
 	}
 	return nil
 }
@@ -457,7 +440,6 @@ func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
 		for _, n := range names {
 			p.send(jsonstream.Message{Stream: "Loaded image: " + n + "\n"})
 		}
-		s.emitImage(events.ActionLoad, img.ID, strings.Join(names, ","))
 	}
 	if err != nil {
 		s.log.Info("image load failed", "err", err)
@@ -486,7 +468,6 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.emitImage(events.ActionPrune, "", "")
 	return writeJSON(w, http.StatusOK, image.PruneReport{ImagesDeleted: deleteItems(del), SpaceReclaimed: space})
 }
 

@@ -99,7 +99,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		LoggingDriver:      loggingDriver(wi.LoggingDriver),
 		CgroupDriver:       wi.CgroupDriver,
 		CgroupVersion:      wi.CgroupVersion,
-		NEventsListener:    s.events.listeners(),
+		NEventsListener:    s.eventListeners(),
 		KernelVersion:      wi.KernelVersion,
 		OperatingSystem:    wi.OperatingSystem,
 		OSType:             "linux",
@@ -186,4 +186,12 @@ func loggingDriver(d string) string {
 		return "json-file"
 	}
 	return d
+}
+
+// eventListeners is the number of /events streams and other subscribers.
+func (s *Server) eventListeners() int {
+	if s.events == nil {
+		return 0
+	}
+	return s.events.Subscribers()
 }

@@ -25,6 +25,7 @@ func (s *Server) routes() {
 	s.handle("GET "+p+"/version", func(w http.ResponseWriter, r *http.Request) error { return writeJSON(w, 200, s.sys.Version()) })
 	s.handle("GET "+p+"/info", func(w http.ResponseWriter, r *http.Request) error { return writeJSON(w, 200, s.sys.Info(r.Context())) })
 	s.handle("GET "+p+"/_ping", func(w http.ResponseWriter, r *http.Request) error { _, err := w.Write([]byte("OK")); return err })
+	s.handle("GET "+p+"/events", s.streamEvents)
 
 	s.handle("POST "+p+"/containers/create", s.createContainer)
 	s.handle("POST "+p+"/containers/run", s.runContainer)

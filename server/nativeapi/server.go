@@ -45,9 +45,10 @@ type Server struct {
 	log *slog.Logger
 	mux *http.ServeMux
 
-	nets Networks
-	conn NetworkConnector
-	vols Volumes
+	nets   Networks
+	conn   NetworkConnector
+	vols   Volumes
+	events backend.Events
 }
 
 // New returns the API handler over the given engine parts.
