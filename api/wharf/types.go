@@ -80,6 +80,36 @@ type Config struct {
 	Labels       map[string]string   `json:",omitempty"`
 	StopSignal   string              `json:",omitempty"`
 	StopTimeout  *int                `json:",omitempty"`
+	Healthcheck  *HealthConfig       `json:",omitempty"`
+	Shell        []string            `json:",omitempty"`
+}
+
+// HealthConfig is a container's healthcheck, as Docker's: Test is
+// ["NONE"], ["CMD", args...] or ["CMD-SHELL", command]; durations are in
+// nanoseconds, 0 for the default.
+type HealthConfig struct {
+	Test          []string      `json:",omitempty"`
+	Interval      time.Duration `json:",omitempty"`
+	Timeout       time.Duration `json:",omitempty"`
+	StartPeriod   time.Duration `json:",omitempty"`
+	StartInterval time.Duration `json:",omitempty"`
+	Retries       int           `json:",omitempty"`
+}
+
+// Health is a container's health state: Status is starting, healthy or
+// unhealthy; Log holds the last probes' results.
+type Health struct {
+	Status        string
+	FailingStreak int
+	Log           []HealthcheckResult
+}
+
+// HealthcheckResult is one probe's result.
+type HealthcheckResult struct {
+	Start    time.Time
+	End      time.Time
+	ExitCode int
+	Output   string
 }
 
 // RestartPolicy says when the daemon restarts a container that exited.
@@ -201,6 +231,7 @@ type State struct {
 	Error      string
 	StartedAt  string
 	FinishedAt string
+	Health     *Health `json:",omitempty"`
 }
 
 // ContainerJSON answers GET /containers/{id}/json.

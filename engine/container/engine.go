@@ -88,6 +88,11 @@ type entry struct {
 	removed bool
 	// destroyed is set once a removal is whole, for Wait.
 	destroyed bool
+	// healthTimer fires the next healthcheck probe; healthGen counts
+	// arming and disarming, so that a probe of an older arming drops its
+	// result (health.go).
+	healthTimer *time.Timer
+	healthGen   int
 	// proc is the process of the current run's spec, the base of execs
 	// (nil after a daemon restart: execs read the bundle's config.json).
 	proc *specs.Process
@@ -219,6 +224,10 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 		}
 		return nil, err
 	}
+	if err := validateHealthcheck(o.Config.Healthcheck); err != nil {
+		return nil, err
+	}
+	mergeImageHealthcheck(&o.Config, img)
 	path, args := resolveCommand(&o.Config, img)
 	if path == "" {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
@@ -397,6 +406,12 @@ func (c *Container) clone() *Container {
 	cp.MountPoints = append([]MountPoint(nil), c.MountPoints...)
 	cp.HostConfig.PortBindings = append([]network.PortBinding(nil), c.HostConfig.PortBindings...)
 	cp.HostConfig.LogConfig.Config = maps.Clone(c.HostConfig.LogConfig.Config)
+	if c.Config.Healthcheck != nil {
+		h := *c.Config.Healthcheck
+		h.Test = append([]string(nil), h.Test...)
+		cp.Config.Healthcheck = &h
+	}
+	cp.State.Health = c.State.Health.clone()
 	return &cp
 }
 
@@ -536,6 +551,15 @@ func (e *Engine) update(en *entry, fn func(c *Container)) { e.updateRecord(en, f
 // a container that is removed on exit (after a reboot the daemon finds it
 // dead and removes it anyway).
 func (e *Engine) updateVolatile(en *entry, fn func(c *Container)) { e.updateRecord(en, fn, false) }
+
+// updateVolatileIf is updateVolatile for a change fn may decline (by
+// answering false), for states whose loss in a host crash costs little:
+// a probe's result.
+func (e *Engine) updateVolatileIf(en *entry, fn func(c *Container) bool) {
+	if err := e.writeRecord(en, false, fn); err != nil {
+		e.log.Error("saving container state", "container", en.c.ID, "err", err)
+	}
+}
 
 func (e *Engine) updateRecord(en *entry, fn func(c *Container), durable bool) {
 	err := e.writeRecord(en, durable, func(c *Container) bool { fn(c); return true })

@@ -149,38 +149,7 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	if st.Status != StatusRunning {
 		return e.execDone(x, 126, fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict))
 	}
-	e.mu.Lock()
-	c := en.c.clone()
-	base := specs.Spec{Process: en.proc}
-	e.mu.Unlock()
-	e.publish(c, execAction("exec_start", cfg.Cmd), map[string]string{"execID": id})
-	// From here on, the end of the exec is told too.
-	x.mu.Lock()
-	x.ctr = c
-	x.mu.Unlock()
-	rt, err := e.runtime(c)
-	if err != nil {
-		return e.execDone(x, 126, err)
-	}
-
-	// The run's process comes from memory; after a daemon restart, from
-	// the bundle.
-	if base.Process == nil {
-		data, err := os.ReadFile(filepath.Join(e.dir(c.ID), "config.json"))
-		if err == nil {
-			err = json.Unmarshal(data, &base)
-		}
-		if err != nil {
-			return e.execDone(x, 126, fmt.Errorf("reading container spec: %w", err))
-		}
-	}
-	proc, err := spec.ExecProcess(&base, e.RootfsPath(c.ID), spec.ExecOptions{
-		Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged,
-	})
-	if err != nil {
-		return e.execDone(x, 126, err)
-	}
-	o := task.ExecOptions{ID: id, Process: proc}
+	var o task.ExecOptions
 	if stream != nil && !detach {
 		if cfg.Tty {
 			o.Stdout = stream
@@ -197,13 +166,10 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 			o.Stdin = stream
 		}
 	}
-	p, err := rt.Exec(context.WithoutCancel(ctx), c.ID, o)
+	p, err := e.startExec(ctx, en, x, o)
 	if err != nil {
 		return e.execDone(x, 126, err)
 	}
-	x.mu.Lock()
-	x.proc = p
-	x.mu.Unlock()
 	// The caller answers once the exit is recorded.
 	wait := func() error {
 		code, err := p.Wait(context.Background())
@@ -220,6 +186,52 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 		return nil
 	}
 	return wait()
+}
+
+// startExec starts the process of exec x in the running container of en
+// through the runtime, and tells its exec_start; o carries its stdio. An
+// error means nothing runs: the caller records x's end (execDone).
+func (e *Engine) startExec(ctx context.Context, en *entry, x *execEntry, o task.ExecOptions) (task.Process, error) {
+	e.mu.Lock()
+	c := en.c.clone()
+	base := specs.Spec{Process: en.proc}
+	e.mu.Unlock()
+	x.mu.Lock()
+	cfg, id := x.x.Config, x.x.ID
+	// From here on, the end of the exec is told too.
+	x.ctr = c
+	x.mu.Unlock()
+	e.publish(c, execAction("exec_start", cfg.Cmd), map[string]string{"execID": id})
+	rt, err := e.runtime(c)
+	if err != nil {
+		return nil, err
+	}
+	// The run's process comes from memory; after a daemon restart, from
+	// the bundle.
+	if base.Process == nil {
+		data, err := os.ReadFile(filepath.Join(e.dir(c.ID), "config.json"))
+		if err == nil {
+			err = json.Unmarshal(data, &base)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading container spec: %w", err)
+		}
+	}
+	proc, err := spec.ExecProcess(&base, e.RootfsPath(c.ID), spec.ExecOptions{
+		Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged,
+	})
+	if err != nil {
+		return nil, err
+	}
+	o.ID, o.Process = id, proc
+	p, err := rt.Exec(context.WithoutCancel(ctx), c.ID, o)
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	x.proc = p
+	x.mu.Unlock()
+	return p, nil
 }
 
 func (e *Engine) execDone(x *execEntry, code int, err error) error {

@@ -64,7 +64,12 @@ func MatchFilters(c *Container, f map[string][]string, byRef func(string) *Conta
 			case "isolation":
 				m = v == "default"
 			case "health":
-				m = v == "none"
+				switch v {
+				case HealthNone, HealthStarting, HealthHealthy, HealthUnhealthy:
+				default:
+					return false, fmt.Errorf("Unrecognised filter value for health: %s: %w", v, errdefs.ErrInvalidArgument)
+				}
+				m = c.State.HealthStatus() == v
 			case "is-task":
 				m = v == "false"
 			case "volume":

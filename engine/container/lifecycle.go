@@ -68,6 +68,8 @@ func (e *Engine) handleExit(en *entry, gen int, exit *task.Exit, errMsg string) 
 	err := e.writeRecordThen(en, !en.c.HostConfig.AutoRemove, func(ct *Container) bool {
 		ran = ct.clone()
 		clearRuntimeNetwork(ct)
+		en.disarmHealthLocked()
+		ct.State.Health = healthStopped(ct.State.Health)
 		ct.State.Status = StatusExited
 		ct.State.Pid = 0
 		ct.State.ExitCode = exit.ExitCode
@@ -356,6 +358,8 @@ func (e *Engine) Pause(ctx context.Context, ref string) error {
 	e.update(en, func(c *Container) {
 		if c.State.Status == StatusRunning {
 			c.State.Status = StatusPaused
+			en.disarmHealthLocked()
+			c.State.Health = healthStopped(c.State.Health)
 		}
 	})
 	e.publishOf(en, "pause", nil)
@@ -387,6 +391,7 @@ func (e *Engine) Unpause(ctx context.Context, ref string) error {
 		}
 	})
 	e.publishOf(en, "unpause", nil)
+	e.armHealth(en)
 	return nil
 }
 
@@ -492,6 +497,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	en.rec.Lock()
 	e.mu.Lock()
 	en.removed = true
+	en.disarmHealthLocked()
 	gone := en.c.clone()
 	delete(e.byID, id)
 	delete(e.names, en.c.Name)

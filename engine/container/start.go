@@ -254,7 +254,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	e.update(en, func(c *Container) {
 		en.gen++
 		gen = en.gen
-		c.State = State{Status: StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
+		c.State = State{Status: StatusRunning, Pid: pid, StartedAt: time.Now().UTC(), Health: startingHealth(c)}
 		c.NetworkSettings = ns
 		if policy {
 			c.RestartCount++
@@ -262,6 +262,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		started = c.clone()
 	})
 	e.publish(started, "start", nil)
+	e.armHealth(en)
 	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", c.Runtime,
 		"prepare", tPrepared.Sub(t0), "spawn", tSpawned.Sub(tPrepared), "total", time.Since(t0))
 	go e.monitor(en, gen)

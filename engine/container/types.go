@@ -60,6 +60,12 @@ type Config struct {
 	StopTimeout   *int
 	ExposedPorts  map[string]struct{}
 	Volumes       map[string]struct{}
+	// Healthcheck is the container's check, merged with the image's
+	// HEALTHCHECK at create (health.go).
+	Healthcheck *HealthConfig `json:",omitempty"`
+	// Shell runs the CMD-SHELL form of a healthcheck (default
+	// /bin/sh -c).
+	Shell []string `json:",omitempty"`
 }
 
 // RestartPolicy says when a container that exited is started again.
@@ -130,6 +136,18 @@ type State struct {
 	// always policies do not bring such a container back on daemon start
 	// (unless-stopped) or on its exit.
 	ManuallyStopped bool
+	// Health is the healthcheck's state, once a container with one has
+	// started (health.go).
+	Health *Health `json:",omitempty"`
+}
+
+// HealthStatus is the status the health filter matches: none for a
+// container that never ran a check.
+func (s *State) HealthStatus() string {
+	if s.Health == nil {
+		return HealthNone
+	}
+	return s.Health.Status
 }
 
 // Running reports whether the container has live processes.
@@ -141,7 +159,15 @@ func (s *State) Running() bool {
 func (s *State) StatusText(now time.Time) string {
 	switch s.Status {
 	case StatusRunning:
-		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		up := "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		switch {
+		case s.Health == nil:
+		case s.Health.Status == HealthStarting:
+			up += " (health: starting)"
+		default:
+			up += " (" + s.Health.Status + ")"
+		}
+		return up
 	case StatusPaused:
 		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case StatusRestarting:

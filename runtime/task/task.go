@@ -204,6 +204,10 @@ type ExecOptions struct {
 	// runtime's own message when it cannot start the process, and
 	// Stderr is not used.
 	Stdout, Stderr io.Writer
+	// Background marks an exec the engine runs on its own schedule (a
+	// healthcheck probe): a runtime keeps nothing started ahead of time
+	// for it, and it does not count as a user's exec for that.
+	Background bool
 }
 
 // Process is a process started by Exec.
@@ -214,6 +218,9 @@ type Process interface {
 	// Resize sets the size of the process's terminal; without one it
 	// does nothing.
 	Resize(ctx context.Context, height, width uint16) error
+	// Kill sends sig to the process while it runs (a healthcheck probe
+	// past its timeout); once it has exited it does nothing.
+	Kill(ctx context.Context, sig syscall.Signal) error
 	// Wait blocks until the process has exited and its output has been
 	// copied, and returns its exit code (128+n when signal n killed it;
 	// 126 or 127 when the runtime could not start it). An error means

@@ -109,7 +109,12 @@ func createRequest(name string, req *mcontainer.CreateRequest) *container.Create
 			Hostname: cfg.Hostname, User: cfg.User, Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
 			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir, Entrypoint: cfg.Entrypoint,
 			Labels: cfg.Labels, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout, Volumes: cfg.Volumes,
+			Shell: cfg.Shell,
 		},
+	}
+	if h := cfg.Healthcheck; h != nil {
+		out.Config.Healthcheck = &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 	}
 	if len(cfg.ExposedPorts) > 0 {
 		out.Config.ExposedPorts = map[string]struct{}{}
@@ -291,8 +296,19 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 			AttachStdin: c.Config.OpenStdin, AttachStdout: true, AttachStderr: true,
 			Env: nonNil(c.Config.Env), Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir, Entrypoint: c.Config.Entrypoint,
 			Labels: labels(c.Config.Labels), StopSignal: c.Config.StopSignal, StopTimeout: c.Config.StopTimeout, Volumes: c.Config.Volumes,
+			Shell: c.Config.Shell,
 		},
 		NetworkSettings: networkSettings(c),
+	}
+	if h := c.Config.Healthcheck; h != nil {
+		j.Config.Healthcheck = &mcontainer.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
+	if h := st.Health; h != nil {
+		j.State.Health = &mcontainer.Health{Status: mcontainer.HealthStatus(h.Status), FailingStreak: h.FailingStreak, Log: []*mcontainer.HealthcheckResult{}}
+		for _, r := range h.Log {
+			j.State.Health.Log = append(j.State.Health.Log, &mcontainer.HealthcheckResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+		}
 	}
 	j.GraphDriver = &storage.DriverData{Name: "overlay2", Data: map[string]string{"MergedDir": rootfs, "UpperDir": dir + "/upper", "WorkDir": dir + "/work"}}
 	if len(c.Config.ExposedPorts) > 0 {

@@ -146,8 +146,12 @@ func createRequest(name string, req *wharf.CreateRequest) *container.CreateReque
 			Hostname: cfg.Hostname, User: cfg.User, Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
 			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir, Entrypoint: cfg.Entrypoint,
 			Labels: cfg.Labels, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout,
-			ExposedPorts: cfg.ExposedPorts, Volumes: cfg.Volumes,
+			ExposedPorts: cfg.ExposedPorts, Volumes: cfg.Volumes, Shell: cfg.Shell,
 		},
+	}
+	if h := cfg.Healthcheck; h != nil {
+		out.Config.Healthcheck = &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 	}
 	if h := req.HostConfig; h != nil {
 		out.HostConfig = hostConfigRequest(h)
@@ -261,8 +265,19 @@ func containerJSON(c *container.Container, logPath string) *wharf.ContainerJSON 
 			Hostname: c.Config.Hostname, User: c.Config.User, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 			Env: c.Config.Env, Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir, Entrypoint: c.Config.Entrypoint,
 			Labels: c.Config.Labels, StopSignal: c.Config.StopSignal, StopTimeout: c.Config.StopTimeout, ExposedPorts: c.Config.ExposedPorts,
+			Shell: c.Config.Shell,
 		},
 		NetworkSettings: &wharf.NetworkSettings{Networks: map[string]*wharf.EndpointSettings{}},
+	}
+	if h := c.Config.Healthcheck; h != nil {
+		j.Config.Healthcheck = &wharf.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
+	if h := st.Health; h != nil {
+		j.State.Health = &wharf.Health{Status: h.Status, FailingStreak: h.FailingStreak, Log: []wharf.HealthcheckResult{}}
+		for _, r := range h.Log {
+			j.State.Health.Log = append(j.State.Health.Log, wharf.HealthcheckResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+		}
 	}
 	for _, u := range c.HostConfig.Ulimits {
 		j.HostConfig.Ulimits = append(j.HostConfig.Ulimits, wharf.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
