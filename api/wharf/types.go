@@ -144,6 +144,13 @@ type HostConfig struct {
 	CPUShares      int64         `json:",omitempty"`
 	PidsLimit      *int64        `json:",omitempty"`
 	Ulimits        []Ulimit      `json:",omitempty"`
+	// The rest of Docker's cgroup limits.
+	MemoryReservation int64  `json:",omitempty"`
+	CPUPeriod         int64  `json:",omitempty"`
+	CPUQuota          int64  `json:",omitempty"`
+	CpusetCpus        string `json:",omitempty"`
+	CpusetMems        string `json:",omitempty"`
+	BlkioWeight       uint16 `json:",omitempty"`
 	// PortBindings maps "80/tcp" to host bindings (-p).
 	PortBindings    map[string][]PortBinding `json:",omitempty"`
 	PublishAllPorts bool                     `json:",omitempty"`
@@ -157,6 +164,29 @@ type HostConfig struct {
 	// LogConfig is the log driver and its options (--log-driver,
 	// --log-opt); an empty Type takes the daemon's default.
 	LogConfig LogConfig
+}
+
+// UpdateConfig is the body of POST /containers/{id}/update: the limits
+// to change (zero keeps the current value; PidsLimit when set, 0 or -1
+// for unlimited) and the restart policy when its Name is set.
+type UpdateConfig struct {
+	Memory            int64         `json:",omitempty"`
+	MemorySwap        int64         `json:",omitempty"`
+	MemoryReservation int64         `json:",omitempty"`
+	NanoCPUs          int64         `json:",omitempty"`
+	CPUShares         int64         `json:",omitempty"`
+	CPUPeriod         int64         `json:",omitempty"`
+	CPUQuota          int64         `json:",omitempty"`
+	CpusetCpus        string        `json:",omitempty"`
+	CpusetMems        string        `json:",omitempty"`
+	BlkioWeight       uint16        `json:",omitempty"`
+	PidsLimit         *int64        `json:",omitempty"`
+	RestartPolicy     RestartPolicy `json:",omitempty"`
+}
+
+// UpdateResponse answers an update with dockerd's warnings.
+type UpdateResponse struct {
+	Warnings []string
 }
 
 // LogConfig is a container's log driver ("json-file", "local", "none")

@@ -23,7 +23,7 @@ var cliCommands = []namedCommand{
 	{"kill", newKillCommand}, {"restart", newRestartCommand}, {"rm", newRmCommand}, {"ps", newPsCommand},
 	{"logs", newLogsCommand}, {"exec", newExecCommand}, {"attach", newAttachCommand}, {"inspect", newInspectCommand},
 	{"wait", newWaitCommand}, {"pause", newPauseCommand}, {"unpause", newUnpauseCommand}, {"top", newTopCommand},
-	{"stats", newStatsCommand}, {"rename", newRenameCommand},
+	{"stats", newStatsCommand}, {"rename", newRenameCommand}, {"update", newUpdateCommand},
 	{"images", newImagesCommand}, {"pull", newPullCommand}, {"push", newPushCommand}, {"tag", newTagCommand},
 	{"rmi", newRmiCommand}, {"import", newImportCommand}, {"save", newSaveCommand}, {"load", newLoadCommand},
 	{"info", newInfoCommand}, {"version", newVersionCommand}, {"system", newSystemCommand}, {"events", newEventsCommand},
@@ -55,7 +55,7 @@ func newContainerCommand() *cobra.Command {
 		renamed(newPsCommand(), "ls", "ps", "list"), newLogsCommand(), newExecCommand(),
 		newAttachCommand(), renamed(newInspectCommand(), "inspect"), newWaitCommand(),
 		newPauseCommand(), newUnpauseCommand(), newTopCommand(), newStatsCommand(),
-		newRenameCommand(), newContainerPruneCommand(), newPortCommand(),
+		newRenameCommand(), newContainerPruneCommand(), newPortCommand(), newUpdateCommand(),
 	)
 	return c
 }

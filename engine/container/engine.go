@@ -61,6 +61,8 @@ type Engine struct {
 	// imageUsers are other holders of images (function versions pinned
 	// to an image) that ImageInUse consults besides the containers.
 	imageUsers []func(imageID string) bool
+	// closed is set by Close: no healthcheck is armed any more.
+	closed bool
 }
 
 // entry is the in-memory side of one container.
@@ -200,7 +202,8 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if o.Name != "" && !validName.MatchString(o.Name) {
 		return nil, fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", o.Name, errdefs.ErrInvalidArgument)
 	}
-	if err := validateHostConfig(&o.HostConfig); err != nil {
+	warnings, err := validateHostConfig(&o.HostConfig)
+	if err != nil {
 		return nil, err
 	}
 	mergeLogDefault(&o.HostConfig.LogConfig, e.logDefault)
@@ -304,6 +307,7 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	e.mu.Unlock()
 	e.log.Info("container created", "container", id, "name", name, "image", img.ID)
 	out := c.clone()
+	out.Warnings = warnings
 	e.publish(out, "create", nil)
 	return out, nil
 }
@@ -335,35 +339,51 @@ func resolveCommand(c *Config, img *store.Image) (string, []string) {
 	return all[0], all[1:]
 }
 
-func validateHostConfig(h *HostConfig) error {
-	switch h.RestartPolicy.Name {
+// validateRestartPolicy checks a restart policy as dockerd does.
+func validateRestartPolicy(p RestartPolicy) error {
+	switch p.Name {
 	case "", "no", "always", "unless-stopped":
-		if h.RestartPolicy.MaximumRetryCount != 0 {
-			return fmt.Errorf("maximum retry count cannot be used with restart policy '%s': %w", h.RestartPolicy.Name, errdefs.ErrInvalidArgument)
+		if p.MaximumRetryCount != 0 {
+			return fmt.Errorf("maximum retry count cannot be used with restart policy '%s': %w", p.Name, errdefs.ErrInvalidArgument)
 		}
 	case "on-failure":
-		if h.RestartPolicy.MaximumRetryCount < 0 {
+		if p.MaximumRetryCount < 0 {
 			return fmt.Errorf("maximum retry count cannot be negative: %w", errdefs.ErrInvalidArgument)
 		}
 	default:
-		return fmt.Errorf("invalid restart policy '%s': %w", h.RestartPolicy.Name, errdefs.ErrInvalidArgument)
-	}
-	if h.AutoRemove && h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
-		return fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
-	}
-	if h.NetworkMode == "container:" {
-		return fmt.Errorf("invalid network mode: container: needs a container name or ID: %w", errdefs.ErrInvalidArgument)
-	}
-	if h.Memory != 0 && h.Memory < 6*1024*1024 {
-		return fmt.Errorf("Minimum memory limit allowed is 6MB: %w", errdefs.ErrInvalidArgument)
-	}
-	if h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory {
-		return fmt.Errorf("Minimum memoryswap limit should be larger than memory limit, see usage: %w", errdefs.ErrInvalidArgument)
-	}
-	if h.NanoCPUs < 0 || h.PidsLimit < 0 && h.PidsLimit != -1 {
-		return fmt.Errorf("invalid resource limits: %w", errdefs.ErrInvalidArgument)
+		return fmt.Errorf("invalid restart policy '%s': %w", p.Name, errdefs.ErrInvalidArgument)
 	}
 	return nil
+}
+
+// validateHostConfig checks a new container's host configuration as
+// dockerd does; it returns dockerd's warnings, and drops what the host
+// cannot do as dockerd drops it.
+func validateHostConfig(h *HostConfig) ([]string, error) {
+	if err := validateRestartPolicy(h.RestartPolicy); err != nil {
+		return nil, err
+	}
+	if h.AutoRemove && h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
+		return nil, fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
+	}
+	if h.NetworkMode == "container:" {
+		return nil, fmt.Errorf("invalid network mode: container: needs a container name or ID: %w", errdefs.ErrInvalidArgument)
+	}
+	if h.PidsLimit < 0 && h.PidsLimit != -1 {
+		return nil, fmt.Errorf("invalid resource limits: %w", errdefs.ErrInvalidArgument)
+	}
+	r := h.resources()
+	warnings, err := validateResources(&r, hostSysInfo(), false)
+	if err != nil {
+		return warnings, err
+	}
+	h.MemorySwap, h.BlkioWeight = r.MemorySwap, r.BlkioWeight
+	if h.Memory > 0 && h.MemorySwap == 0 {
+		// dockerd's default, which inspect shows: as much swap as
+		// memory.
+		h.MemorySwap = 2 * h.Memory
+	}
+	return warnings, nil
 }
 
 func newID() string {
@@ -629,8 +649,15 @@ func (e *Engine) freeNameLocked() string {
 }
 
 // Close releases what the engine holds that is not a container: its
-// runtimes' processes started ahead of need. Containers keep running.
+// runtimes' processes started ahead of need, and its healthcheck timers
+// (the next daemon resumes them). Containers keep running.
 func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	for _, en := range e.byID {
+		en.disarmHealthLocked()
+	}
+	e.mu.Unlock()
 	for _, rt := range e.runtimes {
 		rt.Close()
 	}

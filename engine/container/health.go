@@ -267,7 +267,7 @@ func (e *Engine) armHealth(en *entry) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := en.c
-	if probeCommand(&c.Config) == nil || c.State.Status != StatusRunning || en.removed {
+	if probeCommand(&c.Config) == nil || c.State.Status != StatusRunning || en.removed || e.closed {
 		return
 	}
 	if en.healthTimer != nil {
@@ -309,7 +309,7 @@ func healthStopped(h *Health) *Health {
 // runProbe runs one probe (the timer's goroutine) and schedules the next.
 func (e *Engine) runProbe(en *entry, gen int) {
 	e.mu.Lock()
-	if en.healthGen != gen || en.removed {
+	if en.healthGen != gen || en.removed || e.closed {
 		e.mu.Unlock()
 		return
 	}
@@ -333,7 +333,7 @@ func (e *Engine) runProbe(en *entry, gen int) {
 		e.publish(after, "health_status: "+after.State.Health.Status, nil)
 	}
 	e.mu.Lock()
-	if en.healthGen == gen && !en.removed {
+	if en.healthGen == gen && !en.removed && !e.closed {
 		e.scheduleProbeLocked(en, gen, probeDelay(after.Config.Healthcheck, after.State.StartedAt, time.Now(), after.State.Health.Status))
 	}
 	e.mu.Unlock()

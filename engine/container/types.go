@@ -97,7 +97,13 @@ type HostConfig struct {
 	NanoCPUs       int64
 	CPUShares      int64
 	PidsLimit      int64
-	Ulimits        []Ulimit
+	// MemoryReservation, CPUPeriod, CPUQuota, CpusetCpus, CpusetMems and
+	// BlkioWeight are the rest of Docker's cgroup limits (resources.go).
+	MemoryReservation      int64  `json:",omitempty"`
+	CPUPeriod, CPUQuota    int64  `json:",omitempty"`
+	CpusetCpus, CpusetMems string `json:",omitempty"`
+	BlkioWeight            uint16 `json:",omitempty"`
+	Ulimits                []Ulimit
 	// PortBindings publish container ports on the host (-p); with
 	// PublishAllPorts (-P) every exposed port gets a random host port too.
 	PortBindings    []network.PortBinding `json:",omitempty"`
@@ -204,6 +210,8 @@ type Container struct {
 	NetworkSettings NetworkSettings
 	// MountPoints are the container's resolved mounts.
 	MountPoints []MountPoint `json:",omitempty"`
+	// Warnings are what Create warned about (dockerd's), not kept.
+	Warnings []string `json:"-"`
 }
 
 // CreateOptions is what a user asks for at create time.

@@ -96,6 +96,16 @@ type Options struct {
 	CPUShares int64
 	// PidsLimit caps the number of tasks; 0 or negative means unlimited.
 	PidsLimit int64
+	// MemoryReservation is the soft memory limit (--memory-reservation).
+	MemoryReservation int64
+	// CPUPeriod and CPUQuota set the CFS period and quota in
+	// microseconds (--cpu-period, --cpu-quota); NanoCPUs sets both.
+	CPUPeriod, CPUQuota int64
+	// CpusetCpus and CpusetMems pin the container to CPUs and memory
+	// nodes ("0-2,4").
+	CpusetCpus, CpusetMems string
+	// BlkioWeight is the relative block I/O weight (10 to 1000).
+	BlkioWeight uint16
 
 	// ReadOnly mounts the root filesystem read-only (--read-only).
 	ReadOnly bool

@@ -88,6 +88,11 @@ type Lifecycle interface {
 	Pause(ctx context.Context, id string) error
 	// Resume thaws a paused container.
 	Resume(ctx context.Context, id string) error
+	// Update changes the resource limits of a running or paused
+	// container (its cgroup); what r leaves nil keeps its value. A limit
+	// the kernel refuses (memory below what the container uses) is an
+	// error, and what was already changed stays.
+	Update(ctx context.Context, id string, r *specs.LinuxResources) error
 	// Delete forgets an exited container: what the runtime kept of it,
 	// its recorded exit included. A container whose process still runs
 	// is an error of class errdefs.ErrConflict.

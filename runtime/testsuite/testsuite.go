@@ -68,6 +68,7 @@ func Run(t *testing.T, cfg Config) {
 		{"Exec", testExec},
 		{"ExecStdinAndTerminal", testExecTerminal},
 		{"ExecKill", testExecKill},
+		{"Update", testUpdate},
 		{"ExecDiesWithContainer", testExecDies},
 		{"ExecRefused", testExecRefused},
 		{"StateAndPids", testStateAndPids},
@@ -542,6 +543,30 @@ func testExecKill(t *testing.T, e *env) {
 	}
 	if !e.rt.Alive(e.ctx, c.id) {
 		t.Error("the container died with its exec")
+	}
+}
+
+// Update changes a running or paused container's limits; a container
+// the runtime does not run is an error.
+func testUpdate(t *testing.T, e *env) {
+	c, _ := e.start(t, []string{"sleep", "100"}, options{})
+	pids, mem := int64(64), int64(32<<20)
+	if err := e.rt.Update(e.ctx, c.id, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}, Memory: &specs.LinuxMemory{Reservation: &mem}}); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if err := e.rt.Pause(e.ctx, c.id); err != nil {
+		t.Fatal(err)
+	}
+	pids = -1
+	if err := e.rt.Update(e.ctx, c.id, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}}); err != nil {
+		t.Errorf("update of a paused container: %v", err)
+	}
+	_ = e.rt.Resume(e.ctx, c.id)
+	if err := e.rt.Update(e.ctx, "no-such-container", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}}); err == nil {
+		t.Error("update of an unknown container succeeded")
+	}
+	if !e.rt.Alive(e.ctx, c.id) {
+		t.Error("the container died of its updates")
 	}
 }
 

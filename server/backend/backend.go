@@ -47,6 +47,9 @@ type ContainerLifecycle interface {
 	// container and be sure to see its exit.
 	Wait(ctx context.Context, ref, condition string, registered container.WaitRegistered) (int, error)
 	Remove(ctx context.Context, ref string, o container.RemoveOptions) error
+	// Update changes a container's limits and restart policy, live for
+	// a running container, and returns dockerd's warnings.
+	Update(ctx context.Context, ref string, o container.UpdateOptions) ([]string, error)
 	// Prune removes every stopped container and returns their IDs.
 	Prune(ctx context.Context) ([]string, error)
 }

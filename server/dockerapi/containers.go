@@ -160,10 +160,17 @@ func hostConfigRequest(h *mcontainer.HostConfig) *container.HostConfigRequest {
 		CPUShares:       h.CPUShares,
 		PidsLimit:       h.PidsLimit,
 		PublishAllPorts: h.PublishAllPorts,
-		Binds:           h.Binds,
-		Tmpfs:           h.Tmpfs,
-		VolumesFrom:     h.VolumesFrom,
-		LogConfig:       container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
+
+		MemoryReservation: h.MemoryReservation,
+		CPUPeriod:         h.CPUPeriod,
+		CPUQuota:          h.CPUQuota,
+		CpusetCpus:        h.CpusetCpus,
+		CpusetMems:        h.CpusetMems,
+		BlkioWeight:       h.BlkioWeight,
+		Binds:             h.Binds,
+		Tmpfs:             h.Tmpfs,
+		VolumesFrom:       h.VolumesFrom,
+		LogConfig:         container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
 	}
 	for _, u := range h.Ulimits {
 		if u != nil {
@@ -221,7 +228,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: []string{}})
+	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: append([]string{}, c.Warnings...)})
 }
 
 // portSummaries lists published ports as docker ps shows them.
@@ -286,6 +293,8 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 			Resources: mcontainer.Resources{
 				Memory: c.HostConfig.Memory, MemorySwap: c.HostConfig.MemorySwap, NanoCPUs: c.HostConfig.NanoCPUs,
 				CPUShares: c.HostConfig.CPUShares, PidsLimit: &pids,
+				MemoryReservation: c.HostConfig.MemoryReservation, CPUPeriod: c.HostConfig.CPUPeriod, CPUQuota: c.HostConfig.CPUQuota,
+				CpusetCpus: c.HostConfig.CpusetCpus, CpusetMems: c.HostConfig.CpusetMems, BlkioWeight: c.HostConfig.BlkioWeight,
 			},
 			MaskedPaths:   []string{},
 			ReadonlyPaths: []string{},
@@ -523,14 +532,4 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) error {
 		procs = [][]string{}
 	}
 	return writeJSON(w, http.StatusOK, mcontainer.TopResponse{Titles: titles, Processes: procs})
-}
-
-// updateContainer accepts only a restart policy change of nothing: the
-// engine cannot change a container's limits or policy after create, so
-// anything else is refused as not implemented.
-func (s *Server) updateContainer(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.c.Get(r.Context(), r.PathValue("id")); err != nil {
-		return err
-	}
-	return fmt.Errorf("updating a container's resources or restart policy is not supported by this daemon: %w", errdefs.ErrNotImplemented)
 }

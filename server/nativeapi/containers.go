@@ -68,6 +68,7 @@ func (s *Server) routes() {
 		}
 		return noContent(w, s.c.Resize(r.Context(), r.PathValue("id"), h, wd))
 	})
+	s.handle("POST "+p+"/containers/{id}/update", s.updateContainer)
 	s.handle("POST "+p+"/containers/{id}/wait", s.waitContainer)
 	s.handle("POST "+p+"/containers/{id}/attach", s.attachContainer)
 	s.handle("DELETE "+p+"/containers/{id}", func(w http.ResponseWriter, r *http.Request) error {
@@ -113,7 +114,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, wharf.CreateResponse{ID: c.ID, Warnings: []string{}})
+	return writeJSON(w, http.StatusCreated, wharf.CreateResponse{ID: c.ID, Warnings: append([]string{}, c.Warnings...)})
 }
 
 // createFromRequest creates a container from a create request's body and
@@ -175,26 +176,33 @@ func createRequest(name string, req *wharf.CreateRequest) *container.CreateReque
 // hostConfigRequest copies the native HostConfig (see createRequest).
 func hostConfigRequest(h *wharf.HostConfig) *container.HostConfigRequest {
 	out := &container.HostConfigRequest{
-		NetworkMode:     h.NetworkMode,
-		RestartPolicy:   container.RestartPolicy{Name: h.RestartPolicy.Name, MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
-		AutoRemove:      h.AutoRemove,
-		CapAdd:          h.CapAdd,
-		CapDrop:         h.CapDrop,
-		Privileged:      h.Privileged,
-		ReadonlyRootfs:  h.ReadonlyRootfs,
-		SecurityOpt:     h.SecurityOpt,
-		Init:            h.Init,
-		Runtime:         h.Runtime,
-		Memory:          h.Memory,
-		MemorySwap:      h.MemorySwap,
-		NanoCPUs:        h.NanoCPUs,
-		CPUShares:       h.CPUShares,
-		PidsLimit:       h.PidsLimit,
-		PublishAllPorts: h.PublishAllPorts,
-		Binds:           h.Binds,
-		Tmpfs:           h.Tmpfs,
-		VolumesFrom:     h.VolumesFrom,
-		LogConfig:       container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
+		NetworkMode:    h.NetworkMode,
+		RestartPolicy:  container.RestartPolicy{Name: h.RestartPolicy.Name, MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
+		AutoRemove:     h.AutoRemove,
+		CapAdd:         h.CapAdd,
+		CapDrop:        h.CapDrop,
+		Privileged:     h.Privileged,
+		ReadonlyRootfs: h.ReadonlyRootfs,
+		SecurityOpt:    h.SecurityOpt,
+		Init:           h.Init,
+		Runtime:        h.Runtime,
+		Memory:         h.Memory,
+		MemorySwap:     h.MemorySwap,
+		NanoCPUs:       h.NanoCPUs,
+		CPUShares:      h.CPUShares,
+		PidsLimit:      h.PidsLimit,
+
+		MemoryReservation: h.MemoryReservation,
+		CPUPeriod:         h.CPUPeriod,
+		CPUQuota:          h.CPUQuota,
+		CpusetCpus:        h.CpusetCpus,
+		CpusetMems:        h.CpusetMems,
+		BlkioWeight:       h.BlkioWeight,
+		PublishAllPorts:   h.PublishAllPorts,
+		Binds:             h.Binds,
+		Tmpfs:             h.Tmpfs,
+		VolumesFrom:       h.VolumesFrom,
+		LogConfig:         container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
 	}
 	for _, u := range h.Ulimits {
 		out.Ulimits = append(out.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
@@ -257,7 +265,8 @@ func containerJSON(c *container.Container, logPath string) *wharf.ContainerJSON 
 			AutoRemove: c.HostConfig.AutoRemove, CapAdd: c.HostConfig.CapAdd, CapDrop: c.HostConfig.CapDrop, Privileged: c.HostConfig.Privileged,
 			ReadonlyRootfs: c.HostConfig.ReadonlyRootfs, SecurityOpt: c.HostConfig.SecurityOpt, Init: &init, Runtime: c.Runtime,
 			Memory: c.HostConfig.Memory, MemorySwap: c.HostConfig.MemorySwap, NanoCPUs: c.HostConfig.NanoCPUs, CPUShares: c.HostConfig.CPUShares,
-			PidsLimit: &pids,
+			PidsLimit: &pids, MemoryReservation: c.HostConfig.MemoryReservation, CPUPeriod: c.HostConfig.CPUPeriod, CPUQuota: c.HostConfig.CPUQuota,
+			CpusetCpus: c.HostConfig.CpusetCpus, CpusetMems: c.HostConfig.CpusetMems, BlkioWeight: c.HostConfig.BlkioWeight,
 		},
 		GraphDriver: wharf.GraphDriver{Name: "overlay2"},
 		Mounts:      []wharf.MountPoint{},
