@@ -24,6 +24,7 @@ var cliCommands = []namedCommand{
 	{"logs", newLogsCommand}, {"exec", newExecCommand}, {"attach", newAttachCommand}, {"inspect", newInspectCommand},
 	{"wait", newWaitCommand}, {"pause", newPauseCommand}, {"unpause", newUnpauseCommand}, {"top", newTopCommand},
 	{"stats", newStatsCommand}, {"rename", newRenameCommand}, {"update", newUpdateCommand},
+	{"commit", newCommitCommand},
 	{"images", newImagesCommand}, {"pull", newPullCommand}, {"push", newPushCommand}, {"tag", newTagCommand},
 	{"rmi", newRmiCommand}, {"import", newImportCommand}, {"save", newSaveCommand}, {"load", newLoadCommand},
 	{"info", newInfoCommand}, {"version", newVersionCommand}, {"system", newSystemCommand}, {"events", newEventsCommand},
@@ -56,6 +57,7 @@ func newContainerCommand() *cobra.Command {
 		newAttachCommand(), renamed(newInspectCommand(), "inspect"), newWaitCommand(),
 		newPauseCommand(), newUnpauseCommand(), newTopCommand(), newStatsCommand(),
 		newRenameCommand(), newContainerPruneCommand(), newPortCommand(), newUpdateCommand(),
+		newCommitCommand(),
 	)
 	return c
 }

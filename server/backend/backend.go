@@ -95,6 +95,9 @@ type ContainerFS interface {
 	Export(ctx context.Context, ref string) (*container.Archive, error)
 	ExtractToDir(ctx context.Context, ref, path string, r io.Reader, o container.ExtractOptions) error
 	Changes(ctx context.Context, ref string) ([]container.Change, error)
+	// Commit makes an image of the container's writable layer on its
+	// image (docker commit).
+	Commit(ctx context.Context, ref string, o container.CommitOptions) (*store.Image, error)
 }
 
 // ContainerPaths names the files the Docker API shows in inspect.

@@ -25,6 +25,7 @@ func (s *Server) archiveRoutes() {
 	s.handle("PUT /containers/{id}/archive", s.putArchive)
 	s.handle("GET /containers/{id}/export", s.export)
 	s.handle("GET /containers/{id}/changes", s.changes)
+	s.handle("POST /commit", s.commit)
 }
 
 // archivePath is the path query parameter, which every archive call needs.

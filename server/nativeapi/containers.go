@@ -69,6 +69,7 @@ func (s *Server) routes() {
 		return noContent(w, s.c.Resize(r.Context(), r.PathValue("id"), h, wd))
 	})
 	s.handle("POST "+p+"/containers/{id}/update", s.updateContainer)
+	s.handle("POST "+p+"/containers/{id}/commit", s.commit)
 	s.handle("POST "+p+"/containers/{id}/wait", s.waitContainer)
 	s.handle("POST "+p+"/containers/{id}/attach", s.attachContainer)
 	s.handle("DELETE "+p+"/containers/{id}", func(w http.ResponseWriter, r *http.Request) error {

@@ -5,6 +5,7 @@
 package nativeapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,7 +17,9 @@ import (
 	"github.com/wharf-dev/wharf/server/httperr"
 
 	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/server/backend"
 )
 
@@ -29,6 +32,8 @@ type Containers interface {
 	backend.ContainerStats
 	backend.ContainerExec
 	backend.ImageUse
+	// Commit makes an image of a container (wharf commit).
+	Commit(ctx context.Context, ref string, o container.CommitOptions) (*store.Image, error)
 }
 
 // Images is the image store the API drives.
