@@ -38,6 +38,9 @@ test: test-deps vet
 	# Testcontainers for Go, in a module of its own so the main module does
 	# not carry its dependencies.
 	cd integration/testcontainers && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+	# The OCI distribution-spec conformance suite against the registry,
+	# in a module of its own that pins the suite's version.
+	cd integration/conformance && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 # Runs every fuzz target for a short while (FUZZTIME=1m for longer); the
 # script finds them with `go test -list`, so none is forgotten.

@@ -1,14 +1,29 @@
 // Package functions is wharf's serverless side: functions compatible with
 // AWS Lambda (zip packages whose `bootstrap` implements the Runtime API, or
-// OCI images that do), run in engine containers kept warm in per-function
-// pools, invoked synchronously, asynchronously or by triggers.
+// OCI images that do), run in sandboxes kept warm in per-function pools,
+// invoked synchronously, asynchronously or by triggers.
 //
-// This file holds the model the API servers translate to and from; the
-// Service interface is what they call.
+// This package holds the model the API servers translate to and from and
+// the Service interface they call; the work is done below it, one job a
+// package, imports pointing down only:
+//
+//	functions/invoke      the engine (Service): pools, invocation, logs, metrics
+//	functions/store       function records, versions, aliases, validation, code packages
+//	functions/imagefn     image functions: references resolved, pulled and pinned
+//	functions/pool        pool bookkeeping and its pure policy decisions
+//	functions/sandbox     the sandbox contract and the container launchers (zip, spare, image)
+//	functions/sandbox/inproc   an in-process launcher over the real Runtime API (tests)
+//	functions/sandbox/process  bootstraps as plain host processes (benchmark floor, tests)
+//	functions/runtimeapi  the Runtime API each sandbox serves
+//	functions/async       the durable queue of asynchronous invocations (NATS JetStream)
+//	functions/trigger     HTTP routes and schedules
+//	identity (daemon-wide) access keys, policies, SigV4, registry tokens
+//	functions/spareproc   the process a spare sandbox runs until claimed (lean)
 package functions
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -160,6 +175,18 @@ type Metrics struct {
 	AsyncFailed    int64
 	SandboxesWarm  int
 	SandboxesTotal int
+}
+
+// Failure is one async event that failed every attempt, as the on-failure
+// destination keeps it.
+type Failure struct {
+	RequestID    string
+	FunctionName string
+	Qualifier    string
+	Payload      json.RawMessage
+	Error        string
+	Attempts     int
+	FailedAt     time.Time
 }
 
 // Service is the functions engine as the API servers and triggers see it.

@@ -378,17 +378,20 @@ func TestDockerCLI(t *testing.T) {
 
 		// A second network with an explicit IPAM config; connect and
 		// disconnect a running container with an alias and a fixed IP.
-		subnet := "10.251.77.0/24"
-		dk.must(t, "network", "create", "--subnet", subnet, "--gateway", "10.251.77.254", "--internal", "n2")
+		// A free subnet, not a fixed one: a fixed one breaks when another
+		// daemon on the host routes it.
+		subnet := testutil.FreeSubnet(t)
+		base := strings.TrimSuffix(subnet, "0/24")
+		dk.must(t, "network", "create", "--subnet", subnet, "--gateway", base+"254", "--internal", "n2")
 		defer dk.run(t, nil, "network", "rm", "n2")
-		if out := dk.must(t, "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Internal}}", "n2"); strings.TrimSpace(out) != subnet+" 10.251.77.254 true" {
+		if out := dk.must(t, "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Internal}}", "n2"); strings.TrimSpace(out) != subnet+" "+base+"254 true" {
 			t.Errorf("network inspect n2 IPAM: %q", out)
 		}
-		dk.must(t, "network", "connect", "--alias", "alias-a", "--ip", "10.251.77.9", "n2", "svc-a")
-		if out := dk.must(t, "inspect", "--format", `{{(index .NetworkSettings.Networks "n2").IPAddress}}`, "svc-a"); strings.TrimSpace(out) != "10.251.77.9" {
+		dk.must(t, "network", "connect", "--alias", "alias-a", "--ip", base+"9", "n2", "svc-a")
+		if out := dk.must(t, "inspect", "--format", `{{(index .NetworkSettings.Networks "n2").IPAddress}}`, "svc-a"); strings.TrimSpace(out) != base+"9" {
 			t.Errorf("container address on n2 after connect: %q", out)
 		}
-		if out := dk.must(t, "network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "n2"); strings.TrimSpace(out) != "svc-a 10.251.77.9/24" {
+		if out := dk.must(t, "network", "inspect", "--format", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "n2"); strings.TrimSpace(out) != "svc-a "+base+"9/24" {
 			t.Errorf("network inspect n2 Containers: %q", out)
 		}
 		if out, _, code := dk.run(t, nil, "run", "--rm", "--network", "n2", busybox, "sh", "-c", "timeout 5 wget -qO- http://alias-a:8080/"); code != 0 || out != "hi\n" {
@@ -497,7 +500,7 @@ func testDockerContract(t *testing.T, d *testutil.Daemon, dk *dockerCLI) {
 	defer dk.run(t, nil, "rm", "-f", id)
 
 	raw := apiGet(t, d.Socket, "/v1.44/containers/"+id+"/json")
-	var c mcontainer.InspectResponse
+	var c legacyInspectResponse
 	strictDecode(t, raw, &c)
 	var generic map[string]any
 	_ = json.Unmarshal(raw, &generic)

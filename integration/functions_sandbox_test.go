@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 )
 
-// sandboxPidsLimit is functions.SandboxPidsLimit.
+// sandboxPidsLimit is functions/sandbox.PidsLimit.
 const sandboxPidsLimit = 1024
 
 // cgroupFile reads a file of container id's cgroup in the hierarchy of

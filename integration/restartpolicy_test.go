@@ -47,8 +47,8 @@ func TestRestartPolicy(t *testing.T) {
 	t.Run("AlwaysBackoffGrowsAndStopEnds", func(t *testing.T) {
 		id := runD(t, d, "--restart", "always", busybox, "sh", "-c", "sleep 0.2; exit 1")
 		var starts []time.Time
-		deadline := time.Now().Add(4 * time.Second)
-		for time.Now().Before(deadline) {
+		deadline := time.Now().Add(6 * time.Second)
+		for time.Now().Before(deadline) && len(starts) < 5 {
 			s := inspect(t, d, "{{.State.StartedAt}}", id)
 			ts, err := time.Parse(time.RFC3339Nano, s)
 			if err != nil {
@@ -59,8 +59,8 @@ func TestRestartPolicy(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if len(starts) < 4 {
-			t.Fatalf("restart always: only %d starts in 4s: %v", len(starts), starts)
+		if len(starts) < 5 {
+			t.Fatalf("restart always: only %d starts in 6s: %v", len(starts), starts)
 		}
 		var gaps []time.Duration
 		for i := 1; i < len(starts); i++ {
@@ -69,15 +69,16 @@ func TestRestartPolicy(t *testing.T) {
 		t.Logf("gaps between starts: %v", gaps)
 		// The delays double (100ms, 200ms, 400ms, 800ms...) on top of a
 		// run of 200ms plus a start whose own time varies by 100ms or more
-		// on a loaded machine, so neighbouring gaps are not compared: the
-		// last gap must exceed the first by most of the added delay, and
-		// the number of starts must be what back-off allows (without it,
-		// 4 s would hold a dozen).
-		if last, first := gaps[len(gaps)-1], gaps[0]; last < first+200*time.Millisecond {
+		// on a loaded machine (by 300 ms and more when the host is busy), so
+		// neighbouring gaps are not compared: the fourth gap, 700 ms of
+		// added delay after the first, must exceed it by most of that.
+		// engine/container's unit tests check the delays themselves on the
+		// fake runtime; this checks that a real daemon applies them.
+		if last, first := gaps[len(gaps)-1], gaps[0]; last < first+400*time.Millisecond {
 			t.Errorf("back-off did not grow: first gap %v, last %v (all: %v)", first, last, gaps)
 		}
-		if len(starts) > 8 {
-			t.Errorf("%d starts in 4s: restarts are not backing off (gaps %v)", len(starts), gaps)
+		if total := starts[len(starts)-1].Sub(starts[0]); total < 1500*time.Millisecond {
+			t.Errorf("5 starts within %v: restarts are not backing off (gaps %v)", total, gaps)
 		}
 		if c, _ := strconv.Atoi(inspect(t, d, "{{.RestartCount}}", id)); c < len(starts)-1 {
 			t.Errorf("RestartCount %d, but %d starts seen", c, len(starts))

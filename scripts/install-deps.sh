@@ -2,7 +2,7 @@
 # Installs the host packages wharf needs, only those that are missing:
 # an OCI runtime (runc; crun where it works), a static busybox for the
 # test image, iproute2, and for the tests Debian's registry (push/pull)
-# and docker-compose (the Docker API suite).
+# and docker-compose and the Docker SDK for Python (the Docker API suites).
 set -eu
 need=""
 command -v runc >/dev/null 2>&1 || need="$need runc"
@@ -15,6 +15,16 @@ if [ "${WHARF_TEST_DEPS:-}" = 1 ]; then
 	# The docker CLI and compose drive the Docker API suite (the docker CLI
 	# ships with these machines; Debian's docker.io would start a dockerd).
 	command -v docker-compose >/dev/null 2>&1 || need="$need docker-compose"
+	# The Docker SDK for Python suite (integration/pysdk) runs on Debian's
+	# interpreter with Debian's SDK.
+	/usr/bin/python3 -c 'import docker' >/dev/null 2>&1 || need="$need python3-docker"
+fi
+# The client suites (Python SDK, compose v2) also run against a private
+# dockerd when one is installed, proving each assertion is Docker's
+# behaviour. WHARF_DOCKERD=1 installs Debian's docker.io for that.
+dockerio=""
+if [ "${WHARF_DOCKERD:-}" = 1 ] && ! command -v dockerd >/dev/null 2>&1; then
+	dockerio=1
 fi
 if [ -n "$need" ]; then
 	if [ "$(id -u)" != 0 ]; then
@@ -26,4 +36,25 @@ if [ -n "$need" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+if [ -n "$dockerio" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "missing package: docker.io (run as root to install it)" >&2
+		exit 1
+	fi
+	echo "installing: docker.io"
+	export DEBIAN_FRONTEND=noninteractive
+	[ -n "$need" ] || apt-get update -qq
+	# The tests start their own dockerd: a policy-rc.d that refuses every
+	# start keeps the package from starting a system one, which would set
+	# up docker0 and iptables rules on the host.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		policy=1
+	fi
+	apt-get install -y -qq --no-install-recommends docker.io >/dev/null || status=$?
+	[ -z "$policy" ] || rm -f /usr/sbin/policy-rc.d
+	exit "${status:-0}"
 fi

@@ -16,16 +16,19 @@ import (
 	"github.com/wharf-dev/wharf/api/lambda"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
-	"github.com/wharf-dev/wharf/functions/fake"
+	"github.com/wharf-dev/wharf/functions/fntest"
+	"github.com/wharf-dev/wharf/functions/invoke"
+	"github.com/wharf-dev/wharf/functions/sandbox/inproc"
+	"github.com/wharf-dev/wharf/identity"
+	"github.com/wharf-dev/wharf/internal/testutil"
 	"github.com/wharf-dev/wharf/server/lambdaapi"
 )
 
-// server is the real Lambda API handler over the fake Service, and a
-// client signed with a key it issued.
-func server(t *testing.T, opts ...fake.Option) (*lambda.Client, *fake.Service, *auth.Keys, string) {
+// server is the real Lambda API handler over the real functions engine
+// (its sandboxes in-process), and a client signed with a key it issued.
+func server(t *testing.T, opts ...fntest.Option) (*lambda.Client, *invoke.Engine, *identity.Keys, string) {
 	t.Helper()
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,13 +36,18 @@ func server(t *testing.T, opts ...fake.Option) (*lambda.Client, *fake.Service, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := fake.New(opts...)
+	svc := fntest.New(t, opts...).Engine
 	srv := httptest.NewServer(lambdaapi.New(svc, keys))
 	t.Cleanup(srv.Close)
 	return lambda.New(srv.URL, "eu-central-1", key.AccessKeyID, key.SecretAccessKey, lambda.WithRetries(1, 0)), svc, keys, srv.URL
 }
 
 func i32(v int32) *int32 { return &v }
+
+// zipOf is a package whose executable bootstrap holds body.
+func zipOf(t *testing.T, body string) []byte {
+	return testutil.ZipOf(t, map[string][]byte{"bootstrap": []byte("#!/bin/sh\n" + body)}, map[string]bool{"bootstrap": true})
+}
 
 func TestFunctionLifecycle(t *testing.T) {
 	c, svc, _, _ := server(t)
@@ -57,7 +65,7 @@ func TestFunctionLifecycle(t *testing.T) {
 	created, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
 		FunctionName: "hello", Role: "arn:aws:iam::000000000000:role/r", Runtime: "provided.al2023", Handler: "bootstrap",
 		Description: "first", Timeout: i32(5), MemorySize: i32(256), PackageType: lambda.PackageTypeZip,
-		Code: lambda.FunctionCode{ZipFile: []byte("PK-not-really")}, Environment: &lambda.Environment{Variables: map[string]string{"A": "1"}},
+		Code: lambda.FunctionCode{ZipFile: zipOf(t, "v1")}, Environment: &lambda.Environment{Variables: map[string]string{"A": "1"}},
 		EphemeralStorage: &lambda.EphemeralStorage{Size: 1024},
 	})
 	if err != nil {
@@ -68,7 +76,7 @@ func TestFunctionLifecycle(t *testing.T) {
 		created.PackageType != lambda.PackageTypeZip || created.CodeSize == 0 {
 		t.Fatalf("created %+v", created)
 	}
-	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: "hello", Role: "r", Runtime: "provided", Handler: "h", Code: lambda.FunctionCode{ZipFile: []byte("z")}}); !lambda.IsCode(err, "ResourceConflictException") || !errdefs.IsConflict(err) {
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: "hello", Role: "r", Runtime: "provided", Handler: "h", Code: lambda.FunctionCode{ZipFile: zipOf(t, "")}}); !lambda.IsCode(err, "ResourceConflictException") || !errdefs.IsConflict(err) {
 		t.Fatalf("second create: %v", err)
 	}
 
@@ -80,7 +88,7 @@ func TestFunctionLifecycle(t *testing.T) {
 	if _, err := c.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: "hello", MemorySize: i32(1)}); !lambda.IsCode(err, "InvalidParameterValueException") || !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("bad memory: %v", err)
 	}
-	code, err := c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: "hello", ZipFile: []byte("PK-v2"), Publish: true})
+	code, err := c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: "hello", ZipFile: zipOf(t, "v2"), Publish: true})
 	if err != nil || code.Version != "1" {
 		t.Fatalf("update code = %+v, %v", code, err)
 	}
@@ -157,7 +165,7 @@ func TestListFollowsPages(t *testing.T) {
 	ctx := context.Background()
 	for i := range 57 {
 		if _, err := svc.Create(ctx, functions.CreateInput{Config: functions.Config{FunctionName: fmt.Sprintf("f%02d", i), Runtime: "provided",
-			Role: "r", Handler: "h"}, Code: functions.Code{ZipFile: []byte("z")}}); err != nil {
+			Role: "r", Handler: "h"}, Code: functions.Code{ZipFile: fntest.Zip(t)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -175,15 +183,21 @@ func TestListFollowsPages(t *testing.T) {
 }
 
 func TestInvoke(t *testing.T) {
-	c, svc, _, _ := server(t, fake.WithHandler(func(ctx context.Context, cfg functions.Config, p []byte) ([]byte, bool, string, error) {
-		if string(p) == `"fail"` {
-			return []byte(`{"errorMessage":"bad","errorType":"Oops"}`), true, "failing\n", nil
+	events := make(chan string, 1) // request IDs of the events run
+	c, svc, _, _ := server(t, fntest.WithHandler(func(ctx context.Context, inv *inproc.Invocation) ([]byte, error) {
+		switch string(inv.Payload) {
+		case `"fail"`:
+			fmt.Fprintln(inv.Log, "failing")
+			return nil, &inproc.Error{Type: "Oops", Message: "bad"}
+		case `{"e":1}`:
+			events <- inv.RequestID
 		}
-		return p, false, "ran " + cfg.Version + "\n", nil
+		fmt.Fprintln(inv.Log, "ran "+inv.Env["AWS_LAMBDA_FUNCTION_VERSION"])
+		return inv.Payload, nil
 	}))
 	ctx := context.Background()
 	if _, err := svc.Create(ctx, functions.CreateInput{Config: functions.Config{FunctionName: "fn", Runtime: "provided", Role: "r", Handler: "h"},
-		Code: functions.Code{ZipFile: []byte("z")}, Publish: true}); err != nil {
+		Code: functions.Code{ZipFile: fntest.Zip(t)}, Publish: true}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -204,8 +218,16 @@ func TestInvoke(t *testing.T) {
 		t.Fatalf("function error = %+v, %v", out, err)
 	}
 	out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", Payload: []byte(`{"e":1}`), InvocationType: lambda.InvocationEvent})
-	if err != nil || out.StatusCode != 202 || len(out.Payload) != 0 || len(svc.Events()) != 1 || svc.Events()[0].RequestID != out.RequestID {
-		t.Fatalf("event = %+v, %v (%v)", out, err, svc.Events())
+	if err != nil || out.StatusCode != 202 || len(out.Payload) != 0 || out.RequestID == "" {
+		t.Fatalf("event = %+v, %v", out, err)
+	}
+	select {
+	case id := <-events:
+		if id != out.RequestID {
+			t.Fatalf("the event ran as request %s, accepted as %s", id, out.RequestID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event did not run")
 	}
 	out, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: "fn", InvocationType: lambda.InvocationDryRun})
 	if err != nil || out.StatusCode != 204 || out.ExecutedVersion != "$LATEST" {

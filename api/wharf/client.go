@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/wharf-dev/wharf/errdefs"
 )
@@ -26,6 +27,11 @@ const DefaultRoot = "/var/lib/wharf"
 type Client struct {
 	socket string
 	http   *http.Client
+
+	mu sync.Mutex
+	// daemonVersion is the native API version of the daemon's last
+	// answer ("" before the first); see version.go.
+	daemonVersion string
 }
 
 // NewClient returns a client for host, a "unix:///path" address (a bare
@@ -88,9 +94,10 @@ func (c *Client) Stream(ctx context.Context, method, path string, q url.Values, 
 	if err != nil {
 		return nil, c.connErr(err)
 	}
+	c.noteVersion(resp.Header)
 	if resp.StatusCode >= 400 || resp.StatusCode == http.StatusNotModified {
 		defer resp.Body.Close()
-		return nil, decodeError(resp)
+		return nil, c.decodeError(method, path, resp)
 	}
 	return resp.Body, nil
 }
@@ -125,9 +132,14 @@ func (c *Client) connErr(err error) error {
 	return fmt.Errorf("cannot connect to the wharf daemon at unix://%s (is `wharf daemon` running?)%w", c.socket, silent{errdefs.ErrUnavailable})
 }
 
-func decodeError(resp *http.Response) error {
+// decodeError turns an error answer into an error of its class; a
+// request the daemon does not serve at all is a MissingRouteError.
+func (c *Client) decodeError(method, path string, resp *http.Response) error {
 	var e ErrorResponse
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if method != http.MethodHead && missingRoute(resp.StatusCode, data) {
+		return &MissingRouteError{Method: method, Path: Prefix + path, DaemonVersion: versionOf(resp.Header)}
+	}
 	if json.Unmarshal(data, &e) != nil || e.Message == "" {
 		e.Message = strings.TrimSpace(string(data))
 		if e.Message == "" {
@@ -203,8 +215,11 @@ func (c *Client) HijackHeader(ctx context.Context, method, path string, q url.Va
 		return nil, nil, nil, err
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// The 101 of a taken-over stream carries only the stream's
+		// headers; an error answer is an ordinary one.
+		c.noteVersion(resp.Header)
 		defer conn.Close()
-		return nil, nil, nil, decodeError(resp)
+		return nil, nil, nil, c.decodeError(method, path, resp)
 	}
 	return conn, br, resp.Header, nil
 }

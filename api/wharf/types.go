@@ -8,8 +8,24 @@ package wharf
 
 import "time"
 
-// APIVersion is the version of the native API served under /wharf/v1.
-const APIVersion = "1"
+// APIVersion is the version of the native API served under /wharf/v1,
+// "1.<n>": n grows whenever the daemon learns a request or a parameter
+// that a CLI may send, so that a CLI newer than its daemon can tell what
+// the daemon lacks instead of misreading the answer (a 404 for a request
+// the daemon does not know reads as "No such image"). The daemon sends it
+// in the VersionHeader of every answer and in GET /version.
+//
+//	1.0  daemons from before versioning: no VersionHeader, /version says "1"
+//	1.1  the VersionHeader; import's message parameter; container prune's
+//	     SpaceReclaimed
+const APIVersion = "1.1"
+
+// VersionHeader carries the daemon's APIVersion on every native answer.
+const VersionHeader = "Wharf-Api-Version"
+
+// LegacyAPIVersion is the version of a daemon that sends no
+// VersionHeader (its /version says "1").
+const LegacyAPIVersion = "1.0"
 
 // Prefix is the path prefix of every native API endpoint.
 const Prefix = "/wharf/v1"

@@ -63,8 +63,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/wharf-dev/wharf/bench/internal/benchutil"
-	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/runtimeapi"
+	"github.com/wharf-dev/wharf/functions/sandbox"
 )
 
 var (
@@ -496,7 +496,7 @@ func rieTarget(rie, boot string) *target {
 // spare sandboxes, its Lambda API, SigV4-signed calls.
 func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 	bin := benchutil.WharfBinary(*wharfBin)
-	if static, err := functions.StaticBinary(bin); err == nil && !static && spares > 0 {
+	if static, err := sandbox.StaticBinary(bin); err == nil && !static && spares > 0 {
 		fmt.Fprintln(os.Stderr, "fnbench: "+bin+" is dynamically linked: its daemon keeps no spare sandboxes (make build)")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -30,7 +30,7 @@ var cliCommands = []namedCommand{
 	{"info", newInfoCommand}, {"version", newVersionCommand}, {"system", newSystemCommand}, {"events", newEventsCommand},
 	{"container", newContainerCommand}, {"image", newImageCommand},
 	{"network", newNetworkCommand}, {"volume", newVolumeCommand}, {"port", newPortCommand},
-	{"fn", newFnCommand}, {"keys", newKeysCommand},
+	{"fn", newFnCommand}, {"keys", newKeysCommand}, {"registry", newRegistryCommand},
 }
 
 // namedCommand is a subcommand of the root and the name it answers to.

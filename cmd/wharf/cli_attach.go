@@ -85,6 +85,12 @@ func runAttached(cmd *cobra.Command, o *createOptions, args []string) error {
 		conn, br, hdr, err = c.HijackHeader(ctx, "POST", "/containers/run", query("name", o.name, "stdin", boolParam(o.interactive)), req)
 		return err
 	})
+	if wharf.IsMissingRoute(err) {
+		// A daemon older than the one-request run (native API 1.0)
+		// answers it 404 from its router: run it in the steps every
+		// daemon serves.
+		return runSteps(cmd, o, args)
+	}
 	if err != nil {
 		return err
 	}
@@ -113,6 +119,12 @@ func runContainer(cmd *cobra.Command, o *createOptions, args []string) error {
 	if !o.detach && !o.tty {
 		return runAttached(cmd, o, args)
 	}
+	return runSteps(cmd, o, args)
+}
+
+// runSteps runs a container in docker's steps: create, then start (with
+// -d) or attach, wait, start and copy the streams.
+func runSteps(cmd *cobra.Command, o *createOptions, args []string) error {
 	id, err := createContainer(cmd, o, args)
 	if err != nil {
 		return err

@@ -88,11 +88,23 @@ func newExecCommand() *cobra.Command {
 			// One request creates and runs the exec; without a TTY the
 			// stream ends with the exit code.
 			conn, br, hdr, err := c.HijackHeader(ctx, "POST", containerPath(args[0], "exec/run"), nil, cfg)
+			execID := hdr.Get("X-Wharf-Exec-Id")
+			if wharf.IsMissingRoute(err) {
+				// A daemon older than the one-request exec (native API
+				// 1.0): create the exec, then start it attached; the
+				// exit code then comes from its inspect.
+				var created wharf.IDResponse
+				if err := c.Do(ctx, "POST", containerPath(args[0], "exec"), nil, cfg, &created); err != nil {
+					return err
+				}
+				execID = created.ID
+				conn, br, err = c.Hijack(ctx, "POST", "/exec/"+url.PathEscape(execID)+"/start", nil, wharf.ExecStartRequest{ConsoleSize: cfg.ConsoleSize})
+			}
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			execPath := "/exec/" + url.PathEscape(hdr.Get("X-Wharf-Exec-Id"))
+			execPath := "/exec/" + url.PathEscape(execID)
 			restore := func() {}
 			if o.tty && o.interactive {
 				if in := stdinFile(cmd); in != nil && term.IsTerminal(int(in.Fd())) {
@@ -124,7 +136,7 @@ func newExecCommand() *cobra.Command {
 					time.Sleep(100 * time.Millisecond)
 				}
 				if ei.ExitCode == nil {
-					return exitError{code: 126, err: fmt.Errorf("exec %s did not report an exit code", hdr.Get("X-Wharf-Exec-Id"))}
+					return exitError{code: 126, err: fmt.Errorf("exec %s did not report an exit code", execID)}
 				}
 				code = *ei.ExitCode
 			}

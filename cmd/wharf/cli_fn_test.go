@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,14 +15,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/wharf-dev/wharf/api/lambda"
 	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
-	"github.com/wharf-dev/wharf/functions/fake"
+	"github.com/wharf-dev/wharf/functions/fntest"
+	"github.com/wharf-dev/wharf/functions/invoke"
+	"github.com/wharf-dev/wharf/functions/sandbox/inproc"
+	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/lambdaapi"
 )
 
@@ -219,16 +222,17 @@ func TestFnEndpoint(t *testing.T) {
 	}
 }
 
-// lambdaServer serves the real Lambda API over a fake Service and points
-// the fn commands at it with a fresh key.
-func lambdaServer(t *testing.T, opts ...fake.Option) *fake.Service {
+// lambdaServer serves the real Lambda API over the real functions engine
+// (its sandboxes in-process) and points the fn commands at it with a
+// fresh key.
+func lambdaServer(t *testing.T, opts ...fntest.Option) *invoke.Engine {
 	t.Helper()
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	key, _ := keys.Create()
-	svc := fake.New(opts...)
+	svc := fntest.New(t, opts...).Engine
 	srv := httptest.NewServer(lambdaapi.New(svc, keys))
 	t.Cleanup(srv.Close)
 	t.Setenv("WHARF_FN_ENDPOINT", srv.URL)
@@ -242,7 +246,9 @@ func writeZip(t *testing.T) string {
 	path := filepath.Join(t.TempDir(), "fn.zip")
 	f, _ := os.Create(path)
 	zw := zip.NewWriter(f)
-	w, _ := zw.Create("bootstrap")
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755) // the engine runs only an executable bootstrap
+	w, _ := zw.CreateHeader(h)
 	w.Write([]byte("#!/bin/sh\n"))
 	zw.Close()
 	f.Close()
@@ -250,11 +256,16 @@ func writeZip(t *testing.T) string {
 }
 
 func TestFnCommandsAgainstLambdaAPI(t *testing.T) {
-	svc := lambdaServer(t, fake.WithHandler(func(ctx context.Context, c functions.Config, p []byte) ([]byte, bool, string, error) {
-		if string(p) == `"fail"` {
-			return []byte(`{"errorMessage":"bad input","errorType":"Invalid"}`), true, "", nil
+	async := make(chan string, 1) // the events run
+	svc := lambdaServer(t, fntest.WithHandler(func(ctx context.Context, inv *inproc.Invocation) ([]byte, error) {
+		switch string(inv.Payload) {
+		case `"fail"`:
+			return nil, &inproc.Error{Type: "Invalid", Message: "bad input"}
+		case `{"async":1}`:
+			async <- inv.RequestID
 		}
-		return p, false, "hello from " + c.Version + "\n", nil
+		fmt.Fprintln(inv.Log, "hello from "+inv.Env["AWS_LAMBDA_FUNCTION_VERSION"])
+		return inv.Payload, nil
 	}))
 	zipPath := writeZip(t)
 	ctx := context.Background()
@@ -292,9 +303,17 @@ func TestFnCommandsAgainstLambdaAPI(t *testing.T) {
 	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(err.Error(), "Invalid: bad input") || !strings.Contains(out, "bad input") {
 		t.Fatalf("failing invoke = %q %v", out, err)
 	}
-	_, errOut, err = runFn(t, "", "fn", "invoke", "--async", "hello", `{}`)
-	if err != nil || !strings.Contains(errOut, "Accepted") || len(svc.Events()) != 1 {
+	_, errOut, err = runFn(t, "", "fn", "invoke", "--async", "hello", `{"async":1}`)
+	if err != nil || !strings.Contains(errOut, "Accepted") {
 		t.Fatalf("async invoke = %q %v", errOut, err)
+	}
+	select {
+	case id := <-async:
+		if !strings.Contains(errOut, id) {
+			t.Fatalf("the event ran as %s; the CLI said %q", id, errOut)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the async event did not run")
 	}
 	_, errOut, err = runFn(t, "", "fn", "invoke", "--dry-run", "hello")
 	if err != nil || !strings.Contains(errOut, "Dry run") {
@@ -380,10 +399,10 @@ func TestFnUnreachableEndpoint(t *testing.T) {
 }
 
 // keysDaemon serves KeysHandler on a unix socket, as the daemon mounts it.
-func keysDaemon(t *testing.T) (*auth.Keys, string) {
+func keysDaemon(t *testing.T) (*identity.Keys, string) {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := auth.OpenKeys(filepath.Join(dir, "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(dir, "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

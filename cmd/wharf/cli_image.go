@@ -245,6 +245,7 @@ func printDeleteItems(w io.Writer, items []wharf.ImageDeleteItem) {
 // a one-layer image.
 func newImportCommand() *cobra.Command {
 	var changes []string
+	var message string
 	cmd := &cobra.Command{
 		Use:   "import [OPTIONS] file|- [REPOSITORY[:TAG]]",
 		Short: "Import the contents from a tarball to create a filesystem image",
@@ -270,6 +271,14 @@ func newImportCommand() *cobra.Command {
 			for _, ch := range changes {
 				q.Add("change", ch)
 			}
+			if message != "" {
+				// A daemon before API 1.1 would drop the message
+				// silently.
+				if err := c.RequireAPIVersion(cmd.Context(), "1.1", "import --message"); err != nil {
+					return err
+				}
+				q.Set("message", message)
+			}
 			var resp wharf.ImportResponse
 			if err := c.Do(cmd.Context(), "POST", "/images/import", q, in, &resp); err != nil {
 				return err
@@ -279,6 +288,7 @@ func newImportCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "Apply Dockerfile instruction to the created image")
+	cmd.Flags().StringVarP(&message, "message", "m", "", "Set commit message for imported image")
 	return cmd
 }
 

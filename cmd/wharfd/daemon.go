@@ -25,7 +25,9 @@ import (
 	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
+	"github.com/wharf-dev/wharf/functions/sandbox"
 	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/ocishim"
 	"github.com/wharf-dev/wharf/server/dockerapi"
@@ -44,7 +46,9 @@ type daemonConfig struct {
 	logOpts        []string
 	netCfg         netDaemonConfig
 	fnCfg          fnConfig
+	natsCfg        natsConfig
 	tlsCfg         tlsConfig
+	registryCfg    registryFlags
 
 	// wharfBinary is the lean wharf binary that shims, wharf-init and
 	// spare sandboxes run; `wharf daemon` passes its own path.
@@ -80,8 +84,10 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.logDriver, "log-driver", container.LogDriverJSONFile, "default log driver of containers: json-file, local or none")
 	f.StringArrayVar(&cfg.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; json-file without any: max-size=10m, max-file=3)")
 	addFunctionFlags(f, &cfg.fnCfg)
+	addNATSFlags(f, &cfg.natsCfg)
 	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
+	addRegistryFlags(f, &cfg.registryCfg)
 	return cmd
 }
 
@@ -165,10 +171,33 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		d.defRT, d.rtReason = cfg.runtime, "chosen with --default-runtime"
 	}
 
+	// One metrics registry for the daemon, one key store for every API.
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
+	keys, tokens, err := openIdentity(cfg.root, log)
+	if err != nil {
+		return fmt.Errorf("access keys: %w", err)
+	}
+	rg, err := startRegistry(ctx, cfg.root, cfg.registryCfg, tokens, reg, log)
+	if err != nil {
+		return err
+	}
+	if rg != nil {
+		defer rg.Close()
+	}
+
 	// Credentials a Docker API request carries (X-Registry-Auth) come
 	// before the daemon's own Docker config.
-	d.images, err = store.New(filepath.Join(cfg.root, "image"), store.WithInsecureRegistries(cfg.insecure...),
-		store.WithKeychain(dockerapi.Keychain(authn.DefaultKeychain)))
+	storeOpts := []store.Option{store.WithInsecureRegistries(cfg.insecure...),
+		store.WithKeychain(dockerapi.Keychain(authn.DefaultKeychain)),
+		// The root filesystem of zip functions is the daemon's, not the
+		// user's: not listed, pruned or removable (image/store/internal.go).
+		store.WithInternalRefs(sandbox.BaseImage)}
+	if rg != nil {
+		// Pulls from our own registry read its storage (image/store/local.go).
+		storeOpts = append(storeOpts, store.WithLocalRegistry(rg.Addr(), rg))
+	}
+	d.images, err = store.New(filepath.Join(cfg.root, "image"), storeOpts...)
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
@@ -199,7 +228,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return fmt.Errorf("restoring containers: %w", err)
 	}
 
-	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, log)
+	nb, err := startNATS(cfg.root, cfg.natsCfg, log)
+	if err != nil {
+		return fmt.Errorf("NATS: %w", err)
+	}
+	defer nb.Close()
+	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, nb.Conn(), keys, reg, log)
 	if err != nil {
 		return fmt.Errorf("functions: %w", err)
 	}
@@ -222,7 +256,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	defer docker.Close()
 	native := nativeapi.New(d.engine, d.pubImages, d, log, nativeapi.WithNetworks(d.pubNets, d.engine), nativeapi.WithVolumes(d.pubVols),
 		nativeapi.WithEvents(d.events))
-	srv := &http.Server{Handler: apiMux(withFunctions(native, fr.nativeHandler()), docker), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: apiMux(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), docker), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

@@ -15,15 +15,19 @@ import (
 	"time"
 
 	units "github.com/docker/go-units"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/functions/async"
+	"github.com/wharf-dev/wharf/functions/invoke"
+	"github.com/wharf-dev/wharf/functions/sandbox"
 	"github.com/wharf-dev/wharf/functions/trigger"
+	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/runtime/logfile"
@@ -40,7 +44,6 @@ type fnConfig struct {
 
 	httpAddr    string
 	idleTimeout time.Duration
-	natsURL     string
 	concurrency int
 	ackWait     time.Duration
 	spares      int
@@ -51,57 +54,59 @@ type fnConfig struct {
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
 	f.StringVar(&c.httpAddr, "http", "127.0.0.1:9280", "address of the Lambda-shaped API, function HTTP routes and /metrics (empty: off)")
 	f.DurationVar(&c.idleTimeout, "fn-idle-timeout", 5*time.Minute, "how long a warm function sandbox may idle before it is reaped")
-	f.StringVar(&c.natsURL, "nats-url", "", "NATS server with JetStream for async invocations (default: embedded)")
 	f.IntVar(&c.concurrency, "fn-concurrency", 100, "concurrency of functions without reserved concurrency")
 	f.DurationVar(&c.ackWait, "fn-async-ack-wait", 30*time.Second, "how soon an async event is retried after the daemon died while running it")
 	f.StringVar(&c.logMaxSize, "fn-log-max-size", "10MiB", "size at which a function's log is rotated (0: never)")
-	f.IntVar(&c.logMaxFiles, "fn-log-max-file", functions.DefaultLogLimits.MaxFiles, "how many files a function's log keeps, the current one included")
+	f.IntVar(&c.logMaxFiles, "fn-log-max-file", invoke.DefaultLogLimits.MaxFiles, "how many files a function's log keeps, the current one included")
 	f.IntVar(&c.spares, "fn-spare-sandboxes", 1, "empty sandboxes kept started, while functions are in use, for the cold starts of zip functions (0: none; needs a static wharf binary)")
 }
 
 // fnRuntime is the running functions side of the daemon.
 type fnRuntime struct {
-	engine   *functions.Engine
+	engine   *invoke.Engine
+	queue    *async.Queue
 	table    *trigger.Table
-	keys     *auth.Keys
+	keys     *identity.Keys
 	http     *http.Server
 	cancel   context.CancelFunc
 	adapter  *engineContainers
-	launcher *functions.ContainerLauncher
+	launcher *sandbox.ContainerLauncher
 }
 
-// startFunctions opens the function store, starts the async queue, the
-// scheduler and the HTTP listener.
-func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *container.Engine, images *store.Store, log *slog.Logger) (*fnRuntime, error) {
+// startFunctions opens the function store, starts the async queue on the
+// daemon's NATS connection nc, the scheduler and the HTTP listener.
+func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *container.Engine, images *store.Store, nc *nats.Conn, keys *identity.Keys, reg *prometheus.Registry, log *slog.Logger) (*fnRuntime, error) {
 	fnRoot := filepath.Join(root, "functions")
 	adapter := &engineContainers{e: ce, waits: map[string]chan struct{}{}}
 	// Sandboxes of a previous daemon are not re-adopted: their pools
 	// lived in its memory. Remove them and their namespaces.
 	for _, ct := range ce.List(ctx) {
-		if _, ok := ct.Config.Labels[functions.SandboxLabel]; ok {
+		if _, ok := ct.Config.Labels[sandbox.Label]; ok {
 			_ = ce.Remove(ctx, ct.ID, container.RemoveOptions{Force: true})
 		}
 	}
 	nsDir := filepath.Join(execRoot, "fnns")
-	_ = functions.CleanupNamespaces(nsDir)
+	_ = sandbox.CleanupNamespaces(nsDir)
 	spareDir := filepath.Join(execRoot, "fnspare")
-	_ = functions.CleanupSpares(spareDir)
-	if _, err := images.Get(ctx, functions.BaseImage); errdefs.IsNotFound(err) {
-		if _, err := images.Import(ctx, strings.NewReader(string(functions.BaseImageTar())), functions.BaseImage, nil); err != nil {
+	_ = sandbox.CleanupSpares(spareDir)
+	if _, err := images.Get(ctx, sandbox.BaseImage); errdefs.IsNotFound(err) {
+		if _, err := images.Import(ctx, strings.NewReader(string(sandbox.BaseImageTar())), sandbox.BaseImage, nil); err != nil {
 			return nil, fmt.Errorf("function base image: %w", err)
 		}
 	}
-	reg := metrics.NewRegistry()
-	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
 	logMax, err := units.RAMInBytes(c.logMaxSize)
 	if err != nil || logMax < 0 || c.logMaxFiles < 1 {
 		return nil, fmt.Errorf("--fn-log-max-size %q, --fn-log-max-file %d: want a size and a count of at least 1", c.logMaxSize, c.logMaxFiles)
 	}
-	launcher := functions.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, c.wharfBinary, spareDir, c.idleTimeout, log))
-	eng, err := functions.NewEngine(fnRoot, launcher,
-		functions.WithIdleTimeout(c.idleTimeout), functions.WithDefaultConcurrency(c.concurrency),
-		functions.WithLogger(log), functions.WithRegisterer(reg), functions.WithImages(images),
-		functions.WithLogLimits(logfile.Limits{MaxSize: logMax, MaxFiles: c.logMaxFiles}))
+	queue, err := async.Open(ctx, nc, async.WithAckWait(c.ackWait), async.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("the queue of async invocations: %w", err)
+	}
+	launcher := sandbox.NewContainerLauncher(adapter, nsDir, spareOption(c.spares, c.wharfBinary, spareDir, c.idleTimeout, log))
+	eng, err := invoke.New(fnRoot, launcher,
+		invoke.WithIdleTimeout(c.idleTimeout), invoke.WithDefaultConcurrency(c.concurrency),
+		invoke.WithLogger(log), invoke.WithRegisterer(reg), invoke.WithImages(images), invoke.WithQueue(queue),
+		invoke.WithLogLimits(logfile.Limits{MaxSize: logMax, MaxFiles: c.logMaxFiles}))
 	if err != nil {
 		launcher.Close()
 		return nil, err
@@ -109,12 +114,8 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 	// Images pinned by function versions are kept as a container's are.
 	ce.AddImageUser(eng.ImageInUse)
 	rctx, cancel := context.WithCancel(context.Background())
-	fr := &fnRuntime{engine: eng, cancel: cancel, adapter: adapter, launcher: launcher}
-	if err := eng.StartAsync(ctx, functions.AsyncOptions{Dir: filepath.Join(fnRoot, "jetstream"), URL: c.natsURL, Log: log, AckWait: c.ackWait}); err != nil {
-		fr.close()
-		return nil, err
-	}
-	if fr.keys, err = auth.OpenKeys(filepath.Join(fnRoot, "keys.json"), auth.WithLogger(log)); err != nil {
+	fr := &fnRuntime{engine: eng, queue: queue, cancel: cancel, adapter: adapter, launcher: launcher, keys: keys}
+	if err := queue.Start(eng); err != nil {
 		fr.close()
 		return nil, err
 	}
@@ -165,25 +166,27 @@ func (fr *fnRuntime) close() {
 		_ = fr.http.Shutdown(sctx)
 		cancel()
 	}
+	// The queue's workers invoke the engine: they stop first.
+	fr.queue.Close()
 	fr.engine.Close()
 	fr.launcher.Close()
 }
 
 // spareOption enables spare sandboxes when the lean wharf binary, self,
 // can run inside one (it must be static: the base image has no libc).
-func spareOption(n int, self, dir string, idle time.Duration, log *slog.Logger) functions.LauncherOption {
+func spareOption(n int, self, dir string, idle time.Duration, log *slog.Logger) sandbox.LauncherOption {
 	if n <= 0 {
-		return functions.WithSpares(0, "", dir, idle, log)
+		return sandbox.WithSpares(0, "", dir, idle, log)
 	}
-	static, err := functions.StaticBinary(self)
+	static, err := sandbox.StaticBinary(self)
 	if err == nil && !static {
 		err = errors.New("it is dynamically linked (build it with `make build` or CGO_ENABLED=0)")
 	}
 	if err != nil {
 		log.Warn("no spare function sandboxes: the wharf binary cannot run inside one", "err", err)
-		return functions.WithSpares(0, "", dir, idle, log)
+		return sandbox.WithSpares(0, "", dir, idle, log)
 	}
-	return functions.WithSpares(n, self, dir, idle, log)
+	return sandbox.WithSpares(n, self, dir, idle, log)
 }
 
 // engineContainers adapts the container engine to what function sandboxes
@@ -195,7 +198,7 @@ type engineContainers struct {
 }
 
 // Run creates the sandbox container, attaches its output, starts it.
-func (a *engineContainers) Run(ctx context.Context, s functions.ContainerSpec, out io.Writer) (string, error) {
+func (a *engineContainers) Run(ctx context.Context, s sandbox.ContainerSpec, out io.Writer) (string, error) {
 	mounts := make([]volume.Mount, 0, len(s.Binds)+len(s.Tmpfs))
 	for _, b := range s.Binds {
 		mounts = append(mounts, volume.Mount{Type: "bind", Source: b.Source, Target: b.Target, ReadOnly: b.ReadOnly, Propagation: b.Propagation})
@@ -222,7 +225,7 @@ func (a *engineContainers) Run(ctx context.Context, s functions.ContainerSpec, o
 			NetworkMode: "ns:" + s.NetNSPath, Memory: s.MemoryBytes, MemorySwap: s.MemoryBytes,
 			CPUShares: s.CPUShares, NanoCPUs: s.NanoCPUs, PidsLimit: s.PidsLimit, ReadonlyRootfs: s.ReadonlyRootfs, Mounts: mounts,
 			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"},
-			// The function's log (functions/funclog.go) records the
+			// The function's log (functions/invoke/funclog.go) records the
 			// output; a second copy in the sandbox's own would only
 			// cost a write per line.
 			LogConfig: container.LogConfig{Type: container.LogDriverNone},

@@ -232,11 +232,15 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	}
 	mergeImageHealthcheck(&o.Config, img)
 	path, args := resolveCommand(&o.Config, img)
+	mergeImageEnv(&o.Config, img)
 	if path == "" {
 		return nil, fmt.Errorf("no command specified: %w", errdefs.ErrInvalidArgument)
 	}
 	netSettings, err := e.resolveNetworking(ctx, &o, img)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.resolveLinks(ctx, &o, &netSettings); err != nil {
 		return nil, err
 	}
 	id := newID()
@@ -425,6 +429,7 @@ func (c *Container) clone() *Container {
 	cp.NetworkSettings = c.NetworkSettings.clone()
 	cp.MountPoints = append([]MountPoint(nil), c.MountPoints...)
 	cp.HostConfig.PortBindings = append([]network.PortBinding(nil), c.HostConfig.PortBindings...)
+	cp.HostConfig.Links = append([]Link(nil), c.HostConfig.Links...)
 	cp.HostConfig.LogConfig.Config = maps.Clone(c.HostConfig.LogConfig.Config)
 	if c.Config.Healthcheck != nil {
 		h := *c.Config.Healthcheck

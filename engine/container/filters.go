@@ -2,6 +2,7 @@ package container
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -35,7 +36,7 @@ func MatchFilters(c *Container, f map[string][]string, byRef func(string) *Conta
 			case "id":
 				m = strings.HasPrefix(c.ID, v)
 			case "name":
-				m = strings.Contains("/"+c.Name, v) || strings.Contains(c.Name, v)
+				m = matchName(v, "/"+c.Name) || matchName(v, c.Name)
 			case "status":
 				m = c.State.Status == v
 			case "ancestor":
@@ -91,6 +92,19 @@ func MatchFilters(c *Container, f map[string][]string, byRef func(string) *Conta
 		}
 	}
 	return true, nil
+}
+
+// matchName is dockerd's filters.Args.Match for one value: the name
+// itself, or a regular expression found in the name ("web" matches
+// "/myweb", "^/web$" only "/web"). dockerd tries the name with its
+// leading slash and without; a value that is no regular expression
+// matches only exactly.
+func matchName(v, name string) bool {
+	if v == name {
+		return true
+	}
+	re, err := regexp.Compile(v)
+	return err == nil && re.MatchString(name)
 }
 
 // sameReference reports whether two image references name the same image

@@ -18,3 +18,34 @@ func TestAncestorFilterReferences(t *testing.T) {
 		}
 	}
 }
+
+// The name filter is Docker's: a regular expression searched in the name
+// with its leading slash and without (dockerd 20.10: `ps --filter
+// name=^/web$` lists web only, `name=web` lists myweb too).
+func TestNameFilterIsARegularExpression(t *testing.T) {
+	web := &Container{ID: "1", Name: "web"}
+	myweb := &Container{ID: "2", Name: "myweb"}
+	for _, tc := range []struct {
+		v         string
+		web, mine bool
+	}{
+		{"web", true, true},
+		{"^/web$", true, false},
+		{"^web$", true, false},
+		{"^/my", false, true},
+		{"w.b", true, true},
+		{"/web", true, false},
+		{"b$", true, true},
+		{"[", false, false}, // no regular expression: exact match only
+		{"^/x", false, false},
+	} {
+		for _, c := range []struct {
+			c    *Container
+			want bool
+		}{{web, tc.web}, {myweb, tc.mine}} {
+			if ok, err := MatchFilters(c.c, map[string][]string{"name": {tc.v}}, nil); ok != c.want || err != nil {
+				t.Errorf("name=%s on %s: %v %v, want %v", tc.v, c.c.Name, ok, err, c.want)
+			}
+		}
+	}
+}

@@ -541,23 +541,28 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	return firstErr
 }
 
-// Prune removes every stopped container and returns their IDs.
-func (e *Engine) Prune(ctx context.Context) ([]string, error) {
+// Prune removes every stopped container and returns their IDs and the
+// space reclaimed: the size of their writable layers, as dockerd counts
+// it (SizeRw; logs and the bundle are not counted).
+func (e *Engine) Prune(ctx context.Context) ([]string, uint64, error) {
 	var removed []string
+	var reclaimed uint64
 	for _, c := range e.List(ctx) {
 		if c.State.Running() || c.State.Status == StatusRestarting {
 			continue
 		}
+		size := e.SizeRw(c.ID)
 		if err := e.Remove(ctx, c.ID, RemoveOptions{}); err != nil {
 			if errdefs.IsNotFound(err) || errdefs.IsConflict(err) {
 				continue
 			}
-			return removed, err
+			return removed, reclaimed, err
 		}
 		removed = append(removed, c.ID)
+		reclaimed += uint64(size)
 	}
-	e.events.Publish(events.Event{Type: events.TypeContainer, Action: "prune", Actor: events.Actor{Attributes: map[string]string{"reclaimed": "0"}}})
-	return removed, nil
+	e.events.Publish(events.Event{Type: events.TypeContainer, Action: "prune", Actor: events.Actor{Attributes: map[string]string{"reclaimed": strconv.FormatUint(reclaimed, 10)}}})
+	return removed, reclaimed, nil
 }
 
 func unixSignalName(s syscall.Signal) string { return unix.SignalName(s) }

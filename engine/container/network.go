@@ -3,7 +3,7 @@ package container
 import (
 	"context"
 	"fmt"
-	"net/netip"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,12 +33,27 @@ type Networks interface {
 // get an empty network namespace by default, as before bridge networking.
 func WithNetworks(n Networks) Option { return func(e *Engine) { e.net = n } }
 
-// EndpointOptions are a container's settings on one network.
+// EndpointOptions are a container's settings on one network, as asked
+// for; inspect echoes them (IPAMConfig, Links, DriverOpts...) as dockerd
+// does.
 type EndpointOptions struct {
-	// IPv4Address is a requested address (--ip).
+	// IPv4Address and IPv6Address are requested addresses (--ip, --ip6).
 	IPv4Address string `json:",omitempty"`
+	IPv6Address string `json:",omitempty"`
+	// LinkLocalIPs are extra link-local addresses (--link-local-ip).
+	LinkLocalIPs []string `json:",omitempty"`
+	// MacAddress is a requested MAC address (--mac-address).
+	MacAddress string `json:",omitempty"`
 	// Aliases are extra DNS names on the network (--network-alias).
 	Aliases []string `json:",omitempty"`
+	// Links are "name[:alias]" links on a user-defined network: names
+	// only this container resolves (--link with --network).
+	Links []string `json:",omitempty"`
+	// DriverOpts are the endpoint's driver options. The bridge driver
+	// takes none (dockerd's ignores them too): they are only recorded and
+	// shown, except the options of Docker's own namespace, which dockerd
+	// applies and wharf refuses.
+	DriverOpts map[string]string `json:",omitempty"`
 }
 
 // EndpointSettings is a container's attachment to one network: what was
@@ -50,9 +65,32 @@ type EndpointSettings struct {
 	IPAddress   string `json:",omitempty"`
 	IPPrefixLen int    `json:",omitempty"`
 	Gateway     string `json:",omitempty"`
-	MacAddress  string `json:",omitempty"`
+	// GlobalIPv6Address, GlobalIPv6PrefixLen and IPv6Gateway are the
+	// IPv6 side on a network with IPv6 enabled.
+	GlobalIPv6Address   string `json:",omitempty"`
+	GlobalIPv6PrefixLen int    `json:",omitempty"`
+	IPv6Gateway         string `json:",omitempty"`
+	MacAddress          string `json:",omitempty"`
 	// DNS is the network's embedded DNS server, if it has one.
 	DNS string `json:",omitempty"`
+}
+
+// endpointConfig is what the network driver is asked for one endpoint.
+func endpointConfig(ref string, o EndpointOptions) network.EndpointConfig {
+	return network.EndpointConfig{Network: ref, IP: o.IPv4Address, IP6: o.IPv6Address, MAC: o.MacAddress,
+		LinkLocalIPs: o.LinkLocalIPs, Aliases: o.Aliases, Links: o.Links}
+}
+
+// validateEndpointOptions checks a container's settings on network n as
+// dockerd does at create and connect (network.ValidateEndpoint), and the
+// driver options wharf cannot honour.
+func validateEndpointOptions(n *network.Network, o EndpointOptions) error {
+	for k := range o.DriverOpts {
+		if strings.HasPrefix(k, "com.docker.network.") {
+			return fmt.Errorf("endpoint driver option %s is not supported by this daemon: %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
+	return network.ValidateEndpoint(n, endpointConfig(n.ID, o))
 }
 
 // NetworkSettings is the network state of a container.
@@ -73,6 +111,9 @@ func (n NetworkSettings) clone() NetworkSettings {
 		for k, v := range n.Networks {
 			vv := *v
 			vv.Aliases = append([]string(nil), v.Aliases...)
+			vv.Links = append([]string(nil), v.Links...)
+			vv.LinkLocalIPs = append([]string(nil), v.LinkLocalIPs...)
+			vv.DriverOpts = maps.Clone(v.DriverOpts)
 			cp.Networks[k] = &vv
 		}
 	}
@@ -177,16 +218,8 @@ func (e *Engine) resolveNetworking(ctx context.Context, o *CreateOptions, img *s
 		if m.Driver != network.DriverBridge {
 			return ns, fmt.Errorf("container cannot be connected to network %s alongside others: %w", m.Name, errdefs.ErrInvalidArgument)
 		}
-		if eo.IPv4Address != "" {
-			if a, err := netip.ParseAddr(eo.IPv4Address); err != nil || !a.Is4() || !m.Pool.Subnet.Contains(a) {
-				return ns, fmt.Errorf("invalid IPv4 address %q for network %s (%s): %w", eo.IPv4Address, m.Name, m.Pool.Subnet, errdefs.ErrInvalidArgument)
-			}
-			if m.Name == network.NameBridge {
-				return ns, fmt.Errorf("user specified IP address is supported on user defined networks only: %w", errdefs.ErrInvalidArgument)
-			}
-		}
-		if len(eo.Aliases) > 0 && m.Name == network.NameBridge {
-			return ns, fmt.Errorf("network-scoped aliases are only supported for user-defined networks: %w", errdefs.ErrInvalidArgument)
+		if err := validateEndpointOptions(m, eo); err != nil {
+			return ns, err
 		}
 		ns.Networks[m.Name] = &EndpointSettings{EndpointOptions: eo, NetworkID: m.ID}
 	}
@@ -264,6 +297,8 @@ type netPlan struct {
 	shareFrom string
 	// host: the joined container uses the host's network.
 	host bool
+	// linkHosts are the /etc/hosts lines of its legacy links.
+	linkHosts []string
 }
 
 // setupNetwork prepares the container's network before its start.
@@ -294,7 +329,7 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (*netPlan, erro
 		if ref == "" {
 			ref = name
 		}
-		cfg.Networks = append(cfg.Networks, network.EndpointConfig{Network: ref, IP: es.IPv4Address, Aliases: es.Aliases})
+		cfg.Networks = append(cfg.Networks, endpointConfig(ref, es.EndpointOptions))
 	}
 	if len(cfg.Networks) == 0 {
 		// Disconnected from every network: a namespace with only lo.
@@ -333,9 +368,15 @@ func setEndpoint(es *EndpointSettings, ep *network.Endpoint) {
 	es.IPAddress = ep.IP.String()
 	es.IPPrefixLen = ep.PrefixLen
 	es.MacAddress = ep.MAC
-	es.Gateway, es.DNS = "", ""
+	es.Gateway, es.DNS, es.GlobalIPv6Address, es.GlobalIPv6PrefixLen, es.IPv6Gateway = "", "", "", 0, ""
 	if ep.Gateway.IsValid() {
 		es.Gateway = ep.Gateway.String()
+	}
+	if ep.IP6.IsValid() {
+		es.GlobalIPv6Address, es.GlobalIPv6PrefixLen = ep.IP6.String(), ep.PrefixLen6
+	}
+	if ep.Gateway6.IsValid() {
+		es.IPv6Gateway = ep.Gateway6.String()
 	}
 	if ep.DNS.IsValid() {
 		es.DNS = ep.DNS.String()
@@ -348,6 +389,7 @@ func clearRuntimeNetwork(c *Container) {
 	c.NetworkSettings.Ports = nil
 	for _, es := range c.NetworkSettings.Networks {
 		es.EndpointID, es.IPAddress, es.IPPrefixLen, es.Gateway, es.MacAddress, es.DNS = "", "", 0, "", "", ""
+		es.GlobalIPv6Address, es.GlobalIPv6PrefixLen, es.IPv6Gateway = "", 0, ""
 	}
 }
 
@@ -367,8 +409,11 @@ func etcNetwork(c *Container, hostname string) (hosts []string, resolv string) {
 	var dns string
 	for _, name := range endpointOrder(c) {
 		es := c.NetworkSettings.Networks[name]
-		if es.IPAddress != "" {
-			line := es.IPAddress + "\t" + hostname
+		for _, ip := range []string{es.IPAddress, es.GlobalIPv6Address} {
+			if ip == "" {
+				continue
+			}
+			line := ip + "\t" + hostname
 			if c.Name != "" && c.Name != hostname {
 				line += " " + c.Name
 			}
@@ -421,10 +466,13 @@ func (e *Engine) ConnectNetwork(ctx context.Context, ref, netRef string, o Endpo
 	if _, ok := c.NetworkSettings.Networks[n.Name]; ok {
 		return fmt.Errorf("endpoint with name %s already exists in network %s: %w", c.Name, n.Name, errdefs.ErrConflict)
 	}
+	if err := validateEndpointOptions(n, o); err != nil {
+		return err
+	}
 	es := &EndpointSettings{EndpointOptions: o, NetworkID: n.ID}
 	st, _, _ := e.snapshot(en)
 	if st.Running() {
-		ep, err := e.net.Connect(ctx, c.ID, network.EndpointConfig{Network: n.ID, IP: o.IPv4Address, Aliases: o.Aliases})
+		ep, err := e.net.Connect(ctx, c.ID, endpointConfig(n.ID, o))
 		if err != nil {
 			return err
 		}

@@ -69,6 +69,12 @@ type Stats struct {
 	MemoryCache uint64
 	PidsCurrent uint64
 	PidsLimit   uint64
+	// PerCPU is the CPU time on each CPU (cgroup v1 only), CPUUser and
+	// CPUSystem the time in user and kernel mode, in ns.
+	PerCPU             []uint64
+	CPUUser, CPUSystem uint64
+	// Networks are the counters of the container's interfaces by name.
+	Networks map[string]NetStats
 }
 
 // Stats samples a running container's cgroup.
@@ -100,6 +106,10 @@ func (e *Engine) Stats(ctx context.Context, ref string) (*Stats, error) {
 		s.PidsCurrent = readUint(filepath.Join("/sys/fs/cgroup/pids", cg, "pids.current"))
 		s.PidsLimit = readUint(filepath.Join("/sys/fs/cgroup/pids", cg, "pids.max"))
 	}
+	e.mu.Lock()
+	c := en.c.clone()
+	e.mu.Unlock()
+	statsDetails(s, c, cg)
 	if total := memTotal(); s.MemoryLimit == 0 || s.MemoryLimit > total {
 		s.MemoryLimit = total
 	}

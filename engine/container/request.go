@@ -72,6 +72,8 @@ type HostConfigRequest struct {
 	Tmpfs       map[string]string
 	VolumesFrom []string
 	LogConfig   LogConfig
+	// Links are --link values, "name[:alias]".
+	Links []string
 }
 
 // PortBindingRequest is one host side of a published port as sent: an
@@ -94,6 +96,7 @@ func (r *CreateRequest) Options() (CreateOptions, error) {
 			return o, err
 		}
 		o.HostConfig = hc
+		o.Links = h.Links
 		defaultNetwork = hc.NetworkMode == ""
 	}
 	if len(r.Endpoints) > 0 {
@@ -108,7 +111,7 @@ func (r *CreateRequest) Options() (CreateOptions, error) {
 			if name == "default" && defaultNetwork {
 				name = network.NameBridge
 			}
-			o.Endpoints[name] = EndpointOptions{IPv4Address: ep.IPv4Address, Aliases: ep.Aliases}
+			o.Endpoints[name] = *ep
 		}
 	}
 	return o, nil

@@ -266,6 +266,8 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", c.Runtime,
 		"prepare", tPrepared.Sub(t0), "spawn", tSpawned.Sub(tPrepared), "total", time.Since(t0))
 	go e.monitor(en, gen)
+	// Containers linking to this one learn its new address.
+	e.updateLinkParents(ctx, c.ID)
 	return nil
 }
 
@@ -292,10 +294,15 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 	if err := e.rootfs.Mount(ctx, rootfs, layers, 0); err != nil {
 		return nil, fmt.Errorf("mounting root filesystem: %w", err)
 	}
+	links, err := e.legacyLinks(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	plan, err := e.setupNetwork(ctx, c)
 	if err != nil {
 		return nil, err
 	}
+	plan.linkHosts = links.hostsLines
 	if plan.sandbox != nil {
 		applySandbox(c, plan.sandbox)
 	}
@@ -319,7 +326,7 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		Entrypoint:    c.Config.Entrypoint,
 		EntrypointSet: c.Config.EntrypointSet,
 		Cmd:           c.Config.Cmd,
-		Env:           c.Config.Env,
+		Env:           append(links.env, c.Config.Env...),
 		WorkingDir:    c.Config.WorkingDir,
 		User:          c.Config.User,
 		Hostname:      c.Config.Hostname,
@@ -400,7 +407,7 @@ func (e *Engine) writeEtcFiles(c *Container, plan *netPlan) ([]specs.Mount, erro
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+	hosts := defaultHosts
 	resolv := resolvConf(c.HostConfig.NetworkMode == "host")
 	if c.HostConfig.NetworkMode == "host" || plan.host {
 		if data, err := os.ReadFile("/etc/hosts"); err == nil {
@@ -409,7 +416,7 @@ func (e *Engine) writeEtcFiles(c *Container, plan *netPlan) ([]specs.Mount, erro
 	}
 	if plan.sandbox != nil {
 		lines, r := etcNetwork(c, hostname)
-		for _, l := range lines {
+		for _, l := range append(plan.linkHosts, lines...) {
 			hosts += l + "\n"
 		}
 		resolv = r
@@ -437,6 +444,9 @@ func (e *Engine) writeEtcFiles(c *Container, plan *netPlan) ([]specs.Mount, erro
 	}
 	return mounts, nil
 }
+
+// defaultHosts is the start of a container's /etc/hosts, as dockerd's.
+const defaultHosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 
 // resolvConf derives the container's resolv.conf from the host's. Without
 // host networking, loopback name servers cannot be reached from the

@@ -113,6 +113,8 @@ type HostConfig struct {
 	// ("name[:ro|rw]").
 	Mounts      []volume.Mount `json:",omitempty"`
 	VolumesFrom []string       `json:",omitempty"`
+	// Links are legacy links on the default bridge network (links.go).
+	Links []Link `json:",omitempty"`
 	// LogConfig is the log driver and its options, with the daemon's
 	// defaults merged in at create (logconfig.go).
 	LogConfig LogConfig
@@ -223,4 +225,8 @@ type CreateOptions struct {
 	// network name; the network of HostConfig.NetworkMode is joined
 	// whether listed or not, and any other listed network too.
 	Endpoints map[string]EndpointOptions
+	// Links are the "name[:alias]" links asked for (--link); Create
+	// makes them legacy links or, on a user-defined network, links of
+	// the endpoint (links.go).
+	Links []string
 }

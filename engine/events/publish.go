@@ -82,8 +82,8 @@ func familiar(ref string) string {
 
 // Import implements the store's Import: the new name is tagged first,
 // then the import is told, as dockerd tells them.
-func (i *Images) Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config) (*store.Image, error) {
-	img, err := i.Store.Import(ctx, r, ref, cfg)
+func (i *Images) Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config, opts ...store.ImportOption) (*store.Image, error) {
+	img, err := i.Store.Import(ctx, r, ref, cfg, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -14,9 +14,10 @@ import (
 // resolver answers the names of one network: container names, aliases
 // and short IDs of the containers attached to it.
 type resolver interface {
-	// lookup returns the addresses of name on the network; ok is false
-	// when the network knows no such name.
-	lookup(name string) (addrs []netip.Addr, ok bool)
+	// lookup returns the addresses (IPv4 and IPv6) of name on the
+	// network as the client src sees it; ok is false when the network
+	// knows no such name.
+	lookup(src netip.Addr, name string) (addrs []netip.Addr, ok bool)
 	// allowed reports whether a client may query this server (a client
 	// of the network itself, or the host).
 	allowed(src netip.Addr) bool
@@ -103,7 +104,7 @@ func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	q := req.Question[0]
 	name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
-	addrs, ok := h.r.lookup(name)
+	addrs, ok := h.r.lookup(src.Addr().Unmap(), name)
 	if !ok {
 		if strings.Contains(name, ".") && len(h.upstream) > 0 {
 			if !h.r.forwards(src.Addr().Unmap()) {
@@ -121,16 +122,23 @@ func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	m.Authoritative = true
 	m.RecursionAvailable = true
-	if q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY {
-		for _, a := range addrs {
+	for _, a := range addrs {
+		switch {
+		case a.Is4() && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY):
 			m.Answer = append(m.Answer, &dns.A{
 				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: dnsTTL},
 				A:   a.AsSlice(),
 			})
+		case a.Is6() && (q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY):
+			m.Answer = append(m.Answer, &dns.AAAA{
+				Hdr:  dns.RR_Header{Name: q.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: dnsTTL},
+				AAAA: a.AsSlice(),
+			})
 		}
 	}
-	// Other types (AAAA, MX...) of a known name: an empty NOERROR answer,
-	// so that resolvers do not go on to search domains.
+	// Other types (MX...), or AAAA of a name without an IPv6 address: an
+	// empty NOERROR answer, so that resolvers do not go on to search
+	// domains.
 	_ = w.WriteMsg(m)
 }
 

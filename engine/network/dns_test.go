@@ -10,12 +10,16 @@ import (
 
 type fakeResolver map[string][]netip.Addr
 
-func (f fakeResolver) lookup(n string) ([]netip.Addr, bool) { a, ok := f[n]; return a, ok }
-func (f fakeResolver) allowed(src netip.Addr) bool          { return src.IsLoopback() }
-func (f fakeResolver) forwards(netip.Addr) bool             { return true }
+func (f fakeResolver) lookup(_ netip.Addr, n string) ([]netip.Addr, bool) {
+	a, ok := f[n]
+	return a, ok
+}
+func (f fakeResolver) allowed(src netip.Addr) bool { return src.IsLoopback() }
+func (f fakeResolver) forwards(netip.Addr) bool    { return true }
 
 func TestDNSAnswers(t *testing.T) {
-	r := fakeResolver{"db": {netip.MustParseAddr("10.210.0.2")}, "cache": {netip.MustParseAddr("10.210.0.3"), netip.MustParseAddr("10.210.0.4")}}
+	r := fakeResolver{"db": {netip.MustParseAddr("10.210.0.2")}, "cache": {netip.MustParseAddr("10.210.0.3"), netip.MustParseAddr("10.210.0.4")},
+		"dual": {netip.MustParseAddr("10.210.0.5"), netip.MustParseAddr("fd00:60::2")}}
 	s, err := startDNS(netip.MustParseAddrPort("127.0.0.1:0"), r, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +45,13 @@ func TestDNSAnswers(t *testing.T) {
 		}
 		if resp := ask("db", dns.TypeAAAA); resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 0 {
 			t.Errorf("%s db AAAA: %v", proto, resp)
+		}
+		// A container of an IPv6 network has an A and an AAAA record.
+		if resp := ask("dual", dns.TypeAAAA); len(resp.Answer) != 1 || resp.Answer[0].(*dns.AAAA).AAAA.String() != "fd00:60::2" {
+			t.Errorf("%s dual AAAA: %v", proto, resp)
+		}
+		if resp := ask("dual", dns.TypeA); len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != "10.210.0.5" {
+			t.Errorf("%s dual A: %v", proto, resp)
 		}
 		if resp := ask("nosuch", dns.TypeA); resp.Rcode != dns.RcodeNameError {
 			t.Errorf("%s nosuch: %v", proto, resp)
@@ -79,7 +90,7 @@ type blockingResolver struct {
 	release chan struct{}
 }
 
-func (b blockingResolver) lookup(string) ([]netip.Addr, bool) {
+func (b blockingResolver) lookup(netip.Addr, string) ([]netip.Addr, bool) {
 	b.entered <- struct{}{}
 	<-b.release
 	return nil, false

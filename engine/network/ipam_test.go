@@ -94,7 +94,8 @@ func TestNewPoolInvalid(t *testing.T) {
 		{"10.0.0.0/24", "10.0.1.0/25", ""},
 		{"10.0.0.0/24", "", "10.0.1.1"},
 		{"10.0.0.0/24", "", "10.0.0.255"},
-		{"fd00::/64", "", ""},
+		{"fd00::/127", "", ""},
+		{"fd00::/64", "10.0.0.0/24", ""},
 	} {
 		var rng netip.Prefix
 		var gw netip.Addr
@@ -107,5 +108,66 @@ func TestNewPoolInvalid(t *testing.T) {
 		if _, err := NewPool(netip.MustParsePrefix(tc.sub), rng, gw); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("%+v: %v", tc, err)
 		}
+	}
+}
+
+// An IPv6 pool hands out the addresses of its subnet after the gateway,
+// as dockerd does (fd00:1::2 first), and never the subnet's own address.
+func TestPoolIPv6(t *testing.T) {
+	p, err := NewPool(netip.MustParsePrefix("fd00:1::/64"), netip.Prefix{}, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Gateway != netip.MustParseAddr("fd00:1::1") {
+		t.Fatalf("gateway %s", p.Gateway)
+	}
+	if a, err := p.Allocate("c", netip.Addr{}); err != nil || a != netip.MustParseAddr("fd00:1::2") {
+		t.Fatalf("first address %s %v", a, err)
+	}
+	if a, err := p.Allocate("c", netip.MustParseAddr("fd00:1::50")); err != nil || a.String() != "fd00:1::50" {
+		t.Fatalf("static %s %v", a, err)
+	}
+	if _, err := p.Allocate("c", netip.MustParseAddr("fd00:1::")); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("the subnet's own address: %v", err)
+	}
+	// The last address of a small range wraps to its first.
+	q, _ := NewPool(netip.MustParsePrefix("fd00:2::/124"), netip.Prefix{}, netip.MustParseAddr("fd00:2::f"))
+	n := 0
+	for ; n < 20; n++ {
+		if _, err := q.Allocate("x", netip.Addr{}); err != nil {
+			break
+		}
+	}
+	if n != 14 { // ::1 .. ::e, not ::0 nor the gateway ::f
+		t.Fatalf("a /124 with its gateway at ::f handed out %d addresses, want 14", n)
+	}
+}
+
+// Auxiliary addresses are never handed out, and asking for one is
+// dockerd's "Address already in use".
+func TestPoolReserved(t *testing.T) {
+	p, _ := NewPool(netip.MustParsePrefix("10.80.0.0/29"), netip.Prefix{}, netip.Addr{})
+	if err := p.Reserve("r", netip.MustParseAddr("10.80.0.2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reserve("out", netip.MustParseAddr("10.81.0.2")); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("reserving outside the subnet: %v", err)
+	}
+	if _, err := p.Allocate("c", netip.MustParseAddr("10.80.0.2")); !errdefs.IsConflict(err) {
+		t.Fatalf("asking for a reserved address: %v", err)
+	}
+	for i := 0; i < 4; i++ { // .3 .. .6
+		a, err := p.Allocate("c", netip.Addr{})
+		if err != nil || a == netip.MustParseAddr("10.80.0.2") {
+			t.Fatalf("allocation %d: %s %v", i, a, err)
+		}
+	}
+	if _, err := p.Allocate("c", netip.Addr{}); !errdefs.IsUnavailable(err) {
+		t.Fatalf("exhausted: %v", err)
+	}
+	data, _ := json.Marshal(p)
+	var q Pool
+	if err := json.Unmarshal(data, &q); err != nil || q.Reserved["r"] != netip.MustParseAddr("10.80.0.2") {
+		t.Fatalf("reserved addresses across a reload: %v %v", q.Reserved, err)
 	}
 }

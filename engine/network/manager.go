@@ -30,6 +30,21 @@
 // and adds nftables rules that masquerade their traffic and drop traffic
 // between bridges.
 //
+// IPv6: a network created with EnableIPv6 has a second, IPv6 pool (the
+// subnet must be given, as dockerd requires without default IPv6 pools);
+// its bridge gets the IPv6 gateway and each container an IPv6 address and
+// default route besides its IPv4 ones. IPv6 has no per-interface switch
+// that stops forwarding, so such a network is only created while the host
+// does not route IPv6 at all (net.ipv6.conf.all.forwarding=0): the daemon
+// never turns that on, and without a firewall of its own it cannot keep an
+// IPv6 network apart from the others on a host that routes.
+//
+// Endpoints take dockerd's settings: requested addresses, a MAC address
+// (on the veth), extra link-local addresses, aliases and, on user-defined
+// networks, links, which are DNS names only the linking container
+// resolves. A network's IPAM configuration is kept as it was asked for,
+// auxiliary addresses included (Pool.Reserved: never handed out).
+//
 // Name resolution: each user-defined network runs a DNS server (miekg/dns)
 // on its gateway address, port 53; the containers' resolv.conf names it.
 // Serving on the gateway rather than on 127.0.0.11 inside every container
@@ -50,10 +65,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -84,15 +99,45 @@ type Network struct {
 	Driver   string
 	Created  time.Time
 	Internal bool
-	Labels   map[string]string `json:",omitempty"`
-	Options  map[string]string `json:",omitempty"`
+	// Attachable is recorded for inspect (a swarm notion).
+	Attachable bool              `json:",omitempty"`
+	Labels     map[string]string `json:",omitempty"`
+	Options    map[string]string `json:",omitempty"`
 	// Bridge is the Linux bridge of a bridge network.
 	Bridge string `json:",omitempty"`
-	// Pool is the address pool of a bridge network (nil for host and none).
+	// Pool is the IPv4 address pool of a bridge network (nil for host and
+	// none).
 	Pool *Pool `json:",omitempty"`
+	// EnableIPv6 gives the network's containers an IPv6 address of Pool6
+	// besides their IPv4 one.
+	EnableIPv6 bool `json:",omitempty"`
+	// Pool6 is the IPv6 pool of a network with EnableIPv6.
+	Pool6 *Pool `json:",omitempty"`
+	// IPAM is the address configuration as it was asked for, which
+	// inspect shows as dockerd does; nil for the predefined networks and
+	// those of older daemons, whose inspect derives it from the pools.
+	IPAM *IPAMInfo `json:",omitempty"`
 	// Containers lists the endpoints of running containers by container
 	// ID; only Inspect fills it.
 	Containers map[string]Endpoint `json:"-"`
+}
+
+// IPAMInfo is a network's IPAM configuration as asked for.
+type IPAMInfo struct {
+	Driver string
+	// Options are kept as given: dockerd shows null for none and {} for
+	// an empty set.
+	Options map[string]string
+	Config  []IPAMConfig
+}
+
+// IPAMConfig is one subnet's configuration as asked for (strings as the
+// user gave them; an empty Gateway stays empty in inspect, as in
+// dockerd, though the network has one).
+type IPAMConfig struct {
+	Subnet, IPRange, Gateway string `json:",omitempty"`
+	// AuxAddresses name addresses that are never handed out.
+	AuxAddresses map[string]string `json:",omitempty"`
 }
 
 // Predefined reports whether the network is one the daemon always has.
@@ -105,15 +150,29 @@ func (n *Network) HasDNS() bool { return n.Driver == DriverBridge && n.Name != N
 
 func (n *Network) clone() *Network {
 	cp := *n
-	if n.Pool != nil {
-		p := *n.Pool
-		p.Leases = make(map[netip.Addr]string, len(n.Pool.Leases))
-		for a, o := range n.Pool.Leases {
-			p.Leases[a] = o
+	cp.Pool, cp.Pool6 = n.Pool.clone(), n.Pool6.clone()
+	if n.IPAM != nil {
+		ipam := *n.IPAM
+		ipam.Options = maps.Clone(n.IPAM.Options)
+		ipam.Config = make([]IPAMConfig, len(n.IPAM.Config))
+		for i, c := range n.IPAM.Config {
+			c.AuxAddresses = maps.Clone(c.AuxAddresses)
+			ipam.Config[i] = c
 		}
-		cp.Pool = &p
+		cp.IPAM = &ipam
 	}
 	return &cp
+}
+
+// pools returns the network's address pools, IPv4 first.
+func (n *Network) pools() []*Pool {
+	var out []*Pool
+	for _, p := range []*Pool{n.Pool, n.Pool6} {
+		if p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Endpoint is one container's attachment to one network.
@@ -129,10 +188,20 @@ type Endpoint struct {
 	IP        netip.Addr
 	PrefixLen int
 	Gateway   netip.Addr `json:",omitzero"`
-	MAC       string
+	// IP6, PrefixLen6 and Gateway6 are the IPv6 side of an IPv6 network.
+	IP6        netip.Addr `json:",omitzero"`
+	PrefixLen6 int        `json:",omitempty"`
+	Gateway6   netip.Addr `json:",omitzero"`
+	// LinkLocalIPs are extra link-local addresses of the interface.
+	LinkLocalIPs []netip.Addr `json:",omitempty"`
+	MAC          string
 	// Aliases are extra names (--network-alias) answered by the network's
 	// DNS server, besides the container's name and short ID.
 	Aliases []string `json:",omitempty"`
+	// Links are "name:alias" pairs (--link on a user-defined network):
+	// the network's DNS server answers alias with the addresses of the
+	// container name, to this endpoint alone.
+	Links []string `json:",omitempty"`
 	// DNS is the embedded DNS server's address (user-defined networks).
 	DNS netip.Addr `json:",omitzero"`
 }
@@ -264,8 +333,11 @@ func New(root, execRoot string, opts ...Option) (*Manager, error) {
 		if n.Driver != DriverBridge {
 			continue
 		}
-		if err := ensureBridge(n.Bridge, n.Pool.Gateway, n.Pool.Subnet.Bits(), m.forwarding(n)); err != nil {
+		if err := m.ensureBridge(n); err != nil {
 			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		if n.Pool6 != nil && hostForwardsIPv6() {
+			m.log.Warn("the host forwards IPv6: the containers of this IPv6 network are not kept from other networks and the outside", "network", n.Name)
 		}
 		if n.HasDNS() {
 			if err := m.startDNSLocked(n); err != nil {
@@ -356,125 +428,6 @@ func newID() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-var validNetName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
-
-// CreateOptions are the settings of a new network (docker network create).
-type CreateOptions struct {
-	Name   string
-	Driver string // "" or "bridge"
-	// Subnet, IPRange and Gateway are optional; a free /24 is picked when
-	// Subnet is empty.
-	Subnet, IPRange, Gateway string
-	Internal                 bool
-	Labels, Options          map[string]string
-}
-
-// Create makes a user-defined bridge network: its record, its bridge and
-// its DNS server.
-func (m *Manager) Create(ctx context.Context, o CreateOptions) (*Network, error) {
-	if !validNetName.MatchString(o.Name) {
-		return nil, fmt.Errorf("invalid network name %q: %w", o.Name, errdefs.ErrInvalidArgument)
-	}
-	if o.Driver != "" && o.Driver != DriverBridge {
-		return nil, fmt.Errorf("network driver %q is not supported (only bridge): %w", o.Driver, errdefs.ErrInvalidArgument)
-	}
-	var sub, rng netip.Prefix
-	var gw netip.Addr
-	var err error
-	if o.Subnet != "" {
-		if sub, err = netip.ParsePrefix(o.Subnet); err != nil {
-			return nil, fmt.Errorf("invalid subnet %q: %w", o.Subnet, errdefs.ErrInvalidArgument)
-		}
-	}
-	if o.IPRange != "" {
-		if o.Subnet == "" {
-			return nil, fmt.Errorf("--ip-range needs --subnet: %w", errdefs.ErrInvalidArgument)
-		}
-		if rng, err = netip.ParsePrefix(o.IPRange); err != nil {
-			return nil, fmt.Errorf("invalid ip-range %q: %w", o.IPRange, errdefs.ErrInvalidArgument)
-		}
-	}
-	if o.Gateway != "" {
-		if o.Subnet == "" {
-			return nil, fmt.Errorf("--gateway needs --subnet: %w", errdefs.ErrInvalidArgument)
-		}
-		if gw, err = netip.ParseAddr(o.Gateway); err != nil {
-			return nil, fmt.Errorf("invalid gateway %q: %w", o.Gateway, errdefs.ErrInvalidArgument)
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, n := range m.st.Networks {
-		if n.Name == o.Name {
-			return nil, fmt.Errorf("network with name %s already exists: %w", o.Name, errdefs.ErrConflict)
-		}
-	}
-	if !sub.IsValid() {
-		if sub, err = m.freeSubnetLocked(); err != nil {
-			return nil, err
-		}
-	}
-	for _, n := range m.st.Networks {
-		if n.Pool != nil && n.Pool.Subnet.Overlaps(sub) {
-			return nil, fmt.Errorf("subnet %s overlaps with network %s (%s): %w", sub, n.Name, n.Pool.Subnet, errdefs.ErrConflict)
-		}
-	}
-	pool, err := NewPool(sub, rng, gw)
-	if err != nil {
-		return nil, err
-	}
-	n := &Network{
-		ID: newID(), Name: o.Name, Driver: DriverBridge, Created: time.Now().UTC(), Internal: o.Internal,
-		Labels: o.Labels, Options: o.Options, Pool: pool,
-	}
-	n.Bridge = "wb-" + n.ID[:12]
-	if err := ensureBridge(n.Bridge, pool.Gateway, pool.Subnet.Bits(), m.forwarding(n)); err != nil {
-		_ = deleteLink(n.Bridge)
-		return nil, err
-	}
-	if err := m.startDNSLocked(n); err != nil {
-		_ = deleteLink(n.Bridge)
-		return nil, err
-	}
-	m.st.Networks[n.ID] = n
-	if err := m.saveLocked(); err != nil {
-		delete(m.st.Networks, n.ID)
-		m.stopDNSLocked(n.ID)
-		_ = deleteLink(n.Bridge)
-		return nil, err
-	}
-	if err := m.applyMasquerade(); err != nil {
-		m.log.Warn("masquerade rules", "err", err)
-	}
-	m.log.Info("network created", "network", n.ID, "name", n.Name, "bridge", n.Bridge, "subnet", pool.Subnet.String())
-	return n.clone(), nil
-}
-
-// freeSubnetLocked picks the first /24 of 10.89.0.0/16 that overlaps no
-// network and no address or route of the host.
-func (m *Manager) freeSubnetLocked() (netip.Prefix, error) {
-	taken := hostPrefixes()
-	for _, n := range m.st.Networks {
-		if n.Pool != nil {
-			taken = append(taken, n.Pool.Subnet)
-		}
-	}
-	for i := 0; i < 256; i++ {
-		cand := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 89, byte(i), 0}), 24)
-		free := true
-		for _, t := range taken {
-			if t.Bits() > 0 && t.Overlaps(cand) {
-				free = false
-				break
-			}
-		}
-		if free {
-			return cand, nil
-		}
-	}
-	return netip.Prefix{}, fmt.Errorf("no free subnet left in 10.89.0.0/16; give one with --subnet: %w", errdefs.ErrUnavailable)
 }
 
 func (m *Manager) startDNSLocked(n *Network) error {
@@ -618,67 +571,4 @@ func (m *Manager) Close() {
 		}
 		delete(m.listeners, cid)
 	}
-}
-
-// netResolver answers DNS queries of one network from the sandboxes.
-type netResolver struct {
-	m     *Manager
-	netID string
-	pool  *Pool
-}
-
-func (r *netResolver) allowed(src netip.Addr) bool {
-	return r.pool.Subnet.Contains(src) || src.IsLoopback()
-}
-
-func (r *netResolver) forwards(src netip.Addr) bool {
-	r.m.mu.Lock()
-	defer r.m.mu.Unlock()
-	if n := r.m.st.Networks[r.netID]; n == nil || !n.Internal {
-		return true
-	}
-	// An internal network: forward only for a container that also has a
-	// network with a gateway, which reaches the outside through it anyway.
-	for _, sb := range r.m.st.Sandboxes {
-		mine := false
-		for _, ep := range sb.Endpoints {
-			if ep.NetworkID == r.netID && ep.IP == src {
-				mine = true
-			}
-		}
-		if !mine {
-			continue
-		}
-		for _, ep := range sb.Endpoints {
-			if ep.Gateway.IsValid() {
-				return true
-			}
-		}
-		return false
-	}
-	return false
-}
-
-func (r *netResolver) lookup(name string) ([]netip.Addr, bool) {
-	r.m.mu.Lock()
-	defer r.m.mu.Unlock()
-	var out []netip.Addr
-	for cid, sb := range r.m.st.Sandboxes {
-		for _, ep := range sb.Endpoints {
-			if ep.NetworkID != r.netID {
-				continue
-			}
-			match := strings.EqualFold(sb.Name, name) || (len(name) >= 12 && strings.HasPrefix(cid, name))
-			for _, a := range ep.Aliases {
-				if strings.EqualFold(a, name) {
-					match = true
-				}
-			}
-			if match {
-				out = append(out, ep.IP)
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
-	return out, len(out) > 0
 }

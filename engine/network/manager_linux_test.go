@@ -137,3 +137,79 @@ func TestManagerLifecycle(t *testing.T) {
 		t.Errorf("namespace files left: %v", ents)
 	}
 }
+
+// Create takes what dockerd takes: any non-empty name but the predefined
+// ones, one subnet per address family, IPv6 only with an IPv6 subnet; the
+// IPAM configuration is kept as given and the IPv6 network's bridge gets
+// its gateway.
+func TestManagerCreateAsDockerd(t *testing.T) {
+	testutil.RequiresRoot(t)
+	ctx := context.Background()
+	bridge := testutil.RandomBridgeName()
+	t.Cleanup(func() { _ = deleteLink(bridge) })
+	m, err := New(t.TempDir(), t.TempDir(), WithDefaultBridge(bridge, netip.MustParsePrefix(testutil.FreeSubnet(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sub := testutil.FreeSubnet(t)
+	for _, tc := range []struct {
+		o     CreateOptions
+		check func(error) bool
+	}{
+		{CreateOptions{Name: ""}, errdefs.IsInvalidArgument},
+		{CreateOptions{Name: "bridge"}, errdefs.IsForbidden},
+		{CreateOptions{Name: "none"}, errdefs.IsForbidden},
+		{CreateOptions{Name: strings.Repeat("n", maxNameLen+1)}, errdefs.IsInvalidArgument},
+		{CreateOptions{Name: "v6", EnableIPv6: true}, errdefs.IsInvalidArgument},
+		{CreateOptions{Name: "two", IPAM: []IPAMConfig{{Subnet: sub}, {Subnet: "10.254.1.0/24"}}}, errdefs.IsInvalidArgument},
+		{CreateOptions{Name: "opts", IPAMOptions: map[string]string{"x": "y"}}, errdefs.IsInvalidArgument},
+		{CreateOptions{Name: "aux", IPAM: []IPAMConfig{{Subnet: sub, AuxAddresses: map[string]string{"r": "10.254.2.1"}}}}, errdefs.IsInvalidArgument},
+	} {
+		if _, err := m.Create(ctx, tc.o); !tc.check(err) {
+			t.Errorf("Create(%.40q): %v", tc.o.Name, err)
+		}
+	}
+	prefix := strings.TrimSuffix(sub, "0/24")
+	// A host that routes IPv6 gets no IPv6 network (see the package doc).
+	v6 := !hostForwardsIPv6()
+	if !v6 {
+		t.Log("the host forwards IPv6: the IPv6 part is left out")
+	}
+	n, err := m.Create(ctx, CreateOptions{Name: "my net/1", EnableIPv6: v6, IPAMOptions: map[string]string{},
+		IPAM: []IPAMConfig{{Subnet: "fd00:7e57::/64"}, {Subnet: sub, AuxAddresses: map[string]string{"router": prefix + "5"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = deleteLink(n.Bridge) })
+	if n.IPAM.Options == nil || len(n.IPAM.Config) != 2 || n.IPAM.Config[0].Subnet != sub || n.IPAM.Config[0].Gateway != "" ||
+		n.IPAM.Config[0].AuxAddresses["router"] != prefix+"5" || n.IPAM.Config[1].Subnet != "fd00:7e57::/64" {
+		t.Errorf("IPAM %+v (want it as given, IPv4 first)", n.IPAM)
+	}
+	if n.Pool.Reserved["router"].String() != prefix+"5" {
+		t.Errorf("pool %+v", n.Pool)
+	}
+	if v6 {
+		if n.Pool6 == nil || n.Pool6.Gateway.String() != "fd00:7e57::1" {
+			t.Errorf("IPv6 pool %+v", n.Pool6)
+		}
+		link, err := netlink.LinkByName(n.Bridge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs, _ := netlink.AddrList(link, netlink.FAMILY_V6)
+		found := false
+		for _, a := range addrs {
+			found = found || a.IPNet.String() == "fd00:7e57::1/64"
+		}
+		if !found {
+			t.Errorf("the bridge lacks the IPv6 gateway: %v", addrs)
+		}
+	}
+	if _, err := m.Inspect(ctx, "my net/1"); err != nil {
+		t.Errorf("inspect by a name with a space and a slash: %v", err)
+	}
+	if err := m.Remove(ctx, "my net/1"); err != nil {
+		t.Fatal(err)
+	}
+}

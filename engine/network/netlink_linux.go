@@ -15,11 +15,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ensureBridge creates the bridge link name (if missing) with gateway/bits
-// as its address, brings it up and turns IPv4 forwarding off for packets
-// that enter through it (see the package doc: isolation between bridges
-// and from the outside without a firewall).
-func ensureBridge(name string, gw netip.Addr, bits int, forward bool) error {
+// bridgeConfig describes the bridge of one network.
+type bridgeConfig struct {
+	name string
+	gw   netip.Addr
+	bits int
+	// gw6, bits6: the IPv6 gateway of an IPv6 network.
+	gw6     netip.Addr
+	bits6   int
+	forward bool
+}
+
+// ensureBridge creates the bridge link (if missing) with its gateway
+// addresses, brings it up and turns IPv4 forwarding off for packets that
+// enter through it (see the package doc: isolation between bridges and
+// from the outside without a firewall). An IPv6 gateway is added without
+// duplicate address detection (the daemon owns the subnet), as dockerd
+// does, so that it answers at once.
+func ensureBridge(c bridgeConfig) error {
+	name := c.name
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -37,27 +51,47 @@ func ensureBridge(name string, gw netip.Addr, bits int, forward bool) error {
 	if _, ok := link.(*netlink.Bridge); !ok {
 		return fmt.Errorf("link %s exists and is not a bridge", name)
 	}
-	want := &net.IPNet{IP: gw.AsSlice(), Mask: net.CIDRMask(bits, 32)}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(link, netlink.FAMILY_V4) })
-	if err != nil {
-		return err
-	}
-	have := false
-	for _, a := range addrs {
-		if a.IPNet.String() == want.String() {
-			have = true
+	if c.gw6.IsValid() {
+		// The bridge is the daemon's: IPv6 on it, whatever the host's
+		// default for new interfaces.
+		if err := writeSysctl(filepath.Join("/proc/sys/net/ipv6/conf", name, "disable_ipv6"), "0"); err != nil {
+			return err
 		}
 	}
-	if !have {
-		if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: want}); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("adding %s to bridge %s: %w", want, name, err)
+	for _, a := range []struct {
+		gw     netip.Addr
+		bits   int
+		family int
+	}{{c.gw, c.bits, netlink.FAMILY_V4}, {c.gw6, c.bits6, netlink.FAMILY_V6}} {
+		if !a.gw.IsValid() {
+			continue
+		}
+		want := &net.IPNet{IP: a.gw.AsSlice(), Mask: net.CIDRMask(a.bits, a.gw.BitLen())}
+		addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(link, a.family) })
+		if err != nil {
+			return err
+		}
+		have := false
+		for _, x := range addrs {
+			if x.IPNet.String() == want.String() {
+				have = true
+			}
+		}
+		if !have {
+			na := &netlink.Addr{IPNet: want}
+			if a.family == netlink.FAMILY_V6 {
+				na.Flags = unix.IFA_F_NODAD
+			}
+			if err := netlink.AddrAdd(link, na); err != nil && !errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("adding %s to bridge %s: %w", want, name, err)
+			}
 		}
 	}
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("bringing up bridge %s: %w", name, err)
 	}
 	v := "0"
-	if forward {
+	if c.forward {
 		v = "1"
 	}
 	return writeSysctl(filepath.Join("/proc/sys/net/ipv4/conf", name, "forwarding"), v)
@@ -170,13 +204,24 @@ type vethConfig struct {
 	ip                       netip.Addr
 	bits                     int
 	gateway                  netip.Addr
-	defaultRoute             bool
-	mac                      net.HardwareAddr
+	// ip6, bits6, gateway6: the IPv6 address of an IPv6 network.
+	ip6      netip.Addr
+	bits6    int
+	gateway6 netip.Addr
+	// linkLocal are extra link-local addresses (IPAMConfig.LinkLocalIPs).
+	linkLocal []netip.Addr
+	// defaultRoute: the gateways (both families) become the default
+	// routes.
+	defaultRoute bool
+	mac          net.HardwareAddr
 }
 
 // addVeth creates a veth pair, puts its peer into the namespace at nsPath
-// as c.ifName with its address and (optionally) the default route, and
-// attaches the host end to the bridge.
+// as c.ifName with its addresses and (optionally) the default routes, and
+// attaches the host end to the bridge. Addresses the daemon hands out are
+// added without duplicate address detection, as dockerd adds them: an
+// IPv6 address would otherwise stay tentative, unusable, for a second or
+// more after the container started.
 func addVeth(nsPath string, c vethConfig) (err error) {
 	br, err := netlink.LinkByName(c.bridge)
 	if err != nil {
@@ -216,16 +261,35 @@ func addVeth(nsPath string, c vethConfig) (err error) {
 	if err := h.LinkSetName(peer, c.ifName); err != nil {
 		return fmt.Errorf("naming %s: %w", c.ifName, err)
 	}
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: c.ip.AsSlice(), Mask: net.CIDRMask(c.bits, 32)}}
-	if err := h.AddrAdd(peer, addr); err != nil {
-		return fmt.Errorf("address %s on %s: %w", addr, c.ifName, err)
+	addrs := []*netlink.Addr{{IPNet: &net.IPNet{IP: c.ip.AsSlice(), Mask: net.CIDRMask(c.bits, 32)}}}
+	if c.ip6.IsValid() {
+		addrs = append(addrs, &netlink.Addr{IPNet: &net.IPNet{IP: c.ip6.AsSlice(), Mask: net.CIDRMask(c.bits6, 128)}, Flags: unix.IFA_F_NODAD})
+	}
+	for _, ll := range c.linkLocal {
+		// Link-local addresses take their scope's usual prefix, as in
+		// dockerd: 169.254.0.0/16 and fe80::/64.
+		bits := 16
+		if ll.Is6() {
+			bits = 64
+		}
+		addrs = append(addrs, &netlink.Addr{IPNet: &net.IPNet{IP: ll.AsSlice(), Mask: net.CIDRMask(bits, ll.BitLen())}, Flags: unix.IFA_F_NODAD})
+	}
+	for _, a := range addrs {
+		if err := h.AddrAdd(peer, a); err != nil {
+			return fmt.Errorf("address %s on %s: %w", a.IPNet, c.ifName, err)
+		}
 	}
 	if err := h.LinkSetUp(peer); err != nil {
 		return err
 	}
 	if c.defaultRoute {
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: c.gateway.AsSlice(), Scope: netlink.SCOPE_UNIVERSE}); err != nil {
-			return fmt.Errorf("default route via %s: %w", c.gateway, err)
+		for _, gw := range []netip.Addr{c.gateway, c.gateway6} {
+			if !gw.IsValid() {
+				continue
+			}
+			if err := h.RouteAdd(&netlink.Route{LinkIndex: peer.Attrs().Index, Gw: gw.AsSlice(), Scope: netlink.SCOPE_UNIVERSE}); err != nil {
+				return fmt.Errorf("default route via %s: %w", gw, err)
+			}
 		}
 	}
 	host, err := netlink.LinkByName(c.hostName)

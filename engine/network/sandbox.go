@@ -17,10 +17,122 @@ import (
 type EndpointConfig struct {
 	// Network is the network's name, ID or unique ID prefix.
 	Network string
-	// IP is a requested address (--ip); empty: the next free one.
-	IP string
+	// IP and IP6 are requested addresses (--ip, --ip6); empty: the next
+	// free one (IPv6 only on a network with IPv6 enabled).
+	IP, IP6 string
+	// MAC is a requested MAC address (--mac-address); empty: derived
+	// from the IPv4 address, as dockerd does.
+	MAC string
+	// LinkLocalIPs are extra link-local addresses (--link-local-ip).
+	LinkLocalIPs []string
 	// Aliases are extra DNS names on this network (--network-alias).
 	Aliases []string
+	// Links are "name[:alias]" links on a user-defined network.
+	Links []string
+}
+
+// endpointRequest is a validated EndpointConfig.
+type endpointRequest struct {
+	ip, ip6   netip.Addr
+	mac       net.HardwareAddr
+	linkLocal []netip.Addr
+	links     []string
+}
+
+// ValidateEndpoint checks what ec asks of network n, as dockerd checks an
+// endpoint's settings at create and connect: addresses of the network's
+// subnets (user-defined networks only), IPv6 only where enabled, a valid
+// MAC address, link-local addresses that are link-local, aliases and
+// links only on user-defined networks.
+func ValidateEndpoint(n *Network, ec EndpointConfig) error {
+	_, err := validateEndpoint(n, ec)
+	return err
+}
+
+func validateEndpoint(n *Network, ec EndpointConfig) (endpointRequest, error) {
+	var r endpointRequest
+	var err error
+	if n.Driver != DriverBridge {
+		return r, fmt.Errorf("container cannot be attached to network %s with driver %s alongside others: %w", n.Name, n.Driver, errdefs.ErrInvalidArgument)
+	}
+	predefined := n.Name == NameBridge
+	if ec.IP != "" || ec.IP6 != "" {
+		if predefined {
+			return r, fmt.Errorf("user specified IP address is supported on user defined networks only: %w", errdefs.ErrInvalidArgument)
+		}
+	}
+	if ec.IP != "" {
+		if r.ip, err = netip.ParseAddr(ec.IP); err != nil || !r.ip.Is4() {
+			return r, fmt.Errorf("invalid IPv4 address: %s: %w", ec.IP, errdefs.ErrInvalidArgument)
+		}
+		if !n.Pool.Subnet.Contains(r.ip) {
+			return r, fmt.Errorf("Invalid address %s: It does not belong to any of this network's subnets: %w", r.ip, errdefs.ErrInvalidArgument)
+		}
+	}
+	if ec.IP6 != "" {
+		if r.ip6, err = netip.ParseAddr(ec.IP6); err != nil || !r.ip6.Is6() || r.ip6.Is4In6() {
+			return r, fmt.Errorf("invalid IPv6 address: %s: %w", ec.IP6, errdefs.ErrInvalidArgument)
+		}
+		if n.Pool6 == nil {
+			return r, fmt.Errorf("user specified IP address is supported only when connecting to networks with user configured subnets: network %s has no IPv6 enabled: %w", n.Name, errdefs.ErrInvalidArgument)
+		}
+		if !n.Pool6.Subnet.Contains(r.ip6) {
+			return r, fmt.Errorf("Invalid address %s: It does not belong to any of this network's subnets: %w", r.ip6, errdefs.ErrInvalidArgument)
+		}
+	}
+	if ec.MAC != "" {
+		if r.mac, err = net.ParseMAC(ec.MAC); err != nil || len(r.mac) != 6 {
+			return r, fmt.Errorf("invalid MAC address: %s: %w", ec.MAC, errdefs.ErrInvalidArgument)
+		}
+		if r.mac[0]&1 == 1 {
+			return r, fmt.Errorf("invalid MAC address %s: a multicast address cannot be an interface's: %w", ec.MAC, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, s := range ec.LinkLocalIPs {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.IsLinkLocalUnicast() {
+			return r, fmt.Errorf("invalid link local IP address: %s: %w", s, errdefs.ErrInvalidArgument)
+		}
+		r.linkLocal = append(r.linkLocal, a)
+	}
+	if predefined && len(ec.Aliases) > 0 {
+		return r, fmt.Errorf("network-scoped alias is supported only for containers in user defined networks: %w", errdefs.ErrInvalidArgument)
+	}
+	if predefined && len(ec.Links) > 0 {
+		return r, fmt.Errorf("links on the default bridge network are legacy links (HostConfig.Links), not endpoint settings: %w", errdefs.ErrInvalidArgument)
+	}
+	for _, l := range ec.Links {
+		name, alias, err := ParseLink(l)
+		if err != nil {
+			return r, err
+		}
+		r.links = append(r.links, name+":"+alias)
+	}
+	return r, nil
+}
+
+// ParseLink reads a link, "name:alias" or "name" (the alias is then the
+// name), as dockerd's opts.ParseLink does; a leading slash of the name
+// is dropped.
+func ParseLink(l string) (name, alias string, err error) {
+	if l == "" {
+		return "", "", fmt.Errorf("empty string specified for links: %w", errdefs.ErrInvalidArgument)
+	}
+	parts := strings.Split(l, ":")
+	switch len(parts) {
+	case 1:
+		name, alias = parts[0], parts[0]
+	case 2:
+		name, alias = parts[0], parts[1]
+	default:
+		return "", "", fmt.Errorf("bad format for links: %s: %w", l, errdefs.ErrInvalidArgument)
+	}
+	name = strings.TrimPrefix(name, "/")
+	alias = strings.TrimPrefix(alias, "/")
+	if name == "" || alias == "" {
+		return "", "", fmt.Errorf("bad format for links: %s: %w", l, errdefs.ErrInvalidArgument)
+	}
+	return name, alias, nil
 }
 
 // SandboxConfig is what Setup needs to give a container its network.
@@ -126,28 +238,41 @@ func (m *Manager) newEndpointLocked(sb *Sandbox, ec EndpointConfig) (*Endpoint, 
 			return nil, fmt.Errorf("container %.12s is already attached to network %s: %w", sb.ContainerID, n.Name, errdefs.ErrConflict)
 		}
 	}
-	var want netip.Addr
-	if ec.IP != "" {
-		if want, err = netip.ParseAddr(ec.IP); err != nil || !want.Is4() {
-			return nil, fmt.Errorf("invalid IPv4 address %q: %w", ec.IP, errdefs.ErrInvalidArgument)
-		}
-		if n.Name == NameBridge {
-			return nil, fmt.Errorf("user specified IP address is supported on user defined networks only: %w", errdefs.ErrInvalidArgument)
-		}
+	req, err := validateEndpoint(n, ec)
+	if err != nil {
+		return nil, err
 	}
-	ip, err := n.Pool.Allocate(sb.ContainerID, want)
+	ip, err := n.Pool.Allocate(sb.ContainerID, req.ip)
 	if err != nil {
 		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
+	var ip6 netip.Addr
+	if n.Pool6 != nil {
+		if ip6, err = n.Pool6.Allocate(sb.ContainerID, req.ip6); err != nil {
+			n.Pool.Release(ip)
+			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+	}
 	idx := sb.NextIf
 	sb.NextIf++
+	mac := macFor(ip)
+	if req.mac != nil {
+		mac = req.mac.String()
+	}
 	ep := &Endpoint{
 		ID: newID(), NetworkID: n.ID, NetworkName: n.Name, ContainerID: sb.ContainerID,
 		IfName: fmt.Sprintf("eth%d", idx), HostVeth: fmt.Sprintf("wv%s%02x", sb.ContainerID[:11], idx&0xff),
-		IP: ip, PrefixLen: n.Pool.Subnet.Bits(), MAC: macFor(ip), Aliases: ec.Aliases,
+		IP: ip, PrefixLen: n.Pool.Subnet.Bits(), MAC: mac, Aliases: ec.Aliases,
+		LinkLocalIPs: req.linkLocal, Links: req.links,
+	}
+	if ip6.IsValid() {
+		ep.IP6, ep.PrefixLen6 = ip6, n.Pool6.Subnet.Bits()
 	}
 	if !n.Internal {
 		ep.Gateway = n.Pool.Gateway
+		if n.Pool6 != nil {
+			ep.Gateway6 = n.Pool6.Gateway
+		}
 	}
 	if n.HasDNS() {
 		ep.DNS = n.Pool.Gateway
@@ -164,11 +289,16 @@ func macFor(ip netip.Addr) string {
 
 func (m *Manager) releaseLocked(ep *Endpoint) {
 	n := m.st.Networks[ep.NetworkID]
-	if n == nil || n.Pool == nil {
+	if n == nil {
 		return
 	}
-	if n.Pool.Leases[ep.IP] == ep.ContainerID {
-		n.Pool.Release(ep.IP)
+	for _, a := range []struct {
+		p  *Pool
+		ip netip.Addr
+	}{{n.Pool, ep.IP}, {n.Pool6, ep.IP6}} {
+		if a.p != nil && a.ip.IsValid() && a.p.Leases[a.ip] == ep.ContainerID {
+			a.p.Release(a.ip)
+		}
 	}
 }
 
@@ -189,7 +319,8 @@ func (m *Manager) plug(nsPath string, ep *Endpoint, routed *bool) error {
 	def := ep.Gateway.IsValid() && !*routed
 	if err := addVeth(nsPath, vethConfig{
 		hostName: ep.HostVeth, ifName: ep.IfName, bridge: bridge, ip: ep.IP, bits: ep.PrefixLen,
-		gateway: ep.Gateway, defaultRoute: def, mac: mac,
+		gateway: ep.Gateway, ip6: ep.IP6, bits6: ep.PrefixLen6, gateway6: ep.Gateway6,
+		linkLocal: ep.LinkLocalIPs, defaultRoute: def, mac: mac,
 	}); err != nil {
 		return fmt.Errorf("attaching to network %s: %w", ep.NetworkName, err)
 	}
@@ -380,10 +511,12 @@ func (m *Manager) Restore(ctx context.Context, running func(containerID string) 
 			continue
 		}
 		bridges = append(bridges, n.Bridge)
-		for a, o := range n.Pool.Leases {
-			if !owners[o] {
-				delete(n.Pool.Leases, a)
-				freed++
+		for _, p := range n.pools() {
+			for a, o := range p.Leases {
+				if !owners[o] {
+					delete(p.Leases, a)
+					freed++
+				}
 			}
 		}
 	}

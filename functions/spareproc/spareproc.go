@@ -6,7 +6,7 @@
 //
 // It runs inside the sandbox as the unprivileged sandbox user; the wharf
 // binary is bind-mounted read-only for it, which needs a static build, and
-// taken away again by the daemon once it waits (see functions/spare_linux.go):
+// taken away again by the daemon once it waits (see functions/sandbox/spare_linux.go):
 // nothing here may open the binary's path after the start.
 package spareproc
 

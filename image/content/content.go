@@ -16,6 +16,7 @@ package content
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,6 +26,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/internal/atomicfile"
@@ -205,4 +208,67 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// ErrNotLinkable is Adopt's error when the file cannot be hard-linked
+// into the store (another filesystem); the caller copies it instead.
+var ErrNotLinkable = errors.New("content: the file cannot be linked into the store")
+
+// Adopt stores the blob expected by hard-linking the file at path (a
+// blob another store on the same filesystem keeps, such as the
+// registry's) instead of copying it: no byte is written. The linked file
+// is hashed and checked against expected before it takes its name, as
+// Put checks what it writes; a mismatch is ErrInvalidArgument. A file on
+// another filesystem is ErrNotLinkable. The file must never be written
+// in place by its other owner (content-addressed stores never do): the
+// two names share the bytes, and either owner may remove its name.
+func (s *Store) Adopt(ctx context.Context, expected, path string) (int64, error) {
+	h, err := ValidateDigest(expected)
+	if err != nil {
+		return 0, err
+	}
+	final := filepath.Join(s.root, "blobs", "sha256", h)
+	if fi, err := os.Stat(final); err == nil {
+		return fi.Size(), nil
+	}
+	tmp := filepath.Join(s.root, "ingest", ".adopt-"+h+"-"+randomSuffix())
+	if err := os.Link(path, tmp); err != nil {
+		if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) {
+			return 0, ErrNotLinkable
+		}
+		return 0, fmt.Errorf("content: adopt %s: %w", expected, err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			_ = os.Remove(tmp)
+		}
+	}()
+	f, err := os.Open(tmp)
+	if err != nil {
+		return 0, fmt.Errorf("content: adopt %s: %w", expected, err)
+	}
+	defer f.Close()
+	sum := sha256.New()
+	n, err := io.Copy(sum, ctxReader{ctx, f})
+	if err != nil {
+		return 0, fmt.Errorf("content: adopt %s: %w", expected, err)
+	}
+	if got := hex.EncodeToString(sum.Sum(nil)); got != h {
+		return 0, fmt.Errorf("content: adopted blob digest mismatch: expected %s, got sha256:%s: %w", expected, got, errdefs.ErrInvalidArgument)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return 0, fmt.Errorf("content: adopt %s: %w", expected, err)
+	}
+	keep = true
+	if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wharf-dev/wharf/errdefs"
@@ -130,5 +131,49 @@ func TestInterruptedWriteLeavesNothing(t *testing.T) {
 	}
 	if n := entries(t, filepath.Join(root, "ingest")); len(n) != 0 {
 		t.Fatalf("stale ingest kept: %v", n)
+	}
+}
+
+func TestAdopt(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "elsewhere")
+	data := []byte("a layer another store keeps")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	dg := "sha256:" + hex.EncodeToString(sum[:])
+
+	// A wrong digest: refused, nothing stored.
+	wrong := "sha256:" + strings.Repeat("0", 64)
+	if _, err := s.Adopt(context.Background(), wrong, src); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("adopt with a wrong digest: %v", err)
+	}
+	if s.Has(wrong) {
+		t.Fatal("a mismatched blob was stored")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "store", "ingest")); len(ents) != 0 {
+		t.Fatalf("ingest left %v", ents)
+	}
+	n, err := s.Adopt(context.Background(), dg, src)
+	if err != nil || n != int64(len(data)) {
+		t.Fatal(n, err)
+	}
+	p, _ := s.Path(dg)
+	a, _ := os.Stat(src)
+	b, err := os.Stat(p)
+	if err != nil || !os.SameFile(a, b) {
+		t.Fatalf("the blob is not the same file: %v", err)
+	}
+	// The other owner removes its name; the store keeps the bytes.
+	if err := os.Remove(src); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ReadAll(dg); err != nil || string(got) != string(data) {
+		t.Fatalf("after the other name is gone: %q %v", got, err)
 	}
 }

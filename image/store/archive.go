@@ -37,10 +37,35 @@ const (
 	annotationRefName        = "org.opencontainers.image.ref.name"
 )
 
+// ImportOption sets an optional property of an imported image.
+type ImportOption func(*importOptions)
+
+type importOptions struct {
+	message string
+}
+
+// WithMessage sets the comment of an imported image's history (docker
+// import -m), which inspect shows as its Comment. Without it the comment
+// is dockerd's "Imported from -".
+func WithMessage(msg string) ImportOption {
+	return func(o *importOptions) { o.message = msg }
+}
+
+// importedFrom is dockerd's comment of an image imported from a request
+// body without a message.
+const importedFrom = "Imported from -"
+
 // Import turns a root filesystem tar (plain, gzip or zstd) into a one-layer
 // image, like docker import. ref "" leaves it untagged. cfg, when not nil,
 // becomes the image's runtime config; otherwise Cmd and the rest are unset.
-func (s *Store) Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config) (*Image, error) {
+func (s *Store) Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config, opts ...ImportOption) (*Image, error) {
+	o := importOptions{message: importedFrom}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.message == "" {
+		o.message = importedFrom
+	}
 	var tags []string
 	if ref != "" {
 		t, err := parseTag(ref)
@@ -68,7 +93,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Con
 		OS:           "linux",
 		Created:      v1.Time{Time: now},
 		RootFS:       v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{diffID}},
-		History:      []v1.History{{Created: v1.Time{Time: now}, Comment: "Imported from -"}},
+		History:      []v1.History{{Created: v1.Time{Time: now}, Comment: o.message}},
 	}
 	if cfg != nil {
 		cf.Config = *cfg

@@ -53,6 +53,9 @@ type layerSource struct {
 	size      int64  // blob size for progress; 0 if unknown
 	mediaType types.MediaType
 	open      func() (io.ReadCloser, error)
+	// adopt, when set, tries to store the blob without copying it (a
+	// hard link of the local registry's file); false: open it instead.
+	adopt func() (bool, error)
 }
 
 // ingestReq is everything needed to record one image.
@@ -129,6 +132,15 @@ func (s *Store) ingest(ctx context.Context, req ingestReq) (*Image, error) {
 		if dgst == "" {
 			short = shortID(diffIDs[i])
 		}
+		if need[i] && dgst != "" && !s.content.Has(dgst) && src.adopt != nil {
+			adopted, err := src.adopt()
+			if err != nil {
+				return nil, fmt.Errorf("layer %s: %w", short, err)
+			}
+			if adopted {
+				progress(Progress{ID: short, Action: "Download complete"})
+			}
+		}
 		if need[i] && (dgst == "" || !s.content.Has(dgst)) {
 			rc, err := src.open()
 			if err != nil {
@@ -186,6 +198,11 @@ func (s *Store) ingest(ctx context.Context, req ingestReq) (*Image, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, t := range req.tags {
+		if err := s.checkTagLocked(t, id); err != nil {
+			return nil, err
+		}
+	}
 	if old := s.records[id]; old != nil {
 		// Same config already stored: keep its repo digests, but refresh
 		// the manifest so that a later push sends what we just received.

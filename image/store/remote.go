@@ -53,6 +53,9 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(Progress)) (
 	if err != nil {
 		return nil, err
 	}
+	if s.local != nil && s.localHosts[r.Context().RegistryStr()] {
+		return s.pullLocal(ctx, ref, r, progress)
+	}
 	img, err := remote.Image(r, s.remoteOpts(ctx)...)
 	if err != nil {
 		return nil, remoteErr("pull", ref, err)

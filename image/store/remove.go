@@ -33,6 +33,9 @@ func (s *Store) Remove(ctx context.Context, refOrID string, force bool, inUse fu
 	if err != nil {
 		return nil, err
 	}
+	if s.internalTagLocked(rec.ID) && (byName == "" || s.internal[byName]) {
+		return nil, fmt.Errorf("unable to remove %s: the image is used by the daemon itself: %w", refOrID, errdefs.ErrConflict)
+	}
 	tags := s.tagsOfLocked(rec.ID)
 	refs := len(tags) + len(rec.RepoDigests)
 	var out []Deleted
@@ -140,7 +143,7 @@ func (s *Store) Prune(ctx context.Context, all bool, inUse func(imageID string) 
 	changedTags := false
 	for _, id := range ids {
 		tags := s.tagsOfLocked(id)
-		if inUse(id) || (!all && len(tags) > 0) {
+		if inUse(id) || (!all && len(tags) > 0) || s.internalTagLocked(id) {
 			continue
 		}
 		for _, t := range tags {

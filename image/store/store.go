@@ -22,6 +22,10 @@
 // Garbage collection (after Remove and Prune) deletes blobs and snapshots
 // that no record references and that no in-progress Pull, Import or Load
 // holds a lease on.
+//
+// References the daemon declares its own (WithInternalRefs: the functions'
+// base image) are kept out of the user's lists, prunes and removals; see
+// internal.go.
 package store
 
 import (
@@ -144,6 +148,14 @@ type Store struct {
 	configs map[string]*v1.ConfigFile
 	tags    map[string]string // familiar "name:tag" -> ID
 	leases  map[string]int    // blob digests and chain IDs in use by unfinished work
+
+	// internal are the daemon's own references (internal.go).
+	internal map[string]bool
+
+	// local is the registry this process serves and localHosts its
+	// addresses (local.go).
+	local      LocalRegistry
+	localHosts map[string]bool
 }
 
 // New opens or creates an image store under root.
@@ -156,6 +168,7 @@ func New(root string, opts ...Option) (*Store, error) {
 		configs:  map[string]*v1.ConfigFile{},
 		tags:     map[string]string{},
 		leases:   map[string]int{},
+		internal: map[string]bool{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -340,7 +353,8 @@ func (s *Store) Get(ctx context.Context, refOrID string) (*Image, error) {
 	return s.imageLocked(r)
 }
 
-// List returns all images, newest first.
+// List returns the user's images, newest first: the daemon's own
+// references are left out (internal.go).
 func (s *Store) List(ctx context.Context) ([]*Image, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -349,6 +363,11 @@ func (s *Store) List(ctx context.Context) ([]*Image, error) {
 		img, err := s.imageLocked(r)
 		if err != nil {
 			return nil, err
+		}
+		if s.internalTagLocked(r.ID) {
+			if img.RepoTags = s.userTags(img.RepoTags); len(img.RepoTags) == 0 {
+				continue
+			}
 		}
 		out = append(out, img)
 	}
@@ -372,6 +391,9 @@ func (s *Store) Tag(ctx context.Context, src, target string) error {
 	defer s.mu.Unlock()
 	r, _, err := s.resolveLocked(src)
 	if err != nil {
+		return err
+	}
+	if err := s.checkTagLocked(t, r.ID); err != nil {
 		return err
 	}
 	s.tags[t] = r.ID

@@ -1,6 +1,6 @@
 // Package sigv4 is AWS Signature Version 4 for HTTP requests signed in the
 // Authorization header: the canonical request, the signing key and the
-// signature. Both sides of wharf's AWS-shaped APIs use it: functions/auth
+// signature. Both sides of wharf's AWS-shaped APIs use it: identity
 // to verify what clients send, api/lambda to sign what the CLI sends,
 // so the two agree on every canonicalisation rule by construction.
 //

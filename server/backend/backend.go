@@ -50,8 +50,16 @@ type ContainerLifecycle interface {
 	// Update changes a container's limits and restart policy, live for
 	// a running container, and returns dockerd's warnings.
 	Update(ctx context.Context, ref string, o container.UpdateOptions) ([]string, error)
-	// Prune removes every stopped container and returns their IDs.
-	Prune(ctx context.Context) ([]string, error)
+	// Prune removes every stopped container and returns their IDs and
+	// the bytes of writable layer it freed.
+	Prune(ctx context.Context) ([]string, uint64, error)
+}
+
+// ContainerLinks removes legacy links (docker rm --link); the links
+// themselves are in a container's HostConfig.
+type ContainerLinks interface {
+	// RemoveLink removes the link alias of the container parent.
+	RemoveLink(ctx context.Context, parent, alias string) error
 }
 
 // ContainerAttach connects a client's stream to a container's stdio.
@@ -121,7 +129,7 @@ type Images interface {
 	List(ctx context.Context) ([]*store.Image, error)
 	Pull(ctx context.Context, ref string, progress func(store.Progress)) (*store.Image, error)
 	Push(ctx context.Context, ref string, progress func(store.Progress)) error
-	Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config) (*store.Image, error)
+	Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config, opts ...store.ImportOption) (*store.Image, error)
 	Save(ctx context.Context, w io.Writer, refs []string, format string) error
 	Load(ctx context.Context, r io.Reader) ([]*store.Image, error)
 	Tag(ctx context.Context, src, target string) error

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,7 @@ func (s *Server) containerRoutes() {
 	s.handle("POST /containers/{id}/wait", s.waitContainer)
 	s.handle("POST /containers/{id}/attach", s.attachContainer)
 	s.handle("DELETE /containers/{id}", s.removeContainer)
+	s.handle("DELETE /containers/{parent}/{alias}", s.removeLink)
 	s.handle("GET /containers/{id}/logs", s.logs)
 	s.handle("GET /containers/{id}/top", s.top)
 	s.handle("GET /containers/{id}/stats", s.stats)
@@ -130,10 +132,8 @@ func createRequest(name string, req *mcontainer.CreateRequest) *container.Create
 		for name, ep := range nc.EndpointsConfig {
 			var eo *container.EndpointOptions
 			if ep != nil {
-				eo = &container.EndpointOptions{Aliases: ep.Aliases}
-				if ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address.IsValid() {
-					eo.IPv4Address = ep.IPAMConfig.IPv4Address.String()
-				}
+				o := endpointOptions(ep)
+				eo = &o
 			}
 			out.Endpoints[name] = eo
 		}
@@ -171,6 +171,7 @@ func hostConfigRequest(h *mcontainer.HostConfig) *container.HostConfigRequest {
 		Tmpfs:             h.Tmpfs,
 		VolumesFrom:       h.VolumesFrom,
 		LogConfig:         container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
+		Links:             h.Links,
 	}
 	for _, u := range h.Ulimits {
 		if u != nil {
@@ -212,11 +213,18 @@ func hostConfigRequest(h *mcontainer.HostConfig) *container.HostConfigRequest {
 }
 
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
-	var req mcontainer.CreateRequest
-	if err := decodeBody(r, &req); err != nil {
+	var body createBody
+	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
-	o, err := createRequest(r.URL.Query().Get("name"), &req).Options()
+	cr := createRequest(r.URL.Query().Get("name"), &body.CreateRequest)
+	warnings := []string{}
+	if w, err := migrateMacAddress(cr, body.MacAddress, requestVersion(r)); err != nil {
+		return err
+	} else if w != "" {
+		warnings = append(warnings, w)
+	}
+	o, err := cr.Options()
 	if err != nil {
 		return err
 	}
@@ -228,7 +236,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: append([]string{}, c.Warnings...)})
+	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: append(warnings, c.Warnings...)})
 }
 
 // portSummaries lists published ports as docker ps shows them.
@@ -375,11 +383,12 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	j := inspectResponse(c, s.c.LogPath(c.ID), s.c.RootfsPath(c.ID))
+	j.HostConfig.Links = s.linkNames(r.Context(), c)
 	if boolQuery(r, "size") {
 		rw := dirSize(upperDir(s.c.RootfsPath(c.ID)))
 		j.SizeRw = &rw
 	}
-	return writeJSON(w, http.StatusOK, j)
+	return writeJSON(w, http.StatusOK, inspectJSON{InspectResponse: j, NetworkSettings: withLegacyFields(j.NetworkSettings)})
 }
 
 func summary(c *container.Container, now time.Time) mcontainer.Summary {
@@ -414,6 +423,14 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	}
+	// A linked container is also listed under its link names
+	// ("/parent/alias"), after its own, as dockerd lists it.
+	linkNames := map[string][]string{}
+	for _, c := range list {
+		for _, l := range c.HostConfig.Links {
+			linkNames[l.ChildID] = append(linkNames[l.ChildID], "/"+c.Name+"/"+l.Alias)
+		}
+	}
 	now := time.Now()
 	out := []mcontainer.Summary{}
 	for _, c := range list {
@@ -428,6 +445,10 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		sum := summary(c, now)
+		if ln := linkNames[c.ID]; len(ln) > 0 {
+			sort.Strings(ln)
+			sum.Names = append(sum.Names, ln...)
+		}
 		if boolQuery(r, "size") {
 			sum.SizeRw = dirSize(upperDir(s.c.RootfsPath(c.ID)))
 		}
@@ -440,19 +461,46 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
-	ids, err := s.c.Prune(r.Context())
+	ids, reclaimed, err := s.c.Prune(r.Context())
 	if err != nil {
 		return err
 	}
 	if ids == nil {
 		ids = []string{}
 	}
-	return writeJSON(w, http.StatusOK, mcontainer.PruneReport{ContainersDeleted: ids})
+	return writeJSON(w, http.StatusOK, mcontainer.PruneReport{ContainersDeleted: ids, SpaceReclaimed: reclaimed})
+}
+
+// linkNames renders a container's legacy links as dockerd's inspect does,
+// "/child:/parent/alias", with the linked containers' current names (a
+// link to a removed container keeps its last name, as in dockerd).
+func (s *Server) linkNames(ctx context.Context, c *container.Container) []string {
+	var out []string
+	for _, l := range c.HostConfig.Links {
+		name := l.ChildName
+		if child, err := s.c.Get(ctx, l.ChildID); err == nil {
+			name = child.Name
+		}
+		out = append(out, "/"+name+":/"+c.Name+"/"+l.Alias)
+	}
+	return out
+}
+
+// removeLink is DELETE /containers/{parent}/{alias}?link=1 (docker rm
+// --link /parent/alias): the link goes, both containers stay. Without
+// link=1 such a path names no container.
+func (s *Server) removeLink(w http.ResponseWriter, r *http.Request) error {
+	parent, alias := r.PathValue("parent"), r.PathValue("alias")
+	if !boolQuery(r, "link") {
+		return fmt.Errorf("No such container: %s/%s: %w", parent, alias, errdefs.ErrNotFound)
+	}
+	return noContent(w, s.c.RemoveLink(r.Context(), parent, alias))
 }
 
 func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
 	if boolQuery(r, "link") {
-		return fmt.Errorf("links are not supported: %w", errdefs.ErrInvalidArgument)
+		// A name without a parent is the container's own name.
+		return fmt.Errorf("Conflict, cannot remove the default link name of the container: %w", errdefs.ErrConflict)
 	}
 	c, err := s.c.Get(r.Context(), r.PathValue("id"))
 	if err != nil {

@@ -327,7 +327,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request, src string)
 		}
 		ref = reference.Familiar(t)
 	}
-	img, err := s.i.Import(r.Context(), r.Body, ref, cfg)
+	img, err := s.i.Import(r.Context(), r.Body, ref, cfg, store.WithMessage(q.Get("message")))
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,9 @@ func (s *Server) inspectNet(ctx context.Context, ref string) (*network.Network, 
 func (s *Server) networkRoutes() {
 	s.handle("GET /networks", s.listNetworks)
 	s.handle("GET /networks/{$}", s.listNetworks)
-	s.handle("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
+	// A network's name may hold slashes (dockerd takes any name), so the
+	// name is the rest of the path, as dockerd's {id:.*} routes match it.
+	s.handle("GET /networks/{id...}", func(w http.ResponseWriter, r *http.Request) error {
 		n, err := s.inspectNet(r.Context(), r.PathValue("id"))
 		if err != nil {
 			return err
@@ -88,42 +90,19 @@ func (s *Server) networkRoutes() {
 	})
 	s.handle("POST /networks/create", s.createNetwork)
 	s.handle("POST /networks/prune", s.pruneNetworks)
-	s.handle("POST /networks/{id}/connect", func(w http.ResponseWriter, r *http.Request) error {
-		if s.conn == nil {
-			return notYet("connecting containers to networks")
+	s.handle("POST /networks/{rest...}", func(w http.ResponseWriter, r *http.Request) error {
+		rest := r.PathValue("rest")
+		if id, ok := strings.CutSuffix(rest, "/connect"); ok {
+			r.SetPathValue("id", id)
+			return s.connectNetwork(w, r)
 		}
-		var req mnetwork.ConnectRequest
-		if err := decodeBody(r, &req); err != nil {
-			return err
+		if id, ok := strings.CutSuffix(rest, "/disconnect"); ok {
+			r.SetPathValue("id", id)
+			return s.disconnectNetwork(w, r)
 		}
-		var o container.EndpointOptions
-		if ec := req.EndpointConfig; ec != nil {
-			o.Aliases = ec.Aliases
-			if ec.IPAMConfig != nil && ec.IPAMConfig.IPv4Address.IsValid() {
-				o.IPv4Address = ec.IPAMConfig.IPv4Address.String()
-			}
-		}
-		if err := s.conn.ConnectNetwork(r.Context(), req.Container, r.PathValue("id"), o); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusOK)
-		return nil
+		return fmt.Errorf("page not found: %w", errdefs.ErrNotFound)
 	})
-	s.handle("POST /networks/{id}/disconnect", func(w http.ResponseWriter, r *http.Request) error {
-		if s.conn == nil {
-			return notYet("disconnecting containers from networks")
-		}
-		var req mnetwork.DisconnectRequest
-		if err := decodeBody(r, &req); err != nil {
-			return err
-		}
-		if err := s.conn.DisconnectNetwork(r.Context(), req.Container, r.PathValue("id"), req.Force); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusOK)
-		return nil
-	})
-	s.handle("DELETE /networks/{id}", func(w http.ResponseWriter, r *http.Request) error {
+	s.handle("DELETE /networks/{id...}", func(w http.ResponseWriter, r *http.Request) error {
 		if s.nets == nil {
 			n, err := s.inspectNet(r.Context(), r.PathValue("id"))
 			if err != nil {
@@ -133,6 +112,40 @@ func (s *Server) networkRoutes() {
 		}
 		return noContent(w, s.nets.Remove(r.Context(), r.PathValue("id")))
 	})
+}
+
+func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
+	if s.conn == nil {
+		return notYet("connecting containers to networks")
+	}
+	var req mnetwork.ConnectRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	var o container.EndpointOptions
+	if ec := req.EndpointConfig; ec != nil {
+		o = endpointOptions(ec)
+	}
+	if err := s.conn.ConnectNetwork(r.Context(), req.Container, r.PathValue("id"), o); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) error {
+	if s.conn == nil {
+		return notYet("disconnecting containers from networks")
+	}
+	var req mnetwork.DisconnectRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if err := s.conn.DisconnectNetwork(r.Context(), req.Container, r.PathValue("id"), req.Force); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // networkCreateRequest is Docker's create body; CheckDuplicate was dropped
@@ -150,34 +163,45 @@ func (s *Server) createNetwork(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if req.Name == "" {
-		return fmt.Errorf("network name is required: %w", errdefs.ErrInvalidArgument)
-	}
-	if req.EnableIPv6 != nil && *req.EnableIPv6 {
-		return fmt.Errorf("IPv6 networks are not supported: %w", errdefs.ErrInvalidArgument)
-	}
 	if req.Scope != "" && req.Scope != "local" {
 		return fmt.Errorf("network scope %q is not supported (only local): %w", req.Scope, errdefs.ErrInvalidArgument)
 	}
-	o := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Labels: req.Labels, Options: req.Options}
+	if req.EnableIPv4 != nil && !*req.EnableIPv4 {
+		return fmt.Errorf("IPv4 cannot be disabled on a network of this daemon: %w", errdefs.ErrInvalidArgument)
+	}
+	if req.Ingress {
+		return fmt.Errorf("Ingress network can only be global scope network: %w", errdefs.ErrForbidden)
+	}
+	if req.ConfigOnly || req.ConfigFrom != nil && req.ConfigFrom.Network != "" {
+		return fmt.Errorf("config-only networks are not supported by this daemon: %w", errdefs.ErrNotImplemented)
+	}
+	// Attachable means something only to swarm services; dockerd takes
+	// it on a local network and shows it, and compose 1.x sends it.
+	o := network.CreateOptions{Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable,
+		Labels: req.Labels, Options: req.Options, EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6}
 	if req.IPAM != nil {
 		if req.IPAM.Driver != "" && req.IPAM.Driver != "default" {
 			return fmt.Errorf("IPAM driver %q is not supported: %w", req.IPAM.Driver, errdefs.ErrInvalidArgument)
 		}
-		if len(req.IPAM.Config) > 1 {
-			return fmt.Errorf("only one IPAM config (subnet) per network is supported: %w", errdefs.ErrInvalidArgument)
-		}
-		if len(req.IPAM.Config) == 1 {
-			c := req.IPAM.Config[0]
+		o.IPAMOptions = req.IPAM.Options
+		for _, c := range req.IPAM.Config {
+			var ic network.IPAMConfig
 			if c.Subnet.IsValid() {
-				o.Subnet = c.Subnet.String()
+				ic.Subnet = c.Subnet.String()
 			}
 			if c.IPRange.IsValid() {
-				o.IPRange = c.IPRange.String()
+				ic.IPRange = c.IPRange.String()
 			}
 			if c.Gateway.IsValid() {
-				o.Gateway = c.Gateway.String()
+				ic.Gateway = c.Gateway.String()
 			}
+			for name, a := range c.AuxAddress {
+				if ic.AuxAddresses == nil {
+					ic.AuxAddresses = map[string]string{}
+				}
+				ic.AuxAddresses[name] = a.String()
+			}
+			o.IPAM = append(o.IPAM, ic)
 		}
 	}
 	n, err := s.nets.Create(r.Context(), o)
@@ -342,7 +366,8 @@ func (s *Server) networkInspect(ctx context.Context, n *network.Network) mnetwor
 	ni := mnetwork.Inspect{
 		Network: mnetwork.Network{
 			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == network.DriverBridge,
-			Internal: n.Internal, IPAM: mnetwork.IPAM{Driver: "default", Options: map[string]string{}, Config: []mnetwork.IPAMConfig{}},
+			EnableIPv6: n.EnableIPv6, Internal: n.Internal, Attachable: n.Attachable,
+			IPAM:    mnetwork.IPAM{Driver: "default", Options: map[string]string{}, Config: []mnetwork.IPAMConfig{}},
 			Options: map[string]string{}, Labels: map[string]string{},
 		},
 		Containers: map[string]mnetwork.EndpointResource{},
@@ -356,15 +381,33 @@ func (s *Server) networkInspect(ctx context.Context, n *network.Network) mnetwor
 	for k, v := range n.Labels {
 		ni.Labels[k] = v
 	}
-	if n.Pool != nil {
+	switch {
+	case n.IPAM != nil:
+		// As asked for: dockerd shows null options when none were
+		// given, and no gateway for a subnet given without one.
+		ni.IPAM.Driver, ni.IPAM.Options = n.IPAM.Driver, n.IPAM.Options
+		for _, c := range n.IPAM.Config {
+			var ic mnetwork.IPAMConfig
+			ic.Subnet, _ = netip.ParsePrefix(c.Subnet)
+			ic.IPRange, _ = netip.ParsePrefix(c.IPRange)
+			ic.Gateway, _ = netip.ParseAddr(c.Gateway)
+			for name, a := range c.AuxAddresses {
+				if ic.AuxAddress == nil {
+					ic.AuxAddress = map[string]netip.Addr{}
+				}
+				ic.AuxAddress[name], _ = netip.ParseAddr(a)
+			}
+			ni.IPAM.Config = append(ni.IPAM.Config, ic)
+		}
+	case n.Pool != nil:
 		c := mnetwork.IPAMConfig{Subnet: n.Pool.Subnet, Gateway: n.Pool.Gateway}
 		if n.Pool.Range.IsValid() && n.Pool.Range != n.Pool.Subnet {
 			c.IPRange = n.Pool.Range
 		}
 		ni.IPAM.Config = append(ni.IPAM.Config, c)
-		if n.Bridge != "" {
-			ni.Options["com.docker.network.bridge.name"] = n.Bridge
-		}
+	}
+	if n.Bridge != "" {
+		ni.Options["com.docker.network.bridge.name"] = n.Bridge
 	}
 	for cid, ep := range n.Containers {
 		er := mnetwork.EndpointResource{EndpointID: ep.ID}
@@ -373,6 +416,9 @@ func (s *Server) networkInspect(ctx context.Context, n *network.Network) mnetwor
 		}
 		if ep.IP.IsValid() {
 			er.IPv4Address = netip.PrefixFrom(ep.IP, ep.PrefixLen)
+		}
+		if ep.IP6.IsValid() {
+			er.IPv6Address = netip.PrefixFrom(ep.IP6, ep.PrefixLen6)
 		}
 		if mac, err := net.ParseMAC(ep.MAC); err == nil {
 			er.MacAddress = mnetwork.HardwareAddr(mac)

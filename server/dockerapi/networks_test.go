@@ -189,7 +189,7 @@ func TestDockerAPINetworksAndVolumes(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &cr); code != 201 || err != nil || len(cr.ID) != 64 || !strings.Contains(body, `"Warning"`) {
 		t.Errorf("create: %d %s", code, body)
 	}
-	if o := nets.created; o.Subnet != "10.9.0.0/24" || o.Gateway != "10.9.0.254" || !o.Internal || o.Labels["k"] != "v" {
+	if o := nets.created; len(o.IPAM) != 1 || o.IPAM[0].Subnet != "10.9.0.0/24" || o.IPAM[0].Gateway != "10.9.0.254" || !o.Internal || o.Labels["k"] != "v" {
 		t.Errorf("create options: %+v", o)
 	}
 	for _, tc := range []struct {

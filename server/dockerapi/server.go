@@ -46,6 +46,7 @@ const MinAPIVersion = "1.24"
 // endpoints.
 type Containers interface {
 	backend.ContainerLifecycle
+	backend.ContainerLinks
 	backend.ContainerAttach
 	backend.ContainerLogs
 	backend.ContainerStats

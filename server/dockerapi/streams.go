@@ -49,14 +49,21 @@ func cgroup2() bool {
 func statsResponse(c *container.Container, cur, pre *container.Stats, v2 bool) mcontainer.StatsResponse {
 	out := mcontainer.StatsResponse{
 		ID: c.ID, Name: "/" + c.Name, OSType: "linux", Read: cur.Read,
-		CPUStats: mcontainer.CPUStats{
-			CPUUsage:    mcontainer.CPUUsage{TotalUsage: cur.CPUUsage},
-			SystemUsage: cur.SystemUsage, OnlineCPUs: uint32(cur.OnlineCPUs),
-		},
+		CPUStats:    cpuStats(cur),
 		MemoryStats: mcontainer.MemoryStats{Usage: cur.MemoryUsage, Limit: cur.MemoryLimit, Stats: map[string]uint64{}},
 		PidsStats:   mcontainer.PidsStats{Current: cur.PidsCurrent, Limit: cur.PidsLimit},
-		BlkioStats:  mcontainer.BlkioStats{},
-		Networks:    map[string]mcontainer.NetworkStats{},
+		// dockerd gives empty lists, not null, when it has no entries.
+		BlkioStats: mcontainer.BlkioStats{
+			IoServiceBytesRecursive: []mcontainer.BlkioStatEntry{}, IoServicedRecursive: []mcontainer.BlkioStatEntry{},
+			IoQueuedRecursive: []mcontainer.BlkioStatEntry{}, IoServiceTimeRecursive: []mcontainer.BlkioStatEntry{},
+			IoWaitTimeRecursive: []mcontainer.BlkioStatEntry{}, IoMergedRecursive: []mcontainer.BlkioStatEntry{},
+			IoTimeRecursive: []mcontainer.BlkioStatEntry{}, SectorsRecursive: []mcontainer.BlkioStatEntry{},
+		},
+		Networks: map[string]mcontainer.NetworkStats{},
+	}
+	for name, n := range cur.Networks {
+		out.Networks[name] = mcontainer.NetworkStats{RxBytes: n.RxBytes, RxPackets: n.RxPackets, RxErrors: n.RxErrors, RxDropped: n.RxDropped,
+			TxBytes: n.TxBytes, TxPackets: n.TxPackets, TxErrors: n.TxErrors, TxDropped: n.TxDropped}
 	}
 	// The docker CLI subtracts the inactive page cache from the usage; it
 	// reads total_inactive_file on cgroup v1 and inactive_file on v2.
@@ -67,12 +74,17 @@ func statsResponse(c *container.Container, cur, pre *container.Stats, v2 bool) m
 	}
 	if pre != nil {
 		out.PreRead = pre.Read
-		out.PreCPUStats = mcontainer.CPUStats{
-			CPUUsage:    mcontainer.CPUUsage{TotalUsage: pre.CPUUsage},
-			SystemUsage: pre.SystemUsage, OnlineCPUs: uint32(pre.OnlineCPUs),
-		}
+		out.PreCPUStats = cpuStats(pre)
 	}
 	return out
+}
+
+func cpuStats(s *container.Stats) mcontainer.CPUStats {
+	return mcontainer.CPUStats{
+		CPUUsage: mcontainer.CPUUsage{TotalUsage: s.CPUUsage, PercpuUsage: s.PerCPU,
+			UsageInUsermode: s.CPUUser, UsageInKernelmode: s.CPUSystem},
+		SystemUsage: s.SystemUsage, OnlineCPUs: uint32(s.OnlineCPUs),
+	}
 }
 
 // stats streams a sample a second, each carrying the previous one as

@@ -10,6 +10,7 @@ import (
 	mcontainer "github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 )
@@ -28,6 +29,7 @@ func (s *Server) routes() {
 	s.imageRoutes()
 	s.networkRoutes()
 	s.volumeRoutes()
+	s.swarmRoutes()
 }
 
 // ping answers what clients negotiate with: the API version, the OS type
@@ -119,6 +121,11 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		SecurityOptions:    wi.SecurityOptions,
 		CDISpecDirs:        []string{},
 		Warnings:           []string{},
+		// Never part of a swarm (swarm.go).
+		Swarm: swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
+	}
+	if s.nets != nil {
+		info.Plugins.Network = append([]string{"bridge"}, info.Plugins.Network...)
 	}
 	for _, h := range wi.InsecureRegistries {
 		info.RegistryConfig.InsecureRegistryCIDRs = nil

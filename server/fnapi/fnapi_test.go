@@ -12,19 +12,16 @@ import (
 	"testing"
 
 	"github.com/wharf-dev/wharf/functions"
+	"github.com/wharf-dev/wharf/functions/fntest"
+	"github.com/wharf-dev/wharf/functions/sandbox/sandboxtest"
 	"github.com/wharf-dev/wharf/functions/trigger"
-	"github.com/wharf-dev/wharf/internal/testutil"
 )
 
 func TestAdminEndpoints(t *testing.T) {
-	root := t.TempDir()
-	e, err := functions.NewEngine(root, functions.ProcessLauncher{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	env := fntest.New(t, fntest.WithFunctions(sandboxtest.Hello))
+	e, root := env.Engine, env.Root
 	ctx := context.Background()
-	if _, err := e.Create(ctx, functions.CreateInput{Config: functions.Config{FunctionName: "hello", Runtime: "provided"}, Code: functions.Code{ZipFile: testutil.HelloZip(t)}}); err != nil {
+	if _, err := e.Create(ctx, functions.CreateInput{Config: functions.Config{FunctionName: "hello", Runtime: "provided"}, Code: functions.Code{ZipFile: fntest.Zip(t)}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Invoke(ctx, functions.InvokeInput{FunctionName: "hello", Payload: []byte(`{"print":"logged-line"}`)}); err != nil {
@@ -73,6 +70,9 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	if c, body := get("/hello/metrics"); c != 200 || !strings.Contains(body, `"Invocations":1`) {
 		t.Fatalf("metrics: %d %s", c, body)
+	}
+	if c, body := get("/hello/failures"); c != 200 || strings.TrimSpace(body) != "[]" {
+		t.Fatalf("failures: %d %s", c, body)
 	}
 	if c, _ := get("/nope/metrics"); c != 404 {
 		t.Fatalf("metrics of a missing function: %d", c)

@@ -6,14 +6,14 @@ import (
 	"net/http"
 
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // Authorization: every operation is an IAM action (the names below, as
 // Lambda's IAM actions are spelled) on the function its path names, or on
 // no resource for ListFunctions; CreateFunction's function is in its
 // body, so its handler checks it once decoded. The key's statements
-// decide (auth.Allowed).
+// decide (identity.Allowed).
 //
 // Creating an image function, giving a function an image
 // (UpdateFunctionCode with ImageUri) and changing what runs from its image
@@ -26,17 +26,17 @@ import (
 // identityKey is the context key of the request's verified identity.
 type identityKey struct{}
 
-func withIdentity(ctx context.Context, id *auth.Identity) context.Context {
+func withIdentity(ctx context.Context, id *identity.Identity) context.Context {
 	return context.WithValue(ctx, identityKey{}, id)
 }
 
-func identityOf(ctx context.Context) *auth.Identity {
-	id, _ := ctx.Value(identityKey{}).(*auth.Identity)
+func identityOf(ctx context.Context) *identity.Identity {
+	id, _ := ctx.Value(identityKey{}).(*identity.Identity)
 	return id
 }
 
 // accessDenied is Lambda's refusal of an action (IAM's message shape).
-func accessDenied(id *auth.Identity, action, resource, why string) error {
+func accessDenied(id *identity.Identity, action, resource, why string) error {
 	arn := "*"
 	if resource != "" {
 		arn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", functions.DefaultRegion, functions.DefaultAccount, resource)
@@ -65,7 +65,7 @@ func authorizeAdmin(r *http.Request, action, resource, what string) error {
 	if err := authorize(r, action, resource); err != nil {
 		return err
 	}
-	if id := identityOf(r.Context()); !auth.IsAdmin(id.Statements) {
+	if id := identityOf(r.Context()); !identity.IsAdmin(id.Statements) {
 		return accessDenied(id, action, resource, "because "+what+" needs an admin key (wharf keys create --admin)")
 	}
 	return nil

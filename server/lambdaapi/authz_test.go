@@ -13,7 +13,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // wantDenied checks Lambda's refusal: AccessDeniedException, 403.
@@ -86,9 +86,9 @@ func TestKeyPolicies(t *testing.T) {
 	}
 }
 
-func mustStatement(t *testing.T, s string) auth.Statement {
+func mustStatement(t *testing.T, s string) identity.Statement {
 	t.Helper()
-	st, err := auth.ParseStatement(s)
+	st, err := identity.ParseStatement(s)
 	if err != nil {
 		t.Fatal(err)
 	}

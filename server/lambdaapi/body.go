@@ -12,13 +12,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // Request bodies before their signature is verified.
 //
 // Everything of a signature that does not need the body is checked first
-// (auth.CheckHeaders: a known key, a fresh date, the scope's day and
+// (identity.CheckHeaders: a known key, a fresh date, the scope's day and
 // service), and the announced Content-Length against the operation's
 // bound. Only then is the body read, and it is hashed as it is read:
 //
@@ -95,7 +95,7 @@ type spooled struct {
 // readSigned reads r's body as the package doc above says and verifies the
 // signature sr started. It returns the identity and a function that
 // releases what the request holds, to be called when it is done.
-func (s *Server) readSigned(r *http.Request, sr *auth.Signed, limit int64) (*auth.Identity, func(), error) {
+func (s *Server) readSigned(r *http.Request, sr *identity.Signed, limit int64) (*identity.Identity, func(), error) {
 	if r.ContentLength == 0 || !spools(r.URL.Path) {
 		n := r.ContentLength
 		if n < 0 || n > limit {

@@ -17,9 +17,9 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
-	"github.com/wharf-dev/wharf/functions/fake"
+	"github.com/wharf-dev/wharf/functions/fntest"
+	"github.com/wharf-dev/wharf/functions/sandbox/inproc"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // zeros is an endless body that costs the client no memory.
@@ -33,7 +33,7 @@ func (zeros) Read(p []byte) (int, error) {
 // signedHead returns the head of a request of n body bytes signed with
 // key for service, as an SDK would send it: the signature covers a body
 // that the test then sends only part of (or none).
-func signedHead(t *testing.T, srvURL, method, path string, n int64, key auth.Key, service string) string {
+func signedHead(t *testing.T, srvURL, method, path string, n int64, key identity.Key, service string) string {
 	t.Helper()
 	req, err := http.NewRequest(method, srvURL+path, nil)
 	if err != nil {
@@ -120,7 +120,7 @@ func TestCodeUploadNotBufferedBeforeSignature(t *testing.T) {
 func TestSignatureHeadersCheckedBeforeBody(t *testing.T) {
 	e := newEnv(t)
 	path := "/2015-03-31/functions/x/code"
-	unknown := auth.Key{AccessKeyID: "AKIAUNKNOWNUNKNOWN00", SecretAccessKey: strings.Repeat("s", 40)}
+	unknown := identity.Key{AccessKeyID: "AKIAUNKNOWNUNKNOWN00", SecretAccessKey: strings.Repeat("s", 40)}
 	for name, head := range map[string]string{
 		"other service": signedHead(t, e.srv.URL, "PUT", path, MaxCodeBody, e.key, "s3"),
 		"unknown key":   signedHead(t, e.srv.URL, "PUT", path, MaxCodeBody, unknown, "lambda"),
@@ -185,7 +185,7 @@ func TestInvokeBodiesBounded(t *testing.T) {
 // answered and closed, and frees what it held.
 func TestSlowBodyTimesOut(t *testing.T) {
 	keys, key := fuzzKeys(t)
-	srv := httptest.NewServer(New(fake.New(), keys, WithBodyDeadline(200*time.Millisecond, 1<<30)))
+	srv := httptest.NewServer(New(newEngine(t).Engine, keys, WithBodyDeadline(200*time.Millisecond, 1<<30)))
 	t.Cleanup(srv.Close)
 	head := signedHead(t, srv.URL, "PUT", "/2015-03-31/functions/x/code", 1<<20, key, "lambda")
 	c, r := stalled(t, srv, head)
@@ -213,13 +213,13 @@ func TestSlowBodyTimesOut(t *testing.T) {
 // runs longer than it still answers.
 func TestLongInvokeOutlivesBodyDeadline(t *testing.T) {
 	keys, key := fuzzKeys(t)
-	svc := fake.New(fake.WithHandler(func(ctx context.Context, _ functions.Config, payload []byte) ([]byte, bool, string, error) {
+	fn := newEngine(t, fntest.WithHandler(func(ctx context.Context, inv *inproc.Invocation) ([]byte, error) {
 		time.Sleep(700 * time.Millisecond)
-		return payload, false, "", nil
+		return inv.Payload, nil
 	}))
-	srv := httptest.NewServer(New(svc, keys, WithBodyDeadline(200*time.Millisecond, 1<<30)))
+	srv := httptest.NewServer(New(fn.Engine, keys, WithBodyDeadline(200*time.Millisecond, 1<<30)))
 	t.Cleanup(srv.Close)
-	e := &env{svc: svc, keys: keys, key: key, srv: srv}
+	e := &env{fn: fn, keys: keys, key: key, srv: srv}
 	e.client = e.clientWith(key.AccessKeyID, key.SecretAccessKey)
 	e.create(t, "slow")
 	out, err := e.client.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("slow"), Payload: []byte(`{"a":1}`)})

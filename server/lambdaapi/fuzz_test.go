@@ -13,17 +13,17 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
-	"github.com/wharf-dev/wharf/functions/fake"
+	"github.com/wharf-dev/wharf/functions/fntest"
+	"github.com/wharf-dev/wharf/identity"
 )
 
-// fuzzServer is a Lambda API over a fresh fake holding function "fn"
+// fuzzServer is a Lambda API over a fresh engine holding function "fn"
 // (published once, alias "live"), and a key to sign with.
-func fuzzServer(t testing.TB, keys *auth.Keys) http.Handler {
-	svc := fake.New()
+func fuzzServer(t testing.TB, keys *identity.Keys, opts ...fntest.Option) http.Handler {
+	svc := newEngine(t, opts...).Engine
 	ctx := context.Background()
 	if _, err := svc.Create(ctx, functions.CreateInput{
-		Config: functions.Config{FunctionName: "fn", Runtime: "provided"}, Code: functions.Code{ZipFile: []byte("PK")}, Publish: true,
+		Config: functions.Config{FunctionName: "fn", Runtime: "provided"}, Code: functions.Code{ZipFile: testZip(t, "")}, Publish: true,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -33,14 +33,14 @@ func fuzzServer(t testing.TB, keys *auth.Keys) http.Handler {
 	return New(svc, keys)
 }
 
-func fuzzKeys(t testing.TB) (*auth.Keys, auth.Key) {
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+func fuzzKeys(t testing.TB) (*identity.Keys, identity.Key) {
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// An admin key: every operation gets past authorization to the
 	// decoding the fuzzers are after.
-	key, err := keys.Create(auth.AdminStatement)
+	key, err := keys.Create(identity.AdminStatement)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,8 @@ func FuzzRequestJSON(f *testing.F) {
 	keys, key := fuzzKeys(f)
 	f.Fuzz(func(t *testing.T, target uint8, body []byte) {
 		op := decodeTargets[int(target)%len(decodeTargets)]
-		h := fuzzServer(t, keys)
+		// No operation decoded here queues an event.
+		h := fuzzServer(t, keys, fntest.WithoutQueue())
 		req := httptest.NewRequest(op.method, "http://lambda.local"+op.path, bytes.NewReader(body))
 		sign(t, req, key, body, time.Now())
 		rec := httptest.NewRecorder()

@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // invokeInput decodes an invocation: the qualified name, the invocation
@@ -37,7 +37,7 @@ func invokeInput(r *http.Request) (functions.InvokeInput, error) {
 	}
 	// The verifier has read the body already; take its bytes rather than
 	// copy them again.
-	if b, ok := r.Body.(*auth.Body); ok {
+	if b, ok := r.Body.(*identity.Body); ok {
 		in.Payload = b.Bytes()
 	} else if in.Payload, err = io.ReadAll(r.Body); err != nil {
 		return in, err

@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
-	"github.com/wharf-dev/wharf/functions/fake"
+	"github.com/wharf-dev/wharf/identity"
 )
 
-// BenchmarkInvokeHandler is the Lambda API's own cost of one Invoke: the
-// SigV4 verification, routing, decoding and encoding, over a fake Service
-// that answers at once.
+// BenchmarkInvokeHandler is the cost of one warm Invoke through the Lambda
+// API: the SigV4 verification, routing, decoding and encoding, and the
+// engine's invocation over the Runtime API of an in-process sandbox that
+// answers at once (a loopback round trip).
 func BenchmarkInvokeHandler(b *testing.B) {
-	keys, err := auth.OpenKeys(filepath.Join(b.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(b.TempDir(), "keys.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func BenchmarkInvokeHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc := fake.New()
+	svc := newEngine(b).Engine
 	if _, err := svc.Create(b.Context(), functions.CreateInput{Config: functions.Config{FunctionName: "fn", Runtime: "provided.al2023", Role: "arn:aws:iam::000000000000:role/x", Handler: "bootstrap"}, Code: functions.Code{ZipFile: testZip(b, "x")}}); err != nil {
 		b.Fatal(err)
 	}

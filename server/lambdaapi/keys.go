@@ -9,7 +9,7 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/errdefs"
-	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/httperr"
 )
 
@@ -25,7 +25,7 @@ const maxKeyRequest = 64 << 10
 //	DELETE /wharf/v1/keys/{id}  revoke a key → 204
 //
 // Errors are the native API's {"message": ...} with its status codes.
-func KeysHandler(keys *auth.Keys) http.Handler {
+func KeysHandler(keys *identity.Keys) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /wharf/v1/keys", func(w http.ResponseWriter, r *http.Request) {
 		var req wharf.CreateKeyRequest
@@ -34,12 +34,12 @@ func KeysHandler(keys *auth.Keys) http.Handler {
 			nativeError(w, fmt.Errorf("decoding the key request: %v: %w", err, errdefs.ErrInvalidArgument))
 			return
 		}
-		var stmts []auth.Statement
+		var stmts []identity.Statement
 		if req.Admin {
-			stmts = append(stmts, auth.AdminStatement)
+			stmts = append(stmts, identity.AdminStatement)
 		}
 		for _, p := range req.Policies {
-			st, err := auth.ParseStatement(p)
+			st, err := identity.ParseStatement(p)
 			if err != nil {
 				nativeError(w, err)
 				return
@@ -71,7 +71,7 @@ func KeysHandler(keys *auth.Keys) http.Handler {
 	return mux
 }
 
-func policyStrings(stmts []auth.Statement) []string {
+func policyStrings(stmts []identity.Statement) []string {
 	var out []string
 	for _, st := range stmts {
 		out = append(out, st.String())

@@ -3,7 +3,7 @@
 // aws-sdk-go-v2's lambda client work against wharf with --endpoint-url.
 //
 // Every request is authenticated with AWS Signature Version 4 against the
-// access keys wharf issues (functions/auth) before it is routed; what a
+// access keys wharf issues (identity) before it is routed; what a
 // request can make the daemon read and hold before its signature is
 // verified is bounded as body.go describes. Handlers
 // decode the request, call one Service method and encode the answer;
@@ -53,7 +53,7 @@ import (
 
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
+	"github.com/wharf-dev/wharf/identity"
 )
 
 // Bounds on request bodies, checked against Content-Length before a body
@@ -81,7 +81,7 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 // Server is the Lambda API handler.
 type Server struct {
 	svc    functions.Service
-	verify *auth.Verifier
+	verify *identity.Verifier
 	log    *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
@@ -95,14 +95,14 @@ type Server struct {
 }
 
 // New returns the Lambda API over svc, accepting requests signed with keys.
-func New(svc functions.Service, keys *auth.Keys, opts ...Option) *Server {
+func New(svc functions.Service, keys *identity.Keys, opts ...Option) *Server {
 	s := &Server{svc: svc, log: slog.New(slog.DiscardHandler), now: time.Now, mux: http.NewServeMux(),
 		spoolDir: os.TempDir(), spoolSlots: make(chan struct{}, maxSpooling), memory: &budget{left: memoryBudget},
 		bodyGrace: bodyGrace, minBodyRate: minBodyRate}
 	for _, o := range opts {
 		o(s)
 	}
-	s.verify = auth.NewVerifier(keys, s.now, MaxCodeBody)
+	s.verify = identity.NewVerifier(keys, s.now, MaxCodeBody)
 	s.routes()
 	return s
 }
@@ -212,7 +212,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authenticate checks the signature's headers, then reads the body within
 // its bounds (body.go) and verifies the signature over it. release frees
 // what the request holds once it is served.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (id *auth.Identity, release func(), err error) {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (id *identity.Identity, release func(), err error) {
 	if r.Header.Get("Authorization") == "" {
 		return nil, nil, &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
 	}

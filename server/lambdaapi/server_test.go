@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -23,28 +24,30 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/smithy-go"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/functions"
-	"github.com/wharf-dev/wharf/functions/auth"
-	"github.com/wharf-dev/wharf/functions/fake"
+	"github.com/wharf-dev/wharf/functions/fntest"
+	"github.com/wharf-dev/wharf/functions/sandbox/inproc"
+	"github.com/wharf-dev/wharf/identity"
 )
 
-// env is one Lambda API over a fake Service, with a key and an SDK
-// client signed with it.
+// env is one Lambda API over the real functions engine (its sandboxes
+// in-process, fntest), with a key and an SDK client signed with it.
 type env struct {
-	svc    *fake.Service
-	keys   *auth.Keys
-	key    auth.Key // a key with the default policy
+	fn     *fntest.Env
+	keys   *identity.Keys
+	key    identity.Key // a key with the default policy
 	srv    *httptest.Server
 	client *lambda.Client
 	// admin is a client signed with an admin key (image functions).
 	admin *lambda.Client
 }
 
-func newEnv(t *testing.T, opts ...fake.Option) *env {
+func newEnv(t *testing.T, opts ...fntest.Option) *env {
 	t.Helper()
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +55,12 @@ func newEnv(t *testing.T, opts ...fake.Option) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := fake.New(opts...)
-	srv := httptest.NewServer(New(svc, keys))
+	fn := newEngine(t, opts...)
+	srv := httptest.NewServer(New(fn.Engine, keys))
 	t.Cleanup(srv.Close)
-	e := &env{svc: svc, keys: keys, key: key, srv: srv}
+	e := &env{fn: fn, keys: keys, key: key, srv: srv}
 	e.client = e.clientWith(key.AccessKeyID, key.SecretAccessKey)
-	admin, err := keys.Create(auth.AdminStatement)
+	admin, err := keys.Create(identity.AdminStatement)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,11 +77,26 @@ func (e *env) clientWith(id, secret string) *lambda.Client {
 	})
 }
 
+// newEngine is the functions engine the tests' APIs serve, with the images
+// they name in its image store.
+func newEngine(t testing.TB, opts ...fntest.Option) *fntest.Env {
+	t.Helper()
+	fn := fntest.New(t, opts...)
+	for i, ref := range []string{"registry.local/fn:1", "registry.local/fn:2", "r/f:1"} {
+		fn.Images.Tag(ref, fntest.Image(i+1, v1.Config{Entrypoint: []string{"/lambda-entrypoint.sh"}, Cmd: []string{"app.handler"}}))
+	}
+	return fn
+}
+
+// testZip is a package whose bootstrap (an executable, as the engine
+// requires; the in-process sandboxes play it) holds content.
 func testZip(t testing.TB, content string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	w, err := zw.CreateHeader(&zip.FileHeader{Name: "bootstrap", Method: zip.Deflate})
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +129,18 @@ func (e *env) createAs(t *testing.T, c *lambda.Client, name string, mutate ...fu
 		t.Fatalf("CreateFunction %s: %v", name, err)
 	}
 	return out
+}
+
+// waitFor waits (up to 10 s) until cond holds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // wantAPIError checks that err is the SDK's typed error T.
@@ -349,12 +379,26 @@ func TestFunctionNameForms(t *testing.T) {
 }
 
 func TestInvoke(t *testing.T) {
-	e := newEnv(t, fake.WithHandler(func(ctx context.Context, c functions.Config, p []byte) ([]byte, bool, string, error) {
-		if string(p) == `"fail"` {
-			return []byte(`{"errorMessage":"boom","errorType":"errorString"}`), true, "failing\n", nil
+	var mu sync.Mutex
+	var events []string // the payloads of the events run
+	e := newEnv(t, fntest.WithHandler(func(ctx context.Context, inv *inproc.Invocation) ([]byte, error) {
+		if string(inv.Payload) == `"fail"` {
+			fmt.Fprintln(inv.Log, "failing")
+			return nil, errors.New("boom")
 		}
-		return append([]byte(`{"got":`), append(p, '}')...), false, "handling\n", nil
+		if strings.Contains(string(inv.Payload), `"e"`) || strings.Contains(string(inv.Payload), `"old"`) {
+			mu.Lock()
+			events = append(events, string(inv.Payload))
+			mu.Unlock()
+		}
+		fmt.Fprintln(inv.Log, "handling")
+		return append([]byte(`{"got":`), append(inv.Payload, '}')...), nil
 	}))
+	ran := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), events...)
+	}
 	ctx := context.Background()
 	e.create(t, "fn")
 
@@ -377,7 +421,7 @@ func TestInvoke(t *testing.T) {
 	}
 
 	out, err = e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("fn"), Payload: []byte(`"fail"`)})
-	if err != nil || aws.ToString(out.FunctionError) != "Unhandled" || !strings.Contains(string(out.Payload), "boom") {
+	if err != nil || aws.ToString(out.FunctionError) != "Unhandled" || !strings.Contains(string(out.Payload), "boom") || !strings.Contains(string(out.Payload), "errorString") {
 		t.Fatalf("Invoke(fail) = %+v, %v", out, err)
 	}
 
@@ -385,17 +429,16 @@ func TestInvoke(t *testing.T) {
 	if err != nil || out.StatusCode != 202 || len(out.Payload) != 0 {
 		t.Fatalf("Invoke(Event) = %+v, %v", out, err)
 	}
-	if ev := e.svc.Events(); len(ev) != 1 || string(ev[0].Payload) != `{"e":1}` {
-		t.Fatalf("queued events = %+v", ev)
-	}
+	waitFor(t, func() bool { ev := ran(); return len(ev) == 1 && ev[0] == `{"e":1}` })
 	out, err = e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("fn"), InvocationType: types.InvocationTypeDryRun})
 	if err != nil || out.StatusCode != 204 {
 		t.Fatalf("Invoke(DryRun) = %+v, %v", out, err)
 	}
 	ia, err := e.client.InvokeAsync(ctx, &lambda.InvokeAsyncInput{FunctionName: aws.String("fn"), InvokeArgs: strings.NewReader(`{"old":true}`)})
-	if err != nil || ia.Status != 202 || len(e.svc.Events()) != 2 {
+	if err != nil || ia.Status != 202 {
 		t.Fatalf("InvokeAsync = %+v, %v", ia, err)
 	}
+	waitFor(t, func() bool { return len(ran()) == 2 })
 
 	_, err = e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("fn"), Payload: []byte(`{not json`)})
 	wantAPIError[*types.InvalidRequestContentException](t, err)
@@ -406,8 +449,8 @@ func TestInvoke(t *testing.T) {
 }
 
 func TestInvokePayloadLimits(t *testing.T) {
-	e := newEnv(t, fake.WithHandler(func(context.Context, functions.Config, []byte) ([]byte, bool, string, error) {
-		return []byte(`null`), false, "", nil
+	e := newEnv(t, fntest.WithHandler(func(context.Context, *inproc.Invocation) ([]byte, error) {
+		return []byte(`null`), nil
 	}))
 	ctx := context.Background()
 	e.create(t, "fn")
@@ -435,12 +478,12 @@ func TestInvokePayloadLimits(t *testing.T) {
 func TestConcurrencyAndThrottle(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	e := newEnv(t, fake.WithHandler(func(ctx context.Context, c functions.Config, p []byte) ([]byte, bool, string, error) {
-		if string(p) == `"block"` {
+	e := newEnv(t, fntest.WithHandler(func(ctx context.Context, inv *inproc.Invocation) ([]byte, error) {
+		if string(inv.Payload) == `"block"` {
 			entered <- struct{}{}
 			<-release
 		}
-		return p, false, "", nil
+		return inv.Payload, nil
 	}))
 	ctx := context.Background()
 	e.create(t, "fn")
@@ -539,12 +582,17 @@ func TestValidationAndConflictErrors(t *testing.T) {
 	wantAPIError[*types.ResourceNotFoundException](t, err)
 }
 
+// An image function is Pending while its image is pulled; the SDK's
+// waiter follows it to Active, or stops at Failed.
 func TestPendingStateAndWaiter(t *testing.T) {
-	e := newEnv(t, fake.WithManualActivation())
+	e := newEnv(t)
+	e.client = e.admin // image functions need an admin key
+	release := make(chan struct{})
+	e.fn.Images.SetPull(fntest.Image(7, v1.Config{Cmd: []string{"/bootstrap"}}), nil, release)
 	ctx := context.Background()
-	out := e.create(t, "slow")
-	if out.State != types.StatePending {
-		t.Fatalf("state = %s", out.State)
+	out := e.create(t, "slow", imageFn("registry.local/slow:1", nil))
+	if out.State != types.StatePending || out.StateReasonCode != types.StateReasonCodeCreating {
+		t.Fatalf("state = %s %s", out.State, out.StateReasonCode)
 	}
 	_, err := e.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("slow")})
 	wantAPIError[*types.ResourceConflictException](t, err)
@@ -553,7 +601,7 @@ func TestPendingStateAndWaiter(t *testing.T) {
 
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		_ = e.svc.SetState("slow", functions.StateActive, "")
+		close(release)
 	}()
 	w := lambda.NewFunctionActiveV2Waiter(e.client, func(o *lambda.FunctionActiveV2WaiterOptions) {
 		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 20*time.Millisecond
@@ -561,10 +609,16 @@ func TestPendingStateAndWaiter(t *testing.T) {
 	if err := w.Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("slow")}, 5*time.Second); err != nil {
 		t.Fatalf("FunctionActiveV2 waiter: %v", err)
 	}
-	_ = e.svc.SetState("slow", functions.StateFailed, "bootstrap missing")
-	err = w.Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("slow")}, 2*time.Second)
+	// An image that cannot be pulled: Failed, InvalidImage.
+	e.fn.Images.SetPull(nil, nil, nil)
+	e.create(t, "gone", imageFn("registry.local/gone:1", nil))
+	err = w.Wait(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("gone")}, 2*time.Second)
 	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "failure") {
 		t.Fatalf("waiter on a Failed function = %v", err)
+	}
+	g, err := e.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("gone")})
+	if err != nil || g.Configuration.State != types.StateFailed || g.Configuration.StateReasonCode != types.StateReasonCodeInvalidImage {
+		t.Fatalf("failed function = %+v, %v", g.Configuration, err)
 	}
 }
 
@@ -638,7 +692,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 // sign signs req with SigV4 as of t.
-func sign(t testing.TB, req *http.Request, key auth.Key, body []byte, at time.Time) {
+func sign(t testing.TB, req *http.Request, key identity.Key, body []byte, at time.Time) {
 	t.Helper()
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: key.AccessKeyID, SecretAccessKey: key.SecretAccessKey}
@@ -687,7 +741,7 @@ func TestUnknownOperationAndBadJSON(t *testing.T) {
 }
 
 func TestKeysHandler(t *testing.T) {
-	keys, err := auth.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	keys, err := identity.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -740,7 +794,7 @@ func TestKeysHandler(t *testing.T) {
 	if resp.StatusCode != 201 || strings.Join(withPolicy.Policies, " ") != "*:*:* lambda:InvokeFunction:orders-*" {
 		t.Fatalf("create with policies: %d %+v", resp.StatusCode, withPolicy)
 	}
-	if l := keys.List(); len(l) != 1 || !auth.IsAdmin(l[0].Statements) {
+	if l := keys.List(); len(l) != 1 || !identity.IsAdmin(l[0].Statements) {
 		t.Fatalf("stored statements: %+v", l)
 	}
 	for _, bad := range []string{`{"Policies":["lambda:*"]}`, `{"Policies":["lambda:*:a b"]}`, `{"Admin":"yes"}`, `[`} {

@@ -382,14 +382,14 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
-	ids, err := s.c.Prune(r.Context())
+	ids, reclaimed, err := s.c.Prune(r.Context())
 	if err != nil {
 		return err
 	}
 	if ids == nil {
 		ids = []string{}
 	}
-	return writeJSON(w, 200, wharf.ContainerPruneReport{ContainersDeleted: ids})
+	return writeJSON(w, 200, wharf.ContainerPruneReport{ContainersDeleted: ids, SpaceReclaimed: reclaimed})
 }
 
 func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {

@@ -190,7 +190,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	img, err := s.i.Import(r.Context(), r.Body, r.URL.Query().Get("ref"), cfg)
+	img, err := s.i.Import(r.Context(), r.Body, r.URL.Query().Get("ref"), cfg, store.WithMessage(r.URL.Query().Get("message")))
 	if err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) systemPrune(w http.ResponseWriter, r *http.Request) error {
-	ids, err := s.c.Prune(r.Context())
+	ids, reclaimed, err := s.c.Prune(r.Context())
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func (s *Server) systemPrune(w http.ResponseWriter, r *http.Request) error {
 		ids = []string{}
 	}
 	return writeJSON(w, 200, wharf.SystemPruneReport{
-		Containers: wharf.ContainerPruneReport{ContainersDeleted: ids},
+		Containers: wharf.ContainerPruneReport{ContainersDeleted: ids, SpaceReclaimed: reclaimed},
 		Images:     wharf.ImagePruneReport{ImagesDeleted: deleteItems(del), SpaceReclaimed: space},
 	})
 }

@@ -184,6 +184,9 @@ func (s *Server) networkResource(ctx context.Context, n *network.Network) wharf.
 			c.IPRange = n.Pool.Range.String()
 		}
 		nr.IPAM.Config = append(nr.IPAM.Config, c)
+		if p := n.Pool6; p != nil {
+			nr.IPAM.Config = append(nr.IPAM.Config, wharf.IPAMConfig{Subnet: p.Subnet.String(), Gateway: p.Gateway.String()})
+		}
 		if n.Bridge != "" {
 			nr.Options["com.docker.network.bridge.name"] = n.Bridge
 		}

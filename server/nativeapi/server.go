@@ -66,8 +66,13 @@ func New(c Containers, i Images, sys System, log *slog.Logger, opts ...Option) *
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Every answer carries the API's
+// version (wharf.VersionHeader), so that a CLI newer than this daemon
+// can tell a request the daemon does not know from a missing object.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(wharf.VersionHeader, wharf.APIVersion)
+	s.mux.ServeHTTP(w, r)
+}
 
 type handler func(w http.ResponseWriter, r *http.Request) error
 

@@ -452,7 +452,7 @@ func testRemove(t *testing.T, s *suite) {
 	running := s.run(t, "sleep", "100")
 	stopped := s.run(t, "true")
 	s.wait(t, stopped)
-	pruned, err := s.Engine.Prune(s.ctx)
+	pruned, _, err := s.Engine.Prune(s.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,259 @@
+package invoke
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/runtime/logfile"
+)
+
+// DefaultLogLimits bound a function's log unless WithLogLimits says
+// otherwise: 3 files of 10 MiB, the current one and two rotated ones
+// (logs/<name>.log.1, .2), so that a chatty function cannot fill the disk.
+var DefaultLogLimits = logfile.Limits{MaxSize: 10 << 20, MaxFiles: 3}
+
+// WithLogLimits bounds each function's log; lim.MaxSize 0 lets it grow
+// without bound.
+func WithLogLimits(lim logfile.Limits) Option { return func(e *Engine) { e.logLimits = lim } }
+
+// funcLog appends a function's log lines (START, the runtime's output,
+// END, REPORT) to its file, like a CloudWatch log group of one stream,
+// rotating it within its limits. Every write is one record: a rotation
+// never splits it.
+type funcLog struct {
+	mu sync.Mutex
+	f  *logfile.File // nil once closed
+}
+
+func openFuncLog(path string, lim logfile.Limits) (*funcLog, error) {
+	f, err := logfile.OpenFile(path, lim, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &funcLog{f: f}, nil
+}
+
+// Write appends p as one record. After Close (the function was deleted)
+// what its last sandboxes still write is dropped: a write must not create
+// the log again, as a rotation would.
+func (l *funcLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return len(p), nil
+	}
+	return l.f.Write(p)
+}
+
+func (l *funcLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	return err
+}
+
+// removeLog closes a deleted function's log and removes its files, the
+// rotated ones (<name>.log.N) too. It runs with the store locked
+// (changed), so that no function of the same name is created meanwhile.
+func (e *Engine) removeLog(name string) error {
+	e.mu.Lock()
+	l := e.logs[name]
+	delete(e.logs, name)
+	e.mu.Unlock()
+	if l != nil {
+		_ = l.Close()
+	}
+	path := e.LogPath(name)
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	base := filepath.Base(path)
+	var errs []error
+	for _, de := range ents {
+		n := de.Name()
+		if n != base && !isRotated(n, base) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(filepath.Dir(path), n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isRotated reports whether n is a rotated file of the log named base
+// (base.N). Function names hold no dot, so no other function's log
+// matches.
+func isRotated(n, base string) bool {
+	num, ok := strings.CutPrefix(n, base+".")
+	if !ok || num == "" {
+		return false
+	}
+	for i := 0; i < len(num); i++ {
+		if num[i] < '0' || num[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Engine) logFor(name string) (*funcLog, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l, ok := e.logs[name]; ok {
+		return l, nil
+	}
+	l, err := openFuncLog(e.LogPath(name), e.logLimits)
+	if err != nil {
+		return nil, err
+	}
+	e.logs[name] = l
+	return l, nil
+}
+
+// LogPath is where a function's log is written; rotated files get .1,
+// .2, ... after it.
+func (e *Engine) LogPath(name string) string { return e.st.LogPath(name) }
+
+// CopyLog writes a function's log to w, its rotated files first, and with
+// follow what is appended to it (across rotations) until ctx ends; a log
+// that does not exist yet is empty, or waited for.
+func (e *Engine) CopyLog(ctx context.Context, name string, follow bool, w io.Writer) error {
+	return logfile.Copy(ctx, e.LogPath(name), follow, w)
+}
+
+// tailSize is how much log an invocation with LogType Tail returns.
+const tailSize = 4096
+
+// sandboxOutput receives one sandbox's stdout and stderr: everything goes
+// to the function's log, and what arrives during an invocation is also
+// kept for the Tail log of that invocation.
+//
+// An invocation's START line is held (pending) until the next write: the
+// runtime's first output or the END and REPORT lines. A function that
+// prints nothing thus costs one write to the log per invocation, not two,
+// and the order of the lines in the file is unchanged.
+type sandboxOutput struct {
+	log       *funcLog
+	mu        sync.Mutex
+	cap       *bytes.Buffer
+	pending   []byte
+	lastWrite time.Time
+}
+
+func (o *sandboxOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lastWrite = time.Now()
+	return len(p), o.writeLocked(p)
+}
+
+// writeLocked writes any pending line and then p, in one write.
+func (o *sandboxOutput) writeLocked(p []byte) error {
+	if o.pending != nil {
+		p = append(o.pending, p...)
+		o.pending = nil
+	}
+	if o.cap != nil {
+		o.cap.Write(p)
+		if o.cap.Len() > 4*tailSize {
+			b := o.cap.Bytes()
+			o.cap = bytes.NewBuffer(append([]byte(nil), b[len(b)-tailSize:]...))
+		}
+	}
+	_, err := o.log.Write(p)
+	return err
+}
+
+// settle waits until the sandbox's output has been quiet for a moment
+// since the runtime answered (at answered) and since its last write
+// (bounded): output written before the answer may still be in flight
+// through the pipe, the shim and the attach stream. Only Tail invocations
+// pay for it.
+func (o *sandboxOutput) settle(answered time.Time) {
+	start := time.Now()
+	for {
+		o.mu.Lock()
+		last := o.lastWrite
+		o.mu.Unlock()
+		wait := settleWait(time.Now(), start, answered, last)
+		if wait <= 0 {
+			return
+		}
+		time.Sleep(wait)
+	}
+}
+
+// Output counts as settled after settleQuiet without a write (or since the
+// answer), and settle waits at most settleMax in all.
+const settleQuiet, settleMax = 3 * time.Millisecond, 50 * time.Millisecond
+
+// settleWait is settle's decision: how much longer to wait at now, for a
+// wait that began at start, given when the runtime answered and when the
+// sandbox last wrote; 0 or less means stop waiting.
+func settleWait(now, start, answered, lastWrite time.Time) time.Duration {
+	left := settleMax - now.Sub(start)
+	if left <= 0 {
+		return 0
+	}
+	last := lastWrite
+	if answered.After(last) {
+		last = answered
+	}
+	wait := settleQuiet - now.Sub(last)
+	return min(wait, left)
+}
+
+// capture starts (or with nil ends) collecting output for an invocation.
+func (o *sandboxOutput) capture(b *bytes.Buffer) {
+	o.mu.Lock()
+	o.cap = b
+	o.mu.Unlock()
+}
+
+// start holds an invocation's START line until the next write (see
+// sandboxOutput).
+func (o *sandboxOutput) start(s string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending != nil {
+		_ = o.writeLocked(nil)
+	}
+	o.pending = append(make([]byte, 0, len(s)+1+256), s...)
+	o.pending = append(o.pending, '\n')
+}
+
+// flush writes a pending START line.
+func (o *sandboxOutput) flush() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending != nil {
+		_ = o.writeLocked(nil)
+	}
+}
+
+// line writes a platform line (END, REPORT, errors) to the log and the
+// capture, after any pending START.
+func (o *sandboxOutput) line(s string) {
+	o.lineBytes([]byte(s))
+}
+
+// lineBytes is line for a line built in b (which it may append to).
+func (o *sandboxOutput) lineBytes(b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_ = o.writeLocked(append(b, '\n'))
+}
