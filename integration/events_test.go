@@ -103,7 +103,7 @@ func TestEventsAsDockerd(t *testing.T) {
 		"volume create", "volume create", "container create name=ev1")
 	want = append(want, started...)
 	want = append(want,
-		"container exec_create: true", "container exec_start: true", "container exec_die exitCode=0",
+		"container exec_create: true ", "container exec_start: true ", "container exec_die exitCode=0",
 		"container pause", "container unpause", "container kill signal=10", "container rename oldName=/ev1")
 	want = append(want, stopped...)
 	want = append(want, started...)

@@ -71,9 +71,13 @@ func signalAttr(sig syscall.Signal) map[string]string {
 }
 
 // execAction is the action of an exec event with its command, as dockerd
-// spells it ("exec_start: sh -c true").
+// spells it: the entrypoint, a space, the arguments ("exec_start: sh -c
+// true", and "exec_start: true " for a command without arguments).
 func execAction(action string, cmd []string) string {
-	return action + ": " + strings.Join(cmd, " ")
+	if len(cmd) == 0 {
+		return action + ":  "
+	}
+	return action + ": " + cmd[0] + " " + strings.Join(cmd[1:], " ")
 }
 
 // attachedNetworks are the networks a running container is attached

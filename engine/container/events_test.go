@@ -163,8 +163,8 @@ func TestEventsOrderAsDockerd(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.expect("exec", []string{
-		"container exec_create: true execID=" + x,
-		"container exec_start: true execID=" + x,
+		"container exec_create: true  execID=" + x,
+		"container exec_start: true  execID=" + x,
 		"container exec_die execID=" + x + " exitCode=0",
 	}, "execID", "exitCode")
 

@@ -245,27 +245,33 @@ func (e *Engine) stopLocked(ctx context.Context, en *entry, timeout *int, signal
 	if err != nil {
 		return err
 	}
-	if t != 0 {
-		if err := rt.Kill(ctx, c.ID, sig); err != nil {
-			e.log.Warn("stop signal", "container", c.ID, "err", err)
-		} else {
-			e.publish(c, "kill", signalAttr(sig))
-		}
-		if st.Status == StatusPaused {
-			_ = rt.Resume(ctx, c.ID)
-		}
-		if t < 0 {
-			e.waitExit(ctx, en, 365*24*time.Hour)
-			return nil
-		}
-		if e.waitExit(ctx, en, time.Duration(t)*time.Second) {
-			return nil
-		}
+	// The stop signal goes first even with a zero timeout, as dockerd
+	// sends it; each kill event is told before its signal, so that it
+	// comes before the die the signal causes.
+	e.publish(c, "kill", signalAttr(sig))
+	if err := rt.Kill(ctx, c.ID, sig); err != nil {
+		e.log.Warn("stop signal", "container", c.ID, "err", err)
 	}
+	if st.Status == StatusPaused {
+		_ = rt.Resume(ctx, c.ID)
+	}
+	if t < 0 {
+		e.waitExit(ctx, en, 365*24*time.Hour)
+		return nil
+	}
+	if sig == syscall.SIGKILL {
+		// rm -f: one kill, as dockerd's Kill.
+		if !e.waitExit(ctx, en, 30*time.Second) {
+			return fmt.Errorf("container %s did not exit after SIGKILL: %w", c.ID, errdefs.ErrUnavailable)
+		}
+		return nil
+	}
+	if e.waitExit(ctx, en, time.Duration(t)*time.Second) {
+		return nil
+	}
+	e.publish(c, "kill", signalAttr(syscall.SIGKILL))
 	if err := rt.Kill(ctx, c.ID, syscall.SIGKILL); err != nil {
 		e.log.Warn("stop kill", "container", c.ID, "err", err)
-	} else {
-		e.publish(c, "kill", signalAttr(syscall.SIGKILL))
 	}
 	if st.Status == StatusPaused {
 		_ = rt.Resume(ctx, c.ID)
@@ -300,15 +306,32 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 	if err != nil {
 		return err
 	}
+	// Told before the signal: the die it causes comes after, as on
+	// dockerd, whose exit handler waits for the kill to finish.
+	e.publish(c, "kill", signalAttr(sig))
 	if err := rt.Kill(ctx, c.ID, sig); err != nil {
 		return fmt.Errorf("kill %s: %v: %w", c.ID, err, errdefs.ErrConflict)
 	}
-	e.publish(c, "kill", signalAttr(sig))
-	if st.Status == StatusPaused && sig == syscall.SIGKILL {
+	if sig != syscall.SIGKILL {
+		return nil
+	}
+	if st.Status == StatusPaused {
 		_ = rt.Resume(ctx, c.ID)
+	}
+	// A SIGKILL answers once the exit is recorded, as dockerd's Kill
+	// waits for it: an inspect right after shows the container exited.
+	if !e.waitExit(ctx, en, killExitWait) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("tried to kill container, but did not receive an exit event: %w", errdefs.ErrUnavailable)
 	}
 	return nil
 }
+
+// killExitWait is how long a SIGKILL waits for the exit to be recorded
+// (dockerd waits as long).
+const killExitWait = 10 * time.Second
 
 // Restart stops (if running) and starts a container.
 func (e *Engine) Restart(ctx context.Context, ref string, timeout *int) error {
@@ -478,11 +501,16 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	if removed {
 		return fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 	}
+	if (st.Running() || st.Status == StatusRestarting) && !o.Force {
+		// dockerd's words: a restarting container counts as running.
+		procedure := "Stop the container before attempting removal or force remove"
+		if st.Status == StatusPaused {
+			procedure = "Unpause and then stop the container before attempting removal or force remove"
+		}
+		return fmt.Errorf("You cannot remove a %s container %s. %s: %w", st.Status, en.c.ID, procedure, errdefs.ErrConflict)
+	}
 	e.cancelRestart(en)
 	if st.Running() {
-		if !o.Force {
-			return fmt.Errorf("You cannot remove a running container %s. Stop the container before attempting removal or force remove: %w", en.c.ID, errdefs.ErrConflict)
-		}
 		zero := 0
 		if err := e.stopLocked(ctx, en, &zero, "SIGKILL"); err != nil && !errdefs.IsNotModified(err) {
 			return err

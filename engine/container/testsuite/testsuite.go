@@ -264,6 +264,10 @@ func testKill(t *testing.T, s *suite) {
 	if err := s.Engine.Kill(s.ctx, id, ""); err != nil {
 		t.Fatal(err)
 	}
+	// A SIGKILL answers once the exit is recorded, as dockerd's.
+	if c := s.get(t, id); c.State.Status != container.StatusExited || c.State.ExitCode != 137 {
+		t.Errorf("right after kill: %s, exit %d", c.State.Status, c.State.ExitCode)
+	}
 	if code := s.wait(t, id); code != 137 {
 		t.Errorf("exit %d after the default SIGKILL", code)
 	}
@@ -557,6 +561,14 @@ func testAlwaysStop(t *testing.T, s *suite) {
 		t.Fatal(err)
 	}
 	s.until(t, id, "restarted twice", func(c *container.Container) bool { return c.RestartCount >= 2 })
+	// Between runs it is restarting, which a plain remove refuses as
+	// dockerd refuses it (the back-off is long enough by then).
+	s.until(t, id, "restarting after its third run", func(c *container.Container) bool {
+		return c.RestartCount >= 3 && c.State.Status == container.StatusRestarting
+	})
+	if err := s.Engine.Remove(s.ctx, id, container.RemoveOptions{}); !isClass(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "You cannot remove a restarting container") {
+		t.Errorf("remove of a restarting container: %v", err)
+	}
 	zero := 0
 	if err := s.Engine.Stop(s.ctx, id, &zero, ""); err != nil {
 		t.Fatal(err)
