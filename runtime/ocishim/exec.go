@@ -301,6 +301,11 @@ func runtimeError(logPath string) string {
 // execFailCode is docker's exit code for an exec the runtime could not
 // start: 127 not found, 126 otherwise.
 func execFailCode(msg string) int {
+	// A working directory that is missing or no directory is no missing
+	// command: dockerd answers 126 ("chdir to cwd ... failed").
+	if strings.Contains(msg, "chdir to cwd") {
+		return 126
+	}
 	if code := oci.StartExitCode(msg); code == 127 {
 		return code
 	}

@@ -431,6 +431,9 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 			linkNames[l.ChildID] = append(linkNames[l.ChildID], "/"+c.Name+"/"+l.Alias)
 		}
 	}
+	if err := container.ValidateFilters(f); err != nil {
+		return err
+	}
 	now := time.Now()
 	out := []mcontainer.Summary{}
 	for _, c := range list {
@@ -531,7 +534,12 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !headerSent {
 		return err
 	}
-	resp := mcontainer.WaitResponse{StatusCode: int64(code)}
+	// dockerd 20.10 always sends "Error", null without one (the wire
+	// type's omitempty came later).
+	resp := struct {
+		Error      *mcontainer.WaitExitError `json:"Error"`
+		StatusCode int64
+	}{StatusCode: int64(code)}
 	if err != nil {
 		resp.Error = &mcontainer.WaitExitError{Message: httperr.Message(err)}
 	}

@@ -196,6 +196,9 @@ func imageInspect(img *store.Image) image.InspectResponse {
 			},
 			DockerOCIImageConfigExt: dockerspec.DockerOCIImageConfigExt{OnBuild: c.OnBuild, Shell: c.Shell},
 		}
+		if h := c.Healthcheck; h != nil {
+			out.Config.Healthcheck = &dockerspec.HealthcheckConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+		}
 		if len(cf.History) > 0 {
 			out.Comment = cf.History[len(cf.History)-1].Comment
 		}

@@ -352,6 +352,9 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	if err := container.ValidateFilters(filters); err != nil {
+		return err
+	}
 	now := time.Now()
 	out := []wharf.Container{}
 	for _, c := range s.c.List(r.Context()) {
