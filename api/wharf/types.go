@@ -531,6 +531,9 @@ type ExecConfig struct {
 	WorkingDir   string   `json:",omitempty"`
 	Cmd          []string
 	ConsoleSize  *[2]uint `json:",omitempty"` // height, width
+	// DetachKeys let a client on the exec's terminal go (default
+	// ctrl-p,ctrl-q).
+	DetachKeys string `json:",omitempty"`
 }
 
 // ExecStartRequest is the body of POST /exec/{id}/start.

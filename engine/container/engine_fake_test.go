@@ -195,7 +195,7 @@ func TestExecPidAndResize(t *testing.T) {
 	pr, pw := io.Pipe()
 	c := &rwConn{r: pr}
 	done := make(chan error, 1)
-	go func() { done <- e.ExecStart(ctx, x, c, false) }()
+	go func() { done <- e.ExecStart(ctx, x, container.ExecStartOptions{Stream: c}) }()
 	waitFor(t, "given a pid", func() bool {
 		in, err := e.ExecInspect(ctx, x)
 		return err == nil && in.Running && in.Pid > 0

@@ -159,7 +159,7 @@ func TestEventsOrderAsDockerd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ExecStart(ctx, x, nil, false); err != nil {
+	if err := e.ExecStart(ctx, x, container.ExecStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	r.expect("exec", []string{

@@ -29,6 +29,23 @@ type ExecConfig struct {
 	AttachStdin  bool
 	AttachStdout bool
 	AttachStderr bool
+	// DetachKeys end a terminal client's attachment, leaving the process
+	// running ("" is ctrl-p ctrl-q; ParseDetachKeys).
+	DetachKeys string
+}
+
+// ExecStartOptions attach a client to an exec's stdio.
+type ExecStartOptions struct {
+	// Stream carries the process's stdio: its output written (in the
+	// multiplexed format unless raw), its stdin read. nil attaches
+	// nothing.
+	Stream io.ReadWriter
+	// Detach starts the process and returns at once.
+	Detach bool
+	// Tty, when set, decides the framing of Stream instead of the exec's
+	// own Tty, as the start request's Tty does on dockerd: raw for true,
+	// multiplexed for false, whatever the process has.
+	Tty *bool
 }
 
 // Exec is the state of one exec process.
@@ -63,6 +80,9 @@ func (x *execEntry) loadPid() {
 func (e *Engine) ExecCreate(ctx context.Context, ref string, cfg ExecConfig) (string, error) {
 	if len(cfg.Cmd) == 0 {
 		return "", fmt.Errorf("no exec command specified: %w", errdefs.ErrInvalidArgument)
+	}
+	if _, err := ParseDetachKeys(cfg.DetachKeys); err != nil {
+		return "", fmt.Errorf("Invalid escape keys (%s) provided: %w", cfg.DetachKeys, errdefs.ErrInvalidArgument)
 	}
 	en, err := e.lookup(ref)
 	if err != nil {
@@ -121,10 +141,12 @@ func (e *Engine) ExecResize(ctx context.Context, id string, h, w uint16) error {
 	return p.Resize(ctx, h, w)
 }
 
-// ExecStart runs the exec process through the runtime and streams its stdio
-// over stream (multiplexed unless TTY; nil for a detached exec). It blocks
-// until the process exits, unless detach, and records the exit code.
-func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter, detach bool) error {
+// ExecStart runs the exec process through the runtime and attaches
+// o.Stream to its stdio. It blocks until the process exits, unless
+// o.Detach, and records the exit code. A client on the process's terminal
+// that types the detach keys is let go (exec_detach) while the process
+// runs on, as dockerd lets it go.
+func (e *Engine) ExecStart(ctx context.Context, id string, o ExecStartOptions) error {
 	e.mu.Lock()
 	x, ok := e.execs[id]
 	var en *entry
@@ -149,24 +171,44 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 	if st.Status != StatusRunning {
 		return e.execDone(x, 126, fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict))
 	}
-	var o task.ExecOptions
-	if stream != nil && !detach {
-		if cfg.Tty {
-			o.Stdout = stream
-		} else {
-			outw, errw := wstream.NewMuxWriters(stream)
-			if cfg.AttachStdout {
-				o.Stdout = outw
+	var to task.ExecOptions
+	var detached chan struct{}
+	if stream := o.Stream; stream != nil && !o.Detach {
+		raw := cfg.Tty
+		if o.Tty != nil {
+			raw = *o.Tty
+		}
+		var out io.Writer = stream
+		if cfg.Tty && cfg.AttachStdin {
+			keys, _ := ParseDetachKeys(cfg.DetachKeys) // checked at create
+			dw := &detachWriter{w: stream}
+			out, detached = dw, make(chan struct{})
+			to.Stdin = newDetachReader(stream, keys, func() {
+				dw.detach()
+				close(detached)
+			})
+		} else if cfg.AttachStdin {
+			to.Stdin = stream
+		}
+		switch {
+		case raw:
+			if cfg.AttachStdout || cfg.Tty {
+				to.Stdout = out
 			}
 			if cfg.AttachStderr {
-				o.Stderr = errw
+				to.Stderr = out
+			}
+		default:
+			outw, errw := wstream.NewMuxWriters(out)
+			if cfg.AttachStdout || cfg.Tty {
+				to.Stdout = outw
+			}
+			if cfg.AttachStderr {
+				to.Stderr = errw
 			}
 		}
-		if cfg.AttachStdin {
-			o.Stdin = stream
-		}
 	}
-	p, err := e.startExec(ctx, en, x, o)
+	p, err := e.startExec(ctx, en, x, to)
 	if err != nil {
 		return e.execDone(x, 126, err)
 	}
@@ -181,11 +223,25 @@ func (e *Engine) ExecStart(ctx context.Context, id string, stream io.ReadWriter,
 		}
 		return e.execDone(x, code, nil)
 	}
-	if detach {
+	if o.Detach {
 		go func() { _ = wait() }()
 		return nil
 	}
-	return wait()
+	if detached == nil {
+		return wait()
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- wait() }()
+	select {
+	case err := <-exited:
+		return err
+	case <-detached:
+		x.mu.Lock()
+		c := x.ctr
+		x.mu.Unlock()
+		e.publish(c, "exec_detach", map[string]string{"execID": id})
+		return nil
+	}
 }
 
 // startExec starts the process of exec x in the running container of en

@@ -72,7 +72,7 @@ func TestHealthcheckLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.ExecStart(ctx, x, nil, false); err != nil {
+	if err := e.ExecStart(ctx, x, container.ExecStartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	h = waitHealth(t, e, id, container.HealthHealthy)

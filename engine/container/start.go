@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,9 +22,11 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/snapshot"
 	"github.com/wharf-dev/wharf/internal/atomicfile"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/spec"
 	"github.com/wharf-dev/wharf/runtime/task"
+	wstream "github.com/wharf-dev/wharf/stream"
 )
 
 // AttachOptions selects the streams of an attach.
@@ -37,6 +41,16 @@ type AttachOptions struct {
 	// client's upgrade request there, so a client that starts the
 	// container after that answer loses no output.
 	Registered func()
+	// Logs replays the container's log (the streams asked for) first;
+	// with NoStream the attach ends there (logs=1&stream=0).
+	Logs, NoStream bool
+	// DetachKeys let a client on the container's terminal go while the
+	// container runs on ("" is ctrl-p ctrl-q; ParseDetachKeys).
+	DetachKeys string
+
+	// detachKeys are the parsed keys, set when they apply (a terminal's
+	// stdin).
+	detachKeys []byte
 }
 
 type attachReq struct {
@@ -48,13 +62,35 @@ type attachReq struct {
 // stream ends. Attaching to a container that is not running waits for its
 // next start, so that `run` loses no output.
 func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error {
+	keys, err := ParseDetachKeys(o.DetachKeys)
+	if err != nil {
+		return fmt.Errorf("Invalid detach keys (%s) provided: %w", o.DetachKeys, errdefs.ErrInvalidArgument)
+	}
 	en, err := e.lookup(ref)
 	if err != nil {
 		return err
 	}
+	if o.Registered != nil {
+		o.Registered = sync.OnceFunc(o.Registered)
+	}
+	if o.Logs {
+		if o.Registered != nil {
+			o.Registered()
+		}
+		if err := e.replayLog(ctx, en, o); err != nil {
+			return err
+		}
+	}
+	if o.NoStream {
+		e.publishOf(en, "attach", nil)
+		return nil
+	}
 	e.mu.Lock()
 	running := en.c.State.Status == StatusRunning || en.c.State.Status == StatusPaused
 	c := en.c.clone()
+	if o.Stdin && c.Config.Tty {
+		o.detachKeys = keys
+	}
 	var req *attachReq
 	if !running {
 		req = &attachReq{o: o, done: make(chan error, 1)}
@@ -63,14 +99,14 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error 
 	e.mu.Unlock()
 	e.publish(c, "attach", nil)
 	if running {
-		return e.attachRunning(ctx, c, o)
+		return e.detachedOK(c, e.attachRunning(ctx, c, o))
 	}
 	if o.Registered != nil {
 		o.Registered()
 	}
 	select {
 	case err := <-req.done:
-		return err
+		return e.detachedOK(c, err)
 	case <-ctx.Done():
 		e.mu.Lock()
 		for i, p := range en.pending {
@@ -105,15 +141,62 @@ func splice(ctx context.Context, st task.Stream, o AttachOptions) error {
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { st.Close() })
 	defer stop()
+	var detached atomic.Bool
 	if o.Stdin {
+		var in io.Reader = o.Stream
+		if o.detachKeys != nil {
+			in = newDetachReader(o.Stream, o.detachKeys, func() { detached.Store(true) })
+		}
 		go func() {
-			_, _ = io.Copy(st, o.Stream)
+			if _, err := io.Copy(st, in); errors.Is(err, errDetached) {
+				// The client leaves; the container keeps its stdin.
+				st.Close()
+				return
+			}
 			_ = st.CloseWrite()
 		}()
 	}
 	_, err := io.Copy(o.Stream, st)
+	if detached.Load() {
+		return errDetached
+	}
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
+	}
+	return err
+}
+
+// detachedOK is an attach's end: a client that detached is told the
+// "detach" event and no error, as dockerd tells it.
+func (e *Engine) detachedOK(c *Container, err error) error {
+	if errors.Is(err, errDetached) {
+		e.publish(c, "detach", nil)
+		return nil
+	}
+	return err
+}
+
+// replayLog writes the container's log (the streams o asks for) to
+// o.Stream, framed as the attach is: raw for a terminal, multiplexed
+// otherwise. A log driver that keeps nothing replays nothing.
+func (e *Engine) replayLog(ctx context.Context, en *entry, o AttachOptions) error {
+	e.mu.Lock()
+	id, tty := en.c.ID, en.c.Config.Tty
+	e.mu.Unlock()
+	outw, errw := wstream.NewMuxWriters(o.Stream)
+	err := e.Logs(ctx, id, LogsOptions{Stdout: o.Stdout, Stderr: o.Stderr, Tail: -1}, func(l logfile.Entry) error {
+		var w io.Writer = outw
+		switch {
+		case tty:
+			w = o.Stream
+		case l.Stream == "stderr":
+			w = errw
+		}
+		_, err := io.WriteString(w, l.Log)
+		return err
+	})
+	if errors.Is(err, errLogsNotReadable) {
+		return nil
 	}
 	return err
 }

@@ -87,7 +87,7 @@ type ContainerStats interface {
 // created, then started once, attached to a stream or detached.
 type ContainerExec interface {
 	ExecCreate(ctx context.Context, ref string, cfg container.ExecConfig) (string, error)
-	ExecStart(ctx context.Context, id string, stream io.ReadWriter, detach bool) error
+	ExecStart(ctx context.Context, id string, o container.ExecStartOptions) error
 	ExecInspect(ctx context.Context, id string) (*container.Exec, error)
 	ExecResize(ctx context.Context, id string, h, w uint16) error
 }

@@ -551,8 +551,9 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if boolQuery(r, "logs") && !boolQuery(r, "stream") {
-		return fmt.Errorf("attach with logs and without stream is not supported: %w", errdefs.ErrNotImplemented)
+	keys := r.URL.Query().Get("detachKeys")
+	if _, err := container.ParseDetachKeys(keys); err != nil {
+		return fmt.Errorf("Invalid detach keys (%s) provided: %w", keys, errdefs.ErrInvalidArgument)
 	}
 	conn, rw, answer, err := hijack.Take(w, r, c.Config.Tty, "Api-Version: "+APIVersion+"\r\n")
 	if err != nil {
@@ -565,6 +566,9 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 		Stderr:     boolQuery(r, "stderr"),
 		Stream:     rw,
 		Registered: answer,
+		Logs:       boolQuery(r, "logs"),
+		NoStream:   !boolQuery(r, "stream"),
+		DetachKeys: keys,
 	}
 	// A hijacked connection has no request context worth the name: the
 	// stream ends when the container's output or the client does.

@@ -60,6 +60,7 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.c.ExecCreate(r.Context(), r.PathValue("id"), container.ExecConfig{
 		Cmd: req.Cmd, Env: req.Env, User: req.User, WorkingDir: req.WorkingDir, Tty: req.Tty, Privileged: req.Privileged,
 		AttachStdin: req.AttachStdin, AttachStdout: req.AttachStdout, AttachStderr: req.AttachStderr,
+		DetachKeys: req.DetachKeys,
 	})
 	if err != nil {
 		return err
@@ -78,13 +79,15 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Detach {
-		if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, nil, true); err != nil {
+		if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, container.ExecStartOptions{Detach: true}); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	conn, rw, answer, err := hijack.Take(w, r, x.Config.Tty, "Api-Version: "+APIVersion+"\r\n")
+	// The start request's Tty decides the framing, as on dockerd; the
+	// process has the terminal its create asked for.
+	conn, rw, answer, err := hijack.Take(w, r, req.Tty, "Api-Version: "+APIVersion+"\r\n")
 	if err != nil {
 		return err
 	}
@@ -102,10 +105,10 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 			}
 		}()
 	}
-	err = s.c.ExecStart(context.WithoutCancel(r.Context()), id, rw, false)
+	err = s.c.ExecStart(context.WithoutCancel(r.Context()), id, container.ExecStartOptions{Stream: rw, Tty: &req.Tty})
 	if err != nil {
 		s.log.Warn("exec failed", "exec", id, "err", err)
-		if !x.Config.Tty {
+		if !req.Tty {
 			hijack.WriteError(conn, httperr.Message(err))
 		}
 	}

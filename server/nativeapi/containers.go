@@ -436,6 +436,9 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 		Stderr:     boolQuery(r, "stderr"),
 		Stream:     rw,
 		Registered: answer,
+		Logs:       boolQuery(r, "logs"),
+		NoStream:   r.URL.Query().Has("stream") && !boolQuery(r, "stream"),
+		DetachKeys: r.URL.Query().Get("detachKeys"),
 	}
 	// A hijacked connection has no request context worth the name: the
 	// stream ends when the container's output or the client does.
@@ -521,6 +524,7 @@ func (s *Server) createExec(r *http.Request, cfg *wharf.ExecConfig) (string, err
 	return s.c.ExecCreate(r.Context(), r.PathValue("id"), container.ExecConfig{
 		Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged,
 		AttachStdin: cfg.AttachStdin, AttachStdout: cfg.AttachStdout, AttachStderr: cfg.AttachStderr,
+		DetachKeys: cfg.DetachKeys,
 	})
 }
 
@@ -553,7 +557,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Detach {
-		if err := s.c.ExecStart(r.Context(), id, nil, true); err != nil {
+		if err := s.c.ExecStart(r.Context(), id, container.ExecStartOptions{Detach: true}); err != nil {
 			return err
 		}
 		w.WriteHeader(200)
@@ -581,7 +585,7 @@ func (s *Server) streamExec(w http.ResponseWriter, r *http.Request, id string, t
 			_ = s.c.ExecResize(r.Context(), id, uint16(size[0]), uint16(size[1]))
 		}()
 	}
-	if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, rw, false); err != nil {
+	if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, container.ExecStartOptions{Stream: rw}); err != nil {
 		s.log.Warn("exec failed", "exec", id, "err", err)
 		if !tty {
 			hijack.WriteError(conn, httperr.Message(err))

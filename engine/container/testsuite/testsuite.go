@@ -346,7 +346,7 @@ func testExec(t *testing.T, s *suite) {
 		t.Fatal(err)
 	}
 	c := &conn{}
-	if err := s.Engine.ExecStart(s.ctx, x, c, false); err != nil {
+	if err := s.Engine.ExecStart(s.ctx, x, container.ExecStartOptions{Stream: c}); err != nil {
 		t.Fatal(err)
 	}
 	if out, errs := c.demux(t); out != "hi\n" || errs != "oops\n" {
@@ -356,13 +356,13 @@ func testExec(t *testing.T, s *suite) {
 	if err != nil || in.Running || in.ExitCode == nil || *in.ExitCode != 6 || in.ContainerID != id {
 		t.Errorf("exec inspect: %+v, %v", in, err)
 	}
-	if err := s.Engine.ExecStart(s.ctx, x, nil, true); !isClass(err, errdefs.ErrConflict) {
+	if err := s.Engine.ExecStart(s.ctx, x, container.ExecStartOptions{Detach: true}); !isClass(err, errdefs.ErrConflict) {
 		t.Errorf("exec started twice: %v", err)
 	}
 	// Stdin.
 	x, _ = s.Engine.ExecCreate(s.ctx, id, container.ExecConfig{Cmd: []string{"cat"}, AttachStdin: true, AttachStdout: true})
 	c = &conn{in: strings.NewReader("in\n")}
-	if err := s.Engine.ExecStart(s.ctx, x, c, false); err != nil {
+	if err := s.Engine.ExecStart(s.ctx, x, container.ExecStartOptions{Stream: c}); err != nil {
 		t.Fatal(err)
 	}
 	if out, _ := c.demux(t); out != "in\n" {
@@ -370,7 +370,7 @@ func testExec(t *testing.T, s *suite) {
 	}
 	// A missing command is 127; a detached exec finishes on its own.
 	x, _ = s.Engine.ExecCreate(s.ctx, id, container.ExecConfig{Cmd: []string{"no-such-command"}})
-	if err := s.Engine.ExecStart(s.ctx, x, nil, true); err != nil {
+	if err := s.Engine.ExecStart(s.ctx, x, container.ExecStartOptions{Detach: true}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
