@@ -227,6 +227,9 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 		}
 		return nil, err
 	}
+	if err := o.HostConfig.HostOptions.check(o.Config.Hostname); err != nil {
+		return nil, err
+	}
 	if err := validateHealthcheck(o.Config.Healthcheck); err != nil {
 		return nil, err
 	}
@@ -268,7 +271,7 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 		NetworkSettings: netSettings,
 		MountPoints:     mounts,
 	}
-	if c.Config.Hostname == "" && c.HostConfig.NetworkMode != "host" {
+	if c.Config.Hostname == "" && c.HostConfig.NetworkMode != "host" && c.HostConfig.UTSMode != "host" {
 		c.Config.Hostname = id[:12]
 	}
 

@@ -74,6 +74,7 @@ type HostConfigRequest struct {
 	LogConfig   LogConfig
 	// Links are --link values, "name[:alias]".
 	Links []string
+	HostOptions
 }
 
 // PortBindingRequest is one host side of a published port as sent: an
@@ -144,6 +145,8 @@ func (h *HostConfigRequest) hostConfig() (HostConfig, error) {
 		PublishAllPorts:   h.PublishAllPorts,
 		VolumesFrom:       h.VolumesFrom,
 		LogConfig:         h.LogConfig,
+		Tmpfs:             h.Tmpfs,
+		HostOptions:       h.HostOptions,
 	}
 	if hc.NetworkMode == "default" {
 		hc.NetworkMode = ""

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -247,11 +248,15 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 			e.publishVolumes(c, false)
 		}
 		e.update(en, func(c *Container) {
-			c.State.Status = StatusExited
+			// A container that never ran stays created, as on dockerd:
+			// only its exit code and error tell of the failed start.
+			if c.State.Status != StatusCreated {
+				c.State.Status = StatusExited
+				c.State.FinishedAt = time.Now().UTC()
+			}
 			c.State.Pid = 0
 			c.State.ExitCode = code
 			c.State.Error = err.Error()
-			c.State.FinishedAt = time.Now().UTC()
 		})
 		_ = e.unmountRootfs(ctx, c.ID)
 		e.teardownNetwork(context.WithoutCancel(ctx), c.ID)
@@ -438,6 +443,14 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		CgroupsPath:       cgroupsPath,
 		Mounts:            mounts,
 		Annotations:       c.Config.Labels,
+		Host:              c.HostConfig.HostOptions.spec(),
+	}
+	if len(c.HostConfig.Annotations) > 0 {
+		o.Annotations = maps.Clone(c.Config.Labels)
+		if o.Annotations == nil {
+			o.Annotations = map[string]string{}
+		}
+		maps.Copy(o.Annotations, c.HostConfig.Annotations)
 	}
 	if img.Config != nil {
 		o.Image = img.Config.Config
@@ -497,6 +510,11 @@ func (e *Engine) writeEtcFiles(c *Container, plan *netPlan) ([]specs.Mount, erro
 			hosts = string(data)
 		}
 	}
+	// Extra hosts follow the defaults, before the container's own
+	// addresses, as dockerd writes them.
+	for _, l := range c.HostConfig.hostsLines() {
+		hosts += l + "\n"
+	}
 	if plan.sandbox != nil {
 		lines, r := etcNetwork(c, hostname)
 		for _, l := range append(plan.linkHosts, lines...) {
@@ -504,6 +522,7 @@ func (e *Engine) writeEtcFiles(c *Container, plan *netPlan) ([]specs.Mount, erro
 		}
 		resolv = r
 	}
+	resolv = c.HostConfig.resolv(resolv)
 	if plan.shareFrom != "" {
 		if data, err := e.sharedEtc(plan.shareFrom, "hosts"); err == nil {
 			hosts = string(data)

@@ -118,6 +118,9 @@ type HostConfig struct {
 	// LogConfig is the log driver and its options, with the daemon's
 	// defaults merged in at create (logconfig.go).
 	LogConfig LogConfig
+	// Tmpfs are the --tmpfs mounts as given (they are in Mounts too).
+	Tmpfs map[string]string `json:",omitempty"`
+	HostOptions
 }
 
 // Status values of State.Status.

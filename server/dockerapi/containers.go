@@ -172,6 +172,16 @@ func hostConfigRequest(h *mcontainer.HostConfig) *container.HostConfigRequest {
 		VolumesFrom:       h.VolumesFrom,
 		LogConfig:         container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
 		Links:             h.Links,
+		HostOptions: container.HostOptions{
+			DnsSearch: h.DNSSearch, DnsOptions: h.DNSOptions, ExtraHosts: h.ExtraHosts, GroupAdd: h.GroupAdd,
+			PidMode: string(h.PidMode), UTSMode: string(h.UTSMode), IpcMode: string(h.IpcMode), ShmSize: h.ShmSize,
+			Sysctls: h.Sysctls, OomScoreAdj: h.OomScoreAdj, DeviceCgroupRules: h.DeviceCgroupRules,
+			VolumeDriver: h.VolumeDriver, Isolation: string(h.Isolation), ContainerIDFile: h.ContainerIDFile,
+			Annotations: h.Annotations, UsernsMode: string(h.UsernsMode), CgroupnsMode: string(h.CgroupnsMode),
+		},
+	}
+	for _, d := range h.DNS {
+		out.Dns = append(out.Dns, d.String())
 	}
 	for _, u := range h.Ulimits {
 		if u != nil {
@@ -215,6 +225,9 @@ func hostConfigRequest(h *mcontainer.HostConfig) *container.HostConfigRequest {
 func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	var body createBody
 	if err := decodeBody(r, &body); err != nil {
+		return err
+	}
+	if err := refuseUnsupported(body.Config, body.HostConfig); err != nil {
 		return err
 	}
 	cr := createRequest(r.URL.Query().Get("name"), &body.CreateRequest)
@@ -266,6 +279,7 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 	init := c.HostConfig.Init
 	pids := c.HostConfig.PidsLimit
 	dir := strings.TrimSuffix(rootfs, "/rootfs")
+	hc := c.HostConfig
 	j := &mcontainer.InspectResponse{
 		ID:      c.ID,
 		Created: ts(c.Created),
@@ -294,15 +308,20 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 			PublishAllPorts: c.HostConfig.PublishAllPorts, VolumesFrom: c.HostConfig.VolumesFrom,
 			AutoRemove: c.HostConfig.AutoRemove,
 			CapAdd:     c.HostConfig.CapAdd, CapDrop: c.HostConfig.CapDrop,
-			CgroupnsMode: "private", IpcMode: "private", PidMode: "",
+			CgroupnsMode: mcontainer.CgroupnsMode(orString(hc.CgroupnsMode, "private")), IpcMode: mcontainer.IpcMode(orString(hc.IpcMode, "private")),
+			PidMode: mcontainer.PidMode(hc.PidMode), UTSMode: mcontainer.UTSMode(hc.UTSMode), UsernsMode: mcontainer.UsernsMode(hc.UsernsMode),
+			DNSOptions: hc.DnsOptions, DNSSearch: hc.DnsSearch, ExtraHosts: hc.ExtraHosts, GroupAdd: hc.GroupAdd,
+			ShmSize: hc.ShmSize, Sysctls: hc.Sysctls, OomScoreAdj: hc.OomScoreAdj, Tmpfs: hc.Tmpfs,
+			VolumeDriver: hc.VolumeDriver, ContainerIDFile: hc.ContainerIDFile, Annotations: hc.Annotations,
 			Privileged: c.HostConfig.Privileged, ReadonlyRootfs: c.HostConfig.ReadonlyRootfs,
 			SecurityOpt: c.HostConfig.SecurityOpt, Runtime: c.Runtime, Init: &init,
-			Isolation: "",
+			Isolation: mcontainer.Isolation(hc.Isolation),
 			Resources: mcontainer.Resources{
 				Memory: c.HostConfig.Memory, MemorySwap: c.HostConfig.MemorySwap, NanoCPUs: c.HostConfig.NanoCPUs,
 				CPUShares: c.HostConfig.CPUShares, PidsLimit: &pids,
 				MemoryReservation: c.HostConfig.MemoryReservation, CPUPeriod: c.HostConfig.CPUPeriod, CPUQuota: c.HostConfig.CPUQuota,
 				CpusetCpus: c.HostConfig.CpusetCpus, CpusetMems: c.HostConfig.CpusetMems, BlkioWeight: c.HostConfig.BlkioWeight,
+				DeviceCgroupRules: hc.DeviceCgroupRules,
 			},
 			MaskedPaths:   []string{},
 			ReadonlyPaths: []string{},
@@ -311,7 +330,7 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 		Config: &mcontainer.Config{
 			Hostname: c.Config.Hostname, User: c.Config.User, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 			AttachStdin: c.Config.OpenStdin, AttachStdout: true, AttachStderr: true,
-			Env: nonNil(c.Config.Env), Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir, Entrypoint: c.Config.Entrypoint,
+			Env: nilIfEmpty(c.Config.Env), Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir, Entrypoint: c.Config.Entrypoint,
 			Labels: labels(c.Config.Labels), StopSignal: c.Config.StopSignal, StopTimeout: c.Config.StopTimeout, Volumes: c.Config.Volumes,
 			Shell: c.Config.Shell,
 		},
@@ -334,6 +353,11 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 			if port, err := network.ParsePort(p); err == nil {
 				j.Config.ExposedPorts[port] = struct{}{}
 			}
+		}
+	}
+	for _, d := range hc.Dns {
+		if a, err := netip.ParseAddr(d); err == nil {
+			j.HostConfig.DNS = append(j.HostConfig.DNS, a)
 		}
 	}
 	for _, u := range c.HostConfig.Ulimits {
@@ -592,4 +616,21 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) error {
 		procs = [][]string{}
 	}
 	return writeJSON(w, http.StatusOK, mcontainer.TopResponse{Titles: titles, Processes: procs})
+}
+
+// orString is s, or def when s is empty.
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// nilIfEmpty is l, or nil when it holds nothing: dockerd shows an empty
+// Env (no -e, an image without ENV) as null, having merged nothing.
+func nilIfEmpty(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
 }

@@ -688,13 +688,13 @@ func testErrorClasses(t *testing.T, s *suite) {
 	if _, _, err := s.Engine.Top(s.ctx, stopped, ""); !isClass(err, errdefs.ErrConflict) {
 		t.Errorf("top of a container that is not running: %v", err)
 	}
-	// A command that does not exist fails the start with docker's code
-	// and leaves the container exited with it.
+	// A command that does not exist fails the start with docker's code;
+	// the container, which never ran, stays created, as on dockerd.
 	missing := s.create(t, container.CreateOptions{Config: container.Config{Cmd: []string{"no-such-command"}}})
 	if err := s.Engine.Start(s.ctx, missing); !isClass(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("start of a missing command: %v", err)
 	}
-	if c := s.get(t, missing); c.State.Status != container.StatusExited || c.State.ExitCode != 127 || c.State.Error == "" {
+	if c := s.get(t, missing); c.State.Status != container.StatusCreated || c.State.ExitCode != 127 || c.State.Error == "" {
 		t.Errorf("state after a failed start: %+v", c.State)
 	}
 }
