@@ -119,7 +119,7 @@ func (s *Store) Commit(ctx context.Context, o CommitOptions) (*Image, error) {
 	if !empty {
 		srcs = append(srcs, layerSource{digest: dgst, mediaType: types.DockerLayer, open: func() (io.ReadCloser, error) { return s.content.Open(dgst) }})
 	}
-	img, err := s.ingest(ctx, ingestReq{rawConfig: raw, tags: tags, layers: srcs})
+	img, err := s.ingest(ctx, ingestReq{rawConfig: raw, tags: tags, layers: srcs, parent: rec.ID})
 	if empty || err != nil {
 		releaseBlob()
 		s.dropUnreferenced(dgst)

@@ -211,6 +211,14 @@ func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name strin
 	if err != nil {
 		return noSuchImage(name, err)
 	}
+	if versionLess(requestVersion(r), "1.45") && img.Config != nil {
+		// Before API 1.45 dockerd also shows the container a commit was
+		// made from ("" for other images).
+		return writeJSON(w, http.StatusOK, struct {
+			image.InspectResponse
+			Container string
+		}{imageInspect(img), img.Config.Container})
+	}
 	return writeJSON(w, http.StatusOK, imageInspect(img))
 }
 
