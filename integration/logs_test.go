@@ -314,16 +314,27 @@ func TestFunctionLogRotation(t *testing.T) {
 	if maxFiles != 3 {
 		t.Errorf("the function's log was not rotated: %q", names)
 	}
-	out := e.d.MustWharf(t, "fn", "logs", "chatty")
+	// A function's output reaches its log file after the invocation
+	// answers (as on Lambda, where CloudWatch lags the response): read
+	// until the last invocation is there.
+	var out string
 	last := -1
-	for _, l := range strings.Split(out, "\n") {
-		if rest, ok := strings.CutPrefix(l, "fnline-"); ok {
-			k, err := strconv.Atoi(rest[:2])
-			if err != nil || k != last+1 && last != -1 {
-				t.Fatalf("fn logs out of order at %q after %d", l[:12], last)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		out = e.d.MustWharf(t, "fn", "logs", "chatty")
+		last = -1
+		for _, l := range strings.Split(out, "\n") {
+			if rest, ok := strings.CutPrefix(l, "fnline-"); ok {
+				k, err := strconv.Atoi(rest[:2])
+				if err != nil || k != last+1 && last != -1 {
+					t.Fatalf("fn logs out of order at %q after %d", l[:12], last)
+				}
+				last = k
 			}
-			last = k
 		}
+		if last == n-1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if last != n-1 || strings.Contains(out, "fnline-00-") {
 		t.Errorf("fn logs: last invocation %d, first one still there: %v", last, strings.Contains(out, "fnline-00-"))

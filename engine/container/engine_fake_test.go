@@ -66,42 +66,43 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestRestartBackoffDoubles(t *testing.T) {
 	f := newFakeEngine(t)
 	e := f.Engine(t)
-	o := cmd("sh", "-c", "exit 1")
+	// Each run lasts 300 ms, so a poller slowed by a loaded host still sees
+	// every run while it runs.
+	o := cmd("sh", "-c", "sleep 0.3; exit 1")
 	o.HostConfig.RestartPolicy = container.RestartPolicy{Name: "on-failure", MaximumRetryCount: 4}
 	id := mustRun(t, e, o)
-	// The record of each run: when it ended, and when the next began.
-	type run struct{ started, finished time.Time }
-	runs := map[int]*run{}
+	// started[n] is when run n began; finished[n] when it ended, read
+	// either from an exited run n or, while run n+1 runs, from the
+	// FinishedAt the record keeps until that run ends.
+	started, finished := map[int]time.Time{}, map[int]time.Time{}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := e.Get(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := runs[c.RestartCount]
-		if r == nil {
-			r = &run{}
-			runs[c.RestartCount] = r
+		n, st := c.RestartCount, c.State
+		started[n] = st.StartedAt
+		switch {
+		case !st.FinishedAt.Before(st.StartedAt):
+			finished[n] = st.FinishedAt
+		case !st.FinishedAt.IsZero() && n > 0:
+			finished[n-1] = st.FinishedAt
 		}
-		r.started = c.State.StartedAt
-		if !c.State.FinishedAt.Before(c.State.StartedAt) {
-			r.finished = c.State.FinishedAt
-		}
-		if c.RestartCount == 4 && c.State.Status == container.StatusExited {
+		if n == 4 && st.Status == container.StatusExited {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("never restarted 4 times: %+v, count %d", c.State, c.RestartCount)
+			t.Fatalf("never restarted 4 times: %+v, count %d", st, n)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	want := 100 * time.Millisecond
 	for n := 1; n <= 4; n++ {
-		prev, cur := runs[n-1], runs[n]
-		if prev == nil || cur == nil || prev.finished.IsZero() {
-			t.Fatalf("runs %d and %d not seen: %+v %+v", n-1, n, prev, cur)
+		if started[n].IsZero() || finished[n-1].IsZero() {
+			t.Fatalf("run %d's end or run %d's start not seen: %v %v", n-1, n, finished, started)
 		}
-		gap := cur.started.Sub(prev.finished)
+		gap := started[n].Sub(finished[n-1])
 		if gap < want || gap > want+time.Second {
 			t.Errorf("delay before restart %d: %v, want about %v", n, gap, want)
 		}

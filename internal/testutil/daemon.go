@@ -588,35 +588,43 @@ func RemoveEmptyCgroupParents() {
 // thawing a frozen one first so the signal is delivered.
 func killCgroupProcs(id string) {
 	for _, dir := range CgroupDirs(id) {
-		if filepath.Base(filepath.Dir(filepath.Dir(dir))) == "freezer" {
-			_ = os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0o644)
-		}
-		if _, err := os.Stat(filepath.Join(dir, "cgroup.freeze")); err == nil {
-			_ = os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0o644)
-		}
-		raw, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(raw)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
+		killCgroupDir(dir)
+	}
+}
+
+// killCgroupDir SIGKILLs every process in one cgroup directory (v1 or v2),
+// thawing a frozen one first so the signal is delivered.
+func killCgroupDir(dir string) {
+	if _, err := os.Stat(filepath.Join(dir, "freezer.state")); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0o644)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.freeze")); err == nil {
+		_ = os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0o644)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(string(raw)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }
 
 // dumpLog prints the daemon's log (its last 256 KiB) into the test output.
-func (d *Daemon) dumpLog(t testing.TB) {
+func (d *Daemon) dumpLog(t testing.TB) { logTail(t, "daemon", d.LogPath, 256<<10) }
+
+// logTail prints the last max bytes of a log file into the test output.
+func logTail(t testing.TB, what, path string, max int) {
 	t.Helper()
-	data, err := os.ReadFile(d.LogPath)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Logf("daemon log %s: %v", d.LogPath, err)
+		t.Logf("%s log %s: %v", what, path, err)
 		return
 	}
-	const max = 256 << 10
 	if len(data) > max {
 		data = append([]byte("...\n"), data[len(data)-max:]...)
 	}
-	t.Logf("daemon log (%s):\n%s", d.LogPath, data)
+	t.Logf("%s log (%s):\n%s", what, path, data)
 }

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -278,34 +277,7 @@ func (d *Dockerd) cgroupDirs() []string {
 	return out
 }
 
-// killCgroupDir SIGKILLs every process in one cgroup directory, thawing a
-// frozen one first so the signal is delivered.
-func killCgroupDir(dir string) {
-	_ = os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0o644)
-	raw, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if err != nil {
-		return
-	}
-	for _, f := range strings.Fields(string(raw)) {
-		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-}
-
-func (d *Dockerd) dumpLog(t testing.TB) {
-	t.Helper()
-	data, err := os.ReadFile(d.LogPath)
-	if err != nil {
-		t.Logf("dockerd log %s: %v", d.LogPath, err)
-		return
-	}
-	const max = 64 << 10
-	if len(data) > max {
-		data = append([]byte("...\n"), data[len(data)-max:]...)
-	}
-	t.Logf("dockerd log (%s):\n%s", d.LogPath, data)
-}
+func (d *Dockerd) dumpLog(t testing.TB) { logTail(t, "dockerd", d.LogPath, 64<<10) }
 
 // String names the daemon in test output.
 func (d *Dockerd) String() string { return fmt.Sprintf("dockerd(%s)", d.Socket) }
