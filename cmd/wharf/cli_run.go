@@ -30,6 +30,7 @@ const minMemory = 6 * 1024 * 1024
 // (`invalid argument "10x" for "-m, --memory" flag: invalid size: '10x'`).
 type createOptions struct {
 	detach, interactive, tty, autoRemove bool
+	detachKeys                           string
 	name, workdir, user, entrypoint      string
 	env, envFiles, labels                []string
 	memory, memorySwap                   memBytes
@@ -584,6 +585,7 @@ func newRunCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&o.detach, "detach", "d", false, "Run container in background and print container ID")
+	cmd.Flags().StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	addCreateFlags(cmd.Flags(), o)
 	cmd.SetFlagErrorFunc(flagErr125)
 	return cmd

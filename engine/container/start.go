@@ -50,8 +50,9 @@ type AttachOptions struct {
 	DetachKeys string
 
 	// detachKeys are the parsed keys, set when they apply (a terminal's
-	// stdin).
+	// stdin); tty says the container has a terminal.
 	detachKeys []byte
+	tty        bool
 }
 
 type attachReq struct {
@@ -89,6 +90,7 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error 
 	e.mu.Lock()
 	running := en.c.State.Status == StatusRunning || en.c.State.Status == StatusPaused
 	c := en.c.clone()
+	o.tty = c.Config.Tty
 	if o.Stdin && c.Config.Tty {
 		o.detachKeys = keys
 	}
@@ -151,6 +153,14 @@ func splice(ctx context.Context, st task.Stream, o AttachOptions) error {
 		go func() {
 			if _, err := io.Copy(st, in); errors.Is(err, errDetached) {
 				// The client leaves; the container keeps its stdin.
+				st.Close()
+				return
+			}
+			// The end of a client's input on a terminal ends the attach
+			// and leaves the container's stdin open, as dockerd's: the
+			// docker CLI detaches by ending its input. Otherwise it
+			// closes the container's stdin.
+			if o.tty {
 				st.Close()
 				return
 			}
