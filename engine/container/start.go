@@ -219,9 +219,40 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 		return err
 	}
 	en.op.Lock()
-	defer en.op.Unlock()
-	return e.startLocked(ctx, en, false)
+	err = e.startLocked(ctx, en, false)
+	en.op.Unlock()
+	if err != nil {
+		e.removeUnstarted(ctx, en)
+	}
+	return err
 }
+
+// removeUnstarted removes an auto-remove container whose start failed,
+// as dockerd does for every client (the docker CLI waits for it; others
+// rely on it).
+func (e *Engine) removeUnstarted(ctx context.Context, en *entry) {
+	e.mu.Lock()
+	id, auto := en.c.ID, en.c.HostConfig.AutoRemove
+	e.mu.Unlock()
+	st, _, removed := e.snapshot(en)
+	if !auto || removed || st.Running() {
+		return
+	}
+	if err := e.Remove(context.WithoutCancel(ctx), id, RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
+		e.log.Warn("removing an auto-remove container that did not start", "container", id, "err", err)
+	}
+}
+
+// StartError is a failed start with the exit code docker gives it
+// (127 for a command not found, 126 not runnable, 125 otherwise); the
+// error's class is the wrapped error's.
+type StartError struct {
+	Code int
+	Err  error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
 
 // startLocked starts en; the caller holds en.op. policy says the start is
 // a restart by policy (it counts in RestartCount).
@@ -271,7 +302,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		_ = e.unmountRootfs(ctx, c.ID)
 		e.teardownNetwork(context.WithoutCancel(ctx), c.ID)
 		e.update(en, func(c *Container) { clearRuntimeNetwork(c) })
-		return err
+		return &StartError{Code: code, Err: err}
 	}
 
 	rt, err := e.runtime(c)

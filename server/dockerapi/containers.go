@@ -29,12 +29,9 @@ func (s *Server) containerRoutes() {
 	s.handle("GET /containers/{id}/json", s.inspectContainer)
 	s.handle("POST /containers/{id}/start", func(w http.ResponseWriter, r *http.Request) error {
 		id := r.PathValue("id")
+		// The engine removes an auto-remove container whose start
+		// failed before it answers, as dockerd.
 		if err := s.c.Start(r.Context(), id); err != nil {
-			// Docker removes an auto-remove container whose start failed;
-			// the docker CLI waits for that removal before it exits.
-			if c, gerr := s.c.Get(r.Context(), id); gerr == nil && c.HostConfig.AutoRemove && !c.State.Running() {
-				_ = s.c.Remove(context.WithoutCancel(r.Context()), c.ID, container.RemoveOptions{Force: true})
-			}
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -9,6 +9,7 @@ package testsuite
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -483,6 +484,17 @@ func testAutoRemove(t *testing.T, s *suite) {
 	}
 	if _, err := s.Engine.Get(s.ctx, id); !isClass(err, errdefs.ErrNotFound) {
 		t.Errorf("an --rm container outlived its exit: %v", err)
+	}
+	// One whose start fails is gone when the start answers, whichever
+	// client asked, with the start's exit code in the error.
+	id = s.create(t, container.CreateOptions{Config: container.Config{Cmd: []string{"no-such-command"}}, HostConfig: container.HostConfig{AutoRemove: true}})
+	err := s.Engine.Start(s.ctx, id)
+	var se *container.StartError
+	if !errors.As(err, &se) || se.Code != 127 || !isClass(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("start of a missing command: %v", err)
+	}
+	if _, err := s.Engine.Get(s.ctx, id); !isClass(err, errdefs.ErrNotFound) {
+		t.Errorf("an --rm container outlived its failed start: %v", err)
 	}
 }
 
