@@ -647,6 +647,9 @@ type ProgressDetail struct {
 // ErrorResponse is the body of every error answer.
 type ErrorResponse struct {
 	Message string `json:"message"`
+	// ExitCode is docker's exit code for a container that could not
+	// start (127 not found, 126 not runnable, 125 otherwise).
+	ExitCode int `json:",omitempty"`
 }
 
 // LoadResponse answers POST /images/load.

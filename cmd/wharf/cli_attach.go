@@ -167,7 +167,15 @@ func startContainer(cmd *cobra.Command, c *wharf.Client, id string) error {
 		return nil
 	}
 	code := 125
-	if cj, ierr := inspectContainer(cmd, c, id); ierr == nil {
+	var se *wharf.StartError
+	if errors.As(err, &se) {
+		// The daemon tells the code: an auto-remove container is gone
+		// by now.
+		if se.Code == 126 || se.Code == 127 {
+			code = se.Code
+		}
+	} else if cj, ierr := inspectContainer(cmd, c, id); ierr == nil {
+		// An older daemon: the record has it.
 		if ec := cj.State.ExitCode; ec == 126 || ec == 127 {
 			code = ec
 		}

@@ -211,9 +211,10 @@ func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name strin
 	if err != nil {
 		return noSuchImage(name, err)
 	}
-	if versionLess(requestVersion(r), "1.45") && img.Config != nil {
+	if versionLess(requestVersion(r), "1.45") && img.Config != nil && img.Config.Container != "" {
 		// Before API 1.45 dockerd also shows the container a commit was
-		// made from ("" for other images).
+		// made from (and "" for other images, which the wire type of
+		// later versions cannot hold, so those go without it).
 		return writeJSON(w, http.StatusOK, struct {
 			image.InspectResponse
 			Container string

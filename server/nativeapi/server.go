@@ -98,7 +98,12 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	if status == http.StatusNotModified {
 		return
 	}
-	_ = json.NewEncoder(w).Encode(wharf.ErrorResponse{Message: httperr.Message(err)})
+	resp := wharf.ErrorResponse{Message: httperr.Message(err)}
+	var se *container.StartError
+	if errors.As(err, &se) {
+		resp.ExitCode = se.Code
+	}
+	_ = json.NewEncoder(w).Encode(resp)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
