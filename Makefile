@@ -1,12 +1,15 @@
 # wharf: `make run` installs what is missing and starts the daemon with its
 # defaults; `make test` runs the whole test suite (as root for the kernel
-# tests); `make bench` prints the start-latency comparison against peers
-# and the cost of bridge networking and published ports.
+# tests); `make bench` prints the start-latency comparison against peers,
+# the cost of bridge networking and published ports, and the registry
+# against Distribution 2.8.
 
 GO      ?= go
 BIN     := bin/wharf
 ROOT    ?= /var/lib/wharf
 EXECROOT ?= /run/wharf
+# The registry's address for `make run` (empty: no registry).
+REGISTRY ?= 127.0.0.1:5000
 
 .PHONY: all build deps test-deps run test vet fuzz bench clean
 
@@ -27,7 +30,7 @@ test-deps:
 	WHARF_TEST_DEPS=1 sh scripts/install-deps.sh
 
 run: deps build
-	$(BIN) daemon --root $(ROOT) --exec-root $(EXECROOT)
+	$(BIN) daemon --root $(ROOT) --exec-root $(EXECROOT) --registry '$(REGISTRY)'
 
 vet:
 	$(GO) vet ./...
@@ -53,6 +56,8 @@ bench: deps build
 	$(GO) run ./bench/netbench -wharf $(BIN)
 	$(GO) run ./bench/fnbench -wharf $(BIN)
 	$(GO) run ./bench/dockerbench -wharf $(BIN)
+	$(GO) run ./bench/registrybench -wharf $(BIN)
+	$(GO) run ./bench/schedbench
 
 clean:
 	rm -rf bin

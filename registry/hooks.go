@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"syscall"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/registry/api/errcode"
@@ -90,6 +92,11 @@ func (p *repository) Tags(ctx context.Context) distribution.TagService {
 
 // prePush runs the pre-push hook; its error becomes a registry error.
 func (r *Registry) prePush(ctx context.Context, repo string) error {
+	if r.noCreate {
+		if _, exists, err := r.meta.get(ctx, repo); err == nil && !exists {
+			return errcode.ErrorCodeNameUnknown.WithMessage(fmt.Sprintf("The repository with name '%s' does not exist in the registry: create it first (aws ecr create-repository)", repo))
+		}
+	}
 	if r.hooks.PrePush == nil {
 		return nil
 	}
@@ -131,6 +138,16 @@ func (r *Registry) checkTag(ctx context.Context, ts distribution.TagService, rep
 type manifests struct {
 	distribution.ManifestService
 	p *repository
+}
+
+// Enumerate keeps the manifest service a ManifestEnumerator, as
+// Distribution's is (content.go lists images with it).
+func (m *manifests) Enumerate(ctx context.Context, fn func(digest.Digest) error) error {
+	me, ok := m.ManifestService.(distribution.ManifestEnumerator)
+	if !ok {
+		return distribution.ErrUnsupported
+	}
+	return me.Enumerate(ctx, fn)
 }
 
 func tagOption(opts []distribution.ManifestServiceOption) string {
@@ -178,7 +195,7 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, opts ...
 	if _, exists, err := r.meta.get(ctx, repo); err == nil && !exists {
 		// The record is made on the first push: its time is the
 		// repository's creation.
-		_, _ = r.meta.update(ctx, repo, func(*RepoMeta) error { return nil })
+		_, _ = r.meta.update(ctx, repo, func(*RepoMeta, bool) error { return nil })
 	}
 	if subj, desc, ok := referrerOf(mediaType, payload, dgst); ok {
 		if err := r.addReferrer(ctx, repo, subj, desc); err != nil {
@@ -200,8 +217,14 @@ func (m *manifests) Get(ctx context.Context, dgst digest.Digest, opts ...distrib
 	}
 	defer release()
 	man, err := m.ManifestService.Get(ctx, dgst, opts...)
-	if err == nil && m.p.r.hooks.Pulled != nil && stateOf(ctx).method == http.MethodGet {
-		m.p.r.hooks.Pulled(ctx, m.p.name(), dgst.String())
+	var unknown distribution.ErrManifestUnknownRevision
+	if errors.As(err, &unknown) && mayFetch(ctx) {
+		if ok, ferr := m.p.r.fetchUpstream(ctx, m.p.name(), dgst.String()); ok && ferr == nil {
+			man, err = m.ManifestService.Get(ctx, dgst, opts...)
+		}
+	}
+	if err == nil && stateOf(ctx).method == http.MethodGet {
+		m.p.r.pulled(ctx, m.p.name(), dgst.String())
 	}
 	return man, err
 }
@@ -297,7 +320,7 @@ func (b *blobs) Create(ctx context.Context, options ...distribution.BlobCreateOp
 	if err != nil {
 		return nil, err
 	}
-	return &blobWriter{BlobWriter: w, b: b}, nil
+	return &blobWriter{BlobWriter: w, b: b, ctx: ctx}, nil
 }
 
 func (b *blobs) Resume(ctx context.Context, id string) (distribution.BlobWriter, error) {
@@ -305,7 +328,7 @@ func (b *blobs) Resume(ctx context.Context, id string) (distribution.BlobWriter,
 	if err != nil {
 		return nil, err
 	}
-	return &blobWriter{BlobWriter: w, b: b}, nil
+	return &blobWriter{BlobWriter: w, b: b, ctx: ctx}, nil
 }
 
 // blobWriter tells the collector about the digest it commits before it
@@ -313,6 +336,46 @@ func (b *blobs) Resume(ctx context.Context, id string) (distribution.BlobWriter,
 type blobWriter struct {
 	distribution.BlobWriter
 	b *blobs
+	// ctx is the request's that opened the writer (it lives no longer).
+	ctx context.Context
+}
+
+// Write and ReadFrom cancel the upload when the storage is full: its
+// bytes would otherwise keep the disk full until Distribution purges
+// stale uploads a week later, and every other push would fail meanwhile.
+// The client sees the error and starts over.
+func (w *blobWriter) Write(p []byte) (int, error) {
+	n, err := w.BlobWriter.Write(p)
+	w.cancelIfFull(err)
+	return n, err
+}
+
+func (w *blobWriter) ReadFrom(r io.Reader) (int64, error) {
+	n, err := w.BlobWriter.ReadFrom(r)
+	w.cancelIfFull(err)
+	return n, err
+}
+
+func (w *blobWriter) cancelIfFull(err error) {
+	if err == nil || !noSpace(err) {
+		return
+	}
+	if cerr := w.BlobWriter.Cancel(w.ctx); cerr != nil {
+		w.b.p.r.log.Warn("registry: removing an upload the full storage cut", "repository", w.b.p.name(), "err", cerr)
+	}
+}
+
+// noSpace reports whether err is the storage running out of space (the
+// storage driver's errors do not unwrap).
+func noSpace(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	var de storagedriver.Error
+	if errors.As(err, &de) && de.Detail != nil {
+		return noSpace(de.Detail)
+	}
+	return false
 }
 
 func (w *blobWriter) Commit(ctx context.Context, provisional v1.Descriptor) (v1.Descriptor, error) {
@@ -333,6 +396,30 @@ func (w *blobWriter) Commit(ctx context.Context, provisional v1.Descriptor) (v1.
 type tags struct {
 	distribution.TagService
 	p *repository
+}
+
+// Get fetches a tag missing from a pull-through cache's repository from
+// its upstream, and follows one that moved there (pullthrough.go), on
+// the requests that pull.
+func (t *tags) Get(ctx context.Context, tag string) (v1.Descriptor, error) {
+	desc, err := t.TagService.Get(ctx, tag)
+	if !mayFetch(ctx) {
+		return desc, err
+	}
+	var unknown distribution.ErrTagUnknown
+	switch {
+	case err == nil:
+		if t.p.r.refreshTag(ctx, t.p.name(), tag, desc.Digest) {
+			if moved, err := t.TagService.Get(ctx, tag); err == nil {
+				return moved, nil
+			}
+		}
+	case errors.As(err, &unknown):
+		if ok, ferr := t.p.r.fetchUpstream(ctx, t.p.name(), tag); ok && ferr == nil {
+			return t.TagService.Get(ctx, tag)
+		}
+	}
+	return desc, err
 }
 
 func (t *tags) Tag(ctx context.Context, tag string, desc v1.Descriptor) error {

@@ -27,6 +27,7 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref, user, password strin
 	if err := r.mayPull(ctx, repo, user, password); err != nil {
 		return nil, "", err
 	}
+	ctx = withFetch(ctx)
 	rp, err := r.repo(ctx, repo)
 	if err != nil {
 		return nil, "", err
@@ -51,9 +52,7 @@ func (r *Registry) Manifest(ctx context.Context, repo, ref, user, password strin
 	if err != nil {
 		return nil, "", err
 	}
-	if r.hooks.Pulled != nil {
-		r.hooks.Pulled(ctx, repo, dg.String())
-	}
+	r.pulled(ctx, repo, dg.String())
 	return payload, mt, nil
 }
 

@@ -34,6 +34,10 @@ type RepoMeta struct {
 	// TagMutability is TagsMutable (the default, "") or TagsImmutable: a
 	// tag of an immutable repository never moves to another manifest.
 	TagMutability string `json:",omitempty"`
+	// LifecyclePolicy is the repository's lifecycle policy as ECR echoes
+	// it ("": none), set at LifecyclePolicyUpdated (lifecycle.go).
+	LifecyclePolicy        string    `json:",omitempty"`
+	LifecyclePolicyUpdated time.Time `json:",omitzero"`
 	// Extra holds what the layers above keep per repository (ECR's
 	// resource tags, lifecycle policy, ...), by their own keys.
 	Extra map[string]json.RawMessage `json:",omitempty"`
@@ -135,8 +139,8 @@ func (m *metaStore) put(name string, meta RepoMeta, exists bool) {
 }
 
 // update applies fn to the record of name (a new one, Created now, when
-// there is none) and writes it.
-func (m *metaStore) update(ctx context.Context, name string, fn func(*RepoMeta) error) (RepoMeta, error) {
+// there is none: exists is false) and writes it.
+func (m *metaStore) update(ctx context.Context, name string, fn func(meta *RepoMeta, exists bool) error) (RepoMeta, error) {
 	if err := validName(name); err != nil {
 		return RepoMeta{}, err
 	}
@@ -149,7 +153,7 @@ func (m *metaStore) update(ctx context.Context, name string, fn func(*RepoMeta) 
 	if !exists {
 		meta = RepoMeta{Name: name, Created: m.now().UTC()}
 	}
-	if err := fn(&meta); err != nil {
+	if err := fn(&meta, exists); err != nil {
 		return RepoMeta{}, err
 	}
 	meta.Name = name
@@ -177,7 +181,7 @@ func (m *metaStore) remove(ctx context.Context, name string) error {
 	}
 	m.wmu.Lock()
 	defer m.wmu.Unlock()
-	for _, p := range []string{metaPath(name), referrersRoot(name)} {
+	for _, p := range []string{metaPath(name), referrersRoot(name), pullsPath(name)} {
 		err := m.driver.Delete(ctx, p)
 		var nf storagedriver.PathNotFoundError
 		if err != nil && !errors.As(err, &nf) {

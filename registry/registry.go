@@ -14,8 +14,13 @@
 //     the storage namespace) that enforces tag immutability and the
 //     pre-push check, records referrers and feeds garbage collection.
 //   - referrers.go: the OCI 1.1 referrers API, which Distribution 3.1 lacks.
-//   - meta.go: one small record per repository (public, tag mutability).
+//   - meta.go: one small record per repository (public, tag mutability,
+//     lifecycle policy, and what ECR's API keeps by its own keys).
 //   - content.go: the Go interface to the content for ECR's API and the CLI.
+//   - lifecycle.go: lifecycle policies (the language: package lifecycle)
+//     applied by a background job; pulls.go: recorded pull times.
+//   - pullthrough.go: pull-through cache rules, fetching what a pull of
+//     a covered repository misses from its upstream.
 //   - gc.go: garbage collection of unreferenced blobs while serving.
 //   - metrics.go: Prometheus series on the daemon's registry.
 //   - local.go: the engine's pulls from this registry, served from disk.
@@ -29,6 +34,8 @@
 //	  repositories/<name>/_manifests/revisions/, tags/<tag>/current/link
 //	  repositories/<name>/_uploads/  uploads in progress (purged after a week)
 //	wharf/repositories/<name>/_meta.json     the repository's record (meta.go)
+//	wharf/repositories/<name>/_pulls.json    its manifests' last pulls (pulls.go)
+//	wharf/pullthrough.json           the pull-through cache rules (pullthrough.go)
 //	wharf/repositories/<name>/_referrers/<subject alg>/<hex>/<referrer alg>/<hex>
 //	                                 one descriptor per referrer (referrers.go)
 //
@@ -119,19 +126,28 @@ func WithRegisterer(reg prometheus.Registerer) Option { return func(r *Registry)
 // WithHooks sets the push and pull hooks.
 func WithHooks(h Hooks) Option { return func(r *Registry) { r.hooks = h } }
 
+// WithoutCreateOnPush refuses pushes into repositories that were not
+// created first (ECR's CreateRepository), as ECR does; by default the
+// first push creates its repository.
+func WithoutCreateOnPush() Option { return func(r *Registry) { r.noCreate = true } }
+
 // WithClock sets the clock of garbage collection's grace period (tests).
 func WithClock(now func() time.Time) Option { return func(r *Registry) { r.now = now } }
 
 // Registry is a running embedded registry.
 type Registry struct {
-	cfg    Config
-	log    *slog.Logger
-	reg    prometheus.Registerer
-	hooks  Hooks
-	now    func() time.Time
-	tokens *identity.Tokens
-	app    *handlers.App
-	cancel context.CancelFunc
+	cfg   Config
+	log   *slog.Logger
+	reg   prometheus.Registerer
+	hooks Hooks
+	now   func() time.Time
+	// noCreate: pushes need a repository created first.
+	noCreate bool
+	// lifecycleEvery is the lifecycle job's interval (0: never).
+	lifecycleEvery time.Duration
+	tokens         *identity.Tokens
+	app            *handlers.App
+	cancel         context.CancelFunc
 
 	// ns and driver are the namespace and storage driver the app serves
 	// from, captured by the registry middleware (hooks.go).
@@ -144,6 +160,8 @@ type Registry struct {
 
 	access  *accessController
 	meta    *metaStore
+	pulls   *pullStore
+	pull    pullRules
 	gc      *gcGate
 	metrics *registryMetrics
 
@@ -252,9 +270,13 @@ func New(ctx context.Context, cfg Config, tokens *identity.Tokens, opts ...Optio
 		return nil, errors.New("registry: the storage middleware was not applied")
 	}
 	r.meta = newMetaStore(r.driver)
+	r.pulls = newPullStore(r.driver, r.now, r.log)
 	if err := r.recoverStorage(ctx); err != nil {
 		cancel()
 		return nil, err
+	}
+	if r.lifecycleEvery > 0 {
+		go r.lifecycleLoop(actx, r.lifecycleEvery)
 	}
 	return r, nil
 }
@@ -410,8 +432,13 @@ func (r *Registry) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Body != nil && req.Body != http.NoBody {
 		req.Body = body
 	}
-	req = req.WithContext(context.WithValue(req.Context(), stateKey{}, rw.state))
+	ctx := context.WithValue(req.Context(), stateKey{}, rw.state)
 	route := routeOf(req)
+	if route == routeManifest && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
+		// A pull: a pull-through cache may fetch what is missing.
+		ctx = withFetch(ctx)
+	}
+	req = req.WithContext(ctx)
 	switch {
 	case req.URL.Path == "/token":
 		r.serveToken(rw, req)

@@ -109,12 +109,15 @@ a root-only file; a secret is shown once, when its key is created.
 
 // policyHelp documents --policy.
 const policyHelp = `A key's policy says what it may do, as statements service:actions:resource
-(--policy, repeatable): the service ("lambda", or "*"), actions as IAM names
-them, separated by commas ("InvokeFunction,GetFunction", or "*"), and the
+(--policy, repeatable): the service ("lambda", "ecr", or "*"), actions as IAM
+names them, separated by commas ("InvokeFunction,GetFunction", or "*"), and the
 resources: "*", a name, or a name prefix ending in "*" (a function's name for
-Lambda). Actions on no particular resource (ListFunctions) need "*".
+Lambda, a repository's for ECR and the registry). Actions on no particular
+resource (ListFunctions, GetAuthorizationToken) need "*". For the registry,
+pull, push and delete stand for the ECR actions docker pull and push need.
   --policy 'lambda:*:*'                               all of Lambda
   --policy 'lambda:InvokeFunction,GetFunction:orders-*'
+  --policy 'ecr:pull,push:team/*' --policy 'ecr:GetAuthorizationToken:*'
 --admin allows everything ("*:*:*"). A key with neither has the default
 policy: the whole Lambda API on every function, except creating image
 functions or changing their image (UpdateFunctionCode with an image,

@@ -15,8 +15,9 @@ import (
 func newRegistryCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "registry",
-		Short: "Log in to and maintain the daemon's registry",
-		Long: `Log in to and maintain the registry the daemon serves on --registry.
+		Short: "Log in to, list and maintain the daemon's registry",
+		Long: `Log in to, list and maintain the registry the daemon serves on --registry
+(ECR's API on --http manages it too: aws ecr ...).
 
 Logins use the access keys of 'wharf keys': a key's policy says which
 repositories it may pull from (ecr:pull:<repository prefix>) and push to
@@ -24,7 +25,8 @@ repositories it may pull from (ecr:pull:<repository prefix>) and push to
 
   wharf registry login-password | docker login -u AWS --password-stdin 127.0.0.1:5000`,
 	}
-	c.AddCommand(newRegistryLoginPasswordCommand(), newRegistryGCCommand())
+	c.AddCommand(newRegistryLoginPasswordCommand(), newRegistryGCCommand(), newRegistryReposCommand(), newRegistryImagesCommand(),
+		newRegistryRmCommand(), newRegistryPolicyCommand())
 	return c
 }
 

@@ -184,6 +184,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	if rg != nil {
 		defer rg.Close()
+		cfg.fnCfg.ecr = ecrHandler(rg, keys, tokens, log)
 	}
 
 	// Credentials a Docker API request carries (X-Registry-Auth) come

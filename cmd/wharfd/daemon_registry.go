@@ -5,19 +5,26 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/registry"
+	"github.com/wharf-dev/wharf/server/ecrapi"
 	"github.com/wharf-dev/wharf/server/registryapi"
 )
 
 // registryFlags holds the daemon's registry flags.
 type registryFlags struct {
 	addr, tlsCert, tlsKey, root, config string
+	// createOnPush: a push creates its repository.
+	createOnPush bool
+	// lifecycle is the interval of the lifecycle policies' job.
+	lifecycle time.Duration
 }
 
 func addRegistryFlags(f *pflag.FlagSet, c *registryFlags) {
@@ -26,6 +33,8 @@ func addRegistryFlags(f *pflag.FlagSet, c *registryFlags) {
 	f.StringVar(&c.tlsKey, "registry-tls-key", "", "private key of the registry's HTTPS")
 	f.StringVar(&c.root, "registry-root", "", "directory of the registry's filesystem storage (default <root>/registry)")
 	f.StringVar(&c.config, "registry-config", "", "a Distribution configuration file whose storage section the registry uses instead (e.g. s3)")
+	f.BoolVar(&c.createOnPush, "registry-create-on-push", true, "create a repository on its first push (false: only ECR's CreateRepository creates one, as on AWS)")
+	f.DurationVar(&c.lifecycle, "registry-lifecycle-interval", time.Hour, "how often the repositories' lifecycle policies expire images (0: never)")
 }
 
 // openIdentity opens the daemon's key store and token minter. The key
@@ -51,8 +60,11 @@ func startRegistry(ctx context.Context, root string, c registryFlags, tokens *id
 	if c.root == "" {
 		c.root = filepath.Join(root, "registry")
 	}
-	r, err := registry.New(ctx, registry.Config{Addr: c.addr, TLSCert: c.tlsCert, TLSKey: c.tlsKey, Root: c.root, ConfigFile: c.config},
-		tokens, registry.WithLogger(log), registry.WithRegisterer(reg))
+	opts := []registry.Option{registry.WithLogger(log), registry.WithRegisterer(reg), registry.WithLifecycleInterval(c.lifecycle)}
+	if !c.createOnPush {
+		opts = append(opts, registry.WithoutCreateOnPush())
+	}
+	r, err := registry.New(ctx, registry.Config{Addr: c.addr, TLSCert: c.tlsCert, TLSKey: c.tlsKey, Root: c.root, ConfigFile: c.config}, tokens, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,5 +96,25 @@ func withRegistry(native http.Handler, r *registry.Registry, tokens *identity.To
 			return
 		}
 		native.ServeHTTP(w, req)
+	})
+}
+
+// ecrHandler is ECR's API over the registry, for the --http address.
+func ecrHandler(r *registry.Registry, keys *identity.Keys, tokens *identity.Tokens, log *slog.Logger) http.Handler {
+	return ecrapi.New(r, keys, tokens, ecrapi.WithLogger(log), ecrapi.WithAccount(functions.DefaultRegion, functions.DefaultAccount))
+}
+
+// withECR sends ECR's calls (by their X-Amz-Target) to ecr and every
+// other request to next (Lambda's API and the functions' routes).
+func withECR(ecr, next http.Handler) http.Handler {
+	if ecr == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ecrapi.Matches(r) {
+			ecr.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }

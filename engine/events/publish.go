@@ -54,12 +54,12 @@ func (i *Images) Pull(ctx context.Context, ref string, progress func(store.Progr
 }
 
 // Push implements the store's Push.
-func (i *Images) Push(ctx context.Context, ref string, progress func(store.Progress)) error {
-	err := i.Store.Push(ctx, ref, progress)
+func (i *Images) Push(ctx context.Context, ref string, progress func(store.Progress)) (store.Pushed, error) {
+	pushed, err := i.Store.Push(ctx, ref, progress)
 	if err == nil {
 		i.refEvent("push", ref)
 	}
-	return err
+	return pushed, err
 }
 
 // Tag implements the store's Tag.

@@ -1,7 +1,8 @@
 // Package registryapi serves the registry's administration on the native
-// API (api/wharf/registry.go): login passwords for `docker login -u AWS`
-// and garbage collection. The daemon mounts it on its unix socket, which
-// only root reaches.
+// API (api/wharf/registry.go): login passwords for `docker login -u AWS`,
+// garbage collection, and the repositories, images and lifecycle policies
+// of `wharf registry` (content.go). The daemon mounts it on its unix
+// socket, which only root reaches: no key's policy is asked.
 package registryapi
 
 import (
@@ -30,9 +31,16 @@ type Collector interface {
 	GC(ctx context.Context, opts registry.GCOptions) (registry.GCReport, error)
 }
 
+// Registry is what the routes need of the registry.
+type Registry interface {
+	Collector
+	Content
+}
+
 // Handler serves /wharf/v1/registry/... for the registry at addr.
-func Handler(addr string, logins Logins, gc Collector) http.Handler {
+func Handler(addr string, logins Logins, gc Registry) http.Handler {
 	mux := http.NewServeMux()
+	contentRoutes(mux, gc)
 	mux.HandleFunc("POST "+wharf.Prefix+"/registry/login-password", func(w http.ResponseWriter, r *http.Request) {
 		var req wharf.LoginPasswordRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
