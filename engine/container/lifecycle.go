@@ -542,6 +542,18 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	_ = e.unmountRootfs(ctx, id)
 	e.teardownNetwork(ctx, id)
 	e.releaseVolumes(context.WithoutCancel(ctx), en.c, o.RemoveVolumes || en.c.HostConfig.AutoRemove)
+	// Those waiting for the removal wake once it is told and its mounts,
+	// network and anonymous volumes are gone, as dockerd's: a `run --rm`
+	// that returns has seen its destroy and the removal of its volumes.
+	// What is left is the engine's own bookkeeping (the runtime's state,
+	// which dockerd's containerd drops at the exit, and the directory),
+	// done before Remove answers but not waited for by a `run --rm`.
+	e.publish(gone, "destroy", nil)
+	e.mu.Lock()
+	en.destroyed = true
+	close(en.changed)
+	en.changed = make(chan struct{})
+	e.mu.Unlock()
 	var firstErr error
 	if rt := e.runtimes[en.c.Runtime]; rt != nil {
 		if err := rt.Delete(context.WithoutCancel(ctx), id); errdefs.IsConflict(err) {
@@ -557,15 +569,6 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 		firstErr = err
 	}
 	e.log.Info("container removed", "container", id)
-	// Those waiting for the removal wake once it is whole and told, as
-	// dockerd's: a `run --rm` that returns has seen its destroy and the
-	// removal of its anonymous volumes.
-	e.publish(gone, "destroy", nil)
-	e.mu.Lock()
-	en.destroyed = true
-	close(en.changed)
-	en.changed = make(chan struct{})
-	e.mu.Unlock()
 	return firstErr
 }
 
