@@ -230,6 +230,9 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err := o.HostConfig.HostOptions.check(o.Config.Hostname); err != nil {
 		return nil, err
 	}
+	if err := o.HostConfig.HostOptions.checkDNS(o.HostConfig.NetworkMode); err != nil {
+		return nil, err
+	}
 	if err := validateHealthcheck(o.Config.Healthcheck); err != nil {
 		return nil, err
 	}

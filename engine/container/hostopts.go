@@ -114,6 +114,24 @@ func (h *HostOptions) check(hostname string) error {
 			return bad("%s is not an ip address", d)
 		}
 	}
+	return h.checkHosts()
+}
+
+// checkDNS refuses name servers for a container on a user-defined
+// network: its embedded DNS server answers there, and wharf's cannot
+// forward to others as dockerd's does.
+func (h HostOptions) checkDNS(networkMode string) error {
+	switch {
+	case len(h.Dns) == 0, networkMode == "", networkMode == "default", networkMode == "bridge",
+		networkMode == "none", networkMode == "host", strings.HasPrefix(networkMode, "container:"):
+		return nil
+	}
+	return fmt.Errorf("--dns on the user-defined network %s: its embedded DNS server answers, and it cannot forward to other servers on this daemon: %w", networkMode, errdefs.ErrInvalidArgument)
+}
+
+// checkHosts refuses --add-host values dockerd refuses, and host-gateway,
+// which wharf has no address for.
+func (h HostOptions) checkHosts() error {
 	for _, e := range h.ExtraHosts {
 		if _, _, err := extraHost(e); err != nil {
 			return err
@@ -166,8 +184,13 @@ func (h HostOptions) hostsLines() []string {
 }
 
 // resolv applies Dns, DnsSearch and DnsOptions to a resolv.conf, each
-// replacing the lines of its kind as dockerd replaces them.
-func (h HostOptions) resolv(conf string) string {
+// replacing the lines of its kind as dockerd replaces them. With embedded
+// (a user-defined network's DNS server answers the container) the name
+// server stays: Dns is refused at create for those networks.
+func (h HostOptions) resolv(conf string, embedded bool) string {
+	if embedded {
+		h.Dns = nil
+	}
 	if len(h.Dns) == 0 && len(h.DnsSearch) == 0 && len(h.DnsOptions) == 0 {
 		return conf
 	}

@@ -21,11 +21,23 @@ func TestHostOptions(t *testing.T) {
 		t.Errorf("hosts lines %q", got)
 	}
 	conf := "# host's\nnameserver 1.1.1.1\nsearch lan\noptions edns0\n"
-	if got := h.resolv(conf); got != "# host's\nnameserver 10.0.0.2\nsearch example.test\noptions ndots:2\n" {
+	if got := h.resolv(conf, false); got != "# host's\nnameserver 10.0.0.2\nsearch example.test\noptions ndots:2\n" {
 		t.Errorf("resolv.conf %q", got)
 	}
-	if got := (HostOptions{}).resolv(conf); got != conf {
+	if got := (HostOptions{}).resolv(conf, false); got != conf {
 		t.Errorf("resolv.conf without DNS settings %q", got)
+	}
+	// A user-defined network's DNS server stays the container's.
+	if got := h.resolv("nameserver 127.0.0.11\n", true); got != "nameserver 127.0.0.11\nsearch example.test\noptions ndots:2\n" {
+		t.Errorf("resolv.conf on a user-defined network %q", got)
+	}
+	if err := h.checkDNS("front"); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("--dns on a user-defined network: %v", err)
+	}
+	for _, mode := range []string{"", "bridge", "none", "host", "container:x"} {
+		if err := h.checkDNS(mode); err != nil {
+			t.Errorf("--dns with network %q: %v", mode, err)
+		}
 	}
 	for _, bad := range []HostOptions{
 		{PidMode: "container:x"}, {UTSMode: "private"}, {IpcMode: "host"}, {Isolation: "hyperv"},

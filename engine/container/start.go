@@ -556,14 +556,18 @@ func (e *Engine) writeEtcFiles(c *Container, plan *netPlan) ([]specs.Mount, erro
 	for _, l := range c.HostConfig.hostsLines() {
 		hosts += l + "\n"
 	}
+	embedded := false
 	if plan.sandbox != nil {
 		lines, r := etcNetwork(c, hostname)
 		for _, l := range append(plan.linkHosts, lines...) {
 			hosts += l + "\n"
 		}
+		// etcNetwork answers the host's resolv.conf unless a
+		// user-defined network's DNS server is the container's.
+		embedded = r != resolvConf(false)
 		resolv = r
 	}
-	resolv = c.HostConfig.resolv(resolv)
+	resolv = c.HostConfig.resolv(resolv, embedded)
 	if plan.shareFrom != "" {
 		if data, err := e.sharedEtc(plan.shareFrom, "hosts"); err == nil {
 			hosts = string(data)
