@@ -146,8 +146,22 @@ func (c *Client) decodeError(method, path string, resp *http.Response) error {
 			e.Message = resp.Status
 		}
 	}
-	return fmt.Errorf("%s%w", e.Message, classError(resp.StatusCode))
+	err := fmt.Errorf("%s%w", e.Message, classError(resp.StatusCode))
+	if e.ExitCode != 0 {
+		return &StartError{Code: e.ExitCode, Err: err}
+	}
+	return err
 }
+
+// StartError is a start the daemon could not make, with docker's exit
+// code for it; it wraps the error of the answer's class.
+type StartError struct {
+	Code int
+	Err  error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
 
 // classError returns a wrapper error of the class for an HTTP status whose
 // text is empty, so that the server's message reads unchanged.

@@ -96,6 +96,36 @@ type Config struct {
 	Labels       map[string]string   `json:",omitempty"`
 	StopSignal   string              `json:",omitempty"`
 	StopTimeout  *int                `json:",omitempty"`
+	Healthcheck  *HealthConfig       `json:",omitempty"`
+	Shell        []string            `json:",omitempty"`
+}
+
+// HealthConfig is a container's healthcheck, as Docker's: Test is
+// ["NONE"], ["CMD", args...] or ["CMD-SHELL", command]; durations are in
+// nanoseconds, 0 for the default.
+type HealthConfig struct {
+	Test          []string      `json:",omitempty"`
+	Interval      time.Duration `json:",omitempty"`
+	Timeout       time.Duration `json:",omitempty"`
+	StartPeriod   time.Duration `json:",omitempty"`
+	StartInterval time.Duration `json:",omitempty"`
+	Retries       int           `json:",omitempty"`
+}
+
+// Health is a container's health state: Status is starting, healthy or
+// unhealthy; Log holds the last probes' results.
+type Health struct {
+	Status        string
+	FailingStreak int
+	Log           []HealthcheckResult
+}
+
+// HealthcheckResult is one probe's result.
+type HealthcheckResult struct {
+	Start    time.Time
+	End      time.Time
+	ExitCode int
+	Output   string
 }
 
 // RestartPolicy says when the daemon restarts a container that exited.
@@ -130,6 +160,13 @@ type HostConfig struct {
 	CPUShares      int64         `json:",omitempty"`
 	PidsLimit      *int64        `json:",omitempty"`
 	Ulimits        []Ulimit      `json:",omitempty"`
+	// The rest of Docker's cgroup limits.
+	MemoryReservation int64  `json:",omitempty"`
+	CPUPeriod         int64  `json:",omitempty"`
+	CPUQuota          int64  `json:",omitempty"`
+	CpusetCpus        string `json:",omitempty"`
+	CpusetMems        string `json:",omitempty"`
+	BlkioWeight       uint16 `json:",omitempty"`
 	// PortBindings maps "80/tcp" to host bindings (-p).
 	PortBindings    map[string][]PortBinding `json:",omitempty"`
 	PublishAllPorts bool                     `json:",omitempty"`
@@ -143,6 +180,29 @@ type HostConfig struct {
 	// LogConfig is the log driver and its options (--log-driver,
 	// --log-opt); an empty Type takes the daemon's default.
 	LogConfig LogConfig
+}
+
+// UpdateConfig is the body of POST /containers/{id}/update: the limits
+// to change (zero keeps the current value; PidsLimit when set, 0 or -1
+// for unlimited) and the restart policy when its Name is set.
+type UpdateConfig struct {
+	Memory            int64         `json:",omitempty"`
+	MemorySwap        int64         `json:",omitempty"`
+	MemoryReservation int64         `json:",omitempty"`
+	NanoCPUs          int64         `json:",omitempty"`
+	CPUShares         int64         `json:",omitempty"`
+	CPUPeriod         int64         `json:",omitempty"`
+	CPUQuota          int64         `json:",omitempty"`
+	CpusetCpus        string        `json:",omitempty"`
+	CpusetMems        string        `json:",omitempty"`
+	BlkioWeight       uint16        `json:",omitempty"`
+	PidsLimit         *int64        `json:",omitempty"`
+	RestartPolicy     RestartPolicy `json:",omitempty"`
+}
+
+// UpdateResponse answers an update with dockerd's warnings.
+type UpdateResponse struct {
+	Warnings []string
 }
 
 // LogConfig is a container's log driver ("json-file", "local", "none")
@@ -217,6 +277,7 @@ type State struct {
 	Error      string
 	StartedAt  string
 	FinishedAt string
+	Health     *Health `json:",omitempty"`
 }
 
 // ContainerJSON answers GET /containers/{id}/json.
@@ -470,6 +531,9 @@ type ExecConfig struct {
 	WorkingDir   string   `json:",omitempty"`
 	Cmd          []string
 	ConsoleSize  *[2]uint `json:",omitempty"` // height, width
+	// DetachKeys let a client on the exec's terminal go (default
+	// ctrl-p,ctrl-q).
+	DetachKeys string `json:",omitempty"`
 }
 
 // ExecStartRequest is the body of POST /exec/{id}/start.
@@ -583,6 +647,9 @@ type ProgressDetail struct {
 // ErrorResponse is the body of every error answer.
 type ErrorResponse struct {
 	Message string `json:"message"`
+	// ExitCode is docker's exit code for a container that could not
+	// start (127 not found, 126 not runnable, 125 otherwise).
+	ExitCode int `json:",omitempty"`
 }
 
 // LoadResponse answers POST /images/load.

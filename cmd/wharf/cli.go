@@ -23,10 +23,11 @@ var cliCommands = []namedCommand{
 	{"kill", newKillCommand}, {"restart", newRestartCommand}, {"rm", newRmCommand}, {"ps", newPsCommand},
 	{"logs", newLogsCommand}, {"exec", newExecCommand}, {"attach", newAttachCommand}, {"inspect", newInspectCommand},
 	{"wait", newWaitCommand}, {"pause", newPauseCommand}, {"unpause", newUnpauseCommand}, {"top", newTopCommand},
-	{"stats", newStatsCommand}, {"rename", newRenameCommand},
+	{"stats", newStatsCommand}, {"rename", newRenameCommand}, {"update", newUpdateCommand},
+	{"commit", newCommitCommand},
 	{"images", newImagesCommand}, {"pull", newPullCommand}, {"push", newPushCommand}, {"tag", newTagCommand},
 	{"rmi", newRmiCommand}, {"import", newImportCommand}, {"save", newSaveCommand}, {"load", newLoadCommand},
-	{"info", newInfoCommand}, {"version", newVersionCommand}, {"system", newSystemCommand},
+	{"info", newInfoCommand}, {"version", newVersionCommand}, {"system", newSystemCommand}, {"events", newEventsCommand},
 	{"build", newBuildCommand}, {"builder", newBuilderCommand},
 	{"container", newContainerCommand}, {"image", newImageCommand},
 	{"network", newNetworkCommand}, {"volume", newVolumeCommand}, {"port", newPortCommand},
@@ -56,7 +57,8 @@ func newContainerCommand() *cobra.Command {
 		renamed(newPsCommand(), "ls", "ps", "list"), newLogsCommand(), newExecCommand(),
 		newAttachCommand(), renamed(newInspectCommand(), "inspect"), newWaitCommand(),
 		newPauseCommand(), newUnpauseCommand(), newTopCommand(), newStatsCommand(),
-		newRenameCommand(), newContainerPruneCommand(), newPortCommand(),
+		newRenameCommand(), newContainerPruneCommand(), newPortCommand(), newUpdateCommand(),
+		newCommitCommand(),
 	)
 	return c
 }

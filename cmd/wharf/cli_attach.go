@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/errdefs"
+	wstream "github.com/wharf-dev/wharf/stream"
 )
 
 // createContainer creates the container described by run/create flags,
@@ -97,7 +99,7 @@ func runAttached(cmd *cobra.Command, o *createOptions, args []string) error {
 	defer conn.Close()
 	stop := proxySignals(ctx, c, hdr.Get("X-Wharf-Container-Id"))
 	defer stop()
-	code, exited, err := pumpStreams(cmd, conn, br, o.interactive, false)
+	code, exited, _, err := pumpStreams(cmd, conn, br, o.interactive, false, nil)
 	switch {
 	case exited && (err != nil || code != 0):
 		return exitError{code: code, err: err}
@@ -145,7 +147,7 @@ func runSteps(cmd *cobra.Command, o *createOptions, args []string) error {
 	if o.autoRemove {
 		cond = "removed"
 	}
-	return attachStartWait(cmd, c, id, attachOptions{stdin: o.interactive, tty: o.tty, waitCondition: cond, start: true, autoRemove: o.autoRemove})
+	return attachStartWait(cmd, c, id, attachOptions{stdin: o.interactive, tty: o.tty, waitCondition: cond, start: true, autoRemove: o.autoRemove, detachKeys: o.detachKeys})
 }
 
 // removeUnstarted removes a container run with --rm whose start failed,
@@ -165,7 +167,15 @@ func startContainer(cmd *cobra.Command, c *wharf.Client, id string) error {
 		return nil
 	}
 	code := 125
-	if cj, ierr := inspectContainer(cmd, c, id); ierr == nil {
+	var se *wharf.StartError
+	if errors.As(err, &se) {
+		// The daemon tells the code: an auto-remove container is gone
+		// by now.
+		if se.Code == 126 || se.Code == 127 {
+			code = se.Code
+		}
+	} else if cj, ierr := inspectContainer(cmd, c, id); ierr == nil {
+		// An older daemon: the record has it.
 		if ec := cj.State.ExitCode; ec == 126 || ec == 127 {
 			code = ec
 		}
@@ -182,6 +192,9 @@ type attachOptions struct {
 	waitCondition string
 	start         bool // start the container after attaching
 	autoRemove    bool // run --rm: remove the container if it does not start
+	// detachKeys leave the container's terminal running ("" is
+	// ctrl-p,ctrl-q).
+	detachKeys string
 }
 
 // attachStartWait attaches to a container (optionally starting it), copies
@@ -191,6 +204,16 @@ func attachStartWait(cmd *cobra.Command, c *wharf.Client, id string, o attachOpt
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
 	q := query("stdin", boolParam(o.stdin), "stdout", "1", "stderr", "1", "stream", "1")
+	var keys []byte
+	if o.tty && o.stdin {
+		var err error
+		if keys, err = wstream.ParseDetachKeys(o.detachKeys); err != nil {
+			return exitError{code: 125, err: err}
+		}
+		if o.detachKeys != "" {
+			q.Set("detachKeys", o.detachKeys)
+		}
+	}
 	conn, br, err := c.Hijack(ctx, "POST", containerPath(id, "attach"), q, nil)
 	if err != nil {
 		return daemonErr(err)
@@ -231,11 +254,19 @@ func attachStartWait(cmd *cobra.Command, c *wharf.Client, id string, o attachOpt
 		defer stop()
 	}
 
-	if _, _, err := pumpStreams(cmd, conn, br, o.stdin, o.tty); err != nil {
-		restore()
+	_, _, detached, err := pumpStreams(cmd, conn, br, o.stdin, o.tty, keys)
+	restore()
+	if err != nil {
 		return err
 	}
-	restore()
+	if detached {
+		// The daemon let the client go; the container runs on. As the
+		// docker CLI's, a run ends well, an attach with the escape.
+		if o.start {
+			return nil
+		}
+		return errEscape
+	}
 
 	if wait != nil {
 		return waitStatus(wait)
@@ -249,6 +280,10 @@ func attachStartWait(cmd *cobra.Command, c *wharf.Client, id string, o attachOpt
 	defer body.Close()
 	return waitStatus(body)
 }
+
+// errEscape is how the docker CLI ends an attach or exec the user
+// detached from (exit status 1).
+var errEscape = errors.New("read escape sequence")
 
 // waitStatus decodes the body of a wait request into the exit status.
 func waitStatus(body io.Reader) error {
@@ -269,10 +304,18 @@ func waitStatus(body io.Reader) error {
 // and its output to stdout/stderr until the output ends. Local stdin
 // reaching EOF half-closes the connection so the process sees EOF too. A
 // multiplexed stream that ends with an exit code (an exec run) returns it.
-func pumpStreams(cmd *cobra.Command, conn net.Conn, br *bufio.Reader, stdin, tty bool) (code int, exited bool, err error) {
+func pumpStreams(cmd *cobra.Command, conn net.Conn, br *bufio.Reader, stdin, tty bool, keys []byte) (code int, exited, detached bool, err error) {
+	var seen atomic.Bool
 	if stdin {
+		in := cmd.InOrStdin()
+		if keys != nil {
+			// The keys go to the daemon, which lets the client go;
+			// watching for them tells this end of the stream that it
+			// was let go rather than that the process ended.
+			in = wstream.WatchKeys(in, keys, func() { seen.Store(true) })
+		}
 		go func() {
-			_, _ = io.Copy(conn, cmd.InOrStdin())
+			_, _ = io.Copy(conn, in)
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 				_ = cw.CloseWrite()
 			}
@@ -286,7 +329,7 @@ func pumpStreams(cmd *cobra.Command, conn net.Conn, br *bufio.Reader, stdin, tty
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
-	return code, exited, err
+	return code, exited, seen.Load(), err
 }
 
 // monitorTTYSize sends the local terminal's size to resizePath now and on
@@ -407,6 +450,7 @@ func startExit(err error) error {
 // newAttachCommand is `wharf attach`.
 func newAttachCommand() *cobra.Command {
 	var noStdin, sigProxy bool
+	var detachKeys string
 	cmd := &cobra.Command{
 		Use:   "attach [OPTIONS] CONTAINER",
 		Short: "Attach local standard input, output, and error streams to a running container",
@@ -430,9 +474,10 @@ func newAttachCommand() *cobra.Command {
 			if stdin && cj.Config.Tty && !isTerminal(cmd.InOrStdin()) {
 				return errors.New("the input device is not a TTY")
 			}
-			return startExit(attachStartWait(cmd, c, cj.ID, attachOptions{stdin: stdin, tty: cj.Config.Tty}))
+			return startExit(attachStartWait(cmd, c, cj.ID, attachOptions{stdin: stdin, tty: cj.Config.Tty, detachKeys: detachKeys}))
 		},
 	}
+	cmd.Flags().StringVar(&detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "Do not attach STDIN")
 	cmd.Flags().BoolVar(&sigProxy, "sig-proxy", true, "Proxy all received signals to the process")
 	return cmd

@@ -11,13 +11,14 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wharf-dev/wharf/api/wharf"
+	wstream "github.com/wharf-dev/wharf/stream"
 )
 
 // execOptions holds the flags of `wharf exec`.
 type execOptions struct {
 	interactive, tty, detach, privileged bool
 	env, envFiles                        []string
-	user, workdir                        string
+	user, workdir, detachKeys            string
 }
 
 // buildExecConfig turns exec flags and COMMAND [ARG...] into the exec
@@ -41,6 +42,7 @@ func buildExecConfig(o *execOptions, command []string, size *[2]uint, src envSou
 		Env:          env,
 		WorkingDir:   o.workdir,
 		Cmd:          command,
+		DetachKeys:   o.detachKeys,
 	}
 	if o.tty {
 		cfg.ConsoleSize = size
@@ -117,10 +119,18 @@ func newExecCommand() *cobra.Command {
 				stop := monitorTTYSize(ctx, c, execPath+"/resize")
 				defer stop()
 			}
-			code, exited, err := pumpStreams(cmd, conn, br, o.interactive, o.tty)
+			var keys []byte
+			if o.tty && o.interactive {
+				keys, _ = wstream.ParseDetachKeys(o.detachKeys) // the daemon refused bad ones
+			}
+			code, exited, detached, err := pumpStreams(cmd, conn, br, o.interactive, o.tty, keys)
 			restore()
 			if err != nil {
 				return err
+			}
+			if detached {
+				// The daemon let the client go; the process runs on.
+				return errEscape
 			}
 			if !exited {
 				// A TTY stream carries no exit code, and it can end a
@@ -156,5 +166,6 @@ func newExecCommand() *cobra.Command {
 	f.StringVarP(&o.user, "user", "u", "", "Username or UID (format: \"<name|uid>[:<group|gid>]\")")
 	f.StringVarP(&o.workdir, "workdir", "w", "", "Working directory inside the container")
 	f.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to the command")
+	f.StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	return cmd
 }

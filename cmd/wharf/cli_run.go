@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
@@ -29,6 +30,7 @@ const minMemory = 6 * 1024 * 1024
 // (`invalid argument "10x" for "-m, --memory" flag: invalid size: '10x'`).
 type createOptions struct {
 	detach, interactive, tty, autoRemove bool
+	detachKeys                           string
 	name, workdir, user, entrypoint      string
 	env, envFiles, labels                []string
 	memory, memorySwap                   memBytes
@@ -47,6 +49,43 @@ type createOptions struct {
 	volumes, mounts, tmpfs, volumesFrom  []string
 	logDriver                            string
 	logOpts                              []string
+	health                               healthOptions
+}
+
+// healthOptions are the --health-* flags.
+type healthOptions struct {
+	cmd                                           string
+	interval, timeout, startPeriod, startInterval time.Duration
+	retries                                       int
+	none                                          bool
+}
+
+// healthConfig is the healthcheck the flags ask for, as the docker CLI
+// builds it: nil to keep the image's, ["NONE"] for --no-healthcheck.
+func (h *healthOptions) healthConfig() (*wharf.HealthConfig, error) {
+	set := h.cmd != "" || h.interval != 0 || h.timeout != 0 || h.startPeriod != 0 || h.retries != 0 || h.startInterval != 0
+	if h.none {
+		if set {
+			return nil, errors.New("--no-healthcheck conflicts with --health-* options")
+		}
+		return &wharf.HealthConfig{Test: []string{"NONE"}}, nil
+	}
+	if !set {
+		return nil, nil
+	}
+	for _, d := range []struct {
+		name string
+		neg  bool
+	}{{"interval", h.interval < 0}, {"timeout", h.timeout < 0}, {"retries", h.retries < 0}, {"start-period", h.startPeriod < 0}, {"start-interval", h.startInterval < 0}} {
+		if d.neg {
+			return nil, fmt.Errorf("--health-%s cannot be negative", d.name)
+		}
+	}
+	hc := &wharf.HealthConfig{Interval: h.interval, Timeout: h.timeout, StartPeriod: h.startPeriod, StartInterval: h.startInterval, Retries: h.retries}
+	if h.cmd != "" {
+		hc.Test = []string{"CMD-SHELL", h.cmd}
+	}
+	return hc, nil
 }
 
 // addCreateFlags registers docker's run/create flags on fs.
@@ -96,6 +135,13 @@ func addCreateFlags(fs *pflag.FlagSet, o *createOptions) {
 	fs.StringArrayVar(&o.volumesFrom, "volumes-from", nil, "Mount volumes from the specified container(s)")
 	fs.StringVar(&o.logDriver, "log-driver", "", "Logging driver for the container (json-file, local, none)")
 	fs.StringArrayVar(&o.logOpts, "log-opt", nil, "Log driver options (max-size, max-file)")
+	fs.StringVar(&o.health.cmd, "health-cmd", "", "Command to run to check health")
+	fs.DurationVar(&o.health.interval, "health-interval", 0, "Time between running the check (ms|s|m|h) (default 0s)")
+	fs.DurationVar(&o.health.timeout, "health-timeout", 0, "Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
+	fs.DurationVar(&o.health.startPeriod, "health-start-period", 0, "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)")
+	fs.DurationVar(&o.health.startInterval, "health-start-interval", 0, "Time between running the check during the start period (ms|s|m|h) (default 0s)")
+	fs.IntVar(&o.health.retries, "health-retries", 0, "Consecutive failures needed to report unhealthy")
+	fs.BoolVar(&o.health.none, "no-healthcheck", false, "Disable any container-specified HEALTHCHECK")
 }
 
 // envSource gives buildCreateRequest access to the outside world (the CLI's
@@ -206,6 +252,9 @@ func buildCreateRequest(o *createOptions, args []string, changed func(string) bo
 		req.StopTimeout = &t
 	}
 	if req.HostConfig.LogConfig, err = logConfig(o.logDriver, o.logOpts); err != nil {
+		return nil, err
+	}
+	if req.Healthcheck, err = o.health.healthConfig(); err != nil {
 		return nil, err
 	}
 	if err := addNetworkAndStorage(req, o); err != nil {
@@ -536,6 +585,7 @@ func newRunCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&o.detach, "detach", "d", false, "Run container in background and print container ID")
+	cmd.Flags().StringVar(&o.detachKeys, "detach-keys", "", "Override the key sequence for detaching a container")
 	addCreateFlags(cmd.Flags(), o)
 	cmd.SetFlagErrorFunc(flagErr125)
 	return cmd

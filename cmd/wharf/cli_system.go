@@ -188,7 +188,7 @@ func newVersionCommand() *cobra.Command {
 // newSystemCommand is `wharf system` with its prune, info and version.
 func newSystemCommand() *cobra.Command {
 	c := &cobra.Command{Use: "system", Short: "Manage wharf"}
-	c.AddCommand(newSystemPruneCommand(), newInfoCommand(), newVersionCommand())
+	c.AddCommand(newSystemPruneCommand(), newInfoCommand(), newVersionCommand(), newEventsCommand())
 	return c
 }
 

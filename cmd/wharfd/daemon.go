@@ -22,6 +22,7 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/functions/sandbox"
@@ -101,6 +102,12 @@ type daemon struct {
 	startedAt time.Time
 	networks  *network.Manager
 	volumes   *volume.Store
+	// events is the engine's event bus; the stores below publish to it
+	// through these wrappers, which the APIs and the engine are given.
+	events    *events.Bus
+	pubImages *events.Images
+	pubNets   *events.Networks
+	pubVols   *events.Volumes
 }
 
 func runDaemon(ctx context.Context, cfg daemonConfig) error {
@@ -195,6 +202,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
+	d.events, err = events.New(events.WithLog(filepath.Join(cfg.root, "events"), 0), events.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer d.events.Close()
+	d.pubImages = events.PublishImages(d.images, d.events)
 	netOpts, err := d.setupNetworksAndVolumes(log)
 	if err != nil {
 		return err
@@ -208,7 +221,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return err
 	}
-	d.engine, err = container.New(cfg.root, d.images, rts, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithLogDefault(logDefault)}, netOpts...)...)
+	d.engine, err = container.New(cfg.root, d.pubImages, rts, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithLogDefault(logDefault), container.WithEvents(d.events)}, netOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -243,9 +256,11 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	_ = os.Chmod(sock, 0o660)
 	_ = os.WriteFile(filepath.Join(cfg.execRoot, "wharf.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
-	docker := dockerapi.New(d.engine, d.images, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.networks, d.engine), dockerapi.WithVolumes(d.volumes), dockerapi.WithBuilder(builder))
+	docker := dockerapi.New(d.engine, d.pubImages, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.pubNets, d.engine), dockerapi.WithVolumes(d.pubVols),
+		dockerapi.WithEvents(d.events), dockerapi.WithBuilder(builder))
 	defer docker.Close()
-	native := nativeapi.New(d.engine, d.images, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes), nativeapi.WithBuilder(builder))
+	native := nativeapi.New(d.engine, d.pubImages, d, log, nativeapi.WithNetworks(d.pubNets, d.engine), nativeapi.WithVolumes(d.pubVols),
+		nativeapi.WithEvents(d.events), nativeapi.WithBuilder(builder))
 	srv := &http.Server{Handler: apiMux(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), docker), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

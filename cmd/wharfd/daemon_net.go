@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/network/portproxy"
 	"github.com/wharf-dev/wharf/engine/volume"
@@ -43,5 +44,7 @@ func (d *daemon) setupNetworksAndVolumes(log *slog.Logger) ([]container.Option, 
 	if err != nil {
 		return nil, fmt.Errorf("volumes: %w", err)
 	}
-	return []container.Option{container.WithNetworks(d.networks), container.WithVolumes(d.volumes)}, nil
+	d.pubNets = events.PublishNetworks(d.networks, d.events)
+	d.pubVols = events.PublishVolumes(d.volumes, d.events)
+	return []container.Option{container.WithNetworks(d.networks), container.WithVolumes(d.pubVols)}, nil
 }

@@ -201,6 +201,7 @@ func (e *Engine) ArchivePath(ctx context.Context, ref, p string) (*Archive, erro
 		return nil, mapLookupErr(err, p, c)
 	}
 	clean, _ := splitPath(p)
+	e.publish(c, "archive-path", nil)
 	return &Archive{Stat: st, top: f, prefix: tarPrefix(p, clean), close: release}, nil
 }
 
@@ -223,6 +224,7 @@ func (e *Engine) Export(ctx context.Context, ref string) (*Archive, error) {
 		en.op.Unlock()
 		return nil, err
 	}
+	e.publish(c, "export", nil)
 	return &Archive{top: top, oneFS: true, close: func() {
 		v.close()
 		en.op.Unlock()
@@ -269,6 +271,9 @@ func (e *Engine) ExtractToDir(ctx context.Context, ref, p string, r io.Reader, o
 	err = unpack.Extract(ctx, v.root, r, unpack.ExtractOptions{Dir: dest, KeepOwners: o.KeepOwners, NoOverwriteDirNonDir: o.NoOverwriteDirNonDir})
 	if errors.Is(err, unix.EROFS) {
 		return fmt.Errorf("%v: %w", err, errdefs.ErrForbidden)
+	}
+	if err == nil {
+		e.publish(c, "extract-to-dir", nil)
 	}
 	return err
 }

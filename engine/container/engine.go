@@ -19,6 +19,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/snapshot"
@@ -50,6 +51,8 @@ type Engine struct {
 	// logDefault is the log configuration of containers created without
 	// a driver (logconfig.go).
 	logDefault LogConfig
+	// events receives what happens to containers (events.go).
+	events events.Publisher
 
 	mu    sync.Mutex
 	byID  map[string]*entry
@@ -58,6 +61,8 @@ type Engine struct {
 	// imageUsers are other holders of images (function versions pinned
 	// to an image) that ImageInUse consults besides the containers.
 	imageUsers []func(imageID string) bool
+	// closed is set by Close: no healthcheck is armed any more.
+	closed bool
 }
 
 // entry is the in-memory side of one container.
@@ -83,6 +88,13 @@ type entry struct {
 	// exits counts recorded exits, for wait next-exit.
 	exits   int
 	removed bool
+	// destroyed is set once a removal is whole, for Wait.
+	destroyed bool
+	// healthTimer fires the next healthcheck probe; healthGen counts
+	// arming and disarming, so that a probe of an older arming drops its
+	// result (health.go).
+	healthTimer *time.Timer
+	healthGen   int
 	// proc is the process of the current run's spec, the base of execs
 	// (nil after a daemon restart: execs read the bundle's config.json).
 	proc *specs.Process
@@ -119,6 +131,7 @@ func New(root string, images Images, runtimes map[string]task.Runtime, def, self
 		execs:    map[string]*execEntry{},
 
 		logDefault: DefaultLogConfig(),
+		events:     events.Discard,
 	}
 	for _, o := range opts {
 		o(e)
@@ -189,7 +202,8 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if o.Name != "" && !validName.MatchString(o.Name) {
 		return nil, fmt.Errorf("invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed: %w", o.Name, errdefs.ErrInvalidArgument)
 	}
-	if err := validateHostConfig(&o.HostConfig); err != nil {
+	warnings, err := validateHostConfig(&o.HostConfig)
+	if err != nil {
 		return nil, err
 	}
 	mergeLogDefault(&o.HostConfig.LogConfig, e.logDefault)
@@ -213,6 +227,16 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 		}
 		return nil, err
 	}
+	if err := o.HostConfig.HostOptions.check(o.Config.Hostname); err != nil {
+		return nil, err
+	}
+	if err := o.HostConfig.HostOptions.checkDNS(o.HostConfig.NetworkMode); err != nil {
+		return nil, err
+	}
+	if err := validateHealthcheck(o.Config.Healthcheck); err != nil {
+		return nil, err
+	}
+	mergeImageHealthcheck(&o.Config, img)
 	path, args := resolveCommand(&o.Config, img)
 	mergeImageEnv(&o.Config, img)
 	if path == "" {
@@ -250,7 +274,7 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 		NetworkSettings: netSettings,
 		MountPoints:     mounts,
 	}
-	if c.Config.Hostname == "" && c.HostConfig.NetworkMode != "host" {
+	if c.Config.Hostname == "" && c.HostConfig.NetworkMode != "host" && c.HostConfig.UTSMode != "host" {
 		c.Config.Hostname = id[:12]
 	}
 
@@ -292,7 +316,10 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	e.byID[id] = &entry{c: c, changed: make(chan struct{})}
 	e.mu.Unlock()
 	e.log.Info("container created", "container", id, "name", name, "image", img.ID)
-	return c.clone(), nil
+	out := c.clone()
+	out.Warnings = warnings
+	e.publish(out, "create", nil)
+	return out, nil
 }
 
 func (e *Engine) releaseName(name string) {
@@ -322,35 +349,51 @@ func resolveCommand(c *Config, img *store.Image) (string, []string) {
 	return all[0], all[1:]
 }
 
-func validateHostConfig(h *HostConfig) error {
-	switch h.RestartPolicy.Name {
+// validateRestartPolicy checks a restart policy as dockerd does.
+func validateRestartPolicy(p RestartPolicy) error {
+	switch p.Name {
 	case "", "no", "always", "unless-stopped":
-		if h.RestartPolicy.MaximumRetryCount != 0 {
-			return fmt.Errorf("maximum retry count cannot be used with restart policy '%s': %w", h.RestartPolicy.Name, errdefs.ErrInvalidArgument)
+		if p.MaximumRetryCount != 0 {
+			return fmt.Errorf("maximum retry count cannot be used with restart policy '%s': %w", p.Name, errdefs.ErrInvalidArgument)
 		}
 	case "on-failure":
-		if h.RestartPolicy.MaximumRetryCount < 0 {
+		if p.MaximumRetryCount < 0 {
 			return fmt.Errorf("maximum retry count cannot be negative: %w", errdefs.ErrInvalidArgument)
 		}
 	default:
-		return fmt.Errorf("invalid restart policy '%s': %w", h.RestartPolicy.Name, errdefs.ErrInvalidArgument)
-	}
-	if h.AutoRemove && h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
-		return fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
-	}
-	if h.NetworkMode == "container:" {
-		return fmt.Errorf("invalid network mode: container: needs a container name or ID: %w", errdefs.ErrInvalidArgument)
-	}
-	if h.Memory != 0 && h.Memory < 6*1024*1024 {
-		return fmt.Errorf("Minimum memory limit allowed is 6MB: %w", errdefs.ErrInvalidArgument)
-	}
-	if h.MemorySwap > 0 && h.Memory > 0 && h.MemorySwap < h.Memory {
-		return fmt.Errorf("Minimum memoryswap limit should be larger than memory limit, see usage: %w", errdefs.ErrInvalidArgument)
-	}
-	if h.NanoCPUs < 0 || h.PidsLimit < 0 && h.PidsLimit != -1 {
-		return fmt.Errorf("invalid resource limits: %w", errdefs.ErrInvalidArgument)
+		return fmt.Errorf("invalid restart policy '%s': %w", p.Name, errdefs.ErrInvalidArgument)
 	}
 	return nil
+}
+
+// validateHostConfig checks a new container's host configuration as
+// dockerd does; it returns dockerd's warnings, and drops what the host
+// cannot do as dockerd drops it.
+func validateHostConfig(h *HostConfig) ([]string, error) {
+	if err := validateRestartPolicy(h.RestartPolicy); err != nil {
+		return nil, err
+	}
+	if h.AutoRemove && h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
+		return nil, fmt.Errorf("conflicting options: cannot specify both --restart and --rm: %w", errdefs.ErrInvalidArgument)
+	}
+	if h.NetworkMode == "container:" {
+		return nil, fmt.Errorf("invalid network mode: container: needs a container name or ID: %w", errdefs.ErrInvalidArgument)
+	}
+	if h.PidsLimit < 0 && h.PidsLimit != -1 {
+		return nil, fmt.Errorf("invalid resource limits: %w", errdefs.ErrInvalidArgument)
+	}
+	r := h.resources()
+	warnings, err := validateResources(&r, hostSysInfo(), false)
+	if err != nil {
+		return warnings, err
+	}
+	h.MemorySwap, h.BlkioWeight = r.MemorySwap, r.BlkioWeight
+	if h.Memory > 0 && h.MemorySwap == 0 {
+		// dockerd's default, which inspect shows: as much swap as
+		// memory.
+		h.MemorySwap = 2 * h.Memory
+	}
+	return warnings, nil
 }
 
 func newID() string {
@@ -394,6 +437,12 @@ func (c *Container) clone() *Container {
 	cp.HostConfig.PortBindings = append([]network.PortBinding(nil), c.HostConfig.PortBindings...)
 	cp.HostConfig.Links = append([]Link(nil), c.HostConfig.Links...)
 	cp.HostConfig.LogConfig.Config = maps.Clone(c.HostConfig.LogConfig.Config)
+	if c.Config.Healthcheck != nil {
+		h := *c.Config.Healthcheck
+		h.Test = append([]string(nil), h.Test...)
+		cp.Config.Healthcheck = &h
+	}
+	cp.State.Health = c.State.Health.clone()
 	return &cp
 }
 
@@ -495,6 +544,7 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 		return err
 	}
 	var renameErr error
+	var oldName string
 	err = e.writeRecord(en, true, func(c *Container) bool {
 		if en.removed {
 			renameErr = fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
@@ -508,6 +558,7 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 			renameErr = fmt.Errorf("Conflict. The container name \"/%s\" is already in use by container %q: %w", newName, other, errdefs.ErrConflict)
 			return false
 		}
+		oldName = c.Name
 		delete(e.names, c.Name)
 		e.names[newName] = c.ID
 		c.Name = newName
@@ -515,6 +566,9 @@ func (e *Engine) Rename(ctx context.Context, ref, newName string) error {
 	})
 	if renameErr != nil {
 		return renameErr
+	}
+	if err == nil {
+		e.publishOf(en, "rename", map[string]string{"oldName": "/" + oldName})
 	}
 	return err
 }
@@ -529,6 +583,15 @@ func (e *Engine) update(en *entry, fn func(c *Container)) { e.updateRecord(en, f
 // dead and removes it anyway).
 func (e *Engine) updateVolatile(en *entry, fn func(c *Container)) { e.updateRecord(en, fn, false) }
 
+// updateVolatileIf is updateVolatile for a change fn may decline (by
+// answering false), for states whose loss in a host crash costs little:
+// a probe's result.
+func (e *Engine) updateVolatileIf(en *entry, fn func(c *Container) bool) {
+	if err := e.writeRecord(en, false, fn); err != nil {
+		e.log.Error("saving container state", "container", en.c.ID, "err", err)
+	}
+}
+
 func (e *Engine) updateRecord(en *entry, fn func(c *Container), durable bool) {
 	err := e.writeRecord(en, durable, func(c *Container) bool { fn(c); return true })
 	if err != nil {
@@ -541,6 +604,13 @@ func (e *Engine) updateRecord(en *entry, fn func(c *Container), durable bool) {
 // entry's rec lock keeps the writes in order) and then wakes the waiters.
 // A removed container's record is not written.
 func (e *Engine) writeRecord(en *entry, durable bool, fn func(c *Container) bool) error {
+	return e.writeRecordThen(en, durable, fn, nil)
+}
+
+// writeRecordThen is writeRecord that calls then, if fn made a change,
+// once the record is written and before the waiters wake: the events of
+// a change are told before anyone who waited for it acts on it.
+func (e *Engine) writeRecordThen(en *entry, durable bool, fn func(c *Container) bool, then func()) error {
 	en.rec.Lock()
 	defer en.rec.Unlock()
 	e.mu.Lock()
@@ -554,6 +624,9 @@ func (e *Engine) writeRecord(en *entry, durable bool, fn func(c *Container) bool
 	e.mu.Unlock()
 	if err == nil && !removed {
 		err = writeRecordFile(filepath.Join(e.dir(id), "container.json"), data, durable)
+	}
+	if then != nil {
+		then()
 	}
 	e.mu.Lock()
 	close(en.changed)
@@ -587,8 +660,15 @@ func (e *Engine) freeNameLocked() string {
 }
 
 // Close releases what the engine holds that is not a container: its
-// runtimes' processes started ahead of need. Containers keep running.
+// runtimes' processes started ahead of need, and its healthcheck timers
+// (the next daemon resumes them). Containers keep running.
 func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	for _, en := range e.byID {
+		en.disarmHealthLocked()
+	}
+	e.mu.Unlock()
 	for _, rt := range e.runtimes {
 		rt.Close()
 	}

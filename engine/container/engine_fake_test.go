@@ -196,7 +196,7 @@ func TestExecPidAndResize(t *testing.T) {
 	pr, pw := io.Pipe()
 	c := &rwConn{r: pr}
 	done := make(chan error, 1)
-	go func() { done <- e.ExecStart(ctx, x, c, false) }()
+	go func() { done <- e.ExecStart(ctx, x, container.ExecStartOptions{Stream: c}) }()
 	waitFor(t, "given a pid", func() bool {
 		in, err := e.ExecInspect(ctx, x)
 		return err == nil && in.Running && in.Pid > 0
@@ -397,5 +397,42 @@ func TestAttachWaitCancelled(t *testing.T) {
 	}
 	if c.String() != "" {
 		t.Errorf("a cancelled stream got output: %q", c.String())
+	}
+}
+
+// A client that ends its input on a container's terminal (the docker CLI
+// detaching) leaves the container and its stdin running, as on dockerd;
+// the detach keys let the client go the same way.
+func TestAttachTTYInputEndKeepsStdin(t *testing.T) {
+	f := newFakeEngine(t)
+	e := f.Engine(t)
+	ctx := context.Background()
+	o := cmd("sh", "-c", "echo ready; cat")
+	o.Config.Tty, o.Config.OpenStdin = true, true
+	id := mustRun(t, e, o)
+	for _, keys := range []string{"", "\x10\x11"} {
+		pr, pw := io.Pipe()
+		c := &rwConn{r: pr}
+		done := make(chan error, 1)
+		go func() { done <- e.Attach(ctx, id, container.AttachOptions{Stdin: true, Stdout: true, Stream: c}) }()
+		if _, err := io.WriteString(pw, "hello\r"+keys); err != nil {
+			t.Fatal(err)
+		}
+		if keys == "" {
+			pw.Close()
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("attach (keys %q): %v", keys, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("attach (keys %q) did not end", keys)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if st := state(t, e, id); st.Status != container.StatusRunning {
+			t.Fatalf("after the client left (keys %q): %s, exit %d", keys, st.Status, st.ExitCode)
+		}
+		pw.Close()
 	}
 }

@@ -10,6 +10,32 @@ import (
 	"github.com/wharf-dev/wharf/image/reference"
 )
 
+// ValidateFilters refuses, before any container is looked at, the values
+// dockerd refuses up front: a status or health no container can have, an
+// exited code that is no number.
+func ValidateFilters(f map[string][]string) error {
+	for _, v := range f["status"] {
+		switch v {
+		case StatusCreated, StatusRunning, StatusPaused, StatusRestarting, StatusRemoving, StatusExited, StatusDead:
+		default:
+			return fmt.Errorf("Invalid filter 'status=%s': %w", v, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, v := range f["health"] {
+		switch v {
+		case HealthNone, HealthStarting, HealthHealthy, HealthUnhealthy:
+		default:
+			return fmt.Errorf("Unrecognised filter value for health: %s: %w", v, errdefs.ErrInvalidArgument)
+		}
+	}
+	for _, v := range f["exited"] {
+		if _, err := strconv.Atoi(v); err != nil {
+			return fmt.Errorf("invalid filter 'exited=%s': %w", v, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
 // MatchFilters applies docker's ps filters to c: values of one key are
 // ORed, keys are ANDed, and label values are ANDed too (compose selects a
 // project's service by two labels). byRef resolves the containers that
@@ -65,7 +91,12 @@ func MatchFilters(c *Container, f map[string][]string, byRef func(string) *Conta
 			case "isolation":
 				m = v == "default"
 			case "health":
-				m = v == "none"
+				switch v {
+				case HealthNone, HealthStarting, HealthHealthy, HealthUnhealthy:
+				default:
+					return false, fmt.Errorf("Unrecognised filter value for health: %s: %w", v, errdefs.ErrInvalidArgument)
+				}
+				m = c.State.HealthStatus() == v
 			case "is-task":
 				m = v == "false"
 			case "volume":

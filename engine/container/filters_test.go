@@ -1,6 +1,10 @@
 package container
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/wharf-dev/wharf/errdefs"
+)
 
 // The ancestor filter compares references once normalised, as dockerd
 // resolves them: "busybox", "busybox:latest" and
@@ -47,5 +51,21 @@ func TestNameFilterIsARegularExpression(t *testing.T) {
 				t.Errorf("name=%s on %s: %v %v, want %v", tc.v, c.c.Name, ok, err, c.want)
 			}
 		}
+	}
+}
+
+// dockerd refuses a status or health no container can have, and a
+// non-numeric exit code, before it lists anything: with no container
+// at all, too.
+func TestValidateFilters(t *testing.T) {
+	for _, f := range []map[string][]string{
+		{"status": {"sleeping"}}, {"health": {"fine"}}, {"exited": {"x"}},
+	} {
+		if err := ValidateFilters(f); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("%v: %v", f, err)
+		}
+	}
+	if err := ValidateFilters(map[string][]string{"status": {"restarting", "exited"}, "health": {"none"}, "exited": {"0"}}); err != nil {
+		t.Error(err)
 	}
 }

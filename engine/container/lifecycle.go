@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/runtime/task"
 )
@@ -28,6 +29,19 @@ func (e *Engine) monitor(en *entry, gen int) {
 		e.log.Warn("container shim lost", "container", en.c.ID, "err", err)
 	}
 	e.handleExit(en, gen, exit, errString(err))
+}
+
+// publishExit tells the end of a run, as dockerd: oom if the kernel
+// killed it for memory, die with its exit code, then what its start
+// connected and mounted is disconnected and unmounted. c is the record
+// as it was while it ran.
+func (e *Engine) publishExit(c *Container, exit *task.Exit) {
+	if exit.OOMKilled {
+		e.publish(c, "oom", nil)
+	}
+	e.publish(c, "die", map[string]string{"exitCode": strconv.Itoa(exit.ExitCode)})
+	e.publishNetworks(c, "disconnect", e.attachedNetworks(context.Background(), c))
+	e.publishVolumes(c, false)
 }
 
 func errString(err error) string {
@@ -51,12 +65,12 @@ func (e *Engine) handleExit(en *entry, gen int, exit *task.Exit, errMsg string) 
 	// restart waiting for the exit sets up new ones right after.
 	e.teardownNetwork(context.Background(), id)
 	var c Container
-	record := e.update
-	if en.c.HostConfig.AutoRemove {
-		record = e.updateVolatile
-	}
-	record(en, func(ct *Container) {
+	var ran *Container
+	err := e.writeRecordThen(en, !en.c.HostConfig.AutoRemove, func(ct *Container) bool {
+		ran = ct.clone()
 		clearRuntimeNetwork(ct)
+		en.disarmHealthLocked()
+		ct.State.Health = healthStopped(ct.State.Health)
 		ct.State.Status = StatusExited
 		ct.State.Pid = 0
 		ct.State.ExitCode = exit.ExitCode
@@ -65,7 +79,11 @@ func (e *Engine) handleExit(en *entry, gen int, exit *task.Exit, errMsg string) 
 		ct.State.Error = errMsg
 		en.exits++
 		c = *ct
-	})
+		return true
+	}, func() { e.publishExit(ran, exit) })
+	if err != nil {
+		e.log.Error("saving container state", "container", id, "err", err)
+	}
 	e.log.Info("container exited", "container", id, "exitCode", exit.ExitCode, "oomKilled", exit.OOMKilled)
 	if c.HostConfig.AutoRemove {
 		// Remove unmounts; waiters for the exit need not wait for it.
@@ -187,7 +205,11 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *int, signal stri
 	}
 	en.op.Lock()
 	defer en.op.Unlock()
-	return e.stopLocked(ctx, en, timeout, signal)
+	if err := e.stopLocked(ctx, en, timeout, signal); err != nil {
+		return err
+	}
+	e.publishOf(en, "stop", nil)
+	return nil
 }
 
 func (e *Engine) stopLocked(ctx context.Context, en *entry, timeout *int, signal string) error {
@@ -224,21 +246,31 @@ func (e *Engine) stopLocked(ctx context.Context, en *entry, timeout *int, signal
 	if err != nil {
 		return err
 	}
-	if t != 0 {
-		if err := rt.Kill(ctx, c.ID, sig); err != nil {
-			e.log.Warn("stop signal", "container", c.ID, "err", err)
-		}
-		if st.Status == StatusPaused {
-			_ = rt.Resume(ctx, c.ID)
-		}
-		if t < 0 {
-			e.waitExit(ctx, en, 365*24*time.Hour)
-			return nil
-		}
-		if e.waitExit(ctx, en, time.Duration(t)*time.Second) {
-			return nil
-		}
+	// The stop signal goes first even with a zero timeout, as dockerd
+	// sends it; each kill event is told before its signal, so that it
+	// comes before the die the signal causes.
+	e.publish(c, "kill", signalAttr(sig))
+	if err := rt.Kill(ctx, c.ID, sig); err != nil {
+		e.log.Warn("stop signal", "container", c.ID, "err", err)
 	}
+	if st.Status == StatusPaused {
+		_ = rt.Resume(ctx, c.ID)
+	}
+	if t < 0 {
+		e.waitExit(ctx, en, 365*24*time.Hour)
+		return nil
+	}
+	if sig == syscall.SIGKILL {
+		// rm -f: one kill, as dockerd's Kill.
+		if !e.waitExit(ctx, en, 30*time.Second) {
+			return fmt.Errorf("container %s did not exit after SIGKILL: %w", c.ID, errdefs.ErrUnavailable)
+		}
+		return nil
+	}
+	if e.waitExit(ctx, en, time.Duration(t)*time.Second) {
+		return nil
+	}
+	e.publish(c, "kill", signalAttr(syscall.SIGKILL))
 	if err := rt.Kill(ctx, c.ID, syscall.SIGKILL); err != nil {
 		e.log.Warn("stop kill", "container", c.ID, "err", err)
 	}
@@ -275,14 +307,32 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 	if err != nil {
 		return err
 	}
+	// Told before the signal: the die it causes comes after, as on
+	// dockerd, whose exit handler waits for the kill to finish.
+	e.publish(c, "kill", signalAttr(sig))
 	if err := rt.Kill(ctx, c.ID, sig); err != nil {
 		return fmt.Errorf("kill %s: %v: %w", c.ID, err, errdefs.ErrConflict)
 	}
-	if st.Status == StatusPaused && sig == syscall.SIGKILL {
+	if sig != syscall.SIGKILL {
+		return nil
+	}
+	if st.Status == StatusPaused {
 		_ = rt.Resume(ctx, c.ID)
+	}
+	// A SIGKILL answers once the exit is recorded, as dockerd's Kill
+	// waits for it: an inspect right after shows the container exited.
+	if !e.waitExit(ctx, en, killExitWait) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("tried to kill container, but did not receive an exit event: %w", errdefs.ErrUnavailable)
 	}
 	return nil
 }
+
+// killExitWait is how long a SIGKILL waits for the exit to be recorded
+// (dockerd waits as long).
+const killExitWait = 10 * time.Second
 
 // Restart stops (if running) and starts a container.
 func (e *Engine) Restart(ctx context.Context, ref string, timeout *int) error {
@@ -292,11 +342,18 @@ func (e *Engine) Restart(ctx context.Context, ref string, timeout *int) error {
 	}
 	en.op.Lock()
 	defer en.op.Unlock()
-	if err := e.stopLocked(ctx, en, timeout, ""); err != nil && !errdefs.IsNotModified(err) {
+	switch err := e.stopLocked(ctx, en, timeout, ""); {
+	case err == nil:
+		e.publishOf(en, "stop", nil)
+	case !errdefs.IsNotModified(err):
 		return err
 	}
 	e.update(en, func(c *Container) { c.State.ManuallyStopped = false })
-	return e.startLocked(ctx, en, false)
+	if err := e.startLocked(ctx, en, false); err != nil {
+		return err
+	}
+	e.publishOf(en, "restart", nil)
+	return nil
 }
 
 // Pause freezes all processes of a running container.
@@ -325,8 +382,11 @@ func (e *Engine) Pause(ctx context.Context, ref string) error {
 	e.update(en, func(c *Container) {
 		if c.State.Status == StatusRunning {
 			c.State.Status = StatusPaused
+			en.disarmHealthLocked()
+			c.State.Health = healthStopped(c.State.Health)
 		}
 	})
+	e.publishOf(en, "pause", nil)
 	return nil
 }
 
@@ -354,6 +414,8 @@ func (e *Engine) Unpause(ctx context.Context, ref string) error {
 			c.State.Status = StatusRunning
 		}
 	})
+	e.publishOf(en, "unpause", nil)
+	e.armHealth(en)
 	return nil
 }
 
@@ -382,7 +444,7 @@ func (e *Engine) Wait(ctx context.Context, ref, condition string, registered Wai
 	default:
 		return 0, fmt.Errorf("invalid wait condition %q: %w", condition, errdefs.ErrInvalidArgument)
 	}
-	st, ch, removed := e.snapshot(en)
+	st, ch, removed := e.waitSnapshot(en)
 	startExits := e.exitCount(en)
 	if registered != nil {
 		registered()
@@ -401,8 +463,16 @@ func (e *Engine) Wait(ctx context.Context, ref, condition string, registered Wai
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
-		st, ch, removed = e.snapshot(en)
+		st, ch, removed = e.waitSnapshot(en)
 	}
+}
+
+// waitSnapshot is snapshot for Wait: a container counts as removed once
+// its removal is whole (its volumes released, its destroy told).
+func (e *Engine) waitSnapshot(en *entry) (State, chan struct{}, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return en.c.State, en.changed, en.destroyed
 }
 
 func (e *Engine) exitCount(en *entry) int {
@@ -438,11 +508,16 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	if removed {
 		return fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 	}
+	if (st.Running() || st.Status == StatusRestarting) && !o.Force {
+		// dockerd's words: a restarting container counts as running.
+		procedure := "Stop the container before attempting removal or force remove"
+		if st.Status == StatusPaused {
+			procedure = "Unpause and then stop the container before attempting removal or force remove"
+		}
+		return fmt.Errorf("You cannot remove a %s container %s. %s: %w", st.Status, en.c.ID, procedure, errdefs.ErrConflict)
+	}
 	e.cancelRestart(en)
 	if st.Running() {
-		if !o.Force {
-			return fmt.Errorf("You cannot remove a running container %s. Stop the container before attempting removal or force remove: %w", en.c.ID, errdefs.ErrConflict)
-		}
 		zero := 0
 		if err := e.stopLocked(ctx, en, &zero, "SIGKILL"); err != nil && !errdefs.IsNotModified(err) {
 			return err
@@ -457,6 +532,8 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	en.rec.Lock()
 	e.mu.Lock()
 	en.removed = true
+	en.disarmHealthLocked()
+	gone := en.c.clone()
 	delete(e.byID, id)
 	delete(e.names, en.c.Name)
 	for _, x := range en.c.ExecIDs {
@@ -466,14 +543,24 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 		p.done <- fmt.Errorf("container %s removed", id)
 	}
 	en.pending = nil
-	close(en.changed)
-	en.changed = make(chan struct{})
 	e.mu.Unlock()
 	en.rec.Unlock()
 
 	unmountErr := e.unmountRootfs(ctx, id)
 	e.teardownNetwork(ctx, id)
 	e.releaseVolumes(context.WithoutCancel(ctx), en.c, o.RemoveVolumes || en.c.HostConfig.AutoRemove)
+	// Those waiting for the removal wake once it is told and its mounts,
+	// network and anonymous volumes are gone, as dockerd's: a `run --rm`
+	// that returns has seen its destroy and the removal of its volumes.
+	// What is left is the engine's own bookkeeping (the runtime's state,
+	// which dockerd's containerd drops at the exit, and the directory),
+	// done before Remove answers but not waited for by a `run --rm`.
+	e.publish(gone, "destroy", nil)
+	e.mu.Lock()
+	en.destroyed = true
+	close(en.changed)
+	en.changed = make(chan struct{})
+	e.mu.Unlock()
 	var firstErr error
 	if o.TakeUpper != "" {
 		// The layer is read once nothing is mounted on it any more.
@@ -520,6 +607,7 @@ func (e *Engine) Prune(ctx context.Context) ([]string, uint64, error) {
 		removed = append(removed, c.ID)
 		reclaimed += uint64(size)
 	}
+	e.events.Publish(events.Event{Type: events.TypeContainer, Action: "prune", Actor: events.Actor{Attributes: map[string]string{"reclaimed": strconv.FormatUint(reclaimed, 10)}}})
 	return removed, reclaimed, nil
 }
 

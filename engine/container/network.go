@@ -484,6 +484,11 @@ func (e *Engine) ConnectNetwork(ctx context.Context, ref, netRef string, o Endpo
 		}
 		c.NetworkSettings.Networks[n.Name] = es
 	})
+	// dockerd tells a connect when the container gets its interface: at
+	// once if it runs, else at its start.
+	if st.Running() {
+		e.publishNetworks(c, "connect", []*network.Network{n})
+	}
 	return nil
 }
 
@@ -520,6 +525,14 @@ func (e *Engine) DisconnectNetwork(ctx context.Context, ref, netRef string, forc
 		}
 	}
 	e.update(en, func(c *Container) { delete(c.NetworkSettings.Networks, name) })
+	gone := &network.Network{Name: name, Driver: network.DriverBridge}
+	if n != nil {
+		gone = n
+	}
+	e.mu.Lock()
+	c := en.c.clone()
+	e.mu.Unlock()
+	e.publishNetworks(c, "disconnect", []*network.Network{gone})
 	return nil
 }
 

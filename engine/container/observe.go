@@ -206,5 +206,9 @@ func (e *Engine) Top(ctx context.Context, ref, psArgs string) ([]string, [][]str
 	if err != nil {
 		return nil, nil, err
 	}
-	return psTable(ctx, psArgs, pids)
+	titles, procs, err := psTable(ctx, psArgs, pids)
+	if err == nil {
+		e.publishOf(en, "top", nil)
+	}
+	return titles, procs, err
 }

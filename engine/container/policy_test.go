@@ -105,13 +105,13 @@ func TestValidateHostConfig(t *testing.T) {
 		{Memory: 64 << 20, MemorySwap: 32 << 20},
 	}
 	for i, h := range bad {
-		if err := validateHostConfig(&h); err == nil {
+		if _, err := validateHostConfig(&h); err == nil {
 			t.Errorf("case %d accepted: %+v", i, h)
 		}
 	}
 	good := []HostConfig{{}, {RestartPolicy: RestartPolicy{Name: "on-failure", MaximumRetryCount: 3}}, {NetworkMode: "host", Memory: 64 << 20, MemorySwap: -1}}
 	for i, h := range good {
-		if err := validateHostConfig(&h); err != nil {
+		if _, err := validateHostConfig(&h); err != nil {
 			t.Errorf("case %d refused: %v", i, err)
 		}
 	}

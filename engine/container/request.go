@@ -54,7 +54,12 @@ type HostConfigRequest struct {
 	NanoCPUs       int64
 	CPUShares      int64
 	PidsLimit      *int64
-	Ulimits        []Ulimit
+	// The rest of the cgroup limits.
+	MemoryReservation      int64
+	CPUPeriod, CPUQuota    int64
+	CpusetCpus, CpusetMems string
+	BlkioWeight            uint16
+	Ulimits                []Ulimit
 	// PortBindings maps a container port ("80/tcp", "80") to its host
 	// sides (-p). An empty list asks for one binding to a random port, as
 	// dockerd does for API versions before 1.53.
@@ -69,6 +74,7 @@ type HostConfigRequest struct {
 	LogConfig   LogConfig
 	// Links are --link values, "name[:alias]".
 	Links []string
+	HostOptions
 }
 
 // PortBindingRequest is one host side of a published port as sent: an
@@ -114,24 +120,33 @@ func (r *CreateRequest) Options() (CreateOptions, error) {
 
 func (h *HostConfigRequest) hostConfig() (HostConfig, error) {
 	hc := HostConfig{
-		NetworkMode:     h.NetworkMode,
-		RestartPolicy:   h.RestartPolicy,
-		AutoRemove:      h.AutoRemove,
-		CapAdd:          h.CapAdd,
-		CapDrop:         h.CapDrop,
-		Privileged:      h.Privileged,
-		ReadonlyRootfs:  h.ReadonlyRootfs,
-		SecurityOpt:     h.SecurityOpt,
-		Init:            h.Init != nil && *h.Init,
-		Runtime:         h.Runtime,
-		Memory:          h.Memory,
-		MemorySwap:      h.MemorySwap,
-		NanoCPUs:        h.NanoCPUs,
-		CPUShares:       h.CPUShares,
-		Ulimits:         h.Ulimits,
-		PublishAllPorts: h.PublishAllPorts,
-		VolumesFrom:     h.VolumesFrom,
-		LogConfig:       h.LogConfig,
+		NetworkMode:    h.NetworkMode,
+		RestartPolicy:  h.RestartPolicy,
+		AutoRemove:     h.AutoRemove,
+		CapAdd:         h.CapAdd,
+		CapDrop:        h.CapDrop,
+		Privileged:     h.Privileged,
+		ReadonlyRootfs: h.ReadonlyRootfs,
+		SecurityOpt:    h.SecurityOpt,
+		Init:           h.Init != nil && *h.Init,
+		Runtime:        h.Runtime,
+		Memory:         h.Memory,
+		MemorySwap:     h.MemorySwap,
+		NanoCPUs:       h.NanoCPUs,
+		CPUShares:      h.CPUShares,
+		Ulimits:        h.Ulimits,
+
+		MemoryReservation: h.MemoryReservation,
+		CPUPeriod:         h.CPUPeriod,
+		CPUQuota:          h.CPUQuota,
+		CpusetCpus:        h.CpusetCpus,
+		CpusetMems:        h.CpusetMems,
+		BlkioWeight:       h.BlkioWeight,
+		PublishAllPorts:   h.PublishAllPorts,
+		VolumesFrom:       h.VolumesFrom,
+		LogConfig:         h.LogConfig,
+		Tmpfs:             h.Tmpfs,
+		HostOptions:       h.HostOptions,
 	}
 	if hc.NetworkMode == "default" {
 		hc.NetworkMode = ""

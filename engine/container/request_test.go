@@ -91,7 +91,7 @@ func TestCreateRequestOptions(t *testing.T) {
 				{Type: "tmpfs", Target: "/t", TmpfsSize: 4096, TmpfsMode: 0o1777},
 				{Type: "tmpfs", Target: "/a"},
 				{Type: "tmpfs", Target: "/run", TmpfsSize: 1 << 20},
-			}}},
+			}, Tmpfs: map[string]string{"/run": "size=1m", "/a": ""}}},
 		},
 		{
 			// "default" is the default network's endpoint, as dockerd

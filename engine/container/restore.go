@@ -57,6 +57,8 @@ func (e *Engine) Restore(ctx context.Context) error {
 				en.gen = 1
 				e.log.Info("re-adopted running container", "container", c.ID, "pid", c.State.Pid)
 				go e.monitor(en, 1)
+				// Its healthcheck goes on where it was.
+				e.armHealth(en)
 				continue
 			}
 			var exit *task.Exit

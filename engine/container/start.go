@@ -6,21 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/snapshot"
 	"github.com/wharf-dev/wharf/internal/atomicfile"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/spec"
 	"github.com/wharf-dev/wharf/runtime/task"
+	wstream "github.com/wharf-dev/wharf/stream"
 )
 
 // AttachOptions selects the streams of an attach.
@@ -35,6 +42,17 @@ type AttachOptions struct {
 	// client's upgrade request there, so a client that starts the
 	// container after that answer loses no output.
 	Registered func()
+	// Logs replays the container's log (the streams asked for) first;
+	// with NoStream the attach ends there (logs=1&stream=0).
+	Logs, NoStream bool
+	// DetachKeys let a client on the container's terminal go while the
+	// container runs on ("" is ctrl-p ctrl-q; ParseDetachKeys).
+	DetachKeys string
+
+	// detachKeys are the parsed keys, set when they apply (a terminal's
+	// stdin); tty says the container has a terminal.
+	detachKeys []byte
+	tty        bool
 }
 
 type attachReq struct {
@@ -46,28 +64,52 @@ type attachReq struct {
 // stream ends. Attaching to a container that is not running waits for its
 // next start, so that `run` loses no output.
 func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error {
+	keys, err := ParseDetachKeys(o.DetachKeys)
+	if err != nil {
+		return fmt.Errorf("Invalid detach keys (%s) provided: %w", o.DetachKeys, errdefs.ErrInvalidArgument)
+	}
 	en, err := e.lookup(ref)
 	if err != nil {
 		return err
 	}
+	if o.Registered != nil {
+		o.Registered = sync.OnceFunc(o.Registered)
+	}
+	if o.Logs {
+		if o.Registered != nil {
+			o.Registered()
+		}
+		if err := e.replayLog(ctx, en, o); err != nil {
+			return err
+		}
+	}
+	if o.NoStream {
+		e.publishOf(en, "attach", nil)
+		return nil
+	}
 	e.mu.Lock()
 	running := en.c.State.Status == StatusRunning || en.c.State.Status == StatusPaused
 	c := en.c.clone()
+	o.tty = c.Config.Tty
+	if o.Stdin && c.Config.Tty {
+		o.detachKeys = keys
+	}
 	var req *attachReq
 	if !running {
 		req = &attachReq{o: o, done: make(chan error, 1)}
 		en.pending = append(en.pending, req)
 	}
 	e.mu.Unlock()
+	e.publish(c, "attach", nil)
 	if running {
-		return e.attachRunning(ctx, c, o)
+		return e.detachedOK(c, e.attachRunning(ctx, c, o))
 	}
 	if o.Registered != nil {
 		o.Registered()
 	}
 	select {
 	case err := <-req.done:
-		return err
+		return e.detachedOK(c, err)
 	case <-ctx.Done():
 		e.mu.Lock()
 		for i, p := range en.pending {
@@ -102,15 +144,70 @@ func splice(ctx context.Context, st task.Stream, o AttachOptions) error {
 	defer st.Close()
 	stop := context.AfterFunc(ctx, func() { st.Close() })
 	defer stop()
+	var detached atomic.Bool
 	if o.Stdin {
+		var in io.Reader = o.Stream
+		if o.detachKeys != nil {
+			in = newDetachReader(o.Stream, o.detachKeys, func() { detached.Store(true) })
+		}
 		go func() {
-			_, _ = io.Copy(st, o.Stream)
+			if _, err := io.Copy(st, in); errors.Is(err, errDetached) {
+				// The client leaves; the container keeps its stdin.
+				st.Close()
+				return
+			}
+			// The end of a client's input on a terminal ends the attach
+			// and leaves the container's stdin open, as dockerd's: the
+			// docker CLI detaches by ending its input. Otherwise it
+			// closes the container's stdin.
+			if o.tty {
+				st.Close()
+				return
+			}
 			_ = st.CloseWrite()
 		}()
 	}
 	_, err := io.Copy(o.Stream, st)
+	if detached.Load() {
+		return errDetached
+	}
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
+	}
+	return err
+}
+
+// detachedOK is an attach's end: a client that detached is told the
+// "detach" event and no error, as dockerd tells it.
+func (e *Engine) detachedOK(c *Container, err error) error {
+	if errors.Is(err, errDetached) {
+		e.publish(c, "detach", nil)
+		return nil
+	}
+	return err
+}
+
+// replayLog writes the container's log (the streams o asks for) to
+// o.Stream, framed as the attach is: raw for a terminal, multiplexed
+// otherwise. A log driver that keeps nothing replays nothing.
+func (e *Engine) replayLog(ctx context.Context, en *entry, o AttachOptions) error {
+	e.mu.Lock()
+	id, tty := en.c.ID, en.c.Config.Tty
+	e.mu.Unlock()
+	outw, errw := wstream.NewMuxWriters(o.Stream)
+	err := e.Logs(ctx, id, LogsOptions{Stdout: o.Stdout, Stderr: o.Stderr, Tail: -1}, func(l logfile.Entry) error {
+		var w io.Writer = outw
+		switch {
+		case tty:
+			w = o.Stream
+		case l.Stream == "stderr":
+			w = errw
+		}
+		_, err := io.WriteString(w, l.Log)
+		return err
+	})
+	if errors.Is(err, errLogsNotReadable) {
+		return nil
 	}
 	return err
 }
@@ -122,9 +219,40 @@ func (e *Engine) Start(ctx context.Context, ref string) error {
 		return err
 	}
 	en.op.Lock()
-	defer en.op.Unlock()
-	return e.startLocked(ctx, en, false)
+	err = e.startLocked(ctx, en, false)
+	en.op.Unlock()
+	if err != nil {
+		e.removeUnstarted(ctx, en)
+	}
+	return err
 }
+
+// removeUnstarted removes an auto-remove container whose start failed,
+// as dockerd does for every client (the docker CLI waits for it; others
+// rely on it).
+func (e *Engine) removeUnstarted(ctx context.Context, en *entry) {
+	e.mu.Lock()
+	id, auto := en.c.ID, en.c.HostConfig.AutoRemove
+	e.mu.Unlock()
+	st, _, removed := e.snapshot(en)
+	if !auto || removed || st.Running() {
+		return
+	}
+	if err := e.Remove(context.WithoutCancel(ctx), id, RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
+		e.log.Warn("removing an auto-remove container that did not start", "container", id, "err", err)
+	}
+}
+
+// StartError is a failed start with the exit code docker gives it
+// (127 for a command not found, 126 not runnable, 125 otherwise); the
+// error's class is the wrapped error's.
+type StartError struct {
+	Code int
+	Err  error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
 
 // startLocked starts en; the caller holds en.op. policy says the start is
 // a restart by policy (it counts in RestartCount).
@@ -148,21 +276,33 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		en.restartTimer = nil
 	}
 	e.mu.Unlock()
+	// What a start connected and mounted is told as it is, and undone in
+	// the events too if the start fails.
+	var connected []*network.Network
+	mounted := false
 	fail := func(err error, code int) error {
 		for _, p := range pending {
 			p.done <- err
 		}
+		e.publishNetworks(c, "disconnect", connected)
+		if mounted {
+			e.publishVolumes(c, false)
+		}
 		e.update(en, func(c *Container) {
-			c.State.Status = StatusExited
+			// A container that never ran stays created, as on dockerd:
+			// only its exit code and error tell of the failed start.
+			if c.State.Status != StatusCreated {
+				c.State.Status = StatusExited
+				c.State.FinishedAt = time.Now().UTC()
+			}
 			c.State.Pid = 0
 			c.State.ExitCode = code
 			c.State.Error = err.Error()
-			c.State.FinishedAt = time.Now().UTC()
 		})
 		_ = e.unmountRootfs(ctx, c.ID)
 		e.teardownNetwork(context.WithoutCancel(ctx), c.ID)
 		e.update(en, func(c *Container) { clearRuntimeNetwork(c) })
-		return err
+		return &StartError{Code: code, Err: err}
 	}
 
 	rt, err := e.runtime(c)
@@ -177,6 +317,10 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		return fail(err, 125)
 	}
 	s.Version = oci.SpecVersion
+	connected = e.attachedNetworks(ctx, c)
+	e.publishNetworks(c, "connect", connected)
+	e.publishVolumes(c, true)
+	mounted = true
 	e.mu.Lock()
 	en.proc = s.Process
 	e.mu.Unlock()
@@ -235,15 +379,19 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	}
 	var gen int
 	ns := c.NetworkSettings.clone()
+	var started *Container
 	e.update(en, func(c *Container) {
 		en.gen++
 		gen = en.gen
-		c.State = State{Status: StatusRunning, Pid: pid, StartedAt: time.Now().UTC()}
+		c.State = State{Status: StatusRunning, Pid: pid, StartedAt: time.Now().UTC(), Health: startingHealth(c)}
 		c.NetworkSettings = ns
 		if policy {
 			c.RestartCount++
 		}
+		started = c.clone()
 	})
+	e.publish(started, "start", nil)
+	e.armHealth(en)
 	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", c.Runtime,
 		"prepare", tPrepared.Sub(t0), "spawn", tSpawned.Sub(tPrepared), "total", time.Since(t0))
 	go e.monitor(en, gen)
@@ -318,17 +466,32 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		NanoCPUs:      c.HostConfig.NanoCPUs,
 		CPUShares:     c.HostConfig.CPUShares,
 		PidsLimit:     c.HostConfig.PidsLimit,
-		ReadOnly:      c.HostConfig.ReadonlyRootfs,
-		CapAdd:        c.HostConfig.CapAdd,
-		CapDrop:       c.HostConfig.CapDrop,
-		Privileged:    c.HostConfig.Privileged,
-		Init:          c.HostConfig.Init,
-		InitPath:      e.self,
-		NetworkMode:   specNetworkMode(c.HostConfig.NetworkMode, plan.host),
-		NetNSPath:     plan.nsPath,
-		CgroupsPath:   cgroupsPath,
-		Mounts:        mounts,
-		Annotations:   c.Config.Labels,
+
+		MemoryReservation: c.HostConfig.MemoryReservation,
+		CPUPeriod:         c.HostConfig.CPUPeriod,
+		CPUQuota:          c.HostConfig.CPUQuota,
+		CpusetCpus:        c.HostConfig.CpusetCpus,
+		CpusetMems:        c.HostConfig.CpusetMems,
+		BlkioWeight:       c.HostConfig.BlkioWeight,
+		ReadOnly:          c.HostConfig.ReadonlyRootfs,
+		CapAdd:            c.HostConfig.CapAdd,
+		CapDrop:           c.HostConfig.CapDrop,
+		Privileged:        c.HostConfig.Privileged,
+		Init:              c.HostConfig.Init,
+		InitPath:          e.self,
+		NetworkMode:       specNetworkMode(c.HostConfig.NetworkMode, plan.host),
+		NetNSPath:         plan.nsPath,
+		CgroupsPath:       cgroupsPath,
+		Mounts:            mounts,
+		Annotations:       c.Config.Labels,
+		Host:              c.HostConfig.HostOptions.spec(),
+	}
+	if len(c.HostConfig.Annotations) > 0 {
+		o.Annotations = maps.Clone(c.Config.Labels)
+		if o.Annotations == nil {
+			o.Annotations = map[string]string{}
+		}
+		maps.Copy(o.Annotations, c.HostConfig.Annotations)
 	}
 	if img.Config != nil {
 		o.Image = img.Config.Config
@@ -388,13 +551,23 @@ func (e *Engine) writeEtcFiles(c *Container, plan *netPlan) ([]specs.Mount, erro
 			hosts = string(data)
 		}
 	}
+	// Extra hosts follow the defaults, before the container's own
+	// addresses, as dockerd writes them.
+	for _, l := range c.HostConfig.hostsLines() {
+		hosts += l + "\n"
+	}
+	embedded := false
 	if plan.sandbox != nil {
 		lines, r := etcNetwork(c, hostname)
 		for _, l := range append(plan.linkHosts, lines...) {
 			hosts += l + "\n"
 		}
+		// etcNetwork answers the host's resolv.conf unless a
+		// user-defined network's DNS server is the container's.
+		embedded = r != resolvConf(false)
 		resolv = r
 	}
+	resolv = c.HostConfig.resolv(resolv, embedded)
 	if plan.shareFrom != "" {
 		if data, err := e.sharedEtc(plan.shareFrom, "hosts"); err == nil {
 			hosts = string(data)
@@ -455,14 +628,17 @@ func (e *Engine) Resize(ctx context.Context, ref string, h, w uint16) error {
 	if !st.Running() {
 		return fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
 	}
-	if !en.c.Config.Tty {
-		return nil
+	if en.c.Config.Tty {
+		rt, err := e.runtime(en.c)
+		if err != nil {
+			return err
+		}
+		if err := rt.Resize(ctx, en.c.ID, h, w); err != nil {
+			return err
+		}
 	}
-	rt, err := e.runtime(en.c)
-	if err != nil {
-		return err
-	}
-	return rt.Resize(ctx, en.c.ID, h, w)
+	e.publishOf(en, "resize", map[string]string{"height": strconv.Itoa(int(h)), "width": strconv.Itoa(int(w))})
+	return nil
 }
 
 // specNetworkMode maps a container's network mode to the runtime spec's:

@@ -39,6 +39,11 @@ type treeWriter struct {
 	// written under, to write the others as hardlinks.
 	links map[[2]uint64]string
 	buf   []byte
+	// layer writes an overlay upper directory as an image layer
+	// (commit_linux.go): whiteouts in OCI form, skip leaving out the
+	// names it reports.
+	layer bool
+	skip  func(name string) bool
 }
 
 // writeTree writes the tree at top (an O_PATH handle) to w as a tar whose
@@ -80,6 +85,14 @@ func (t *treeWriter) node(f *os.File, name string, depth int) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fmt.Errorf("no stat for %s", name)
+	}
+	if t.layer {
+		if t.skip != nil && t.skip(name) {
+			return nil
+		}
+		if fi.Mode()&os.ModeCharDevice != 0 && st.Rdev == 0 {
+			return t.whiteout(fi, name)
+		}
 	}
 	switch {
 	case fi.IsDir():
@@ -140,6 +153,11 @@ func (t *treeWriter) dir(f *os.File, fi os.FileInfo, st *syscall.Stat_t, name st
 	}
 	d := os.NewFile(uintptr(fd), name)
 	defer d.Close()
+	if t.layer {
+		if err := t.opaque(d, fi, name); err != nil {
+			return err
+		}
+	}
 	names, err := d.Readdirnames(-1)
 	if err != nil {
 		return err
@@ -184,6 +202,11 @@ func (t *treeWriter) file(f *os.File, fi os.FileInfo, st *syscall.Stat_t, name s
 		return err
 	}
 	defer r.Close()
+	if t.layer {
+		if err := refuseMetacopy(r, name); err != nil {
+			return err
+		}
+	}
 	if cp, ok := fileCapability(r); ok {
 		hdr.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": cp}
 	}

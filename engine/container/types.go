@@ -60,6 +60,12 @@ type Config struct {
 	StopTimeout   *int
 	ExposedPorts  map[string]struct{}
 	Volumes       map[string]struct{}
+	// Healthcheck is the container's check, merged with the image's
+	// HEALTHCHECK at create (health.go).
+	Healthcheck *HealthConfig `json:",omitempty"`
+	// Shell runs the CMD-SHELL form of a healthcheck (default
+	// /bin/sh -c).
+	Shell []string `json:",omitempty"`
 }
 
 // RestartPolicy says when a container that exited is started again.
@@ -91,7 +97,13 @@ type HostConfig struct {
 	NanoCPUs       int64
 	CPUShares      int64
 	PidsLimit      int64
-	Ulimits        []Ulimit
+	// MemoryReservation, CPUPeriod, CPUQuota, CpusetCpus, CpusetMems and
+	// BlkioWeight are the rest of Docker's cgroup limits (resources.go).
+	MemoryReservation      int64  `json:",omitempty"`
+	CPUPeriod, CPUQuota    int64  `json:",omitempty"`
+	CpusetCpus, CpusetMems string `json:",omitempty"`
+	BlkioWeight            uint16 `json:",omitempty"`
+	Ulimits                []Ulimit
 	// PortBindings publish container ports on the host (-p); with
 	// PublishAllPorts (-P) every exposed port gets a random host port too.
 	PortBindings    []network.PortBinding `json:",omitempty"`
@@ -106,6 +118,9 @@ type HostConfig struct {
 	// LogConfig is the log driver and its options, with the daemon's
 	// defaults merged in at create (logconfig.go).
 	LogConfig LogConfig
+	// Tmpfs are the --tmpfs mounts as given (they are in Mounts too).
+	Tmpfs map[string]string `json:",omitempty"`
+	HostOptions
 }
 
 // Status values of State.Status.
@@ -132,6 +147,18 @@ type State struct {
 	// always policies do not bring such a container back on daemon start
 	// (unless-stopped) or on its exit.
 	ManuallyStopped bool
+	// Health is the healthcheck's state, once a container with one has
+	// started (health.go).
+	Health *Health `json:",omitempty"`
+}
+
+// HealthStatus is the status the health filter matches: none for a
+// container that never ran a check.
+func (s *State) HealthStatus() string {
+	if s.Health == nil {
+		return HealthNone
+	}
+	return s.Health.Status
 }
 
 // Running reports whether the container has live processes.
@@ -143,7 +170,15 @@ func (s *State) Running() bool {
 func (s *State) StatusText(now time.Time) string {
 	switch s.Status {
 	case StatusRunning:
-		return "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		up := "Up " + units.HumanDuration(now.Sub(s.StartedAt))
+		switch {
+		case s.Health == nil:
+		case s.Health.Status == HealthStarting:
+			up += " (health: starting)"
+		default:
+			up += " (" + s.Health.Status + ")"
+		}
+		return up
 	case StatusPaused:
 		return "Up " + units.HumanDuration(now.Sub(s.StartedAt)) + " (Paused)"
 	case StatusRestarting:
@@ -180,6 +215,8 @@ type Container struct {
 	NetworkSettings NetworkSettings
 	// MountPoints are the container's resolved mounts.
 	MountPoints []MountPoint `json:",omitempty"`
+	// Warnings are what Create warned about (dockerd's), not kept.
+	Warnings []string `json:"-"`
 }
 
 // CreateOptions is what a user asks for at create time.

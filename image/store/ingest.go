@@ -67,6 +67,7 @@ type ingestReq struct {
 	tags        []string // familiar tags to point at the image
 	repoDigest  string   // familiar "name@digest" to add; "" none
 	buildCache  bool     // an image only builds need (build.go)
+	parent      string   // the image a commit was made on; "" none
 }
 
 // ingest stores the config, every layer blob and snapshot, the manifest,
@@ -195,7 +196,7 @@ func (s *Store) ingest(ctx context.Context, req ingestReq) (*Image, error) {
 	rec := &record{
 		ID: id, Manifest: mdgst, ManifestMediaType: manifestType,
 		Layers: layers, LayerMediaTypes: mediaTypes,
-		Created: cfg.Created.Time, Size: total,
+		Created: cfg.Created.Time, Size: total, Parent: req.parent,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -114,6 +114,8 @@ type record struct {
 	// BuildCache marks an image a build committed for its own steps
 	// (build.go).
 	BuildCache bool `json:"buildCache,omitempty"`
+	// Parent is the image a commit was made on, which history names.
+	Parent string `json:"parent,omitempty"`
 }
 
 // Option configures a Store.
@@ -448,8 +450,19 @@ func (s *Store) History(ctx context.Context, refOrID string) ([]HistoryEntry, er
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
-	if len(out) > 0 {
-		out[0].ID = img.ID
+	// The newest entries are the image's own, the next ones its parent's
+	// and so on, as far as the chain of commits is known (dockerd's
+	// walk of the parent chain).
+	id := img.ID
+	for i := range out {
+		out[i].ID = id
+		s.mu.Lock()
+		r := s.records[id]
+		s.mu.Unlock()
+		if r == nil || r.Parent == "" {
+			break
+		}
+		id = r.Parent
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"syscall"
 
 	"github.com/wharf-dev/wharf/runtime/task"
 )
@@ -31,6 +32,19 @@ func (x *execProc) Resize(_ context.Context, height, width uint16) error {
 	x.mu.Lock()
 	x.termSize = [2]uint16{height, width}
 	x.mu.Unlock()
+	return nil
+}
+
+// Kill implements task.Process.
+func (x *execProc) Kill(_ context.Context, sig syscall.Signal) error {
+	select {
+	case <-x.done:
+		return nil
+	default:
+	}
+	if x.p != nil {
+		x.p.signal(sig)
+	}
 	return nil
 }
 

@@ -585,3 +585,87 @@ func (c *ctr) dropTmpfs() {
 		_ = os.RemoveAll(d)
 	}
 }
+
+// Update implements task.Lifecycle: the container's limits change as a
+// cgroup's would, field by field (what r leaves nil keeps its value).
+func (r *Runtime) Update(_ context.Context, id string, res *specs.LinuxResources) error {
+	if err := r.alive(); err != nil {
+		return err
+	}
+	c, err := r.running(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spec.Linux == nil {
+		c.spec.Linux = &specs.Linux{}
+	}
+	cur := c.spec.Linux.Resources
+	if cur == nil {
+		cur = &specs.LinuxResources{}
+		c.spec.Linux.Resources = cur
+	}
+	if m := res.Memory; m != nil {
+		if cur.Memory == nil {
+			cur.Memory = &specs.LinuxMemory{}
+		}
+		if m.Limit != nil {
+			cur.Memory.Limit = m.Limit
+		}
+		if m.Swap != nil {
+			cur.Memory.Swap = m.Swap
+		}
+		if m.Reservation != nil {
+			cur.Memory.Reservation = m.Reservation
+		}
+	}
+	if p := res.CPU; p != nil {
+		if cur.CPU == nil {
+			cur.CPU = &specs.LinuxCPU{}
+		}
+		if p.Shares != nil {
+			cur.CPU.Shares = p.Shares
+		}
+		if p.Quota != nil {
+			cur.CPU.Quota = p.Quota
+		}
+		if p.Period != nil {
+			cur.CPU.Period = p.Period
+		}
+		if p.Cpus != "" {
+			cur.CPU.Cpus = p.Cpus
+		}
+		if p.Mems != "" {
+			cur.CPU.Mems = p.Mems
+		}
+	}
+	if res.Pids != nil {
+		cur.Pids = res.Pids
+	}
+	if res.BlockIO != nil {
+		cur.BlockIO = res.BlockIO
+	}
+	return nil
+}
+
+// Resources returns the current limits of a running container, as its
+// cgroup holds them: those of its spec, changed by Update. Nil when it
+// does not run.
+func (h *Host) Resources(id string) *specs.LinuxResources {
+	h.mu.Lock()
+	c := h.ctrs[id]
+	h.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spec.Linux == nil || c.spec.Linux.Resources == nil {
+		return &specs.LinuxResources{}
+	}
+	data, _ := json.Marshal(c.spec.Linux.Resources)
+	var out specs.LinuxResources
+	_ = json.Unmarshal(data, &out)
+	return &out
+}

@@ -19,8 +19,10 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/wharf-dev/wharf/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/wharf-dev/wharf/errdefs"
 
 	"github.com/wharf-dev/wharf/internal/procwait"
 )
@@ -110,6 +112,26 @@ func (r *Runtime) DeleteIdle(ctx context.Context, id string) error {
 func (r *Runtime) Pause(ctx context.Context, id string) error {
 	_, err := r.run(ctx, "pause", id)
 	return err
+}
+
+// Update changes the resource limits of a running container: r, as JSON,
+// is the runtime's --resources.
+func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	cmd := r.Command(ctx, "update", "--resources", "-", id)
+	cmd.Stdin = bytes.NewReader(data)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return &Error{Op: "update", Err: err}
+	}
+	if err := procwait.Wait(cmd); err != nil {
+		return &Error{Op: "update", Msg: cleanMessage(stderr.String()), Err: err}
+	}
+	return nil
 }
 
 // Resume thaws a paused container.

@@ -10,13 +10,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/internal/procwait"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/task"
@@ -31,10 +34,13 @@ type process struct {
 	pidFile string   // where the runtime writes the pid, read when asked
 	master  *os.File // the terminal's master, while the process runs
 	wait    func() (int, error)
-	once    sync.Once
-	code    int
-	err     error
-	done    chan struct{}
+	// inContainer tells whether a pid is one of the container's
+	// processes (Kill).
+	inContainer func(ctx context.Context, pid int) bool
+	once        sync.Once
+	code        int
+	err         error
+	done        chan struct{}
 }
 
 func newProcess() *process { return &process{done: make(chan struct{})} }
@@ -80,6 +86,37 @@ func (p *process) Resize(_ context.Context, height, width uint16) error {
 	return oci.SetWinsize(p.master, height, width)
 }
 
+// Kill implements task.Process. It signals the process through a pidfd
+// opened on its host pid, once it has checked that the pid still names a
+// process of the container: between the process's exit and the wait that
+// closes done, the pid could name another process.
+func (p *process) Kill(ctx context.Context, sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	pid := p.Pid()
+	if pid <= 0 {
+		return fmt.Errorf("the exec's process has no pid yet: %w", errdefs.ErrUnavailable)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if p.inContainer != nil && !p.inContainer(ctx, pid) {
+		return nil
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+		return err
+	}
+	return nil
+}
+
 // Wait implements task.Process. The exit is waited for once, whoever asks
 // first; ctx ends only this caller's wait.
 func (p *process) Wait(ctx context.Context) (int, error) {
@@ -101,6 +138,17 @@ func (p *process) Wait(ctx context.Context) (int, error) {
 // child subreaper) waits for the process itself. A container whose
 // non-terminal execs repeat gets its next exec from a warm runtime.
 func (r *Runtime) Exec(ctx context.Context, id string, o task.ExecOptions) (task.Process, error) {
+	tp, err := r.exec(ctx, id, o)
+	if p, ok := tp.(*process); ok && err == nil {
+		p.inContainer = func(ctx context.Context, pid int) bool {
+			pids, err := r.rt.Pids(ctx, id)
+			return err == nil && slices.Contains(pids, pid)
+		}
+	}
+	return tp, err
+}
+
+func (r *Runtime) exec(ctx context.Context, id string, o task.ExecOptions) (task.Process, error) {
 	if o.Process == nil {
 		return nil, fmt.Errorf("exec %s: no process", o.ID)
 	}
@@ -113,7 +161,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, o task.ExecOptions) (task
 	// finds a runtime waiting for the next one, started once this exec
 	// is over (after, below).
 	var after func()
-	if !tty {
+	if !tty && !o.Background {
 		if r.execRepeats(id) {
 			after = func() { go r.rewarm(id) }
 		}
@@ -253,6 +301,11 @@ func runtimeError(logPath string) string {
 // execFailCode is docker's exit code for an exec the runtime could not
 // start: 127 not found, 126 otherwise.
 func execFailCode(msg string) int {
+	// A working directory that is missing or no directory is no missing
+	// command: dockerd answers 126 ("chdir to cwd ... failed").
+	if strings.Contains(msg, "chdir to cwd") {
+		return 126
+	}
 	if code := oci.StartExitCode(msg); code == 127 {
 		return code
 	}

@@ -38,6 +38,8 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/shim"
@@ -246,6 +248,12 @@ func (r *Runtime) Pause(ctx context.Context, id string) error {
 	}
 	r.setPaused(id, true)
 	return nil
+}
+
+// Update implements task.Lifecycle with the runtime's update: the shim
+// is not involved (a dormant one stays asleep).
+func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	return r.rt.Update(ctx, id, res)
 }
 
 // Resume implements task.Lifecycle.

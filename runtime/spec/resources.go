@@ -21,9 +21,29 @@ const (
 	maxShares = 262144
 )
 
+// Resources are a container's cgroup limits, with Docker's meanings (see
+// the fields of Options).
+type Resources struct {
+	Memory, MemorySwap, MemoryReservation    int64
+	NanoCPUs, CPUShares, CPUPeriod, CPUQuota int64
+	CpusetCpus, CpusetMems                   string
+	PidsLimit                                int64
+	BlkioWeight                              uint16
+}
+
 // resources maps the limits to the spec, validating them with Docker's rules
 // and messages.
 func resources(o *Options) (*specs.LinuxResources, error) {
+	return LinuxResources(Resources{
+		Memory: o.Memory, MemorySwap: o.MemorySwap, MemoryReservation: o.MemoryReservation,
+		NanoCPUs: o.NanoCPUs, CPUShares: o.CPUShares, CPUPeriod: o.CPUPeriod, CPUQuota: o.CPUQuota,
+		CpusetCpus: o.CpusetCpus, CpusetMems: o.CpusetMems, PidsLimit: o.PidsLimit, BlkioWeight: o.BlkioWeight,
+	})
+}
+
+// LinuxResources maps a container's limits to the spec's, validating them
+// with Docker's rules and messages.
+func LinuxResources(o Resources) (*specs.LinuxResources, error) {
 	r := &specs.LinuxResources{}
 	switch {
 	case o.Memory < 0:
@@ -53,8 +73,27 @@ func resources(o *Options) (*specs.LinuxResources, error) {
 		return nil, fmt.Errorf("%w: range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available",
 			errdefs.ErrInvalidArgument, runtime.NumCPU(), runtime.NumCPU())
 	}
-	if o.NanoCPUs > 0 || o.CPUShares != 0 {
-		r.CPU = &specs.LinuxCPU{}
+	if o.MemoryReservation > 0 {
+		if r.Memory == nil {
+			r.Memory = &specs.LinuxMemory{}
+		}
+		res := o.MemoryReservation
+		r.Memory.Reservation = &res
+	}
+	if o.NanoCPUs > 0 || o.CPUShares != 0 || o.CPUPeriod > 0 || o.CPUQuota > 0 || o.CpusetCpus != "" || o.CpusetMems != "" {
+		r.CPU = &specs.LinuxCPU{Cpus: o.CpusetCpus, Mems: o.CpusetMems}
+	}
+	if o.CPUPeriod > 0 {
+		period := uint64(o.CPUPeriod)
+		r.CPU.Period = &period
+	}
+	if o.CPUQuota > 0 {
+		quota := o.CPUQuota
+		r.CPU.Quota = &quota
+	}
+	if o.BlkioWeight > 0 {
+		w := o.BlkioWeight
+		r.BlockIO = &specs.LinuxBlockIO{Weight: &w}
 	}
 	if o.NanoCPUs > 0 {
 		quota := o.NanoCPUs * cfsPeriod / 1e9
@@ -80,4 +119,70 @@ func resources(o *Options) (*specs.LinuxResources, error) {
 		r.Pids = &specs.LinuxPids{Limit: &limit}
 	}
 	return r, nil
+}
+
+// UpdateResources is what a live update changes: the limits set in o (a
+// zero value keeps the current one), and the pids limit when pids is set
+// (0 or less: unlimited). Memory without MemorySwap changes the limit
+// alone; the caller has checked it against the current swap limit.
+func UpdateResources(o Resources, pids *int64) *specs.LinuxResources {
+	r := &specs.LinuxResources{}
+	mem := func() *specs.LinuxMemory {
+		if r.Memory == nil {
+			r.Memory = &specs.LinuxMemory{}
+		}
+		return r.Memory
+	}
+	if o.Memory != 0 {
+		v := o.Memory
+		mem().Limit = &v
+	}
+	if o.MemorySwap != 0 {
+		v := o.MemorySwap
+		mem().Swap = &v
+	}
+	if o.MemoryReservation != 0 {
+		v := o.MemoryReservation
+		mem().Reservation = &v
+	}
+	cpu := func() *specs.LinuxCPU {
+		if r.CPU == nil {
+			r.CPU = &specs.LinuxCPU{}
+		}
+		return r.CPU
+	}
+	if o.CPUShares != 0 {
+		v := uint64(min(max(o.CPUShares, minShares), maxShares))
+		cpu().Shares = &v
+	}
+	if o.NanoCPUs != 0 {
+		quota, period := o.NanoCPUs*cfsPeriod/1e9, uint64(cfsPeriod)
+		cpu().Quota, cpu().Period = &quota, &period
+	}
+	if o.CPUPeriod != 0 {
+		v := uint64(o.CPUPeriod)
+		cpu().Period = &v
+	}
+	if o.CPUQuota != 0 {
+		v := o.CPUQuota
+		cpu().Quota = &v
+	}
+	if o.CpusetCpus != "" {
+		cpu().Cpus = o.CpusetCpus
+	}
+	if o.CpusetMems != "" {
+		cpu().Mems = o.CpusetMems
+	}
+	if pids != nil {
+		v := *pids
+		if v <= 0 {
+			v = -1
+		}
+		r.Pids = &specs.LinuxPids{Limit: &v}
+	}
+	if o.BlkioWeight != 0 {
+		w := o.BlkioWeight
+		r.BlockIO = &specs.LinuxBlockIO{Weight: &w}
+	}
+	return r
 }

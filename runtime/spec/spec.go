@@ -96,6 +96,16 @@ type Options struct {
 	CPUShares int64
 	// PidsLimit caps the number of tasks; 0 or negative means unlimited.
 	PidsLimit int64
+	// MemoryReservation is the soft memory limit (--memory-reservation).
+	MemoryReservation int64
+	// CPUPeriod and CPUQuota set the CFS period and quota in
+	// microseconds (--cpu-period, --cpu-quota); NanoCPUs sets both.
+	CPUPeriod, CPUQuota int64
+	// CpusetCpus and CpusetMems pin the container to CPUs and memory
+	// nodes ("0-2,4").
+	CpusetCpus, CpusetMems string
+	// BlkioWeight is the relative block I/O weight (10 to 1000).
+	BlkioWeight uint16
 
 	// ReadOnly mounts the root filesystem read-only (--read-only).
 	ReadOnly bool
@@ -137,6 +147,8 @@ type Options struct {
 	Mounts []specs.Mount
 	// Annotations are copied into the spec.
 	Annotations map[string]string
+	// Host are the namespace and process settings of hostopts.go.
+	Host HostOptions
 }
 
 // Generate builds the OCI runtime spec for a container from its options,
@@ -274,6 +286,9 @@ func Generate(ctx context.Context, o *Options) (*specs.Spec, error) {
 		s.Linux.Seccomp = sc
 	}
 
+	if err := applyHostOptions(s, o.Rootfs, o.Host); err != nil {
+		return nil, err
+	}
 	if len(o.Annotations) > 0 {
 		s.Annotations = make(map[string]string, len(o.Annotations))
 		for k, v := range o.Annotations {
@@ -336,7 +351,7 @@ func resolveHostname(o *Options) (string, error) {
 	if o.Hostname != "" {
 		return o.Hostname, nil
 	}
-	if o.NetworkMode == NetworkHost && o.NetNSPath == "" {
+	if o.NetworkMode == NetworkHost && o.NetNSPath == "" || o.Host.UTSHost {
 		// With the host's network the container looks like the host.
 		h, err := os.Hostname()
 		if err != nil {

@@ -88,6 +88,11 @@ type Lifecycle interface {
 	Pause(ctx context.Context, id string) error
 	// Resume thaws a paused container.
 	Resume(ctx context.Context, id string) error
+	// Update changes the resource limits of a running or paused
+	// container (its cgroup); what r leaves nil keeps its value. A limit
+	// the kernel refuses (memory below what the container uses) is an
+	// error, and what was already changed stays.
+	Update(ctx context.Context, id string, r *specs.LinuxResources) error
 	// Delete forgets an exited container: what the runtime kept of it,
 	// its recorded exit included. A container whose process still runs
 	// is an error of class errdefs.ErrConflict.
@@ -204,6 +209,10 @@ type ExecOptions struct {
 	// runtime's own message when it cannot start the process, and
 	// Stderr is not used.
 	Stdout, Stderr io.Writer
+	// Background marks an exec the engine runs on its own schedule (a
+	// healthcheck probe): a runtime keeps nothing started ahead of time
+	// for it, and it does not count as a user's exec for that.
+	Background bool
 }
 
 // Process is a process started by Exec.
@@ -214,6 +223,9 @@ type Process interface {
 	// Resize sets the size of the process's terminal; without one it
 	// does nothing.
 	Resize(ctx context.Context, height, width uint16) error
+	// Kill sends sig to the process while it runs (a healthcheck probe
+	// past its timeout); once it has exited it does nothing.
+	Kill(ctx context.Context, sig syscall.Signal) error
 	// Wait blocks until the process has exited and its output has been
 	// copied, and returns its exit code (128+n when signal n killed it;
 	// 126 or 127 when the runtime could not start it). An error means

@@ -67,6 +67,8 @@ func Run(t *testing.T, cfg Config) {
 		{"Terminal", testTerminal},
 		{"Exec", testExec},
 		{"ExecStdinAndTerminal", testExecTerminal},
+		{"ExecKill", testExecKill},
+		{"Update", testUpdate},
 		{"ExecDiesWithContainer", testExecDies},
 		{"ExecRefused", testExecRefused},
 		{"StateAndPids", testStateAndPids},
@@ -512,6 +514,59 @@ func testExec(t *testing.T, e *env) {
 	}
 	if !e.rt.Alive(e.ctx, c.id) {
 		t.Error("the container died of its execs")
+	}
+}
+
+// Kill ends a running exec (a healthcheck probe past its timeout); the
+// container goes on, and a Kill after the exit does nothing.
+func testExecKill(t *testing.T, e *env) {
+	c, _ := e.start(t, []string{"sleep", "100"}, options{})
+	var out syncBuffer
+	p, err := e.rt.Exec(e.ctx, c.id, task.ExecOptions{ID: "k1", Process: e.execProcess(t, c, []string{"sh", "-c", "echo up; sleep 100"}, false), Stdout: &out, Background: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for out.String() != "up\n" && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := p.Kill(e.ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	if code, err := p.Wait(ctx); code != 137 || err != nil {
+		t.Errorf("killed exec: %d, %v, want 137", code, err)
+	}
+	if err := p.Kill(e.ctx, syscall.SIGKILL); err != nil {
+		t.Errorf("kill after the exit: %v", err)
+	}
+	if !e.rt.Alive(e.ctx, c.id) {
+		t.Error("the container died with its exec")
+	}
+}
+
+// Update changes a running or paused container's limits; a container
+// the runtime does not run is an error.
+func testUpdate(t *testing.T, e *env) {
+	c, _ := e.start(t, []string{"sleep", "100"}, options{})
+	pids, mem := int64(64), int64(32<<20)
+	if err := e.rt.Update(e.ctx, c.id, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}, Memory: &specs.LinuxMemory{Reservation: &mem}}); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if err := e.rt.Pause(e.ctx, c.id); err != nil {
+		t.Fatal(err)
+	}
+	pids = -1
+	if err := e.rt.Update(e.ctx, c.id, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}}); err != nil {
+		t.Errorf("update of a paused container: %v", err)
+	}
+	_ = e.rt.Resume(e.ctx, c.id)
+	if err := e.rt.Update(e.ctx, "no-such-container", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}}); err == nil {
+		t.Error("update of an unknown container succeeded")
+	}
+	if !e.rt.Alive(e.ctx, c.id) {
+		t.Error("the container died of its updates")
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/image/store"
@@ -46,6 +47,9 @@ type ContainerLifecycle interface {
 	// container and be sure to see its exit.
 	Wait(ctx context.Context, ref, condition string, registered container.WaitRegistered) (int, error)
 	Remove(ctx context.Context, ref string, o container.RemoveOptions) error
+	// Update changes a container's limits and restart policy, live for
+	// a running container, and returns dockerd's warnings.
+	Update(ctx context.Context, ref string, o container.UpdateOptions) ([]string, error)
 	// Prune removes every stopped container and returns their IDs and
 	// the bytes of writable layer it freed.
 	Prune(ctx context.Context) ([]string, uint64, error)
@@ -83,7 +87,7 @@ type ContainerStats interface {
 // created, then started once, attached to a stream or detached.
 type ContainerExec interface {
 	ExecCreate(ctx context.Context, ref string, cfg container.ExecConfig) (string, error)
-	ExecStart(ctx context.Context, id string, stream io.ReadWriter, detach bool) error
+	ExecStart(ctx context.Context, id string, o container.ExecStartOptions) error
 	ExecInspect(ctx context.Context, id string) (*container.Exec, error)
 	ExecResize(ctx context.Context, id string, h, w uint16) error
 }
@@ -99,6 +103,9 @@ type ContainerFS interface {
 	Export(ctx context.Context, ref string) (*container.Archive, error)
 	ExtractToDir(ctx context.Context, ref, path string, r io.Reader, o container.ExtractOptions) error
 	Changes(ctx context.Context, ref string) ([]container.Change, error)
+	// Commit makes an image of the container's writable layer on its
+	// image (docker commit).
+	Commit(ctx context.Context, ref string, o container.CommitOptions) (*store.Image, error)
 }
 
 // ContainerPaths names the files the Docker API shows in inspect.
@@ -155,6 +162,15 @@ type Volumes interface {
 	Get(ctx context.Context, name string) (*volume.Volume, error)
 	Remove(ctx context.Context, name string, force bool) error
 	Prune(ctx context.Context, all bool, labels map[string]string) ([]string, uint64, error)
+}
+
+// Events is the engine's event bus (engine/events.Bus), which the servers
+// stream from.
+type Events interface {
+	// Subscribe starts a subscription; the caller closes it.
+	Subscribe(o events.SubscribeOptions) (*events.Subscription, error)
+	// Subscribers is the number of live subscriptions.
+	Subscribers() int
 }
 
 // System answers version and info; the daemon implements it.

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 
 	mcontainer "github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/errdefs"
@@ -26,6 +25,7 @@ func (s *Server) archiveRoutes() {
 	s.handle("PUT /containers/{id}/archive", s.putArchive)
 	s.handle("GET /containers/{id}/export", s.export)
 	s.handle("GET /containers/{id}/changes", s.changes)
+	s.handle("POST /commit", s.commit)
 }
 
 // archivePath is the path query parameter, which every archive call needs.
@@ -82,7 +82,6 @@ func (s *Server) getArchive(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Stream(r.Context(), w); err != nil {
 		s.log.Warn("archive failed", "container", r.PathValue("id"), "err", err)
 	}
-	s.emitContainer(r.Context(), r.PathValue("id"), events.ActionArchivePath, map[string]string{"path": p})
 	return nil
 }
 
@@ -99,7 +98,6 @@ func (s *Server) putArchive(w http.ResponseWriter, r *http.Request) error {
 	if err := s.c.ExtractToDir(r.Context(), r.PathValue("id"), p, plain, o); err != nil {
 		return err
 	}
-	s.emitContainer(r.Context(), r.PathValue("id"), events.ActionExtractToDir, map[string]string{"path": p})
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
@@ -115,7 +113,6 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) error {
 	if err := a.Stream(r.Context(), w); err != nil {
 		s.log.Warn("export failed", "container", r.PathValue("id"), "err", err)
 	}
-	s.emitContainer(r.Context(), r.PathValue("id"), events.ActionExport, nil)
 	return nil
 }
 

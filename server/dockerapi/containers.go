@@ -14,7 +14,6 @@ import (
 	"github.com/wharf-dev/wharf/server/httperr"
 
 	mcontainer "github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
@@ -30,17 +29,11 @@ func (s *Server) containerRoutes() {
 	s.handle("GET /containers/{id}/json", s.inspectContainer)
 	s.handle("POST /containers/{id}/start", func(w http.ResponseWriter, r *http.Request) error {
 		id := r.PathValue("id")
+		// The engine removes an auto-remove container whose start
+		// failed before it answers, as dockerd.
 		if err := s.c.Start(r.Context(), id); err != nil {
-			// Docker removes an auto-remove container whose start failed;
-			// the docker CLI waits for that removal before it exits.
-			if c, gerr := s.c.Get(r.Context(), id); gerr == nil && c.HostConfig.AutoRemove && !c.State.Running() {
-				if rerr := s.c.Remove(context.WithoutCancel(r.Context()), c.ID, container.RemoveOptions{Force: true}); rerr == nil {
-					s.events.observeGone(c.ID)
-				}
-			}
 			return err
 		}
-		s.observe(r.Context(), id)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
@@ -49,25 +42,17 @@ func (s *Server) containerRoutes() {
 		if err != nil {
 			return err
 		}
-		return s.recorded(w, r, events.ActionStop, s.c.Stop(r.Context(), r.PathValue("id"), t, r.URL.Query().Get("signal")))
+		return noContent(w, s.c.Stop(r.Context(), r.PathValue("id"), t, r.URL.Query().Get("signal")))
 	})
 	s.handle("POST /containers/{id}/restart", func(w http.ResponseWriter, r *http.Request) error {
 		t, err := intQuery(r, "t")
 		if err != nil {
 			return err
 		}
-		return s.recorded(w, r, events.ActionRestart, s.c.Restart(r.Context(), r.PathValue("id"), t))
+		return noContent(w, s.c.Restart(r.Context(), r.PathValue("id"), t))
 	})
 	s.handle("POST /containers/{id}/kill", func(w http.ResponseWriter, r *http.Request) error {
-		sig := r.URL.Query().Get("signal")
-		err := s.c.Kill(r.Context(), r.PathValue("id"), sig)
-		if err == nil {
-			if sig == "" {
-				sig = "SIGKILL"
-			}
-			s.emitContainer(r.Context(), r.PathValue("id"), events.ActionKill, map[string]string{"signal": sig})
-		}
-		return noContent(w, err)
+		return noContent(w, s.c.Kill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")))
 	})
 	s.handle("POST /containers/{id}/pause", func(w http.ResponseWriter, r *http.Request) error {
 		return noContent(w, s.c.Pause(r.Context(), r.PathValue("id")))
@@ -76,15 +61,7 @@ func (s *Server) containerRoutes() {
 		return noContent(w, s.c.Unpause(r.Context(), r.PathValue("id")))
 	})
 	s.handle("POST /containers/{id}/rename", func(w http.ResponseWriter, r *http.Request) error {
-		old := ""
-		if c, err := s.c.Get(r.Context(), r.PathValue("id")); err == nil {
-			old = "/" + c.Name
-		}
-		err := s.c.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name"))
-		if err == nil {
-			s.emitContainer(r.Context(), r.PathValue("id"), events.ActionRename, map[string]string{"oldName": old})
-		}
-		return noContent(w, err)
+		return noContent(w, s.c.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name")))
 	})
 	s.handle("POST /containers/{id}/resize", func(w http.ResponseWriter, r *http.Request) error {
 		h, wd, err := sizeQuery(r)
@@ -105,17 +82,6 @@ func (s *Server) containerRoutes() {
 	s.handle("GET /containers/{id}/top", s.top)
 	s.handle("GET /containers/{id}/stats", s.stats)
 	s.handle("POST /containers/{id}/update", s.updateContainer)
-}
-
-// recorded answers 204 and records a container event for a call that
-// succeeded.
-func (s *Server) recorded(w http.ResponseWriter, r *http.Request, action events.Action, err error) error {
-	if err != nil {
-		return err
-	}
-	s.emitContainer(r.Context(), r.PathValue("id"), action, nil)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 func sizeQuery(r *http.Request) (uint16, uint16, error) {
@@ -142,7 +108,12 @@ func createRequest(name string, req *mcontainer.CreateRequest) *container.Create
 			Hostname: cfg.Hostname, User: cfg.User, Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
 			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir, Entrypoint: cfg.Entrypoint,
 			Labels: cfg.Labels, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout, Volumes: cfg.Volumes,
+			Shell: cfg.Shell,
 		},
+	}
+	if h := cfg.Healthcheck; h != nil {
+		out.Config.Healthcheck = &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 	}
 	if len(cfg.ExposedPorts) > 0 {
 		out.Config.ExposedPorts = map[string]struct{}{}
@@ -186,11 +157,28 @@ func hostConfigRequest(h *mcontainer.HostConfig) *container.HostConfigRequest {
 		CPUShares:       h.CPUShares,
 		PidsLimit:       h.PidsLimit,
 		PublishAllPorts: h.PublishAllPorts,
-		Binds:           h.Binds,
-		Tmpfs:           h.Tmpfs,
-		VolumesFrom:     h.VolumesFrom,
-		LogConfig:       container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
-		Links:           h.Links,
+
+		MemoryReservation: h.MemoryReservation,
+		CPUPeriod:         h.CPUPeriod,
+		CPUQuota:          h.CPUQuota,
+		CpusetCpus:        h.CpusetCpus,
+		CpusetMems:        h.CpusetMems,
+		BlkioWeight:       h.BlkioWeight,
+		Binds:             h.Binds,
+		Tmpfs:             h.Tmpfs,
+		VolumesFrom:       h.VolumesFrom,
+		LogConfig:         container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
+		Links:             h.Links,
+		HostOptions: container.HostOptions{
+			DnsSearch: h.DNSSearch, DnsOptions: h.DNSOptions, ExtraHosts: h.ExtraHosts, GroupAdd: h.GroupAdd,
+			PidMode: string(h.PidMode), UTSMode: string(h.UTSMode), IpcMode: string(h.IpcMode), ShmSize: h.ShmSize,
+			Sysctls: h.Sysctls, OomScoreAdj: h.OomScoreAdj, DeviceCgroupRules: h.DeviceCgroupRules,
+			VolumeDriver: h.VolumeDriver, Isolation: string(h.Isolation), ContainerIDFile: h.ContainerIDFile,
+			Annotations: h.Annotations, UsernsMode: string(h.UsernsMode), CgroupnsMode: string(h.CgroupnsMode),
+		},
+	}
+	for _, d := range h.DNS {
+		out.Dns = append(out.Dns, d.String())
 	}
 	for _, u := range h.Ulimits {
 		if u != nil {
@@ -236,6 +224,9 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &body); err != nil {
 		return err
 	}
+	if err := refuseUnsupported(body.Config, body.HostConfig); err != nil {
+		return err
+	}
 	cr := createRequest(r.URL.Query().Get("name"), &body.CreateRequest)
 	warnings := []string{}
 	if w, err := migrateMacAddress(cr, body.MacAddress, requestVersion(r)); err != nil {
@@ -255,8 +246,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	s.events.observe(c)
-	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: warnings})
+	return writeJSON(w, http.StatusCreated, mcontainer.CreateResponse{ID: c.ID, Warnings: append(warnings, c.Warnings...)})
 }
 
 // portSummaries lists published ports as docker ps shows them.
@@ -286,6 +276,7 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 	init := c.HostConfig.Init
 	pids := c.HostConfig.PidsLimit
 	dir := strings.TrimSuffix(rootfs, "/rootfs")
+	hc := c.HostConfig
 	j := &mcontainer.InspectResponse{
 		ID:      c.ID,
 		Created: ts(c.Created),
@@ -314,13 +305,20 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 			PublishAllPorts: c.HostConfig.PublishAllPorts, VolumesFrom: c.HostConfig.VolumesFrom,
 			AutoRemove: c.HostConfig.AutoRemove,
 			CapAdd:     c.HostConfig.CapAdd, CapDrop: c.HostConfig.CapDrop,
-			CgroupnsMode: "private", IpcMode: "private", PidMode: "",
+			CgroupnsMode: mcontainer.CgroupnsMode(orString(hc.CgroupnsMode, "private")), IpcMode: mcontainer.IpcMode(orString(hc.IpcMode, "private")),
+			PidMode: mcontainer.PidMode(hc.PidMode), UTSMode: mcontainer.UTSMode(hc.UTSMode), UsernsMode: mcontainer.UsernsMode(hc.UsernsMode),
+			DNSOptions: hc.DnsOptions, DNSSearch: hc.DnsSearch, ExtraHosts: hc.ExtraHosts, GroupAdd: hc.GroupAdd,
+			ShmSize: hc.ShmSize, Sysctls: hc.Sysctls, OomScoreAdj: hc.OomScoreAdj, Tmpfs: hc.Tmpfs,
+			VolumeDriver: hc.VolumeDriver, ContainerIDFile: hc.ContainerIDFile, Annotations: hc.Annotations,
 			Privileged: c.HostConfig.Privileged, ReadonlyRootfs: c.HostConfig.ReadonlyRootfs,
 			SecurityOpt: c.HostConfig.SecurityOpt, Runtime: c.Runtime, Init: &init,
-			Isolation: "",
+			Isolation: mcontainer.Isolation(hc.Isolation),
 			Resources: mcontainer.Resources{
 				Memory: c.HostConfig.Memory, MemorySwap: c.HostConfig.MemorySwap, NanoCPUs: c.HostConfig.NanoCPUs,
 				CPUShares: c.HostConfig.CPUShares, PidsLimit: &pids,
+				MemoryReservation: c.HostConfig.MemoryReservation, CPUPeriod: c.HostConfig.CPUPeriod, CPUQuota: c.HostConfig.CPUQuota,
+				CpusetCpus: c.HostConfig.CpusetCpus, CpusetMems: c.HostConfig.CpusetMems, BlkioWeight: c.HostConfig.BlkioWeight,
+				DeviceCgroupRules: hc.DeviceCgroupRules,
 			},
 			MaskedPaths:   []string{},
 			ReadonlyPaths: []string{},
@@ -329,10 +327,21 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 		Config: &mcontainer.Config{
 			Hostname: c.Config.Hostname, User: c.Config.User, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 			AttachStdin: c.Config.OpenStdin, AttachStdout: true, AttachStderr: true,
-			Env: nonNil(c.Config.Env), Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir, Entrypoint: c.Config.Entrypoint,
+			Env: nilIfEmpty(c.Config.Env), Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir, Entrypoint: c.Config.Entrypoint,
 			Labels: labels(c.Config.Labels), StopSignal: c.Config.StopSignal, StopTimeout: c.Config.StopTimeout, Volumes: c.Config.Volumes,
+			Shell: c.Config.Shell,
 		},
 		NetworkSettings: networkSettings(c),
+	}
+	if h := c.Config.Healthcheck; h != nil {
+		j.Config.Healthcheck = &mcontainer.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
+	if h := st.Health; h != nil {
+		j.State.Health = &mcontainer.Health{Status: mcontainer.HealthStatus(h.Status), FailingStreak: h.FailingStreak, Log: []*mcontainer.HealthcheckResult{}}
+		for _, r := range h.Log {
+			j.State.Health.Log = append(j.State.Health.Log, &mcontainer.HealthcheckResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+		}
 	}
 	j.GraphDriver = &storage.DriverData{Name: "overlay2", Data: map[string]string{"MergedDir": rootfs, "UpperDir": dir + "/upper", "WorkDir": dir + "/work"}}
 	if len(c.Config.ExposedPorts) > 0 {
@@ -341,6 +350,11 @@ func inspectResponse(c *container.Container, logPath, rootfs string) *mcontainer
 			if port, err := network.ParsePort(p); err == nil {
 				j.Config.ExposedPorts[port] = struct{}{}
 			}
+		}
+	}
+	for _, d := range hc.Dns {
+		if a, err := netip.ParseAddr(d); err == nil {
+			j.HostConfig.DNS = append(j.HostConfig.DNS, a)
 		}
 	}
 	for _, u := range c.HostConfig.Ulimits {
@@ -438,6 +452,9 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 			linkNames[l.ChildID] = append(linkNames[l.ChildID], "/"+c.Name+"/"+l.Alias)
 		}
 	}
+	if err := container.ValidateFilters(f); err != nil {
+		return err
+	}
 	now := time.Now()
 	out := []mcontainer.Summary{}
 	for _, c := range list {
@@ -475,7 +492,6 @@ func (s *Server) pruneContainers(w http.ResponseWriter, r *http.Request) error {
 	if ids == nil {
 		ids = []string{}
 	}
-	s.events.emit(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": strconv.FormatUint(reclaimed, 10)})
 	return writeJSON(w, http.StatusOK, mcontainer.PruneReport{ContainersDeleted: ids, SpaceReclaimed: reclaimed})
 }
 
@@ -517,16 +533,8 @@ func (s *Server) removeContainer(w http.ResponseWriter, r *http.Request) error {
 	if err := s.c.Remove(r.Context(), c.ID, container.RemoveOptions{Force: boolQuery(r, "force"), RemoveVolumes: boolQuery(r, "v")}); err != nil {
 		return err
 	}
-	s.events.observeGone(c.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// observe brings the event bus up to date with one container's record.
-func (s *Server) observe(ctx context.Context, ref string) {
-	if c, err := s.c.Get(ctx, ref); err == nil {
-		s.events.observe(c)
-	}
 }
 
 func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
@@ -547,7 +555,12 @@ func (s *Server) waitContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil && !headerSent {
 		return err
 	}
-	resp := mcontainer.WaitResponse{StatusCode: int64(code)}
+	// dockerd 20.10 always sends "Error", null without one (the wire
+	// type's omitempty came later).
+	resp := struct {
+		Error      *mcontainer.WaitExitError `json:"Error"`
+		StatusCode int64
+	}{StatusCode: int64(code)}
 	if err != nil {
 		resp.Error = &mcontainer.WaitExitError{Message: httperr.Message(err)}
 	}
@@ -559,8 +572,9 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if boolQuery(r, "logs") && !boolQuery(r, "stream") {
-		return fmt.Errorf("attach with logs and without stream is not supported: %w", errdefs.ErrNotImplemented)
+	keys := r.URL.Query().Get("detachKeys")
+	if _, err := container.ParseDetachKeys(keys); err != nil {
+		return fmt.Errorf("Invalid detach keys (%s) provided: %w", keys, errdefs.ErrInvalidArgument)
 	}
 	conn, rw, answer, err := hijack.Take(w, r, c.Config.Tty, "Api-Version: "+APIVersion+"\r\n")
 	if err != nil {
@@ -573,8 +587,10 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 		Stderr:     boolQuery(r, "stderr"),
 		Stream:     rw,
 		Registered: answer,
+		Logs:       boolQuery(r, "logs"),
+		NoStream:   !boolQuery(r, "stream"),
+		DetachKeys: keys,
 	}
-	s.emitContainer(r.Context(), c.ID, events.ActionAttach, nil)
 	// A hijacked connection has no request context worth the name: the
 	// stream ends when the container's output or the client does.
 	err = s.c.Attach(context.WithoutCancel(r.Context()), c.ID, o)
@@ -599,12 +615,19 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, mcontainer.TopResponse{Titles: titles, Processes: procs})
 }
 
-// updateContainer accepts only a restart policy change of nothing: the
-// engine cannot change a container's limits or policy after create, so
-// anything else is refused as not implemented.
-func (s *Server) updateContainer(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.c.Get(r.Context(), r.PathValue("id")); err != nil {
-		return err
+// orString is s, or def when s is empty.
+func orString(s, def string) string {
+	if s == "" {
+		return def
 	}
-	return fmt.Errorf("updating a container's resources or restart policy is not supported by this daemon: %w", errdefs.ErrNotImplemented)
+	return s
+}
+
+// nilIfEmpty is l, or nil when it holds nothing: dockerd shows an empty
+// Env (no -e, an image without ENV) as null, having merged nothing.
+func nilIfEmpty(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
 }

@@ -47,7 +47,7 @@ func newAPI(t *testing.T) *api {
 	t.Helper()
 	f := testsuite.NewFake(t)
 	e := f.Engine(t)
-	srv := dockerapi.New(e, f.Images, system{}, dockerapi.WithLogger(slog.New(slog.DiscardHandler)))
+	srv := dockerapi.New(e, f.Images, system{}, dockerapi.WithLogger(slog.New(slog.DiscardHandler)), dockerapi.WithEvents(f.Events))
 	sock := filepath.Join(t.TempDir(), "d.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -430,23 +430,66 @@ func TestAttach(t *testing.T) {
 	}
 }
 
-// The event stream tells a container's life.
+// The event stream tells a container's life as it happens, without a
+// poll: the events of a run are in the stream at once, in order, with the
+// fields older clients read.
 func TestEvents(t *testing.T) {
 	a := newAPI(t)
 	since := time.Now().Add(-time.Second).Unix()
 	id := a.run("ev", "sh", "-c", "exit 0")
 	a.wait(id)
 	a.expect(http.StatusNoContent, "DELETE", "/containers/"+id, nil, nil)
-	// The watcher compares the records a few times a second.
-	var actions []string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		actions = containerActions(t, a, id, since)
-		if len(actions) >= 4 {
-			break
+	// Read at once: the engine told them as they happened.
+	if got := strings.Join(containerActions(t, a, id, since), ","); got != "create,start,die,destroy" {
+		t.Errorf("events %q, want create,start,die,destroy", got)
+	}
+	_, body := a.do("GET", fmt.Sprintf("/events?since=%d&until=%d&filters=%s", since, time.Now().Unix()+1, `{"event":["die"]}`), nil)
+	var m struct {
+		Status, ID, From string
+		Type, Action     string
+		Actor            struct{ Attributes map[string]string }
+		Time, TimeNano   int64
+		Scope            string
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(body), &m); err != nil {
+		t.Fatalf("%v in %s", err, body)
+	}
+	if m.Status != "die" || m.ID != id || m.From != testsuite.FakeImage || m.Action != "die" || m.Actor.Attributes["exitCode"] != "0" ||
+		m.Scope != "local" || m.Time == 0 || m.TimeNano/1e9 != m.Time {
+		t.Errorf("die event %+v", m)
+	}
+	// until before since is refused, as dockerd refuses it.
+	if msg := a.errorMessage(http.StatusBadRequest, "GET", "/events?since=200&until=100", nil); !strings.Contains(msg, "cannot be after") {
+		t.Errorf("until before since: %q", msg)
+	}
+}
+
+// A live stream gets the events while it is open, filtered as asked.
+func TestEventsLive(t *testing.T) {
+	a := newAPI(t)
+	req, err := http.NewRequest("GET", `http://docker/v1.44/events?filters={"type":["container"],"event":["start","die"]}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	id := a.run("live", "sh", "-c", "exit 3")
+	dec := json.NewDecoder(resp.Body)
+	var got []string
+	for len(got) < 2 {
+		var m events.Message
+		if err := dec.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Actor.ID == id {
+			got = append(got, string(m.Action)+":"+m.Actor.Attributes["exitCode"])
 		}
 	}
-	if got := strings.Join(actions, ","); got != "create,start,die,destroy" {
-		t.Errorf("events %q, want create,start,die,destroy", got)
+	if strings.Join(got, ",") != "start:,die:3" {
+		t.Errorf("live events %v", got)
 	}
 }
 

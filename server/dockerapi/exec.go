@@ -8,7 +8,6 @@ import (
 	"time"
 
 	mcontainer "github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 
 	"github.com/wharf-dev/wharf/engine/container"
 )
@@ -61,11 +60,11 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.c.ExecCreate(r.Context(), r.PathValue("id"), container.ExecConfig{
 		Cmd: req.Cmd, Env: req.Env, User: req.User, WorkingDir: req.WorkingDir, Tty: req.Tty, Privileged: req.Privileged,
 		AttachStdin: req.AttachStdin, AttachStdout: req.AttachStdout, AttachStderr: req.AttachStderr,
+		DetachKeys: req.DetachKeys,
 	})
 	if err != nil {
 		return err
 	}
-	s.emitExec(r.Context(), id, events.ActionExecCreate)
 	return writeJSON(w, http.StatusCreated, mcontainer.ExecCreateResponse{ID: id})
 }
 
@@ -79,16 +78,16 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.emitExec(r.Context(), id, events.ActionExecStart)
 	if req.Detach {
-		if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, nil, true); err != nil {
+		if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, container.ExecStartOptions{Detach: true}); err != nil {
 			return err
 		}
-		go s.execDied(id)
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	conn, rw, answer, err := hijack.Take(w, r, x.Config.Tty, "Api-Version: "+APIVersion+"\r\n")
+	// The start request's Tty decides the framing, as on dockerd; the
+	// process has the terminal its create asked for.
+	conn, rw, answer, err := hijack.Take(w, r, req.Tty, "Api-Version: "+APIVersion+"\r\n")
 	if err != nil {
 		return err
 	}
@@ -106,27 +105,14 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 			}
 		}()
 	}
-	err = s.c.ExecStart(context.WithoutCancel(r.Context()), id, rw, false)
+	err = s.c.ExecStart(context.WithoutCancel(r.Context()), id, container.ExecStartOptions{Stream: rw, Tty: &req.Tty})
 	if err != nil {
 		s.log.Warn("exec failed", "exec", id, "err", err)
-		if !x.Config.Tty {
+		if !req.Tty {
 			hijack.WriteError(conn, httperr.Message(err))
 		}
 	}
-	s.emitExecDie(id)
 	return nil
-}
-
-// execDied records exec_die for a detached exec once it has exited.
-func (s *Server) execDied(id string) {
-	for i := 0; i < 24*3600*10; i++ {
-		x, err := s.c.ExecInspect(context.Background(), id)
-		if err != nil || !x.Running && x.ExitCode != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.emitExecDie(id)
 }
 
 func (s *Server) execInspect(w http.ResponseWriter, r *http.Request) error {

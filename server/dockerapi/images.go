@@ -14,7 +14,6 @@ import (
 	"github.com/wharf-dev/wharf/server/httperr"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -197,6 +196,9 @@ func imageInspect(img *store.Image) image.InspectResponse {
 			},
 			DockerOCIImageConfigExt: dockerspec.DockerOCIImageConfigExt{OnBuild: c.OnBuild, Shell: c.Shell},
 		}
+		if h := c.Healthcheck; h != nil {
+			out.Config.Healthcheck = &dockerspec.HealthcheckConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
+		}
 		if len(cf.History) > 0 {
 			out.Comment = cf.History[len(cf.History)-1].Comment
 		}
@@ -208,6 +210,15 @@ func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name strin
 	img, err := s.i.Get(r.Context(), name)
 	if err != nil {
 		return noSuchImage(name, err)
+	}
+	if versionLess(requestVersion(r), "1.45") && img.Config != nil && img.Config.Container != "" {
+		// Before API 1.45 dockerd also shows the container a commit was
+		// made from (and "" for other images, which the wire type of
+		// later versions cannot hold, so those go without it).
+		return writeJSON(w, http.StatusOK, struct {
+			image.InspectResponse
+			Container string
+		}{imageInspect(img), img.Config.Container})
 	}
 	return writeJSON(w, http.StatusOK, imageInspect(img))
 }
@@ -308,7 +319,6 @@ func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	p.status("", "Status: Downloaded newer image for "+ref)
-	s.emitImage(events.ActionPull, img.ID, ref)
 	return nil
 }
 
@@ -333,7 +343,6 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request, src string)
 	if err != nil {
 		return err
 	}
-	s.emitImage(events.ActionImport, img.ID, ref)
 	return writeJSON(w, http.StatusOK, jsonstream.Message{Status: img.ID})
 }
 
@@ -364,9 +373,6 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, name string) error
 	aux, _ := json.Marshal(map[string]any{"Tag": named.TagStr(), "Digest": pushed.Digest, "Size": pushed.Size})
 	raw := json.RawMessage(aux)
 	p.send(jsonstream.Message{Aux: &raw})
-	if img, err := s.i.Get(r.Context(), ref); err == nil {
-		s.emitImage(events.ActionPush, img.ID, ref)
-	}
 	return nil
 }
 
@@ -381,14 +387,12 @@ func (s *Server) tag(w http.ResponseWriter, r *http.Request, name string) error 
 		return fmt.Errorf("refusing to create an ambiguous tag using digest algorithm as name: %w", errdefs.ErrInvalidArgument)
 	}
 	target := reference.Familiar(named)
-	img, err := s.i.Get(r.Context(), name)
-	if err != nil {
+	if _, err := s.i.Get(r.Context(), name); err != nil {
 		return noSuchImage(name, err)
 	}
 	if err := s.i.Tag(r.Context(), name, target); err != nil {
 		return err
 	}
-	s.emitImage(events.ActionTag, img.ID, target)
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }
@@ -407,14 +411,6 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return noSuchImage(name, err)
 	}
-	for _, d := range del {
-		if d.Untagged != "" {
-			s.emitImage(events.ActionUnTag, "", d.Untagged)
-		}
-		if d.Deleted != "" {
-			s.emitImage(events.ActionDelete, d.Deleted, name)
-		}
-	}
 	return writeJSON(w, http.StatusOK, deleteItems(del))
 }
 
@@ -430,9 +426,6 @@ func (s *Server) saveImages(w http.ResponseWriter, r *http.Request, refs []strin
 	w.Header().Set("Content-Type", "application/x-tar")
 	if err := s.i.Save(r.Context(), w, refs, ""); err != nil {
 		s.log.Warn("image save failed", "refs", refs, "err", err)
-	}
-	for _, ref := range refs {
-		s.emitImage(events.ActionSave, "", ref)
 	}
 	return nil
 }
@@ -452,7 +445,6 @@ func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
 		for _, n := range names {
 			p.send(jsonstream.Message{Stream: "Loaded image: " + n + "\n"})
 		}
-		s.emitImage(events.ActionLoad, img.ID, strings.Join(names, ","))
 	}
 	if err != nil {
 		s.log.Info("image load failed", "err", err)
@@ -481,7 +473,6 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.emitImage(events.ActionPrune, "", "")
 	return writeJSON(w, http.StatusOK, image.PruneReport{ImagesDeleted: deleteItems(del), SpaceReclaimed: space})
 }
 

@@ -177,6 +177,10 @@ func mountPoints(c *container.Container) []mcontainer.MountPoint {
 		if m.Type == volume.TypeVolume {
 			mp.Driver = "local"
 		}
+		if m.Type == volume.TypeBind && mp.Propagation == "" {
+			// The engine mounts binds rprivate unless told otherwise.
+			mp.Propagation = mount.PropagationRPrivate
+		}
 		out = append(out, mp)
 	}
 	return out

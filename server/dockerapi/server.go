@@ -63,15 +63,14 @@ type Images = backend.Images
 // interface the native API uses).
 type System = backend.System
 
-// Server is the Docker Engine API handler. New starts its event recorder;
-// Close stops it.
+// Server is the Docker Engine API handler.
 type Server struct {
 	c      Containers
 	i      Images
 	sys    System
 	log    *slog.Logger
 	mux    *http.ServeMux
-	events *eventBus
+	events Events
 	auth   authChecker
 	nets   Networks
 	conn   NetworkConnector
@@ -86,22 +85,19 @@ type Option func(*Server)
 // WithLogger sets the server's logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
-// New returns the Docker API handler over the given engine parts. It
-// starts the goroutine that turns container state changes into events;
-// Close stops it.
+// New returns the Docker API handler over the given engine parts.
 func New(c Containers, i Images, sys System, opts ...Option) *Server {
 	s := &Server{c: c, i: i, sys: sys, log: slog.Default(), mux: http.NewServeMux(), auth: registryLogin}
 	for _, o := range opts {
 		o(s)
 	}
-	s.events = newEventBus(c, 1024)
-	go s.events.watch(250 * time.Millisecond)
 	s.routes()
 	return s
 }
 
-// Close stops the event recorder.
-func (s *Server) Close() { s.events.close() }
+// Close releases what the server holds; streams in flight end with their
+// requests.
+func (s *Server) Close() {}
 
 // cutVersionPrefix splits "/v1.45/containers/json" into "1.45" and
 // "/containers/json"; ok is false for a path without a version prefix

@@ -103,7 +103,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		LoggingDriver:      loggingDriver(wi.LoggingDriver),
 		CgroupDriver:       wi.CgroupDriver,
 		CgroupVersion:      wi.CgroupVersion,
-		NEventsListener:    s.events.listeners(),
+		NEventsListener:    s.eventListeners(),
 		KernelVersion:      wi.KernelVersion,
 		OperatingSystem:    wi.OperatingSystem,
 		OSType:             "linux",
@@ -195,4 +195,12 @@ func loggingDriver(d string) string {
 		return "json-file"
 	}
 	return d
+}
+
+// eventListeners is the number of /events streams and other subscribers.
+func (s *Server) eventListeners() int {
+	if s.events == nil {
+		return 0
+	}
+	return s.events.Subscribers()
 }

@@ -25,6 +25,7 @@ func (s *Server) routes() {
 	s.handle("GET "+p+"/version", func(w http.ResponseWriter, r *http.Request) error { return writeJSON(w, 200, s.sys.Version()) })
 	s.handle("GET "+p+"/info", func(w http.ResponseWriter, r *http.Request) error { return writeJSON(w, 200, s.sys.Info(r.Context())) })
 	s.handle("GET "+p+"/_ping", func(w http.ResponseWriter, r *http.Request) error { _, err := w.Write([]byte("OK")); return err })
+	s.handle("GET "+p+"/events", s.streamEvents)
 
 	s.handle("POST "+p+"/containers/create", s.createContainer)
 	s.handle("POST "+p+"/containers/run", s.runContainer)
@@ -67,6 +68,8 @@ func (s *Server) routes() {
 		}
 		return noContent(w, s.c.Resize(r.Context(), r.PathValue("id"), h, wd))
 	})
+	s.handle("POST "+p+"/containers/{id}/update", s.updateContainer)
+	s.handle("POST "+p+"/containers/{id}/commit", s.commit)
 	s.handle("POST "+p+"/containers/{id}/wait", s.waitContainer)
 	s.handle("POST "+p+"/containers/{id}/attach", s.attachContainer)
 	s.handle("DELETE "+p+"/containers/{id}", func(w http.ResponseWriter, r *http.Request) error {
@@ -113,7 +116,7 @@ func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, wharf.CreateResponse{ID: c.ID, Warnings: []string{}})
+	return writeJSON(w, http.StatusCreated, wharf.CreateResponse{ID: c.ID, Warnings: append([]string{}, c.Warnings...)})
 }
 
 // createFromRequest creates a container from a create request's body and
@@ -146,8 +149,12 @@ func createRequest(name string, req *wharf.CreateRequest) *container.CreateReque
 			Hostname: cfg.Hostname, User: cfg.User, Tty: cfg.Tty, OpenStdin: cfg.OpenStdin, StdinOnce: cfg.StdinOnce,
 			Env: cfg.Env, Cmd: cfg.Cmd, Image: cfg.Image, WorkingDir: cfg.WorkingDir, Entrypoint: cfg.Entrypoint,
 			Labels: cfg.Labels, StopSignal: cfg.StopSignal, StopTimeout: cfg.StopTimeout,
-			ExposedPorts: cfg.ExposedPorts, Volumes: cfg.Volumes,
+			ExposedPorts: cfg.ExposedPorts, Volumes: cfg.Volumes, Shell: cfg.Shell,
 		},
+	}
+	if h := cfg.Healthcheck; h != nil {
+		out.Config.Healthcheck = &container.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 	}
 	if h := req.HostConfig; h != nil {
 		out.HostConfig = hostConfigRequest(h)
@@ -171,26 +178,33 @@ func createRequest(name string, req *wharf.CreateRequest) *container.CreateReque
 // hostConfigRequest copies the native HostConfig (see createRequest).
 func hostConfigRequest(h *wharf.HostConfig) *container.HostConfigRequest {
 	out := &container.HostConfigRequest{
-		NetworkMode:     h.NetworkMode,
-		RestartPolicy:   container.RestartPolicy{Name: h.RestartPolicy.Name, MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
-		AutoRemove:      h.AutoRemove,
-		CapAdd:          h.CapAdd,
-		CapDrop:         h.CapDrop,
-		Privileged:      h.Privileged,
-		ReadonlyRootfs:  h.ReadonlyRootfs,
-		SecurityOpt:     h.SecurityOpt,
-		Init:            h.Init,
-		Runtime:         h.Runtime,
-		Memory:          h.Memory,
-		MemorySwap:      h.MemorySwap,
-		NanoCPUs:        h.NanoCPUs,
-		CPUShares:       h.CPUShares,
-		PidsLimit:       h.PidsLimit,
-		PublishAllPorts: h.PublishAllPorts,
-		Binds:           h.Binds,
-		Tmpfs:           h.Tmpfs,
-		VolumesFrom:     h.VolumesFrom,
-		LogConfig:       container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
+		NetworkMode:    h.NetworkMode,
+		RestartPolicy:  container.RestartPolicy{Name: h.RestartPolicy.Name, MaximumRetryCount: h.RestartPolicy.MaximumRetryCount},
+		AutoRemove:     h.AutoRemove,
+		CapAdd:         h.CapAdd,
+		CapDrop:        h.CapDrop,
+		Privileged:     h.Privileged,
+		ReadonlyRootfs: h.ReadonlyRootfs,
+		SecurityOpt:    h.SecurityOpt,
+		Init:           h.Init,
+		Runtime:        h.Runtime,
+		Memory:         h.Memory,
+		MemorySwap:     h.MemorySwap,
+		NanoCPUs:       h.NanoCPUs,
+		CPUShares:      h.CPUShares,
+		PidsLimit:      h.PidsLimit,
+
+		MemoryReservation: h.MemoryReservation,
+		CPUPeriod:         h.CPUPeriod,
+		CPUQuota:          h.CPUQuota,
+		CpusetCpus:        h.CpusetCpus,
+		CpusetMems:        h.CpusetMems,
+		BlkioWeight:       h.BlkioWeight,
+		PublishAllPorts:   h.PublishAllPorts,
+		Binds:             h.Binds,
+		Tmpfs:             h.Tmpfs,
+		VolumesFrom:       h.VolumesFrom,
+		LogConfig:         container.LogConfig{Type: h.LogConfig.Type, Config: h.LogConfig.Config},
 	}
 	for _, u := range h.Ulimits {
 		out.Ulimits = append(out.Ulimits, container.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
@@ -253,7 +267,8 @@ func containerJSON(c *container.Container, logPath string) *wharf.ContainerJSON 
 			AutoRemove: c.HostConfig.AutoRemove, CapAdd: c.HostConfig.CapAdd, CapDrop: c.HostConfig.CapDrop, Privileged: c.HostConfig.Privileged,
 			ReadonlyRootfs: c.HostConfig.ReadonlyRootfs, SecurityOpt: c.HostConfig.SecurityOpt, Init: &init, Runtime: c.Runtime,
 			Memory: c.HostConfig.Memory, MemorySwap: c.HostConfig.MemorySwap, NanoCPUs: c.HostConfig.NanoCPUs, CPUShares: c.HostConfig.CPUShares,
-			PidsLimit: &pids,
+			PidsLimit: &pids, MemoryReservation: c.HostConfig.MemoryReservation, CPUPeriod: c.HostConfig.CPUPeriod, CPUQuota: c.HostConfig.CPUQuota,
+			CpusetCpus: c.HostConfig.CpusetCpus, CpusetMems: c.HostConfig.CpusetMems, BlkioWeight: c.HostConfig.BlkioWeight,
 		},
 		GraphDriver: wharf.GraphDriver{Name: "overlay2"},
 		Mounts:      []wharf.MountPoint{},
@@ -261,8 +276,19 @@ func containerJSON(c *container.Container, logPath string) *wharf.ContainerJSON 
 			Hostname: c.Config.Hostname, User: c.Config.User, Tty: c.Config.Tty, OpenStdin: c.Config.OpenStdin, StdinOnce: c.Config.StdinOnce,
 			Env: c.Config.Env, Cmd: c.Config.Cmd, Image: c.Config.Image, WorkingDir: c.Config.WorkingDir, Entrypoint: c.Config.Entrypoint,
 			Labels: c.Config.Labels, StopSignal: c.Config.StopSignal, StopTimeout: c.Config.StopTimeout, ExposedPorts: c.Config.ExposedPorts,
+			Shell: c.Config.Shell,
 		},
 		NetworkSettings: &wharf.NetworkSettings{Networks: map[string]*wharf.EndpointSettings{}},
+	}
+	if h := c.Config.Healthcheck; h != nil {
+		j.Config.Healthcheck = &wharf.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
+	if h := st.Health; h != nil {
+		j.State.Health = &wharf.Health{Status: h.Status, FailingStreak: h.FailingStreak, Log: []wharf.HealthcheckResult{}}
+		for _, r := range h.Log {
+			j.State.Health.Log = append(j.State.Health.Log, wharf.HealthcheckResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+		}
 	}
 	for _, u := range c.HostConfig.Ulimits {
 		j.HostConfig.Ulimits = append(j.HostConfig.Ulimits, wharf.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
@@ -326,6 +352,9 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 				}
 			}
 		}
+	}
+	if err := container.ValidateFilters(filters); err != nil {
+		return err
 	}
 	now := time.Now()
 	out := []wharf.Container{}
@@ -408,6 +437,9 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 		Stderr:     boolQuery(r, "stderr"),
 		Stream:     rw,
 		Registered: answer,
+		Logs:       boolQuery(r, "logs"),
+		NoStream:   r.URL.Query().Has("stream") && !boolQuery(r, "stream"),
+		DetachKeys: r.URL.Query().Get("detachKeys"),
 	}
 	// A hijacked connection has no request context worth the name: the
 	// stream ends when the container's output or the client does.
@@ -493,6 +525,7 @@ func (s *Server) createExec(r *http.Request, cfg *wharf.ExecConfig) (string, err
 	return s.c.ExecCreate(r.Context(), r.PathValue("id"), container.ExecConfig{
 		Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged,
 		AttachStdin: cfg.AttachStdin, AttachStdout: cfg.AttachStdout, AttachStderr: cfg.AttachStderr,
+		DetachKeys: cfg.DetachKeys,
 	})
 }
 
@@ -525,7 +558,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Detach {
-		if err := s.c.ExecStart(r.Context(), id, nil, true); err != nil {
+		if err := s.c.ExecStart(r.Context(), id, container.ExecStartOptions{Detach: true}); err != nil {
 			return err
 		}
 		w.WriteHeader(200)
@@ -553,7 +586,7 @@ func (s *Server) streamExec(w http.ResponseWriter, r *http.Request, id string, t
 			_ = s.c.ExecResize(r.Context(), id, uint16(size[0]), uint16(size[1]))
 		}()
 	}
-	if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, rw, false); err != nil {
+	if err := s.c.ExecStart(context.WithoutCancel(r.Context()), id, container.ExecStartOptions{Stream: rw}); err != nil {
 		s.log.Warn("exec failed", "exec", id, "err", err)
 		if !tty {
 			hijack.WriteError(conn, httperr.Message(err))

@@ -2,6 +2,7 @@ package nativeapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -76,19 +77,13 @@ func (s *Server) runContainer(w http.ResponseWriter, r *http.Request) error {
 	<-attachReady
 	answer()
 
+	// A container run with --rm that cannot start is removed by the
+	// engine, as dockerd removes it.
 	if err := s.c.Start(ctx, c.ID); err != nil {
 		code := 125
-		if cj, ierr := s.c.Get(ctx, c.ID); ierr == nil {
-			if ec := cj.State.ExitCode; ec == 126 || ec == 127 {
-				code = ec
-			}
-		}
-		// As docker does, a container run with --rm that cannot start
-		// is removed.
-		if c.HostConfig.AutoRemove {
-			if rerr := s.c.Remove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); rerr != nil {
-				s.log.Warn("run: removing a container that did not start", "container", c.ID, "err", rerr)
-			}
+		var se *container.StartError
+		if errors.As(err, &se) && (se.Code == 126 || se.Code == 127) {
+			code = se.Code
 		}
 		hijack.WriteError(conn, httperr.Message(err))
 		_ = wstream.WriteFrame(rw, wstream.Exit, []byte(strconv.Itoa(code)))

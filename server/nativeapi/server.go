@@ -5,6 +5,7 @@
 package nativeapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,7 +17,9 @@ import (
 	"github.com/wharf-dev/wharf/server/httperr"
 
 	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/server/backend"
 )
 
@@ -29,6 +32,8 @@ type Containers interface {
 	backend.ContainerStats
 	backend.ContainerExec
 	backend.ImageUse
+	// Commit makes an image of a container (wharf commit).
+	Commit(ctx context.Context, ref string, o container.CommitOptions) (*store.Image, error)
 }
 
 // Images is the image store the API drives.
@@ -45,9 +50,10 @@ type Server struct {
 	log *slog.Logger
 	mux *http.ServeMux
 
-	nets Networks
-	conn NetworkConnector
-	vols Volumes
+	nets   Networks
+	conn   NetworkConnector
+	vols   Volumes
+	events backend.Events
 	// builder serves POST /build; nil answers 501.
 	builder Builder
 }
@@ -94,7 +100,12 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	if status == http.StatusNotModified {
 		return
 	}
-	_ = json.NewEncoder(w).Encode(wharf.ErrorResponse{Message: httperr.Message(err)})
+	resp := wharf.ErrorResponse{Message: httperr.Message(err)}
+	var se *container.StartError
+	if errors.As(err, &se) {
+		resp.ExitCode = se.Code
+	}
+	_ = json.NewEncoder(w).Encode(resp)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -12,6 +12,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/runtime/fake"
 	"github.com/wharf-dev/wharf/runtime/task"
@@ -23,12 +24,14 @@ const FakeImage = "fake/busybox:1"
 
 // Fake is an engine that needs no privilege: runtime/fake's runtime and
 // mounter, on one fake host, with a real image store (unprivileged)
-// holding FakeImage. Start starts a daemon's engine over it; starting
-// another after closing the first is a daemon restart.
+// holding FakeImage and an event bus (in memory) its engines publish to.
+// Start starts a daemon's engine over it; starting another after closing
+// the first is a daemon restart.
 type Fake struct {
 	Root   string
 	Images *store.Store
 	Host   *fake.Host
+	Events *events.Bus
 	opts   []container.Option
 }
 
@@ -49,7 +52,12 @@ func NewFake(t testing.TB, opts ...container.Option) *Fake {
 	if _, err := st.Import(context.Background(), bytes.NewReader(tb), FakeImage, cfg); err != nil {
 		t.Fatal(err)
 	}
-	return &Fake{Root: root, Images: st, Host: fake.NewHost(), opts: opts}
+	bus, err := events.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bus.Close() })
+	return &Fake{Root: root, Images: st, Host: fake.NewHost(), Events: bus, opts: opts}
 }
 
 // Start starts a daemon's engine over the fake host and restores what the
@@ -60,7 +68,7 @@ func (f *Fake) Start(t testing.TB) *container.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := append([]container.Option{container.WithRootFS(f.Host.RootFS()), container.WithLogger(slog.New(slog.DiscardHandler))}, f.opts...)
+	opts := append([]container.Option{container.WithRootFS(f.Host.RootFS()), container.WithLogger(slog.New(slog.DiscardHandler)), container.WithEvents(f.Events)}, f.opts...)
 	e, err := container.New(f.Root, f.Images, map[string]task.Runtime{"fake": f.Host.Runtime()}, "fake", self, opts...)
 	if err != nil {
 		t.Fatal(err)

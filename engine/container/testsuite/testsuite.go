@@ -9,6 +9,7 @@ package testsuite
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -264,6 +265,10 @@ func testKill(t *testing.T, s *suite) {
 	if err := s.Engine.Kill(s.ctx, id, ""); err != nil {
 		t.Fatal(err)
 	}
+	// A SIGKILL answers once the exit is recorded, as dockerd's.
+	if c := s.get(t, id); c.State.Status != container.StatusExited || c.State.ExitCode != 137 {
+		t.Errorf("right after kill: %s, exit %d", c.State.Status, c.State.ExitCode)
+	}
 	if code := s.wait(t, id); code != 137 {
 		t.Errorf("exit %d after the default SIGKILL", code)
 	}
@@ -342,7 +347,7 @@ func testExec(t *testing.T, s *suite) {
 		t.Fatal(err)
 	}
 	c := &conn{}
-	if err := s.Engine.ExecStart(s.ctx, x, c, false); err != nil {
+	if err := s.Engine.ExecStart(s.ctx, x, container.ExecStartOptions{Stream: c}); err != nil {
 		t.Fatal(err)
 	}
 	if out, errs := c.demux(t); out != "hi\n" || errs != "oops\n" {
@@ -352,13 +357,13 @@ func testExec(t *testing.T, s *suite) {
 	if err != nil || in.Running || in.ExitCode == nil || *in.ExitCode != 6 || in.ContainerID != id {
 		t.Errorf("exec inspect: %+v, %v", in, err)
 	}
-	if err := s.Engine.ExecStart(s.ctx, x, nil, true); !isClass(err, errdefs.ErrConflict) {
+	if err := s.Engine.ExecStart(s.ctx, x, container.ExecStartOptions{Detach: true}); !isClass(err, errdefs.ErrConflict) {
 		t.Errorf("exec started twice: %v", err)
 	}
 	// Stdin.
 	x, _ = s.Engine.ExecCreate(s.ctx, id, container.ExecConfig{Cmd: []string{"cat"}, AttachStdin: true, AttachStdout: true})
 	c = &conn{in: strings.NewReader("in\n")}
-	if err := s.Engine.ExecStart(s.ctx, x, c, false); err != nil {
+	if err := s.Engine.ExecStart(s.ctx, x, container.ExecStartOptions{Stream: c}); err != nil {
 		t.Fatal(err)
 	}
 	if out, _ := c.demux(t); out != "in\n" {
@@ -366,7 +371,7 @@ func testExec(t *testing.T, s *suite) {
 	}
 	// A missing command is 127; a detached exec finishes on its own.
 	x, _ = s.Engine.ExecCreate(s.ctx, id, container.ExecConfig{Cmd: []string{"no-such-command"}})
-	if err := s.Engine.ExecStart(s.ctx, x, nil, true); err != nil {
+	if err := s.Engine.ExecStart(s.ctx, x, container.ExecStartOptions{Detach: true}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -480,6 +485,17 @@ func testAutoRemove(t *testing.T, s *suite) {
 	if _, err := s.Engine.Get(s.ctx, id); !isClass(err, errdefs.ErrNotFound) {
 		t.Errorf("an --rm container outlived its exit: %v", err)
 	}
+	// One whose start fails is gone when the start answers, whichever
+	// client asked, with the start's exit code in the error.
+	id = s.create(t, container.CreateOptions{Config: container.Config{Cmd: []string{"no-such-command"}}, HostConfig: container.HostConfig{AutoRemove: true}})
+	err := s.Engine.Start(s.ctx, id)
+	var se *container.StartError
+	if !errors.As(err, &se) || se.Code != 127 || !isClass(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("start of a missing command: %v", err)
+	}
+	if _, err := s.Engine.Get(s.ctx, id); !isClass(err, errdefs.ErrNotFound) {
+		t.Errorf("an --rm container outlived its failed start: %v", err)
+	}
 }
 
 // Names are unique, valid, and resolve; so do ID prefixes.
@@ -557,6 +573,14 @@ func testAlwaysStop(t *testing.T, s *suite) {
 		t.Fatal(err)
 	}
 	s.until(t, id, "restarted twice", func(c *container.Container) bool { return c.RestartCount >= 2 })
+	// Between runs it is restarting, which a plain remove refuses as
+	// dockerd refuses it (the back-off is long enough by then).
+	s.until(t, id, "restarting after its third run", func(c *container.Container) bool {
+		return c.RestartCount >= 3 && c.State.Status == container.StatusRestarting
+	})
+	if err := s.Engine.Remove(s.ctx, id, container.RemoveOptions{}); !isClass(err, errdefs.ErrConflict) || !strings.Contains(err.Error(), "You cannot remove a restarting container") {
+		t.Errorf("remove of a restarting container: %v", err)
+	}
 	zero := 0
 	if err := s.Engine.Stop(s.ctx, id, &zero, ""); err != nil {
 		t.Fatal(err)
@@ -676,13 +700,13 @@ func testErrorClasses(t *testing.T, s *suite) {
 	if _, _, err := s.Engine.Top(s.ctx, stopped, ""); !isClass(err, errdefs.ErrConflict) {
 		t.Errorf("top of a container that is not running: %v", err)
 	}
-	// A command that does not exist fails the start with docker's code
-	// and leaves the container exited with it.
+	// A command that does not exist fails the start with docker's code;
+	// the container, which never ran, stays created, as on dockerd.
 	missing := s.create(t, container.CreateOptions{Config: container.Config{Cmd: []string{"no-such-command"}}})
 	if err := s.Engine.Start(s.ctx, missing); !isClass(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("start of a missing command: %v", err)
 	}
-	if c := s.get(t, missing); c.State.Status != container.StatusExited || c.State.ExitCode != 127 || c.State.Error == "" {
+	if c := s.get(t, missing); c.State.Status != container.StatusCreated || c.State.ExitCode != 127 || c.State.Error == "" {
 		t.Errorf("state after a failed start: %+v", c.State)
 	}
 }
