@@ -11,8 +11,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -320,10 +322,39 @@ func kernelVersion() string {
 	return unix.ByteSliceToString(u.Release[:])
 }
 
+// gitCommit is the commit the daemon was built from, as the go command
+// stamped it (vcs.revision, shortened as docker shows it; "-dirty" when
+// the tree had changes), or "unknown" for a build outside a checkout.
+var gitCommit = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "unknown"
+	}
+	if len(rev) > 7 {
+		rev = rev[:7]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+})
+
 // Version implements nativeapi.System.
 func (d *daemon) Version() wharf.Version {
 	return wharf.Version{
-		Version: version, APIVersion: wharf.APIVersion, GoVersion: runtime.Version(),
+		Version: version, APIVersion: wharf.APIVersion, GitCommit: gitCommit(), GoVersion: runtime.Version(),
 		Os: runtime.GOOS, Arch: runtime.GOARCH, KernelVersion: kernelVersion(),
 	}
 }

@@ -461,10 +461,10 @@ func (e *Engine) ConnectNetwork(ctx context.Context, ref, netRef string, o Endpo
 	c := en.c.clone()
 	e.mu.Unlock()
 	if e.kindOf(c.HostConfig.NetworkMode) != netBridge || n.Driver != network.DriverBridge {
-		return fmt.Errorf("container sharing network namespace with another container or host cannot be connected to any other network: %w", errdefs.ErrForbidden)
+		return fmt.Errorf("container sharing network namespace with another container or host cannot be connected to any other network: %w", errdefs.ErrInvalidArgument)
 	}
 	if _, ok := c.NetworkSettings.Networks[n.Name]; ok {
-		return fmt.Errorf("endpoint with name %s already exists in network %s: %w", c.Name, n.Name, errdefs.ErrConflict)
+		return fmt.Errorf("endpoint with name %s already exists in network %s: %w", c.Name, n.Name, errdefs.ErrForbidden)
 	}
 	if err := validateEndpointOptions(n, o); err != nil {
 		return err
@@ -517,7 +517,7 @@ func (e *Engine) DisconnectNetwork(ctx context.Context, ref, netRef string, forc
 	id := en.c.ID
 	e.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("container %.12s is not connected to network %s: %w", id, name, errdefs.ErrNotFound)
+		return fmt.Errorf("container %.12s is not connected to network %s: %w", id, name, errdefs.ErrForbidden)
 	}
 	if st, _, _ := e.snapshot(en); st.Running() && n != nil {
 		if err := e.net.Disconnect(ctx, id, n.ID); err != nil && !errdefs.IsNotFound(err) {

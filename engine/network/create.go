@@ -126,7 +126,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (*Network, error)
 		return nil, fmt.Errorf("network name is longer than %d bytes: %w", maxNameLen, errdefs.ErrInvalidArgument)
 	}
 	if o.Driver != "" && o.Driver != DriverBridge {
-		return nil, fmt.Errorf("network driver %q is not supported (only bridge): %w", o.Driver, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("plugin %q not found: wharf has the bridge network driver only: %w", o.Driver, errdefs.ErrNotFound)
 	}
 	if len(o.IPAMOptions) > 0 {
 		return nil, fmt.Errorf("IPAM options are not supported by the default IPAM driver of this daemon: %w", errdefs.ErrInvalidArgument)
@@ -195,7 +195,7 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (*Network, error)
 		for _, n := range m.st.Networks {
 			for _, p := range n.pools() {
 				if p.Subnet.Overlaps(sc.sub) {
-					return nil, fmt.Errorf("subnet %s overlaps with network %s (%s): %w", sc.sub, n.Name, p.Subnet, errdefs.ErrConflict)
+					return nil, fmt.Errorf("subnet %s overlaps with network %s (%s): %w", sc.sub, n.Name, p.Subnet, errdefs.ErrForbidden)
 				}
 			}
 		}

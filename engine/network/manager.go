@@ -648,7 +648,7 @@ func (m *Manager) Remove(ctx context.Context, ref string) error {
 		return fmt.Errorf("%s is a pre-defined network and cannot be removed: %w", n.Name, errdefs.ErrForbidden)
 	}
 	if m.anySandboxOn(n.ID) {
-		return fmt.Errorf("error while removing network: network %s id %s has active endpoints: %w", n.Name, n.ID, errdefs.ErrConflict)
+		return fmt.Errorf("error while removing network: network %s id %s has active endpoints: %w", n.Name, n.ID, errdefs.ErrForbidden)
 	}
 	m.stopDNSLocked(n.ID)
 	if err := deleteLink(n.Bridge); err != nil {

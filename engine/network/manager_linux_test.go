@@ -38,7 +38,8 @@ func TestManagerLifecycle(t *testing.T) {
 	if _, err := m.Create(ctx, CreateOptions{Name: "n1", Subnet: "10.99.0.0/24"}); !errdefs.IsConflict(err) {
 		t.Fatalf("duplicate name: %v", err)
 	}
-	if _, err := m.Create(ctx, CreateOptions{Name: "n2", Subnet: n.Pool.Subnet.String()}); !errdefs.IsConflict(err) {
+	// dockerd answers an overlapping pool with 403 (Forbidden).
+	if _, err := m.Create(ctx, CreateOptions{Name: "n2", Subnet: n.Pool.Subnet.String()}); !errdefs.IsForbidden(err) {
 		t.Fatalf("overlapping subnet: %v", err)
 	}
 	if nft, err := exec.LookPath("nft"); err == nil {
@@ -113,7 +114,7 @@ func TestManagerLifecycle(t *testing.T) {
 	if _, err := netlink.LinkByName(sb2.Endpoints[0].HostVeth); err == nil {
 		t.Error("the dead container's veth is left")
 	}
-	if err := m.Remove(ctx, "n1"); !errdefs.IsConflict(err) {
+	if err := m.Remove(ctx, "n1"); !errdefs.IsForbidden(err) {
 		t.Errorf("remove with an active endpoint: %v", err)
 	}
 	if err := m.Teardown(ctx, c1); err != nil {

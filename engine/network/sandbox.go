@@ -530,7 +530,7 @@ func (m *Manager) Disconnect(ctx context.Context, containerID, network string) e
 	}
 	if ep == nil {
 		m.mu.Unlock()
-		return fmt.Errorf("container %.12s is not connected to network %s: %w", containerID, n.Name, errdefs.ErrNotFound)
+		return fmt.Errorf("container %.12s is not connected to network %s: %w", containerID, n.Name, errdefs.ErrForbidden)
 	}
 	m.releaseLocked(ep)
 	serr := m.saveSandboxesLocked()

@@ -143,7 +143,7 @@ type CreateOptions struct {
 // volume, as docker does.
 func (s *Store) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
 	if o.Driver != "" && o.Driver != DriverLocal {
-		return nil, fmt.Errorf("volume driver %q is not supported (only local): %w", o.Driver, errdefs.ErrInvalidArgument)
+		return nil, fmt.Errorf("plugin %q not found: wharf has the local volume driver only: %w", o.Driver, errdefs.ErrNotFound)
 	}
 	if len(o.Options) > 0 {
 		return nil, fmt.Errorf("the local volume driver of this daemon takes no options: %w", errdefs.ErrInvalidArgument)

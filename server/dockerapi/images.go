@@ -473,7 +473,11 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, image.PruneReport{ImagesDeleted: deleteItems(del), SpaceReclaimed: space})
+	rep := image.PruneReport{SpaceReclaimed: space}
+	if len(del) > 0 { // dockerd: null when nothing went
+		rep.ImagesDeleted = deleteItems(del)
+	}
+	return writeJSON(w, http.StatusOK, rep)
 }
 
 // matchReference is docker's reference filter: pattern (path.Match's

@@ -97,8 +97,10 @@ func networkSettings(c *container.Container) *mcontainer.NetworkSettings {
 	for name, ep := range c.NetworkSettings.Networks {
 		ns.Networks[name] = endpointSettings(c, name, ep)
 	}
-	if len(ns.Networks) == 0 {
-		ns.Networks[networkName(c.HostConfig.NetworkMode)] = &mnetwork.EndpointSettings{}
+	// host and none show as a network of that name; a container
+	// disconnected from its last network shows none, as on dockerd.
+	if m := c.HostConfig.NetworkMode; len(ns.Networks) == 0 && (m == "host" || m == "none") {
+		ns.Networks[m] = &mnetwork.EndpointSettings{}
 	}
 	for p := range c.Config.ExposedPorts {
 		if port, err := mnetwork.ParsePort(p); err == nil {

@@ -406,9 +406,9 @@ func (s *Server) networkInspect(ctx context.Context, n *network.Network) mnetwor
 		}
 		ni.IPAM.Config = append(ni.IPAM.Config, c)
 	}
-	if n.Bridge != "" {
-		ni.Options["com.docker.network.bridge.name"] = n.Bridge
-	}
+	// The Linux bridge's name shows only where it was asked for (an
+	// option of the create, or the default network's), as on dockerd;
+	// `wharf network inspect` always shows it.
 	for cid, ep := range n.Containers {
 		er := mnetwork.EndpointResource{EndpointID: ep.ID}
 		if c, err := s.c.Get(ctx, cid); err == nil {
@@ -439,9 +439,8 @@ func (s *Server) volumeRoutes() {
 		if err := decodeBody(r, &req); err != nil {
 			return err
 		}
-		if req.Driver != "" && req.Driver != volume.DriverLocal {
-			return fmt.Errorf("volume driver %q is not supported (only local): %w", req.Driver, errdefs.ErrInvalidArgument)
-		}
+		// The store refuses another driver as dockerd does (404, no
+		// such plugin).
 		v, err := s.vols.Create(r.Context(), volume.CreateOptions{Name: req.Name, Driver: req.Driver, Labels: req.Labels, Options: req.DriverOpts})
 		if err != nil {
 			return err
@@ -562,11 +561,15 @@ func volumeDriver(v *volume.Volume) string {
 
 func volumeJSON(v *volume.Volume) mvolume.Volume {
 	out := mvolume.Volume{Name: v.Name, Driver: volumeDriver(v), Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt.UTC().Format(time.RFC3339),
-		Labels: map[string]string{}, Scope: "local", Options: map[string]string{}}
+		Labels: map[string]string{}, Scope: "local"}
 	for k, val := range v.Labels {
 		out.Labels[k] = val
 	}
+	// dockerd: null options for a volume created without any.
 	for k, val := range v.Options {
+		if out.Options == nil {
+			out.Options = map[string]string{}
+		}
 		out.Options[k] = val
 	}
 	return out

@@ -160,6 +160,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Api-Version", APIVersion)
 	w.Header().Set("Server", "Docker/"+s.sys.Version().Version+" (linux) wharf")
+	// No route (or none for this method): dockerd's JSON 404, not the
+	// mux's text one, which clients fail to decode.
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		writeError(w, http.StatusNotFound, errors.New("page not found"))
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
