@@ -167,6 +167,8 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	// One metrics registry for the daemon, one key store for every API.
 	reg := metrics.NewRegistry()
 	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
+	obs := newObservability(reg)
+	cfg.fnCfg.obs = obs
 	keys, tokens, err := openIdentity(cfg.root, log)
 	if err != nil {
 		return fmt.Errorf("access keys: %w", err)
@@ -178,6 +180,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if rg != nil {
 		defer rg.Close()
 		cfg.fnCfg.ecr = ecrHandler(rg, keys, tokens, log)
+		obs.watchRegistry(rg.Addr())
 	}
 
 	// Credentials a Docker API request carries (X-Registry-Auth) come
@@ -195,6 +198,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return fmt.Errorf("image store: %w", err)
 	}
+	obs.watchImages(d.images)
 	netOpts, err := d.setupNetworksAndVolumes(log)
 	if err != nil {
 		return err
@@ -208,19 +212,21 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return err
 	}
-	d.engine, err = container.New(cfg.root, d.images, rts, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithLogDefault(logDefault)}, netOpts...)...)
+	d.engine, err = container.New(cfg.root, d.images, rts, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithLogDefault(logDefault), container.WithStartObserver(obs.observeStart)}, netOpts...)...)
 	if err != nil {
 		return err
 	}
 	if err := d.engine.Restore(ctx); err != nil {
 		return fmt.Errorf("restoring containers: %w", err)
 	}
+	obs.watchEngine(d.engine, cfg.execRoot)
 
 	nb, err := startNATS(cfg.root, cfg.natsCfg, log)
 	if err != nil {
 		return fmt.Errorf("NATS: %w", err)
 	}
 	defer nb.Close()
+	obs.watchNATS(nb.Conn())
 	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, nb.Conn(), keys, reg, log)
 	if err != nil {
 		return fmt.Errorf("functions: %w", err)
@@ -239,10 +245,10 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	_ = os.Chmod(sock, 0o660)
 	_ = os.WriteFile(filepath.Join(cfg.execRoot, "wharf.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
-	docker := dockerapi.New(d.engine, d.images, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.networks, d.engine), dockerapi.WithVolumes(d.volumes))
+	docker := dockerapi.New(d.engine, meteredImages{d.images, obs}, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.networks, d.engine), dockerapi.WithVolumes(d.volumes))
 	defer docker.Close()
-	native := nativeapi.New(d.engine, d.images, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes))
-	srv := &http.Server{Handler: apiMux(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), docker), ReadHeaderTimeout: 10 * time.Second}
+	native := nativeapi.New(d.engine, meteredImages{d.images, obs}, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes))
+	srv := &http.Server{Handler: obs.api.Wrap(socketRoutes(native, docker), apiMux(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), docker)), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

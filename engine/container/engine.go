@@ -58,6 +58,8 @@ type Engine struct {
 	// imageUsers are other holders of images (function versions pinned
 	// to an image) that ImageInUse consults besides the containers.
 	imageUsers []func(imageID string) bool
+	// startObs learns each start's phases (startobs.go).
+	startObs func(StartTiming)
 }
 
 // entry is the in-memory side of one container.
