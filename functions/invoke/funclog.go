@@ -125,7 +125,8 @@ func (e *Engine) removeLog(name string) error {
 	var errs []error
 	for _, de := range ents {
 		n := de.Name()
-		if n != base && !isRotated(n, base) {
+		// Its retention (CloudWatch Logs' PutRetentionPolicy) goes too.
+		if n != base && !isRotated(n, base) && n != filepath.Base(logfile.RetentionPath(path)) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(filepath.Dir(path), n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
