@@ -220,6 +220,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return fmt.Errorf("restoring containers: %w", err)
 	}
 	obs.watchEngine(d.engine, cfg.execRoot)
+	obs.enableLogs(cfg.root, keys, d.engine, log)
 
 	nb, err := startNATS(cfg.root, cfg.natsCfg, log)
 	if err != nil {

@@ -147,7 +147,11 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 		lambda := lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool))
 		var rest http.Handler = withECR(c.ecr, fr.table.Router(eng, lambda))
 		if c.obs != nil {
-			rest = c.obs.mountHTTP(mux, rest, lambda, c.ecr, fr.table)
+			if rest, err = c.obs.mountHTTP(mux, rest, lambda, c.ecr, fr.table, eng); err != nil {
+				l.Close()
+				fr.close()
+				return nil, err
+			}
 		}
 		mux.Handle("/", rest)
 		// Bodies get per-request deadlines (lambdaapi, trigger): a

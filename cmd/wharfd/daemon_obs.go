@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,12 +20,15 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/functions/trigger"
+	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/internal/health"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/metrics/containers"
 	"github.com/wharf-dev/wharf/server/ecrapi"
+	"github.com/wharf-dev/wharf/server/logsapi"
 )
 
 // observability is the daemon's own metrics beside the engines': its
@@ -39,8 +43,9 @@ type observability struct {
 	xferSecs *prometheus.HistogramVec
 	xferByte *prometheus.CounterVec
 	checks   []health.Check
-	// logs serves CloudWatch Logs' API on --http (nil: not wired).
-	logs http.Handler
+	// newLogs builds CloudWatch Logs' API over the containers' logs and
+	// fns' (nil: not wired).
+	newLogs func(fns logsapi.Functions) (http.Handler, error)
 }
 
 func newObservability(reg *prometheus.Registry) *observability {
@@ -112,6 +117,19 @@ func (o *observability) watchNATS(nc *nats.Conn) {
 	n := &natsCollector{nc: nc, js: js}
 	o.reg.MustRegister(n)
 	o.checks = append(o.checks, health.Check{Name: "nats", Fn: n.check})
+}
+
+// enableLogs serves CloudWatch Logs' API on --http over the logs of ce's
+// containers and of the functions, with retentions kept under root/logs.
+func (o *observability) enableLogs(root string, keys *identity.Keys, ce *container.Engine, log *slog.Logger) {
+	o.newLogs = func(fns logsapi.Functions) (http.Handler, error) {
+		ret, err := logsapi.OpenRetention(filepath.Join(root, "logs"))
+		if err != nil {
+			return nil, err
+		}
+		return logsapi.New(keys, ret, []logsapi.Source{logsapi.FunctionSource{F: fns}, logsapi.ContainerSource{C: ce}},
+			logsapi.WithLogger(log), logsapi.WithAccount(functions.DefaultRegion, functions.DefaultAccount)), nil
+	}
 }
 
 // meteredImages counts and times the pulls and pushes the APIs ask the
@@ -199,15 +217,22 @@ func socketRoutes(native, docker interface{ Route(*http.Request) string }) metri
 // mountHTTP adds the probes and, when wired, CloudWatch Logs' API to the
 // --http address's mux, and counts the requests of rest (Lambda, ECR,
 // function routes).
-func (o *observability) mountHTTP(mux *http.ServeMux, rest http.Handler, lambda interface{ Route(*http.Request) string }, ecr http.Handler, table *trigger.Table) http.Handler {
+func (o *observability) mountHTTP(mux *http.ServeMux, rest http.Handler, lambda interface{ Route(*http.Request) string }, ecr http.Handler, table *trigger.Table, fns logsapi.Functions) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", health.Healthz)
 	mux.Handle("GET /readyz", health.Readyz(o.checks...))
 	ecrRoute, _ := ecr.(interface{ Route(*http.Request) string })
-	logs, _ := o.logs.(interface {
+	var logs interface {
 		http.Handler
 		Matches(*http.Request) bool
 		Route(*http.Request) string
-	})
+	}
+	if o.newLogs != nil {
+		h, err := o.newLogs(fns)
+		if err != nil {
+			return nil, fmt.Errorf("CloudWatch Logs' API: %w", err)
+		}
+		logs = h.(*logsapi.Server)
+	}
 	classify := func(r *http.Request) (string, string) {
 		switch {
 		case ecrRoute != nil && ecrapi.Matches(r):
@@ -230,7 +255,7 @@ func (o *observability) mountHTTP(mux *http.ServeMux, rest http.Handler, lambda 
 			rest.ServeHTTP(w, r)
 		})
 	}
-	return o.api.Wrap(classify, h)
+	return o.api.Wrap(classify, h), nil
 }
 
 // shimCollector reports the shims by state from their pid files and
