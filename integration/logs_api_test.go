@@ -42,6 +42,19 @@ func TestLogsAPI(t *testing.T) {
 		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyId, key.SecretAccessKey, "")})
 	ctx := context.Background()
 
+	// The whole /metrics of a daemon with a function and a container
+	// parses, with both sides' series.
+	fams := scrape(t, e.addr)
+	if _, ok := value(fams, "container_memory_working_set_bytes", map[string]string{"name": "web", "id": "/wharf/" + web}); !ok {
+		t.Errorf("no container series for web")
+	}
+	if v, _ := value(fams, "wharf_function_invocations_total", map[string]string{"function": "hello"}); v < 2 {
+		t.Errorf("wharf_function_invocations_total{function=hello} = %v after two invocations", v)
+	}
+	if v, _ := value(fams, "wharf_api_requests_total", map[string]string{"api": "lambda", "route": "POST /2015-03-31/functions/{name}/invocations"}); v < 2 {
+		t.Errorf("Lambda invocations counted by route: %v", v)
+	}
+
 	groups, err := cl.DescribeLogGroups(ctx, &cwl.DescribeLogGroupsInput{})
 	if err != nil {
 		t.Fatal(err)
