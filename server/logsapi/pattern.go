@@ -24,6 +24,7 @@ import (
 //	{ $.latency > 100 && $.path = "/api*" }
 //	{ ($.a = 1) || ($.b != "x") }
 //	{ $.user.id IS NULL }, { $.x NOT EXISTS }, { $.ok IS TRUE }
+//	[ip, user, ..., status = 4*, bytes > 1000]   space-delimited (spacepattern.go)
 //
 // A term pattern ANDs its plain and quoted terms, excludes its -terms, and
 // needs one of its ?terms when it has any. A JSON pattern matches events
@@ -45,6 +46,7 @@ type Pattern struct {
 	any    []string
 	json   jsonExpr
 	isJSON bool
+	space  *spacePattern
 }
 
 // ParsePattern parses a filter pattern. Errors are ErrInvalidArgument.
@@ -68,7 +70,11 @@ func ParsePattern(s string) (*Pattern, error) {
 		return &Pattern{json: e, isJSON: true}, nil
 	}
 	if t[0] == '[' {
-		return nil, fmt.Errorf("space-delimited filter patterns ([a, b, ...]) are not supported: %w", errdefs.ErrNotImplemented)
+		sp, err := parseSpace(t)
+		if err != nil {
+			return nil, fmt.Errorf("invalid filter pattern %q: %v: %w", s, err, errdefs.ErrInvalidArgument)
+		}
+		return &Pattern{space: sp}, nil
 	}
 	return parseTerms(t)
 }
@@ -121,6 +127,8 @@ func (p *Pattern) Match(msg string) bool {
 	switch {
 	case p.all:
 		return true
+	case p.space != nil:
+		return p.space.match(msg)
 	case p.isJSON:
 		t := strings.TrimSpace(msg)
 		if len(t) == 0 || t[0] != '{' {
@@ -436,6 +444,18 @@ func (p *jsonParser) cmp() (jsonExpr, error) {
 		e.op = "notexists"
 		return e, nil
 	}
+	c, err := p.comparison()
+	if err != nil {
+		return nil, err
+	}
+	c.sel = sel
+	return c, nil
+}
+
+// comparison parses "op value": a number, a quoted string, or a word (a
+// string, * wildcards allowed).
+func (p *jsonParser) comparison() (cmpExpr, error) {
+	var e cmpExpr
 	for _, op := range []string{"!=", "<=", ">=", "=", "<", ">"} {
 		if p.eat(op) {
 			e.op = op
@@ -443,18 +463,18 @@ func (p *jsonParser) cmp() (jsonExpr, error) {
 		}
 	}
 	if e.op == "" {
-		return nil, fmt.Errorf("expected a comparison (=, !=, <, <=, >, >=) at offset %d", p.i)
+		return e, fmt.Errorf("expected a comparison (=, !=, <, <=, >, >=) at offset %d", p.i)
 	}
 	p.skip()
 	if p.i < len(p.s) && p.s[p.i] == '"' {
 		end := strings.IndexByte(p.s[p.i+1:], '"')
 		if end < 0 {
-			return nil, fmt.Errorf("unterminated string at offset %d", p.i)
+			return e, fmt.Errorf("unterminated string at offset %d", p.i)
 		}
 		str := p.s[p.i+1 : p.i+1+end]
 		p.i += end + 2
 		if e.op != "=" && e.op != "!=" {
-			return nil, fmt.Errorf("strings compare with = and != only")
+			return e, fmt.Errorf("strings compare with = and != only")
 		}
 		e.str = &str
 		return e, nil
@@ -464,17 +484,18 @@ func (p *jsonParser) cmp() (jsonExpr, error) {
 		j++
 	}
 	n, err := strconv.ParseFloat(p.s[p.i:j], 64)
-	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+	// A number runs to the end of its word: 4* is a string pattern.
+	if err != nil || math.IsNaN(n) || math.IsInf(n, 0) || j < len(p.s) && isWordChar(p.s[j]) {
 		// An unquoted word is a string, as CloudWatch allows ($.a = ERROR).
 		k := p.i
 		for k < len(p.s) && isWordChar(p.s[k]) {
 			k++
 		}
 		if k == p.i {
-			return nil, fmt.Errorf("expected a value at offset %d", p.i)
+			return e, fmt.Errorf("expected a value at offset %d", p.i)
 		}
 		if e.op != "=" && e.op != "!=" {
-			return nil, fmt.Errorf("strings compare with = and != only")
+			return e, fmt.Errorf("strings compare with = and != only")
 		}
 		str := p.s[p.i:k]
 		p.i = k
