@@ -146,11 +146,11 @@ func (m meteredImages) Pull(ctx context.Context, ref string, progress func(store
 	return img, err
 }
 
-func (m meteredImages) Push(ctx context.Context, ref string, progress func(store.Progress)) error {
+func (m meteredImages) Push(ctx context.Context, ref string, progress func(store.Progress)) (store.Pushed, error) {
 	t := m.o.transfer("push", "Pushing", progress)
-	err := m.Store.Push(ctx, ref, t.progress)
+	pushed, err := m.Store.Push(ctx, ref, t.progress)
 	t.done(err)
-	return err
+	return pushed, err
 }
 
 // transfer follows one pull or push: its layers' bytes are the last
