@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/identity"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
 // pos is a position in an order of events: the events at or after it
@@ -93,6 +94,13 @@ func (s *Server) group(ctx context.Context, name string) (Source, Group, error) 
 		return nil, Group{}, err
 	}
 	g, err := src.Group(ctx, name)
+	if err == nil && g.LogPath != "" {
+		// A group outlives its log file (a container replaced under the
+		// same name): the file gets the group's retention when it lacks it.
+		if d := s.ret.Days(name); d > 0 && logfile.Retention(g.LogPath) != d {
+			_ = logfile.SetRetention(g.LogPath, d)
+		}
+	}
 	return src, g, err
 }
 
