@@ -102,6 +102,7 @@ func main() {
 
 	var times []time.Duration
 	var series int
+	cpu0 := procCPU(d.Pid())
 	for i := 0; i < *scrapes; i++ {
 		t := time.Now()
 		body := scrape(addr)
@@ -110,6 +111,7 @@ func main() {
 			series = countSeries(body, "container_")
 		}
 	}
+	cpuPer := (procCPU(d.Pid()) - cpu0) / time.Duration(*scrapes)
 	a1, d1 := shimStates(shims)
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	fmt.Printf("\nscrape of /metrics with %d running containers (%d container_* series), %d scrapes:\n", *n, series, *scrapes)
@@ -117,6 +119,22 @@ func main() {
 		benchutil.Ms(benchutil.Quantile(times, .95)), benchutil.Ms(times[len(times)-1]), verdict(benchutil.Quantile(times, .5) <= 100*time.Millisecond))
 	fmt.Printf("  shims before: %d active, %d dormant; after: %d active, %d dormant   dormant shims stayed dormant: %s\n",
 		a0, d0, a1, d1, verdict(d1 >= d0 && a1 <= a0))
+	fmt.Printf("  daemon CPU per scrape (user+system, its idle work included): %s\n", benchutil.Ms(cpuPer))
+	load, _ = os.ReadFile("/proc/loadavg")
+	fmt.Printf("load average at the end: %s", load)
+}
+
+// procCPU is the user and system CPU time pid has used.
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	benchutil.Check(err)
+	// The fields after the command's closing parenthesis: utime and
+	// stime are the 12th and 13th, in clock ticks (100 a second).
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	f := strings.Fields(rest)
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 // startCost times `wharf run --rm` with and without a scraper, paired

@@ -52,9 +52,25 @@ func hostCgroupFS() cgroupFS { return cgroupFS{root: "/sys/fs/cgroup", v2: isCgr
 // pid is above 0, the interfaces of pid's network namespace. It reads
 // kernel counters only: nothing in it reaches the container's shim, so a
 // dormant shim stays asleep however often it runs.
-func ReadCgroup(cg string, pid int) CgroupSample { return hostCgroupFS().read(cg, pid) }
+func ReadCgroup(cg string, pid int, opts ...ReadOption) CgroupSample {
+	return hostCgroupFS().read(cg, pid, opts...)
+}
 
-func (fs cgroupFS) read(cg string, pid int) CgroupSample {
+// ReadOption widens what ReadCgroup reads.
+type ReadOption func(*readOptions)
+
+type readOptions struct{ detail bool }
+
+// WithStatsDetail also reads what docker stats shows beside the metrics'
+// counters: the per-CPU usage and the pids limit. A scrape of many
+// containers leaves them out (two files fewer each).
+func WithStatsDetail() ReadOption { return func(o *readOptions) { o.detail = true } }
+
+func (fs cgroupFS) read(cg string, pid int, opts ...ReadOption) CgroupSample {
+	var o readOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var s CgroupSample
 	if fs.v2 {
 		base := filepath.Join(fs.root, cg)
@@ -69,15 +85,19 @@ func (fs cgroupFS) read(cg string, pid int) CgroupSample {
 		s.MemoryRSS = mem["anon"]
 		s.OOMKills = statFields(filepath.Join(base, "memory.events"))["oom_kill"]
 		s.PidsCurrent = readUint(filepath.Join(base, "pids.current"))
-		s.PidsLimit = readUint(filepath.Join(base, "pids.max"))
+		if o.detail {
+			s.PidsLimit = readUint(filepath.Join(base, "pids.max"))
+		}
 		s.IO = parseIOStat(filepath.Join(base, "io.stat"))
 	} else {
 		acct := filepath.Join(fs.root, "cpuacct", cg)
 		s.CPUUsage = readUint(filepath.Join(acct, "cpuacct.usage"))
-		if data, err := os.ReadFile(filepath.Join(acct, "cpuacct.usage_percpu")); err == nil {
-			for _, f := range strings.Fields(string(data)) {
-				v, _ := strconv.ParseUint(f, 10, 64)
-				s.PerCPU = append(s.PerCPU, v)
+		if o.detail {
+			if data, err := os.ReadFile(filepath.Join(acct, "cpuacct.usage_percpu")); err == nil {
+				for _, f := range strings.Fields(string(data)) {
+					v, _ := strconv.ParseUint(f, 10, 64)
+					s.PerCPU = append(s.PerCPU, v)
+				}
 			}
 		}
 		// cpuacct.stat counts in USER_HZ (100 a second on Linux).
@@ -93,7 +113,9 @@ func (fs cgroupFS) read(cg string, pid int) CgroupSample {
 		s.OOMKills = statFields(filepath.Join(memDir, "memory.oom_control"))["oom_kill"]
 		pids := filepath.Join(fs.root, "pids", cg)
 		s.PidsCurrent = readUint(filepath.Join(pids, "pids.current"))
-		s.PidsLimit = readUint(filepath.Join(pids, "pids.max"))
+		if o.detail {
+			s.PidsLimit = readUint(filepath.Join(pids, "pids.max"))
+		}
 		s.IO = parseBlkio(filepath.Join(fs.root, "blkio", cg, "blkio.throttle.io_service_bytes_recursive"))
 	}
 	// v1 writes "no limit" as a huge page-aligned number.

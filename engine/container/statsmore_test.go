@@ -33,7 +33,7 @@ func TestReadCgroupV2(t *testing.T) {
 		"wharf/c1/pids.max":       "100\n",
 		"wharf/c1/io.stat":        "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n253:1 rbytes=1 wbytes=2\n",
 	})
-	s := cgroupFS{root: root, v2: true}.read("/wharf/c1", 0)
+	s := cgroupFS{root: root, v2: true}.read("/wharf/c1", 0, WithStatsDetail())
 	want := CgroupSample{CPUUsage: 1_500_000, CPUUser: 1_000_000, CPUSystem: 500_000,
 		MemoryUsage: 10485760, MemoryInactiveFile: 2000000, MemoryRSS: 4096000, OOMKills: 1,
 		PidsCurrent: 3, PidsLimit: 100}
@@ -64,7 +64,10 @@ func TestReadCgroupV1(t *testing.T) {
 		"pids/wharf/c1/pids.max":                                   "max\n",
 		"blkio/wharf/c1/blkio.throttle.io_service_bytes_recursive": "8:0 Read 512\n8:0 Write 1024\n8:0 Sync 0\n8:0 Async 1536\n8:0 Total 1536\nTotal 1536\n",
 	})
-	s := cgroupFS{root: root}.read("/wharf/c1", 0)
+	s := cgroupFS{root: root}.read("/wharf/c1", 0, WithStatsDetail())
+	if lean := (cgroupFS{root: root}).read("/wharf/c1", 0); lean.PerCPU != nil || lean.CPUUsage != s.CPUUsage {
+		t.Errorf("without the stats detail: per CPU %v, usage %d", lean.PerCPU, lean.CPUUsage)
+	}
 	want := CgroupSample{CPUUsage: 3_000_000_000, CPUUser: 2_000_000_000, CPUSystem: 1_000_000_000,
 		MemoryUsage: 8192000, MemoryInactiveFile: 1000000, MemoryRSS: 4000000, OOMKills: 2, PidsCurrent: 4}
 	if len(s.PerCPU) != 2 || s.PerCPU[0] != 1e9 || s.PerCPU[1] != 2e9 {

@@ -35,7 +35,7 @@ type Source interface {
 
 // Reader samples one container's cgroup and the network namespace of
 // pid; container.ReadCgroup on a host.
-type Reader func(cgroup string, pid int) container.CgroupSample
+type Reader func(cgroup string, pid int, opts ...container.ReadOption) container.CgroupSample
 
 // Collector is a prometheus.Collector of the running containers.
 type Collector struct {

@@ -18,7 +18,7 @@ func (f fakeSource) RunningContainers() []container.Running { return f }
 func TestCollectorCAdvisorShape(t *testing.T) {
 	start := time.Unix(1700000000, 500_000_000)
 	src := fakeSource{{ID: "abc", Name: "web", Image: "nginx:1", StartedAt: start, Cgroup: "/wharf/abc", NetPid: 42}}
-	read := func(cg string, pid int) container.CgroupSample {
+	read := func(cg string, pid int, _ ...container.ReadOption) container.CgroupSample {
 		if cg != "/wharf/abc" || pid != 42 {
 			t.Errorf("read(%q, %d)", cg, pid)
 		}
@@ -74,7 +74,9 @@ func TestCollectorManyContainers(t *testing.T) {
 		id := string(rune('a'+i%26)) + string(rune('a'+i/26))
 		src = append(src, container.Running{ID: id, Name: "n" + id, Cgroup: "/wharf/" + id})
 	}
-	c := New(src, WithReader(func(string, int) container.CgroupSample { return container.CgroupSample{MemoryUsage: 1} }), WithWorkers(3))
+	c := New(src, WithReader(func(string, int, ...container.ReadOption) container.CgroupSample {
+		return container.CgroupSample{MemoryUsage: 1}
+	}), WithWorkers(3))
 	if n := testutil.CollectAndCount(c, "container_memory_usage_bytes"); n != 50 {
 		t.Errorf("got %d memory series, want 50", n)
 	}
