@@ -109,15 +109,6 @@ func isCgroup2() bool {
 	return err == nil
 }
 
-func readUint(path string) uint64 {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	v, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	return v
-}
-
 func onlineCPUs() int {
 	n := 0
 	data, _ := os.ReadFile("/proc/stat")

@@ -1,11 +1,15 @@
 package container
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // NetStats are the counters of one network interface of a container.
@@ -74,16 +78,13 @@ func (fs cgroupFS) read(cg string, pid int, opts ...ReadOption) CgroupSample {
 	var s CgroupSample
 	if fs.v2 {
 		base := filepath.Join(fs.root, cg)
-		cpu := statFields(filepath.Join(base, "cpu.stat"))
-		s.CPUUsage = cpu["usage_usec"] * 1000
-		s.CPUUser = cpu["user_usec"] * 1000
-		s.CPUSystem = cpu["system_usec"] * 1000
-		mem := statFields(filepath.Join(base, "memory.stat"))
+		cpu := statValues(filepath.Join(base, "cpu.stat"), "usage_usec", "user_usec", "system_usec")
+		s.CPUUsage, s.CPUUser, s.CPUSystem = cpu[0]*1000, cpu[1]*1000, cpu[2]*1000
+		mem := statValues(filepath.Join(base, "memory.stat"), "inactive_file", "anon")
 		s.MemoryUsage = readUint(filepath.Join(base, "memory.current"))
 		s.MemoryLimit = readUint(filepath.Join(base, "memory.max")) // "max" reads as 0
-		s.MemoryInactiveFile = mem["inactive_file"]
-		s.MemoryRSS = mem["anon"]
-		s.OOMKills = statFields(filepath.Join(base, "memory.events"))["oom_kill"]
+		s.MemoryInactiveFile, s.MemoryRSS = mem[0], mem[1]
+		s.OOMKills = statValues(filepath.Join(base, "memory.events"), "oom_kill")[0]
 		s.PidsCurrent = readUint(filepath.Join(base, "pids.current"))
 		if o.detail {
 			s.PidsLimit = readUint(filepath.Join(base, "pids.max"))
@@ -93,24 +94,22 @@ func (fs cgroupFS) read(cg string, pid int, opts ...ReadOption) CgroupSample {
 		acct := filepath.Join(fs.root, "cpuacct", cg)
 		s.CPUUsage = readUint(filepath.Join(acct, "cpuacct.usage"))
 		if o.detail {
-			if data, err := os.ReadFile(filepath.Join(acct, "cpuacct.usage_percpu")); err == nil {
+			readSmall(filepath.Join(acct, "cpuacct.usage_percpu"), func(data []byte) {
 				for _, f := range strings.Fields(string(data)) {
 					v, _ := strconv.ParseUint(f, 10, 64)
 					s.PerCPU = append(s.PerCPU, v)
 				}
-			}
+			})
 		}
 		// cpuacct.stat counts in USER_HZ (100 a second on Linux).
-		cpu := statFields(filepath.Join(acct, "cpuacct.stat"))
-		s.CPUUser = cpu["user"] * 10_000_000
-		s.CPUSystem = cpu["system"] * 10_000_000
+		cpu := statValues(filepath.Join(acct, "cpuacct.stat"), "user", "system")
+		s.CPUUser, s.CPUSystem = cpu[0]*10_000_000, cpu[1]*10_000_000
 		memDir := filepath.Join(fs.root, "memory", cg)
-		mem := statFields(filepath.Join(memDir, "memory.stat"))
+		mem := statValues(filepath.Join(memDir, "memory.stat"), "total_inactive_file", "total_rss")
 		s.MemoryUsage = readUint(filepath.Join(memDir, "memory.usage_in_bytes"))
 		s.MemoryLimit = readUint(filepath.Join(memDir, "memory.limit_in_bytes"))
-		s.MemoryInactiveFile = mem["total_inactive_file"]
-		s.MemoryRSS = mem["total_rss"]
-		s.OOMKills = statFields(filepath.Join(memDir, "memory.oom_control"))["oom_kill"]
+		s.MemoryInactiveFile, s.MemoryRSS = mem[0], mem[1]
+		s.OOMKills = statValues(filepath.Join(memDir, "memory.oom_control"), "oom_kill")[0]
 		pids := filepath.Join(fs.root, "pids", cg)
 		s.PidsCurrent = readUint(filepath.Join(pids, "pids.current"))
 		if o.detail {
@@ -175,31 +174,89 @@ func (e *Engine) RunningContainers() []Running {
 	return out
 }
 
-// statFields reads a file of "key value" lines (memory.stat, cpu.stat,
-// memory.events, memory.oom_control).
-func statFields(path string) map[string]uint64 {
-	data, err := os.ReadFile(path)
+// statValues reads the values of keys from a file of "key value" lines
+// (memory.stat, cpu.stat, memory.events, memory.oom_control); a key that
+// is not there reads 0.
+func statValues(path string, keys ...string) []uint64 {
+	out := make([]uint64, len(keys))
+	readSmall(path, func(data []byte) {
+		for len(data) > 0 {
+			line := data
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
+				line, data = data[:i], data[i+1:]
+			} else {
+				data = nil
+			}
+			k, v, ok := bytes.Cut(line, []byte{' '})
+			if !ok {
+				continue
+			}
+			for i, key := range keys {
+				if string(k) == key {
+					out[i], _ = strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
+				}
+			}
+		}
+	})
+	return out
+}
+
+// readUint reads a file holding one number ("max" and errors read 0).
+func readUint(path string) uint64 {
+	var v uint64
+	readSmall(path, func(data []byte) { v, _ = strconv.ParseUint(string(bytes.TrimSpace(data)), 10, 64) })
+	return v
+}
+
+// bufPool holds the buffers of readSmall.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+// readSmall calls fn with the contents of a small kernel file (cgroupfs,
+// procfs) and reports whether it could read it. One open, reads and a
+// close into a pooled buffer cost half what os.ReadFile does (no fstat,
+// no poller registration, no allocation), which a scrape of hundreds of
+// containers, ten files each, notices. A file that fills the buffer is
+// read again whole.
+func readSmall(path string, fn func([]byte)) bool {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil
+		return false
 	}
-	out := map[string]uint64{}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, " ")
-		if !ok {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
 			continue
 		}
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		if err == nil {
-			out[k] = n
+		if err != nil {
+			unix.Close(fd)
+			return false
 		}
+		if m == 0 {
+			break
+		}
+		n += m
 	}
-	return out
+	unix.Close(fd)
+	if n == len(buf) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		fn(data)
+		return true
+	}
+	fn(buf[:n])
+	return true
 }
 
 // parseIOStat reads cgroup v2's io.stat: "8:0 rbytes=1 wbytes=2 ...".
 func parseIOStat(path string) map[string]IOStats {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	var data []byte
+	if !readSmall(path, func(b []byte) { data = append(data, b...) }) {
 		return nil
 	}
 	out := map[string]IOStats{}
@@ -227,8 +284,8 @@ func parseIOStat(path string) map[string]IOStats {
 // parseBlkio reads cgroup v1's blkio.throttle.io_service_bytes_recursive:
 // "8:0 Read 1", "8:0 Write 2", ..., "Total 3".
 func parseBlkio(path string) map[string]IOStats {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	var data []byte
+	if !readSmall(path, func(b []byte) { data = append(data, b...) }) {
 		return nil
 	}
 	out := map[string]IOStats{}
@@ -255,8 +312,8 @@ func parseBlkio(path string) map[string]IOStats {
 // parseNetDev reads /proc/<pid>/net/dev, leaving out the loopback
 // interface as dockerd does.
 func parseNetDev(path string) map[string]NetStats {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	var data []byte
+	if !readSmall(path, func(b []byte) { data = append(data, b...) }) {
 		return nil
 	}
 	out := map[string]NetStats{}

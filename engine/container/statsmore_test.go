@@ -1,8 +1,10 @@
 package container
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -86,4 +88,23 @@ func sampleEq(a, b CgroupSample) bool {
 	return a.CPUUsage == b.CPUUsage && a.CPUUser == b.CPUUser && a.CPUSystem == b.CPUSystem &&
 		a.MemoryUsage == b.MemoryUsage && a.MemoryLimit == b.MemoryLimit && a.MemoryInactiveFile == b.MemoryInactiveFile &&
 		a.MemoryRSS == b.MemoryRSS && a.OOMKills == b.OOMKills && a.PidsCurrent == b.PidsCurrent && a.PidsLimit == b.PidsLimit
+}
+
+// A counter file larger than the pooled buffer (a host with many block
+// devices) is read whole.
+func TestReadLargeCounterFile(t *testing.T) {
+	root := t.TempDir()
+	var b strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&b, "8:%d Read %d\n8:%d Write %d\n", i, i, i, 2*i)
+	}
+	b.WriteString("Total 0\n")
+	writeCgroupFiles(t, root, map[string]string{"blkio/wharf/c1/blkio.throttle.io_service_bytes_recursive": b.String()})
+	if b.Len() <= 16<<10 {
+		t.Fatalf("the file is only %d bytes", b.Len())
+	}
+	s := cgroupFS{root: root}.read("/wharf/c1", 0)
+	if len(s.IO) != 2000 || s.IO["8:1999"] != (IOStats{ReadBytes: 1999, WriteBytes: 3998}) {
+		t.Errorf("io of %d devices, 8:1999 %+v", len(s.IO), s.IO["8:1999"])
+	}
 }

@@ -1,11 +1,15 @@
 package containers
 
 import (
+	"fmt"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wharf-dev/wharf/engine/container"
@@ -79,5 +83,33 @@ func TestCollectorManyContainers(t *testing.T) {
 	}), WithWorkers(3))
 	if n := testutil.CollectAndCount(c, "container_memory_usage_bytes"); n != 50 {
 		t.Errorf("got %d memory series, want 50", n)
+	}
+}
+
+// BenchmarkScrape500 is a scrape of 500 containers without the kernel's
+// part (the reader is a fake): what labelling, gathering and encoding the
+// series cost, gzip included as Prometheus asks for it.
+func BenchmarkScrape500(b *testing.B) {
+	var src fakeSource
+	for i := range 500 {
+		id := strings.Repeat(string(rune('a'+i%26)), 64)[:60] + strconv.Itoa(1000+i)
+		src = append(src, container.Running{ID: id, Name: "c" + strconv.Itoa(i), Image: "busybox:1", Cgroup: "/wharf/" + id, StartedAt: time.Now()})
+	}
+	c := New(src, WithReader(func(string, int, ...container.ReadOption) container.CgroupSample {
+		return container.CgroupSample{CPUUsage: 1e9, MemoryUsage: 1 << 20, PidsCurrent: 1}
+	}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	for _, gz := range []bool{false, true} {
+		b.Run(fmt.Sprintf("gzip=%v", gz), func(b *testing.B) {
+			for b.Loop() {
+				r := httptest.NewRequest("GET", "/metrics", nil)
+				if gz {
+					r.Header.Set("Accept-Encoding", "gzip")
+				}
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		})
 	}
 }
