@@ -176,6 +176,8 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	// One metrics registry for the daemon, one key store for every API.
 	reg := metrics.NewRegistry()
 	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector())
+	obs := newObservability(reg)
+	cfg.fnCfg.obs = obs
 	keys, tokens, err := openIdentity(cfg.root, log)
 	if err != nil {
 		return fmt.Errorf("access keys: %w", err)
@@ -187,6 +189,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if rg != nil {
 		defer rg.Close()
 		cfg.fnCfg.ecr = ecrHandler(rg, keys, tokens, log)
+		obs.watchRegistry(rg.Addr())
 	}
 
 	// Credentials a Docker API request carries (X-Registry-Auth) come
@@ -210,6 +213,8 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer d.events.Close()
 	d.pubImages = events.PublishImages(d.images, d.events)
+	obs.watchEvents(d.events)
+	obs.watchImages(d.images)
 	netOpts, err := d.setupNetworksAndVolumes(log)
 	if err != nil {
 		return err
@@ -223,7 +228,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return err
 	}
-	d.engine, err = container.New(cfg.root, d.pubImages, rts, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithLogDefault(logDefault), container.WithEvents(d.events)}, netOpts...)...)
+	d.engine, err = container.New(cfg.root, d.pubImages, rts, d.defRT, self, append([]container.Option{container.WithLogger(log), container.WithLogDefault(logDefault), container.WithEvents(d.events), container.WithStartObserver(obs.observeStart)}, netOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -234,12 +239,15 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return err
 	}
+	obs.watchEngine(d.engine, cfg.execRoot)
+	obs.enableLogs(cfg.root, keys, d.engine, log)
 
 	nb, err := startNATS(cfg.root, cfg.natsCfg, log)
 	if err != nil {
 		return fmt.Errorf("NATS: %w", err)
 	}
 	defer nb.Close()
+	obs.watchNATS(nb.Conn())
 	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, nb.Conn(), keys, reg, log)
 	if err != nil {
 		return fmt.Errorf("functions: %w", err)
@@ -258,12 +266,13 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	_ = os.Chmod(sock, 0o660)
 	_ = os.WriteFile(filepath.Join(cfg.execRoot, "wharf.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
-	docker := dockerapi.New(d.engine, d.pubImages, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.pubNets, d.engine), dockerapi.WithVolumes(d.pubVols),
+	metered := meteredImages{d.pubImages, obs}
+	docker := dockerapi.New(d.engine, metered, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.pubNets, d.engine), dockerapi.WithVolumes(d.pubVols),
 		dockerapi.WithEvents(d.events), dockerapi.WithBuilder(builder))
 	defer docker.Close()
-	native := nativeapi.New(d.engine, d.pubImages, d, log, nativeapi.WithNetworks(d.pubNets, d.engine), nativeapi.WithVolumes(d.pubVols),
+	native := nativeapi.New(d.engine, metered, d, log, nativeapi.WithNetworks(d.pubNets, d.engine), nativeapi.WithVolumes(d.pubVols),
 		nativeapi.WithEvents(d.events), nativeapi.WithBuilder(builder))
-	srv := &http.Server{Handler: apiMux(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), docker), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: obs.api.Wrap(socketRoutes(native, docker), apiMux(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), docker)), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

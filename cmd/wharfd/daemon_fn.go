@@ -53,6 +53,9 @@ type fnConfig struct {
 	// ecr, when set, serves ECR's API on --http beside Lambda's (the
 	// calls ecrapi.Matches; not a flag: the registry's).
 	ecr http.Handler
+	// obs, when set, adds the probes, CloudWatch Logs' API and request
+	// metrics to --http (daemon_obs.go).
+	obs *observability
 }
 
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
@@ -141,7 +144,16 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(reg))
-		mux.Handle("/", withECR(c.ecr, fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool)))))
+		lambda := lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool))
+		var rest http.Handler = withECR(c.ecr, fr.table.Router(eng, lambda))
+		if c.obs != nil {
+			if rest, err = c.obs.mountHTTP(mux, rest, lambda, c.ecr, fr.table, eng); err != nil {
+				l.Close()
+				fr.close()
+				return nil, err
+			}
+		}
+		mux.Handle("/", rest)
 		// Bodies get per-request deadlines (lambdaapi, trigger): a
 		// ReadTimeout or WriteTimeout here would cut the responses of
 		// synchronous invocations, which run for up to 15 minutes.

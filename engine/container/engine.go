@@ -63,6 +63,8 @@ type Engine struct {
 	imageUsers []func(imageID string) bool
 	// closed is set by Close: no healthcheck is armed any more.
 	closed bool
+	// startObs learns each start's phases (startobs.go).
+	startObs func(StartTiming)
 }
 
 // entry is the in-memory side of one container.

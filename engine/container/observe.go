@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -88,28 +87,17 @@ func (e *Engine) Stats(ctx context.Context, ref string) (*Stats, error) {
 	if !st.Running() {
 		return s, nil
 	}
-	cg := "/wharf/" + en.c.ID
-	if isCgroup2() {
-		base := filepath.Join("/sys/fs/cgroup", cg)
-		s.MemoryUsage = readUint(filepath.Join(base, "memory.current"))
-		s.MemoryLimit = readUint(filepath.Join(base, "memory.max"))
-		s.MemoryCache = statField(filepath.Join(base, "memory.stat"), "file")
-		s.CPUUsage = statField(filepath.Join(base, "cpu.stat"), "usage_usec") * 1000
-		s.PidsCurrent = readUint(filepath.Join(base, "pids.current"))
-		s.PidsLimit = readUint(filepath.Join(base, "pids.max"))
-	} else {
-		mem := filepath.Join("/sys/fs/cgroup/memory", cg)
-		s.MemoryUsage = readUint(filepath.Join(mem, "memory.usage_in_bytes"))
-		s.MemoryLimit = readUint(filepath.Join(mem, "memory.limit_in_bytes"))
-		s.MemoryCache = statField(filepath.Join(mem, "memory.stat"), "total_inactive_file")
-		s.CPUUsage = readUint(filepath.Join("/sys/fs/cgroup/cpuacct", cg, "cpuacct.usage"))
-		s.PidsCurrent = readUint(filepath.Join("/sys/fs/cgroup/pids", cg, "pids.current"))
-		s.PidsLimit = readUint(filepath.Join("/sys/fs/cgroup/pids", cg, "pids.max"))
-	}
 	e.mu.Lock()
 	c := en.c.clone()
 	e.mu.Unlock()
-	statsDetails(s, c, cg)
+	// The same reader as the daemon's metrics (statsmore.go).
+	cs := ReadCgroup(e.CgroupsPath(c.ID), netPid(c), WithStatsDetail())
+	s.CPUUsage, s.CPUUser, s.CPUSystem, s.PerCPU = cs.CPUUsage, cs.CPUUser, cs.CPUSystem, cs.PerCPU
+	s.MemoryUsage, s.MemoryLimit, s.MemoryCache = cs.MemoryUsage, cs.MemoryLimit, cs.MemoryInactiveFile
+	s.PidsCurrent, s.PidsLimit = cs.PidsCurrent, cs.PidsLimit
+	if len(c.NetworkSettings.Networks) > 0 {
+		s.Networks = cs.Networks
+	}
 	if total := memTotal(); s.MemoryLimit == 0 || s.MemoryLimit > total {
 		s.MemoryLimit = total
 	}
@@ -119,30 +107,6 @@ func (e *Engine) Stats(ctx context.Context, ref string) (*Stats, error) {
 func isCgroup2() bool {
 	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
 	return err == nil
-}
-
-func readUint(path string) uint64 {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	v, _ := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	return v
-}
-
-func statField(path, key string) uint64 {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == key {
-			v, _ := strconv.ParseUint(f[1], 10, 64)
-			return v
-		}
-	}
-	return 0
 }
 
 func onlineCPUs() int {
@@ -174,14 +138,12 @@ func systemUsage() uint64 {
 }
 
 func memTotal() uint64 {
-	v := statField("/proc/meminfo", "MemTotal:")
-	if v == 0 {
-		data, _ := os.ReadFile("/proc/meminfo")
-		for _, line := range strings.Split(string(data), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 2 && f[0] == "MemTotal:" {
-				v, _ = strconv.ParseUint(f[1], 10, 64)
-			}
+	var v uint64
+	data, _ := os.ReadFile("/proc/meminfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "MemTotal:" {
+			v, _ = strconv.ParseUint(f[1], 10, 64)
 		}
 	}
 	return v * 1024

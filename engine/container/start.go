@@ -302,6 +302,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		_ = e.unmountRootfs(ctx, c.ID)
 		e.teardownNetwork(context.WithoutCancel(ctx), c.ID)
 		e.update(en, func(c *Container) { clearRuntimeNetwork(c) })
+		e.observeStart(StartTiming{Err: err})
 		return &StartError{Code: code, Err: err}
 	}
 
@@ -394,6 +395,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	e.armHealth(en)
 	e.log.Info("container started", "container", c.ID, "pid", pid, "runtime", c.Runtime,
 		"prepare", tPrepared.Sub(t0), "spawn", tSpawned.Sub(tPrepared), "total", time.Since(t0))
+	e.observeStart(StartTiming{Prepare: tPrepared.Sub(t0), Spawn: tSpawned.Sub(tPrepared)})
 	go e.monitor(en, gen)
 	// Containers linking to this one learn its new address.
 	e.updateLinkParents(ctx, c.ID)

@@ -3,6 +3,9 @@ package invoke
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -25,9 +28,12 @@ var DefaultLogLimits = logfile.Limits{MaxSize: 10 << 20, MaxFiles: 3}
 func WithLogLimits(lim logfile.Limits) Option { return func(e *Engine) { e.logLimits = lim } }
 
 // funcLog appends a function's log lines (START, the runtime's output,
-// END, REPORT) to its file, like a CloudWatch log group of one stream,
-// rotating it within its limits. Every write is one record: a rotation
-// never splits it.
+// END, REPORT) to its file, rotating it within its limits. The file is a
+// CloudWatch log group: each line is a record in Docker's json-file shape
+// (runtime/logfile) whose stream is the log stream of the sandbox that
+// wrote it, named as Lambda names them (YYYY/MM/DD/[$LATEST]<32 hex>), and
+// whose time is when the daemon received it. Every write is one File
+// write, however many lines it holds: a rotation never splits it.
 type funcLog struct {
 	mu sync.Mutex
 	f  *logfile.File // nil once closed
@@ -41,16 +47,51 @@ func openFuncLog(path string, lim logfile.Limits) (*funcLog, error) {
 	return &funcLog{f: f}, nil
 }
 
-// Write appends p as one record. After Close (the function was deleted)
-// what its last sandboxes still write is dropped: a write must not create
-// the log again, as a rotation would.
+// Write appends p's lines in a stream of their own (what no sandbox
+// wrote: a failed init's report).
 func (l *funcLog) Write(p []byte) (int, error) {
+	return l.WriteStream(streamName(time.Now(), "$LATEST"), p)
+}
+
+// WriteStream appends p's lines as records of stream, in one write. After
+// Close (the function was deleted) what its last sandboxes still write is
+// dropped: a write must not create the log again, as a rotation would.
+func (l *funcLog) WriteStream(stream string, p []byte) (int, error) {
+	rec := encodeLines(stream, p, time.Now().UTC())
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {
 		return len(p), nil
 	}
-	return l.f.Write(p)
+	if _, err := l.f.Write(rec); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// encodeLines turns p into one json-file record per line (a last line
+// without its newline is a record too).
+func encodeLines(stream string, p []byte, t time.Time) []byte {
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	for len(p) > 0 {
+		n := bytes.IndexByte(p, '\n') + 1
+		if n == 0 {
+			n = len(p)
+		}
+		_ = enc.Encode(logfile.Entry{Log: string(p[:n]), Stream: stream, Time: t})
+		p = p[n:]
+	}
+	return out.Bytes()
+}
+
+// streamName names a new sandbox's log stream as Lambda does: the date it
+// started, the version it runs, and 32 random hex digits.
+func streamName(t time.Time, version string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("2006/01/02") + "/[" + version + "]" + hex.EncodeToString(b[:])
 }
 
 func (l *funcLog) Close() error {
@@ -84,7 +125,8 @@ func (e *Engine) removeLog(name string) error {
 	var errs []error
 	for _, de := range ents {
 		n := de.Name()
-		if n != base && !isRotated(n, base) {
+		// Its retention (CloudWatch Logs' PutRetentionPolicy) goes too.
+		if n != base && !isRotated(n, base) && n != filepath.Base(logfile.RetentionPath(path)) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(filepath.Dir(path), n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -132,7 +174,56 @@ func (e *Engine) LogPath(name string) string { return e.st.LogPath(name) }
 // follow what is appended to it (across rotations) until ctx ends; a log
 // that does not exist yet is empty, or waited for.
 func (e *Engine) CopyLog(ctx context.Context, name string, follow bool, w io.Writer) error {
-	return logfile.Copy(ctx, e.LogPath(name), follow, w)
+	return logfile.Copy(ctx, e.LogPath(name), follow, &recordSplitter{each: func(en logfile.Entry) error {
+		_, err := io.WriteString(w, en.Log)
+		return err
+	}})
+}
+
+// ReadLog calls each with every record of a function's log, oldest
+// first, across its rotated files. Lines written before the log held
+// records (plain text) come with their text only.
+func (e *Engine) ReadLog(ctx context.Context, name string, each func(logfile.Entry) error) error {
+	return logfile.Copy(ctx, e.LogPath(name), false, &recordSplitter{each: each})
+}
+
+// recordSplitter decodes the lines written to it as records.
+type recordSplitter struct {
+	each    func(logfile.Entry) error
+	pending []byte
+}
+
+// maxRecordLine bounds a line held while its end has not arrived; the
+// writer never writes a longer one (a longer one is dropped).
+const maxRecordLine = 1 << 20
+
+func (s *recordSplitter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			if len(s.pending)+len(p) <= maxRecordLine {
+				s.pending = append(s.pending, p...)
+			} else {
+				s.pending = s.pending[:0]
+			}
+			break
+		}
+		line := p[:i+1]
+		if len(s.pending) > 0 {
+			line = append(s.pending, line...)
+			s.pending = nil
+		}
+		p = p[i+1:]
+		var en logfile.Entry
+		if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &en) != nil {
+			en = logfile.Entry{Log: string(line)}
+		}
+		if err := s.each(en); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // tailSize is how much log an invocation with LogType Tail returns.
@@ -147,7 +238,9 @@ const tailSize = 4096
 // prints nothing thus costs one write to the log per invocation, not two,
 // and the order of the lines in the file is unchanged.
 type sandboxOutput struct {
-	log       *funcLog
+	log *funcLog
+	// stream is the sandbox's log stream (streamName).
+	stream    string
 	mu        sync.Mutex
 	cap       *bytes.Buffer
 	pending   []byte
@@ -174,7 +267,7 @@ func (o *sandboxOutput) writeLocked(p []byte) error {
 			o.cap = bytes.NewBuffer(append([]byte(nil), b[len(b)-tailSize:]...))
 		}
 	}
-	_, err := o.log.Write(p)
+	_, err := o.log.WriteStream(o.stream, p)
 	return err
 }
 

@@ -24,7 +24,7 @@ func (e *Engine) launch(ctx context.Context, c *functions.Config, version string
 	if err != nil {
 		return nil, err
 	}
-	out := &sandboxOutput{log: l}
+	out := &sandboxOutput{log: l, stream: streamName(time.Now(), version)}
 	spec := sandbox.Spec{
 		Function: c.FunctionName, Version: version, Env: lambdaEnv(c, version),
 		MemoryMB: c.MemorySize, EphemeralMB: c.EphemeralStorage, Output: out,

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -102,6 +104,7 @@ func (l *File) rotate() error {
 			break
 		}
 	}
+	dropExpired(l.path, l.lim.MaxFiles, time.Now())
 	// Whatever happened above, the file written from now on starts
 	// empty: a failed rename must not let the log grow past its bound.
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_TRUNC, l.perm)
@@ -111,6 +114,59 @@ func (l *File) rotate() error {
 	l.f.Close()
 	l.f, l.size = f, 0
 	return renameErr
+}
+
+// RetentionPath is the file that holds a log's retention in days
+// (CloudWatch Logs' PutRetentionPolicy): rotations drop the rotated files
+// whose newest record is older than that. The daemon writes it; the log's
+// writer (a shim, the functions engine) reads it at each rotation only, so
+// a change applies to running containers without telling their shims.
+func RetentionPath(path string) string { return path + ".retention" }
+
+// SetRetention writes (days > 0) or removes (days 0) the retention of the
+// log at path.
+func SetRetention(path string, days int) error {
+	if days <= 0 {
+		if err := os.Remove(RetentionPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	tmp := RetentionPath(path) + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(days)+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, RetentionPath(path))
+}
+
+// Retention reads the retention of the log at path (0: none).
+func Retention(path string) int {
+	data, err := os.ReadFile(RetentionPath(path))
+	if err != nil || len(data) > 16 {
+		return 0
+	}
+	days, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || days < 0 {
+		return 0
+	}
+	return days
+}
+
+// dropExpired removes the rotated files of the log at path whose last
+// write (their newest record) is older than the log's retention. The
+// current file is never dropped: it is being written.
+func dropExpired(path string, maxFiles int, now time.Time) {
+	days := Retention(path)
+	if days == 0 {
+		return
+	}
+	cutoff := now.Add(-time.Duration(days) * 24 * time.Hour)
+	for n := 1; n < maxFiles; n++ {
+		st, err := os.Stat(rotated(path, n))
+		if err == nil && st.ModTime().Before(cutoff) {
+			_ = os.Remove(rotated(path, n))
+		}
+	}
 }
 
 // shift renames the files of the log to make room for a new current file.

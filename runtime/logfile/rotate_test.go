@@ -401,3 +401,45 @@ func TestOverlongLinesAreSkipped(t *testing.T) {
 		t.Fatalf("tail: %q", got)
 	}
 }
+
+// A rotation drops the rotated files whose newest record is older than
+// the log's retention, and keeps the younger ones and the current file.
+func TestRotationDropsExpired(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.log")
+	f, err := OpenFile(path, Limits{MaxSize: 10, MaxFiles: 4}, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, rec := range []string{"old-1-rec\n", "old-2-rec\n", "young-rec\n"} {
+		if _, err := f.Write([]byte(rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// c.log.2 holds old-1, c.log.1 old-2, c.log young; age the first two.
+	long := time.Now().Add(-3 * 24 * time.Hour)
+	for _, n := range []int{1, 2} {
+		if err := os.Chtimes(rotated(path, n), long, long); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SetRetention(path, 1); err != nil || Retention(path) != 1 {
+		t.Fatalf("retention: %v %d", err, Retention(path))
+	}
+	if _, err := f.Write([]byte("next-recd\n")); err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for n := 1; n < 4; n++ {
+		if data, err := os.ReadFile(rotated(path, n)); err == nil {
+			kept = append(kept, string(data))
+		}
+	}
+	if len(kept) != 1 || kept[0] != "young-rec\n" {
+		t.Errorf("rotated files after a rotation with 1 day of retention: %q", kept)
+	}
+	if err := SetRetention(path, 0); err != nil || Retention(path) != 0 {
+		t.Errorf("removing the retention: %v %d", err, Retention(path))
+	}
+}
