@@ -11,6 +11,7 @@
 //	                                        the node's last contact)
 //	taskdefs    <family>.<revision>      -> TaskDefinition (immutable but for status)
 //	families    <family>                 -> Family (the family's last revision)
+//	clusters    <name>                   -> Cluster (ECS clusters; "default" implied)
 //
 // Values are JSON. A table's Update takes the revision the caller read: a
 // write that lost a race fails with errdefs.ErrConflict and is retried by
@@ -88,7 +89,7 @@ func (s *Store) bucket(ctx context.Context, name string) (jetstream.KeyValue, er
 // Ready reports whether the cluster's state answers: it opens every
 // bucket.
 func (s *Store) Ready(ctx context.Context) error {
-	for _, b := range []string{bucketNodes, bucketHeartbeats, bucketTaskDefs, bucketFamilies} {
+	for _, b := range []string{bucketNodes, bucketHeartbeats, bucketTaskDefs, bucketFamilies, bucketClusters} {
 		if _, err := s.bucket(ctx, b); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ const (
 	bucketHeartbeats = "heartbeats"
 	bucketTaskDefs   = "taskdefs"
 	bucketFamilies   = "families"
+	bucketClusters   = "clusters"
 )
 
 // Node availability, as swarm's (ACTIVE: takes tasks; DRAIN: takes none,
@@ -79,3 +80,14 @@ func (s *Store) TaskDefs() Table[TaskDefinition] {
 
 // Families is the table of task definition families, by family name.
 func (s *Store) Families() Table[Family] { return Table[Family]{s: s, name: bucketFamilies} }
+
+// Cluster is an ECS cluster: a name tasks and services are grouped
+// under. "default" always exists.
+type Cluster struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	Tags      []Tag     `json:"tags,omitempty"`
+}
+
+// Clusters is the table of ECS clusters, by name.
+func (s *Store) Clusters() Table[Cluster] { return Table[Cluster]{s: s, name: bucketClusters} }

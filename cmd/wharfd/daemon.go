@@ -48,6 +48,7 @@ type daemonConfig struct {
 	natsCfg        natsConfig
 	tlsCfg         tlsConfig
 	registryCfg    registryFlags
+	clusterCfg     clusterConfig
 
 	// wharfBinary is the lean wharf binary that shims, wharf-init and
 	// spare sandboxes run; `wharf daemon` passes its own path.
@@ -87,6 +88,7 @@ func newDaemonCommand() *cobra.Command {
 	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
 	addRegistryFlags(f, &cfg.registryCfg)
+	addClusterFlags(f, &cfg.clusterCfg)
 	return cmd
 }
 
@@ -221,6 +223,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return fmt.Errorf("NATS: %w", err)
 	}
 	defer nb.Close()
+	cl, err := startCluster(ctx, cfg, d.engine, log)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	defer cl.close()
+	cfg.fnCfg.ecs = cl.ecsHandler(keys, log)
 	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, nb.Conn(), keys, reg, log)
 	if err != nil {
 		return fmt.Errorf("functions: %w", err)
@@ -242,7 +250,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	docker := dockerapi.New(d.engine, d.images, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.networks, d.engine), dockerapi.WithVolumes(d.volumes))
 	defer docker.Close()
 	native := nativeapi.New(d.engine, d.images, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes))
-	srv := &http.Server{Handler: apiMux(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), docker), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: apiMux(withCluster(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), cl.handler()), docker), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

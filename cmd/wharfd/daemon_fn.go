@@ -53,6 +53,9 @@ type fnConfig struct {
 	// ecr, when set, serves ECR's API on --http beside Lambda's (the
 	// calls ecrapi.Matches; not a flag: the registry's).
 	ecr http.Handler
+	// ecs, when set, serves ECS's API on --http (the calls ecsapi.Matches;
+	// not a flag: the cluster's).
+	ecs http.Handler
 }
 
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
@@ -141,7 +144,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(reg))
-		mux.Handle("/", withECR(c.ecr, fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool)))))
+		mux.Handle("/", withECS(c.ecs, withECR(c.ecr, fr.table.Router(eng, lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool))))))
 		// Bodies get per-request deadlines (lambdaapi, trigger): a
 		// ReadTimeout or WriteTimeout here would cut the responses of
 		// synchronous invocations, which run for up to 15 minutes.
