@@ -98,6 +98,13 @@ type Node struct {
 // starts a daemon in it (opts as StartDaemon's).
 func (n *Net) AddNode(t testing.TB, opts ...DaemonOption) *Node {
 	t.Helper()
+	return n.AddNodeWith(t, func(netip.Addr) []DaemonOption { return opts })
+}
+
+// AddNodeWith is AddNode with options that depend on the node's address
+// (a daemon's --cluster-listen, its --http).
+func (n *Net) AddNodeWith(t testing.TB, opts func(addr netip.Addr) []DaemonOption) *Node {
+	t.Helper()
 	n.mu.Lock()
 	i := n.next
 	n.next++
@@ -134,7 +141,7 @@ func (n *Net) AddNode(t testing.TB, opts ...DaemonOption) *Node {
 			t.Fatalf("ip %v: %v: %s", s, err, out)
 		}
 	}
-	node.Daemon = StartDaemon(t, append([]DaemonOption{withNetns(filepath.Join("/run/netns", node.Netns))}, opts...)...)
+	node.Daemon = StartDaemon(t, append([]DaemonOption{withNetns(filepath.Join("/run/netns", node.Netns))}, opts(addr)...)...)
 	return node
 }
 
