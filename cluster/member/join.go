@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/wharf-dev/wharf/cluster/pki"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/server/httperr"
@@ -26,6 +28,9 @@ import (
 // maxJoinBody bounds a join request or response: a CSR, certificates and
 // a few addresses.
 const maxJoinBody = 64 << 10
+
+// maxJoinConns bounds the join endpoint's connections.
+const maxJoinConns = 32
 
 // JoinRequest is what a joiner sends.
 type JoinRequest struct {
@@ -243,5 +248,7 @@ func ServeJoin(ctx context.Context, l net.Listener, tc *tls.Config, h http.Handl
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	_ = srv.Serve(tls.NewListener(l, cfg))
+	// Joins are rare: a few connections at once are plenty, and bound
+	// what unauthenticated clients can make the manager hold.
+	_ = srv.Serve(tls.NewListener(netutil.LimitListener(l, maxJoinConns), cfg))
 }
