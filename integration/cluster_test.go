@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/cluster/member"
@@ -83,10 +84,14 @@ func byName(ns []wharf.ClusterNode, name string) wharf.ClusterNode {
 	return wharf.ClusterNode{}
 }
 
-func ecsClient(t *testing.T, d *testutil.Node) *ecs.Client {
+func ecsClient(t *testing.T, d *testutil.Node, policy ...string) *ecs.Client {
 	t.Helper()
 	var k struct{ AccessKeyId, SecretAccessKey string }
-	if err := json.Unmarshal([]byte(d.MustWharf(t, "keys", "create", "--json", "--admin")), &k); err != nil {
+	args := []string{"keys", "create", "--json", "--admin"}
+	if len(policy) > 0 {
+		args = append(args[:3], "--policy", policy[0])
+	}
+	if err := json.Unmarshal([]byte(d.MustWharf(t, args...)), &k); err != nil {
 		t.Fatal(err)
 	}
 	return ecs.New(ecs.Options{BaseEndpoint: aws.String("http://" + httpAddr(d.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
@@ -163,6 +168,20 @@ func TestClusterManagerAndWorkers(t *testing.T) {
 	ns = waitNodes(t, m, 60*time.Second, "w2 READY again", ready3)
 	if byName(ns, "w2").ID != w2id {
 		t.Fatalf("w2 came back as another node: %+v", ns)
+	}
+
+	// A partitioned worker goes DOWN, keeps running, and comes back READY
+	// as the same node when the network heals.
+	w1id := byName(ns, "w1").ID
+	workers[0].Partition(t)
+	waitNodes(t, m, 40*time.Second, "w1 DOWN while partitioned", func(ns []wharf.ClusterNode) bool { return byName(ns, "w1").Status == "DOWN" })
+	if workers[0].Pid() == 0 {
+		t.Fatal("the partitioned worker's daemon exited")
+	}
+	workers[0].Heal(t)
+	ns = waitNodes(t, m, 60*time.Second, "w1 READY after the partition healed", ready3)
+	if byName(ns, "w1").ID != w1id {
+		t.Fatalf("w1 came back as another node: %+v", ns)
 	}
 
 	// Drain, activate, label, from a worker's CLI too.
@@ -269,6 +288,18 @@ func TestClusterManagerAndWorkers(t *testing.T) {
 	if err != nil || len(dci.ContainerInstances) != 3 || len(dci.Failures) != 0 {
 		t.Fatalf("describe container instances: %+v %v", dci, err)
 	}
+	// A key's policy limits it to its families.
+	lim := ecsClient(t, m, "ecs:RegisterTaskDefinition:web*")
+	if _, err := lim.RegisterTaskDefinition(ctx, webTaskDef("web-2")); err != nil {
+		t.Fatalf("a key allowed web*: %v", err)
+	}
+	var ade *ecstypes.AccessDeniedException
+	if _, err := lim.RegisterTaskDefinition(ctx, webTaskDef("api")); !errors.As(err, &ade) {
+		t.Fatalf("a key allowed web* registered api: %v", err)
+	}
+	if _, err := lim.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{}); !errors.As(err, &ade) {
+		t.Fatalf("a key allowed RegisterTaskDefinition listed: %v", err)
+	}
 	cls, err := ec.DescribeClusters(ctx, &ecs.DescribeClustersInput{})
 	if err != nil || len(cls.Clusters) != 1 || aws.ToString(cls.Clusters[0].ClusterName) != "default" || cls.Clusters[0].RegisteredContainerInstancesCount != 3 {
 		t.Fatalf("describe clusters: %+v %v", cls, err)
@@ -287,9 +318,11 @@ func TestClusterManagerAndWorkers(t *testing.T) {
 	}
 }
 
-// Three managers: a task definition registered before the leader manager
-// is killed is still served by another manager, and a write succeeds
-// after the re-election.
+// Three managers: the state's buckets have three replicas; a task
+// definition registered before the leader manager is killed is still
+// served by another manager, and a write succeeds after the re-election;
+// with a second manager gone (no quorum) writes are refused with a clear
+// error while reads of a record go on.
 func TestClusterThreeManagersSurviveTheLeader(t *testing.T) {
 	n := testutil.NewNet(t)
 	m1 := n.AddNodeWith(t, func(a netip.Addr) []testutil.DaemonOption {
@@ -333,6 +366,23 @@ func TestClusterThreeManagersSurviveTheLeader(t *testing.T) {
 	if _, err := ec.RegisterTaskDefinition(ctx, webTaskDef("web")); err != nil {
 		t.Fatal(err)
 	}
+	// Every bucket of the cluster's state has three replicas, current.
+	nc := clusterConn(t, n, other)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"nodes", "heartbeats", "taskdefs", "families"} {
+		info, err := js.Stream(ctx, "KV_"+b)
+		if err != nil {
+			t.Fatalf("bucket %s: %v", b, err)
+		}
+		si, err := info.Info(ctx)
+		if err != nil || si.Config.Replicas != 3 || si.Cluster == nil || len(si.Cluster.Replicas) != 2 {
+			t.Fatalf("bucket %s: %+v %v", b, si, err)
+		}
+	}
+	nc.Close()
 	ec2 := ecsClient(t, other)
 	leader.Kill9()
 	start := time.Now()
@@ -366,4 +416,54 @@ func TestClusterThreeManagersSurviveTheLeader(t *testing.T) {
 		return count(ns, func(x wharf.ClusterNode) bool { return x.Status == "DOWN" }) == 1 &&
 			count(ns, func(x wharf.ClusterNode) bool { return x.Leader }) == 1
 	})
+
+	// Without a quorum (a second manager killed), writes are refused with
+	// ECS's ServerException saying why.
+	for _, d := range ms {
+		if d != leader && d != other {
+			d.Kill9()
+		}
+	}
+	start = time.Now()
+	for time.Since(start) < 60*time.Second {
+		_, err = ec2.RegisterTaskDefinition(ctx, webTaskDef("web"))
+		if err != nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var se *ecstypes.ServerException
+	if !errors.As(err, &se) || !strings.Contains(se.ErrorMessage(), "quorum") {
+		t.Fatalf("a write without quorum: %v", err)
+	}
+	t.Logf("without quorum: %v", err)
+	// Reads of one record go on: KV's direct gets are answered by the
+	// replica left.
+	if _, err := ec2.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("web:1")}); err != nil {
+		t.Fatalf("a read without quorum: %v", err)
+	}
+}
+
+// clusterConn connects the test to d's cluster port as a node would: with
+// a certificate signed by the cluster's CA (read from d's root).
+func clusterConn(t *testing.T, n *testutil.Net, d *testutil.Node) *nats.Conn {
+	t.Helper()
+	ca, _, _, err := pki.Files{Dir: member.Dir(d.Root)}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, csr, _, err := pki.NewKeyAndCSR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Sign(csr, "test", pki.RoleWorker, []net.IP{n.HostAddr.AsSlice()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cl, _, _ := member.Ports(listen(d.Addr))
+	nc, err := nats.Connect("tls://"+cl, nats.Secure(pki.NodeTLS(ca.Cert, cert, key)), nats.Timeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
 }
