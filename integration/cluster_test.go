@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -329,6 +330,9 @@ func TestClusterThreeManagersSurviveTheLeader(t *testing.T) {
 		return []testutil.DaemonOption{testutil.WithDaemonArgs("--cluster-init", "--cluster-managers", "3", "--cluster-listen", listen(a), "--node-name", "m1", "--http", httpAddr(a))}
 	})
 	mtoken := strings.TrimSpace(m1.MustWharf(t, "cluster", "token", "--manager", "-q"))
+	// A worker joins while m1 is the only manager it can know of.
+	w := n.AddNode(t, testutil.WithDaemonArgs("--join", listen(m1.Addr), "--cluster-token",
+		strings.TrimSpace(m1.MustWharf(t, "cluster", "token", "-q")), "--node-name", "w1"))
 	ms := []*testutil.Node{m1}
 	for i := 2; i <= 3; i++ {
 		ms = append(ms, n.AddNodeWith(t, func(a netip.Addr) []testutil.DaemonOption {
@@ -336,9 +340,9 @@ func TestClusterThreeManagersSurviveTheLeader(t *testing.T) {
 				"--cluster-listen", listen(a), "--node-name", fmt.Sprintf("m%d", i), "--http", httpAddr(a))}
 		}))
 	}
-	ns := waitNodes(t, m1, 90*time.Second, "three READY managers, one leader", func(ns []wharf.ClusterNode) bool {
-		return len(ns) == 3 && count(ns, func(x wharf.ClusterNode) bool { return x.Status == "READY" && x.Manager }) == 3 &&
-			count(ns, func(x wharf.ClusterNode) bool { return x.Leader }) == 1
+	ns := waitNodes(t, m1, 90*time.Second, "three READY managers, one leader, a worker", func(ns []wharf.ClusterNode) bool {
+		return len(ns) == 4 && count(ns, func(x wharf.ClusterNode) bool { return x.Status == "READY" && x.Manager }) == 3 &&
+			count(ns, func(x wharf.ClusterNode) bool { return x.Leader }) == 1 && byName(ns, "w1").Status == "READY"
 	})
 	var leader *testutil.Node
 	for _, x := range ns {
@@ -417,13 +421,26 @@ func TestClusterThreeManagersSurviveTheLeader(t *testing.T) {
 			count(ns, func(x wharf.ClusterNode) bool { return x.Leader }) == 1
 	})
 
+	// The killed manager comes back; the worker, which joined knowing m1
+	// alone, has learnt the other managers: with m1 gone, a restarted
+	// worker reaches the cluster through them.
+	leader.Restart(t)
+	waitNodes(t, other, 60*time.Second, "all four READY", func(ns []wharf.ClusterNode) bool {
+		return count(ns, func(x wharf.ClusterNode) bool { return x.Status == "READY" }) == 4
+	})
+	waitPeers(t, w, 3, 60*time.Second)
+	m1.Kill9()
+	w.Kill9()
+	w.Restart(t)
+	alive := ms[1]
+	waitNodes(t, alive, 60*time.Second, "the restarted worker READY without m1", func(ns []wharf.ClusterNode) bool {
+		return byName(ns, "m1").Status == "DOWN" && byName(ns, "w1").Status == "READY" && len(ns) == 4
+	})
+	ec2 = ecsClient(t, alive)
+
 	// Without a quorum (a second manager killed), writes are refused with
 	// ECS's ServerException saying why.
-	for _, d := range ms {
-		if d != leader && d != other {
-			d.Kill9()
-		}
-	}
+	ms[2].Kill9()
 	start = time.Now()
 	for time.Since(start) < 60*time.Second {
 		_, err = ec2.RegisterTaskDefinition(ctx, webTaskDef("web"))
@@ -441,6 +458,23 @@ func TestClusterThreeManagersSurviveTheLeader(t *testing.T) {
 	// replica left.
 	if _, err := ec2.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("web:1")}); err != nil {
 		t.Fatalf("a read without quorum: %v", err)
+	}
+}
+
+// waitPeers waits until d's membership lists want managers.
+func waitPeers(t *testing.T, d *testutil.Node, want int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		data, err := os.ReadFile(filepath.Join(member.Dir(d.Root), "cluster.json"))
+		var m member.Membership
+		if err == nil && json.Unmarshal(data, &m) == nil && len(m.Peers) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s knows %d managers, not %d: %s", d.Netns, len(m.Peers), want, data)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 

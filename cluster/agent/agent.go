@@ -47,16 +47,53 @@ type Probe interface {
 
 // Agent registers and heartbeats one node.
 type Agent struct {
-	st    *state.Store
-	self  Self
-	probe Probe
-	log   *slog.Logger
-	now   func() time.Time
+	st       *state.Store
+	self     Self
+	probe    Probe
+	log      *slog.Logger
+	now      func() time.Time
+	managers func([]state.Node)
 }
 
+// Option configures an Agent.
+type Option func(*Agent)
+
+// WithManagers has the agent report the cluster's managers to f after it
+// registers and then every managersEvery: the node keeps them, so that
+// after a restart it dials every manager, not only those it knew when it
+// joined.
+func WithManagers(f func([]state.Node)) Option { return func(a *Agent) { a.managers = f } }
+
+// managersEvery is how often the managers are reported.
+const managersEvery = 15 * time.Second
+
 // New returns an agent for self on st.
-func New(st *state.Store, self Self, probe Probe, log *slog.Logger) *Agent {
-	return &Agent{st: st, self: self, probe: probe, log: log, now: time.Now}
+func New(st *state.Store, self Self, probe Probe, log *slog.Logger, opts ...Option) *Agent {
+	a := &Agent{st: st, self: self, probe: probe, log: log, now: time.Now}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
+
+// reportManagers passes the managers registered to the hook.
+func (a *Agent) reportManagers(ctx context.Context) {
+	if a.managers == nil {
+		return
+	}
+	ns, err := a.st.Nodes().List(ctx)
+	if err != nil {
+		return
+	}
+	var ms []state.Node
+	for _, n := range ns {
+		if n.Value.Manager {
+			ms = append(ms, n.Value)
+		}
+	}
+	if len(ms) > 0 {
+		a.managers(ms)
+	}
 }
 
 // Capacity is the node's CPU units (1024 per core) and memory in MiB.
@@ -85,9 +122,15 @@ func (a *Agent) Run(ctx context.Context) {
 		}
 	}
 	a.log.Info("cluster: node registered", "node", a.self.ID, "name", a.self.Name)
+	a.reportManagers(ctx)
+	lastReport := a.now()
 	t := time.NewTicker(Interval)
 	defer t.Stop()
 	for {
+		if a.now().Sub(lastReport) >= managersEvery {
+			a.reportManagers(ctx)
+			lastReport = a.now()
+		}
 		hb := state.Heartbeat{}
 		if a.probe != nil {
 			hb.Leader = a.probe.Leader()

@@ -71,8 +71,9 @@ type JoinServer struct {
 	Root string
 	CA   *pki.CA
 	Log  *slog.Logger
-	// mu serialises joins: each reads and rewrites the membership.
-	mu sync.Mutex
+	// Mu serialises the writers of the membership file (joins, the
+	// agent's UpdatePeers): each reads and rewrites it.
+	Mu *sync.Mutex
 }
 
 // ServeHTTP handles POST /join.
@@ -104,8 +105,8 @@ func writeErr(w http.ResponseWriter, err error) {
 }
 
 func (s *JoinServer) join(req JoinRequest) (*JoinResponse, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
 	m, err := Load(s.Root)
 	if err != nil {
 		return nil, err

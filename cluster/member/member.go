@@ -118,3 +118,22 @@ func (m *Membership) AddPeer(p Peer) {
 	}
 	m.Peers = append(m.Peers, p)
 }
+
+// UpdatePeers records the managers the cluster's state lists, keeping
+// those known before (a manager that is down is still one to dial), and
+// rewrites the membership only when something changed.
+func UpdatePeers(root string, peers []Peer) error {
+	m, err := Load(root)
+	if err != nil {
+		return err
+	}
+	before, _ := json.Marshal(m.Peers)
+	for _, p := range peers {
+		m.AddPeer(p)
+	}
+	after, _ := json.Marshal(m.Peers)
+	if string(before) == string(after) {
+		return nil
+	}
+	return m.Save(root)
+}

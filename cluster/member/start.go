@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,8 +41,18 @@ type Node struct {
 	TLS  *tls.Config
 	Conn *nats.Conn
 	Box  *natsbox.Box // managers only
-	// Token returns the join tokens (managers only).
+	root string
 	stop context.CancelFunc
+	// mu serialises the writers of the membership file.
+	mu sync.Mutex
+}
+
+// UpdatePeers records the managers the cluster's state lists (package
+// function UpdatePeers), serialised with joins.
+func (n *Node) UpdatePeers(peers []Peer) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return UpdatePeers(n.root, peers)
 }
 
 // Close stops the join endpoint and closes the NATS connection and the
@@ -96,7 +107,7 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the cluster's certificates: %w", err)
 	}
-	n := &Node{M: m, CA: ca, TLS: pki.NodeTLS(ca.Cert, cert, key)}
+	n := &Node{M: m, CA: ca, TLS: pki.NodeTLS(ca.Cert, cert, key), root: c.Root}
 	if m.Manager {
 		if err := n.startManager(c); err != nil {
 			return nil, err
@@ -147,7 +158,7 @@ func (n *Node) startManager(c Config) error {
 		return fmt.Errorf("the join endpoint: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go ServeJoin(ctx, l, n.TLS, &JoinServer{Root: c.Root, CA: n.CA, Log: c.Log})
+	go ServeJoin(ctx, l, n.TLS, &JoinServer{Root: c.Root, CA: n.CA, Log: c.Log, Mu: &n.mu})
 	n.Box, n.Conn, n.stop = box, box.Conn(), cancel
 	c.Log.Info("cluster manager listening", "node", n.M.NodeID, "join", n.M.Self.JoinAddr, "clients", n.M.Self.ClientAddr, "routes", n.M.Self.RouteAddr, "managers", n.M.Managers)
 	return nil

@@ -109,8 +109,22 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 		self.RouteAddr, self.ClientAddr, self.JoinAddr = n.M.Self.RouteAddr, n.M.Self.ClientAddr, n.M.Self.JoinAddr
 	}
 	actx, cancel := context.WithCancel(context.Background())
-	go agent.New(st, self, &nodeProbe{n: n, engine: engine}, log).Run(actx)
+	go agent.New(st, self, &nodeProbe{n: n, engine: engine}, log, agent.WithManagers(func(ms []state.Node) {
+		if err := n.UpdatePeers(managerPeers(ms)); err != nil {
+			log.Warn("cluster: keeping the managers' addresses", "err", err)
+		}
+	})).Run(actx)
 	return &clusterRuntime{node: n, store: st, nodes: agent.NewNodes(st), cancel: cancel}, nil
+}
+
+func managerPeers(ms []state.Node) []member.Peer {
+	out := make([]member.Peer, 0, len(ms))
+	for _, m := range ms {
+		if m.ClientAddr != "" && m.RouteAddr != "" {
+			out = append(out, member.Peer{ID: m.ID, JoinAddr: m.JoinAddr, ClientAddr: m.ClientAddr, RouteAddr: m.RouteAddr})
+		}
+	}
+	return out
 }
 
 // nodeProbe is what the heartbeat reports of this node.
