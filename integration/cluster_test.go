@@ -206,6 +206,21 @@ func TestClusterManagerAndWorkers(t *testing.T) {
 		t.Fatal("a worker printed join tokens")
 	}
 
+	// The table, as docker node ls has it.
+	table := m.MustWharf(t, "node", "ls")
+	for _, want := range []string{"MANAGER STATUS", "AVAILABILITY", "Leader", "w1", "zone=b", " *"} {
+		if !strings.Contains(table, want) {
+			t.Fatalf("node ls lacks %q:\n%s", want, table)
+		}
+	}
+
+	// A daemon started with a wrong token does not start, says why, and
+	// keeps no membership.
+	out, code := daemonOnce(t, workers[0], "--join", listen(m.Addr), "--cluster-token", pki.Token(byNameFP(t, token), pki.NewSecret()))
+	if code == 0 || !strings.Contains(out, "join token is not valid") {
+		t.Fatalf("a daemon with a wrong token: exit %d\n%s", code, out)
+	}
+
 	// A join with a wrong secret, or a token for another CA, is refused.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -459,6 +474,50 @@ func TestClusterThreeManagersSurviveTheLeader(t *testing.T) {
 	if _, err := ec2.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("web:1")}); err != nil {
 		t.Fatalf("a read without quorum: %v", err)
 	}
+}
+
+func byNameFP(t *testing.T, token string) string {
+	t.Helper()
+	fp, _, err := pki.ParseToken(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fp
+}
+
+// daemonOnce runs a second daemon, on directories of its own, in nd's
+// network namespace with extra args, waits for it to exit (it must, within
+// a minute) and returns its output and exit code; it checks that it left
+// no membership behind.
+func daemonOnce(t *testing.T, nd *testutil.Node, args ...string) (string, int) {
+	t.Helper()
+	base, err := os.MkdirTemp("/tmp", "wo-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, mp := range testutil.MountsUnder(base) {
+			_ = exec.Command("umount", "-l", mp).Run()
+		}
+		_ = os.RemoveAll(base)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	full := append([]string{"--net=/run/netns/" + nd.Netns, "--", testutil.BuildWharf(t), "daemon", "--root", filepath.Join(base, "r"),
+		"--exec-root", filepath.Join(base, "e"), "--bridge-name", testutil.RandomBridgeName(), "--bridge-subnet", testutil.FreeSubnet(t), "--http", ""}, args...)
+	out, err := exec.CommandContext(ctx, "nsenter", full...).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("the daemon did not exit: %s", out)
+	}
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	if _, err := os.Stat(filepath.Join(base, "r", "cluster", "cluster.json")); err == nil {
+		t.Errorf("a refused join left a membership")
+	}
+	return string(out), code
 }
 
 // waitPeers waits until d's membership lists want managers.
