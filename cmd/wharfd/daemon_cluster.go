@@ -74,6 +74,14 @@ func (c *clusterRuntime) handler() http.Handler {
 // when the daemon is in no cluster.
 func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, log *slog.Logger) (*clusterRuntime, error) {
 	c := cfg.clusterCfg
+	switch {
+	case c.init && c.join != "":
+		return nil, fmt.Errorf("--cluster-init and --join: a node creates a cluster or joins one")
+	case c.manager && c.join == "":
+		return nil, fmt.Errorf("--manager goes with --join")
+	case c.init && c.listen == "":
+		return nil, fmt.Errorf("--cluster-init needs --cluster-listen IP:PORT")
+	}
 	labels := map[string]string{}
 	for _, l := range c.labels {
 		k, v, ok := strings.Cut(l, "=")
