@@ -2,6 +2,7 @@ package integration
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -41,6 +42,19 @@ func TestNetnsHarness(t *testing.T) {
 		}
 		testutil.WaitTCP(t, net.JoinHostPort(nd.Addr.String(), "9280"), 30*time.Second)
 	}
+	// A daemon in no cluster answers ECS's calls with ECS's error, not
+	// another API's 404.
+	req, _ := http.NewRequest("POST", "http://"+net.JoinHostPort(nodes[0].Addr.String(), "9280")+"/", strings.NewReader("{}"))
+	req.Header.Set("X-Amz-Target", "AmazonEC2ContainerServiceV20141113.ListClusters")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 || res.Header.Get("X-Amzn-ErrorType") != "ClusterNotFoundException" {
+		t.Fatalf("ECS on a daemon in no cluster: %d %q", res.StatusCode, res.Header.Get("X-Amzn-ErrorType"))
+	}
+
 	// Node to node.
 	if out, err := nodes[0].Exec("sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 "+nodes[1].Addr.String()+" 9280"); err != nil {
 		t.Errorf("node 0 cannot reach node 1: %v: %s", err, out)

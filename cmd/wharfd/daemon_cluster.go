@@ -172,11 +172,11 @@ func withCluster(next, cl http.Handler) http.Handler {
 	})
 }
 
-// ecsHandler is ECS's API over the cluster's state, for --http (nil when
-// the daemon is in no cluster).
+// ecsHandler is ECS's API over the cluster's state, for --http (an
+// answer saying so when the daemon is in no cluster).
 func (c *clusterRuntime) ecsHandler(keys *identity.Keys, log *slog.Logger) http.Handler {
 	if c == nil {
-		return nil
+		return ecsapi.NoCluster()
 	}
 	return ecsapi.New(c.store, c.nodes, keys, ecsapi.WithLogger(log))
 }

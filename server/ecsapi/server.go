@@ -317,3 +317,13 @@ func epochPtr(t *time.Time) *epoch {
 	e := epoch(*t)
 	return &e
 }
+
+// NoCluster answers ECS's calls on a daemon that is in no cluster, with
+// ECS's error shape and what to do, rather than another API's 404.
+func NoCluster() http.Handler {
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Amzn-RequestId", newRequestID())
+		s.writeError(w, "", &apiError{typ: "ClusterNotFoundException", msg: "this wharf daemon is in no cluster: start it with --cluster-init or --join"})
+	})
+}
