@@ -57,6 +57,7 @@ bench: deps build
 	$(GO) run ./bench/fnbench -wharf $(BIN)
 	$(GO) run ./bench/dockerbench -wharf $(BIN)
 	$(GO) run ./bench/registrybench -wharf $(BIN)
+	$(GO) run ./bench/schedbench
 
 clean:
 	rm -rf bin

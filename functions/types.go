@@ -149,6 +149,13 @@ type InvokeInput struct {
 	Payload      []byte
 	Type         string // InvocationSync, InvocationEvent, InvocationDryRun
 	LogTail      bool   // X-Amz-Log-Type: Tail
+	// ClientContext is the invoking client's context (Lambda's
+	// ClientContext: a JSON object of client, env and custom fields),
+	// decoded from its base64 and on one line. A synchronous invocation
+	// hands it to the runtime as Lambda-Runtime-Client-Context; an Event
+	// invocation drops it, as Lambda passes it for synchronous
+	// invocations only.
+	ClientContext string
 	// RequestID is set by the service; callers leave it empty.
 	RequestID string
 }

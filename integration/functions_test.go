@@ -125,6 +125,41 @@ func TestFunctions(t *testing.T) {
 		}
 	})
 
+	t.Run("ClientContext", func(t *testing.T) {
+		// The aws SDK's ClientContext (base64 JSON) reaches a function
+		// built with aws-lambda-go as lambdacontext.ClientContext.
+		cc := `{"client":{"installation_id":"i-1","app_title":"wharf","app_version_code":"7","app_package_name":"p"},"env":{"locale":"fr"},"custom":{"k":"v"}}`
+		out, err := e.client.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("hello"), Payload: []byte(`{}`),
+			ClientContext: aws.String(base64.StdEncoding.EncodeToString([]byte(cc)))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			ClientContext struct {
+				Client struct {
+					InstallationID string `json:"installation_id"`
+					AppTitle       string `json:"app_title"`
+					AppVersionCode string `json:"app_version_code"`
+					AppPackageName string `json:"app_package_name"`
+				}
+				Env, Custom map[string]string
+			} `json:"clientContext"`
+		}
+		if err := json.Unmarshal(out.Payload, &r); err != nil {
+			t.Fatal(err)
+		}
+		c := r.ClientContext
+		if c.Client.InstallationID != "i-1" || c.Client.AppTitle != "wharf" || c.Client.AppVersionCode != "7" || c.Client.AppPackageName != "p" ||
+			c.Env["locale"] != "fr" || c.Custom["k"] != "v" {
+			t.Fatalf("the function saw %s", out.Payload)
+		}
+		_, err = e.client.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("hello"), Payload: []byte(`{}`), ClientContext: aws.String("not base64!")})
+		var bad *types.InvalidRequestContentException
+		if !errors.As(err, &bad) {
+			t.Fatalf("a client context that is not base64: %v", err)
+		}
+	})
+
 	t.Run("HandledErrorTimeoutOOMInit", func(t *testing.T) {
 		out, _ := e.invoke(t, "hello", `{"fail":"boom"}`)
 		if aws.ToString(out.FunctionError) == "" || !strings.Contains(string(out.Payload), "boom") {

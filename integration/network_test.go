@@ -307,7 +307,7 @@ func TestNetworkNoLeaks(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	if after := d.NetResources(t); after != before {
+	if after := d.WaitNetResources(t, before); after != before {
 		t.Errorf("after %d cycles: %s, before: %s", total, after, before)
 	}
 	if m := d.Mounts(); len(m) > 0 {
@@ -333,13 +333,13 @@ func TestNetworkNoLeaks(t *testing.T) {
 	}
 	want := before
 	want.Veths, want.NetNS, want.Leases, want.Listeners = before.Veths+1, before.NetNS+1, before.Leases+1, before.Listeners+1
-	if got := d.NetResources(t); got != want {
+	if got := d.WaitNetResources(t, want); got != want {
 		t.Errorf("after the crash: %s, want %s (only the re-adopted container's)", got, want)
 	}
 	// The dead container's address is free again and not handed out to
 	// anyone else while keep holds its own.
 	d.MustWharf(t, "rm", "-f", keep, gone)
-	if got := d.NetResources(t); got != before {
+	if got := d.WaitNetResources(t, before); got != before {
 		t.Errorf("after removing everything: %s, want %s", got, before)
 	}
 }

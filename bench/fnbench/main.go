@@ -84,6 +84,12 @@ type target struct {
 	// measure it (setup excluded from the time).
 	cold  func(ctx context.Context) (func() error, error)
 	close func()
+	// fresh, when set, makes a function nothing has run yet and returns
+	// how to invoke it with its log tail (the burst measure).
+	fresh func(ctx context.Context) (invokeTail, error)
+	// restart, when set, restarts the server and returns how long the
+	// first invocation took once it answered.
+	restart func(ctx context.Context) (time.Duration, error)
 	// pid is the server's process (0: none apart from this one), whose
 	// CPU time per invocation is reported.
 	pid int
@@ -175,7 +181,14 @@ func main() {
 	for _, t := range targets {
 		results = append(results, measure(t))
 	}
+	var bursts []burstResult
+	for _, t := range targets {
+		if t.fresh != nil {
+			bursts = append(bursts, burst(t))
+		}
+	}
 	floor := results[0]
+
 	fmt.Println("Columns: end to end from a client over HTTP on loopback (keep-alive), except the in-process line.")
 	fmt.Println("  floor service: plain HTTP invoke, no auth, bootstrap as a plain process behind a minimal Runtime API.")
 	fmt.Println("  wharf: SigV4-signed Invoke to the daemon's Lambda API, bootstrap in a container sandbox, logs and metrics.")
@@ -218,6 +231,7 @@ func main() {
 			fmt.Printf("  (%s refused concurrent invocations: %v)\n", r.name, r.c16Failed)
 		}
 	}
+	printBursts(bursts)
 }
 
 func ratio(a, b time.Duration) float64 {
@@ -506,11 +520,23 @@ func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort())
 	// A bridge and subnet of its own, so a live daemon is never touched.
 	bridge := fmt.Sprintf("wfb%x%d", os.Getpid()&0xfffff, i)
-	d := exec.Command(bin, "daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", *dlevel,
-		"--bridge-name", bridge, "--bridge-subnet", fmt.Sprintf("10.252.%d.0/24", 79+i), "--fn-spare-sandboxes", strconv.Itoa(spares))
-	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
-	d.Stdout, d.Stderr = logf, logf
-	if err := d.Start(); err != nil {
+	var d *exec.Cmd
+	startDaemon := func() error {
+		d = exec.Command(bin, "daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", *dlevel,
+			"--bridge-name", bridge, "--bridge-subnet", fmt.Sprintf("10.252.%d.0/24", 79+i), "--fn-spare-sandboxes", strconv.Itoa(spares))
+		logf, err := os.OpenFile(filepath.Join(dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		d.Stdout, d.Stderr = logf, logf
+		return d.Start()
+	}
+	stopDaemon := func() {
+		_ = d.Process.Signal(os.Interrupt)
+		_, _ = d.Process.Wait()
+	}
+	if err := startDaemon(); err != nil {
 		return nil, err
 	}
 	sock := "unix://" + filepath.Join(run, "wharf.sock")
@@ -518,8 +544,7 @@ func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 		if *dlog != "" {
 			_ = exec.Command("cp", filepath.Join(root, "functions", "logs", "hello.log"), *dlog+".hello").Run()
 		}
-		_ = d.Process.Signal(os.Interrupt)
-		_, _ = d.Process.Wait()
+		stopDaemon()
 		if *dlog != "" {
 			if b, err := os.ReadFile(filepath.Join(dir, "daemon.log")); err == nil {
 				_ = os.WriteFile(*dlog, b, 0o644)
@@ -602,9 +627,72 @@ func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 				return err
 			}, nil
 		},
+		fresh: func(ctx context.Context) (invokeTail, error) {
+			gen++
+			name := fmt.Sprintf("burst%d", gen)
+			in := map[string]any{"FunctionName": name, "Runtime": "provided.al2023", "Role": "arn:aws:iam::000000000000:role/x",
+				"Handler": "bootstrap", "MemorySize": 128, "Timeout": 10, "Code": map[string]any{"ZipFile": zipData}}
+			if _, err := c.do("POST", "/2015-03-31/functions", in, 201); err != nil {
+				return nil, err
+			}
+			if spares > 0 {
+				// As between cold starts: the spare taken by an earlier
+				// burst is restocked.
+				time.Sleep(400 * time.Millisecond)
+			}
+			return tailInvoke(func(payload []byte) ([]byte, string, error) {
+				return c.invokeTail("/2015-03-31/functions/"+name+"/invocations", payload)
+			}), nil
+		},
+		restart: func(ctx context.Context) (time.Duration, error) {
+			stopDaemon()
+			if err := startDaemon(); err != nil {
+				return 0, err
+			}
+			// From the moment the API answers (polled every 2 ms).
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if _, err := c.do("GET", "/2015-03-31/functions/hello", nil, 200); err == nil {
+					break
+				} else if time.Now().After(deadline) {
+					return 0, fmt.Errorf("the restarted daemon did not answer: %v", err)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			t0 := time.Now()
+			if err := inv(ctx, []byte(`{"key1":"v1"}`)); err != nil {
+				return 0, err
+			}
+			return time.Since(t0), nil
+		},
 		close: closeDaemon,
 		pid:   d.Process.Pid,
 	}, nil
+}
+
+// invokeTail invokes with X-Amz-Log-Type: Tail and returns the payload
+// and the X-Amz-Log-Result header.
+func (s *signer) invokeTail(path string, payload []byte) ([]byte, string, error) {
+	req, err := http.NewRequest("POST", s.base+path, bytes.NewReader(payload))
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Amz-Log-Type", "Tail")
+	sum := sha256.Sum256(payload)
+	if err := v4.NewSigner().SignHTTP(context.Background(), s.creds, req, hex.EncodeToString(sum[:]), "lambda", "us-east-1", time.Now()); err != nil {
+		return nil, "", err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return b, "", fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, b)
+	}
+	return b, resp.Header.Get("X-Amz-Log-Result"), nil
 }
 
 type signer struct {

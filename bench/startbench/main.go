@@ -1,6 +1,14 @@
 // Command startbench measures wharf's container start, exec and idle
 // memory cost side by side with the bare OCI runtime running an equivalent
-// bundle, and with docker and podman when they are installed. Every
+// bundle, and with docker and podman when they are installed. The bare
+// runtime's bundle is the spec wharf's generator (runtime/spec) wrote for
+// the benchmark's container: Docker's default confinement (moby's default
+// seccomp profile, Docker's default capability set, its masked and
+// read-only paths), with a new empty network namespace. wharf runs as
+// users type it, on the default bridge network, and with --network none;
+// the start table ends with issue 13's targets: run on the bridge at most
+// 1.5x the bare runtime, and the bridge (attach and detach included) at
+// most 5 ms over --network none. Every
 // measure runs round-robin in the same loop, in a new random order each
 // round, so machine noise hits all of them alike; the table prints medians,
 // p95 and ratios. The exec table has wharf's exec twice: on a daemon that
@@ -32,6 +40,7 @@ var (
 	n        = flag.Int("n", 30, "runs per measure")
 	idle     = flag.Int("idle", 10, "containers for the idle memory measure")
 	peers    = flag.Bool("peers", true, "also measure docker and podman when installed")
+	compare  = flag.String("compare", "", "another wharf binary (an older build) whose run is measured in the same rounds, on a daemon of its own")
 	settle   = flag.Duration("settle", 150*time.Millisecond, "pause after each command, so that no measure pays for work another command left behind")
 )
 
@@ -41,6 +50,9 @@ type measure struct {
 	// after runs untimed after each run (cleanup).
 	after func(i int)
 	times []time.Duration
+	// rounds holds the round of each time, to pair measures round by
+	// round.
+	rounds []int
 }
 
 func main() {
@@ -122,19 +134,38 @@ func main() {
 	cleanup(func() { benchutil.RemoveCgroups("wharf-bench") })
 
 	ms := []*measure{
-		{name: "wharf run --rm IMG true", cmd: func(int) *exec.Cmd {
-			return exec.Command(bin, "--host", "unix://"+sock, "run", "--rm", "--network", "none", "bench/busybox:1", "true")
+		{name: "wharf run --rm IMG true (bridge)", cmd: func(int) *exec.Cmd {
+			return exec.Command(bin, "--host", "unix://"+sock, "run", "--rm", "bench/busybox:1", "true")
 		}},
 		{name: rtName + " run (same spec)", cmd: func(i int) *exec.Cmd {
 			return exec.Command(rtPath, "--root", bareRoot, "run", "--bundle", eqBundle, "bare-"+strconv.Itoa(i))
 		}},
+		{name: "wharf run --rm --network none", cmd: func(int) *exec.Cmd {
+			return exec.Command(bin, "--host", "unix://"+sock, "run", "--rm", "--network", "none", "bench/busybox:1", "true")
+		}},
+	}
+	if *compare != "" {
+		old := benchutil.WharfBinary(*compare)
+		od := benchutil.StartDaemon(old, filepath.Join(dir, "o"), fmt.Sprintf("wso%x", os.Getpid()&0xffffff), "10.252.76.0/24")
+		benchutil.MustWharf(old, od.Sock, "import", tarPath, "bench/busybox:1")
+		ms = append(ms, &measure{name: "compare: run --rm IMG true (bridge)", cmd: func(int) *exec.Cmd {
+			return exec.Command(old, "--host", "unix://"+od.Sock, "run", "--rm", "bench/busybox:1", "true")
+		}}, &measure{name: "compare: run --rm --network none", cmd: func(int) *exec.Cmd {
+			return exec.Command(old, "--host", "unix://"+od.Sock, "run", "--rm", "--network", "none", "bench/busybox:1", "true")
+		}})
 	}
 	if *peers {
 		ms = append(ms, peerMeasures(dir, tarPath, cleanup)...)
 	}
 	fmt.Printf("start latency: %d runs each, round-robin in a shuffled order, runtime %s\n", *n, rtName)
+	fmt.Printf("  %s run (same spec): wharf's generated spec (%s) on a copy of the rootfs, in a new network namespace\n", rtName, confinement(spec))
 	runAll(ms, *n)
 	report(ms, 1)
+	targets(ms[0], ms[1], ms[2])
+	if *compare != "" {
+		fmt.Println("compare (" + *compare + "):")
+		targets(ms[3], ms[1], ms[4])
+	}
 
 	// exec: wharf exec vs the bare runtime's exec into the same container.
 	benchutil.MustWharf(bin, sock, "run", "-d", "--network", "none", "--name", "ex", "bench/busybox:1", "sleep", "100000")
@@ -211,6 +242,7 @@ func runAll(ms []*measure, n int) {
 			}
 			if i >= 0 {
 				m.times = append(m.times, d)
+				m.rounds = append(m.rounds, i)
 			}
 			time.Sleep(*settle)
 		}
@@ -230,6 +262,64 @@ func report(ms []*measure, base int) {
 		fmt.Printf("%-42s %10s %10s %11.2fx %11.2fx\n", m.name, benchutil.Ms(med), benchutil.Ms(benchutil.Quantile(m.times, 0.95)),
 			float64(med)/float64(ref), float64(first)/float64(med))
 	}
+}
+
+// targets prints issue 13's start targets: wharf run on the default
+// bridge at most 1.5x the bare runtime under the same confinement, and the
+// bridge at most 5 ms over --network none. The bridge's cost is the median
+// of the per-round differences (both ran in the same round), which machine
+// noise between rounds does not move, beside the difference of medians.
+func targets(bridge, bare, none *measure) {
+	mb, mr, mn := benchutil.Quantile(bridge.times, 0.5), benchutil.Quantile(bare.times, 0.5), benchutil.Quantile(none.times, 0.5)
+	if mb == 0 || mr == 0 || mn == 0 {
+		return
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	r := float64(mb) / float64(mr)
+	fmt.Printf("target: wharf run (bridge) <= 1.50x %s: %.2fx (%s vs %s) %s\n", shortName(bare.name), r, benchutil.Ms(mb), benchutil.Ms(mr), verdict(r <= 1.5))
+	rn := float64(mn) / float64(mr)
+	fmt.Printf("        (wharf run --network none: %.2fx)\n", rn)
+	at := map[int]time.Duration{}
+	for k, round := range none.rounds {
+		at[round] = none.times[k]
+	}
+	var diffs []time.Duration
+	for k, round := range bridge.rounds {
+		if t, ok := at[round]; ok {
+			diffs = append(diffs, bridge.times[k]-t)
+		}
+	}
+	paired := benchutil.Quantile(diffs, 0.5)
+	fmt.Printf("target: bridge over --network none <= 5ms: %+.1fms paired median (%+.1fms between medians) %s\n",
+		float64(paired.Microseconds())/1000, float64((mb-mn).Microseconds())/1000, verdict(paired <= 5*time.Millisecond))
+}
+
+// confinement says what the bare runtime's spec confines: the seccomp
+// profile's size, the capabilities, the masked and read-only paths.
+func confinement(spec map[string]any) string {
+	linux, _ := spec["linux"].(map[string]any)
+	var parts []string
+	if sc, ok := linux["seccomp"].(map[string]any); ok {
+		sys, _ := sc["syscalls"].([]any)
+		parts = append(parts, fmt.Sprintf("seccomp %v with %d rules", sc["defaultAction"], len(sys)))
+	} else {
+		parts = append(parts, "NO seccomp")
+	}
+	if p, ok := spec["process"].(map[string]any); ok {
+		if c, ok := p["capabilities"].(map[string]any); ok {
+			b, _ := c["bounding"].([]any)
+			parts = append(parts, fmt.Sprintf("%d capabilities", len(b)))
+		}
+	}
+	m, _ := linux["maskedPaths"].([]any)
+	ro, _ := linux["readonlyPaths"].([]any)
+	parts = append(parts, fmt.Sprintf("%d masked and %d read-only paths", len(m), len(ro)))
+	return strings.Join(parts, ", ")
 }
 
 func shortName(s string) string { f := strings.Fields(s); return f[0] }

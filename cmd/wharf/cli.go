@@ -27,6 +27,7 @@ var cliCommands = []namedCommand{
 	{"images", newImagesCommand}, {"pull", newPullCommand}, {"push", newPushCommand}, {"tag", newTagCommand},
 	{"rmi", newRmiCommand}, {"import", newImportCommand}, {"save", newSaveCommand}, {"load", newLoadCommand},
 	{"info", newInfoCommand}, {"version", newVersionCommand}, {"system", newSystemCommand},
+	{"build", newBuildCommand}, {"builder", newBuilderCommand},
 	{"container", newContainerCommand}, {"image", newImageCommand},
 	{"network", newNetworkCommand}, {"volume", newVolumeCommand}, {"port", newPortCommand},
 	{"fn", newFnCommand}, {"keys", newKeysCommand}, {"registry", newRegistryCommand},
@@ -69,6 +70,7 @@ func newImageCommand() *cobra.Command {
 		newPushCommand(), newTagCommand(), renamed(newRmiCommand(), "rm", "rmi"),
 		newImportCommand(), newSaveCommand(), newLoadCommand(),
 		renamed(newInspectCommand(), "inspect"), newHistoryCommand(), newImagePruneCommand(),
+		newBuildCommand(),
 	)
 	return c
 }

@@ -24,6 +24,7 @@ var deniedModules = []string{
 	"google.golang.org/protobuf",
 	"google.golang.org/grpc",
 	"github.com/moby/moby/",
+	"github.com/moby/buildkit",
 	"github.com/google/go-containerregistry",
 	"github.com/opencontainers/go-digest",
 	"github.com/miekg/dns",

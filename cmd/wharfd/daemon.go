@@ -217,6 +217,10 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err := d.engine.Restore(ctx); err != nil {
 		return fmt.Errorf("restoring containers: %w", err)
 	}
+	builder, err := newBuilder(ctx, cfg.root, d.images, d.engine, log)
+	if err != nil {
+		return err
+	}
 
 	nb, err := startNATS(cfg.root, cfg.natsCfg, log)
 	if err != nil {
@@ -247,9 +251,9 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	_ = os.Chmod(sock, 0o660)
 	_ = os.WriteFile(filepath.Join(cfg.execRoot, "wharf.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644)
-	docker := dockerapi.New(d.engine, d.images, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.networks, d.engine), dockerapi.WithVolumes(d.volumes))
+	docker := dockerapi.New(d.engine, d.images, d, dockerapi.WithLogger(log), dockerapi.WithNetworks(d.networks, d.engine), dockerapi.WithVolumes(d.volumes), dockerapi.WithBuilder(builder))
 	defer docker.Close()
-	native := nativeapi.New(d.engine, d.images, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes))
+	native := nativeapi.New(d.engine, d.images, d, log, nativeapi.WithNetworks(d.networks, d.engine), nativeapi.WithVolumes(d.volumes), nativeapi.WithBuilder(builder))
 	srv := &http.Server{Handler: apiMux(withCluster(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), cl.handler()), docker), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

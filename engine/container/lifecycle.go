@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -416,6 +417,12 @@ type RemoveOptions struct {
 	// RemoveVolumes also removes the container's anonymous volumes (rm
 	// -v); --rm containers always do.
 	RemoveVolumes bool
+	// TakeUpper, when set, is where the container's writable layer (its
+	// overlay upper directory) is moved instead of being deleted, once
+	// the root filesystem is unmounted: a build makes its step's layer
+	// from it. It must be a path on the daemon root's filesystem that
+	// does not exist yet.
+	TakeUpper string
 }
 
 // Remove deletes a container and its writable layer. A running container
@@ -464,17 +471,25 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	e.mu.Unlock()
 	en.rec.Unlock()
 
-	_ = e.unmountRootfs(ctx, id)
+	unmountErr := e.unmountRootfs(ctx, id)
 	e.teardownNetwork(ctx, id)
 	e.releaseVolumes(context.WithoutCancel(ctx), en.c, o.RemoveVolumes || en.c.HostConfig.AutoRemove)
 	var firstErr error
+	if o.TakeUpper != "" {
+		// The layer is read once nothing is mounted on it any more.
+		if unmountErr != nil {
+			firstErr = fmt.Errorf("writable layer of %s: %w", id, unmountErr)
+		} else if err := os.Rename(filepath.Join(e.dir(id), "upper"), o.TakeUpper); err != nil {
+			firstErr = fmt.Errorf("writable layer of %s: %w", id, err)
+		}
+	}
 	if rt := e.runtimes[en.c.Runtime]; rt != nil {
 		if err := rt.Delete(context.WithoutCancel(ctx), id); errdefs.IsConflict(err) {
 			// Its process outlived the exit the engine recorded (a
 			// supervisor that stopped answering): the record is gone
 			// all the same.
 			e.log.Warn("removed a container whose process still runs", "container", id, "err", err)
-		} else {
+		} else if firstErr == nil {
 			firstErr = err
 		}
 	}

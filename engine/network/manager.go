@@ -6,11 +6,24 @@
 //
 // On-disk layout:
 //
-//	<root>/network/state.json    every network (with its address pool and
-//	                             leases) and every sandbox of a running
-//	                             container, rewritten atomically on change
-//	<exec-root>/netns/<id[:16]>  bind mount pinning a container's network
-//	                             namespace while the container runs
+//	<root>/network/state.json         every network with its address
+//	                                  pools (no leases), rewritten
+//	                                  atomically and durably on change
+//	<exec-root>/network/sandbox.json  every sandbox of a running container
+//	                                  and where each pool last handed out
+//	                                  an address, rewritten atomically but
+//	                                  not durably on change
+//	<exec-root>/netns/<id[:16]>       bind mount pinning a container's
+//	                                  network namespace while it runs
+//
+// The leases are not written: they are the sandboxes' addresses, rebuilt
+// from sandbox.json at load. Sandboxes live no longer than the host's
+// uptime, as the exec-root (a tmpfs) does, so their file needs to be whole
+// for a restarted daemon, not durable: a host crash ends every container
+// and Restore frees whatever the file still names. Keeping them apart
+// from the networks takes the two fsyncs of a durable write off every
+// container start and exit. A state.json of an older daemon, with the
+// sandboxes in it, is read once when there is no sandbox.json yet.
 //
 // Lifecycle of a sandbox: Setup (before the container starts: lease the
 // addresses, create and pin the namespace, add the veths, publish the
@@ -244,6 +257,13 @@ type state struct {
 	Sandboxes map[string]*Sandbox
 }
 
+// sandboxState is sandbox.json: the sandboxes, and the Last address of
+// each pool by network ID (IPv6 pools under "<id>/6").
+type sandboxState struct {
+	Sandboxes map[string]*Sandbox
+	Last      map[string]netip.Addr `json:",omitempty"`
+}
+
 // Manager is the network driver of one daemon.
 type Manager struct {
 	root, execRoot string
@@ -258,6 +278,11 @@ type Manager struct {
 	st        state
 	dns       map[string]*dnsServer // by network ID
 	listeners map[string][]io.Closer
+	// unplugging holds the host veths Teardown is deleting in the
+	// background, each with a channel closed once it is gone; unplugged
+	// waits for them all.
+	unplugging map[string]chan struct{}
+	unplugged  sync.WaitGroup
 }
 
 // Option configures a Manager.
@@ -297,7 +322,7 @@ func New(root, execRoot string, opts ...Option) (*Manager, error) {
 		root: filepath.Join(root, "network"), execRoot: execRoot, log: slog.Default(),
 		defBridge: DefaultBridgeName, defSubnet: netip.MustParsePrefix(DefaultBridgeSubnet),
 		resolvConf: "/etc/resolv.conf",
-		dns:        map[string]*dnsServer{}, listeners: map[string][]io.Closer{},
+		dns:        map[string]*dnsServer{}, listeners: map[string][]io.Closer{}, unplugging: map[string]chan struct{}{},
 		st: state{Networks: map[string]*Network{}, Sandboxes: map[string]*Sandbox{}},
 	}
 	for _, o := range opts {
@@ -306,7 +331,7 @@ func New(root, execRoot string, opts ...Option) (*Manager, error) {
 	if len(m.defBridge) == 0 || len(m.defBridge) > 15 {
 		return nil, fmt.Errorf("invalid bridge name %q (1 to 15 characters): %w", m.defBridge, errdefs.ErrInvalidArgument)
 	}
-	for _, d := range []string{m.root, m.netnsDir()} {
+	for _, d := range []string{m.root, m.netnsDir(), filepath.Dir(m.sandboxPath())} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
@@ -320,10 +345,10 @@ func New(root, execRoot string, opts ...Option) (*Manager, error) {
 		if m.st.Networks == nil {
 			m.st.Networks = map[string]*Network{}
 		}
-		if m.st.Sandboxes == nil {
-			m.st.Sandboxes = map[string]*Sandbox{}
-		}
 	case !os.IsNotExist(err):
+		return nil, err
+	}
+	if err := m.loadSandboxes(); err != nil {
 		return nil, err
 	}
 	if err := m.ensurePredefined(); err != nil {
@@ -348,11 +373,97 @@ func New(root, execRoot string, opts ...Option) (*Manager, error) {
 	if err := m.applyMasquerade(); err != nil {
 		return nil, err
 	}
+	if err := m.saveSandboxesLocked(); err != nil {
+		return nil, err
+	}
 	return m, m.saveLocked()
 }
 
 func (m *Manager) statePath() string { return filepath.Join(m.root, "state.json") }
-func (m *Manager) netnsDir() string  { return filepath.Join(m.execRoot, "netns") }
+
+// sandboxPath is sandbox.json, on the exec-root.
+func (m *Manager) sandboxPath() string { return filepath.Join(m.execRoot, "network", "sandbox.json") }
+
+// loadSandboxes reads sandbox.json (or, the first time, the sandboxes an
+// older daemon kept in state.json) and rebuilds every pool's leases and
+// last address from it. A sandbox.json that does not parse is set aside:
+// what it named is freed as leaked by Restore (its namespaces and veths
+// are found on disk and on the bridges).
+func (m *Manager) loadSandboxes() error {
+	var ss sandboxState
+	data, err := os.ReadFile(m.sandboxPath())
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(data, &ss); err != nil {
+			m.log.Warn("network sandbox state does not parse; freeing what it held", "path", m.sandboxPath(), "err", err)
+			_, _ = atomicfile.SetAside(m.sandboxPath(), time.Now())
+			ss = sandboxState{}
+		}
+	case os.IsNotExist(err):
+		// An older daemon's state.json holds its sandboxes and leases.
+		ss.Sandboxes = m.st.Sandboxes
+		for id, n := range m.st.Networks {
+			if n.Pool != nil && n.Pool.Last.IsValid() {
+				if ss.Last == nil {
+					ss.Last = map[string]netip.Addr{}
+				}
+				ss.Last[id] = n.Pool.Last
+			}
+		}
+	default:
+		return err
+	}
+	m.st.Sandboxes = ss.Sandboxes
+	if m.st.Sandboxes == nil {
+		m.st.Sandboxes = map[string]*Sandbox{}
+	}
+	for id, n := range m.st.Networks {
+		if n.Pool != nil {
+			n.Pool.Leases, n.Pool.Last = map[netip.Addr]string{}, ss.Last[id]
+		}
+		if n.Pool6 != nil {
+			n.Pool6.Leases, n.Pool6.Last = map[netip.Addr]string{}, ss.Last[id+"/6"]
+		}
+	}
+	for cid, sb := range m.st.Sandboxes {
+		for _, ep := range sb.Endpoints {
+			n := m.st.Networks[ep.NetworkID]
+			if n == nil {
+				continue
+			}
+			if n.Pool != nil && ep.IP.IsValid() {
+				n.Pool.Leases[ep.IP] = cid
+			}
+			if n.Pool6 != nil && ep.IP6.IsValid() {
+				n.Pool6.Leases[ep.IP6] = cid
+			}
+		}
+	}
+	return nil
+}
+
+// saveSandboxesLocked writes sandbox.json: atomically, not durably (see
+// the package doc).
+func (m *Manager) saveSandboxesLocked() error {
+	ss := sandboxState{Sandboxes: m.st.Sandboxes}
+	for id, n := range m.st.Networks {
+		for key, p := range map[string]*Pool{id: n.Pool, id + "/6": n.Pool6} {
+			if p != nil && p.Last.IsValid() {
+				if ss.Last == nil {
+					ss.Last = map[string]netip.Addr{}
+				}
+				ss.Last[key] = p.Last
+			}
+		}
+	}
+	data, err := json.Marshal(&ss)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(m.sandboxPath(), data, 0o600, atomicfile.NoSync())
+}
+
+func (m *Manager) netnsDir() string { return filepath.Join(m.execRoot, "netns") }
 
 // NetNSPath is where the namespace of a container is pinned.
 func (m *Manager) NetNSPath(containerID string) string {
@@ -415,9 +526,23 @@ func (m *Manager) anySandboxOn(netID string) bool {
 	return false
 }
 
-// saveLocked writes the state atomically and durably (internal/atomicfile).
+// saveLocked writes the networks atomically and durably
+// (internal/atomicfile), without the leases and last addresses, which
+// sandbox.json holds.
 func (m *Manager) saveLocked() error {
-	data, err := json.MarshalIndent(&m.st, "", "  ")
+	st := state{Networks: make(map[string]*Network, len(m.st.Networks))}
+	for id, n := range m.st.Networks {
+		cp := *n
+		for _, p := range []**Pool{&cp.Pool, &cp.Pool6} {
+			if *p != nil {
+				q := **p
+				q.Leases, q.Last = nil, netip.Addr{}
+				*p = &q
+			}
+		}
+		st.Networks[id] = &cp
+	}
+	data, err := json.MarshalIndent(&st, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -557,9 +682,11 @@ func (m *Manager) Prune(ctx context.Context, inUse func(*Network) bool) ([]strin
 	return removed, nil
 }
 
-// Close stops the DNS servers and the published ports. Sandboxes, bridges
-// and namespaces stay for the containers that keep running.
+// Close stops the DNS servers and the published ports, and waits for the
+// veths Teardown was deleting. Sandboxes, bridges and namespaces stay for
+// the containers that keep running.
 func (m *Manager) Close() {
+	m.unplugged.Wait()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for id := range m.dns {

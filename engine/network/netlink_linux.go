@@ -114,7 +114,10 @@ func deleteLink(name string) error {
 		}
 		return err
 	}
-	return netlink.LinkDel(l)
+	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return err
+	}
+	return nil
 }
 
 // createNetNS creates a network namespace kept alive by a bind mount at

@@ -183,7 +183,7 @@ func (m *Manager) Setup(ctx context.Context, c SandboxConfig) (_ *Sandbox, err e
 		sb.Endpoints = append(sb.Endpoints, ep)
 	}
 	m.st.Sandboxes[c.ContainerID] = sb
-	serr := m.saveLocked()
+	serr := m.saveSandboxesLocked()
 	m.mu.Unlock()
 	defer func() {
 		if err != nil {
@@ -198,7 +198,7 @@ func (m *Manager) Setup(ctx context.Context, c SandboxConfig) (_ *Sandbox, err e
 	}
 	routed := false
 	for _, ep := range eps {
-		if err := m.plug(sb.NetNS, ep, &routed); err != nil {
+		if err := m.plug(ctx, sb.NetNS, ep, &routed); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +209,7 @@ func (m *Manager) Setup(ctx context.Context, c SandboxConfig) (_ *Sandbox, err e
 	if len(bound) > 0 {
 		// The bound ports are recorded so that a restarted daemon binds
 		// the same ones again for this container.
-		serr = m.saveLocked()
+		serr = m.saveSandboxesLocked()
 	}
 	out := sb.clone()
 	m.mu.Unlock()
@@ -304,7 +304,10 @@ func (m *Manager) releaseLocked(ep *Endpoint) {
 
 // plug creates the endpoint's veth; the first endpoint with a gateway
 // gets the default route.
-func (m *Manager) plug(nsPath string, ep *Endpoint, routed *bool) error {
+func (m *Manager) plug(ctx context.Context, nsPath string, ep *Endpoint, routed *bool) error {
+	if err := m.waitUnplugged(ctx, ep.HostVeth); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	n := m.st.Networks[ep.NetworkID]
 	var bridge string
@@ -392,25 +395,77 @@ func (m *Manager) Teardown(ctx context.Context, containerID string) error {
 			m.releaseLocked(ep)
 		}
 		delete(m.st.Sandboxes, containerID)
-		serr = m.saveLocked()
+		serr = m.saveSandboxesLocked()
 	}
 	m.mu.Unlock()
 	for _, l := range ls {
 		_ = l.Close()
 	}
 	var errs []error
-	if sb != nil {
-		for _, ep := range sb.Endpoints {
-			if err := deleteLink(ep.HostVeth); err != nil {
-				errs = append(errs, fmt.Errorf("deleting %s: %w", ep.HostVeth, err))
-			}
-		}
-	}
 	if err := removeNetNS(m.NetNSPath(containerID)); err != nil {
 		errs = append(errs, err)
 	}
+	if sb != nil {
+		m.unplug(sb.Endpoints)
+	}
 	errs = append(errs, serr)
 	return errors.Join(errs...)
+}
+
+// unplug deletes the host veths of endpoints whose addresses are already
+// free, in the background. Deleting a veth waits for an RCU grace period
+// (milliseconds on an idle host, tens of them on a busy one), which would
+// otherwise sit between a container's exit and its exit being recorded.
+// Nothing needs it gone at once: its namespace is unpinned and, with no
+// process left in it, dying, and a new container that gets the address
+// gets its own veth, whose MAC the bridge learns anew. A veth outlives
+// its namespace only when another container joined that namespace
+// (--network container:), which this deletion covers. plug waits for the
+// deletion of a name it reuses (the same container started again); a
+// daemon that stops first leaves the kernel or Restore to remove it.
+func (m *Manager) unplug(eps []*Endpoint) {
+	m.mu.Lock()
+	var names []string
+	var done []chan struct{}
+	for _, ep := range eps {
+		if _, ok := m.unplugging[ep.HostVeth]; ok {
+			continue
+		}
+		ch := make(chan struct{})
+		m.unplugging[ep.HostVeth] = ch
+		names, done = append(names, ep.HostVeth), append(done, ch)
+	}
+	m.unplugged.Add(len(names))
+	m.mu.Unlock()
+	for i, name := range names {
+		go func() {
+			defer m.unplugged.Done()
+			if err := deleteLink(name); err != nil {
+				m.log.Warn("deleting a container's veth", "veth", name, "err", err)
+			}
+			m.mu.Lock()
+			delete(m.unplugging, name)
+			m.mu.Unlock()
+			close(done[i])
+		}()
+	}
+}
+
+// waitUnplugged waits until the veth name, if Teardown is deleting it, is
+// gone.
+func (m *Manager) waitUnplugged(ctx context.Context, name string) error {
+	m.mu.Lock()
+	ch := m.unplugging[name]
+	m.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Connect attaches a running container's sandbox to one more network.
@@ -434,7 +489,7 @@ func (m *Manager) Connect(ctx context.Context, containerID string, ec EndpointCo
 	}
 	nsPath := sb.NetNS
 	m.mu.Unlock()
-	if err := m.plug(nsPath, ep, &routed); err != nil {
+	if err := m.plug(ctx, nsPath, ep, &routed); err != nil {
 		m.mu.Lock()
 		m.releaseLocked(ep)
 		m.mu.Unlock()
@@ -449,7 +504,7 @@ func (m *Manager) Connect(ctx context.Context, containerID string, ec EndpointCo
 	}
 	sb.Endpoints = append(sb.Endpoints, ep)
 	cp := *ep
-	return &cp, m.saveLocked()
+	return &cp, m.saveSandboxesLocked()
 }
 
 // Disconnect detaches a running container from a network.
@@ -478,7 +533,7 @@ func (m *Manager) Disconnect(ctx context.Context, containerID, network string) e
 		return fmt.Errorf("container %.12s is not connected to network %s: %w", containerID, n.Name, errdefs.ErrNotFound)
 	}
 	m.releaseLocked(ep)
-	serr := m.saveLocked()
+	serr := m.saveSandboxesLocked()
 	m.mu.Unlock()
 	if err := deleteLink(ep.HostVeth); err != nil {
 		return err
@@ -527,7 +582,7 @@ func (m *Manager) Restore(ctx context.Context, running func(containerID string) 
 		}
 	}
 	m.mu.Lock()
-	serr := m.saveLocked()
+	serr := m.saveSandboxesLocked()
 	m.mu.Unlock()
 	keptNS := map[string]bool{}
 	keptVeth := map[string]bool{}

@@ -44,6 +44,8 @@ func (e *Engine) Invoke(ctx context.Context, in functions.InvokeInput) (*functio
 		}
 		in.RequestID = newRequestID()
 		in.Qualifier = version
+		// Lambda passes a client context to synchronous invocations only.
+		in.ClientContext = ""
 		if err := q.Enqueue(ctx, in); err != nil {
 			return nil, err
 		}
@@ -130,6 +132,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *functions.Config, version st
 	res, err := e.invokeOn(tctx, inst, runtimeapi.Invocation{
 		RequestID: reqID, Payload: in.Payload, Deadline: start.Add(time.Duration(c.Timeout) * time.Second),
 		FunctionARN: c.FunctionArn, TraceID: fmt.Sprintf("Root=1-%08x-%s", start.Unix(), reqID[:24]),
+		ClientContext: in.ClientContext,
 	})
 	cancel()
 	dur := time.Since(start)

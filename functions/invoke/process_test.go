@@ -2,6 +2,8 @@ package invoke_test
 
 import (
 	"context"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -36,6 +38,18 @@ func TestRealBootstrap(t *testing.T) {
 	if _, r2 := invokeJSON(t, e, "hello", "", `{"key1":"v2"}`); r2.Pid != r.Pid || r2.Echo != "v2" {
 		t.Fatalf("warm ran elsewhere: %+v", r2)
 	}
+	// A client context reaches aws-lambda-go's lambdacontext.ClientContext.
+	cc := `{"client":{"installation_id":"i-1","app_title":"wharf","app_version_code":"7","app_package_name":"p"},"env":{"locale":"fr"},"custom":{"k":"v"}}`
+	ccOut, err := e.Invoke(ctx, functions.InvokeInput{FunctionName: "hello", Payload: []byte(`{}`), ClientContext: cc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ccReply struct {
+		ClientContext json.RawMessage `json:"clientContext"`
+	}
+	if err := json.Unmarshal(ccOut.Payload, &ccReply); err != nil || !jsonEqual(t, ccReply.ClientContext, strings.Replace(cc, `"client"`, `"Client"`, 1)) {
+		t.Fatalf("the function saw client context %s, want %s (%v)", ccReply.ClientContext, cc, err)
+	}
 	if out, _ := invokeJSON(t, e, "hello", "", `{"fail":"boom"}`); out.FunctionError == "" || !strings.Contains(string(out.Payload), "boom") {
 		t.Fatalf("function error: %s", out.Payload)
 	}
@@ -48,4 +62,17 @@ func TestRealBootstrap(t *testing.T) {
 	if out, _ := invokeJSON(t, e, "crasher", "", `{}`); !strings.Contains(string(out.Payload), "Runtime.ExitError") {
 		t.Fatalf("init crash: %s", out.Payload)
 	}
+}
+
+// jsonEqual reports whether two JSON documents hold the same values.
+func jsonEqual(t *testing.T, a []byte, b string) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		return false
+	}
+	if err := json.Unmarshal([]byte(b), &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
 }

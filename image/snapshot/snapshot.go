@@ -164,6 +164,54 @@ func (s *Snapshotter) Unpack(ctx context.Context, chainID, diffID string, r io.R
 	return info, false, nil
 }
 
+// ApplyNew applies the uncompressed layer tar r on top of the chain
+// parent ("" for a first layer) when its diffID is not known in advance,
+// as for a layer a build just made: the chain ID follows from the diffID
+// the tar hashes to. An existing snapshot of that chain is kept and the
+// new copy discarded.
+func (s *Snapshotter) ApplyNew(ctx context.Context, parent string, r io.Reader) (Info, error) {
+	tmp, err := os.MkdirTemp(filepath.Join(s.root, ".tmp"), "apply-")
+	if err != nil {
+		return Info{}, fmt.Errorf("snapshot: %w", err)
+	}
+	defer os.RemoveAll(tmp) // no-op after a successful rename
+	fsDir := filepath.Join(tmp, "fs")
+	if err := os.Mkdir(fsDir, 0o755); err != nil {
+		return Info{}, fmt.Errorf("snapshot: %w", err)
+	}
+	diffID, size, err := unpack.Apply(ctx, fsDir, r)
+	if err != nil {
+		return Info{}, err
+	}
+	chainID := diffID
+	if parent != "" {
+		chainID = ChainID([]string{parent, diffID})[1]
+	}
+	if info, err := s.Stat(chainID); err == nil {
+		return info, nil
+	}
+	final, err := s.dir(chainID)
+	if err != nil {
+		return Info{}, err
+	}
+	info := Info{ChainID: chainID, DiffID: diffID, Size: size}
+	b, _ := json.Marshal(info)
+	if err := os.WriteFile(filepath.Join(tmp, "meta.json"), b, 0o600); err != nil {
+		return Info{}, fmt.Errorf("snapshot: %w", err)
+	}
+	if f, err := os.Open(tmp); err == nil {
+		_ = unix.Syncfs(int(f.Fd()))
+		f.Close()
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		if info2, err2 := s.Stat(chainID); err2 == nil {
+			return info2, nil
+		}
+		return Info{}, fmt.Errorf("snapshot: commit %s: %w", chainID, err)
+	}
+	return info, nil
+}
+
 // Remove deletes a layer; a missing layer is not an error.
 func (s *Snapshotter) Remove(chainID string) error {
 	d, err := s.dir(chainID)

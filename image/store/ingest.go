@@ -66,6 +66,7 @@ type ingestReq struct {
 	progress    func(Progress)
 	tags        []string // familiar tags to point at the image
 	repoDigest  string   // familiar "name@digest" to add; "" none
+	buildCache  bool     // an image only builds need (build.go)
 }
 
 // ingest stores the config, every layer blob and snapshot, the manifest,
@@ -203,7 +204,9 @@ func (s *Store) ingest(ctx context.Context, req ingestReq) (*Image, error) {
 			return nil, err
 		}
 	}
+	rec.BuildCache = req.buildCache
 	if old := s.records[id]; old != nil {
+		rec.BuildCache = req.buildCache && old.BuildCache
 		// Same config already stored: keep its repo digests, but refresh
 		// the manifest so that a later push sends what we just received.
 		rec.RepoDigests = old.RepoDigests

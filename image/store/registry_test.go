@@ -35,7 +35,8 @@ func roundTrip(t *testing.T, host string) {
 		t.Fatal(err)
 	}
 	var pushed []Progress
-	if err := s.Push(ctx, ref, func(p Progress) { pushed = append(pushed, p) }); err != nil {
+	res, err := s.Push(ctx, ref, func(p Progress) { pushed = append(pushed, p) })
+	if err != nil {
 		t.Fatalf("push: %v", err)
 	}
 	if len(pushed) == 0 || pushed[len(pushed)-1].Action != "Pushed" {
@@ -46,9 +47,14 @@ func roundTrip(t *testing.T, host string) {
 		t.Fatalf("RepoDigests after push = %v", got.RepoDigests)
 	}
 	repoDigest := got.RepoDigests[0]
+	// The push names the manifest: its digest, and its size in bytes as
+	// the registry serves it (docker push prints both).
+	if size, err := s.content.Size(res.Digest); err != nil || host+"/test/busybox@"+res.Digest != repoDigest || res.Size != size {
+		t.Errorf("push result %+v (manifest %d bytes, %v), RepoDigests %v", res, size, err, got.RepoDigests)
+	}
 	// A second push finds the layer already there.
 	pushed = nil
-	if err := s.Push(ctx, ref, func(p Progress) { pushed = append(pushed, p) }); err != nil {
+	if _, err := s.Push(ctx, ref, func(p Progress) { pushed = append(pushed, p) }); err != nil {
 		t.Fatal(err)
 	}
 	if pushed[len(pushed)-1].Action != "Layer already exists" {

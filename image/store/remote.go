@@ -100,21 +100,37 @@ func (s *Store) Pull(ctx context.Context, ref string, progress func(Progress)) (
 	return s.ingest(ctx, req)
 }
 
+// Pushed is what a push stored in the registry: the manifest's digest
+// and its size in bytes (what `docker push` prints as "size").
+type Pushed struct {
+	Digest string
+	Size   int64
+}
+
 // Push uploads the local image named ref to its registry, with progress
 // per layer, and records the pushed name@digest in RepoDigests.
-func (s *Store) Push(ctx context.Context, ref string, progress func(Progress)) error {
+func (s *Store) Push(ctx context.Context, ref string, progress func(Progress)) (Pushed, error) {
 	if progress == nil {
 		progress = func(Progress) {}
 	}
+	// remote.Write uploads layers in parallel, and callers write each
+	// message to one response stream: one message at a time.
+	var progressMu sync.Mutex
+	report := progress
+	progress = func(p Progress) {
+		progressMu.Lock()
+		defer progressMu.Unlock()
+		report(p)
+	}
 	r, err := s.remoteRef(ref)
 	if err != nil {
-		return err
+		return Pushed{}, err
 	}
 	s.mu.Lock()
 	rec, _, err := s.resolveLocked(ref)
 	s.mu.Unlock()
 	if err != nil {
-		return err
+		return Pushed{}, err
 	}
 	var mu sync.Mutex
 	opened := map[string]bool{}
@@ -131,12 +147,16 @@ func (s *Store) Push(ctx context.Context, ref string, progress func(Progress)) e
 	}}
 	img, err := partial.CompressedToImage(si)
 	if err != nil {
-		return fmt.Errorf("push %s: %w", ref, err)
+		return Pushed{}, fmt.Errorf("push %s: %w", ref, err)
 	}
 	release := s.lease(append([]string{rec.ID, rec.Manifest}, layerDigests(rec)...)...)
 	defer release()
 	if err := remote.Write(r, img, s.remoteOpts(ctx)...); err != nil {
-		return remoteErr("push", ref, err)
+		return Pushed{}, remoteErr("push", ref, err)
+	}
+	pushed := Pushed{Digest: rec.Manifest}
+	if raw, err := img.RawManifest(); err == nil {
+		pushed.Size = int64(len(raw))
 	}
 	for _, l := range rec.Layers {
 		if opened[l.Digest] {
@@ -150,9 +170,9 @@ func (s *Store) Push(ctx context.Context, ref string, progress func(Progress)) e
 	defer s.mu.Unlock()
 	if cur := s.records[rec.ID]; cur != nil && !contains(cur.RepoDigests, rd) {
 		cur.RepoDigests = append(cur.RepoDigests, rd)
-		return s.saveRecordLocked(cur)
+		return pushed, s.saveRecordLocked(cur)
 	}
-	return nil
+	return pushed, nil
 }
 
 func layerDigests(r *record) []string {

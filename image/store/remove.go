@@ -143,7 +143,7 @@ func (s *Store) Prune(ctx context.Context, all bool, inUse func(imageID string) 
 	changedTags := false
 	for _, id := range ids {
 		tags := s.tagsOfLocked(id)
-		if inUse(id) || (!all && len(tags) > 0) || s.internalTagLocked(id) {
+		if inUse(id) || (!all && len(tags) > 0) || s.internalTagLocked(id) || (s.records[id].BuildCache && len(tags) == 0) {
 			continue
 		}
 		for _, t := range tags {
@@ -176,6 +176,7 @@ func (s *Store) gcLocked() ([]string, uint64, error) {
 	for k := range s.leases {
 		keep[k] = true
 	}
+	s.cacheRootsLocked(keep)
 	for _, r := range s.records {
 		keep[r.ID] = true
 		keep[r.Manifest] = true

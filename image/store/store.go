@@ -111,6 +111,9 @@ type record struct {
 	LayerMediaTypes   []types.MediaType `json:"layerMediaTypes"`
 	Created           time.Time         `json:"created"`
 	Size              int64             `json:"size"`
+	// BuildCache marks an image a build committed for its own steps
+	// (build.go).
+	BuildCache bool `json:"buildCache,omitempty"`
 }
 
 // Option configures a Store.
@@ -363,6 +366,9 @@ func (s *Store) List(ctx context.Context) ([]*Image, error) {
 		img, err := s.imageLocked(r)
 		if err != nil {
 			return nil, err
+		}
+		if r.BuildCache && len(img.RepoTags) == 0 {
+			continue
 		}
 		if s.internalTagLocked(r.ID) {
 			if img.RepoTags = s.userTags(img.RepoTags); len(img.RepoTags) == 0 {

@@ -127,6 +127,7 @@ func Extract(ctx context.Context, root *os.File, r io.Reader, o ExtractOptions) 
 // run applies every entry of the tar read from r and returns the bytes
 // written to regular files.
 func (a *applier) run(ctx context.Context, r io.Reader) (int64, error) {
+	defer a.forgetParent()
 	tr := tar.NewReader(r)
 	var size int64
 	for {
@@ -163,6 +164,23 @@ type applier struct {
 	noOverwriteDirNonDir bool
 	// dirTimes are applied last: creating children changes a directory's mtime.
 	dirTimes []dirTime
+	// lastDir and lastParent remember the parent directory of the last
+	// entry: the entries of an archive come directory by directory, and
+	// resolving the same parent inside the root again for each of them
+	// is most of the cost of a layer of small files. The handle stays
+	// right as long as no directory is removed (removeExisting forgets
+	// it then); a tree another process writes meanwhile (a running
+	// container) is frozen for the extraction.
+	lastDir    string
+	lastParent *os.File
+}
+
+// forgetParent drops the remembered parent handle.
+func (a *applier) forgetParent() {
+	if a.lastParent != nil {
+		a.lastParent.Close()
+	}
+	a.lastDir, a.lastParent = "", nil
 }
 
 type dirTime struct {
@@ -215,12 +233,25 @@ func (a *applier) cleanName(name string) (string, error) {
 // the root.
 func (a *applier) openParent(name string) (*os.File, error) {
 	dir := path.Dir(name)
-	if dir == "." {
-		return pathrs.Reopen(a.root, unix.O_PATH|unix.O_DIRECTORY)
+	if a.lastParent != nil && dir == a.lastDir {
+		fd, err := unix.FcntlInt(a.lastParent.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err == nil {
+			return os.NewFile(uintptr(fd), dir), nil
+		}
 	}
-	f, err := pathrs.MkdirAllHandle(a.root, dir, 0o755)
-	if err != nil {
+	var f *os.File
+	var err error
+	if dir == "." {
+		f, err = pathrs.Reopen(a.root, unix.O_PATH|unix.O_DIRECTORY)
+	} else if f, err = pathrs.MkdirAllHandle(a.root, dir, 0o755); err != nil {
 		return nil, a.invalid("parent of %q: %v", name, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+		a.forgetParent()
+		a.lastDir, a.lastParent = dir, os.NewFile(uintptr(fd), dir)
 	}
 	return f, nil
 }
@@ -464,6 +495,8 @@ func (a *applier) removeExisting(parent *os.File, base string, keepDir bool) err
 		if keepDir {
 			return nil
 		}
+		// The remembered parent may be below what goes.
+		a.forgetParent()
 		// The path goes through our parent handle's magic link; RemoveAll
 		// itself never follows symlinks below it.
 		if err := os.RemoveAll(procPath(parent, base)); err != nil {

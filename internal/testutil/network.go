@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -129,6 +130,19 @@ type NetState struct {
 	Listeners int
 }
 
+// WaitNetResources waits up to 5 s for the daemon's NetState to be want
+// (a stopped container's veth is deleted in the background) and returns
+// the last one read.
+func (d *Daemon) WaitNetResources(t testing.TB, want NetState) NetState {
+	t.Helper()
+	st := d.NetResources(t)
+	for deadline := time.Now().Add(5 * time.Second); st != want && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		st = d.NetResources(t)
+	}
+	return st
+}
+
 // NetResources returns the daemon's current NetState.
 func (d *Daemon) NetResources(t testing.TB) NetState {
 	t.Helper()
@@ -150,19 +164,23 @@ func (d *Daemon) NetResources(t testing.TB) NetState {
 	}
 	ents, _ := os.ReadDir(filepath.Join(d.ExecRoot, "netns"))
 	st.NetNS = len(ents)
-	data, err := os.ReadFile(filepath.Join(d.Root, "network", "state.json"))
+	// The leases are the sandboxes' addresses (engine/network keeps them
+	// on the exec-root, not in state.json).
+	data, err := os.ReadFile(filepath.Join(d.ExecRoot, "network", "sandbox.json"))
 	if err == nil {
 		var s struct {
-			Networks map[string]struct {
-				Pool *struct{ Leases map[string]string }
+			Sandboxes map[string]struct {
+				Endpoints []struct{ IP string }
 			}
 		}
 		if err := json.Unmarshal(data, &s); err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range s.Networks {
-			if n.Pool != nil {
-				st.Leases += len(n.Pool.Leases)
+		for _, sb := range s.Sandboxes {
+			for _, ep := range sb.Endpoints {
+				if ep.IP != "" {
+					st.Leases++
+				}
 			}
 		}
 	}

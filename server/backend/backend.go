@@ -121,7 +121,7 @@ type Images interface {
 	Get(ctx context.Context, refOrID string) (*store.Image, error)
 	List(ctx context.Context) ([]*store.Image, error)
 	Pull(ctx context.Context, ref string, progress func(store.Progress)) (*store.Image, error)
-	Push(ctx context.Context, ref string, progress func(store.Progress)) error
+	Push(ctx context.Context, ref string, progress func(store.Progress)) (store.Pushed, error)
 	Import(ctx context.Context, r io.Reader, ref string, cfg *v1.Config, opts ...store.ImportOption) (*store.Image, error)
 	Save(ctx context.Context, w io.Writer, refs []string, format string) error
 	Load(ctx context.Context, r io.Reader) ([]*store.Image, error)

@@ -353,23 +353,18 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request, name string) error
 	}
 	p := newProgressWriter(w)
 	p.status("", "The push refers to repository ["+reference.FullName(named.Context())+"]")
-	if err := s.i.Push(ctx, ref, p.progress); err != nil {
+	pushed, err := s.i.Push(ctx, ref, p.progress)
+	if err != nil {
 		p.fail(err)
 		return nil
 	}
-	img, err := s.i.Get(r.Context(), ref)
-	if err == nil {
-		repo := reference.FamiliarName(named.Context())
-		for _, rd := range img.RepoDigests {
-			if d, err := reference.Parse(rd); err == nil && reference.FamiliarName(d.Context()) == repo {
-				dgst := d.Identifier()
-				p.status("", fmt.Sprintf("%s: digest: %s size: %d", named.TagStr(), dgst, img.Size))
-				aux, _ := json.Marshal(map[string]any{"Tag": named.TagStr(), "Digest": dgst, "Size": img.Size})
-				raw := json.RawMessage(aux)
-				p.send(jsonstream.Message{Aux: &raw})
-				break
-			}
-		}
+	// dockerd's last line and aux message name the manifest: its digest
+	// and its size in bytes.
+	p.status("", fmt.Sprintf("%s: digest: %s size: %d", named.TagStr(), pushed.Digest, pushed.Size))
+	aux, _ := json.Marshal(map[string]any{"Tag": named.TagStr(), "Digest": pushed.Digest, "Size": pushed.Size})
+	raw := json.RawMessage(aux)
+	p.send(jsonstream.Message{Aux: &raw})
+	if img, err := s.i.Get(r.Context(), ref); err == nil {
 		s.emitImage(events.ActionPush, img.ID, ref)
 	}
 	return nil

@@ -76,6 +76,8 @@ type Server struct {
 	nets   Networks
 	conn   NetworkConnector
 	vols   Volumes
+	// builder serves POST /build; nil answers 501.
+	builder Builder
 }
 
 // Option configures a Server.

@@ -23,6 +23,8 @@ func (s *Server) routes() {
 	s.handle("GET /system/df", s.diskUsage)
 	s.handle("GET /events", s.streamEvents)
 	s.handle("POST /auth", s.login)
+	s.handle("POST /build", s.postBuild)
+	s.handle("POST /build/prune", s.buildPrune)
 	s.containerRoutes()
 	s.execRoutes()
 	s.archiveRoutes()

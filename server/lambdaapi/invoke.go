@@ -1,19 +1,22 @@
 package lambdaapi
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/identity"
 )
 
 // invokeInput decodes an invocation: the qualified name, the invocation
-// and log types from X-Amz-Invocation-Type and X-Amz-Log-Type, and the
-// payload, which must be JSON when there is one (InvalidRequestContent
-// otherwise, as Lambda answers).
+// and log types from X-Amz-Invocation-Type and X-Amz-Log-Type, the client
+// context from X-Amz-Client-Context, and the payload, which must be JSON
+// when there is one (InvalidRequestContent otherwise, as Lambda answers).
 func invokeInput(r *http.Request) (functions.InvokeInput, error) {
 	name, qualifier, err := functionName(r)
 	if err != nil {
@@ -35,6 +38,9 @@ func invokeInput(r *http.Request) (functions.InvokeInput, error) {
 	default:
 		return in, invalidParam("1 validation error detected: Value '%s' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]", lt)
 	}
+	if in.ClientContext, err = clientContext(r.Header.Get("X-Amz-Client-Context")); err != nil {
+		return in, err
+	}
 	// The verifier has read the body already; take its bytes rather than
 	// copy them again.
 	if b, ok := r.Body.(*identity.Body); ok {
@@ -46,6 +52,39 @@ func invokeInput(r *http.Request) (functions.InvokeInput, error) {
 		return in, badRequest("InvalidRequestContentException", "Could not parse request body into json: the payload is not valid JSON")
 	}
 	return in, nil
+}
+
+// maxClientContext is the longest X-Amz-Client-Context Lambda takes: up
+// to 3,583 bytes of base64.
+const maxClientContext = 3583
+
+// clientContext decodes X-Amz-Client-Context: base64 (padded or not, as
+// Java's decoder on Lambda's side takes it) of a JSON object, which the
+// runtime receives, compacted onto one line, as the
+// Lambda-Runtime-Client-Context header. Anything else is refused as
+// Lambda refuses it, with InvalidRequestContentException.
+func clientContext(h string) (string, error) {
+	if h == "" {
+		return "", nil
+	}
+	if len(h) > maxClientContext {
+		return "", badRequest("InvalidRequestContentException", "Client context must be at most %d bytes of base64-encoded data, not %d", maxClientContext, len(h))
+	}
+	bad := badRequest("InvalidRequestContentException", "Client context must be a valid Base64-encoded JSON object.")
+	raw, err := base64.StdEncoding.DecodeString(h)
+	if err != nil {
+		if raw, err = base64.RawStdEncoding.DecodeString(h); err != nil {
+			return "", bad
+		}
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' {
+		return "", bad
+	}
+	// DEL may stand unescaped in a JSON string but not in a header value,
+	// where an HTTP client would refuse the whole response: escape it.
+	// Outside strings, valid JSON has no DEL, so this keeps the meaning.
+	return strings.ReplaceAll(buf.String(), "\x7f", `\u007f`), nil
 }
 
 func (s *Server) invoke(w http.ResponseWriter, r *http.Request) error {

@@ -87,6 +87,7 @@ func (s *Server) routes() {
 	})
 	s.handle("GET "+p+"/exec/{id}/json", s.execInspect)
 	s.imageRoutes()
+	s.buildRoutes()
 	s.networkRoutes()
 }
 

@@ -161,7 +161,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	progress, send := progressStream(w)
-	if err := s.i.Push(r.Context(), ref, progress); err != nil {
+	if _, err := s.i.Push(r.Context(), ref, progress); err != nil {
 		send(wharf.ProgressMessage{Error: httperr.Message(err)})
 		return nil
 	}

@@ -48,6 +48,8 @@ type Server struct {
 	nets Networks
 	conn NetworkConnector
 	vols Volumes
+	// builder serves POST /build; nil answers 501.
+	builder Builder
 }
 
 // New returns the API handler over the given engine parts.

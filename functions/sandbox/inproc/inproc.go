@@ -44,6 +44,9 @@ type Invocation struct {
 	FunctionARN string
 	Deadline    time.Time
 	Payload     []byte
+	// ClientContext is the Lambda-Runtime-Client-Context header: the
+	// invoking client's context as JSON, "" when it gave none.
+	ClientContext string
 	// Env is the sandbox's environment: the Lambda variables
 	// (AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION, ...) and
 	// the function's own.
@@ -300,12 +303,13 @@ func (s *sb) next(ctx context.Context) (*Invocation, error) {
 	}
 	ms, _ := strconv.ParseInt(resp.Header.Get("Lambda-Runtime-Deadline-Ms"), 10, 64)
 	return &Invocation{
-		RequestID:   resp.Header.Get("Lambda-Runtime-Aws-Request-Id"),
-		FunctionARN: resp.Header.Get("Lambda-Runtime-Invoked-Function-Arn"),
-		Deadline:    time.UnixMilli(ms),
-		Payload:     payload,
-		Env:         s.env,
-		Log:         s.out,
+		RequestID:     resp.Header.Get("Lambda-Runtime-Aws-Request-Id"),
+		FunctionARN:   resp.Header.Get("Lambda-Runtime-Invoked-Function-Arn"),
+		Deadline:      time.UnixMilli(ms),
+		Payload:       payload,
+		ClientContext: resp.Header.Get("Lambda-Runtime-Client-Context"),
+		Env:           s.env,
+		Log:           s.out,
 	}, nil
 }
 

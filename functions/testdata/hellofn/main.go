@@ -50,6 +50,9 @@ type reply struct {
 	ForkErr string `json:"forkErr,omitempty"`
 	// Stat maps each path asked for to "" when it exists, else the error.
 	Stat map[string]string `json:"stat,omitempty"`
+	// ClientContext is what aws-lambda-go parsed from the invocation's
+	// client context, nil when there was none.
+	ClientContext *lambdacontext.ClientContext `json:"clientContext,omitempty"`
 }
 
 var keep [][]byte
@@ -96,6 +99,9 @@ func handle(ctx context.Context, e event) (reply, error) {
 	r.Cwd, _ = os.Getwd()
 	if lc != nil {
 		r.RequestID, r.FunctionARN = lc.AwsRequestID, lc.InvokedFunctionArn
+		if cc := lc.ClientContext; cc.Client != (lambdacontext.ClientApplication{}) || cc.Env != nil || cc.Custom != nil {
+			r.ClientContext = &cc
+		}
 	}
 	return r, nil
 }
