@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wharf-dev/wharf/cluster/sched"
 	"github.com/wharf-dev/wharf/cluster/state"
 )
 
@@ -12,25 +13,6 @@ var (
 	familyRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
 	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
 )
-
-// fargateSizes is Fargate's table: task CPU units -> allowed memory MiB.
-var fargateSizes = map[int][]int{
-	256:   {512, 1024, 2048},
-	512:   steps(1024, 4096, 1024),
-	1024:  steps(2048, 8192, 1024),
-	2048:  steps(4096, 16384, 1024),
-	4096:  steps(8192, 30720, 1024),
-	8192:  steps(16384, 61440, 4096),
-	16384: steps(32768, 122880, 8192),
-}
-
-func steps(from, to, by int) []int {
-	var out []int
-	for m := from; m <= to; m += by {
-		out = append(out, m)
-	}
-	return out
-}
 
 // parseCPU reads a task-level cpu: CPU units ("1024") or vCPUs ("1 vCPU").
 func parseCPU(s string) (int, bool) {
@@ -111,17 +93,8 @@ func Validate(td *state.TaskDefinition) error {
 		if td.Cpu == "" || td.Memory == "" {
 			return clientErr("Fargate requires that 'cpu' be defined at the task level.")
 		}
-		mems, ok := fargateSizes[taskCPU]
-		if !ok {
-			return clientErr("No Fargate configuration exists for given values: %s CPU, %s memory. See the Amazon ECS documentation for the valid combinations.", td.Cpu, td.Memory)
-		}
-		found := false
-		for _, m := range mems {
-			if m == taskMem {
-				found = true
-			}
-		}
-		if !found {
+		// One table of Fargate's sizes for the API and the scheduler.
+		if !sched.FargateSizeValid(int64(taskCPU), int64(taskMem)) {
 			return clientErr("No Fargate configuration exists for given values: %s CPU, %s memory. See the Amazon ECS documentation for the valid combinations.", td.Cpu, td.Memory)
 		}
 	}
