@@ -11,7 +11,7 @@ import (
 //
 // A key holds a list of statements; a request is allowed when one of them
 // allows it. A statement names a service of wharf's AWS-shaped APIs
-// ("lambda", and "ecr", "ecs", "batch" as they come, or "*"), actions as
+// ("lambda", "ecr", "ecs", and "batch" as it comes, or "*"), actions as
 // IAM spells them ("InvokeFunction", "CreateFunction", or "*"), and the
 // resources it covers: "*" for all, "name*" for every name starting with
 // "name", or one exact name. The resource is the name within the service
@@ -51,6 +51,14 @@ import (
 //	ecr:pull:team/*                            docker pull from team/...
 //	ecr:pull,push:team/app                     docker pull and push of team/app
 //	ecr:BatchGetImage,DescribeImages:team/*    the same reads through the ECR API
+//
+// Clusters. ECS's service is "ecs", its actions ECS's operation names
+// (RegisterTaskDefinition, DescribeTaskDefinition, ListContainerInstances,
+// ...), its resource the task definition family or the cluster name the
+// call names:
+//
+//	ecs:*:*                                              all of ECS
+//	ecs:RegisterTaskDefinition,DescribeTaskDefinition:web-*   the families web-...
 
 // Statement allows a service's actions on resources.
 type Statement struct {

@@ -109,11 +109,12 @@ a root-only file; a secret is shown once, when its key is created.
 
 // policyHelp documents --policy.
 const policyHelp = `A key's policy says what it may do, as statements service:actions:resource
-(--policy, repeatable): the service ("lambda", "ecr", or "*"), actions as IAM
+(--policy, repeatable): the service ("lambda", "ecr", "ecs", or "*"), actions as IAM
 names them, separated by commas ("InvokeFunction,GetFunction", or "*"), and the
 resources: "*", a name, or a name prefix ending in "*" (a function's name for
 Lambda, a repository's for ECR and the registry). Actions on no particular
-resource (ListFunctions, GetAuthorizationToken) need "*". For the registry,
+resource (ListFunctions, GetAuthorizationToken) need "*"; ECS's resource is a
+task definition family or a cluster name. For the registry,
 pull, push and delete stand for the ECR actions docker pull and push need.
   --policy 'lambda:*:*'                               all of Lambda
   --policy 'lambda:InvokeFunction,GetFunction:orders-*'

@@ -51,6 +51,7 @@ type daemonConfig struct {
 	natsCfg        natsConfig
 	tlsCfg         tlsConfig
 	registryCfg    registryFlags
+	clusterCfg     clusterConfig
 
 	// wharfBinary is the lean wharf binary that shims, wharf-init and
 	// spare sandboxes run; `wharf daemon` passes its own path.
@@ -90,6 +91,7 @@ func newDaemonCommand() *cobra.Command {
 	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
 	addRegistryFlags(f, &cfg.registryCfg)
+	addClusterFlags(f, &cfg.clusterCfg)
 	return cmd
 }
 
@@ -248,6 +250,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer nb.Close()
 	obs.watchNATS(nb.Conn())
+	cl, err := startCluster(ctx, cfg, d.engine, log)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	defer cl.close()
+	cfg.fnCfg.ecs = cl.ecsHandler(keys, log)
 	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, nb.Conn(), keys, reg, log)
 	if err != nil {
 		return fmt.Errorf("functions: %w", err)
@@ -272,7 +280,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	defer docker.Close()
 	native := nativeapi.New(d.engine, metered, d, log, nativeapi.WithNetworks(d.pubNets, d.engine), nativeapi.WithVolumes(d.pubVols),
 		nativeapi.WithEvents(d.events), nativeapi.WithBuilder(builder))
-	srv := &http.Server{Handler: obs.api.Wrap(socketRoutes(native, docker), apiMux(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), docker)), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: obs.api.Wrap(socketRoutes(native, docker), apiMux(withCluster(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), cl.handler()), docker)), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

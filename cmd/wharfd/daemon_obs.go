@@ -29,6 +29,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/metrics/containers"
 	"github.com/wharf-dev/wharf/server/ecrapi"
+	"github.com/wharf-dev/wharf/server/ecsapi"
 	"github.com/wharf-dev/wharf/server/logsapi"
 )
 
@@ -248,6 +249,10 @@ func (o *observability) mountHTTP(mux *http.ServeMux, rest http.Handler, lambda 
 			return "ecr", ecrRoute.Route(r)
 		case logs != nil && logs.Matches(r):
 			return "logs", logs.Route(r)
+		case ecsapi.Matches(r):
+			// One route: the operation is the client's header, and
+			// labels must stay a bounded set.
+			return "ecs", "POST /"
 		}
 		if rt, _ := trigger.Find(table.Routes(), r.Method, r.URL.Path); rt != nil {
 			return "function", rt.Method + " " + rt.Path

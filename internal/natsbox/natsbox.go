@@ -6,8 +6,13 @@
 //
 // The embedded server listens on no port: the daemon reaches it in-process
 // (nats.InProcessServer), so nothing outside the daemon can. All its
-// options are made in one place (serverOptions), which is where clustering
-// (routes between managers) will go.
+// options are made in one place (serverOptions).
+//
+// A cluster manager runs a second embedded server (Options.Cluster, see
+// cluster.go): clustered with the other managers' over routes, JetStream
+// in clustered mode, and a client port for the agents of worker nodes;
+// every route and client connection is mutual TLS with the cluster's
+// certificates.
 //
 // On disk, under the daemon's --root:
 //
@@ -42,6 +47,9 @@ type Options struct {
 	// StartTimeout bounds the embedded server's start (default 10 s).
 	StartTimeout time.Duration
 	Log          *slog.Logger
+	// Cluster, when set, makes the embedded server a cluster manager's
+	// (cluster.go).
+	Cluster *Cluster
 }
 
 // Box is the daemon's NATS connection, and the embedded server behind it
@@ -76,6 +84,11 @@ func Start(o Options) (*Box, error) {
 	if o.StoreDir == "" {
 		return nil, fmt.Errorf("embedded NATS: no store directory: %w", errdefs.ErrInvalidArgument)
 	}
+	if o.Cluster != nil {
+		if err := o.Cluster.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(o.StoreDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
@@ -100,7 +113,7 @@ func Start(o Options) (*Box, error) {
 
 // serverOptions are the embedded server's options, all of them.
 func serverOptions(o Options) *server.Options {
-	return &server.Options{
+	so := &server.Options{
 		ServerName: "wharf",
 		JetStream:  true,
 		StoreDir:   o.StoreDir,
@@ -110,7 +123,14 @@ func serverOptions(o Options) *server.Options {
 		NoSigs: true,
 		NoLog:  true,
 	}
+	if o.Cluster != nil {
+		o.Cluster.apply(so)
+	}
+	return so
 }
+
+// Server is the embedded server, nil with an external one.
+func (b *Box) Server() *server.Server { return b.srv }
 
 // Conn is the connection the daemon's parts share. It stays the Box's:
 // users stop what they started on it (subscriptions, consumers) and leave

@@ -73,6 +73,8 @@ type DaemonOption func(*daemonConfig)
 type daemonConfig struct {
 	args                 []string
 	bridge, bridgeSubnet string
+	// netns is the network namespace the daemon runs in (netns.go).
+	netns string
 }
 
 // WithBridge sets the Linux bridge name and subnet of the daemon's default
@@ -100,7 +102,8 @@ type Daemon struct {
 	// Bridge and BridgeSubnet are the default network's bridge and subnet.
 	Bridge, BridgeSubnet string
 
-	args []string
+	args  []string
+	netns string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -132,6 +135,7 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 	}
 	d.Socket = filepath.Join(d.ExecRoot, "wharf.sock")
 	d.Bridge, d.BridgeSubnet = cfg.bridge, cfg.bridgeSubnet
+	d.netns = cfg.netns
 	if d.Bridge == "" {
 		d.Bridge = RandomBridgeName()
 	}
@@ -217,7 +221,8 @@ func (d *Daemon) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(logf, "=== %s wharf %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(d.args, " "))
-	cmd := exec.Command(d.Bin, d.args...)
+	name, args := netnsCommand(d.netns, d.Bin, d.args)
+	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a ^C to `go test` reaches the test binary,
 	// whose cleanup stops the daemon in order.

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/wharf-dev/wharf/cluster/agent"
+	"github.com/wharf-dev/wharf/cluster/member"
+	"github.com/wharf-dev/wharf/cluster/state"
+	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/identity"
+	"github.com/wharf-dev/wharf/server/clusterapi"
+	"github.com/wharf-dev/wharf/server/ecsapi"
+)
+
+// clusterConfig holds the daemon's cluster flags. Without any (and
+// without a membership on disk) the daemon is in no cluster and pays
+// nothing for it: no listener, no connection.
+type clusterConfig struct {
+	init     bool
+	listen   string
+	managers int
+	join     string
+	token    string
+	manager  bool
+	nodeName string
+	labels   []string
+}
+
+func addClusterFlags(f *pflag.FlagSet, c *clusterConfig) {
+	f.BoolVar(&c.init, "cluster-init", false, "create a cluster with this node its first manager (needs --cluster-listen)")
+	f.StringVar(&c.listen, "cluster-listen", "", "a manager's cluster address IP:PORT: joins on PORT, agents on PORT+1, managers' routes on PORT+2")
+	f.IntVar(&c.managers, "cluster-managers", 1, "with --cluster-init: the cluster's manager count, 1 or 3 (three survive the loss of one)")
+	f.StringVar(&c.join, "join", "", "join the cluster of the manager at IP:PORT (needs --cluster-token)")
+	f.StringVar(&c.token, "cluster-token", "", "join token (`wharf cluster token` on a manager)")
+	f.BoolVar(&c.manager, "manager", false, "with --join: join as a manager (a manager token, and --cluster-listen)")
+	f.StringVar(&c.nodeName, "node-name", "", "this node's name in the cluster (default: the host name)")
+	f.StringArrayVar(&c.labels, "node-label", nil, "a label of this node, key=value (repeatable)")
+}
+
+// clusterRuntime is the daemon's running membership.
+type clusterRuntime struct {
+	node   *member.Node
+	store  *state.Store
+	nodes  *agent.Nodes
+	cancel context.CancelFunc
+}
+
+func (c *clusterRuntime) close() {
+	if c == nil {
+		return
+	}
+	c.cancel()
+	c.node.Close()
+}
+
+// handler is the native API's cluster paths (served, with an error
+// saying so, on a daemon in no cluster too).
+func (c *clusterRuntime) handler() http.Handler {
+	if c == nil {
+		return clusterapi.New(nil, nil, "")
+	}
+	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID)
+}
+
+// startCluster starts the node's membership and agent, or returns nil
+// when the daemon is in no cluster.
+func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, log *slog.Logger) (*clusterRuntime, error) {
+	c := cfg.clusterCfg
+	switch {
+	case c.init && c.join != "":
+		return nil, fmt.Errorf("--cluster-init and --join: a node creates a cluster or joins one")
+	case c.manager && c.join == "":
+		return nil, fmt.Errorf("--manager goes with --join")
+	case c.init && c.listen == "":
+		return nil, fmt.Errorf("--cluster-init needs --cluster-listen IP:PORT")
+	}
+	labels := map[string]string{}
+	for _, l := range c.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--node-label %q: want key=value", l)
+		}
+		labels[k] = v
+	}
+	n, err := member.Start(ctx, member.Config{Root: cfg.root, Init: c.init, Managers: c.managers, Listen: c.listen,
+		Join: c.join, Token: c.token, Manager: c.manager, Log: log})
+	if err != nil || n == nil {
+		return nil, err
+	}
+	replicas := 1
+	if n.M.Managers >= 3 {
+		replicas = 3
+	}
+	st, err := state.New(n.Conn, replicas)
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	name := c.nodeName
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	addr := n.M.Self.JoinAddr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		addr = h
+	}
+	self := agent.Self{ID: n.M.NodeID, Name: name, Addr: addr, Manager: n.M.Manager, Labels: labels, Version: version}
+	if n.M.Manager {
+		self.RouteAddr, self.ClientAddr, self.JoinAddr = n.M.Self.RouteAddr, n.M.Self.ClientAddr, n.M.Self.JoinAddr
+	}
+	actx, cancel := context.WithCancel(context.Background())
+	go agent.New(st, self, &nodeProbe{n: n, engine: engine}, log, agent.WithManagers(func(ms []state.Node) {
+		if err := n.UpdatePeers(managerPeers(ms)); err != nil {
+			log.Warn("cluster: keeping the managers' addresses", "err", err)
+		}
+	})).Run(actx)
+	return &clusterRuntime{node: n, store: st, nodes: agent.NewNodes(st), cancel: cancel}, nil
+}
+
+func managerPeers(ms []state.Node) []member.Peer {
+	out := make([]member.Peer, 0, len(ms))
+	for _, m := range ms {
+		if m.ClientAddr != "" && m.RouteAddr != "" {
+			out = append(out, member.Peer{ID: m.ID, JoinAddr: m.JoinAddr, ClientAddr: m.ClientAddr, RouteAddr: m.RouteAddr})
+		}
+	}
+	return out
+}
+
+// nodeProbe is what the heartbeat reports of this node.
+type nodeProbe struct {
+	n      *member.Node
+	engine *container.Engine
+}
+
+func (p *nodeProbe) Leader() bool {
+	if !p.n.M.Manager {
+		return false
+	}
+	if p.n.M.Managers == 1 {
+		return true
+	}
+	return p.n.Box.Server().JetStreamIsLeader()
+}
+
+func (p *nodeProbe) RunningContainers(ctx context.Context) int {
+	n := 0
+	for _, c := range p.engine.List(ctx) {
+		if c.State.Status == container.StatusRunning {
+			n++
+		}
+	}
+	return n
+}
+
+// withCluster routes the native API's cluster paths to cl.
+func withCluster(next, cl http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, clusterapi.Prefix) {
+			cl.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ecsHandler is ECS's API over the cluster's state, for --http (an
+// answer saying so when the daemon is in no cluster).
+func (c *clusterRuntime) ecsHandler(keys *identity.Keys, log *slog.Logger) http.Handler {
+	if c == nil {
+		return ecsapi.NoCluster()
+	}
+	return ecsapi.New(c.store, c.nodes, keys, ecsapi.WithLogger(log))
+}
+
+// withECS sends ECS's calls (by their X-Amz-Target) to ecs.
+func withECS(ecs, next http.Handler) http.Handler {
+	if ecs == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ecsapi.Matches(r) {
+			ecs.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,50 @@
+package ecsapi
+
+import (
+	"testing"
+
+	"github.com/wharf-dev/wharf/cluster/state"
+)
+
+// FuzzRegisterInput decodes a RegisterTaskDefinition body as the API
+// does and validates it: no input may panic, and what passes has what
+// the cluster relies on (a family, containers with names and images,
+// one essential).
+func FuzzRegisterInput(f *testing.F) {
+	f.Add([]byte(`{"family":"web","containerDefinitions":[{"name":"web","image":"busybox","memory":64}]}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in registerIn
+		if decode(body, &in) != nil {
+			return
+		}
+		td := in.TaskDefinition
+		if Validate(&td) != nil {
+			return
+		}
+		if td.Family == "" || len(td.ContainerDefinitions) == 0 {
+			t.Fatalf("accepted without family or containers: %s", body)
+		}
+		essential := false
+		for _, c := range td.ContainerDefinitions {
+			if c.Name == "" || c.Image == "" || c.Essential == nil {
+				t.Fatalf("accepted a container without name, image or essential: %s", body)
+			}
+			essential = essential || *c.Essential
+		}
+		if !essential {
+			t.Fatalf("accepted without an essential container: %s", body)
+		}
+		_ = state.TaskDefKey(td.Family, 1)
+	})
+}
+
+// FuzzParseRef must not panic and only yields valid families.
+func FuzzParseRef(f *testing.F) {
+	f.Add("web:1")
+	f.Fuzz(func(t *testing.T, ref string) {
+		fam, rev, err := parseRef(ref)
+		if err == nil && (!familyRE.MatchString(fam) || rev < 0) {
+			t.Fatalf("%q -> %q %d", ref, fam, rev)
+		}
+	})
+}

@@ -1,0 +1,329 @@
+// Package ecsapi serves Amazon ECS's API (JSON 1.1) over the cluster's
+// state, so that the aws CLI and aws-sdk-go-v2's ecs client drive wharf's
+// clusters unmodified, with the access keys of `wharf keys`.
+//
+// Requests are POST / with X-Amz-Target:
+// AmazonEC2ContainerServiceV20141113.<Operation> and a JSON body, signed
+// with AWS Signature Version 4 for the service "ecs". The daemon mounts
+// this handler on its --http address beside Lambda's and ECR's; Matches
+// tells them apart by the target header.
+//
+// Every operation is an IAM action of ECS (the operation's name) on the
+// resource it names (a task definition family, a cluster name), decided
+// by identity.Allowed; List operations need a statement on "*".
+//
+// Errors are ECS's: HTTP 400 (500 for ServerException) with
+// {"__type": "<Exception>", "message": "..."} and the same name in
+// X-Amzn-ErrorType. Times are seconds since the epoch.
+//
+// What is served: clusters (one "default" always, more with
+// CreateCluster), task definitions (Register, Describe, List,
+// ListTaskDefinitionFamilies, Deregister) and container instances (the
+// cluster's nodes). Services and tasks come with the scheduler.
+package ecsapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wharf-dev/wharf/cluster/agent"
+	"github.com/wharf-dev/wharf/cluster/state"
+	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/identity"
+	"github.com/wharf-dev/wharf/server/httperr"
+)
+
+// TargetPrefix is what X-Amz-Target starts with on every ECS call.
+const TargetPrefix = "AmazonEC2ContainerServiceV20141113."
+
+const service = "ecs"
+
+// Bounds on a request: ECS's task definitions are at most 64 KiB; the
+// budget bounds all bodies in flight at once.
+const (
+	maxBody    = 1 << 20
+	bodyBudget = 32 << 20
+)
+
+// Store is what the API needs of the cluster's state (state.Store).
+type Store interface {
+	RegisterTaskDef(ctx context.Context, td state.TaskDefinition, now time.Time) (state.TaskDefinition, error)
+	DeregisterTaskDef(ctx context.Context, family string, revision int, now time.Time) (state.TaskDefinition, error)
+	TaskDefs() state.Table[state.TaskDefinition]
+	Families() state.Table[state.Family]
+	Clusters() state.Table[state.Cluster]
+}
+
+// Nodes lists the cluster's nodes (agent.Nodes).
+type Nodes interface {
+	List(ctx context.Context) ([]agent.NodeView, error)
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithClock sets the clock.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// Server is the ECS API handler.
+type Server struct {
+	st      Store
+	nodes   Nodes
+	verify  *identity.Verifier
+	log     *slog.Logger
+	now     func() time.Time
+	region  string
+	account string
+	ops     map[string]op
+
+	bmu  sync.Mutex
+	held int64
+}
+
+type op func(ctx context.Context, id *identity.Identity, body []byte) (any, error)
+
+// New returns the ECS API over st and nodes, accepting keys' signatures.
+func New(st Store, nodes Nodes, keys *identity.Keys, opts ...Option) *Server {
+	s := &Server{st: st, nodes: nodes, log: slog.New(slog.DiscardHandler), now: time.Now, region: "us-east-1", account: "000000000000"}
+	for _, o := range opts {
+		o(s)
+	}
+	s.verify = identity.NewVerifier(keys, s.now, maxBody)
+	s.ops = map[string]op{
+		"CreateCluster":              s.createCluster,
+		"DescribeClusters":           s.describeClusters,
+		"ListClusters":               s.listClusters,
+		"DeleteCluster":              s.deleteCluster,
+		"RegisterTaskDefinition":     s.registerTaskDefinition,
+		"DescribeTaskDefinition":     s.describeTaskDefinition,
+		"ListTaskDefinitions":        s.listTaskDefinitions,
+		"ListTaskDefinitionFamilies": s.listTaskDefinitionFamilies,
+		"DeregisterTaskDefinition":   s.deregisterTaskDefinition,
+		"ListContainerInstances":     s.listContainerInstances,
+		"DescribeContainerInstances": s.describeContainerInstances,
+	}
+	return s
+}
+
+// Matches reports whether r is an ECS call.
+func Matches(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
+}
+
+// ServeHTTP authenticates the call, then runs its operation.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Amzn-RequestId", newRequestID())
+	opName := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
+	if r.Method != http.MethodPost || r.URL.Path != "/" {
+		s.writeError(w, opName, &apiError{typ: "UnknownOperationException", msg: "ECS's operations are POST / with X-Amz-Target"})
+		return
+	}
+	if r.ContentLength > maxBody {
+		w.Header().Set("Connection", "close")
+		s.writeError(w, opName, clientErr("the request is larger than %d bytes", maxBody))
+		return
+	}
+	need := int64(maxBody)
+	if r.ContentLength >= 0 {
+		need = r.ContentLength
+	}
+	if !s.take(need) {
+		w.Header().Set("Connection", "close")
+		s.writeError(w, opName, &apiError{typ: "ThrottlingException", msg: "too many requests in flight; retry"})
+		return
+	}
+	defer s.give(need)
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Minute))
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	id, err := s.authenticate(r)
+	if err != nil {
+		if r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
+		s.writeError(w, opName, err)
+		return
+	}
+	o, ok := s.ops[opName]
+	if !ok {
+		s.writeError(w, opName, &apiError{typ: "UnknownOperationException", msg: "wharf does not implement ECS's " + opName + " yet"})
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.writeError(w, opName, err)
+		return
+	}
+	out, err := o(r.Context(), id, body)
+	if err != nil {
+		s.writeError(w, opName, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (s *Server) take(n int64) bool {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	if s.held+n > bodyBudget {
+		return false
+	}
+	s.held += n
+	return true
+}
+
+func (s *Server) give(n int64) {
+	s.bmu.Lock()
+	s.held -= n
+	s.bmu.Unlock()
+}
+
+func (s *Server) authenticate(r *http.Request) (*identity.Identity, error) {
+	if r.Header.Get("Authorization") == "" {
+		return nil, &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
+	}
+	id, err := s.verify.Verify(r)
+	if err != nil {
+		msg := httperr.Message(err)
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return nil, clientErr("the request is larger than %d bytes", mbe.Limit)
+		case errdefs.IsForbidden(err):
+			return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: msg}
+		case errdefs.IsUnauthorized(err):
+			return nil, &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: msg}
+		}
+		return nil, err
+	}
+	if id.Service != service {
+		return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", service)}
+	}
+	return id, nil
+}
+
+// apiError is an ECS exception.
+type apiError struct {
+	status int // 0: 400
+	typ    string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.typ + ": " + e.msg }
+
+func clientErr(format string, a ...any) error {
+	return &apiError{typ: "ClientException", msg: fmt.Sprintf(format, a...)}
+}
+
+func invalidParam(format string, a ...any) error {
+	return &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf(format, a...)}
+}
+
+func (s *Server) classify(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	msg := httperr.Message(err)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return &apiError{typ: "ClientException", msg: fmt.Sprintf("the request is larger than %d bytes", mbe.Limit)}
+	case errdefs.IsInvalidArgument(err):
+		return &apiError{typ: "InvalidParameterException", msg: msg}
+	case errdefs.IsNotFound(err):
+		return &apiError{typ: "ClientException", msg: msg}
+	case errdefs.IsForbidden(err), errdefs.IsUnauthorized(err):
+		return &apiError{typ: "AccessDeniedException", msg: msg}
+	case errdefs.IsUnavailable(err):
+		return &apiError{status: http.StatusInternalServerError, typ: "ServerException", msg: msg}
+	}
+	return &apiError{status: http.StatusInternalServerError, typ: "ServerException", msg: msg}
+}
+
+func (s *Server) writeError(w http.ResponseWriter, opName string, err error) {
+	e := s.classify(err)
+	status := e.status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	if status >= 500 {
+		s.log.Error("ecs request failed", "op", opName, "err", err)
+	}
+	w.Header().Set("X-Amzn-ErrorType", e.typ)
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.typ, "message": e.msg})
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// decode reads an operation's input; unknown members are ignored, as AWS
+// does.
+func decode(body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &apiError{typ: "SerializationException", msg: "the request body is not the operation's JSON: " + err.Error()}
+	}
+	return nil
+}
+
+func (s *Server) authorize(id *identity.Identity, action, resource string) error {
+	if id.Allowed(action, resource) {
+		return nil
+	}
+	if resource == "" {
+		resource = "*"
+	}
+	return &apiError{typ: "AccessDeniedException", msg: fmt.Sprintf("User: arn:aws:iam::%s:user/%s is not authorized to perform: ecs:%s on resource: %s because no statement of the key allows it", s.account, id.AccessKeyID, action, resource)}
+}
+
+func (s *Server) arn(kind, name string) string {
+	return fmt.Sprintf("arn:aws:ecs:%s:%s:%s/%s", s.region, s.account, kind, name)
+}
+
+// epoch is a time as JSON 1.1 has it: seconds since the epoch.
+type epoch time.Time
+
+func (t epoch) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("%.3f", float64(time.Time(t).UnixMilli())/1000)), nil
+}
+
+func epochPtr(t *time.Time) *epoch {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	e := epoch(*t)
+	return &e
+}
+
+// NoCluster answers ECS's calls on a daemon that is in no cluster, with
+// ECS's error shape and what to do, rather than another API's 404.
+func NoCluster() http.Handler {
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Amzn-RequestId", newRequestID())
+		s.writeError(w, "", &apiError{typ: "ClusterNotFoundException", msg: "this wharf daemon is in no cluster: start it with --cluster-init or --join"})
+	})
+}
