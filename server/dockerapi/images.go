@@ -111,6 +111,9 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	users := s.countUsers(r.Context())
+	// Before API 1.43 dockerd lists an image with neither tag nor digest
+	// as "<none>:<none>" and "<none>@<none>"; 1.43 made those empty lists.
+	useNone := versionLess(requestVersion(r), "1.43")
 	out := []image.Summary{}
 	for _, img := range imgs {
 		ok, err := s.matchImage(r.Context(), img, f)
@@ -118,7 +121,11 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if ok {
-			out = append(out, imageSummary(img, users[img.ID]))
+			sum := imageSummary(img, users[img.ID])
+			if useNone && len(sum.RepoTags) == 0 && len(sum.RepoDigests) == 0 {
+				sum.RepoTags, sum.RepoDigests = []string{"<none>:<none>"}, []string{"<none>@<none>"}
+			}
+			out = append(out, sum)
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
