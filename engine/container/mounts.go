@@ -91,6 +91,11 @@ func (e *Engine) resolveMounts(ctx context.Context, o *CreateOptions, img *store
 				mp.Anonymous = true
 			}
 			mp.Name, mp.Source = v.Name, v.Name
+			if mp.Mode == "" {
+				// dockerd marks a local-driver volume from -v or --mount
+				// for SELinux relabelling: its Mode reads "z".
+				mp.Mode = "z"
+			}
 		case volume.TypeTmpfs:
 		default:
 			return fail(fmt.Errorf("invalid mount type %q: %w", m.Type, errdefs.ErrInvalidArgument))
@@ -113,6 +118,7 @@ func (e *Engine) resolveMounts(ctx context.Context, o *CreateOptions, img *store
 				continue
 			}
 			mp.Anonymous = false // it belongs to the other container
+			mp.Mode = ""         // dockerd keeps no mode on a --volumes-from copy
 			switch mode {
 			case "ro":
 				mp.ReadOnly = true

@@ -83,9 +83,9 @@ func TestCreateRequestOptions(t *testing.T) {
 				Tmpfs: map[string]string{"/run": "size=1m", "/a": ""},
 			}},
 			want: CreateOptions{HostConfig: HostConfig{Mounts: []volume.Mount{
-				{Type: "volume", Source: "vol", Target: "/data", ReadOnly: true},
+				{Type: "volume", Source: "vol", Target: "/data", ReadOnly: true, Mode: "ro"},
 				{Type: "volume", Target: "/anon"},
-				{Type: "bind", Source: "/host/dir", Target: "/h", CreateSource: true, Propagation: "rslave"},
+				{Type: "bind", Source: "/host/dir", Target: "/h", CreateSource: true, Propagation: "rslave", Mode: "rslave"},
 				{Type: "bind", Source: "/src", Target: "/c", ReadOnly: true, CreateSource: true},
 				{Type: "volume", Target: "/v", NoCopy: true},
 				{Type: "tmpfs", Target: "/t", TmpfsSize: 4096, TmpfsMode: 0o1777},

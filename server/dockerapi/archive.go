@@ -128,7 +128,8 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]mcontainer.FilesystemChange, 0, len(ch))
+	// dockerd answers null, not [], when nothing changed.
+	var out []mcontainer.FilesystemChange
 	for _, c := range ch {
 		out = append(out, mcontainer.FilesystemChange{Kind: changeKinds[c.Kind], Path: c.Path})
 	}

@@ -2,6 +2,7 @@ package dockerapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"github.com/moby/moby/api/types/storage"
 
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/engine/network/portspec"
 	"github.com/wharf-dev/wharf/engine/volume"
 	"github.com/wharf-dev/wharf/errdefs"
 )
@@ -32,6 +34,11 @@ func (s *Server) containerRoutes() {
 		// The engine removes an auto-remove container whose start
 		// failed before it answers, as dockerd.
 		if err := s.c.Start(r.Context(), id); err != nil {
+			if errors.Is(err, portspec.ErrPortAllocated) {
+				// dockerd's port allocator error has no class: 500.
+				writeError(w, http.StatusInternalServerError, err)
+				return nil
+			}
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)

@@ -105,3 +105,24 @@ func TestDockerAPIImageReferences(t *testing.T) {
 		}
 	}
 }
+
+// An image with neither tag nor digest lists as "<none>:<none>" and
+// "<none>@<none>" before API 1.43 (dockerd 20.10) and as empty lists from
+// 1.43 on.
+func TestDockerAPIImageListNone(t *testing.T) {
+	imgs := &refImages{imgs: []*store.Image{{ID: "sha256:" + strings.Repeat("a", 64)}}}
+	s := New(&fakeContainers{byID: map[string]*container.Container{}}, imgs, fakeSystem{})
+	defer s.Close()
+	for v, want := range map[string][2][]string{
+		"1.41": {{"<none>:<none>"}, {"<none>@<none>"}},
+		"1.43": {{}, {}},
+	} {
+		code, body := do(t, s, "GET", "/v"+v+"/images/json", "")
+		var list []struct{ RepoTags, RepoDigests []string }
+		_ = json.Unmarshal([]byte(body), &list)
+		if code != 200 || len(list) != 1 || list[0].RepoTags == nil || list[0].RepoDigests == nil ||
+			fmt.Sprint(list[0].RepoTags, list[0].RepoDigests) != fmt.Sprint(want[0], want[1]) {
+			t.Errorf("API %s: %d %s, want tags %q digests %q", v, code, body, want[0], want[1])
+		}
+	}
+}

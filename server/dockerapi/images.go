@@ -16,6 +16,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/storage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/wharf-dev/wharf/errdefs"
@@ -111,6 +112,9 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	users := s.countUsers(r.Context())
+	// Before API 1.43 dockerd lists an image with neither tag nor digest
+	// as "<none>:<none>" and "<none>@<none>"; 1.43 made those empty lists.
+	useNone := versionLess(requestVersion(r), "1.43")
 	out := []image.Summary{}
 	for _, img := range imgs {
 		ok, err := s.matchImage(r.Context(), img, f)
@@ -118,7 +122,11 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if ok {
-			out = append(out, imageSummary(img, users[img.ID]))
+			sum := imageSummary(img, users[img.ID])
+			if useNone && len(sum.RepoTags) == 0 && len(sum.RepoDigests) == 0 {
+				sum.RepoTags, sum.RepoDigests = []string{"<none>:<none>"}, []string{"<none>@<none>"}
+			}
+			out = append(out, sum)
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
@@ -206,10 +214,48 @@ func imageInspect(img *store.Image) image.InspectResponse {
 	return out
 }
 
+// layerDirs is the image store's view of where an image's layers are
+// unpacked (bottom first), for image inspect's GraphDriver.
+type layerDirs interface {
+	LayerDirs(ctx context.Context, img *store.Image) ([]string, error)
+}
+
+// graphDriver renders where the image's layers are, in dockerd's overlay2
+// shape: UpperDir the top layer, LowerDir the layers under it, nearest
+// first, joined with ":". dockerd also names a MergedDir and a WorkDir for
+// an image; wharf has none (images are never mounted on their own), so
+// they are left out rather than named after directories that do not exist.
+func (s *Server) graphDriver(ctx context.Context, img *store.Image) (*storage.DriverData, error) {
+	ld, ok := s.i.(layerDirs)
+	if !ok {
+		return nil, nil
+	}
+	dirs, err := ld.LayerDirs(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	gd := &storage.DriverData{Name: "overlay2", Data: map[string]string{}}
+	if n := len(dirs); n > 0 {
+		gd.Data["UpperDir"] = dirs[n-1]
+		var lower []string
+		for i := n - 2; i >= 0; i-- {
+			lower = append(lower, dirs[i])
+		}
+		if len(lower) > 0 {
+			gd.Data["LowerDir"] = strings.Join(lower, ":")
+		}
+	}
+	return gd, nil
+}
+
 func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name string) error {
 	img, err := s.i.Get(r.Context(), name)
 	if err != nil {
 		return noSuchImage(name, err)
+	}
+	out := imageInspect(img)
+	if out.GraphDriver, err = s.graphDriver(r.Context(), img); err != nil {
+		return err
 	}
 	if versionLess(requestVersion(r), "1.45") && img.Config != nil && img.Config.Container != "" {
 		// Before API 1.45 dockerd also shows the container a commit was
@@ -218,9 +264,9 @@ func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name strin
 		return writeJSON(w, http.StatusOK, struct {
 			image.InspectResponse
 			Container string
-		}{imageInspect(img), img.Config.Container})
+		}{out, img.Config.Container})
 	}
-	return writeJSON(w, http.StatusOK, imageInspect(img))
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // noSuchImage gives a not-found error Docker's wording, which clients

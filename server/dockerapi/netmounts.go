@@ -175,7 +175,7 @@ func mountPoints(c *container.Container) []mcontainer.MountPoint {
 	out := []mcontainer.MountPoint{}
 	for _, m := range c.MountPoints {
 		mp := mcontainer.MountPoint{Type: mount.Type(m.Type), Name: m.Name, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly,
-			Propagation: mount.Propagation(m.Propagation)}
+			Mode: m.Mode, Propagation: mount.Propagation(m.Propagation)}
 		if m.Type == volume.TypeVolume {
 			mp.Driver = "local"
 		}

@@ -97,6 +97,12 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	stream := r.URL.Query().Get("stream") == "" || boolQuery(r, "stream")
+	if !stream && (!c.State.Running() || c.State.Status == container.StatusRestarting) {
+		// dockerd answers a single sample of a container that is not
+		// running with an empty one: only its name and id, a zero read
+		// time and empty pids_stats, without asking the runtime.
+		return writeJSON(w, http.StatusOK, mcontainer.StatsResponse{ID: c.ID, Name: "/" + c.Name})
+	}
 	v2 := cgroup2()
 	var pre *container.Stats
 	if !stream && !boolQuery(r, "one-shot") && c.State.Running() {

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wharf-dev/wharf/engine/network/portspec"
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
@@ -106,7 +107,7 @@ func (p *Proxy) Publish(proto string, host, target netip.AddrPort) (netip.AddrPo
 
 func bindErr(host netip.AddrPort, proto string, err error) error {
 	if errors.Is(err, errAddrInUse) || isAddrInUse(err) {
-		return fmt.Errorf("Bind for %s/%s failed: port is already allocated: %w", host, proto, errdefs.ErrConflict)
+		return fmt.Errorf("Bind for %s/%s failed: %w: %w", host, proto, portspec.ErrPortAllocated, errdefs.ErrConflict)
 	}
 	return fmt.Errorf("listening on %s/%s: %v: %w", host, proto, err, errdefs.ErrUnavailable)
 }

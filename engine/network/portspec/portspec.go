@@ -6,6 +6,7 @@
 package portspec
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -194,3 +195,8 @@ func ParseWireBinding(key, hostIP, hostPort string) ([]PortBinding, error) {
 	}
 	return ParsePortSpec(hostIP + ":" + hostPort + ":" + key)
 }
+
+// ErrPortAllocated marks a host port that is already taken (always with
+// errdefs.ErrConflict). Docker's API answers it 500 on start, as dockerd,
+// whose port allocator's error carries no class.
+var ErrPortAllocated = errors.New("port is already allocated")

@@ -42,6 +42,9 @@ type Mount struct {
 	CreateSource bool `json:",omitempty"`
 	// Propagation of a bind mount ("rprivate" by default).
 	Propagation string `json:",omitempty"`
+	// Mode is the options field of a -v value as given ("rw", "ro,Z",
+	// ...): dockerd shows it verbatim as the mount point's Mode.
+	Mode string `json:",omitempty"`
 	// TmpfsSize is the size limit in bytes (0: the kernel's default),
 	// TmpfsMode the root's mode (0: 1777); TmpfsOptions other mount
 	// options (noexec, exec, nosuid, ...).
@@ -91,6 +94,7 @@ func ParseVolumeSpec(spec string) (Mount, error) {
 		}
 		m = Mount{Source: parts[0], Target: parts[1]}
 		if len(parts) == 3 {
+			m.Mode = parts[2]
 			for _, o := range strings.Split(parts[2], ",") {
 				switch {
 				case o == "ro":

@@ -11,10 +11,10 @@ func TestParseVolumeSpec(t *testing.T) {
 	for in, want := range map[string]Mount{
 		"/data":                {Type: TypeVolume, Target: "/data"},
 		"pgdata:/data":         {Type: TypeVolume, Source: "pgdata", Target: "/data"},
-		"pgdata:/data:ro":      {Type: TypeVolume, Source: "pgdata", Target: "/data", ReadOnly: true},
-		"pgdata:/data:nocopy":  {Type: TypeVolume, Source: "pgdata", Target: "/data", NoCopy: true},
+		"pgdata:/data:ro":      {Type: TypeVolume, Source: "pgdata", Target: "/data", ReadOnly: true, Mode: "ro"},
+		"pgdata:/data:nocopy":  {Type: TypeVolume, Source: "pgdata", Target: "/data", NoCopy: true, Mode: "nocopy"},
 		"/srv/x/:/backup":      {Type: TypeBind, Source: "/srv/x", Target: "/backup", CreateSource: true},
-		"/srv:/b:ro,rshared,z": {Type: TypeBind, Source: "/srv", Target: "/b", ReadOnly: true, CreateSource: true, Propagation: "rshared"},
+		"/srv:/b:ro,rshared,z": {Type: TypeBind, Source: "/srv", Target: "/b", ReadOnly: true, CreateSource: true, Propagation: "rshared", Mode: "ro,rshared,z"},
 	} {
 		got, err := ParseVolumeSpec(in)
 		if err != nil || !reflect.DeepEqual(got, want) {
