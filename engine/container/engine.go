@@ -87,9 +87,12 @@ type entry struct {
 	restartTimer *time.Timer
 	// lastDelay is the back-off delay used before the last policy restart.
 	lastDelay time.Duration
-	// exits counts recorded exits, for wait next-exit.
-	exits   int
-	removed bool
+	// exits counts recorded exits, for wait next-exit; exitsTold those
+	// whose die event is out, so that a kill or stop that waited for the
+	// exit tells its own event after the die, as dockerd.
+	exits     int
+	exitsTold int
+	removed   bool
 	// destroyed is set once a removal is whole, for Wait.
 	destroyed bool
 	// healthTimer fires the next healthcheck probe; healthGen counts

@@ -66,6 +66,7 @@ func (e *Engine) handleExit(en *entry, gen int, exit *task.Exit, errMsg string) 
 	e.teardownNetwork(context.Background(), id)
 	var c Container
 	var ran *Container
+	var n int
 	err := e.writeRecordThen(en, !en.c.HostConfig.AutoRemove, func(ct *Container) bool {
 		ran = ct.clone()
 		clearRuntimeNetwork(ct)
@@ -78,9 +79,15 @@ func (e *Engine) handleExit(en *entry, gen int, exit *task.Exit, errMsg string) 
 		ct.State.FinishedAt = exit.ExitedAt
 		ct.State.Error = errMsg
 		en.exits++
+		n = en.exits
 		c = *ct
 		return true
-	}, func() { e.publishExit(ran, exit) })
+	}, func() {
+		e.publishExit(ran, exit)
+		e.mu.Lock()
+		en.exitsTold = n
+		e.mu.Unlock()
+	})
 	if err != nil {
 		e.log.Error("saving container state", "container", id, "err", err)
 	}
@@ -157,13 +164,16 @@ func (e *Engine) cancelRestart(en *entry) bool {
 	return had
 }
 
-// waitExit waits until the container is no longer running or d passes.
+// waitExit waits until the container is no longer running, its exit
+// recorded and told (the die event is out), or d passes.
 func (e *Engine) waitExit(ctx context.Context, en *entry, d time.Duration) bool {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	for {
-		st, ch, removed := e.snapshot(en)
-		if removed || !st.Running() {
+		e.mu.Lock()
+		st, ch, removed, told := en.c.State, en.changed, en.removed, en.exitsTold == en.exits
+		e.mu.Unlock()
+		if removed || !st.Running() && told {
 			return true
 		}
 		select {
