@@ -203,8 +203,10 @@ func TestFunctions(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				out, err := e.client.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String("hello"), Payload: []byte(`{"sleepMs":300}`)})
-				if err != nil || out.FunctionError != nil {
+				if err != nil {
 					t.Errorf("concurrent invoke: %v", err)
+				} else if out.FunctionError != nil {
+					t.Errorf("concurrent invoke: %s: %s", aws.ToString(out.FunctionError), out.Payload)
 				}
 			}()
 		}

@@ -51,6 +51,9 @@ func TestAPIMetrics(t *testing.T) {
 	if err == nil {
 		resp.Body.Close()
 	}
+	// A handler's request is counted once it returns, which may be after
+	// its client read the answer: Close waits for the handlers in flight.
+	srv.Close()
 	want := `
 # HELP wharf_api_requests_total Requests served by the daemon's APIs, by API, route template and status code.
 # TYPE wharf_api_requests_total counter

@@ -96,9 +96,12 @@ func (p *process) Kill(ctx context.Context, sig syscall.Signal) error {
 		return nil
 	default:
 	}
-	pid := p.Pid()
-	if pid <= 0 {
-		return fmt.Errorf("the exec's process has no pid yet: %w", errdefs.ErrUnavailable)
+	pid, err := p.awaitPid(ctx)
+	if err != nil {
+		return err
+	}
+	if pid == 0 {
+		return nil // it exited before the runtime told its pid
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if errors.Is(err, unix.ESRCH) {
@@ -115,6 +118,32 @@ func (p *process) Kill(ctx context.Context, sig syscall.Signal) error {
 		return err
 	}
 	return nil
+}
+
+// pidWait bounds how long Kill waits for the runtime's pid file: the
+// runtime writes it after the process starts, so a process may already
+// run (and print) before its pid is known.
+const pidWait = 5 * time.Second
+
+// awaitPid returns the process's pid once the runtime has told it, or 0
+// when the process ends first.
+func (p *process) awaitPid(ctx context.Context) (int, error) {
+	deadline := time.Now().Add(pidWait)
+	for {
+		if pid := p.Pid(); pid > 0 {
+			return pid, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("the exec's process has no pid after %v: %w", pidWait, errdefs.ErrUnavailable)
+		}
+		select {
+		case <-p.done:
+			return 0, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // Wait implements task.Process. The exit is waited for once, whoever asks
