@@ -306,8 +306,8 @@ type Job struct {
 	ArrayIndex     int            `json:"arrayIndex,omitempty"`
 	// Released is set on an array parent once its own dependencies
 	// succeeded: its children then wait only for theirs.
-	Released bool `json:"released,omitempty"`
-	Attempts       []Attempt      `json:"attempts,omitempty"`
+	Released bool      `json:"released,omitempty"`
+	Attempts []Attempt `json:"attempts,omitempty"`
 	// Running is the attempt under way (STARTING, RUNNING).
 	Running *Attempt `json:"running,omitempty"`
 	// Stop, when set, is a termination asked for while the job was
@@ -332,4 +332,3 @@ func (j *Job) IsArray() bool { return j.ArraySize > 0 }
 
 // ChildID is the id of child i of the array parent id.
 func ChildID(parent string, i int) string { return parent + ":" + strconv.Itoa(i) }
-
