@@ -131,7 +131,10 @@ var knownOps = func() map[string]bool {
 }()
 
 // Route names the request's operation for metrics (a bounded set).
-func (s *Server) Route(r *http.Request) string {
+func (s *Server) Route(r *http.Request) string { return Route(r) }
+
+// Route names a Batch call's operation for metrics (a bounded set).
+func Route(r *http.Request) string {
 	rest := strings.TrimPrefix(r.URL.Path, "/v1/")
 	if strings.HasPrefix(rest, "tags/") {
 		return r.Method + " /v1/tags/{arn}"
