@@ -28,8 +28,8 @@ import (
 	"github.com/wharf-dev/wharf/internal/health"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/metrics/containers"
-	"github.com/wharf-dev/wharf/server/ecrapi"
 	"github.com/wharf-dev/wharf/server/batchapi"
+	"github.com/wharf-dev/wharf/server/ecrapi"
 	"github.com/wharf-dev/wharf/server/ecsapi"
 	"github.com/wharf-dev/wharf/server/logsapi"
 )
