@@ -143,12 +143,17 @@ func (s batchLogSource) group() logsapi.Group {
 	return g
 }
 
+// Groups implements logsapi.Source: the group exists once an attempt
+// has started, as Batch's appears with its first stream.
 func (s batchLogSource) Groups(ctx context.Context) ([]logsapi.Group, error) {
+	if len(s.m.AllStreams()) == 0 {
+		return nil, nil
+	}
 	return []logsapi.Group{s.group()}, nil
 }
 
 func (s batchLogSource) Group(ctx context.Context, name string) (logsapi.Group, error) {
-	if name != batchGroup {
+	if name != batchGroup || len(s.m.AllStreams()) == 0 {
 		return logsapi.Group{}, fmt.Errorf("The specified log group does not exist: %s: %w", name, errdefs.ErrNotFound)
 	}
 	return s.group(), nil
