@@ -314,8 +314,12 @@ func TestBatchSDK(t *testing.T) {
 }
 
 // TestBatchDaemonKill9 kills the daemon with SIGKILL while an array
-// runs: after a restart every child ends SUCCEEDED and each index ran
-// once (the containers running at the kill go on and are re-attached).
+// runs: after a restart no child is lost and every one ends SUCCEEDED;
+// the containers running at the kill go on and are re-attached, and no
+// attempt runs twice. An attempt whose start the kill cut is reported
+// lost (whether its process ran is unknown) and retried under the
+// definition's retry strategy, as Batch retries the attempts of a lost
+// host.
 func TestBatchDaemonKill9(t *testing.T) {
 	t.Parallel()
 	e := startBatchEnv(t)
@@ -323,7 +327,8 @@ func TestBatchDaemonKill9(t *testing.T) {
 	ctx := context.Background()
 	if _, err := e.c.RegisterJobDefinition(ctx, &batch.RegisterJobDefinitionInput{JobDefinitionName: aws.String("slow"), Type: types.JobDefinitionTypeContainer,
 		ContainerProperties: &types.ContainerProperties{Image: aws.String(busybox), Command: []string{"sh", "-c", "sleep 1; echo idx=$AWS_BATCH_JOB_ARRAY_INDEX"},
-			ResourceRequirements: []types.ResourceRequirement{{Type: types.ResourceTypeVcpu, Value: aws.String("1")}, {Type: types.ResourceTypeMemory, Value: aws.String("64")}}}}); err != nil {
+			ResourceRequirements: []types.ResourceRequirement{{Type: types.ResourceTypeVcpu, Value: aws.String("1")}, {Type: types.ResourceTypeMemory, Value: aws.String("64")}}},
+		RetryStrategy: &types.RetryStrategy{Attempts: aws.Int32(3)}}); err != nil {
 		t.Fatal(err)
 	}
 	arr := e.submit(t, &batch.SubmitJobInput{JobName: aws.String("survivor"), JobDefinition: aws.String("slow"), ArrayProperties: &types.ArrayProperties{Size: aws.Int32(20)}})
@@ -339,10 +344,32 @@ func TestBatchDaemonKill9(t *testing.T) {
 	if j.Status != types.JobStatusSucceeded || j.ArrayProperties.StatusSummary["SUCCEEDED"] != 20 {
 		t.Fatalf("after kill -9: %s %v", j.Status, j.ArrayProperties.StatusSummary)
 	}
-	seen := e.indexes(t, arr)
+	// Every attempt's stream holds at most one line (no container ran
+	// twice), every index succeeded in exactly one attempt.
+	perStream := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(e.d.MustWharf(t, "batch", "logs", "--streams", arr)), "\n") {
+		perStream[strings.Fields(l)[0]]++
+	}
+	for st, n := range perStream {
+		if n != 1 {
+			t.Errorf("stream %s has %d lines: an attempt ran twice", st, n)
+		}
+	}
 	for i := 0; i < 20; i++ {
-		if seen[fmt.Sprint(i)] != 1 {
-			t.Errorf("index %d ran %d times", i, seen[fmt.Sprint(i)])
+		out, err := e.c.DescribeJobs(ctx, &batch.DescribeJobsInput{Jobs: []string{fmt.Sprintf("%s:%d", arr, i)}})
+		if err != nil || len(out.Jobs) != 1 {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		ok := 0
+		for _, a := range out.Jobs[0].Attempts {
+			if aws.ToInt32(a.Container.ExitCode) == 0 && a.Container.ExitCode != nil {
+				ok++
+			} else {
+				t.Logf("child %d: attempt ended %q (%s)", i, aws.ToString(a.Container.Reason), aws.ToString(a.StatusReason))
+			}
+		}
+		if ok != 1 || out.Jobs[0].Status != types.JobStatusSucceeded {
+			t.Errorf("child %d: %s with %d successful attempts of %d", i, out.Jobs[0].Status, ok, len(out.Jobs[0].Attempts))
 		}
 	}
 }

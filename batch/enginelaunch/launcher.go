@@ -44,6 +44,10 @@ const (
 	LabelAttempt = "wharf.batch.attempt"
 )
 
+// ReasonInterrupted is the reason of an attempt whose start the daemon's
+// restart cut.
+const ReasonInterrupted = "CannotStartContainerError: the daemon restarted while the attempt was starting"
+
 // namePrefix starts the name of every attempt's container.
 const namePrefix = "wharf-batch-"
 
@@ -238,10 +242,18 @@ func (l *Launcher) Watch(ctx context.Context, a batch.AttemptSpec, ref string) e
 	l.mine[c.ID] = a.ID
 	l.mu.Unlock()
 	if c.State.Status == container.StatusCreated {
-		// Created but never started: start it now.
-		if err := l.e.Start(ctx, c.ID); err != nil {
-			go l.finish(context.Background(), c.ID, a.ID)
-		}
+		// The daemon died while starting it: whether its process ran is
+		// not known (a start cut by a kill -9 may have run it), so it is
+		// not started again. Its output, if any, is kept and the attempt
+		// is reported lost: the retry strategy decides.
+		go func() {
+			l.copyLog(context.Background(), c.ID, a.ID)
+			_ = l.e.Remove(context.Background(), c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+			l.mu.Lock()
+			delete(l.mine, c.ID)
+			l.mu.Unlock()
+			l.send(batch.AttemptEnd{ID: a.ID, Ref: c.ID, Reason: ReasonInterrupted, StoppedAt: time.Now()})
+		}()
 		return nil
 	}
 	if !c.State.Running() {
@@ -317,14 +329,18 @@ func (l *Launcher) readEnd(aid string) (batch.AttemptEnd, bool) {
 	return e, true
 }
 
-// copyLog copies a container's log into the attempt's file; an attempt
-// that wrote nothing gets no file.
+// copyLog copies a container's log into the attempt's file, replacing
+// what an earlier copy (by a daemon killed halfway) left; an attempt that
+// wrote nothing gets no file.
 func (l *Launcher) copyLog(ctx context.Context, id, aid string) {
+	final := filepath.Join(l.dir, aid+".log")
+	tmp := final + ".copy"
+	_ = os.Remove(tmp)
 	var w *logfile.Writer
 	err := l.e.Logs(ctx, id, container.LogsOptions{Stdout: true, Stderr: true, Tail: -1}, func(en logfile.Entry) error {
 		if w == nil {
 			var err error
-			if w, err = logfile.Open(filepath.Join(l.dir, aid+".log"), logfile.Limits{MaxSize: 64 << 20, MaxFiles: 1}); err != nil {
+			if w, err = logfile.Open(tmp, logfile.Limits{MaxSize: 64 << 20, MaxFiles: 1}); err != nil {
 				return err
 			}
 		}
@@ -332,6 +348,9 @@ func (l *Launcher) copyLog(ctx context.Context, id, aid string) {
 	})
 	if w != nil {
 		_ = w.Close()
+		if err == nil {
+			err = os.Rename(tmp, final)
+		}
 	}
 	if err != nil && !errdefs.IsNotFound(err) {
 		l.log.Warn("batch launcher: copying an attempt's log", "attempt", aid, "err", err)
