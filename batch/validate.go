@@ -203,7 +203,7 @@ func ValidateContainer(c *Container) error {
 	if c.Image == "" || len(c.Image) > 255 {
 		return invalid("containerProperties.image is required (up to 255 characters)")
 	}
-	if c.VCPUs <= 0 {
+	if !(c.VCPUs > 0) { // NaN too
 		return invalid("containerProperties: a VCPU resourceRequirement greater than 0 is required")
 	}
 	if c.VCPUs > 256 {

@@ -443,7 +443,7 @@ func resources(rr []resourceRequirement, vcpus, memory int) (float64, int, error
 		switch r.Type {
 		case "VCPU":
 			f, err := strconv.ParseFloat(r.Value, 64)
-			if err != nil || f <= 0 {
+			if err != nil || !(f > 0) || f > 1e6 {
 				return 0, 0, clientErr("resourceRequirements VCPU %q is not a number of vCPUs", r.Value)
 			}
 			v = f
