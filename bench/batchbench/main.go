@@ -70,7 +70,9 @@ func (l *instant) Launch(ctx context.Context, a batch.AttemptSpec) (string, erro
 	l.started.Add(1)
 	code := 0
 	now := time.Now()
-	go func() { l.ends <- batch.AttemptEnd{ID: a.ID, Ref: a.ID, ExitCode: &code, StartedAt: now, StoppedAt: time.Now()} }()
+	go func() {
+		l.ends <- batch.AttemptEnd{ID: a.ID, Ref: a.ID, ExitCode: &code, StartedAt: now, StoppedAt: time.Now()}
+	}()
 	return a.ID, nil
 }
 func (l *instant) Stop(context.Context, string, string) error { return nil }
