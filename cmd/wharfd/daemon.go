@@ -49,6 +49,7 @@ type daemonConfig struct {
 	netCfg         netDaemonConfig
 	fnCfg          fnConfig
 	natsCfg        natsConfig
+	batchCfg       batchConfig
 	tlsCfg         tlsConfig
 	registryCfg    registryFlags
 	clusterCfg     clusterConfig
@@ -88,6 +89,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringArrayVar(&cfg.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; json-file without any: max-size=10m, max-file=3)")
 	addFunctionFlags(f, &cfg.fnCfg)
 	addNATSFlags(f, &cfg.natsCfg)
+	addBatchFlags(f, &cfg.batchCfg)
 	addTLSFlags(f, &cfg.tlsCfg)
 	addNetDaemonFlags(f, &cfg.netCfg)
 	addRegistryFlags(f, &cfg.registryCfg)
@@ -256,6 +258,13 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer cl.close()
 	cfg.fnCfg.ecs = cl.ecsHandler(keys, log)
+	br, err := startBatch(ctx, cfg.root, cfg.batchCfg, nb.Conn(), d.engine, d.events, d.images, keys, log)
+	if err != nil {
+		return fmt.Errorf("batch: %w", err)
+	}
+	defer br.close()
+	cfg.fnCfg.batch = br.api
+	obs.addLogSource(batchLogSource{m: br.m, logs: br.launcher, dir: filepath.Join(cfg.root, "batch")})
 	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, nb.Conn(), keys, reg, log)
 	if err != nil {
 		return fmt.Errorf("functions: %w", err)
@@ -280,7 +289,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	defer docker.Close()
 	native := nativeapi.New(d.engine, metered, d, log, nativeapi.WithNetworks(d.pubNets, d.engine), nativeapi.WithVolumes(d.pubVols),
 		nativeapi.WithEvents(d.events), nativeapi.WithBuilder(builder))
-	srv := &http.Server{Handler: obs.api.Wrap(socketRoutes(native, docker), apiMux(withCluster(withRegistry(withFunctions(native, fr.nativeHandler()), rg, tokens), cl.handler()), docker)), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: obs.api.Wrap(socketRoutes(native, docker), apiMux(withCluster(withRegistry(withFunctions(withBatchNative(br.nativeHandler(), native), fr.nativeHandler()), rg, tokens), cl.handler()), docker)), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

@@ -59,6 +59,9 @@ type fnConfig struct {
 	// ecs, when set, serves ECS's API on --http (the calls ecsapi.Matches;
 	// not a flag: the cluster's).
 	ecs http.Handler
+	// batch, when set, serves Batch's API on --http (the calls
+	// batchapi.Matches).
+	batch http.Handler
 }
 
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
@@ -148,7 +151,7 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(reg))
 		lambda := lambdaapi.New(eng, fr.keys, lambdaapi.WithLogger(log), lambdaapi.WithSpoolDir(spool))
-		var rest http.Handler = withECS(c.ecs, withECR(c.ecr, fr.table.Router(eng, lambda)))
+		var rest http.Handler = withBatch(c.batch, withECS(c.ecs, withECR(c.ecr, fr.table.Router(eng, lambda))))
 		if c.obs != nil {
 			if rest, err = c.obs.mountHTTP(mux, rest, lambda, c.ecr, fr.table, eng); err != nil {
 				l.Close()

@@ -28,6 +28,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/health"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/internal/metrics/containers"
+	"github.com/wharf-dev/wharf/server/batchapi"
 	"github.com/wharf-dev/wharf/server/ecrapi"
 	"github.com/wharf-dev/wharf/server/ecsapi"
 	"github.com/wharf-dev/wharf/server/logsapi"
@@ -48,6 +49,8 @@ type observability struct {
 	// newLogs builds CloudWatch Logs' API over the containers' logs and
 	// fns' (nil: not wired).
 	newLogs func(fns logsapi.Functions) (http.Handler, error)
+	// logSources are more log groups (Batch's) for newLogs.
+	logSources []logsapi.Source
 }
 
 func newObservability(reg *prometheus.Registry) *observability {
@@ -137,10 +140,15 @@ func (o *observability) enableLogs(root string, keys *identity.Keys, ce *contain
 		if err != nil {
 			return nil, err
 		}
-		return logsapi.New(keys, ret, []logsapi.Source{logsapi.FunctionSource{F: fns}, logsapi.ContainerSource{C: ce}},
+		srcs := append([]logsapi.Source{logsapi.FunctionSource{F: fns}, logsapi.ContainerSource{C: ce}}, o.logSources...)
+		return logsapi.New(keys, ret, srcs,
 			logsapi.WithLogger(log), logsapi.WithAccount(functions.DefaultRegion, functions.DefaultAccount)), nil
 	}
 }
+
+// addLogSource adds log groups to CloudWatch Logs' API (before --http
+// serves).
+func (o *observability) addLogSource(s logsapi.Source) { o.logSources = append(o.logSources, s) }
 
 // meteredImages counts and times the pulls and pushes the APIs ask the
 // image store for.
@@ -249,6 +257,8 @@ func (o *observability) mountHTTP(mux *http.ServeMux, rest http.Handler, lambda 
 			return "ecr", ecrRoute.Route(r)
 		case logs != nil && logs.Matches(r):
 			return "logs", logs.Route(r)
+		case batchapi.Matches(r):
+			return "batch", batchRoute(r)
 		case ecsapi.Matches(r):
 			// One route: the operation is the client's header, and
 			// labels must stay a bounded set.

@@ -1,0 +1,83 @@
+package batch
+
+import (
+	"context"
+	"time"
+)
+
+// AttemptSpec is one attempt of a job, as a Launcher runs it.
+type AttemptSpec struct {
+	// ID names the attempt (its container, or its task) and is part of
+	// its log stream's name; it is unique across every job.
+	ID string
+	// JobID is the job's id (an array child's is "<parent>:<index>"),
+	// Attempt its 1-based number.
+	JobID   string
+	JobName string
+	Attempt int
+	Queue   string
+	Env     string
+	Image   string
+	// Command replaces the image's CMD when set.
+	Command     []string
+	Environment []KeyValue
+	VCPUs       float64
+	MemoryMiB   int
+	User        string
+	ReadOnly    bool
+	// LogStream is the attempt's log stream name:
+	// <definition name>/default/<ID>, as Batch names it.
+	LogStream string
+}
+
+// AttemptEnd is how an attempt ended, as its Launcher reports it.
+type AttemptEnd struct {
+	ID  string
+	Ref string
+	// ExitCode is nil when the container never ran to an exit: lost,
+	// or failed to start.
+	ExitCode *int
+	// Reason is the container's reason ("OutOfMemoryError: Container
+	// killed due to memory usage", "CannotStartContainerError: ...").
+	Reason    string
+	StartedAt time.Time
+	StoppedAt time.Time
+}
+
+// LogEvent is one line of an attempt's log.
+type LogEvent struct {
+	Time    time.Time
+	Message string
+}
+
+// Launcher runs attempts. It is the seam between Batch's decisions and
+// what runs containers: the local engine's today (batch/enginelaunch),
+// the cluster's tasks next.
+//
+// Lifecycle: the manager calls Launch once per attempt, and, after a
+// restart of the manager, Watch once for each attempt its records show
+// STARTING or RUNNING (ref is "" when the manager died before Launch
+// answered: the launcher finds the attempt by its ID, or reports it
+// lost). Every attempt that Launch started or Watch re-attached to is
+// reported exactly once on Ends when it ends, whoever ended it; an
+// attempt that cannot be found is reported with a nil ExitCode. Stop
+// asks an attempt to end (SIGTERM, then SIGKILL after a grace period);
+// its end is reported on Ends as any other.
+type Launcher interface {
+	// Launch starts the attempt and returns once its container runs,
+	// with a reference for Stop. An error means nothing runs.
+	Launch(ctx context.Context, a AttemptSpec) (ref string, err error)
+	// Stop ends a running attempt.
+	Stop(ctx context.Context, ref, reason string) error
+	// Watch re-attaches to an attempt after a restart.
+	Watch(ctx context.Context, a AttemptSpec, ref string) error
+	// Ends delivers the end of every attempt.
+	Ends() <-chan AttemptEnd
+}
+
+// LogReader reads attempts' logs after (and while) they run.
+type LogReader interface {
+	// Logs calls each with the stream's events, oldest first
+	// (errdefs.ErrNotFound for a stream without any log).
+	Logs(ctx context.Context, stream string, each func(LogEvent) error) error
+}
