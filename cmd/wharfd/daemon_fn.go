@@ -59,6 +59,9 @@ type fnConfig struct {
 	// ecs, when set, serves ECS's API on --http (the calls ecsapi.Matches;
 	// not a flag: the cluster's).
 	ecs http.Handler
+	// console, when set, serves the web console under /console/ on
+	// --http (daemon_console.go; not a flag: on with --http).
+	console http.Handler
 }
 
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
@@ -155,6 +158,10 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 				fr.close()
 				return nil, err
 			}
+		}
+		if c.console != nil {
+			mux.Handle("/console/", c.console)
+			mux.Handle("GET /console", c.console)
 		}
 		mux.Handle("/", rest)
 		// Bodies get per-request deadlines (lambdaapi, trigger): a
