@@ -137,7 +137,7 @@ func pageHTML(ctx context.Context) string {
 // screenshot saves the page as dir/name.png.
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
-	png := browserValue(t, ctx, 30*time.Second, "screenshot "+name, chromedp.FullScreenshot(90))
+	png := browserValue(t, ctx, 30*time.Second, "screenshot "+name, chromedp.FullScreenshot(100))
 	path := filepath.Join(dir, name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
@@ -213,7 +213,7 @@ func TestConsoleBrowser(t *testing.T) {
 	run(t, ctx, 30*time.Second, "signing in",
 		chromedp.SendKeys(chromedp.CSS("#key-id"), e.id),
 		chromedp.SendKeys(chromedp.CSS("#key-secret"), e.secret),
-		chromedp.Submit(chromedp.CSS("#signin-form")),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#ctrs")))
 	secretLeft := browserValue(t, ctx, 5*time.Second, "reading the form", chromedp.Value(chromedp.CSS("#key-secret")))
 	if secretLeft != "" {
@@ -263,7 +263,8 @@ func TestConsoleBrowser(t *testing.T) {
 		screenshot(t, ctx, dir, p.name)
 		checkAccessibility(t, ctx, p.hash)
 	}
-	run(t, ctx, 30*time.Second, "opening an image", chromedp.Click(chromedp.CSS("table tbody tr a")), chromedp.WaitVisible(chromedp.CSS("h2")))
+	run(t, ctx, 30*time.Second, "opening an image", chromedp.Navigate(e.url("/console/#/images")),
+		chromedp.Click(chromedp.CSS("table tbody tr a")), chromedp.WaitVisible(chromedp.CSS("h2")))
 	waitJS(t, ctx, 30*time.Second, "the image's users and history", `document.body.textContent.includes('console-web') && document.body.textContent.includes('History')`)
 	screenshot(t, ctx, dir, "07-image")
 	checkAccessibility(t, ctx, "image")

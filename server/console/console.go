@@ -195,14 +195,16 @@ func (s *Server) routes() {
 	mux := http.NewServeMux()
 	s.mux = mux
 	static, _ := fs.Sub(staticFS, "static")
-	files := http.StripPrefix(Prefix, http.FileServerFS(static))
+	files := http.StripPrefix(Prefix+"static/", http.FileServerFS(static))
+	index, _ := fs.ReadFile(static, "index.html")
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
 	})
 	mux.HandleFunc("GET "+Prefix+"{$}", func(w http.ResponseWriter, r *http.Request) {
 		secureHeaders(w)
 		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(index)
 	})
 	mux.HandleFunc("GET "+Prefix+"static/", func(w http.ResponseWriter, r *http.Request) {
 		secureHeaders(w)

@@ -157,6 +157,10 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request, c *call) 
 	return lw.finish()
 }
 
+// maxLogFrame bounds one frame of a log stream (a log entry: the
+// engine's are at most 16 KiB, as Docker's).
+const maxLogFrame = 1 << 20
+
 // logEvents is the ResponseWriter the Docker API's log handler writes
 // to: it turns Docker's stream (multiplexed frames, or raw for a TTY)
 // into server-sent events, and keeps an error answer for the console to
@@ -201,6 +205,11 @@ func (l *logEvents) Write(p []byte) (int, error) {
 	l.buf = append(l.buf, p...)
 	for len(l.buf) >= 8 {
 		n := int(binary.BigEndian.Uint32(l.buf[4:8]))
+		if n > maxLogFrame {
+			// The Docker API frames one log entry at a time; this is
+			// not its stream.
+			return 0, fmt.Errorf("a log frame of %d bytes: %w", n, errdefs.ErrInvalidArgument)
+		}
 		if len(l.buf) < 8+n {
 			break
 		}
