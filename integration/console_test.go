@@ -25,11 +25,11 @@ import (
 // consoleEnv is a daemon serving the console on a loopback port, with
 // busybox imported and an admin key.
 type consoleEnv struct {
-	d           *testutil.Daemon
-	addr        string
-	id, secret  string
-	artifacts   string
-	axeSource   string
+	d            *testutil.Daemon
+	addr         string
+	id, secret   string
+	artifacts    string
+	axeSource    string
 	lambdaClient *lambda.Client
 }
 

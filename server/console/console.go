@@ -260,7 +260,9 @@ func (c *call) allow(service, action, resource string) error {
 }
 
 // can reports whether the key may do action on resource of service.
-func (c *call) can(service, action, resource string) bool { return c.allow(service, action, resource) == nil }
+func (c *call) can(service, action, resource string) bool {
+	return c.allow(service, action, resource) == nil
+}
 
 // cookieName is the session cookie's.
 const cookieName = "wharf_console"

@@ -2,9 +2,9 @@ package console
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
