@@ -105,6 +105,12 @@ function pathOf(vals, w, h, max) {
     // The newest sample is at the right edge; older ones leftwards.
     const x = w - (n - 1 - i) * (w / (SLOTS - 1));
     const y = h - (Math.min(v, top) / top) * (h - 2) - 1;
+    const next = i + 1 < n ? vals[i + 1] : null;
+    if (!pen && next == null) {
+      // An isolated sample: a short dash, so that it shows.
+      d += 'M' + Math.max(0, x - 2).toFixed(1) + ' ' + y.toFixed(1) + 'H' + x.toFixed(1);
+      continue;
+    }
     d += (pen ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1);
     pen = true;
   }
@@ -294,7 +300,7 @@ async function containerAction(act, name) {
 async function viewContainers(view) {
   page(view, 'Containers', `<div class="toolbar"><label for="filter">Filter</label><input id="filter" type="search" placeholder="name or image">
 <span id="count" class="muted"></span></div>
-<div class="table-wrap"><table><caption class="muted" style="text-align:left;padding:.4em .6em">Every container, live</caption><thead><tr>
+<div class="table-wrap"><table><caption class="muted">Every container, updated live</caption><thead><tr>
 <th scope="col">Name</th><th scope="col" class="opt">Image</th><th scope="col">State</th><th scope="col" class="opt">Status</th>
 <th scope="col" class="opt">Ports</th><th scope="col">Health</th><th scope="col">CPU</th><th scope="col" class="opt">Memory</th><th scope="col">Actions</th>
 </tr></thead><tbody id="ctrs"></tbody></table></div>`);
