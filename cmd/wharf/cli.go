@@ -33,6 +33,7 @@ var cliCommands = []namedCommand{
 	{"network", newNetworkCommand}, {"volume", newVolumeCommand}, {"port", newPortCommand},
 	{"fn", newFnCommand}, {"keys", newKeysCommand}, {"registry", newRegistryCommand},
 	{"node", newNodeCommand}, {"cluster", newClusterCommand}, {"batch", newBatchCommand},
+	{"console", newConsoleCommand},
 }
 
 // namedCommand is a subcommand of the root and the name it answers to.

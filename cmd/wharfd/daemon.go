@@ -265,6 +265,11 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	defer br.close()
 	cfg.fnCfg.batch = br.api
 	obs.addLogSource(batchLogSource{m: br.m, logs: br.launcher, dir: filepath.Join(cfg.root, "batch")})
+	var consoleMount *lateHandler
+	if cfg.fnCfg.httpAddr != "" {
+		consoleMount = &lateHandler{}
+		cfg.fnCfg.console = consoleMount
+	}
 	fr, err := startFunctions(ctx, cfg.root, cfg.execRoot, cfg.fnCfg, d.engine, d.images, nb.Conn(), keys, reg, log)
 	if err != nil {
 		return fmt.Errorf("functions: %w", err)
@@ -289,7 +294,14 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	defer docker.Close()
 	native := nativeapi.New(d.engine, metered, d, log, nativeapi.WithNetworks(d.pubNets, d.engine), nativeapi.WithVolumes(d.pubVols),
 		nativeapi.WithEvents(d.events), nativeapi.WithBuilder(builder))
-	srv := &http.Server{Handler: obs.api.Wrap(socketRoutes(native, docker), apiMux(withCluster(withRegistry(withFunctions(withBatchNative(br.nativeHandler(), native), fr.nativeHandler()), rg, tokens), cl.handler()), docker)), ReadHeaderTimeout: 10 * time.Second}
+	var links http.Handler
+	if consoleMount != nil {
+		con := newConsole(cfg.fnCfg.httpAddr, keys, docker, d.engine, fr, d.events, reg, log)
+		defer con.Close()
+		consoleMount.set(con)
+		links = con.LinkHandler()
+	}
+	srv := &http.Server{Handler: obs.api.Wrap(socketRoutes(native, docker), apiMux(withConsole(withCluster(withRegistry(withFunctions(withBatchNative(br.nativeHandler(), native), fr.nativeHandler()), rg, tokens), cl.handler()), links), docker)), ReadHeaderTimeout: 10 * time.Second}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

@@ -62,6 +62,9 @@ type fnConfig struct {
 	// batch, when set, serves Batch's API on --http (the calls
 	// batchapi.Matches).
 	batch http.Handler
+	// console, when set, serves the web console under /console/ on
+	// --http (daemon_console.go; not a flag: on with --http).
+	console http.Handler
 }
 
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
@@ -158,6 +161,10 @@ func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *
 				fr.close()
 				return nil, err
 			}
+		}
+		if c.console != nil {
+			mux.Handle("/console/", c.console)
+			mux.Handle("GET /console", c.console)
 		}
 		mux.Handle("/", rest)
 		// Bodies get per-request deadlines (lambdaapi, trigger): a

@@ -1,0 +1,473 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/chromedp/chromedp"
+
+	"github.com/wharf-dev/wharf/internal/testutil"
+)
+
+// consoleEnv is a daemon serving the console on a loopback port, with
+// busybox imported and an admin key.
+type consoleEnv struct {
+	d            *testutil.Daemon
+	addr         string
+	id, secret   string
+	artifacts    string
+	axeSource    string
+	lambdaClient *lambda.Client
+}
+
+func startConsoleEnv(t *testing.T) *consoleEnv {
+	t.Helper()
+	addr := freeAddr(t)
+	d := newDaemon(t, testutil.WithDaemonArgs("--http", addr, "--fn-idle-timeout", "30s"))
+	var key struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(d.MustWharf(t, "keys", "create", "--admin", "--json")), &key); err != nil {
+		t.Fatal(err)
+	}
+	e := &consoleEnv{d: d, addr: addr, id: key.AccessKeyId, secret: key.SecretAccessKey}
+	e.lambdaClient = lambda.New(lambda.Options{
+		BaseEndpoint: aws.String("http://" + addr), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyId, key.SecretAccessKey, ""),
+		Retryer:     aws.NopRetryer{},
+	})
+	testutil.WaitTCP(t, addr, 30*time.Second)
+	return e
+}
+
+func (e *consoleEnv) url(path string) string { return "http://" + e.addr + path }
+
+// artifactsDir is where screenshots go: $WHARF_TEST_ARTIFACTS/<test>, or
+// a temporary directory that is kept and printed.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("WHARF_TEST_ARTIFACTS")
+	if base == "" {
+		var err error
+		if base, err = os.MkdirTemp("", "wharf-artifacts-"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(base, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// axePath is where `make test-deps` installs axe-core
+// (scripts/install-deps.sh); $WHARF_AXE_JS overrides it.
+func axePath() string {
+	if p := os.Getenv("WHARF_AXE_JS"); p != "" {
+		return p
+	}
+	return "/usr/local/share/wharf-test/axe-core-4.14.1/axe.min.js"
+}
+
+// browser starts headless chromium for the test, or skips.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (WHARF_TEST_DEPS=1 sh scripts/install-deps.sh installs it): the console's browser tests skip")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1280, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+// run runs browser actions with a deadline.
+func run(t *testing.T, ctx context.Context, timeout time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := chromedp.Do(tctx, actions...); err != nil {
+		t.Fatalf("%s: %v\npage: %s", what, err, pageHTML(ctx))
+	}
+}
+
+// browserValue runs a browser action that answers a value, with a deadline.
+func browserValue[T any](t *testing.T, ctx context.Context, timeout time.Duration, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	v, err := chromedp.Run(tctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v\npage: %s", what, err, pageHTML(ctx))
+	}
+	return v
+}
+
+// pageHTML is the start of the page's main element, for failures.
+func pageHTML(ctx context.Context) string {
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	html, _ := chromedp.Run(tctx, chromedp.OuterHTML(chromedp.CSS("main")))
+	if len(html) > 6000 {
+		html = html[:6000]
+	}
+	return html
+}
+
+// screenshot saves the page as dir/name.png.
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	png := browserValue(t, ctx, 30*time.Second, "screenshot "+name, chromedp.FullScreenshot(100))
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+}
+
+// waitJS polls a JavaScript condition until it is true.
+func waitJS(t *testing.T, ctx context.Context, timeout time.Duration, what, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ok, err := chromedp.Run(tctx, chromedp.Evaluate[bool]("!!("+cond+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not seen within %s (%v)\npage: %s", what, timeout, err, pageHTML(ctx))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// axeViolation is one of axe-core's results.
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []any `json:"target"`
+	} `json:"nodes"`
+}
+
+// checkAccessibility runs axe-core on the page and fails on serious and
+// critical violations; it skips (logs) when axe-core is not installed.
+func checkAccessibility(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	src, err := os.ReadFile(axePath())
+	if err != nil {
+		t.Logf("axe-core is not installed at %s (WHARF_TEST_DEPS=1 sh scripts/install-deps.sh): no accessibility check of %s", axePath(), page)
+		return
+	}
+	browserValue(t, ctx, 30*time.Second, "loading axe-core", chromedp.Evaluate[bool](string(src)+";true"))
+	res := browserValue(t, ctx, 60*time.Second, "axe on "+page, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ['violations']}).then(r => r.violations)`, chromedp.EvalAwaitPromise))
+	for _, v := range res {
+		msg := fmt.Sprintf("%s: axe %s (%s): %s, at %v", page, v.ID, v.Impact, v.Help, v.Nodes)
+		if v.Impact == "serious" || v.Impact == "critical" {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
+	}
+}
+
+// TestConsoleBrowser drives the console in headless chromium against a
+// real daemon: sign in, see a container appear live, read its logs, stop
+// it; invoke a function with a test event and see its result, log tail
+// and the invocation on the chart; every page screenshotted and checked
+// with axe-core.
+func TestConsoleBrowser(t *testing.T) {
+	ctx := browser(t)
+	e := startConsoleEnv(t)
+	dir := artifactsDir(t)
+
+	// Sign in.
+	run(t, ctx, 30*time.Second, "opening the console",
+		chromedp.Navigate(e.url("/console/")),
+		chromedp.WaitVisible(chromedp.CSS("#key-id")))
+	screenshot(t, ctx, dir, "01-signin")
+	checkAccessibility(t, ctx, "sign-in")
+	run(t, ctx, 30*time.Second, "signing in",
+		chromedp.SendKeys(chromedp.CSS("#key-id"), e.id),
+		chromedp.SendKeys(chromedp.CSS("#key-secret"), e.secret),
+		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#ctrs")))
+	secretLeft := browserValue(t, ctx, 5*time.Second, "reading the form", chromedp.Value(chromedp.CSS("#key-secret")))
+	if secretLeft != "" {
+		t.Error("the secret stayed in the sign-in form")
+	}
+	stored := browserValue(t, ctx, 5*time.Second, "reading storage", chromedp.Evaluate[string](`JSON.stringify(localStorage)+JSON.stringify(sessionStorage)+document.cookie`))
+	if strings.Contains(stored, e.secret) || strings.Contains(stored, "wharf_console") {
+		t.Errorf("the secret or the HttpOnly session cookie is readable by the page: %s", stored)
+	}
+
+	// A container run with the CLI appears live (no reload), running.
+	e.d.MustWharf(t, "run", "-d", "--name", "console-web", busybox, "sh", "-c", "echo hello-from-console; echo oops >&2; exec sleep 1000")
+	waitJS(t, ctx, 30*time.Second, "the container appearing live as running",
+		`document.querySelector('tr[data-name="console-web"] td.state')?.textContent === 'running'`)
+	screenshot(t, ctx, dir, "02-containers")
+	checkAccessibility(t, ctx, "containers")
+
+	// Its logs.
+	run(t, ctx, 30*time.Second, "opening the container",
+		chromedp.Click(chromedp.CSS(`tr[data-name="console-web"] a`)),
+		chromedp.WaitVisible(chromedp.CSS("#logs")))
+	waitJS(t, ctx, 30*time.Second, "the container's logs", `document.querySelector('#logs').textContent.includes('hello-from-console') && document.querySelector('#logs .stderr')?.textContent.includes('oops')`)
+	screenshot(t, ctx, dir, "03-container")
+	checkAccessibility(t, ctx, "container")
+	// Follow: a line written now shows up.
+	e.d.MustWharf(t, "exec", "console-web", "sh", "-c", "echo followed-line > /proc/1/fd/1")
+	waitJS(t, ctx, 30*time.Second, "a followed log line", `document.querySelector('#logs').textContent.includes('followed-line')`)
+
+	// Stop it from the page.
+	run(t, ctx, 30*time.Second, "stopping", chromedp.Click(chromedp.CSS(`#ctr-actions button[data-act="stop"]`)))
+	waitJS(t, ctx, 60*time.Second, "the stop reaching the page", `document.querySelector('#ctr-state').textContent.startsWith('exited')`)
+	if st := inspect(t, e.d, "{{.State.Status}}", "console-web"); st != "exited" {
+		t.Fatalf("after Stop in the console the container is %s", st)
+	}
+	run(t, ctx, 30*time.Second, "back to the list", chromedp.Navigate(e.url("/console/#/containers")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="console-web"]`)))
+	waitJS(t, ctx, 30*time.Second, "the list showing it exited", `document.querySelector('tr[data-name="console-web"] td.state').textContent === 'exited'`)
+
+	// Images, networks, volumes.
+	e.d.MustWharf(t, "volume", "create", "console-vol")
+	for _, p := range []struct{ hash, ready, name string }{
+		{"#/images", "table tbody tr", "04-images"},
+		{"#/networks", "table tbody tr", "05-networks"},
+		{"#/volumes", "table tbody tr", "06-volumes"},
+	} {
+		run(t, ctx, 30*time.Second, "opening "+p.hash, chromedp.Navigate(e.url("/console/"+p.hash)), chromedp.WaitVisible(chromedp.CSS(p.ready)))
+		screenshot(t, ctx, dir, p.name)
+		checkAccessibility(t, ctx, p.hash)
+	}
+	run(t, ctx, 30*time.Second, "opening an image", chromedp.Navigate(e.url("/console/#/images")),
+		chromedp.Click(chromedp.CSS("table tbody tr a")), chromedp.WaitVisible(chromedp.CSS("h2")))
+	waitJS(t, ctx, 30*time.Second, "the image's users and history", `document.body.textContent.includes('console-web') && document.body.textContent.includes('History')`)
+	screenshot(t, ctx, dir, "07-image")
+	checkAccessibility(t, ctx, "image")
+
+	// A function: deploy, invoke with a test event from the page.
+	e.deployFunction(t, "console-fn")
+	run(t, ctx, 30*time.Second, "opening the functions", chromedp.Navigate(e.url("/console/#/functions")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="console-fn"]`)))
+	screenshot(t, ctx, dir, "08-functions")
+	checkAccessibility(t, ctx, "functions")
+	run(t, ctx, 30*time.Second, "opening the function", chromedp.Click(chromedp.CSS(`tr[data-name="console-fn"] a`)),
+		chromedp.WaitVisible(chromedp.CSS("#invoke")))
+	run(t, ctx, 30*time.Second, "writing a test event",
+		chromedp.SetValue(chromedp.CSS("#event"), `{"key1": "from-the-console", "print": "console-log-line"}`),
+		chromedp.SetValue(chromedp.CSS("#event-name"), "my-event"),
+		chromedp.Click(chromedp.CSS("#save-event")),
+		chromedp.Click(chromedp.CSS("#invoke")))
+	waitJS(t, ctx, 60*time.Second, "the invocation's result", `document.querySelector('#invoke-payload')?.textContent.includes('from-the-console')`)
+	waitJS(t, ctx, 10*time.Second, "the invocation's log tail", `document.querySelector('#invoke-log').textContent.includes('console-log-line') && document.querySelector('#invoke-log').textContent.includes('REPORT RequestId')`)
+	waitJS(t, ctx, 10*time.Second, "the saved event", `[...document.querySelectorAll('#saved option')].some(o => o.value === 'my-event')`)
+	// The chart counts it once the sampler has taken the next sample
+	// (every 5 s), live over its stream.
+	waitJS(t, ctx, 60*time.Second, "the invocation on the chart", `Number(document.querySelector('#chart-inv .total')?.dataset.total) >= 1`)
+	waitJS(t, ctx, 30*time.Second, "a REPORT line", `document.querySelector('#reports').textContent.includes('REPORT RequestId')`)
+	screenshot(t, ctx, dir, "09-function")
+	checkAccessibility(t, ctx, "function")
+
+	// A phone's screen.
+	run(t, ctx, 30*time.Second, "a phone's viewport", chromedp.EmulateViewport(390, 844), chromedp.Navigate(e.url("/console/#/containers")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="console-web"]`)))
+	overflow := browserValue(t, ctx, 5*time.Second, "measuring", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	if overflow {
+		t.Error("the containers page scrolls sideways on a phone")
+	}
+	screenshot(t, ctx, dir, "10-phone-containers")
+}
+
+// deployFunction creates a zip function and waits until it is active.
+func (e *consoleEnv) deployFunction(t *testing.T, name string) {
+	t.Helper()
+	(&fnEnv{d: e.d, addr: e.addr, client: e.lambdaClient}).deploy(t, name, 128, 10, nil)
+}
+
+// TestConsoleRefuses checks the console's API over plain HTTP: no session,
+// a wrong secret, a missing or wrong CSRF token and a cross-origin call
+// are refused, and refused calls change nothing.
+func TestConsoleRefuses(t *testing.T) {
+	e := startConsoleEnv(t)
+	e.d.MustWharf(t, "run", "-d", "--name", "console-keep", busybox, "sleep", "1000")
+	api := e.url("/console/api")
+
+	// No session.
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/docker/containers/json?all=1"}, {"POST", "/docker/containers/console-keep/stop"},
+		{"GET", "/functions"}, {"GET", "/events"}, {"GET", "/metrics?scope=containers"},
+	} {
+		req, _ := http.NewRequest(r.method, api+r.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s without a session: %d, want 401", r.method, r.path, resp.StatusCode)
+		}
+	}
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	signIn := func(body string, hdr map[string]string) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest("POST", api+"/session", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp, out
+	}
+	good := fmt.Sprintf(`{"accessKeyId":%q,"secretAccessKey":%q}`, e.id, e.secret)
+	if resp, _ := signIn(fmt.Sprintf(`{"accessKeyId":%q,"secretAccessKey":"wrong"}`, e.id), nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a wrong secret: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := signIn(good, map[string]string{"Origin": "http://evil.example"}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a cross-origin sign-in: %d, want 403", resp.StatusCode)
+	}
+	resp, info := signIn(good, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in: %d %v", resp.StatusCode, info)
+	}
+	csrf, _ := info["csrf"].(string)
+	var ck *http.Cookie
+	for _, k := range resp.Cookies() {
+		if k.Name == "wharf_console" {
+			ck = k
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/console/" || ck.MaxAge <= 0 {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/console/, bounded", ck)
+	}
+	if strings.Contains(resp.Header.Get("Set-Cookie"), e.secret) {
+		t.Fatal("the secret is in the cookie")
+	}
+
+	do := func(method, path string, hdr map[string]string) int {
+		req, _ := http.NewRequest(method, api+path, nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := do("GET", "/docker/containers/json?all=1", nil); code != http.StatusOK {
+		t.Fatalf("a read with the session: %d", code)
+	}
+	for name, hdr := range map[string]map[string]string{
+		"no CSRF token":    nil,
+		"a bad CSRF token": {"X-Wharf-CSRF": csrf + "x"},
+		"a cross origin":   {"X-Wharf-CSRF": csrf, "Origin": "http://evil.example"},
+	} {
+		if code := do("POST", "/docker/containers/console-keep/stop", hdr); code != http.StatusForbidden {
+			t.Errorf("a stop with %s: %d, want 403", name, code)
+		}
+		if code := do("DELETE", "/docker/containers/console-keep?force=1", hdr); code != http.StatusForbidden {
+			t.Errorf("a remove with %s: %d, want 403", name, code)
+		}
+	}
+	if st := inspect(t, e.d, "{{.State.Status}}", "console-keep"); st != "running" {
+		t.Fatalf("refused stops changed the container: %s", st)
+	}
+	// Routes outside the allowlist are not reached.
+	if code := do("POST", "/docker/containers/create", map[string]string{"X-Wharf-CSRF": csrf}); code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		t.Errorf("a create through the console: %d, want 404 or 405", code)
+	}
+	if code := do("POST", "/docker/containers/console-keep/stop?t=0", map[string]string{"X-Wharf-CSRF": csrf}); code != http.StatusNoContent {
+		t.Fatalf("a stop with the CSRF token: %d, want 204", code)
+	}
+
+	// A key whose policy allows Lambda only may not touch containers.
+	var fnKey struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(e.d.MustWharf(t, "keys", "create", "--json")), &fnKey); err != nil {
+		t.Fatal(err)
+	}
+	jar2, _ := cookiejar.New(nil)
+	c = &http.Client{Jar: jar2, Timeout: 30 * time.Second}
+	resp, info = signIn(fmt.Sprintf(`{"accessKeyId":%q,"secretAccessKey":%q}`, fnKey.AccessKeyId, fnKey.SecretAccessKey), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in of a lambda key: %d", resp.StatusCode)
+	}
+	csrf2, _ := info["csrf"].(string)
+	if code := do("GET", "/docker/containers/json?all=1", nil); code != http.StatusForbidden {
+		t.Errorf("a lambda key listing containers: %d, want 403", code)
+	}
+	if code := do("POST", "/docker/containers/console-keep/start", map[string]string{"X-Wharf-CSRF": csrf2}); code != http.StatusForbidden {
+		t.Errorf("a lambda key starting a container: %d, want 403", code)
+	}
+	if code := do("GET", "/functions", nil); code != http.StatusOK {
+		t.Errorf("a lambda key listing functions: %d, want 200", code)
+	}
+	// Revoking the key ends its session at once.
+	e.d.MustWharf(t, "keys", "rm", fnKey.AccessKeyId)
+	if code := do("GET", "/functions", nil); code != http.StatusUnauthorized {
+		t.Errorf("a revoked key's session: %d, want 401", code)
+	}
+
+	// A sign-in link works once.
+	link := strings.TrimSpace(e.d.MustWharf(t, "console"))
+	_, tok, ok := strings.Cut(link, "#link=")
+	if !ok || !strings.HasPrefix(link, "http://"+e.addr+"/console/") {
+		t.Fatalf("wharf console printed %q", link)
+	}
+	jar3, _ := cookiejar.New(nil)
+	c = &http.Client{Jar: jar3, Timeout: 30 * time.Second}
+	redeem := func() int {
+		req, _ := http.NewRequest("POST", api+"/session/link", strings.NewReader(`{"token":`+strconv.Quote(tok)+`}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := redeem(); code != http.StatusOK {
+		t.Fatalf("redeeming a link: %d", code)
+	}
+	if code := do("GET", "/docker/containers/json?all=1", nil); code != http.StatusOK {
+		t.Errorf("a link session listing containers: %d", code)
+	}
+	if code := redeem(); code != http.StatusUnauthorized {
+		t.Errorf("a link redeemed twice: %d, want 401", code)
+	}
+	logData, _ := os.ReadFile(e.d.LogPath)
+	if strings.Contains(string(logData), tok) || strings.Contains(string(logData), e.secret) {
+		t.Error("the daemon's log holds a secret or a link token")
+	}
+}
