@@ -139,6 +139,9 @@ func (s *Server) signInLink(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p Principal) {
 	id, sess := s.sessions.Create(p)
+	if s.sampler != nil {
+		s.sampler.Wake()
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: id, Path: Prefix, HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(SessionLifetime.Seconds()),

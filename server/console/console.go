@@ -113,7 +113,9 @@ type Server struct {
 
 	mux    *http.ServeMux
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// sampler fills ring while a session is live; nil until Start.
+	sampler *Sampler
+	wg      sync.WaitGroup
 }
 
 // Option configures a Server.
@@ -172,7 +174,8 @@ func (s *Server) Start() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	sm := NewSampler(s.gatherer, s.ring, s.interval, s.log)
+	sm := NewSampler(s.gatherer, s.ring, s.interval, s.sessions.Active, s.log)
+	s.sampler = sm
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

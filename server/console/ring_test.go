@@ -1,8 +1,12 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,5 +177,44 @@ func TestHistogramQuantile(t *testing.T) {
 	}
 	if q := (histogram{}).quantile(0.5); !math.IsNaN(q) {
 		t.Fatalf("empty: %v", q)
+	}
+}
+
+// The sampler takes nothing while no session is live; after a pause its
+// first sample (Wake, at sign-in) is a baseline that keeps only gauges,
+// and what follows is counted from it.
+func TestSamplerIdlesWithoutSessions(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	inv := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wharf_function_invocations_total"}, []string{"function"})
+	conc := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "wharf_function_concurrent_executions"}, []string{"function"})
+	reg.MustRegister(inv, conc)
+	inv.WithLabelValues("hello").Add(7)
+	conc.WithLabelValues("hello").Set(1)
+	var active atomic.Bool
+	ring := NewRing(16, 64)
+	sm := NewSampler(reg, ring, 10*time.Millisecond, active.Load, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sm.Run(ctx); close(done) }()
+	time.Sleep(100 * time.Millisecond)
+	if n := ring.Len(); n != 0 {
+		t.Fatalf("%d samples taken with no session", n)
+	}
+	cancel()
+	<-done
+	sm.Wake()
+	w := ring.Window("fn/hello/", 16)
+	if ring.Len() != 1 {
+		t.Fatalf("Wake after a pause: %d samples, want 1", ring.Len())
+	}
+	b := string(w.AppendJSON(nil))
+	if strings.Contains(b, "fn/hello/inv") || !strings.Contains(b, "fn/hello/conc") {
+		t.Fatalf("baseline after a pause keeps only gauges: %s", b)
+	}
+	inv.WithLabelValues("hello").Add(1)
+	sm.Sample(time.Now())
+	b = string(ring.Window("fn/hello/", 16).AppendJSON(nil))
+	if !strings.Contains(b, "fn/hello/inv") {
+		t.Fatalf("an invocation after the baseline is not counted: %s", b)
 	}
 }

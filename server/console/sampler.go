@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,9 +41,17 @@ const (
 	famDuration    = "wharf_function_duration_seconds"
 )
 
-// Sampler reads the daemon's metrics every interval into a Ring.
+// Sampler reads the daemon's metrics every interval into a Ring, while
+// active says someone uses the console: a daemon nobody watches through
+// it pays nothing for its charts (gathering reads every container's
+// cgroup files).
 type Sampler struct {
-	g        prometheus.Gatherer
+	g      prometheus.Gatherer
+	active func() bool
+	mu     sync.Mutex // serialises samples (Run and Wake)
+	// paused is set once the sampler idled: the counters' totals then
+	// hold what happened unwatched, not one interval's increase.
+	paused   bool
 	ring     *Ring
 	interval time.Duration
 	log      *slog.Logger
@@ -61,17 +71,25 @@ type histogram struct {
 	counts []float64 // cumulative counts per bound
 }
 
-// NewSampler returns a sampler of g into ring.
-func NewSampler(g prometheus.Gatherer, ring *Ring, interval time.Duration, log *slog.Logger) *Sampler {
-	return &Sampler{g: g, ring: ring, interval: interval, log: log}
+// NewSampler returns a sampler of g into ring; active nil means always.
+func NewSampler(g prometheus.Gatherer, ring *Ring, interval time.Duration, active func() bool, log *slog.Logger) *Sampler {
+	return &Sampler{g: g, ring: ring, interval: interval, active: active, log: log}
 }
 
-// Run samples until ctx ends, the first time at once.
+// Run samples until ctx ends, the first time at once. While inactive it
+// takes no sample and forgets the last one, so that the first sample
+// after a pause computes no rate over the pause.
 func (s *Sampler) Run(ctx context.Context) {
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
-		s.Sample(time.Now())
+		if s.active == nil || s.active() {
+			s.Sample(time.Now())
+		} else {
+			s.mu.Lock()
+			s.state, s.paused = sampleState{}, true
+			s.mu.Unlock()
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -80,14 +98,36 @@ func (s *Sampler) Run(ctx context.Context) {
 	}
 }
 
+// Wake takes a sample at once if the sampler was idle, so that what
+// happens after a sign-in is counted from the sign-in on.
+func (s *Sampler) Wake() {
+	s.mu.Lock()
+	idle := s.state.at.IsZero()
+	s.mu.Unlock()
+	if idle {
+		s.Sample(time.Now())
+	}
+}
+
 // Sample takes one sample at now.
 func (s *Sampler) Sample(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	fams, err := s.g.Gather()
 	if err != nil && len(fams) == 0 {
 		s.log.Debug("console sampler: gathering metrics", "err", err)
 		return
 	}
 	vals, next := sampleFamilies(fams, s.state, now)
+	if s.paused && s.state.at.IsZero() {
+		// The first sample after a pause is the baseline of the next:
+		// only the gauges among its values mean anything at now.
+		for k := range vals {
+			if !strings.HasSuffix(k, "/mem") && !strings.HasSuffix(k, "/conc") {
+				delete(vals, k)
+			}
+		}
+	}
 	s.state = next
 	s.ring.Add(now, vals)
 }

@@ -183,6 +183,16 @@ func (s *Sessions) Len() int {
 	return len(s.byID)
 }
 
+// Active reports whether any session is live at now (signed in, neither
+// idle nor past its lifetime): the metrics sampler runs only then.
+func (s *Sessions) Active() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.expireLocked(now)
+	return len(s.byID) > 0
+}
+
 // CheckCSRF reports whether got is the session's CSRF token, in constant
 // time. An empty token never matches.
 func CheckCSRF(sess Session, got string) bool {
