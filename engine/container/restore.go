@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/wharf-dev/wharf/runtime/task"
@@ -94,6 +95,15 @@ func (e *Engine) Restore(ctx context.Context) error {
 		case StatusRemoving:
 			go func() { _ = e.Remove(context.Background(), c.ID, RemoveOptions{Force: true}) }()
 		default:
+			if rt := e.runtimes[c.Runtime]; rt != nil && rt.Alive(ctx, c.ID) {
+				// Its process runs though the record says it does not:
+				// the daemon died inside the start, after the runtime
+				// started it and before the record said so. Its set-up
+				// (network, record) is incomplete, and starting it again
+				// would run a second process in it: stop it, as a start
+				// that failed.
+				e.stopCutStart(ctx, en, rt)
+			}
 			if c.HostConfig.AutoRemove {
 				// Created or exited with --rm (its removal lost in a
 				// crash): docker removes these at start too.
@@ -133,4 +143,34 @@ func (e *Engine) Restore(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// cutStartWait bounds how long the restore waits for the process of a
+// start that a daemon crash cut short to die of SIGKILL.
+const cutStartWait = 10 * time.Second
+
+// stopCutStart kills the process of a container whose start the last
+// daemon did not finish and records it as exited with that start's error.
+func (e *Engine) stopCutStart(ctx context.Context, en *entry, rt task.Runtime) {
+	id := en.c.ID
+	e.log.Warn("stopping a container whose start a daemon crash cut short", "container", id)
+	_ = rt.Resume(ctx, id)
+	_ = rt.Kill(ctx, id, syscall.SIGKILL)
+	wctx, cancel := context.WithTimeout(ctx, cutStartWait)
+	exit, err := rt.Wait(wctx, id)
+	cancel()
+	if err != nil || exit == nil {
+		exit = &task.Exit{ExitCode: 255, ExitedAt: time.Now().UTC()}
+	}
+	if err := rt.Delete(ctx, id); err != nil {
+		e.log.Warn("forgetting the runtime's state of a cut start", "container", id, "err", err)
+	}
+	_ = e.unmountRootfs(ctx, id)
+	e.update(en, func(ct *Container) {
+		ct.State.Status = StatusExited
+		ct.State.Pid = 0
+		ct.State.ExitCode = exit.ExitCode
+		ct.State.FinishedAt = exit.ExitedAt
+		ct.State.Error = "the daemon stopped during the container's start; its process was killed when the daemon started again"
+	})
 }
