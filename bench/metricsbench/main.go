@@ -3,6 +3,9 @@
 //   - a scrape of /metrics with -n running containers (issue 18's target:
 //     at most 100 ms with 500), and that scrapes leave dormant shims
 //     dormant (each shim's state is read from /proc before and after);
+//     the containers have no network by default, so a scrape reads their
+//     cgroups alone: -network bridge gives each an interface whose
+//     counters each scrape reads too;
 //   - the cost of metrics on container start: `wharf run --rm` timed in
 //     rounds with a scraper hitting /metrics every -every (15 times what
 //     Prometheus does by default) and in rounds without, in a new random
@@ -44,10 +47,17 @@ var (
 	scrapes  = flag.Int("scrapes", 30, "scrapes timed")
 	starts   = flag.Int("starts", 30, "container starts timed with and without the scraper (each)")
 	every    = flag.Duration("every", time.Second, "the scraper's interval during the start rounds")
+	network  = flag.String("network", "none", "network of the -n containers: none, or bridge to have each scrape read their interfaces' counters too (at most 250 containers: the bench's bridge is a /24)")
 )
 
 func main() {
 	flag.Parse()
+	if *network != "none" && *network != "bridge" {
+		benchutil.Fatal("-network: none or bridge")
+	}
+	if *network == "bridge" && *n > 250 {
+		benchutil.Fatal("-network bridge: at most 250 containers")
+	}
 	if os.Geteuid() != 0 {
 		benchutil.Fatal("metricsbench needs root")
 	}
@@ -83,7 +93,7 @@ func main() {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if _, err := benchutil.Wharf(bin, sock, "run", "-d", "--network", "none", "bench/busybox:1", "sleep", "100000"); err != nil {
+			if _, err := benchutil.Wharf(bin, sock, "run", "-d", "--network", *network, "bench/busybox:1", "sleep", "100000"); err != nil {
 				failed.Add(1)
 			}
 		}()
@@ -114,7 +124,7 @@ func main() {
 	cpuPer := (procCPU(d.Pid()) - cpu0) / time.Duration(*scrapes)
 	a1, d1 := shimStates(shims)
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	fmt.Printf("\nscrape of /metrics with %d running containers (%d container_* series), %d scrapes:\n", *n, series, *scrapes)
+	fmt.Printf("\nscrape of /metrics with %d running containers (network %s, %d container_* series), %d scrapes:\n", *n, *network, series, *scrapes)
 	fmt.Printf("  median %s  p95 %s  max %s   target <= 100ms: %s\n", benchutil.Ms(benchutil.Quantile(times, .5)),
 		benchutil.Ms(benchutil.Quantile(times, .95)), benchutil.Ms(times[len(times)-1]), verdict(benchutil.Quantile(times, .5) <= 100*time.Millisecond))
 	fmt.Printf("  shims before: %d active, %d dormant; after: %d active, %d dormant   dormant shims stayed dormant: %s\n",

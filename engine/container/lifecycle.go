@@ -64,6 +64,8 @@ func (e *Engine) handleExit(en *entry, gen int, exit *task.Exit, errMsg string) 
 	// while the container runs. They go before the exit is recorded: a
 	// restart waiting for the exit sets up new ones right after.
 	e.teardownNetwork(context.Background(), id)
+	// So are the volumes' filesystems: the last run using one unmounts it.
+	e.unmountVolumes(context.Background(), id)
 	var c Container
 	var ran *Container
 	var n int
@@ -557,6 +559,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, o RemoveOptions) error 
 	en.rec.Unlock()
 
 	unmountErr := e.unmountRootfs(ctx, id)
+	e.unmountVolumes(context.WithoutCancel(ctx), id)
 	e.teardownNetwork(ctx, id)
 	e.releaseVolumes(context.WithoutCancel(ctx), en.c, o.RemoveVolumes || en.c.HostConfig.AutoRemove)
 	// Those waiting for the removal wake once it is told and its mounts,

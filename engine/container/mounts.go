@@ -20,7 +20,11 @@ import (
 // Volumes is what the engine needs of the volume store (package volume).
 // The engine Acquires every volume a container refers to when it is
 // created (and again when the daemon starts) and Releases them when it is
-// removed, so that the store refuses to remove a volume in use.
+// removed, so that the store refuses to remove a volume in use. Each start
+// Mounts the container's volumes (a volume with driver options has its
+// filesystem mounted by the first) and the end of the run, a failed start
+// or a removal Unmounts them; at daemon start, the running containers
+// re-adopted Mount again and UnmountIdle drops the mounts left unclaimed.
 type Volumes interface {
 	Create(ctx context.Context, o volume.CreateOptions) (*volume.Volume, error)
 	Get(ctx context.Context, name string) (*volume.Volume, error)
@@ -28,6 +32,31 @@ type Volumes interface {
 	Acquire(name, containerID string) error
 	Release(containerID string)
 	CopyUp(ctx context.Context, name, src string) error
+	Mount(ctx context.Context, name, containerID string) (*volume.Volume, error)
+	Unmount(ctx context.Context, containerID string)
+	UnmountIdle(ctx context.Context)
+}
+
+// unmountVolumes ends the use a run of c made of its volumes.
+func (e *Engine) unmountVolumes(ctx context.Context, id string) {
+	if e.vols != nil {
+		e.vols.Unmount(ctx, id)
+	}
+}
+
+// remountVolumes claims again, at daemon start, the volumes of a running
+// container that was re-adopted.
+func (e *Engine) remountVolumes(ctx context.Context, c *Container) {
+	if e.vols == nil {
+		return
+	}
+	for _, mp := range c.MountPoints {
+		if mp.Type == volume.TypeVolume {
+			if _, err := e.vols.Mount(ctx, mp.Name, c.ID); err != nil {
+				e.log.Warn("claiming the volume of a running container", "container", c.ID, "volume", mp.Name, "err", err)
+			}
+		}
+	}
 }
 
 // WithVolumes gives the engine a volume store.
@@ -204,7 +233,7 @@ func (e *Engine) specMounts(ctx context.Context, c *Container, rootfs string) ([
 		case volume.TypeBind, volume.TypeVolume:
 			src := mp.Source
 			if mp.Type == volume.TypeVolume {
-				v, err := e.vols.Get(ctx, mp.Name)
+				v, err := e.vols.Mount(ctx, mp.Name, c.ID)
 				if err != nil {
 					return nil, err
 				}

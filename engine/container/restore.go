@@ -55,6 +55,7 @@ func (e *Engine) Restore(ctx context.Context) error {
 			rt := e.runtimes[c.Runtime]
 			if rt != nil && rt.Alive(ctx, c.ID) {
 				e.thawAfterCrash(ctx, &c)
+				e.remountVolumes(ctx, &c)
 				en.gen = 1
 				e.log.Info("re-adopted running container", "container", c.ID, "pid", c.State.Pid)
 				go e.monitor(en, 1)
@@ -114,6 +115,11 @@ func (e *Engine) Restore(ctx context.Context) error {
 				toStart = append(toStart, en)
 			}
 		}
+	}
+	// The volumes' filesystems that no re-adopted container claimed were
+	// left by runs that ended while the daemon was down.
+	if e.vols != nil {
+		e.vols.UnmountIdle(ctx)
 	}
 	// The network driver keeps the sandboxes of re-adopted containers and
 	// frees everything else a previous daemon left.

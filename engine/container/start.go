@@ -300,6 +300,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 			c.State.Error = err.Error()
 		})
 		_ = e.unmountRootfs(ctx, c.ID)
+		e.unmountVolumes(context.WithoutCancel(ctx), c.ID)
 		e.teardownNetwork(context.WithoutCancel(ctx), c.ID)
 		e.update(en, func(c *Container) { clearRuntimeNetwork(c) })
 		e.observeStart(StartTiming{Err: err})

@@ -50,7 +50,11 @@ type cgroupFS struct {
 	v2   bool
 }
 
-func hostCgroupFS() cgroupFS { return cgroupFS{root: "/sys/fs/cgroup", v2: isCgroup2()} }
+func hostCgroupFS() cgroupFS { return cgroupFS{root: "/sys/fs/cgroup", v2: hostIsCgroup2()} }
+
+// hostIsCgroup2 is isCgroup2, asked once: a scrape samples hundreds of
+// containers, and the host's hierarchy does not change under a daemon.
+var hostIsCgroup2 = sync.OnceValue(isCgroup2)
 
 // ReadCgroup samples the cgroup cg (a container's cgroupsPath) and, when
 // pid is above 0, the interfaces of pid's network namespace. It reads
@@ -63,38 +67,53 @@ func ReadCgroup(cg string, pid int, opts ...ReadOption) CgroupSample {
 // ReadOption widens what ReadCgroup reads.
 type ReadOption func(*readOptions)
 
-type readOptions struct{ detail bool }
+type readOptions struct {
+	detail bool
+	files  *Files
+}
 
 // WithStatsDetail also reads what docker stats shows beside the metrics'
 // counters: the per-CPU usage and the pids limit. A scrape of many
 // containers leaves them out (two files fewer each).
 func WithStatsDetail() ReadOption { return func(o *readOptions) { o.detail = true } }
 
+// WithFiles reads the cgroup's files through f, which keeps them open
+// from one sample of the container to the next (see Files).
+func WithFiles(f *Files) ReadOption { return func(o *readOptions) { o.files = f } }
+
+// readFunc calls fn with the contents of a small kernel file and reports
+// whether it could read it: readSmall, or a Files' read.
+type readFunc func(path string, fn func([]byte)) bool
+
 func (fs cgroupFS) read(cg string, pid int, opts ...ReadOption) CgroupSample {
 	var o readOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
+	rd := readFunc(readSmall)
+	if o.files != nil {
+		rd = o.files.read
+	}
 	var s CgroupSample
 	if fs.v2 {
 		base := filepath.Join(fs.root, cg)
-		cpu := statValues(filepath.Join(base, "cpu.stat"), "usage_usec", "user_usec", "system_usec")
+		cpu := statValues(rd, filepath.Join(base, "cpu.stat"), "usage_usec", "user_usec", "system_usec")
 		s.CPUUsage, s.CPUUser, s.CPUSystem = cpu[0]*1000, cpu[1]*1000, cpu[2]*1000
-		mem := statValues(filepath.Join(base, "memory.stat"), "inactive_file", "anon")
-		s.MemoryUsage = readUint(filepath.Join(base, "memory.current"))
-		s.MemoryLimit = readUint(filepath.Join(base, "memory.max")) // "max" reads as 0
+		mem := statValues(rd, filepath.Join(base, "memory.stat"), "inactive_file", "anon")
+		s.MemoryUsage = readUint(rd, filepath.Join(base, "memory.current"))
+		s.MemoryLimit = readUint(rd, filepath.Join(base, "memory.max")) // "max" reads as 0
 		s.MemoryInactiveFile, s.MemoryRSS = mem[0], mem[1]
-		s.OOMKills = statValues(filepath.Join(base, "memory.events"), "oom_kill")[0]
-		s.PidsCurrent = readUint(filepath.Join(base, "pids.current"))
+		s.OOMKills = statValues(rd, filepath.Join(base, "memory.events"), "oom_kill")[0]
+		s.PidsCurrent = readUint(rd, filepath.Join(base, "pids.current"))
 		if o.detail {
-			s.PidsLimit = readUint(filepath.Join(base, "pids.max"))
+			s.PidsLimit = readUint(rd, filepath.Join(base, "pids.max"))
 		}
-		s.IO = parseIOStat(filepath.Join(base, "io.stat"))
+		s.IO = parseIOStat(rd, filepath.Join(base, "io.stat"))
 	} else {
 		acct := filepath.Join(fs.root, "cpuacct", cg)
-		s.CPUUsage = readUint(filepath.Join(acct, "cpuacct.usage"))
+		s.CPUUsage = readUint(rd, filepath.Join(acct, "cpuacct.usage"))
 		if o.detail {
-			readSmall(filepath.Join(acct, "cpuacct.usage_percpu"), func(data []byte) {
+			rd(filepath.Join(acct, "cpuacct.usage_percpu"), func(data []byte) {
 				for _, f := range strings.Fields(string(data)) {
 					v, _ := strconv.ParseUint(f, 10, 64)
 					s.PerCPU = append(s.PerCPU, v)
@@ -102,20 +121,20 @@ func (fs cgroupFS) read(cg string, pid int, opts ...ReadOption) CgroupSample {
 			})
 		}
 		// cpuacct.stat counts in USER_HZ (100 a second on Linux).
-		cpu := statValues(filepath.Join(acct, "cpuacct.stat"), "user", "system")
+		cpu := statValues(rd, filepath.Join(acct, "cpuacct.stat"), "user", "system")
 		s.CPUUser, s.CPUSystem = cpu[0]*10_000_000, cpu[1]*10_000_000
 		memDir := filepath.Join(fs.root, "memory", cg)
-		mem := statValues(filepath.Join(memDir, "memory.stat"), "total_inactive_file", "total_rss")
-		s.MemoryUsage = readUint(filepath.Join(memDir, "memory.usage_in_bytes"))
-		s.MemoryLimit = readUint(filepath.Join(memDir, "memory.limit_in_bytes"))
+		mem := statValues(rd, filepath.Join(memDir, "memory.stat"), "total_inactive_file", "total_rss")
+		s.MemoryUsage = readUint(rd, filepath.Join(memDir, "memory.usage_in_bytes"))
+		s.MemoryLimit = readUint(rd, filepath.Join(memDir, "memory.limit_in_bytes"))
 		s.MemoryInactiveFile, s.MemoryRSS = mem[0], mem[1]
-		s.OOMKills = statValues(filepath.Join(memDir, "memory.oom_control"), "oom_kill")[0]
+		s.OOMKills = statValues(rd, filepath.Join(memDir, "memory.oom_control"), "oom_kill")[0]
 		pids := filepath.Join(fs.root, "pids", cg)
-		s.PidsCurrent = readUint(filepath.Join(pids, "pids.current"))
+		s.PidsCurrent = readUint(rd, filepath.Join(pids, "pids.current"))
 		if o.detail {
-			s.PidsLimit = readUint(filepath.Join(pids, "pids.max"))
+			s.PidsLimit = readUint(rd, filepath.Join(pids, "pids.max"))
 		}
-		s.IO = parseBlkio(filepath.Join(fs.root, "blkio", cg, "blkio.throttle.io_service_bytes_recursive"))
+		s.IO = parseBlkio(rd, filepath.Join(fs.root, "blkio", cg, "blkio.throttle.io_service_bytes_recursive"))
 	}
 	// v1 writes "no limit" as a huge page-aligned number.
 	if s.MemoryLimit >= 1<<62 {
@@ -177,9 +196,9 @@ func (e *Engine) RunningContainers() []Running {
 // statValues reads the values of keys from a file of "key value" lines
 // (memory.stat, cpu.stat, memory.events, memory.oom_control); a key that
 // is not there reads 0.
-func statValues(path string, keys ...string) []uint64 {
+func statValues(rd readFunc, path string, keys ...string) []uint64 {
 	out := make([]uint64, len(keys))
-	readSmall(path, func(data []byte) {
+	rd(path, func(data []byte) {
 		for len(data) > 0 {
 			line := data
 			if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -202,9 +221,9 @@ func statValues(path string, keys ...string) []uint64 {
 }
 
 // readUint reads a file holding one number ("max" and errors read 0).
-func readUint(path string) uint64 {
+func readUint(rd readFunc, path string) uint64 {
 	var v uint64
-	readSmall(path, func(data []byte) { v, _ = strconv.ParseUint(string(bytes.TrimSpace(data)), 10, 64) })
+	rd(path, func(data []byte) { v, _ = strconv.ParseUint(string(bytes.TrimSpace(data)), 10, 64) })
 	return v
 }
 
@@ -254,9 +273,9 @@ func readSmall(path string, fn func([]byte)) bool {
 }
 
 // parseIOStat reads cgroup v2's io.stat: "8:0 rbytes=1 wbytes=2 ...".
-func parseIOStat(path string) map[string]IOStats {
+func parseIOStat(rd readFunc, path string) map[string]IOStats {
 	var data []byte
-	if !readSmall(path, func(b []byte) { data = append(data, b...) }) {
+	if !rd(path, func(b []byte) { data = append(data, b...) }) {
 		return nil
 	}
 	out := map[string]IOStats{}
@@ -283,9 +302,9 @@ func parseIOStat(path string) map[string]IOStats {
 
 // parseBlkio reads cgroup v1's blkio.throttle.io_service_bytes_recursive:
 // "8:0 Read 1", "8:0 Write 2", ..., "Total 3".
-func parseBlkio(path string) map[string]IOStats {
+func parseBlkio(rd readFunc, path string) map[string]IOStats {
 	var data []byte
-	if !readSmall(path, func(b []byte) { data = append(data, b...) }) {
+	if !rd(path, func(b []byte) { data = append(data, b...) }) {
 		return nil
 	}
 	out := map[string]IOStats{}

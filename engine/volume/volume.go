@@ -25,6 +25,20 @@
 // A volume is "in use" while any container (running or not) refers to
 // it; the container engine records that with Acquire and Release, and
 // rebuilds it when the daemon starts. A volume in use cannot be removed.
+//
+// A volume created with driver options (type, device, o: see options.go)
+// is a filesystem mounted on _data while containers using it run: the
+// engine calls Mount at each start and Unmount when the run ends; the
+// first Mount mounts it and the Unmount of the last running user
+// unmounts it. The store keeps which running containers hold each such
+// mount in memory only. When the daemon starts again, New adopts the
+// mounts a previous daemon left; the engine then Mounts again for the
+// containers that kept running and UnmountIdle unmounts the rest, so no
+// stale mount is left and a running container keeps sharing its volume
+// with the next one to start. A mounted volume is never removed: Remove
+// unmounts first and refuses if it cannot, so that removing the
+// directory never reaches into a mounted filesystem (a bind volume's
+// host directory above all).
 package volume
 
 import (
@@ -35,6 +49,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -76,6 +91,10 @@ type Store struct {
 	mu   sync.Mutex
 	vols map[string]*Volume
 	refs map[string]map[string]bool // volume name -> container IDs
+	// mounted lists the volumes with options whose filesystem is mounted
+	// on _data, with the running containers that use it (none for a
+	// mount adopted from a previous daemon and not yet claimed).
+	mounted map[string]map[string]bool
 }
 
 // Option configures a Store.
@@ -86,7 +105,8 @@ func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
 // New opens the store under root/volumes.
 func New(root string, opts ...Option) (*Store, error) {
-	s := &Store{root: filepath.Join(root, "volumes"), log: slog.Default(), vols: map[string]*Volume{}, refs: map[string]map[string]bool{}}
+	s := &Store{root: filepath.Join(root, "volumes"), log: slog.Default(), vols: map[string]*Volume{}, refs: map[string]map[string]bool{},
+		mounted: map[string]map[string]bool{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -120,6 +140,13 @@ func New(root string, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 		s.vols[v.Name] = &v
+		if len(v.Options) > 0 {
+			// A mount a previous daemon left: adopted, for the
+			// containers that kept running to claim (see UnmountIdle).
+			if m, err := mounted(v.Mountpoint); err == nil && m {
+				s.mounted[v.Name] = map[string]bool{}
+			}
+		}
 	}
 	return s, nil
 }
@@ -133,7 +160,8 @@ type CreateOptions struct {
 	Name   string
 	Driver string
 	Labels map[string]string
-	// Options are driver options; the local driver takes none here.
+	// Options are the local driver's options (type, device, o, size: see
+	// ParseOptions).
 	Options map[string]string
 	// Anonymous marks a volume made for one container (see Volume).
 	Anonymous bool
@@ -145,8 +173,14 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
 	if o.Driver != "" && o.Driver != DriverLocal {
 		return nil, fmt.Errorf("plugin %q not found: wharf has the local volume driver only: %w", o.Driver, errdefs.ErrNotFound)
 	}
-	if len(o.Options) > 0 {
-		return nil, fmt.Errorf("the local volume driver of this daemon takes no options: %w", errdefs.ErrInvalidArgument)
+	mo, err := ParseOptions(o.Options)
+	if err != nil {
+		return nil, err
+	}
+	if mo != nil {
+		if err := mo.checkHost(); err != nil {
+			return nil, err
+		}
 	}
 	name := o.Name
 	if name == "" {
@@ -164,6 +198,9 @@ func (s *Store) Create(ctx context.Context, o CreateOptions) (*Volume, error) {
 	dir := filepath.Join(s.root, name)
 	v := &Volume{Name: name, Driver: DriverLocal, Mountpoint: filepath.Join(dir, "_data"), CreatedAt: time.Now().UTC().Truncate(time.Second),
 		Labels: o.Labels, Anonymous: o.Anonymous}
+	if len(o.Options) > 0 {
+		v.Options = maps.Clone(o.Options)
+	}
 	// The volume's own directory is closed to host users (see the package
 	// doc); _data is what the container sees as the mount's root.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -245,6 +282,12 @@ func (s *Store) removeLocked(name string, force bool) error {
 		return fmt.Errorf("remove %s: volume is in use - %v: %w", name, short, errdefs.ErrConflict)
 	}
 	dir := filepath.Join(s.root, name)
+	// A volume's filesystem comes off before anything is removed, and the
+	// directory is not touched while anything is mounted on _data.
+	if err := unmount(v.Mountpoint); err != nil {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	delete(s.mounted, name)
 	// The record goes first: a crash half-way leaves a directory without
 	// a record, which New drops.
 	if err := os.Remove(filepath.Join(dir, "volume.json")); err != nil && !os.IsNotExist(err) {
@@ -355,4 +398,77 @@ func (s *Store) CopyUp(ctx context.Context, name, src string) error {
 		_ = os.Lchown(v.Mountpoint, st.uid, st.gid)
 	}
 	return os.Chmod(v.Mountpoint, fi.Mode().Perm()|fi.Mode()&(os.ModeSticky|os.ModeSetgid|os.ModeSetuid))
+}
+
+// Mount readies volume name for a run of container id and returns it: a
+// volume with options has its filesystem mounted on its Mountpoint at
+// the first container's start. Mounting again for the same container is
+// no error (a daemon restart re-claims the mounts of running containers).
+func (s *Store) Mount(ctx context.Context, name, containerID string) (*Volume, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.vols[name]
+	if !ok {
+		return nil, fmt.Errorf("get %s: no such volume: %w", name, errdefs.ErrNotFound)
+	}
+	if len(v.Options) == 0 {
+		return s.cloneLocked(v), nil
+	}
+	users, ok := s.mounted[name]
+	if !ok {
+		mo, err := ParseOptions(v.Options)
+		if err != nil {
+			return nil, err
+		}
+		if err := mo.checkHost(); err != nil {
+			return nil, err
+		}
+		if err := mo.mount(v.Mountpoint); err != nil {
+			return nil, err
+		}
+		users = map[string]bool{}
+		s.mounted[name] = users
+		s.log.Info("volume mounted", "volume", name, "type", mo.Type, "container", containerID)
+	}
+	users[containerID] = true
+	return s.cloneLocked(v), nil
+}
+
+// Unmount ends container id's use of the volumes it mounted: each one it
+// was the last running user of is unmounted. Unmounting again is no
+// error.
+func (s *Store) Unmount(ctx context.Context, containerID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, users := range s.mounted {
+		if !users[containerID] {
+			continue
+		}
+		delete(users, containerID)
+		if len(users) == 0 {
+			s.unmountLocked(name, containerID)
+		}
+	}
+}
+
+// UnmountIdle unmounts the volumes no running container has claimed: the
+// engine calls it once it re-adopted the running containers at start.
+func (s *Store) UnmountIdle(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, users := range s.mounted {
+		if len(users) == 0 {
+			s.unmountLocked(name, "")
+		}
+	}
+}
+
+func (s *Store) unmountLocked(name, containerID string) {
+	if err := unmount(s.vols[name].Mountpoint); err != nil {
+		// Kept as mounted: the next start uses it, Remove tries again.
+		s.log.Error("unmounting a volume", "volume", name, "container", containerID, "err", err)
+		return
+	}
+	delete(s.mounted, name)
+	s.log.Info("volume unmounted", "volume", name, "container", containerID)
 }
