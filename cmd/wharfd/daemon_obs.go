@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -86,7 +87,7 @@ func (o *observability) observeStart(t container.StartTiming) {
 // watchEngine adds the running containers' cAdvisor-shaped series and
 // the shims' states.
 func (o *observability) watchEngine(e *container.Engine, execRoot string) {
-	o.reg.MustRegister(containers.New(e), shimCollector{dir: filepath.Join(execRoot, "shims")})
+	o.reg.MustRegister(containers.New(e), newShimCollector(filepath.Join(execRoot, "shims")))
 	o.checks = append(o.checks, health.Check{Name: "engine", Fn: func(ctx context.Context) error {
 		// The engine answers when its lock is free: a wedged engine
 		// does not, and the check times out.
@@ -283,38 +284,98 @@ func (o *observability) mountHTTP(mux *http.ServeMux, rest http.Handler, lambda 
 }
 
 // shimCollector reports the shims by state from their pid files and
-// /proc, never asking a shim: a dormant one stays dormant.
-type shimCollector struct{ dir string }
+// /proc, never asking a shim: a dormant one stays dormant. A shim keeps
+// its pid for life (dormancy re-executes it in place), so each shim's pid
+// file is read once and its /proc cmdline kept open: a scrape rereads one
+// held file per shim, which shows the shim's current program (the kernel
+// reads the process's arguments at each read, after an exec too; a held
+// /proc file names its process, never a later one with the same pid).
+type shimCollector struct {
+	dir string
+	mu  sync.Mutex
+	// open holds each shim's cmdline, by its directory name.
+	open map[string]*os.File
+}
+
+// maxShimFiles bounds the cmdline files held open; shims past it are
+// read with an open per scrape.
+const maxShimFiles = 8192
 
 var shimsDesc = prometheus.NewDesc("wharf_shims", "Container shims alive, by state (active, dormant).", []string{"state"}, nil)
 
-func (c shimCollector) Describe(ch chan<- *prometheus.Desc) { ch <- shimsDesc }
+func newShimCollector(dir string) *shimCollector {
+	return &shimCollector{dir: dir, open: map[string]*os.File{}}
+}
 
-func (c shimCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *shimCollector) Describe(ch chan<- *prometheus.Desc) { ch <- shimsDesc }
+
+func (c *shimCollector) Collect(ch chan<- prometheus.Metric) {
 	var active, dormant int
 	ents, _ := os.ReadDir(c.dir)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := make(map[string]bool, len(ents))
+	buf := make([]byte, 64)
 	for _, e := range ents {
-		raw, err := os.ReadFile(filepath.Join(c.dir, e.Name(), "shim.pid"))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if err != nil || pid <= 0 {
-			continue
-		}
-		cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		if err != nil || len(cmd) == 0 {
+		name := e.Name()
+		seen[name] = true
+		n, ok := c.readCmdline(name, buf)
+		if !ok || n == 0 {
 			continue
 		}
 		// A dormant shim renames itself (runtime/shim/dormant_linux.go).
-		if strings.HasPrefix(string(cmd), "wharf-shim-dormant") {
+		if strings.HasPrefix(string(buf[:n]), "wharf-shim-dormant") {
 			dormant++
 		} else {
 			active++
 		}
 	}
+	for name, f := range c.open {
+		if !seen[name] {
+			f.Close()
+			delete(c.open, name)
+		}
+	}
 	ch <- prometheus.MustNewConstMetric(shimsDesc, prometheus.GaugeValue, float64(active), "active")
 	ch <- prometheus.MustNewConstMetric(shimsDesc, prometheus.GaugeValue, float64(dormant), "dormant")
+}
+
+// readCmdline reads the start of the cmdline of the shim in directory
+// name into buf. Called with c.mu held.
+func (c *shimCollector) readCmdline(name string, buf []byte) (int, bool) {
+	if f, ok := c.open[name]; ok {
+		n, err := f.ReadAt(buf, 0)
+		if n > 0 && (err == nil || err == io.EOF) {
+			return n, true
+		}
+		// The shim is gone (a later one in the same directory has
+		// another pid): forget its file.
+		f.Close()
+		delete(c.open, name)
+	}
+	raw, err := os.ReadFile(filepath.Join(c.dir, name, "shim.pid"))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return 0, false
+	}
+	n, err := f.ReadAt(buf, 0)
+	if n == 0 || (err != nil && err != io.EOF) {
+		f.Close()
+		return 0, false
+	}
+	if len(c.open) < maxShimFiles {
+		c.open[name] = f
+	} else {
+		f.Close()
+	}
+	return n, true
 }
 
 // natsCollector reports the daemon's NATS connection and JetStream.
