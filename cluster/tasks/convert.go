@@ -172,7 +172,7 @@ func View(nodes []NodeInput, tasks []state.Task) []sched.Node {
 	for _, in := range nodes {
 		n := in.Node
 		sn := sched.Node{ID: n.ID, Status: sched.NodeActive, Registered: sched.Resources{CPU: int64(n.CPU), Memory: int64(n.MemoryMiB)},
-			Attributes: map[string]string{sched.AttrOSType: n.Attributes["os"], "ecs.cpu-architecture": n.Attributes["arch"]},
+			Attributes:   map[string]string{sched.AttrOSType: n.Attributes["os"], "ecs.cpu-architecture": n.Attributes["arch"]},
 			AgentVersion: n.EngineVersion, RegisteredAt: n.RegisteredAt, LastHeartbeat: in.LastHeartbeat, AgentConnected: !in.LastHeartbeat.IsZero()}
 		if n.Availability == state.AvailabilityDrain {
 			sn.Status = sched.NodeDraining

@@ -54,13 +54,15 @@ func NewDeploymentID() string {
 	return fmt.Sprintf("ecs-svc/%019d", n)
 }
 
-func newEventID() string { return NewID()[:8] + "-" + NewID()[:4] + "-" + NewID()[:4] + "-" + NewID()[:4] + "-" + NewID()[:12] }
+func newEventID() string {
+	return NewID()[:8] + "-" + NewID()[:4] + "-" + NewID()[:4] + "-" + NewID()[:4] + "-" + NewID()[:12]
+}
 
 // schedService is the scheduler's view of a service record, with its
 // deployments' task definitions from tds (by state.TaskDefKey).
 func schedService(s state.Service, tds map[string]*sched.TaskDef) *sched.Service {
 	out := &sched.Service{Name: s.Name, DesiredCount: s.DesiredCount, LaunchType: sched.LaunchType(s.LaunchType),
-		Config: sched.DeploymentConfig{MinimumHealthyPercent: s.MinimumHealthyPercent, MaximumPercent: s.MaximumPercent},
+		Config:      sched.DeploymentConfig{MinimumHealthyPercent: s.MinimumHealthyPercent, MaximumPercent: s.MaximumPercent},
 		Constraints: SchedConstraints(s.Constraints), Strategies: SchedStrategies(s.Strategies), Steady: s.Steady}
 	if s.CircuitBreaker != nil {
 		out.Config.CircuitBreaker = sched.CircuitBreaker{Enable: s.CircuitBreaker.Enable, Rollback: s.CircuitBreaker.Rollback}
