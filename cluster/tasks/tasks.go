@@ -82,6 +82,17 @@ func New(st *state.Store, opts ...Option) *Runtime {
 // Store is the cluster state the runtime works on.
 func (r *Runtime) Store() *state.Store { return r.st }
 
+// Region and Account are what the ARNs of wharf's ECS resources carry.
+const (
+	Region  = "us-east-1"
+	Account = "000000000000"
+)
+
+// TaskARN is a task's ARN, as ECS's long ARN format has it.
+func TaskARN(cluster, id string) string {
+	return fmt.Sprintf("arn:aws:ecs:%s:%s:task/%s/%s", Region, Account, cluster, id)
+}
+
 // NewID returns a task id as ECS's: 32 hex digits.
 func NewID() string {
 	var b [16]byte
