@@ -100,11 +100,11 @@ type Runner struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	mu      sync.Mutex
-	busy    map[string]bool
-	dirty   map[string]bool
-	keys    map[string]string // task id → key, as last read
-	tds     map[string]state.TaskDefinition
+	mu    sync.Mutex
+	busy  map[string]bool
+	dirty map[string]bool
+	keys  map[string]string // task id → key, as last read
+	tds   map[string]state.TaskDefinition
 }
 
 // NewRunner returns the runner of node's tasks.
