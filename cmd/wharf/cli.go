@@ -32,7 +32,7 @@ var cliCommands = []namedCommand{
 	{"container", newContainerCommand}, {"image", newImageCommand},
 	{"network", newNetworkCommand}, {"volume", newVolumeCommand}, {"port", newPortCommand},
 	{"fn", newFnCommand}, {"keys", newKeysCommand}, {"registry", newRegistryCommand},
-	{"node", newNodeCommand}, {"cluster", newClusterCommand},
+	{"node", newNodeCommand}, {"cluster", newClusterCommand}, {"service", newServiceCommand},
 }
 
 // namedCommand is a subcommand of the root and the name it answers to.

@@ -69,7 +69,7 @@ func (c *clusterRuntime) handler() http.Handler {
 	if c == nil {
 		return clusterapi.New(nil, nil, "")
 	}
-	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID)
+	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID, clusterapi.WithServices(c.tasks))
 }
 
 // startCluster starts the node's membership, its agent and task runner
