@@ -1,0 +1,305 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/internal/testutil"
+)
+
+// taskCluster is a manager and two workers in their own namespaces, with
+// the busybox image on each, and an ECS client on the manager.
+type taskCluster struct {
+	m       *testutil.Node
+	workers []*testutil.Node
+	ec      *ecs.Client
+	// ids are the nodes' ids by name (m1, w1, w2).
+	ids map[string]string
+}
+
+func (c *taskCluster) all() []*testutil.Node { return append([]*testutil.Node{c.m}, c.workers...) }
+
+func (c *taskCluster) byID(id string) string {
+	for name, x := range c.ids {
+		if x == id {
+			return name
+		}
+	}
+	return id
+}
+
+func newTaskCluster(t *testing.T) *taskCluster {
+	t.Helper()
+	n := testutil.NewNet(t)
+	c := &taskCluster{ids: map[string]string{}}
+	c.m = n.AddNodeWith(t, func(a netip.Addr) []testutil.DaemonOption {
+		return []testutil.DaemonOption{testutil.WithDaemonArgs("--cluster-init", "--cluster-listen", listen(a), "--node-name", "m1", "--node-label", "zone=a", "--http", httpAddr(a))}
+	})
+	token := strings.TrimSpace(c.m.MustWharf(t, "cluster", "token", "-q"))
+	for i, zone := range []string{"b", "c"} {
+		c.workers = append(c.workers, n.AddNode(t, testutil.WithDaemonArgs("--join", listen(c.m.Addr), "--cluster-token", token,
+			"--node-name", fmt.Sprintf("w%d", i+1), "--node-label", "zone="+zone)))
+	}
+	for _, d := range c.all() {
+		d.ImportBusybox(t, busybox)
+	}
+	ns := waitNodes(t, c.m, 60*time.Second, "three READY nodes", func(ns []wharf.ClusterNode) bool {
+		return len(ns) == 3 && count(ns, func(x wharf.ClusterNode) bool { return x.Status == "READY" }) == 3
+	})
+	for _, x := range ns {
+		c.ids[x.Name] = x.ID
+	}
+	c.ec = ecsClient(t, c.m)
+	return c
+}
+
+// sleeperDef is a task definition whose container sleeps; env marks the
+// revision.
+func sleeperDef(family, env string, command ...string) *ecs.RegisterTaskDefinitionInput {
+	if len(command) == 0 {
+		command = []string{"sleep", "3600"}
+	}
+	return &ecs.RegisterTaskDefinitionInput{Family: aws.String(family), ContainerDefinitions: []ecstypes.ContainerDefinition{{
+		Name: aws.String("main"), Image: aws.String(busybox), Memory: aws.Int32(32), Cpu: 128, StopTimeout: aws.Int32(1),
+		Command:     command,
+		Environment: []ecstypes.KeyValuePair{{Name: aws.String("REV"), Value: aws.String(env)}},
+	}}}
+}
+
+func shortID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
+
+// describe returns the tasks by ARN.
+func (c *taskCluster) describe(t *testing.T, ctx context.Context, arns []string) []ecstypes.Task {
+	t.Helper()
+	var out []ecstypes.Task
+	for i := 0; i < len(arns); i += 100 {
+		d, err := c.ec.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: arns[i:min(i+100, len(arns))]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d.Tasks...)
+	}
+	return out
+}
+
+// serviceTasks lists a service's tasks desired RUNNING.
+func (c *taskCluster) serviceTasks(t *testing.T, ctx context.Context, svc string) []ecstypes.Task {
+	t.Helper()
+	l, err := c.ec.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String(svc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.TaskArns) == 0 {
+		return nil
+	}
+	return c.describe(t, ctx, l.TaskArns)
+}
+
+func (c *taskCluster) service(t *testing.T, ctx context.Context, name string) ecstypes.Service {
+	t.Helper()
+	d, err := c.ec.DescribeServices(ctx, &ecs.DescribeServicesInput{Services: []string{name}})
+	if err != nil || len(d.Services) != 1 {
+		t.Fatalf("describe services: %+v %v", d, err)
+	}
+	return d.Services[0]
+}
+
+func until(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last string
+	for {
+		ok, s := cond()
+		if ok {
+			return time.Since(start)
+		}
+		last = s
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %v: %s", what, timeout, last)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// taskContainers lists the running engine containers of ECS tasks on a
+// node: name → task id label.
+func taskContainers(t *testing.T, d *testutil.Node) []string {
+	t.Helper()
+	out := d.MustWharf(t, "ps", "--format", "{{.Names}}")
+	var names []string
+	for _, l := range strings.Fields(out) {
+		if strings.HasPrefix(l, "ecs-") {
+			names = append(names, l)
+		}
+	}
+	return names
+}
+
+func perNode(c *taskCluster, ts []ecstypes.Task, filter func(ecstypes.Task) bool) map[string]int {
+	out := map[string]int{}
+	for _, x := range ts {
+		if filter == nil || filter(x) {
+			out[c.byID(shortID(aws.ToString(x.ContainerInstanceArn)))]++
+		}
+	}
+	return out
+}
+
+// Standalone tasks: RunTask with spread lands one task on each node and
+// binpack all on one, each running as an engine container named and
+// labelled after its task; overrides reach the container; what no node
+// can take is a failure with ECS's reason; StopTask stops it and
+// DescribeTasks reports the exit; a Fargate task runs.
+func TestClusterRunTask(t *testing.T) {
+	c := newTaskCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := c.ec.RegisterTaskDefinition(ctx, sleeperDef("sleeper", "1")); err != nil {
+		t.Fatal(err)
+	}
+	run := func(strategy ecstypes.PlacementStrategy, n int32) []ecstypes.Task {
+		t.Helper()
+		r, err := c.ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("sleeper"), Count: aws.Int32(n),
+			PlacementStrategy: []ecstypes.PlacementStrategy{strategy}, StartedBy: aws.String("test"),
+			Overrides: &ecstypes.TaskOverride{ContainerOverrides: []ecstypes.ContainerOverride{{Name: aws.String("main"),
+				Environment: []ecstypes.KeyValuePair{{Name: aws.String("EXTRA"), Value: aws.String("yes")}}}}}})
+		if err != nil || len(r.Tasks) != int(n) || len(r.Failures) != 0 {
+			t.Fatalf("run task: %+v %v", r, err)
+		}
+		return r.Tasks
+	}
+	waitRunning := func(ts []ecstypes.Task) []ecstypes.Task {
+		t.Helper()
+		var arns []string
+		for _, x := range ts {
+			arns = append(arns, aws.ToString(x.TaskArn))
+		}
+		var got []ecstypes.Task
+		until(t, 60*time.Second, "tasks RUNNING", func() (bool, string) {
+			got = c.describe(t, ctx, arns)
+			for _, x := range got {
+				if aws.ToString(x.LastStatus) != "RUNNING" {
+					return false, fmt.Sprintf("%s is %s (%s)", aws.ToString(x.TaskArn), aws.ToString(x.LastStatus), aws.ToString(x.StoppedReason))
+				}
+			}
+			return true, ""
+		})
+		return got
+	}
+	spread := waitRunning(run(ecstypes.PlacementStrategy{Type: ecstypes.PlacementStrategyTypeSpread, Field: aws.String("instanceId")}, 3))
+	if p := perNode(c, spread, nil); p["m1"] != 1 || p["w1"] != 1 || p["w2"] != 1 {
+		t.Fatalf("spread: %v", p)
+	}
+	for _, d := range c.all() {
+		if names := taskContainers(t, d); len(names) != 1 || !strings.HasPrefix(names[0], "ecs-sleeper-1-main-") {
+			t.Fatalf("containers on %s: %v", d.Netns, names)
+		}
+	}
+	x := spread[0]
+	ctr := x.Containers[0]
+	if aws.ToString(x.Group) != "family:sleeper" || aws.ToString(x.StartedBy) != "test" || aws.ToString(ctr.LastStatus) != "RUNNING" ||
+		aws.ToString(ctr.RuntimeId) == "" || x.StartedAt == nil || x.LaunchType != ecstypes.LaunchTypeEc2 {
+		t.Fatalf("a running task: %+v", x)
+	}
+	node := map[string]*testutil.Node{"m1": c.m, "w1": c.workers[0], "w2": c.workers[1]}[c.byID(shortID(aws.ToString(x.ContainerInstanceArn)))]
+	var inspect []struct {
+		Config struct {
+			Env    []string
+			Labels map[string]string
+		}
+	}
+	if err := json.Unmarshal([]byte(node.MustWharf(t, "inspect", aws.ToString(ctr.RuntimeId))), &inspect); err != nil || len(inspect) != 1 {
+		t.Fatalf("inspect: %v", err)
+	}
+	env := strings.Join(inspect[0].Config.Env, ",")
+	if !strings.Contains(env, "REV=1") || !strings.Contains(env, "EXTRA=yes") || inspect[0].Config.Labels["com.amazonaws.ecs.task-arn"] != aws.ToString(x.TaskArn) {
+		t.Fatalf("the task's container: %+v", inspect[0].Config)
+	}
+
+	// Stop the spread tasks; they report STOPPED with their exit codes.
+	for _, x := range spread {
+		if _, err := c.ec.StopTask(ctx, &ecs.StopTaskInput{Task: x.TaskArn, Reason: aws.String("test done")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until(t, 60*time.Second, "spread tasks STOPPED", func() (bool, string) {
+		for _, x := range c.describe(t, ctx, []string{aws.ToString(spread[0].TaskArn), aws.ToString(spread[1].TaskArn), aws.ToString(spread[2].TaskArn)}) {
+			if aws.ToString(x.LastStatus) != "STOPPED" || x.Containers[0].ExitCode == nil || x.StopCode != ecstypes.TaskStopCodeUserInitiated ||
+				aws.ToString(x.StoppedReason) != "test done" {
+				return false, fmt.Sprintf("%+v", x)
+			}
+		}
+		return true, ""
+	})
+	for _, d := range c.all() {
+		if names := taskContainers(t, d); len(names) != 0 {
+			t.Fatalf("containers left on %s: %v", d.Netns, names)
+		}
+	}
+	l, err := c.ec.ListTasks(ctx, &ecs.ListTasksInput{DesiredStatus: ecstypes.DesiredStatusStopped, Family: aws.String("sleeper")})
+	if err != nil || len(l.TaskArns) != 3 {
+		t.Fatalf("list stopped: %+v %v", l, err)
+	}
+
+	// Binpack on memory: all on one node.
+	packed := waitRunning(run(ecstypes.PlacementStrategy{Type: ecstypes.PlacementStrategyTypeBinpack, Field: aws.String("memory")}, 3))
+	if p := perNode(c, packed, nil); len(p) != 1 {
+		t.Fatalf("binpack: %v", p)
+	}
+	li, err := c.ec.ListTasks(ctx, &ecs.ListTasksInput{ContainerInstance: packed[0].ContainerInstanceArn, MaxResults: aws.Int32(2)})
+	if err != nil || len(li.TaskArns) != 2 || li.NextToken == nil {
+		t.Fatalf("list by instance, page 1: %+v %v", li, err)
+	}
+	li2, err := c.ec.ListTasks(ctx, &ecs.ListTasksInput{ContainerInstance: packed[0].ContainerInstanceArn, NextToken: li.NextToken})
+	if err != nil || len(li2.TaskArns) != 1 {
+		t.Fatalf("list by instance, page 2: %+v %v", li2, err)
+	}
+
+	// More memory than any node has: RESOURCE:MEMORY, no task.
+	big := sleeperDef("big", "1")
+	big.ContainerDefinitions[0].Memory = aws.Int32(1 << 24)
+	if _, err := c.ec.RegisterTaskDefinition(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("big")})
+	if err != nil || len(r.Tasks) != 0 || len(r.Failures) != 1 || aws.ToString(r.Failures[0].Reason) != "RESOURCE:MEMORY" {
+		t.Fatalf("a task no node can take: %+v %v", r, err)
+	}
+	var ipe *ecstypes.InvalidParameterException
+	if _, err := c.ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("sleeper"), LaunchType: ecstypes.LaunchTypeFargate}); !errors.As(err, &ipe) {
+		t.Fatalf("FARGATE with a bridge task definition: %v", err)
+	}
+	var cnf *ecstypes.ClusterNotFoundException
+	if _, err := c.ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("sleeper"), Cluster: aws.String("nope")}); !errors.As(err, &cnf) {
+		t.Fatalf("RunTask on a missing cluster: %v", err)
+	}
+
+	// Fargate: awsvpc and a size from the table; it runs as an ordinary
+	// task for now.
+	fg := sleeperDef("fg", "1")
+	fg.RequiresCompatibilities = []ecstypes.Compatibility{ecstypes.CompatibilityFargate}
+	fg.NetworkMode = ecstypes.NetworkModeAwsvpc
+	fg.Cpu, fg.Memory = aws.String("256"), aws.String("512")
+	if _, err := c.ec.RegisterTaskDefinition(ctx, fg); err != nil {
+		t.Fatal(err)
+	}
+	fr, err := c.ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("fg"), LaunchType: ecstypes.LaunchTypeFargate})
+	if err != nil || len(fr.Tasks) != 1 {
+		t.Fatalf("a Fargate task: %+v %v", fr, err)
+	}
+	got := waitRunning(fr.Tasks)
+	if got[0].LaunchType != ecstypes.LaunchTypeFargate || aws.ToString(got[0].Cpu) != "256" || aws.ToString(got[0].Memory) != "512" {
+		t.Fatalf("the Fargate task: %+v", got[0])
+	}
+}
