@@ -79,15 +79,31 @@ func sleeperDef(family, env string, command ...string) *ecs.RegisterTaskDefiniti
 
 func shortID(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
 
+// retry calls an API until it answers, for polls on a loaded machine
+// where a call may fail on its own (a connection closed under it).
+func retry[T any](t *testing.T, what string, f func() (T, error)) T {
+	t.Helper()
+	var err error
+	for i := 0; i < 5; i++ {
+		var v T
+		if v, err = f(); err == nil {
+			return v
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+	var zero T
+	return zero
+}
+
 // describe returns the tasks by ARN.
 func (c *taskCluster) describe(t *testing.T, ctx context.Context, arns []string) []ecstypes.Task {
 	t.Helper()
 	var out []ecstypes.Task
 	for i := 0; i < len(arns); i += 100 {
-		d, err := c.ec.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: arns[i:min(i+100, len(arns))]})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := retry(t, "describe tasks", func() (*ecs.DescribeTasksOutput, error) {
+			return c.ec.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: arns[i:min(i+100, len(arns))]})
+		})
 		out = append(out, d.Tasks...)
 	}
 	return out
@@ -96,10 +112,9 @@ func (c *taskCluster) describe(t *testing.T, ctx context.Context, arns []string)
 // serviceTasks lists a service's tasks desired RUNNING.
 func (c *taskCluster) serviceTasks(t *testing.T, ctx context.Context, svc string) []ecstypes.Task {
 	t.Helper()
-	l, err := c.ec.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String(svc)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := retry(t, "list tasks", func() (*ecs.ListTasksOutput, error) {
+		return c.ec.ListTasks(ctx, &ecs.ListTasksInput{ServiceName: aws.String(svc)})
+	})
 	if len(l.TaskArns) == 0 {
 		return nil
 	}
@@ -108,9 +123,11 @@ func (c *taskCluster) serviceTasks(t *testing.T, ctx context.Context, svc string
 
 func (c *taskCluster) service(t *testing.T, ctx context.Context, name string) ecstypes.Service {
 	t.Helper()
-	d, err := c.ec.DescribeServices(ctx, &ecs.DescribeServicesInput{Services: []string{name}})
-	if err != nil || len(d.Services) != 1 {
-		t.Fatalf("describe services: %+v %v", d, err)
+	d := retry(t, "describe services", func() (*ecs.DescribeServicesOutput, error) {
+		return c.ec.DescribeServices(ctx, &ecs.DescribeServicesInput{Services: []string{name}})
+	})
+	if len(d.Services) != 1 {
+		t.Fatalf("describe services: %+v", d)
 	}
 	return d.Services[0]
 }
@@ -122,6 +139,7 @@ func until(t *testing.T, timeout time.Duration, what string, cond func() (bool, 
 	for {
 		ok, s := cond()
 		if ok {
+			t.Logf("%s: %v", what, time.Since(start).Round(10*time.Millisecond))
 			return time.Since(start)
 		}
 		last = s
@@ -301,5 +319,199 @@ func TestClusterRunTask(t *testing.T) {
 	got := waitRunning(fr.Tasks)
 	if got[0].LaunchType != ecstypes.LaunchTypeFargate || aws.ToString(got[0].Cpu) != "256" || aws.ToString(got[0].Memory) != "512" {
 		t.Fatalf("the Fargate task: %+v", got[0])
+	}
+}
+
+// A service of 6 through the aws SDK: it spreads over the three nodes
+// and completes; a rolling update never has fewer than
+// minimumHealthyPercent running; an update to a revision whose container
+// exits at once trips the circuit breaker and rolls back; a worker
+// killed -9 has its tasks replaced on the others (the time is logged)
+// while a standalone task on it keeps running through the daemon's
+// restart, re-adopted, and the replaced tasks' containers are removed
+// there; a partitioned worker's replaced tasks are stopped there when it
+// comes back; drain moves tasks away; `wharf service ls/ps` show it all.
+func TestClusterService(t *testing.T) {
+	c := newTaskCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	for _, env := range []string{"1", "2"} {
+		if _, err := c.ec.RegisterTaskDefinition(ctx, sleeperDef("web", env)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.ec.RegisterTaskDefinition(ctx, sleeperDef("web", "crash", "sh", "-c", "exit 3")); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := c.ec.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("web"), TaskDefinition: aws.String("web:1"), DesiredCount: aws.Int32(6),
+		PlacementStrategy: []ecstypes.PlacementStrategy{{Type: ecstypes.PlacementStrategyTypeSpread, Field: aws.String("attribute:zone")}},
+		DeploymentConfiguration: &ecstypes.DeploymentConfiguration{MinimumHealthyPercent: aws.Int32(50), MaximumPercent: aws.Int32(150),
+			DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{Enable: true, Rollback: true}}})
+	if err != nil || aws.ToString(cs.Service.Status) != "ACTIVE" || len(cs.Service.Deployments) != 1 {
+		t.Fatalf("create service: %+v %v", cs, err)
+	}
+	var ipe *ecstypes.InvalidParameterException
+	if _, err := c.ec.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("web"), TaskDefinition: aws.String("web:1"), DesiredCount: aws.Int32(1)}); !errors.As(err, &ipe) {
+		t.Fatalf("a second service web: %v", err)
+	}
+	var snf *ecstypes.ServiceNotFoundException
+	if _, err := c.ec.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("nope"), DesiredCount: aws.Int32(1)}); !errors.As(err, &snf) {
+		t.Fatalf("update of a missing service: %v", err)
+	}
+	steady := func(rev string, timeout time.Duration) {
+		t.Helper()
+		until(t, timeout, "the service steady on "+rev, func() (bool, string) {
+			s := c.service(t, ctx, "web")
+			ok := s.RunningCount == 6 && s.PendingCount == 0 && len(s.Deployments) == 1 && s.Deployments[0].RolloutState == ecstypes.DeploymentRolloutStateCompleted &&
+				strings.HasSuffix(aws.ToString(s.Deployments[0].TaskDefinition), "web:"+rev)
+			return ok, fmt.Sprintf("running %d pending %d deployments %d", s.RunningCount, s.PendingCount, len(s.Deployments))
+		})
+	}
+	steady("1", 90*time.Second)
+	if p := perNode(c, c.serviceTasks(t, ctx, "web"), nil); p["m1"] != 2 || p["w1"] != 2 || p["w2"] != 2 {
+		t.Fatalf("spread over zones: %v", p)
+	}
+	ls, err := c.ec.ListServices(ctx, &ecs.ListServicesInput{})
+	if err != nil || len(ls.ServiceArns) != 1 || !strings.HasSuffix(ls.ServiceArns[0], ":service/default/web") {
+		t.Fatalf("list services: %+v %v", ls, err)
+	}
+
+	// A rolling update: never fewer than 3 (50 % of 6) running.
+	if _, err := c.ec.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("web"), TaskDefinition: aws.String("web:2")}); err != nil {
+		t.Fatal(err)
+	}
+	low := 6
+	until(t, 90*time.Second, "the rolling update", func() (bool, string) {
+		s := c.service(t, ctx, "web")
+		low = min(low, int(s.RunningCount))
+		ok := s.RunningCount == 6 && len(s.Deployments) == 1 && strings.HasSuffix(aws.ToString(s.Deployments[0].TaskDefinition), "web:2") &&
+			s.Deployments[0].RolloutState == ecstypes.DeploymentRolloutStateCompleted
+		return ok, fmt.Sprintf("running %d, %d deployments", s.RunningCount, len(s.Deployments))
+	})
+	t.Logf("rolling update: at least %d of 6 running throughout", low)
+	if low < 3 {
+		t.Fatalf("the rolling update went down to %d running, below minimumHealthyPercent", low)
+	}
+
+	// A crashing revision: the circuit breaker fails it and rolls back
+	// to web:2.
+	if _, err := c.ec.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("web"), TaskDefinition: aws.String("web:3")}); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 90*time.Second, "the rollback", func() (bool, string) {
+		s := c.service(t, ctx, "web")
+		failed, rolled := false, false
+		for _, e := range s.Events {
+			failed = failed || strings.Contains(aws.ToString(e.Message), "deployment failed")
+			rolled = rolled || strings.Contains(aws.ToString(e.Message), "rolling back")
+		}
+		p := s.Deployments[0]
+		return failed && rolled && s.RunningCount == 6 && strings.HasSuffix(aws.ToString(p.TaskDefinition), "web:2") &&
+				strings.HasSuffix(aws.ToString(s.TaskDefinition), "web:2"),
+			fmt.Sprintf("failed %v rolled %v running %d primary %s", failed, rolled, s.RunningCount, aws.ToString(p.TaskDefinition))
+	})
+	steady("2", 60*time.Second)
+
+	// Kill -9 a worker that runs 2 of the service's tasks and a
+	// standalone one.
+	w2 := c.workers[1]
+	r, err := c.ec.StartTask(ctx, &ecs.StartTaskInput{TaskDefinition: aws.String("web:1"), ContainerInstances: []string{c.ids["w2"]}})
+	if err != nil || len(r.Tasks) != 1 {
+		t.Fatalf("start task on w2: %+v %v", r, err)
+	}
+	solo := aws.ToString(r.Tasks[0].TaskArn)
+	var soloRuntime string
+	until(t, 30*time.Second, "the standalone task RUNNING", func() (bool, string) {
+		x := c.describe(t, ctx, []string{solo})[0]
+		if len(x.Containers) != 1 {
+			t.Fatalf("the standalone task's containers: %+v", x)
+		}
+		soloRuntime = aws.ToString(x.Containers[0].RuntimeId)
+		return aws.ToString(x.LastStatus) == "RUNNING", aws.ToString(x.LastStatus)
+	})
+	w2.Kill9()
+	took := until(t, 40*time.Second, "w2's tasks replaced", func() (bool, string) {
+		p := perNode(c, c.serviceTasks(t, ctx, "web"), func(x ecstypes.Task) bool { return aws.ToString(x.LastStatus) == "RUNNING" })
+		return p["w2"] == 0 && p["m1"]+p["w1"] == 6, fmt.Sprint(p)
+	})
+	t.Logf("w2 killed -9: its tasks replaced and RUNNING on the other nodes %v after the kill", took.Round(10*time.Millisecond))
+	if took > 10*time.Second {
+		t.Errorf("the replacement took %v, more than the 10 s the cluster promises", took)
+	}
+	w2.Restart(t)
+	until(t, 60*time.Second, "w2 back, its replaced tasks' containers gone, the standalone one re-adopted", func() (bool, string) {
+		names := taskContainers(t, w2)
+		x := c.describe(t, ctx, []string{solo})[0]
+		return len(names) == 1 && strings.HasPrefix(names[0], "ecs-web-1-main-") && aws.ToString(x.LastStatus) == "RUNNING" &&
+			aws.ToString(x.Containers[0].RuntimeId) == soloRuntime, fmt.Sprintf("containers %v, solo %s", names, aws.ToString(x.LastStatus))
+	})
+
+	// Partition w1: its tasks are replaced; when it comes back, their
+	// containers there are stopped, and nothing runs twice.
+	w1 := c.workers[0]
+	w1.Partition(t)
+	until(t, 40*time.Second, "w1's tasks replaced while it is away", func() (bool, string) {
+		p := perNode(c, c.serviceTasks(t, ctx, "web"), func(x ecstypes.Task) bool { return aws.ToString(x.LastStatus) == "RUNNING" })
+		return p["w1"] == 0 && p["m1"]+p["w2"] == 6, fmt.Sprint(p)
+	})
+	if n := len(taskContainers(t, w1)); n == 0 {
+		t.Fatal("the partitioned node's containers stopped while it was away")
+	}
+	w1.Heal(t)
+	until(t, 60*time.Second, "w1's replaced containers stopped after the partition", func() (bool, string) {
+		names := taskContainers(t, w1)
+		return len(names) == 0, fmt.Sprint(names)
+	})
+	steady("2", 60*time.Second)
+
+	// Drain m1: its tasks move to the workers.
+	c.m.MustWharf(t, "node", "drain", "m1")
+	until(t, 90*time.Second, "m1 drained", func() (bool, string) {
+		p := perNode(c, c.serviceTasks(t, ctx, "web"), func(x ecstypes.Task) bool { return aws.ToString(x.LastStatus) == "RUNNING" })
+		return p["m1"] == 0 && p["w1"]+p["w2"] == 6, fmt.Sprint(p)
+	})
+
+	// The CLI.
+	out := c.workers[0].MustWharf(t, "service", "ls")
+	if !strings.Contains(out, "web") || !strings.Contains(out, "6/6") || !strings.Contains(out, "web:2") {
+		t.Fatalf("service ls:\n%s", out)
+	}
+	var ps []wharf.ClusterTask
+	if err := json.Unmarshal([]byte(c.m.MustWharf(t, "service", "ps", "web", "--format", "json")), &ps); err != nil {
+		t.Fatal(err)
+	}
+	running := 0
+	for _, x := range ps {
+		if x.LastStatus == "RUNNING" && x.DesiredStatus == "RUNNING" {
+			running++
+			if x.Node != "w1" && x.Node != "w2" {
+				t.Fatalf("service ps: a task on %q after the drain: %+v", x.Node, x)
+			}
+		}
+	}
+	if running != 6 {
+		t.Fatalf("service ps: %d running: %+v", running, ps)
+	}
+	table := c.m.MustWharf(t, "service", "ps", "web")
+	for _, want := range []string{"NODE", "CURRENT STATE", "RUNNING", "w1"} {
+		if !strings.Contains(table, want) {
+			t.Fatalf("service ps lacks %q:\n%s", want, table)
+		}
+	}
+
+	// Delete: refused while scaled up, then forced.
+	if _, err := c.ec.DeleteService(ctx, &ecs.DeleteServiceInput{Service: aws.String("web")}); !errors.As(err, &ipe) {
+		t.Fatalf("delete of a scaled service: %v", err)
+	}
+	if _, err := c.ec.DeleteService(ctx, &ecs.DeleteServiceInput{Service: aws.String("web"), Force: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 60*time.Second, "the service INACTIVE, its tasks stopped", func() (bool, string) {
+		s := c.service(t, ctx, "web")
+		return aws.ToString(s.Status) == "INACTIVE" && len(c.serviceTasks(t, ctx, "web")) == 0, aws.ToString(s.Status)
+	})
+	var sna *ecstypes.ServiceNotActiveException
+	if _, err := c.ec.UpdateService(ctx, &ecs.UpdateServiceInput{Service: aws.String("web"), DesiredCount: aws.Int32(1)}); !errors.As(err, &sna) {
+		t.Fatalf("update of a deleted service: %v", err)
 	}
 }

@@ -294,17 +294,17 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 		}
 		t := e.Value
 		cs := r.containersOf(ctx, id)
-		if t.LastStatus == string(sched.StatusStopped) {
-			// Replaced while the node was away, or done: nothing of it
-			// runs here.
-			for _, c := range cs {
-				r.removeContainer(ctx, c, DefaultStopTimeout)
-			}
-			return nil
-		}
 		td, err := r.taskDef(ctx, t.Family, t.Revision)
 		if err != nil {
 			return err
+		}
+		if t.LastStatus == string(sched.StatusStopped) {
+			// Replaced while the node was away, or done: nothing of it
+			// runs here.
+			for name, c := range cs {
+				r.removeContainer(ctx, c, stopTimeout(td, name))
+			}
+			return nil
 		}
 		eff := tasks.Effective(td, t.Overrides)
 		progressed, err := r.step(ctx, key, t, eff, cs)

@@ -190,7 +190,13 @@ func View(nodes []NodeInput, tasks []state.Task) []sched.Node {
 				pt.Ports = append(pt.Ports, hp)
 				sn.PortsInUse = append(sn.PortsInUse, hp)
 			}
-			sn.Tasks = append(sn.Tasks, pt)
+			// A task on its way out still holds its resources and ports
+			// until it has stopped, but no longer counts for spread and
+			// distinctInstance: its replacement must be free to go
+			// where it was.
+			if t.DesiredStatus != string(sched.StatusStopped) {
+				sn.Tasks = append(sn.Tasks, pt)
+			}
 		}
 		sn.Remaining = sched.Resources{CPU: max(rem.CPU, 0), Memory: max(rem.Memory, 0)}
 		out = append(out, sn)

@@ -264,13 +264,24 @@ func (r *Runtime) Run(ctx context.Context, sp Spec) (RunResult, error) {
 		t := state.Task{ID: NewID(), Cluster: sp.Cluster, NodeID: node, Family: sp.TaskDef.Family, Revision: sp.TaskDef.Revision,
 			LaunchType: sp.LaunchType, Group: sp.Group, StartedBy: sp.StartedBy, Overrides: sp.Overrides,
 			CPU: req.CPU, MemoryMiB: req.Memory, HostPorts: hostPorts(req.Ports),
-			DesiredStatus: string(sched.StatusRunning), LastStatus: string(sched.StatusProvisioning), CreatedAt: now, Tags: sp.Tags}
+			DesiredStatus: string(sched.StatusRunning), LastStatus: string(sched.StatusProvisioning), CreatedAt: now, Tags: sp.Tags,
+			Containers: pendingContainers(eff)}
 		if _, err := r.st.Tasks().Create(ctx, state.TaskKey(node, t.ID), t); err != nil {
 			return res, err
 		}
 		res.Tasks = append(res.Tasks, t)
 	}
 	return res, nil
+}
+
+// pendingContainers are a new task's containers, PENDING, as RunTask
+// answers them.
+func pendingContainers(td state.TaskDefinition) []state.TaskContainer {
+	out := make([]state.TaskContainer, 0, len(td.ContainerDefinitions))
+	for _, c := range td.ContainerDefinitions {
+		out = append(out, state.TaskContainer{Name: c.Name, Image: c.Image, Status: string(sched.ContainerPending)})
+	}
+	return out
 }
 
 // startOn checks each named node's room for one task, as StartTask does.
