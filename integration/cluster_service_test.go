@@ -379,7 +379,9 @@ func testRunTask(t *testing.T, c *taskCluster) {
 	}
 	awsCLI(nil, "describe-tasks", "--tasks", lt.TaskArns[0], lt.TaskArns[1])
 	awsCLI(nil, "stop-task", "--task", lt.TaskArns[0], "--reason", "cli")
-	var svc struct{ Service struct{ ServiceName, Status string } }
+	var svc struct {
+		Service struct{ ServiceName, Status string }
+	}
 	awsCLI(&svc, "create-service", "--service-name", "cli", "--task-definition", "sleeper", "--desired-count", "1",
 		"--deployment-configuration", "maximumPercent=200,minimumHealthyPercent=50,deploymentCircuitBreaker={enable=true,rollback=true}")
 	if svc.Service.ServiceName != "cli" || svc.Service.Status != "ACTIVE" {
