@@ -106,6 +106,9 @@ func validateService(s state.Service, td state.TaskDefinition) error {
 // INACTIVE makes it fail (ECS: "Creation of service was not
 // idempotent").
 func (r *Runtime) CreateService(ctx context.Context, sp ServiceSpec) (state.Service, error) {
+	if err := checkNames(sp.Cluster, sp.Name); err != nil {
+		return state.Service{}, err
+	}
 	now := r.now().UTC()
 	if sp.LaunchType == "" {
 		sp.LaunchType = string(sched.LaunchEC2)
@@ -146,6 +149,9 @@ func (r *Runtime) CreateService(ctx context.Context, sp ServiceSpec) (state.Serv
 
 // GetService returns a service.
 func (r *Runtime) GetService(ctx context.Context, cluster, name string) (state.Service, error) {
+	if checkNames(cluster, name) != nil {
+		return state.Service{}, ErrServiceNotFound
+	}
 	e, err := r.st.Services().Get(ctx, state.ServiceKey(cluster, name))
 	if errdefs.IsNotFound(err) {
 		return state.Service{}, ErrServiceNotFound
@@ -156,6 +162,9 @@ func (r *Runtime) GetService(ctx context.Context, cluster, name string) (state.S
 // ListServices returns a cluster's services that are not INACTIVE, by
 // name.
 func (r *Runtime) ListServices(ctx context.Context, cluster string) ([]state.Service, error) {
+	if err := checkNames(cluster); err != nil {
+		return nil, err
+	}
 	es, err := r.st.Services().Find(ctx, cluster+".*")
 	if err != nil {
 		return nil, err
@@ -187,6 +196,9 @@ type ServiceUpdate struct {
 // becomes ACTIVE and its tasks are replaced within the deployment
 // configuration's bounds.
 func (r *Runtime) UpdateService(ctx context.Context, cluster, name string, u ServiceUpdate) (state.Service, error) {
+	if checkNames(cluster, name) != nil {
+		return state.Service{}, ErrServiceNotFound
+	}
 	now := r.now().UTC()
 	var tdForCheck state.TaskDefinition
 	if u.TaskDef != nil {
@@ -260,6 +272,9 @@ func (r *Runtime) UpdateService(ctx context.Context, cluster, name string, u Ser
 // force, which scales it to 0. The service is DRAINING until its tasks
 // have stopped, then INACTIVE (still describable).
 func (r *Runtime) DeleteService(ctx context.Context, cluster, name string, force bool) (state.Service, error) {
+	if checkNames(cluster, name) != nil {
+		return state.Service{}, ErrServiceNotFound
+	}
 	out, err := state.Mutate(ctx, r.st.Services(), state.ServiceKey(cluster, name), func(s *state.Service) error {
 		if s.Status != state.ServiceActive {
 			return ErrServiceNotActive

@@ -29,8 +29,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/wharf-dev/wharf/cluster/sched"
@@ -233,6 +233,9 @@ func overrides(o *state.TaskOverrides) []state.ContainerOverride {
 // Run places the spec's tasks and records them; the nodes' agents start
 // them. Tasks that cannot be placed are failures with ECS's reason.
 func (r *Runtime) Run(ctx context.Context, sp Spec) (RunResult, error) {
+	if err := checkNames(sp.Cluster); err != nil {
+		return RunResult{}, err
+	}
 	if err := sp.Validate(); err != nil {
 		return RunResult{}, err
 	}
@@ -313,9 +316,26 @@ func startOn(nodes []sched.Node, ids []string, req sched.Requirements) ([]string
 	return placed, fails
 }
 
+// tokenRE is what a task id, node id, cluster or service name may be:
+// one token of a KV key, so that no name can widen a key pattern
+// ("*", ">") or reach another table's layout (".").
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+
+// ValidName reports whether s can name a task, node, cluster or service.
+func ValidName(s string) bool { return tokenRE.MatchString(s) }
+
+func checkNames(names ...string) error {
+	for _, n := range names {
+		if !ValidName(n) {
+			return fmt.Errorf("%q is not a valid name (letters, digits, - and _, at most 255): %w", n, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
 // Find returns a task's record and key by id.
 func (r *Runtime) Find(ctx context.Context, id string) (state.Entry[state.Task], error) {
-	if id == "" || strings.ContainsAny(id, ".*> ") {
+	if !ValidName(id) {
 		return state.Entry[state.Task]{}, fmt.Errorf("task %q not found: %w", id, errdefs.ErrNotFound)
 	}
 	es, err := r.st.Tasks().Find(ctx, "*."+id)
@@ -381,6 +401,9 @@ type Filter struct {
 func (r *Runtime) List(ctx context.Context, f Filter) ([]state.Task, error) {
 	pattern := ">"
 	if f.NodeID != "" {
+		if !ValidName(f.NodeID) {
+			return nil, nil
+		}
 		pattern = f.NodeID + ".*"
 	}
 	es, err := r.st.Tasks().Find(ctx, pattern)
