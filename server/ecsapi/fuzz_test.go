@@ -2,11 +2,10 @@ package ecsapi
 
 import (
 	"strings"
-
-	"github.com/wharf-dev/wharf/cluster/tasks"
 	"testing"
 
 	"github.com/wharf-dev/wharf/cluster/state"
+	"github.com/wharf-dev/wharf/cluster/tasks"
 )
 
 // FuzzRegisterInput decodes a RegisterTaskDefinition body as the API
