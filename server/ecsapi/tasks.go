@@ -316,8 +316,30 @@ func (s *Server) describeTasks(ctx context.Context, id *identity.Identity, body 
 	}
 	out := []taskOut{}
 	fails := []failure{}
+	// Several tasks are read in one pass over the cluster's tasks rather
+	// than one look-up each.
+	var byID map[string]state.Task
+	if len(in.Tasks) > 1 {
+		all, err := s.tasks.List(ctx, tasks.Filter{Cluster: cluster})
+		if err != nil {
+			return nil, err
+		}
+		byID = make(map[string]state.Task, len(all))
+		for _, t := range all {
+			byID[t.ID] = t
+		}
+	}
 	for _, ref := range in.Tasks {
-		t, err := s.task(ctx, cluster, ref)
+		var t state.Task
+		var err error
+		if byID != nil {
+			var ok bool
+			if t, ok = byID[taskID(ref)]; !ok {
+				err = invalidParam("The referenced task was not found.")
+			}
+		} else {
+			t, err = s.task(ctx, cluster, ref)
+		}
 		var ae *apiError
 		if errors.As(err, &ae) {
 			arn := ref
