@@ -22,6 +22,23 @@
 // placed is an "unable to place" event of the service, which keeps
 // trying. STOPPED tasks stay describable for StoppedRetention, then the
 // controller deletes them.
+//
+// # For a job scheduler (Batch)
+//
+// A scheduler that runs its jobs as tasks needs four calls of a Runtime
+// (New over the cluster's state.Store):
+//
+//	res, err := rt.Run(ctx, tasks.Spec{Cluster: "default", TaskDef: td, Count: 1,
+//		Overrides: &state.TaskOverrides{...}, StartedBy: "batch/<job id>", Group: "batch:<queue>"})
+//	// res.Tasks[i].ID are the tasks; res.Failures those no node could take now
+//	t, err := rt.Wait(ctx, id)   // returns once lastStatus is STOPPED: t.StopCode,
+//	                             // t.StoppedReason, t.Containers[i].ExitCode
+//	t, err = rt.Stop(ctx, id, "reason")   // desiredStatus STOPPED; Wait sees the end
+//	ts, err := rt.List(ctx, tasks.Filter{StartedBy: "batch/<job id>"})  // after a restart
+//
+// td comes from Resolve(ctx, store, family, revision). A task whose node
+// is lost is not moved (as ECS leaves standalone tasks); a scheduler that
+// wants to retry it stops it and runs another.
 package tasks
 
 import (
