@@ -16,6 +16,9 @@
 //	                                        "<node>.*" and sees its own tasks only
 //	services    <cluster>.<service>      -> Service (its deployments, events and the
 //	                                        starts its controller has decided)
+//	locks       <name>                   -> Lock ("placement": held while tasks are
+//	                                        placed, so that two placements never
+//	                                        count the same capacity)
 //
 // Values are JSON. A table's Update takes the revision the caller read: a
 // write that lost a race fails with errdefs.ErrConflict and is retried by
@@ -93,7 +96,7 @@ func (s *Store) bucket(ctx context.Context, name string) (jetstream.KeyValue, er
 // Ready reports whether the cluster's state answers: it opens every
 // bucket.
 func (s *Store) Ready(ctx context.Context) error {
-	for _, b := range []string{bucketNodes, bucketHeartbeats, bucketTaskDefs, bucketFamilies, bucketClusters, bucketTasks, bucketServices} {
+	for _, b := range []string{bucketNodes, bucketHeartbeats, bucketTaskDefs, bucketFamilies, bucketClusters, bucketTasks, bucketServices, bucketLocks} {
 		if _, err := s.bucket(ctx, b); err != nil {
 			return err
 		}

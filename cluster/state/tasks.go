@@ -225,3 +225,14 @@ func ServiceKey(cluster, name string) string { return cluster + "." + name }
 
 // Services is the table of services, by ServiceKey.
 func (s *Store) Services() Table[Service] { return Table[Service]{s: s, name: bucketServices} }
+
+const bucketLocks = "locks"
+
+// Lock is a held lock: who holds it. The entry's Created time (the
+// server's clock) is when it was taken.
+type Lock struct {
+	Holder string `json:"holder"`
+}
+
+// Locks is the table of cluster-wide locks, by name ("placement").
+func (s *Store) Locks() Table[Lock] { return Table[Lock]{s: s, name: bucketLocks} }

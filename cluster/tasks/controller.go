@@ -149,6 +149,17 @@ func (c *Controller) taskDef(ctx context.Context, family string, rev int) (state
 // reports whether it wrote something another pass should follow up at
 // once (new task records, a lost race).
 func (c *Controller) Pass(ctx context.Context) (bool, error) {
+	var again bool
+	err := c.rt.withPlacement(ctx, func() error {
+		var err error
+		again, err = c.pass(ctx)
+		return err
+	})
+	return again, err
+}
+
+// pass is Pass holding the placement lock.
+func (c *Controller) pass(ctx context.Context) (bool, error) {
 	snap, err := c.rt.Read(ctx)
 	if err != nil {
 		return false, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -302,5 +303,45 @@ func TestRunBinpackFailuresStopWait(t *testing.T) {
 	}
 	if _, err := rt.Get(ctx, "nope"); err == nil {
 		t.Fatal("a missing task was found")
+	}
+}
+
+// Concurrent RunTasks (as from several managers) never count the same
+// capacity twice: a node with room for 8 tasks gets 8 of 16 asked for.
+func TestConcurrentRunsNeverOvercommit(t *testing.T) {
+	st := newStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := st.Nodes().Create(ctx, "n1", state.Node{ID: "n1", CPU: 1024, MemoryMiB: 4096, Availability: state.AvailabilityActive}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Heartbeats().Put(ctx, "n1", state.Heartbeat{}); err != nil {
+		t.Fatal(err)
+	}
+	td := register(t, ctx, st, "job")
+	var mu sync.Mutex
+	placed, failed := 0, 0
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := New(st).Run(ctx, Spec{Cluster: "default", TaskDef: td, Count: 4})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			placed += len(res.Tasks)
+			failed += len(res.Failures)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if placed != 8 || failed != 8 {
+		t.Fatalf("%d placed, %d failed; want 8 and 8", placed, failed)
+	}
+	if l, _ := st.Locks().List(ctx); len(l) != 0 {
+		t.Fatalf("the placement lock is still held: %+v", l)
 	}
 }

@@ -256,6 +256,17 @@ func (r *Runtime) Run(ctx context.Context, sp Spec) (RunResult, error) {
 	if err := sp.Validate(); err != nil {
 		return RunResult{}, err
 	}
+	var res RunResult
+	err := r.withPlacement(ctx, func() error {
+		var err error
+		res, err = r.run(ctx, sp)
+		return err
+	})
+	return res, err
+}
+
+// run places and records, holding the placement lock.
+func (r *Runtime) run(ctx context.Context, sp Spec) (RunResult, error) {
 	snap, err := r.Read(ctx)
 	if err != nil {
 		return RunResult{}, err
