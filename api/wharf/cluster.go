@@ -31,3 +31,51 @@ type ClusterTokens struct {
 	Worker  string `json:"Worker"`
 	Manager string `json:"Manager"`
 }
+
+// ClusterService is a service as GET /cluster/services lists it.
+type ClusterService struct {
+	Name           string              `json:"Name"`
+	Cluster        string              `json:"Cluster"`
+	Status         string              `json:"Status"`
+	TaskDefinition string              `json:"TaskDefinition"` // family:revision
+	LaunchType     string              `json:"LaunchType"`
+	DesiredCount   int                 `json:"DesiredCount"`
+	RunningCount   int                 `json:"RunningCount"`
+	PendingCount   int                 `json:"PendingCount"`
+	Deployments    []ClusterDeployment `json:"Deployments"`
+}
+
+// ClusterDeployment is one deployment of a service.
+type ClusterDeployment struct {
+	ID             string `json:"ID"`
+	Status         string `json:"Status"`
+	RolloutState   string `json:"RolloutState"`
+	TaskDefinition string `json:"TaskDefinition"`
+	Running        int    `json:"Running"`
+	Pending        int    `json:"Pending"`
+	Failed         int    `json:"Failed"`
+}
+
+// ClusterTask is a task as GET /cluster/services/{name}/tasks lists it.
+type ClusterTask struct {
+	ID             string                 `json:"ID"`
+	Service        string                 `json:"Service,omitempty"`
+	TaskDefinition string                 `json:"TaskDefinition"`
+	NodeID         string                 `json:"NodeID"`
+	Node           string                 `json:"Node"` // the node's name
+	DesiredStatus  string                 `json:"DesiredStatus"`
+	LastStatus     string                 `json:"LastStatus"`
+	Health         string                 `json:"Health"`
+	StoppedReason  string                 `json:"StoppedReason,omitempty"`
+	CreatedAt      time.Time              `json:"CreatedAt"`
+	StartedAt      *time.Time             `json:"StartedAt,omitempty"`
+	Containers     []ClusterTaskContainer `json:"Containers"`
+}
+
+// ClusterTaskContainer is one container of a task.
+type ClusterTaskContainer struct {
+	Name     string `json:"Name"`
+	Status   string `json:"Status"`
+	ExitCode *int   `json:"ExitCode,omitempty"`
+	Health   string `json:"Health,omitempty"`
+}

@@ -12,6 +12,13 @@
 //	taskdefs    <family>.<revision>      -> TaskDefinition (immutable but for status)
 //	families    <family>                 -> Family (the family's last revision)
 //	clusters    <name>                   -> Cluster (ECS clusters; "default" implied)
+//	tasks       <node>.<task id>         -> Task (tasks.go): a node's agent watches
+//	                                        "<node>.*" and sees its own tasks only
+//	services    <cluster>.<service>      -> Service (its deployments, events and the
+//	                                        starts its controller has decided)
+//	locks       <name>                   -> Lock ("placement": held while tasks are
+//	                                        placed, so that two placements never
+//	                                        count the same capacity)
 //
 // Values are JSON. A table's Update takes the revision the caller read: a
 // write that lost a race fails with errdefs.ErrConflict and is retried by
@@ -89,7 +96,7 @@ func (s *Store) bucket(ctx context.Context, name string) (jetstream.KeyValue, er
 // Ready reports whether the cluster's state answers: it opens every
 // bucket.
 func (s *Store) Ready(ctx context.Context) error {
-	for _, b := range []string{bucketNodes, bucketHeartbeats, bucketTaskDefs, bucketFamilies, bucketClusters} {
+	for _, b := range []string{bucketNodes, bucketHeartbeats, bucketTaskDefs, bucketFamilies, bucketClusters, bucketTasks, bucketServices, bucketLocks} {
 		if _, err := s.bucket(ctx, b); err != nil {
 			return err
 		}
@@ -234,14 +241,19 @@ func (t Table[T]) Delete(ctx context.Context, key string, rev uint64) error {
 }
 
 // List returns every value of the table.
-func (t Table[T]) List(ctx context.Context) ([]Entry[T], error) {
+func (t Table[T]) List(ctx context.Context) ([]Entry[T], error) { return t.Find(ctx, ">") }
+
+// Find returns the values whose keys match pattern, NATS-style: "*"
+// matches one dot-separated token, ">" the rest ("n1.*": node n1's
+// tasks; "*.abc": the task abc wherever it is).
+func (t Table[T]) Find(ctx context.Context, pattern string) ([]Entry[T], error) {
 	kv, err := t.kv(ctx)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	w, err := kv.Watch(ctx, pattern, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -270,12 +282,15 @@ func (t Table[T]) List(ctx context.Context) ([]Entry[T], error) {
 
 // Watch sends every value of the table, then every change, until ctx
 // ends. The channel is closed when the watch ends.
-func (t Table[T]) Watch(ctx context.Context) (<-chan Entry[T], error) {
+func (t Table[T]) Watch(ctx context.Context) (<-chan Entry[T], error) { return t.WatchKeys(ctx, ">") }
+
+// WatchKeys is Watch of the keys that match pattern (as Find's).
+func (t Table[T]) WatchKeys(ctx context.Context, pattern string) (<-chan Entry[T], error) {
 	kv, err := t.kv(ctx)
 	if err != nil {
 		return nil, err
 	}
-	w, err := kv.WatchAll(ctx)
+	w, err := kv.Watch(ctx, pattern)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -307,4 +322,33 @@ func (t Table[T]) Watch(ctx context.Context) (<-chan Entry[T], error) {
 		}
 	}()
 	return ch, nil
+}
+
+// maxAttempts bounds Mutate's retries of a lost race.
+const maxAttempts = 50
+
+// Mutate reads key, applies f to its value and writes it back with the
+// revision read, retrying from a fresh read when another writer won the
+// race; it returns the value written. f may be called several times and
+// must only change its argument. An error from f ends Mutate with it
+// (ErrNotFound when the key is missing).
+func Mutate[T any](ctx context.Context, t Table[T], key string, f func(*T) error) (T, error) {
+	var zero T
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		e, err := t.Get(ctx, key)
+		if err != nil {
+			return zero, err
+		}
+		v := e.Value
+		if err := f(&v); err != nil {
+			return zero, err
+		}
+		if _, err := t.Update(ctx, key, v, e.Revision); errdefs.IsConflict(err) {
+			continue
+		} else if err != nil {
+			return zero, err
+		}
+		return v, nil
+	}
+	return zero, fmt.Errorf("%s/%s: too many concurrent updates: %w", t.name, key, errdefs.ErrConflict)
 }

@@ -32,8 +32,8 @@ var cliCommands = []namedCommand{
 	{"container", newContainerCommand}, {"image", newImageCommand},
 	{"network", newNetworkCommand}, {"volume", newVolumeCommand}, {"port", newPortCommand},
 	{"fn", newFnCommand}, {"keys", newKeysCommand}, {"registry", newRegistryCommand},
-	{"node", newNodeCommand}, {"cluster", newClusterCommand}, {"batch", newBatchCommand},
-	{"console", newConsoleCommand},
+	{"node", newNodeCommand}, {"cluster", newClusterCommand}, {"service", newServiceCommand},
+	{"batch", newBatchCommand}, {"console", newConsoleCommand},
 }
 
 // namedCommand is a subcommand of the root and the name it answers to.

@@ -14,6 +14,7 @@ import (
 	"github.com/wharf-dev/wharf/cluster/agent"
 	"github.com/wharf-dev/wharf/cluster/member"
 	"github.com/wharf-dev/wharf/cluster/state"
+	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/engine/container"
 	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/clusterapi"
@@ -50,6 +51,7 @@ type clusterRuntime struct {
 	node   *member.Node
 	store  *state.Store
 	nodes  *agent.Nodes
+	tasks  *tasks.Runtime
 	cancel context.CancelFunc
 }
 
@@ -67,12 +69,13 @@ func (c *clusterRuntime) handler() http.Handler {
 	if c == nil {
 		return clusterapi.New(nil, nil, "")
 	}
-	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID)
+	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID, clusterapi.WithServices(c.tasks))
 }
 
-// startCluster starts the node's membership and agent, or returns nil
-// when the daemon is in no cluster.
-func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, log *slog.Logger) (*clusterRuntime, error) {
+// startCluster starts the node's membership, its agent and task runner
+// and, on a manager, the controller of services (it acts while this
+// manager leads), or returns nil when the daemon is in no cluster.
+func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, log *slog.Logger) (*clusterRuntime, error) {
 	c := cfg.clusterCfg
 	switch {
 	case c.init && c.join != "":
@@ -117,12 +120,18 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 		self.RouteAddr, self.ClientAddr, self.JoinAddr = n.M.Self.RouteAddr, n.M.Self.ClientAddr, n.M.Self.JoinAddr
 	}
 	actx, cancel := context.WithCancel(context.Background())
-	go agent.New(st, self, &nodeProbe{n: n, engine: engine}, log, agent.WithManagers(func(ms []state.Node) {
+	probe := &nodeProbe{n: n, engine: engine}
+	go agent.New(st, self, probe, log, agent.WithManagers(func(ms []state.Node) {
 		if err := n.UpdatePeers(managerPeers(ms)); err != nil {
 			log.Warn("cluster: keeping the managers' addresses", "err", err)
 		}
 	})).Run(actx)
-	return &clusterRuntime{node: n, store: st, nodes: agent.NewNodes(st), cancel: cancel}, nil
+	rt := tasks.New(st)
+	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log).Run(actx)
+	if n.M.Manager {
+		go tasks.NewController(rt, probe.Leader, log).Run(actx)
+	}
+	return &clusterRuntime{node: n, store: st, nodes: agent.NewNodes(st), tasks: rt, cancel: cancel}, nil
 }
 
 func managerPeers(ms []state.Node) []member.Peer {
@@ -178,7 +187,7 @@ func (c *clusterRuntime) ecsHandler(keys *identity.Keys, log *slog.Logger) http.
 	if c == nil {
 		return ecsapi.NoCluster()
 	}
-	return ecsapi.New(c.store, c.nodes, keys, ecsapi.WithLogger(log))
+	return ecsapi.New(c.store, c.nodes, keys, ecsapi.WithLogger(log), ecsapi.WithTasks(c.tasks))
 }
 
 // withECS sends ECS's calls (by their X-Amz-Target) to ecs.

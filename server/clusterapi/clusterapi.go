@@ -6,6 +6,8 @@
 //	POST   /wharf/v1/cluster/nodes/{ref}/update    wharf.ClusterNodeUpdate -> wharf.ClusterNode
 //	DELETE /wharf/v1/cluster/nodes/{ref}?force=1
 //	GET    /wharf/v1/cluster/tokens                wharf.ClusterTokens
+//	GET    /wharf/v1/cluster/services?cluster=C    []wharf.ClusterService
+//	GET    /wharf/v1/cluster/services/{name}/tasks?cluster=C  []wharf.ClusterTask
 package clusterapi
 
 import (
@@ -17,6 +19,8 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/cluster/agent"
+	"github.com/wharf-dev/wharf/cluster/state"
+	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/server/httperr"
 )
@@ -34,10 +38,28 @@ type Tokens func() (worker, manager string, err error)
 // Prefix is the paths this handler serves.
 const Prefix = wharf.Prefix + "/cluster/"
 
+// Services reads the cluster's services and their tasks (tasks.Runtime).
+type Services interface {
+	ListServices(ctx context.Context, cluster string) ([]state.Service, error)
+	GetService(ctx context.Context, cluster, name string) (state.Service, error)
+	List(ctx context.Context, f tasks.Filter) ([]state.Task, error)
+}
+
+// Option configures the handler.
+type Option func(*handler)
+
+// WithServices serves the services paths from svcs.
+func WithServices(svcs Services) Option { return func(h *handler) { h.services = svcs } }
+
 // New returns the handler; nodes nil means the daemon is in no cluster.
-func New(nodes Nodes, tokens Tokens, self string) http.Handler {
+func New(nodes Nodes, tokens Tokens, self string, opts ...Option) http.Handler {
 	h := &handler{nodes: nodes, tokens: tokens, self: self}
+	for _, o := range opts {
+		o(h)
+	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+Prefix+"services", h.wrap(h.listServices))
+	mux.HandleFunc("GET "+Prefix+"services/{name}/tasks", h.wrap(h.serviceTasks))
 	mux.HandleFunc("GET "+Prefix+"nodes", h.wrap(h.list))
 	mux.HandleFunc("POST "+Prefix+"nodes/{ref}/update", h.wrap(h.update))
 	mux.HandleFunc("DELETE "+Prefix+"nodes/{ref}", h.wrap(h.remove))
@@ -46,9 +68,10 @@ func New(nodes Nodes, tokens Tokens, self string) http.Handler {
 }
 
 type handler struct {
-	nodes  Nodes
-	tokens Tokens
-	self   string
+	nodes    Nodes
+	tokens   Tokens
+	self     string
+	services Services
 }
 
 func (h *handler) wrap(f func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {

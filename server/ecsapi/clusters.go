@@ -8,6 +8,7 @@ import (
 
 	"github.com/wharf-dev/wharf/cluster/agent"
 	"github.com/wharf-dev/wharf/cluster/state"
+	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/identity"
 )
@@ -47,7 +48,59 @@ func (s *Server) clusterOut(ctx context.Context, name string, tags []state.Tag) 
 		}
 		o.RegisteredContainerInstancesCount = len(ns)
 	}
+	if s.tasks != nil {
+		ts, err := s.tasks.List(ctx, tasks.Filter{Cluster: name})
+		if err != nil {
+			return o, err
+		}
+		for _, t := range ts {
+			switch {
+			case t.LastStatus == "RUNNING":
+				o.RunningTasksCount++
+			case t.LastStatus != "STOPPED" && t.DesiredStatus == "RUNNING":
+				o.PendingTasksCount++
+			}
+		}
+		svcs, err := s.tasks.ListServices(ctx, name)
+		if err != nil {
+			return o, err
+		}
+		o.ActiveServicesCount = len(svcs)
+	}
 	return o, nil
+}
+
+// usage is what the tasks on a node take and how many run.
+type usage struct {
+	cpu, mem         int
+	running, pending int
+}
+
+// nodeUsage sums the tasks not STOPPED per node.
+func (s *Server) nodeUsage(ctx context.Context) (map[string]usage, error) {
+	out := map[string]usage{}
+	if s.tasks == nil {
+		return out, nil
+	}
+	ts, err := s.tasks.List(ctx, tasks.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ts {
+		if t.LastStatus == "STOPPED" {
+			continue
+		}
+		u := out[t.NodeID]
+		u.cpu += int(t.CPU)
+		u.mem += int(t.MemoryMiB)
+		if t.LastStatus == "RUNNING" {
+			u.running++
+		} else {
+			u.pending++
+		}
+		out[t.NodeID] = u
+	}
+	return out, nil
 }
 
 // exists reports whether cluster name exists.
@@ -217,11 +270,12 @@ type instanceOut struct {
 	} `json:"versionInfo"`
 }
 
-func (s *Server) instance(n agent.NodeView) instanceOut {
+func (s *Server) instance(n agent.NodeView, u usage) instanceOut {
 	o := instanceOut{ContainerInstanceArn: s.arn("container-instance", defaultCluster+"/"+n.ID), Ec2InstanceId: n.Name,
-		Status: n.Availability, AgentConnected: n.Status == state.StatusReady, RunningTasksCount: n.Running}
-	res := []resource{{Name: "CPU", Type: "INTEGER", IntegerValue: n.CPU}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: n.MemoryMiB}}
-	o.RegisteredResources, o.RemainingResources = res, res
+		Status: n.Availability, AgentConnected: n.Status == state.StatusReady, RunningTasksCount: u.running, PendingTasksCount: u.pending}
+	o.RegisteredResources = []resource{{Name: "CPU", Type: "INTEGER", IntegerValue: n.CPU}, {Name: "MEMORY", Type: "INTEGER", IntegerValue: n.MemoryMiB}}
+	o.RemainingResources = []resource{{Name: "CPU", Type: "INTEGER", IntegerValue: max(n.CPU-u.cpu, 0)},
+		{Name: "MEMORY", Type: "INTEGER", IntegerValue: max(n.MemoryMiB-u.mem, 0)}}
 	o.Attributes = []attribute{{Name: "ecs.os-type", Value: n.Attributes["os"]}, {Name: "ecs.cpu-architecture", Value: n.Attributes["arch"]}}
 	keys := make([]string, 0, len(n.Labels))
 	for k := range n.Labels {
@@ -264,7 +318,7 @@ func (s *Server) listContainerInstances(ctx context.Context, id *identity.Identi
 			if in.Status != "" && !strings.EqualFold(in.Status, n.Availability) {
 				continue
 			}
-			arns = append(arns, s.instance(n).ContainerInstanceArn)
+			arns = append(arns, s.arn("container-instance", defaultCluster+"/"+n.ID))
 		}
 	}
 	pg, next, err := page(arns, in.MaxResults, in.NextToken)
@@ -300,6 +354,10 @@ func (s *Server) describeContainerInstances(ctx context.Context, id *identity.Id
 	if err != nil {
 		return nil, err
 	}
+	use, err := s.nodeUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := []instanceOut{}
 	fails := []failure{}
 	for _, ref := range in.ContainerInstances {
@@ -310,7 +368,7 @@ func (s *Server) describeContainerInstances(ctx context.Context, id *identity.Id
 		found := false
 		for _, n := range ns {
 			if name == defaultCluster && n.ID == idPart {
-				out = append(out, s.instance(n))
+				out = append(out, s.instance(n, use[n.ID]))
 				found = true
 			}
 		}

@@ -1,9 +1,11 @@
 package ecsapi
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/wharf-dev/wharf/cluster/state"
+	"github.com/wharf-dev/wharf/cluster/tasks"
 )
 
 // FuzzRegisterInput decodes a RegisterTaskDefinition body as the API
@@ -45,6 +47,22 @@ func FuzzParseRef(f *testing.F) {
 		fam, rev, err := parseRef(ref)
 		if err == nil && (!familyRE.MatchString(fam) || rev < 0) {
 			t.Fatalf("%q -> %q %d", ref, fam, rev)
+		}
+	})
+}
+
+// FuzzRefs: the ids and names the task and service calls read from
+// ARNs never reach the cluster's state unless they are one key token (no
+// ".", "*" or ">" that would widen a key pattern).
+func FuzzRefs(f *testing.F) {
+	for _, s := range []string{"arn:aws:ecs:us-east-1:000000000000:task/default/0123abcd", "*", "a.>", "arn:aws:ecs:r:a:service/c/web", "x/y.*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		for _, got := range []string{taskID(ref), nodeID(ref), serviceName(ref), clusterName(ref)} {
+			if tasks.ValidName(got) && strings.ContainsAny(got, ".*> ") {
+				t.Fatalf("%q -> %q passes as a name", ref, got)
+			}
 		}
 	})
 }

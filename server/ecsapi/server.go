@@ -18,8 +18,10 @@
 //
 // What is served: clusters (one "default" always, more with
 // CreateCluster), task definitions (Register, Describe, List,
-// ListTaskDefinitionFamilies, Deregister) and container instances (the
-// cluster's nodes). Services and tasks come with the scheduler.
+// ListTaskDefinitionFamilies, Deregister), container instances (the
+// cluster's nodes), tasks (RunTask, StartTask, StopTask, DescribeTasks,
+// ListTasks) and services (CreateService, UpdateService,
+// DescribeServices, ListServices, DeleteService) over cluster/tasks.
 package ecsapi
 
 import (
@@ -38,6 +40,7 @@ import (
 
 	"github.com/wharf-dev/wharf/cluster/agent"
 	"github.com/wharf-dev/wharf/cluster/state"
+	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/httperr"
@@ -88,6 +91,7 @@ type Server struct {
 	region  string
 	account string
 	ops     map[string]op
+	tasks   Tasks
 
 	bmu  sync.Mutex
 	held int64
@@ -114,6 +118,16 @@ func New(st Store, nodes Nodes, keys *identity.Keys, opts ...Option) *Server {
 		"DeregisterTaskDefinition":   s.deregisterTaskDefinition,
 		"ListContainerInstances":     s.listContainerInstances,
 		"DescribeContainerInstances": s.describeContainerInstances,
+		"RunTask":                    s.runTask,
+		"StartTask":                  s.startTask,
+		"StopTask":                   s.stopTask,
+		"DescribeTasks":              s.describeTasks,
+		"ListTasks":                  s.listTasks,
+		"CreateService":              s.createService,
+		"UpdateService":              s.updateService,
+		"DescribeServices":           s.describeServices,
+		"ListServices":               s.listServices,
+		"DeleteService":              s.deleteService,
 	}
 	return s
 }
@@ -243,6 +257,10 @@ func (s *Server) classify(err error) *apiError {
 	switch {
 	case errors.As(err, &mbe):
 		return &apiError{typ: "ClientException", msg: fmt.Sprintf("the request is larger than %d bytes", mbe.Limit)}
+	case errors.Is(err, tasks.ErrServiceNotFound):
+		return &apiError{typ: "ServiceNotFoundException", msg: "Service not found."}
+	case errors.Is(err, tasks.ErrServiceNotActive):
+		return &apiError{typ: "ServiceNotActiveException", msg: "Service was not ACTIVE."}
 	case errdefs.IsInvalidArgument(err):
 		return &apiError{typ: "InvalidParameterException", msg: msg}
 	case errdefs.IsNotFound(err):
