@@ -22,17 +22,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/batch"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/identity"
+	"github.com/wharf-dev/wharf/server/awsapi"
 	"github.com/wharf-dev/wharf/server/httperr"
 )
 
@@ -64,9 +63,7 @@ type Server struct {
 	region  string
 	account string
 	ops     map[string]op
-
-	bmu  sync.Mutex
-	held int64
+	in      *awsapi.Intake
 }
 
 type op func(ctx context.Context, id *identity.Identity, body []byte) (any, error)
@@ -78,6 +75,9 @@ func New(m *batch.Manager, keys *identity.Keys, opts ...Option) *Server {
 		o(s)
 	}
 	s.verify = identity.NewVerifier(keys, nil, maxBody)
+	s.in = &awsapi.Intake{Service: service, Verify: s.verify, Budget: awsapi.NewBudget(bodyBudget),
+		Throttle:    awsapi.Error{Status: http.StatusTooManyRequests, Type: "TooManyRequestsException", Msg: "too many requests in flight; retry"},
+		BodyTimeout: time.Minute, TooLarge: "ClientException"}
 	s.ops = map[string]op{
 		"createcomputeenvironment":    s.createComputeEnvironment,
 		"describecomputeenvironments": s.describeComputeEnvironments,
@@ -148,36 +148,12 @@ func Route(r *http.Request) string {
 // ServeHTTP authenticates the call, then runs its operation.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-RequestId", newRequestID())
-	if r.ContentLength > maxBody {
-		w.Header().Set("Connection", "close")
-		s.writeError(w, clientErr("the request is larger than %d bytes", maxBody))
-		return
-	}
-	need := int64(maxBody)
-	if r.ContentLength >= 0 {
-		need = r.ContentLength
-	}
-	if !s.take(need) {
-		w.Header().Set("Connection", "close")
-		s.writeError(w, &apiError{status: http.StatusTooManyRequests, typ: "TooManyRequestsException", msg: "too many requests in flight; retry"})
-		return
-	}
-	defer s.give(need)
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Minute))
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	id, err := s.authenticate(r)
-	if err != nil {
-		if r.ContentLength != 0 {
-			w.Header().Set("Connection", "close")
-		}
-		s.writeError(w, err)
-		return
-	}
-	body, err := io.ReadAll(r.Body)
+	id, body, done, err := s.in.Begin(w, r, maxBody)
 	if err != nil {
 		s.writeError(w, err)
 		return
 	}
+	defer done()
 	var out any
 	rest := strings.TrimPrefix(r.URL.Path, "/v1/")
 	if t, ok := strings.CutPrefix(rest, "tags/"); ok {
@@ -194,46 +170,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(out)
-}
-
-func (s *Server) take(n int64) bool {
-	s.bmu.Lock()
-	defer s.bmu.Unlock()
-	if s.held+n > bodyBudget {
-		return false
-	}
-	s.held += n
-	return true
-}
-
-func (s *Server) give(n int64) {
-	s.bmu.Lock()
-	s.held -= n
-	s.bmu.Unlock()
-}
-
-func (s *Server) authenticate(r *http.Request) (*identity.Identity, error) {
-	if r.Header.Get("Authorization") == "" {
-		return nil, &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
-	}
-	id, err := s.verify.Verify(r)
-	if err != nil {
-		msg := httperr.Message(err)
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return nil, clientErr("the request is larger than %d bytes", mbe.Limit)
-		case errdefs.IsForbidden(err):
-			return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: msg}
-		case errdefs.IsUnauthorized(err):
-			return nil, &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: msg}
-		}
-		return nil, err
-	}
-	if id.Service != service {
-		return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", service)}
-	}
-	return id, nil
 }
 
 // apiError is a Batch exception.
@@ -253,6 +189,10 @@ func classify(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var aw *awsapi.Error
+	if errors.As(err, &aw) {
+		return &apiError{status: aw.Status, typ: aw.Type, msg: aw.Msg}
 	}
 	msg := httperr.Message(err)
 	var mbe *http.MaxBytesError

@@ -536,11 +536,11 @@ func TestBodyBounds(t *testing.T) {
 		t.Fatalf("a 1 MiB DescribeRepositories: %v", err)
 	}
 	srv := e.api.Config.Handler.(*Server)
-	if !srv.take(bodyBudget) {
+	if !srv.in.Budget.Take(bodyBudget) {
 		t.Fatal("take")
 	}
 	_, err = e.client.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{})
-	srv.give(bodyBudget)
+	srv.in.Budget.Give(bodyBudget)
 	if apiErr(err) != "ThrottlingException" {
 		t.Fatalf("a request beyond the budget: %v", err)
 	}

@@ -29,7 +29,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -39,6 +38,7 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/registry"
+	"github.com/wharf-dev/wharf/server/awsapi"
 	"github.com/wharf-dev/wharf/server/httperr"
 )
 
@@ -117,10 +117,7 @@ type Server struct {
 	region  string
 	account string
 	ops     map[string]op
-
-	// held is the bytes of the bodies in flight (bodyBudget).
-	bmu  sync.Mutex
-	held int64
+	in      *awsapi.Intake
 
 	// previews are the last lifecycle preview of each repository
 	// (GetLifecyclePolicyPreview), at most maxPreviews.
@@ -140,6 +137,9 @@ func New(reg Registry, keys *identity.Keys, tokens Tokens, opts ...Option) *Serv
 		o(s)
 	}
 	s.verify = identity.NewVerifier(keys, s.now, MaxBody)
+	s.in = &awsapi.Intake{Service: service, Verify: s.verify, Budget: awsapi.NewBudget(bodyBudget),
+		Throttle:    awsapi.Error{Type: "ThrottlingException", Msg: "too many requests in flight; retry"},
+		BodyTimeout: bodyTimeout, TooLarge: "InvalidParameterException"}
 	s.ops = map[string]op{
 		"CreateRepository":              s.createRepository,
 		"DescribeRepositories":          s.describeRepositories,
@@ -183,39 +183,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if opName == "PutImage" {
 		limit = MaxBody
 	}
-	if r.ContentLength > limit {
-		w.Header().Set("Connection", "close")
-		s.writeError(w, opName, &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf("the request is larger than %d bytes", limit)})
-		return
-	}
-	need := limit
-	if r.ContentLength >= 0 {
-		need = r.ContentLength
-	}
-	if !s.take(need) {
-		w.Header().Set("Connection", "close")
-		s.writeError(w, opName, &apiError{typ: "ThrottlingException", msg: "too many requests in flight; retry"})
-		return
-	}
-	defer s.give(need)
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	id, err := s.authenticate(r)
+	id, body, done, err := s.in.Begin(w, r, limit)
 	if err != nil {
-		if r.ContentLength != 0 {
-			w.Header().Set("Connection", "close")
-		}
 		s.writeError(w, opName, err)
 		return
 	}
+	defer done()
 	o, ok := s.ops[opName]
 	if !ok {
 		s.writeError(w, opName, &apiError{typ: "UnknownOperationException", msg: "wharf's registry does not implement ECR's " + opName})
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		s.writeError(w, opName, err)
 		return
 	}
 	out, err := o(r.Context(), id, body)
@@ -226,47 +202,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(out)
-}
-
-func (s *Server) take(n int64) bool {
-	s.bmu.Lock()
-	defer s.bmu.Unlock()
-	if s.held+n > bodyBudget {
-		return false
-	}
-	s.held += n
-	return true
-}
-
-func (s *Server) give(n int64) {
-	s.bmu.Lock()
-	s.held -= n
-	s.bmu.Unlock()
-}
-
-// authenticate verifies the signature (it reads and replaces the body).
-func (s *Server) authenticate(r *http.Request) (*identity.Identity, error) {
-	if r.Header.Get("Authorization") == "" {
-		return nil, &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
-	}
-	id, err := s.verify.Verify(r)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		msg := httperr.Message(err)
-		switch {
-		case errors.As(err, &mbe):
-			return nil, &apiError{typ: "InvalidParameterException", msg: fmt.Sprintf("the request is larger than %d bytes", mbe.Limit)}
-		case errdefs.IsForbidden(err):
-			return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: msg}
-		case errdefs.IsUnauthorized(err):
-			return nil, &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: msg}
-		}
-		return nil, err
-	}
-	if id.Service != service {
-		return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", service)}
-	}
-	return id, nil
 }
 
 // apiError is an ECR exception decided by this package.
@@ -288,6 +223,10 @@ func (s *Server) classify(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var aw *awsapi.Error
+	if errors.As(err, &aw) {
+		return &apiError{status: aw.Status, typ: aw.Type, msg: aw.Msg}
 	}
 	msg := httperr.Message(err)
 	var mbe *http.MaxBytesError

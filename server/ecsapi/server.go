@@ -31,11 +31,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/cluster/agent"
@@ -43,6 +41,7 @@ import (
 	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/identity"
+	"github.com/wharf-dev/wharf/server/awsapi"
 	"github.com/wharf-dev/wharf/server/httperr"
 )
 
@@ -92,9 +91,7 @@ type Server struct {
 	account string
 	ops     map[string]op
 	tasks   Tasks
-
-	bmu  sync.Mutex
-	held int64
+	in      *awsapi.Intake
 }
 
 type op func(ctx context.Context, id *identity.Identity, body []byte) (any, error)
@@ -106,6 +103,9 @@ func New(st Store, nodes Nodes, keys *identity.Keys, opts ...Option) *Server {
 		o(s)
 	}
 	s.verify = identity.NewVerifier(keys, s.now, maxBody)
+	s.in = &awsapi.Intake{Service: service, Verify: s.verify, Budget: awsapi.NewBudget(bodyBudget),
+		Throttle:    awsapi.Error{Type: "ThrottlingException", Msg: "too many requests in flight; retry"},
+		BodyTimeout: time.Minute, TooLarge: "ClientException"}
 	s.ops = map[string]op{
 		"CreateCluster":              s.createCluster,
 		"DescribeClusters":           s.describeClusters,
@@ -145,39 +145,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, opName, &apiError{typ: "UnknownOperationException", msg: "ECS's operations are POST / with X-Amz-Target"})
 		return
 	}
-	if r.ContentLength > maxBody {
-		w.Header().Set("Connection", "close")
-		s.writeError(w, opName, clientErr("the request is larger than %d bytes", maxBody))
-		return
-	}
-	need := int64(maxBody)
-	if r.ContentLength >= 0 {
-		need = r.ContentLength
-	}
-	if !s.take(need) {
-		w.Header().Set("Connection", "close")
-		s.writeError(w, opName, &apiError{typ: "ThrottlingException", msg: "too many requests in flight; retry"})
-		return
-	}
-	defer s.give(need)
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Minute))
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	id, err := s.authenticate(r)
+	id, body, done, err := s.in.Begin(w, r, maxBody)
 	if err != nil {
-		if r.ContentLength != 0 {
-			w.Header().Set("Connection", "close")
-		}
 		s.writeError(w, opName, err)
 		return
 	}
+	defer done()
 	o, ok := s.ops[opName]
 	if !ok {
 		s.writeError(w, opName, &apiError{typ: "UnknownOperationException", msg: "wharf does not implement ECS's " + opName + " yet"})
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		s.writeError(w, opName, err)
 		return
 	}
 	out, err := o(r.Context(), id, body)
@@ -188,46 +164,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(http.StatusOK)
 	_ = json.NewEncoder(w).Encode(out)
-}
-
-func (s *Server) take(n int64) bool {
-	s.bmu.Lock()
-	defer s.bmu.Unlock()
-	if s.held+n > bodyBudget {
-		return false
-	}
-	s.held += n
-	return true
-}
-
-func (s *Server) give(n int64) {
-	s.bmu.Lock()
-	s.held -= n
-	s.bmu.Unlock()
-}
-
-func (s *Server) authenticate(r *http.Request) (*identity.Identity, error) {
-	if r.Header.Get("Authorization") == "" {
-		return nil, &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
-	}
-	id, err := s.verify.Verify(r)
-	if err != nil {
-		msg := httperr.Message(err)
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return nil, clientErr("the request is larger than %d bytes", mbe.Limit)
-		case errdefs.IsForbidden(err):
-			return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: msg}
-		case errdefs.IsUnauthorized(err):
-			return nil, &apiError{status: http.StatusForbidden, typ: "UnrecognizedClientException", msg: msg}
-		}
-		return nil, err
-	}
-	if id.Service != service {
-		return nil, &apiError{status: http.StatusForbidden, typ: "InvalidSignatureException", msg: fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", service)}
-	}
-	return id, nil
 }
 
 // apiError is an ECS exception.
@@ -251,6 +187,10 @@ func (s *Server) classify(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var aw *awsapi.Error
+	if errors.As(err, &aw) {
+		return &apiError{status: aw.Status, typ: aw.Type, msg: aw.Msg}
 	}
 	msg := httperr.Message(err)
 	var mbe *http.MaxBytesError

@@ -42,7 +42,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -50,6 +49,7 @@ import (
 
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/identity"
+	"github.com/wharf-dev/wharf/server/awsapi"
 	"github.com/wharf-dev/wharf/server/httperr"
 )
 
@@ -86,6 +86,7 @@ type Server struct {
 	account string
 	ops     map[string]op
 	slots   chan struct{}
+	in      *awsapi.Intake
 }
 
 type op func(ctx context.Context, id *identity.Identity, body []byte) (any, error)
@@ -113,6 +114,8 @@ func New(keys *identity.Keys, ret *Retention, sources []Source, opts ...Option) 
 		o(s)
 	}
 	s.verify = identity.NewVerifier(keys, s.now, maxBody)
+	s.in = &awsapi.Intake{Service: service, Verify: s.verify, BodyTimeout: bodyTimeout,
+		TooLarge: "InvalidParameterException", AuthStatus: http.StatusBadRequest}
 	s.ops = map[string]op{
 		"DescribeLogGroups":     s.describeLogGroups,
 		"DescribeLogStreams":    s.describeLogStreams,
@@ -147,26 +150,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, opName, &apiError{typ: "UnknownOperationException", msg: "CloudWatch Logs' operations are POST / with X-Amz-Target"})
 		return
 	}
-	if r.ContentLength > maxBody {
-		w.Header().Set("Connection", "close")
-		s.writeError(w, opName, invalidParam("the request is larger than %d bytes", maxBody))
-		return
-	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	id, err := s.authenticate(r)
+	id, body, done, err := s.in.Begin(w, r, maxBody)
 	if err != nil {
 		s.writeError(w, opName, err)
 		return
 	}
+	defer done()
 	o, ok := s.ops[opName]
 	if !ok {
 		s.writeError(w, opName, &apiError{typ: "UnknownOperationException", msg: "wharf does not implement CloudWatch Logs' " + opName})
-		return
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		s.writeError(w, opName, err)
 		return
 	}
 	select {
@@ -183,30 +175,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	_ = json.NewEncoder(w).Encode(out)
-}
-
-func (s *Server) authenticate(r *http.Request) (*identity.Identity, error) {
-	if r.Header.Get("Authorization") == "" {
-		return nil, &apiError{status: http.StatusBadRequest, typ: "MissingAuthenticationTokenException", msg: "Missing Authentication Token"}
-	}
-	id, err := s.verify.Verify(r)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		msg := httperr.Message(err)
-		switch {
-		case errors.As(err, &mbe):
-			return nil, invalidParam("the request is larger than %d bytes", mbe.Limit)
-		case errdefs.IsForbidden(err):
-			return nil, &apiError{typ: "InvalidSignatureException", msg: msg}
-		case errdefs.IsUnauthorized(err):
-			return nil, &apiError{typ: "UnrecognizedClientException", msg: msg}
-		}
-		return nil, err
-	}
-	if id.Service != service {
-		return nil, &apiError{typ: "InvalidSignatureException", msg: fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", service)}
-	}
-	return id, nil
 }
 
 // apiError is a CloudWatch Logs exception decided by this package.
@@ -227,6 +195,10 @@ func classify(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var aw *awsapi.Error
+	if errors.As(err, &aw) {
+		return &apiError{status: aw.Status, typ: aw.Type, msg: aw.Msg}
 	}
 	msg := httperr.Message(err)
 	switch {
