@@ -465,9 +465,9 @@ func (e *Engine) Wait(ctx context.Context, ref, condition string, registered Wai
 		switch {
 		case removed:
 			return st.ExitCode, nil
-		case condition == WaitNotRunning && !st.Running() && st.Status != StatusRestarting:
+		case condition == WaitNotRunning && !st.Running() && st.Status != StatusRestarting && e.exitTold(en):
 			return st.ExitCode, nil
-		case condition == WaitNextExit && e.exitCount(en) > startExits:
+		case condition == WaitNextExit && e.exitCount(en) > startExits && e.exitTold(en):
 			return st.ExitCode, nil
 		}
 		select {
@@ -485,6 +485,14 @@ func (e *Engine) waitSnapshot(en *entry) (State, chan struct{}, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return en.c.State, en.changed, en.destroyed
+}
+
+// exitTold reports whether the last recorded exit has been told (its die
+// event is out): a waiter that returns sees the die in the event log.
+func (e *Engine) exitTold(en *entry) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return en.exitsTold == en.exits
 }
 
 func (e *Engine) exitCount(en *entry) int {
