@@ -115,7 +115,7 @@ func New(e Engine, bus Bus, dir string, opts ...Option) (*Launcher, error) {
 	for _, o := range opts {
 		o(l)
 	}
-	sub, err := bus.Subscribe(events.SubscribeOptions{Buffer: 4096, Filter: func(ev events.Event) bool {
+	sub, err := bus.Subscribe(events.SubscribeOptions{Internal: true, Buffer: 4096, Filter: func(ev events.Event) bool {
 		if ev.Type != events.TypeContainer || ev.Action != "die" {
 			return false
 		}

@@ -115,7 +115,7 @@ func NewRunner(st *state.Store, node string, engine Engine, images Images, ev Ev
 
 // Run runs until ctx ends.
 func (r *Runner) Run(ctx context.Context) {
-	sub, err := r.events.Subscribe(events.SubscribeOptions{Filter: func(ev events.Event) bool {
+	sub, err := r.events.Subscribe(events.SubscribeOptions{Internal: true, Filter: func(ev events.Event) bool {
 		return ev.Type == events.TypeContainer && ev.Actor.Attributes[LabelTaskID] != ""
 	}})
 	if err != nil {

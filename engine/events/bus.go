@@ -129,6 +129,10 @@ type SubscribeOptions struct {
 	// Buffer is how many live events the subscriber may fall behind by
 	// (DefaultBuffer when 0).
 	Buffer int
+	// Internal marks a subscription of the daemon's own controllers (a
+	// node's task runner, Batch's launcher): Listeners does not count
+	// it, as dockerd's NEventsListener counts only its API's listeners.
+	Internal bool
 }
 
 // Subscribe starts a subscription. No event falls between the replayed
@@ -141,7 +145,7 @@ func (b *Bus) Subscribe(o SubscribeOptions) (*Subscription, error) {
 	if max <= 0 {
 		max = DefaultBuffer
 	}
-	s := &Subscription{b: b, filter: o.Filter, since: o.Since, until: o.Until, max: max, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Subscription{b: b, internal: o.Internal, filter: o.Filter, since: o.Since, until: o.Until, max: max, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -176,6 +180,20 @@ func (b *Bus) Subscribers() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.subs)
+}
+
+// Listeners is the number of subscriptions that are not Internal: the
+// clients following events through an API.
+func (b *Bus) Listeners() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for s := range b.subs {
+		if !s.internal {
+			n++
+		}
+	}
+	return n
 }
 
 // Close ends every subscription (after what they hold) and closes the
@@ -224,6 +242,7 @@ type item struct {
 // Subscription is one subscriber's stream of events.
 type Subscription struct {
 	b            *Bus
+	internal     bool
 	filter       func(Event) bool
 	since, until time.Time
 	max          int

@@ -364,3 +364,28 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 		t.Fatal("subscribed to a closed bus")
 	}
 }
+
+// Listeners counts the API clients' subscriptions, not the daemon's own.
+func TestListenersLeaveOutInternal(t *testing.T) {
+	b, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	own, err := b.Subscribe(SubscribeOptions{Internal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := b.Subscribe(SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Listeners() != 1 || b.Subscribers() != 2 {
+		t.Fatalf("listeners %d, subscribers %d; want 1 and 2", b.Listeners(), b.Subscribers())
+	}
+	client.Close()
+	own.Close()
+	if b.Listeners() != 0 || b.Subscribers() != 0 {
+		t.Fatalf("after closing: listeners %d, subscribers %d", b.Listeners(), b.Subscribers())
+	}
+}

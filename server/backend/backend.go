@@ -169,8 +169,9 @@ type Volumes interface {
 type Events interface {
 	// Subscribe starts a subscription; the caller closes it.
 	Subscribe(o events.SubscribeOptions) (*events.Subscription, error)
-	// Subscribers is the number of live subscriptions.
-	Subscribers() int
+	// Listeners is the number of live subscriptions of API clients (the
+	// daemon's own controllers' are not counted).
+	Listeners() int
 }
 
 // System answers version and info; the daemon implements it.

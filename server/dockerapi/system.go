@@ -197,10 +197,11 @@ func loggingDriver(d string) string {
 	return d
 }
 
-// eventListeners is the number of /events streams and other subscribers.
+// eventListeners is the number of /events streams and other API clients'
+// subscriptions, as dockerd counts NEventsListener.
 func (s *Server) eventListeners() int {
 	if s.events == nil {
 		return 0
 	}
-	return s.events.Subscribers()
+	return s.events.Listeners()
 }
