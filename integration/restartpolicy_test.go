@@ -66,16 +66,43 @@ func TestRestartPolicy(t *testing.T) {
 		for i := 1; i < len(starts); i++ {
 			gaps = append(gaps, starts[i].Sub(starts[i-1]))
 		}
-		t.Logf("gaps between starts: %v", gaps)
-		// The delays double (100ms, 200ms, 400ms, 800ms...) on top of a
-		// run of 200ms plus a start whose own time varies by 100ms or more
-		// on a loaded machine (by 300 ms and more when the host is busy), so
-		// neighbouring gaps are not compared: the fourth gap, 700 ms of
-		// added delay after the first, must exceed it by most of that.
-		// engine/container's unit tests check the delays themselves on the
-		// fake runtime; this checks that a real daemon applies them.
-		if last, first := gaps[len(gaps)-1], gaps[0]; last < first+400*time.Millisecond {
-			t.Errorf("back-off did not grow: first gap %v, last %v (all: %v)", first, last, gaps)
+		// The delays are measured from each die to the next start, by the
+		// events' times, so that a run slowed by a loaded host does not
+		// hide them.
+		evs := d.MustWharf(t, "events", "--since", starts[0].Add(-time.Second).Format(time.RFC3339Nano), "--until", time.Now().Format(time.RFC3339Nano),
+			"--filter", "container="+id, "--filter", "event=die", "--filter", "event=start", "--format", "{{.Action}} {{.TimeNano}}")
+		var delays []time.Duration
+		var died int64
+		for _, line := range strings.Split(strings.TrimSpace(evs), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 2 {
+				continue
+			}
+			ns, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("event %q: %v", line, err)
+			}
+			switch {
+			case f[0] == "die":
+				died = ns
+			case f[0] == "start" && died != 0:
+				delays = append(delays, time.Duration(ns-died))
+				died = 0
+			}
+		}
+		t.Logf("gaps between starts: %v; from each die to the next start: %v", gaps, delays)
+		// The delays double (100ms, 200ms, 400ms, 800ms...) before a start
+		// whose own time varies by 100 ms or more on a loaded machine (by
+		// 300 ms and more when the host is busy), so neighbouring delays are
+		// not compared: the fourth, 700 ms longer than the first, must
+		// exceed it by most of that. engine/container's unit tests check
+		// the delays themselves on the fake runtime; this checks that a
+		// real daemon applies them.
+		if len(delays) < 4 {
+			t.Fatalf("%d die-to-start delays in the events, want 4 or more:\n%s", len(delays), evs)
+		}
+		if last, first := delays[3], delays[0]; last < first+400*time.Millisecond {
+			t.Errorf("back-off did not grow: first delay %v, fourth %v (all: %v)", first, last, delays)
 		}
 		if total := starts[len(starts)-1].Sub(starts[0]); total < 1500*time.Millisecond {
 			t.Errorf("5 starts within %v: restarts are not backing off (gaps %v)", total, gaps)
