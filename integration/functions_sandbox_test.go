@@ -59,8 +59,9 @@ func TestFunctionPidsLimit(t *testing.T) {
 	if cur, err := cgroupFile(ids[0], "pids", "pids.current"); err != nil || len(cur) > 2 {
 		t.Fatalf("pids.current of the sandbox after the fork bomb: %q, %v", cur, err)
 	}
-	// The spare started for the next cold start has the limit too.
-	deadline := time.Now().Add(20 * time.Second)
+	// The spare started for the next cold start has the limit too (a
+	// loaded host may take a while to start it).
+	deadline := time.Now().Add(60 * time.Second)
 	var spares []string
 	for len(spares) == 0 {
 		if time.Now().After(deadline) {
