@@ -260,6 +260,11 @@ func (l *Launcher) Launch(ctx context.Context, a batch.AttemptSpec) (string, err
 	res, err := l.rt.Run(ctx, l.RunSpec(td, a))
 	if err != nil {
 		if errdefs.IsInvalidArgument(err) {
+			// A revision deregistered under the launcher is registered
+			// again by the next attempt.
+			l.defMu.Lock()
+			delete(l.defs, a.Definition)
+			l.defMu.Unlock()
 			return "", err
 		}
 		// The cluster's state cannot be reached or written now: nothing

@@ -64,6 +64,7 @@ const (
 // clusterBatch is Batch on a cluster node.
 type clusterBatch struct {
 	cl     *clusterRuntime
+	nc     *nats.Conn
 	cfg    batchConfig
 	keys   *identity.Keys
 	log    *slog.Logger
@@ -86,7 +87,7 @@ type batchTerm struct {
 // startClusterBatch starts Batch on a cluster node: a manager runs the
 // leadership loop, every node serves (or forwards) the API.
 func startClusterBatch(c batchConfig, cl *clusterRuntime, keys *identity.Keys, log *slog.Logger) *clusterBatch {
-	b := &clusterBatch{cl: cl, cfg: c, keys: keys, log: log}
+	b := &clusterBatch{cl: cl, nc: cl.node.Conn, cfg: c, keys: keys, log: log}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel = cancel
 	if cl.node.M.Manager {
@@ -151,19 +152,7 @@ func (b *clusterBatch) startTerm(ctx context.Context) (*batchTerm, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	t := &batchTerm{m: m, l: l, cancel: cancel, native: batchapi.Native(m, l),
 		api: batchapi.New(m, b.keys, batchapi.WithLogger(b.log), batchapi.WithAccount(functions.DefaultRegion, functions.DefaultAccount))}
-	sem := make(chan struct{}, fwdConcurrency)
-	sub, err := b.cl.node.Conn.Subscribe(batchForwardSubject, func(msg *nats.Msg) {
-		select {
-		case sem <- struct{}{}:
-		default:
-			b.reply(msg, http.StatusServiceUnavailable, nil, []byte(`{"message":"too many forwarded Batch calls; retry"}`))
-			return
-		}
-		go func() {
-			defer func() { <-sem }()
-			b.serveForwarded(rctx, t, msg)
-		}()
-	})
+	sub, err := b.serve(rctx, t)
 	if err != nil {
 		cancel()
 		l.Close()
@@ -172,6 +161,23 @@ func (b *clusterBatch) startTerm(ctx context.Context) (*batchTerm, error) {
 	t.sub = sub
 	go m.Run(rctx)
 	return t, nil
+}
+
+// serve answers the calls other nodes forward with t's handlers.
+func (b *clusterBatch) serve(ctx context.Context, t *batchTerm) (*nats.Subscription, error) {
+	sem := make(chan struct{}, fwdConcurrency)
+	return b.nc.Subscribe(batchForwardSubject, func(msg *nats.Msg) {
+		select {
+		case sem <- struct{}{}:
+		default:
+			b.reply(msg, http.StatusServiceUnavailable, nil, []byte(`{"message":"too many forwarded Batch calls; retry"}`))
+			return
+		}
+		go func() {
+			defer func() { <-sem }()
+			b.serveForwarded(ctx, t, msg)
+		}()
+	})
 }
 
 func (t *batchTerm) stop() {
@@ -220,7 +226,7 @@ func (t *batchTerm) handler(kind string) http.Handler {
 
 // forward sends a call to the leader and writes its answer.
 func (b *clusterBatch) forward(kind string, w http.ResponseWriter, r *http.Request) {
-	nc := b.cl.node.Conn
+	nc := b.nc
 	limit := nc.MaxPayload() - 64<<10
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
@@ -294,7 +300,7 @@ func (b *clusterBatch) serveForwarded(ctx context.Context, t *batchTerm, msg *na
 			}
 		}
 	}
-	limit := b.cl.node.Conn.MaxPayload() - 64<<10
+	limit := b.nc.MaxPayload() - 64<<10
 	rw := &bufferedResponse{header: http.Header{}, limit: int(limit)}
 	t.handler(kind).ServeHTTP(rw, req)
 	if rw.over {
