@@ -33,6 +33,12 @@ func TestBatchCluster(t *testing.T) {
 	}
 	bc := batch.New(batch.Options{BaseEndpoint: aws.String("http://" + httpAddr(c.m.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
 		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
+	// The leader's Batch manager loads the cluster's tables once the
+	// cluster's JetStream answers; until then calls are 503s.
+	until(t, 30*time.Second, "the cluster's Batch answers", func() (bool, string) {
+		_, err := bc.DescribeJobQueues(ctx, &batch.DescribeJobQueuesInput{})
+		return err == nil, fmt.Sprint(err)
+	})
 	if _, err := bc.CreateComputeEnvironment(ctx, &batch.CreateComputeEnvironmentInput{ComputeEnvironmentName: aws.String("ce"),
 		Type: types.CETypeManaged, ComputeResources: &types.ComputeResource{Type: types.CRTypeFargate, MaxvCpus: aws.Int32(16), Subnets: []string{"subnet-local"}}}); err != nil {
 		t.Fatal(err)

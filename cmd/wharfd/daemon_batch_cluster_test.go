@@ -40,7 +40,7 @@ func TestBatchForwardToLeader(t *testing.T) {
 
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("X-Seen", r.Method+" "+r.RequestURI+" "+r.Host+" "+strings.Fields(r.Header.Get("Authorization")+" -")[0])
+		w.Header().Set("X-Seen", r.Method+" "+r.RequestURI+" "+r.Host+" "+strings.Fields(r.Header.Get("Authorization") + " -")[0])
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write(append([]byte("api:"), body...))
 	})
