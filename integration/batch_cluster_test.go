@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,81 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/wharf-dev/wharf/api/wharf"
+	"github.com/wharf-dev/wharf/internal/testutil"
 )
+
+// batchClient is a Batch client of node at's --http signed with a key of
+// node keys (the leader's: calls are forwarded to it), once the
+// cluster's Batch answers (the leader's manager loads the tables once
+// the cluster's JetStream answers; until then calls are 503s).
+func batchClient(t *testing.T, ctx context.Context, at, keys *testutil.Node) *batch.Client {
+	t.Helper()
+	var k struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(keys.MustWharf(t, "keys", "create", "--json", "--admin")), &k); err != nil {
+		t.Fatal(err)
+	}
+	bc := batch.New(batch.Options{BaseEndpoint: aws.String("http://" + httpAddr(at.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
+	until(t, 60*time.Second, "the cluster's Batch answers", func() (bool, string) {
+		_, err := bc.DescribeJobQueues(ctx, &batch.DescribeJobQueuesInput{})
+		return err == nil, fmt.Sprint(err)
+	})
+	return bc
+}
+
+// batchSetup creates the compute environment ce (16 vCPUs), the queue q
+// and a definition of 1 vCPU and 32 MiB per script.
+func batchSetup(t *testing.T, ctx context.Context, bc *batch.Client, attempts int32, defs map[string]string) {
+	t.Helper()
+	if _, err := bc.CreateComputeEnvironment(ctx, &batch.CreateComputeEnvironmentInput{ComputeEnvironmentName: aws.String("ce"),
+		Type: types.CETypeManaged, ComputeResources: &types.ComputeResource{Type: types.CRTypeFargate, MaxvCpus: aws.Int32(16), Subnets: []string{"subnet-local"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bc.CreateJobQueue(ctx, &batch.CreateJobQueueInput{JobQueueName: aws.String("q"), Priority: aws.Int32(1),
+		ComputeEnvironmentOrder: []types.ComputeEnvironmentOrder{{Order: aws.Int32(1), ComputeEnvironment: aws.String("ce")}}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, script := range defs {
+		n := attempts
+		if name == "spread" {
+			n = 1
+		}
+		if _, err := bc.RegisterJobDefinition(ctx, &batch.RegisterJobDefinitionInput{JobDefinitionName: aws.String(name), Type: types.JobDefinitionTypeContainer,
+			ContainerProperties: &types.ContainerProperties{Image: aws.String(busybox), Command: []string{"sh", "-c", script},
+				ResourceRequirements: []types.ResourceRequirement{{Type: types.ResourceTypeVcpu, Value: aws.String("1")}, {Type: types.ResourceTypeMemory, Value: aws.String("32")}}},
+			RetryStrategy: &types.RetryStrategy{Attempts: aws.Int32(n)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// submitArray submits an array of size children of definition name.
+func submitArray(t *testing.T, ctx context.Context, bc *batch.Client, name string, size int32) string {
+	t.Helper()
+	out, err := bc.SubmitJob(ctx, &batch.SubmitJobInput{JobName: aws.String(name), JobQueue: aws.String("q"), JobDefinition: aws.String(name),
+		ArrayProperties: &types.ArrayProperties{Size: aws.Int32(size)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(out.JobId)
+}
+
+// waitJob polls DescribeJobs until the job is done.
+func waitJob(t *testing.T, ctx context.Context, bc *batch.Client, id string, timeout time.Duration) types.JobDetail {
+	t.Helper()
+	var j types.JobDetail
+	until(t, timeout, "job "+id+" done", func() (bool, string) {
+		out, err := bc.DescribeJobs(ctx, &batch.DescribeJobsInput{Jobs: []string{id}})
+		if err != nil || len(out.Jobs) != 1 {
+			return false, fmt.Sprint(err)
+		}
+		j = out.Jobs[0]
+		return j.Status == types.JobStatusSucceeded || j.Status == types.JobStatusFailed, fmt.Sprintf("%s %v", j.Status, j.ArrayProperties.StatusSummary)
+	})
+	return j
+}
 
 // TestBatchCluster runs Batch on a cluster of a manager and two workers,
 // each in its own network namespace: an array's attempts are cluster
@@ -27,46 +102,12 @@ func TestBatchCluster(t *testing.T) {
 	c := newTaskCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var k struct{ AccessKeyId, SecretAccessKey string }
-	if err := json.Unmarshal([]byte(c.m.MustWharf(t, "keys", "create", "--json", "--admin")), &k); err != nil {
-		t.Fatal(err)
-	}
-	bc := batch.New(batch.Options{BaseEndpoint: aws.String("http://" + httpAddr(c.m.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
-		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
-	// The leader's Batch manager loads the cluster's tables once the
-	// cluster's JetStream answers; until then calls are 503s.
-	until(t, 30*time.Second, "the cluster's Batch answers", func() (bool, string) {
-		_, err := bc.DescribeJobQueues(ctx, &batch.DescribeJobQueuesInput{})
-		return err == nil, fmt.Sprint(err)
+	bc := batchClient(t, ctx, c.m, c.m)
+	batchSetup(t, ctx, bc, 2, map[string]string{
+		"spread": "echo idx=$AWS_BATCH_JOB_ARRAY_INDEX; sleep 4",
+		"long":   `if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 20; fi; echo done`,
 	})
-	if _, err := bc.CreateComputeEnvironment(ctx, &batch.CreateComputeEnvironmentInput{ComputeEnvironmentName: aws.String("ce"),
-		Type: types.CETypeManaged, ComputeResources: &types.ComputeResource{Type: types.CRTypeFargate, MaxvCpus: aws.Int32(16), Subnets: []string{"subnet-local"}}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bc.CreateJobQueue(ctx, &batch.CreateJobQueueInput{JobQueueName: aws.String("q"), Priority: aws.Int32(1),
-		ComputeEnvironmentOrder: []types.ComputeEnvironmentOrder{{Order: aws.Int32(1), ComputeEnvironment: aws.String("ce")}}}); err != nil {
-		t.Fatal(err)
-	}
-	def := func(name string, attempts int32, script string) {
-		t.Helper()
-		if _, err := bc.RegisterJobDefinition(ctx, &batch.RegisterJobDefinitionInput{JobDefinitionName: aws.String(name), Type: types.JobDefinitionTypeContainer,
-			ContainerProperties: &types.ContainerProperties{Image: aws.String(busybox), Command: []string{"sh", "-c", script},
-				ResourceRequirements: []types.ResourceRequirement{{Type: types.ResourceTypeVcpu, Value: aws.String("1")}, {Type: types.ResourceTypeMemory, Value: aws.String("32")}}},
-			RetryStrategy: &types.RetryStrategy{Attempts: aws.Int32(attempts)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	def("spread", 1, "echo idx=$AWS_BATCH_JOB_ARRAY_INDEX; sleep 4")
-	def("long", 2, `if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 20; fi; echo done`)
-	submit := func(name string, size int32) string {
-		t.Helper()
-		out, err := bc.SubmitJob(ctx, &batch.SubmitJobInput{JobName: aws.String(name), JobQueue: aws.String("q"), JobDefinition: aws.String(name),
-			ArrayProperties: &types.ArrayProperties{Size: aws.Int32(size)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return aws.ToString(out.JobId)
-	}
+	submit := func(name string, size int32) string { return submitArray(t, ctx, bc, name, size) }
 	describe := func(ids ...string) []types.JobDetail {
 		t.Helper()
 		out := retry(t, "describe jobs", func() (*batch.DescribeJobsOutput, error) {
@@ -74,19 +115,7 @@ func TestBatchCluster(t *testing.T) {
 		})
 		return out.Jobs
 	}
-	waitDone := func(id string, timeout time.Duration) types.JobDetail {
-		t.Helper()
-		var j types.JobDetail
-		until(t, timeout, "job "+id+" done", func() (bool, string) {
-			js := describe(id)
-			if len(js) != 1 {
-				return false, "not described"
-			}
-			j = js[0]
-			return j.Status == types.JobStatusSucceeded || j.Status == types.JobStatusFailed, fmt.Sprintf("%s %v", j.Status, j.ArrayProperties.StatusSummary)
-		})
-		return j
-	}
+	waitDone := func(id string, timeout time.Duration) types.JobDetail { return waitJob(t, ctx, bc, id, timeout) }
 	// attemptTasks are the tasks of an array child's attempts, oldest
 	// first: the cluster's tasks started by batch/<child id>.
 	attemptTasks := func(child string) []ecstypes.Task {
@@ -200,4 +229,100 @@ func TestBatchCluster(t *testing.T) {
 		t.Fatalf("the child's tasks: %v, victim %s", where, victim)
 	}
 	t.Logf("retried on %s", node(ts[1]))
+}
+
+// TestBatchClusterLeaderChange runs Batch on three managers: its tables
+// are the cluster's (three replicas) and its manager runs on the leader.
+// The leader is killed with SIGKILL while an array's children run; a new
+// leader loads the tables and takes over: the children on the surviving
+// nodes are re-attached and end once, those on the killed node are lost
+// and retried, and the array succeeds, read through a manager that does
+// not lead (its calls are forwarded) with a key of the new leader.
+func TestBatchClusterLeaderChange(t *testing.T) {
+	n := testutil.NewNet(t)
+	m1 := n.AddNodeWith(t, func(a netip.Addr) []testutil.DaemonOption {
+		return []testutil.DaemonOption{testutil.WithDaemonArgs("--cluster-init", "--cluster-managers", "3", "--cluster-listen", listen(a), "--node-name", "m1", "--http", httpAddr(a))}
+	})
+	mtoken := strings.TrimSpace(m1.MustWharf(t, "cluster", "token", "--manager", "-q"))
+	ms := []*testutil.Node{m1}
+	for i := 2; i <= 3; i++ {
+		ms = append(ms, n.AddNodeWith(t, func(a netip.Addr) []testutil.DaemonOption {
+			return []testutil.DaemonOption{testutil.WithDaemonArgs("--join", listen(m1.Addr), "--cluster-token", mtoken, "--manager",
+				"--cluster-listen", listen(a), "--node-name", fmt.Sprintf("m%d", i), "--http", httpAddr(a))}
+		}))
+	}
+	for _, d := range ms {
+		d.ImportBusybox(t, busybox)
+	}
+	leaderOf := func(ns []wharf.ClusterNode) *testutil.Node {
+		for _, x := range ns {
+			if x.Leader && x.Status == "READY" {
+				for _, d := range ms {
+					if d.Addr.String() == x.Addr {
+						return d
+					}
+				}
+			}
+		}
+		return nil
+	}
+	ns := waitNodes(t, m1, 90*time.Second, "three READY managers, one leader", func(ns []wharf.ClusterNode) bool {
+		return len(ns) == 3 && count(ns, func(x wharf.ClusterNode) bool { return x.Status == "READY" }) == 3 &&
+			count(ns, func(x wharf.ClusterNode) bool { return x.Leader }) == 1
+	})
+	leader := leaderOf(ns)
+	if leader == nil {
+		t.Fatalf("no leader among %+v", ns)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	bc := batchClient(t, ctx, leader, leader)
+	batchSetup(t, ctx, bc, 2, map[string]string{"long": "sleep 15; echo done"})
+	arr := submitArray(t, ctx, bc, "long", 4)
+	until(t, 60*time.Second, "four children running", func() (bool, string) {
+		out, err := bc.DescribeJobs(ctx, &batch.DescribeJobsInput{Jobs: []string{arr}})
+		if err != nil || len(out.Jobs) != 1 {
+			return false, fmt.Sprint(err)
+		}
+		return out.Jobs[0].ArrayProperties.StatusSummary["RUNNING"] == 4, fmt.Sprint(out.Jobs[0].ArrayProperties.StatusSummary)
+	})
+	var others []*testutil.Node
+	for _, d := range ms {
+		if d != leader {
+			others = append(others, d)
+		}
+	}
+	leader.Kill9()
+	killed := time.Now()
+	ns = waitNodes(t, others[0], 60*time.Second, "a new leader", func(ns []wharf.ClusterNode) bool {
+		l := leaderOf(ns)
+		return l != nil && l != leader
+	})
+	next := leaderOf(ns)
+	via := others[0]
+	if via == next {
+		via = others[1]
+	}
+	bc2 := batchClient(t, ctx, via, next)
+	t.Logf("the new leader's Batch answers %v after the kill", time.Since(killed).Round(100*time.Millisecond))
+	if j := waitJob(t, ctx, bc2, arr, 90*time.Second); j.Status != types.JobStatusSucceeded || j.ArrayProperties.StatusSummary["SUCCEEDED"] != 4 {
+		t.Fatalf("after the leader's kill: %s %v", j.Status, j.ArrayProperties.StatusSummary)
+	}
+	lost := 0
+	for i := 0; i < 4; i++ {
+		out, err := bc2.DescribeJobs(ctx, &batch.DescribeJobsInput{Jobs: []string{fmt.Sprintf("%s:%d", arr, i)}})
+		if err != nil || len(out.Jobs) != 1 {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		as := out.Jobs[0].Attempts
+		switch {
+		case len(as) == 1 && as[0].Container != nil && as[0].Container.ExitCode != nil && *as[0].Container.ExitCode == 0:
+		case len(as) == 2 && as[0].Container != nil && as[0].Container.ExitCode == nil &&
+			strings.Contains(aws.ToString(as[0].StatusReason), "terminated") && as[1].Container != nil && aws.ToInt32(as[1].Container.ExitCode) == 0:
+			lost++
+		default:
+			t.Fatalf("child %d's attempts: %+v", i, as)
+		}
+	}
+	t.Logf("%d of 4 children were on the killed leader and ran again", lost)
 }

@@ -59,6 +59,8 @@ const (
 	fwdConcurrency = 64
 	// leadCheck is how often a manager checks whether it leads.
 	leadCheck = 500 * time.Millisecond
+	// loadTimeout bounds a new leader's first read of Batch's tables.
+	loadTimeout = 5 * time.Second
 )
 
 // clusterBatch is Batch on a cluster node.
@@ -101,6 +103,7 @@ func (b *clusterBatch) lead(ctx context.Context) {
 	probe := &nodeProbe{n: b.cl.node}
 	t := time.NewTicker(leadCheck)
 	defer t.Stop()
+	failures := 0
 	for {
 		leads := probe.Leader()
 		b.mu.Lock()
@@ -108,11 +111,16 @@ func (b *clusterBatch) lead(ctx context.Context) {
 		b.mu.Unlock()
 		switch {
 		case leads && cur == nil:
-			term, err := b.startTerm(ctx)
+			// Right after an election the buckets' own leaders may not be
+			// elected yet and reads of them wait: a short first try,
+			// longer ones after.
+			term, err := b.startTerm(ctx, min(loadTimeout<<min(failures, 4), time.Minute))
 			if err != nil {
-				b.log.Warn("batch: taking over as the cluster's Batch manager", "err", err)
+				failures++
+				b.log.Warn("batch: taking over as the cluster's Batch manager", "err", err, "tries", failures)
 				break
 			}
+			failures = 0
 			b.mu.Lock()
 			b.cur = term
 			b.mu.Unlock()
@@ -140,10 +148,10 @@ func (b *clusterBatch) lead(ctx context.Context) {
 }
 
 // startTerm loads Batch's tables and starts the Manager on them.
-func (b *clusterBatch) startTerm(ctx context.Context) (*batchTerm, error) {
+func (b *clusterBatch) startTerm(ctx context.Context, timeout time.Duration) (*batchTerm, error) {
 	l := clusterlaunch.New(clusterlaunch.FromTasks(b.cl.tasks, 0), clusterlaunch.WithLogger(b.log), clusterlaunch.WithStopGrace(b.cfg.stopGrace))
 	m := batch.New(b.cl.store, l, batch.WithLogger(b.log), batch.WithMinTimeout(b.cfg.minTimeout))
-	lctx, lcancel := context.WithTimeout(ctx, time.Minute)
+	lctx, lcancel := context.WithTimeout(ctx, timeout)
 	defer lcancel()
 	if err := m.Load(lctx); err != nil {
 		l.Close()
