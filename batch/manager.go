@@ -367,9 +367,9 @@ func (m *Manager) step(ctx context.Context) time.Time {
 		m.advanceLocked(ctx, m.active[id], now)
 	}
 	var launches []launchItem
-	if now.Before(m.holdUntil) {
-		// The last launch found no room: wait for an end or the hold.
-	} else {
+	// After a launch that found no room, nothing is dispatched until an
+	// attempt ends or the hold passes.
+	if !now.Before(m.holdUntil) {
 		for _, p := range Plan(m.snapshotLocked()) {
 			launches = append(launches, m.startLocked(ctx, p, now)...)
 		}
