@@ -2,8 +2,16 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"time"
 )
+
+// ErrNoCapacity is what Launch answers (wrapped) when nothing can run the
+// attempt now: no node has room for it, or the runtime that places it
+// cannot be reached. Nothing runs and no attempt is counted: the job
+// goes back to RUNNABLE and is dispatched again later, as Batch keeps a
+// job RUNNABLE while its compute environment has no room.
+var ErrNoCapacity = errors.New("no capacity for the attempt now")
 
 // AttemptSpec is one attempt of a job, as a Launcher runs it.
 type AttemptSpec struct {
@@ -28,6 +36,12 @@ type AttemptSpec struct {
 	// LogStream is the attempt's log stream name:
 	// <definition name>/default/<ID>, as Batch names it.
 	LogStream string
+	// Definition is the job definition's "name:revision", and
+	// DefinitionContainer its container as registered (before the job's
+	// parameters and overrides), for launchers that register the
+	// definition with what runs it (a cluster's task definitions).
+	Definition          string
+	DefinitionContainer Container
 }
 
 // AttemptEnd is how an attempt ended, as its Launcher reports it.
@@ -64,8 +78,10 @@ type LogEvent struct {
 // asks an attempt to end (SIGTERM, then SIGKILL after a grace period);
 // its end is reported on Ends as any other.
 type Launcher interface {
-	// Launch starts the attempt and returns once its container runs,
-	// with a reference for Stop. An error means nothing runs.
+	// Launch starts the attempt and returns once its container runs (or,
+	// on a cluster, once a node holds it), with a reference for Stop. An
+	// error means nothing runs; one wrapping ErrNoCapacity is no attempt
+	// at all.
 	Launch(ctx context.Context, a AttemptSpec) (ref string, err error)
 	// Stop ends a running attempt.
 	Stop(ctx context.Context, ref, reason string) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -83,8 +84,16 @@ type Manager struct {
 	ntonOf map[string][]string
 	order  []string // job ids in submit order, for listing
 
+	// holdUntil pauses dispatching after a launch found no capacity
+	// (ErrNoCapacity) until then, or until an attempt ends.
+	holdUntil time.Time
+
 	kick chan struct{}
 }
+
+// capacityRetry is how long dispatching waits after a launch found no
+// capacity, unless an attempt ends (and frees some) first.
+const capacityRetry = time.Second
 
 // New returns a manager on st's tables that runs attempts with l. Load
 // reads what the tables hold; Run drives the jobs.
@@ -357,10 +366,13 @@ func (m *Manager) step(ctx context.Context) time.Time {
 	for _, id := range ids {
 		m.advanceLocked(ctx, m.active[id], now)
 	}
-	picks := Plan(m.snapshotLocked())
 	var launches []launchItem
-	for _, p := range picks {
-		launches = append(launches, m.startLocked(ctx, p, now)...)
+	// After a launch that found no room, nothing is dispatched until an
+	// attempt ends or the hold passes.
+	if !now.Before(m.holdUntil) {
+		for _, p := range Plan(m.snapshotLocked()) {
+			launches = append(launches, m.startLocked(ctx, p, now)...)
+		}
 	}
 	// Timeouts.
 	started := map[string]time.Time{}
@@ -372,6 +384,9 @@ func (m *Manager) step(ctx context.Context) time.Time {
 		}
 	}
 	expired, next := Expired(started, timeouts, now)
+	if now.Before(m.holdUntil) && (next.IsZero() || m.holdUntil.Before(next)) {
+		next = m.holdUntil
+	}
 	var stops []struct{ ref, reason string }
 	for _, aid := range expired {
 		j := m.running[aid]
@@ -416,6 +431,13 @@ func (m *Manager) runLaunch(spec AttemptSpec) {
 		m.mu.Unlock()
 		return
 	}
+	if errors.Is(err, ErrNoCapacity) && j.Stop == nil {
+		m.requeueLocked(ctx, j, now)
+		m.mu.Unlock()
+		m.log.Info("batch: no capacity for an attempt now; the job waits", "job", spec.JobID, "err", err)
+		m.poke()
+		return
+	}
 	if err != nil {
 		m.mu.Unlock()
 		m.log.Warn("batch: an attempt did not start", "job", spec.JobID, "attempt", spec.ID, "err", err)
@@ -445,6 +467,22 @@ func (m *Manager) runLaunch(spec AttemptSpec) {
 		m.stop(ref, reason)
 	}
 	m.poke()
+}
+
+// requeueLocked puts a STARTING job whose attempt found no capacity back
+// to RUNNABLE, without counting the attempt, and holds dispatching for
+// capacityRetry.
+func (m *Manager) requeueLocked(ctx context.Context, j *Job, now time.Time) {
+	delete(m.running, j.Running.ID)
+	j.Running = nil
+	j.Status, j.StatusReason = StatusRunnable, ""
+	if j.Parent != "" {
+		m.arrays[j.Parent].set(j.ArrayIndex, StatusRunnable)
+	} else {
+		m.runnable[j.ID] = j
+	}
+	m.holdUntil = now.Add(capacityRetry)
+	m.saveLocked(ctx, j)
 }
 
 // saveLocked writes a job or child record.
@@ -652,8 +690,17 @@ func (m *Manager) specLocked(j *Job, a *Attempt) AttemptSpec {
 		ID: a.ID, JobID: j.ID, JobName: j.Name, Attempt: len(j.Attempts) + 1, Queue: j.Queue, Env: a.Env,
 		Image: j.Container.Image, Command: Substitute(j.Container.Command, j.Parameters), Environment: env,
 		VCPUs: j.Container.VCPUs, MemoryMiB: j.Container.MemoryMiB, User: j.Container.User, ReadOnly: j.Container.ReadonlyRootFilesystem,
-		LogStream: a.LogStream,
+		LogStream: a.LogStream, Definition: j.Definition, DefinitionContainer: m.definitionContainerLocked(j),
 	}
+}
+
+// definitionContainerLocked is the container of j's job definition as
+// registered (the job's own when the revision is gone).
+func (m *Manager) definitionContainerLocked(j *Job) Container {
+	if d := m.defs[j.Definition]; d != nil {
+		return d.Container
+	}
+	return j.Container
 }
 
 // handleEnd records the end of an attempt and decides what follows.
@@ -666,6 +713,8 @@ func (m *Manager) handleEnd(ctx context.Context, e AttemptEnd) {
 	}
 	delete(m.running, e.ID)
 	now := m.now()
+	// An end frees capacity: dispatch again at once.
+	m.holdUntil = time.Time{}
 	a := *j.Running
 	j.Running = nil
 	a.ExitCode = e.ExitCode

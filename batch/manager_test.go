@@ -25,6 +25,9 @@ type fakeLauncher struct {
 	vcpus    float64
 	maxSeen  float64
 	order    []string // job ids in the order their attempts started
+	// refuse is how many launches still answer ErrNoCapacity.
+	refuse  int
+	refused int
 }
 
 func newFake() *fakeLauncher {
@@ -33,6 +36,12 @@ func newFake() *fakeLauncher {
 
 func (f *fakeLauncher) Launch(ctx context.Context, a AttemptSpec) (string, error) {
 	f.mu.Lock()
+	if f.refuse > 0 {
+		f.refuse--
+		f.refused++
+		f.mu.Unlock()
+		return "", fmt.Errorf("RESOURCE:CPU: %w", ErrNoCapacity)
+	}
 	f.launched = append(f.launched, a)
 	f.order = append(f.order, a.JobID)
 	f.vcpus += a.VCPUs
@@ -342,4 +351,44 @@ func TestManagerRestartKeepsJobs(t *testing.T) {
 		}
 	}
 	_ = fmt.Sprint
+}
+
+// A launch that finds no capacity is no attempt: the job (and an array's
+// child) goes back to RUNNABLE and starts later, its attempt count and
+// retry strategy untouched.
+func TestManagerNoCapacityIsNoAttempt(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	r.setup(8)
+	r.f.mu.Lock()
+	r.f.refuse = 3
+	r.f.mu.Unlock()
+	j, err := r.m.Submit(r.ctx, Submit{Name: "plain", Queue: "q", Definition: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := r.wait(j.ID, StatusSucceeded)
+	if len(v.Attempts) != 1 {
+		t.Fatalf("%d attempts recorded, want 1: %+v", len(v.Attempts), v.Attempts)
+	}
+	r.f.mu.Lock()
+	r.f.refuse = 2
+	r.f.mu.Unlock()
+	a, err := r.m.Submit(r.ctx, Submit{Name: "arr", Queue: "q", Definition: "d", ArraySize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := r.wait(a.ID, StatusSucceeded); v.StatusSummary[StatusSucceeded] != 3 {
+		t.Fatalf("summary %v", v.StatusSummary)
+	}
+	for i := 0; i < 3; i++ {
+		c := r.m.Describe([]string{ChildID(a.ID, i)})
+		if len(c) != 1 || len(c[0].Attempts) != 1 {
+			t.Fatalf("child %d: %+v", i, c)
+		}
+	}
+	r.f.mu.Lock()
+	defer r.f.mu.Unlock()
+	if r.f.refused != 5 {
+		t.Fatalf("%d launches refused, want 5", r.f.refused)
+	}
 }

@@ -258,13 +258,13 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer cl.close()
 	cfg.fnCfg.ecs = cl.ecsHandler(keys, log)
-	br, err := startBatch(ctx, cfg.root, cfg.batchCfg, nb.Conn(), d.engine, d.events, d.images, keys, log)
+	br, err := startBatch(ctx, cfg.root, cfg.batchCfg, nb.Conn(), cl, d.engine, d.events, d.images, keys, log)
 	if err != nil {
 		return fmt.Errorf("batch: %w", err)
 	}
 	defer br.close()
 	cfg.fnCfg.batch = br.api
-	obs.addLogSource(batchLogSource{m: br.m, logs: br.launcher, dir: filepath.Join(cfg.root, "batch")})
+	obs.addLogSource(br.logSource(cfg.root))
 	var consoleMount *lateHandler
 	if cfg.fnCfg.httpAddr != "" {
 		consoleMount = &lateHandler{}

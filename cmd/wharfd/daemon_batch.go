@@ -15,6 +15,7 @@ import (
 
 	"github.com/wharf-dev/wharf/api/wharf"
 	"github.com/wharf-dev/wharf/batch"
+	"github.com/wharf-dev/wharf/batch/clusterlaunch"
 	"github.com/wharf-dev/wharf/batch/enginelaunch"
 	"github.com/wharf-dev/wharf/cluster/state"
 	"github.com/wharf-dev/wharf/engine/container"
@@ -44,13 +45,18 @@ func addBatchFlags(f *pflag.FlagSet, c *batchConfig) {
 	_ = f.MarkHidden("batch-stop-grace")
 }
 
-// batchRuntime is the running Batch side of the daemon: its manager on
-// the daemon's NATS, attempts on the local engine.
+// batchRuntime is the running Batch side of the daemon: outside a
+// cluster, its manager on the daemon's NATS with attempts on the local
+// engine; in a cluster, the leader's manager on the cluster's JetStream
+// with attempts as cluster tasks (daemon_batch_cluster.go).
 type batchRuntime struct {
-	m        *batch.Manager
-	launcher *enginelaunch.Launcher
-	api      *batchapi.Server
-	cancel   context.CancelFunc
+	// manager is the Manager running here (nil on a cluster node that
+	// does not lead).
+	manager func() *batch.Manager
+	logs    batch.LogReader
+	api     http.Handler
+	native  http.Handler
+	stop    func()
 }
 
 // pullImages adapts the image store to the launcher.
@@ -61,11 +67,15 @@ func (p pullImages) Pull(ctx context.Context, ref string) error {
 	return err
 }
 
-// startBatch loads Batch's state from the daemon's JetStream and starts
-// its manager. Batch runs its attempts on this daemon's engine: in a
-// cluster it still does (the cluster's task launcher replaces
-// enginelaunch when it lands).
-func startBatch(ctx context.Context, root string, c batchConfig, nc *nats.Conn, ce *container.Engine, bus *events.Bus, images *store.Store, keys *identity.Keys, log *slog.Logger) (*batchRuntime, error) {
+// startBatch starts Batch. In a cluster (cl not nil) its state is the
+// cluster's and its attempts are the cluster's tasks; otherwise it loads
+// its state from the daemon's own JetStream and runs attempts on this
+// daemon's engine.
+func startBatch(ctx context.Context, root string, c batchConfig, nc *nats.Conn, cl *clusterRuntime, ce *container.Engine, bus *events.Bus, images *store.Store, keys *identity.Keys, log *slog.Logger) (*batchRuntime, error) {
+	if cl != nil {
+		b := startClusterBatch(c, cl, keys, log)
+		return &batchRuntime{manager: b.manager, logs: clusterlaunch.LogReader(), api: b.handler("api"), native: b.handler("native"), stop: b.close}, nil
+	}
 	st, err := state.New(nc, 1)
 	if err != nil {
 		return nil, err
@@ -85,12 +95,15 @@ func startBatch(ctx context.Context, root string, c batchConfig, nc *nats.Conn, 
 	rctx, cancel := context.WithCancel(context.Background())
 	go m.Run(rctx)
 	api := batchapi.New(m, keys, batchapi.WithLogger(log), batchapi.WithAccount(functions.DefaultRegion, functions.DefaultAccount))
-	return &batchRuntime{m: m, launcher: l, api: api, cancel: cancel}, nil
+	return &batchRuntime{manager: func() *batch.Manager { return m }, logs: l, api: api, native: batchapi.Native(m, l),
+		stop: func() { cancel(); l.Close() }}, nil
 }
 
-func (b *batchRuntime) close() {
-	b.cancel()
-	b.launcher.Close()
+func (b *batchRuntime) close() { b.stop() }
+
+// logSource is the log group of Batch's attempts.
+func (b *batchRuntime) logSource(root string) batchLogSource {
+	return batchLogSource{m: b.manager, logs: b.logs, dir: filepath.Join(root, "batch")}
 }
 
 // withBatch routes Batch's calls (batchapi.Matches) to its API.
@@ -108,9 +121,7 @@ func withBatch(h http.Handler, next http.Handler) http.Handler {
 }
 
 // nativeHandler serves `wharf batch` on the unix socket.
-func (b *batchRuntime) nativeHandler() http.Handler {
-	return batchapi.Native(b.m, b.launcher)
-}
+func (b *batchRuntime) nativeHandler() http.Handler { return b.native }
 
 // withBatchNative routes the native API's /batch/ paths to Batch.
 func withBatchNative(b http.Handler, next http.Handler) http.Handler {
@@ -126,12 +137,22 @@ func withBatchNative(b http.Handler, next http.Handler) http.Handler {
 // batchLogSource serves the log group /aws/batch/job: one stream per
 // attempt, <definition>/default/<attempt id>, as Batch names them.
 type batchLogSource struct {
-	m    *batch.Manager
+	// m is the Manager running here (nil: none, the group is empty).
+	m    func() *batch.Manager
 	logs batch.LogReader
 	dir  string
 }
 
 const batchGroup = "/aws/batch/job"
+
+// streams are the attempts' streams of the Manager running here.
+func (s batchLogSource) streams() []batch.StreamRef {
+	m := s.m()
+	if m == nil {
+		return nil
+	}
+	return m.AllStreams()
+}
 
 func (s batchLogSource) Prefix() string { return batchGroup }
 
@@ -146,14 +167,14 @@ func (s batchLogSource) group() logsapi.Group {
 // Groups implements logsapi.Source: the group exists once an attempt
 // has started, as Batch's appears with its first stream.
 func (s batchLogSource) Groups(ctx context.Context) ([]logsapi.Group, error) {
-	if len(s.m.AllStreams()) == 0 {
+	if len(s.streams()) == 0 {
 		return nil, nil
 	}
 	return []logsapi.Group{s.group()}, nil
 }
 
 func (s batchLogSource) Group(ctx context.Context, name string) (logsapi.Group, error) {
-	if name != batchGroup || len(s.m.AllStreams()) == 0 {
+	if name != batchGroup || len(s.streams()) == 0 {
 		return logsapi.Group{}, fmt.Errorf("The specified log group does not exist: %s: %w", name, errdefs.ErrNotFound)
 	}
 	return s.group(), nil
@@ -161,14 +182,14 @@ func (s batchLogSource) Group(ctx context.Context, name string) (logsapi.Group, 
 
 func (s batchLogSource) Streams(ctx context.Context, g logsapi.Group) ([]logsapi.StreamInfo, error) {
 	var out []logsapi.StreamInfo
-	for _, r := range s.m.AllStreams() {
+	for _, r := range s.streams() {
 		out = append(out, logsapi.StreamInfo{Name: r.Name, Created: r.Started, First: r.Started, LastEvent: r.Stopped})
 	}
 	return out, nil
 }
 
 func (s batchLogSource) Events(ctx context.Context, g logsapi.Group, each func(logsapi.Event) error) error {
-	for _, r := range s.m.AllStreams() {
+	for _, r := range s.streams() {
 		err := s.logs.Logs(ctx, r.Name, func(e batch.LogEvent) error {
 			return each(logsapi.Event{Stream: r.Name, Time: e.Time, Message: e.Message})
 		})
