@@ -7,6 +7,10 @@
 package awsapi
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -160,4 +164,39 @@ func (in *Intake) authenticate(r *http.Request) (*identity.Identity, error) {
 		return nil, &Error{Status: status, Type: "InvalidSignatureException", Msg: fmt.Sprintf("Credential should be scoped to correct service: '%s'. ", in.Service)}
 	}
 	return id, nil
+}
+
+// RequestID returns a new request id in the form AWS's answers carry in
+// X-Amzn-RequestId.
+func RequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// WriteError answers an exception as AWS's JSON APIs do: the type in
+// X-Amzn-ErrorType and {"__type", "message"} with status (0 means 400),
+// as contentType.
+func WriteError(w http.ResponseWriter, contentType string, status int, typ, msg string) {
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	w.Header().Set("X-Amzn-ErrorType", typ)
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+}
+
+// Decode reads an operation's JSON input into v: an empty body is no
+// input, unknown members are ignored (as AWS does), and a body that is
+// not the operation's JSON is an exception of type typ.
+func Decode(body []byte, v any, typ string) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &Error{Type: typ, Msg: "the request body is not the operation's JSON: " + err.Error()}
+	}
+	return nil
 }

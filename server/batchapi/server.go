@@ -17,8 +17,6 @@ package batchapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,7 +145,7 @@ func Route(r *http.Request) string {
 
 // ServeHTTP authenticates the call, then runs its operation.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-RequestId", newRequestID())
+	w.Header().Set("X-Amzn-RequestId", awsapi.RequestID())
 	id, body, done, err := s.in.Begin(w, r, maxBody)
 	if err != nil {
 		s.writeError(w, err)
@@ -209,36 +207,16 @@ func classify(err error) *apiError {
 
 func (s *Server) writeError(w http.ResponseWriter, err error) {
 	e := classify(err)
-	status := e.status
-	if status == 0 {
-		status = http.StatusBadRequest
-	}
-	if status >= 500 {
+	if e.status >= 500 {
 		s.log.Error("batch request failed", "err", err)
 	}
-	w.Header().Set("X-Amzn-ErrorType", e.typ)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.typ, "message": e.msg})
-}
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	awsapi.WriteError(w, "application/json", e.status, e.typ, e.msg)
 }
 
 // decode reads an operation's input; unknown members are ignored, as AWS
 // does.
 func decode(body []byte, v any) error {
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return clientErr("the request body is not the operation's JSON: %v", err)
-	}
-	return nil
+	return awsapi.Decode(body, v, "ClientException")
 }
 
 func (s *Server) authorize(id *identity.Identity, action, resource string) error {

@@ -37,8 +37,6 @@ package logsapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,7 +142,7 @@ func (s *Server) Route(r *http.Request) string {
 
 // ServeHTTP authenticates the call, then runs its operation.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Amzn-RequestId", newRequestID())
+	w.Header().Set("X-Amzn-RequestId", awsapi.RequestID())
 	opName := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
 		s.writeError(w, opName, &apiError{typ: "UnknownOperationException", msg: "CloudWatch Logs' operations are POST / with X-Amz-Target"})
@@ -216,36 +214,16 @@ func classify(err error) *apiError {
 
 func (s *Server) writeError(w http.ResponseWriter, opName string, err error) {
 	e := classify(err)
-	status := e.status
-	if status == 0 {
-		status = http.StatusBadRequest
-	}
-	if status >= 500 {
+	if e.status >= 500 {
 		s.log.Error("logs request failed", "op", opName, "err", err)
 	}
-	w.Header().Set("X-Amzn-ErrorType", e.typ)
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.typ, "message": e.msg})
-}
-
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	awsapi.WriteError(w, "application/x-amz-json-1.1", e.status, e.typ, e.msg)
 }
 
 // decode reads an operation's input; unknown members are ignored, as AWS
 // does.
 func decode(body []byte, v any) error {
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return &apiError{typ: "SerializationException", msg: "the request body is not the operation's JSON: " + err.Error()}
-	}
-	return nil
+	return awsapi.Decode(body, v, "SerializationException")
 }
 
 // authorize checks that id may perform action on group ("": none named).
