@@ -105,12 +105,22 @@ type Runner struct {
 	dirty map[string]bool
 	keys  map[string]string // task id → key, as last read
 	tds   map[string]state.TaskDefinition
+
+	// secrets, secretsDir and volumes serve the tasks' secrets and
+	// volumes (taskres.go).
+	secrets    Secrets
+	secretsDir string
+	volumes    Volumes
 }
 
 // NewRunner returns the runner of node's tasks.
-func NewRunner(st *state.Store, node string, engine Engine, images Images, ev Events, log *slog.Logger) *Runner {
-	return &Runner{st: st, node: node, engine: engine, images: images, events: ev, log: log, now: time.Now,
+func NewRunner(st *state.Store, node string, engine Engine, images Images, ev Events, log *slog.Logger, opts ...RunnerOption) *Runner {
+	r := &Runner{st: st, node: node, engine: engine, images: images, events: ev, log: log, now: time.Now,
 		busy: map[string]bool{}, dirty: map[string]bool{}, keys: map[string]string{}, tds: map[string]state.TaskDefinition{}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Run runs until ctx ends.
@@ -206,6 +216,7 @@ func (r *Runner) resync(ctx context.Context) {
 		r.log.Info("cluster: removing the container of a task the cluster no longer has", "task", id, "container", c.ID)
 		r.removeContainer(ctx, c, DefaultStopTimeout)
 	}
+	r.sweepSecrets(known)
 }
 
 // kick has a task reconciled: now, or again once its current
@@ -304,6 +315,7 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 			for name, c := range cs {
 				r.removeContainer(ctx, c, stopTimeout(td, name))
 			}
+			r.releaseTask(ctx, t, td)
 			return nil
 		}
 		eff := tasks.Effective(td, t.Overrides)
@@ -344,6 +356,13 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 			if next.StoppingAt == nil {
 				next.StoppingAt = &now
 			}
+		} else if why, err := r.provisionTask(ctx, t, td); err != nil {
+			next.DesiredStatus = string(sched.StatusStopped)
+			next.StopCode = string(sched.StopTaskFailedToStart)
+			next.StoppedReason = why
+			if next.StoppingAt == nil {
+				next.StoppingAt = &now
+			}
 		} else {
 			done := r.now().UTC()
 			next.PullStoppedAt = &done
@@ -360,6 +379,7 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 		for _, c := range cs {
 			r.removeContainer(ctx, c, stopTimeout(td, c.Config.Labels[LabelContainerName]))
 		}
+		r.releaseTask(ctx, t, td)
 		next.Deprovisioned = true
 	}
 	for _, name := range st.Start {
@@ -562,6 +582,13 @@ func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.Task
 		o, err := CreateOptions(t, td, name)
 		if err != nil {
 			return err
+		}
+		for i := range td.ContainerDefinitions {
+			if td.ContainerDefinitions[i].Name == name {
+				if err := r.addTaskResources(ctx, t, td, &td.ContainerDefinitions[i], &o); err != nil {
+					return err
+				}
+			}
 		}
 		c, err = r.engine.Create(ctx, o)
 		if err != nil {
