@@ -79,3 +79,19 @@ type ClusterTaskContainer struct {
 	ExitCode *int   `json:"ExitCode,omitempty"`
 	Health   string `json:"Health,omitempty"`
 }
+
+// ClusterSecret is a secret as the cluster shows it: never its value
+// (GET /cluster/secrets, GET /cluster/secrets/{name}).
+type ClusterSecret struct {
+	Name      string    `json:"Name"`
+	Size      int       `json:"Size"`
+	CreatedAt time.Time `json:"CreatedAt"`
+	UpdatedAt time.Time `json:"UpdatedAt"`
+}
+
+// ClusterSecretCreate creates a secret (POST /cluster/secrets): Data is
+// its value (base64 in JSON).
+type ClusterSecretCreate struct {
+	Name string `json:"Name"`
+	Data []byte `json:"Data"`
+}

@@ -7,12 +7,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/cluster/agent"
 	"github.com/wharf-dev/wharf/cluster/member"
+	"github.com/wharf-dev/wharf/cluster/secrets"
 	"github.com/wharf-dev/wharf/cluster/state"
 	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/engine/container"
@@ -48,11 +50,12 @@ func addClusterFlags(f *pflag.FlagSet, c *clusterConfig) {
 
 // clusterRuntime is the daemon's running membership.
 type clusterRuntime struct {
-	node   *member.Node
-	store  *state.Store
-	nodes  *agent.Nodes
-	tasks  *tasks.Runtime
-	cancel context.CancelFunc
+	node    *member.Node
+	store   *state.Store
+	nodes   *agent.Nodes
+	tasks   *tasks.Runtime
+	secrets *secrets.Store
+	cancel  context.CancelFunc
 }
 
 func (c *clusterRuntime) close() {
@@ -69,13 +72,13 @@ func (c *clusterRuntime) handler() http.Handler {
 	if c == nil {
 		return clusterapi.New(nil, nil, "")
 	}
-	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID, clusterapi.WithServices(c.tasks))
+	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID, clusterapi.WithServices(c.tasks), clusterapi.WithSecrets(c.secrets))
 }
 
 // startCluster starts the node's membership, its agent and task runner
 // and, on a manager, the controller of services (it acts while this
 // manager leads), or returns nil when the daemon is in no cluster.
-func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, log *slog.Logger) (*clusterRuntime, error) {
+func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, vols agent.Volumes, log *slog.Logger) (*clusterRuntime, error) {
 	c := cfg.clusterCfg
 	switch {
 	case c.init && c.join != "":
@@ -127,11 +130,26 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 		}
 	})).Run(actx)
 	rt := tasks.New(st)
-	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log).Run(actx)
+	sec := clusterSecrets(cfg.root, st, log)
+	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log,
+		agent.WithSecrets(sec, filepath.Join(cfg.execRoot, "task-secrets")), agent.WithVolumes(vols)).Run(actx)
 	if n.M.Manager {
 		go tasks.NewController(rt, probe.Leader, log).Run(actx)
 	}
-	return &clusterRuntime{node: n, store: st, nodes: agent.NewNodes(st), tasks: rt, cancel: cancel}, nil
+	return &clusterRuntime{node: n, store: st, nodes: agent.NewNodes(st), tasks: rt, secrets: sec, cancel: cancel}, nil
+}
+
+// clusterSecrets is the cluster's secrets with this node's data key
+// (package secrets says where it lives); a node without one (a cluster
+// created before secrets) lists and removes secrets but neither
+// creates nor delivers them, and says so.
+func clusterSecrets(root string, st *state.Store, log *slog.Logger) *secrets.Store {
+	key, err := secrets.LoadKey(member.Dir(root))
+	if err != nil {
+		log.Warn("cluster: secrets cannot be created or delivered on this node", "err", err)
+		key = nil
+	}
+	return secrets.New(st, key)
 }
 
 func managerPeers(ms []state.Node) []member.Peer {
