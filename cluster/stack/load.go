@@ -35,6 +35,9 @@ const (
 	MaxFileBytes = 1 << 20
 	MaxEnv       = 1000
 	MaxServices  = 100
+	// MaxPorts bounds a service's port mappings (compose expands ranges:
+	// "8000-8099:80-179" is a hundred).
+	MaxPorts = 100
 )
 
 // File is one compose file.

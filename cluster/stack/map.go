@@ -244,6 +244,9 @@ func mapService(stack string, p *types.Project, sc types.ServiceConfig) (Service
 		}
 		c.MemoryReservation = &m
 	}
+	if len(sc.Ports) > MaxPorts {
+		return Service{}, nil, invalid("%s.ports: %d port mappings, at most %d", key, len(sc.Ports), MaxPorts)
+	}
 	for i, pc := range sc.Ports {
 		pk := fmt.Sprintf("%s.ports[%d]", key, i)
 		if pc.HostIP != "" {

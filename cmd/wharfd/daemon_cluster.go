@@ -15,9 +15,11 @@ import (
 	"github.com/wharf-dev/wharf/cluster/agent"
 	"github.com/wharf-dev/wharf/cluster/member"
 	"github.com/wharf-dev/wharf/cluster/secrets"
+	"github.com/wharf-dev/wharf/cluster/stack"
 	"github.com/wharf-dev/wharf/cluster/state"
 	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/clusterapi"
 	"github.com/wharf-dev/wharf/server/ecsapi"
@@ -72,7 +74,8 @@ func (c *clusterRuntime) handler() http.Handler {
 	if c == nil {
 		return clusterapi.New(nil, nil, "")
 	}
-	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID, clusterapi.WithServices(c.tasks), clusterapi.WithSecrets(c.secrets))
+	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID, clusterapi.WithServices(c.tasks), clusterapi.WithSecrets(c.secrets),
+		clusterapi.WithStacks(stack.NewDeployer(c.store, c.tasks, validateTaskDef)))
 }
 
 // startCluster starts the node's membership, its agent and task runner
@@ -150,6 +153,15 @@ func clusterSecrets(root string, st *state.Store, log *slog.Logger) *secrets.Sto
 		key = nil
 	}
 	return secrets.New(st, key)
+}
+
+// validateTaskDef is ECS's RegisterTaskDefinition check for the task
+// definitions a stack deploy registers.
+func validateTaskDef(td *state.TaskDefinition) error {
+	if err := ecsapi.Validate(td); err != nil {
+		return fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
 
 func managerPeers(ms []state.Node) []member.Peer {

@@ -12,6 +12,9 @@
 //	POST   /wharf/v1/cluster/secrets               wharf.ClusterSecretCreate -> 201 wharf.ClusterSecret
 //	GET    /wharf/v1/cluster/secrets/{name}        wharf.ClusterSecret
 //	DELETE /wharf/v1/cluster/secrets/{name}
+//	POST   /wharf/v1/cluster/stacks/{name}?cluster=C   wharf.StackDeploy -> wharf.StackDeployResult
+//	GET    /wharf/v1/cluster/stacks?cluster=C          []wharf.ClusterStack
+//	DELETE /wharf/v1/cluster/stacks/{name}?cluster=C   {"Removed": [service...]}
 package clusterapi
 
 import (
@@ -72,6 +75,9 @@ func New(nodes Nodes, tokens Tokens, self string, opts ...Option) http.Handler {
 	mux.HandleFunc("POST "+Prefix+"secrets", h.wrap(h.createSecret))
 	mux.HandleFunc("GET "+Prefix+"secrets/{name}", h.wrap(h.inspectSecret))
 	mux.HandleFunc("DELETE "+Prefix+"secrets/{name}", h.wrap(h.removeSecret))
+	mux.HandleFunc("POST "+Prefix+"stacks/{name}", h.wrap(h.deployStack))
+	mux.HandleFunc("GET "+Prefix+"stacks", h.wrap(h.listStacks))
+	mux.HandleFunc("DELETE "+Prefix+"stacks/{name}", h.wrap(h.removeStack))
 	return mux
 }
 
@@ -81,6 +87,7 @@ type handler struct {
 	self     string
 	services Services
 	secrets  Secrets
+	stacks   Stacks
 }
 
 func (h *handler) wrap(f func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
