@@ -23,6 +23,10 @@ import (
 	"github.com/wharf-dev/wharf/internal/testutil"
 )
 
+// Secrets, task volumes and stacks on a manager and two workers in their
+// own namespaces (one cluster for both parts: starting it is most of the
+// time).
+//
 // Secrets and task volumes on a manager and two workers in their own
 // namespaces: `wharf secret create` seals the value in the KV (the raw
 // entry holds no clear text) and every node got the key at its join; a
@@ -32,8 +36,13 @@ import (
 // value; stopping the task unmounts its secrets and removes its volume;
 // a task with an unknown secret fails with ECS's reason; secret ls and
 // rm work.
-func TestClusterSecretsAndVolumes(t *testing.T) {
+func TestClusterSecretsVolumesAndStacks(t *testing.T) {
 	c := newTaskCluster(t)
+	t.Run("SecretsAndVolumes", func(t *testing.T) { testSecretsAndVolumes(t, c) })
+	t.Run("StackDeploy", func(t *testing.T) { testStackDeploy(t, c) })
+}
+
+func testSecretsAndVolumes(t *testing.T, c *taskCluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
