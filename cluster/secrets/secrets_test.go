@@ -37,7 +37,8 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(sealed, v) {
+		// A short value may turn up in random bytes; a long one may not.
+		if len(v) >= 8 && bytes.Contains(sealed, v) {
 			t.Fatal("the sealed value holds the clear text")
 		}
 		got, err := k.Open("db", sealed)
