@@ -23,6 +23,7 @@ import (
 	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/clusterapi"
 	"github.com/wharf-dev/wharf/server/ecsapi"
+	"github.com/wharf-dev/wharf/server/smapi"
 )
 
 // clusterConfig holds the daemon's cluster flags. Without any (and
@@ -211,13 +212,22 @@ func withCluster(next, cl http.Handler) http.Handler {
 	})
 }
 
-// ecsHandler is ECS's API over the cluster's state, for --http (an
-// answer saying so when the daemon is in no cluster).
+// ecsHandler is ECS's API over the cluster's state, and Secrets
+// Manager's over its secrets, for --http (an answer saying so when the
+// daemon is in no cluster).
 func (c *clusterRuntime) ecsHandler(keys *identity.Keys, log *slog.Logger) http.Handler {
 	if c == nil {
 		return ecsapi.NoCluster()
 	}
-	return ecsapi.New(c.store, c.nodes, keys, ecsapi.WithLogger(log), ecsapi.WithTasks(c.tasks))
+	ecs := ecsapi.New(c.store, c.nodes, keys, ecsapi.WithLogger(log), ecsapi.WithTasks(c.tasks))
+	sm := smapi.New(c.secrets, keys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if smapi.Matches(r) {
+			sm.ServeHTTP(w, r)
+			return
+		}
+		ecs.ServeHTTP(w, r)
+	})
 }
 
 // withECS sends ECS's calls (by their X-Amz-Target) to ecs.
@@ -226,7 +236,7 @@ func withECS(ecs, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ecsapi.Matches(r) {
+		if ecsapi.Matches(r) || smapi.Matches(r) {
 			ecs.ServeHTTP(w, r)
 			return
 		}
