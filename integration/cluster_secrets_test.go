@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,6 +73,37 @@ func testSecretsAndVolumes(t *testing.T, c *taskCluster) {
 		}
 	}
 
+	// A second secret through Secrets Manager's API: the aws CLI where
+	// installed, else `wharf secret create`.
+	apiValue := "api-" + hex.EncodeToString(rb[:4])
+	if bin, err := exec.LookPath("aws"); err == nil {
+		var k struct{ AccessKeyId, SecretAccessKey string }
+		if err := json.Unmarshal([]byte(c.m.MustWharf(t, "keys", "create", "--json", "--policy", "secretsmanager:*:*")), &k); err != nil {
+			t.Fatal(err)
+		}
+		awsSM := func(args ...string) string {
+			cctx, ccancel := context.WithTimeout(ctx, time.Minute)
+			defer ccancel()
+			cmd := exec.CommandContext(cctx, bin, append([]string{"--endpoint-url", "http://" + httpAddr(c.m.Addr), "--region", "us-east-1", "--output", "json", "secretsmanager"}, args...)...)
+			cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+k.AccessKeyId, "AWS_SECRET_ACCESS_KEY="+k.SecretAccessKey,
+				"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_MAX_ATTEMPTS=1", "AWS_PAGER=")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("aws secretsmanager %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			return string(out)
+		}
+		if out := awsSM("create-secret", "--name", "api_key", "--secret-string", apiValue); !strings.Contains(out, "secret:api_key") {
+			t.Fatalf("create-secret: %s", out)
+		}
+		if out := awsSM("list-secrets"); !strings.Contains(out, `"db_pass"`) || !strings.Contains(out, `"api_key"`) {
+			t.Fatalf("list-secrets: %s", out)
+		}
+	} else {
+		t.Log("the aws CLI is not installed: the secret is created with wharf secret create (the SDK tests cover the API)")
+		c.m.WharfStdin(t, []byte(apiValue), "secret", "create", "api_key")
+	}
+
 	// The raw KV entry, read as any NATS client of the cluster can.
 	nc := clusterConn(t, c.net, c.m)
 	defer nc.Close()
@@ -99,10 +131,11 @@ func testSecretsAndVolumes(t *testing.T, c *taskCluster) {
 		ContainerDefinitions: []ecstypes.ContainerDefinition{{
 			Name: aws.String("main"), Image: aws.String(busybox), Memory: aws.Int32(32), StopTimeout: aws.Int32(1),
 			Secrets: []ecstypes.Secret{{Name: aws.String("DB_PASS"), ValueFrom: aws.String("db_pass")},
+				{Name: aws.String("API_KEY"), ValueFrom: aws.String("arn:aws:secretsmanager:us-east-1:000000000000:secret:api_key")},
 				{Name: aws.String("/run/secrets/db"), ValueFrom: aws.String(arn)}},
 			MountPoints: []ecstypes.MountPoint{{SourceVolume: aws.String("out"), ContainerPath: aws.String("/out")},
 				{SourceVolume: aws.String("scratch"), ContainerPath: aws.String("/scratch")}},
-			Command: []string{"sh", "-c", `echo "$DB_PASS" > /out/env; cat /run/secrets/db > /out/file; echo x > /scratch/x && ls /scratch > /out/scratch; grep -c ' /run/secrets ' /proc/mounts > /out/mounted; exec sleep 3600`},
+			Command: []string{"sh", "-c", `echo "$DB_PASS" > /out/env; echo "$API_KEY" > /out/api; cat /run/secrets/db > /out/file; echo x > /scratch/x && ls /scratch > /out/scratch; grep -c ' /run/secrets ' /proc/mounts > /out/mounted; exec sleep 3600`},
 		}}})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +149,7 @@ func testSecretsAndVolumes(t *testing.T, c *taskCluster) {
 		data, err := os.ReadFile(filepath.Join(out, "mounted"))
 		return err == nil && len(data) > 0, "no /out/mounted yet"
 	})
-	for f, want := range map[string]string{"env": value + "\n", "file": value, "scratch": "x\n", "mounted": "1\n"} {
+	for f, want := range map[string]string{"env": value + "\n", "api": apiValue + "\n", "file": value, "scratch": "x\n", "mounted": "1\n"} {
 		if data, err := os.ReadFile(filepath.Join(out, f)); err != nil || string(data) != want {
 			t.Fatalf("/out/%s: %q %v, want %q", f, data, err, want)
 		}
@@ -188,7 +221,7 @@ func testSecretsAndVolumes(t *testing.T, c *taskCluster) {
 			t.Fatalf("%s's daemon log shows the secret", d.Netns)
 		}
 	}
-	c.m.MustWharf(t, "secret", "rm", "db_pass")
+	c.m.MustWharf(t, "secret", "rm", "db_pass", "api_key")
 	if ls := c.m.MustWharf(t, "secret", "ls", "-q"); strings.TrimSpace(ls) != "" {
 		t.Fatalf("secret ls after rm: %q", ls)
 	}

@@ -221,7 +221,7 @@ func (r *Runner) addTaskResources(ctx context.Context, t state.Task, td state.Ta
 // they are removed): its secrets' tmpfs and its task-scoped volumes.
 func (r *Runner) releaseTask(ctx context.Context, t state.Task, td state.TaskDefinition) {
 	if r.secretsDir != "" {
-		if err := removeSecretFiles(r.secretsDir, t.ID); err != nil {
+		if err := removeSecretFiles(r.secretsDir, t.ID); err != nil && !errors.Is(err, os.ErrNotExist) {
 			r.log.Warn("cluster: removing a task's secrets", "task", t.ID, "err", err)
 		}
 	}
