@@ -315,7 +315,7 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 			for name, c := range cs {
 				r.removeContainer(ctx, c, stopTimeout(td, name))
 			}
-			r.releaseTask(ctx, t, td)
+			r.releaseTaskResources(ctx, t, td)
 			return nil
 		}
 		eff := tasks.Effective(td, t.Overrides)
@@ -379,7 +379,7 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 		for _, c := range cs {
 			r.removeContainer(ctx, c, stopTimeout(td, c.Config.Labels[LabelContainerName]))
 		}
-		r.releaseTask(ctx, t, td)
+		r.releaseTaskResources(ctx, t, td)
 		next.Deprovisioned = true
 	}
 	for _, name := range st.Start {

@@ -217,9 +217,9 @@ func (r *Runner) addTaskResources(ctx context.Context, t state.Task, td state.Ta
 	return nil
 }
 
-// releaseTask removes what a task had beyond its containers (called once
+// releaseTaskResources removes what a task had beyond its containers (called once
 // they are removed): its secrets' tmpfs and its task-scoped volumes.
-func (r *Runner) releaseTask(ctx context.Context, t state.Task, td state.TaskDefinition) {
+func (r *Runner) releaseTaskResources(ctx context.Context, t state.Task, td state.TaskDefinition) {
 	if r.secretsDir != "" {
 		if err := removeSecretFiles(r.secretsDir, t.ID); err != nil && !errors.Is(err, os.ErrNotExist) {
 			r.log.Warn("cluster: removing a task's secrets", "task", t.ID, "err", err)
