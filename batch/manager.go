@@ -446,6 +446,9 @@ func (m *Manager) runLaunch(spec AttemptSpec) {
 		return
 	}
 	j.Running.Ref = ref
+	if sn, ok := m.launch.(StreamNamer); ok {
+		j.Running.LogStream = sn.LogStream(spec, ref)
+	}
 	if j.Status == StatusStarting {
 		j.Status = StatusRunning
 		j.Running.StartedAt = now

@@ -162,7 +162,22 @@ func TestBatchCluster(t *testing.T) {
 			!strings.HasPrefix(aws.ToString(x.TaskDefinitionArn), "arn:aws:ecs:us-east-1:000000000000:task-definition/batch-spread:") {
 			t.Fatalf("child %d's task: %s %s %+v", i, aws.ToString(x.LastStatus), aws.ToString(x.TaskDefinitionArn), x.Containers)
 		}
+		// DescribeJobs names the attempt's task, and its log stream after
+		// it, as Batch names them after the ECS task.
+		if got := aws.ToString(cj[0].Container.TaskArn); got != aws.ToString(x.TaskArn) {
+			t.Fatalf("child %d: taskArn %s, the task is %s", i, got, aws.ToString(x.TaskArn))
+		}
+		if got, want := aws.ToString(cj[0].Container.LogStreamName), "spread/default/"+shortID(aws.ToString(x.TaskArn)); got != want {
+			t.Fatalf("child %d: logStreamName %s, want %s", i, got, want)
+		}
 		nodes[node(x)]++
+	}
+	// Each child's output was shipped before its task stopped: readable
+	// from a worker (the call goes to the leader) whichever node ran it.
+	for i := 0; i < 6; i++ {
+		if out := c.workers[1].MustWharf(t, "batch", "logs", fmt.Sprintf("%s:%d", arr, i)); !strings.Contains(out, fmt.Sprintf("idx=%d", i)) {
+			t.Fatalf("wharf batch logs of child %d:\n%s", i, out)
+		}
 	}
 	t.Logf("six children on %v in %v", nodes, time.Since(start).Round(100*time.Millisecond))
 	if len(nodes) != 3 {

@@ -74,7 +74,7 @@ func (p pullImages) Pull(ctx context.Context, ref string) error {
 func startBatch(ctx context.Context, root string, c batchConfig, nc *nats.Conn, cl *clusterRuntime, ce *container.Engine, bus *events.Bus, images *store.Store, keys *identity.Keys, log *slog.Logger) (*batchRuntime, error) {
 	if cl != nil {
 		b := startClusterBatch(c, cl, keys, log)
-		return &batchRuntime{manager: b.manager, logs: clusterlaunch.LogReader(), api: b.handler("api"), native: b.handler("native"), stop: b.close}, nil
+		return &batchRuntime{manager: b.manager, logs: clusterlaunch.LogReader(cl.store), api: b.handler("api"), native: b.handler("native"), stop: b.close}, nil
 	}
 	st, err := state.New(nc, 1)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wharf-dev/wharf/batch"
 	"github.com/wharf-dev/wharf/batch/clusterlaunch"
+	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/batchapi"
@@ -158,8 +159,9 @@ func (b *clusterBatch) startTerm(ctx context.Context, timeout time.Duration) (*b
 		return nil, fmt.Errorf("loading Batch's state: %w", err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	t := &batchTerm{m: m, l: l, cancel: cancel, native: batchapi.Native(m, l),
-		api: batchapi.New(m, b.keys, batchapi.WithLogger(b.log), batchapi.WithAccount(functions.DefaultRegion, functions.DefaultAccount))}
+	t := &batchTerm{m: m, l: l, cancel: cancel, native: batchapi.Native(m, clusterlaunch.LogReader(b.cl.store)),
+		api: batchapi.New(m, b.keys, batchapi.WithLogger(b.log), batchapi.WithAccount(functions.DefaultRegion, functions.DefaultAccount),
+			batchapi.WithTaskARN(func(ref string) string { return tasks.TaskARN(clusterlaunch.DefaultCluster, ref) }))}
 	sub, err := b.serve(rctx, t)
 	if err != nil {
 		cancel()
