@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
@@ -178,6 +179,22 @@ func TestBatchCluster(t *testing.T) {
 		if out := c.workers[1].MustWharf(t, "batch", "logs", fmt.Sprintf("%s:%d", arr, i)); !strings.Contains(out, fmt.Sprintf("idx=%d", i)) {
 			t.Fatalf("wharf batch logs of child %d:\n%s", i, out)
 		}
+	}
+	// And through the CloudWatch Logs API, Batch's group as on AWS.
+	var k struct{ AccessKeyId, SecretAccessKey string }
+	if err := json.Unmarshal([]byte(c.m.MustWharf(t, "keys", "create", "--json", "--admin")), &k); err != nil {
+		t.Fatal(err)
+	}
+	lc := cwl.New(cwl.Options{BaseEndpoint: aws.String("http://" + httpAddr(c.m.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
+	stream := aws.ToString(describe(arr + ":2")[0].Container.LogStreamName)
+	ev, err := lc.GetLogEvents(ctx, &cwl.GetLogEventsInput{LogGroupName: aws.String("/aws/batch/job"), LogStreamName: aws.String(stream), StartFromHead: aws.Bool(true)})
+	if err != nil || len(ev.Events) != 1 || aws.ToString(ev.Events[0].Message) != "idx=2" {
+		t.Fatalf("GetLogEvents of %s: %+v %v", stream, ev, err)
+	}
+	ls, err := lc.DescribeLogStreams(ctx, &cwl.DescribeLogStreamsInput{LogGroupName: aws.String("/aws/batch/job")})
+	if err != nil || len(ls.LogStreams) != 6 {
+		t.Fatalf("DescribeLogStreams: %d streams, %v", len(ls.LogStreams), err)
 	}
 	t.Logf("six children on %v in %v", nodes, time.Since(start).Round(100*time.Millisecond))
 	if len(nodes) != 3 {

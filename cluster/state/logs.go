@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -150,4 +152,53 @@ func (s *Store) ReadLogs(ctx context.Context, group, stream string, each func(Lo
 		return fmt.Errorf("log group %s has no stream %s: %w", group, stream, errdefs.ErrNotFound)
 	}
 	return nil
+}
+
+// LogStreamRef is a stream of the task logs.
+type LogStreamRef struct {
+	Group, Stream string
+	// Batches is how many messages hold its events.
+	Batches uint64
+}
+
+// LogIndex lists the task logs' streams (of group only, when it is not
+// ""), sorted by group and stream.
+func (s *Store) LogIndex(ctx context.Context, group string) ([]LogStreamRef, error) {
+	st, err := s.logsJS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	filter := logsSubject + ">"
+	if group != "" {
+		if len(group) > maxLogName {
+			return nil, fmt.Errorf("log group %q: names are 1-%d characters: %w", group, maxLogName, errdefs.ErrInvalidArgument)
+		}
+		filter = logsSubject + base64.RawURLEncoding.EncodeToString([]byte(group)) + ".*"
+	}
+	ictx, cancel := withTimeout(ctx)
+	defer cancel()
+	info, err := st.Info(ictx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, classify(err)
+	}
+	out := make([]LogStreamRef, 0, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		g, sname, ok := strings.Cut(strings.TrimPrefix(subj, logsSubject), ".")
+		if !ok {
+			continue
+		}
+		gb, err1 := base64.RawURLEncoding.DecodeString(g)
+		sb, err2 := base64.RawURLEncoding.DecodeString(sname)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		out = append(out, LogStreamRef{Group: string(gb), Stream: string(sb), Batches: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Group != out[j].Group {
+			return out[i].Group < out[j].Group
+		}
+		return out[i].Stream < out[j].Stream
+	})
+	return out, nil
 }

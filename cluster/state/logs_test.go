@@ -63,6 +63,13 @@ func TestTaskLogs(t *testing.T) {
 	if got, err := read("g", "huge"); err != nil || len(got) != 1 || len(got[0]) >= LogBatchMax {
 		t.Fatalf("huge event: %d events, %v", len(got), err)
 	}
+	idx, err := s.LogIndex(ctx, "/ecs/web")
+	if err != nil || len(idx) != 2 || idx[0].Stream != "web/app/1" || idx[1].Stream != "web/app/1.2" || idx[1].Batches < 3 {
+		t.Fatalf("index of /ecs/web: %+v %v", idx, err)
+	}
+	if all, err := s.LogIndex(ctx, ""); err != nil || len(all) != 3 || all[2].Group != "g" {
+		t.Fatalf("index: %+v %v", all, err)
+	}
 	if err := s.AppendLogs(ctx, "", "x", nil); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("empty group: %v", err)
 	}

@@ -264,7 +264,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer br.close()
 	cfg.fnCfg.batch = br.api
-	obs.addLogSource(br.logSource(cfg.root))
+	if cl != nil {
+		// In a cluster, Batch's group is one of those the tasks ship to.
+		obs.addLogSource(clusterLogSource{st: cl.store})
+	} else {
+		obs.addLogSource(br.logSource(cfg.root))
+	}
 	var consoleMount *lateHandler
 	if cfg.fnCfg.httpAddr != "" {
 		consoleMount = &lateHandler{}

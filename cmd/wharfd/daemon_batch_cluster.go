@@ -151,7 +151,7 @@ func (b *clusterBatch) lead(ctx context.Context) {
 // startTerm loads Batch's tables and starts the Manager on them.
 func (b *clusterBatch) startTerm(ctx context.Context, timeout time.Duration) (*batchTerm, error) {
 	l := clusterlaunch.New(clusterlaunch.FromTasks(b.cl.tasks, 0), clusterlaunch.WithLogger(b.log), clusterlaunch.WithStopGrace(b.cfg.stopGrace))
-	m := batch.New(b.cl.store, l, batch.WithLogger(b.log), batch.WithMinTimeout(b.cfg.minTimeout))
+	m := batch.New(b.cl.store, l, batch.WithLogger(b.log), batch.WithMinTimeout(b.cfg.minTimeout), batch.WithRetention(b.cfg.retention))
 	lctx, lcancel := context.WithTimeout(ctx, timeout)
 	defer lcancel()
 	if err := m.Load(lctx); err != nil {
