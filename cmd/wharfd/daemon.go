@@ -257,6 +257,10 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	defer cl.close()
+	if cl != nil {
+		// Keys created from now on are the cluster's, verified by every node.
+		keys.Share(ctx, newClusterKeys(cl.store))
+	}
 	cfg.fnCfg.ecs = cl.ecsHandler(keys, log)
 	br, err := startBatch(ctx, cfg.root, cfg.batchCfg, nb.Conn(), cl, d.engine, d.events, d.images, keys, log)
 	if err != nil {
