@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
 // The task runner runs, on every node, the tasks the cluster assigned to
@@ -77,6 +78,8 @@ type Engine interface {
 	Stop(ctx context.Context, ref string, timeout *int, signal string) error
 	Remove(ctx context.Context, ref string, o container.RemoveOptions) error
 	List(ctx context.Context) []*container.Container
+	// Logs reads a container's log (tasklogs.go ships it).
+	Logs(ctx context.Context, ref string, o container.LogsOptions, emit func(logfile.Entry) error) error
 }
 
 // Images finds and pulls the tasks' images (the engine's image store).
@@ -358,6 +361,7 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 	case st.Deprovision:
 		acted = true
 		for _, c := range cs {
+			r.shipLogs(ctx, t, td, c)
 			r.removeContainer(ctx, c, stopTimeout(td, c.Config.Labels[LabelContainerName]))
 		}
 		next.Deprovisioned = true

@@ -257,6 +257,10 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	defer cl.close()
+	if cl != nil {
+		// Keys created from now on are the cluster's, verified by every node.
+		keys.Share(ctx, newClusterKeys(cl.store))
+	}
 	cfg.fnCfg.ecs = cl.ecsHandler(keys, log)
 	br, err := startBatch(ctx, cfg.root, cfg.batchCfg, nb.Conn(), cl, d.engine, d.events, d.images, keys, log)
 	if err != nil {
@@ -264,7 +268,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer br.close()
 	cfg.fnCfg.batch = br.api
-	obs.addLogSource(br.logSource(cfg.root))
+	if cl != nil {
+		// In a cluster, Batch's group is one of those the tasks ship to.
+		obs.addLogSource(clusterLogSource{st: cl.store})
+	} else {
+		obs.addLogSource(br.logSource(cfg.root))
+	}
 	var consoleMount *lateHandler
 	if cfg.fnCfg.httpAddr != "" {
 		consoleMount = &lateHandler{}
