@@ -117,10 +117,12 @@ func TestClusterMesh(t *testing.T) {
 	}
 	nodes[idle].MustWharf(t, "network", "create", "own")
 	nodes[idle].MustWharf(t, "run", "-d", "--name", "other", "--network", "own", busybox, "sleep", "3600")
-	fetch := func(d *testutil.Node, ctr, url string) (string, error) {
-		out, errOut, code := d.Wharf(t, "exec", ctr, "wget", "-q", "-T", "5", "-O", "-", url)
+	// fetch gets the service's page by name (timeout(1) bounds it:
+	// busybox's wget -T crashes).
+	fetch := func(d *testutil.Node, ctr, name string) (string, error) {
+		out, errOut, code := d.Wharf(t, "exec", ctr, "timeout", "5", "wget", "-qO-", fmt.Sprintf("http://%s:%d/", name, port))
 		if code != 0 {
-			return "", fmt.Errorf("wget %s in %s: exit %d: %s", url, ctr, code, strings.TrimSpace(errOut))
+			return "", fmt.Errorf("%s in %s: exit %d: %s", name, ctr, code, strings.TrimSpace(errOut))
 		}
 		return strings.TrimSpace(out), nil
 	}
@@ -142,12 +144,11 @@ func TestClusterMesh(t *testing.T) {
 	}
 	both := func(seen map[string]bool) bool { return len(seen) == 2 }
 	clients := []struct {
-		node, ctr, url string
-	}{{"m1", "client", "http://web:8080/"}, {"w1", "client", "http://web.default.wharf:8080/"}, {"w2", "client", "http://web:8080/"},
-		{idle, "other", "http://web.default.wharf:8080/"}}
+		node, ctr, name string
+	}{{"m1", "client", "web"}, {"w1", "client", "web.default.wharf"}, {"w2", "client", "web"}, {idle, "other", "web.default.wharf"}}
 	for _, cl := range clients {
 		until(t, 30*time.Second, "discovery from "+cl.node+"/"+cl.ctr, func() (bool, string) {
-			seen, err := answers(4, func() (string, error) { return fetch(nodes[cl.node], cl.ctr, cl.url) })
+			seen, err := answers(4, func() (string, error) { return fetch(nodes[cl.node], cl.ctr, cl.name) })
 			return err == nil && both(seen), fmt.Sprintf("%v %v", seen, err)
 		})
 	}
@@ -196,7 +197,7 @@ func TestClusterMesh(t *testing.T) {
 	}
 	until(t, 30*time.Second, "no answer once scaled to 0", func() (bool, string) {
 		for _, cl := range clients {
-			if _, err := fetch(nodes[cl.node], cl.ctr, cl.url); err == nil {
+			if _, err := fetch(nodes[cl.node], cl.ctr, cl.name); err == nil {
 				return false, cl.node + " still answers"
 			}
 		}
@@ -208,7 +209,7 @@ func TestClusterMesh(t *testing.T) {
 		return true, ""
 	})
 	for _, cl := range clients {
-		if _, err := fetch(nodes[cl.node], cl.ctr, cl.url); err == nil || !strings.Contains(err.Error(), "bad address") {
+		if _, err := fetch(nodes[cl.node], cl.ctr, cl.name); err == nil || !strings.Contains(err.Error(), "bad address") {
 			t.Fatalf("%s/%s scaled to 0: %v, want the name without an address", cl.node, cl.ctr, err)
 		}
 	}

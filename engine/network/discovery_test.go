@@ -17,7 +17,7 @@ func (f *fakeDiscovery) Lookup(name string, gw netip.Addr) ([]netip.Addr, bool) 
 	switch name {
 	case "web", "web.default.wharf":
 		return []netip.Addr{gw}, true
-	case "idle.default.wharf":
+	case "idle", "idle.default.wharf":
 		return nil, true
 	}
 	return nil, false
@@ -56,8 +56,12 @@ func TestDNSDiscovery(t *testing.T) {
 	if resp := ask(t, "udp", s.addr(), "web"); len(resp.Answer) != 1 || resp.Answer[0].(*dns.A).A.String() != "10.232.0.7" || resp.Answer[0].Header().Ttl != dnsTTL {
 		t.Errorf("container name web: %v", resp)
 	}
-	if resp := ask(t, "udp", s.addr(), "idle.default.wharf"); resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 0 || !resp.Authoritative {
-		t.Errorf("service without tasks: %v", resp)
+	for _, name := range []string{"idle", "idle.default.wharf"} {
+		for _, proto := range []string{"udp", "tcp"} {
+			if resp := ask(t, proto, s.addr(), name); resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 0 || !resp.Authoritative {
+				t.Errorf("%s %s, a service without tasks: %v", proto, name, resp)
+			}
+		}
 	}
 	if n := up.queries.Load(); n != 0 {
 		t.Errorf("%d service queries went upstream", n)
