@@ -52,7 +52,7 @@ func TestClusterMesh(t *testing.T) {
 		PortName: aws.String("http"), DiscoveryName: aws.String("web"), ClientAliases: []ecstypes.ServiceConnectClientAlias{{Port: aws.Int32(port)}}}}}
 	create := func(mod func(*ecs.CreateServiceInput)) (*ecs.CreateServiceOutput, error) {
 		in := &ecs.CreateServiceInput{ServiceName: aws.String("web"), TaskDefinition: aws.String("echo"), DesiredCount: aws.Int32(2),
-			PlacementStrategy: []ecstypes.PlacementStrategy{{Type: ecstypes.PlacementStrategyTypeSpread, Field: aws.String("instanceId")}},
+			PlacementStrategy:           []ecstypes.PlacementStrategy{{Type: ecstypes.PlacementStrategyTypeSpread, Field: aws.String("instanceId")}},
 			ServiceConnectConfiguration: sc}
 		if mod != nil {
 			mod(in)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
