@@ -32,6 +32,9 @@ type Mesh struct {
 	maxConns int
 
 	table atomic.Pointer[Table]
+	// live are the ports this node's listeners hold: a name is only
+	// answered with the node's address when its port listens here.
+	live atomic.Pointer[map[int]bool]
 
 	mu       sync.Mutex
 	services map[string]state.Service
@@ -39,7 +42,10 @@ type Mesh struct {
 	nodes    map[string]state.Node
 	tds      map[string]state.TaskDefinition
 	proxies  map[int]*proxy
-	changed  chan struct{}
+	// failing are the ports that could not be opened, so that a retry
+	// that fails again is not logged again.
+	failing map[int]bool
+	changed chan struct{}
 }
 
 // Option configures a Mesh.
@@ -57,7 +63,7 @@ func WithMaxConns(n int) Option { return func(m *Mesh) { m.maxConns = n } }
 func New(st *state.Store, log *slog.Logger, opts ...Option) *Mesh {
 	m := &Mesh{st: st, log: log, maxConns: DefaultMaxConns,
 		services: map[string]state.Service{}, tasks: map[string]state.Task{}, nodes: map[string]state.Node{},
-		tds: map[string]state.TaskDefinition{}, proxies: map[int]*proxy{}, changed: make(chan struct{}, 1)}
+		tds: map[string]state.TaskDefinition{}, proxies: map[int]*proxy{}, failing: map[int]bool{}, changed: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(m)
 	}
@@ -77,7 +83,8 @@ func (m *Mesh) Lookup(name string, gw netip.Addr) ([]netip.Addr, bool) {
 	if !ok {
 		return nil, false
 	}
-	if r := t.Routes[port]; r == nil || len(r.Backends) == 0 || !gw.IsValid() {
+	live := m.live.Load()
+	if r := t.Routes[port]; r == nil || len(r.Backends) == 0 || !gw.IsValid() || live == nil || !(*live)[port] {
 		return nil, true
 	}
 	return []netip.Addr{gw}, true
@@ -212,9 +219,13 @@ func (m *Mesh) rebuild(ctx context.Context) {
 			var err error
 			px, err = listen(m.addr, p, m.maxConns, m.log)
 			if err != nil {
-				m.log.Warn("mesh: cannot publish the port of a service; retrying", "service", r.Service, "port", p, "err", err)
+				if !m.failing[p] {
+					m.log.Warn("mesh: cannot publish the port of a service; retrying every 5 s", "service", r.Service, "port", p, "err", err)
+				}
+				m.failing[p] = true
 				continue
 			}
+			delete(m.failing, p)
 			m.log.Info("mesh: port published", "service", r.Service, "port", p)
 			m.proxies[p] = px
 		}
@@ -227,6 +238,21 @@ func (m *Mesh) rebuild(ctx context.Context) {
 			delete(m.proxies, p)
 		}
 	}
+	for p := range m.failing {
+		if t.Routes[p] == nil {
+			delete(m.failing, p)
+		}
+	}
+	m.storeLive()
+}
+
+// storeLive records the ports that listen; m.mu is held.
+func (m *Mesh) storeLive() {
+	live := make(map[int]bool, len(m.proxies))
+	for p := range m.proxies {
+		live[p] = true
+	}
+	m.live.Store(&live)
 }
 
 func contains(xs []string, x string) bool {
@@ -248,6 +274,7 @@ func (m *Mesh) closeAll() {
 		delete(m.proxies, p)
 	}
 	m.table.Store(&Table{Names: map[string]int{}, Routes: map[int]*Route{}})
+	m.storeLive()
 	m.mu.Unlock()
 	for _, px := range all {
 		px.wait()

@@ -155,6 +155,12 @@ func TestLookup(t *testing.T) {
 	in := Input{Services: []state.Service{webService("web", 8080, time.Time{})},
 		Tasks: []state.Task{runningTask("t1", "web", "n1", 1, 32001)}, TaskDefs: map[string]state.TaskDefinition{"web.1": webDef(1, false)}, Nodes: nodes()}
 	m.table.Store(Build(in))
+	// The port does not listen on this node (taken by another program):
+	// the node's address would not answer, so none is given.
+	if a, ok := m.Lookup("web", gw); !ok || len(a) != 0 {
+		t.Fatalf("lookup with the port not listening: %v %v", a, ok)
+	}
+	m.live.Store(&map[int]bool{8080: true})
 	if a, ok := m.Lookup("WEB.default.wharf.", gw); !ok || len(a) != 1 || a[0] != gw {
 		t.Fatalf("lookup: %v %v", a, ok)
 	}
