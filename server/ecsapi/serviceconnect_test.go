@@ -20,7 +20,21 @@ import (
 	"github.com/wharf-dev/wharf/internal/natsbox"
 )
 
+// scEnv is an ECS API over the real state (embedded NATS) with one
+// node, an admin key and an SDK client.
+type scEnv struct {
+	ec  *ecs.Client
+	ctx context.Context
+	url string
+	key identity.Key
+}
+
 func sdkServer(t *testing.T) (*ecs.Client, context.Context) {
+	e := newSCEnv(t)
+	return e.ec, e.ctx
+}
+
+func newSCEnv(t *testing.T) *scEnv {
 	t.Helper()
 	b, err := natsbox.Start(natsbox.Options{StoreDir: t.TempDir()})
 	if err != nil {
@@ -49,8 +63,8 @@ func sdkServer(t *testing.T) (*ecs.Client, context.Context) {
 	}
 	srv := httptest.NewServer(New(st, agent.NewNodes(st), keys, WithTasks(tasks.New(st))))
 	t.Cleanup(srv.Close)
-	return ecs.New(ecs.Options{BaseEndpoint: aws.String(srv.URL), Region: "us-east-1", Retryer: aws.NopRetryer{},
-		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyID, k.SecretAccessKey, "")}), ctx
+	return &scEnv{ec: ecs.New(ecs.Options{BaseEndpoint: aws.String(srv.URL), Region: "us-east-1", Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyID, k.SecretAccessKey, "")}), ctx: ctx, url: srv.URL, key: k}
 }
 
 func httpDef(family, portName string, mode ecstypes.NetworkMode) *ecs.RegisterTaskDefinitionInput {
