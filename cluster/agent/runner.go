@@ -108,12 +108,19 @@ type Runner struct {
 	dirty map[string]bool
 	keys  map[string]string // task id → key, as last read
 	tds   map[string]state.TaskDefinition
+	// network is the network bridge-mode task containers join (""
+	// : the default bridge); see mesh.go.
+	network string
 }
 
 // NewRunner returns the runner of node's tasks.
-func NewRunner(st *state.Store, node string, engine Engine, images Images, ev Events, log *slog.Logger) *Runner {
-	return &Runner{st: st, node: node, engine: engine, images: images, events: ev, log: log, now: time.Now,
+func NewRunner(st *state.Store, node string, engine Engine, images Images, ev Events, log *slog.Logger, opts ...RunnerOption) *Runner {
+	r := &Runner{st: st, node: node, engine: engine, images: images, events: ev, log: log, now: time.Now,
 		busy: map[string]bool{}, dirty: map[string]bool{}, keys: map[string]string{}, tds: map[string]state.TaskDefinition{}}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Run runs until ctx ends.
@@ -567,6 +574,7 @@ func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.Task
 		if err != nil {
 			return err
 		}
+		r.onTaskNetwork(&o)
 		c, err = r.engine.Create(ctx, o)
 		if err != nil {
 			return err

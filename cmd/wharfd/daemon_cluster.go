@@ -75,7 +75,7 @@ func (c *clusterRuntime) handler() http.Handler {
 // startCluster starts the node's membership, its agent and task runner
 // and, on a manager, the controller of services (it acts while this
 // manager leads), or returns nil when the daemon is in no cluster.
-func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, log *slog.Logger) (*clusterRuntime, error) {
+func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, nets meshNetworks, log *slog.Logger) (*clusterRuntime, error) {
 	c := cfg.clusterCfg
 	switch {
 	case c.init && c.join != "":
@@ -127,7 +127,7 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 		}
 	})).Run(actx)
 	rt := tasks.New(st)
-	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log).Run(actx)
+	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log, startMesh(actx, st, nets, log)...).Run(actx)
 	if n.M.Manager {
 		go tasks.NewController(rt, probe.Leader, log).Run(actx)
 	}

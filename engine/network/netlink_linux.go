@@ -1,6 +1,7 @@
 package network
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -40,7 +41,13 @@ func ensureBridge(c bridgeConfig) error {
 		if !errors.As(err, &nf) {
 			return fmt.Errorf("looking up bridge %s: %w", name, err)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, TxQLen: -1}}
+		// A MAC of its own: without one the bridge takes the lowest MAC
+		// of its ports and changes it when that port leaves, and the
+		// other containers' ARP entries for the gateway go stale — their
+		// DNS and published-port traffic to the gateway is dropped for
+		// up to half a minute after a neighbour container stops (dockerd
+		// sets a random MAC for the same reason).
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, TxQLen: -1, HardwareAddr: randomMAC()}}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("creating bridge %s: %w", name, err)
 		}
@@ -367,3 +374,11 @@ func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
 }
 
 func linkList() ([]netlink.Link, error) { return retryDump(netlink.LinkList) }
+
+// randomMAC returns a random locally administered unicast MAC address.
+func randomMAC() net.HardwareAddr {
+	mac := make(net.HardwareAddr, 6)
+	_, _ = rand.Read(mac)
+	mac[0] = mac[0]&^1 | 2
+	return mac
+}
