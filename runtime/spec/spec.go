@@ -149,6 +149,9 @@ type Options struct {
 	Annotations map[string]string
 	// Host are the namespace and process settings of hostopts.go.
 	Host HostOptions
+	// UserNS, when set, runs the container in a user namespace of its
+	// own with this mapping (userns.go); nil shares the host's.
+	UserNS *IDMap
 }
 
 // Generate builds the OCI runtime spec for a container from its options,
@@ -288,6 +291,14 @@ func Generate(ctx context.Context, o *Options) (*specs.Spec, error) {
 
 	if err := applyHostOptions(s, o.Rootfs, o.Host); err != nil {
 		return nil, err
+	}
+	if o.UserNS != nil {
+		if o.Privileged || o.Host.PidHost || o.NetworkMode == NetworkHost && o.NetNSPath == "" {
+			return nil, fmt.Errorf("%w: a container in a user namespace cannot be privileged nor share the host's pid or network namespace", errdefs.ErrInvalidArgument)
+		}
+		if err := applyUserNS(s, o.UserNS); err != nil {
+			return nil, err
+		}
 	}
 	if len(o.Annotations) > 0 {
 		s.Annotations = make(map[string]string, len(o.Annotations))
