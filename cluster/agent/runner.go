@@ -105,6 +105,9 @@ type Runner struct {
 	dirty map[string]bool
 	keys  map[string]string // task id → key, as last read
 	tds   map[string]state.TaskDefinition
+
+	// fargateRuntime is the runtime of FARGATE tasks (taskiso.go).
+	fargateRuntime string
 }
 
 // NewRunner returns the runner of node's tasks.
@@ -205,6 +208,7 @@ func (r *Runner) resync(ctx context.Context) {
 		}
 		r.log.Info("cluster: removing the container of a task the cluster no longer has", "task", id, "container", c.ID)
 		r.removeContainer(ctx, c, DefaultStopTimeout)
+		r.releaseTask(ctx, id)
 	}
 }
 
@@ -304,6 +308,9 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 			for name, c := range cs {
 				r.removeContainer(ctx, c, stopTimeout(td, name))
 			}
+			if len(cs) > 0 {
+				r.releaseTask(ctx, id)
+			}
 			return nil
 		}
 		eff := tasks.Effective(td, t.Overrides)
@@ -360,6 +367,7 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 		for _, c := range cs {
 			r.removeContainer(ctx, c, stopTimeout(td, c.Config.Labels[LabelContainerName]))
 		}
+		r.releaseTask(ctx, t.ID)
 		next.Deprovisioned = true
 	}
 	for _, name := range st.Start {
@@ -561,6 +569,9 @@ func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.Task
 	if c == nil {
 		o, err := CreateOptions(t, td, name)
 		if err != nil {
+			return err
+		}
+		if err := r.isolate(t, td, &o); err != nil {
 			return err
 		}
 		c, err = r.engine.Create(ctx, o)

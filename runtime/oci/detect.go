@@ -33,6 +33,13 @@ type Candidate struct {
 // hybrid cgroup layout) fails earlier with its own reason. The probe runs
 // no code from any image and leaves nothing behind in scratch.
 func Probe(ctx context.Context, name, scratch string) Candidate {
+	return ProbeWith(ctx, name, scratch)
+}
+
+// ProbeWith is Probe with global flags given to the runtime for the
+// probe's run only: runsc gets --network=none, since it refuses to run
+// in the host's network namespace and the probe prepares no other.
+func ProbeWith(ctx context.Context, name, scratch string, flags ...string) Candidate {
 	c := Candidate{Name: name}
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -62,7 +69,7 @@ func Probe(ctx context.Context, name, scratch string) Candidate {
 		c.Reason = "probe: " + err.Error()
 		return c
 	}
-	cmd := rt.Command(ctx, "run", "--bundle", dir, id)
+	cmd := rt.Command(ctx, append(append([]string{}, flags...), "run", "--bundle", dir, id)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()
