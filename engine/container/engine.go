@@ -187,6 +187,7 @@ func (e *Engine) layers(ctx context.Context, c *Container) (snapshot.Layers, err
 
 // unmountRootfs takes down the root filesystem of the container id.
 func (e *Engine) unmountRootfs(ctx context.Context, id string) error {
+	e.unpinUserns(id)
 	return e.rootfs.Unmount(context.WithoutCancel(ctx), e.RootfsPath(id))
 }
 

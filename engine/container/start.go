@@ -511,6 +511,7 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		Annotations:       c.Config.Labels,
 		Host:              c.HostConfig.HostOptions.spec(),
 		UserNS:            c.IDMap,
+		UserNSPath:        plan.userns,
 	}
 	if len(c.HostConfig.Annotations) > 0 {
 		o.Annotations = maps.Clone(c.Config.Labels)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/containerd/containerd/v2/core/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -110,7 +111,15 @@ func (e *Engine) prepareUserns(c *Container) error {
 			return err
 		}
 	}
-	for d := filepath.Dir(e.root); ; d = filepath.Dir(d) {
+	// The daemon's root too, as dockerd makes its root 0711 under
+	// --userns-remap; the directories above it are the host's to open.
+	daemonRoot := filepath.Dir(e.root)
+	if fi, err := os.Stat(daemonRoot); err == nil && fi.Mode().Perm()&0o001 == 0 {
+		if err := os.Chmod(daemonRoot, fi.Mode().Perm()|0o011); err != nil {
+			return err
+		}
+	}
+	for d := daemonRoot; ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
 			return err
@@ -189,4 +198,59 @@ func (e *Engine) usernsMounts(c *Container, etc, user []specs.Mount) error {
 		return err
 	}
 	return e.idmapBinds(c, user)
+}
+
+// usernsPin is where the user namespace owning a container's network
+// namespace is pinned (a bind mount of its ns file) while the container
+// has it.
+func (e *Engine) usernsPin(id string) string { return filepath.Join(e.dir(id), "userns") }
+
+// usernsNetNS creates, for a container in a user namespace of its own on
+// a bridge network, a user namespace with the container's mapping and a
+// network namespace owned by it: runc 1.1 joins a container's user
+// namespace before its other namespaces when it execs, and could not
+// join a network namespace owned by the host's user namespace from
+// there. The user namespace is pinned at usernsPin; the network
+// namespace is returned as a /proc ns file to pin (network.Setup pins
+// it) before done is called.
+func (e *Engine) usernsNetNS(c *Container) (netns string, done func(), err error) {
+	m := *c.IDMap
+	e.unpinUserns(c.ID)
+	// The child stops at its execve (it is traced) and never runs code;
+	// its namespaces are all that is wanted of it, as containerd's
+	// GetUsernsFD does.
+	proc, err := os.StartProcess("/proc/self/exe", []string{"wharf-userns-holder"}, &os.ProcAttr{Sys: &syscall.SysProcAttr{
+		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNET,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(m.HostUID), Size: int(m.Size)}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(m.HostGID), Size: int(m.Size)}},
+		Ptrace:      true,
+		Pdeathsig:   syscall.SIGKILL,
+	}})
+	if err != nil {
+		return "", nil, fmt.Errorf("user and network namespaces for container %s: %v: %w", c.ID, err, errdefs.ErrUnavailable)
+	}
+	done = func() {
+		_ = proc.Kill()
+		_, _ = proc.Wait()
+	}
+	pin := e.usernsPin(c.ID)
+	f, err := os.OpenFile(pin, os.O_CREATE|os.O_RDONLY, 0o444)
+	if err == nil {
+		f.Close()
+		err = unix.Mount(fmt.Sprintf("/proc/%d/ns/user", proc.Pid), pin, "", unix.MS_BIND, "")
+	}
+	if err != nil {
+		done()
+		return "", nil, fmt.Errorf("pinning the user namespace of container %s: %w", c.ID, err)
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", proc.Pid), done, nil
+}
+
+// unpinUserns releases the pinned user namespace of a container, if any.
+func (e *Engine) unpinUserns(id string) {
+	pin := e.usernsPin(id)
+	if err := unix.Unmount(pin, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		e.log.Warn("unpinning a user namespace", "container", id, "err", err)
+	}
+	_ = os.Remove(pin)
 }

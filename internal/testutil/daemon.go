@@ -126,6 +126,11 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Containers in user namespaces of their own (FARGATE tasks) reach
+	// their bundles under the root as unprivileged host users.
+	if err := os.Chmod(base, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	d := &Daemon{
 		Root:     filepath.Join(base, "r"),
 		ExecRoot: filepath.Join(base, "e"),

@@ -33,13 +33,15 @@ type Candidate struct {
 // hybrid cgroup layout) fails earlier with its own reason. The probe runs
 // no code from any image and leaves nothing behind in scratch.
 func Probe(ctx context.Context, name, scratch string) Candidate {
-	return ProbeWith(ctx, name, scratch)
+	return ProbeIn(ctx, name, scratch, "")
 }
 
-// ProbeWith is Probe with global flags given to the runtime for the
-// probe's run only: runsc gets --network=none, since it refuses to run
-// in the host's network namespace and the probe prepares no other.
-func ProbeWith(ctx context.Context, name, scratch string, flags ...string) Candidate {
+// ProbeIn is Probe with the test container joining the network
+// namespace at netns ("" for a new one), as containers on a bridge
+// network do: runsc refuses a new one ("cannot run with network enabled
+// in root network namespace") and must be probed in the setting its
+// containers will have.
+func ProbeIn(ctx context.Context, name, scratch, netns string) Candidate {
 	c := Candidate{Name: name}
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -64,12 +66,12 @@ func ProbeWith(ctx context.Context, name, scratch string, flags ...string) Candi
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	id := "wharf-probe-" + hex.EncodeToString(b[:])
-	data, _ := json.Marshal(probeSpec(id))
+	data, _ := json.Marshal(probeSpec(id, netns))
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
 		c.Reason = "probe: " + err.Error()
 		return c
 	}
-	cmd := rt.Command(ctx, append(append([]string{}, flags...), "run", "--bundle", dir, id)...)
+	cmd := rt.Command(ctx, "run", "--bundle", dir, id)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()
@@ -90,7 +92,7 @@ func ProbeWith(ctx context.Context, name, scratch string, flags ...string) Candi
 	return c
 }
 
-func probeSpec(id string) *specs.Spec {
+func probeSpec(id, netns string) *specs.Spec {
 	return &specs.Spec{
 		Version: SpecVersion,
 		Root:    &specs.Root{Path: "rootfs", Readonly: true},
@@ -104,7 +106,7 @@ func probeSpec(id string) *specs.Spec {
 			CgroupsPath: "/" + id,
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.NetworkNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.NetworkNamespace, Path: netns},
 			},
 		},
 	}

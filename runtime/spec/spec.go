@@ -152,6 +152,9 @@ type Options struct {
 	// UserNS, when set, runs the container in a user namespace of its
 	// own with this mapping (userns.go); nil shares the host's.
 	UserNS *IDMap
+	// UserNSPath is an existing user namespace with the mapping UserNS
+	// to join ("" for a new one): the one owning NetNSPath.
+	UserNSPath string
 }
 
 // Generate builds the OCI runtime spec for a container from its options,
@@ -296,7 +299,7 @@ func Generate(ctx context.Context, o *Options) (*specs.Spec, error) {
 		if o.Privileged || o.Host.PidHost || o.NetworkMode == NetworkHost && o.NetNSPath == "" {
 			return nil, fmt.Errorf("%w: a container in a user namespace cannot be privileged nor share the host's pid or network namespace", errdefs.ErrInvalidArgument)
 		}
-		if err := applyUserNS(s, o.UserNS); err != nil {
+		if err := applyUserNS(s, o.UserNS, o.UserNSPath); err != nil {
 			return nil, err
 		}
 	}

@@ -22,7 +22,13 @@ type IDMap struct {
 // one: /sys is then bound from the host, read-only, as runc's own
 // rootless specs do. The cgroup mount is bound read-only in the same way
 // by the runtime, and stays so.
-func applyUserNS(s *specs.Spec, m *IDMap) error {
+//
+// With path set, the container joins that user namespace (which has the
+// mapping m) instead: the engine creates it with the network namespace
+// the container joins, so that the network namespace belongs to it and
+// a runtime that joins the user namespace first (runc 1.1's exec) can
+// still join the network namespace.
+func applyUserNS(s *specs.Spec, m *IDMap, path string) error {
 	if m.Size == 0 {
 		return fmt.Errorf("%w: a user namespace needs a mapping of at least one id", errdefs.ErrInvalidArgument)
 	}
@@ -31,7 +37,7 @@ func applyUserNS(s *specs.Spec, m *IDMap) error {
 			return fmt.Errorf("%w: the spec already has a user namespace", errdefs.ErrInvalidArgument)
 		}
 	}
-	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: path})
 	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: m.HostUID, Size: m.Size}}
 	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: m.HostGID, Size: m.Size}}
 	joinsNet := false
@@ -40,7 +46,7 @@ func applyUserNS(s *specs.Spec, m *IDMap) error {
 			joinsNet = true
 		}
 	}
-	if joinsNet {
+	if joinsNet && path == "" {
 		for i, mt := range s.Mounts {
 			if mt.Destination == "/sys" && mt.Type == "sysfs" {
 				s.Mounts[i] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys",
