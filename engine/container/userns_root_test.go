@@ -125,7 +125,8 @@ func TestUsernsContainerOnRunc(t *testing.T) {
 	if err := os.WriteFile(hostOnly, []byte("root's\n"), 0o666&^0o022); err != nil {
 		t.Fatal(err)
 	}
-	script := `id -u > /whoami && echo more >> /etc/passwd && mkdir /made && touch /made/f && touch /shared/from-container && exec sleep 1000`
+	// /made/f comes last: the test waits for it.
+	script := `id -u > /whoami && echo more >> /etc/passwd && touch /shared/from-container && mkdir /made && touch /made/f && exec sleep 1000`
 	c, err := e.Create(ctx, container.CreateOptions{Config: container.Config{Image: "test/busybox:1", Cmd: []string{"sh", "-c", script}},
 		HostConfig: container.HostConfig{NetworkMode: "none", PrivateUserns: true,
 			Mounts: []volume.Mount{{Type: volume.TypeBind, Source: shared, Target: "/shared"}}}})
