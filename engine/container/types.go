@@ -13,6 +13,10 @@
 //	                 (json-file format); rotated files <id>-json.log.1, .2, ...
 //	local-logs/container.log  the log of log driver local (same format and
 //	                 rotation, 5 × 20 MiB unless configured); none keeps no log
+//	idmap/           a user namespace container's idmapped layers and bind
+//	                 sources, attached only while a start mounts them
+//	userns           the pinned user namespace owning a user namespace
+//	                 container's network namespace, while it runs (userns.go)
 //
 // The runtime that runs the container (a task.Runtime; the daemon's is
 // package ocishim) keeps its own state, under the exec-root; the root
