@@ -79,7 +79,8 @@ func TestClusterFargateIsolation(t *testing.T) {
 	if _, err := c.ec.RegisterTaskDefinition(ctx, fg); err != nil {
 		t.Fatal(err)
 	}
-	_, node, id := c.runOne(t, ctx, "fgiso", ecstypes.LaunchTypeFargate)
+	fgTask, node, id := c.runOne(t, ctx, "fgiso", ecstypes.LaunchTypeFargate)
+	defer func() { _, _ = c.ec.StopTask(context.Background(), &ecs.StopTaskInput{Task: fgTask.TaskArn}) }()
 	if out := strings.TrimSpace(node.MustWharf(t, "exec", id, "id", "-u")); out != "0" {
 		t.Fatalf("id -u in the Fargate task: %q", out)
 	}
