@@ -21,7 +21,9 @@ const sandboxRuntime = "runsc"
 // platforms (no systrap); its default, ptrace, runs a container in a VM
 // without /dev/kvm, but only without networking: joining a prepared
 // network namespace it fails with "cannot run with network enabled in
-// root network namespace". The probe runs its container the way a task's
+// root network namespace": that runsc takes the presence of
+// /proc/sys/net/core/rmem_default for the root namespace, and kernel 6.18
+// has the file in every network namespace. The probe runs its container the way a task's
 // runs, in a network namespace of its own, so such a runsc is listed as
 // unusable with that reason and FARGATE tasks run with their user
 // namespace alone.
