@@ -111,6 +111,9 @@ type Runner struct {
 	// network is the network bridge-mode task containers join (""
 	// : the default bridge); see mesh.go.
 	network string
+
+	// fargateRuntime is the runtime of FARGATE tasks (taskiso.go).
+	fargateRuntime string
 }
 
 // NewRunner returns the runner of node's tasks.
@@ -215,6 +218,7 @@ func (r *Runner) resync(ctx context.Context) {
 		}
 		r.log.Info("cluster: removing the container of a task the cluster no longer has", "task", id, "container", c.ID)
 		r.removeContainer(ctx, c, DefaultStopTimeout)
+		r.releaseTask(ctx, id)
 	}
 }
 
@@ -314,6 +318,9 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 			for name, c := range cs {
 				r.removeContainer(ctx, c, stopTimeout(td, name))
 			}
+			if len(cs) > 0 {
+				r.releaseTask(ctx, id)
+			}
 			return nil
 		}
 		eff := tasks.Effective(td, t.Overrides)
@@ -371,6 +378,7 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 			r.shipLogs(ctx, t, td, c)
 			r.removeContainer(ctx, c, stopTimeout(td, c.Config.Labels[LabelContainerName]))
 		}
+		r.releaseTask(ctx, t.ID)
 		next.Deprovisioned = true
 	}
 	for _, name := range st.Start {
@@ -575,6 +583,9 @@ func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.Task
 			return err
 		}
 		r.onTaskNetwork(&o)
+		if err := r.isolate(t, td, &o); err != nil {
+			return err
+		}
 		c, err = r.engine.Create(ctx, o)
 		if err != nil {
 			return err

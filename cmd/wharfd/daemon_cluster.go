@@ -127,7 +127,7 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 		}
 	})).Run(actx)
 	rt := tasks.New(st)
-	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log, startMesh(actx, st, nets, log)...).Run(actx)
+	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log, startMesh(actx, st, nets, log)...).WithFargateRuntime(cfg.fargateRuntime).Run(actx)
 	if n.M.Manager {
 		go tasks.NewController(rt, probe.Leader, log).Run(actx)
 	}
