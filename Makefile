@@ -59,6 +59,7 @@ bench: deps build
 	$(GO) run ./bench/registrybench -wharf $(BIN)
 	$(GO) run ./bench/metricsbench -wharf $(BIN)
 	$(GO) run ./bench/schedbench
+	$(GO) run ./bench/meshbench
 
 clean:
 	rm -rf bin

@@ -91,6 +91,14 @@ type Launcher interface {
 	Ends() <-chan AttemptEnd
 }
 
+// StreamNamer is a Launcher whose attempts' log streams are named after
+// the reference Launch returned (a cluster's task id, as Batch names a
+// stream after its ECS task): once Launch answers, the attempt's
+// LogStream becomes LogStream(a, ref).
+type StreamNamer interface {
+	LogStream(a AttemptSpec, ref string) string
+}
+
 // LogReader reads attempts' logs after (and while) they run.
 type LogReader interface {
 	// Logs calls each with the stream's events, oldest first

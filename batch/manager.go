@@ -89,6 +89,11 @@ type Manager struct {
 	holdUntil time.Time
 
 	kick chan struct{}
+
+	// retention is how long finished jobs are kept (retention.go), and
+	// lastSweep when they were last looked at.
+	retention time.Duration
+	lastSweep time.Time
 }
 
 // capacityRetry is how long dispatching waits after a launch found no
@@ -109,7 +114,7 @@ func New(st *state.Store, l Launcher, opts ...Option) *Manager {
 		envs: map[string]*ComputeEnvironment{}, queues: map[string]*JobQueue{}, policies: map[string]*SchedulingPolicy{},
 		defs: map[string]*JobDefinition{}, latest: map[string]int{}, jobs: map[string]*Job{}, children: map[string]*Job{},
 		arrays: map[string]*arrayState{}, active: map[string]*Job{}, runnable: map[string]*Job{}, running: map[string]*Job{},
-		ntonOf: map[string][]string{}, kick: make(chan struct{}, 1),
+		ntonOf: map[string][]string{}, kick: make(chan struct{}, 1), retention: DefaultRetention,
 	}
 	for _, o := range opts {
 		o(m)
@@ -384,6 +389,10 @@ func (m *Manager) step(ctx context.Context) time.Time {
 		}
 	}
 	expired, next := Expired(started, timeouts, now)
+	m.expireLocked(ctx, now)
+	if m.retention > 0 && (next.IsZero() || now.Add(sweepEvery).Before(next)) {
+		next = now.Add(sweepEvery)
+	}
 	if now.Before(m.holdUntil) && (next.IsZero() || m.holdUntil.Before(next)) {
 		next = m.holdUntil
 	}
@@ -446,6 +455,9 @@ func (m *Manager) runLaunch(spec AttemptSpec) {
 		return
 	}
 	j.Running.Ref = ref
+	if sn, ok := m.launch.(StreamNamer); ok {
+		j.Running.LogStream = sn.LogStream(spec, ref)
+	}
 	if j.Status == StatusStarting {
 		j.Status = StatusRunning
 		j.Running.StartedAt = now

@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -44,6 +43,10 @@ type Keys struct {
 	now  func() time.Time
 	mu   sync.RWMutex
 	keys map[string]Key
+	// remote is the cluster's keys once Share was called, and shared
+	// what they were when last read (shared.go).
+	remote Shared
+	shared map[string]Key
 }
 
 // KeysOption configures OpenKeys.
@@ -135,6 +138,12 @@ func (k *Keys) Create(stmts ...Statement) (Key, error) {
 		Created:         time.Now().UTC().Truncate(time.Second),
 		Statements:      append([]Statement(nil), stmts...),
 	}
+	k.mu.RLock()
+	remote := k.remote
+	k.mu.RUnlock()
+	if remote != nil {
+		return k.createShared(remote, key)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.keys[key.AccessKeyID] = key
@@ -153,18 +162,22 @@ func (k *Keys) List() []Key {
 	for _, key := range k.keys {
 		out = append(out, Key{AccessKeyID: key.AccessKeyID, Created: key.Created, Statements: key.Statements})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
-	return out
+	return k.listSharedLocked(out)
 }
 
-// Remove revokes a key.
+// Remove revokes a key: this daemon's own, or the cluster's.
 func (k *Keys) Remove(id string) error {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	old, ok := k.keys[id]
 	if !ok {
+		remote := k.remote
+		k.mu.Unlock()
+		if remote != nil {
+			return k.removeShared(remote, id)
+		}
 		return fmt.Errorf("no such access key: %s: %w", id, errdefs.ErrNotFound)
 	}
+	defer k.mu.Unlock()
 	delete(k.keys, id)
 	if err := k.saveLocked(); err != nil {
 		k.keys[id] = old
@@ -178,6 +191,9 @@ func (k *Keys) lookup(id string) (Key, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	key, ok := k.keys[id]
+	if !ok {
+		key, ok = k.shared[id]
+	}
 	return key, ok
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/batch/types"
+	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
@@ -20,16 +21,30 @@ import (
 	"github.com/wharf-dev/wharf/internal/testutil"
 )
 
-// batchClient is a Batch client of node at's --http signed with a key of
-// node keys (the leader's: calls are forwarded to it), once the
-// cluster's Batch answers (the leader's manager loads the tables once
+// batchClient is a Batch client of node at's --http signed with a new key
+// created on node keys (a cluster's key: every node verifies it), once
+// the cluster's Batch answers (the leader's manager loads the tables once
 // the cluster's JetStream answers; until then calls are 503s).
 func batchClient(t *testing.T, ctx context.Context, at, keys *testutil.Node) *batch.Client {
 	t.Helper()
-	var k struct{ AccessKeyId, SecretAccessKey string }
+	return batchClientWith(t, ctx, at, newKey(t, keys))
+}
+
+type accessKey struct{ AccessKeyId, SecretAccessKey string }
+
+// newKey creates an admin key on node keys.
+func newKey(t *testing.T, keys *testutil.Node) accessKey {
+	t.Helper()
+	var k accessKey
 	if err := json.Unmarshal([]byte(keys.MustWharf(t, "keys", "create", "--json", "--admin")), &k); err != nil {
 		t.Fatal(err)
 	}
+	return k
+}
+
+// batchClientWith is a Batch client of node at's --http signed with k.
+func batchClientWith(t *testing.T, ctx context.Context, at *testutil.Node, k accessKey) *batch.Client {
+	t.Helper()
 	bc := batch.New(batch.Options{BaseEndpoint: aws.String("http://" + httpAddr(at.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
 		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
 	until(t, 60*time.Second, "the cluster's Batch answers", func() (bool, string) {
@@ -162,7 +177,36 @@ func TestBatchCluster(t *testing.T) {
 			!strings.HasPrefix(aws.ToString(x.TaskDefinitionArn), "arn:aws:ecs:us-east-1:000000000000:task-definition/batch-spread:") {
 			t.Fatalf("child %d's task: %s %s %+v", i, aws.ToString(x.LastStatus), aws.ToString(x.TaskDefinitionArn), x.Containers)
 		}
+		// DescribeJobs names the attempt's task, and its log stream after
+		// it, as Batch names them after the ECS task.
+		if got := aws.ToString(cj[0].Container.TaskArn); got != aws.ToString(x.TaskArn) {
+			t.Fatalf("child %d: taskArn %s, the task is %s", i, got, aws.ToString(x.TaskArn))
+		}
+		if got, want := aws.ToString(cj[0].Container.LogStreamName), "spread/default/"+shortID(aws.ToString(x.TaskArn)); got != want {
+			t.Fatalf("child %d: logStreamName %s, want %s", i, got, want)
+		}
 		nodes[node(x)]++
+	}
+	// Each child's output was shipped before its task stopped: readable
+	// from a worker (the call goes to the leader) whichever node ran it.
+	for i := 0; i < 6; i++ {
+		if out := c.workers[1].MustWharf(t, "batch", "logs", fmt.Sprintf("%s:%d", arr, i)); !strings.Contains(out, fmt.Sprintf("idx=%d", i)) {
+			t.Fatalf("wharf batch logs of child %d:\n%s", i, out)
+		}
+	}
+	// And through the CloudWatch Logs API, Batch's group as on AWS.
+	// A key created on a worker (no --http there) verifies on the manager.
+	k := newKey(t, c.workers[0])
+	lc := cwl.New(cwl.Options{BaseEndpoint: aws.String("http://" + httpAddr(c.m.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
+	stream := aws.ToString(describe(arr + ":2")[0].Container.LogStreamName)
+	ev, err := lc.GetLogEvents(ctx, &cwl.GetLogEventsInput{LogGroupName: aws.String("/aws/batch/job"), LogStreamName: aws.String(stream), StartFromHead: aws.Bool(true)})
+	if err != nil || len(ev.Events) != 1 || aws.ToString(ev.Events[0].Message) != "idx=2" {
+		t.Fatalf("GetLogEvents of %s: %+v %v", stream, ev, err)
+	}
+	ls, err := lc.DescribeLogStreams(ctx, &cwl.DescribeLogStreamsInput{LogGroupName: aws.String("/aws/batch/job")})
+	if err != nil || len(ls.LogStreams) != 6 {
+		t.Fatalf("DescribeLogStreams: %d streams, %v", len(ls.LogStreams), err)
 	}
 	t.Logf("six children on %v in %v", nodes, time.Since(start).Round(100*time.Millisecond))
 	if len(nodes) != 3 {
@@ -237,7 +281,8 @@ func TestBatchCluster(t *testing.T) {
 // leader loads the tables and takes over: the children on the surviving
 // nodes are re-attached and end once, those on the killed node are lost
 // and retried, and the array succeeds, read through a manager that does
-// not lead (its calls are forwarded) with a key of the new leader.
+// not lead (its calls are forwarded) with a key created on the killed
+// leader: keys are the cluster's, not a node's.
 func TestBatchClusterLeaderChange(t *testing.T) {
 	n := testutil.NewNet(t)
 	m1 := n.AddNodeWith(t, func(a netip.Addr) []testutil.DaemonOption {
@@ -276,7 +321,8 @@ func TestBatchClusterLeaderChange(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	bc := batchClient(t, ctx, leader, leader)
+	key := newKey(t, leader)
+	bc := batchClientWith(t, ctx, leader, key)
 	batchSetup(t, ctx, bc, 2, map[string]string{"long": "sleep 15; echo done"})
 	arr := submitArray(t, ctx, bc, "long", 4)
 	until(t, 60*time.Second, "four children running", func() (bool, string) {
@@ -303,7 +349,7 @@ func TestBatchClusterLeaderChange(t *testing.T) {
 	if via == next {
 		via = others[1]
 	}
-	bc2 := batchClient(t, ctx, via, next)
+	bc2 := batchClientWith(t, ctx, via, key)
 	t.Logf("the new leader's Batch answers %v after the kill", time.Since(killed).Round(100*time.Millisecond))
 	if j := waitJob(t, ctx, bc2, arr, 90*time.Second); j.Status != types.JobStatusSucceeded || j.ArrayProperties.StatusSummary["SUCCEEDED"] != 4 {
 		t.Fatalf("after the leader's kill: %s %v", j.Status, j.ArrayProperties.StatusSummary)

@@ -200,13 +200,21 @@ func TestLogsAPI(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(e.d.Root, "containers", web, web+"-json.log.retention")); !os.IsNotExist(err) {
 			t.Errorf("the retention stayed after delete-retention-policy: %v", err)
 		}
-		if bin, _ := exec.LookPath("aws"); exec.Command(bin, "logs", "tail", "help").Run() != nil {
-			t.Log("this aws CLI (v1) has no `logs tail`; the polling it does is checked above with the SDK")
+		// `logs tail` is aws CLI v2's: the one on PATH, or Debian's
+		// awscli (v2) when PATH's is a v1 (pip's).
+		bin := ""
+		for _, cand := range []string{"aws", "/usr/bin/aws"} {
+			if p, err := exec.LookPath(cand); err == nil && exec.Command(p, "logs", "tail", "help").Run() == nil {
+				bin = p
+				break
+			}
+		}
+		if bin == "" {
+			t.Log("no aws CLI v2 (`logs tail`); the polling it does is checked above with the SDK")
 			return
 		}
 		cctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 		defer cancel()
-		bin, _ := exec.LookPath("aws")
 		cmd := exec.CommandContext(cctx, bin, "--endpoint-url", "http://"+e.addr, "--region", "us-east-1", "logs", "tail", "/wharf/containers/web", "--follow", "--since", "1m")
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+key.AccessKeyId, "AWS_SECRET_ACCESS_KEY="+key.SecretAccessKey, "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
 		out, _ := cmd.Output()

@@ -21,6 +21,9 @@ if [ "${WHARF_TEST_DEPS:-}" = 1 ]; then
 	# The console's browser tests drive Debian's chromium headless.
 	command -v chromium >/dev/null 2>&1 || need="$need chromium"
 	command -v curl >/dev/null 2>&1 || need="$need curl"
+	# Debian's awscli is v2: its `logs tail --follow` reads the CloudWatch
+	# Logs API (a pip-installed v1 earlier on PATH stays the tests' aws).
+	[ -x /usr/bin/aws ] || need="$need awscli"
 fi
 # The client suites (Python SDK, compose v2) also run against a private
 # dockerd when one is installed, proving each assertion is Docker's

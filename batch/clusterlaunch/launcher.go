@@ -67,8 +67,14 @@ const (
 	// FamilyPrefix starts the family of a job definition's task
 	// definitions.
 	FamilyPrefix = "batch-"
-	// ContainerName is the one container of an attempt's task.
-	ContainerName = "main"
+	// ContainerName is the one container of an attempt's task; Batch
+	// names it "default" on ECS, and its log stream after it.
+	ContainerName = "default"
+	// LogGroup is the log group of the attempts' output (awslogs).
+	LogGroup = "/aws/batch/job"
+	// DefaultCluster is the cluster the attempts run in unless
+	// WithCluster says otherwise.
+	DefaultCluster = "default"
 	// StartedByPrefix starts the startedBy of an attempt's task.
 	StartedByPrefix = "batch/"
 )
@@ -146,7 +152,7 @@ type attempt struct {
 
 // New returns a launcher over rt; Close stops its waiters.
 func New(rt Runtime, opts ...Option) *Launcher {
-	l := &Launcher{rt: rt, log: slog.New(slog.DiscardHandler), cluster: "default", grace: 30 * time.Second, check: 2 * time.Second,
+	l := &Launcher{rt: rt, log: slog.New(slog.DiscardHandler), cluster: DefaultCluster, grace: 30 * time.Second, check: 2 * time.Second,
 		ends: make(chan batch.AttemptEnd, 256), defs: map[string]state.TaskDefinition{}, waiting: map[string]*attempt{}}
 	for _, o := range opts {
 		o(l)
@@ -204,7 +210,9 @@ func TaskDefinition(family, rev string, c batch.Container, grace time.Duration) 
 	stop := int(grace / time.Second)
 	essential := true
 	cd := state.ContainerDefinition{Name: ContainerName, Image: c.Image, Command: c.Command, Environment: keyValues(c.Environment),
-		Cpu: cpuUnits(c.VCPUs), Memory: &mem, Essential: &essential, User: c.User, StopTimeout: &stop}
+		Cpu: cpuUnits(c.VCPUs), Memory: &mem, Essential: &essential, User: c.User, StopTimeout: &stop,
+		LogConfiguration: &state.LogConfiguration{LogDriver: "awslogs",
+			Options: map[string]string{"awslogs-group": LogGroup, "awslogs-stream-prefix": strings.TrimPrefix(family, FamilyPrefix)}}}
 	if c.ReadonlyRootFilesystem {
 		ro := true
 		cd.ReadonlyRootFS = &ro
@@ -453,21 +461,27 @@ func (l *Launcher) CheckNodes(ctx context.Context) {
 	}
 }
 
-// Logs implements batch.LogReader (see LogReader).
-func (l *Launcher) Logs(ctx context.Context, stream string, each func(batch.LogEvent) error) error {
-	return LogReader().Logs(ctx, stream, each)
+// LogStream implements batch.StreamNamer: an attempt's stream is
+// <job definition name>/default/<task id>, as Batch names it after the
+// ECS task, and the task's agent ships the container's output there
+// (awslogs) before the task is STOPPED.
+func (l *Launcher) LogStream(a batch.AttemptSpec, ref string) string {
+	name, _, _ := strings.Cut(a.Definition, ":")
+	return name + "/" + ContainerName + "/" + ref
 }
 
-// LogReader reads the logs of attempts run as cluster tasks. An
-// attempt's output stays on the node that ran it and goes with its
-// task's container: a cluster's Batch does not collect it (yet), so
-// every stream is answered as one without a log.
-func LogReader() batch.LogReader { return noLogs{} }
+// LogReader reads the logs of attempts run as cluster tasks from the
+// cluster's task logs (LogGroup), wherever they ran: a finished
+// attempt's whole output, after its node is gone too. A running
+// attempt's output is shipped when it ends.
+func LogReader(st *state.Store) batch.LogReader { return storeLogs{st} }
 
-type noLogs struct{}
+type storeLogs struct{ st *state.Store }
 
-func (noLogs) Logs(ctx context.Context, stream string, each func(batch.LogEvent) error) error {
-	return fmt.Errorf("log stream %s: the logs of attempts run as cluster tasks stay on their node and are not collected: %w", stream, errdefs.ErrNotFound)
+func (s storeLogs) Logs(ctx context.Context, stream string, each func(batch.LogEvent) error) error {
+	return s.st.ReadLogs(ctx, LogGroup, stream, func(e state.LogEvent) error {
+		return each(batch.LogEvent{Time: e.Time, Message: e.Message})
+	})
 }
 
 // tasksRuntime adapts tasks.Runtime to Runtime.
@@ -528,6 +542,7 @@ func (r tasksRuntime) Lost(ctx context.Context, node string) (bool, error) {
 
 // Interface checks.
 var (
-	_ batch.Launcher  = (*Launcher)(nil)
-	_ batch.LogReader = (*Launcher)(nil)
+	_ batch.Launcher    = (*Launcher)(nil)
+	_ batch.StreamNamer = (*Launcher)(nil)
+	_ batch.LogReader   = storeLogs{}
 )

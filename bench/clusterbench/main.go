@@ -15,7 +15,11 @@
 // It needs root, ip and nsenter; it sends traffic only to the namespaces
 // and bridge it creates and removes everything it created.
 //
-//	go run ./bench/clusterbench [-tasks 100] [-runs 20]
+//   - with -batch N: a Batch array of N children of `true` submitted in one
+//     call to a compute environment of -batch-vcpus vCPUs: the time until
+//     all SUCCEEDED and the children run per second.
+//
+//     go run ./bench/clusterbench [-tasks 100] [-runs 20] [-batch 10000 [-service=false]]
 package main
 
 import (
@@ -33,7 +37,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
@@ -44,6 +47,9 @@ var (
 	wharfBin = flag.String("wharf", "", "wharf binary (default: built from this checkout as make build does)")
 	nTasks   = flag.Int("tasks", 100, "the service's desired count")
 	nRuns    = flag.Int("runs", 20, "`wharf run -d` containers for the baseline")
+	nBatch   = flag.Int("batch", 0, "also run a Batch array of this many `true` children (0: none; the issue's figure is 10000)")
+	vcpus    = flag.Int("batch-vcpus", 6, "the Batch compute environment's maxvCpus (1 vCPU per child)")
+	service  = flag.Bool("service", true, "measure the service and the node failure")
 )
 
 const image = "local/busybox:1"
@@ -178,9 +184,15 @@ func main() {
 	}
 	var k struct{ AccessKeyId, SecretAccessKey string }
 	benchutil.Check(json.Unmarshal([]byte(benchutil.MustWharf(bin, nodes[0].sock, "keys", "create", "--json", "--admin")), &k))
-	ec := ecs.New(ecs.Options{BaseEndpoint: aws.String("http://" + httpAddr), Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
 	ctx := context.Background()
+	if *nBatch > 0 {
+		batchArray(ctx, "http://"+httpAddr, staticCreds(k.AccessKeyId, k.SecretAccessKey), *nBatch, *vcpus)
+	}
+	if !*service {
+		return
+	}
+	ec := ecs.New(ecs.Options{BaseEndpoint: aws.String("http://" + httpAddr), Region: "us-east-1",
+		Credentials: staticCreds(k.AccessKeyId, k.SecretAccessKey)})
 	_, err = ec.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("sleeper"), ContainerDefinitions: []ecstypes.ContainerDefinition{{
 		Name: aws.String("main"), Image: aws.String(image), Memory: aws.Int32(16), Cpu: 16, StopTimeout: aws.Int32(1), Command: []string{"sleep", "3600"}}}})
 	benchutil.Check(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
 // The task runner runs, on every node, the tasks the cluster assigned to
@@ -77,6 +78,8 @@ type Engine interface {
 	Stop(ctx context.Context, ref string, timeout *int, signal string) error
 	Remove(ctx context.Context, ref string, o container.RemoveOptions) error
 	List(ctx context.Context) []*container.Container
+	// Logs reads a container's log (tasklogs.go ships it).
+	Logs(ctx context.Context, ref string, o container.LogsOptions, emit func(logfile.Entry) error) error
 }
 
 // Images finds and pulls the tasks' images (the engine's image store).
@@ -111,6 +114,12 @@ type Runner struct {
 	secrets    Secrets
 	secretsDir string
 	volumes    Volumes
+	// network is the network bridge-mode task containers join (""
+	// : the default bridge); see mesh.go.
+	network string
+
+	// fargateRuntime is the runtime of FARGATE tasks (taskiso.go).
+	fargateRuntime string
 }
 
 // NewRunner returns the runner of node's tasks.
@@ -215,6 +224,7 @@ func (r *Runner) resync(ctx context.Context) {
 		}
 		r.log.Info("cluster: removing the container of a task the cluster no longer has", "task", id, "container", c.ID)
 		r.removeContainer(ctx, c, DefaultStopTimeout)
+		r.releaseTask(ctx, id)
 	}
 	r.sweepSecrets(known)
 }
@@ -315,7 +325,10 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 			for name, c := range cs {
 				r.removeContainer(ctx, c, stopTimeout(td, name))
 			}
-			r.releaseTaskResources(ctx, t, td)
+			if len(cs) > 0 {
+				r.releaseTask(ctx, id)
+				r.releaseTaskResources(ctx, t, td)
+			}
 			return nil
 		}
 		eff := tasks.Effective(td, t.Overrides)
@@ -377,8 +390,10 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 	case st.Deprovision:
 		acted = true
 		for _, c := range cs {
+			r.shipLogs(ctx, t, td, c)
 			r.removeContainer(ctx, c, stopTimeout(td, c.Config.Labels[LabelContainerName]))
 		}
+		r.releaseTask(ctx, t.ID)
 		r.releaseTaskResources(ctx, t, td)
 		next.Deprovisioned = true
 	}
@@ -589,6 +604,10 @@ func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.Task
 					return err
 				}
 			}
+		}
+		r.onTaskNetwork(&o)
+		if err := r.isolate(t, td, &o); err != nil {
+			return err
 		}
 		c, err = r.engine.Create(ctx, o)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/wharf-dev/wharf/engine/events"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/image/store"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
 // fakeEngine is an engine that keeps containers in memory and tells
@@ -28,6 +29,8 @@ type fakeEngine struct {
 	created map[string]int
 	// exitAt once started: container name label → exit code.
 	exitOnStart map[string]int
+	// output: container name label → the lines its log holds.
+	output map[string][]string
 }
 
 func newFakeEngine(t *testing.T) *fakeEngine {
@@ -36,7 +39,7 @@ func newFakeEngine(t *testing.T) *fakeEngine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bus.Close() })
-	return &fakeEngine{bus: bus, cs: map[string]*container.Container{}, created: map[string]int{}, exitOnStart: map[string]int{}}
+	return &fakeEngine{bus: bus, cs: map[string]*container.Container{}, created: map[string]int{}, exitOnStart: map[string]int{}, output: map[string][]string{}}
 }
 
 func (f *fakeEngine) publish(c *container.Container, action string) {
@@ -128,6 +131,25 @@ func (f *fakeEngine) List(context.Context) []*container.Container {
 		out = append(out, &cp)
 	}
 	return out
+}
+
+func (f *fakeEngine) Logs(_ context.Context, ref string, _ container.LogsOptions, emit func(logfile.Entry) error) error {
+	f.mu.Lock()
+	c := f.cs[ref]
+	var lines []string
+	if c != nil {
+		lines = f.output[c.Config.Labels[LabelContainerName]]
+	}
+	f.mu.Unlock()
+	if c == nil {
+		return errdefs.ErrNotFound
+	}
+	for _, l := range lines {
+		if err := emit(logfile.Entry{Log: l + "\n", Stream: "stdout", Time: time.Now()}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *fakeEngine) running() int {
@@ -302,5 +324,52 @@ func TestRunnerTaskLifecycle(t *testing.T) {
 			t.Fatalf("the orphan was not removed: %d containers", len(eng.List(ctx)))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A container that logs with awslogs has its log shipped to the cluster's
+// task logs before its task is STOPPED, under ECS's group and stream
+// names; a container without awslogs ships nothing.
+func TestRunnerShipsAwslogs(t *testing.T) {
+	st := newStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := st.Nodes().Create(ctx, "n1", state.Node{ID: "n1", CPU: 4096, MemoryMiB: 4096, Availability: state.AvailabilityActive}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Heartbeats().Put(ctx, "n1", state.Heartbeat{}); err != nil {
+		t.Fatal(err)
+	}
+	mem := 64
+	no := false
+	td, err := st.RegisterTaskDef(ctx, state.TaskDefinition{Family: "job", ContainerDefinitions: []state.ContainerDefinition{
+		{Name: "default", Image: "busybox", Memory: &mem, LogConfiguration: &state.LogConfiguration{LogDriver: "awslogs",
+			Options: map[string]string{"awslogs-group": "/aws/batch/job", "awslogs-stream-prefix": "render"}}},
+		{Name: "quiet", Image: "busybox", Memory: &mem, Essential: &no},
+	}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := newFakeEngine(t)
+	eng.exitOnStart["default"] = 0
+	eng.output["default"] = []string{"frame 1", "frame 2"}
+	eng.output["quiet"] = []string{"not shipped"}
+	go NewRunner(st, "n1", eng, &fakeImages{have: map[string]bool{}}, eng.bus, slog.New(slog.DiscardHandler)).Run(ctx)
+	rt := tasks.New(st)
+	res, err := rt.Run(ctx, tasks.Spec{Cluster: "default", TaskDef: td})
+	if err != nil || len(res.Tasks) != 1 {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	id := res.Tasks[0].ID
+	waitTask(t, ctx, rt, id, "STOPPED", func(x state.Task) bool { return x.LastStatus == "STOPPED" })
+	var got []string
+	if err := st.ReadLogs(ctx, "/aws/batch/job", "render/default/"+id, func(e state.LogEvent) error {
+		got = append(got, e.Message)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"frame 1", "frame 2"}) {
+		t.Fatalf("shipped %q", got)
 	}
 }

@@ -53,9 +53,6 @@ type Volumes interface {
 	Remove(ctx context.Context, name string, force bool) error
 }
 
-// RunnerOption configures a Runner.
-type RunnerOption func(*Runner)
-
 // WithSecrets has the runner deliver tasks' secrets from s; dir (under
 // the daemon's exec root) holds the tasks' secret tmpfs mounts.
 func WithSecrets(s Secrets, dir string) RunnerOption {

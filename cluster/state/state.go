@@ -53,6 +53,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	buckets map[string]jetstream.KeyValue
+	logs    jetstream.Stream // the task logs' (logs.go), once opened
 }
 
 // New returns a store on nc whose buckets have replicas copies (1 or 3).

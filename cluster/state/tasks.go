@@ -157,10 +157,13 @@ type Service struct {
 	CircuitBreaker        *CircuitBreaker       `json:"circuitBreaker,omitempty"`
 	Constraints           []PlacementConstraint `json:"placementConstraints,omitempty"`
 	Strategies            []PlacementStrategy   `json:"placementStrategy,omitempty"`
-	Deployments           []Deployment          `json:"deployments"`
-	LastCompleted         *Deployment           `json:"lastCompleted,omitempty"`
-	Steady                bool                  `json:"steady,omitempty"`
-	Events                []ServiceEvent        `json:"events,omitempty"`
+	// ServiceConnect makes the service discoverable and publishes its
+	// ports on every node (nil: neither).
+	ServiceConnect *ServiceConnect `json:"serviceConnect,omitempty"`
+	Deployments    []Deployment    `json:"deployments"`
+	LastCompleted  *Deployment     `json:"lastCompleted,omitempty"`
+	Steady         bool            `json:"steady,omitempty"`
+	Events         []ServiceEvent  `json:"events,omitempty"`
 	// Launching are starts decided with the revision of this record:
 	// whoever reads them creates their task records (creating an
 	// existing one is a no-op) before it decides anything else, so that

@@ -43,6 +43,8 @@ type ServiceSpec struct {
 	Strategies            []state.PlacementStrategy
 	Tags                  []state.Tag
 	CreatedBy             string
+	// ServiceConnect is the serviceConnectConfiguration (nil: none).
+	ServiceConnect *state.ServiceConnect
 }
 
 // NewDeploymentID returns a deployment id as ECS's: ecs-svc/ and 19
@@ -127,10 +129,18 @@ func (r *Runtime) CreateService(ctx context.Context, sp ServiceSpec) (state.Serv
 	if err := validateService(s, sp.TaskDef); err != nil {
 		return state.Service{}, err
 	}
+	sc, err := ValidateServiceConnect(sp.ServiceConnect, sp.TaskDef)
+	if err != nil {
+		return state.Service{}, err
+	}
+	s.ServiceConnect = sc
+	if err := r.checkServiceConnect(ctx, s); err != nil {
+		return state.Service{}, err
+	}
 	s.Deployments = []state.Deployment{{ID: NewDeploymentID(), Status: string(sched.DeploymentPrimary), RolloutState: string(sched.RolloutInProgress),
 		Family: sp.TaskDef.Family, Revision: sp.TaskDef.Revision, CreatedAt: now, UpdatedAt: now}}
 	key := state.ServiceKey(sp.Cluster, sp.Name)
-	_, err := r.st.Services().Create(ctx, key, s)
+	_, err = r.st.Services().Create(ctx, key, s)
 	if errdefs.IsConflict(err) {
 		e, gerr := r.st.Services().Get(ctx, key)
 		if gerr != nil {
@@ -189,6 +199,9 @@ type ServiceUpdate struct {
 	Constraints           *[]state.PlacementConstraint
 	Strategies            *[]state.PlacementStrategy
 	ForceNewDeployment    bool
+	// ServiceConnect replaces the serviceConnectConfiguration (one
+	// with Enabled false removes it).
+	ServiceConnect *state.ServiceConnect
 }
 
 // UpdateService changes a service. A new task definition, or a forced
@@ -242,6 +255,9 @@ func (r *Runtime) UpdateService(ctx context.Context, cluster, name string, u Ser
 			}
 		}
 		if err := validateService(*s, td); err != nil {
+			return err
+		}
+		if err := r.updateServiceConnect(ctx, s, u); err != nil {
 			return err
 		}
 		changed := u.TaskDef != nil && (u.TaskDef.Family != s.Family || u.TaskDef.Revision != s.Revision)

@@ -40,19 +40,22 @@ import (
 type daemonConfig struct {
 	root, execRoot string
 	runtime        string
-	insecure       []string
-	logLevel       string
-	shimDormant    time.Duration
-	execWarm       time.Duration
-	logDriver      string
-	logOpts        []string
-	netCfg         netDaemonConfig
-	fnCfg          fnConfig
-	natsCfg        natsConfig
-	batchCfg       batchConfig
-	tlsCfg         tlsConfig
-	registryCfg    registryFlags
-	clusterCfg     clusterConfig
+	// sandboxRuntime is auto (probe runsc for FARGATE tasks) or off;
+	// fargateRuntime is what the probe found ("" for none).
+	sandboxRuntime, fargateRuntime string
+	insecure                       []string
+	logLevel                       string
+	shimDormant                    time.Duration
+	execWarm                       time.Duration
+	logDriver                      string
+	logOpts                        []string
+	netCfg                         netDaemonConfig
+	fnCfg                          fnConfig
+	natsCfg                        natsConfig
+	batchCfg                       batchConfig
+	tlsCfg                         tlsConfig
+	registryCfg                    registryFlags
+	clusterCfg                     clusterConfig
 
 	// wharfBinary is the lean wharf binary that shims, wharf-init and
 	// spare sandboxes run; `wharf daemon` passes its own path.
@@ -81,6 +84,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.root, "root", wharf.DefaultRoot, "directory for images, containers and state")
 	f.StringVar(&cfg.execRoot, "exec-root", "/run/wharf", "directory for the API socket, shim sockets and runtime state")
 	f.StringVar(&cfg.runtime, "default-runtime", "auto", "OCI runtime for new containers: auto (crun where it works here, else runc), crun or runc")
+	f.StringVar(&cfg.sandboxRuntime, "sandbox-runtime", "auto", "gVisor for FARGATE tasks: auto (runsc where it is installed and works here) or off")
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&cfg.shimDormant, "shim-dormant-after", time.Second, "a container's shim sleeps in a process of a few pages after this long without output, requests or attached streams (0: never)")
@@ -162,7 +166,6 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 			runtimes[name] = &oci.Runtime{Name: name, Path: c.Path, Root: filepath.Join(cfg.execRoot, "runtime", name)}
 		}
 	}
-	_ = os.RemoveAll(scratch)
 	switch cfg.runtime {
 	case "auto", "":
 		chosen, why, err := oci.Select(d.cands)
@@ -176,6 +179,13 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		}
 		d.defRT, d.rtReason = cfg.runtime, "chosen with --default-runtime"
 	}
+	sb, fargateRT, err := probeSandbox(ctx, cfg.sandboxRuntime, scratch, cfg.execRoot, runtimes, log)
+	if err != nil {
+		return err
+	}
+	d.cands = append(d.cands, sb)
+	cfg.fargateRuntime = fargateRT
+	_ = os.RemoveAll(scratch)
 
 	// One metrics registry for the daemon, one key store for every API.
 	reg := metrics.NewRegistry()
@@ -252,11 +262,15 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer nb.Close()
 	obs.watchNATS(nb.Conn())
-	cl, err := startCluster(ctx, cfg, d.engine, d.pubImages, d.events, d.pubVols, log)
+	cl, err := startCluster(ctx, cfg, d.engine, d.pubImages, d.events, d.pubNets, d.pubVols, log)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	defer cl.close()
+	if cl != nil {
+		// Keys created from now on are the cluster's, verified by every node.
+		keys.Share(ctx, newClusterKeys(cl.store))
+	}
 	cfg.fnCfg.ecs = cl.ecsHandler(keys, log)
 	br, err := startBatch(ctx, cfg.root, cfg.batchCfg, nb.Conn(), cl, d.engine, d.events, d.images, keys, log)
 	if err != nil {
@@ -264,7 +278,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer br.close()
 	cfg.fnCfg.batch = br.api
-	obs.addLogSource(br.logSource(cfg.root))
+	if cl != nil {
+		// In a cluster, Batch's group is one of those the tasks ship to.
+		obs.addLogSource(clusterLogSource{st: cl.store})
+	} else {
+		obs.addLogSource(br.logSource(cfg.root))
+	}
 	var consoleMount *lateHandler
 	if cfg.fnCfg.httpAddr != "" {
 		consoleMount = &lateHandler{}

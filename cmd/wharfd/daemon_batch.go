@@ -36,11 +36,14 @@ type batchConfig struct {
 	// stopGrace is how long a stopped attempt gets between SIGTERM and
 	// SIGKILL (Batch's 30 s; hidden, for tests).
 	stopGrace time.Duration
+	// retention is how long finished jobs are kept (--batch-job-retention).
+	retention time.Duration
 }
 
 func addBatchFlags(f *pflag.FlagSet, c *batchConfig) {
 	f.IntVar(&c.minTimeout, "batch-min-timeout", batch.MinTimeout, "smallest attemptDurationSeconds Batch accepts (tests only)")
 	f.DurationVar(&c.stopGrace, "batch-stop-grace", 30*time.Second, "time between SIGTERM and SIGKILL when Batch stops an attempt (tests only)")
+	f.DurationVar(&c.retention, "batch-job-retention", batch.DefaultRetention, "how long Batch keeps finished jobs (SUCCEEDED or FAILED) before forgetting them; 0 keeps them forever")
 	_ = f.MarkHidden("batch-min-timeout")
 	_ = f.MarkHidden("batch-stop-grace")
 }
@@ -74,7 +77,7 @@ func (p pullImages) Pull(ctx context.Context, ref string) error {
 func startBatch(ctx context.Context, root string, c batchConfig, nc *nats.Conn, cl *clusterRuntime, ce *container.Engine, bus *events.Bus, images *store.Store, keys *identity.Keys, log *slog.Logger) (*batchRuntime, error) {
 	if cl != nil {
 		b := startClusterBatch(c, cl, keys, log)
-		return &batchRuntime{manager: b.manager, logs: clusterlaunch.LogReader(), api: b.handler("api"), native: b.handler("native"), stop: b.close}, nil
+		return &batchRuntime{manager: b.manager, logs: clusterlaunch.LogReader(cl.store), api: b.handler("api"), native: b.handler("native"), stop: b.close}, nil
 	}
 	st, err := state.New(nc, 1)
 	if err != nil {
@@ -85,7 +88,7 @@ func startBatch(ctx context.Context, root string, c batchConfig, nc *nats.Conn, 
 	if err != nil {
 		return nil, err
 	}
-	m := batch.New(st, l, batch.WithLogger(log), batch.WithMinTimeout(c.minTimeout))
+	m := batch.New(st, l, batch.WithLogger(log), batch.WithMinTimeout(c.minTimeout), batch.WithRetention(c.retention))
 	lctx, lcancel := context.WithTimeout(ctx, time.Minute)
 	defer lcancel()
 	if err := m.Load(lctx); err != nil {

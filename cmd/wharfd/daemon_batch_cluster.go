@@ -17,6 +17,7 @@ import (
 
 	"github.com/wharf-dev/wharf/batch"
 	"github.com/wharf-dev/wharf/batch/clusterlaunch"
+	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/functions"
 	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/batchapi"
@@ -150,7 +151,7 @@ func (b *clusterBatch) lead(ctx context.Context) {
 // startTerm loads Batch's tables and starts the Manager on them.
 func (b *clusterBatch) startTerm(ctx context.Context, timeout time.Duration) (*batchTerm, error) {
 	l := clusterlaunch.New(clusterlaunch.FromTasks(b.cl.tasks, 0), clusterlaunch.WithLogger(b.log), clusterlaunch.WithStopGrace(b.cfg.stopGrace))
-	m := batch.New(b.cl.store, l, batch.WithLogger(b.log), batch.WithMinTimeout(b.cfg.minTimeout))
+	m := batch.New(b.cl.store, l, batch.WithLogger(b.log), batch.WithMinTimeout(b.cfg.minTimeout), batch.WithRetention(b.cfg.retention))
 	lctx, lcancel := context.WithTimeout(ctx, timeout)
 	defer lcancel()
 	if err := m.Load(lctx); err != nil {
@@ -158,8 +159,9 @@ func (b *clusterBatch) startTerm(ctx context.Context, timeout time.Duration) (*b
 		return nil, fmt.Errorf("loading Batch's state: %w", err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	t := &batchTerm{m: m, l: l, cancel: cancel, native: batchapi.Native(m, l),
-		api: batchapi.New(m, b.keys, batchapi.WithLogger(b.log), batchapi.WithAccount(functions.DefaultRegion, functions.DefaultAccount))}
+	t := &batchTerm{m: m, l: l, cancel: cancel, native: batchapi.Native(m, clusterlaunch.LogReader(b.cl.store)),
+		api: batchapi.New(m, b.keys, batchapi.WithLogger(b.log), batchapi.WithAccount(functions.DefaultRegion, functions.DefaultAccount),
+			batchapi.WithTaskARN(func(ref string) string { return tasks.TaskARN(clusterlaunch.DefaultCluster, ref) }))}
 	sub, err := b.serve(rctx, t)
 	if err != nil {
 		cancel()

@@ -82,7 +82,7 @@ func (c *clusterRuntime) handler() http.Handler {
 // startCluster starts the node's membership, its agent and task runner
 // and, on a manager, the controller of services (it acts while this
 // manager leads), or returns nil when the daemon is in no cluster.
-func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, vols agent.Volumes, log *slog.Logger) (*clusterRuntime, error) {
+func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, nets meshNetworks, vols agent.Volumes, log *slog.Logger) (*clusterRuntime, error) {
 	c := cfg.clusterCfg
 	switch {
 	case c.init && c.join != "":
@@ -135,8 +135,8 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 	})).Run(actx)
 	rt := tasks.New(st)
 	sec := clusterSecrets(cfg.root, st, log)
-	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log,
-		agent.WithSecrets(sec, filepath.Join(cfg.execRoot, "task-secrets")), agent.WithVolumes(vols)).Run(actx)
+	opts := append(startMesh(actx, st, nets, log), agent.WithSecrets(sec, filepath.Join(cfg.execRoot, "task-secrets")), agent.WithVolumes(vols))
+	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log, opts...).WithFargateRuntime(cfg.fargateRuntime).Run(actx)
 	if n.M.Manager {
 		go tasks.NewController(rt, probe.Leader, log).Run(actx)
 	}

@@ -65,6 +65,11 @@ type Engine struct {
 	closed bool
 	// startObs learns each start's phases (startobs.go).
 	startObs func(StartTiming)
+	// idPool gives containers in user namespaces their host ids;
+	// idReserved are the ranges (by start) of creates in progress
+	// (userns.go).
+	idPool     IDPool
+	idReserved map[uint32]bool
 }
 
 // entry is the in-memory side of one container.
@@ -115,6 +120,10 @@ func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 // default is the kernel's overlayfs (snapshot.Overlay).
 func WithRootFS(m snapshot.Mounter) Option { return func(e *Engine) { e.rootfs = m } }
 
+// WithIDPool sets where containers in user namespaces of their own take
+// their host ids (DefaultIDPool unless set).
+func WithIDPool(p IDPool) Option { return func(e *Engine) { e.idPool = p } }
+
 // New returns an engine keeping containers under root/containers.
 // runtimes maps names to the runtimes that run containers (--runtime);
 // def names the default. self is the path of the lean wharf
@@ -137,9 +146,14 @@ func New(root string, images Images, runtimes map[string]task.Runtime, def, self
 
 		logDefault: DefaultLogConfig(),
 		events:     events.Discard,
+		idPool:     DefaultIDPool,
+		idReserved: map[uint32]bool{},
 	}
 	for _, o := range opts {
 		o(e)
+	}
+	if err := e.idPool.Validate(); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(e.root, 0o700); err != nil {
 		return nil, err
@@ -173,6 +187,7 @@ func (e *Engine) layers(ctx context.Context, c *Container) (snapshot.Layers, err
 
 // unmountRootfs takes down the root filesystem of the container id.
 func (e *Engine) unmountRootfs(ctx context.Context, id string) error {
+	e.unpinUserns(id)
 	return e.rootfs.Unmount(context.WithoutCancel(ctx), e.RootfsPath(id))
 }
 
@@ -209,6 +224,12 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	}
 	warnings, err := validateHostConfig(&o.HostConfig)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkUserns(&o.HostConfig); err != nil {
+		return nil, err
+	}
+	if err := checkCgroupParent(o.HostConfig.CgroupParent); err != nil {
 		return nil, err
 	}
 	mergeLogDefault(&o.HostConfig.LogConfig, e.logDefault)
@@ -284,6 +305,21 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	}
 
 	e.mu.Lock()
+	if c.HostConfig.PrivateUserns {
+		m, err := e.idPool.allocate(e.idMapsLocked())
+		if err != nil {
+			e.mu.Unlock()
+			dropVols()
+			return nil, err
+		}
+		c.IDMap = &m
+		e.idReserved[m.HostUID] = true
+		defer func() {
+			e.mu.Lock()
+			delete(e.idReserved, m.HostUID)
+			e.mu.Unlock()
+		}()
+	}
 	if name == "" {
 		name = e.freeNameLocked()
 		c.Name = name
@@ -448,6 +484,10 @@ func (c *Container) clone() *Container {
 		cp.Config.Healthcheck = &h
 	}
 	cp.State.Health = c.State.Health.clone()
+	if c.IDMap != nil {
+		m := *c.IDMap
+		cp.IDMap = &m
+	}
 	return &cp
 }
 

@@ -105,7 +105,7 @@ func (e *Engine) procRoot(c *Container) (*os.File, error) {
 	// The handle pins this process: if it is not in the container's
 	// cgroup, the pid was recycled after the container exited.
 	cg, err := readAt(proc, "cgroup")
-	if err != nil || !strings.Contains(cg, e.CgroupsPath(c.ID)) {
+	if err != nil || !strings.Contains(cg, cgroupsPathOf(c)) {
 		return nil, fmt.Errorf("container %s is not running: %w", c.ID, errdefs.ErrConflict)
 	}
 	fd, err := unix.Openat(int(proc.Fd()), "root", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)

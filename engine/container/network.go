@@ -299,6 +299,9 @@ type netPlan struct {
 	host bool
 	// linkHosts are the /etc/hosts lines of its legacy links.
 	linkHosts []string
+	// userns is the pinned user namespace that owns nsPath, for a
+	// container in a user namespace of its own (userns_linux.go).
+	userns string
 }
 
 // setupNetwork prepares the container's network before its start.
@@ -335,11 +338,20 @@ func (e *Engine) setupNetwork(ctx context.Context, c *Container) (*netPlan, erro
 		// Disconnected from every network: a namespace with only lo.
 		return &netPlan{}, nil
 	}
+	userns := ""
+	if c.IDMap != nil {
+		from, done, err := e.usernsNetNS(c)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		cfg.NetNSFrom, userns = from, e.usernsPin(c.ID)
+	}
 	sb, err := e.net.Setup(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &netPlan{nsPath: sb.NetNS, sandbox: sb}, nil
+	return &netPlan{nsPath: sb.NetNS, sandbox: sb, userns: userns}, nil
 }
 
 // applySandbox records what the sandbox got in the container's record.

@@ -91,7 +91,7 @@ func (e *Engine) Stats(ctx context.Context, ref string) (*Stats, error) {
 	c := en.c.clone()
 	e.mu.Unlock()
 	// The same reader as the daemon's metrics (statsmore.go).
-	cs := ReadCgroup(e.CgroupsPath(c.ID), netPid(c), WithStatsDetail())
+	cs := ReadCgroup(cgroupsPathOf(c), netPid(c), WithStatsDetail())
 	s.CPUUsage, s.CPUUser, s.CPUSystem, s.PerCPU = cs.CPUUsage, cs.CPUUser, cs.CPUSystem, cs.PerCPU
 	s.MemoryUsage, s.MemoryLimit, s.MemoryCache = cs.MemoryUsage, cs.MemoryLimit, cs.MemoryInactiveFile
 	s.PidsCurrent, s.PidsLimit = cs.PidsCurrent, cs.PidsLimit

@@ -299,6 +299,9 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 			c.State.ExitCode = code
 			c.State.Error = err.Error()
 		})
+		if c.IDMap != nil {
+			e.releaseIdmapped(c.ID)
+		}
 		_ = e.unmountRootfs(ctx, c.ID)
 		e.unmountVolumes(context.WithoutCancel(ctx), c.ID)
 		e.teardownNetwork(context.WithoutCancel(ctx), c.ID)
@@ -311,7 +314,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	if err != nil {
 		return fail(err, 125)
 	}
-	cgroupsPath := "/wharf/" + c.ID
+	cgroupsPath := cgroupsPathOf(c)
 	t0 := time.Now()
 	s, err := e.prepare(ctx, c, cgroupsPath)
 	tPrepared := time.Now()
@@ -351,6 +354,10 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		StdinOnce:   c.Config.StdinOnce,
 		Hold:        len(pending) > 0,
 	})
+	if c.IDMap != nil {
+		// The container's mount namespace holds its idmapped binds now.
+		e.releaseIdmapped(c.ID)
+	}
 	if err != nil {
 		var se *task.StartError
 		if errors.As(err, &se) {
@@ -422,8 +429,18 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		}
 	}
 	_ = e.rootfs.Unmount(ctx, rootfs)
+	if c.IDMap != nil {
+		if lowers, err = e.usernsLayers(c, lowers); err != nil {
+			return nil, err
+		}
+	}
 	layers := snapshot.Layers{Lowers: lowers, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
-	if err := e.rootfs.Mount(ctx, rootfs, layers, 0); err != nil {
+	err = e.rootfs.Mount(ctx, rootfs, layers, 0)
+	if c.IDMap != nil {
+		// The overlay holds the idmapped layers it was given.
+		e.releaseIdmapped(c.ID)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("mounting root filesystem: %w", err)
 	}
 	links, err := e.legacyLinks(ctx, c)
@@ -445,6 +462,11 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 	userMounts, err := e.specMounts(ctx, c, rootfs)
 	if err != nil {
 		return nil, err
+	}
+	if c.IDMap != nil {
+		if err := e.usernsMounts(c, mounts, userMounts); err != nil {
+			return nil, err
+		}
 	}
 	mounts = append(mounts, userMounts...)
 	// Parents mount before their children (a volume on /etc must not hide
@@ -488,6 +510,8 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		Mounts:            mounts,
 		Annotations:       c.Config.Labels,
 		Host:              c.HostConfig.HostOptions.spec(),
+		UserNS:            c.IDMap,
+		UserNSPath:        plan.userns,
 	}
 	if len(c.HostConfig.Annotations) > 0 {
 		o.Annotations = maps.Clone(c.Config.Labels)

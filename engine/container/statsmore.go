@@ -188,7 +188,7 @@ func (e *Engine) RunningContainers() []Running {
 			continue
 		}
 		out = append(out, Running{ID: c.ID, Name: c.Name, Image: c.Config.Image, StartedAt: c.State.StartedAt,
-			Cgroup: e.CgroupsPath(c.ID), NetPid: netPid(c)})
+			Cgroup: cgroupsPathOf(c), NetPid: netPid(c)})
 	}
 	return out
 }

@@ -13,6 +13,10 @@
 //	                 (json-file format); rotated files <id>-json.log.1, .2, ...
 //	local-logs/container.log  the log of log driver local (same format and
 //	                 rotation, 5 × 20 MiB unless configured); none keeps no log
+//	idmap/           a user namespace container's idmapped layers and bind
+//	                 sources, attached only while a start mounts them
+//	userns           the pinned user namespace owning a user namespace
+//	                 container's network namespace, while it runs (userns.go)
 //
 // The runtime that runs the container (a task.Runtime; the daemon's is
 // package ocishim) keeps its own state, under the exec-root; the root
@@ -39,6 +43,7 @@ import (
 
 	"github.com/wharf-dev/wharf/engine/network"
 	"github.com/wharf-dev/wharf/engine/volume"
+	"github.com/wharf-dev/wharf/runtime/spec"
 )
 
 // Config is the portable configuration of a container (docker's
@@ -120,6 +125,15 @@ type HostConfig struct {
 	LogConfig LogConfig
 	// Tmpfs are the --tmpfs mounts as given (they are in Mounts too).
 	Tmpfs map[string]string `json:",omitempty"`
+	// PrivateUserns runs the container in a user namespace of its own,
+	// with a range of host ids that is not root's (userns.go). It is an
+	// engine option that no API request sets: the cluster agent sets it
+	// for Fargate tasks.
+	PrivateUserns bool `json:",omitempty"`
+	// CgroupParent puts the container's cgroup under this path ("/a/b")
+	// instead of /wharf; the cluster agent groups a task's containers
+	// under a cgroup carrying the task's limits. No API request sets it.
+	CgroupParent string `json:",omitempty"`
 	HostOptions
 }
 
@@ -215,6 +229,9 @@ type Container struct {
 	NetworkSettings NetworkSettings
 	// MountPoints are the container's resolved mounts.
 	MountPoints []MountPoint `json:",omitempty"`
+	// IDMap is the host id range of a container in a user namespace of
+	// its own (HostConfig.PrivateUserns), given at create and kept.
+	IDMap *spec.IDMap `json:",omitempty"`
 	// Warnings are what Create warned about (dockerd's), not kept.
 	Warnings []string `json:"-"`
 }

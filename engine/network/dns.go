@@ -27,6 +27,10 @@ type resolver interface {
 	// container has another, external network anyway (dockerd's
 	// Sandbox.hasExternalAccess decides the same).
 	forwards(src netip.Addr) bool
+	// discover answers the names the network does not know but the
+	// node's Discovery does (the cluster's services); ok is false when
+	// neither knows name.
+	discover(name string) (addrs []netip.Addr, ok bool)
 }
 
 // dnsServer is the embedded DNS server of one user-defined network. It
@@ -105,6 +109,11 @@ func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	q := req.Question[0]
 	name := strings.ToLower(strings.TrimSuffix(q.Name, "."))
 	addrs, ok := h.r.lookup(src.Addr().Unmap(), name)
+	ttl := uint32(dnsTTL)
+	if !ok {
+		addrs, ok = h.r.discover(name)
+		ttl = discoveryTTL
+	}
 	if !ok {
 		if strings.Contains(name, ".") && len(h.upstream) > 0 {
 			if !h.r.forwards(src.Addr().Unmap()) {
@@ -126,12 +135,12 @@ func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		switch {
 		case a.Is4() && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY):
 			m.Answer = append(m.Answer, &dns.A{
-				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: dnsTTL},
+				Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl},
 				A:   a.AsSlice(),
 			})
 		case a.Is6() && (q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY):
 			m.Answer = append(m.Answer, &dns.AAAA{
-				Hdr:  dns.RR_Header{Name: q.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: dnsTTL},
+				Hdr:  dns.RR_Header{Name: q.Name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl},
 				AAAA: a.AsSlice(),
 			})
 		}

@@ -16,6 +16,9 @@ func (f fakeResolver) lookup(_ netip.Addr, n string) ([]netip.Addr, bool) {
 }
 func (f fakeResolver) allowed(src netip.Addr) bool { return src.IsLoopback() }
 func (f fakeResolver) forwards(netip.Addr) bool    { return true }
+func (f fakeResolver) discover(string) ([]netip.Addr, bool) {
+	return nil, false
+}
 
 func TestDNSAnswers(t *testing.T) {
 	r := fakeResolver{"db": {netip.MustParseAddr("10.210.0.2")}, "cache": {netip.MustParseAddr("10.210.0.3"), netip.MustParseAddr("10.210.0.4")},
@@ -95,8 +98,9 @@ func (b blockingResolver) lookup(netip.Addr, string) ([]netip.Addr, bool) {
 	<-b.release
 	return nil, false
 }
-func (blockingResolver) allowed(netip.Addr) bool  { return true }
-func (blockingResolver) forwards(netip.Addr) bool { return true }
+func (blockingResolver) allowed(netip.Addr) bool              { return true }
+func (blockingResolver) forwards(netip.Addr) bool             { return true }
+func (blockingResolver) discover(string) ([]netip.Addr, bool) { return nil, false }
 
 // The manager stops a network's DNS server while it holds its lock, and
 // the server's handlers take that lock to resolve names: stopping must not

@@ -85,6 +85,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wharf-dev/wharf/errdefs"
@@ -283,6 +284,8 @@ type Manager struct {
 	// waits for them all.
 	unplugging map[string]chan struct{}
 	unplugged  sync.WaitGroup
+	// discovery answers the cluster's service names (SetDiscovery).
+	discovery atomic.Pointer[discoveryBox]
 }
 
 // Option configures a Manager.

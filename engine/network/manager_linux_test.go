@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,6 +36,11 @@ func TestManagerLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = deleteLink(n.Bridge) })
+	// The bridge's MAC is its own (NET_ADDR_SET), not a port's that
+	// would change under the containers when that port leaves.
+	if b, err := os.ReadFile(filepath.Join("/sys/class/net", n.Bridge, "addr_assign_type")); err != nil || strings.TrimSpace(string(b)) != "3" {
+		t.Errorf("bridge %s addr_assign_type %q %v, want 3 (set)", n.Bridge, b, err)
+	}
 	if _, err := m.Create(ctx, CreateOptions{Name: "n1", Subnet: "10.99.0.0/24"}); !errdefs.IsConflict(err) {
 		t.Fatalf("duplicate name: %v", err)
 	}

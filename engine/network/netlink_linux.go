@@ -1,6 +1,7 @@
 package network
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -40,7 +41,13 @@ func ensureBridge(c bridgeConfig) error {
 		if !errors.As(err, &nf) {
 			return fmt.Errorf("looking up bridge %s: %w", name, err)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, TxQLen: -1}}
+		// A MAC of its own: without one the bridge takes the lowest MAC
+		// of its ports and changes it when that port leaves, and the
+		// other containers' ARP entries for the gateway go stale — their
+		// DNS and published-port traffic to the gateway is dropped for
+		// up to half a minute after a neighbour container stops (dockerd
+		// sets a random MAC for the same reason).
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, TxQLen: -1, HardwareAddr: randomMAC()}}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("creating bridge %s: %w", name, err)
 		}
@@ -121,8 +128,9 @@ func deleteLink(name string) error {
 }
 
 // createNetNS creates a network namespace kept alive by a bind mount at
-// path, brings its loopback up, and returns.
-func createNetNS(path string) (err error) {
+// path, brings its loopback up, and returns. With from set, the
+// namespace is that existing one (a ns file), pinned at path instead.
+func createNetNS(path, from string) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
@@ -141,29 +149,14 @@ func createNetNS(path string) (err error) {
 	// mount of the thread's ns file, and the thread goes back. Should the
 	// way back fail, the thread stays locked and dies with its goroutine.
 	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		origin, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
+	if from != "" {
+		if err := unix.Mount(from, path, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind-mounting the network namespace %s at %s: %w", from, path, err)
 		}
-		defer origin.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
-			return
-		}
-		merr := unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), path, "", unix.MS_BIND, "")
-		if err := netns.Set(origin); err != nil {
-			errc <- fmt.Errorf("returning to the daemon's network namespace: %w", err)
-			return // the thread stays locked: it is discarded
-		}
-		runtime.UnlockOSThread()
-		if merr != nil {
-			merr = fmt.Errorf("bind-mounting the network namespace at %s: %w", path, merr)
-		}
-		errc <- merr
-	}()
+		errc <- nil
+	} else {
+		go newNetNSThread(path, errc)
+	}
 	if err := <-errc; err != nil {
 		return err
 	}
@@ -177,6 +170,32 @@ func createNetNS(path string) (err error) {
 		return err
 	}
 	return h.LinkSetUp(lo)
+}
+
+// newNetNSThread creates a network namespace pinned at path from a
+// thread of its own, and tells errc.
+func newNetNSThread(path string, errc chan<- error) {
+	runtime.LockOSThread()
+	origin, err := netns.Get()
+	if err != nil {
+		errc <- err
+		return
+	}
+	defer origin.Close()
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
+		return
+	}
+	merr := unix.Mount(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), path, "", unix.MS_BIND, "")
+	if err := netns.Set(origin); err != nil {
+		errc <- fmt.Errorf("returning to the daemon's network namespace: %w", err)
+		return // the thread stays locked: it is discarded
+	}
+	runtime.UnlockOSThread()
+	if merr != nil {
+		merr = fmt.Errorf("bind-mounting the network namespace at %s: %w", path, merr)
+	}
+	errc <- merr
 }
 
 // removeNetNS unmounts and deletes a namespace file; a missing one is not
@@ -367,3 +386,11 @@ func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
 }
 
 func linkList() ([]netlink.Link, error) { return retryDump(netlink.LinkList) }
+
+// randomMAC returns a random locally administered unicast MAC address.
+func randomMAC() net.HardwareAddr {
+	mac := make(net.HardwareAddr, 6)
+	_, _ = rand.Read(mac)
+	mac[0] = mac[0]&^1 | 2
+	return mac
+}

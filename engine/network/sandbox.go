@@ -144,6 +144,11 @@ type SandboxConfig struct {
 	// Ports are published on the host to the container's address on its
 	// first network.
 	Ports []PortBinding
+	// NetNSFrom, when set, is an existing network namespace (a /proc ns
+	// file) that becomes the sandbox's instead of a new one: a container
+	// in a user namespace of its own needs a network namespace owned by
+	// that user namespace, which the engine creates.
+	NetNSFrom string `json:"-"`
 }
 
 // Sandbox returns the sandbox of a container, if it has one.
@@ -193,7 +198,7 @@ func (m *Manager) Setup(ctx context.Context, c SandboxConfig) (_ *Sandbox, err e
 	if serr != nil {
 		return nil, serr
 	}
-	if err := createNetNS(sb.NetNS); err != nil {
+	if err := createNetNS(sb.NetNS, c.NetNSFrom); err != nil {
 		return nil, fmt.Errorf("creating the network namespace: %w", err)
 	}
 	routed := false

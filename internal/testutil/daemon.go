@@ -126,6 +126,11 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Containers in user namespaces of their own (FARGATE tasks) reach
+	// their bundles under the root as unprivileged host users.
+	if err := os.Chmod(base, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	d := &Daemon{
 		Root:     filepath.Join(base, "r"),
 		ExecRoot: filepath.Join(base, "e"),
@@ -495,11 +500,14 @@ func processes(match func(pid int, args []string) bool) []int {
 }
 
 // CgroupDirs returns the cgroup directories of container id that exist, in
-// every hierarchy (/sys/fs/cgroup/*/wharf/<id>, and the unified one).
+// every hierarchy (/sys/fs/cgroup/*/wharf/<id>, and the unified one), or
+// below a cluster task's cgroup (wharf-tasks/<task>/<id>).
 func CgroupDirs(id string) []string {
 	var out []string
 	cands, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "wharf", id))
 	cands = append(cands, filepath.Join("/sys/fs/cgroup", "wharf", id))
+	tasks, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "wharf-tasks", "*", id))
+	cands = append(cands, tasks...)
 	for _, c := range cands {
 		if fi, err := os.Stat(c); err == nil && fi.IsDir() {
 			out = append(out, c)
@@ -582,8 +590,15 @@ func (d *Daemon) cleanup(t testing.TB) {
 // package's daemons are gone (TestMain): during a test a parallel daemon's
 // runtime could be between creating the parent and its child.
 func RemoveEmptyCgroupParents() {
-	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "wharf"))
-	parents = append(parents, filepath.Join("/sys/fs/cgroup", "wharf"))
+	// Cluster tasks' cgroups first (a task stopped by its daemon's end
+	// keeps its own), then their parent.
+	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "wharf-tasks", "*"))
+	more, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "wharf-tasks", "*"))
+	parents = append(parents, more...)
+	more, _ = filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "wharf-tasks"))
+	parents = append(append(parents, more...), filepath.Join("/sys/fs/cgroup", "wharf-tasks"))
+	more, _ = filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "wharf"))
+	parents = append(append(parents, more...), filepath.Join("/sys/fs/cgroup", "wharf"))
 	for _, p := range parents {
 		_ = os.Remove(p)
 	}

@@ -33,6 +33,15 @@ type Candidate struct {
 // hybrid cgroup layout) fails earlier with its own reason. The probe runs
 // no code from any image and leaves nothing behind in scratch.
 func Probe(ctx context.Context, name, scratch string) Candidate {
+	return ProbeIn(ctx, name, scratch, "")
+}
+
+// ProbeIn is Probe with the test container joining the network
+// namespace at netns ("" for a new one), as containers on a bridge
+// network do: runsc refuses a new one ("cannot run with network enabled
+// in root network namespace") and must be probed in the setting its
+// containers will have.
+func ProbeIn(ctx context.Context, name, scratch, netns string) Candidate {
 	c := Candidate{Name: name}
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -57,7 +66,7 @@ func Probe(ctx context.Context, name, scratch string) Candidate {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	id := "wharf-probe-" + hex.EncodeToString(b[:])
-	data, _ := json.Marshal(probeSpec(id))
+	data, _ := json.Marshal(probeSpec(id, netns))
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
 		c.Reason = "probe: " + err.Error()
 		return c
@@ -83,7 +92,7 @@ func Probe(ctx context.Context, name, scratch string) Candidate {
 	return c
 }
 
-func probeSpec(id string) *specs.Spec {
+func probeSpec(id, netns string) *specs.Spec {
 	return &specs.Spec{
 		Version: SpecVersion,
 		Root:    &specs.Root{Path: "rootfs", Readonly: true},
@@ -97,7 +106,7 @@ func probeSpec(id string) *specs.Spec {
 			CgroupsPath: "/" + id,
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.NetworkNamespace},
+				{Type: specs.UTSNamespace}, {Type: specs.NetworkNamespace, Path: netns},
 			},
 		},
 	}

@@ -236,7 +236,9 @@ func StartExitCode(msg string) int {
 	switch {
 	case strings.Contains(m, "executable file not found"),
 		strings.Contains(m, "executable file") && strings.Contains(m, "not found"),
-		strings.Contains(m, "no such file or directory") && strings.Contains(m, "exec"):
+		strings.Contains(m, "no such file or directory") && strings.Contains(m, "exec"),
+		// runsc (gVisor) loads the binary itself.
+		strings.Contains(m, "failed to load") && strings.Contains(m, "no such file or directory"):
 		return 127
 	case strings.Contains(m, "permission denied") && strings.Contains(m, "exec"),
 		strings.Contains(m, "is a directory"),

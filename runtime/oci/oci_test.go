@@ -8,6 +8,7 @@ func TestStartExitCode(t *testing.T) {
 		`exec: "/x": stat /x: no such file or directory`:                                                         127,
 		"executable file `/x` not found in $PATH: No such file or directory":                                     127,
 		`unable to start container process: exec: "/etc/passwd": permission denied`:                              126,
+		`starting sandbox: creating process: failed to load /x: no such file or directory`:                       127,
 		`cgroups in hybrid mode not supported`:                                                                   125,
 		``:                                                                                                       125,
 	}

@@ -149,6 +149,12 @@ type Options struct {
 	Annotations map[string]string
 	// Host are the namespace and process settings of hostopts.go.
 	Host HostOptions
+	// UserNS, when set, runs the container in a user namespace of its
+	// own with this mapping (userns.go); nil shares the host's.
+	UserNS *IDMap
+	// UserNSPath is an existing user namespace with the mapping UserNS
+	// to join ("" for a new one): the one owning NetNSPath.
+	UserNSPath string
 }
 
 // Generate builds the OCI runtime spec for a container from its options,
@@ -288,6 +294,14 @@ func Generate(ctx context.Context, o *Options) (*specs.Spec, error) {
 
 	if err := applyHostOptions(s, o.Rootfs, o.Host); err != nil {
 		return nil, err
+	}
+	if o.UserNS != nil {
+		if o.Privileged || o.Host.PidHost || o.NetworkMode == NetworkHost && o.NetNSPath == "" {
+			return nil, fmt.Errorf("%w: a container in a user namespace cannot be privileged nor share the host's pid or network namespace", errdefs.ErrInvalidArgument)
+		}
+		if err := applyUserNS(s, o.UserNS, o.UserNSPath); err != nil {
+			return nil, err
+		}
 	}
 	if len(o.Annotations) > 0 {
 		s.Annotations = make(map[string]string, len(o.Annotations))

@@ -772,7 +772,11 @@ type jobDetail struct {
 	PlatformCapabilities []string           `json:"platformCapabilities,omitempty"`
 }
 
-func (s *Server) taskARN(attempt string) string {
+func (s *Server) taskARN(a batch.Attempt) string {
+	if s.taskARNOf != nil && a.Ref != "" {
+		return s.taskARNOf(a.Ref)
+	}
+	attempt := a.ID
 	return fmt.Sprintf("arn:aws:ecs:%s:%s:task/wharf-batch/%s", s.region, s.account, attempt)
 }
 
@@ -792,14 +796,14 @@ func (s *Server) jobDetail(v batch.View) jobDetail {
 	}
 	for _, a := range j.Attempts {
 		d.Attempts = append(d.Attempts, attemptDetail{StartedAt: ms(a.StartedAt), StoppedAt: ms(a.StoppedAt), StatusReason: a.StatusReason,
-			Container: attemptContainer{ExitCode: a.ExitCode, Reason: a.Reason, LogStreamName: a.LogStream, TaskArn: s.taskARN(a.ID)}})
+			Container: attemptContainer{ExitCode: a.ExitCode, Reason: a.Reason, LogStreamName: a.LogStream, TaskArn: s.taskARN(a)}})
 	}
 	// The container shows the current attempt, or the last.
 	if a := j.Running; a != nil {
-		d.Container.LogStreamName, d.Container.TaskArn = a.LogStream, s.taskARN(a.ID)
+		d.Container.LogStreamName, d.Container.TaskArn = a.LogStream, s.taskARN(*a)
 	} else if n := len(j.Attempts); n > 0 {
 		a := j.Attempts[n-1]
-		d.Container.ExitCode, d.Container.Reason, d.Container.LogStreamName, d.Container.TaskArn = a.ExitCode, a.Reason, a.LogStream, s.taskARN(a.ID)
+		d.Container.ExitCode, d.Container.Reason, d.Container.LogStreamName, d.Container.TaskArn = a.ExitCode, a.Reason, a.LogStream, s.taskARN(a)
 	}
 	if j.IsArray() {
 		d.ArrayProperties = &arrayDetail{Size: j.ArraySize, StatusSummary: v.StatusSummary}

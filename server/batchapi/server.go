@@ -53,6 +53,11 @@ func WithAccount(region, account string) Option {
 	return func(s *Server) { s.region, s.account = region, account }
 }
 
+// WithTaskARN sets the ARN DescribeJobs gives an attempt's task from the
+// reference its launcher returned (a cluster's task id); by default the
+// attempt's own id names a task of the pseudo-cluster wharf-batch.
+func WithTaskARN(f func(ref string) string) Option { return func(s *Server) { s.taskARNOf = f } }
+
 // Server is Batch's API handler.
 type Server struct {
 	m       *batch.Manager
@@ -62,6 +67,8 @@ type Server struct {
 	account string
 	ops     map[string]op
 	in      *awsapi.Intake
+	// taskARNOf names an attempt's task (WithTaskARN).
+	taskARNOf func(ref string) string
 }
 
 type op func(ctx context.Context, id *identity.Identity, body []byte) (any, error)

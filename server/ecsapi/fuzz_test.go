@@ -66,3 +66,46 @@ func FuzzRefs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzServiceConnect decodes a serviceConnectConfiguration as
+// CreateService does and checks it against a task definition: no input
+// may panic, and what passes publishes ports in range and answers only
+// DNS names (no empty label, no space, no wildcard).
+func FuzzServiceConnect(f *testing.F) {
+	for _, s := range []string{
+		`{"enabled":true,"services":[{"portName":"http","clientAliases":[{"port":8080}]}]}`,
+		`{"enabled":true,"namespace":"corp.internal","services":[{"portName":"http","discoveryName":"web","clientAliases":[{"port":80,"dnsName":"Web.Example."}]}]}`,
+		`{"enabled":true,"services":[{"portName":"http","clientAliases":[{"port":0}]}]}`,
+		`{"enabled":false,"services":[]}`,
+		`{"enabled":true,"namespace":"a..b","services":[{"portName":"http","clientAliases":[{"port":65536,"dnsName":"*"}]}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	td := state.TaskDefinition{Family: "web", Revision: 1, ContainerDefinitions: []state.ContainerDefinition{{Name: "web", Image: "busybox",
+		PortMappings: []state.PortMapping{{ContainerPort: 80, Name: "http"}}}}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var in serviceConnectIn
+		if decode(body, &in) != nil {
+			return
+		}
+		sc, err := in.serviceConnect()
+		if err != nil {
+			return
+		}
+		checked, err := tasks.ValidateServiceConnect(sc, td)
+		if err != nil || checked == nil {
+			return
+		}
+		ports, names := tasks.MeshPorts(state.Service{Cluster: "default", Name: "web", ServiceConnect: checked})
+		for _, p := range ports {
+			if p < 1 || p > 65535 {
+				t.Fatalf("port %d accepted: %s", p, body)
+			}
+		}
+		for _, n := range names {
+			if n == "" || strings.Contains(n, "..") || strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".") || strings.ContainsAny(n, " *\t\n") {
+				t.Fatalf("name %q accepted: %s", n, body)
+			}
+		}
+	})
+}

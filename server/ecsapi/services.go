@@ -2,6 +2,7 @@ package ecsapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ type deploymentOut struct {
 	LaunchType         string `json:"launchType"`
 	RolloutState       string `json:"rolloutState"`
 	RolloutStateReason string `json:"rolloutStateReason,omitempty"`
+	// ServiceConnectConfiguration is the service's, on its PRIMARY
+	// deployment.
+	ServiceConnectConfiguration *serviceConnectOut `json:"serviceConnectConfiguration,omitempty"`
 }
 
 type eventOut struct {
@@ -128,7 +132,11 @@ func (s *Server) deploymentOut(svc state.Service, d state.Deployment, counts map
 		desired = svc.DesiredCount
 	}
 	c := counts[d.ID]
-	return deploymentOut{ID: d.ID, Status: d.Status, TaskDefinition: s.tdARN(d.Family, d.Revision), DesiredCount: desired,
+	var sc *serviceConnectOut
+	if d.Status == string(sched.DeploymentPrimary) {
+		sc = renderServiceConnect(svc)
+	}
+	return deploymentOut{ServiceConnectConfiguration: sc, ID: d.ID, Status: d.Status, TaskDefinition: s.tdARN(d.Family, d.Revision), DesiredCount: desired,
 		PendingCount: c.Pending, RunningCount: c.Running, FailedTasks: d.FailedTasks, CreatedAt: epochPtr(&d.CreatedAt),
 		UpdatedAt: epochPtr(&d.UpdatedAt), LaunchType: svc.LaunchType, RolloutState: d.RolloutState, RolloutStateReason: d.RolloutStateReason}
 }
@@ -154,8 +162,18 @@ func (s *Server) createService(ctx context.Context, id *identity.Identity, body 
 		PlacementStrategy       []state.PlacementStrategy   `json:"placementStrategy"`
 		SchedulingStrategy      string                      `json:"schedulingStrategy"`
 		Tags                    []state.Tag                 `json:"tags"`
+		ServiceConnect          *serviceConnectIn           `json:"serviceConnectConfiguration"`
+		LoadBalancers           json.RawMessage             `json:"loadBalancers"`
+		ServiceRegistries       json.RawMessage             `json:"serviceRegistries"`
 	}
 	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := refuseUnimplemented(in.LoadBalancers, in.ServiceRegistries); err != nil {
+		return nil, err
+	}
+	sc, err := in.ServiceConnect.serviceConnect()
+	if err != nil {
 		return nil, err
 	}
 	if err := s.needTasks(); err != nil {
@@ -183,7 +201,7 @@ func (s *Server) createService(ctx context.Context, id *identity.Identity, body 
 	}
 	sp := tasks.ServiceSpec{Cluster: cluster, Name: in.ServiceName, TaskDef: td, LaunchType: in.LaunchType,
 		Constraints: in.PlacementConstraints, Strategies: in.PlacementStrategy, Tags: in.Tags,
-		CreatedBy: "arn:aws:iam::" + s.account + ":user/" + id.AccessKeyID}
+		CreatedBy: "arn:aws:iam::" + s.account + ":user/" + id.AccessKeyID, ServiceConnect: sc}
 	if in.DesiredCount != nil {
 		sp.DesiredCount = *in.DesiredCount
 	}
@@ -208,8 +226,18 @@ func (s *Server) updateService(ctx context.Context, id *identity.Identity, body 
 		PlacementConstraints    *[]state.PlacementConstraint `json:"placementConstraints"`
 		PlacementStrategy       *[]state.PlacementStrategy   `json:"placementStrategy"`
 		ForceNewDeployment      bool                         `json:"forceNewDeployment"`
+		ServiceConnect          *serviceConnectIn            `json:"serviceConnectConfiguration"`
+		LoadBalancers           json.RawMessage              `json:"loadBalancers"`
+		ServiceRegistries       json.RawMessage              `json:"serviceRegistries"`
 	}
 	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if err := refuseUnimplemented(in.LoadBalancers, in.ServiceRegistries); err != nil {
+		return nil, err
+	}
+	sc, err := in.ServiceConnect.serviceConnect()
+	if err != nil {
 		return nil, err
 	}
 	if err := s.needTasks(); err != nil {
@@ -224,7 +252,7 @@ func (s *Server) updateService(ctx context.Context, id *identity.Identity, body 
 		return nil, err
 	}
 	u := tasks.ServiceUpdate{DesiredCount: in.DesiredCount, Constraints: in.PlacementConstraints, Strategies: in.PlacementStrategy,
-		ForceNewDeployment: in.ForceNewDeployment}
+		ForceNewDeployment: in.ForceNewDeployment, ServiceConnect: sc}
 	if in.TaskDefinition != "" {
 		td, err := s.resolve(ctx, in.TaskDefinition)
 		if err != nil {
