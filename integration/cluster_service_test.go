@@ -28,6 +28,7 @@ type taskCluster struct {
 	ec      *ecs.Client
 	// ids are the nodes' ids by name (m1, w1, w2).
 	ids map[string]string
+	net *testutil.Net
 }
 
 func (c *taskCluster) all() []*testutil.Node { return append([]*testutil.Node{c.m}, c.workers...) }
@@ -44,7 +45,7 @@ func (c *taskCluster) byID(id string) string {
 func newTaskCluster(t *testing.T) *taskCluster {
 	t.Helper()
 	n := testutil.NewNet(t)
-	c := &taskCluster{ids: map[string]string{}}
+	c := &taskCluster{ids: map[string]string{}, net: n}
 	c.m = n.AddNodeWith(t, func(a netip.Addr) []testutil.DaemonOption {
 		return []testutil.DaemonOption{testutil.WithDaemonArgs("--cluster-init", "--cluster-listen", listen(a), "--node-name", "m1", "--node-label", "zone=a", "--http", httpAddr(a))}
 	})

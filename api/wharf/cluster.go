@@ -79,3 +79,56 @@ type ClusterTaskContainer struct {
 	ExitCode *int   `json:"ExitCode,omitempty"`
 	Health   string `json:"Health,omitempty"`
 }
+
+// ClusterSecret is a secret as the cluster shows it: never its value
+// (GET /cluster/secrets, GET /cluster/secrets/{name}).
+type ClusterSecret struct {
+	Name      string    `json:"Name"`
+	Size      int       `json:"Size"`
+	CreatedAt time.Time `json:"CreatedAt"`
+	UpdatedAt time.Time `json:"UpdatedAt"`
+}
+
+// ClusterSecretCreate creates a secret (POST /cluster/secrets): Data is
+// its value (base64 in JSON).
+type ClusterSecretCreate struct {
+	Name string `json:"Name"`
+	Data []byte `json:"Data"`
+}
+
+// StackFile is one compose file of a stack.
+type StackFile struct {
+	Filename string `json:"Filename"`
+	Content  []byte `json:"Content"`
+}
+
+// StackDeploy deploys a stack (POST /cluster/stacks/{name}): the compose
+// files, the client's working directory, the .env file beside the first
+// compose file and the client's environment variables the files name.
+type StackDeploy struct {
+	Files      []StackFile       `json:"Files"`
+	WorkingDir string            `json:"WorkingDir"`
+	DotEnv     []byte            `json:"DotEnv,omitempty"`
+	Env        map[string]string `json:"Env,omitempty"`
+}
+
+// StackChange is what a deploy did to one service: created, updated (a
+// new task definition revision, rolled out), scaled, unchanged or
+// removed.
+type StackChange struct {
+	Service        string `json:"Service"`
+	TaskDefinition string `json:"TaskDefinition,omitempty"`
+	Action         string `json:"Action"`
+}
+
+// StackDeployResult is a deploy's answer.
+type StackDeployResult struct {
+	Changes  []StackChange `json:"Changes"`
+	Warnings []string      `json:"Warnings,omitempty"`
+}
+
+// ClusterStack is a stack as GET /cluster/stacks lists it.
+type ClusterStack struct {
+	Name     string   `json:"Name"`
+	Services []string `json:"Services"`
+}

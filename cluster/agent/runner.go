@@ -108,6 +108,12 @@ type Runner struct {
 	dirty map[string]bool
 	keys  map[string]string // task id → key, as last read
 	tds   map[string]state.TaskDefinition
+
+	// secrets, secretsDir and volumes serve the tasks' secrets and
+	// volumes (taskres.go).
+	secrets    Secrets
+	secretsDir string
+	volumes    Volumes
 	// network is the network bridge-mode task containers join (""
 	// : the default bridge); see mesh.go.
 	network string
@@ -220,6 +226,7 @@ func (r *Runner) resync(ctx context.Context) {
 		r.removeContainer(ctx, c, DefaultStopTimeout)
 		r.releaseTask(ctx, id)
 	}
+	r.sweepSecrets(known)
 }
 
 // kick has a task reconciled: now, or again once its current
@@ -320,6 +327,7 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 			}
 			if len(cs) > 0 {
 				r.releaseTask(ctx, id)
+				r.releaseTaskResources(ctx, t, td)
 			}
 			return nil
 		}
@@ -361,6 +369,13 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 			if next.StoppingAt == nil {
 				next.StoppingAt = &now
 			}
+		} else if why, err := r.provisionTask(ctx, t, td); err != nil {
+			next.DesiredStatus = string(sched.StatusStopped)
+			next.StopCode = string(sched.StopTaskFailedToStart)
+			next.StoppedReason = why
+			if next.StoppingAt == nil {
+				next.StoppingAt = &now
+			}
 		} else {
 			done := r.now().UTC()
 			next.PullStoppedAt = &done
@@ -379,6 +394,7 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 			r.removeContainer(ctx, c, stopTimeout(td, c.Config.Labels[LabelContainerName]))
 		}
 		r.releaseTask(ctx, t.ID)
+		r.releaseTaskResources(ctx, t, td)
 		next.Deprovisioned = true
 	}
 	for _, name := range st.Start {
@@ -581,6 +597,13 @@ func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.Task
 		o, err := CreateOptions(t, td, name)
 		if err != nil {
 			return err
+		}
+		for i := range td.ContainerDefinitions {
+			if td.ContainerDefinitions[i].Name == name {
+				if err := r.addTaskResources(ctx, t, td, &td.ContainerDefinitions[i], &o); err != nil {
+					return err
+				}
+			}
 		}
 		r.onTaskNetwork(&o)
 		if err := r.isolate(t, td, &o); err != nil {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/wharf-dev/wharf/cluster/pki"
+	"github.com/wharf-dev/wharf/cluster/secrets"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/server/httperr"
 )
@@ -56,6 +57,9 @@ type JoinResponse struct {
 	WorkerSecret  string `json:"workerSecret,omitempty"`
 	ManagerSecret string `json:"managerSecret,omitempty"`
 	Peers         []Peer `json:"peers"`
+	// SecretsKey is the cluster's secrets data key (package secrets),
+	// for every node: a worker decrypts the secrets of its tasks.
+	SecretsKey []byte `json:"secretsKey,omitempty"`
 }
 
 // NewNodeID returns a fresh node id (25 lowercase alphanumerics, as
@@ -164,6 +168,13 @@ func (s *JoinServer) join(req JoinRequest) (*JoinResponse, error) {
 		resp.WorkerSecret, resp.ManagerSecret = m.WorkerSecret, m.ManagerSecret
 	}
 	resp.Peers = m.Peers
+	// A cluster created before secrets has no key: its nodes join
+	// without one and say so when a secret is used.
+	if raw, err := secrets.ReadRawKey(Dir(s.Root)); err == nil {
+		resp.SecretsKey = raw
+	} else if !errdefs.IsNotFound(err) {
+		return nil, err
+	}
 	return resp, nil
 }
 

@@ -1,12 +1,14 @@
 package member
 
 import (
+	"bytes"
 	"log/slog"
 	"net"
 	"sync"
 	"testing"
 
 	"github.com/wharf-dev/wharf/cluster/pki"
+	"github.com/wharf-dev/wharf/cluster/secrets"
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
@@ -79,5 +81,31 @@ func TestUpdatePeers(t *testing.T) {
 	m, err := Load(s.Root)
 	if err != nil || len(m.Peers) != 2 || m.Peers[0].ID != "m1" || m.Peers[1].ID != "m2" {
 		t.Fatalf("%+v %v", m, err)
+	}
+}
+
+// Every joiner, worker or manager, gets the cluster's secrets key; a
+// cluster without one admits nodes without one.
+func TestJoinHandsTheSecretsKey(t *testing.T) {
+	s, m := joinServer(t, 3)
+	r, err := s.join(JoinRequest{Secret: m.WorkerSecret, CSR: csr(t), Addr: "10.0.0.2"})
+	if err != nil || r.SecretsKey != nil {
+		t.Fatalf("join without a key: %+v %v", r, err)
+	}
+	raw, _ := secrets.NewRawKey()
+	if err := secrets.SaveKey(Dir(s.Root), raw); err != nil {
+		t.Fatal(err)
+	}
+	r, err = s.join(JoinRequest{Secret: m.WorkerSecret, CSR: csr(t), Addr: "10.0.0.2"})
+	if err != nil || !bytes.Equal(r.SecretsKey, raw) {
+		t.Fatalf("worker join: %v", err)
+	}
+	p := &Peer{JoinAddr: "10.0.0.3:4248", ClientAddr: "10.0.0.3:4249", RouteAddr: "10.0.0.3:4250"}
+	r, err = s.join(JoinRequest{Secret: m.ManagerSecret, CSR: csr(t), Addr: "10.0.0.3", Self: p})
+	if err != nil || !bytes.Equal(r.SecretsKey, raw) {
+		t.Fatalf("manager join: %v", err)
+	}
+	if _, err := s.join(JoinRequest{Secret: pki.NewSecret(), CSR: csr(t), Addr: "10.0.0.4"}); !errdefs.IsUnauthorized(err) {
+		t.Fatalf("a wrong token: %v", err)
 	}
 }

@@ -20,6 +20,8 @@
 //
 //	cluster.json   this node's membership (Membership)
 //	ca.pem, ca-key.pem, node.pem, node-key.pem   (package pki)
+//	secrets.key    the secrets' data key (package secrets): created at
+//	               --cluster-init, handed to every joiner in JoinResponse
 //	nats/          a manager's JetStream store
 package member
 

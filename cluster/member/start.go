@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wharf-dev/wharf/cluster/pki"
+	"github.com/wharf-dev/wharf/cluster/secrets"
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/internal/natsbox"
 )
@@ -207,6 +208,13 @@ func initCluster(c Config, files pki.Files) (*Membership, error) {
 	if err := files.SaveNode(cert, key); err != nil {
 		return nil, err
 	}
+	raw, err := secrets.NewRawKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := secrets.SaveKey(Dir(c.Root), raw); err != nil {
+		return nil, err
+	}
 	m := &Membership{ClusterID: clusterID, NodeID: id, Manager: true, Managers: c.Managers, Self: self,
 		Peers: []Peer{self}, WorkerSecret: pki.NewSecret(), ManagerSecret: pki.NewSecret()}
 	if err := m.Save(c.Root); err != nil {
@@ -249,6 +257,11 @@ func joinCluster(ctx context.Context, c Config, files pki.Files) (*Membership, e
 	}
 	if err := files.SaveNode(cert, key); err != nil {
 		return nil, err
+	}
+	if len(jr.SecretsKey) > 0 {
+		if err := secrets.SaveKey(Dir(c.Root), jr.SecretsKey); err != nil {
+			return nil, err
+		}
 	}
 	m := &Membership{ClusterID: jr.ClusterID, NodeID: jr.NodeID, Manager: jr.Manager, Managers: jr.Managers,
 		Peers: jr.Peers, WorkerSecret: jr.WorkerSecret, ManagerSecret: jr.ManagerSecret}

@@ -46,6 +46,7 @@ type ContainerDefinition struct {
 	Environment       []KeyValue        `json:"environment,omitempty"`
 	Secrets           []Secret          `json:"secrets,omitempty"`
 	MountPoints       []MountPoint      `json:"mountPoints,omitempty"`
+	VolumesFrom       []VolumeFrom      `json:"volumesFrom,omitempty"`
 	DependsOn         []Dependency      `json:"dependsOn,omitempty"`
 	WorkingDirectory  string            `json:"workingDirectory,omitempty"`
 	User              string            `json:"user,omitempty"`
@@ -73,7 +74,11 @@ type KeyValue struct {
 	Value string `json:"value"`
 }
 
-// Secret names a secret delivered as an environment variable.
+// Secret names a secret delivered as an environment variable Name, as
+// ECS does; a Name under /run/secrets/ (a wharf extension, which
+// `wharf stack deploy` writes for compose's secrets) is delivered as
+// that file instead, on a tmpfs, as swarm does. ValueFrom is the
+// secret's name or ARN (package secrets, Ref).
 type Secret struct {
 	Name      string `json:"name"`
 	ValueFrom string `json:"valueFrom"`
@@ -86,10 +91,31 @@ type MountPoint struct {
 	ReadOnly      bool   `json:"readOnly,omitempty"`
 }
 
-// Volume is a task volume.
+// VolumeFrom mounts every mount of another container of the task.
+type VolumeFrom struct {
+	SourceContainer string `json:"sourceContainer"`
+	ReadOnly        bool   `json:"readOnly,omitempty"`
+}
+
+// Volume is a task volume: a host path (Host), an engine volume
+// (DockerVolumeConfiguration), or, with neither, an engine volume made
+// for the task and removed with it (ECS's empty "host" volume).
 type Volume struct {
-	Name string      `json:"name"`
-	Host *VolumeHost `json:"host,omitempty"`
+	Name                      string                     `json:"name"`
+	Host                      *VolumeHost                `json:"host,omitempty"`
+	DockerVolumeConfiguration *DockerVolumeConfiguration `json:"dockerVolumeConfiguration,omitempty"`
+}
+
+// DockerVolumeConfiguration is an engine volume: Scope "task" (the
+// default) makes one per task, removed with the task; "shared" names a
+// volume that outlives tasks, created when Autoprovision is set and
+// missing.
+type DockerVolumeConfiguration struct {
+	Scope         string            `json:"scope,omitempty"`
+	Autoprovision *bool             `json:"autoprovision,omitempty"`
+	Driver        string            `json:"driver,omitempty"`
+	DriverOpts    map[string]string `json:"driverOpts,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
 }
 
 // VolumeHost is a bind mount's host path.

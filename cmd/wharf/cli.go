@@ -32,7 +32,7 @@ var cliCommands = []namedCommand{
 	{"container", newContainerCommand}, {"image", newImageCommand},
 	{"network", newNetworkCommand}, {"volume", newVolumeCommand}, {"port", newPortCommand},
 	{"fn", newFnCommand}, {"keys", newKeysCommand}, {"registry", newRegistryCommand},
-	{"node", newNodeCommand}, {"cluster", newClusterCommand}, {"service", newServiceCommand},
+	{"node", newNodeCommand}, {"cluster", newClusterCommand}, {"service", newServiceCommand}, {"secret", newSecretCommand}, {"stack", newStackCommand},
 	{"batch", newBatchCommand}, {"console", newConsoleCommand},
 }
 

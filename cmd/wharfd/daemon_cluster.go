@@ -7,18 +7,23 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/wharf-dev/wharf/cluster/agent"
 	"github.com/wharf-dev/wharf/cluster/member"
+	"github.com/wharf-dev/wharf/cluster/secrets"
+	"github.com/wharf-dev/wharf/cluster/stack"
 	"github.com/wharf-dev/wharf/cluster/state"
 	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/engine/container"
+	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/identity"
 	"github.com/wharf-dev/wharf/server/clusterapi"
 	"github.com/wharf-dev/wharf/server/ecsapi"
+	"github.com/wharf-dev/wharf/server/smapi"
 )
 
 // clusterConfig holds the daemon's cluster flags. Without any (and
@@ -48,11 +53,12 @@ func addClusterFlags(f *pflag.FlagSet, c *clusterConfig) {
 
 // clusterRuntime is the daemon's running membership.
 type clusterRuntime struct {
-	node   *member.Node
-	store  *state.Store
-	nodes  *agent.Nodes
-	tasks  *tasks.Runtime
-	cancel context.CancelFunc
+	node    *member.Node
+	store   *state.Store
+	nodes   *agent.Nodes
+	tasks   *tasks.Runtime
+	secrets *secrets.Store
+	cancel  context.CancelFunc
 }
 
 func (c *clusterRuntime) close() {
@@ -69,13 +75,14 @@ func (c *clusterRuntime) handler() http.Handler {
 	if c == nil {
 		return clusterapi.New(nil, nil, "")
 	}
-	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID, clusterapi.WithServices(c.tasks))
+	return clusterapi.New(c.nodes, c.node.Tokens, c.node.M.NodeID, clusterapi.WithServices(c.tasks), clusterapi.WithSecrets(c.secrets),
+		clusterapi.WithStacks(stack.NewDeployer(c.store, c.tasks, validateTaskDef)))
 }
 
 // startCluster starts the node's membership, its agent and task runner
 // and, on a manager, the controller of services (it acts while this
 // manager leads), or returns nil when the daemon is in no cluster.
-func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, nets meshNetworks, log *slog.Logger) (*clusterRuntime, error) {
+func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, nets meshNetworks, vols agent.Volumes, log *slog.Logger) (*clusterRuntime, error) {
 	c := cfg.clusterCfg
 	switch {
 	case c.init && c.join != "":
@@ -127,11 +134,35 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 		}
 	})).Run(actx)
 	rt := tasks.New(st)
-	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log, startMesh(actx, st, nets, log)...).WithFargateRuntime(cfg.fargateRuntime).Run(actx)
+	sec := clusterSecrets(cfg.root, st, log)
+	opts := append(startMesh(actx, st, nets, log), agent.WithSecrets(sec, filepath.Join(cfg.execRoot, "task-secrets")), agent.WithVolumes(vols))
+	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log, opts...).WithFargateRuntime(cfg.fargateRuntime).Run(actx)
 	if n.M.Manager {
 		go tasks.NewController(rt, probe.Leader, log).Run(actx)
 	}
-	return &clusterRuntime{node: n, store: st, nodes: agent.NewNodes(st), tasks: rt, cancel: cancel}, nil
+	return &clusterRuntime{node: n, store: st, nodes: agent.NewNodes(st), tasks: rt, secrets: sec, cancel: cancel}, nil
+}
+
+// clusterSecrets is the cluster's secrets with this node's data key
+// (package secrets says where it lives); a node without one (a cluster
+// created before secrets) lists and removes secrets but neither
+// creates nor delivers them, and says so.
+func clusterSecrets(root string, st *state.Store, log *slog.Logger) *secrets.Store {
+	key, err := secrets.LoadKey(member.Dir(root))
+	if err != nil {
+		log.Warn("cluster: secrets cannot be created or delivered on this node", "err", err)
+		key = nil
+	}
+	return secrets.New(st, key)
+}
+
+// validateTaskDef is ECS's RegisterTaskDefinition check for the task
+// definitions a stack deploy registers.
+func validateTaskDef(td *state.TaskDefinition) error {
+	if err := ecsapi.Validate(td); err != nil {
+		return fmt.Errorf("%v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	return nil
 }
 
 func managerPeers(ms []state.Node) []member.Peer {
@@ -181,13 +212,22 @@ func withCluster(next, cl http.Handler) http.Handler {
 	})
 }
 
-// ecsHandler is ECS's API over the cluster's state, for --http (an
-// answer saying so when the daemon is in no cluster).
+// ecsHandler is ECS's API over the cluster's state, and Secrets
+// Manager's over its secrets, for --http (an answer saying so when the
+// daemon is in no cluster).
 func (c *clusterRuntime) ecsHandler(keys *identity.Keys, log *slog.Logger) http.Handler {
 	if c == nil {
 		return ecsapi.NoCluster()
 	}
-	return ecsapi.New(c.store, c.nodes, keys, ecsapi.WithLogger(log), ecsapi.WithTasks(c.tasks))
+	ecs := ecsapi.New(c.store, c.nodes, keys, ecsapi.WithLogger(log), ecsapi.WithTasks(c.tasks))
+	sm := smapi.New(c.secrets, keys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if smapi.Matches(r) {
+			sm.ServeHTTP(w, r)
+			return
+		}
+		ecs.ServeHTTP(w, r)
+	})
 }
 
 // withECS sends ECS's calls (by their X-Amz-Target) to ecs.
@@ -196,7 +236,7 @@ func withECS(ecs, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ecsapi.Matches(r) {
+		if ecsapi.Matches(r) || smapi.Matches(r) {
 			ecs.ServeHTTP(w, r)
 			return
 		}

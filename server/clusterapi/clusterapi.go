@@ -8,6 +8,13 @@
 //	GET    /wharf/v1/cluster/tokens                wharf.ClusterTokens
 //	GET    /wharf/v1/cluster/services?cluster=C    []wharf.ClusterService
 //	GET    /wharf/v1/cluster/services/{name}/tasks?cluster=C  []wharf.ClusterTask
+//	GET    /wharf/v1/cluster/secrets               []wharf.ClusterSecret (never a value)
+//	POST   /wharf/v1/cluster/secrets               wharf.ClusterSecretCreate -> 201 wharf.ClusterSecret
+//	GET    /wharf/v1/cluster/secrets/{name}        wharf.ClusterSecret
+//	DELETE /wharf/v1/cluster/secrets/{name}
+//	POST   /wharf/v1/cluster/stacks/{name}?cluster=C   wharf.StackDeploy -> wharf.StackDeployResult
+//	GET    /wharf/v1/cluster/stacks?cluster=C          []wharf.ClusterStack
+//	DELETE /wharf/v1/cluster/stacks/{name}?cluster=C   {"Removed": [service...]}
 package clusterapi
 
 import (
@@ -64,6 +71,13 @@ func New(nodes Nodes, tokens Tokens, self string, opts ...Option) http.Handler {
 	mux.HandleFunc("POST "+Prefix+"nodes/{ref}/update", h.wrap(h.update))
 	mux.HandleFunc("DELETE "+Prefix+"nodes/{ref}", h.wrap(h.remove))
 	mux.HandleFunc("GET "+Prefix+"tokens", h.wrap(h.getTokens))
+	mux.HandleFunc("GET "+Prefix+"secrets", h.wrap(h.listSecrets))
+	mux.HandleFunc("POST "+Prefix+"secrets", h.wrap(h.createSecret))
+	mux.HandleFunc("GET "+Prefix+"secrets/{name}", h.wrap(h.inspectSecret))
+	mux.HandleFunc("DELETE "+Prefix+"secrets/{name}", h.wrap(h.removeSecret))
+	mux.HandleFunc("POST "+Prefix+"stacks/{name}", h.wrap(h.deployStack))
+	mux.HandleFunc("GET "+Prefix+"stacks", h.wrap(h.listStacks))
+	mux.HandleFunc("DELETE "+Prefix+"stacks/{name}", h.wrap(h.removeStack))
 	return mux
 }
 
@@ -72,6 +86,8 @@ type handler struct {
 	tokens   Tokens
 	self     string
 	services Services
+	secrets  Secrets
+	stacks   Stacks
 }
 
 func (h *handler) wrap(f func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {

@@ -109,6 +109,9 @@ func Validate(td *state.TaskDefinition) error {
 		if fargate && v.Host != nil && v.Host.SourcePath != "" {
 			return clientErr("Fargate compatible task definitions do not support sourcePath.")
 		}
+		if err := validateVolume(v, fargate); err != nil {
+			return err
+		}
 		volumes[v.Name] = true
 	}
 	names := map[string]*state.ContainerDefinition{}
@@ -184,10 +187,8 @@ func Validate(td *state.TaskDefinition) error {
 				return clientErr("Invalid environment variable for container '%s': the name cannot be empty.", c.Name)
 			}
 		}
-		for _, s := range c.Secrets {
-			if s.Name == "" || s.ValueFrom == "" {
-				return clientErr("Invalid secret for container '%s': name and valueFrom are required.", c.Name)
-			}
+		if err := validateSecrets(c); err != nil {
+			return err
 		}
 		for _, m := range c.MountPoints {
 			if !volumes[m.SourceVolume] {
@@ -229,6 +230,11 @@ func Validate(td *state.TaskDefinition) error {
 		return clientErr("The sum of the containers' cpu (%d) exceeds the task cpu (%d).", sumCPU, taskCPU)
 	}
 	for _, c := range td.ContainerDefinitions {
+		for _, vf := range c.VolumesFrom {
+			if names[vf.SourceContainer] == nil || vf.SourceContainer == c.Name {
+				return clientErr("Invalid 'volumesFrom' setting for container '%s': container '%s' is not another container of the task definition.", c.Name, vf.SourceContainer)
+			}
+		}
 		for _, d := range c.DependsOn {
 			dep := names[d.ContainerName]
 			if dep == nil || d.ContainerName == c.Name {

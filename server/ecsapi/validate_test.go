@@ -46,6 +46,41 @@ func TestValidate(t *testing.T) {
 		{"bad protocol", func(td *state.TaskDefinition) {
 			td.ContainerDefinitions[0].PortMappings = []state.PortMapping{{ContainerPort: 80, Protocol: "sctp"}}
 		}, "Invalid protocol"},
+		{"secret by arn", func(td *state.TaskDefinition) {
+			td.ContainerDefinitions[0].Secrets = []state.Secret{{Name: "P", ValueFrom: "arn:aws:secretsmanager:us-east-1:000000000000:secret:db"},
+				{Name: "/run/secrets/db", ValueFrom: "arn:aws:ssm:us-east-1:000000000000:parameter/db"}}
+		}, ""},
+		{"secret from s3", func(td *state.TaskDefinition) {
+			td.ContainerDefinitions[0].Secrets = []state.Secret{{Name: "P", ValueFrom: "arn:aws:s3:::bucket/key"}}
+		}, "Invalid secret"},
+		{"secret file elsewhere", func(td *state.TaskDefinition) {
+			td.ContainerDefinitions[0].Secrets = []state.Secret{{Name: "/etc/passwd", ValueFrom: "db"}}
+		}, "environment variable name"},
+		{"secret file in a subdirectory", func(td *state.TaskDefinition) {
+			td.ContainerDefinitions[0].Secrets = []state.Secret{{Name: "/run/secrets/a/../b", ValueFrom: "db"}}
+		}, "not a file name"},
+		{"secret twice", func(td *state.TaskDefinition) {
+			td.ContainerDefinitions[0].Secrets = []state.Secret{{Name: "P", ValueFrom: "a"}, {Name: "P", ValueFrom: "b"}}
+		}, "set twice"},
+		{"volume bad scope", func(td *state.TaskDefinition) {
+			td.Volumes = []state.Volume{{Name: "v", DockerVolumeConfiguration: &state.DockerVolumeConfiguration{Scope: "node"}}}
+		}, "Invalid scope"},
+		{"volume autoprovision of a task volume", func(td *state.TaskDefinition) {
+			yes := true
+			td.Volumes = []state.Volume{{Name: "v", DockerVolumeConfiguration: &state.DockerVolumeConfiguration{Scope: "task", Autoprovision: &yes}}}
+		}, "autoprovision"},
+		{"volume plugin driver", func(td *state.TaskDefinition) {
+			td.Volumes = []state.Volume{{Name: "v", DockerVolumeConfiguration: &state.DockerVolumeConfiguration{Driver: "rexray/ebs"}}}
+		}, "local driver only"},
+		{"volume host and docker", func(td *state.TaskDefinition) {
+			td.Volumes = []state.Volume{{Name: "v", Host: &state.VolumeHost{SourcePath: "/srv"}, DockerVolumeConfiguration: &state.DockerVolumeConfiguration{}}}
+		}, "both host and dockerVolumeConfiguration"},
+		{"volume relative host path", func(td *state.TaskDefinition) {
+			td.Volumes = []state.Volume{{Name: "v", Host: &state.VolumeHost{SourcePath: "srv"}}}
+		}, "absolute"},
+		{"volumesFrom itself", func(td *state.TaskDefinition) {
+			td.ContainerDefinitions[0].VolumesFrom = []state.VolumeFrom{{SourceContainer: "web"}}
+		}, "volumesFrom"},
 		{"mount without volume", func(td *state.TaskDefinition) {
 			td.ContainerDefinitions[0].MountPoints = []state.MountPoint{{SourceVolume: "data", ContainerPath: "/d"}}
 		}, "sourceVolume"},
