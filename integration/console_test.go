@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
 
 	"github.com/wharf-dev/wharf/internal/testutil"
 )
@@ -242,6 +243,16 @@ func TestConsoleBrowser(t *testing.T) {
 	e.d.MustWharf(t, "exec", "console-web", "sh", "-c", "echo followed-line > /proc/1/fd/1")
 	waitJS(t, ctx, 30*time.Second, "a followed log line", `document.querySelector('#logs').textContent.includes('followed-line')`)
 
+	// A shell in it, in the page's terminal.
+	run(t, ctx, 30*time.Second, "opening a shell", chromedp.Click(chromedp.CSS("#term-open")))
+	waitJS(t, ctx, 60*time.Second, "the shell's prompt", `document.querySelector('#term-status').textContent.startsWith('Connected') && document.querySelector('#term').textContent.includes('#')`)
+	run(t, ctx, 30*time.Second, "typing into the shell", chromedp.SendKeys(chromedp.CSS("#term"), "echo hi-$((1+1))\r"))
+	waitJS(t, ctx, 30*time.Second, "the command's output in the terminal", `document.querySelector('#term').textContent.split('\n').some(l => l.trim() === 'hi-2')`)
+	screenshot(t, ctx, dir, "03b-terminal")
+	checkAccessibility(t, ctx, "container with a terminal")
+	run(t, ctx, 30*time.Second, "exiting the shell", chromedp.SendKeys(chromedp.CSS("#term"), "exit 3\r"))
+	waitJS(t, ctx, 30*time.Second, "the shell's exit in the page", `document.querySelector('#term-status').textContent.includes('exited with 3')`)
+
 	// Stop it from the page.
 	run(t, ctx, 30*time.Second, "stopping", chromedp.Click(chromedp.CSS(`#ctr-actions button[data-act="stop"]`)))
 	waitJS(t, ctx, 60*time.Second, "the stop reaching the page", `document.querySelector('#ctr-state').textContent.startsWith('exited')`)
@@ -389,6 +400,11 @@ func TestConsoleRefuses(t *testing.T) {
 	if code := do("GET", "/docker/containers/json?all=1", nil); code != http.StatusOK {
 		t.Fatalf("a read with the session: %d", code)
 	}
+	// The exec terminal's WebSocket: refused without a session, from
+	// another origin or none, and closed without a shell on a wrong CSRF
+	// token; with all of them, it runs a shell.
+	checkTerminalRefusals(t, e, jar, csrf)
+
 	for name, hdr := range map[string]map[string]string{
 		"no CSRF token":    nil,
 		"a bad CSRF token": {"X-Wharf-CSRF": csrf + "x"},
@@ -469,5 +485,126 @@ func TestConsoleRefuses(t *testing.T) {
 	logData, _ := os.ReadFile(e.d.LogPath)
 	if strings.Contains(string(logData), tok) || strings.Contains(string(logData), e.secret) {
 		t.Error("the daemon's log holds a secret or a link token")
+	}
+}
+
+// checkTerminalRefusals opens the exec terminal of console-keep over a
+// WebSocket as a browser would, and as an attacker's page would.
+func checkTerminalRefusals(t *testing.T, e *consoleEnv, jar http.CookieJar, csrf string) {
+	t.Helper()
+	wsURL := "ws://" + e.addr + "/console/api/containers/console-keep/exec"
+	own := "http://" + e.addr
+	dial := func(c *http.Client, origin string) (*websocket.Conn, int, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: c, HTTPHeader: h})
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		return ws, code, err
+	}
+	withSession := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	for _, r := range []struct {
+		what   string
+		c      *http.Client
+		origin string
+		want   int
+	}{
+		{"without a session", &http.Client{Timeout: 30 * time.Second}, own, http.StatusUnauthorized},
+		{"from another origin", withSession, "http://evil.example", http.StatusForbidden},
+		{"without an Origin", withSession, "", http.StatusForbidden},
+	} {
+		ws, code, err := dial(r.c, r.origin)
+		if err == nil {
+			ws.CloseNow()
+			t.Errorf("a terminal %s was opened", r.what)
+			continue
+		}
+		if code != r.want {
+			t.Errorf("a terminal %s: %d, want %d", r.what, code, r.want)
+		}
+	}
+	execs := func() string { return inspect(t, e.d, "{{len .ExecIDs}}", "console-keep") }
+	before := execs()
+	// A wrong CSRF token in the first message closes it with no exec.
+	ws, _, err := dial(withSession, own)
+	if err != nil {
+		t.Fatalf("opening a terminal with the session: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"csrf":"`+csrf+`x","cols":80,"rows":24}`))
+	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Errorf("a terminal with a wrong CSRF token: %v, want a policy-violation close", err)
+	}
+	ws.CloseNow()
+	if after := execs(); after != before {
+		t.Errorf("a refused terminal created an exec (%s execs, %s before)", after, before)
+	}
+	// The right token: a shell that answers.
+	ws, _, err = dial(withSession, own)
+	if err != nil {
+		t.Fatalf("opening a terminal with the session: %v", err)
+	}
+	defer ws.CloseNow()
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"csrf":"`+csrf+`","cols":80,"rows":24}`))
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"i":"echo ws-$((20+22))\r"}`))
+	var out strings.Builder
+	for !strings.Contains(out.String(), "ws-42\r\n") {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading the terminal: %v (so far %q)", err, out.String())
+		}
+		if typ == websocket.MessageBinary {
+			out.Write(data)
+		}
+	}
+	// A terminal closed while a program runs ends it and its shell.
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"i":"sleep 4242\r"}`))
+	ws2, _, err := dial(withSession, own)
+	if err != nil {
+		t.Fatalf("opening a second terminal: %v", err)
+	}
+	_ = ws2.Write(ctx, websocket.MessageText, []byte(`{"csrf":"`+csrf+`","cols":80,"rows":24}`))
+	_ = ws2.Write(ctx, websocket.MessageText, []byte(`{"i":"sleep 4343\r"}`))
+	if !waitFor(30*time.Second, func() bool {
+		return strings.Contains(e.d.MustWharf(t, "exec", "console-keep", "ps"), "sleep 4343")
+	}) {
+		t.Fatal("the second terminal's sleep did not start")
+	}
+	ws2.CloseNow()
+	shells := func(ps string) (n int) {
+		for _, l := range strings.Split(ps, "\n") {
+			if strings.HasSuffix(strings.TrimSpace(l), " sh") {
+				n++
+			}
+		}
+		return n
+	}
+	var ps string
+	if !waitFor(30*time.Second, func() bool {
+		ps = e.d.MustWharf(t, "exec", "console-keep", "ps")
+		return !strings.Contains(ps, "sleep 4343") && shells(ps) == 1
+	}) {
+		t.Errorf("a closed terminal's program or shell still runs:\n%s", ps)
+	}
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"i":"\u0003"}`))
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"i":"exit 7\r"}`))
+	for {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("the shell's exit was not told before the close: %v", err)
+		}
+		if typ == websocket.MessageText {
+			if string(data) != `{"exit":7}` {
+				t.Errorf("the shell's end: %s, want {\"exit\":7}", data)
+			}
+			break
+		}
 	}
 }

@@ -110,6 +110,7 @@ type Server struct {
 	baseURL string
 
 	signIns *failureLimit
+	terms   *terminals
 
 	mux    *http.ServeMux
 	cancel context.CancelFunc
@@ -163,6 +164,7 @@ func New(keys KeyStore, opts ...Option) *Server {
 	s.sessions = NewSessions(s.now, SessionLifetime, SessionIdle, MaxSessions)
 	s.links = NewLinks(s.now, LinkLifetime, MaxLinks)
 	s.signIns = newFailureLimit(s.now, maxSignInFailures, signInWindow)
+	s.terms = newTerminals()
 	s.routes()
 	return s
 }

@@ -36,7 +36,8 @@ type dockerRoute struct {
 }
 
 // dockerRoutes is the allowlist: what the pages need, nothing more
-// (no create, exec, attach, build, pull or system calls).
+// (no create, attach, build, pull or system calls; exec only as the
+// terminal of exec.go, a shell with a TTY).
 var dockerRoutes = []dockerRoute{
 	{"GET /containers/json", "ContainerList", "", false},
 	{"GET /containers/{name}/json", "ContainerInspect", "name", true},
@@ -67,6 +68,7 @@ func (s *Server) dockerRoutes(mux *http.ServeMux, api string) {
 		}))
 	}
 	mux.HandleFunc("GET "+api+"/containers/{name}/logs", s.authed(s.containerLogs))
+	mux.HandleFunc("GET "+api+"/containers/{name}/exec", s.authed(s.execTerminal))
 }
 
 // resource resolves the resource a route's request names.

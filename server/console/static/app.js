@@ -403,7 +403,11 @@ async function viewContainer(view, name) {
 <section aria-labelledby="h-logs"><h2 id="h-logs">Logs</h2>
 <div class="toolbar"><label><input type="checkbox" id="follow" checked> Follow</label><button type="button" id="clear-logs">Clear</button></div>
 <pre id="logs" tabindex="0" aria-label="Log of ${esc(name)}"></pre></section>
-<p class="muted">An exec terminal is not in the console yet: use <code>wharf exec -it ${esc(name)} sh</code>.</p>`);
+<section aria-labelledby="h-term"><h2 id="h-term">Terminal</h2>
+<div class="toolbar"><button type="button" id="term-open"${st.Running ? '' : ' disabled'}>Open a shell</button>
+<button type="button" id="term-close" hidden>Close the shell</button><span id="term-status" class="muted" role="status"></span></div>
+<div id="term" class="term" tabindex="0" role="application" aria-label="Shell in ${esc(name)}: type to send keys, Shift+Tab leaves" aria-describedby="term-status" hidden></div></section>`);
+  $('#term-open').addEventListener('click', () => openTerminal(name));
   $('#ctr-actions').addEventListener('click', async (e) => {
     const b = e.target.closest('button[data-act]');
     if (!b) return;
@@ -455,6 +459,57 @@ async function viewContainer(view, name) {
   };
   S.onSample();
   followMetrics('scope=containers');
+}
+
+// ---- exec terminal ------------------------------------------------------------
+
+let termLoaded = null;
+function loadTerm() {
+  // The terminal's script is fetched the first time a shell opens.
+  termLoaded = termLoaded || new Promise((ok, fail) => {
+    const s = document.createElement('script');
+    s.src = 'static/term.js';
+    s.onload = ok;
+    s.onerror = () => { termLoaded = null; fail(new Error('the terminal did not load')); };
+    document.head.appendChild(s);
+  });
+  return termLoaded;
+}
+
+async function openTerminal(name) {
+  const box = $('#term'), st = $('#term-status'), open = $('#term-open'), close = $('#term-close');
+  open.disabled = true;
+  try { await loadTerm(); } catch (err) { st.textContent = err.message; open.disabled = false; return; }
+  box.replaceChildren();
+  box.hidden = false;
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${API}/containers/${encodeURIComponent(name)}/exec`);
+  ws.binaryType = 'arraybuffer';
+  const send = (keys) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ i: keys })); };
+  const term = new window.WharfTerm(box, send);
+  S.term = term;
+  S.streams.push(ws);
+  const [cols, rows] = term.fit();
+  st.textContent = 'Connecting…';
+  let exit = null;
+  ws.onopen = () => {
+    ws.send(JSON.stringify({ csrf: S.info.csrf, cols, rows }));
+    st.textContent = `Connected: sh in ${name}.`;
+    close.hidden = false;
+    box.focus();
+  };
+  ws.onmessage = (e) => {
+    if (typeof e.data === 'string') { try { exit = JSON.parse(e.data).exit; } catch { /* not ours */ } return; }
+    term.write(e.data);
+  };
+  ws.onclose = (e) => {
+    st.textContent = exit != null ? `The shell exited with ${exit}.` : `Closed${e.reason ? ': ' + e.reason : e.code === 1006 ? ': refused or cut' : ''}.`;
+    close.hidden = true;
+    open.disabled = false;
+  };
+  const onResize = () => { if (ws.readyState === WebSocket.OPEN) { const [c, r] = term.fit(); ws.send(JSON.stringify({ cols: c, rows: r })); } };
+  window.addEventListener('resize', onResize);
+  ws.addEventListener('close', () => window.removeEventListener('resize', onResize));
+  close.onclick = () => ws.close(1000, 'closed by the user');
 }
 
 // ---- images, networks, volumes -------------------------------------------------
