@@ -11,6 +11,13 @@
 //     allowlist of its routes (docker.go): the console's JSON is Docker's,
 //     and nothing it reads is beyond `docker` or `wharf`. Proxying rather
 //     than calling the engine keeps one encoder of Docker's shapes.
+//   - registry repositories and images, cluster nodes, services and
+//     tasks, Batch queues and jobs: the native API's handler, in process
+//     (/console/api/registry/..., /cluster/..., /batch/...), for an
+//     allowlist of its reads (native.go), as `wharf registry`, `wharf
+//     node`, `wharf service` and `wharf batch` get them.
+//   - a shell: a WebSocket bridged to the Docker API's exec with a TTY
+//     (exec.go).
 //   - functions: the functions engine (functions.Service) that the Lambda
 //     REST API calls, with Lambda's IAM action names (functions.go). The
 //     Lambda API itself authenticates every request by its SigV4
@@ -99,6 +106,7 @@ type Server struct {
 	docker     http.Handler
 	containers Containers
 	fns        Functions
+	native     http.Handler
 	bus        EventSource
 
 	gatherer prometheus.Gatherer
@@ -133,6 +141,10 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 func WithDocker(h http.Handler, c Containers) Option {
 	return func(s *Server) { s.docker, s.containers = h, c }
 }
+
+// WithNative serves the registry, cluster and Batch pages through h, the
+// daemon's native API handler (native.go).
+func WithNative(h http.Handler) Option { return func(s *Server) { s.native = h } }
 
 // WithFunctions serves the functions pages over f.
 func WithFunctions(f Functions) Option { return func(s *Server) { s.fns = f } }
@@ -228,6 +240,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET "+api+"/metrics/stream", s.authed(s.metricsStream))
 	s.dockerRoutes(mux, api)
 	s.functionRoutes(mux, api)
+	s.nativeRoutes(mux, api)
 	mux.HandleFunc(api+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("no console API %s %s: %w", r.Method, r.URL.Path, errdefs.ErrNotFound))
 	})

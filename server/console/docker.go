@@ -364,16 +364,4 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, c *call) error {
 // hasAny reports whether some statement of the key allows action of the
 // Docker service on some resource (a key limited to web-* containers
 // still follows their events).
-func hasAny(c *call, action string) bool {
-	for _, st := range c.stmts {
-		if st.Service != "*" && !strings.EqualFold(st.Service, dockerService) {
-			continue
-		}
-		for _, a := range st.Actions {
-			if a == "*" || strings.EqualFold(a, action) {
-				return true
-			}
-		}
-	}
-	return false
-}
+func hasAny(c *call, action string) bool { return hasAnyOf(c, dockerService, action) }

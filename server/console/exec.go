@@ -375,7 +375,9 @@ func (s *Server) execCreate(ctx context.Context, r *http.Request, ref string, co
 	if err != nil {
 		return "", err
 	}
-	var out struct{ ID string `json:"Id"` }
+	var out struct {
+		ID string `json:"Id"`
+	}
 	if err := json.Unmarshal(rec.body.Bytes(), &out); err != nil || out.ID == "" {
 		return "", fmt.Errorf("the Docker API answered no exec id: %w", errdefs.ErrUnavailable)
 	}
@@ -422,12 +424,13 @@ func (s *Server) dockerCall(ctx context.Context, r *http.Request, method, path, 
 	return rec, nil
 }
 
-// recorder is the ResponseWriter of a plain call to the Docker API's
-// handler; it keeps at most 1 MiB of the answer.
+// recorder is the ResponseWriter of a plain call to an API's handler;
+// it keeps at most max bytes of the answer (0: 1 MiB).
 type recorder struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+	max    int
 }
 
 func (w *recorder) Header() http.Header { return w.header }
@@ -442,8 +445,12 @@ func (w *recorder) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	if w.body.Len()+len(p) > 1<<20 {
-		return 0, fmt.Errorf("an answer larger than 1 MiB: %w", errdefs.ErrInvalidArgument)
+	max := w.max
+	if max == 0 {
+		max = 1 << 20
+	}
+	if w.body.Len()+len(p) > max {
+		return 0, fmt.Errorf("an answer larger than %d bytes: %w", max, errdefs.ErrInvalidArgument)
 	}
 	return w.body.Write(p)
 }
