@@ -16,9 +16,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/wharf-dev/wharf/internal/testutil"
 )
@@ -28,6 +31,7 @@ import (
 type consoleEnv struct {
 	d            *testutil.Daemon
 	addr         string
+	regAddr      string
 	id, secret   string
 	artifacts    string
 	axeSource    string
@@ -36,13 +40,13 @@ type consoleEnv struct {
 
 func startConsoleEnv(t *testing.T) *consoleEnv {
 	t.Helper()
-	addr := freeAddr(t)
-	d := newDaemon(t, testutil.WithDaemonArgs("--http", addr, "--fn-idle-timeout", "30s"))
+	addr, regAddr := freeAddr(t), freeAddr(t)
+	d := newDaemon(t, testutil.WithDaemonArgs("--http", addr, "--registry", regAddr, "--fn-idle-timeout", "30s"))
 	var key struct{ AccessKeyId, SecretAccessKey string }
 	if err := json.Unmarshal([]byte(d.MustWharf(t, "keys", "create", "--admin", "--json")), &key); err != nil {
 		t.Fatal(err)
 	}
-	e := &consoleEnv{d: d, addr: addr, id: key.AccessKeyId, secret: key.SecretAccessKey}
+	e := &consoleEnv{d: d, addr: addr, regAddr: regAddr, id: key.AccessKeyId, secret: key.SecretAccessKey}
 	e.lambdaClient = lambda.New(lambda.Options{
 		BaseEndpoint: aws.String("http://" + addr), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyId, key.SecretAccessKey, ""),
@@ -303,6 +307,42 @@ func TestConsoleBrowser(t *testing.T) {
 	screenshot(t, ctx, dir, "09-function")
 	checkAccessibility(t, ctx, "function")
 
+	// The registry: an image pushed now is listed, with its tag.
+	rc := &regClient{addr: e.regAddr, pw: loginPassword(t, e.d, e.id)}
+	img, err := random.Image(64<<10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(rc.ref(t, "console/app:v1"), img, rc.opts()...); err != nil {
+		t.Fatalf("pushing to the registry: %v", err)
+	}
+	dg, _ := img.Digest()
+	run(t, ctx, 30*time.Second, "opening the registry", chromedp.Navigate(e.url("/console/#/registry")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-repo="console/app"]`)))
+	screenshot(t, ctx, dir, "11-registry")
+	checkAccessibility(t, ctx, "registry")
+	run(t, ctx, 30*time.Second, "opening the repository", chromedp.Click(chromedp.CSS(`tr[data-repo="console/app"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-digest="%s"]`, dg))))
+	waitJS(t, ctx, 10*time.Second, "the pushed image's tag", fmt.Sprintf(`document.querySelector('tr[data-digest="%s"]').textContent.includes('v1')`, dg))
+	screenshot(t, ctx, dir, "12-repository")
+	checkAccessibility(t, ctx, "repository")
+
+	// The cluster page of a daemon in no cluster says so.
+	run(t, ctx, 30*time.Second, "opening the cluster", chromedp.Navigate(e.url("/console/#/cluster")),
+		chromedp.WaitVisible(chromedp.CSS("#no-cluster")))
+	screenshot(t, ctx, dir, "13-cluster")
+	checkAccessibility(t, ctx, "cluster")
+
+	// Batch: a queue and a job submitted with the SDK are listed.
+	be := &batchEnv{d: e.d, addr: e.addr, c: batch.New(batch.Options{BaseEndpoint: aws.String("http://" + e.addr), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(e.id, e.secret, ""), Retryer: aws.NopRetryer{}})}
+	be.setup(t, 2)
+	be.submit(t, &batch.SubmitJobInput{JobName: aws.String("console-job")})
+	run(t, ctx, 30*time.Second, "opening Batch", chromedp.Navigate(e.url("/console/#/batch")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-job="console-job"]`)), chromedp.WaitVisible(chromedp.CSS(`tr[data-queue="q"]`)))
+	screenshot(t, ctx, dir, "14-batch")
+	checkAccessibility(t, ctx, "batch")
+
 	// A phone's screen.
 	run(t, ctx, 30*time.Second, "a phone's viewport", chromedp.EmulateViewport(390, 844), chromedp.Navigate(e.url("/console/#/containers")),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="console-web"]`)))
@@ -331,6 +371,8 @@ func TestConsoleRefuses(t *testing.T) {
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/docker/containers/json?all=1"}, {"POST", "/docker/containers/console-keep/stop"},
 		{"GET", "/functions"}, {"GET", "/events"}, {"GET", "/metrics?scope=containers"},
+		{"GET", "/registry/repositories"}, {"GET", "/cluster/nodes"}, {"GET", "/batch/jobs"},
+		{"GET", "/containers/console-keep/exec"},
 	} {
 		req, _ := http.NewRequest(r.method, api+r.path, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -448,6 +490,11 @@ func TestConsoleRefuses(t *testing.T) {
 	}
 	if code := do("GET", "/functions", nil); code != http.StatusOK {
 		t.Errorf("a lambda key listing functions: %d, want 200", code)
+	}
+	for _, p := range []string{"/registry/repositories", "/registry/images?repository=x", "/cluster/nodes", "/cluster/services", "/batch/queues", "/batch/jobs"} {
+		if code := do("GET", p, nil); code != http.StatusForbidden {
+			t.Errorf("a lambda key reading %s: %d, want 403", p, code)
+		}
 	}
 	// Revoking the key ends its session at once.
 	e.d.MustWharf(t, "keys", "rm", fnKey.AccessKeyId)
