@@ -119,6 +119,10 @@ type Server struct {
 
 	signIns *failureLimit
 	terms   *terminals
+	// assets are the static files, indexSignIn the page with its
+	// sign-in form shown (static.go).
+	assets      assets
+	indexSignIn []byte
 
 	mux    *http.ServeMux
 	cancel context.CancelFunc
@@ -177,6 +181,13 @@ func New(keys KeyStore, opts ...Option) *Server {
 	s.links = NewLinks(s.now, LinkLifetime, MaxLinks)
 	s.signIns = newFailureLimit(s.now, maxSignInFailures, signInWindow)
 	s.terms = newTerminals()
+	static, _ := fs.Sub(staticFS, "static")
+	a, err := loadAssets(static)
+	if err != nil {
+		// The files are built in: a missing one is a broken build.
+		panic(err)
+	}
+	s.assets, s.indexSignIn = a, signInShown(a["index.html"].body)
 	s.routes()
 	return s
 }
@@ -211,24 +222,11 @@ func (s *Server) Ring() *Ring { return s.ring }
 func (s *Server) routes() {
 	mux := http.NewServeMux()
 	s.mux = mux
-	static, _ := fs.Sub(staticFS, "static")
-	files := http.StripPrefix(Prefix+"static/", http.FileServerFS(static))
-	index, _ := fs.ReadFile(static, "index.html")
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
 	})
-	mux.HandleFunc("GET "+Prefix+"{$}", func(w http.ResponseWriter, r *http.Request) {
-		secureHeaders(w)
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(index)
-	})
-	mux.HandleFunc("GET "+Prefix+"static/", func(w http.ResponseWriter, r *http.Request) {
-		secureHeaders(w)
-		// The assets change with the binary; a revalidation is cheap.
-		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
-	})
+	mux.HandleFunc("GET "+Prefix+"{$}", s.serveIndex)
+	mux.HandleFunc("GET "+Prefix+"static/", s.serveStatic)
 
 	api := Prefix + "api"
 	mux.HandleFunc("POST "+api+"/session", s.signIn)
