@@ -213,6 +213,8 @@ func TestConsoleBrowser(t *testing.T) {
 	run(t, ctx, 30*time.Second, "opening the console",
 		chromedp.Navigate(e.url("/console/")),
 		chromedp.WaitVisible(chromedp.CSS("#key-id")))
+	// The style, inline in the page, is allowed by the page's CSP.
+	waitJS(t, ctx, 10*time.Second, "the console's style applied", `getComputedStyle(document.querySelector('.top')).backgroundColor === 'rgb(21, 32, 43)'`)
 	screenshot(t, ctx, dir, "01-signin")
 	checkAccessibility(t, ctx, "sign-in")
 	run(t, ctx, 30*time.Second, "signing in",

@@ -119,10 +119,13 @@ type Server struct {
 
 	signIns *failureLimit
 	terms   *terminals
-	// assets are the static files, indexSignIn the page with its
-	// sign-in form shown (static.go).
+	// assets are the static files; index the page with its style
+	// inline, allowed by indexCSP; indexSignIn the page with its sign-in
+	// form shown (static.go).
 	assets      assets
+	index       []byte
 	indexSignIn []byte
+	indexCSP    string
 
 	mux    *http.ServeMux
 	cancel context.CancelFunc
@@ -187,7 +190,9 @@ func New(keys KeyStore, opts ...Option) *Server {
 		// The files are built in: a missing one is a broken build.
 		panic(err)
 	}
-	s.assets, s.indexSignIn = a, signInShown(a["index.html"].body)
+	s.assets = a
+	s.index, s.indexCSP = inlineStyle(a["index.html"].body, a)
+	s.indexSignIn = signInShown(s.index)
 	s.routes()
 	return s
 }
@@ -251,10 +256,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // own scripts and styles, and is never framed.
 func secureHeaders(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Content-Security-Policy", cspOf(""))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
+}
+
+// cspOf is the console's Content-Security-Policy, with style the
+// source of an inline style element it allows ("" for none).
+func cspOf(style string) string {
+	csp := "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	if style != "" {
+		csp += "; style-src 'self' " + style
+	}
+	return csp
 }
 
 // call is an authenticated request.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
@@ -158,15 +159,33 @@ func signInShown(index []byte) []byte {
 	return bytes.Replace(index, []byte(`<section id="signin" class="signin" hidden`), []byte(`<section id="signin" class="signin"`), 1)
 }
 
+// inlineStyle puts the style sheet into the page, in place of its link:
+// a browser paints nothing before it has the style sheet, and one that
+// does not hold it yet (the first visit, a new profile) would wait for a
+// second request first. It returns the page and the Content-Security-
+// Policy that allows exactly that style element (by its hash) and
+// nothing else inline.
+func inlineStyle(index []byte, a assets) ([]byte, string) {
+	css := a["app.css"]
+	link := []byte(`<link rel="stylesheet" href="static/app.css?v=` + css.version + `">`)
+	if !bytes.Contains(index, link) {
+		return index, cspOf("")
+	}
+	h := sha256.Sum256(css.body)
+	page := bytes.Replace(index, link, append(append([]byte("<style>"), css.body...), "</style>"...), 1)
+	return page, cspOf("'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'")
+}
+
 // serveIndex answers the page: with the sign-in form shown unless the
 // request carries a live session. It is never cached (no-store): which
 // form it shows depends on the session.
 func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
 	secureHeaders(w)
+	w.Header().Set("Content-Security-Policy", s.indexCSP)
 	a := s.assets["index.html"]
 	body := s.indexSignIn
 	if ck, _ := r.Cookie(cookieName); ck != nil && s.sessions.Peek(ck.Value) {
-		body = a.body
+		body = s.index
 	}
 	a.serve(w, r, body, "no-store")
 }

@@ -45,9 +45,17 @@ func TestStaticCaching(t *testing.T) {
 	if !strings.Contains(page, `<section id="signin" class="signin" aria-labelledby`) {
 		t.Error("without a session the page does not show its sign-in form")
 	}
-	refs := regexp.MustCompile(`static/(app\.(?:css|js))\?v=([0-9a-f]{16})`).FindAllStringSubmatch(page, -1)
+	// The style is inline, allowed by its hash and nothing else.
+	if !strings.Contains(page, "<style>") || strings.Contains(page, "app.css") {
+		t.Error("the page links its style instead of holding it")
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !regexp.MustCompile(`; style-src 'self' 'sha256-[A-Za-z0-9+/]+=*'$`).MatchString(csp) || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("the page's CSP: %s", csp)
+	}
+	refs := regexp.MustCompile(`static/(app\.js)\?v=([0-9a-f]{16})`).FindAllStringSubmatch(page, -1)
+	refs = append(refs, []string{"", "app.css", e.con.assets["app.css"].version})
 	if len(refs) != 2 {
-		t.Fatalf("the page names %d versioned assets, want 2: %s", len(refs), page)
+		t.Fatalf("the page names %d versioned scripts, want 1: %s", len(refs)-1, page)
 	}
 	for _, ref := range refs {
 		resp, body := get("/console/static/"+ref[1]+"?v="+ref[2], "Accept-Encoding", "gzip, deflate")
