@@ -119,6 +119,9 @@ type Server struct {
 
 	signIns *failureLimit
 	terms   *terminals
+	// termCheck is how often an open terminal checks its session
+	// (termCheck; tests shorten it).
+	termCheck time.Duration
 	// assets are the static files; index the page with its style
 	// inline, allowed by indexCSP; indexSignIn the page with its sign-in
 	// form shown (static.go).
@@ -183,7 +186,7 @@ func New(keys KeyStore, opts ...Option) *Server {
 	s.sessions = NewSessions(s.now, SessionLifetime, SessionIdle, MaxSessions)
 	s.links = NewLinks(s.now, LinkLifetime, MaxLinks)
 	s.signIns = newFailureLimit(s.now, maxSignInFailures, signInWindow)
-	s.terms = newTerminals()
+	s.terms, s.termCheck = newTerminals(), termCheck
 	static, _ := fs.Sub(staticFS, "static")
 	a, err := loadAssets(static)
 	if err != nil {

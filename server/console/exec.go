@@ -191,14 +191,16 @@ func (s *Server) execTerminal(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	cols, rows := termSize(hello.Cols, 80), termSize(hello.Rows, 24)
 
+	// A shell that cannot start (the container stopped) closes the
+	// terminal with the Docker API's reason.
 	execID, err := s.execCreate(ctx, r, ref, cols, rows)
 	if err != nil {
-		ws.Close(websocket.StatusPolicyViolation, closeReason(err))
+		ws.Close(websocket.StatusInternalError, closeReason(err))
 		return nil
 	}
 	stream, done, err := s.execStart(r, execID, cols, rows)
 	if err != nil {
-		ws.Close(websocket.StatusPolicyViolation, closeReason(err))
+		ws.Close(websocket.StatusInternalError, closeReason(err))
 		return nil
 	}
 	started = true
@@ -285,7 +287,7 @@ func (s *Server) bridge(ctx context.Context, ws *websocket.Conn, stream *execStr
 
 	idle := time.NewTimer(termIdle)
 	defer idle.Stop()
-	check := time.NewTicker(termCheck)
+	check := time.NewTicker(s.termCheck)
 	defer check.Stop()
 	ended := func(code websocket.StatusCode, why string) {
 		ws.Close(code, why)
