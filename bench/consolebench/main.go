@@ -37,9 +37,10 @@ import (
 )
 
 var (
-	wharfBin = flag.String("wharf", "", "wharf binary (default: built from this checkout as make build does)")
-	n        = flag.Int("n", 500, "running containers on the containers page")
-	loads    = flag.Int("loads", 10, "fresh loads of the sign-in page timed")
+	wharfBin  = flag.String("wharf", "", "wharf binary (default: built from this checkout as make build does)")
+	n         = flag.Int("n", 500, "running containers on the containers page")
+	loads     = flag.Int("loads", 10, "loads of the sign-in page timed, in fresh browsers and in tabs of one")
+	paintOnly = flag.Bool("paint-only", false, "measure the first paint only, not the containers page")
 )
 
 func main() {
@@ -81,44 +82,51 @@ func main() {
 	// browser, its cache shared (as a user's who opens the console
 	// again). The tab's first-contentful-paint from its navigation start,
 	// and how many requests went to the daemon for it.
-	fcp := func(ctx context.Context) (time.Duration, int) {
+	// Besides the paint: when the page's last byte had arrived (from the
+	// same navigation start), the part of the time that is the daemon's
+	// answer rather than the browser's work.
+	fcp := func(ctx context.Context) (time.Duration, time.Duration, int) {
 		benchutil.Check(chromedp.Do(ctx, chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS("#key-id"))))
 		ms, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`(performance.getEntriesByName('first-contentful-paint')[0]||{startTime:-1}).startTime`))
 		benchutil.Check(err)
+		resp, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.getEntriesByType('navigation')[0].responseEnd`))
+		benchutil.Check(err)
 		reqs, err := chromedp.Run(ctx, chromedp.Evaluate[int](`1 + performance.getEntriesByType('resource').filter(e => e.transferSize > 0 && e.name.includes('/console/static/')).length`))
 		benchutil.Check(err)
-		return time.Duration(ms * float64(time.Millisecond)), reqs
+		return time.Duration(ms * float64(time.Millisecond)), time.Duration(resp * float64(time.Millisecond)), reqs
 	}
-	report := func(what string, fcps []time.Duration, reqs int) {
+	report := func(what string, fcps, pages []time.Duration, reqs int) {
 		sort.Slice(fcps, func(i, j int) bool { return fcps[i] < fcps[j] })
-		fmt.Printf("first contentful paint of /console/, %s, %d loads: median %s  max %s  (%d requests to the daemon on the last, the sign-in call not counted)   target <= 300ms: %s\n",
-			what, len(fcps), benchutil.Ms(benchutil.Quantile(fcps, .5)), benchutil.Ms(fcps[len(fcps)-1]), reqs, verdict(benchutil.Quantile(fcps, .5) <= 300*time.Millisecond))
+		sort.Slice(pages, func(i, j int) bool { return pages[i] < pages[j] })
+		fmt.Printf("first contentful paint of /console/, %s, %d loads: median %s  max %s  (the page received at %s median; %d requests to the daemon before the sign-in call)   target <= 300ms: %s\n",
+			what, len(fcps), benchutil.Ms(benchutil.Quantile(fcps, .5)), benchutil.Ms(fcps[len(fcps)-1]), benchutil.Ms(benchutil.Quantile(pages, .5)), reqs, verdict(benchutil.Quantile(fcps, .5) <= 300*time.Millisecond))
 	}
-	var cold []time.Duration
+	var cold, coldPage []time.Duration
 	var reqs int
 	for i := 0; i < *loads; i++ {
 		ctx, cancelBrowser := chromedp.NewContext(actx)
-		var d time.Duration
-		d, reqs = fcp(ctx)
+		d, p, r := fcp(ctx)
 		cancelBrowser()
-		cold = append(cold, d)
+		cold, coldPage, reqs = append(cold, d), append(coldPage, p), r
 	}
 	fmt.Println()
-	report("a fresh browser each", cold, reqs)
+	report("a fresh browser each", cold, coldPage, reqs)
 	bctx, cancelB := chromedp.NewContext(actx)
 	defer cancelB()
 	benchutil.Check(chromedp.Do(bctx))
-	var warm []time.Duration
+	var warm, warmPage []time.Duration
 	for i := 0; i < *loads+1; i++ {
 		ctx, cancelTab := chromedp.NewContext(bctx)
-		d, r := fcp(ctx)
+		d, p, r := fcp(ctx)
 		cancelTab()
 		if i > 0 { // the first fills the browser's cache
-			warm = append(warm, d)
-			reqs = r
+			warm, warmPage, reqs = append(warm, d), append(warmPage, p), r
 		}
 	}
-	report("a new tab of one browser each", warm, reqs)
+	report("a new tab of one browser each", warm, warmPage, reqs)
+	if *paintOnly {
+		return
+	}
 
 	// -n running containers.
 	t0 := time.Now()
