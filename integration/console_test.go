@@ -220,6 +220,7 @@ func TestConsoleBrowser(t *testing.T) {
 	run(t, ctx, 30*time.Second, "signing in",
 		chromedp.SendKeys(chromedp.CSS("#key-id"), e.id),
 		chromedp.SendKeys(chromedp.CSS("#key-secret"), e.secret),
+		chromedp.WaitEnabled(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#ctrs")))
 	secretLeft := browserValue(t, ctx, 5*time.Second, "reading the form", chromedp.Value(chromedp.CSS("#key-secret")))

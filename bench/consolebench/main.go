@@ -164,6 +164,7 @@ func main() {
 	defer cancelTab()
 	benchutil.Check(chromedp.Do(ctx, chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS("#key-id")),
 		chromedp.SendKeys(chromedp.CSS("#key-id"), key.AccessKeyId), chromedp.SendKeys(chromedp.CSS("#key-secret"), key.SecretAccessKey),
+		chromedp.WaitEnabled(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)), chromedp.WaitVisible(chromedp.CSS("#ctrs"))))
 	// Long tasks from here on.
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.__long = 0; new PerformanceObserver(l => { for (const e of l.getEntries()) window.__long = Math.max(window.__long, e.duration) }).observe({type: 'longtask'}); true`))

@@ -43,7 +43,8 @@ var versioned = []struct{ file, refs string }{
 	{"term.js", ""},
 	{"app.css", ""},
 	{"app.js", "term.js"},
-	{"index.html", "app.css app.js"},
+	{"boot.js", "app.js"},
+	{"index.html", "app.css boot.js"},
 }
 
 // loadAssets reads the embedded files and prepares them.

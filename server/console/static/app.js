@@ -184,6 +184,9 @@ function signedIn(info) {
 }
 
 async function boot() {
+  // The form is in the page before this script; it submits once the
+  // script handles it.
+  $('#signin-submit').disabled = false;
   $('#signin-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const id = $('#key-id'), secret = $('#key-secret');
