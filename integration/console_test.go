@@ -16,8 +16,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/batch"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/wharf-dev/wharf/internal/testutil"
 )
@@ -27,6 +31,7 @@ import (
 type consoleEnv struct {
 	d            *testutil.Daemon
 	addr         string
+	regAddr      string
 	id, secret   string
 	artifacts    string
 	axeSource    string
@@ -35,13 +40,13 @@ type consoleEnv struct {
 
 func startConsoleEnv(t *testing.T) *consoleEnv {
 	t.Helper()
-	addr := freeAddr(t)
-	d := newDaemon(t, testutil.WithDaemonArgs("--http", addr, "--fn-idle-timeout", "30s"))
+	addr, regAddr := freeAddr(t), freeAddr(t)
+	d := newDaemon(t, testutil.WithDaemonArgs("--http", addr, "--registry", regAddr, "--fn-idle-timeout", "30s"))
 	var key struct{ AccessKeyId, SecretAccessKey string }
 	if err := json.Unmarshal([]byte(d.MustWharf(t, "keys", "create", "--admin", "--json")), &key); err != nil {
 		t.Fatal(err)
 	}
-	e := &consoleEnv{d: d, addr: addr, id: key.AccessKeyId, secret: key.SecretAccessKey}
+	e := &consoleEnv{d: d, addr: addr, regAddr: regAddr, id: key.AccessKeyId, secret: key.SecretAccessKey}
 	e.lambdaClient = lambda.New(lambda.Options{
 		BaseEndpoint: aws.String("http://" + addr), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyId, key.SecretAccessKey, ""),
@@ -208,11 +213,14 @@ func TestConsoleBrowser(t *testing.T) {
 	run(t, ctx, 30*time.Second, "opening the console",
 		chromedp.Navigate(e.url("/console/")),
 		chromedp.WaitVisible(chromedp.CSS("#key-id")))
+	// The style, inline in the page, is allowed by the page's CSP.
+	waitJS(t, ctx, 10*time.Second, "the console's style applied", `getComputedStyle(document.querySelector('.top')).backgroundColor === 'rgb(21, 32, 43)'`)
 	screenshot(t, ctx, dir, "01-signin")
 	checkAccessibility(t, ctx, "sign-in")
 	run(t, ctx, 30*time.Second, "signing in",
 		chromedp.SendKeys(chromedp.CSS("#key-id"), e.id),
 		chromedp.SendKeys(chromedp.CSS("#key-secret"), e.secret),
+		chromedp.WaitEnabled(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#ctrs")))
 	secretLeft := browserValue(t, ctx, 5*time.Second, "reading the form", chromedp.Value(chromedp.CSS("#key-secret")))
@@ -241,6 +249,16 @@ func TestConsoleBrowser(t *testing.T) {
 	// Follow: a line written now shows up.
 	e.d.MustWharf(t, "exec", "console-web", "sh", "-c", "echo followed-line > /proc/1/fd/1")
 	waitJS(t, ctx, 30*time.Second, "a followed log line", `document.querySelector('#logs').textContent.includes('followed-line')`)
+
+	// A shell in it, in the page's terminal.
+	run(t, ctx, 30*time.Second, "opening a shell", chromedp.Click(chromedp.CSS("#term-open")))
+	waitJS(t, ctx, 60*time.Second, "the shell's prompt", `document.querySelector('#term-status').textContent.startsWith('Connected') && document.querySelector('#term').textContent.includes('#')`)
+	run(t, ctx, 30*time.Second, "typing into the shell", chromedp.SendKeys(chromedp.CSS("#term"), "echo hi-$((1+1))\r"))
+	waitJS(t, ctx, 30*time.Second, "the command's output in the terminal", `document.querySelector('#term').textContent.split('\n').some(l => l.trim() === 'hi-2')`)
+	screenshot(t, ctx, dir, "03b-terminal")
+	checkAccessibility(t, ctx, "container with a terminal")
+	run(t, ctx, 30*time.Second, "exiting the shell", chromedp.SendKeys(chromedp.CSS("#term"), "exit 3\r"))
+	waitJS(t, ctx, 30*time.Second, "the shell's exit in the page", `document.querySelector('#term-status').textContent.includes('exited with 3')`)
 
 	// Stop it from the page.
 	run(t, ctx, 30*time.Second, "stopping", chromedp.Click(chromedp.CSS(`#ctr-actions button[data-act="stop"]`)))
@@ -292,6 +310,42 @@ func TestConsoleBrowser(t *testing.T) {
 	screenshot(t, ctx, dir, "09-function")
 	checkAccessibility(t, ctx, "function")
 
+	// The registry: an image pushed now is listed, with its tag.
+	rc := &regClient{addr: e.regAddr, pw: loginPassword(t, e.d, e.id)}
+	img, err := random.Image(64<<10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(rc.ref(t, "console/app:v1"), img, rc.opts()...); err != nil {
+		t.Fatalf("pushing to the registry: %v", err)
+	}
+	dg, _ := img.Digest()
+	run(t, ctx, 30*time.Second, "opening the registry", chromedp.Navigate(e.url("/console/#/registry")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-repo="console/app"]`)))
+	screenshot(t, ctx, dir, "11-registry")
+	checkAccessibility(t, ctx, "registry")
+	run(t, ctx, 30*time.Second, "opening the repository", chromedp.Click(chromedp.CSS(`tr[data-repo="console/app"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-digest="%s"]`, dg))))
+	waitJS(t, ctx, 10*time.Second, "the pushed image's tag", fmt.Sprintf(`document.querySelector('tr[data-digest="%s"]').textContent.includes('v1')`, dg))
+	screenshot(t, ctx, dir, "12-repository")
+	checkAccessibility(t, ctx, "repository")
+
+	// The cluster page of a daemon in no cluster says so.
+	run(t, ctx, 30*time.Second, "opening the cluster", chromedp.Navigate(e.url("/console/#/cluster")),
+		chromedp.WaitVisible(chromedp.CSS("#no-cluster")))
+	screenshot(t, ctx, dir, "13-cluster")
+	checkAccessibility(t, ctx, "cluster")
+
+	// Batch: a queue and a job submitted with the SDK are listed.
+	be := &batchEnv{d: e.d, addr: e.addr, c: batch.New(batch.Options{BaseEndpoint: aws.String("http://" + e.addr), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(e.id, e.secret, ""), Retryer: aws.NopRetryer{}})}
+	be.setup(t, 2)
+	be.submit(t, &batch.SubmitJobInput{JobName: aws.String("console-job")})
+	run(t, ctx, 30*time.Second, "opening Batch", chromedp.Navigate(e.url("/console/#/batch")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-job="console-job"]`)), chromedp.WaitVisible(chromedp.CSS(`tr[data-queue="q"]`)))
+	screenshot(t, ctx, dir, "14-batch")
+	checkAccessibility(t, ctx, "batch")
+
 	// A phone's screen.
 	run(t, ctx, 30*time.Second, "a phone's viewport", chromedp.EmulateViewport(390, 844), chromedp.Navigate(e.url("/console/#/containers")),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-name="console-web"]`)))
@@ -320,6 +374,8 @@ func TestConsoleRefuses(t *testing.T) {
 	for _, r := range []struct{ method, path string }{
 		{"GET", "/docker/containers/json?all=1"}, {"POST", "/docker/containers/console-keep/stop"},
 		{"GET", "/functions"}, {"GET", "/events"}, {"GET", "/metrics?scope=containers"},
+		{"GET", "/registry/repositories"}, {"GET", "/cluster/nodes"}, {"GET", "/batch/jobs"},
+		{"GET", "/containers/console-keep/exec"},
 	} {
 		req, _ := http.NewRequest(r.method, api+r.path, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -389,6 +445,11 @@ func TestConsoleRefuses(t *testing.T) {
 	if code := do("GET", "/docker/containers/json?all=1", nil); code != http.StatusOK {
 		t.Fatalf("a read with the session: %d", code)
 	}
+	// The exec terminal's WebSocket: refused without a session, from
+	// another origin or none, and closed without a shell on a wrong CSRF
+	// token; with all of them, it runs a shell.
+	checkTerminalRefusals(t, e, jar, csrf)
+
 	for name, hdr := range map[string]map[string]string{
 		"no CSRF token":    nil,
 		"a bad CSRF token": {"X-Wharf-CSRF": csrf + "x"},
@@ -433,6 +494,11 @@ func TestConsoleRefuses(t *testing.T) {
 	if code := do("GET", "/functions", nil); code != http.StatusOK {
 		t.Errorf("a lambda key listing functions: %d, want 200", code)
 	}
+	for _, p := range []string{"/registry/repositories", "/registry/images?repository=x", "/cluster/nodes", "/cluster/services", "/batch/queues", "/batch/jobs"} {
+		if code := do("GET", p, nil); code != http.StatusForbidden {
+			t.Errorf("a lambda key reading %s: %d, want 403", p, code)
+		}
+	}
 	// Revoking the key ends its session at once.
 	e.d.MustWharf(t, "keys", "rm", fnKey.AccessKeyId)
 	if code := do("GET", "/functions", nil); code != http.StatusUnauthorized {
@@ -469,5 +535,126 @@ func TestConsoleRefuses(t *testing.T) {
 	logData, _ := os.ReadFile(e.d.LogPath)
 	if strings.Contains(string(logData), tok) || strings.Contains(string(logData), e.secret) {
 		t.Error("the daemon's log holds a secret or a link token")
+	}
+}
+
+// checkTerminalRefusals opens the exec terminal of console-keep over a
+// WebSocket as a browser would, and as an attacker's page would.
+func checkTerminalRefusals(t *testing.T, e *consoleEnv, jar http.CookieJar, csrf string) {
+	t.Helper()
+	wsURL := "ws://" + e.addr + "/console/api/containers/console-keep/exec"
+	own := "http://" + e.addr
+	dial := func(c *http.Client, origin string) (*websocket.Conn, int, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		ws, resp, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: c, HTTPHeader: h})
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		return ws, code, err
+	}
+	withSession := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	for _, r := range []struct {
+		what   string
+		c      *http.Client
+		origin string
+		want   int
+	}{
+		{"without a session", &http.Client{Timeout: 30 * time.Second}, own, http.StatusUnauthorized},
+		{"from another origin", withSession, "http://evil.example", http.StatusForbidden},
+		{"without an Origin", withSession, "", http.StatusForbidden},
+	} {
+		ws, code, err := dial(r.c, r.origin)
+		if err == nil {
+			ws.CloseNow()
+			t.Errorf("a terminal %s was opened", r.what)
+			continue
+		}
+		if code != r.want {
+			t.Errorf("a terminal %s: %d, want %d", r.what, code, r.want)
+		}
+	}
+	execs := func() string { return inspect(t, e.d, "{{len .ExecIDs}}", "console-keep") }
+	before := execs()
+	// A wrong CSRF token in the first message closes it with no exec.
+	ws, _, err := dial(withSession, own)
+	if err != nil {
+		t.Fatalf("opening a terminal with the session: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"csrf":"`+csrf+`x","cols":80,"rows":24}`))
+	if _, _, err := ws.Read(ctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Errorf("a terminal with a wrong CSRF token: %v, want a policy-violation close", err)
+	}
+	ws.CloseNow()
+	if after := execs(); after != before {
+		t.Errorf("a refused terminal created an exec (%s execs, %s before)", after, before)
+	}
+	// The right token: a shell that answers.
+	ws, _, err = dial(withSession, own)
+	if err != nil {
+		t.Fatalf("opening a terminal with the session: %v", err)
+	}
+	defer ws.CloseNow()
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"csrf":"`+csrf+`","cols":80,"rows":24}`))
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"i":"echo ws-$((20+22))\r"}`))
+	var out strings.Builder
+	for !strings.Contains(out.String(), "ws-42\r\n") {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("reading the terminal: %v (so far %q)", err, out.String())
+		}
+		if typ == websocket.MessageBinary {
+			out.Write(data)
+		}
+	}
+	// A terminal closed while a program runs ends it and its shell.
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"i":"sleep 4242\r"}`))
+	ws2, _, err := dial(withSession, own)
+	if err != nil {
+		t.Fatalf("opening a second terminal: %v", err)
+	}
+	_ = ws2.Write(ctx, websocket.MessageText, []byte(`{"csrf":"`+csrf+`","cols":80,"rows":24}`))
+	_ = ws2.Write(ctx, websocket.MessageText, []byte(`{"i":"sleep 4343\r"}`))
+	if !waitFor(30*time.Second, func() bool {
+		return strings.Contains(e.d.MustWharf(t, "exec", "console-keep", "ps"), "sleep 4343")
+	}) {
+		t.Fatal("the second terminal's sleep did not start")
+	}
+	ws2.CloseNow()
+	shells := func(ps string) (n int) {
+		for _, l := range strings.Split(ps, "\n") {
+			if strings.HasSuffix(strings.TrimSpace(l), " sh") {
+				n++
+			}
+		}
+		return n
+	}
+	var ps string
+	if !waitFor(30*time.Second, func() bool {
+		ps = e.d.MustWharf(t, "exec", "console-keep", "ps")
+		return !strings.Contains(ps, "sleep 4343") && shells(ps) == 1
+	}) {
+		t.Errorf("a closed terminal's program or shell still runs:\n%s", ps)
+	}
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"i":"\u0003"}`))
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"i":"exit 7\r"}`))
+	for {
+		typ, data, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("the shell's exit was not told before the close: %v", err)
+		}
+		if typ == websocket.MessageText {
+			if string(data) != `{"exit":7}` {
+				t.Errorf("the shell's end: %s, want {\"exit\":7}", data)
+			}
+			break
+		}
 	}
 }

@@ -18,6 +18,20 @@ type BatchJob struct {
 	Summary   map[string]int `json:"Summary,omitempty"`
 }
 
+// BatchQueue is one job queue of GET /batch/queues: its compute
+// environments in order, and its scheduling policy ("": first in, first
+// out).
+type BatchQueue struct {
+	Name         string    `json:"Name"`
+	Priority     int       `json:"Priority"`
+	State        string    `json:"State"`
+	Status       string    `json:"Status"`
+	StatusReason string    `json:"StatusReason,omitempty"`
+	Envs         []string  `json:"Envs"`
+	Policy       string    `json:"Policy,omitempty"`
+	Created      time.Time `json:"Created"`
+}
+
 // BatchLogLine is one line of GET /batch/jobs/{id}/logs (JSON lines):
 // the attempt's log stream, its time and message.
 type BatchLogLine struct {

@@ -315,7 +315,10 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		nativeapi.WithEvents(d.events), nativeapi.WithBuilder(builder))
 	var links http.Handler
 	if consoleMount != nil {
-		con := newConsole(cfg.fnCfg.httpAddr, keys, docker, d.engine, fr, d.events, reg, log)
+		// The console reads the registry, the cluster and Batch as the
+		// CLI does, through the socket's handlers.
+		nativeReads := withCluster(withRegistry(withBatchNative(br.nativeHandler(), native), rg, tokens), cl.handler())
+		con := newConsole(cfg.fnCfg.httpAddr, keys, docker, nativeReads, d.engine, fr, d.events, reg, log)
 		defer con.Close()
 		consoleMount.set(con)
 		links = con.LinkHandler()

@@ -62,9 +62,10 @@ func consoleBaseURL(addr string) string {
 }
 
 // newConsole builds the console over the daemon's Docker API handler,
+// its native API's handler (the registry, cluster and Batch reads),
 // engine, functions, event bus and metrics.
-func newConsole(httpAddr string, keys *identity.Keys, docker http.Handler, e *container.Engine, fr *fnRuntime, bus *events.Bus, reg prometheus.Gatherer, log *slog.Logger) *console.Server {
-	opts := []console.Option{console.WithLogger(log), console.WithDocker(docker, consoleContainers{e}),
+func newConsole(httpAddr string, keys *identity.Keys, docker, native http.Handler, e *container.Engine, fr *fnRuntime, bus *events.Bus, reg prometheus.Gatherer, log *slog.Logger) *console.Server {
+	opts := []console.Option{console.WithLogger(log), console.WithDocker(docker, consoleContainers{e}), console.WithNative(native),
 		console.WithEvents(bus), console.WithMetrics(reg, 0), console.WithBaseURL(consoleBaseURL(httpAddr))}
 	if fr != nil {
 		opts = append(opts, console.WithFunctions(fr.engine))

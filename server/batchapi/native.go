@@ -12,6 +12,7 @@ import (
 
 // Native serves `wharf batch` on the daemon's socket:
 //
+//	GET /wharf/v1/batch/queues             the job queues, by name
 //	GET /wharf/v1/batch/jobs?limit=N       plain jobs and arrays, newest first
 //	GET /wharf/v1/batch/jobs/{id}/logs     the logs of the job's attempts
 //	                                       (every started child's for an array),
@@ -36,6 +37,19 @@ func Native(m *batch.Manager, logs batch.LogReader) http.Handler {
 			}
 			out = append(out, wharf.BatchJob{ID: v.ID, Name: v.Name, Queue: v.Queue, Definition: v.Definition, Status: v.Status,
 				StatusReason: v.StatusReason, Created: v.CreatedAt, Attempts: n, ArraySize: v.ArraySize, Summary: v.StatusSummary})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
+	})
+	mux.HandleFunc("GET "+wharf.Prefix+"/batch/queues", func(w http.ResponseWriter, r *http.Request) {
+		out := []wharf.BatchQueue{}
+		for _, q := range m.Queues(nil) {
+			envs := make([]string, 0, len(q.Envs))
+			for _, e := range q.Envs {
+				envs = append(envs, e.Env)
+			}
+			out = append(out, wharf.BatchQueue{Name: q.Name, Priority: q.Priority, State: q.State, Status: q.Status,
+				StatusReason: q.StatusReason, Envs: envs, Policy: q.Policy, Created: q.Created})
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(out)

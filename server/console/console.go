@@ -11,6 +11,13 @@
 //     allowlist of its routes (docker.go): the console's JSON is Docker's,
 //     and nothing it reads is beyond `docker` or `wharf`. Proxying rather
 //     than calling the engine keeps one encoder of Docker's shapes.
+//   - registry repositories and images, cluster nodes, services and
+//     tasks, Batch queues and jobs: the native API's handler, in process
+//     (/console/api/registry/..., /cluster/..., /batch/...), for an
+//     allowlist of its reads (native.go), as `wharf registry`, `wharf
+//     node`, `wharf service` and `wharf batch` get them.
+//   - a shell: a WebSocket bridged to the Docker API's exec with a TTY
+//     (exec.go).
 //   - functions: the functions engine (functions.Service) that the Lambda
 //     REST API calls, with Lambda's IAM action names (functions.go). The
 //     Lambda API itself authenticates every request by its SigV4
@@ -99,6 +106,7 @@ type Server struct {
 	docker     http.Handler
 	containers Containers
 	fns        Functions
+	native     http.Handler
 	bus        EventSource
 
 	gatherer prometheus.Gatherer
@@ -110,6 +118,17 @@ type Server struct {
 	baseURL string
 
 	signIns *failureLimit
+	terms   *terminals
+	// termCheck is how often an open terminal checks its session
+	// (termCheck; tests shorten it).
+	termCheck time.Duration
+	// assets are the static files; index the page with its style
+	// inline, allowed by indexCSP; indexSignIn the page with its sign-in
+	// form shown (static.go).
+	assets      assets
+	index       []byte
+	indexSignIn []byte
+	indexCSP    string
 
 	mux    *http.ServeMux
 	cancel context.CancelFunc
@@ -132,6 +151,10 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 func WithDocker(h http.Handler, c Containers) Option {
 	return func(s *Server) { s.docker, s.containers = h, c }
 }
+
+// WithNative serves the registry, cluster and Batch pages through h, the
+// daemon's native API handler (native.go).
+func WithNative(h http.Handler) Option { return func(s *Server) { s.native = h } }
 
 // WithFunctions serves the functions pages over f.
 func WithFunctions(f Functions) Option { return func(s *Server) { s.fns = f } }
@@ -163,6 +186,16 @@ func New(keys KeyStore, opts ...Option) *Server {
 	s.sessions = NewSessions(s.now, SessionLifetime, SessionIdle, MaxSessions)
 	s.links = NewLinks(s.now, LinkLifetime, MaxLinks)
 	s.signIns = newFailureLimit(s.now, maxSignInFailures, signInWindow)
+	s.terms, s.termCheck = newTerminals(), termCheck
+	static, _ := fs.Sub(staticFS, "static")
+	a, err := loadAssets(static)
+	if err != nil {
+		// The files are built in: a missing one is a broken build.
+		panic(err)
+	}
+	s.assets = a
+	s.index, s.indexCSP = inlineStyle(a["index.html"].body, a)
+	s.indexSignIn = signInShown(s.index)
 	s.routes()
 	return s
 }
@@ -197,24 +230,11 @@ func (s *Server) Ring() *Ring { return s.ring }
 func (s *Server) routes() {
 	mux := http.NewServeMux()
 	s.mux = mux
-	static, _ := fs.Sub(staticFS, "static")
-	files := http.StripPrefix(Prefix+"static/", http.FileServerFS(static))
-	index, _ := fs.ReadFile(static, "index.html")
 	mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
 	})
-	mux.HandleFunc("GET "+Prefix+"{$}", func(w http.ResponseWriter, r *http.Request) {
-		secureHeaders(w)
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(index)
-	})
-	mux.HandleFunc("GET "+Prefix+"static/", func(w http.ResponseWriter, r *http.Request) {
-		secureHeaders(w)
-		// The assets change with the binary; a revalidation is cheap.
-		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
-	})
+	mux.HandleFunc("GET "+Prefix+"{$}", s.serveIndex)
+	mux.HandleFunc("GET "+Prefix+"static/", s.serveStatic)
 
 	api := Prefix + "api"
 	mux.HandleFunc("POST "+api+"/session", s.signIn)
@@ -226,6 +246,7 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET "+api+"/metrics/stream", s.authed(s.metricsStream))
 	s.dockerRoutes(mux, api)
 	s.functionRoutes(mux, api)
+	s.nativeRoutes(mux, api)
 	mux.HandleFunc(api+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("no console API %s %s: %w", r.Method, r.URL.Path, errdefs.ErrNotFound))
 	})
@@ -238,10 +259,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // own scripts and styles, and is never framed.
 func secureHeaders(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Content-Security-Policy", cspOf(""))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
+}
+
+// cspOf is the console's Content-Security-Policy, with style the
+// source of an inline style element it allows ("" for none).
+func cspOf(style string) string {
+	csp := "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	if style != "" {
+		csp += "; style-src 'self' " + style
+	}
+	return csp
 }
 
 // call is an authenticated request.

@@ -36,7 +36,8 @@ type dockerRoute struct {
 }
 
 // dockerRoutes is the allowlist: what the pages need, nothing more
-// (no create, exec, attach, build, pull or system calls).
+// (no create, attach, build, pull or system calls; exec only as the
+// terminal of exec.go, a shell with a TTY).
 var dockerRoutes = []dockerRoute{
 	{"GET /containers/json", "ContainerList", "", false},
 	{"GET /containers/{name}/json", "ContainerInspect", "name", true},
@@ -67,6 +68,7 @@ func (s *Server) dockerRoutes(mux *http.ServeMux, api string) {
 		}))
 	}
 	mux.HandleFunc("GET "+api+"/containers/{name}/logs", s.authed(s.containerLogs))
+	mux.HandleFunc("GET "+api+"/containers/{name}/exec", s.authed(s.execTerminal))
 }
 
 // resource resolves the resource a route's request names.
@@ -362,16 +364,4 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, c *call) error {
 // hasAny reports whether some statement of the key allows action of the
 // Docker service on some resource (a key limited to web-* containers
 // still follows their events).
-func hasAny(c *call, action string) bool {
-	for _, st := range c.stmts {
-		if st.Service != "*" && !strings.EqualFold(st.Service, dockerService) {
-			continue
-		}
-		for _, a := range st.Actions {
-			if a == "*" || strings.EqualFold(a, action) {
-				return true
-			}
-		}
-	}
-	return false
-}
+func hasAny(c *call, action string) bool { return hasAnyOf(c, dockerService, action) }

@@ -135,6 +135,19 @@ func (s *Sessions) Get(id string) (Session, error) {
 	return *sess, nil
 }
 
+// Peek reports whether id is a live session, without marking it used.
+func (s *Sessions) Peek(id string) bool {
+	if id == "" {
+		return false
+	}
+	h := hashToken(id)
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.byID[h]
+	return ok && !s.expired(sess, now)
+}
+
 // Expires is when a session created at created and last used at seen
 // ends, unless used again.
 func (s *Sessions) Expires(sess Session) time.Time {

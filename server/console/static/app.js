@@ -184,6 +184,9 @@ function signedIn(info) {
 }
 
 async function boot() {
+  // The form is in the page before this script; it submits once the
+  // script handles it.
+  $('#signin-submit').disabled = false;
   $('#signin-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const id = $('#key-id'), secret = $('#key-secret');
@@ -221,6 +224,10 @@ const routes = [
   [/^#\/volumes$/, viewVolumes],
   [/^#\/functions$/, viewFunctions],
   [/^#\/functions\/([^/]+)$/, viewFunction],
+  [/^#\/registry$/, viewRegistry],
+  [/^#\/registry\/(.+)$/, viewRepository],
+  [/^#\/cluster$/, viewCluster],
+  [/^#\/batch$/, viewBatch],
 ];
 
 async function route() {
@@ -403,7 +410,11 @@ async function viewContainer(view, name) {
 <section aria-labelledby="h-logs"><h2 id="h-logs">Logs</h2>
 <div class="toolbar"><label><input type="checkbox" id="follow" checked> Follow</label><button type="button" id="clear-logs">Clear</button></div>
 <pre id="logs" tabindex="0" aria-label="Log of ${esc(name)}"></pre></section>
-<p class="muted">An exec terminal is not in the console yet: use <code>wharf exec -it ${esc(name)} sh</code>.</p>`);
+<section aria-labelledby="h-term"><h2 id="h-term">Terminal</h2>
+<div class="toolbar"><button type="button" id="term-open"${st.Running ? '' : ' disabled'}>Open a shell</button>
+<button type="button" id="term-close" hidden>Close the shell</button><span id="term-status" class="muted" role="status"></span></div>
+<div id="term" class="term" tabindex="0" role="application" aria-label="Shell in ${esc(name)}: type to send keys, Shift+Tab leaves" aria-describedby="term-status" hidden></div></section>`);
+  $('#term-open').addEventListener('click', () => openTerminal(name));
   $('#ctr-actions').addEventListener('click', async (e) => {
     const b = e.target.closest('button[data-act]');
     if (!b) return;
@@ -457,6 +468,57 @@ async function viewContainer(view, name) {
   followMetrics('scope=containers');
 }
 
+// ---- exec terminal ------------------------------------------------------------
+
+let termLoaded = null;
+function loadTerm() {
+  // The terminal's script is fetched the first time a shell opens.
+  termLoaded = termLoaded || new Promise((ok, fail) => {
+    const s = document.createElement('script');
+    s.src = 'static/term.js';
+    s.onload = ok;
+    s.onerror = () => { termLoaded = null; fail(new Error('the terminal did not load')); };
+    document.head.appendChild(s);
+  });
+  return termLoaded;
+}
+
+async function openTerminal(name) {
+  const box = $('#term'), st = $('#term-status'), open = $('#term-open'), close = $('#term-close');
+  open.disabled = true;
+  try { await loadTerm(); } catch (err) { st.textContent = err.message; open.disabled = false; return; }
+  box.replaceChildren();
+  box.hidden = false;
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${API}/containers/${encodeURIComponent(name)}/exec`);
+  ws.binaryType = 'arraybuffer';
+  const send = (keys) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ i: keys })); };
+  const term = new window.WharfTerm(box, send);
+  S.term = term;
+  S.streams.push(ws);
+  const [cols, rows] = term.fit();
+  st.textContent = 'Connecting…';
+  let exit = null;
+  ws.onopen = () => {
+    ws.send(JSON.stringify({ csrf: S.info.csrf, cols, rows }));
+    st.textContent = `Connected: sh in ${name}.`;
+    close.hidden = false;
+    box.focus();
+  };
+  ws.onmessage = (e) => {
+    if (typeof e.data === 'string') { try { exit = JSON.parse(e.data).exit; } catch { /* not ours */ } return; }
+    term.write(e.data);
+  };
+  ws.onclose = (e) => {
+    st.textContent = exit != null ? `The shell exited with ${exit}.` : `Closed${e.reason ? ': ' + e.reason : e.code === 1006 ? ': refused or cut' : ''}.`;
+    close.hidden = true;
+    open.disabled = false;
+  };
+  const onResize = () => { if (ws.readyState === WebSocket.OPEN) { const [c, r] = term.fit(); ws.send(JSON.stringify({ cols: c, rows: r })); } };
+  window.addEventListener('resize', onResize);
+  ws.addEventListener('close', () => window.removeEventListener('resize', onResize));
+  close.onclick = () => ws.close(1000, 'closed by the user');
+}
+
 // ---- images, networks, volumes -------------------------------------------------
 
 async function viewImages(view) {
@@ -505,6 +567,88 @@ async function viewVolumes(view) {
 <th scope="col" class="opt">Mountpoint</th><th scope="col" class="opt">Created</th></tr></thead><tbody>
 ${list.map((v) => `<tr><td class="wrap">${esc(v.Name)}</td><td>${esc(v.Driver)}</td><td class="opt wrap">${esc(v.Mountpoint)}</td><td class="opt">${esc(v.CreatedAt)}</td></tr>`).join('')}
 </tbody></table></div>` : '<p class="muted">No volume.</p>');
+}
+
+// ---- registry, cluster, batch ---------------------------------------------------
+
+// since formats an RFC 3339 time as "… ago" ('' for Go's zero time).
+function since(iso) {
+  const t = Date.parse(iso || '');
+  if (!t || t < 0 || iso.startsWith('0001-')) return '';
+  return ago(t / 1000);
+}
+
+function table(caption, head, rows) {
+  return `<div class="table-wrap"><table>${caption ? `<caption class="muted">${esc(caption)}</caption>` : ''}<thead><tr>${head.map((h) => `<th scope="col"${h.startsWith('~') ? ' class="opt"' : ''}>${esc(h.replace(/^~/, ''))}</th>`).join('')}</tr></thead>
+<tbody>${rows.join('')}</tbody></table></div>`;
+}
+
+async function viewRegistry(view) {
+  const list = await api('GET', '/registry/repositories');
+  list.sort((a, b) => a.Name.localeCompare(b.Name));
+  page(view, 'Registry', list.length ? table('Repositories of the daemon\'s registry', ['Repository', 'Images', 'Size', '~Tags', '~Lifecycle policy', '~Created'],
+    list.map((r) => `<tr data-repo="${esc(r.Name)}"><td class="wrap"><a href="#/registry/${encodeURIComponent(r.Name)}">${esc(r.Name)}</a></td><td>${esc(r.Images)}</td>
+<td>${esc(bytes(r.Size))}</td><td class="opt">${esc(String(r.TagMutability || '').toLowerCase())}</td><td class="opt">${r.HasPolicy ? 'yes' : 'none'}</td><td class="opt">${esc(since(r.Created))}</td></tr>`))
+    : '<p class="muted">No repository yet: <code>wharf push</code> or <code>docker push</code> to the registry\'s address (<code>wharf daemon --registry</code>) makes one.</p>');
+}
+
+async function viewRepository(view, name) {
+  const list = await api('GET', '/registry/images?repository=' + encodeURIComponent(name));
+  list.sort((a, b) => Date.parse(b.Pushed) - Date.parse(a.Pushed));
+  page(view, 'Repository ' + name, `<p><a href="#/registry">← Registry</a></p>` + (list.length ? table('', ['Digest', 'Tags', 'Size', '~Pushed', '~Last pull'],
+    list.map((i) => `<tr data-digest="${esc(i.Digest)}"><td><code title="${esc(i.Digest)}">${esc(String(i.Digest).slice(0, 19))}</code></td><td class="wrap">${esc((i.Tags || []).slice().sort().join(', ') || '<untagged>')}</td>
+<td>${esc(bytes(i.Size))}</td><td class="opt">${esc(since(i.Pushed))}</td><td class="opt">${esc(since(i.LastPull) || 'never')}</td></tr>`))
+    : '<p class="muted">No image in this repository.</p>'));
+}
+
+async function viewCluster(view) {
+  let nodes;
+  try {
+    nodes = await api('GET', '/cluster/nodes');
+  } catch (err) {
+    if (err.code !== 409) throw err;
+    page(view, 'Cluster', `<p id="no-cluster"><strong>This daemon is not in a cluster.</strong></p>
+<p class="muted">${esc(err.message)}</p><p>A cluster starts with <code>wharf daemon --cluster-init</code>; other daemons join it with <code>--join</code> and a token from <code>wharf cluster token</code>.</p>`);
+    return;
+  }
+  const svcs = await api('GET', '/cluster/services').catch((err) => { status(err.message); return []; });
+  svcs.sort((a, b) => a.Name.localeCompare(b.Name));
+  const tasks = (await Promise.all(svcs.map((sv) => api('GET', `/cluster/services/${encodeURIComponent(sv.Name)}/tasks`).catch(() => [])))).flat();
+  nodes.sort((a, b) => a.Name.localeCompare(b.Name));
+  const byNode = new Map(nodes.map((n) => [n.ID, []]));
+  for (const t of tasks) {
+    if (t.LastStatus === 'STOPPED') continue;
+    if (!byNode.has(t.NodeID)) byNode.set(t.NodeID, []);
+    byNode.get(t.NodeID).push(t);
+  }
+  const role = (n) => n.Leader ? 'manager (leader)' : n.Manager ? 'manager' : 'worker';
+  page(view, 'Cluster', `<h2>Nodes (${nodes.length})</h2>` + table('', ['Node', 'Status', 'Availability', 'Role', 'Tasks', '~CPU', '~Memory', '~Address', '~Heartbeat'],
+    nodes.map((n) => `<tr data-node="${esc(n.Name)}"><td>${esc(n.Name)}${n.Self ? ' <span class="muted">(this daemon)</span>' : ''}</td><td>${esc(n.Status)}</td><td>${esc(n.Availability)}</td>
+<td>${esc(role(n))}</td><td>${(byNode.get(n.ID) || []).length}</td><td class="opt">${esc((n.CPU / 1024).toFixed(1))} cores</td><td class="opt">${esc(n.MemoryMiB)} MiB</td>
+<td class="opt">${esc(n.Addr)}</td><td class="opt">${esc(since(n.LastHeartbeat))}</td></tr>`))
+  + `<h2>Services (${svcs.length})</h2>` + (svcs.length ? table('', ['Service', 'Status', 'Running / desired', 'Pending', 'Task definition', '~Deployments'],
+    svcs.map((sv) => `<tr data-service="${esc(sv.Name)}"><td>${esc(sv.Name)}</td><td>${esc(sv.Status)}</td><td>${esc(sv.RunningCount)} / ${esc(sv.DesiredCount)}</td><td>${esc(sv.PendingCount)}</td>
+<td class="wrap">${esc(sv.TaskDefinition)}</td><td class="opt wrap">${(sv.Deployments || []).map((d) => `${esc(d.Status)} ${esc(d.RolloutState)} (${esc(d.Running)} running, ${esc(d.Pending)} pending, ${esc(d.Failed)} failed)`).join('<br>')}</td></tr>`))
+    : '<p class="muted">No service: <code>aws ecs create-service</code> makes one.</p>')
+  + `<h2>Tasks per node</h2>` + ([...byNode.values()].some((l) => l.length) ? [...byNode.entries()].filter(([, l]) => l.length).map(([id, l]) => {
+    const n = nodes.find((x) => x.ID === id);
+    return `<h3>${esc(n ? n.Name : id)}</h3>` + table('', ['Task', 'Service', 'Status', 'Health', '~Started'],
+      l.map((t) => `<tr><td><code>${esc(String(t.ID).slice(0, 12))}</code></td><td>${esc(t.Service)}</td><td>${esc(t.LastStatus)}${t.DesiredStatus !== t.LastStatus ? ' → ' + esc(t.DesiredStatus) : ''}</td>
+<td>${esc(t.Health)}</td><td class="opt">${esc(since(t.StartedAt))}</td></tr>`));
+  }).join('') : '<p class="muted">No task runs.</p>'));
+}
+
+async function viewBatch(view) {
+  const [queues, jobs] = await Promise.all([api('GET', '/batch/queues'), api('GET', '/batch/jobs?limit=200')]);
+  page(view, 'Batch', `<h2>Job queues (${queues.length})</h2>` + (queues.length ? table('', ['Queue', 'State', 'Status', 'Priority', '~Compute environments', '~Scheduling policy'],
+    queues.map((q) => `<tr data-queue="${esc(q.Name)}"><td>${esc(q.Name)}</td><td>${esc(q.State)}</td><td>${esc(q.Status)}</td><td>${esc(q.Priority)}</td>
+<td class="opt wrap">${esc((q.Envs || []).join(', '))}</td><td class="opt">${esc(q.Policy || 'first in, first out')}</td></tr>`))
+    : '<p class="muted">No job queue: <code>aws batch create-job-queue</code> makes one.</p>')
+  + `<h2>Jobs (${jobs.length}${jobs.length >= 200 ? ', the newest 200' : ''})</h2>` + (jobs.length ? table('Newest first', ['Job', 'Queue', 'Status', 'Attempts', '~Definition', '~Submitted', '~ID'],
+    jobs.map((j) => `<tr data-job="${esc(j.Name)}"><td>${esc(j.Name)}${j.ArraySize ? ` <span class="muted">(array of ${esc(j.ArraySize)})</span>` : ''}</td><td>${esc(j.Queue)}</td>
+<td class="job-${esc(String(j.Status).toLowerCase())}">${esc(j.Status)}${j.StatusReason ? ` <span class="muted">${esc(j.StatusReason)}</span>` : ''}</td><td>${esc(j.Attempts)}</td>
+<td class="opt wrap">${esc(j.Definition)}</td><td class="opt">${esc(since(j.Created))}</td><td class="opt"><code>${esc(j.ID)}</code></td></tr>`))
+    : '<p class="muted">No job: <code>aws batch submit-job</code> submits one; <code>wharf batch ls</code> lists them.</p>'));
 }
 
 // ---- functions --------------------------------------------------------------
