@@ -65,14 +65,19 @@ func TestLifecycleOnRunc(t *testing.T) {
 			// The shims of the last exits delete the runtime's records
 			// after the engine is done with them (at the lowest CPU
 			// priority); the test's directories go after them.
+			// A shim's last `runc delete` (of an --rm container whose
+			// start failed) may still run once the records are gone: it
+			// would make the runtime's root again under the test's
+			// directory as it goes, and leave its cgroup behind.
 			deadline := time.Now().Add(20 * time.Second)
 			for time.Now().Before(deadline) {
-				if ents, err := os.ReadDir(rt.Root); err != nil || len(ents) == 0 {
+				ents, err := os.ReadDir(rt.Root)
+				if (err != nil || len(ents) == 0) && len(testutil.ProcessesUnder(execRoot)) == 0 {
 					return
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			t.Errorf("runtime records left in %s", rt.Root)
+			t.Errorf("runtime records or processes left in %s: %v", execRoot, testutil.ProcessesUnder(execRoot))
 		})
 		return env
 	})

@@ -479,6 +479,23 @@ func (d *Daemon) RuntimePids() []int {
 	})
 }
 
+// ProcessesUnder returns the pids of the shims working in a directory
+// under dir and of the OCI runtime processes (runc, crun) whose arguments
+// name a path under it: what is still at work for an engine whose
+// exec-root is dir after the engine was closed.
+func ProcessesUnder(dir string) []int {
+	return processes(func(pid int, args []string) bool {
+		if b := filepath.Base(args[0]); b == "runc" || b == "crun" {
+			return slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, dir+"/") })
+		}
+		if len(args) < 2 || args[1] != "shim" {
+			return false
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "cwd"))
+		return err == nil && strings.HasPrefix(cwd, dir+"/")
+	})
+}
+
 // processes returns the pids of the processes whose arguments match.
 func processes(match func(pid int, args []string) bool) []int {
 	var pids []int
