@@ -115,6 +115,7 @@ func TestUsernsContainerOnRunc(t *testing.T) {
 			_ = e.Remove(ctx, c.ID, container.RemoveOptions{Force: true})
 		}
 		e.Close()
+		testutil.AwaitProcessesUnder(t, execRoot)
 	})
 
 	shared := t.TempDir()

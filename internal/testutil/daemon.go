@@ -496,6 +496,22 @@ func ProcessesUnder(dir string) []int {
 	})
 }
 
+// AwaitProcessesUnder waits (at most 20 s) until ProcessesUnder(dir) is
+// empty, and fails the test if it does not become so: a test's engine
+// closes before the shims' last runtime commands end, and those would
+// write under the test's directories (and leave cgroups) after they go.
+func AwaitProcessesUnder(t testing.TB, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(ProcessesUnder(dir)) > 0 {
+		if time.Now().After(deadline) {
+			t.Errorf("processes still at work under %s: %v", dir, ProcessesUnder(dir))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // processes returns the pids of the processes whose arguments match.
 func processes(match func(pid int, args []string) bool) []int {
 	var pids []int
