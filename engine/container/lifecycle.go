@@ -261,6 +261,7 @@ func (e *Engine) stopLocked(ctx context.Context, en *entry, timeout *int, signal
 	// The stop signal goes first even with a zero timeout, as dockerd
 	// sends it; each kill event is told before its signal, so that it
 	// comes before the die the signal causes.
+	beforeSignal(c, sig)
 	e.publish(c, "kill", signalAttr(sig))
 	if err := rt.Kill(ctx, c.ID, sig); err != nil {
 		e.log.Warn("stop signal", "container", c.ID, "err", err)
@@ -319,6 +320,7 @@ func (e *Engine) Kill(ctx context.Context, ref, signal string) error {
 	if err != nil {
 		return err
 	}
+	beforeSignal(c, sig)
 	// Told before the signal: the die it causes comes after, as on
 	// dockerd, whose exit handler waits for the kill to finish.
 	e.publish(c, "kill", signalAttr(sig))
