@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,7 +20,7 @@ import (
 // each) to a compute environment of maxvCpus vcpus in one SubmitJob, and
 // measures the time until all SUCCEEDED and the rate at which children
 // were dispatched (started) over that time, on the cluster's three nodes.
-func batchArray(ctx context.Context, endpoint string, creds aws.CredentialsProvider, n, vcpus int) {
+func batchArray(ctx context.Context, endpoint string, creds aws.CredentialsProvider, n, vcpus int) time.Duration {
 	ec := ecs.New(ecs.Options{BaseEndpoint: aws.String(endpoint), Region: "us-east-1", Credentials: creds})
 	bc := awsbatch.New(awsbatch.Options{BaseEndpoint: aws.String(endpoint), Region: "us-east-1", Credentials: creds})
 	if !benchutil.WaitFor(func() bool {
@@ -65,8 +66,34 @@ func batchArray(ctx context.Context, endpoint string, creds aws.CredentialsProvi
 	fmt.Printf("%-58s %s\n", "SubmitJob of the whole array (one call)", benchutil.Ms(submitted))
 	fmt.Printf("%-58s %s\n", "submit → all SUCCEEDED", total.Round(10*time.Millisecond))
 	fmt.Printf("%-58s %.1f jobs/s\n", "children run to the end per second", float64(n)/total.Seconds())
-	fmt.Printf("%-58s %s\n", "container-slot time per child (wall × maxvCpus / n)", benchutil.Ms(total*time.Duration(vcpus)/time.Duration(n)))
+	slot := total * time.Duration(vcpus) / time.Duration(n)
+	fmt.Printf("%-58s %s\n", "container-slot time per child (wall × maxvCpus / n)", benchutil.Ms(slot))
 	phases(ctx, ec)
+	return slot
+}
+
+// runRmSlot runs `wharf run --rm image true` runs times, c at once spread
+// over the nodes round robin, and returns the slot time per run (wall ×
+// c / runs).
+func runRmSlot(bin string, nodes []*node, runs, c int) time.Duration {
+	jobs := make(chan int, runs)
+	for i := 0; i < runs; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func(n *node) {
+			defer wg.Done()
+			for range jobs {
+				benchutil.MustWharf(bin, n.sock, "run", "--rm", image, "true")
+			}
+		}(nodes[w%len(nodes)])
+	}
+	wg.Wait()
+	return time.Since(start) * time.Duration(c) / time.Duration(runs)
 }
 
 // phases prints where a child's task spent its time, as its ECS

@@ -186,7 +186,14 @@ func main() {
 	benchutil.Check(json.Unmarshal([]byte(benchutil.MustWharf(bin, nodes[0].sock, "keys", "create", "--json", "--admin")), &k))
 	ctx := context.Background()
 	if *nBatch > 0 {
-		batchArray(ctx, "http://"+httpAddr, staticCreds(k.AccessKeyId, k.SecretAccessKey), *nBatch, *vcpus)
+		slot := batchArray(ctx, "http://"+httpAddr, staticCreds(k.AccessKeyId, k.SecretAccessKey), *nBatch, *vcpus)
+		// The paired figure: `wharf run --rm` of the same image and
+		// command, vcpus at once spread over the three nodes (as the
+		// children are), for at least as many runs as there are slots.
+		runs := max(*nRuns, 3*(*vcpus))
+		base := runRmSlot(bin, nodes, runs, *vcpus)
+		fmt.Printf("%-58s %s\n", fmt.Sprintf("`wharf run --rm` of `true`, %d at once on the 3 nodes (%d): slot time per run", *vcpus, runs), benchutil.Ms(base))
+		fmt.Printf("%-58s %.2fx (target ≤ 1.2x)\n", "  per child / per run --rm", float64(slot)/float64(base))
 	}
 	if !*service {
 		return
