@@ -150,12 +150,18 @@ func TestBatchSDK(t *testing.T) {
 		t.Errorf("%d indexes ran, want 100", len(seen))
 	}
 	kids, err := e.c.ListJobs(ctx, &batch.ListJobsInput{ArrayJobId: aws.String(arr), JobStatus: types.JobStatusSucceeded, MaxResults: aws.Int32(60)})
-	if err != nil || len(kids.JobSummaryList) != 60 || kids.NextToken == nil {
-		t.Fatalf("ListJobs of the array: %v, %d, %v", err, len(kids.JobSummaryList), kids.NextToken)
+	if err != nil {
+		t.Fatalf("ListJobs of the array: %v", err)
+	}
+	if len(kids.JobSummaryList) != 60 || kids.NextToken == nil {
+		t.Fatalf("ListJobs of the array: %d, %v", len(kids.JobSummaryList), kids.NextToken)
 	}
 	more, err := e.c.ListJobs(ctx, &batch.ListJobsInput{ArrayJobId: aws.String(arr), JobStatus: types.JobStatusSucceeded, NextToken: kids.NextToken})
-	if err != nil || len(more.JobSummaryList) != 40 {
-		t.Fatalf("second page: %v, %d", err, len(more.JobSummaryList))
+	if err != nil {
+		t.Fatalf("second page: %v", err)
+	}
+	if len(more.JobSummaryList) != 40 {
+		t.Fatalf("second page: %d", len(more.JobSummaryList))
 	}
 	child, err := e.c.DescribeJobs(ctx, &batch.DescribeJobsInput{Jobs: []string{arr + ":7"}})
 	if err != nil || len(child.Jobs) != 1 || aws.ToInt32(child.Jobs[0].ArrayProperties.Index) != 7 || len(child.Jobs[0].Attempts) != 1 {
