@@ -126,8 +126,10 @@ func TestUsernsContainerOnRunc(t *testing.T) {
 	if err := os.WriteFile(hostOnly, []byte("root's\n"), 0o666&^0o022); err != nil {
 		t.Fatal(err)
 	}
-	// /made/f comes last: the test waits for it.
-	script := `id -u > /whoami && echo more >> /etc/passwd && touch /shared/from-container && mkdir /made && touch /made/f && exec sleep 1000`
+	// /made/f comes last: the test waits for it. The script runs again
+	// when the container restarts, over the same upper dir: every step
+	// must succeed then too (mkdir -p), or it exits under the test.
+	script := `id -u > /whoami && echo more >> /etc/passwd && touch /shared/from-container && mkdir -p /made && touch /made/f && exec sleep 1000`
 	c, err := e.Create(ctx, container.CreateOptions{Config: container.Config{Image: "test/busybox:1", Cmd: []string{"sh", "-c", script}},
 		HostConfig: container.HostConfig{NetworkMode: "none", PrivateUserns: true,
 			Mounts: []volume.Mount{{Type: volume.TypeBind, Source: shared, Target: "/shared"}}}})
