@@ -168,6 +168,23 @@ type idIn struct {
 	SecretID string `json:"SecretId"`
 }
 
+// secretOf is the secret a call on one secret names (its SecretId), once
+// the key may do action on it.
+func (srv *Server) secretOf(id *identity.Identity, body []byte, action string) (string, error) {
+	var in idIn
+	if err := decode(body, &in); err != nil {
+		return "", err
+	}
+	n, err := name(in.SecretID)
+	if err != nil {
+		return "", err
+	}
+	if err := srv.authorize(id, action, n); err != nil {
+		return "", err
+	}
+	return n, nil
+}
+
 // name resolves a SecretId: a name or an ARN.
 func name(secretID string) (string, error) {
 	if secretID == "" {
@@ -213,15 +230,8 @@ func (srv *Server) create(ctx context.Context, id *identity.Identity, body []byt
 }
 
 func (srv *Server) getValue(ctx context.Context, id *identity.Identity, body []byte) (any, error) {
-	var in idIn
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	n, err := name(in.SecretID)
+	n, err := srv.secretOf(id, body, "GetSecretValue")
 	if err != nil {
-		return nil, err
-	}
-	if err := srv.authorize(id, "GetSecretValue", n); err != nil {
 		return nil, err
 	}
 	info, err := srv.s.Inspect(ctx, n)
@@ -247,15 +257,8 @@ func (srv *Server) entry(i secrets.Info) map[string]any {
 }
 
 func (srv *Server) describe(ctx context.Context, id *identity.Identity, body []byte) (any, error) {
-	var in idIn
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	n, err := name(in.SecretID)
+	n, err := srv.secretOf(id, body, "DescribeSecret")
 	if err != nil {
-		return nil, err
-	}
-	if err := srv.authorize(id, "DescribeSecret", n); err != nil {
 		return nil, err
 	}
 	i, err := srv.s.Inspect(ctx, n)
@@ -306,15 +309,8 @@ func (srv *Server) list(ctx context.Context, id *identity.Identity, body []byte)
 }
 
 func (srv *Server) delete(ctx context.Context, id *identity.Identity, body []byte) (any, error) {
-	var in idIn
-	if err := decode(body, &in); err != nil {
-		return nil, err
-	}
-	n, err := name(in.SecretID)
+	n, err := srv.secretOf(id, body, "DeleteSecret")
 	if err != nil {
-		return nil, err
-	}
-	if err := srv.authorize(id, "DeleteSecret", n); err != nil {
 		return nil, err
 	}
 	if err := srv.s.Remove(ctx, n); err != nil {
