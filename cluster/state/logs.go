@@ -86,12 +86,20 @@ func (s *Store) AppendLogs(ctx context.Context, group, stream string, events []L
 	if _, err := s.logsJS(ctx); err != nil {
 		return err
 	}
+	// An event longer than a message allows is cut, in a copy: the
+	// caller's events stay as they were.
+	cut := false
+	for i := range events {
+		if len(events[i].Message) > LogBatchMax-64 {
+			if !cut {
+				events, cut = append([]LogEvent(nil), events...), true
+			}
+			events[i].Message = events[i].Message[:LogBatchMax-64]
+		}
+	}
 	for len(events) > 0 {
 		n, size := 0, 2
 		for n < len(events) {
-			if len(events[n].Message) > LogBatchMax-64 {
-				events[n].Message = events[n].Message[:LogBatchMax-64]
-			}
 			sz := len(events[n].Message) + 48
 			if n > 0 && size+sz > LogBatchMax {
 				break
