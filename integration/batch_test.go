@@ -149,17 +149,18 @@ func TestBatchSDK(t *testing.T) {
 	if len(seen) != 100 {
 		t.Errorf("%d indexes ran, want 100", len(seen))
 	}
-	kids, err := e.c.ListJobs(ctx, &batch.ListJobsInput{ArrayJobId: aws.String(arr), JobStatus: types.JobStatusSucceeded, MaxResults: aws.Int32(60)})
-	if err != nil {
-		t.Fatalf("ListJobs of the array: %v", err)
-	}
+	// retry: the client has no retries of its own, and under the suite's
+	// load a call failed twice with its connection closed under the
+	// answer's body ("use of closed network connection").
+	kids := retry(t, "ListJobs of the array", func() (*batch.ListJobsOutput, error) {
+		return e.c.ListJobs(ctx, &batch.ListJobsInput{ArrayJobId: aws.String(arr), JobStatus: types.JobStatusSucceeded, MaxResults: aws.Int32(60)})
+	})
 	if len(kids.JobSummaryList) != 60 || kids.NextToken == nil {
 		t.Fatalf("ListJobs of the array: %d, %v", len(kids.JobSummaryList), kids.NextToken)
 	}
-	more, err := e.c.ListJobs(ctx, &batch.ListJobsInput{ArrayJobId: aws.String(arr), JobStatus: types.JobStatusSucceeded, NextToken: kids.NextToken})
-	if err != nil {
-		t.Fatalf("second page: %v", err)
-	}
+	more := retry(t, "second page", func() (*batch.ListJobsOutput, error) {
+		return e.c.ListJobs(ctx, &batch.ListJobsInput{ArrayJobId: aws.String(arr), JobStatus: types.JobStatusSucceeded, NextToken: kids.NextToken})
+	})
 	if len(more.JobSummaryList) != 40 {
 		t.Fatalf("second page: %d", len(more.JobSummaryList))
 	}
