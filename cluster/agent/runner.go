@@ -219,7 +219,7 @@ func (r *Runner) resync(ctx context.Context) {
 	}
 	for _, c := range r.engine.List(ctx) {
 		id := c.Config.Labels[LabelTaskID]
-		if id == "" || known[id] {
+		if id == "" || known[id] || r.stillRecorded(ctx, id) {
 			continue
 		}
 		r.log.Info("cluster: removing the container of a task the cluster no longer has", "task", id, "container", c.ID)
@@ -227,6 +227,16 @@ func (r *Runner) resync(ctx context.Context) {
 		r.releaseTask(ctx, id)
 	}
 	r.sweepSecrets(known)
+}
+
+// stillRecorded says whether the task id of this node is in the
+// cluster's state after all (or cannot be told): a task placed after
+// resync's read of the node's tasks began and started before its read of
+// the engine's containers is not in that read, and its container must
+// not be taken for a leftover.
+func (r *Runner) stillRecorded(ctx context.Context, id string) bool {
+	_, err := r.st.Tasks().Get(ctx, state.TaskKey(r.node, id))
+	return !errdefs.IsNotFound(err)
 }
 
 // kick has a task reconciled: now, or again once its current
@@ -343,7 +353,7 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 // step runs one sched.ReconcileTask decision and records the result. It
 // reports whether anything changed (another step may follow).
 func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.TaskDefinition, cs map[string]*container.Container) (bool, error) {
-	states := containerStates(t, td, cs)
+	states := containerStates(t, td, cs, ReasonContainerGone)
 	ti := sched.TaskInstance{TaskDef: tasks.SchedTaskDef(td), LastStatus: sched.TaskStatus(t.LastStatus), DesiredStatus: sched.TaskStatus(t.DesiredStatus),
 		Provisioned: t.Provisioned, Activated: t.Activated, Deactivated: t.Deactivated, Deprovisioned: t.Deprovisioned}
 	for _, s := range states {
@@ -413,14 +423,15 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 			}
 		}
 	}
+	gone := ReasonContainerGone
 	if acted {
 		// What the actions changed is read back from the engine.
 		cs = r.containersOf(ctx, t.ID)
 		if st.Deprovision {
-			cs = map[string]*container.Container{}
+			cs, gone = map[string]*container.Container{}, ""
 		}
 	}
-	next.Containers = containerStates(next, td, cs)
+	next.Containers = containerStates(next, td, cs, gone)
 	for i := range next.Containers {
 		if why, ok := failed[next.Containers[i].Name]; ok && next.Containers[i].Status != "RUNNING" {
 			next.Containers[i].Status, next.Containers[i].Reason = string(sched.ContainerStopped), why
@@ -485,9 +496,15 @@ func sameTask(a, b state.Task) bool {
 	return true
 }
 
+// ReasonContainerGone is a task container's reason when its engine
+// container disappeared from under a task that had not stopped it.
+const ReasonContainerGone = "CannotInspectContainerError: the container is no longer on its node"
+
 // containerStates are the task's containers as the engine has them, and
-// as the record last had them for those the engine no longer has.
-func containerStates(t state.Task, td state.TaskDefinition, cs map[string]*container.Container) []state.TaskContainer {
+// as the record last had them for those the engine no longer has; one
+// made and now gone is STOPPED, with the reason gone (the agent removing
+// them itself at deprovisioning gives none).
+func containerStates(t state.Task, td state.TaskDefinition, cs map[string]*container.Container, gone string) []state.TaskContainer {
 	prev := map[string]state.TaskContainer{}
 	for _, c := range t.Containers {
 		prev[c.Name] = c
@@ -499,6 +516,15 @@ func containerStates(t state.Task, td state.TaskDefinition, cs map[string]*conta
 			p, ok := prev[def.Name]
 			if !ok {
 				p = state.TaskContainer{Name: def.Name, Image: def.Image, Status: string(sched.ContainerPending)}
+			} else if p.EngineID != "" && p.Status != string(sched.ContainerStopped) {
+				// Its container was made and is no longer on the node
+				// (removed behind the agent's back, or lost with the
+				// engine's state): it runs no more, and a task kept
+				// RUNNING for it would hold its resources for ever.
+				p.Status, p.ExitCode, p.NetworkBindings = string(sched.ContainerStopped), nil, nil
+				if p.Reason == "" {
+					p.Reason = gone
+				}
 			}
 			out = append(out, p)
 			continue

@@ -31,6 +31,8 @@ type fakeEngine struct {
 	exitOnStart map[string]int
 	// output: container name label → the lines its log holds.
 	output map[string][]string
+	// beforeList, when set, runs (once) at the start of the next List.
+	beforeList func()
 }
 
 func newFakeEngine(t *testing.T) *fakeEngine {
@@ -123,6 +125,13 @@ func (f *fakeEngine) Remove(_ context.Context, ref string, _ container.RemoveOpt
 }
 
 func (f *fakeEngine) List(context.Context) []*container.Container {
+	f.mu.Lock()
+	hook := f.beforeList
+	f.beforeList = nil
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]*container.Container, 0, len(f.cs))
@@ -371,5 +380,75 @@ func TestRunnerShipsAwslogs(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"frame 1", "frame 2"}) {
 		t.Fatalf("shipped %q", got)
+	}
+}
+
+// A task placed while a resync runs (after its read of the node's tasks,
+// before its read of the engine's containers) keeps its container: it is
+// not a leftover. A task whose container disappears from the engine
+// behind the agent's back is STOPPED (its essential container is gone)
+// instead of staying RUNNING for ever with its resources held.
+func TestRunnerLateTaskAndGoneContainer(t *testing.T) {
+	st := newStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	eng := newFakeEngine(t)
+	imgs := &fakeImages{have: map[string]bool{}}
+	log := slog.New(slog.DiscardHandler)
+
+	r := NewRunner(st, "n1", eng, imgs, eng.bus, log)
+	eng.beforeList = func() {
+		if _, err := st.Tasks().Create(ctx, state.TaskKey("n1", "late"), state.Task{ID: "late", Cluster: "default", Family: "none", Revision: 1,
+			LastStatus: "PROVISIONING", DesiredStatus: "RUNNING"}); err != nil {
+			t.Error(err)
+		}
+		if _, err := eng.Create(ctx, container.CreateOptions{Name: "late-x", Config: container.Config{Labels: map[string]string{LabelTaskID: "late", LabelContainerName: "x"}}}); err != nil {
+			t.Error(err)
+		}
+	}
+	rctx, rcancel := context.WithCancel(ctx)
+	r.resync(rctx)
+	rcancel()
+	if n := len(eng.List(ctx)); n != 1 {
+		t.Fatalf("the container of a task placed during a resync was removed as a leftover: %d containers left", n)
+	}
+	if err := st.Tasks().Delete(ctx, state.TaskKey("n1", "late"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range eng.List(ctx) {
+		_ = eng.Remove(ctx, c.ID, container.RemoveOptions{})
+	}
+
+	if _, err := st.Nodes().Create(ctx, "n1", state.Node{ID: "n1", CPU: 4096, MemoryMiB: 4096, Availability: state.AvailabilityActive}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Heartbeats().Put(ctx, "n1", state.Heartbeat{}); err != nil {
+		t.Fatal(err)
+	}
+	mem := 16
+	td, err := st.RegisterTaskDef(ctx, state.TaskDefinition{Family: "job", NetworkMode: "bridge", ContainerDefinitions: []state.ContainerDefinition{
+		{Name: "main", Image: "busybox", Memory: &mem, Command: []string{"sleep", "1000"}}}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel = context.WithCancel(ctx)
+	defer rcancel()
+	go NewRunner(st, "n1", eng, imgs, eng.bus, log).Run(rctx)
+	rt := tasks.New(st)
+	res, err := rt.Run(ctx, tasks.Spec{Cluster: "default", TaskDef: td})
+	if err != nil || len(res.Tasks) != 1 {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	id := res.Tasks[0].ID
+	waitTask(t, ctx, rt, id, "RUNNING", func(x state.Task) bool { return x.LastStatus == "RUNNING" })
+	for _, c := range eng.List(ctx) {
+		if err := eng.Remove(ctx, c.ID, container.RemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := waitTask(t, ctx, rt, id, "STOPPED after its container vanished", func(x state.Task) bool { return x.LastStatus == "STOPPED" })
+	if x.StopCode != "EssentialContainerExited" || len(x.Containers) != 1 || x.Containers[0].Status != "STOPPED" ||
+		x.Containers[0].Reason != ReasonContainerGone || x.Containers[0].ExitCode != nil {
+		t.Fatalf("task whose container vanished: %+v", x)
 	}
 }

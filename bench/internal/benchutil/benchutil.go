@@ -12,10 +12,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -234,17 +237,44 @@ func Fatal(msg string) {
 	os.Exit(1)
 }
 
-var atExit []func()
+var (
+	exitMu     sync.Mutex
+	atExit     []func()
+	signalOnce sync.Once
+)
 
 // OnExit registers f to run at Cleanup, the last registered first, so that
 // a benchmark that fails half-way still stops its daemons and containers.
-func OnExit(f func()) { atExit = append(atExit, f) }
+// An interrupt or termination (Ctrl-C, kill) runs the clean-ups too, then
+// exits: a benchmark stopped by hand leaves no daemon, bridge or
+// namespace behind.
+func OnExit(f func()) {
+	signalOnce.Do(func() {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			sig := <-ch
+			fmt.Fprintf(os.Stderr, "%s: %v: cleaning up\n", filepath.Base(os.Args[0]), sig)
+			Cleanup()
+			os.Exit(130)
+		}()
+	})
+	exitMu.Lock()
+	atExit = append(atExit, f)
+	exitMu.Unlock()
+}
 
 // Cleanup runs the functions OnExit registered, each once.
 func Cleanup() {
-	for len(atExit) > 0 {
+	for {
+		exitMu.Lock()
+		if len(atExit) == 0 {
+			exitMu.Unlock()
+			return
+		}
 		f := atExit[len(atExit)-1]
 		atExit = atExit[:len(atExit)-1]
+		exitMu.Unlock()
 		f()
 	}
 }
