@@ -85,8 +85,8 @@ type Runtime interface {
 	// Run places and records a task; RunResult.Failures says why it
 	// could not be placed.
 	Run(ctx context.Context, sp tasks.Spec) (tasks.RunResult, error)
-	// Wait returns the task once it is STOPPED.
-	Wait(ctx context.Context, id string) (state.Task, error)
+	// WaitOn returns the task of the node once it is STOPPED.
+	WaitOn(ctx context.Context, node, id string) (state.Task, error)
 	// Get returns a task (errdefs.ErrNotFound once deleted).
 	Get(ctx context.Context, id string) (state.Task, error)
 	// Stop sets the task's desired status to STOPPED.
@@ -348,7 +348,7 @@ func (l *Launcher) follow(aid string, t state.Task) {
 // wait reports the end of at's task, waiting again when a watch breaks.
 func (l *Launcher) wait(ctx context.Context, at *attempt) {
 	for {
-		t, err := l.rt.Wait(ctx, at.task)
+		t, err := l.rt.WaitOn(ctx, at.node, at.task)
 		switch {
 		case err == nil:
 			l.finish(at, End(at.id, t))

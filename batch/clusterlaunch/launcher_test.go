@@ -82,12 +82,12 @@ func (f *fakeCluster) exit(id string, code int, reason string) {
 	f.notifyLocked()
 }
 
-func (f *fakeCluster) Wait(ctx context.Context, id string) (state.Task, error) {
+func (f *fakeCluster) WaitOn(ctx context.Context, node, id string) (state.Task, error) {
 	for {
 		f.mu.Lock()
 		t, ok := f.tasks[id]
 		ch := f.changed
-		if !ok {
+		if !ok || t.NodeID != node {
 			f.mu.Unlock()
 			return state.Task{}, fmt.Errorf("task %s: %w", id, errdefs.ErrNotFound)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wharf-dev/wharf/cluster/sched"
 	"github.com/wharf-dev/wharf/cluster/state"
+	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/internal/natsbox"
 )
 
@@ -267,7 +268,7 @@ func TestRunBinpackFailuresStopWait(t *testing.T) {
 	}
 
 	id := all[0].ID
-	done := make(chan state.Task, 1)
+	done := make(chan state.Task, 2)
 	go func() {
 		x, err := rt.Wait(ctx, id)
 		if err != nil {
@@ -275,6 +276,16 @@ func TestRunBinpackFailuresStopWait(t *testing.T) {
 		}
 		done <- x
 	}()
+	go func() {
+		x, err := rt.WaitOn(ctx, all[0].NodeID, id)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- x
+	}()
+	if _, err := rt.WaitOn(ctx, all[0].NodeID+"x", id); !errdefs.IsNotFound(err) {
+		t.Fatalf("WaitOn on another node: %v, want not found", err)
+	}
 	stopped, err := rt.Stop(ctx, id, "enough")
 	if err != nil || stopped.DesiredStatus != "STOPPED" || stopped.StopCode != "UserInitiated" || stopped.StoppedReason != "enough" {
 		t.Fatalf("stop: %+v %v", stopped, err)
@@ -293,13 +304,15 @@ func TestRunBinpackFailuresStopWait(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case x := <-done:
-		if x.LastStatus != "STOPPED" || x.Containers[0].ExitCode == nil {
-			t.Fatalf("wait: %+v", x)
+	for range 2 {
+		select {
+		case x := <-done:
+			if x.LastStatus != "STOPPED" || x.Containers[0].ExitCode == nil {
+				t.Fatalf("wait: %+v", x)
+			}
+		case <-ctx.Done():
+			t.Fatal("Wait or WaitOn did not return")
 		}
-	case <-ctx.Done():
-		t.Fatal("Wait did not return")
 	}
 	if _, err := rt.Get(ctx, "nope"); err == nil {
 		t.Fatal("a missing task was found")
