@@ -104,15 +104,28 @@ func NewKey(raw []byte) (*Key, error) {
 // ID is a fingerprint of the key (not a way back to it).
 func (k *Key) ID() string { return k.id }
 
-func aad(name string) []byte { return []byte("wharf-secret:" + name) }
+// aad binds a sealed value to what it is (purpose) and its name: a value
+// sealed as one thing does not open as another (a secret's ciphertext
+// copied over an access key's, say).
+func aad(purpose, name string) []byte { return []byte("wharf-" + purpose + ":" + name) }
+
+// purposeSecret is the secrets' purpose ("wharf-secret:<name>", as
+// sealed since secrets exist).
+const purposeSecret = "secret"
 
 // Seal encrypts value for the secret name: nonce || ciphertext+tag.
 func (k *Key) Seal(name string, value []byte) ([]byte, error) {
+	return k.SealFor(purposeSecret, name, value)
+}
+
+// SealFor is Seal for another kind of value the cluster keeps sealed
+// (purpose names the kind, e.g. "access-key"; never "secret").
+func (k *Key) SealFor(purpose, name string, value []byte) ([]byte, error) {
 	nonce := make([]byte, k.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return k.aead.Seal(nonce, nonce, value, aad(name)), nil
+	return k.aead.Seal(nonce, nonce, value, aad(purpose, name)), nil
 }
 
 // ErrDecrypt is what opening a value sealed under another key, or
@@ -121,11 +134,16 @@ var ErrDecrypt = errors.New("the secret's value does not decrypt with this node'
 
 // Open decrypts what Seal returned for the same name.
 func (k *Key) Open(name string, sealed []byte) ([]byte, error) {
+	return k.OpenFor(purposeSecret, name, sealed)
+}
+
+// OpenFor decrypts what SealFor returned for the same purpose and name.
+func (k *Key) OpenFor(purpose, name string, sealed []byte) ([]byte, error) {
 	ns := k.aead.NonceSize()
 	if len(sealed) < ns+k.aead.Overhead() {
 		return nil, ErrDecrypt
 	}
-	out, err := k.aead.Open(nil, sealed[:ns], sealed[ns:], aad(name))
+	out, err := k.aead.Open(nil, sealed[:ns], sealed[ns:], aad(purpose, name))
 	if err != nil {
 		return nil, ErrDecrypt
 	}
@@ -187,6 +205,9 @@ type Store struct {
 func New(st *state.Store, key *Key) *Store {
 	return &Store{t: state.NewTable[Record](st, bucket), key: key, now: time.Now}
 }
+
+// DataKey is the cluster's data key on this node, nil without one.
+func (s *Store) DataKey() *Key { return s.key }
 
 // Info is what may be shown of a secret: no value.
 type Info struct {

@@ -267,9 +267,12 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	defer cl.close()
-	if cl != nil {
-		// Keys created from now on are the cluster's, verified by every node.
-		keys.Share(ctx, newClusterKeys(cl.store))
+	if dk := cl.dataKey(); dk != nil {
+		// Keys created from now on are the cluster's, verified by every
+		// node, sealed with the cluster's data key.
+		keys.Share(ctx, newClusterKeys(cl.store, dk, log))
+	} else if cl != nil {
+		log.Warn("cluster: access keys made on this node stay its own: it has no data key to seal them with in the cluster's state (a cluster created before secrets, or the key file is gone)")
 	}
 	cfg.fnCfg.ecs = cl.ecsHandler(keys, log)
 	br, err := startBatch(ctx, cfg.root, cfg.batchCfg, nb.Conn(), cl, d.engine, d.events, d.images, keys, log)

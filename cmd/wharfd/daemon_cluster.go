@@ -143,6 +143,15 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 	return &clusterRuntime{node: n, store: st, nodes: agent.NewNodes(st), tasks: rt, secrets: sec, cancel: cancel}, nil
 }
 
+// dataKey is the cluster's data key on this node (nil outside a cluster
+// or without one).
+func (c *clusterRuntime) dataKey() *secrets.Key {
+	if c == nil || c.secrets == nil {
+		return nil
+	}
+	return c.secrets.DataKey()
+}
+
 // clusterSecrets is the cluster's secrets with this node's data key
 // (package secrets says where it lives); a node without one (a cluster
 // created before secrets) lists and removes secrets but neither
