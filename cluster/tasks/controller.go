@@ -44,6 +44,24 @@ type Controller struct {
 
 	mu  sync.Mutex
 	tds map[string]state.TaskDefinition
+
+	// lastFull is when a pass last read every task record (see pass).
+	lastFull time.Time
+}
+
+// fullReadEvery is how often a pass reads the STOPPED records of tasks
+// outside services too: only the retention needs them, and the passes
+// in between (one per burst of changes, many a second while a Batch
+// array runs) skip decoding them.
+const fullReadEvery = 30 * time.Second
+
+var serviceJSON = []byte(`"service":`)
+
+// stoppedStandalone says whether a stored task record is a STOPPED task
+// of no service (RunTask's, Batch's): no service's reconciliation reads
+// it. A record that merely might hold a service is decoded.
+func stoppedStandalone(raw []byte) bool {
+	return recordStopped(raw) && !bytes.Contains(raw, serviceJSON)
 }
 
 // ControllerOption configures a Controller.
@@ -160,11 +178,19 @@ func (c *Controller) Pass(ctx context.Context) (bool, error) {
 
 // pass is Pass holding the placement lock.
 func (c *Controller) pass(ctx context.Context) (bool, error) {
-	snap, err := c.rt.Read(ctx)
+	now := c.rt.now()
+	full := now.Sub(c.lastFull) >= fullReadEvery
+	skip := stoppedStandalone
+	if full {
+		skip = nil
+	}
+	snap, err := c.rt.read(ctx, skip)
 	if err != nil {
 		return false, err
 	}
-	now := c.rt.now()
+	if full {
+		c.lastFull = now
+	}
 	again := c.settleLost(ctx, snap, now)
 	svcs, err := c.rt.st.Services().List(ctx)
 	if err != nil {

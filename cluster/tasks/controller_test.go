@@ -358,3 +358,53 @@ func TestConcurrentRunsNeverOvercommit(t *testing.T) {
 		t.Fatalf("the placement lock is still held: %+v", l)
 	}
 }
+
+// A STOPPED task of no service is forgotten after StoppedRetention: at
+// the first pass, and, between the passes that read every record, at
+// the next full read at most fullReadEvery later; a service's STOPPED
+// task not yet accounted is kept.
+func TestRetentionForgetsStoppedTasks(t *testing.T) {
+	st := newStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	rt := New(st, WithClock(clock))
+	c := NewController(rt, func() bool { return true }, slog.New(slog.DiscardHandler))
+	old := now.Add(-StoppedRetention - time.Minute)
+	put := func(id, service string) string {
+		key := state.TaskKey("n1", id)
+		if _, err := st.Tasks().Create(ctx, key, state.Task{ID: id, Cluster: "default", NodeID: "n1", Service: service,
+			LastStatus: "STOPPED", DesiredStatus: "STOPPED", StoppedAt: &old}); err != nil {
+			t.Fatal(err)
+		}
+		return key
+	}
+	gone := func(key string) bool {
+		_, err := st.Tasks().Get(ctx, key)
+		return errdefs.IsNotFound(err)
+	}
+	a := put("a", "")
+	kept := put("svc", "web")
+	if _, err := c.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(a) || gone(kept) {
+		t.Fatalf("first pass: standalone forgotten %v (want true), unaccounted service task forgotten %v (want false)", gone(a), gone(kept))
+	}
+	b := put("b", "")
+	now = now.Add(time.Second)
+	if _, err := c.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if gone(b) {
+		t.Fatal("a pass between full reads forgot a STOPPED standalone task (it should not read it)")
+	}
+	now = now.Add(fullReadEvery)
+	if _, err := c.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(b) || gone(kept) {
+		t.Fatalf("full pass: standalone forgotten %v (want true), unaccounted service task forgotten %v (want false)", gone(b), gone(kept))
+	}
+}

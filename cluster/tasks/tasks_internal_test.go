@@ -31,3 +31,26 @@ func TestRecordStopped(t *testing.T) {
 		}
 	}
 }
+
+// The controller's frequent passes skip STOPPED tasks of no service; a
+// service's STOPPED task (its accounting and circuit breaker read it) and
+// every live task are decoded.
+func TestStoppedStandalone(t *testing.T) {
+	for _, c := range []struct {
+		task state.Task
+		want bool
+	}{
+		{state.Task{ID: "batch", LastStatus: "STOPPED", StartedBy: "batch/j:1"}, true},
+		{state.Task{ID: "svc", LastStatus: "STOPPED", Service: "web"}, false},
+		{state.Task{ID: "svc-accounted", LastStatus: "STOPPED", Service: "web", Accounted: true}, false},
+		{state.Task{ID: "live", LastStatus: "RUNNING"}, false},
+	} {
+		raw, err := json.Marshal(c.task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stoppedStandalone(raw); got != c.want {
+			t.Errorf("task %s (%s): stoppedStandalone %v, want %v", c.task.ID, raw, got, c.want)
+		}
+	}
+}
