@@ -202,7 +202,10 @@ func (r *Runner) watch(ctx context.Context) {
 // resync reads every task of the node, kicks each, and stops and
 // removes the containers of tasks no longer recorded.
 func (r *Runner) resync(ctx context.Context) {
-	es, err := r.st.Tasks().Find(ctx, r.node+".*")
+	// STOPPED tasks are not read (a node that ran a Batch array keeps
+	// thousands for an hour): one that still has a container here is
+	// found below, by that container.
+	es, err := r.st.Tasks().FindWhere(ctx, r.node+".*", state.StoppedTaskRecord)
 	if err != nil {
 		// Cut off from the managers: the tasks keep running.
 		return
@@ -219,7 +222,17 @@ func (r *Runner) resync(ctx context.Context) {
 	}
 	for _, c := range r.engine.List(ctx) {
 		id := c.Config.Labels[LabelTaskID]
-		if id == "" || known[id] || r.stillRecorded(ctx, id) {
+		if id == "" || known[id] {
+			continue
+		}
+		if r.stillRecorded(ctx, id) {
+			// STOPPED (its reconciliation removes what is left of it),
+			// or placed after the read above began.
+			known[id] = true
+			r.mu.Lock()
+			r.keys[id] = state.TaskKey(r.node, id)
+			r.mu.Unlock()
+			r.kick(ctx, id)
 			continue
 		}
 		r.log.Info("cluster: removing the container of a task the cluster no longer has", "task", id, "container", c.ID)

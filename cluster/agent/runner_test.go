@@ -419,6 +419,31 @@ func TestRunnerLateTaskAndGoneContainer(t *testing.T) {
 		_ = eng.Remove(ctx, c.ID, container.RemoveOptions{})
 	}
 
+	// A STOPPED task (which resync does not read) with a container left
+	// here: found by its container, its reconciliation removes it.
+	if _, err := st.TaskDefs().Create(ctx, state.TaskDefKey("left", 1), state.TaskDefinition{Family: "left", Revision: 1,
+		ContainerDefinitions: []state.ContainerDefinition{{Name: "x", Image: "busybox"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Tasks().Create(ctx, state.TaskKey("n1", "left"), state.Task{ID: "left", Cluster: "default", NodeID: "n1", Family: "left", Revision: 1,
+		LastStatus: "STOPPED", DesiredStatus: "STOPPED"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Create(ctx, container.CreateOptions{Name: "left-x", Config: container.Config{Labels: map[string]string{LabelTaskID: "left", LabelContainerName: "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel = context.WithCancel(ctx)
+	r.resync(rctx)
+	for deadline := time.Now().Add(20 * time.Second); len(eng.List(ctx)) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the container of a STOPPED task was left: %d containers", len(eng.List(ctx)))
+		}
+	}
+	rcancel()
+	if err := st.Tasks().Delete(ctx, state.TaskKey("n1", "left"), 0); err != nil {
+		t.Fatal(err)
+	}
+
 	if _, err := st.Nodes().Create(ctx, "n1", state.Node{ID: "n1", CPU: 4096, MemoryMiB: 4096, Availability: state.AvailabilityActive}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wharf-dev/wharf/cluster/sched"
 	"github.com/wharf-dev/wharf/cluster/state"
 )
 
@@ -96,9 +97,20 @@ func (m *Mesh) Table() *Table { return m.table.Load() }
 
 // Run follows the services, tasks and nodes until ctx ends.
 func (m *Mesh) Run(ctx context.Context) {
-	go follow(ctx, m, m.st.Services(), func(k string, v state.Service, del bool) { put(m.services, k, v, del) }, func() { m.services = map[string]state.Service{} })
-	go follow(ctx, m, m.st.Tasks(), func(k string, v state.Task, del bool) { put(m.tasks, k, v, del) }, func() { m.tasks = map[string]state.Task{} })
-	go follow(ctx, m, m.st.Nodes(), func(k string, v state.Node, del bool) { put(m.nodes, k, v, del) }, func() { m.nodes = map[string]state.Node{} })
+	go follow(ctx, m, m.st.Services(), func(k string, v state.Service, del bool) bool { return put(m.services, k, v, del) }, func() { m.services = map[string]state.Service{} })
+	go follow(ctx, m, m.st.Tasks(), func(k string, v state.Task, del bool) bool {
+		// Only a service's live tasks can be backends: the others
+		// (Batch's and RunTask's, thousands of STOPPED ones) are not
+		// kept, and their changes rebuild nothing.
+		if !del && (v.Service == "" || v.LastStatus == string(sched.StatusStopped)) {
+			if _, had := m.tasks[k]; !had {
+				return false
+			}
+			del = true
+		}
+		return put(m.tasks, k, v, del)
+	}, func() { m.tasks = map[string]state.Task{} })
+	go follow(ctx, m, m.st.Nodes(), func(k string, v state.Node, del bool) bool { return put(m.nodes, k, v, del) }, func() { m.nodes = map[string]state.Node{} })
 	retry := time.NewTicker(retryEvery)
 	defer retry.Stop()
 	defer m.closeAll()
@@ -131,29 +143,38 @@ func (m *Mesh) Run(ctx context.Context) {
 	}
 }
 
-func put[T any](into map[string]T, k string, v T, del bool) {
+// put applies one change to a copy; it reports whether the copy may
+// have changed.
+func put[T any](into map[string]T, k string, v T, del bool) bool {
 	if del {
+		if _, had := into[k]; !had {
+			return false
+		}
 		delete(into, k)
 	} else {
 		into[k] = v
 	}
+	return true
 }
 
 // follow watches one table into the mesh's copy of it, asking for a
 // rebuild after every change, and watches again after a lost watch
 // (starting from an empty copy: the new watch sends every value again).
-func follow[T any](ctx context.Context, m *Mesh, t state.Table[T], apply func(key string, v T, deleted bool), reset func()) {
+func follow[T any](ctx context.Context, m *Mesh, t state.Table[T], apply func(key string, v T, deleted bool) bool, reset func()) {
 	for ctx.Err() == nil {
 		ch, err := t.Watch(ctx)
 		if err == nil {
 			m.mu.Lock()
 			reset()
 			m.mu.Unlock()
+			m.kick()
 			for e := range ch {
 				m.mu.Lock()
-				apply(e.Key, e.Value, e.Deleted)
+				changed := apply(e.Key, e.Value, e.Deleted)
 				m.mu.Unlock()
-				m.kick()
+				if changed {
+					m.kick()
+				}
 			}
 		}
 		select {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"strings"
 	"time"
 )
@@ -128,6 +129,16 @@ func TaskKeyID(key string) (node, id string) {
 	node, id, _ = strings.Cut(key, ".")
 	return node, id
 }
+
+// stoppedJSON is how a STOPPED task's record says so in its stored JSON
+// (encoding/json writes no space; a string value cannot hold it
+// unescaped).
+var stoppedJSON = []byte(`"lastStatus":"STOPPED"`)
+
+// StoppedTaskRecord says whether a task's stored record (its JSON) is
+// STOPPED, without decoding it: readers of many tasks that count only
+// live ones skip the others with it (Table.FindWhere).
+func StoppedTaskRecord(raw []byte) bool { return bytes.Contains(raw, stoppedJSON) }
 
 // Tasks is the table of tasks, by TaskKey.
 func (s *Store) Tasks() Table[Task] { return Table[Task]{s: s, name: bucketTasks} }

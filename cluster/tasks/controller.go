@@ -61,7 +61,7 @@ var serviceJSON = []byte(`"service":`)
 // of no service (RunTask's, Batch's): no service's reconciliation reads
 // it. A record that merely might hold a service is decoded.
 func stoppedStandalone(raw []byte) bool {
-	return recordStopped(raw) && !bytes.Contains(raw, serviceJSON)
+	return state.StoppedTaskRecord(raw) && !bytes.Contains(raw, serviceJSON)
 }
 
 // ControllerOption configures a Controller.

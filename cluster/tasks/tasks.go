@@ -42,7 +42,6 @@
 package tasks
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -130,19 +129,11 @@ func (r *Runtime) Read(ctx context.Context) (Snapshot, error) {
 	return r.read(ctx, nil)
 }
 
-// stoppedJSON is how a STOPPED task's record says so in its stored JSON
-// (encoding/json writes no space; a string value cannot hold it
-// unescaped).
-var stoppedJSON = []byte(`"lastStatus":"` + string(sched.StatusStopped) + `"`)
-
-// recordStopped says whether a task's stored record is STOPPED.
-func recordStopped(raw []byte) bool { return bytes.Contains(raw, stoppedJSON) }
-
 // readLive is Read without the STOPPED tasks, which placement does not
 // count (View): on a cluster that ran thousands of tasks in the last
 // hour (Batch arrays), decoding them was most of a placement's cost.
 func (r *Runtime) readLive(ctx context.Context) (Snapshot, error) {
-	return r.read(ctx, recordStopped)
+	return r.read(ctx, state.StoppedTaskRecord)
 }
 
 func (r *Runtime) read(ctx context.Context, skip func([]byte) bool) (Snapshot, error) {

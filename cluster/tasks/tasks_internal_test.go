@@ -26,8 +26,8 @@ func TestRecordStopped(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := recordStopped(raw); got != c.want {
-			t.Errorf("task %s (%s): recordStopped %v, want %v", c.task.ID, raw, got, c.want)
+		if got := state.StoppedTaskRecord(raw); got != c.want {
+			t.Errorf("task %s (%s): StoppedTaskRecord %v, want %v", c.task.ID, raw, got, c.want)
 		}
 	}
 }
