@@ -120,6 +120,11 @@ type Runner struct {
 
 	// fargateRuntime is the runtime of FARGATE tasks (taskiso.go).
 	fargateRuntime string
+
+	// tasknet and tasknets put awsvpc tasks on the cluster's task
+	// network (awsvpc.go); nil: awsvpc tasks run on the task network.
+	tasknet  *TaskNet
+	tasknets TaskNetworks
 }
 
 // NewRunner returns the runner of node's tasks.
@@ -226,6 +231,7 @@ func (r *Runner) resync(ctx context.Context) {
 		r.removeContainer(ctx, c, DefaultStopTimeout)
 		r.releaseTask(ctx, id)
 	}
+	r.sweepTaskSandboxes(ctx, known)
 	r.sweepSecrets(known)
 }
 
@@ -329,6 +335,7 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 				r.releaseTask(ctx, id)
 				r.releaseTaskResources(ctx, t, td)
 			}
+			r.releaseTaskSandbox(ctx, id)
 			return nil
 		}
 		eff := tasks.Effective(td, t.Overrides)
@@ -395,6 +402,12 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 		}
 		r.releaseTask(ctx, t.ID)
 		r.releaseTaskResources(ctx, t, td)
+		r.releaseTaskSandbox(ctx, t.ID)
+		if next.Attachment != nil {
+			a := *next.Attachment
+			a.Status = state.AttachmentDeleted
+			next.Attachment = &a
+		}
 		next.Deprovisioned = true
 	}
 	for _, name := range st.Start {
@@ -418,6 +431,11 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 		cs = r.containersOf(ctx, t.ID)
 		if st.Deprovision {
 			cs = map[string]*container.Container{}
+		}
+	}
+	if r.awsvpc(t, td) && !st.Deprovision && !next.Deprovisioned {
+		if sb, ok := r.tasknets.Sandbox(TaskSandboxID(t.ID)); ok {
+			next.Attachment = r.attachment(t, sb)
 		}
 	}
 	next.Containers = containerStates(next, td, cs)
@@ -465,6 +483,7 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 func agentFields(dst *state.Task, src state.Task) {
 	dst.LastStatus, dst.Health, dst.Containers = src.LastStatus, src.Health, src.Containers
 	dst.Provisioned, dst.Activated, dst.Deactivated, dst.Deprovisioned = src.Provisioned, src.Activated, src.Deactivated, src.Deprovisioned
+	dst.Attachment = src.Attachment
 	dst.PullStartedAt, dst.PullStoppedAt, dst.StartedAt, dst.ExecutionStopAt, dst.StoppedAt = src.PullStartedAt, src.PullStoppedAt, src.StartedAt, src.ExecutionStopAt, src.StoppedAt
 	if src.DesiredStatus == string(sched.StatusStopped) && dst.DesiredStatus != string(sched.StatusStopped) {
 		dst.DesiredStatus, dst.StopCode, dst.StoppedReason, dst.StoppingAt = src.DesiredStatus, src.StopCode, src.StoppedReason, src.StoppingAt
@@ -473,6 +492,9 @@ func agentFields(dst *state.Task, src state.Task) {
 
 func sameTask(a, b state.Task) bool {
 	if a.LastStatus != b.LastStatus || a.Health != b.Health || a.DesiredStatus != b.DesiredStatus || len(a.Containers) != len(b.Containers) {
+		return false
+	}
+	if (a.Attachment == nil) != (b.Attachment == nil) || a.Attachment != nil && *a.Attachment != *b.Attachment {
 		return false
 	}
 	for i := range a.Containers {
@@ -593,6 +615,16 @@ func ContainerName(t state.Task, container string) string {
 // startContainer creates (unless it exists) and starts a container of a
 // task.
 func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.TaskDefinition, name string, c *container.Container) error {
+	var sb *network.Sandbox
+	if r.awsvpc(t, td) {
+		// The task's namespace, set up again if it went (the node
+		// restarted while none of the task's containers ran): the
+		// containers join it by a path that does not change.
+		var err error
+		if sb, err = r.ensureTaskSandbox(ctx, t); err != nil {
+			return fmt.Errorf("the task's network interface: %w", err)
+		}
+	}
 	if c == nil {
 		o, err := CreateOptions(t, td, name)
 		if err != nil {
@@ -605,7 +637,11 @@ func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.Task
 				}
 			}
 		}
-		r.onTaskNetwork(&o)
+		if sb != nil {
+			r.onAwsvpc(sb, &o)
+		} else {
+			r.onTaskNetwork(&o)
+		}
 		if err := r.isolate(t, td, &o); err != nil {
 			return err
 		}
@@ -655,8 +691,9 @@ func CreateOptions(t state.Task, td state.TaskDefinition, name string) (containe
 	case "none":
 		hc.NetworkMode = "none"
 	default:
-		// bridge, and awsvpc until tasks get addresses of their own on
-		// the cluster network.
+		// bridge; and awsvpc, which the runner moves into the task's
+		// namespace on the cluster's task network (awsvpc.go) where the
+		// node has one.
 		hc.NetworkMode = "bridge"
 	}
 	if def.Cpu > 0 {

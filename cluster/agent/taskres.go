@@ -93,6 +93,11 @@ func fileSecret(s state.Secret) (string, bool) {
 // provisionTask prepares a task's secrets and shared volumes before its
 // containers are created. The error is the task's stoppedReason.
 func (r *Runner) provisionTask(ctx context.Context, t state.Task, td state.TaskDefinition) (string, error) {
+	if r.awsvpc(t, td) {
+		if _, err := r.ensureTaskSandbox(ctx, t); err != nil {
+			return "ResourceInitializationError: unable to set up the task's network interface: " + err.Error(), err
+		}
+	}
 	files := map[string]map[string][]byte{}
 	for _, c := range td.ContainerDefinitions {
 		for _, s := range c.Secrets {
