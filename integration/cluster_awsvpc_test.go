@@ -212,6 +212,19 @@ func TestClusterAwsvpc(t *testing.T) {
 		return err == nil && strings.Contains(out, "pong"), fmt.Sprintf("%q %v", out, err)
 	})
 
+	// The daemon of w1 killed and restarted: the task keeps running with
+	// its address (the engine keeps the namespace its containers join).
+	w1.Kill9()
+	w1.Restart(t)
+	until(t, 60*time.Second, "the server after w1's daemon was killed and restarted", func() (bool, string) {
+		out, err := ask(inNode(c.m), srvIP)
+		return err == nil && strings.Contains(out, "pong"), fmt.Sprintf("%q %v", out, err)
+	})
+	if x := c.describe(t, ctx, []string{aws.ToString(srv.TaskArn)})[0]; aws.ToString(x.LastStatus) != "RUNNING" ||
+		aws.ToString(x.Containers[0].NetworkInterfaces[0].PrivateIpv4Address) != srvIP.String() {
+		t.Fatalf("the server task after the restart: %s %+v", aws.ToString(x.LastStatus), x.Containers)
+	}
+
 	// The task's namespace is a sandbox of w1's wharf-awsvpc network.
 	sandboxes := func(d *testutil.Node) map[string]string {
 		var nets []struct {
