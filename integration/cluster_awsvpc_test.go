@@ -28,9 +28,11 @@ const awsvpcCIDR = "10.190.0.0/16"
 // (no masquerade between task subnets); its two containers share one
 // namespace and talk over 127.0.0.1; a container that exits takes the
 // address from no other; DescribeTasks (aws-sdk-go-v2) shows the
-// attachment and the containers' networkInterfaces; a stopped task's
-// address no longer answers and its namespace is gone;
-// networkConfiguration is checked as ECS checks it.
+// attachment and the containers' networkInterfaces; the task keeps its
+// address across a kill -9 of its node's daemon; a stopped task's
+// address no longer answers and its namespace is gone; an awsvpc
+// service answers through the routing mesh; networkConfiguration is
+// checked as ECS checks it.
 func TestClusterAwsvpc(t *testing.T) {
 	c := newTaskCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -81,7 +83,7 @@ func TestClusterAwsvpc(t *testing.T) {
 	// it); "side" shares its namespace.
 	server := &ecs.RegisterTaskDefinitionInput{Family: aws.String("vpcsrv"), NetworkMode: ecstypes.NetworkModeAwsvpc, ContainerDefinitions: []ecstypes.ContainerDefinition{
 		{Name: aws.String("server"), Image: aws.String(busybox), Memory: aws.Int32(32), StopTimeout: aws.Int32(1),
-			PortMappings: []ecstypes.PortMapping{{ContainerPort: aws.Int32(8080)}},
+			PortMappings: []ecstypes.PortMapping{{ContainerPort: aws.Int32(8080), Name: aws.String("srv")}},
 			Command:      []string{"sh", "-c", "printf '#!/bin/sh\\necho pong\\nnetstat -tn\\n' > /answer && chmod +x /answer && exec nc -ll -p 8080 -e /answer"}},
 		{Name: aws.String("side"), Image: aws.String(busybox), Memory: aws.Int32(32), StopTimeout: aws.Int32(1), Essential: aws.Bool(false),
 			Command: []string{"sleep", "3600"}},
@@ -259,6 +261,28 @@ func TestClusterAwsvpc(t *testing.T) {
 	if sb := sandboxes(w1); sb[srvSandbox] != "" {
 		t.Fatalf("the stopped task's sandbox is still on wharf-awsvpc: %v", sb)
 	}
+	// An awsvpc service with Service Connect: the mesh forwards to the
+	// task's own address, from the published port of a node without
+	// the task and by name from an awsvpc task (whose name server is
+	// its node's task network DNS).
+	if _, err := c.ec.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("vpcsrv"), TaskDefinition: aws.String("vpcsrv"),
+		DesiredCount: aws.Int32(1), NetworkConfiguration: awsvpcConf(subnetID(subnets[w1.Netns])),
+		ServiceConnectConfiguration: &ecstypes.ServiceConnectConfiguration{Enabled: true, Services: []ecstypes.ServiceConnectService{{
+			PortName: aws.String("srv"), ClientAliases: []ecstypes.ServiceConnectClientAlias{{Port: aws.Int32(9090)}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	until(t, 60*time.Second, "the awsvpc service on m1's published port", func() (bool, string) {
+		out, err := inNode(c.m)(fmt.Sprintf("echo hi | nc -w 3 %s 9090", c.m.Addr))
+		return err == nil && strings.Contains(out, "pong"), fmt.Sprintf("%q %v", out, err)
+	})
+	until(t, 30*time.Second, "the awsvpc service by name from the client task", func() (bool, string) {
+		out, err := inTask(w2, runtimeID(cli, "main"))("echo hi | nc -w 3 srv 9090")
+		return err == nil && strings.Contains(out, "pong"), fmt.Sprintf("%q %v", out, err)
+	})
+	if _, err := c.ec.DeleteService(ctx, &ecs.DeleteServiceInput{Service: aws.String("vpcsrv"), Force: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+
 	stopAll(t, ctx, c)
 	until(t, 60*time.Second, "every task's address released", func() (bool, string) {
 		for _, d := range c.all() {

@@ -57,6 +57,16 @@ func (r *Runner) awsvpc(t state.Task, td state.TaskDefinition) bool {
 	return r.tasknet != nil && td.NetworkMode == "awsvpc" && t.LaunchType != string(sched.LaunchFargate)
 }
 
+// tasknetUp reports whether the node's task network is up.
+func (r *Runner) tasknetUp() bool {
+	select {
+	case <-r.tasknet.Ready():
+		return true
+	default:
+		return false
+	}
+}
+
 // ensureTaskSandbox returns the task's sandbox, setting it up when it is
 // missing.
 func (r *Runner) ensureTaskSandbox(ctx context.Context, t state.Task) (*network.Sandbox, error) {

@@ -433,7 +433,9 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 			cs = map[string]*container.Container{}
 		}
 	}
-	if r.awsvpc(t, td) && !st.Deprovision && !next.Deprovisioned {
+	if r.awsvpc(t, td) && !st.Deprovision && !next.Deprovisioned && r.tasknetUp() {
+		// (Before the node's task network is up again after a restart,
+		// the record keeps what it had.)
 		if sb, ok := r.tasknets.Sandbox(TaskSandboxID(t.ID)); ok {
 			next.Attachment = r.attachment(t, sb)
 		}

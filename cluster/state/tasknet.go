@@ -102,6 +102,9 @@ func (c TaskNetConfig) Subnets() int {
 // network address in hex), which DescribeTasks' attachments carry and
 // RunTask's awsvpcConfiguration.subnets names.
 func SubnetID(p netip.Prefix) string {
+	if !p.Addr().Is4() {
+		return ""
+	}
 	a := p.Addr().As4()
 	return fmt.Sprintf("subnet-%08x", binary.BigEndian.Uint32(a[:]))
 }

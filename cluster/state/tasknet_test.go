@@ -39,6 +39,9 @@ func TestTaskNetConfig(t *testing.T) {
 	if id := SubnetID(netip.MustParsePrefix("10.218.3.0/24")); id != "subnet-0ada0300" {
 		t.Errorf("subnet id %s", id)
 	}
+	if id := SubnetID(netip.Prefix{}); id != "" {
+		t.Errorf("the id of no subnet: %q", id)
+	}
 	if a, b := AttachmentID("t1"), AttachmentID("t2"); a == b || len(a) != 36 || a != AttachmentID("t1") {
 		t.Errorf("attachment ids %s %s", a, b)
 	}
