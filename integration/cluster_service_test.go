@@ -47,7 +47,8 @@ func newTaskCluster(t *testing.T) *taskCluster {
 	n := testutil.NewNet(t)
 	c := &taskCluster{ids: map[string]string{}, net: n}
 	c.m = n.AddNodeWith(t, func(a netip.Addr) []testutil.DaemonOption {
-		return []testutil.DaemonOption{testutil.WithDaemonArgs("--cluster-init", "--cluster-listen", listen(a), "--node-name", "m1", "--node-label", "zone=a", "--http", httpAddr(a))}
+		return []testutil.DaemonOption{testutil.WithDaemonArgs("--cluster-init", "--cluster-listen", listen(a), "--node-name", "m1", "--node-label", "zone=a", "--http", httpAddr(a),
+			"--cluster-task-cidr", awsvpcCIDR)}
 	})
 	token := strings.TrimSpace(c.m.MustWharf(t, "cluster", "token", "-q"))
 	for i, zone := range []string{"b", "c"} {

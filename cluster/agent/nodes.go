@@ -145,5 +145,10 @@ func (s *Nodes) Remove(ctx context.Context, ref string, force bool) error {
 	if err := s.st.Nodes().Delete(ctx, v.ID, 0); err != nil {
 		return err
 	}
-	return s.st.Heartbeats().Delete(ctx, v.ID, 0)
+	if err := s.st.Heartbeats().Delete(ctx, v.ID, 0); err != nil {
+		return err
+	}
+	// Its task subnet is free for another node; the others drop their
+	// route to it as its record goes.
+	return s.st.ReleaseSubnets(ctx, v.ID)
 }

@@ -120,6 +120,11 @@ type Runner struct {
 
 	// fargateRuntime is the runtime of FARGATE tasks (taskiso.go).
 	fargateRuntime string
+
+	// tasknet and tasknets put awsvpc tasks on the cluster's task
+	// network (awsvpc.go); nil: awsvpc tasks run on the task network.
+	tasknet  *TaskNet
+	tasknets TaskNetworks
 }
 
 // NewRunner returns the runner of node's tasks.
@@ -225,21 +230,32 @@ func (r *Runner) resync(ctx context.Context) {
 		if id == "" || known[id] {
 			continue
 		}
-		if r.stillRecorded(ctx, id) {
-			// STOPPED (its reconciliation removes what is left of it),
-			// or placed after the read above began.
+		if r.adopt(ctx, id) {
 			known[id] = true
-			r.mu.Lock()
-			r.keys[id] = state.TaskKey(r.node, id)
-			r.mu.Unlock()
-			r.kick(ctx, id)
 			continue
 		}
 		r.log.Info("cluster: removing the container of a task the cluster no longer has", "task", id, "container", c.ID)
 		r.removeContainer(ctx, c, DefaultStopTimeout)
 		r.releaseTask(ctx, id)
 	}
-	r.sweepSecrets(known)
+	r.sweepTaskSandboxes(ctx, known)
+	r.sweepSecrets(ctx, known)
+}
+
+// adopt kicks a task that something of it on the node (a container, an
+// address) shows and that resync's read of the live tasks did not give,
+// if its record is still there: STOPPED (its reconciliation removes what
+// is left of it), or placed after the read began. It reports whether it
+// was; if not, what is left is a leftover.
+func (r *Runner) adopt(ctx context.Context, id string) bool {
+	if !r.stillRecorded(ctx, id) {
+		return false
+	}
+	r.mu.Lock()
+	r.keys[id] = state.TaskKey(r.node, id)
+	r.mu.Unlock()
+	r.kick(ctx, id)
+	return true
 }
 
 // stillRecorded says whether the task id of this node is in the
@@ -352,6 +368,7 @@ func (r *Runner) reconcile(ctx context.Context, id string) error {
 				r.releaseTask(ctx, id)
 				r.releaseTaskResources(ctx, t, td)
 			}
+			r.releaseTaskSandbox(ctx, id)
 			return nil
 		}
 		eff := tasks.Effective(td, t.Overrides)
@@ -418,6 +435,12 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 		}
 		r.releaseTask(ctx, t.ID)
 		r.releaseTaskResources(ctx, t, td)
+		r.releaseTaskSandbox(ctx, t.ID)
+		if next.Attachment != nil {
+			a := *next.Attachment
+			a.Status = state.AttachmentDeleted
+			next.Attachment = &a
+		}
 		next.Deprovisioned = true
 	}
 	for _, name := range st.Start {
@@ -442,6 +465,13 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 		cs = r.containersOf(ctx, t.ID)
 		if st.Deprovision {
 			cs, gone = map[string]*container.Container{}, ""
+		}
+	}
+	if r.awsvpc(t, td) && !st.Deprovision && !next.Deprovisioned && r.tasknetUp() {
+		// (Before the node's task network is up again after a restart,
+		// the record keeps what it had.)
+		if sb, ok := r.tasknets.Sandbox(TaskSandboxID(t.ID)); ok {
+			next.Attachment = r.attachment(t, sb)
 		}
 	}
 	next.Containers = containerStates(next, td, cs, gone)
@@ -489,6 +519,7 @@ func (r *Runner) step(ctx context.Context, key string, t state.Task, td state.Ta
 func agentFields(dst *state.Task, src state.Task) {
 	dst.LastStatus, dst.Health, dst.Containers = src.LastStatus, src.Health, src.Containers
 	dst.Provisioned, dst.Activated, dst.Deactivated, dst.Deprovisioned = src.Provisioned, src.Activated, src.Deactivated, src.Deprovisioned
+	dst.Attachment = src.Attachment
 	dst.PullStartedAt, dst.PullStoppedAt, dst.StartedAt, dst.ExecutionStopAt, dst.StoppedAt = src.PullStartedAt, src.PullStoppedAt, src.StartedAt, src.ExecutionStopAt, src.StoppedAt
 	if src.DesiredStatus == string(sched.StatusStopped) && dst.DesiredStatus != string(sched.StatusStopped) {
 		dst.DesiredStatus, dst.StopCode, dst.StoppedReason, dst.StoppingAt = src.DesiredStatus, src.StopCode, src.StoppedReason, src.StoppingAt
@@ -497,6 +528,9 @@ func agentFields(dst *state.Task, src state.Task) {
 
 func sameTask(a, b state.Task) bool {
 	if a.LastStatus != b.LastStatus || a.Health != b.Health || a.DesiredStatus != b.DesiredStatus || len(a.Containers) != len(b.Containers) {
+		return false
+	}
+	if (a.Attachment == nil) != (b.Attachment == nil) || a.Attachment != nil && *a.Attachment != *b.Attachment {
 		return false
 	}
 	for i := range a.Containers {
@@ -632,6 +666,16 @@ func ContainerName(t state.Task, container string) string {
 // startContainer creates (unless it exists) and starts a container of a
 // task.
 func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.TaskDefinition, name string, c *container.Container) error {
+	var sb *network.Sandbox
+	if r.awsvpc(t, td) {
+		// The task's namespace, set up again if it went (the node
+		// restarted while none of the task's containers ran): the
+		// containers join it by a path that does not change.
+		var err error
+		if sb, err = r.ensureTaskSandbox(ctx, t); err != nil {
+			return fmt.Errorf("the task's network interface: %w", err)
+		}
+	}
 	if c == nil {
 		o, err := CreateOptions(t, td, name)
 		if err != nil {
@@ -644,7 +688,11 @@ func (r *Runner) startContainer(ctx context.Context, t state.Task, td state.Task
 				}
 			}
 		}
-		r.onTaskNetwork(&o)
+		if sb != nil {
+			r.onAwsvpc(sb, &o)
+		} else {
+			r.onTaskNetwork(&o)
+		}
 		if err := r.isolate(t, td, &o); err != nil {
 			return err
 		}
@@ -694,8 +742,9 @@ func CreateOptions(t state.Task, td state.TaskDefinition, name string) (containe
 	case "none":
 		hc.NetworkMode = "none"
 	default:
-		// bridge, and awsvpc until tasks get addresses of their own on
-		// the cluster network.
+		// bridge; and awsvpc, which the runner moves into the task's
+		// namespace on the cluster's task network (awsvpc.go) where the
+		// node has one.
 		hc.NetworkMode = "bridge"
 	}
 	if def.Cpu > 0 {

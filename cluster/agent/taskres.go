@@ -93,6 +93,11 @@ func fileSecret(s state.Secret) (string, bool) {
 // provisionTask prepares a task's secrets and shared volumes before its
 // containers are created. The error is the task's stoppedReason.
 func (r *Runner) provisionTask(ctx context.Context, t state.Task, td state.TaskDefinition) (string, error) {
+	if r.awsvpc(t, td) {
+		if _, err := r.ensureTaskSandbox(ctx, t); err != nil {
+			return "ResourceInitializationError: unable to set up the task's network interface: " + err.Error(), err
+		}
+	}
 	files := map[string]map[string][]byte{}
 	for _, c := range td.ContainerDefinitions {
 		for _, s := range c.Secrets {
@@ -237,7 +242,7 @@ func (r *Runner) releaseTaskResources(ctx context.Context, t state.Task, td stat
 
 // sweepSecrets unmounts the secrets of tasks the node no longer has
 // (known: the task ids read), after their containers are gone.
-func (r *Runner) sweepSecrets(known map[string]bool) {
+func (r *Runner) sweepSecrets(ctx context.Context, known map[string]bool) {
 	if r.secretsDir == "" {
 		return
 	}
@@ -246,7 +251,7 @@ func (r *Runner) sweepSecrets(known map[string]bool) {
 		return
 	}
 	for _, de := range des {
-		if !known[de.Name()] {
+		if !known[de.Name()] && !r.adopt(ctx, de.Name()) {
 			if err := removeSecretFiles(r.secretsDir, de.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
 				r.log.Warn("cluster: removing the secrets of a task the cluster no longer has", "task", de.Name(), "err", err)
 			}

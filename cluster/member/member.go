@@ -59,6 +59,11 @@ type Membership struct {
 	Self Peer `json:"self"`
 	// Peers are the managers known, this one included.
 	Peers []Peer `json:"peers"`
+	// TaskCIDR and TaskSubnetBits are the cluster's task network as
+	// --cluster-init set it (the first manager only): that manager
+	// records it in the cluster's state (state.InitTaskNet).
+	TaskCIDR       string `json:"taskCidr,omitempty"`
+	TaskSubnetBits int    `json:"taskSubnetBits,omitempty"`
 	// WorkerSecret and ManagerSecret are the join secrets (managers only).
 	WorkerSecret  string `json:"workerSecret,omitempty"`
 	ManagerSecret string `json:"managerSecret,omitempty"`

@@ -31,7 +31,11 @@ type Config struct {
 	// needs Listen.
 	Join, Token string
 	Manager     bool
-	Log         *slog.Logger
+	// TaskCIDR and TaskSubnetBits are the task network Init records
+	// (checked by the caller).
+	TaskCIDR       string
+	TaskSubnetBits int
+	Log            *slog.Logger
 }
 
 // Node is a running member: its membership, the NATS connection to the
@@ -216,7 +220,8 @@ func initCluster(c Config, files pki.Files) (*Membership, error) {
 		return nil, err
 	}
 	m := &Membership{ClusterID: clusterID, NodeID: id, Manager: true, Managers: c.Managers, Self: self,
-		Peers: []Peer{self}, WorkerSecret: pki.NewSecret(), ManagerSecret: pki.NewSecret()}
+		Peers: []Peer{self}, WorkerSecret: pki.NewSecret(), ManagerSecret: pki.NewSecret(),
+		TaskCIDR: c.TaskCIDR, TaskSubnetBits: c.TaskSubnetBits}
 	if err := m.Save(c.Root); err != nil {
 		return nil, err
 	}

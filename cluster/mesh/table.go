@@ -9,7 +9,8 @@
 //     and forwards every connection to a healthy task of the service on
 //     any node, round robin, at <task's node address>:<the host port its
 //     container port is published on> (host network mode: the container
-//     port). A connection whose backend does not answer is tried on the
+//     port; awsvpc: the task's own address on the cluster's task network
+//     and the container port, as the agent recorded the attachment). A connection whose backend does not answer is tried on the
 //     next one; a backend that failed is skipped for a few seconds.
 //   - answers, through the embedded DNS server of every user-defined
 //     network of the node (network.Discovery), the entry's names —
@@ -153,6 +154,16 @@ func backends(ts []state.Task, portName string, in Input) []Backend {
 			// An older revision without the port (a rolling update).
 			continue
 		}
+		if a := tk.Attachment; td.NetworkMode == "awsvpc" && a != nil && a.Status == state.AttachmentAttached {
+			// The task's own address on the cluster's task network,
+			// which routes from every node, at its container port.
+			ip, err := netip.ParseAddr(a.IPv4)
+			if err != nil || !running(tk, pm.Container) {
+				continue
+			}
+			out = append(out, Backend{Task: tk.ID, Node: tk.NodeID, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(pm.ContainerPort))})
+			continue
+		}
 		node, ok := in.Nodes[tk.NodeID]
 		if !ok {
 			continue
@@ -189,6 +200,16 @@ func hostPort(tk state.Task, td state.TaskDefinition, pm tasks.ServiceConnectPor
 		}
 	}
 	return 0
+}
+
+// running reports whether the task's container name runs.
+func running(tk state.Task, name string) bool {
+	for _, c := range tk.Containers {
+		if c.Name == name && c.Status == string(sched.ContainerRunning) {
+			return true
+		}
+	}
+	return false
 }
 
 // healthChecked reports whether an essential container of td has a

@@ -173,3 +173,33 @@ func TestLookup(t *testing.T) {
 		t.Fatalf("a service without tasks: %v %v", a, ok)
 	}
 }
+
+// An awsvpc task is reached at its own address and container port, once
+// its node recorded the attachment and while the container runs; a
+// released attachment or a stopped container serves nothing.
+func TestBuildAwsvpcBackends(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	td := webDef(1, false)
+	td.NetworkMode = "awsvpc"
+	vpc := func(id, node, ip, status string) state.Task {
+		tk := runningTask(id, "web", node, 1, 0)
+		tk.Containers[0].NetworkBindings = nil
+		tk.NetworkMode = "awsvpc"
+		if ip != "" {
+			tk.Attachment = &state.Attachment{ID: "a-" + id, Status: status, IPv4: ip}
+		}
+		return tk
+	}
+	stopped := vpc("t4", "n1", "10.218.0.4", state.AttachmentAttached)
+	stopped.Containers[0].Status = "STOPPED"
+	in := Input{
+		Services: []state.Service{webService("web", 8080, t0)},
+		Tasks: []state.Task{vpc("t1", "n1", "10.218.0.2", state.AttachmentAttached), vpc("t2", "n2", "10.218.1.2", state.AttachmentAttached),
+			vpc("t3", "n2", "", ""), vpc("t5", "n2", "10.218.1.5", state.AttachmentDeleted), stopped},
+		TaskDefs: map[string]state.TaskDefinition{"web.1": td},
+		Nodes:    nodes(),
+	}
+	if got, want := addrs(Build(in).Routes[8080]), []string{"10.218.0.2:80", "10.218.1.2:80"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("backends %v, want %v", got, want)
+	}
+}

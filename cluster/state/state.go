@@ -19,6 +19,9 @@
 //	locks       <name>                   -> Lock ("placement": held while tasks are
 //	                                        placed, so that two placements never
 //	                                        count the same capacity)
+//	tasknet     "config"                 -> TaskNetConfig (the cluster's task
+//	                                        network, tasknet.go)
+//	subnets     <subnet index>           -> SubnetLease (each node's subnet of it)
 //
 // Values are JSON. A table's Update takes the revision the caller read: a
 // write that lost a race fails with errdefs.ErrConflict and is retried by

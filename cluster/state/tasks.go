@@ -34,6 +34,9 @@ type Task struct {
 	Family     string `json:"family"`
 	Revision   int    `json:"revision"`
 	LaunchType string `json:"launchType"`
+	// NetworkMode is the task definition's, copied at placement (the API
+	// shows an awsvpc task's attachment from the start).
+	NetworkMode string `json:"networkMode,omitempty"`
 	// Group is ECS's task group: "service:<name>" or "family:<family>"
 	// unless the caller set one.
 	Group     string `json:"group"`
@@ -63,6 +66,9 @@ type Task struct {
 	Activated     bool            `json:"activated,omitempty"`
 	Deactivated   bool            `json:"deactivated,omitempty"`
 	Deprovisioned bool            `json:"deprovisioned,omitempty"`
+	// Attachment is an awsvpc task's address on the cluster's task
+	// network, as its agent set it up (the agent owns it).
+	Attachment *Attachment `json:"attachment,omitempty"`
 
 	CreatedAt       time.Time  `json:"createdAt"`
 	PullStartedAt   *time.Time `json:"pullStartedAt,omitempty"`
@@ -73,6 +79,30 @@ type Task struct {
 	StoppedAt       *time.Time `json:"stoppedAt,omitempty"`
 	Tags            []Tag      `json:"tags,omitempty"`
 }
+
+// Attachment is an awsvpc task's network interface: ECS's ENI
+// attachment. Status is ATTACHED while the task's network namespace has
+// the address, DELETED once the task released it.
+type Attachment struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	SubnetID string `json:"subnetId"`
+	// Subnet is the node's task subnet (CIDR), IPv4 the task's address in
+	// it, MAC its interface's.
+	Subnet string `json:"subnet"`
+	IPv4   string `json:"ipv4"`
+	MAC    string `json:"mac"`
+	// Interface names the task's interface on the node (its network
+	// sandbox), as ECS's networkInterfaceId names the ENI.
+	Interface string `json:"interface"`
+}
+
+// Attachment statuses (ECS's).
+const (
+	AttachmentPrecreated = "PRECREATED"
+	AttachmentAttached   = "ATTACHED"
+	AttachmentDeleted    = "DELETED"
+)
 
 // HostPort is a host port a task binds on its node.
 type HostPort struct {
@@ -168,6 +198,8 @@ type Service struct {
 	CircuitBreaker        *CircuitBreaker       `json:"circuitBreaker,omitempty"`
 	Constraints           []PlacementConstraint `json:"placementConstraints,omitempty"`
 	Strategies            []PlacementStrategy   `json:"placementStrategy,omitempty"`
+	// Network is the service's networkConfiguration (awsvpc), as given.
+	Network *NetworkConfiguration `json:"networkConfiguration,omitempty"`
 	// ServiceConnect makes the service discoverable and publishes its
 	// ports on every node (nil: neither).
 	ServiceConnect *ServiceConnect `json:"serviceConnect,omitempty"`
@@ -183,6 +215,30 @@ type Service struct {
 	CreatedAt time.Time `json:"createdAt"`
 	CreatedBy string    `json:"createdBy,omitempty"`
 	Tags      []Tag     `json:"tags,omitempty"`
+}
+
+// NetworkConfiguration is RunTask's and CreateService's
+// networkConfiguration. Its subnets are the cluster's task subnets
+// (state.SubnetID) the tasks may go to; wharf has no security groups
+// and no public addresses, which the API refuses.
+type NetworkConfiguration struct {
+	AwsvpcConfiguration *AwsvpcConfiguration `json:"awsvpcConfiguration,omitempty"`
+}
+
+// AwsvpcConfiguration is ECS's awsvpcConfiguration.
+type AwsvpcConfiguration struct {
+	Subnets        []string `json:"subnets"`
+	SecurityGroups []string `json:"securityGroups,omitempty"`
+	AssignPublicIp string   `json:"assignPublicIp,omitempty"`
+}
+
+// SubnetIDs are the subnets a network configuration limits tasks to (none:
+// any).
+func (n *NetworkConfiguration) SubnetIDs() []string {
+	if n == nil || n.AwsvpcConfiguration == nil {
+		return nil
+	}
+	return n.AwsvpcConfiguration.Subnets
 }
 
 // CircuitBreaker is a service's deploymentCircuitBreaker.

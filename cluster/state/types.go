@@ -46,6 +46,10 @@ type Node struct {
 	Availability  string            `json:"availability"`
 	EngineVersion string            `json:"engineVersion,omitempty"`
 	RegisteredAt  time.Time         `json:"registeredAt"`
+	// TaskSubnet is the node's subnet of the cluster's task network
+	// (tasknet.go), routed to via Addr by the other nodes; its agent sets
+	// it once it leased it.
+	TaskSubnet string `json:"taskSubnet,omitempty"`
 }
 
 // Heartbeat is what a node's agent rewrites every few seconds. The

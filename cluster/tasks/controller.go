@@ -403,7 +403,7 @@ func (c *Controller) launch(ctx context.Context, key string, svc state.Service, 
 		}
 		req := sched.TaskRequirements(SchedTaskDef(td))
 		t := state.Task{ID: l.ID, Cluster: svc.Cluster, NodeID: l.NodeID, Family: td.Family, Revision: td.Revision,
-			LaunchType: svc.LaunchType, Group: "service:" + svc.Name, StartedBy: dep.ID, Service: svc.Name, DeploymentID: dep.ID,
+			LaunchType: svc.LaunchType, NetworkMode: td.NetworkMode, Group: "service:" + svc.Name, StartedBy: dep.ID, Service: svc.Name, DeploymentID: dep.ID,
 			CPU: req.CPU, MemoryMiB: req.Memory, HostPorts: hostPorts(req.Ports),
 			DesiredStatus: string(sched.StatusRunning), LastStatus: string(sched.StatusProvisioning), CreatedAt: c.rt.now().UTC(),
 			Containers: pendingContainers(td)}

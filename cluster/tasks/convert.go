@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -8,6 +9,10 @@ import (
 	"github.com/wharf-dev/wharf/cluster/sched"
 	"github.com/wharf-dev/wharf/cluster/state"
 )
+
+// AttrSubnetID is the node attribute naming its task subnet, as ECS's
+// container instances have it.
+const AttrSubnetID = "ecs.subnet-id"
 
 // ParseCPU reads a task-level cpu: CPU units ("1024") or vCPUs ("1 vCPU");
 // 0 when empty or unreadable (the API validated it at registration).
@@ -131,6 +136,20 @@ func SchedConstraints(cs []state.PlacementConstraint) []sched.Constraint {
 	return out
 }
 
+// NetworkConstraints adds to cs the constraint a network configuration
+// makes: its tasks go to the nodes whose task subnet it lists.
+func NetworkConstraints(cs []sched.Constraint, nc *state.NetworkConfiguration) []sched.Constraint {
+	ids := nc.SubnetIDs()
+	if len(ids) == 0 {
+		return cs
+	}
+	q := make([]string, len(ids))
+	for i, id := range ids {
+		q[i] = strconv.Quote(id)
+	}
+	return append(cs, sched.Constraint{Type: sched.MemberOf, Expression: "attribute:" + AttrSubnetID + " in [" + strings.Join(q, ",") + "]"})
+}
+
 // SchedStrategies converts ECS's placement strategies.
 func SchedStrategies(ss []state.PlacementStrategy) []sched.Strategy {
 	out := make([]sched.Strategy, 0, len(ss))
@@ -179,6 +198,11 @@ func View(nodes []NodeInput, tasks []state.Task) []sched.Node {
 		}
 		for k, v := range n.Labels {
 			sn.Attributes[k] = v
+		}
+		if p, err := netip.ParsePrefix(n.TaskSubnet); err == nil {
+			// ECS's attribute of the subnet an instance's tasks get
+			// addresses in (RunTask's awsvpcConfiguration.subnets).
+			sn.Attributes[AttrSubnetID] = state.SubnetID(p)
 		}
 		rem := sn.Registered
 		for _, t := range byNode[n.ID] {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/wharf-dev/wharf/cluster/sched"
 	"github.com/wharf-dev/wharf/cluster/state"
 	"github.com/wharf-dev/wharf/errdefs"
 )
@@ -39,8 +40,10 @@ func FindPortName(td state.TaskDefinition, name string) (ServiceConnectPort, boo
 // ValidateServiceConnect checks a service's Service Connect
 // configuration against its task definition: every entry names a TCP
 // port mapping of a container the mesh can reach from any node (bridge
-// or host network mode) and has one client alias with a port; names are
-// DNS names. It returns the configuration to record (nil when disabled).
+// or host network mode: a host port; awsvpc: the task's own address on
+// the cluster's task network) and has one client alias with a port;
+// names are DNS names. It returns the configuration to record (nil when
+// disabled).
 func ValidateServiceConnect(sc *state.ServiceConnect, td state.TaskDefinition) (*state.ServiceConnect, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("serviceConnectConfiguration: "+format+": %w", append(a, errdefs.ErrInvalidArgument)...)
@@ -64,13 +67,17 @@ func ValidateServiceConnect(sc *state.ServiceConnect, td state.TaskDefinition) (
 		return nil, bad("namespace %q: give a DNS name (Cloud Map namespace ARNs are not supported)", sc.Namespace)
 	}
 	switch td.NetworkMode {
-	case "", "bridge", "host":
+	case "", "bridge", "host", "awsvpc":
 	default:
-		return nil, bad("the routing mesh reaches tasks in bridge or host network mode only, not %s", td.NetworkMode)
+		return nil, bad("the routing mesh reaches tasks in bridge, host or awsvpc network mode only, not %s", td.NetworkMode)
 	}
 	hostPorts := map[int]bool{}
 	for _, c := range td.ContainerDefinitions {
 		for _, p := range c.PortMappings {
+			if td.NetworkMode == "awsvpc" {
+				// Bound on the task's own address, not the node's.
+				continue
+			}
 			if p.HostPort != 0 {
 				hostPorts[p.HostPort] = true
 			} else if td.NetworkMode == "host" {
@@ -218,6 +225,19 @@ func (r *Runtime) updateServiceConnect(ctx context.Context, s *state.Service, u 
 	if err != nil {
 		return err
 	}
+	if err := meshReaches(checked, s.LaunchType, td); err != nil {
+		return err
+	}
 	s.ServiceConnect = checked
 	return r.checkServiceConnect(ctx, *s)
+}
+
+// meshReaches refuses Service Connect for the tasks the mesh cannot
+// reach from every node: FARGATE awsvpc tasks, which stay on their
+// node's bridge network (cluster/agent's awsvpc.go says why).
+func meshReaches(sc *state.ServiceConnect, launchType string, td state.TaskDefinition) error {
+	if sc != nil && launchType == string(sched.LaunchFargate) && td.NetworkMode == "awsvpc" {
+		return fmt.Errorf("serviceConnectConfiguration: the routing mesh does not reach FARGATE tasks yet (their addresses are on their node's bridge network, not the cluster's task network): %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
 }

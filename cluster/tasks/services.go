@@ -45,6 +45,8 @@ type ServiceSpec struct {
 	CreatedBy             string
 	// ServiceConnect is the serviceConnectConfiguration (nil: none).
 	ServiceConnect *state.ServiceConnect
+	// Network is the networkConfiguration (nil: none).
+	Network *state.NetworkConfiguration
 }
 
 // NewDeploymentID returns a deployment id as ECS's: ecs-svc/ and 19
@@ -65,7 +67,7 @@ func newEventID() string {
 func schedService(s state.Service, tds map[string]*sched.TaskDef) *sched.Service {
 	out := &sched.Service{Name: s.Name, DesiredCount: s.DesiredCount, LaunchType: sched.LaunchType(s.LaunchType),
 		Config:      sched.DeploymentConfig{MinimumHealthyPercent: s.MinimumHealthyPercent, MaximumPercent: s.MaximumPercent},
-		Constraints: SchedConstraints(s.Constraints), Strategies: SchedStrategies(s.Strategies), Steady: s.Steady}
+		Constraints: NetworkConstraints(SchedConstraints(s.Constraints), s.Network), Strategies: SchedStrategies(s.Strategies), Steady: s.Steady}
 	if s.CircuitBreaker != nil {
 		out.Config.CircuitBreaker = sched.CircuitBreaker{Enable: s.CircuitBreaker.Enable, Rollback: s.CircuitBreaker.Rollback}
 	}
@@ -118,7 +120,7 @@ func (r *Runtime) CreateService(ctx context.Context, sp ServiceSpec) (state.Serv
 	s := state.Service{Name: sp.Name, Cluster: sp.Cluster, Status: state.ServiceActive, DesiredCount: sp.DesiredCount,
 		LaunchType: sp.LaunchType, Family: sp.TaskDef.Family, Revision: sp.TaskDef.Revision,
 		MinimumHealthyPercent: DefaultMinimumHealthyPercent, MaximumPercent: DefaultMaximumPercent,
-		CircuitBreaker: sp.CircuitBreaker, Constraints: sp.Constraints, Strategies: sp.Strategies,
+		CircuitBreaker: sp.CircuitBreaker, Constraints: sp.Constraints, Strategies: sp.Strategies, Network: sp.Network,
 		CreatedAt: now, CreatedBy: sp.CreatedBy, Tags: sp.Tags}
 	if sp.MinimumHealthyPercent != nil {
 		s.MinimumHealthyPercent = *sp.MinimumHealthyPercent
@@ -131,6 +133,9 @@ func (r *Runtime) CreateService(ctx context.Context, sp ServiceSpec) (state.Serv
 	}
 	sc, err := ValidateServiceConnect(sp.ServiceConnect, sp.TaskDef)
 	if err != nil {
+		return state.Service{}, err
+	}
+	if err := meshReaches(sc, s.LaunchType, sp.TaskDef); err != nil {
 		return state.Service{}, err
 	}
 	s.ServiceConnect = sc
@@ -202,6 +207,8 @@ type ServiceUpdate struct {
 	// ServiceConnect replaces the serviceConnectConfiguration (one
 	// with Enabled false removes it).
 	ServiceConnect *state.ServiceConnect
+	// Network replaces the networkConfiguration.
+	Network *state.NetworkConfiguration
 }
 
 // UpdateService changes a service. A new task definition, or a forced
@@ -239,6 +246,9 @@ func (r *Runtime) UpdateService(ctx context.Context, cluster, name string, u Ser
 		}
 		if u.Strategies != nil {
 			s.Strategies = *u.Strategies
+		}
+		if u.Network != nil {
+			s.Network = u.Network
 		}
 		td := tdForCheck
 		if u.TaskDef == nil {

@@ -192,8 +192,11 @@ type Spec struct {
 	LaunchType  string
 	Constraints []state.PlacementConstraint
 	Strategies  []state.PlacementStrategy
-	Overrides   *state.TaskOverrides
-	StartedBy   string
+	// Network is the run's networkConfiguration (nil: none); its
+	// subnets constrain the placement.
+	Network   *state.NetworkConfiguration
+	Overrides *state.TaskOverrides
+	StartedBy string
 	// Group is the tasks' group ("family:<family>" when empty).
 	Group string
 	Tags  []state.Tag
@@ -291,7 +294,7 @@ func (r *Runtime) run(ctx context.Context, sp Spec) (RunResult, error) {
 		placed, res.Failures = startOn(nodes, sp.Nodes, req)
 	} else {
 		pr, err := sched.Place(nodes, sched.Request{Group: sp.Group, Family: sp.TaskDef.Family, Requirements: req, Count: sp.Count,
-			LaunchType: sched.LaunchType(sp.LaunchType), Constraints: SchedConstraints(sp.Constraints), Strategies: SchedStrategies(sp.Strategies)},
+			LaunchType: sched.LaunchType(sp.LaunchType), Constraints: NetworkConstraints(SchedConstraints(sp.Constraints), sp.Network), Strategies: SchedStrategies(sp.Strategies)},
 			uint64(r.now().UnixNano()))
 		if err != nil {
 			return RunResult{}, err
@@ -304,7 +307,7 @@ func (r *Runtime) run(ctx context.Context, sp Spec) (RunResult, error) {
 	now := r.now().UTC()
 	for _, node := range placed {
 		t := state.Task{ID: NewID(), Cluster: sp.Cluster, NodeID: node, Family: sp.TaskDef.Family, Revision: sp.TaskDef.Revision,
-			LaunchType: sp.LaunchType, Group: sp.Group, StartedBy: sp.StartedBy, Overrides: sp.Overrides,
+			LaunchType: sp.LaunchType, NetworkMode: sp.TaskDef.NetworkMode, Group: sp.Group, StartedBy: sp.StartedBy, Overrides: sp.Overrides,
 			CPU: req.CPU, MemoryMiB: req.Memory, HostPorts: hostPorts(req.Ports),
 			DesiredStatus: string(sched.StatusRunning), LastStatus: string(sched.StatusProvisioning), CreatedAt: now, Tags: sp.Tags,
 			Containers: pendingContainers(eff)}

@@ -262,7 +262,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	}
 	defer nb.Close()
 	obs.watchNATS(nb.Conn())
-	cl, err := startCluster(ctx, cfg, d.engine, d.pubImages, d.events, d.pubNets, d.pubVols, log)
+	cl, err := startCluster(ctx, cfg, d.engine, d.pubImages, d.events, d.pubNets, d.networks, d.pubVols, log)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}

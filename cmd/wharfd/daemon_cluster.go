@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -38,6 +40,10 @@ type clusterConfig struct {
 	manager  bool
 	nodeName string
 	labels   []string
+	// taskCIDR and taskSubnetBits are the cluster's task network
+	// (--cluster-init only).
+	taskCIDR       string
+	taskSubnetBits int
 }
 
 func addClusterFlags(f *pflag.FlagSet, c *clusterConfig) {
@@ -49,6 +55,8 @@ func addClusterFlags(f *pflag.FlagSet, c *clusterConfig) {
 	f.BoolVar(&c.manager, "manager", false, "with --join: join as a manager (a manager token, and --cluster-listen)")
 	f.StringVar(&c.nodeName, "node-name", "", "this node's name in the cluster (default: the host name)")
 	f.StringArrayVar(&c.labels, "node-label", nil, "a label of this node, key=value (repeatable)")
+	f.StringVar(&c.taskCIDR, "cluster-task-cidr", "", "with --cluster-init: the cluster's task network, where awsvpc tasks get their addresses (default "+state.DefaultTaskCIDR+")")
+	f.IntVar(&c.taskSubnetBits, "cluster-task-subnet-bits", 0, "with --cluster-init: the prefix length of each node's subnet of the task network (default "+strconv.Itoa(state.DefaultSubnetBits)+")")
 }
 
 // clusterRuntime is the daemon's running membership.
@@ -82,7 +90,7 @@ func (c *clusterRuntime) handler() http.Handler {
 // startCluster starts the node's membership, its agent and task runner
 // and, on a manager, the controller of services (it acts while this
 // manager leads), or returns nil when the daemon is in no cluster.
-func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, nets meshNetworks, vols agent.Volumes, log *slog.Logger) (*clusterRuntime, error) {
+func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engine, images agent.Images, ev agent.Events, nets meshNetworks, tnets agent.TaskNetworks, vols agent.Volumes, log *slog.Logger) (*clusterRuntime, error) {
 	c := cfg.clusterCfg
 	switch {
 	case c.init && c.join != "":
@@ -91,6 +99,20 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 		return nil, fmt.Errorf("--manager goes with --join")
 	case c.init && c.listen == "":
 		return nil, fmt.Errorf("--cluster-init needs --cluster-listen IP:PORT")
+	case !c.init && (c.taskCIDR != "" || c.taskSubnetBits != 0):
+		return nil, fmt.Errorf("--cluster-task-cidr and --cluster-task-subnet-bits go with --cluster-init: the task network is the cluster's")
+	}
+	taskNet := state.TaskNetConfig{CIDR: c.taskCIDR, SubnetBits: c.taskSubnetBits}
+	if c.init {
+		if taskNet.CIDR == "" {
+			taskNet.CIDR = state.DefaultTaskCIDR
+		}
+		if taskNet.SubnetBits == 0 {
+			taskNet.SubnetBits = state.DefaultSubnetBits
+		}
+		if _, err := state.ParseTaskNet(taskNet); err != nil {
+			return nil, fmt.Errorf("--cluster-task-cidr: %w", err)
+		}
 	}
 	labels := map[string]string{}
 	for _, l := range c.labels {
@@ -101,7 +123,7 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 		labels[k] = v
 	}
 	n, err := member.Start(ctx, member.Config{Root: cfg.root, Init: c.init, Managers: c.managers, Listen: c.listen,
-		Join: c.join, Token: c.token, Manager: c.manager, Log: log})
+		Join: c.join, Token: c.token, Manager: c.manager, TaskCIDR: taskNet.CIDR, TaskSubnetBits: taskNet.SubnetBits, Log: log})
 	if err != nil || n == nil {
 		return nil, err
 	}
@@ -136,6 +158,15 @@ func startCluster(ctx context.Context, cfg daemonConfig, engine *container.Engin
 	rt := tasks.New(st)
 	sec := clusterSecrets(cfg.root, st, log)
 	opts := append(startMesh(actx, st, nets, log), agent.WithSecrets(sec, filepath.Join(cfg.execRoot, "task-secrets")), agent.WithVolumes(vols))
+	if ip, err := netip.ParseAddr(addr); err != nil {
+		log.Error("cluster: awsvpc tasks stay on the task bridge: the node's address does not parse", "addr", addr, "err", err)
+	} else {
+		// The cluster's task network: awsvpc tasks' own addresses.
+		initial := state.TaskNetConfig{CIDR: n.M.TaskCIDR, SubnetBits: n.M.TaskSubnetBits}
+		tn := agent.NewTaskNet(st, n.M.NodeID, ip, n.M.Manager, initial, tnets, agent.NetlinkRouter{}, log)
+		go tn.Run(actx)
+		opts = append(opts, agent.WithTaskNet(tn, tnets))
+	}
 	go agent.NewRunner(st, n.M.NodeID, engine, images, ev, log, opts...).WithFargateRuntime(cfg.fargateRuntime).Run(actx)
 	if n.M.Manager {
 		go tasks.NewController(rt, probe.Leader, log).Run(actx)

@@ -123,7 +123,9 @@ func (h *HostOptions) check(hostname string) error {
 func (h HostOptions) checkDNS(networkMode string) error {
 	switch {
 	case len(h.Dns) == 0, networkMode == "", networkMode == "default", networkMode == "bridge",
-		networkMode == "none", networkMode == "host", strings.HasPrefix(networkMode, "container:"):
+		networkMode == "none", networkMode == "host", strings.HasPrefix(networkMode, "container:"),
+		// A namespace by path has no embedded server of its own.
+		strings.HasPrefix(networkMode, "ns:"):
 		return nil
 	}
 	return fmt.Errorf("--dns on the user-defined network %s: its embedded DNS server answers, and it cannot forward to other servers on this daemon: %w", networkMode, errdefs.ErrInvalidArgument)

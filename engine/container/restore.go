@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -122,13 +123,23 @@ func (e *Engine) Restore(ctx context.Context) error {
 		e.vols.UnmountIdle(ctx)
 	}
 	// The network driver keeps the sandboxes of re-adopted containers and
-	// frees everything else a previous daemon left.
+	// frees everything else a previous daemon left. A sandbox that is no
+	// container's (a cluster task's namespace, which its containers join
+	// by path) is kept while a running container joins it.
 	if e.net != nil {
+		joined := map[string]bool{}
+		for _, c := range e.List(ctx) {
+			if c.State.Running() && e.kindOf(c.HostConfig.NetworkMode) == netPath {
+				joined[strings.TrimPrefix(c.HostConfig.NetworkMode, "ns:")] = true
+			}
+		}
+		nsPath, _ := e.net.(interface{ NetNSPath(id string) string })
 		if err := e.net.Restore(ctx, func(id string) bool {
 			e.mu.Lock()
-			defer e.mu.Unlock()
 			en, ok := e.byID[id]
-			return ok && en.c.State.Running()
+			running := ok && en.c.State.Running()
+			e.mu.Unlock()
+			return running || !ok && nsPath != nil && len(id) >= 16 && joined[nsPath.NetNSPath(id)]
 		}); err != nil {
 			e.log.Warn("restoring networks", "err", err)
 		}

@@ -39,6 +39,10 @@ type CreateOptions struct {
 	// services, which this daemon has not.
 	Attachable      bool
 	Labels, Options map[string]string
+	// Routed makes the network a routed one (Network.Routed): the
+	// subnet, which must be given, lies inside it. Not part of Docker's
+	// API; the cluster's agent sets it for its task network.
+	Routed netip.Prefix
 }
 
 // ipv6ForwardingPath is the host's IPv6 forwarding switch. IPv6 has no
@@ -200,11 +204,16 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (*Network, error)
 			}
 		}
 	}
+	if o.Routed.IsValid() {
+		if !o.Routed.Addr().Is4() || !o.Routed.Contains(v4.sub.Addr()) || o.Routed.Bits() > v4.sub.Bits() || o.Internal {
+			return nil, fmt.Errorf("routed network %s: its IPv4 subnet %s must lie inside %s, and it cannot be internal: %w", o.Name, v4.sub, o.Routed, errdefs.ErrInvalidArgument)
+		}
+	}
 	pool, err := v4.newPool()
 	if err != nil {
 		return nil, err
 	}
-	n := &Network{
+	n := &Network{Routed: o.Routed.Masked(),
 		ID: newID(), Name: o.Name, Driver: DriverBridge, Created: time.Now().UTC(), Internal: o.Internal, Attachable: o.Attachable,
 		Labels: o.Labels, Options: o.Options, Pool: pool, EnableIPv6: o.EnableIPv6, IPAM: ipam,
 	}
@@ -230,6 +239,15 @@ func (m *Manager) Create(ctx context.Context, o CreateOptions) (*Network, error)
 		return nil, err
 	}
 	if err := m.applyMasquerade(); err != nil {
+		if n.Routed.IsValid() {
+			// A routed network without its rules would forward what it
+			// must not: it is not made.
+			delete(m.st.Networks, n.ID)
+			m.stopDNSLocked(n.ID)
+			_ = deleteLink(n.Bridge)
+			_ = m.saveLocked()
+			return nil, fmt.Errorf("routed network %s: %w", n.Name, err)
+		}
 		m.log.Warn("masquerade rules", "err", err)
 	}
 	m.log.Info("network created", "network", n.ID, "name", n.Name, "bridge", n.Bridge, "subnet", pool.Subnet.String(), "ipv6", n.EnableIPv6)

@@ -127,6 +127,16 @@ type Network struct {
 	EnableIPv6 bool `json:",omitempty"`
 	// Pool6 is the IPv6 pool of a network with EnableIPv6.
 	Pool6 *Pool `json:",omitempty"`
+	// Routed is a prefix (the cluster's task network, cluster/agent) this
+	// bridge's traffic is routed to and from without masquerading,
+	// whatever the daemon's masquerade setting: forwarding is on on the
+	// bridge, and the daemon's nftables table accepts what the bridge
+	// sends into Routed and the replies to what reaches it. Outside
+	// Routed the bridge is masqueraded as the others are with
+	// masquerading on, and reaches nothing without it. Its subnet lies
+	// inside Routed. Set at create (CreateOptions.Routed), never by the
+	// Docker API.
+	Routed netip.Prefix `json:",omitzero"`
 	// IPAM is the address configuration as it was asked for, which
 	// inspect shows as dockerd does; nil for the predefined networks and
 	// those of older daemons, whose inspect derives it from the pools.
@@ -274,6 +284,8 @@ type Manager struct {
 	defSubnet      netip.Prefix
 	masquerade     bool
 	resolvConf     string
+	// nftLoaded is set once applyMasquerade loaded the daemon's table.
+	nftLoaded bool
 
 	mu        sync.Mutex
 	st        state
@@ -473,7 +485,9 @@ func (m *Manager) NetNSPath(containerID string) string {
 	return filepath.Join(m.netnsDir(), containerID[:16])
 }
 
-func (m *Manager) forwarding(n *Network) bool { return m.masquerade && !n.Internal }
+func (m *Manager) forwarding(n *Network) bool {
+	return (m.masquerade || n.Routed.IsValid()) && !n.Internal
+}
 
 // ensurePredefined creates bridge, host and none, and moves the default
 // bridge to the configured name and subnet when they changed (only while

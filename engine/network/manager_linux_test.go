@@ -51,7 +51,7 @@ func TestManagerLifecycle(t *testing.T) {
 	if nft, err := exec.LookPath("nft"); err == nil {
 		// The masquerade rules parse (check mode changes nothing).
 		cmd := exec.Command(nft, "-c", "-f", "-")
-		cmd.Stdin = strings.NewReader(masqRules("wharf_test", m.List(ctx)[:0:0]))
+		cmd.Stdin = strings.NewReader(masqRules("wharf_test", m.List(ctx)[:0:0], true))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("nft -c: %v\n%s", err, out)
 		}
@@ -63,7 +63,7 @@ func TestManagerLifecycle(t *testing.T) {
 		}
 		brs[0].Internal = true
 		cmd = exec.Command(nft, "-c", "-f", "-")
-		cmd.Stdin = strings.NewReader(masqRules("wharf_test", brs))
+		cmd.Stdin = strings.NewReader(masqRules("wharf_test", brs, true))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("nft -c: %v\n%s", err, out)
 		}

@@ -3,6 +3,7 @@ package ecsapi
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -277,6 +278,9 @@ func (s *Server) instance(n agent.NodeView, u usage) instanceOut {
 	o.RemainingResources = []resource{{Name: "CPU", Type: "INTEGER", IntegerValue: max(n.CPU-u.cpu, 0)},
 		{Name: "MEMORY", Type: "INTEGER", IntegerValue: max(n.MemoryMiB-u.mem, 0)}}
 	o.Attributes = []attribute{{Name: "ecs.os-type", Value: n.Attributes["os"]}, {Name: "ecs.cpu-architecture", Value: n.Attributes["arch"]}}
+	if p, err := netip.ParsePrefix(n.TaskSubnet); err == nil {
+		o.Attributes = append(o.Attributes, attribute{Name: tasks.AttrSubnetID, Value: state.SubnetID(p)})
+	}
 	keys := make([]string, 0, len(n.Labels))
 	for k := range n.Labels {
 		keys = append(keys, k)

@@ -49,6 +49,7 @@ type serviceOut struct {
 	ClusterArn              string                      `json:"clusterArn"`
 	LoadBalancers           []any                       `json:"loadBalancers"`
 	ServiceRegistries       []any                       `json:"serviceRegistries"`
+	NetworkConfiguration    *state.NetworkConfiguration `json:"networkConfiguration,omitempty"`
 	Status                  string                      `json:"status"`
 	DesiredCount            int                         `json:"desiredCount"`
 	RunningCount            int                         `json:"runningCount"`
@@ -92,7 +93,7 @@ func (s *Server) serviceOut(ctx context.Context, svc state.Service) (serviceOut,
 		RunningCount: counts[""].Running, PendingCount: counts[""].Pending, LaunchType: svc.LaunchType,
 		TaskDefinition: s.tdARN(svc.Family, svc.Revision), DeploymentConfiguration: deploymentConfig{DeploymentCircuitBreaker: cb, MaximumPercent: &maxP, MinimumHealthyPercent: &minH},
 		Deployments: []deploymentOut{}, Events: []eventOut{}, CreatedAt: epochPtr(&svc.CreatedAt),
-		PlacementConstraints: svc.Constraints, PlacementStrategy: svc.Strategies, SchedulingStrategy: "REPLICA",
+		PlacementConstraints: svc.Constraints, PlacementStrategy: svc.Strategies, SchedulingStrategy: "REPLICA", NetworkConfiguration: svc.Network,
 		DeploymentController: map[string]string{"type": "ECS"}, CreatedBy: svc.CreatedBy, Tags: svc.Tags, PropagateTags: "NONE"}
 	if o.PlacementConstraints == nil {
 		o.PlacementConstraints = []state.PlacementConstraint{}
@@ -163,6 +164,7 @@ func (s *Server) createService(ctx context.Context, id *identity.Identity, body 
 		SchedulingStrategy      string                      `json:"schedulingStrategy"`
 		Tags                    []state.Tag                 `json:"tags"`
 		ServiceConnect          *serviceConnectIn           `json:"serviceConnectConfiguration"`
+		NetworkConfiguration    *state.NetworkConfiguration `json:"networkConfiguration"`
 		LoadBalancers           json.RawMessage             `json:"loadBalancers"`
 		ServiceRegistries       json.RawMessage             `json:"serviceRegistries"`
 	}
@@ -199,7 +201,10 @@ func (s *Server) createService(ctx context.Context, id *identity.Identity, body 
 	if err != nil {
 		return nil, err
 	}
-	sp := tasks.ServiceSpec{Cluster: cluster, Name: in.ServiceName, TaskDef: td, LaunchType: in.LaunchType,
+	if err := s.checkNetwork(ctx, in.NetworkConfiguration, td, in.LaunchType); err != nil {
+		return nil, err
+	}
+	sp := tasks.ServiceSpec{Cluster: cluster, Name: in.ServiceName, TaskDef: td, LaunchType: in.LaunchType, Network: in.NetworkConfiguration,
 		Constraints: in.PlacementConstraints, Strategies: in.PlacementStrategy, Tags: in.Tags,
 		CreatedBy: "arn:aws:iam::" + s.account + ":user/" + id.AccessKeyID, ServiceConnect: sc}
 	if in.DesiredCount != nil {
@@ -227,6 +232,7 @@ func (s *Server) updateService(ctx context.Context, id *identity.Identity, body 
 		PlacementStrategy       *[]state.PlacementStrategy   `json:"placementStrategy"`
 		ForceNewDeployment      bool                         `json:"forceNewDeployment"`
 		ServiceConnect          *serviceConnectIn            `json:"serviceConnectConfiguration"`
+		NetworkConfiguration    *state.NetworkConfiguration  `json:"networkConfiguration"`
 		LoadBalancers           json.RawMessage              `json:"loadBalancers"`
 		ServiceRegistries       json.RawMessage              `json:"serviceRegistries"`
 	}
@@ -259,6 +265,24 @@ func (s *Server) updateService(ctx context.Context, id *identity.Identity, body 
 			return nil, err
 		}
 		u.TaskDef = &td
+	}
+	if in.NetworkConfiguration != nil {
+		cur, err := s.tasks.GetService(ctx, cluster, name)
+		if err != nil {
+			return nil, err
+		}
+		td := u.TaskDef
+		if td == nil {
+			e, err := s.st.TaskDefs().Get(ctx, state.TaskDefKey(cur.Family, cur.Revision))
+			if err != nil {
+				return nil, err
+			}
+			td = &e.Value
+		}
+		if err := s.checkNetwork(ctx, in.NetworkConfiguration, *td, cur.LaunchType); err != nil {
+			return nil, err
+		}
+		u.Network = in.NetworkConfiguration
 	}
 	if dc := in.DeploymentConfiguration; dc != nil {
 		u.MinimumHealthyPercent, u.MaximumPercent, u.CircuitBreaker = dc.MinimumHealthyPercent, dc.MaximumPercent, dc.DeploymentCircuitBreaker

@@ -37,23 +37,25 @@ type networkBindingOut struct {
 }
 
 type containerOut struct {
-	ContainerArn      string              `json:"containerArn"`
-	TaskArn           string              `json:"taskArn"`
-	Name              string              `json:"name"`
-	Image             string              `json:"image,omitempty"`
-	RuntimeId         string              `json:"runtimeId,omitempty"`
-	LastStatus        string              `json:"lastStatus"`
-	ExitCode          *int                `json:"exitCode,omitempty"`
-	Reason            string              `json:"reason,omitempty"`
-	NetworkBindings   []networkBindingOut `json:"networkBindings"`
-	HealthStatus      string              `json:"healthStatus,omitempty"`
-	Cpu               string              `json:"cpu,omitempty"`
-	Memory            string              `json:"memory,omitempty"`
-	MemoryReservation string              `json:"memoryReservation,omitempty"`
+	ContainerArn      string                `json:"containerArn"`
+	TaskArn           string                `json:"taskArn"`
+	Name              string                `json:"name"`
+	Image             string                `json:"image,omitempty"`
+	RuntimeId         string                `json:"runtimeId,omitempty"`
+	LastStatus        string                `json:"lastStatus"`
+	ExitCode          *int                  `json:"exitCode,omitempty"`
+	Reason            string                `json:"reason,omitempty"`
+	NetworkBindings   []networkBindingOut   `json:"networkBindings"`
+	NetworkInterfaces []networkInterfaceOut `json:"networkInterfaces"`
+	HealthStatus      string                `json:"healthStatus,omitempty"`
+	Cpu               string                `json:"cpu,omitempty"`
+	Memory            string                `json:"memory,omitempty"`
+	MemoryReservation string                `json:"memoryReservation,omitempty"`
 }
 
 type taskOut struct {
 	TaskArn              string               `json:"taskArn"`
+	Attachments          []attachmentOut      `json:"attachments"`
 	ClusterArn           string               `json:"clusterArn"`
 	TaskDefinitionArn    string               `json:"taskDefinitionArn"`
 	ContainerInstanceArn string               `json:"containerInstanceArn,omitempty"`
@@ -107,10 +109,17 @@ func (s *Server) taskOut(t state.Task) taskOut {
 	if t.LaunchType == string(sched.LaunchFargate) {
 		o.PlatformVersion = "1.4.0"
 	}
+	o.Attachments = attachments(t)
+	if o.Attachments == nil {
+		o.Attachments = []attachmentOut{}
+	}
 	for _, c := range t.Containers {
 		co := containerOut{ContainerArn: s.arn("container", t.Cluster+"/"+t.ID+"/"+c.Name), TaskArn: arn, Name: c.Name, Image: c.Image,
 			RuntimeId: c.EngineID, LastStatus: c.Status, ExitCode: c.ExitCode, Reason: c.Reason, HealthStatus: c.Health,
-			NetworkBindings: []networkBindingOut{}}
+			NetworkBindings: []networkBindingOut{}, NetworkInterfaces: []networkInterfaceOut{}}
+		if a := t.Attachment; a != nil && a.Status == state.AttachmentAttached && a.IPv4 != "" {
+			co.NetworkInterfaces = append(co.NetworkInterfaces, networkInterfaceOut{AttachmentID: a.ID, PrivateIpv4Address: a.IPv4})
+		}
 		if co.HealthStatus == "" {
 			co.HealthStatus = "UNKNOWN"
 		}
@@ -158,6 +167,7 @@ type runIn struct {
 	Group                string                      `json:"group"`
 	Tags                 []state.Tag                 `json:"tags"`
 	ContainerInstances   []string                    `json:"containerInstances"`
+	NetworkConfiguration *state.NetworkConfiguration `json:"networkConfiguration"`
 }
 
 // spec checks what RunTask and StartTask share and builds the run.
@@ -183,7 +193,10 @@ func (s *Server) spec(ctx context.Context, id *identity.Identity, action string,
 	if err != nil {
 		return tasks.Spec{}, err
 	}
-	return tasks.Spec{Cluster: cluster, TaskDef: td, Count: in.Count, LaunchType: in.LaunchType, Constraints: in.PlacementConstraints,
+	if err := s.checkNetwork(ctx, in.NetworkConfiguration, td, in.LaunchType); err != nil {
+		return tasks.Spec{}, err
+	}
+	return tasks.Spec{Cluster: cluster, TaskDef: td, Count: in.Count, LaunchType: in.LaunchType, Network: in.NetworkConfiguration, Constraints: in.PlacementConstraints,
 		Strategies: in.PlacementStrategy, Overrides: in.Overrides, StartedBy: in.StartedBy, Group: in.Group, Tags: in.Tags}, nil
 }
 
@@ -234,6 +247,9 @@ func (s *Server) startTask(ctx context.Context, id *identity.Identity, body []by
 	}
 	for _, ref := range in.ContainerInstances {
 		sp.Nodes = append(sp.Nodes, nodeID(ref))
+	}
+	if err := s.checkStartSubnets(ctx, sp.Network, sp.Nodes); err != nil {
+		return nil, err
 	}
 	res, err := s.tasks.Run(ctx, sp)
 	if err != nil {
