@@ -45,7 +45,7 @@ func newKey(t *testing.T, keys *testutil.Node) accessKey {
 // batchClientWith is a Batch client of node at's --http signed with k.
 func batchClientWith(t *testing.T, ctx context.Context, at *testutil.Node, k accessKey) *batch.Client {
 	t.Helper()
-	bc := batch.New(batch.Options{BaseEndpoint: aws.String("http://" + httpAddr(at.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
+	bc := batch.New(batch.Options{BaseEndpoint: aws.String("http://" + httpAddr(at.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{}, HTTPClient: testutil.AWSHTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
 	until(t, 60*time.Second, "the cluster's Batch answers", func() (bool, string) {
 		_, err := bc.DescribeJobQueues(ctx, &batch.DescribeJobQueuesInput{})
@@ -197,7 +197,7 @@ func TestBatchCluster(t *testing.T) {
 	// And through the CloudWatch Logs API, Batch's group as on AWS.
 	// A key created on a worker (no --http there) verifies on the manager.
 	k := newKey(t, c.workers[0])
-	lc := cwl.New(cwl.Options{BaseEndpoint: aws.String("http://" + httpAddr(c.m.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
+	lc := cwl.New(cwl.Options{BaseEndpoint: aws.String("http://" + httpAddr(c.m.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{}, HTTPClient: testutil.AWSHTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
 	stream := aws.ToString(describe(arr + ":2")[0].Container.LogStreamName)
 	ev, err := lc.GetLogEvents(ctx, &cwl.GetLogEventsInput{LogGroupName: aws.String("/aws/batch/job"), LogStreamName: aws.String(stream), StartFromHead: aws.Bool(true)})

@@ -50,7 +50,7 @@ func startConsoleEnv(t *testing.T) *consoleEnv {
 	e.lambdaClient = lambda.New(lambda.Options{
 		BaseEndpoint: aws.String("http://" + addr), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyId, key.SecretAccessKey, ""),
-		Retryer:     aws.NopRetryer{},
+		Retryer:     aws.NopRetryer{}, HTTPClient: testutil.AWSHTTPClient(),
 	})
 	testutil.WaitTCP(t, addr, 30*time.Second)
 	return e
@@ -338,7 +338,7 @@ func TestConsoleBrowser(t *testing.T) {
 
 	// Batch: a queue and a job submitted with the SDK are listed.
 	be := &batchEnv{d: e.d, addr: e.addr, c: batch.New(batch.Options{BaseEndpoint: aws.String("http://" + e.addr), Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider(e.id, e.secret, ""), Retryer: aws.NopRetryer{}})}
+		Credentials: credentials.NewStaticCredentialsProvider(e.id, e.secret, ""), Retryer: aws.NopRetryer{}, HTTPClient: testutil.AWSHTTPClient()})}
 	be.setup(t, 2)
 	be.submit(t, &batch.SubmitJobInput{JobName: aws.String("console-job")})
 	run(t, ctx, 30*time.Second, "opening Batch", chromedp.Navigate(e.url("/console/#/batch")),

@@ -59,7 +59,7 @@ func (e *fnEnv) newClient(t *testing.T, args ...string) *lambda.Client {
 	return lambda.New(lambda.Options{
 		BaseEndpoint: aws.String("http://" + e.addr), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyId, key.SecretAccessKey, ""),
-		Retryer:     aws.NopRetryer{},
+		Retryer:     aws.NopRetryer{}, HTTPClient: testutil.AWSHTTPClient(),
 	})
 }
 

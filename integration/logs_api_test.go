@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+
+	"github.com/wharf-dev/wharf/internal/testutil"
 )
 
 // lambdaStream is a log stream name as Lambda gives one to a sandbox.
@@ -38,7 +40,7 @@ func TestLogsAPI(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.d.MustWharf(t, "keys", "create", "--json", "--policy", "logs:*:*")), &key); err != nil {
 		t.Fatal(err)
 	}
-	cl := cwl.New(cwl.Options{BaseEndpoint: aws.String("http://" + e.addr), Region: "us-east-1", Retryer: aws.NopRetryer{},
+	cl := cwl.New(cwl.Options{BaseEndpoint: aws.String("http://" + e.addr), Region: "us-east-1", Retryer: aws.NopRetryer{}, HTTPClient: testutil.AWSHTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider(key.AccessKeyId, key.SecretAccessKey, "")})
 	ctx := context.Background()
 

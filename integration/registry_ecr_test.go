@@ -47,7 +47,7 @@ func (e *ecrEnv) key(t *testing.T, args ...string) (string, string) {
 }
 
 func (e *ecrEnv) sdk(id, secret string) *ecr.Client {
-	return ecr.New(ecr.Options{BaseEndpoint: aws.String("http://" + e.http), Region: "us-east-1", Retryer: aws.NopRetryer{},
+	return ecr.New(ecr.Options{BaseEndpoint: aws.String("http://" + e.http), Region: "us-east-1", Retryer: aws.NopRetryer{}, HTTPClient: testutil.AWSHTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider(id, secret, "")})
 }
 

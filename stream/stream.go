@@ -24,7 +24,16 @@ const (
 	// Exit is wharf's own: the last frame of a native exec run, whose
 	// payload is the process's exit code in decimal.
 	Exit byte = 4
+	// Mark is wharf's own too: a supervisor's answer to a flush, whose
+	// payload is the flush's token, sent after every byte the process
+	// wrote before the flush. Only a stream that asked for marks gets
+	// them (the shim's attach with Marks): Docker's clients know no
+	// stream 5.
+	Mark byte = 5
 )
+
+// maxControlFrame bounds the payload of a Systemerr, Exit or Mark frame.
+const maxControlFrame = 64 * 1024
 
 // WriteFrame writes one frame of stream id with payload p.
 func WriteFrame(w io.Writer, id byte, p []byte) error {
@@ -78,6 +87,20 @@ func Demux(stdout, stderr io.Writer, src io.Reader) error {
 // returns the exit code and true when one came, with the error of a
 // Systemerr frame before it (a run whose start failed has both).
 func DemuxExit(stdout, stderr io.Writer, src io.Reader) (code int, exited bool, err error) {
+	return demux(stdout, stderr, src, nil)
+}
+
+// DemuxMarks is Demux for a stream that carries Mark frames: mark is
+// called with each one's token, in the stream's order (after the output
+// that came before it was written to stdout or stderr).
+func DemuxMarks(stdout, stderr io.Writer, src io.Reader, mark func(token []byte)) error {
+	_, _, err := demux(stdout, stderr, src, mark)
+	return err
+}
+
+// demux is DemuxExit that hands Mark frames to mark (nil: a Mark frame
+// is an unknown stream).
+func demux(stdout, stderr io.Writer, src io.Reader, mark func([]byte)) (code int, exited bool, err error) {
 	var hdr [8]byte
 	buf := make([]byte, 32*1024)
 	var sysErr error // the daemon's error frame, returned at the end
@@ -95,8 +118,21 @@ func DemuxExit(stdout, stderr io.Writer, src io.Reader) (code int, exited bool, 
 			dst = stdout
 		case Stderr:
 			dst = stderr
+		case Mark:
+			if mark == nil {
+				return 0, false, fmt.Errorf("stream: unknown stream id %d", hdr[0])
+			}
+			if n > maxControlFrame {
+				return 0, false, fmt.Errorf("stream: frame %d of %d bytes", hdr[0], n)
+			}
+			token := make([]byte, n)
+			if _, err := io.ReadFull(src, token); err != nil {
+				return 0, false, err
+			}
+			mark(token)
+			continue
 		case Systemerr, Exit:
-			if n > 64*1024 {
+			if n > maxControlFrame {
 				return 0, false, fmt.Errorf("stream: frame %d of %d bytes", hdr[0], n)
 			}
 			msg := make([]byte, n)

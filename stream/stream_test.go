@@ -89,3 +89,27 @@ func TestDemuxExit(t *testing.T) {
 		t.Fatal("a 1 GiB exit frame was accepted")
 	}
 }
+
+// TestDemuxMarks checks that a Mark frame reaches its callback after the
+// output before it, and that a plain Demux refuses one.
+func TestDemuxMarks(t *testing.T) {
+	var buf bytes.Buffer
+	o, e := NewMuxWriters(&buf)
+	_, _ = o.Write([]byte("before "))
+	_, _ = e.Write([]byte("err"))
+	_ = WriteFrame(&buf, Mark, []byte("t1"))
+	_, _ = o.Write([]byte("after"))
+	_ = WriteFrame(&buf, Mark, []byte("t2"))
+	data := append([]byte(nil), buf.Bytes()...)
+	var so, se bytes.Buffer
+	var seen []string
+	err := DemuxMarks(&so, &se, &buf, func(tok []byte) {
+		seen = append(seen, string(tok)+"@"+so.String()+"|"+se.String())
+	})
+	if err != nil || len(seen) != 2 || seen[0] != "t1@before |err" || seen[1] != "t2@before after|err" {
+		t.Fatalf("marks %q, err %v", seen, err)
+	}
+	if err := Demux(&so, &se, bytes.NewReader(data)); err == nil {
+		t.Fatal("a Mark frame accepted by a stream that did not ask for marks")
+	}
+}

@@ -46,6 +46,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -93,6 +94,10 @@ type target struct {
 	// pid is the server's process (0: none apart from this one), whose
 	// CPU time per invocation is reported.
 	pid int
+	// tail, when set, invokes the warm function with LogType Tail and
+	// checks that the log it returns holds the line the function printed
+	// (the tail measure).
+	tail func(ctx context.Context, payload []byte, line string) error
 }
 
 type result struct {
@@ -104,7 +109,16 @@ type result struct {
 	coldFailed, warmFailed error
 	c16Failed              error
 	cpuC1, cpuC16          time.Duration // server CPU per invocation
+	// Warm serial invocations with LogType Tail, each printing a line
+	// the tail must hold (targets with tail only).
+	tailP50, tailP99 time.Duration
+	tailFailed       error
+	// tailMissed counts the tails that lacked the function's line.
+	tailMissed, tailN int
 }
+
+// errTailMissed is a tail without the line the function printed.
+var errTailMissed = errors.New("the tail lacks the function's line")
 
 // cpuTime is the CPU time of pid's live threads, from schedstat (ns,
 // where /proc/pid/stat counts in ticks of 10 ms).
@@ -220,6 +234,14 @@ func main() {
 		}
 		fmt.Printf("%-34s %9s %9s %s %s%s\n", r.name, ms(r.p50c1), ms(r.p99c1), c16, cold, cpu)
 	}
+	for _, r := range results {
+		switch {
+		case r.tailFailed != nil:
+			fmt.Printf("%-34s warm Tail invoke failed: %v\n", r.name, r.tailFailed)
+		case r.tailP50 > 0:
+			fmt.Printf("%-34s warm Tail invoke (prints a line, LogType Tail): p50 %s p99 %s; %d of %d tails lacked the line\n", r.name, ms(r.tailP50), ms(r.tailP99), r.tailMissed, r.tailN)
+		}
+	}
 	fmt.Println()
 	for _, r := range results[1:] {
 		if r.warmFailed != nil {
@@ -266,6 +288,25 @@ func measure(t *target) result {
 	}
 	r.p50c1, r.p99c1 = benchutil.Quantile(c1, .5), benchutil.Quantile(c1, .99)
 	r.cpuC1 = (cpuTime(t.pid) - cpu0) / time.Duration(*warmN)
+	if t.tail != nil {
+		var tails []time.Duration
+		for i := 0; i < *warmN; i++ {
+			line := fmt.Sprintf("tail-line-%d", i)
+			p := []byte(fmt.Sprintf(`{"key1":"v1","print":%q}`, line))
+			t0 := time.Now()
+			err := t.tail(ctx, p, line)
+			d := time.Since(t0)
+			if errors.Is(err, errTailMissed) {
+				r.tailMissed++
+			} else if err != nil {
+				r.tailFailed = err
+				break
+			}
+			tails = append(tails, d)
+		}
+		r.tailN = len(tails)
+		r.tailP50, r.tailP99 = benchutil.Quantile(tails, .5), benchutil.Quantile(tails, .99)
+	}
 
 	var mu sync.Mutex
 	var c16 []time.Duration
@@ -667,6 +708,23 @@ func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 		},
 		close: closeDaemon,
 		pid:   d.Process.Pid,
+		tail: func(ctx context.Context, payload []byte, line string) error {
+			b, logResult, err := c.invokeTail("/2015-03-31/functions/hello/invocations", payload)
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(b, []byte(`"errorType"`)) {
+				return fmt.Errorf("function error: %s", b)
+			}
+			tail, err := base64.StdEncoding.DecodeString(logResult)
+			if err != nil {
+				return err
+			}
+			if !bytes.Contains(tail, []byte(line+"\n")) {
+				return fmt.Errorf("%w %q:\n%s", errTailMissed, line, tail)
+			}
+			return nil
+		},
 	}, nil
 }
 

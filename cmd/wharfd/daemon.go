@@ -60,6 +60,10 @@ type daemonConfig struct {
 	// wharfBinary is the lean wharf binary that shims, wharf-init and
 	// spare sandboxes run; `wharf daemon` passes its own path.
 	wharfBinary string
+
+	// shimForwardDelay slows every shim's forwarding of output (tests
+	// only: output in flight as on a loaded host).
+	shimForwardDelay time.Duration
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -88,6 +92,8 @@ func newDaemonCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&cfg.shimDormant, "shim-dormant-after", time.Second, "a container's shim sleeps in a process of a few pages after this long without output, requests or attached streams (0: never)")
+	f.DurationVar(&cfg.shimForwardDelay, "test-shim-forward-delay", 0, "shims wait this long before forwarding each read of output (tests only)")
+	_ = f.MarkHidden("test-shim-forward-delay")
 	f.DurationVar(&cfg.execWarm, "exec-warm-for", 10*time.Second, "when execs into a container come within this of each other, keep the runtime's next exec started and waiting this long (0: never)")
 	f.StringVar(&cfg.logDriver, "log-driver", container.LogDriverJSONFile, "default log driver of containers: json-file, local or none")
 	f.StringArrayVar(&cfg.logOpts, "log-opt", nil, "default log driver option of containers, key=value (repeatable; json-file without any: max-size=10m, max-file=3)")
@@ -238,7 +244,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return err
 	}
-	rts, err := ocishim.NewSet(self, cfg.execRoot, runtimes, ocishim.WithLogger(log), ocishim.WithShimDormantAfter(cfg.shimDormant), ocishim.WithExecWarmFor(cfg.execWarm))
+	rts, err := ocishim.NewSet(self, cfg.execRoot, runtimes, ocishim.WithLogger(log), ocishim.WithShimDormantAfter(cfg.shimDormant), ocishim.WithExecWarmFor(cfg.execWarm), ocishim.WithShimForwardDelay(cfg.shimForwardDelay))
 	if err != nil {
 		return err
 	}

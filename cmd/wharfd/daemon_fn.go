@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -93,7 +94,7 @@ type fnRuntime struct {
 // daemon's NATS connection nc, the scheduler and the HTTP listener.
 func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *container.Engine, images *store.Store, nc *nats.Conn, keys *identity.Keys, reg *prometheus.Registry, log *slog.Logger) (*fnRuntime, error) {
 	fnRoot := filepath.Join(root, "functions")
-	adapter := &engineContainers{e: ce, waits: map[string]chan struct{}{}}
+	adapter := &engineContainers{e: ce, waits: map[string]chan struct{}{}, streams: map[string]*outStream{}}
 	// Sandboxes of a previous daemon are not re-adopted: their pools
 	// lived in its memory. Remove them and their namespaces.
 	for _, ct := range ce.List(ctx) {
@@ -224,6 +225,10 @@ type engineContainers struct {
 	e     *container.Engine
 	mu    sync.Mutex
 	waits map[string]chan struct{}
+	// streams are the sandboxes' output streams, where the marks of
+	// their flushes arrive (fnoutput.go).
+	streams map[string]*outStream
+	tokens  atomic.Uint64
 }
 
 // Run creates the sandbox container, attaches its output, starts it.
@@ -265,25 +270,33 @@ func (a *engineContainers) Run(ctx context.Context, s sandbox.ContainerSpec, out
 		return "", err
 	}
 	// Attach before start so no byte of the runtime's init output is lost.
+	// The stream takes marks: FlushOutput waits for them.
+	st := newOutStream()
+	a.mu.Lock()
+	a.streams[c.ID] = st
+	a.mu.Unlock()
 	registered := make(chan struct{})
 	go func() {
 		pr, pw := io.Pipe()
 		go func() {
-			_ = wstream.Demux(out, out, pr)
+			_ = wstream.DemuxMarks(out, out, pr, st.mark)
+			st.end()
 			_, _ = io.Copy(io.Discard, pr)
 		}()
 		_ = a.e.Attach(context.Background(), c.ID, container.AttachOptions{
-			Stdout: true, Stderr: true, Stream: rwPair{w: pw}, Registered: func() { close(registered) },
+			Stdout: true, Stderr: true, Marks: true, Stream: rwPair{w: pw}, Registered: func() { close(registered) },
 		})
 		pw.Close()
 	}()
 	select {
 	case <-registered:
 	case <-time.After(5 * time.Second):
+		a.forgetStream(c.ID)
 		_ = a.e.Remove(context.Background(), c.ID, container.RemoveOptions{Force: true})
 		return "", errors.New("attaching to the sandbox timed out")
 	}
 	if err := a.e.Start(ctx, c.ID); err != nil {
+		a.forgetStream(c.ID)
 		_ = a.e.Remove(context.Background(), c.ID, container.RemoveOptions{Force: true})
 		return "", err
 	}
@@ -318,6 +331,7 @@ func (a *engineContainers) Exited(id string) <-chan struct{} {
 func (a *engineContainers) Remove(ctx context.Context, id string) error {
 	a.mu.Lock()
 	delete(a.waits, id)
+	delete(a.streams, id)
 	a.mu.Unlock()
 	return a.e.Remove(ctx, id, container.RemoveOptions{Force: true})
 }

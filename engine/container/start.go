@@ -33,6 +33,10 @@ import (
 // AttachOptions selects the streams of an attach.
 type AttachOptions struct {
 	Stdin, Stdout, Stderr bool
+	// Marks asks for the stream.Mark frames of FlushOutput in the stream
+	// (never with a TTY): for the daemon's own readers, which know them;
+	// Docker's clients do not.
+	Marks bool
 	// Stream is the client's connection: output is written to it (in the
 	// multiplexed format unless the container has a TTY) and stdin is read
 	// from it.
@@ -130,7 +134,7 @@ func (e *Engine) attachRunning(ctx context.Context, c *Container, o AttachOption
 	if err != nil {
 		return err
 	}
-	st, err := rt.Attach(ctx, c.ID, task.AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+	st, err := rt.Attach(ctx, c.ID, task.AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Marks: o.Marks})
 	if err != nil {
 		return fmt.Errorf("attach %s: %v: %w", c.ID, err, errdefs.ErrConflict)
 	}
@@ -375,7 +379,7 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 	released := len(pending) == 0
 	for i, p := range pending {
 		last := i == len(pending)-1
-		st, err := rt.Attach(ctx, c.ID, task.AttachOptions{Stdin: p.o.Stdin, Stdout: p.o.Stdout, Stderr: p.o.Stderr, Release: last})
+		st, err := rt.Attach(ctx, c.ID, task.AttachOptions{Stdin: p.o.Stdin, Stdout: p.o.Stdout, Stderr: p.o.Stderr, Release: last, Marks: p.o.Marks})
 		if err != nil {
 			p.done <- err
 			continue
@@ -666,6 +670,27 @@ func (e *Engine) Resize(ctx context.Context, ref string, h, w uint16) error {
 	}
 	e.publishOf(en, "resize", map[string]string{"height": strconv.Itoa(int(h)), "width": strconv.Itoa(int(w))})
 	return nil
+}
+
+// FlushOutput sends a stream.Mark frame with token down the attached
+// streams that asked for marks (AttachOptions.Marks), after everything
+// the running container's process wrote to its stdout and stderr before
+// the call (task.Stdio's Flush). It returns once the mark is on its way;
+// the attached reader knows the output is complete when the mark arrives.
+func (e *Engine) FlushOutput(ctx context.Context, ref, token string) error {
+	en, err := e.lookup(ref)
+	if err != nil {
+		return err
+	}
+	st, _, _ := e.snapshot(en)
+	if !st.Running() {
+		return fmt.Errorf("container %s is not running: %w", en.c.ID, errdefs.ErrConflict)
+	}
+	rt, err := e.runtime(en.c)
+	if err != nil {
+		return err
+	}
+	return rt.Flush(ctx, en.c.ID, token)
 }
 
 // specNetworkMode maps a container's network mode to the runtime spec's:

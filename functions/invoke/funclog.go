@@ -240,17 +240,15 @@ const tailSize = 4096
 type sandboxOutput struct {
 	log *funcLog
 	// stream is the sandbox's log stream (streamName).
-	stream    string
-	mu        sync.Mutex
-	cap       *bytes.Buffer
-	pending   []byte
-	lastWrite time.Time
+	stream  string
+	mu      sync.Mutex
+	cap     *bytes.Buffer
+	pending []byte
 }
 
 func (o *sandboxOutput) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.lastWrite = time.Now()
 	return len(p), o.writeLocked(p)
 }
 
@@ -269,45 +267,6 @@ func (o *sandboxOutput) writeLocked(p []byte) error {
 	}
 	_, err := o.log.WriteStream(o.stream, p)
 	return err
-}
-
-// settle waits until the sandbox's output has been quiet for a moment
-// since the runtime answered (at answered) and since its last write
-// (bounded): output written before the answer may still be in flight
-// through the pipe, the shim and the attach stream. Only Tail invocations
-// pay for it.
-func (o *sandboxOutput) settle(answered time.Time) {
-	start := time.Now()
-	for {
-		o.mu.Lock()
-		last := o.lastWrite
-		o.mu.Unlock()
-		wait := settleWait(time.Now(), start, answered, last)
-		if wait <= 0 {
-			return
-		}
-		time.Sleep(wait)
-	}
-}
-
-// Output counts as settled after settleQuiet without a write (or since the
-// answer), and settle waits at most settleMax in all.
-const settleQuiet, settleMax = 3 * time.Millisecond, 50 * time.Millisecond
-
-// settleWait is settle's decision: how much longer to wait at now, for a
-// wait that began at start, given when the runtime answered and when the
-// sandbox last wrote; 0 or less means stop waiting.
-func settleWait(now, start, answered, lastWrite time.Time) time.Duration {
-	left := settleMax - now.Sub(start)
-	if left <= 0 {
-		return 0
-	}
-	last := lastWrite
-	if answered.After(last) {
-		last = answered
-	}
-	wait := settleQuiet - now.Sub(last)
-	return min(wait, left)
 }
 
 // capture starts (or with nil ends) collecting output for an invocation.

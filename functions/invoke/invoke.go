@@ -170,7 +170,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *functions.Config, version st
 	}
 	inst.used = true
 	if in.LogTail {
-		inst.out.settle(start.Add(dur))
+		e.flushOutput(ctx, c.FunctionName, inst)
 	}
 	// END and REPORT in one write.
 	inst.out.lineBytes(appendEndReport(make([]byte, 0, 256), reqID, dur, c.MemorySize, inst.sb.MaxMemory(), init))
@@ -194,6 +194,31 @@ func (e *Engine) invokeSync(ctx context.Context, c *functions.Config, version st
 }
 
 var errSandboxExited = errors.New("sandbox exited")
+
+// flushTimeout bounds a Tail invocation's wait for the output its runtime
+// wrote before it answered.
+const flushTimeout = 2 * time.Second
+
+// flushOutput waits until everything the sandbox's runtime wrote before
+// it answered has reached the function's log (Sandbox.FlushOutput), so
+// that a Tail invocation's log holds the lines the function printed, ahead
+// of END and REPORT: the runtime's writes returned before it sent its
+// answer, and the sandbox marks where they end in its output stream.
+// Should it fail (a sandbox that cannot flush, or is gone, or a mark that
+// does not come within flushTimeout), the tail is cut with what has
+// arrived and the failure is logged.
+func (e *Engine) flushOutput(ctx context.Context, function string, inst *instance) {
+	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	err := inst.sb.FlushOutput(fctx)
+	cancel()
+	if err != nil {
+		level := slog.LevelWarn
+		if errdefs.IsNotImplemented(err) {
+			level = slog.LevelDebug
+		}
+		e.log.Log(ctx, level, "the invocation's tail may lack output the function printed", "function", function, "err", err)
+	}
+}
 
 // release parks a healthy sandbox in its pool after an invocation, or
 // closes it if the engine is closing (Close has drained the pools, or is

@@ -67,6 +67,11 @@ type ContainerRuntime interface {
 	Remove(ctx context.Context, id string) error
 	// CgroupPath is the container's cgroup path below each hierarchy.
 	CgroupPath(id string) string
+	// FlushOutput returns once everything the container's process wrote
+	// to stdout and stderr before the call has been written to the out
+	// given to Run, or the container's output has ended (Sandbox's
+	// FlushOutput).
+	FlushOutput(ctx context.Context, id string) error
 }
 
 // Label marks containers that are function sandboxes, so a daemon
@@ -260,6 +265,11 @@ func (s *containerSandbox) LaunchPhases() []any {
 
 func (s *containerSandbox) Runtime() *runtimeapi.Server { return s.api }
 func (s *containerSandbox) Exited() <-chan struct{}     { return s.exited }
+
+// FlushOutput implements Sandbox through the container engine.
+func (s *containerSandbox) FlushOutput(ctx context.Context) error {
+	return s.rt.FlushOutput(ctx, s.id)
+}
 
 // Freeze and Thaw write the cgroup freezer directly: a runtime's
 // pause/resume costs a process start, far more than a warm invoke.

@@ -66,6 +66,15 @@ type Sandbox interface {
 	Exited() <-chan struct{}
 	Freeze() error
 	Thaw() error
+	// FlushOutput returns once everything the runtime wrote to its
+	// stdout and stderr before the call has been written to the spec's
+	// Output. Called when the runtime has answered an invocation, it
+	// makes the lines the function printed before answering part of that
+	// invocation's log, ahead of END and REPORT: the runtime's writes
+	// returned before it sent the answer. An error means that could not
+	// be ensured (some output may still be on its way); ctx bounds the
+	// wait.
+	FlushOutput(ctx context.Context) error
 	// MaxMemory is the peak memory use of the sandbox in bytes.
 	MaxMemory() uint64
 	// OOMKilled reports whether the sandbox's process was killed for

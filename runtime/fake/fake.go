@@ -513,6 +513,9 @@ func (r *Runtime) Attach(_ context.Context, id string, o task.AttachOptions) (ta
 	}
 	cl := &client{conn: theirs, stdout: o.Stdout, stderr: o.Stderr}
 	c.mu.Lock()
+	cl.marks = o.Marks && !c.opts.Tty
+	c.mu.Unlock()
+	c.mu.Lock()
 	if c.exit != nil {
 		c.mu.Unlock()
 		mine.Close()
@@ -543,6 +546,15 @@ func (r *Runtime) Release(_ context.Context, id string) error {
 	}
 	c.release()
 	return nil
+}
+
+// Flush implements task.Stdio.
+func (r *Runtime) Flush(_ context.Context, id, token string) error {
+	c, err := r.running(id)
+	if err != nil {
+		return err
+	}
+	return c.mark(token)
 }
 
 // Resize implements task.Stdio.

@@ -3,6 +3,7 @@ package fake
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -10,7 +11,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/runtime/logfile"
+	"github.com/wharf-dev/wharf/stream"
 )
 
 // The supervisor's side of a container's stdio, as wharf's shim keeps it:
@@ -24,6 +27,7 @@ import (
 type client struct {
 	conn           *net.UnixConn
 	stdout, stderr bool
+	marks          bool // takes Mark frames (AttachOptions.Marks)
 }
 
 // holdFor is how long held output waits for a release that never comes.
@@ -94,6 +98,39 @@ func (c *ctr) emit(stream string, data []byte) {
 			delete(c.clients, cl)
 		}
 	}
+}
+
+// mark sends a Mark frame with token to the streams that take marks. The
+// fake's output reaches the streams as its process writes it (emit), so
+// everything written before is already ahead of the mark.
+func (c *ctr) mark(token string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.exit != nil {
+		return fmt.Errorf("container exited: %w", errdefs.ErrConflict)
+	}
+	select {
+	case <-c.released:
+	default:
+		return fmt.Errorf("output is held: %w", errdefs.ErrConflict)
+	}
+	sent := false
+	for cl := range c.clients {
+		if !cl.marks {
+			continue
+		}
+		_ = cl.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if err := stream.WriteFrame(cl.conn, stream.Mark, []byte(token)); err != nil {
+			cl.conn.Close()
+			delete(c.clients, cl)
+			continue
+		}
+		sent = true
+	}
+	if !sent {
+		return fmt.Errorf("no attached stream takes marks: %w", errdefs.ErrConflict)
+	}
+	return nil
 }
 
 // openLog opens the container's log within its limits, with a line

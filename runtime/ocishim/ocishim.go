@@ -62,6 +62,9 @@ type Runtime struct {
 	runs map[string]*run
 	// closed: no more warm execs are started.
 	closed bool
+
+	// forwardDelay is WithShimForwardDelay's.
+	forwardDelay time.Duration
 }
 
 // run is the in-memory state of a container's current run.
@@ -85,6 +88,11 @@ func WithLogger(l *slog.Logger) Option { return func(r *Runtime) { r.log = l } }
 // WithShimDormantAfter makes a container's shim go dormant after d without
 // output, requests or attached streams (0: never); see package shim.
 func WithShimDormantAfter(d time.Duration) Option { return func(r *Runtime) { r.dormant = d } }
+
+// WithShimForwardDelay makes every shim wait d before it forwards each
+// read of its container's output (tests only: output stays in flight as
+// on a loaded host; see shim.Options.ForwardDelay).
+func WithShimForwardDelay(d time.Duration) Option { return func(r *Runtime) { r.forwardDelay = d } }
 
 // WithExecWarmFor keeps a runtime exec started ahead for d after a
 // container's last exec (0: never); see warm.go.
@@ -172,6 +180,7 @@ func (r *Runtime) Start(ctx context.Context, o task.StartOptions) (int, error) {
 		Hold:         o.Hold,
 		CgroupsPath:  o.CgroupsPath,
 		DormantAfter: r.dormant,
+		ForwardDelay: r.forwardDelay,
 	})
 	if err != nil {
 		var se *shim.StartError
@@ -313,15 +322,23 @@ func (r *Runtime) Pids(ctx context.Context, id string) ([]int, error) { return r
 
 // Attach implements task.Stdio through the shim's socket.
 func (r *Runtime) Attach(ctx context.Context, id string, o task.AttachOptions) (task.Stream, error) {
-	attach := shim.Attach
-	if o.Release {
-		attach = shim.AttachRelease
-	}
-	conn, rd, err := attach(ctx, r.dir(id), o.Stdin, o.Stdout, o.Stderr)
+	conn, rd, err := shim.AttachWith(ctx, r.dir(id), shim.Request{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Release: o.Release, Marks: o.Marks})
 	if err != nil {
 		return nil, err
 	}
 	return &stream{Conn: conn, r: rd}, nil
+}
+
+// Flush implements task.Stdio through the shim's socket.
+func (r *Runtime) Flush(ctx context.Context, id, token string) error {
+	err := shim.Flush(ctx, r.dir(id), token)
+	if errors.Is(err, shim.ErrNoFlush) {
+		return fmt.Errorf("container %s: %w: %w", id, err, errdefs.ErrNotImplemented)
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("container %s: %w: %w", id, err, errdefs.ErrUnavailable)
+	}
+	return err
 }
 
 // stream is an attach connection whose first bytes (after the shim's

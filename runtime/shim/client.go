@@ -245,6 +245,49 @@ func AttachRelease(ctx context.Context, dir string, stdin, stdout, stderr bool) 
 	return attach(ctx, dir, Request{Op: "attach", Stdin: stdin, Stdout: stdout, Stderr: stderr, Release: true})
 }
 
+// AttachWith is Attach with every option of an attach request (Release,
+// Marks); req's Op is set to "attach".
+func AttachWith(ctx context.Context, dir string, req Request) (net.Conn, io.Reader, error) {
+	req.Op = "attach"
+	return attach(ctx, dir, req)
+}
+
+// ErrNoFlush is a shim's answer to a flush when it cannot do one: it
+// predates flushes (it closed the connection without a word).
+var ErrNoFlush = errors.New("the shim does not know flushes")
+
+// Flush asks the shim in dir for a Mark frame with token on the attached
+// streams that take marks, after all the output the container wrote
+// before the call (see "flush" in proto.go). It returns once the shim has
+// sent the mark; the caller then waits for it in its stream.
+func Flush(ctx context.Context, dir, token string) error {
+	conn, br, err := dial(ctx, dir, Request{Op: "flush", Token: token})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, io.EOF) {
+			return ErrNoFlush
+		}
+		return err
+	}
+	var rep FlushReply
+	if err := json.Unmarshal(line, &rep); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if rep.Error != "" {
+		return fmt.Errorf("flush: %s", rep.Error)
+	}
+	return nil
+}
+
 func attach(ctx context.Context, dir string, req Request) (net.Conn, io.Reader, error) {
 	conn, br, err := dial(ctx, dir, req)
 	if err != nil {

@@ -148,12 +148,16 @@ func (s *shim) park(pid int) (err error) {
 	// copiers; whatever they read before stopping is logged.
 	_ = s.l.SetDeadline(time.Unix(1, 0))
 	s.serving.Wait()
+	// No flush is in flight now (it is a request): the deadlines stop
+	// the copiers.
+	s.stopping.Store(true)
 	for _, out := range s.outs {
 		_ = out.f.SetReadDeadline(time.Unix(1, 0))
 	}
 	s.copiers.Wait()
 	defer func() {
 		if err != nil {
+			s.stopping.Store(false)
 			s.startServing()
 			s.startCopiers()
 		}

@@ -23,6 +23,18 @@
 // has). "resize" sets the TTY size and answers "{}". "release" lets output
 // flow when the shim was started with Hold (output is held back until the
 // daemon has connected the attach streams of `run`, so none is lost).
+//
+// "flush" orders a stream's output with the client's own knowledge of the
+// container: the shim reads both output pipes until they are empty,
+// forwards what it read as any output, and then sends a Mark frame
+// (package stream) with the request's Token down every attached stream
+// that asked for marks (an attach with Marks); it answers "{}" once the
+// mark is sent, or a FlushReply with the Error that kept it from sending
+// one. Whatever the container wrote before the request was sent is thus
+// in those streams before the mark: a function's daemon learns that the
+// output its runtime printed before answering an invocation has all
+// arrived. A shim that predates "flush" closes the connection without an
+// answer. A container with a TTY has no framing and so no marks.
 package shim
 
 import (
@@ -56,11 +68,15 @@ type Options struct {
 	// attached streams before it goes dormant (see dormant_linux.go); zero
 	// keeps it awake.
 	DormantAfter time.Duration `json:",omitempty"`
+	// ForwardDelay makes the shim wait that long before it forwards
+	// each read of output (tests only: it holds output in flight, as a
+	// loaded host does).
+	ForwardDelay time.Duration `json:",omitempty"`
 }
 
 // Request is the first line a client sends on the shim's socket.
 type Request struct {
-	Op     string // "attach", "wait", "resize", "release"
+	Op     string // "attach", "wait", "resize", "release", "flush"
 	Stdin  bool   `json:",omitempty"`
 	Stdout bool   `json:",omitempty"`
 	Stderr bool   `json:",omitempty"`
@@ -70,6 +86,16 @@ type Request struct {
 	// copying output once this stream is registered: one round trip
 	// instead of an attach and a release.
 	Release bool `json:",omitempty"`
+	// Marks, on an attach, asks for the Mark frames of flushes on this
+	// stream.
+	Marks bool `json:",omitempty"`
+	// Token is a flush's: the payload of the Mark frame it sends.
+	Token string `json:",omitempty"`
+}
+
+// FlushReply is the answer to a flush: empty once the mark is sent.
+type FlushReply struct {
+	Error string `json:",omitempty"`
 }
 
 // Exit is a container's exit status as the shim recorded it.

@@ -26,6 +26,7 @@ import (
 	"github.com/wharf-dev/wharf/internal/procwait"
 	"github.com/wharf-dev/wharf/runtime/logfile"
 	"github.com/wharf-dev/wharf/runtime/oci"
+	"github.com/wharf-dev/wharf/stream"
 )
 
 // shim is the state of the running shim process.
@@ -57,12 +58,16 @@ type shim struct {
 	exiting  bool         // under parkMu
 	stdinEOF bool         // under mu: StdinOnce closed the container's stdin
 	backoff  int          // doublings of DormantAfter (dormant_linux.go)
+	// stopping is set while park stops the copiers with read deadlines;
+	// a deadline at any other time is a flush waking a copier.
+	stopping atomic.Bool
 }
 
 // client is one attached stream.
 type client struct {
 	conn           net.Conn
 	stdout, stderr bool
+	marks          bool // takes Mark frames (Request.Marks)
 }
 
 // Main runs the shim until its container has exited and returns the shim's
@@ -212,6 +217,10 @@ type output struct {
 	f      *os.File
 	split  *logfile.LineSplitter
 	done   bool // the stream ended (under shim.mu)
+	// flushes are the flushes waiting for this stream's copier to drain
+	// the pipe (under shim.mu); the copier closes each once it has
+	// forwarded everything the pipe held when it took them.
+	flushes []chan struct{}
 }
 
 func newOutput(stream string, f *os.File, w *logfile.Writer) *output {
@@ -417,7 +426,8 @@ func (s *shim) startCopiers() {
 
 // copyOutput reads one output stream of the container into the log and to
 // every attached client, until the stream ends or a read deadline (set to
-// go dormant) stops it; a stop leaves the stream open.
+// go dormant) stops it; a stop leaves the stream open. A deadline set by a
+// flush instead makes it drain the pipe for the flush (drain) and go on.
 func (s *shim) copyOutput(out *output) {
 	select {
 	case <-s.released:
@@ -429,17 +439,30 @@ func (s *shim) copyOutput(out *output) {
 		id = 2
 	}
 	buf := make([]byte, 32*1024)
+	forward := func(p []byte) {
+		s.touch()
+		if d := s.o.ForwardDelay; d > 0 {
+			time.Sleep(d)
+		}
+		if out.split != nil {
+			_, _ = out.split.Write(p)
+		}
+		s.broadcast(id, p)
+	}
 	for {
 		n, err := out.f.Read(buf)
 		if n > 0 {
-			s.touch()
-			if out.split != nil {
-				_, _ = out.split.Write(buf[:n])
-			}
-			s.broadcast(id, buf[:n])
+			forward(buf[:n])
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return
+			ended, stop := s.drain(out, buf, forward)
+			if stop {
+				return
+			}
+			if ended {
+				break
+			}
+			continue
 		}
 		if err != nil {
 			break
@@ -451,7 +474,73 @@ func (s *shim) copyOutput(out *output) {
 	out.f.Close()
 	s.mu.Lock()
 	out.done = true
+	flushes := out.flushes
+	out.flushes = nil
 	s.mu.Unlock()
+	// Everything the stream carried has been forwarded.
+	for _, ch := range flushes {
+		close(ch)
+	}
+}
+
+// drain serves the flushes that woke a copier: it clears the deadline
+// first (a flush that comes later sets it again), takes the waiting
+// flushes, reads the pipe without blocking until it is empty, forwarding
+// what it reads, and then releases them. It reports whether the stream
+// ended, or whether the deadline was park's and the copier must stop
+// (checked after the deadline is cleared, since park sets stopping
+// before its deadlines: one of the two is seen).
+func (s *shim) drain(out *output, buf []byte, forward func([]byte)) (ended, stop bool) {
+	_ = out.f.SetReadDeadline(time.Time{})
+	if s.stopping.Load() {
+		return false, true
+	}
+	s.mu.Lock()
+	flushes := out.flushes
+	out.flushes = nil
+	s.mu.Unlock()
+	defer func() {
+		for _, ch := range flushes {
+			close(ch)
+		}
+	}()
+	rc, err := out.f.SyscallConn()
+	if err != nil {
+		return false, false
+	}
+	for {
+		var n int
+		var rerr error
+		// One read attempt: the callback never asks to wait.
+		err := rc.Read(func(fd uintptr) bool {
+			n, rerr = unix.Read(int(fd), buf)
+			return true
+		})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// A flush's wake again (or park's): clear it and go on.
+			_ = out.f.SetReadDeadline(time.Time{})
+			if s.stopping.Load() {
+				return false, true
+			}
+			continue
+		}
+		if err != nil {
+			return false, false
+		}
+		switch {
+		case rerr == unix.EINTR:
+			continue
+		case n > 0:
+			forward(buf[:n])
+		case rerr == nil:
+			// n == 0: the writers are gone; what the pipe held is
+			// forwarded, and the stream's end is the copier's.
+			return true, false
+		default:
+			// EAGAIN: empty.
+			return false, false
+		}
+	}
 }
 
 func (s *shim) broadcast(id byte, p []byte) {
@@ -461,7 +550,7 @@ func (s *shim) broadcast(id byte, p []byte) {
 	hdr[0] = id
 	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
 	for c := range s.clients {
-		if id == 1 && !c.stdout || id == 2 && !c.stderr {
+		if id == 1 && !c.stdout || id == 2 && !c.stderr || id == stream.Mark && !c.marks {
 			continue
 		}
 		_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -529,6 +618,15 @@ func (s *shim) handle(conn net.Conn) {
 		s.release()
 		_, _ = conn.Write([]byte("{}\n"))
 		conn.Close()
+	case "flush":
+		var rep FlushReply
+		if err := s.flush(req.Token); err != nil {
+			rep.Error = err.Error()
+		}
+		data, _ := json.Marshal(rep)
+		_ = conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_, _ = conn.Write(append(data, '\n'))
+		conn.Close()
 	case "resize":
 		if s.master != nil {
 			_ = oci.SetWinsize(s.master, req.Height, req.Width)
@@ -536,7 +634,7 @@ func (s *shim) handle(conn net.Conn) {
 		_, _ = conn.Write([]byte("{}\n"))
 		conn.Close()
 	case "attach":
-		c := &client{conn: conn, stdout: req.Stdout, stderr: req.Stderr}
+		c := &client{conn: conn, stdout: req.Stdout, stderr: req.Stderr, marks: req.Marks && !s.o.Tty}
 		s.mu.Lock()
 		if s.exit != nil {
 			s.mu.Unlock()
@@ -557,6 +655,89 @@ func (s *shim) handle(conn net.Conn) {
 	default:
 		conn.Close()
 	}
+}
+
+// flushWait bounds how long a flush waits for the copiers, and
+// flushRewake is how often it wakes a copier again meanwhile (a wake lost
+// to park's checks of the deadlines, or one that came before the copier
+// began to read).
+const (
+	flushWait   = 5 * time.Second
+	flushRewake = 20 * time.Millisecond
+)
+
+// flush forwards everything the container wrote to its outputs before
+// now, then sends a Mark frame with token down every stream that takes
+// marks (see the protocol in proto.go). The copiers do the reading: each
+// is woken from its read by a deadline in the past, drains its pipe
+// without blocking and tells the flush (drain); a stream that already
+// ended has forwarded everything.
+func (s *shim) flush(token string) error {
+	if len(token) > 1024 {
+		return errors.New("flush token too long")
+	}
+	select {
+	case <-s.released:
+	default:
+		return errors.New("output is held")
+	}
+	s.mu.Lock()
+	if s.exit != nil {
+		s.mu.Unlock()
+		return errors.New("container exited")
+	}
+	marks := false
+	for c := range s.clients {
+		marks = marks || c.marks
+	}
+	if !marks {
+		s.mu.Unlock()
+		return errors.New("no attached stream takes marks")
+	}
+	type wait struct {
+		out *output
+		ch  chan struct{}
+	}
+	var waits []wait
+	for _, out := range s.outs {
+		if out.done {
+			continue
+		}
+		ch := make(chan struct{})
+		out.flushes = append(out.flushes, ch)
+		waits = append(waits, wait{out, ch})
+	}
+	s.mu.Unlock()
+	wake := func(out *output) error {
+		if err := out.f.SetReadDeadline(time.Unix(1, 0)); err != nil && !errors.Is(err, os.ErrClosed) {
+			return fmt.Errorf("%s cannot be woken: %w", out.stream, err)
+		}
+		return nil
+	}
+	// Both copiers drain at once.
+	for _, w := range waits {
+		if err := wake(w.out); err != nil {
+			return err
+		}
+	}
+	give := time.NewTimer(flushWait)
+	defer give.Stop()
+	for _, w := range waits {
+		for done := false; !done; {
+			select {
+			case <-w.ch:
+				done = true
+			case <-time.After(flushRewake):
+				if err := wake(w.out); err != nil {
+					return err
+				}
+			case <-give.C:
+				return fmt.Errorf("%s not drained within %v", w.out.stream, flushWait)
+			}
+		}
+	}
+	s.broadcast(stream.Mark, []byte(token))
+	return nil
 }
 
 // copyStdin feeds one client's input to the container. When the client

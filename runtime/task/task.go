@@ -112,6 +112,14 @@ type Stdio interface {
 	Release(ctx context.Context, id string) error
 	// Resize sets the size of the container's terminal.
 	Resize(ctx context.Context, id string, height, width uint16) error
+	// Flush sends a stream.Mark frame with token down every attached
+	// stream that takes marks (AttachOptions.Marks), after everything the
+	// container's process wrote to its stdout and stderr before the
+	// call; it returns once the mark is sent. A supervisor that cannot
+	// flush (one started by an older wharf) answers an error of class
+	// errdefs.ErrNotImplemented; a container with a terminal, held
+	// output or no stream taking marks is an error too.
+	Flush(ctx context.Context, id, token string) error
 }
 
 // Executor runs more processes in running containers.
@@ -186,6 +194,9 @@ type AttachOptions struct {
 	Stdin, Stdout, Stderr bool
 	// Release also releases held output, once this stream is attached.
 	Release bool
+	// Marks asks for the Mark frames of Flush on this stream (never with
+	// a terminal).
+	Marks bool
 }
 
 // Stream is an attached connection to a container's stdio.

@@ -64,6 +64,7 @@ func Run(t *testing.T, cfg Config) {
 		{"PauseFreezes", testPause},
 		{"KillWhilePaused", testKillWhilePaused},
 		{"StdinOnce", testStdinOnce},
+		{"FlushMarks", testFlushMarks},
 		{"Terminal", testTerminal},
 		{"Exec", testExec},
 		{"ExecStdinAndTerminal", testExecTerminal},
@@ -101,6 +102,7 @@ type container struct {
 	id     string
 	bundle string
 	log    string
+	rootfs string
 }
 
 // options of a bundle.
@@ -132,7 +134,7 @@ func (e *env) bundle(t *testing.T, args []string, o options) *container {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := &container{id: id, bundle: dir}
+	c := &container{id: id, bundle: dir, rootfs: rootfs}
 	if o.log {
 		c.log = filepath.Join(dir, "log.json")
 	}
@@ -445,6 +447,63 @@ func testKillWhilePaused(t *testing.T, e *env) {
 
 // With StdinOnce, the end of the attached stream's input is the end of
 // the process's stdin.
+// testFlushMarks checks Flush's order: everything the process wrote to
+// stdout and stderr before the call is ahead of the mark in a stream
+// that takes marks. The process writes each round's lines, then a file
+// the test watches, so the test knows the writes returned before it
+// flushes; a stream without marks makes Flush an error.
+func testFlushMarks(t *testing.T, e *env) {
+	const rounds = 5
+	var script strings.Builder
+	for i := 0; i < rounds; i++ {
+		script.WriteString("read l; echo out-$l; echo err-$l >&2; echo $l >/flushed; ")
+	}
+	script.WriteString("read l")
+	c, _ := e.start(t, []string{"sh", "-c", script.String()}, options{stdin: true})
+	plain := e.attach(t, c.id, task.AttachOptions{Stdout: true, Stderr: true})
+	go func() { _, _ = io.Copy(io.Discard, plain) }()
+	if err := e.rt.Flush(e.ctx, c.id, "none"); err == nil {
+		t.Fatal("Flush without a stream taking marks succeeded")
+	}
+	st := e.attach(t, c.id, task.AttachOptions{Stdin: true, Stdout: true, Stderr: true, Marks: true})
+	type mark struct{ token, out, err string }
+	marks := make(chan mark, rounds)
+	var out, errOut bytes.Buffer
+	go func() {
+		_ = stream.DemuxMarks(&out, &errOut, st, func(tok []byte) {
+			marks <- mark{string(tok), out.String(), errOut.String()}
+		})
+	}()
+	for i := 0; i < rounds; i++ {
+		n := string(rune('a' + i))
+		if _, err := io.WriteString(st, n+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			data, _ := os.ReadFile(filepath.Join(c.rootfs, "flushed"))
+			if strings.TrimSpace(string(data)) == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %s: the process never wrote its file (%q)", n, data)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if err := e.rt.Flush(e.ctx, c.id, "t-"+n); err != nil {
+			t.Fatalf("round %s: Flush: %v", n, err)
+		}
+		select {
+		case m := <-marks:
+			if m.token != "t-"+n || !strings.Contains(m.out, "out-"+n+"\n") || !strings.Contains(m.err, "err-"+n+"\n") {
+				t.Fatalf("round %s: mark %q came after stdout %q and stderr %q", n, m.token, m.out, m.err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %s: no mark", n)
+		}
+	}
+}
+
 func testStdinOnce(t *testing.T, e *env) {
 	c, _ := e.start(t, []string{"cat"}, options{stdin: true, once: true, hold: true})
 	st := e.attach(t, c.id, task.AttachOptions{Stdin: true, Stdout: true, Release: true})

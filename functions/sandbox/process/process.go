@@ -8,6 +8,7 @@ package process
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -34,6 +35,7 @@ type processSandbox struct {
 	exited chan struct{}
 	once   sync.Once
 	state  *os.ProcessState
+	outs   []*output // stdout, stderr
 }
 
 // Launch starts the bootstrap of spec's package.
@@ -50,13 +52,45 @@ func (Launcher) Launch(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox,
 	cmd := exec.Command(filepath.Join(spec.CodeDir, "bootstrap"))
 	cmd.Dir = spec.CodeDir
 	cmd.Env = append(append([]string{}, spec.Env...), "AWS_LAMBDA_RUNTIME_API="+l.Addr().String(), "LAMBDA_TASK_ROOT="+spec.CodeDir)
-	cmd.Stdout, cmd.Stderr = spec.Output, spec.Output
+	w := spec.Output
+	if w == nil {
+		w = io.Discard
+	}
+	// Pipes of our own rather than os/exec's copying, so that the output
+	// can be flushed (output.go).
+	var outs []*output
+	var theirs []*os.File
+	for range 2 {
+		r, wr, err := os.Pipe()
+		if err != nil {
+			for _, f := range theirs {
+				f.Close()
+			}
+			for _, o := range outs {
+				o.r.Close()
+			}
+			_ = srv.Close()
+			return nil, err
+		}
+		outs, theirs = append(outs, &output{r: r, w: w}), append(theirs, wr)
+	}
+	cmd.Stdout, cmd.Stderr = theirs[0], theirs[1]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	for _, f := range theirs {
+		f.Close()
+	}
+	if err != nil {
+		for _, o := range outs {
+			o.r.Close()
+		}
 		_ = srv.Close()
 		return nil, err
 	}
-	p := &processSandbox{rt: rt, srv: srv, cmd: cmd, exited: make(chan struct{})}
+	for _, o := range outs {
+		go o.copy()
+	}
+	p := &processSandbox{rt: rt, srv: srv, cmd: cmd, exited: make(chan struct{}), outs: outs}
 	go func() {
 		_ = cmd.Wait()
 		p.state = cmd.ProcessState
@@ -70,6 +104,16 @@ func (p *processSandbox) Exited() <-chan struct{}     { return p.exited }
 func (p *processSandbox) Freeze() error               { return syscall.Kill(-p.cmd.Process.Pid, syscall.SIGSTOP) }
 func (p *processSandbox) Thaw() error                 { return syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT) }
 func (p *processSandbox) OOMKilled() bool             { return false }
+
+// FlushOutput implements sandbox.Sandbox: both pipes are drained.
+func (p *processSandbox) FlushOutput(ctx context.Context) error {
+	for _, o := range p.outs {
+		if err := o.flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // MaxMemory reads the process's peak resident size.
 func (p *processSandbox) MaxMemory() uint64 {

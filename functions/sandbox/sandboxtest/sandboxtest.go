@@ -126,6 +126,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 	t.Run("InitInvokeClose", func(t *testing.T) { testInvoke(t, newTarget(t)) })
 	t.Run("FreezeThaw", func(t *testing.T) { testFreeze(t, newTarget(t)) })
 	t.Run("Timeout", func(t *testing.T) { testTimeout(t, newTarget(t)) })
+	t.Run("FlushOutput", func(t *testing.T) { testFlush(t, newTarget(t)) })
 }
 
 func launch(t *testing.T, tg Target) (sandbox.Sandbox, *syncBuffer) {
@@ -202,6 +203,29 @@ func testInvoke(t *testing.T, tg Target) {
 	}
 	if _, err := invoke(t, sb, time.Second, Event{}); !errors.Is(err, runtimeapi.ErrClosed) && !errors.Is(err, runtimeapi.ErrAbandoned) {
 		t.Fatalf("invoking a closed sandbox: %v", err)
+	}
+}
+
+// testFlush checks that a line the function printed just before it
+// answered is in the output once FlushOutput returns, invocation after
+// invocation (what a Tail invocation's log relies on).
+func testFlush(t *testing.T, tg Target) {
+	sb, out := launch(t, tg)
+	for i := 0; i < 50; i++ {
+		line := fmt.Sprintf("flushed-line-%d", i)
+		res, err := invoke(t, sb, 5*time.Second, Event{Key1: "x", PrintLog: line})
+		if err != nil || res.FunctionError {
+			t.Fatalf("invocation %d: %+v %v", i, res, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = sb.FlushOutput(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("invocation %d: FlushOutput: %v", i, err)
+		}
+		if !strings.Contains(out.String(), line+"\n") {
+			t.Fatalf("invocation %d: %q is not in the output after FlushOutput:\n%s", i, line, out.String())
+		}
 	}
 }
 
