@@ -95,7 +95,7 @@ func ecsClient(t *testing.T, d *testutil.Node, policy ...string) *ecs.Client {
 	if err := json.Unmarshal([]byte(d.MustWharf(t, args...)), &k); err != nil {
 		t.Fatal(err)
 	}
-	return ecs.New(ecs.Options{BaseEndpoint: aws.String("http://" + httpAddr(d.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{},
+	return ecs.New(ecs.Options{BaseEndpoint: aws.String("http://" + httpAddr(d.Addr)), Region: "us-east-1", Retryer: aws.NopRetryer{}, HTTPClient: testutil.AWSHTTPClient(),
 		Credentials: credentials.NewStaticCredentialsProvider(k.AccessKeyId, k.SecretAccessKey, "")})
 }
 
