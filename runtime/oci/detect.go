@@ -62,7 +62,11 @@ func ProbeIn(ctx context.Context, name, scratch, netns string) Candidate {
 		return c
 	}
 	hide, err := HostHybridCgroup2Mounts()
-	if err != nil || len(hide) == 0 {
+	if err != nil {
+		c.Reason += "; reading the mount table: " + err.Error()
+		return c
+	}
+	if len(hide) == 0 {
 		return c
 	}
 	rt.Hide = hide

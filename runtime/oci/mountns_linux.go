@@ -62,13 +62,12 @@ func HybridCgroup2Mounts(mountinfo []byte) ([]string, error) {
 		// "36 25 0:31 / /sys/fs/cgroup/memory rw,relatime shared:5 - cgroup cgroup rw,memory":
 		// the mount point is field 5, the file system type the first field after " - ".
 		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			return nil, fmt.Errorf("mountinfo: no separator in %q", line)
-		}
 		fields := strings.Fields(pre)
 		rest := strings.Fields(post)
-		if len(fields) < 5 || len(rest) < 1 {
-			return nil, fmt.Errorf("mountinfo: short line %q", line)
+		if !ok || len(fields) < 5 || len(rest) < 1 {
+			// Not a mount this needs to know of; one bad line must not
+			// hide the others.
+			continue
 		}
 		switch rest[0] {
 		case "cgroup":

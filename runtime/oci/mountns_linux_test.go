@@ -51,15 +51,25 @@ func TestHybridCgroup2Mounts(t *testing.T) {
 	}
 }
 
-func TestHybridCgroup2MountsRefusesBadLines(t *testing.T) {
+func TestHybridCgroup2MountsBadLines(t *testing.T) {
+	// Lines that cannot be read are skipped: the mounts around them count.
 	for _, bad := range []string{
-		"31 30 0:28 / /sys/fs/cgroup/cpu rw cgroup cgroup rw,cpu\n",                     // no " - "
-		"31 30 / - cgroup2 cgroup2 rw\n",                                                // too few fields
-		"31 30 0:28 / /x rw - \n",                                                       // no type
-		hybridMountinfo + "40 30 0:37 / /sys/fs/cgroup/x\\04 rw - cgroup2 cgroup2 rw\n", // cut escape
-		hybridMountinfo + "40 30 0:37 / /sys/fs/cgroup/x\\999 rw - cgroup2 cgroup2 rw\n",
+		"31 30 0:28 / /sys/fs/cgroup/cpu rw cgroup cgroup rw,cpu\n", // no " - "
+		"31 30 / - cgroup2 cgroup2 rw\n",                            // too few fields
+		"31 30 0:28 / /x rw - \n",                                   // no type
 	} {
-		if got, err := HybridCgroup2Mounts([]byte(bad)); err == nil {
+		got, err := HybridCgroup2Mounts([]byte(bad + hybridMountinfo))
+		if err != nil || !slices.Equal(got, []string{"/sys/fs/cgroup/unified"}) {
+			t.Errorf("%q: %q, %v", bad, got, err)
+		}
+	}
+	// A cgroup2 mount point that cannot be unescaped is an error: it
+	// could not be detached.
+	for _, bad := range []string{
+		"40 30 0:37 / /sys/fs/cgroup/x\\04 rw - cgroup2 cgroup2 rw\n", // cut escape
+		"40 30 0:37 / /sys/fs/cgroup/x\\999 rw - cgroup2 cgroup2 rw\n",
+	} {
+		if got, err := HybridCgroup2Mounts([]byte(hybridMountinfo + bad)); err == nil {
 			t.Errorf("%q: accepted (%q)", bad, got)
 		}
 	}
