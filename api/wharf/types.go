@@ -65,6 +65,10 @@ type Info struct {
 	InsecureRegistries []string
 	// LoggingDriver is the log driver of containers created without one.
 	LoggingDriver string `json:",omitempty"`
+	// FunctionRuntime is the OCI runtime of function sandboxes, and
+	// FunctionRuntimeReason why it was chosen.
+	FunctionRuntime       string `json:",omitempty"`
+	FunctionRuntimeReason string `json:",omitempty"`
 }
 
 // RuntimeInfo describes one OCI runtime the daemon found on the host.
@@ -73,6 +77,9 @@ type RuntimeInfo struct {
 	Version string `json:",omitempty"`
 	Usable  bool
 	Reason  string `json:",omitempty"`
+	// Hides lists the mounts the runtime runs without (each of its
+	// commands in a mount namespace of its own where they are detached).
+	Hides []string `json:",omitempty"`
 }
 
 // Config is the portable part of a container's configuration (Docker's

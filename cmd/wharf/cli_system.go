@@ -76,6 +76,9 @@ func writeInfo(w io.Writer, i *wharf.Info) {
 		if r.Version != "" {
 			line += " (" + r.Version + ")"
 		}
+		if r.Usable && len(r.Hides) > 0 {
+			line += " [runs with " + strings.Join(r.Hides, ", ") + " hidden from it]"
+		}
 		if !r.Usable {
 			line += " [unusable"
 			if r.Reason != "" {
@@ -90,6 +93,13 @@ func writeInfo(w io.Writer, i *wharf.Info) {
 		def += " (" + i.RuntimeReason + ")"
 	}
 	fmt.Fprintln(w, def)
+	if i.FunctionRuntime != "" {
+		fn := " Function Runtime: " + i.FunctionRuntime
+		if i.FunctionRuntimeReason != "" {
+			fn += " (" + i.FunctionRuntimeReason + ")"
+		}
+		fmt.Fprintln(w, fn)
+	}
 	if len(i.SecurityOptions) > 0 {
 		fmt.Fprintln(w, " Security Options:")
 		for _, o := range i.SecurityOptions {

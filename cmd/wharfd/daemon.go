@@ -87,7 +87,7 @@ func newDaemonCommand() *cobra.Command {
 	_ = f.MarkHidden("wharf-binary")
 	f.StringVar(&cfg.root, "root", wharf.DefaultRoot, "directory for images, containers and state")
 	f.StringVar(&cfg.execRoot, "exec-root", "/run/wharf", "directory for the API socket, shim sockets and runtime state")
-	f.StringVar(&cfg.runtime, "default-runtime", "auto", "OCI runtime for new containers: auto (crun where it works here, else runc), crun or runc")
+	f.StringVar(&cfg.runtime, "default-runtime", "auto", "OCI runtime for new containers: auto (crun where it works with the host's mounts as they are, else runc), crun or runc")
 	f.StringVar(&cfg.sandboxRuntime, "sandbox-runtime", "auto", "gVisor for FARGATE tasks: auto (runsc where it is installed and works here) or off")
 	f.StringSliceVar(&cfg.insecure, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (repeatable)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -124,6 +124,8 @@ type daemon struct {
 	pubImages *events.Images
 	pubNets   *events.Networks
 	pubVols   *events.Volumes
+	// fnRT is the runtime of function sandboxes, and fnRTReason why.
+	fnRT, fnRTReason string
 }
 
 func runDaemon(ctx context.Context, cfg daemonConfig) error {
@@ -169,9 +171,16 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		d.cands = append(d.cands, c)
 		log.Info("runtime probed", "runtime", name, "usable", c.Usable, "reason", c.Reason)
 		if c.Usable {
-			runtimes[name] = &oci.Runtime{Name: name, Path: c.Path, Root: filepath.Join(cfg.execRoot, "runtime", name)}
+			runtimes[name] = &oci.Runtime{Name: name, Path: c.Path, Root: filepath.Join(cfg.execRoot, "runtime", name), Hide: c.Hide}
 		}
 	}
+	// Function sandboxes take the fastest usable runtime, hidden mounts
+	// or not (daemon_fn.go), from the same candidates.
+	d.fnRT, d.fnRTReason, err = chooseFnRuntime(cfg.fnCfg.runtime, d.cands)
+	if err != nil {
+		return err
+	}
+	cfg.fnCfg.runtimeName = d.fnRT
 	switch cfg.runtime {
 	case "auto", "":
 		chosen, why, err := oci.Select(d.cands)
@@ -434,6 +443,7 @@ func (d *daemon) Info(ctx context.Context) wharf.Info {
 		DockerRootDir: d.cfg.root, ExecRoot: d.cfg.execRoot, KernelVersion: kernelVersion(),
 		OperatingSystem: osName(), NCPU: runtime.NumCPU(), CgroupDriver: "cgroupfs",
 		CgroupVersion: "1", DefaultRuntime: d.defRT, RuntimeReason: d.rtReason,
+		FunctionRuntime: d.fnRT, FunctionRuntimeReason: d.fnRTReason,
 		Runtimes: map[string]wharf.RuntimeInfo{}, ServerVersion: version,
 		SecurityOptions:    []string{"name=seccomp,profile=builtin", "name=no-new-privileges-available"},
 		InsecureRegistries: d.cfg.insecure,
@@ -447,7 +457,7 @@ func (d *daemon) Info(ctx context.Context) wharf.Info {
 		info.MemTotal = int64(si.Totalram) * int64(si.Unit)
 	}
 	for _, c := range d.cands {
-		info.Runtimes[c.Name] = wharf.RuntimeInfo{Path: c.Path, Version: c.Version, Usable: c.Usable, Reason: c.Reason}
+		info.Runtimes[c.Name] = wharf.RuntimeInfo{Path: c.Path, Version: c.Version, Usable: c.Usable, Reason: c.Reason, Hides: c.Hide}
 	}
 	for _, c := range d.engine.List(ctx) {
 		info.Containers++

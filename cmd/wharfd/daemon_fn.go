@@ -32,6 +32,7 @@ import (
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/internal/metrics"
 	"github.com/wharf-dev/wharf/runtime/logfile"
+	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/server/fnapi"
 	"github.com/wharf-dev/wharf/server/lambdaapi"
 	wstream "github.com/wharf-dev/wharf/stream"
@@ -42,7 +43,11 @@ type fnConfig struct {
 	// wharfBinary is the lean binary a spare sandbox runs (not a flag of
 	// its own: the daemon's --wharf-binary).
 	wharfBinary string
+	// runtimeName is the OCI runtime sandboxes run with (not a flag: the
+	// daemon's choice from --fn-runtime, chooseFnRuntime).
+	runtimeName string
 
+	runtime     string
 	httpAddr    string
 	idleTimeout time.Duration
 	concurrency int
@@ -69,6 +74,7 @@ type fnConfig struct {
 }
 
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
+	f.StringVar(&c.runtime, "fn-runtime", "auto", "OCI runtime of function sandboxes: auto (the fastest that works here: crun, also with a hybrid cgroup layout's cgroup2 mount hidden from it; else runc), crun or runc")
 	f.StringVar(&c.httpAddr, "http", "127.0.0.1:9280", "address of the Lambda-shaped API, function HTTP routes and /metrics (empty: off)")
 	f.DurationVar(&c.idleTimeout, "fn-idle-timeout", 5*time.Minute, "how long a warm function sandbox may idle before it is reaped")
 	f.IntVar(&c.concurrency, "fn-concurrency", 100, "concurrency of functions without reserved concurrency")
@@ -94,7 +100,7 @@ type fnRuntime struct {
 // daemon's NATS connection nc, the scheduler and the HTTP listener.
 func startFunctions(ctx context.Context, root, execRoot string, c fnConfig, ce *container.Engine, images *store.Store, nc *nats.Conn, keys *identity.Keys, reg *prometheus.Registry, log *slog.Logger) (*fnRuntime, error) {
 	fnRoot := filepath.Join(root, "functions")
-	adapter := &engineContainers{e: ce, waits: map[string]chan struct{}{}, streams: map[string]*outStream{}}
+	adapter := &engineContainers{e: ce, runtime: c.runtimeName, waits: map[string]chan struct{}{}, streams: map[string]*outStream{}}
 	// Sandboxes of a previous daemon are not re-adopted: their pools
 	// lived in its memory. Remove them and their namespaces.
 	for _, ct := range ce.List(ctx) {
@@ -202,6 +208,31 @@ func (fr *fnRuntime) close() {
 	fr.launcher.Close()
 }
 
+// chooseFnRuntime picks the OCI runtime of function sandboxes among the
+// probed container runtimes cands: with mode "auto" the first usable one
+// (crun before runc), also when it works only with mounts hidden from it,
+// since its start is every cold start's; otherwise the runtime named,
+// which must be usable. It returns the name and why.
+func chooseFnRuntime(mode string, cands []oci.Candidate) (string, string, error) {
+	if mode == "" || mode == "auto" {
+		c, why, err := oci.SelectAny(cands)
+		if err != nil {
+			return "", "", err
+		}
+		return c.Name, why, nil
+	}
+	for _, c := range cands {
+		if c.Name != mode {
+			continue
+		}
+		if !c.Usable {
+			return "", "", fmt.Errorf("--fn-runtime %s is not usable on this host: %s", mode, c.Reason)
+		}
+		return c.Name, "chosen with --fn-runtime", nil
+	}
+	return "", "", fmt.Errorf("--fn-runtime %q: auto or one of the probed runtimes (crun, runc)", mode)
+}
+
 // spareOption enables spare sandboxes when the lean wharf binary, self,
 // can run inside one (it must be static: the base image has no libc).
 func spareOption(n int, self, dir string, idle time.Duration, log *slog.Logger) sandbox.LauncherOption {
@@ -222,9 +253,11 @@ func spareOption(n int, self, dir string, idle time.Duration, log *slog.Logger) 
 // engineContainers adapts the container engine to what function sandboxes
 // need.
 type engineContainers struct {
-	e     *container.Engine
-	mu    sync.Mutex
-	waits map[string]chan struct{}
+	e *container.Engine
+	// runtime is the OCI runtime of sandboxes ("": the engine's default).
+	runtime string
+	mu      sync.Mutex
+	waits   map[string]chan struct{}
 	// streams are the sandboxes' output streams, where the marks of
 	// their flushes arrive (fnoutput.go).
 	streams map[string]*outStream
@@ -256,6 +289,7 @@ func (a *engineContainers) Run(ctx context.Context, s sandbox.ContainerSpec, out
 			Entrypoint: s.Entrypoint, EntrypointSet: s.Entrypoint != nil, WorkingDir: s.WorkingDir,
 		},
 		HostConfig: container.HostConfig{
+			Runtime:     a.runtime,
 			NetworkMode: "ns:" + s.NetNSPath, Memory: s.MemoryBytes, MemorySwap: s.MemoryBytes,
 			CPUShares: s.CPUShares, NanoCPUs: s.NanoCPUs, PidsLimit: s.PidsLimit, ReadonlyRootfs: s.ReadonlyRootfs, Mounts: mounts,
 			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"},

@@ -152,6 +152,12 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 		// No functions API port unless a test asks for one (WithDaemonArgs
 		// "--http", addr): daemons run side by side.
 		"--http", ""}, cfg.args...)
+	// WHARF_TEST_RUNTIME runs a suite's daemons with another default
+	// runtime (`WHARF_TEST_RUNTIME=crun go test ./integration -run ...`),
+	// unless a test picks one itself.
+	if rt := os.Getenv("WHARF_TEST_RUNTIME"); rt != "" && !slices.Contains(cfg.args, "--default-runtime") {
+		d.args = append(d.args, "--default-runtime", rt)
+	}
 	t.Cleanup(func() {
 		d.cleanup(t)
 		if t.Failed() {

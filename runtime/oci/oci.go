@@ -40,6 +40,11 @@ type Runtime struct {
 	Path string
 	// Root is the runtime's state directory (its --root flag).
 	Root string
+	// Hide lists mount points the runtime must not see: the cgroup2
+	// mounts of a hybrid cgroup layout, for a runtime that refuses that
+	// layout (mountns_linux.go). Every command of such a runtime is
+	// started in a mount namespace of its own where they are detached.
+	Hide []string
 }
 
 // State is what `runtime state` reports about a container.
@@ -51,10 +56,28 @@ type State struct {
 }
 
 // Command returns an exec.Cmd that runs the runtime with its root flag and
-// args. Callers set stdio before starting it.
+// args. Callers set stdio and start it with Start, never with the Cmd's
+// own Start or Run (which would skip Hide).
 func (r *Runtime) Command(ctx context.Context, args ...string) *exec.Cmd {
 	full := append([]string{"--root", r.Root}, args...)
 	return exec.CommandContext(ctx, r.Path, full...)
+}
+
+// Start starts cmd, a command of this runtime, in the mount namespace
+// the runtime needs: the caller's, or one without the mounts in Hide.
+func (r *Runtime) Start(cmd *exec.Cmd) error {
+	if len(r.Hide) == 0 {
+		return cmd.Start()
+	}
+	return startHidden(cmd, r.Hide)
+}
+
+// Run is Start, then a wait for cmd to finish (procwait.Wait).
+func (r *Runtime) Run(cmd *exec.Cmd) error {
+	if err := r.Start(cmd); err != nil {
+		return err
+	}
+	return procwait.Wait(cmd)
 }
 
 // run runs the runtime to completion and returns a classified error holding
@@ -69,7 +92,7 @@ func (r *Runtime) runNice(ctx context.Context, nice int, args ...string) ([]byte
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
-	err := cmd.Start()
+	err := r.Start(cmd)
 	if err == nil {
 		if nice != 0 {
 			_ = unix.Setpriority(unix.PRIO_PROCESS, cmd.Process.Pid, nice)
@@ -117,6 +140,15 @@ func (r *Runtime) Pause(ctx context.Context, id string) error {
 // Update changes the resource limits of a running container: r, as JSON,
 // is the runtime's --resources.
 func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	if res.Pids != nil && res.Pids.Limit != nil && *res.Pids.Limit <= 0 && strings.Contains(filepath.Base(r.Path), "crun") {
+		// runc writes "max" for a limit of 0 or less; crun 1.8.1 writes
+		// the number (-1: EINVAL) or nothing (0). The kernel's own
+		// ceiling, PID_MAX_LIMIT, is a limit no cgroup can reach.
+		cp := *res
+		limit := int64(pidMaxLimit)
+		cp.Pids = &specs.LinuxPids{Limit: &limit}
+		res = &cp
+	}
 	data, err := json.Marshal(res)
 	if err != nil {
 		return err
@@ -125,7 +157,7 @@ func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResourc
 	cmd.Stdin = bytes.NewReader(data)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	if err := r.Start(cmd); err != nil {
 		return &Error{Op: "update", Err: err}
 	}
 	if err := procwait.Wait(cmd); err != nil {
@@ -133,6 +165,10 @@ func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResourc
 	}
 	return nil
 }
+
+// pidMaxLimit is the kernel's PID_MAX_LIMIT (4194304 on 64-bit): no pid
+// namespace or cgroup can hold more tasks, and pids.max accepts it.
+const pidMaxLimit = 4 << 20
 
 // Resume thaws a paused container.
 func (r *Runtime) Resume(ctx context.Context, id string) error {

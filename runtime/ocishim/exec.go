@@ -234,7 +234,7 @@ func (r *Runtime) exec(ctx context.Context, id string, o task.ExecOptions) (task
 		}()
 		cmd.Stdin = pr
 	}
-	if err := cmd.Start(); err != nil {
+	if err := r.rt.Start(cmd); err != nil {
 		_ = os.RemoveAll(dir)
 		if after != nil {
 			after()
@@ -364,7 +364,7 @@ func (r *Runtime) execTTY(ctx context.Context, id, dir, logPath string, args []s
 	}()
 	// The directory goes once the runtime is done with it.
 	defer func() { go os.RemoveAll(dir) }()
-	if err := procwait.Run(r.rt.Command(context.WithoutCancel(ctx), args...)); err != nil {
+	if err := r.rt.Run(r.rt.Command(context.WithoutCancel(ctx), args...)); err != nil {
 		msg := runtimeError(logPath)
 		if msg == "" {
 			msg = err.Error()

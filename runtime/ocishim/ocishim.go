@@ -170,6 +170,7 @@ func (r *Runtime) Start(ctx context.Context, o task.StartOptions) (int, error) {
 		RuntimeName:  r.rt.Name,
 		RuntimePath:  r.rt.Path,
 		RuntimeRoot:  r.rt.Root,
+		RuntimeHide:  r.rt.Hide,
 		LogPath:      o.LogPath,
 		LogMaxSize:   o.LogMaxSize,
 		LogMaxFiles:  o.LogMaxFiles,
@@ -252,6 +253,15 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error
 
 // Pause implements task.Lifecycle.
 func (r *Runtime) Pause(ctx context.Context, id string) error {
+	// runc refuses to pause a paused container, crun does not: the
+	// record of this run says it for both.
+	r.mu.Lock()
+	rn := r.runs[id]
+	paused := rn != nil && rn.paused
+	r.mu.Unlock()
+	if paused {
+		return fmt.Errorf("container %s is already paused: %w", id, errdefs.ErrConflict)
+	}
 	if err := r.rt.Pause(ctx, id); err != nil {
 		return err
 	}

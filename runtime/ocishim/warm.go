@@ -116,7 +116,7 @@ func (r *Runtime) startWarmExec(id string, gen int) (*warmExec, error) {
 	cmd := r.rt.Command(context.Background(), args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = child[0], child[1], child[2]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := r.rt.Start(cmd); err != nil {
 		return fail(err)
 	}
 	w.cmd = cmd

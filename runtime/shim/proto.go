@@ -49,6 +49,9 @@ type Options struct {
 	RuntimeName string
 	RuntimePath string
 	RuntimeRoot string
+	// RuntimeHide lists the mounts the runtime runs without (oci.Runtime's
+	// Hide): the cgroup2 mounts of a hybrid layout, for crun.
+	RuntimeHide []string `json:",omitempty"`
 	// LogPath is the container's log, which the shim alone writes; empty
 	// keeps no log (log driver none). The shim rotates it within
 	// LogMaxSize (0: no bound) and LogMaxFiles, on its own, since it

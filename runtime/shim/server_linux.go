@@ -23,7 +23,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wharf-dev/wharf/internal/atomicfile"
-	"github.com/wharf-dev/wharf/internal/procwait"
 	"github.com/wharf-dev/wharf/runtime/logfile"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/stream"
@@ -190,7 +189,7 @@ func newShim(o Options) *shim {
 	}
 	return &shim{
 		o:        o,
-		rt:       &oci.Runtime{Name: o.RuntimeName, Path: o.RuntimePath, Root: o.RuntimeRoot},
+		rt:       &oci.Runtime{Name: o.RuntimeName, Path: o.RuntimePath, Root: o.RuntimeRoot, Hide: o.RuntimeHide},
 		log:      slog.New(slog.NewTextHandler(lw, nil)).With("container", o.ID),
 		clients:  map[*client]struct{}{},
 		released: make(chan struct{}),
@@ -300,7 +299,7 @@ func (s *shim) startContainer() (int, []*output, error) {
 		}()
 	}
 	cmd.Args = append(append(cmd.Args, args...), o.ID)
-	err := procwait.Run(cmd)
+	err := s.rt.Run(cmd)
 	for _, c := range closeAfter {
 		c.Close()
 	}

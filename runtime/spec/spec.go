@@ -275,6 +275,7 @@ func Generate(ctx context.Context, o *Options) (*specs.Spec, error) {
 	s.Linux.Resources.Pids = res.Pids
 
 	s.Mounts = mergeMounts(append(s.Mounts, cgroupMount(o.Privileged)), o.Mounts)
+	s.Linux.RootfsPropagation = rootfsPropagation(s.Mounts)
 	if o.Init {
 		s.Mounts = append(s.Mounts, specs.Mount{
 			Destination: InitMountPath,
@@ -443,4 +444,21 @@ func seccompProfile(profile string, s *specs.Spec) (*specs.LinuxSeccomp, error) 
 		return nil, fmt.Errorf("%w: seccomp profile: %w", errdefs.ErrInvalidArgument, err)
 	}
 	return sc, nil
+}
+
+// rootfsPropagation is the propagation of the container's root mount:
+// rslave, runc's default, which crun (whose own default is rprivate) must
+// be told, so that a bind mount with slave propagation still receives the
+// host's later mounts under it (a spare function sandbox's code); Docker
+// sets it the same way. A bind asking for shared propagation needs a
+// shared root, and gets the runtime's default as before.
+func rootfsPropagation(mounts []specs.Mount) string {
+	for _, m := range mounts {
+		for _, o := range m.Options {
+			if o == "shared" || o == "rshared" {
+				return ""
+			}
+		}
+	}
+	return "rslave"
 }

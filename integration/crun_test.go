@@ -1,0 +1,211 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wharf-dev/wharf/internal/testutil"
+	"github.com/wharf-dev/wharf/runtime/oci"
+)
+
+// requireCrun skips unless crun can run containers here (on a hybrid
+// cgroup layout: with its cgroup2 mount hidden from it).
+func requireCrun(t *testing.T) oci.Candidate {
+	t.Helper()
+	testutil.RequiresRoot(t)
+	if _, err := exec.LookPath("crun"); err != nil {
+		t.Skip("crun is not installed")
+	}
+	c := oci.Probe(context.Background(), "crun", t.TempDir())
+	if !c.Usable {
+		t.Skipf("crun is not usable here: %s", c.Reason)
+	}
+	return c
+}
+
+// A container run by crun, on a host whose hybrid cgroup layout crun
+// refuses as it is: its limits land in the v1 cgroups where runc puts
+// them (and where docker update, stats and OOM detection look), exec and
+// update work, and once killed and removed nothing is left: no cgroup, no
+// mount, no process.
+func TestCrunContainer(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err != nil {
+		t.Skip("these checks read cgroup v1 files")
+	}
+	cand := requireCrun(t)
+	d := newDaemon(t, testutil.WithDaemonArgs("--default-runtime", "crun"))
+
+	info := d.MustWharf(t, "info")
+	if !strings.Contains(info, "Default Runtime: crun") || !strings.Contains(info, "Function Runtime: crun") {
+		t.Errorf("wharf info does not say crun runs containers and functions:\n%s", info)
+	}
+	if len(cand.Hide) > 0 && !strings.Contains(info, cand.Hide[0]+" hidden") {
+		t.Errorf("wharf info does not say what crun runs without:\n%s", info)
+	}
+
+	id := runD(t, d, "--memory", "64m", "--memory-swap", "128m", "--pids-limit", "50", "--cpu-shares", "512", busybox, "sleep", "1000")
+	if got := inspect(t, d, "{{.HostConfig.Runtime}}", id); got != "crun" {
+		t.Errorf(".HostConfig.Runtime = %q, want crun", got)
+	}
+	for _, c := range []struct{ controller, file, want string }{
+		{"memory", "memory.limit_in_bytes", "67108864"},
+		{"memory", "memory.memsw.limit_in_bytes", "134217728"},
+		{"pids", "pids.max", "50"},
+		{"cpu", "cpu.shares", "512"},
+	} {
+		if got := cgroupValue(id, c.controller, c.file); got != c.want {
+			t.Errorf("%s/%s = %q, want %q", c.controller, c.file, got, c.want)
+		}
+	}
+	pid := inspect(t, d, "{{.State.Pid}}", id)
+	cg, err := os.ReadFile(filepath.Join("/proc", pid, "cgroup"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "4:memory:/wharf/<id>", "3:cpu,cpuacct:/wharf/<id>"
+	paths := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for _, ctl := range strings.Split(f[1], ",") {
+			paths[ctl] = f[2]
+		}
+	}
+	for _, ctl := range []string{"memory", "pids", "cpu", "freezer"} {
+		if paths[ctl] != "/wharf/"+id {
+			t.Errorf("the container's process is in %s cgroup %q, want /wharf/%s", ctl, paths[ctl], id)
+		}
+	}
+
+	if out := strings.TrimSpace(d.MustWharf(t, "exec", id, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes")); out != "67108864" {
+		t.Errorf("exec: the container sees memory.limit_in_bytes %q", out)
+	}
+	d.MustWharf(t, "update", "--memory", "96m", "--memory-swap", "192m", "--pids-limit", "60", id)
+	if got := cgroupValue(id, "memory", "memory.limit_in_bytes"); got != strconv.Itoa(96<<20) {
+		t.Errorf("memory.limit_in_bytes after update = %q", got)
+	}
+	if got := cgroupValue(id, "pids", "pids.max"); got != "60" {
+		t.Errorf("pids.max after update = %q", got)
+	}
+	d.MustWharf(t, "pause", id)
+	if got := cgroupValue(id, "freezer", "freezer.state"); got != "FROZEN" {
+		t.Errorf("freezer.state of a paused container = %q", got)
+	}
+	d.MustWharf(t, "unpause", id)
+
+	d.MustWharf(t, "kill", id)
+	if got := strings.TrimSpace(d.MustWharf(t, "wait", id)); got != "137" {
+		t.Errorf("exit code after kill = %s, want 137", got)
+	}
+	d.MustWharf(t, "rm", id)
+	if !waitFor(20*time.Second, func() bool { return len(testutil.CgroupDirs(id)) == 0 }) {
+		t.Errorf("cgroups left after rm: %v", testutil.CgroupDirs(id))
+	}
+	if !waitFor(20*time.Second, func() bool { return len(d.RuntimePids()) == 0 && len(d.ShimPids()) == 0 }) {
+		t.Errorf("processes left after rm: runtime %v, shims %v", d.RuntimePids(), d.ShimPids())
+	}
+	for _, mp := range d.Mounts() {
+		if strings.Contains(mp, id) {
+			t.Errorf("mount left after rm: %s", mp)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(d.ExecRoot, "runtime", "crun", id)); !os.IsNotExist(err) {
+		t.Errorf("crun's state of the container is left after rm (%v)", err)
+	}
+	for _, mp := range cand.Hide {
+		if len(testutil.MountsUnder(mp)) == 0 {
+			t.Errorf("the host lost its mount %s", mp)
+		}
+	}
+}
+
+// Function sandboxes run with the runtime --fn-runtime picks (auto: crun
+// where it works, also on a hybrid layout), containers keep the default:
+// a cold start in a new sandbox, a warm invoke in it, a cold start in the
+// spare, each sandbox's limits in its v1 cgroups, and the sandboxes' cgroups
+// gone once they are reaped. The same with runc, the runtime auto falls
+// back to.
+func TestFunctionSandboxRuntimes(t *testing.T) {
+	requireCrun(t)
+	for _, rt := range []string{"auto", "runc"} {
+		t.Run(rt, func(t *testing.T) {
+			want := rt
+			if rt == "auto" {
+				want = "crun"
+			}
+			e := startFnEnv(t, "--fn-runtime", rt)
+			if info := e.d.MustWharf(t, "info"); !strings.Contains(info, "Function Runtime: "+want) {
+				t.Errorf("wharf info does not say %s runs functions:\n%s", want, info)
+			}
+			e.deploy(t, "hello", 128, 3, nil)
+			out, r := e.invoke(t, "hello", `{"key1":"cold"}`)
+			if out.FunctionError != nil || r.Echo != "cold" || r.Pid != 1 || !strings.Contains(logTail(t, out), "Init Duration") {
+				t.Fatalf("cold invoke: %s\n%s", out.Payload, logTail(t, out))
+			}
+			out, r = e.invoke(t, "hello", `{"key1":"warm"}`)
+			if out.FunctionError != nil || r.Echo != "warm" || strings.Contains(logTail(t, out), "Init Duration") {
+				t.Fatalf("warm invoke: %s\n%s", out.Payload, logTail(t, out))
+			}
+			// Each sandbox is checked as soon as it is seen: an idle one is
+			// reaped after 3 s, which a loaded host can reach.
+			check := func(id, what string, memory int) {
+				t.Helper()
+				if got := inspect(t, e.d, "{{.HostConfig.Runtime}}", id); got != want {
+					t.Errorf("%s runs with %q, want %s", what, got, want)
+				}
+				if max, err := cgroupFile(id, "pids", "pids.max"); err != nil || max != strconv.Itoa(sandboxPidsLimit) {
+					t.Errorf("pids.max of %s: %q, %v", what, max, err)
+				}
+				if memory > 0 {
+					if lim, err := cgroupFile(id, "memory", "memory.limit_in_bytes"); err != nil || lim != strconv.Itoa(memory<<20) {
+						t.Errorf("memory.limit_in_bytes of %s: %q, %v", what, lim, err)
+					}
+				}
+			}
+			ids := strings.Fields(e.d.MustWharf(t, "ps", "-q", "--no-trunc", "--filter", "label=wharf.function=hello"))
+			if len(ids) != 1 {
+				t.Fatalf("sandboxes of hello: %v", ids)
+			}
+			check(ids[0], "hello's sandbox", 128)
+			var spare string
+			if !waitFor(60*time.Second, func() bool {
+				s := spareIDs(t, e)
+				if len(s) > 0 {
+					spare = s[0]
+				}
+				return spare != ""
+			}) {
+				t.Fatalf("no spare sandbox started:\n%s", e.d.MustWharf(t, "ps", "-a"))
+			}
+			check(spare, "the spare", 0)
+			e.deploy(t, "second", 256, 3, nil)
+			if out, r := e.invoke(t, "second", `{"key1":"spare"}`); out.FunctionError != nil || r.Echo != "spare" || r.Memory != "256" {
+				t.Fatalf("cold invoke in the spare: %s", out.Payload)
+			}
+			all := append(ids, spare)
+			// Idle sandboxes are reaped after --fn-idle-timeout (3 s):
+			// their cgroups go with them.
+			if !waitFor(60*time.Second, func() bool {
+				for _, id := range all {
+					if len(testutil.CgroupDirs(id)) > 0 {
+						return false
+					}
+				}
+				return true
+			}) {
+				for _, id := range all {
+					t.Errorf("cgroups of sandbox %.12s left after it was reaped: %v", id, testutil.CgroupDirs(id))
+				}
+			}
+		})
+	}
+}
