@@ -40,7 +40,7 @@ func TestCrunContainer(t *testing.T) {
 		t.Skip("these checks read cgroup v1 files")
 	}
 	cand := requireCrun(t)
-	d := newDaemon(t, testutil.WithDaemonArgs("--default-runtime", "crun"))
+	d := newDaemon(t, testutil.WithDaemonArgs("--default-runtime", "crun", "--fn-runtime", "auto"))
 
 	info := d.MustWharf(t, "info")
 	if !strings.Contains(info, "Default Runtime: crun") || !strings.Contains(info, "Function Runtime: crun") {
