@@ -710,10 +710,19 @@ func (e *Engine) freeNameLocked() string {
 func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closed = true
+	ens := make([]*entry, 0, len(e.byID))
 	for _, en := range e.byID {
 		en.disarmHealthLocked()
+		ens = append(ens, en)
 	}
 	e.mu.Unlock()
+	// A record write in flight (a probe's result applied in memory, its
+	// file not yet written) ends before Close returns: a daemon started
+	// next on the same root reads what this one last showed.
+	for _, en := range ens {
+		en.rec.Lock()
+		en.rec.Unlock()
+	}
 	for _, rt := range e.runtimes {
 		rt.Close()
 	}
