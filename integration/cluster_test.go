@@ -185,8 +185,17 @@ func TestClusterManagerAndWorkers(t *testing.T) {
 		t.Fatalf("w1 came back as another node: %+v", ns)
 	}
 
-	// Drain, activate, label, from a worker's CLI too.
-	workers[0].MustWharf(t, "node", "drain", "w1")
+	// Drain, activate, label, from a worker's CLI too. Just after the
+	// partition healed, a loaded machine may keep the worker's state
+	// from answering for a few seconds ("does not answer"): the drain is
+	// asked again then, never accepted without an answer.
+	retry(t, "wharf node drain w1 after the partition healed", func() (string, error) {
+		out, stderr, code := workers[0].Wharf(t, "node", "drain", "w1")
+		if code != 0 {
+			return out, fmt.Errorf("exit %d: %s", code, stderr)
+		}
+		return out, nil
+	})
 	workers[0].MustWharf(t, "node", "label", "w1", "zone=c", "rack=r1")
 	ns = waitNodes(t, m, 10*time.Second, "w1 drained", func(ns []wharf.ClusterNode) bool {
 		w := byName(ns, "w1")
