@@ -109,6 +109,7 @@ func probeRun(ctx context.Context, rt *Runtime, scratch, netns string) (bool, st
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := rt.Run(cmd)
 	_ = rt.Run(rt.Command(ctx, "delete", "--force", id))
+	removeProbeCgroups(id)
 	msg := cleanMessage(out.String())
 	switch {
 	case runErr == nil:
@@ -191,4 +192,16 @@ func whyChosen(cands []Candidate, chosen Candidate) string {
 		why = strings.Join(skipped, "; ") + "; " + why
 	}
 	return why
+}
+
+// removeProbeCgroups removes the probe container's cgroups (CgroupsPath
+// "/<id>") from every hierarchy where the runtime left them: crun run in
+// a namespace without the cgroup2 mount left one per v1 hierarchy at each
+// daemon start. rmdir removes only an empty cgroup.
+func removeProbeCgroups(id string) {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + id)
+	for _, d := range dirs {
+		_ = os.Remove(d)
+	}
+	_ = os.Remove(filepath.Join("/sys/fs/cgroup", id))
 }
