@@ -143,6 +143,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 			return err
 		}
 	}
+	dumpStacksOnSignal(cfg.execRoot, log)
 	sock := filepath.Join(cfg.execRoot, "wharf.sock")
 	if conn, err := net.DialTimeout("unix", sock, time.Second); err == nil {
 		conn.Close()

@@ -159,6 +159,9 @@ func StartDaemon(t testing.TB, opts ...DaemonOption) *Daemon {
 		d.args = append(d.args, "--default-runtime", rt)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			d.diagnose(t)
+		}
 		d.cleanup(t)
 		if t.Failed() {
 			d.dumpLog(t)

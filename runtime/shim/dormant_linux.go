@@ -249,7 +249,7 @@ func (s *shim) park(pid int) (err error) {
 		argv = append(argv, strconv.Itoa(fd))
 	}
 	env := append(os.Environ(), "GOMAXPROCS=1")
-	s.log.Debug("going dormant")
+	s.log.Info("going dormant")
 	err = unix.Exec("/proc/self/exe", argv, env)
 	return fmt.Errorf("exec dormant: %w", err)
 }
@@ -342,7 +342,7 @@ func Resume() int {
 	}
 	s.release()
 	unix.Close(st.Pidfd) // run opens its own
-	s.log.Debug("resumed")
+	s.log.Info("resumed")
 	return s.run(st.Pid, l, outputs)
 }
 
