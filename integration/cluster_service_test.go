@@ -469,7 +469,13 @@ func testService(t *testing.T, c *taskCluster) {
 	}
 	steady("1", 90*time.Second)
 	if p := perNode(c, c.serviceTasks(t, ctx, "web"), nil); p["m1"] != 2 || p["w1"] != 2 || p["w2"] != 2 {
-		t.Fatalf("spread over zones: %v", p)
+		// The service's events say what moved tasks (a node lost under
+		// load, a surplus stopped).
+		var ev []string
+		for _, e := range c.service(t, ctx, "web").Events {
+			ev = append(ev, aws.ToTime(e.CreatedAt).Format("15:04:05.000")+" "+aws.ToString(e.Message))
+		}
+		t.Fatalf("spread over zones: %v; service events:\n%s", p, strings.Join(ev, "\n"))
 	}
 	ls, err := c.ec.ListServices(ctx, &ecs.ListServicesInput{})
 	if err != nil || len(ls.ServiceArns) != 1 || !strings.HasSuffix(ls.ServiceArns[0], ":service/default/web") {

@@ -337,13 +337,10 @@ func ReconcileService(st ServiceState, now time.Time, opts ServiceOptions) (Serv
 	// task only while more than minHealthy serve.
 	var cands []candidate
 	if excess := len(keep) - D; excess > 0 {
-		// Prefer the tasks not yet serving, then the newest IDs last.
-		ks := append([]*Task(nil), keep...)
-		sort.SliceStable(ks, func(i, j int) bool {
-			hi, hj := taskHealthy(ks[i], hasHealthCheck(primary.TaskDef)), taskHealthy(ks[j], hasHealthCheck(primary.TaskDef))
-			return !hi && hj
-		})
-		for _, t := range ks[:excess] {
+		// The tasks not yet serving first, then as ECS keeps the rest
+		// balanced (scalein.go).
+		serving := func(t *Task) bool { return taskHealthy(t, hasHealthCheck(primary.TaskDef)) }
+		for _, t := range scaleIn(keep, excess, nodes, scaleInFields(svc.LaunchType, svc.Strategies), serving) {
 			cands = append(cands, candidate{t, taskHealthy(t, hasHealthCheck(primary.TaskDef)),
 				fmt.Sprintf("Scaling activity initiated by (deployment %s)", primary.ID)})
 		}
