@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,7 +44,12 @@ func procUID(t *testing.T, pid int) int {
 // it returns the task and the node and engine id of its container.
 func (c *taskCluster) runOne(t *testing.T, ctx context.Context, family string, lt ecstypes.LaunchType) (ecstypes.Task, *testutil.Node, string) {
 	t.Helper()
-	r, err := c.ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String(family), LaunchType: lt})
+	in := &ecs.RunTaskInput{TaskDefinition: aws.String(family), LaunchType: lt}
+	if lt == ecstypes.LaunchTypeFargate {
+		// ECS requires the subnets of a Fargate task: any node's.
+		in.NetworkConfiguration = awsvpcConf(slices.Sorted(maps.Values(c.subnetIDs(t, ctx)))...)
+	}
+	r, err := c.ec.RunTask(ctx, in)
 	if err != nil || len(r.Tasks) != 1 {
 		t.Fatalf("run %s: %+v %v", family, r, err)
 	}

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -316,8 +318,8 @@ func testRunTask(t *testing.T, c *taskCluster) {
 		t.Fatalf("RunTask on a missing cluster: %v", err)
 	}
 
-	// Fargate: awsvpc and a size from the table; it runs as an ordinary
-	// task for now.
+	// Fargate: awsvpc, a size from the table and a network
+	// configuration, as ECS requires them.
 	fg := sleeperDef("fg", "1")
 	fg.RequiresCompatibilities = []ecstypes.Compatibility{ecstypes.CompatibilityFargate}
 	fg.NetworkMode = ecstypes.NetworkModeAwsvpc
@@ -326,7 +328,11 @@ func testRunTask(t *testing.T, c *taskCluster) {
 	if _, err := c.ec.RegisterTaskDefinition(ctx, fg); err != nil {
 		t.Fatal(err)
 	}
-	fr, err := c.ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("fg"), LaunchType: ecstypes.LaunchTypeFargate})
+	if _, err := c.ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("fg"), LaunchType: ecstypes.LaunchTypeFargate}); !errors.As(err, &ipe) {
+		t.Fatalf("FARGATE without a network configuration: %v, want InvalidParameterException", err)
+	}
+	fr, err := c.ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("fg"), LaunchType: ecstypes.LaunchTypeFargate,
+		NetworkConfiguration: awsvpcConf(slices.Sorted(maps.Values(c.subnetIDs(t, ctx)))...)})
 	if err != nil || len(fr.Tasks) != 1 {
 		t.Fatalf("a Fargate task: %+v %v", fr, err)
 	}

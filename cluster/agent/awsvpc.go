@@ -29,10 +29,20 @@ import (
 // sandbox found gone when a container starts (the node restarted) is set
 // up again, with the address the pool gives then.
 //
-// FARGATE tasks are not put on it: their containers run in user
-// namespaces of their own, and the runtime cannot join a network
-// namespace owned by the host's user namespace from there (see the
-// engine's usernsNetNS); they stay on the task bridge network.
+// A FARGATE task is on it too, as every Fargate task is awsvpc on ECS.
+// Its containers run in user namespaces (no host root), and runc, which
+// joins a container's user namespace before its other namespaces, could
+// not join a network namespace owned by the host's from there. So the
+// task has one user namespace for all its containers, the engine's
+// shared user namespace TaskUsernsName(task) (one id range of the
+// engine's pool for the whole task, recorded, see the engine's
+// usernsshare.go), and its sandbox's network namespace is made inside
+// it: the engine makes both together (SharedUsernsNetNS) and the network
+// driver pins the network namespace as the sandbox's (NetNSFrom). The
+// containers are created with HostConfig.UsernsShare and join both. A
+// daemon restart keeps the range (its record), the pinned user
+// namespace and, while a container of the task runs, the sandbox; the
+// range is given back once the task's containers and sandbox are gone.
 
 // sandboxSuffix ends the id of an awsvpc task's sandbox.
 const sandboxSuffix = "-awsvpc"
@@ -52,10 +62,33 @@ func WithTaskNet(tn *TaskNet, nets TaskNetworks) RunnerOption {
 	return func(r *Runner) { r.tasknet, r.tasknets = tn, nets }
 }
 
+// TaskUserns is what the runner needs of the engine to run a FARGATE
+// task's containers in one user namespace (container.Engine's shared
+// user namespaces). SharedUsernsNetNS takes the share's id range (once)
+// and makes its user namespace with a network namespace owned by it,
+// valid until done is called; ReleaseSharedUserns gives the range back
+// once no container uses it (errdefs.ErrConflict before);
+// SharedUsernses lists the shares that hold a range.
+type TaskUserns interface {
+	SharedUsernsNetNS(ctx context.Context, name string) (netns string, done func(), err error)
+	ReleaseSharedUserns(ctx context.Context, name string) error
+	SharedUsernses() []string
+}
+
+// usernsPrefix starts the name of a task's shared user namespace.
+const usernsPrefix = "task-"
+
+// TaskUsernsName is the engine's shared user namespace of a FARGATE
+// task.
+func TaskUsernsName(taskID string) string { return usernsPrefix + taskID }
+
 // awsvpc reports whether the runner puts the task on the task network.
 func (r *Runner) awsvpc(t state.Task, td state.TaskDefinition) bool {
-	return r.tasknet != nil && td.NetworkMode == "awsvpc" && t.LaunchType != string(sched.LaunchFargate)
+	return r.tasknet != nil && td.NetworkMode == "awsvpc"
 }
+
+// fargate reports whether the task runs on the FARGATE launch type.
+func fargate(t state.Task) bool { return t.LaunchType == string(sched.LaunchFargate) }
 
 // tasknetUp reports whether the node's task network is up.
 func (r *Runner) tasknetUp() bool {
@@ -81,8 +114,22 @@ func (r *Runner) ensureTaskSandbox(ctx context.Context, t state.Task) (*network.
 	if sb, ok := r.tasknets.Sandbox(id); ok {
 		return sb, nil
 	}
-	return r.tasknets.Setup(ctx, network.SandboxConfig{ContainerID: id, Name: "task-" + t.ID,
-		Networks: []network.EndpointConfig{{Network: AwsvpcNetwork}}})
+	cfg := network.SandboxConfig{ContainerID: id, Name: "task-" + t.ID, Networks: []network.EndpointConfig{{Network: AwsvpcNetwork}}}
+	if fargate(t) {
+		// The namespace is made inside the task's user namespace, which
+		// the task's containers join.
+		tu, ok := r.engine.(TaskUserns)
+		if !ok {
+			return nil, fmt.Errorf("the node's engine cannot run a task's containers in one user namespace: %w", errdefs.ErrNotImplemented)
+		}
+		from, done, err := tu.SharedUsernsNetNS(ctx, TaskUsernsName(t.ID))
+		if err != nil {
+			return nil, fmt.Errorf("the task's user namespace: %w", err)
+		}
+		defer done()
+		cfg.NetNSFrom = from
+	}
+	return r.tasknets.Setup(ctx, cfg)
 }
 
 // attachment is what the task's record says of its sandbox sb.
@@ -112,34 +159,61 @@ func (r *Runner) onAwsvpc(sb *network.Sandbox, o *container.CreateOptions) {
 	}
 }
 
-// releaseTaskSandbox frees the task's address.
+// releaseTaskSandbox frees the task's address, then its user namespace
+// (a FARGATE task's).
 func (r *Runner) releaseTaskSandbox(ctx context.Context, taskID string) {
-	if r.tasknets == nil {
+	if r.tasknets != nil {
+		if _, ok := r.tasknets.Sandbox(TaskSandboxID(taskID)); ok {
+			if err := r.tasknets.Teardown(ctx, TaskSandboxID(taskID)); err != nil {
+				r.log.Warn("cluster: releasing an awsvpc task's address", "task", taskID, "err", err)
+			}
+		}
+	}
+	r.releaseTaskUserns(ctx, taskID)
+}
+
+// releaseTaskUserns gives the task's user namespace range back, if it
+// has one; one still used by a container (whose removal failed) is
+// released by a later resync.
+func (r *Runner) releaseTaskUserns(ctx context.Context, taskID string) {
+	tu, ok := r.engine.(TaskUserns)
+	if !ok {
 		return
 	}
-	if _, ok := r.tasknets.Sandbox(TaskSandboxID(taskID)); !ok {
-		return
-	}
-	if err := r.tasknets.Teardown(ctx, TaskSandboxID(taskID)); err != nil {
-		r.log.Warn("cluster: releasing an awsvpc task's address", "task", taskID, "err", err)
+	err := tu.ReleaseSharedUserns(ctx, TaskUsernsName(taskID))
+	switch {
+	case err == nil, errdefs.IsNotFound(err):
+	case errdefs.IsConflict(err):
+		r.log.Info("cluster: a task's user namespace is still in use; released later", "task", taskID, "err", err)
+	default:
+		r.log.Warn("cluster: releasing a task's user namespace", "task", taskID, "err", err)
 	}
 }
 
-// sweepTaskSandboxes frees the sandboxes of tasks the node no longer has
-// (known: the task ids of resync's read; a task missing from it whose
-// record is there is adopted instead).
+// sweepTaskSandboxes frees the sandboxes and user namespaces of tasks
+// the node no longer has (known: the task ids of resync's read; a task
+// missing from it whose record is there is adopted instead).
 func (r *Runner) sweepTaskSandboxes(ctx context.Context, known map[string]bool) {
-	if r.tasknets == nil {
-		return
+	left := map[string]bool{}
+	if r.tasknets != nil {
+		if n, err := r.tasknets.Inspect(ctx, AwsvpcNetwork); err == nil {
+			for id := range n.Containers {
+				if task, ok := strings.CutSuffix(id, sandboxSuffix); ok && !known[task] {
+					left[task] = true
+				}
+			}
+		}
 	}
-	n, err := r.tasknets.Inspect(ctx, AwsvpcNetwork)
-	if err != nil {
-		return
+	if tu, ok := r.engine.(TaskUserns); ok {
+		for _, name := range tu.SharedUsernses() {
+			if task, ok := strings.CutPrefix(name, usernsPrefix); ok && !known[task] {
+				left[task] = true
+			}
+		}
 	}
-	for id := range n.Containers {
-		task, ok := strings.CutSuffix(id, sandboxSuffix)
-		if ok && !known[task] && !r.adopt(ctx, task) {
-			r.log.Info("cluster: releasing the address of a task the cluster no longer has", "task", task)
+	for task := range left {
+		if !r.adopt(ctx, task) {
+			r.log.Info("cluster: releasing the address and user namespace of a task the cluster no longer has", "task", task)
 			r.releaseTaskSandbox(ctx, task)
 		}
 	}

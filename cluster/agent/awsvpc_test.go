@@ -23,8 +23,10 @@ type fakeTaskNets struct {
 	sbs  map[string]*network.Sandbox
 	next netip.Addr
 	fail bool
-	// setups counts Setup calls per sandbox id.
+	// setups counts Setup calls per sandbox id; from is the NetNSFrom
+	// each was set up with.
 	setups map[string]int
+	from   map[string]string
 }
 
 func (f *fakeTaskNets) Inspect(_ context.Context, ref string) (*network.Network, error) {
@@ -54,6 +56,10 @@ func (f *fakeTaskNets) Setup(_ context.Context, c network.SandboxConfig) (*netwo
 		{NetworkName: c.Networks[0].Network, IP: f.next, MAC: "02:42:0a:00:00:01", DNS: netip.MustParseAddr("10.218.3.1")}}}
 	f.sbs[c.ContainerID] = sb
 	f.setups[c.ContainerID]++
+	if f.from == nil {
+		f.from = map[string]string{}
+	}
+	f.from[c.ContainerID] = c.NetNSFrom
 	return sb, nil
 }
 
@@ -71,6 +77,63 @@ func (f *fakeTaskNets) Sandbox(id string) (*network.Sandbox, bool) {
 	return sb, ok
 }
 
+// The node's engine gives a FARGATE task its user namespace.
+var _ TaskUserns = (*container.Engine)(nil)
+
+// usernsEngine is the fake engine with shared user namespaces, as the
+// engine keeps them: a release is refused while a container names the
+// share.
+type usernsEngine struct {
+	*fakeEngine
+	umu    sync.Mutex
+	shares map[string]bool
+	// made counts the namespaces made per share.
+	made map[string]int
+}
+
+func newUsernsEngine(t *testing.T) *usernsEngine {
+	return &usernsEngine{fakeEngine: newFakeEngine(t), shares: map[string]bool{}, made: map[string]int{}}
+}
+
+func (u *usernsEngine) SharedUsernsNetNS(_ context.Context, name string) (string, func(), error) {
+	u.umu.Lock()
+	defer u.umu.Unlock()
+	u.shares[name] = true
+	u.made[name]++
+	return "/proc/4242/ns/net#" + name, func() {}, nil
+}
+
+func (u *usernsEngine) ReleaseSharedUserns(ctx context.Context, name string) error {
+	for _, c := range u.List(ctx) {
+		if c.HostConfig.UsernsShare == name {
+			return fmt.Errorf("used by %s: %w", c.ID, errdefs.ErrConflict)
+		}
+	}
+	u.umu.Lock()
+	defer u.umu.Unlock()
+	if !u.shares[name] {
+		return errdefs.ErrNotFound
+	}
+	delete(u.shares, name)
+	return nil
+}
+
+func (u *usernsEngine) SharedUsernses() []string {
+	u.umu.Lock()
+	defer u.umu.Unlock()
+	var out []string
+	for n := range u.shares {
+		out = append(out, n)
+	}
+	return out
+}
+
+func (u *usernsEngine) hasShare(name string) bool {
+	u.umu.Lock()
+	defer u.umu.Unlock()
+	return u.shares[name]
+}
+
 // readyTaskNet is a node's task network that is up on subnet.
 func readyTaskNet(subnet string) *TaskNet {
 	tn := &TaskNet{ready: make(chan struct{}), subnet: netip.MustParsePrefix(subnet), cidr: netip.MustParsePrefix("10.218.0.0/16")}
@@ -83,7 +146,9 @@ func readyTaskNet(subnet string) *TaskNet {
 // answers them; the record carries the attachment; a container that
 // exits leaves the address to the others; the stopped task's address is
 // released and its attachment DELETED. A namespace that cannot be set
-// up fails the task to start; a FARGATE task stays on the bridge.
+// up fails the task to start. A FARGATE task is on it too, its
+// containers in the task's user namespace, which its sandbox was made in;
+// both are released when it stops.
 func TestRunnerAwsvpc(t *testing.T) {
 	st := newStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -103,7 +168,7 @@ func TestRunnerAwsvpc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := newFakeEngine(t)
+	eng := newUsernsEngine(t)
 	nets := &fakeTaskNets{sbs: map[string]*network.Sandbox{}, next: netip.MustParseAddr("10.218.3.1"), setups: map[string]int{}}
 	go NewRunner(st, "n1", eng, &fakeImages{have: map[string]bool{}}, eng.bus, slog.New(slog.DiscardHandler),
 		WithTaskNetwork(TaskNetwork), WithTaskNet(readyTaskNet("10.218.3.0/24"), nets)).Run(ctx)
@@ -166,15 +231,82 @@ func TestRunnerAwsvpc(t *testing.T) {
 	}
 	t.Log(x.StoppedReason)
 
-	// FARGATE: on the task bridge, as before.
+	// FARGATE: on the task network too, its containers in the task's
+	// one user namespace, which owns the task's network namespace.
+	nets.mu.Lock()
+	nets.fail = false
+	nets.mu.Unlock()
 	res, err = rt.Run(ctx, tasks.Spec{Cluster: "default", TaskDef: td, LaunchType: "FARGATE"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitTask(t, ctx, rt, res.Tasks[0].ID, "FARGATE RUNNING", func(x state.Task) bool { return x.LastStatus == "RUNNING" })
+	fid := res.Tasks[0].ID
+	x = waitTask(t, ctx, rt, fid, "FARGATE RUNNING with its attachment", func(x state.Task) bool { return x.LastStatus == "RUNNING" && x.Attachment != nil })
+	if x.Attachment.Status != state.AttachmentAttached || x.Attachment.SubnetID != "subnet-0ada0300" || x.Attachment.IPv4 == "" {
+		t.Fatalf("FARGATE attachment %+v", x.Attachment)
+	}
+	share := TaskUsernsName(fid)
+	nets.mu.Lock()
+	from := nets.from[TaskSandboxID(fid)]
+	nets.mu.Unlock()
+	eng.umu.Lock()
+	made := eng.made[share]
+	eng.umu.Unlock()
+	if from != "/proc/4242/ns/net#"+share || made != 1 {
+		t.Fatalf("the FARGATE task's sandbox was made from %q (%d namespaces), want the task's user namespace's", from, made)
+	}
+	fns := "ns:/run/fake/" + TaskSandboxID(fid)
+	n := 0
 	for _, c := range eng.List(ctx) {
-		if c.HostConfig.NetworkMode != TaskNetwork {
-			t.Fatalf("FARGATE container on %q", c.HostConfig.NetworkMode)
+		if c.Config.Labels[LabelTaskID] != fid {
+			continue
 		}
+		n++
+		if c.HostConfig.NetworkMode != fns || c.HostConfig.UsernsShare != share || !c.HostConfig.PrivateUserns {
+			t.Fatalf("FARGATE container: %+v", c.HostConfig)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d containers of the FARGATE task", n)
+	}
+	if _, err := rt.Stop(ctx, fid, "done"); err != nil {
+		t.Fatal(err)
+	}
+	x = waitTask(t, ctx, rt, fid, "FARGATE STOPPED", func(x state.Task) bool { return x.LastStatus == "STOPPED" })
+	if x.Attachment == nil || x.Attachment.Status != state.AttachmentDeleted {
+		t.Fatalf("stopped FARGATE task's attachment: %+v", x.Attachment)
+	}
+	if _, ok := nets.Sandbox(TaskSandboxID(fid)); ok || eng.hasShare(share) {
+		t.Fatalf("the stopped FARGATE task kept its sandbox or its user namespace (%v)", eng.SharedUsernses())
+	}
+}
+
+// A task's user namespace that no task of the cluster has any more (the
+// node was away when it was stopped and removed) is released by the
+// resync.
+func TestRunnerSweepsTaskUserns(t *testing.T) {
+	st := newStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	eng := newUsernsEngine(t)
+	if _, _, err := eng.SharedUsernsNetNS(ctx, TaskUsernsName("0123456789abcdef0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	// Not a task's: left alone.
+	if _, _, err := eng.SharedUsernsNetNS(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	nets := &fakeTaskNets{sbs: map[string]*network.Sandbox{}, next: netip.MustParseAddr("10.218.3.1"), setups: map[string]int{}}
+	go NewRunner(st, "n1", eng, &fakeImages{have: map[string]bool{}}, eng.bus, slog.New(slog.DiscardHandler),
+		WithTaskNet(readyTaskNet("10.218.3.0/24"), nets)).Run(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for eng.hasShare(TaskUsernsName("0123456789abcdef0123456789abcdef")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the leftover task user namespace was not released")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !eng.hasShare("other") {
+		t.Fatal("a user namespace that is no task's was released")
 	}
 }

@@ -2,9 +2,9 @@ package agent
 
 import (
 	"context"
+	"strings"
 	"time"
 
-	"github.com/wharf-dev/wharf/cluster/sched"
 	"github.com/wharf-dev/wharf/cluster/state"
 	"github.com/wharf-dev/wharf/cluster/tasks"
 	"github.com/wharf-dev/wharf/engine/container"
@@ -19,9 +19,12 @@ import (
 // own memory limit still applies inside it). The cgroup is removed with
 // the task's last container.
 //
-// FARGATE: the task's containers run in user namespaces of their own
-// (container.HostConfig.PrivateUserns: root inside, an unprivileged range
-// of host ids outside, the image's layers idmapped), and under the
+// FARGATE: the task's containers run in a user namespace (root inside,
+// an unprivileged range of host ids outside, the image's layers
+// idmapped): on the task network, the task's one user namespace, which
+// all its containers share with its network namespace
+// (container.HostConfig.UsernsShare, awsvpc.go); elsewhere, one of each
+// container's own (container.HostConfig.PrivateUserns). They run under the
 // runtime WithFargateRuntime names when the daemon has one (runsc, gVisor,
 // where it is installed and works). An EC2 task runs as ordinary
 // containers.
@@ -57,9 +60,14 @@ func taskLimits(td state.TaskDefinition) (container.CgroupLimits, bool) {
 // of one of its containers, creating the task's cgroup when it has a
 // size.
 func (r *Runner) isolate(t state.Task, td state.TaskDefinition, o *container.CreateOptions) error {
-	if t.LaunchType == string(sched.LaunchFargate) {
+	if fargate(t) {
 		o.HostConfig.PrivateUserns = true
 		o.HostConfig.Runtime = r.fargateRuntime
+		if strings.HasPrefix(o.HostConfig.NetworkMode, "ns:") {
+			// On the task network: the task's user namespace, which owns
+			// the task's network namespace (awsvpc.go).
+			o.HostConfig.UsernsShare = TaskUsernsName(t.ID)
+		}
 	}
 	l, ok := taskLimits(td)
 	if !ok {

@@ -74,6 +74,22 @@ func TestTaskIsolation(t *testing.T) {
 	if l := eng.set["/wharf-tasks/t3"]; l.Memory != 2048<<20 || l.NanoCPUs != 1e9 {
 		t.Fatalf("FARGATE limits %+v", l)
 	}
+	if o.HostConfig.UsernsShare != "" {
+		t.Fatalf("a FARGATE container on a bridge network in the task's shared user namespace: %+v", o.HostConfig)
+	}
+	// On the task network (the task's namespace, by path): the task's
+	// one user namespace.
+	o, err := CreateOptions(state.Task{ID: "t4", LaunchType: "FARGATE"}, fg, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.HostConfig.NetworkMode = "ns:/run/wharf/netns/t4"
+	if err := r.isolate(state.Task{ID: "t4", LaunchType: "FARGATE"}, fg, &o); err != nil {
+		t.Fatal(err)
+	}
+	if !o.HostConfig.PrivateUserns || o.HostConfig.UsernsShare != TaskUsernsName("t4") {
+		t.Fatalf("FARGATE task on the task network: %+v", o.HostConfig)
+	}
 
 	r.releaseTask(context.Background(), "t3")
 	select {

@@ -71,6 +71,10 @@ type Request struct {
 	LaunchType   LaunchType
 	Constraints  []Constraint
 	Strategies   []Strategy
+	// Network are the memberOf constraints the tasks' network
+	// configuration makes (the nodes holding its subnets): they hold for
+	// every launch type, FARGATE's too, which refuses Constraints.
+	Network []Constraint
 }
 
 // Placement is one placed task.
@@ -176,6 +180,16 @@ func (r *Request) Validate() error {
 
 func (r *Request) compileRules() (*compiled, error) {
 	c := &compiled{req: r}
+	for _, k := range r.Network {
+		if k.Type != MemberOf {
+			return nil, fmt.Errorf("%w: a network configuration's placement constraint must be memberOf, not %q", errdefs.ErrInvalidArgument, k.Type)
+		}
+		q, err := ParseQuery(k.Expression)
+		if err != nil {
+			return nil, err
+		}
+		c.memberOf = append(c.memberOf, q)
+	}
 	if r.LaunchType == LaunchFargate {
 		if len(r.Constraints) > 0 || len(r.Strategies) > 0 {
 			return nil, fmt.Errorf("%w: Task placement constraints and strategies are not supported for the FARGATE launch type.", errdefs.ErrInvalidArgument)

@@ -280,3 +280,28 @@ func TestMemberOfOverTasksSeesTheBatch(t *testing.T) {
 		t.Fatalf("placements %v failures %+v", c, res.Failures)
 	}
 }
+
+// A network configuration's subnets place FARGATE tasks too (the
+// platform spreads them over the nodes holding those subnets), while
+// FARGATE still refuses placement constraints of the user's.
+func TestFargateNetworkConstraints(t *testing.T) {
+	nodes := []Node{mkNode("a", "z1", 4096, 8192), mkNode("b", "z2", 4096, 8192), mkNode("c", "z3", 4096, 8192)}
+	for i, s := range []string{"subnet-0a000100", "subnet-0a000200", "subnet-0a000300"} {
+		nodes[i].Attributes["ecs.subnet-id"] = s
+	}
+	net := []Constraint{{Type: MemberOf, Expression: `attribute:ecs.subnet-id in ["subnet-0a000200","subnet-0a000300"]`}}
+	res, err := Place(nodes, Request{Group: "family:fg", Count: 4, LaunchType: LaunchFargate, Requirements: Requirements{Resources: Resources{256, 512}},
+		Network: net}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := counts(res); len(res.Failures) != 0 || c["a"] != 0 || c["b"] != 2 || c["c"] != 2 {
+		t.Fatalf("FARGATE placements in subnets b and c: %v, failures %+v", c, res.Failures)
+	}
+	if _, err := Place(nodes, Request{Count: 1, LaunchType: LaunchFargate, Network: net, Constraints: net}, 1); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("FARGATE with a constraint of the user's: %v", err)
+	}
+	if _, err := Place(nodes, Request{Count: 1, LaunchType: LaunchFargate, Network: []Constraint{{Type: DistinctInstance}}}, 1); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Fatalf("a network constraint that is not memberOf: %v", err)
+	}
+}

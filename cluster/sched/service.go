@@ -121,7 +121,7 @@ func ValidateService(s *Service) error {
 	if c.MaximumPercent < 100 {
 		return fmt.Errorf("%w: maximumPercent must be at least 100", errdefs.ErrInvalidArgument)
 	}
-	r := Request{LaunchType: s.LaunchType, Constraints: s.Constraints, Strategies: s.Strategies}
+	r := Request{LaunchType: s.LaunchType, Constraints: s.Constraints, Strategies: s.Strategies, Network: s.Network}
 	return r.Validate()
 }
 
@@ -317,7 +317,7 @@ func ReconcileService(st ServiceState, now time.Time, opts ServiceOptions) (Serv
 		placer := NewPlacer(usable, opts.Seed)
 		res, err := placer.Place(Request{
 			Group: svc.Group(), Family: primary.TaskDef.Family, Requirements: req, Count: n,
-			LaunchType: svc.LaunchType, Constraints: svc.Constraints, Strategies: svc.Strategies,
+			LaunchType: svc.LaunchType, Constraints: svc.Constraints, Strategies: svc.Strategies, Network: svc.Network,
 		})
 		if err != nil {
 			return ServicePlan{}, err

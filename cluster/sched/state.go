@@ -120,6 +120,9 @@ type Service struct {
 	Config       DeploymentConfig
 	Constraints  []Constraint
 	Strategies   []Strategy
+	// Network are the constraints of the service's network
+	// configuration (Request.Network).
+	Network []Constraint
 	// Deployments holds the PRIMARY deployment and the ACTIVE ones.
 	Deployments []Deployment
 	// LastCompleted is the last deployment that reached COMPLETED, which

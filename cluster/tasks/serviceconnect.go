@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/wharf-dev/wharf/cluster/sched"
 	"github.com/wharf-dev/wharf/cluster/state"
 	"github.com/wharf-dev/wharf/errdefs"
 )
@@ -225,19 +224,6 @@ func (r *Runtime) updateServiceConnect(ctx context.Context, s *state.Service, u 
 	if err != nil {
 		return err
 	}
-	if err := meshReaches(checked, s.LaunchType, td); err != nil {
-		return err
-	}
 	s.ServiceConnect = checked
 	return r.checkServiceConnect(ctx, *s)
-}
-
-// meshReaches refuses Service Connect for the tasks the mesh cannot
-// reach from every node: FARGATE awsvpc tasks, which stay on their
-// node's bridge network (cluster/agent's awsvpc.go says why).
-func meshReaches(sc *state.ServiceConnect, launchType string, td state.TaskDefinition) error {
-	if sc != nil && launchType == string(sched.LaunchFargate) && td.NetworkMode == "awsvpc" {
-		return fmt.Errorf("serviceConnectConfiguration: the routing mesh does not reach FARGATE tasks yet (their addresses are on their node's bridge network, not the cluster's task network): %w", errdefs.ErrInvalidArgument)
-	}
-	return nil
 }

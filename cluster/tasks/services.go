@@ -67,7 +67,7 @@ func newEventID() string {
 func schedService(s state.Service, tds map[string]*sched.TaskDef) *sched.Service {
 	out := &sched.Service{Name: s.Name, DesiredCount: s.DesiredCount, LaunchType: sched.LaunchType(s.LaunchType),
 		Config:      sched.DeploymentConfig{MinimumHealthyPercent: s.MinimumHealthyPercent, MaximumPercent: s.MaximumPercent},
-		Constraints: NetworkConstraints(SchedConstraints(s.Constraints), s.Network), Strategies: SchedStrategies(s.Strategies), Steady: s.Steady}
+		Constraints: SchedConstraints(s.Constraints), Network: NetworkConstraints(nil, s.Network), Strategies: SchedStrategies(s.Strategies), Steady: s.Steady}
 	if s.CircuitBreaker != nil {
 		out.Config.CircuitBreaker = sched.CircuitBreaker{Enable: s.CircuitBreaker.Enable, Rollback: s.CircuitBreaker.Rollback}
 	}
@@ -133,9 +133,6 @@ func (r *Runtime) CreateService(ctx context.Context, sp ServiceSpec) (state.Serv
 	}
 	sc, err := ValidateServiceConnect(sp.ServiceConnect, sp.TaskDef)
 	if err != nil {
-		return state.Service{}, err
-	}
-	if err := meshReaches(sc, s.LaunchType, sp.TaskDef); err != nil {
 		return state.Service{}, err
 	}
 	s.ServiceConnect = sc

@@ -294,7 +294,7 @@ func (r *Runtime) run(ctx context.Context, sp Spec) (RunResult, error) {
 		placed, res.Failures = startOn(nodes, sp.Nodes, req)
 	} else {
 		pr, err := sched.Place(nodes, sched.Request{Group: sp.Group, Family: sp.TaskDef.Family, Requirements: req, Count: sp.Count,
-			LaunchType: sched.LaunchType(sp.LaunchType), Constraints: NetworkConstraints(SchedConstraints(sp.Constraints), sp.Network), Strategies: SchedStrategies(sp.Strategies)},
+			LaunchType: sched.LaunchType(sp.LaunchType), Constraints: SchedConstraints(sp.Constraints), Network: NetworkConstraints(nil, sp.Network), Strategies: SchedStrategies(sp.Strategies)},
 			uint64(r.now().UnixNano()))
 		if err != nil {
 			return RunResult{}, err

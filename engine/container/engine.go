@@ -70,6 +70,10 @@ type Engine struct {
 	// (userns.go).
 	idPool     IDPool
 	idReserved map[uint32]bool
+	// usernsRoot holds the shared user namespaces, shared their ranges
+	// by name (usernsshare.go).
+	usernsRoot string
+	shared     map[string]*sharedUserns
 }
 
 // entry is the in-memory side of one container.
@@ -148,6 +152,8 @@ func New(root string, images Images, runtimes map[string]task.Runtime, def, self
 		events:     events.Discard,
 		idPool:     DefaultIDPool,
 		idReserved: map[uint32]bool{},
+		usernsRoot: filepath.Join(root, "userns"),
+		shared:     map[string]*sharedUserns{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -156,6 +162,9 @@ func New(root string, images Images, runtimes map[string]task.Runtime, def, self
 		return nil, err
 	}
 	if err := os.MkdirAll(e.root, 0o700); err != nil {
+		return nil, err
+	}
+	if err := e.loadSharedUserns(); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -226,6 +235,9 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+	if o.HostConfig.UsernsShare != "" {
+		o.HostConfig.PrivateUserns = true
+	}
 	if err := checkUserns(&o.HostConfig); err != nil {
 		return nil, err
 	}
@@ -272,6 +284,9 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	if err != nil {
 		return nil, err
 	}
+	if err := e.checkShared(&o.HostConfig); err != nil {
+		return nil, err
+	}
 	if err := e.resolveLinks(ctx, &o, &netSettings); err != nil {
 		return nil, err
 	}
@@ -305,7 +320,16 @@ func (e *Engine) Create(ctx context.Context, o CreateOptions) (*Container, error
 	}
 
 	e.mu.Lock()
-	if c.HostConfig.PrivateUserns {
+	if share := c.HostConfig.UsernsShare; share != "" {
+		m, joined, err := e.joinSharedLocked(share)
+		if err != nil {
+			e.mu.Unlock()
+			dropVols()
+			return nil, err
+		}
+		c.IDMap = &m
+		defer joined()
+	} else if c.HostConfig.PrivateUserns {
 		m, err := e.idPool.allocate(e.idMapsLocked())
 		if err != nil {
 			e.mu.Unlock()

@@ -456,6 +456,13 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		return nil, err
 	}
 	plan.linkHosts = links.hostsLines
+	if c.HostConfig.UsernsShare != "" {
+		// The shared user namespace, which owns the network namespace
+		// the container joins.
+		if plan.userns, err = e.sharedUsernsPath(c); err != nil {
+			return nil, err
+		}
+	}
 	if plan.sandbox != nil {
 		applySandbox(c, plan.sandbox)
 	}

@@ -130,6 +130,12 @@ type HostConfig struct {
 	// engine option that no API request sets: the cluster agent sets it
 	// for Fargate tasks.
 	PrivateUserns bool `json:",omitempty"`
+	// UsernsShare runs the container in the engine's shared user
+	// namespace of this name (Engine.SharedUserns, usernsshare.go)
+	// instead of one of its own; it implies PrivateUserns. No API
+	// request sets it: the cluster agent runs a FARGATE task's
+	// containers in one.
+	UsernsShare string `json:",omitempty"`
 	// CgroupParent puts the container's cgroup under this path ("/a/b")
 	// instead of /wharf; the cluster agent groups a task's containers
 	// under a cgroup carrying the task's limits. No API request sets it.

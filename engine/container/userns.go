@@ -133,8 +133,8 @@ func cgroupsPathOf(c *Container) string {
 	return "/wharf/" + c.ID
 }
 
-// idMapsLocked are the id ranges held by containers and by creates in
-// progress; the caller holds e.mu.
+// idMapsLocked are the id ranges held by containers, by creates in
+// progress and by shared user namespaces; the caller holds e.mu.
 func (e *Engine) idMapsLocked() []spec.IDMap {
 	var out []spec.IDMap
 	for _, en := range e.byID {
@@ -144,6 +144,9 @@ func (e *Engine) idMapsLocked() []spec.IDMap {
 	}
 	for start := range e.idReserved {
 		out = append(out, spec.IDMap{HostUID: start, HostGID: start, Size: UsernsSize})
+	}
+	for _, sh := range e.shared {
+		out = append(out, sh.m)
 	}
 	return out
 }

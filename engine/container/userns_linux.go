@@ -214,36 +214,107 @@ func (e *Engine) usernsPin(id string) string { return filepath.Join(e.dir(id), "
 // namespace is returned as a /proc ns file to pin (network.Setup pins
 // it) before done is called.
 func (e *Engine) usernsNetNS(c *Container) (netns string, done func(), err error) {
-	m := *c.IDMap
 	e.unpinUserns(c.ID)
-	// The child stops at its execve (it is traced) and never runs code;
-	// its namespaces are all that is wanted of it, as containerd's
-	// GetUsernsFD does.
+	netns, done, err = e.holderNS(*c.IDMap, e.usernsPin(c.ID), true)
+	if err != nil {
+		return "", nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	return netns, done, nil
+}
+
+// holderNS starts a process in a new user namespace with the mapping m
+// (and, with withNet, a new network namespace owned by it), pins the user
+// namespace at pin (replacing what was pinned there) and returns the
+// network namespace as a /proc ns file, valid until done is called (""
+// without withNet). The process stops at its execve (it is traced) and
+// never runs code: its namespaces are all that is wanted of it, as
+// containerd's GetUsernsFD does.
+func (e *Engine) holderNS(m spec.IDMap, pin string, withNet bool) (netns string, done func(), err error) {
+	flags := uintptr(unix.CLONE_NEWUSER)
+	if withNet {
+		flags |= unix.CLONE_NEWNET
+	}
 	proc, err := os.StartProcess("/proc/self/exe", []string{"wharf-userns-holder"}, &os.ProcAttr{Sys: &syscall.SysProcAttr{
-		Cloneflags:  unix.CLONE_NEWUSER | unix.CLONE_NEWNET,
+		Cloneflags:  flags,
 		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(m.HostUID), Size: int(m.Size)}},
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(m.HostGID), Size: int(m.Size)}},
 		Ptrace:      true,
 		Pdeathsig:   syscall.SIGKILL,
 	}})
 	if err != nil {
-		return "", nil, fmt.Errorf("user and network namespaces for container %s: %v: %w", c.ID, err, errdefs.ErrUnavailable)
+		return "", nil, fmt.Errorf("user namespace with the range from %d: %v: %w", m.HostUID, err, errdefs.ErrUnavailable)
 	}
 	done = func() {
 		_ = proc.Kill()
 		_, _ = proc.Wait()
 	}
-	pin := e.usernsPin(c.ID)
-	f, err := os.OpenFile(pin, os.O_CREATE|os.O_RDONLY, 0o444)
-	if err == nil {
-		f.Close()
-		err = unix.Mount(fmt.Sprintf("/proc/%d/ns/user", proc.Pid), pin, "", unix.MS_BIND, "")
-	}
-	if err != nil {
+	if err := pinNS(fmt.Sprintf("/proc/%d/ns/user", proc.Pid), pin); err != nil {
 		done()
-		return "", nil, fmt.Errorf("pinning the user namespace of container %s: %w", c.ID, err)
+		return "", nil, fmt.Errorf("pinning a user namespace: %w", err)
+	}
+	if !withNet {
+		return "", done, nil
 	}
 	return fmt.Sprintf("/proc/%d/ns/net", proc.Pid), done, nil
+}
+
+// pinNS bind mounts the namespace file ns at pin, detaching whatever was
+// mounted there.
+func pinNS(ns, pin string) error {
+	for unix.Unmount(pin, unix.MNT_DETACH) == nil {
+	}
+	f, err := os.OpenFile(pin, os.O_CREATE|os.O_RDONLY, 0o444)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return unix.Mount(ns, pin, "", unix.MS_BIND, "")
+}
+
+// pinned reports whether a namespace is pinned at path.
+func pinned(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
+}
+
+// sharedUsernsPath returns the pinned shared user namespace a container
+// of the share joins at its start, making and pinning it first when
+// nothing is pinned (the host restarted, or no network namespace was
+// made for the share: the container makes its own inside it).
+func (e *Engine) sharedUsernsPath(c *Container) (string, error) {
+	name := c.HostConfig.UsernsShare
+	pin := e.sharedPin(name)
+	if pinned(pin) {
+		return pin, nil
+	}
+	e.mu.Lock()
+	_, ok := e.shared[name]
+	e.mu.Unlock()
+	if !ok {
+		return "", fmt.Errorf("container %s: its shared user namespace %s was released: %w", c.ID, name, errdefs.ErrNotFound)
+	}
+	_, done, err := e.holderNS(*c.IDMap, pin, false)
+	if err != nil {
+		return "", fmt.Errorf("shared user namespace %s: %w", name, err)
+	}
+	done()
+	return pin, nil
+}
+
+// unpinShared releases the pinned shared user namespace name, if any.
+func (e *Engine) unpinShared(name string) {
+	pin := e.sharedPin(name)
+	for {
+		err := unix.Unmount(pin, unix.MNT_DETACH)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			e.log.Warn("unpinning a shared user namespace", "userns", name, "err", err)
+		}
+		break
+	}
+	_ = os.Remove(pin)
 }
 
 // unpinUserns releases the pinned user namespace of a container, if any.

@@ -84,3 +84,24 @@ func TestCheckUsernsAndCgroupParent(t *testing.T) {
 		t.Errorf("cgroups path %s", got)
 	}
 }
+
+// A container of a shared user namespace joins a network namespace by
+// path, another container's, or has its own: never a bridge network's,
+// which the engine would make outside the shared user namespace.
+func TestCheckShared(t *testing.T) {
+	e := &Engine{}
+	for _, mode := range []string{"ns:/run/wharf/netns/x", "none", "container:0123"} {
+		if err := e.checkShared(&HostConfig{UsernsShare: "task-1", NetworkMode: mode}); err != nil {
+			t.Errorf("%s: %v", mode, err)
+		}
+	}
+	for _, h := range []HostConfig{
+		{UsernsShare: "task-1", NetworkMode: "bridge"},
+		{UsernsShare: "task-1", NetworkMode: "mynet"},
+		{UsernsShare: "a/b", NetworkMode: "none"},
+	} {
+		if err := e.checkShared(&h); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%+v: %v, want invalid", h, err)
+		}
+	}
+}

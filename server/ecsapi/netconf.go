@@ -13,10 +13,12 @@ import (
 // networkConfiguration (RunTask, CreateService, UpdateService) is
 // ECS's awsvpcConfiguration, read as wharf can honour it:
 //
-//   - it is valid with an awsvpc task definition only, as on ECS; an
-//     awsvpc run without one is accepted (unlike ECS, which requires
-//     it): wharf has one task network, and the task gets an address on
-//     its node's subnet of it;
+//   - it is valid with an awsvpc task definition only, as on ECS. A
+//     FARGATE run or service of an awsvpc definition without one is
+//     refused, as ECS refuses it; an EC2 awsvpc run without one is
+//     accepted (unlike ECS, which requires it there too): wharf has one
+//     task network, and the task gets an address on its node's subnet
+//     of it;
 //   - subnets (1 to 16, required as on ECS) are ids of the cluster's
 //     task subnets (state.SubnetID, as DescribeTasks' attachments show
 //     them): the tasks go only to the nodes holding those subnets. An id
@@ -41,6 +43,9 @@ type subnetLister interface {
 // have, or that names what wharf has not.
 func (s *Server) checkNetwork(ctx context.Context, nc *state.NetworkConfiguration, td state.TaskDefinition, launchType string) error {
 	if nc == nil {
+		if launchType == string(sched.LaunchFargate) && td.NetworkMode == "awsvpc" {
+			return invalidParam("Network Configuration must be provided when networkMode 'awsvpc' is specified.")
+		}
 		return nil
 	}
 	if td.NetworkMode != "awsvpc" {
@@ -116,8 +121,7 @@ type networkInterfaceOut struct {
 // attachments are an awsvpc task's: PRECREATED until its node records
 // the interface, then as recorded (ATTACHED, DELETED once released).
 func attachments(t state.Task) []attachmentOut {
-	if t.NetworkMode != "awsvpc" || t.LaunchType == string(sched.LaunchFargate) {
-		// A FARGATE task is on its node's bridge: no interface of its own.
+	if t.NetworkMode != "awsvpc" {
 		return nil
 	}
 	a := t.Attachment

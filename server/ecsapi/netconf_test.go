@@ -28,7 +28,9 @@ import (
 // attachment is PRECREATED and, once the node recorded the interface,
 // DescribeTasks' attachment details and the containers'
 // networkInterfaces decode in the SDK's types; DescribeServices echoes
-// the service's configuration; container instances carry ecs.subnet-id.
+// the service's configuration; FARGATE runs and services need one, and
+// its subnets place FARGATE tasks; container instances carry
+// ecs.subnet-id.
 func TestAwsvpcSDK(t *testing.T) {
 	b, err := natsbox.Start(natsbox.Options{StoreDir: t.TempDir()})
 	if err != nil {
@@ -184,6 +186,38 @@ func TestAwsvpcSDK(t *testing.T) {
 		a.Subnets = []string{n1}
 	})}); err != nil {
 		t.Fatal(err)
+	}
+
+	// FARGATE: as on ECS, a run or a service of an awsvpc definition
+	// names its subnets, which place its tasks; the task has an
+	// attachment as an EC2 awsvpc task has.
+	fg := httpDef("fg", "http", ecstypes.NetworkModeAwsvpc)
+	fg.RequiresCompatibilities = []ecstypes.Compatibility{ecstypes.CompatibilityFargate}
+	fg.Cpu, fg.Memory = aws.String("256"), aws.String("512")
+	if _, err := ec.RegisterTaskDefinition(ctx, fg); err != nil {
+		t.Fatal(err)
+	}
+	const mustName = "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+	if _, err := ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("fg"), LaunchType: ecstypes.LaunchTypeFargate}); !errors.As(err, &ipe) || aws.ToString(ipe.Message) != mustName {
+		t.Fatalf("FARGATE RunTask without a network configuration: %v", err)
+	}
+	if _, err := ec.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("fgsvc"), TaskDefinition: aws.String("fg"), DesiredCount: aws.Int32(0),
+		LaunchType: ecstypes.LaunchTypeFargate}); !errors.As(err, &ipe) || aws.ToString(ipe.Message) != mustName {
+		t.Fatalf("FARGATE CreateService without a network configuration: %v", err)
+	}
+	fr, err := ec.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String("fg"), LaunchType: ecstypes.LaunchTypeFargate, Count: aws.Int32(2), NetworkConfiguration: conf(nil)})
+	if err != nil || len(fr.Tasks) != 2 {
+		t.Fatalf("FARGATE RunTask in n2's subnet: %+v %v", fr, err)
+	}
+	for _, x := range fr.Tasks {
+		if x.LaunchType != ecstypes.LaunchTypeFargate || !strings.HasSuffix(aws.ToString(x.ContainerInstanceArn), "/n2") || len(x.Attachments) != 1 ||
+			aws.ToString(x.Attachments[0].Status) != "PRECREATED" {
+			t.Fatalf("FARGATE task %+v", x)
+		}
+	}
+	if _, err := ec.CreateService(ctx, &ecs.CreateServiceInput{ServiceName: aws.String("fgsvc"), TaskDefinition: aws.String("fg"), DesiredCount: aws.Int32(0),
+		LaunchType: ecstypes.LaunchTypeFargate, NetworkConfiguration: conf(nil)}); err != nil {
+		t.Fatalf("FARGATE CreateService with a network configuration: %v", err)
 	}
 
 	// Container instances: ecs.subnet-id.
