@@ -52,7 +52,9 @@ type Controller struct {
 // fullReadEvery is how often a pass reads the STOPPED records of tasks
 // outside services too: only the retention needs them, and the passes
 // in between (one per burst of changes, many a second while a Batch
-// array runs) skip decoding them.
+// array runs) leave them out of what they go through. (The records come
+// from the runtime's cache, decoded once per change, so the full read
+// costs no more of the server than the others.)
 const fullReadEvery = 30 * time.Second
 
 var serviceJSON = []byte(`"service":`)
@@ -62,6 +64,13 @@ var serviceJSON = []byte(`"service":`)
 // it. A record that merely might hold a service is decoded.
 func stoppedStandalone(raw []byte) bool {
 	return state.StoppedTaskRecord(raw) && !bytes.Contains(raw, serviceJSON)
+}
+
+// selPass is what the passes between full reads read: every task but the
+// STOPPED ones of no service (stoppedStandalone).
+var selPass = taskSel{
+	keep: func(t *state.Task) bool { return t.LastStatus != string(sched.StatusStopped) || t.Service != "" },
+	skip: stoppedStandalone,
 }
 
 // ControllerOption configures a Controller.
@@ -180,11 +189,11 @@ func (c *Controller) Pass(ctx context.Context) (bool, error) {
 func (c *Controller) pass(ctx context.Context) (bool, error) {
 	now := c.rt.now()
 	full := now.Sub(c.lastFull) >= fullReadEvery
-	skip := stoppedStandalone
+	sel := selPass
 	if full {
-		skip = nil
+		sel = selAll
 	}
-	snap, err := c.rt.read(ctx, skip)
+	snap, err := c.rt.read(ctx, sel)
 	if err != nil {
 		return false, err
 	}

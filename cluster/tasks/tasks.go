@@ -46,8 +46,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/wharf-dev/wharf/cluster/sched"
@@ -71,10 +73,20 @@ const MaxRunCount = 10
 
 // Runtime records, places and stops tasks and services on the cluster's
 // state.
+//
+// A Runtime keeps the task records in a cache (state.Cache), fed by one
+// watch of the tasks bucket that starts at its first placement or
+// controller pass: reading every record from the server at each of
+// them cost O(records) each, quadratic over a Batch array. Close stops
+// the watch.
 type Runtime struct {
 	st        *state.Store
 	now       func() time.Time
 	hbTimeout time.Duration
+	log       *slog.Logger
+
+	cacheOnce sync.Once
+	cache     *state.Cache[state.Task]
 }
 
 // Option configures a Runtime.
@@ -87,13 +99,28 @@ func WithClock(now func() time.Time) Option { return func(r *Runtime) { r.now = 
 // is lost (DefaultHeartbeatTimeout).
 func WithHeartbeatTimeout(d time.Duration) Option { return func(r *Runtime) { r.hbTimeout = d } }
 
+// WithLogger sets the runtime's logger (slog.Default by default).
+func WithLogger(l *slog.Logger) Option { return func(r *Runtime) { r.log = l } }
+
 // New returns the runtime over st.
 func New(st *state.Store, opts ...Option) *Runtime {
-	r := &Runtime{st: st, now: time.Now, hbTimeout: DefaultHeartbeatTimeout}
+	r := &Runtime{st: st, now: time.Now, hbTimeout: DefaultHeartbeatTimeout, log: slog.Default()}
 	for _, o := range opts {
 		o(r)
 	}
 	return r
+}
+
+// Close stops the runtime's watch of the task records. Placement and
+// the controller still work after it, reading the records from the
+// server at every read, as they did before the cache.
+func (r *Runtime) Close() { r.taskCache().Close() }
+
+// taskCache is the runtime's cache of the task records, created at its
+// first use; its watch starts at the first Sync.
+func (r *Runtime) taskCache() *state.Cache[state.Task] {
+	r.cacheOnce.Do(func() { r.cache = state.NewCache(r.st.Tasks(), state.WithCacheLogger(r.log)) })
+	return r.cache
 }
 
 // Store is the cluster state the runtime works on.
@@ -126,17 +153,33 @@ type Snapshot struct {
 
 // Read reads the nodes, their heartbeats and the tasks.
 func (r *Runtime) Read(ctx context.Context) (Snapshot, error) {
-	return r.read(ctx, nil)
+	return r.read(ctx, selAll)
 }
 
 // readLive is Read without the STOPPED tasks, which placement does not
 // count (View): on a cluster that ran thousands of tasks in the last
-// hour (Batch arrays), decoding them was most of a placement's cost.
+// hour (Batch arrays), they are most of the records.
 func (r *Runtime) readLive(ctx context.Context) (Snapshot, error) {
-	return r.read(ctx, state.StoppedTaskRecord)
+	return r.read(ctx, selLive)
 }
 
-func (r *Runtime) read(ctx context.Context, skip func([]byte) bool) (Snapshot, error) {
+// taskSel chooses the task records a read returns: keep says it of a
+// decoded value (the cache's), skip the opposite of a stored record's
+// JSON without decoding it (a read of the server). The two agree on
+// every record.
+type taskSel struct {
+	keep func(*state.Task) bool
+	skip func(raw []byte) bool
+}
+
+var (
+	// selAll is every task record.
+	selAll = taskSel{}
+	// selLive is the tasks not STOPPED.
+	selLive = taskSel{keep: func(t *state.Task) bool { return t.LastStatus != string(sched.StatusStopped) }, skip: state.StoppedTaskRecord}
+)
+
+func (r *Runtime) read(ctx context.Context, sel taskSel) (Snapshot, error) {
 	ns, err := r.st.Nodes().List(ctx)
 	if err != nil {
 		return Snapshot{}, err
@@ -149,7 +192,7 @@ func (r *Runtime) read(ctx context.Context, skip func([]byte) bool) (Snapshot, e
 	for _, h := range hbs {
 		last[h.Key] = h.Created
 	}
-	ts, err := r.st.Tasks().FindWhere(ctx, ">", skip)
+	ts, err := r.readTasks(ctx, sel)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -160,6 +203,25 @@ func (r *Runtime) read(ctx context.Context, skip func([]byte) bool) (Snapshot, e
 	sort.Slice(snap.Nodes, func(i, j int) bool { return snap.Nodes[i].Node.ID < snap.Nodes[j].Node.ID })
 	snap.Tasks = ts
 	return snap, nil
+}
+
+// readTasks returns the task records sel chooses, by revision, as a
+// read of the bucket returns them: from the cache once it has caught up
+// with the bucket (state.Cache.Sync says why that is every record
+// written before, by any manager, when the caller holds the placement
+// lock), else from the server. The entries' values are the cache's:
+// nobody changes them (every write reads its record afresh, Mutate).
+func (r *Runtime) readTasks(ctx context.Context, sel taskSel) ([]state.Entry[state.Task], error) {
+	c := r.taskCache()
+	err := c.Sync(ctx)
+	if err == nil {
+		return c.Snapshot(sel.keep)
+	}
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	r.log.Debug("cluster tasks: the cache of the task records is behind, reading them from the server", "err", err)
+	return r.st.Tasks().FindWhere(ctx, ">", sel.skip)
 }
 
 // values are the snapshot's task records.
