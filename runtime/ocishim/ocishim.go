@@ -65,6 +65,28 @@ type Runtime struct {
 
 	// forwardDelay is WithShimForwardDelay's.
 	forwardDelay time.Duration
+	// adopter is WithAdopter's.
+	adopter Adopter
+}
+
+// Adopter is told of a process that the daemon, a child subreaper, adopts
+// and waits for by its pid (a terminal exec's, which the runtime leaves
+// behind when it detaches), so that a reaper of the daemon's orphans
+// leaves it alone. Calling it announces the adoption before the pid is
+// known; claim names the pid once it is, and done ends the adoption once
+// the process is reaped (or will not be waited for). Both are called at
+// most once, claim before done.
+type Adopter func() (claim func(pid int), done func())
+
+// WithAdopter sets the Adopter of the processes the daemon adopts.
+func WithAdopter(a Adopter) Option { return func(r *Runtime) { r.adopter = a } }
+
+// expectAdoption announces an adoption to the Adopter, if any.
+func (r *Runtime) expectAdoption() (claim func(pid int), done func()) {
+	if r.adopter == nil {
+		return func(int) {}, func() {}
+	}
+	return r.adopter()
 }
 
 // run is the in-memory state of a container's current run.
