@@ -209,3 +209,51 @@ func TestFunctionSandboxRuntimes(t *testing.T) {
 		})
 	}
 }
+
+// Function sandboxes are frozen (cgroup v1 freezer) between invocations.
+// A daemon killed with -9 leaves them frozen, and the next daemon removes
+// the sandboxes it finds as it starts, with a SIGKILL: crun's kill does
+// not thaw a frozen container as runc's does, so with crun sandboxes that
+// daemon waited on each one's exit in vain (TestFunctions'
+// AsyncSurvivesDaemonKill hung that way). The runtime now thaws a frozen
+// container after a SIGKILL, whatever the OCI runtime.
+func TestCrunFrozenSandboxRemovedAfterKill9(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/freezer"); err != nil {
+		t.Skip("no cgroup v1 freezer: a frozen task dies of SIGKILL on cgroup v2")
+	}
+	requireCrun(t)
+	e := startFnEnv(t, "--fn-runtime", "crun", "--fn-spare-sandboxes", "0", "--fn-idle-timeout", "5m")
+	e.deploy(t, "hello", 128, 3, nil)
+	if out, _ := e.invoke(t, "hello", `{"key1":"cold"}`); out.FunctionError != nil {
+		t.Fatalf("invoke: %s", out.Payload)
+	}
+	ids := strings.Fields(e.d.MustWharf(t, "ps", "-q", "--no-trunc", "--filter", "label=wharf.function=hello"))
+	if len(ids) != 1 {
+		t.Fatalf("sandboxes of hello: %v", ids)
+	}
+	id := ids[0]
+	if !waitFor(10*time.Second, func() bool {
+		st, _ := cgroupFile(id, "freezer", "freezer.state")
+		return st == "FROZEN"
+	}) {
+		st, err := cgroupFile(id, "freezer", "freezer.state")
+		t.Fatalf("the idle sandbox is not frozen: %q, %v", st, err)
+	}
+	e.d.Kill9()
+	e.d.Restart(t)
+	var left string
+	if !waitFor(25*time.Second, func() bool {
+		left = strings.TrimSpace(e.d.MustWharf(t, "ps", "-a", "-q", "--no-trunc", "--filter", "label=wharf.function=hello"))
+		return left == ""
+	}) {
+		st, _ := cgroupFile(id, "freezer", "freezer.state")
+		t.Fatalf("the restarted daemon did not remove the frozen sandbox %s (left: %q, freezer %q)", id, left, st)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/freezer/wharf", id)); err == nil {
+		t.Errorf("the sandbox's freezer cgroup is left")
+	}
+	// The function still runs, in a new sandbox.
+	if out, _ := e.invoke(t, "hello", `{"key1":"again"}`); out.FunctionError != nil {
+		t.Fatalf("invoke after the restart: %s", out.Payload)
+	}
+}

@@ -186,6 +186,7 @@ func (r *Runtime) Start(ctx context.Context, o task.StartOptions) (int, error) {
 		return 0, fmt.Errorf("the shim of the previous run of %s is still running: %w", o.ID, errdefs.ErrUnavailable)
 	}
 	r.newRun(o.ID)
+	r.recordCgroup(dir, o.CgroupsPath)
 	pid, err := r.sp.Spawn(ctx, shim.Options{
 		ID:           o.ID,
 		Bundle:       o.Bundle,
@@ -268,9 +269,14 @@ func (r *Runtime) ReadExit(_ context.Context, id string) (*task.Exit, error) {
 	return toExit(x), nil
 }
 
-// Kill implements task.Lifecycle.
+// Kill implements task.Lifecycle. A SIGKILL also thaws a container that
+// its cgroup v1 freezer holds (see thawAfterKill).
 func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
-	return r.rt.Kill(ctx, id, sig)
+	err := r.rt.Kill(ctx, id, sig)
+	if sig == syscall.SIGKILL {
+		r.thawAfterKill(ctx, id)
+	}
+	return err
 }
 
 // Pause implements task.Lifecycle.
