@@ -209,3 +209,120 @@ func TestFunctionSandboxRuntimes(t *testing.T) {
 		})
 	}
 }
+
+// Function sandboxes are frozen (cgroup v1 freezer) between invocations.
+// A daemon killed with -9 leaves them frozen, and the next daemon removes
+// the sandboxes it finds as it starts, with a SIGKILL: crun's kill does
+// not thaw a frozen container as runc's does, so with crun sandboxes that
+// daemon waited on each one's exit in vain (TestFunctions'
+// AsyncSurvivesDaemonKill hung that way). The runtime now thaws a frozen
+// container after a SIGKILL, whatever the OCI runtime.
+func TestCrunFrozenSandboxRemovedAfterKill9(t *testing.T) {
+	if _, err := os.Stat("/sys/fs/cgroup/freezer"); err != nil {
+		t.Skip("no cgroup v1 freezer: a frozen task dies of SIGKILL on cgroup v2")
+	}
+	requireCrun(t)
+	e := startFnEnv(t, "--fn-runtime", "crun", "--fn-spare-sandboxes", "0", "--fn-idle-timeout", "5m")
+	e.deploy(t, "hello", 128, 3, nil)
+	if out, _ := e.invoke(t, "hello", `{"key1":"cold"}`); out.FunctionError != nil {
+		t.Fatalf("invoke: %s", out.Payload)
+	}
+	ids := strings.Fields(e.d.MustWharf(t, "ps", "-q", "--no-trunc", "--filter", "label=wharf.function=hello"))
+	if len(ids) != 1 {
+		t.Fatalf("sandboxes of hello: %v", ids)
+	}
+	id := ids[0]
+	if !waitFor(10*time.Second, func() bool {
+		st, _ := cgroupFile(id, "freezer", "freezer.state")
+		return st == "FROZEN"
+	}) {
+		st, err := cgroupFile(id, "freezer", "freezer.state")
+		t.Fatalf("the idle sandbox is not frozen: %q, %v", st, err)
+	}
+	e.d.Kill9()
+	e.d.Restart(t)
+	var left string
+	if !waitFor(25*time.Second, func() bool {
+		left = strings.TrimSpace(e.d.MustWharf(t, "ps", "-a", "-q", "--no-trunc", "--filter", "label=wharf.function=hello"))
+		return left == ""
+	}) {
+		st, _ := cgroupFile(id, "freezer", "freezer.state")
+		t.Fatalf("the restarted daemon did not remove the frozen sandbox %s (left: %q, freezer %q)", id, left, st)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/freezer/wharf", id)); err == nil {
+		t.Errorf("the sandbox's freezer cgroup is left")
+	}
+	// The function still runs, in a new sandbox.
+	if out, _ := e.invoke(t, "hello", `{"key1":"again"}`); out.FunctionError != nil {
+		t.Fatalf("invoke after the restart: %s", out.Payload)
+	}
+}
+
+// An exec that crun cannot start (a missing command) leaves its process,
+// already in the container's pid namespace, to the daemon: crun exec
+// exits with the error before it reaps that process, and the daemon is
+// the nearest child subreaper. Unreaped, the zombie kept the container's
+// init from finishing its exit after SIGKILL (zap_pid_ns_processes waits
+// for every process of the namespace): `rm -f` said "did not exit after
+// SIGKILL" (TestLifecycle/Exec with WHARF_TEST_RUNTIME=crun). The daemon
+// now reaps the orphans nobody waits for.
+func TestCrunFailedExecLeavesNoOrphan(t *testing.T) {
+	t.Parallel()
+	requireCrun(t)
+	d := newDaemon(t, testutil.WithDaemonArgs("--default-runtime", "crun"))
+	id := runD(t, d, busybox, "sleep", "1000")
+	for i := 0; i < 3; i++ {
+		if _, _, code := d.Wharf(t, "exec", id, "nosuchcmd"); code != 127 {
+			t.Fatalf("exec nosuchcmd: exit %d, want 127", code)
+		}
+	}
+	var orphans []string
+	if !waitFor(10*time.Second, func() bool {
+		orphans = namespacedZombies(d.Pid())
+		return len(orphans) == 0
+	}) {
+		t.Errorf("the daemon holds zombies of a container's pid namespace: %v", orphans)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.MustWharf(t, "rm", "-f", id)
+	}()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		t.Fatal("rm -f did not return")
+	}
+}
+
+// namespacedZombies lists the zombie children of pid that belong to a pid
+// namespace below the host's ("pid NSpid...").
+func namespacedZombies(pid int) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		var state, ppid, nspid string
+		for _, line := range strings.Split(string(data), "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			switch k {
+			case "State":
+				state = strings.TrimSpace(v)
+			case "PPid":
+				ppid = strings.TrimSpace(v)
+			case "NSpid":
+				nspid = strings.TrimSpace(v)
+			}
+		}
+		if strings.HasPrefix(state, "Z") && ppid == strconv.Itoa(pid) && len(strings.Fields(nspid)) > 1 {
+			out = append(out, e.Name()+" NSpid "+nspid)
+		}
+	}
+	return out
+}

@@ -75,6 +75,7 @@ var (
 	dlevel   = flag.String("daemon-log-level", "warn", "the wharf daemon's --log-level")
 	dlog     = flag.String("daemon-log", "", "copy the wharf daemon's log here when done")
 	only     = flag.String("targets", "floor,wharf,wharf-nospare,rie,inprocess", "columns to measure (the floor service is always measured: ratios are to it); wharf keeps one spare sandbox (its default), wharf-nospare none")
+	fnRTs    = flag.String("fn-runtimes", "", "OCI runtimes of the wharf columns' function sandboxes, comma-separated (runc,crun: each wharf column once per runtime, named wharf-runc, wharf-crun...; empty: the daemon's default --fn-runtime)")
 )
 
 // target is one system under test.
@@ -161,18 +162,31 @@ func main() {
 	for _, t := range strings.Split(*only, ",") {
 		want[strings.TrimSpace(t)] = true
 	}
-	for i, spares := range []int{1, 0} {
-		name := map[int]string{1: "wharf", 0: "wharf-nospare"}[spares]
-		switch {
-		case !want[name]:
-		case os.Geteuid() == 0:
-			if t, err := wharfTarget(filepath.Join(dir, name), boot, spares, i); err != nil {
-				fmt.Fprintln(os.Stderr, "fnbench: "+name+":", err)
-			} else {
-				targets = append(targets, t)
+	rts := []string{""}
+	if *fnRTs != "" {
+		rts = strings.Split(*fnRTs, ",")
+	}
+	n := 0
+	for _, spares := range []int{1, 0} {
+		for _, rt := range rts {
+			rt = strings.TrimSpace(rt)
+			base := map[int]string{1: "wharf", 0: "wharf-nospare"}[spares]
+			name := base
+			if rt != "" {
+				name += "-" + rt
 			}
-		default:
-			fmt.Fprintln(os.Stderr, "fnbench: not root: skipping the wharf daemon column")
+			switch {
+			case !want[base]:
+			case os.Geteuid() == 0:
+				if t, err := wharfTarget(filepath.Join(dir, name), boot, spares, rt, n); err != nil {
+					fmt.Fprintln(os.Stderr, "fnbench: "+name+":", err)
+				} else {
+					targets = append(targets, t)
+				}
+				n++
+			default:
+				fmt.Fprintln(os.Stderr, "fnbench: not root: skipping the wharf daemon column")
+			}
 		}
 	}
 	switch rie := os.Getenv("RIE_BIN"); {
@@ -548,8 +562,9 @@ func rieTarget(rie, boot string) *target {
 }
 
 // wharfTarget: a daemon of its own (the i-th of this run) keeping spares
-// spare sandboxes, its Lambda API, SigV4-signed calls.
-func wharfTarget(dir, boot string, spares, i int) (*target, error) {
+// spare sandboxes, with fnRT as --fn-runtime ("": the daemon's default),
+// its Lambda API, SigV4-signed calls.
+func wharfTarget(dir, boot string, spares int, fnRT string, i int) (*target, error) {
 	bin := benchutil.WharfBinary(*wharfBin)
 	if static, err := sandbox.StaticBinary(bin); err == nil && !static && spares > 0 {
 		fmt.Fprintln(os.Stderr, "fnbench: "+bin+" is dynamically linked: its daemon keeps no spare sandboxes (make build)")
@@ -563,8 +578,12 @@ func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 	bridge := fmt.Sprintf("wfb%x%d", os.Getpid()&0xfffff, i)
 	var d *exec.Cmd
 	startDaemon := func() error {
-		d = exec.Command(bin, "daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", *dlevel,
-			"--bridge-name", bridge, "--bridge-subnet", fmt.Sprintf("10.252.%d.0/24", 79+i), "--fn-spare-sandboxes", strconv.Itoa(spares))
+		args := []string{"daemon", "--root", root, "--exec-root", run, "--http", addr, "--log-level", *dlevel,
+			"--bridge-name", bridge, "--bridge-subnet", fmt.Sprintf("10.252.%d.0/24", 79+i), "--fn-spare-sandboxes", strconv.Itoa(spares)}
+		if fnRT != "" {
+			args = append(args, "--fn-runtime", fnRT)
+		}
+		d = exec.Command(bin, args...)
 		logf, err := os.OpenFile(filepath.Join(dir, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return err
@@ -637,12 +656,15 @@ func wharfTarget(dir, boot string, spares, i int) (*target, error) {
 		}
 		return nil
 	}
-	name := "wharf (API + container sandbox)"
+	label := "wharf (API + container sandbox)"
 	if spares == 0 {
-		name = "wharf, no spare sandbox"
+		label = "wharf, no spare sandbox"
+	}
+	if fnRT != "" {
+		label = strings.Replace(label, "wharf", "wharf "+fnRT, 1)
 	}
 	return &target{
-		name:   name,
+		name:   label,
 		invoke: inv,
 		cold: func(ctx context.Context) (func() error, error) {
 			// A function of its own per sample: nothing can be warm or

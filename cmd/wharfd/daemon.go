@@ -30,6 +30,7 @@ import (
 	"github.com/wharf-dev/wharf/functions/sandbox"
 	"github.com/wharf-dev/wharf/image/store"
 	"github.com/wharf-dev/wharf/internal/metrics"
+	"github.com/wharf-dev/wharf/internal/reaper"
 	"github.com/wharf-dev/wharf/runtime/oci"
 	"github.com/wharf-dev/wharf/runtime/ocishim"
 	"github.com/wharf-dev/wharf/server/dockerapi"
@@ -156,6 +157,14 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("becoming a child subreaper: %w", err)
 	}
+	// Every other orphan that comes to it is reaped (internal/reaper): a
+	// zombie left in a container's pid namespace would keep the
+	// container's exit from ever being seen.
+	rp, err := reaper.Start(reaper.WithLogger(log))
+	if err != nil {
+		log.Warn("orphans adopted by the daemon are not reaped", "err", err)
+	}
+	defer rp.Close()
 	self, err := leanBinary(cfg.wharfBinary)
 	if err != nil {
 		return err
@@ -254,7 +263,8 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	if err != nil {
 		return err
 	}
-	rts, err := ocishim.NewSet(self, cfg.execRoot, runtimes, ocishim.WithLogger(log), ocishim.WithShimDormantAfter(cfg.shimDormant), ocishim.WithExecWarmFor(cfg.execWarm), ocishim.WithShimForwardDelay(cfg.shimForwardDelay))
+	rts, err := ocishim.NewSet(self, cfg.execRoot, runtimes, ocishim.WithLogger(log), ocishim.WithShimDormantAfter(cfg.shimDormant), ocishim.WithExecWarmFor(cfg.execWarm), ocishim.WithShimForwardDelay(cfg.shimForwardDelay),
+		ocishim.WithAdopter(func() (func(int), func()) { a := rp.Expect(); return a.Claim, a.Done }))
 	if err != nil {
 		return err
 	}

@@ -74,10 +74,9 @@ type fnConfig struct {
 }
 
 func addFunctionFlags(f *pflag.FlagSet, c *fnConfig) {
-	// runc by default: with crun sandboxes, a daemon restarted after a
-	// kill -9 waited for ever on the removal of the sandboxes it
-	// re-adopted (their exit after SIGKILL is not seen).
-	f.StringVar(&c.runtime, "fn-runtime", "runc", "OCI runtime of function sandboxes: runc, crun, or auto (the fastest that works here: crun, also with a hybrid cgroup layout's cgroup2 mount hidden from it; see the README for crun's known issue)")
+	// auto: crun where it works, also with a hybrid layout's cgroup2
+	// mount hidden from it; its container start is most of a cold start.
+	f.StringVar(&c.runtime, "fn-runtime", "auto", "OCI runtime of function sandboxes: runc, crun, or auto (the fastest that works here: crun, also with a hybrid cgroup layout's cgroup2 mount hidden from it)")
 	f.StringVar(&c.httpAddr, "http", "127.0.0.1:9280", "address of the Lambda-shaped API, function HTTP routes and /metrics (empty: off)")
 	f.DurationVar(&c.idleTimeout, "fn-idle-timeout", 5*time.Minute, "how long a warm function sandbox may idle before it is reaped")
 	f.IntVar(&c.concurrency, "fn-concurrency", 100, "concurrency of functions without reserved concurrency")

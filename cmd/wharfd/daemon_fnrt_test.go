@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
 	"github.com/wharf-dev/wharf/runtime/oci"
 )
 
@@ -38,5 +40,19 @@ func TestChooseFnRuntime(t *testing.T) {
 	}
 	if _, why, _ := chooseFnRuntime("runc", []oci.Candidate{hidden, runc}); !strings.Contains(why, "--fn-runtime") {
 		t.Errorf("an explicit choice says %q", why)
+	}
+}
+
+// Function sandboxes take the fastest usable runtime unless told: crun
+// where it works (with the hybrid layout's cgroup2 mount hidden).
+func TestFnRuntimeDefault(t *testing.T) {
+	f := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	var c fnConfig
+	addFunctionFlags(f, &c)
+	if err := f.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.runtime != "auto" {
+		t.Errorf("--fn-runtime defaults to %q, want auto", c.runtime)
 	}
 }

@@ -135,16 +135,22 @@ func HostHybridCgroup2Mounts() ([]string, error) {
 
 // startHidden starts cmd in a new mount namespace, a copy of the calling
 // process's, in which the mounts at hide are detached (see the comment at
-// the top of this file).
+// the top of this file); with hide empty, in the caller's namespace.
 //
 // The copy is made on a goroutine locked to its OS thread, and the child
 // is forked from that thread, so it inherits the thread's namespace while
 // every other thread of the process keeps the host's. The goroutine never
 // unlocks the thread: Go then ends the thread with the goroutine instead
-// of handing a thread in another namespace to other goroutines. A child
-// with a parent-death signal gets it when the thread that forked it
-// ends, not the process; for such a child the thread lives until the
-// child has exited.
+// of handing a thread in another namespace to other goroutines.
+//
+// A child with a parent-death signal gets it when the thread that forked
+// it ends, not the process (prctl(2), go.dev/issue/27505): for such a
+// child the thread lives until the child has exited. A Go thread ends
+// whenever a goroutine locked to it returns (this function's, for every
+// command of a runtime with hidden mounts), so a child with a parent-death
+// signal forked from an arbitrary thread is killed at a moment nobody
+// chose; that is why Start brings such a child here with or without
+// mounts to hide.
 func startHidden(cmd *exec.Cmd, hide []string) error {
 	errc := make(chan error, 1)
 	go startHiddenLocked(cmd, hide, errc)
@@ -166,14 +172,20 @@ func startHiddenLocked(cmd *exec.Cmd, hide []string, errc chan<- error) {
 		errc <- err
 		return
 	}
-	if err := enterHiddenNS(hide); err != nil {
-		errc <- err
-		return
+	if len(hide) > 0 {
+		if err := enterHiddenNS(hide); err != nil {
+			errc <- err
+			return
+		}
 	}
 	err := cmd.Start()
 	errc <- err
 	if err == nil && cmd.SysProcAttr != nil && cmd.SysProcAttr.Pdeathsig != 0 {
 		waitChildExit(cmd.Process.Pid)
+	}
+	if len(hide) == 0 {
+		// Nothing about the thread changed: it can serve again.
+		runtime.UnlockOSThread()
 	}
 }
 

@@ -64,9 +64,13 @@ func (r *Runtime) Command(ctx context.Context, args ...string) *exec.Cmd {
 }
 
 // Start starts cmd, a command of this runtime, in the mount namespace
-// the runtime needs: the caller's, or one without the mounts in Hide.
+// the runtime needs: the caller's, or one without the mounts in Hide. A
+// command with a parent-death signal is forked from a thread that lives
+// as long as it does (startHidden), so that the signal comes when the
+// process that started it dies, not when the thread it happened to be
+// forked from ends.
 func (r *Runtime) Start(cmd *exec.Cmd) error {
-	if len(r.Hide) == 0 {
+	if len(r.Hide) == 0 && (cmd.SysProcAttr == nil || cmd.SysProcAttr.Pdeathsig == 0) {
 		return cmd.Start()
 	}
 	return startHidden(cmd, r.Hide)

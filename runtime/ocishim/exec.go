@@ -364,7 +364,11 @@ func (r *Runtime) execTTY(ctx context.Context, id, dir, logPath string, args []s
 	}()
 	// The directory goes once the runtime is done with it.
 	defer func() { go os.RemoveAll(dir) }()
+	// The process is adopted as the runtime exits: a reaper of orphans
+	// must leave it to the wait below.
+	claim, adopted := r.expectAdoption()
 	if err := r.rt.Run(r.rt.Command(context.WithoutCancel(ctx), args...)); err != nil {
+		adopted()
 		msg := runtimeError(logPath)
 		if msg == "" {
 			msg = err.Error()
@@ -376,10 +380,14 @@ func (r *Runtime) execTTY(ctx context.Context, id, dir, logPath string, args []s
 	}
 	pid, err := readPid(filepath.Join(dir, "pid"))
 	if err != nil {
+		adopted()
 		return nil, err
 	}
+	claim(pid)
 	rcv := <-got
 	if rcv.err != nil {
+		// Nobody will wait for it: it is the reaper's.
+		adopted()
 		return nil, rcv.err
 	}
 	master := rcv.f
@@ -407,6 +415,7 @@ func (r *Runtime) execTTY(ctx context.Context, id, dir, logPath string, args []s
 			}
 			break
 		}
+		adopted()
 		select {
 		case <-outDone:
 		case <-time.After(2 * time.Second):

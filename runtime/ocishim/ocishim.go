@@ -65,6 +65,28 @@ type Runtime struct {
 
 	// forwardDelay is WithShimForwardDelay's.
 	forwardDelay time.Duration
+	// adopter is WithAdopter's.
+	adopter Adopter
+}
+
+// Adopter is told of a process that the daemon, a child subreaper, adopts
+// and waits for by its pid (a terminal exec's, which the runtime leaves
+// behind when it detaches), so that a reaper of the daemon's orphans
+// leaves it alone. Calling it announces the adoption before the pid is
+// known; claim names the pid once it is, and done ends the adoption once
+// the process is reaped (or will not be waited for). Both are called at
+// most once, claim before done.
+type Adopter func() (claim func(pid int), done func())
+
+// WithAdopter sets the Adopter of the processes the daemon adopts.
+func WithAdopter(a Adopter) Option { return func(r *Runtime) { r.adopter = a } }
+
+// expectAdoption announces an adoption to the Adopter, if any.
+func (r *Runtime) expectAdoption() (claim func(pid int), done func()) {
+	if r.adopter == nil {
+		return func(int) {}, func() {}
+	}
+	return r.adopter()
 }
 
 // run is the in-memory state of a container's current run.
@@ -164,6 +186,7 @@ func (r *Runtime) Start(ctx context.Context, o task.StartOptions) (int, error) {
 		return 0, fmt.Errorf("the shim of the previous run of %s is still running: %w", o.ID, errdefs.ErrUnavailable)
 	}
 	r.newRun(o.ID)
+	r.recordCgroup(dir, o.CgroupsPath)
 	pid, err := r.sp.Spawn(ctx, shim.Options{
 		ID:           o.ID,
 		Bundle:       o.Bundle,
@@ -246,9 +269,14 @@ func (r *Runtime) ReadExit(_ context.Context, id string) (*task.Exit, error) {
 	return toExit(x), nil
 }
 
-// Kill implements task.Lifecycle.
+// Kill implements task.Lifecycle. A SIGKILL also thaws a container that
+// its cgroup v1 freezer holds (see thawAfterKill).
 func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
-	return r.rt.Kill(ctx, id, sig)
+	err := r.rt.Kill(ctx, id, sig)
+	if sig == syscall.SIGKILL {
+		r.thawAfterKill(ctx, id)
+	}
+	return err
 }
 
 // Pause implements task.Lifecycle.

@@ -137,7 +137,10 @@ func (s *shim) run(pid int, l *net.UnixListener, outputs []*output) int {
 		go s.idle(pid)
 	}
 
+	stopOthers := make(chan struct{})
+	go reapOthers(pid, stopOthers)
 	status := s.reap(pid)
+	close(stopOthers)
 	// Output normally ends with the container; a process that escaped
 	// with the pipe open must not keep the exit from being recorded.
 	done := make(chan struct{})

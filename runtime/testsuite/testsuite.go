@@ -63,6 +63,7 @@ func Run(t *testing.T, cfg Config) {
 		{"ForwardingInit", testForwardingInit},
 		{"PauseFreezes", testPause},
 		{"KillWhilePaused", testKillWhilePaused},
+		{"KillFrozenAfterRestart", testKillFrozenAfterRestart},
 		{"StdinOnce", testStdinOnce},
 		{"FlushMarks", testFlushMarks},
 		{"Terminal", testTerminal},
@@ -440,6 +441,29 @@ func testKillWhilePaused(t *testing.T, e *env) {
 	}
 	// The runtime may have thawed it to kill it already.
 	_ = e.rt.Resume(e.ctx, c.id)
+	if x := e.wait(t, c.id); x.ExitCode != 137 {
+		t.Errorf("exit %d, want 137", x.ExitCode)
+	}
+}
+
+// SIGKILL alone ends a frozen container, with no resume after it, also
+// for a daemon that re-adopted the container frozen: a function sandbox is
+// frozen between invocations, and a daemon restarted after a crash
+// removes the sandboxes it finds with a SIGKILL. Docker's kill of a paused
+// container on cgroup v1 does the same through runc, which thaws a frozen
+// container it sends SIGKILL to.
+func testKillFrozenAfterRestart(t *testing.T, e *env) {
+	c, _ := e.start(t, []string{"sleep", "100"}, options{})
+	if err := e.rt.Pause(e.ctx, c.id); err != nil {
+		t.Fatal(err)
+	}
+	e.rt = e.cfg.Restart(t, e.rt)
+	if err := e.rt.Kill(e.ctx, c.id, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !e.exited(c.id, 20*time.Second) {
+		t.Fatal("a frozen container did not exit after SIGKILL")
+	}
 	if x := e.wait(t, c.id); x.ExitCode != 137 {
 		t.Errorf("exit %d, want 137", x.ExitCode)
 	}
