@@ -136,27 +136,30 @@ func TestClusterKeysSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	k4 := identity.Key{AccessKeyID: "AKIDSEALED0000000004", SecretAccessKey: "watched-secret-000000000000000000000", Created: k1.Created}
+	// One change at a time: a watch that starts after both the put and
+	// the delete were stored gives only the key's last state, the delete.
+	await := func(what string, match func(ev identity.SharedChange) bool) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case ev := <-ch:
+				if ev.Key.AccessKeyID == k4.AccessKeyID && match(ev) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("watch: no %s of %s within 30s", what, k4.AccessKeyID)
+			}
+		}
+	}
 	if err := c.Put(ctx, k4); err != nil {
 		t.Fatal(err)
 	}
+	await("opened put", func(ev identity.SharedChange) bool {
+		return !ev.Deleted && ev.Key.SecretAccessKey == k4.SecretAccessKey
+	})
 	if err := c.Delete(ctx, k4.AccessKeyID); err != nil {
 		t.Fatal(err)
 	}
-	var sawPut, sawDelete bool
-	deadline := time.After(30 * time.Second)
-	for !(sawPut && sawDelete) {
-		select {
-		case ev := <-ch:
-			if ev.Key.AccessKeyID != k4.AccessKeyID {
-				continue
-			}
-			if ev.Deleted {
-				sawDelete = true
-			} else if ev.Key.SecretAccessKey == k4.SecretAccessKey {
-				sawPut = true
-			}
-		case <-deadline:
-			t.Fatalf("watch: put seen %v, delete seen %v", sawPut, sawDelete)
-		}
-	}
+	await("delete", func(ev identity.SharedChange) bool { return ev.Deleted })
 }
