@@ -131,6 +131,14 @@ func classify(err error) error {
 		return fmt.Errorf("the cluster's state does not answer (no quorum of managers?): %v: %w", err, errdefs.ErrUnavailable)
 	}
 	var apiErr *jetstream.APIError
+	// A compare-and-set lost to another writer. nats.go's Create of a
+	// key whose last value is a delete (the placement lock, deleted after
+	// every placement) returns the stream's answer unwrapped, and on a
+	// replicated stream that is code 10164, not the 10071 ErrKeyExists
+	// matches: two managers taking the lock at once got a hard error.
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		return fmt.Errorf("%v: %w", err, errdefs.ErrConflict)
+	}
 	if errors.As(err, &apiErr) && apiErr.Code == 503 {
 		return fmt.Errorf("the cluster's state does not answer: %v: %w", err, errdefs.ErrUnavailable)
 	}
