@@ -33,6 +33,9 @@ func TestShimHoldsNoZombies(t *testing.T) {
 	for _, name := range []string{"runc", "crun"} {
 		t.Run(name, func(t *testing.T) {
 			execRoot := t.TempDir()
+			// Registered after TempDir, so it runs before its removal:
+			// a shim's last runtime delete makes the runtime's root again.
+			t.Cleanup(func() { testutil.AwaitProcessesUnder(t, execRoot) })
 			c := oci.Probe(context.Background(), name, t.TempDir())
 			if !c.Usable {
 				t.Skipf("%s is not usable here: %s", name, c.Reason)
