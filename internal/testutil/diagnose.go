@@ -50,7 +50,7 @@ func (d *Daemon) diagnose(t testing.TB) {
 			return err == nil && cwd == dir
 		}) {
 			fmt.Fprintf(&b, "  %s\n", procLine(p))
-			for _, c := range children(p) {
+			for _, c := range Children(p) {
 				fmt.Fprintf(&b, "    child %s\n", procLine(c))
 			}
 		}
@@ -63,7 +63,7 @@ func (d *Daemon) diagnose(t testing.TB) {
 	// The daemon is a child subreaper: a process left to it that it
 	// does not reap keeps a container's pid namespace from ending.
 	fmt.Fprintf(&b, "daemon %s:\n", procLine(pid))
-	for _, c := range children(pid) {
+	for _, c := range Children(pid) {
 		fmt.Fprintf(&b, "  child %s\n", procLine(c))
 	}
 	t.Logf("shims:\n%s", limit(b.String(), 64<<10))
@@ -98,8 +98,8 @@ func procLine(pid int) string {
 	return fmt.Sprintf("pid %d state %s wchan %s: %s", pid, state, wchan, strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " "))
 }
 
-// children lists the processes whose parent is pid.
-func children(pid int) []int {
+// Children lists the processes whose parent is pid.
+func Children(pid int) []int {
 	var out []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {

@@ -95,24 +95,17 @@ func TestShimHoldsNoZombies(t *testing.T) {
 // zombieChildren lists the zombie children of pid ("pid comm").
 func zombieChildren(pid int) []string {
 	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+	for _, c := range testutil.Children(pid) {
+		stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(c), "stat"))
 		if err != nil {
 			continue
 		}
 		s := string(stat)
 		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
+		if i < 0 || i+2 >= len(s) || s[i+2] != 'Z' {
 			continue
 		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 && f[0] == "Z" && f[1] == strconv.Itoa(pid) {
-			out = append(out, e.Name()+" "+s[strings.IndexByte(s, '(')+1:i])
-		}
+		out = append(out, strconv.Itoa(c)+" "+s[strings.IndexByte(s, '(')+1:i])
 	}
 	return out
 }
