@@ -11,9 +11,12 @@
 //	resolve the qualifier ──> Event: Queue.Enqueue, 202
 //	                     └──> RequestResponse: Pool.Acquire ──Throttle──> TooManyRequests
 //	                            ├─ UseIdle: thaw the warm sandbox
-//	                            └─ LaunchNew: Launch, wait for its init (10 s), a cold start
+//	                            └─ Wait: for the first sandbox free, one released or one
+//	                               the pool starts (Launch, its init within 10 s; at most
+//	                               WithLaunchConcurrency at once); its first use is a cold start
 //	                          ──> Runtime API: event, response/error or timeout
-//	                          ──> healthy: park (freeze after 10 ms idle), Release
+//	                          ──> healthy: park (freeze after 10 ms idle), Release (to the
+//	                              next waiting invocation, else idle)
 //	                              timed out, crashed: Drop and Close
 //
 // Warm sandboxes idle for the idle timeout are reaped (scale to zero);
@@ -27,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -67,6 +71,7 @@ type Engine struct {
 	imageStore   imagefn.ImageStore
 	idleTTL      time.Duration
 	defaultLimit int
+	maxLaunch    int
 	logLimits    logfile.Limits
 	prom         *promMetrics
 
@@ -98,6 +103,11 @@ func WithIdleTimeout(d time.Duration) Option { return func(e *Engine) { e.idleTT
 // concurrency (Lambda's account limit).
 func WithDefaultConcurrency(n int) Option { return func(e *Engine) { e.defaultLimit = n } }
 
+// WithLaunchConcurrency bounds how many sandboxes of one function
+// version start at once while invocations wait for one (pool.Pool's
+// MaxLaunch); the default is the number of CPUs, at least 2.
+func WithLaunchConcurrency(n int) Option { return func(e *Engine) { e.maxLaunch = n } }
+
 // WithLogger sets the engine's logger.
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 
@@ -118,7 +128,7 @@ func WithQueue(q Queue) Option { return func(e *Engine) { e.queue = q } }
 func New(root string, launcher Launcher, opts ...Option) (*Engine, error) {
 	e := &Engine{
 		launcher: launcher, log: slog.Default(), now: time.Now,
-		idleTTL: 5 * time.Minute, defaultLimit: 100, logLimits: DefaultLogLimits,
+		idleTTL: 5 * time.Minute, defaultLimit: 100, maxLaunch: max(2, runtime.NumCPU()), logLimits: DefaultLogLimits,
 		pools: map[poolKey]*pool.Pool[*instance]{}, logs: map[string]*funcLog{}, metrics: map[string]*counters{},
 		live: map[*instance]struct{}{}, stop: make(chan struct{}),
 	}
@@ -233,19 +243,25 @@ var errClosed = fmt.Errorf("the functions engine is shutting down: %w", errdefs.
 // (pool.Pool.Acquire), making the pool if needed; errClosed once Close has
 // begun. The pool is looked up and acquired from under e.mu, so that a
 // pool found empty and forgotten (forgetIdle) is never used again.
-func (e *Engine) acquire(key poolKey, limit int) (*pool.Pool[*instance], *instance, pool.Action, error) {
+func (e *Engine) acquire(key poolKey, limit int) (*pool.Pool[*instance], pool.Ticket[*instance], error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return nil, nil, pool.Throttle, errClosed
+		return nil, pool.Ticket[*instance]{Action: pool.Throttle}, errClosed
 	}
+	p := e.poolLocked(key)
+	return p, p.Acquire(limit), nil
+}
+
+// poolLocked returns the pool of key, made if needed; the caller holds
+// e.mu.
+func (e *Engine) poolLocked(key poolKey) *pool.Pool[*instance] {
 	p := e.pools[key]
 	if p == nil {
-		p = &pool.Pool[*instance]{}
+		p = &pool.Pool[*instance]{MaxLaunch: e.maxLaunch}
 		e.pools[key] = p
 	}
-	inst, a := p.Acquire(limit)
-	return p, inst, a, nil
+	return p
 }
 
 // reserve takes a slot for a sandbox started ahead of demand in the pool
@@ -256,19 +272,16 @@ func (e *Engine) reserve(key poolKey, limit int) (*pool.Pool[*instance], bool) {
 	if e.closed {
 		return nil, false
 	}
-	p := e.pools[key]
-	if p == nil {
-		p = &pool.Pool[*instance]{}
-		e.pools[key] = p
-	}
+	p := e.poolLocked(key)
 	return p, p.Reserve(limit)
 }
 
-// forgetIdle forgets the pool of key if it holds no slot, so that pools
-// of old revisions and deleted functions do not pile up. The caller holds
-// e.mu: a pool with no slot has no holder that will use it again.
+// forgetIdle forgets the pool of key if it holds no slot and nobody waits
+// on it, so that pools of old revisions and deleted functions do not pile
+// up. The caller holds e.mu: a pool with no slot has no holder that will
+// use it again.
 func (e *Engine) forgetIdle(key poolKey, p *pool.Pool[*instance]) {
-	if _, live := p.Counts(); live == 0 {
+	if p.Unused() {
 		delete(e.pools, key)
 	}
 }

@@ -500,3 +500,101 @@ func TestClose(t *testing.T) {
 		t.Fatalf("%d sandboxes after Close", n)
 	}
 }
+
+// A burst on a function nothing has run: every invocation is served, by
+// the first sandboxes ready rather than one container start each (at most
+// WithLaunchConcurrency start at once), and each sandbox's first
+// invocation, and only that, counts as a cold start.
+func TestBurstOnColdFunction(t *testing.T) {
+	var starts sync.Map
+	env := fntest.New(t, fntest.WithEngineOptions(invoke.WithLaunchConcurrency(2)),
+		fntest.WithFunctions(func(spec sandbox.Spec) (inproc.Function, error) {
+			return inproc.Function{
+				Init: func(context.Context, map[string]string, io.Writer) error {
+					time.Sleep(100 * time.Millisecond) // a slow init
+					return nil
+				},
+				Handler: func(ctx context.Context, inv *inproc.Invocation) ([]byte, error) {
+					starts.Store(spec.Output, true)
+					return []byte(`{}`), nil
+				},
+			}, nil
+		}))
+	e := env.Engine
+	create(t, e, "burst", nil)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := e.Invoke(context.Background(), functions.InvokeInput{FunctionName: "burst", Payload: []byte(`{}`)})
+			if err == nil && out.FunctionError != "" {
+				err = errors.New(string(out.Payload))
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sandboxes := 0
+	starts.Range(func(any, any) bool { sandboxes++; return true })
+	m, err := e.Metrics(context.Background(), "burst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (Starts under way when the burst ended join the pool unused.)
+	if m.Invocations != n || m.ColdStarts != int64(sandboxes) || m.SandboxesTotal < sandboxes || m.SandboxesTotal > n/2 {
+		t.Fatalf("%d invocations, %d cold starts, %d sandboxes in the pool, %d served", m.Invocations, m.ColdStarts, m.SandboxesTotal, sandboxes)
+	}
+	// Starts end 100 ms apart, two at a time, while the first two serve
+	// the burst in microseconds each.
+	if sandboxes < 1 || sandboxes > n/2 {
+		t.Fatalf("%d invocations at once took %d sandboxes", n, sandboxes)
+	}
+}
+
+// A burst on a function whose init fails: every invocation gets the init
+// error (each the failure of a start of its own), none waits for ever.
+func TestBurstInitErrors(t *testing.T) {
+	env := fntest.New(t, fntest.WithEngineOptions(invoke.WithLaunchConcurrency(2)),
+		fntest.WithFunctions(func(spec sandbox.Spec) (inproc.Function, error) {
+			return inproc.Function{
+				Init: func(context.Context, map[string]string, io.Writer) error {
+					return &inproc.Error{Type: "Runtime.ConfigError", Message: "missing TABLE"}
+				},
+				Handler: inproc.Echo,
+			}, nil
+		}))
+	create(t, env.Engine, "bad", nil)
+	const n = 12
+	var wg sync.WaitGroup
+	outs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := env.Engine.Invoke(ctx, functions.InvokeInput{FunctionName: "bad"})
+			if err != nil {
+				outs <- err.Error()
+				return
+			}
+			outs <- out.FunctionError + " " + string(out.Payload)
+		}()
+	}
+	wg.Wait()
+	close(outs)
+	for o := range outs {
+		if !strings.Contains(o, "Unhandled") || !strings.Contains(o, "Runtime.ConfigError") {
+			t.Fatalf("an invocation of the burst: %s", o)
+		}
+	}
+}

@@ -67,11 +67,11 @@ func (e *Engine) Invoke(ctx context.Context, in functions.InvokeInput) (*functio
 
 func (e *Engine) invokeSync(ctx context.Context, c *functions.Config, version string, limit int, in functions.InvokeInput) (*functions.InvokeOutput, error) {
 	m := e.countersFor(c.FunctionName)
-	p, inst, action, err := e.acquire(poolKey{c.FunctionName, version, c.RevisionID}, limit)
+	p, t, err := e.acquire(poolKey{c.FunctionName, version, c.RevisionID}, limit)
 	if err != nil {
 		return nil, err
 	}
-	if action == pool.Throttle {
+	if t.Action == pool.Throttle {
 		m.mu.Lock()
 		m.throttles++
 		m.mu.Unlock()
@@ -94,27 +94,29 @@ func (e *Engine) invokeSync(ctx context.Context, c *functions.Config, version st
 	if reqID == "" {
 		reqID = newRequestID()
 	}
-	coldNow := action == pool.LaunchNew
-	if coldNow {
-		inst, err = e.launch(ctx, c, version)
+	inst := t.V
+	if t.Action == pool.Wait {
+		e.startLaunches(p, c, version, t.Launches)
+		inst, err = p.Wait(ctx, t.W)
+		if err == nil && ctx.Err() != nil {
+			e.release(p, inst)
+			err = ctx.Err()
+		}
 		if err != nil {
-			p.Drop()
 			return e.initFailure(c, version, reqID, err)
 		}
-		m.mu.Lock()
-		m.coldStarts++
-		m.mu.Unlock()
-		e.prom.coldStarts.WithLabelValues(c.FunctionName).Inc()
-	} else if thawed, err := inst.wake(); err != nil {
+	}
+	if thawed, err := inst.wake(); err != nil {
 		p.Drop()
 		e.closeInst(inst)
 		return nil, fmt.Errorf("thawing sandbox: %w", err)
 	} else if thawed && e.log.Enabled(ctx, slog.LevelDebug) {
 		e.log.Debug("sandbox thawed", "function", c.FunctionName, "idle", e.now().Sub(inst.lastUsed))
 	}
-	if !coldNow && !inst.used {
-		// Started ahead of demand (prewarm.go): still this invocation's
-		// cold start.
+	if !inst.used {
+		// A sandbox's first invocation is its cold start, whether it
+		// was started for this invocation, for another one that waited
+		// or ahead of demand (prewarm.go).
 		m.mu.Lock()
 		m.coldStarts++
 		m.mu.Unlock()
@@ -220,9 +222,9 @@ func (e *Engine) flushOutput(ctx context.Context, function string, inst *instanc
 	}
 }
 
-// release parks a healthy sandbox in its pool after an invocation, or
-// closes it if the engine is closing (Close has drained the pools, or is
-// about to).
+// release parks a healthy sandbox in its pool after an invocation (or
+// hands it to the next invocation waiting), or closes it if the engine is
+// closing (Close has drained the pools, or is about to).
 func (e *Engine) release(p *pool.Pool[*instance], inst *instance) {
 	e.mu.Lock()
 	closed := e.closed
@@ -233,8 +235,42 @@ func (e *Engine) release(p *pool.Pool[*instance], inst *instance) {
 	}
 	e.mu.Unlock()
 	if closed {
-		p.Drop()
+		p.Drop() // the engine is closing: no more starts
 		e.closeInst(inst)
+	}
+}
+
+// startLaunches starts n sandboxes of c's version for the invocations
+// waiting in p, in the background: each, once its runtime's init is done,
+// goes to the first invocation waiting (pool.Pool.Launched), and a failed
+// one's error to the first waiting (LaunchFailed, Lambda's init error).
+// Each end may ask for more (invocations still wait).
+func (e *Engine) startLaunches(p *pool.Pool[*instance], c *functions.Config, version string, n int) {
+	if n <= 0 {
+		return
+	}
+	cfg := *c
+	for ; n > 0; n-- {
+		ok := e.background(func(ctx context.Context) {
+			inst, err := e.launch(ctx, &cfg, version)
+			more := 0
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Debug("sandbox start failed", "function", cfg.FunctionName, "err", err)
+				}
+				more = p.LaunchFailed(err)
+			} else {
+				inst.park() // frozen if it goes idle; a waiter wakes it
+				inst.lastUsed = e.now()
+				more = p.Launched(inst, inst.lastUsed)
+			}
+			e.startLaunches(p, &cfg, version, more)
+		})
+		if !ok {
+			// Closing: the invocations waiting get its error, one per
+			// start refused, until none waits.
+			n += p.LaunchFailed(errClosed)
+		}
 	}
 }
 
@@ -260,9 +296,9 @@ func (e *Engine) Metrics(ctx context.Context, name string) (*functions.Metrics, 
 	e.mu.Lock()
 	for key, p := range e.pools {
 		if key.function == name {
-			idle, live := p.Counts()
-			m.SandboxesWarm += idle
-			m.SandboxesTotal += live
+			n := p.Counts()
+			m.SandboxesWarm += n.Idle
+			m.SandboxesTotal += n.Live()
 		}
 	}
 	e.mu.Unlock()

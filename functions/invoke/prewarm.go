@@ -34,10 +34,10 @@ func (e *Engine) prewarm(c functions.Config) {
 		defer cancel()
 		inst, err := e.launch(ctx, &c, functions.LatestVersion)
 		if err != nil {
-			// The next invocation starts one on demand and reports the
-			// failure to its caller.
-			p.Drop()
+			// An invocation waiting for it gets the failure, as its
+			// own cold start's.
 			e.log.Debug("proactive initialisation failed", "function", c.FunctionName, "err", err)
+			e.startLaunches(p, &c, functions.LatestVersion, p.LaunchFailed(err))
 			return
 		}
 		// Keep it only if its revision is still current and the engine
@@ -52,14 +52,14 @@ func (e *Engine) prewarm(c functions.Config) {
 			}
 			inst.park()
 			inst.lastUsed = e.now()
-			p.Release(inst, inst.lastUsed)
+			e.startLaunches(p, &c, functions.LatestVersion, p.Launched(inst, inst.lastUsed))
 			kept = true
 		})
 		if !kept {
-			p.Drop()
 			e.closeInst(inst)
+			e.startLaunches(p, &c, functions.LatestVersion, p.Abandon())
 		}
 	}) {
-		p.Drop()
+		e.startLaunches(p, &c, functions.LatestVersion, p.LaunchFailed(errClosed))
 	}
 }
