@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +104,8 @@ func TestCrunContainer(t *testing.T) {
 	}
 	d.MustWharf(t, "unpause", id)
 
+	checkSeccompCache(t, d, id)
+
 	d.MustWharf(t, "kill", id)
 	if got := strings.TrimSpace(d.MustWharf(t, "wait", id)); got != "137" {
 		t.Errorf("exit code after kill = %s, want 137", got)
@@ -126,6 +130,53 @@ func TestCrunContainer(t *testing.T) {
 			t.Errorf("the host lost its mount %s", mp)
 		}
 	}
+}
+
+// checkSeccompCache: crun compiled the first container's seccomp profile
+// (first, running with crun) and the daemon kept the program, so the next
+// container with the same profile starts from it (crun's
+// run.oci.seccomp_bpf_data in its bundle) and is confined all the same:
+// the filter is on its process, and a syscall the profile refuses fails.
+// A label of that name (an image's labels are untrusted) never reaches the
+// runtime.
+func checkSeccompCache(t *testing.T, d *testutil.Daemon, first string) {
+	t.Helper()
+	if n := len(mustGlob(t, filepath.Join(d.ExecRoot, "seccomp", "crun", "*"))); n != 1 {
+		t.Errorf("%d compiled seccomp programs kept after the first crun container, want 1", n)
+	}
+	id := runD(t, d, "--label", "run.oci.seccomp_bpf_data=AAAAAAAAAAA=", busybox, "sleep", "1000")
+	defer d.MustWharf(t, "rm", "-f", id)
+	data, err := os.ReadFile(filepath.Join(d.Root, "containers", id, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundle struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(data, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := base64.StdEncoding.DecodeString(bundle.Annotations["run.oci.seccomp_bpf_data"])
+	if err != nil || len(prog) < 64 || len(prog)%8 != 0 {
+		t.Errorf("the second container does not start from the compiled program: %d bytes, %v", len(prog), err)
+	}
+	status := d.MustWharf(t, "exec", id, "cat", "/proc/self/status")
+	if !strings.Contains(status, "Seccomp:\t2") || !strings.Contains(status, "Seccomp_filters:\t1") {
+		t.Errorf("the second container's process is not under its seccomp filter:\n%s", status)
+	}
+	// Docker's profile refuses unshare(CLONE_NEWUSER) without CAP_SYS_ADMIN.
+	if _, stderr, code := d.Wharf(t, "exec", id, "unshare", "-U", "true"); code == 0 || !strings.Contains(stderr, "not permitted") {
+		t.Errorf("unshare -U passed the filter: exit %d, %s", code, stderr)
+	}
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // Function sandboxes run with the runtime --fn-runtime picks (auto: crun

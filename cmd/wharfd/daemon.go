@@ -264,6 +264,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 		return err
 	}
 	rts, err := ocishim.NewSet(self, cfg.execRoot, runtimes, ocishim.WithLogger(log), ocishim.WithShimDormantAfter(cfg.shimDormant), ocishim.WithExecWarmFor(cfg.execWarm), ocishim.WithShimForwardDelay(cfg.shimForwardDelay),
+		ocishim.WithSeccompCache(filepath.Join(cfg.execRoot, "seccomp")),
 		ocishim.WithAdopter(func() (func(int), func()) { a := rp.Expect(); return a.Claim, a.Done }))
 	if err != nil {
 		return err

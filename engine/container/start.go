@@ -326,6 +326,10 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		return fail(err, 125)
 	}
 	s.Version = oci.SpecVersion
+	var learn func()
+	if sp, ok := rt.(task.SpecPreparer); ok {
+		learn = sp.PrepareSpec(c.ID, s)
+	}
 	connected = e.attachedNetworks(ctx, c)
 	e.publishNetworks(c, "connect", connected)
 	e.publishVolumes(c, true)
@@ -374,6 +378,9 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 		return fail(err, 125)
 	}
 	tSpawned := time.Now()
+	if learn != nil {
+		learn()
+	}
 	// Connect the streams that waited for this start, then let output flow.
 	// The last attach also releases the output.
 	released := len(pending) == 0
@@ -519,13 +526,13 @@ func (e *Engine) prepare(ctx context.Context, c *Container, cgroupsPath string) 
 		NetNSPath:         plan.nsPath,
 		CgroupsPath:       cgroupsPath,
 		Mounts:            mounts,
-		Annotations:       c.Config.Labels,
+		Annotations:       labelAnnotations(c.Config.Labels),
 		Host:              c.HostConfig.HostOptions.spec(),
 		UserNS:            c.IDMap,
 		UserNSPath:        plan.userns,
 	}
 	if len(c.HostConfig.Annotations) > 0 {
-		o.Annotations = maps.Clone(c.Config.Labels)
+		o.Annotations = labelAnnotations(c.Config.Labels)
 		if o.Annotations == nil {
 			o.Annotations = map[string]string{}
 		}
@@ -708,4 +715,37 @@ func specNetworkMode(m string, host bool) string {
 		return m
 	}
 	return ""
+}
+
+// runtimeDirectives are the annotation prefixes OCI runtimes act on
+// (crun's run.oci.* replace the seccomp program, send the seccomp
+// listener or hook output to a host path, pick a handler; systemd unit
+// properties; CRIU's configuration). A container's labels, its image's
+// included, become annotations of its spec, and an image is untrusted:
+// such labels stay labels and never reach the runtime. HostConfig's
+// Annotations, set by the API's caller as on dockerd, are passed as they
+// are.
+var runtimeDirectives = []string{"run.oci.", "org.systemd.property.", "org.criu.", "module.wasm.image/"}
+
+// labelAnnotations returns labels as spec annotations, without the keys
+// runtimes act on.
+func labelAnnotations(labels map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range labels {
+		directive := false
+		for _, p := range runtimeDirectives {
+			if strings.HasPrefix(k, p) {
+				directive = true
+				break
+			}
+		}
+		if directive {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(labels))
+		}
+		out[k] = v
+	}
+	return out
 }

@@ -34,6 +34,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -67,6 +68,11 @@ type Runtime struct {
 	forwardDelay time.Duration
 	// adopter is WithAdopter's.
 	adopter Adopter
+	// seccompDir is WithSeccompCache's; seccomp the cache of this
+	// runtime's compiled seccomp programs (nil: it compiles its own at
+	// every start).
+	seccompDir string
+	seccomp    *oci.SeccompCache
 }
 
 // Adopter is told of a process that the daemon, a child subreaper, adopts
@@ -120,6 +126,12 @@ func WithShimForwardDelay(d time.Duration) Option { return func(r *Runtime) { r.
 // container's last exec (0: never); see warm.go.
 func WithExecWarmFor(d time.Duration) Option { return func(r *Runtime) { r.warmFor = d } }
 
+// WithSeccompCache keeps the seccomp programs crun compiles under dir
+// (one directory per runtime) and starts later containers of the same
+// profile from them (runtime/oci's SeccompCache); runtimes other than
+// crun compile their own.
+func WithSeccompCache(dir string) Option { return func(r *Runtime) { r.seccompDir = dir } }
+
 // New returns the Runtime of the OCI runtime rt, whose shims sp starts and
 // whose shim directories are under execRoot/shims.
 func New(rt *oci.Runtime, sp *shim.Spawner, execRoot string, opts ...Option) (*Runtime, error) {
@@ -130,7 +142,32 @@ func New(rt *oci.Runtime, sp *shim.Spawner, execRoot string, opts ...Option) (*R
 	if err := os.MkdirAll(r.shims, 0o700); err != nil {
 		return nil, err
 	}
+	if r.seccompDir != "" && strings.Contains(filepath.Base(rt.Path), "crun") {
+		c, err := oci.NewSeccompCache(filepath.Join(r.seccompDir, rt.Name), rt)
+		if err != nil {
+			return nil, fmt.Errorf("seccomp cache of %s: %w", rt.Name, err)
+		}
+		r.seccomp = c
+	}
 	return r, nil
+}
+
+// PrepareSpec implements task.SpecPreparer: a crun container whose
+// seccomp profile was compiled before starts from that program; one whose
+// profile was not teaches it to the cache once started.
+func (r *Runtime) PrepareSpec(id string, s *specs.Spec) func() {
+	if r.seccomp == nil {
+		return nil
+	}
+	key := r.seccomp.Apply(s)
+	if key == "" {
+		return nil
+	}
+	return func() {
+		if err := r.seccomp.Learn(key, filepath.Join(r.rt.Root, id)); err != nil {
+			r.log.Debug("keeping the compiled seccomp program", "runtime", r.rt.Name, "container", id, "err", err)
+		}
+	}
 }
 
 // NewSet returns a Runtime for each OCI runtime, by name, sharing one

@@ -60,6 +60,14 @@ type Runtime interface {
 	Close()
 }
 
+// SpecPreparer is implemented by runtimes that complete a container's
+// spec before the engine writes its bundle (crun's compiled seccomp
+// program, runtime/oci's SeccompCache). The engine calls the function
+// PrepareSpec returns, if any, once the container has started.
+type SpecPreparer interface {
+	PrepareSpec(id string, s *specs.Spec) (started func())
+}
+
 // Lifecycle starts, signals, freezes, waits for and forgets containers.
 type Lifecycle interface {
 	// Start runs the process of the bundle o.Bundle as container o.ID
