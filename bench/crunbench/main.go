@@ -1,7 +1,9 @@
 // Command crunbench measures what it costs to run crun on a host whose
 // hybrid cgroup layout it refuses as it is (runtime/oci/mountns_linux.go):
 // the bare runtimes on one bundle (wharf's generated spec: Docker's default
-// confinement, a busybox rootfs, `true`), and the ways of hiding the
+// confinement, a busybox rootfs, `true`), crun on the same bundle given the
+// seccomp program it compiled before (runtime/oci's SeccompCache, what the
+// daemon does from the second container of a profile), and the ways of hiding the
 // cgroup2 mount from crun, on `crun run` and on a plain /bin/true (the
 // wrapper's own cost):
 //
@@ -81,6 +83,23 @@ func main() {
 	benchutil.Check(err)
 	runc := &oci.Runtime{Name: "runc", Path: runcPath, Root: filepath.Join(dir, "runc")}
 	crun := &oci.Runtime{Name: "crun", Path: crunPath, Root: filepath.Join(dir, "crun"), Hide: hide}
+	// The same bundle with the seccomp program crun compiled for its
+	// profile given, as the daemon's cache gives it (SeccompCache): the
+	// program is learnt from a created container's state directory.
+	cache, err := oci.NewSeccompCache(filepath.Join(dir, "seccomp"), crun)
+	benchutil.Check(err)
+	key := cache.Apply(s)
+	benchutil.Check(crun.Run(crun.Command(context.Background(), "create", "--bundle", bundle, "cb-probe")))
+	benchutil.Check(cache.Learn(key, filepath.Join(crun.Root, "cb-probe")))
+	benchutil.Check(crun.Run(crun.Command(context.Background(), "delete", "-f", "cb-probe")))
+	if cache.Apply(s) != "" || s.Annotations[oci.SeccompBPFAnnotation] == "" {
+		benchutil.Fatal("the seccomp cache did not keep the program crun compiled")
+	}
+	data, err = json.Marshal(s)
+	benchutil.Check(err)
+	bundleBPF := filepath.Join(dir, "bundle-bpf")
+	benchutil.Check(os.MkdirAll(bundleBPF, 0o755))
+	benchutil.Check(os.WriteFile(filepath.Join(bundleBPF, "config.json"), data, 0o644))
 	plain := &oci.Runtime{Name: "true", Path: "/bin/true"}
 	hidden := &oci.Runtime{Name: "true", Path: "/bin/true", Hide: hide}
 	umounts := ""
@@ -94,6 +113,9 @@ func main() {
 		}},
 		{name: "crun run, in-process namespace", run: func(i int) error {
 			return crun.Run(crun.Command(context.Background(), "run", "--bundle", bundle, runID(i)))
+		}},
+		{name: "crun run, seccomp program given", run: func(i int) error {
+			return crun.Run(crun.Command(context.Background(), "run", "--bundle", bundleBPF, runID(i)))
 		}},
 		{name: "crun run, unshare(1) + sh", run: func(i int) error {
 			c := exec.Command("unshare", "-m", "--propagation", "slave", "sh", "-c", umounts+`exec "$@"`, "sh",
