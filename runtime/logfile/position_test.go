@@ -1,6 +1,7 @@
 package logfile
 
 import (
+	"bytes"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -67,6 +68,18 @@ func TestReadToPosition(t *testing.T) {
 	pos := position()
 	if got := read(set, pos); !equal(got, nums(0, 6)) {
 		t.Fatalf("read to the position at once: %q", got)
+	}
+	// The end of a log no one writes.
+	set = open()
+	end, err := set.End()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.Size != pos.Size || !bytes.Equal(end.Last, pos.Last) {
+		t.Fatalf("end %+v, the writer's position %+v", end, pos)
+	}
+	if got := read(set, end); !equal(got, nums(0, 6)) {
+		t.Fatalf("read to the end: %q", got)
 	}
 	// The position's file rotated out of the log (3 files kept) while
 	// the set held it, and others took its place (its inode, maybe).

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // pollInterval is how often a follower looks for new records.
@@ -323,6 +325,25 @@ func (s *Set) Close() {
 		f.Close()
 	}
 	s.files = nil
+}
+
+// End is the position of the end of the set's newest file now (the zero
+// Position for an empty set): what the log holds when no one writes it.
+func (s *Set) End() (Position, error) {
+	if len(s.files) == 0 {
+		return Position{}, nil
+	}
+	f := s.files[len(s.files)-1]
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return Position{}, err
+	}
+	pos := Position{Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}
+	pos.Last = make([]byte, min(lastLen, st.Size))
+	if _, err := f.ReadAt(pos.Last, st.Size-int64(len(pos.Last))); err != nil {
+		return Position{}, err
+	}
+	return pos, nil
 }
 
 // ReadTo calls emit for every entry o selects (its streams, Since and

@@ -45,7 +45,8 @@ type File struct {
 	perm os.FileMode
 	f    *os.File
 	size int64
-	// last is the end of the last record written to f (Position's Last).
+	// last is the file's last bytes (Position's Last), as far as this
+	// File wrote them.
 	last []byte
 }
 
@@ -79,7 +80,10 @@ func (l *File) Write(p []byte) (int, error) {
 	}
 	n, err := l.f.Write(p)
 	l.size += int64(n)
-	l.last = append(l.last[:0], p[max(0, n-lastLen):n]...)
+	l.last = append(l.last, p[max(0, n-lastLen):n]...)
+	if k := len(l.last) - lastLen; k > 0 {
+		l.last = append(l.last[:0], l.last[k:]...)
+	}
 	return n, err
 }
 
@@ -88,12 +92,12 @@ func (l *File) Close() error { return l.f.Close() }
 
 // Position is a point in a rotating log: the end of the current file at
 // some instant, named by the file's identity (device and inode), which
-// rotations keep, and its size then. A reader stops there (ReadOptions.To)
+// rotations keep, and its size then. A reader stops there (Set.ReadTo)
 // to read what the log held at that instant, whatever rotated since.
 //
-// Last is the end of the file's last record then (up to lastLen bytes;
-// empty when the writer does not know it, having opened the file with
-// records in it): records carry their time to the nanosecond, so a file
+// Last is the file's last bytes then (up to lastLen; fewer when the
+// writer did not write them all, having opened the file with records in
+// it): records carry their time to the nanosecond, so a file
 // that got the inode after the position's file was dropped does not
 // hold the same bytes there, and is not taken for it.
 type Position struct {
