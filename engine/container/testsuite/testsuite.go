@@ -39,6 +39,8 @@ func Run(t *testing.T, newEnv func(t *testing.T) *Env) {
 	}{
 		{"RunAndWait", testRunAndWait},
 		{"AttachBeforeStart", testAttachBeforeStart},
+		{"AttachLogsStream", testAttachLogsStream},
+		{"AttachLogsAtStart", testAttachLogsAtStart},
 		{"StdinOnce", testStdinOnce},
 		{"WaitConditions", testWaitConditions},
 		{"StopTimeoutAndSignal", testStop},
