@@ -210,3 +210,26 @@ func testAttachLogsAtStart(t *testing.T, s *suite) {
 		})
 	}
 }
+
+// A stream attached with the log to a container that is not running gets
+// the log of its past runs, then the output of its next start, each once.
+func testAttachLogsBeforeStart(t *testing.T, s *suite) {
+	id := s.run(t, "sh", "-c", "echo run; echo err >&2")
+	s.wait(t, id)
+	c := &conn{}
+	registered := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Engine.Attach(s.ctx, id, container.AttachOptions{Stdout: true, Stderr: true, Logs: true, Stream: c, Registered: func() { close(registered) }})
+	}()
+	<-registered
+	if err := s.Engine.Start(s.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	if out, errs := c.demux(t); out != "run\nrun\n" || errs != "err\nerr\n" {
+		t.Errorf("attached stdout %q stderr %q, want the two runs' output once each", out, errs)
+	}
+}

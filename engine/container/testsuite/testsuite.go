@@ -41,6 +41,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) *Env) {
 		{"AttachBeforeStart", testAttachBeforeStart},
 		{"AttachLogsStream", testAttachLogsStream},
 		{"AttachLogsAtStart", testAttachLogsAtStart},
+		{"AttachLogsBeforeStart", testAttachLogsBeforeStart},
 		{"StdinOnce", testStdinOnce},
 		{"WaitConditions", testWaitConditions},
 		{"StopTimeoutAndSignal", testStop},
