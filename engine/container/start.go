@@ -62,11 +62,21 @@ type AttachOptions struct {
 type attachReq struct {
 	o    AttachOptions
 	done chan error
+	// replayed, for an attach that replays the log, gets the replay's
+	// end (nil or its error): the live stream waits for it.
+	replayed chan error
 }
 
 // Attach connects a client to a container's stdio and blocks until the
 // stream ends. Attaching to a container that is not running waits for its
 // next start, so that `run` loses no output.
+//
+// With the log (o.Logs and a stream), the live stream is attached first
+// and the log is replayed up to the instant it was (task.Cut): no byte of
+// output is lost between the two, none comes twice. What the container
+// writes during the replay waits in a bounded buffer (attachBuffer); once
+// that is full the supervisor waits for the client as for any slow one,
+// and drops the stream after 5 seconds of that.
 func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error {
 	keys, err := ParseDetachKeys(o.DetachKeys)
 	if err != nil {
@@ -79,17 +89,39 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error 
 	if o.Registered != nil {
 		o.Registered = sync.OnceFunc(o.Registered)
 	}
-	if o.Logs {
-		if o.Registered != nil {
-			o.Registered()
-		}
-		if err := e.replayLog(ctx, en, o); err != nil {
-			return err
-		}
-	}
 	if o.NoStream {
+		if o.Logs {
+			if o.Registered != nil {
+				o.Registered()
+			}
+			if err := e.replayLog(ctx, en, o); err != nil {
+				return err
+			}
+		}
 		e.publishOf(en, "attach", nil)
 		return nil
+	}
+	// The log's files are held from before the stream's cut, so that
+	// the cut names one of them (logfile.Set).
+	var set *logfile.Set
+	var path string
+	if o.Logs {
+		e.mu.Lock()
+		c := en.c.clone()
+		e.mu.Unlock()
+		if path, _, err = e.logFile(c); err != nil {
+			return err
+		}
+		if path != "" {
+			if set, err = logfile.OpenSet(path); err != nil {
+				return err
+			}
+		}
+	}
+	closeSet := func() {
+		if set != nil {
+			set.Close()
+		}
 	}
 	e.mu.Lock()
 	running := en.c.State.Status == StatusRunning || en.c.State.Status == StatusPaused
@@ -99,49 +131,164 @@ func (e *Engine) Attach(ctx context.Context, ref string, o AttachOptions) error 
 		o.detachKeys = keys
 	}
 	var req *attachReq
+	var end *logfile.Position
 	if !running {
 		req = &attachReq{o: o, done: make(chan error, 1)}
+		if o.Logs {
+			req.replayed = make(chan error, 1)
+		}
+		// Nothing writes the log of a container that is not running,
+		// and its next start waits for this stream (Hold): the log's
+		// end now is the stream's cut.
+		if set != nil {
+			set.Close()
+			if set, err = logfile.OpenSet(path); err == nil {
+				var pos logfile.Position
+				if pos, err = set.End(); err == nil {
+					end = &pos
+				}
+			}
+		}
+		if err != nil {
+			e.mu.Unlock()
+			closeSet()
+			return err
+		}
 		en.pending = append(en.pending, req)
 	}
 	e.mu.Unlock()
 	e.publish(c, "attach", nil)
 	if running {
-		return e.detachedOK(c, e.attachRunning(ctx, c, o))
+		return e.detachedOK(c, e.attachRunning(ctx, c, o, set))
 	}
 	if o.Registered != nil {
 		o.Registered()
+	}
+	if o.Logs {
+		var cut *task.Cut
+		if end != nil {
+			cut = &task.Cut{Log: end}
+		}
+		err := e.replayTo(ctx, set, cut, o)
+		req.replayed <- err
+		if err != nil {
+			// A start that took the stream ends it on the error.
+			if !e.unqueue(en, req) {
+				<-req.done
+			}
+			return err
+		}
 	}
 	select {
 	case err := <-req.done:
 		return e.detachedOK(c, err)
 	case <-ctx.Done():
-		e.mu.Lock()
-		for i, p := range en.pending {
-			if p == req {
-				en.pending = append(en.pending[:i], en.pending[i+1:]...)
-				break
-			}
-		}
-		e.mu.Unlock()
+		e.unqueue(en, req)
 		return ctx.Err()
 	}
 }
 
+// unqueue removes req from the attaches waiting for en's next start and
+// reports whether it was still there.
+func (e *Engine) unqueue(en *entry, req *attachReq) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, p := range en.pending {
+		if p == req {
+			en.pending = append(en.pending[:i], en.pending[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // attachRunning copies between a client stream and the stdio of the
-// running container c.
-func (e *Engine) attachRunning(ctx context.Context, c *Container, o AttachOptions) error {
+// running container c, after the log up to the stream's cut with o.Logs
+// (set holds the log's files, opened before the attach; nil without a
+// log).
+func (e *Engine) attachRunning(ctx context.Context, c *Container, o AttachOptions, set *logfile.Set) error {
 	rt, err := e.runtime(c)
 	if err != nil {
+		if set != nil {
+			set.Close()
+		}
 		return err
 	}
-	st, err := rt.Attach(ctx, c.ID, task.AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Marks: o.Marks})
+	st, err := rt.Attach(ctx, c.ID, task.AttachOptions{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Marks: o.Marks, Cut: o.Logs})
 	if err != nil {
+		if set != nil {
+			set.Close()
+		}
 		return fmt.Errorf("attach %s: %v: %w", c.ID, err, errdefs.ErrConflict)
 	}
 	if o.Registered != nil {
 		o.Registered()
 	}
+	if o.Logs {
+		var cut *task.Cut
+		if cs, ok := st.(task.CutStream); ok {
+			cut = cs.Cut()
+		}
+		if cut == nil && set != nil {
+			// A supervisor that cannot tell the cut (started by an
+			// older wharf): the log as it is now, whose last lines
+			// the stream may repeat.
+			pos, err := set.End()
+			if err != nil {
+				set.Close()
+				st.Close()
+				return err
+			}
+			cut = &task.Cut{Log: &pos}
+		}
+		st = newBufferedStream(st, attachBuffer)
+		if err := e.replayTo(ctx, set, cut, o); err != nil {
+			st.Close()
+			return err
+		}
+	}
 	return splice(ctx, st, o)
+}
+
+// replayTo writes the container's log up to cut (and the output cut
+// holds back from it) to o.Stream, framed as the attach is: raw for a
+// terminal, multiplexed otherwise, and closes set. Without a set (no log)
+// or a cut there is nothing to replay.
+func (e *Engine) replayTo(ctx context.Context, set *logfile.Set, cut *task.Cut, o AttachOptions) error {
+	if set == nil {
+		return nil
+	}
+	if cut == nil || cut.Log == nil {
+		set.Close()
+		return nil
+	}
+	outw, errw := wstream.NewMuxWriters(o.Stream)
+	emit := func(l logfile.Entry) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var w io.Writer = outw
+		switch {
+		case o.tty:
+			w = o.Stream
+		case l.Stream == "stderr":
+			w = errw
+		}
+		_, err := io.WriteString(w, l.Log)
+		return err
+	}
+	if err := set.ReadTo(*cut.Log, logfile.ReadOptions{Stdout: o.Stdout, Stderr: o.Stderr}, emit); err != nil {
+		return err
+	}
+	for _, h := range cut.Held {
+		if h.Stream == "stderr" && !o.Stderr || h.Stream != "stderr" && !o.Stdout {
+			continue
+		}
+		if err := emit(h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func splice(ctx context.Context, st task.Stream, o AttachOptions) error {
@@ -392,7 +539,20 @@ func (e *Engine) startLocked(ctx context.Context, en *entry, policy bool) error 
 			continue
 		}
 		released = released || last
-		go func() { p.done <- splice(context.Background(), st, p.o) }()
+		go func() {
+			if p.replayed != nil {
+				// The output waits (bounded) for the log's replay.
+				st := newBufferedStream(st, attachBuffer)
+				if err := <-p.replayed; err != nil {
+					st.Close()
+					p.done <- err
+					return
+				}
+				p.done <- splice(context.Background(), st, p.o)
+				return
+			}
+			p.done <- splice(context.Background(), st, p.o)
+		}()
 	}
 	if !released {
 		_ = rt.Release(ctx, c.ID)

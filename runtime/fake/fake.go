@@ -523,6 +523,10 @@ func (r *Runtime) Attach(_ context.Context, id string, o task.AttachOptions) (ta
 		return nil, fmt.Errorf("attach: container already exited: %w", errdefs.ErrConflict)
 	}
 	c.clients[cl] = struct{}{}
+	var cut *task.Cut
+	if o.Cut {
+		cut = c.cutLocked()
+	}
 	c.mu.Unlock()
 	r.mu.Lock()
 	if r.streams != nil {
@@ -534,6 +538,9 @@ func (r *Runtime) Attach(_ context.Context, id string, o task.AttachOptions) (ta
 	}
 	if o.Stdin && c.stdinW != nil {
 		go c.serveStdin(theirs)
+	}
+	if o.Cut {
+		return &cutStream{UnixConn: mine, cut: cut}, nil
 	}
 	return mine, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wharf-dev/wharf/errdefs"
 	"github.com/wharf-dev/wharf/runtime/logfile"
+	"github.com/wharf-dev/wharf/runtime/task"
 	"github.com/wharf-dev/wharf/stream"
 )
 
@@ -132,6 +133,35 @@ func (c *ctr) mark(token string) error {
 	}
 	return nil
 }
+
+// cutLocked is where a stream registered now begins in the output
+// (task.Cut); called with c.mu held, under which emit writes to the log
+// and the streams.
+func (c *ctr) cutLocked() *task.Cut {
+	cut := &task.Cut{}
+	if c.logw == nil {
+		return cut
+	}
+	pos, err := c.logw.Position()
+	if err != nil {
+		return nil
+	}
+	cut.Log = &pos
+	for _, s := range []string{"stdout", "stderr"} {
+		if h := c.split[s].Held(); len(h) > 0 {
+			cut.Held = append(cut.Held, logfile.Entry{Log: string(h), Stream: s})
+		}
+	}
+	return cut
+}
+
+// cutStream is a stream attached with a cut (task.CutStream).
+type cutStream struct {
+	*net.UnixConn
+	cut *task.Cut
+}
+
+func (s *cutStream) Cut() *task.Cut { return s.cut }
 
 // openLog opens the container's log within its limits, with a line
 // splitter per stream; none without a log.

@@ -77,6 +77,15 @@ func (w *Writer) Write(stream string, p []byte, t time.Time) error {
 	return err
 }
 
+// Position is where the next record will be written (File.Position).
+// Taken under the same lock as the callers' writes, it separates the
+// records written before from those written after.
+func (w *Writer) Position() (Position, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.f.Position()
+}
+
 // Close closes the file.
 func (w *Writer) Close() error {
 	w.mu.Lock()
@@ -148,6 +157,20 @@ type ReadOptions struct {
 	Running func() bool
 }
 
+// keep reports whether o selects e.
+func (o *ReadOptions) keep(e *Entry) bool {
+	if e.Stream == "stdout" && !o.Stdout || e.Stream == "stderr" && !o.Stderr {
+		return false
+	}
+	if !o.Since.IsZero() && e.Time.Before(o.Since) {
+		return false
+	}
+	if !o.Until.IsZero() && e.Time.After(o.Until) {
+		return false
+	}
+	return true
+}
+
 // Read calls emit for every selected entry of the log at path, across
 // its rotated files, oldest first. A log that does not exist is empty.
 func Read(ctx context.Context, path string, o ReadOptions, emit func(Entry) error) error {
@@ -155,18 +178,7 @@ func Read(ctx context.Context, path string, o ReadOptions, emit func(Entry) erro
 	if err != nil || len(files) == 0 {
 		return err
 	}
-	keep := func(e *Entry) bool {
-		if e.Stream == "stdout" && !o.Stdout || e.Stream == "stderr" && !o.Stderr {
-			return false
-		}
-		if !o.Since.IsZero() && e.Time.Before(o.Since) {
-			return false
-		}
-		if !o.Until.IsZero() && e.Time.After(o.Until) {
-			return false
-		}
-		return true
-	}
+	keep := o.keep
 	idx, off := 0, int64(0)
 	if o.Tail >= 0 {
 		// The tail is found reading backwards, so that the last lines

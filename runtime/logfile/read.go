@@ -3,11 +3,14 @@ package logfile
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // pollInterval is how often a follower looks for new records.
@@ -293,6 +296,148 @@ func tailStart(files []*os.File, n int, keep func(line []byte) bool) (int, int64
 		}
 	}
 	return 0, 0, nil
+}
+
+// Set is the files of a log held open from one instant on: a rotation
+// that drops one of them cannot give its inode to a newer file while the
+// set holds it, so a Position taken after the set was opened names one
+// file without doubt. It is how a reader reads a log up to a position
+// another process takes (an attach reads the log up to the instant its
+// stream was attached, which the log's writer tells).
+type Set struct {
+	path  string
+	files []*os.File // oldest first
+}
+
+// OpenSet opens the files of the log at path. A log that does not exist
+// yet is an empty set.
+func OpenSet(path string) (*Set, error) {
+	files, err := openSet(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Set{path: path, files: files}, nil
+}
+
+// Close closes the set's files.
+func (s *Set) Close() {
+	for _, f := range s.files {
+		f.Close()
+	}
+	s.files = nil
+}
+
+// End is the position of the end of the set's newest file now (the zero
+// Position for an empty set): what the log holds when no one writes it.
+func (s *Set) End() (Position, error) {
+	if len(s.files) == 0 {
+		return Position{}, nil
+	}
+	f := s.files[len(s.files)-1]
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return Position{}, err
+	}
+	pos := Position{Dev: uint64(st.Dev), Ino: st.Ino, Size: st.Size}
+	pos.Last = make([]byte, min(lastLen, st.Size))
+	if _, err := f.ReadAt(pos.Last, st.Size-int64(len(pos.Last))); err != nil {
+		return Position{}, err
+	}
+	return pos, nil
+}
+
+// ReadTo calls emit for every entry o selects (its streams, Since and
+// Until; not Tail or Follow) that the log held at pos, oldest first, and
+// for none written after pos, however the log rotated since; pos must
+// have been taken after the set was opened. It closes the set.
+//
+// When pos's file is one of the set's, the read ends inside it. When it
+// is newer (the log rotated between the opening and pos), the set's files
+// all came before pos, and the files that came after them are opened to
+// find pos's; if it was rotated out of the log already, none of what is
+// left came before pos. (A file of the log created and dropped between
+// the opening and the read may have given its inode to a newer one; pos's
+// Last tells them apart.)
+func (s *Set) ReadTo(pos Position, o ReadOptions, emit func(Entry) error) error {
+	defer s.Close()
+	files, limit := s.files, int64(-1)
+	if i := find(files, pos); i >= 0 {
+		files, limit = files[:i+1], pos.Size
+	} else {
+		later, err := openSet(s.path)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for _, f := range later {
+				f.Close()
+			}
+		}()
+		newer := later
+		if n := len(s.files); n > 0 {
+			if fi, err := s.files[n-1].Stat(); err == nil {
+				newer = nil
+				for j, f := range later {
+					if st, err := f.Stat(); err == nil && os.SameFile(fi, st) {
+						newer = later[j+1:]
+						break
+					}
+				}
+				if newer == nil {
+					// The set's newest file was rotated out too: so
+					// was every file between it and pos's.
+					newer = later
+				}
+			}
+		}
+		if j := find(newer, pos); j >= 0 {
+			files, limit = append(append([]*os.File(nil), files...), newer[:j+1]...), pos.Size
+		}
+	}
+	buf := make([]byte, 64<<10)
+	for i, f := range files {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		var r io.Reader = f
+		if i == len(files)-1 && limit >= 0 {
+			r = io.LimitReader(f, limit)
+		}
+		// A partial record at the end of a file is damage.
+		var lines lineSplitter
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				ferr := lines.feed(buf[:n], func(line []byte) error {
+					var e Entry
+					if json.Unmarshal(line, &e) != nil || !o.keep(&e) {
+						return nil
+					}
+					return emit(e)
+				})
+				if ferr != nil {
+					return ferr
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// find returns the index of pos's file in files, or -1.
+func find(files []*os.File, pos Position) int {
+	for i, f := range files {
+		if pos.names(f) {
+			return i
+		}
+	}
+	return -1
 }
 
 // Copy writes the log at path to w, its rotated files first, then, with

@@ -1,6 +1,7 @@
 package logfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -43,6 +45,9 @@ type File struct {
 	perm os.FileMode
 	f    *os.File
 	size int64
+	// last is the file's last bytes (Position's Last), as far as this
+	// File wrote them.
+	last []byte
 }
 
 // OpenFile opens (creating) the log at path for appending.
@@ -75,11 +80,67 @@ func (l *File) Write(p []byte) (int, error) {
 	}
 	n, err := l.f.Write(p)
 	l.size += int64(n)
+	l.last = append(l.last, p[max(0, n-lastLen):n]...)
+	if k := len(l.last) - lastLen; k > 0 {
+		l.last = append(l.last[:0], l.last[k:]...)
+	}
 	return n, err
 }
 
 // Close closes the current file.
 func (l *File) Close() error { return l.f.Close() }
+
+// Position is a point in a rotating log: the end of the current file at
+// some instant, named by the file's identity (device and inode), which
+// rotations keep, and its size then. A reader stops there (Set.ReadTo)
+// to read what the log held at that instant, whatever rotated since.
+//
+// Last is the file's last bytes then (up to lastLen; fewer when the
+// writer did not write them all, having opened the file with records in
+// it): records carry their time to the nanosecond, so a file
+// that got the inode after the position's file was dropped does not
+// hold the same bytes there, and is not taken for it.
+type Position struct {
+	Dev, Ino uint64
+	Size     int64
+	Last     []byte `json:",omitempty"`
+}
+
+// lastLen is how much of the last record a Position keeps.
+const lastLen = 64
+
+// Position is where the next record goes: the current file's end.
+func (l *File) Position() (Position, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(l.f.Fd()), &st); err != nil {
+		return Position{}, err
+	}
+	return Position{Dev: uint64(st.Dev), Ino: st.Ino, Size: l.size, Last: bytes.Clone(l.last)}, nil
+}
+
+// names reports whether f is the file of p: its identity, and the end of
+// its last record at p where p knows it.
+func (p Position) names(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || uint64(st.Dev) != p.Dev || st.Ino != p.Ino {
+		return false
+	}
+	if len(p.Last) == 0 {
+		return true
+	}
+	if int64(len(p.Last)) > p.Size {
+		return false
+	}
+	b := make([]byte, len(p.Last))
+	if _, err := f.ReadAt(b, p.Size-int64(len(b))); err != nil {
+		return false
+	}
+	return bytes.Equal(b, p.Last)
+}
 
 // rotate shifts path.N-2 → path.N-1, ..., path → path.1 (dropping the
 // oldest), as Docker's json-file driver does, and starts an empty path.
@@ -112,7 +173,7 @@ func (l *File) rotate() error {
 		return errors.Join(renameErr, err)
 	}
 	l.f.Close()
-	l.f, l.size = f, 0
+	l.f, l.size, l.last = f, 0, l.last[:0]
 	return renameErr
 }
 

@@ -397,12 +397,28 @@ func (r *Runtime) Pids(ctx context.Context, id string) ([]int, error) { return r
 
 // Attach implements task.Stdio through the shim's socket.
 func (r *Runtime) Attach(ctx context.Context, id string, o task.AttachOptions) (task.Stream, error) {
-	conn, rd, err := shim.AttachWith(ctx, r.dir(id), shim.Request{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Release: o.Release, Marks: o.Marks})
+	conn, rd, rep, err := shim.AttachWith(ctx, r.dir(id), shim.Request{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Release: o.Release, Marks: o.Marks, Cut: o.Cut})
 	if err != nil {
 		return nil, err
 	}
-	return &stream{Conn: conn, r: rd}, nil
+	st := &stream{Conn: conn, r: rd}
+	if !o.Cut {
+		return st, nil
+	}
+	cs := &cutStream{stream: st}
+	if rep.Cut {
+		cs.cut = &task.Cut{Log: rep.Log, Held: rep.Held}
+	}
+	return cs, nil
 }
+
+// cutStream is a stream attached with a cut (task.CutStream).
+type cutStream struct {
+	*stream
+	cut *task.Cut
+}
+
+func (s *cutStream) Cut() *task.Cut { return s.cut }
 
 // Flush implements task.Stdio through the shim's socket.
 func (r *Runtime) Flush(ctx context.Context, id, token string) error {

@@ -246,10 +246,25 @@ func AttachRelease(ctx context.Context, dir string, stdin, stdout, stderr bool) 
 }
 
 // AttachWith is Attach with every option of an attach request (Release,
-// Marks); req's Op is set to "attach".
-func AttachWith(ctx context.Context, dir string, req Request) (net.Conn, io.Reader, error) {
+// Marks, Cut); req's Op is set to "attach". It also returns the shim's
+// reply, whose Cut is false from a shim that predates cuts.
+func AttachWith(ctx context.Context, dir string, req Request) (net.Conn, io.Reader, *AttachReply, error) {
 	req.Op = "attach"
-	return attach(ctx, dir, req)
+	conn, br, err := dial(ctx, dir, req)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	line, err := br.ReadBytes('\n')
+	if err != nil {
+		conn.Close()
+		return nil, nil, nil, fmt.Errorf("attach: container already exited")
+	}
+	var rep AttachReply
+	if err := json.Unmarshal(line, &rep); err != nil {
+		conn.Close()
+		return nil, nil, nil, fmt.Errorf("attach: bad reply from the shim: %w", err)
+	}
+	return conn, br, &rep, nil
 }
 
 // ErrNoFlush is a shim's answer to a flush when it cannot do one: it

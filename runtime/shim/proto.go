@@ -18,7 +18,13 @@
 // Protocol: a client connects to shim.sock and writes one JSON Request line.
 // "attach" turns the connection into a stream: container output (Docker's
 // multiplexed frames unless the container has a TTY, then raw bytes) flows to
-// the client, bytes from the client go to the container's stdin. "wait"
+// the client, bytes from the client go to the container's stdin. The shim
+// first answers one AttachReply line; with Cut, the reply tells where the
+// stream begins in the output (the log's position and the partial lines
+// held back from it at the instant the stream was registered, taken under
+// the same lock as the copiers' writes to the log and the streams), so
+// that the client can replay the log up to there and lose no byte in
+// between, nor get one twice. A shim that predates Cut answers "{}". "wait"
 // answers one Exit line when the container has exited (at once if it already
 // has). "resize" sets the TTY size and answers "{}". "release" lets output
 // flow when the shim was started with Hold (output is held back until the
@@ -39,6 +45,8 @@ package shim
 
 import (
 	"time"
+
+	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
 // Options configure one shim. The daemon passes them as JSON on the
@@ -94,6 +102,17 @@ type Request struct {
 	Marks bool `json:",omitempty"`
 	// Token is a flush's: the payload of the Mark frame it sends.
 	Token string `json:",omitempty"`
+	// Cut, on an attach, asks for the stream's cut in the AttachReply.
+	Cut bool `json:",omitempty"`
+}
+
+// AttachReply acknowledges an attach, before any output. Cut says that
+// the shim answered the request's Cut: Log is the log's end then (nil
+// without a log) and Held the partial lines held back from it, by stream.
+type AttachReply struct {
+	Cut  bool              `json:",omitempty"`
+	Log  *logfile.Position `json:",omitempty"`
+	Held []logfile.Entry   `json:",omitempty"`
 }
 
 // FlushReply is the answer to a flush: empty once the mark is sent.

@@ -446,10 +446,14 @@ func (s *shim) copyOutput(out *output) {
 		if d := s.o.ForwardDelay; d > 0 {
 			time.Sleep(d)
 		}
+		// The log and the streams take p under one lock, which an
+		// attach's cut takes too: p is before the cut or after it.
+		s.mu.Lock()
 		if out.split != nil {
 			_, _ = out.split.Write(p)
 		}
-		s.broadcast(id, p)
+		s.broadcastLocked(id, p)
+		s.mu.Unlock()
 	}
 	for {
 		n, err := out.f.Read(buf)
@@ -470,11 +474,11 @@ func (s *shim) copyOutput(out *output) {
 			break
 		}
 	}
+	out.f.Close()
+	s.mu.Lock()
 	if out.split != nil {
 		_ = out.split.Flush()
 	}
-	out.f.Close()
-	s.mu.Lock()
 	out.done = true
 	flushes := out.flushes
 	out.flushes = nil
@@ -548,6 +552,12 @@ func (s *shim) drain(out *output, buf []byte, forward func([]byte)) (ended, stop
 func (s *shim) broadcast(id byte, p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.broadcastLocked(id, p)
+}
+
+// broadcastLocked sends p to the attached streams that take id; called
+// with s.mu held.
+func (s *shim) broadcastLocked(id byte, p []byte) {
 	var hdr [8]byte
 	hdr[0] = id
 	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
@@ -644,10 +654,16 @@ func (s *shim) handle(conn net.Conn) {
 			return
 		}
 		s.clients[c] = struct{}{}
+		var rep AttachReply
+		if req.Cut {
+			rep = s.cutLocked()
+		}
 		s.mu.Unlock()
 		// Acknowledge before any output so the daemon knows the stream
-		// is registered.
-		_, _ = conn.Write([]byte("{}\n"))
+		// is registered. Output the copiers forward meanwhile waits in
+		// the connection behind the reply.
+		data, _ := json.Marshal(rep)
+		_, _ = conn.Write(append(data, '\n'))
 		if req.Release {
 			s.release()
 		}
@@ -657,6 +673,29 @@ func (s *shim) handle(conn net.Conn) {
 	default:
 		conn.Close()
 	}
+}
+
+// cutLocked is where a stream registered now begins in the output (see
+// AttachReply); called with s.mu held, under which the copiers write to
+// the log and the streams. A log whose position cannot be read gives no
+// cut: the client then knows none, as from an older shim.
+func (s *shim) cutLocked() AttachReply {
+	rep := AttachReply{Cut: true}
+	if s.logw == nil {
+		return rep
+	}
+	pos, err := s.logw.Position()
+	if err != nil {
+		s.log.Warn("log position for an attach", "err", err)
+		return AttachReply{}
+	}
+	rep.Log = &pos
+	for _, out := range s.outs {
+		if h := out.held(); len(h) > 0 {
+			rep.Held = append(rep.Held, logfile.Entry{Log: string(h), Stream: out.stream})
+		}
+	}
+	return rep
 }
 
 // flushWait bounds how long a flush waits for the copiers, and

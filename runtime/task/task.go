@@ -46,6 +46,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/wharf-dev/wharf/errdefs"
+	"github.com/wharf-dev/wharf/runtime/logfile"
 )
 
 // Runtime runs containers. It is composed of the roles below; a consumer
@@ -205,6 +206,34 @@ type AttachOptions struct {
 	// Marks asks for the Mark frames of Flush on this stream (never with
 	// a terminal).
 	Marks bool
+	// Cut asks where the stream begins in the container's output: the
+	// Stream is then a CutStream.
+	Cut bool
+}
+
+// Cut is the instant a stream was attached, as the container's output
+// sees it: the output read before went to the log (and to the streams
+// attached then), all that is read after goes to the stream too. A
+// client that replays the log up to Log, then Held, then copies the
+// stream, gets every byte once and in order (logs=1&stream=1).
+type Cut struct {
+	// Log is the end of the container's log at that instant; nil when
+	// the container keeps no log.
+	Log *logfile.Position
+	// Held is output read before the cut that is not in the log yet: a
+	// line whose newline has not come (the log holds it back until
+	// then, and writes it later, after Log). One entry per stream
+	// (stdout, stderr), Time unset.
+	Held []logfile.Entry
+}
+
+// CutStream is a Stream attached with AttachOptions.Cut.
+type CutStream interface {
+	Stream
+	// Cut is the stream's cut; nil when the supervisor cannot tell it
+	// (one started by an older wharf): the stream then begins at some
+	// instant after the attach was asked for, as without Cut.
+	Cut() *Cut
 }
 
 // Stream is an attached connection to a container's stdio.

@@ -66,6 +66,7 @@ func Run(t *testing.T, cfg Config) {
 		{"KillFrozenAfterRestart", testKillFrozenAfterRestart},
 		{"StdinOnce", testStdinOnce},
 		{"FlushMarks", testFlushMarks},
+		{"AttachCut", testAttachCut},
 		{"Terminal", testTerminal},
 		{"Exec", testExec},
 		{"ExecStdinAndTerminal", testExecTerminal},

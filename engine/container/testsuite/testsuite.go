@@ -39,6 +39,9 @@ func Run(t *testing.T, newEnv func(t *testing.T) *Env) {
 	}{
 		{"RunAndWait", testRunAndWait},
 		{"AttachBeforeStart", testAttachBeforeStart},
+		{"AttachLogsStream", testAttachLogsStream},
+		{"AttachLogsAtStart", testAttachLogsAtStart},
+		{"AttachLogsBeforeStart", testAttachLogsBeforeStart},
 		{"StdinOnce", testStdinOnce},
 		{"WaitConditions", testWaitConditions},
 		{"StopTimeoutAndSignal", testStop},
