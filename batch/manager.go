@@ -90,6 +90,10 @@ type Manager struct {
 
 	kick chan struct{}
 
+	// unwatched are the attempts under way that Load could not hand to
+	// the launcher's Watch; Run hands them again.
+	unwatched []watchItem
+
 	// retention is how long finished jobs are kept (retention.go), and
 	// lastSweep when they were last looked at.
 	retention time.Duration
@@ -235,20 +239,17 @@ func (m *Manager) Load(ctx context.Context) error {
 		}
 	}
 	// Attempts under way go back to the launcher.
-	var watch []struct {
-		spec AttemptSpec
-		ref  string
-	}
+	var watch []watchItem
 	for _, j := range m.allRunningLocked() {
 		m.running[j.Running.ID] = j
-		watch = append(watch, struct {
-			spec AttemptSpec
-			ref  string
-		}{m.specLocked(j, j.Running), j.Running.Ref})
+		watch = append(watch, watchItem{m.specLocked(j, j.Running), j.Running.Ref})
 	}
 	for _, w := range watch {
 		if err := m.launch.Watch(ctx, w.spec, w.ref); err != nil {
+			// Run tries again: an attempt left unwatched would hold its
+			// job STARTING or RUNNING for ever.
 			m.log.Warn("batch: re-attaching to an attempt", "job", w.spec.JobID, "attempt", w.spec.ID, "err", err)
+			m.unwatched = append(m.unwatched, w)
 		}
 	}
 	m.log.Info("batch: state loaded", "jobs", len(m.jobs), "children", len(m.children), "running", len(watch))
@@ -315,6 +316,13 @@ func (m *Manager) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	ends := m.launch.Ends()
+	m.mu.Lock()
+	unwatched := m.unwatched
+	m.unwatched = nil
+	m.mu.Unlock()
+	for _, w := range unwatched {
+		go m.rewatch(ctx, w.spec, w.ref)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -377,6 +385,11 @@ func (m *Manager) step(ctx context.Context) time.Time {
 	if !now.Before(m.holdUntil) {
 		for _, p := range Plan(m.snapshotLocked()) {
 			launches = append(launches, m.startLocked(ctx, p, now)...)
+			if now.Before(m.holdUntil) {
+				// An attempt's record could not be written: the
+				// others would fail alike.
+				break
+			}
 		}
 	}
 	// Timeouts.
@@ -411,7 +424,7 @@ func (m *Manager) step(ctx context.Context) time.Time {
 		m.sem <- struct{}{}
 		go func(spec AttemptSpec) {
 			defer func() { <-m.sem }()
-			m.runLaunch(spec)
+			m.runLaunch(ctx, spec)
 		}(l.spec)
 	}
 	return next
@@ -428,16 +441,38 @@ func (m *Manager) stop(ref, reason string) {
 	}
 }
 
-// runLaunch starts one attempt and records the outcome.
-func (m *Manager) runLaunch(spec AttemptSpec) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+// runLaunch starts one attempt and records the outcome. run is the
+// manager's own context (Run's): once it ends the manager has stopped (a
+// cluster's manager that no longer leads) and another may have loaded
+// the tables, so nothing of the outcome is written or acted on here: the
+// attempt's record says STARTING with its ID, and the next manager's
+// Watch finds what runs.
+func (m *Manager) runLaunch(run context.Context, spec AttemptSpec) {
+	ctx, cancel := context.WithTimeout(run, 10*time.Minute)
 	defer cancel()
 	ref, err := m.launch.Launch(ctx, spec)
+	if run.Err() != nil {
+		m.log.Info("batch: the manager stopped while an attempt was launched; the next one finds it", "job", spec.JobID, "attempt", spec.ID, "ref", ref, "err", err)
+		return
+	}
 	now := m.now()
 	m.mu.Lock()
 	j := m.running[spec.ID]
 	if j == nil || j.Running == nil || j.Running.ID != spec.ID {
+		// The attempt is no longer the job's (its end came first): a
+		// task it left must not run on unwatched.
 		m.mu.Unlock()
+		if err == nil {
+			m.stop(ref, ReasonLost)
+		}
+		return
+	}
+	if errors.Is(err, ErrOutcomeUnknown) {
+		// The attempt may run: it stays STARTING, holding its place, and
+		// is found the way a restarted manager finds it.
+		m.mu.Unlock()
+		m.log.Warn("batch: whether an attempt started is not known; looking for it", "job", spec.JobID, "attempt", spec.ID, "err", err)
+		m.rewatch(run, spec, "")
 		return
 	}
 	if errors.Is(err, ErrNoCapacity) && j.Stop == nil {
@@ -473,7 +508,7 @@ func (m *Manager) runLaunch(spec AttemptSpec) {
 	if stopNow {
 		reason = j.Stop.Reason
 	}
-	m.saveLocked(ctx, j)
+	_ = m.saveLocked(ctx, j)
 	m.mu.Unlock()
 	if stopNow {
 		m.stop(ref, reason)
@@ -481,10 +516,40 @@ func (m *Manager) runLaunch(spec AttemptSpec) {
 	m.poke()
 }
 
+// watchItem is an attempt under way to hand to the launcher's Watch.
+type watchItem struct {
+	spec AttemptSpec
+	ref  string
+}
+
+// rewatch hands an attempt to the launcher's Watch (ref "" when Launch
+// never answered: it is found by its ID) until the launcher takes it or
+// the manager stops.
+func (m *Manager) rewatch(run context.Context, spec AttemptSpec, ref string) {
+	for {
+		err := m.launch.Watch(run, spec, ref)
+		if err == nil {
+			return
+		}
+		m.log.Warn("batch: looking for an attempt", "job", spec.JobID, "attempt", spec.ID, "err", err)
+		select {
+		case <-run.Done():
+			return
+		case <-time.After(capacityRetry):
+		}
+	}
+}
+
 // requeueLocked puts a STARTING job whose attempt found no capacity back
 // to RUNNABLE, without counting the attempt, and holds dispatching for
 // capacityRetry.
 func (m *Manager) requeueLocked(ctx context.Context, j *Job, now time.Time) {
+	m.unstartLocked(j, now)
+	_ = m.saveLocked(ctx, j)
+}
+
+// unstartLocked is requeueLocked without the write.
+func (m *Manager) unstartLocked(j *Job, now time.Time) {
 	delete(m.running, j.Running.ID)
 	j.Running = nil
 	j.Status, j.StatusReason = StatusRunnable, ""
@@ -494,11 +559,11 @@ func (m *Manager) requeueLocked(ctx context.Context, j *Job, now time.Time) {
 		m.runnable[j.ID] = j
 	}
 	m.holdUntil = now.Add(capacityRetry)
-	m.saveLocked(ctx, j)
 }
 
-// saveLocked writes a job or child record.
-func (m *Manager) saveLocked(ctx context.Context, j *Job) {
+// saveLocked writes a job or child record; a failed write is logged and
+// returned.
+func (m *Manager) saveLocked(ctx context.Context, j *Job) error {
 	var err error
 	if j.Parent != "" {
 		_, err = m.childrenT.Put(ctx, childKey(j.Parent, j.ArrayIndex), *j)
@@ -511,6 +576,7 @@ func (m *Manager) saveLocked(ctx context.Context, j *Job) {
 	if err != nil {
 		m.log.Error("batch: writing a job", "job", j.ID, "status", j.Status, "err", err)
 	}
+	return err
 }
 
 // snapshotLocked is the dispatch decision's input.
@@ -634,7 +700,10 @@ func (m *Manager) evalChildLocked(p *Job, a *arrayState, i int) {
 func (m *Manager) startLocked(ctx context.Context, p Pick, now time.Time) []launchItem {
 	if j, ok := m.runnable[p.JobID]; ok {
 		delete(m.runnable, j.ID)
-		return []launchItem{m.beginAttemptLocked(ctx, j, p.Env, now)}
+		if l, ok := m.beginAttemptLocked(ctx, j, p.Env, now); ok {
+			return []launchItem{l}
+		}
+		return nil
 	}
 	a := m.arrays[p.JobID]
 	parent := m.jobs[p.JobID]
@@ -648,7 +717,11 @@ func (m *Manager) startLocked(ctx context.Context, p Pick, now time.Time) []laun
 			c = m.newChild(parent, i, now)
 			m.children[c.ID] = c
 		}
-		out = append(out, m.beginAttemptLocked(ctx, c, p.Env, now))
+		l, ok := m.beginAttemptLocked(ctx, c, p.Env, now)
+		if !ok {
+			break
+		}
+		out = append(out, l)
 	}
 	return out
 }
@@ -664,8 +737,14 @@ func (m *Manager) newChild(p *Job, i int, now time.Time) *Job {
 	return c
 }
 
-// beginAttemptLocked makes j STARTING with a new attempt on env.
-func (m *Manager) beginAttemptLocked(ctx context.Context, j *Job, env string, now time.Time) launchItem {
+// beginAttemptLocked makes j STARTING with a new attempt on env. The
+// attempt is launched only once its record (STARTING, with the attempt's
+// ID) is written: a manager that takes over later must know of every
+// attempt that may run, or it would start another beside it; and a
+// manager that cannot write (it lost the cluster's quorum, another leads
+// now) must not launch. When the write fails the job stays RUNNABLE and
+// dispatching pauses as after a launch without capacity.
+func (m *Manager) beginAttemptLocked(ctx context.Context, j *Job, env string, now time.Time) (launchItem, bool) {
 	aid := newAttemptID()
 	defName, _, _ := cutRevision(j.Definition)
 	a := &Attempt{ID: aid, LogStream: defName + "/default/" + aid, Env: env}
@@ -676,8 +755,11 @@ func (m *Manager) beginAttemptLocked(ctx context.Context, j *Job, env string, no
 	if j.Parent != "" {
 		m.arrays[j.Parent].set(j.ArrayIndex, StatusStarting)
 	}
-	m.saveLocked(ctx, j)
-	return launchItem{spec: m.specLocked(j, a)}
+	if err := m.saveLocked(ctx, j); err != nil {
+		m.unstartLocked(j, now)
+		return launchItem{}, false
+	}
+	return launchItem{spec: m.specLocked(j, a)}, true
 }
 
 func newAttemptID() string {
