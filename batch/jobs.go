@@ -161,9 +161,11 @@ func (m *Manager) Submit(ctx context.Context, s Submit) (*Job, error) {
 		Parameters: MergeParams(def.Parameters, s.Parameters), Container: c, RetryStrategy: rs, TimeoutSeconds: timeout,
 		DependsOn: s.DependsOn, ArraySize: s.ArraySize, Tags: tags,
 	}
-	if _, err := m.jobsT.Create(ctx, j.ID, *j); err != nil {
+	rev, err := m.jobsT.Create(ctx, j.ID, *j)
+	if err != nil {
 		return nil, err
 	}
+	m.revs[j.ID] = rev
 	m.addJobLocked(j)
 	m.poke()
 	cp := *j

@@ -94,6 +94,18 @@ type Manager struct {
 	// the launcher's Watch; Run hands them again.
 	unwatched []watchItem
 
+	// revs are the revisions of the job and child records as this
+	// manager last read or wrote them, by job id: every write is a
+	// compare-and-set on them. A write that loses (another manager wrote
+	// the record, or Load read it from a replica that lagged) fences the
+	// manager: its memory is not the tables' any more, so it writes and
+	// launches nothing until Run has loaded the tables again (gen counts
+	// the loads; a launch answered after a reload is the reload's to
+	// find, with Watch).
+	revs   map[string]uint64
+	fenced bool
+	gen    int
+
 	// retention is how long finished jobs are kept (retention.go), and
 	// lastSweep when they were last looked at.
 	retention time.Duration
@@ -118,7 +130,7 @@ func New(st *state.Store, l Launcher, opts ...Option) *Manager {
 		envs: map[string]*ComputeEnvironment{}, queues: map[string]*JobQueue{}, policies: map[string]*SchedulingPolicy{},
 		defs: map[string]*JobDefinition{}, latest: map[string]int{}, jobs: map[string]*Job{}, children: map[string]*Job{},
 		arrays: map[string]*arrayState{}, active: map[string]*Job{}, runnable: map[string]*Job{}, running: map[string]*Job{},
-		ntonOf: map[string][]string{}, kick: make(chan struct{}, 1), retention: DefaultRetention,
+		ntonOf: map[string][]string{}, kick: make(chan struct{}, 1), retention: DefaultRetention, revs: map[string]uint64{},
 	}
 	for _, o := range opts {
 		o(m)
@@ -157,7 +169,38 @@ func childKey(parent string, i int) string { return fmt.Sprintf("%s.%d", parent,
 // Load reads the tables into memory and hands the attempts under way
 // back to the launcher. It runs once, before Run and before the API
 // serves.
-func (m *Manager) Load(ctx context.Context) error {
+func (m *Manager) Load(ctx context.Context) error { return m.load(ctx, false) }
+
+// resetLocked forgets what memory holds of the tables, for a load.
+func (m *Manager) resetLocked() {
+	m.envs, m.queues, m.policies, m.defs, m.latest = map[string]*ComputeEnvironment{}, map[string]*JobQueue{}, map[string]*SchedulingPolicy{}, map[string]*JobDefinition{}, map[string]int{}
+	m.jobs, m.children, m.arrays = map[string]*Job{}, map[string]*Job{}, map[string]*arrayState{}
+	m.active, m.runnable, m.running = map[string]*Job{}, map[string]*Job{}, map[string]*Job{}
+	m.ntonOf, m.order, m.revs = map[string][]string{}, nil, map[string]uint64{}
+	m.holdUntil, m.unwatched = time.Time{}, nil
+	m.fenced = false
+	m.gen++
+}
+
+// reload loads the tables again after a write was fenced, until it
+// succeeds or ctx ends.
+func (m *Manager) reload(ctx context.Context) {
+	for {
+		err := m.load(ctx, true)
+		if err == nil {
+			m.log.Warn("batch: tables loaded again after another writer's change")
+			return
+		}
+		m.log.Warn("batch: loading the tables again", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(capacityRetry):
+		}
+	}
+}
+
+func (m *Manager) load(ctx context.Context, reset bool) error {
 	envs, err := m.envsT.List(ctx)
 	if err != nil {
 		return err
@@ -183,7 +226,9 @@ func (m *Manager) Load(ctx context.Context) error {
 		return err
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	if reset {
+		m.resetLocked()
+	}
 	for _, e := range envs {
 		v := e.Value
 		m.envs[v.Name] = &v
@@ -206,6 +251,7 @@ func (m *Manager) Load(ctx context.Context) error {
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].Value.CreatedAt.Before(jobs[j].Value.CreatedAt) })
 	for _, e := range jobs {
 		j := e.Value
+		m.revs[j.ID] = e.Revision
 		m.addJobLocked(&j)
 	}
 	for _, e := range children {
@@ -214,6 +260,7 @@ func (m *Manager) Load(ctx context.Context) error {
 		if a == nil || c.ArrayIndex < 0 || c.ArrayIndex >= a.size {
 			continue
 		}
+		m.revs[c.ID] = e.Revision
 		m.children[c.ID] = &c
 		a.set(c.ArrayIndex, c.Status)
 		a.materialised[c.ArrayIndex] = true
@@ -244,15 +291,19 @@ func (m *Manager) Load(ctx context.Context) error {
 		m.running[j.Running.ID] = j
 		watch = append(watch, watchItem{m.specLocked(j, j.Running), j.Running.Ref})
 	}
+	nJobs, nChildren := len(m.jobs), len(m.children)
+	m.mu.Unlock()
 	for _, w := range watch {
 		if err := m.launch.Watch(ctx, w.spec, w.ref); err != nil {
 			// Run tries again: an attempt left unwatched would hold its
 			// job STARTING or RUNNING for ever.
 			m.log.Warn("batch: re-attaching to an attempt", "job", w.spec.JobID, "attempt", w.spec.ID, "err", err)
+			m.mu.Lock()
 			m.unwatched = append(m.unwatched, w)
+			m.mu.Unlock()
 		}
 	}
-	m.log.Info("batch: state loaded", "jobs", len(m.jobs), "children", len(m.children), "running", len(watch))
+	m.log.Info("batch: state loaded", "jobs", nJobs, "children", nChildren, "running", len(watch))
 	m.poke()
 	return nil
 }
@@ -316,13 +367,7 @@ func (m *Manager) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	ends := m.launch.Ends()
-	m.mu.Lock()
-	unwatched := m.unwatched
-	m.unwatched = nil
-	m.mu.Unlock()
-	for _, w := range unwatched {
-		go m.rewatch(ctx, w.spec, w.ref)
-	}
+	m.rewatchUnwatched(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -342,6 +387,13 @@ func (m *Manager) Run(ctx context.Context) {
 				}
 			}
 		}
+		m.mu.Lock()
+		fenced := m.fenced
+		m.mu.Unlock()
+		if fenced {
+			m.reload(ctx)
+			m.rewatchUnwatched(ctx)
+		}
 		next := m.step(ctx)
 		if !timer.Stop() {
 			select {
@@ -360,9 +412,22 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 }
 
+// rewatchUnwatched hands the attempts Load could not hand to Watch
+// again, in the background.
+func (m *Manager) rewatchUnwatched(ctx context.Context) {
+	m.mu.Lock()
+	unwatched, gen := m.unwatched, m.gen
+	m.unwatched = nil
+	m.mu.Unlock()
+	for _, w := range unwatched {
+		go m.rewatch(ctx, w.spec, w.ref, gen)
+	}
+}
+
 // launchItem is an attempt to start, decided under the lock.
 type launchItem struct {
 	spec AttemptSpec
+	gen  int
 }
 
 // step makes one round of decisions; it returns when the next timeout
@@ -422,10 +487,10 @@ func (m *Manager) step(ctx context.Context) time.Time {
 	}
 	for _, l := range launches {
 		m.sem <- struct{}{}
-		go func(spec AttemptSpec) {
+		go func(l launchItem) {
 			defer func() { <-m.sem }()
-			m.runLaunch(ctx, spec)
-		}(l.spec)
+			m.runLaunch(ctx, l.spec, l.gen)
+		}(l)
 	}
 	return next
 }
@@ -447,7 +512,7 @@ func (m *Manager) stop(ref, reason string) {
 // the tables, so nothing of the outcome is written or acted on here: the
 // attempt's record says STARTING with its ID, and the next manager's
 // Watch finds what runs.
-func (m *Manager) runLaunch(run context.Context, spec AttemptSpec) {
+func (m *Manager) runLaunch(run context.Context, spec AttemptSpec, gen int) {
 	ctx, cancel := context.WithTimeout(run, 10*time.Minute)
 	defer cancel()
 	ref, err := m.launch.Launch(ctx, spec)
@@ -457,6 +522,13 @@ func (m *Manager) runLaunch(run context.Context, spec AttemptSpec) {
 	}
 	now := m.now()
 	m.mu.Lock()
+	if m.gen != gen || m.fenced {
+		// The tables were (or are to be) loaded again since: the load
+		// hands the attempt, recorded STARTING, to Watch.
+		m.mu.Unlock()
+		m.log.Info("batch: the tables were reloaded while an attempt was launched; the load finds it", "job", spec.JobID, "attempt", spec.ID, "ref", ref, "err", err)
+		return
+	}
 	j := m.running[spec.ID]
 	if j == nil || j.Running == nil || j.Running.ID != spec.ID {
 		// The attempt is no longer the job's (its end came first): a
@@ -472,7 +544,7 @@ func (m *Manager) runLaunch(run context.Context, spec AttemptSpec) {
 		// is found the way a restarted manager finds it.
 		m.mu.Unlock()
 		m.log.Warn("batch: whether an attempt started is not known; looking for it", "job", spec.JobID, "attempt", spec.ID, "err", err)
-		m.rewatch(run, spec, "")
+		m.rewatch(run, spec, "", gen)
 		return
 	}
 	if errors.Is(err, ErrNoCapacity) && j.Stop == nil {
@@ -523,10 +595,16 @@ type watchItem struct {
 }
 
 // rewatch hands an attempt to the launcher's Watch (ref "" when Launch
-// never answered: it is found by its ID) until the launcher takes it or
-// the manager stops.
-func (m *Manager) rewatch(run context.Context, spec AttemptSpec, ref string) {
+// never answered: it is found by its ID) until the launcher takes it,
+// the manager stops, or the tables are loaded again (the load hands it).
+func (m *Manager) rewatch(run context.Context, spec AttemptSpec, ref string, gen int) {
 	for {
+		m.mu.Lock()
+		stale := m.gen != gen
+		m.mu.Unlock()
+		if stale {
+			return
+		}
 		err := m.launch.Watch(run, spec, ref)
 		if err == nil {
 			return
@@ -561,21 +639,42 @@ func (m *Manager) unstartLocked(j *Job, now time.Time) {
 	m.holdUntil = now.Add(capacityRetry)
 }
 
-// saveLocked writes a job or child record; a failed write is logged and
-// returned.
+// errFenced is what saveLocked answers once a write has been fenced.
+var errFenced = fmt.Errorf("another writer changed Batch's tables; they are loaded again first: %w", errdefs.ErrConflict)
+
+// saveLocked writes a job or child record, compare-and-set on the
+// revision last read or written (a record not known yet is created); a
+// failed write is logged and returned, and one that lost to another
+// writer fences the manager (see revs).
 func (m *Manager) saveLocked(ctx context.Context, j *Job) error {
-	var err error
+	if m.fenced {
+		return errFenced
+	}
+	t, key := m.jobsT, j.ID
 	if j.Parent != "" {
-		_, err = m.childrenT.Put(ctx, childKey(j.Parent, j.ArrayIndex), *j)
-		if err == nil {
+		t, key = m.childrenT, childKey(j.Parent, j.ArrayIndex)
+	}
+	var rev uint64
+	var err error
+	if last, ok := m.revs[j.ID]; ok {
+		rev, err = t.Update(ctx, key, *j, last)
+	} else {
+		rev, err = t.Create(ctx, key, *j)
+	}
+	if err == nil {
+		m.revs[j.ID] = rev
+		if j.Parent != "" {
 			m.arrays[j.Parent].materialised[j.ArrayIndex] = true
 		}
-	} else {
-		_, err = m.jobsT.Put(ctx, j.ID, *j)
+		return nil
 	}
-	if err != nil {
-		m.log.Error("batch: writing a job", "job", j.ID, "status", j.Status, "err", err)
+	if errdefs.IsConflict(err) {
+		m.fenced = true
+		m.poke()
+		m.log.Error("batch: a job's record changed under this manager (another manager wrote it, or it was read from a replica that lagged); loading the tables again", "job", j.ID, "status", j.Status, "err", err)
+		return err
 	}
+	m.log.Error("batch: writing a job", "job", j.ID, "status", j.Status, "err", err)
 	return err
 }
 
@@ -759,7 +858,7 @@ func (m *Manager) beginAttemptLocked(ctx context.Context, j *Job, env string, no
 		m.unstartLocked(j, now)
 		return launchItem{}, false
 	}
-	return launchItem{spec: m.specLocked(j, a)}, true
+	return launchItem{spec: m.specLocked(j, a), gen: m.gen}, true
 }
 
 func newAttemptID() string {

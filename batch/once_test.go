@@ -43,7 +43,8 @@ func TestManagerUnknownLaunchOutcomeIsFound(t *testing.T) {
 	}
 }
 
-// logTap records the messages logged with a "status" attribute.
+// logTap records the messages logged, each followed by its "status"
+// attribute when it has one.
 type logTap struct {
 	mu   sync.Mutex
 	msgs []string
@@ -51,14 +52,16 @@ type logTap struct {
 
 func (l *logTap) Enabled(context.Context, slog.Level) bool { return true }
 func (l *logTap) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "status" {
-			l.mu.Lock()
-			l.msgs = append(l.msgs, r.Message+" "+a.Value.String())
-			l.mu.Unlock()
+			msg += " " + a.Value.String()
 		}
 		return true
 	})
+	l.mu.Lock()
+	l.msgs = append(l.msgs, msg)
+	l.mu.Unlock()
 	return nil
 }
 func (l *logTap) WithAttrs([]slog.Attr) slog.Handler { return l }
@@ -210,5 +213,67 @@ func TestManagerStoppedWritesNothing(t *testing.T) {
 	defer f2.mu.Unlock()
 	if len(f2.launched) != 0 || len(f2.watched) != 1 || f2.watched[0] != aid {
 		t.Fatalf("next manager launched %d, watched %v; want 0 and [%s]", len(f2.launched), f2.watched, aid)
+	}
+}
+
+// Two managers on the same tables (a leader deposed that does not know
+// it yet beside the new one; or a new one that loaded a record from a
+// replica that lagged) both hold a job RUNNABLE: only one launches it.
+// Every write of a job's record is a compare-and-set, the attempt is
+// launched only once its STARTING record is written, and the manager
+// whose write loses loads the tables again and finds the other's
+// attempt instead of starting its own.
+func TestManagerTwoManagersLaunchOnce(t *testing.T) {
+	tapA := &logTap{}
+	a := newRig(t, t.TempDir(), WithLogger(slog.New(tapA)))
+	a.setup(8)
+	a.f.mu.Lock()
+	a.f.refuse = 1
+	a.f.mu.Unlock()
+	j, err := a.m.Submit(a.ctx, Submit{Name: "both", Queue: "q", Definition: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for a.m.Describe([]string{j.ID})[0].Status != StatusRunnable || func() bool { a.f.mu.Lock(); defer a.f.mu.Unlock(); return a.f.refused != 1 }() {
+		if time.Now().After(deadline) {
+			t.Fatal("the first launch was not refused")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// A waits out its no-capacity hold; B loads the job RUNNABLE and
+	// launches it at once. Then A's hold passes.
+	fb := newFake()
+	b := New(a.st, fb)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := b.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go b.Run(ctx)
+	launched := func(f *fakeLauncher) int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.launched)
+	}
+	const fenced = "batch: a job's record changed under this manager (another manager wrote it, or it was read from a replica that lagged); loading the tables again"
+	for tapA.count(fenced+" "+StatusStarting) == 0 && launched(a.f) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("A neither launched nor lost its write: %v", tapA.msgs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A has loaded the tables again: it knows B's attempt.
+	for a.m.Describe([]string{j.ID})[0].Status != StatusSucceeded && launched(a.f) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("A: %+v", a.m.Describe([]string{j.ID}))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if na, nb := launched(a.f), launched(fb); na+nb != 1 || nb != 1 {
+		t.Fatalf("launched by A %d, by B %d; want 0 and 1", na, nb)
+	}
+	if v := b.Describe([]string{j.ID}); len(v) != 1 || v[0].Status != StatusSucceeded || len(v[0].Attempts) != 1 {
+		t.Fatalf("B: %+v", v)
 	}
 }
