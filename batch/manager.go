@@ -639,6 +639,15 @@ func (m *Manager) unstartLocked(j *Job, now time.Time) {
 	m.holdUntil = now.Add(capacityRetry)
 }
 
+// writableLocked refuses the API's changes while the tables are to be
+// loaded again (a change made meanwhile would be forgotten by the load).
+func (m *Manager) writableLocked() error {
+	if m.fenced {
+		return fmt.Errorf("Batch's manager is loading its tables again; retry: %w", errdefs.ErrUnavailable)
+	}
+	return nil
+}
+
 // errFenced is what saveLocked answers once a write has been fenced.
 var errFenced = fmt.Errorf("another writer changed Batch's tables; they are loaded again first: %w", errdefs.ErrConflict)
 
