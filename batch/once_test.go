@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -41,6 +42,33 @@ func TestManagerUnknownLaunchOutcomeIsFound(t *testing.T) {
 	if len(r.f.watched) != 1 || r.f.watched[0] != r.f.launched[0].ID {
 		t.Fatalf("watched %v, want the launched attempt %s", r.f.watched, r.f.launched[0].ID)
 	}
+}
+
+// until polls cond until it holds; past a deadline generous for a loaded
+// machine the test fails with what fail says.
+func until(t *testing.T, cond func() bool, fail func() string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(fail())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// counts are the fake's launches, refusals and launches held at its
+// gate so far.
+func (f *fakeLauncher) counts() (launched, refused, entered int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.launched), f.refused, f.entered
+}
+
+func (l *logTap) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprint(l.msgs)
 }
 
 // logTap records the messages logged, each followed by its "status"
@@ -96,34 +124,18 @@ func TestManagerLaunchesOnlyRecordedAttempts(t *testing.T) {
 	}
 	// The first launch finds no room: the job waits (capacityRetry)
 	// while the state store goes away.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r.f.mu.Lock()
-		refused := r.f.refused
-		r.f.mu.Unlock()
-		if refused == 1 && r.m.Describe([]string{j.ID})[0].Status == StatusRunnable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the first launch was not refused")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	until(t, func() bool {
+		_, refused, _ := r.f.counts()
+		return refused == 1 && r.m.Describe([]string{j.ID})[0].Status == StatusRunnable
+	}, func() string { return "the first launch was not refused" })
 	r.box.Close()
 	// Two rounds of dispatch that could not write the attempt's record:
 	// the first round's launches, if any, were started before the second.
 	want := "batch: writing a job " + StatusStarting
-	launched := func() int {
-		r.f.mu.Lock()
-		defer r.f.mu.Unlock()
-		return len(r.f.launched)
-	}
-	for tap.count(want) < 2 && launched() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no dispatch tried: %v", tap.msgs)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	until(t, func() bool {
+		launched, _, _ := r.f.counts()
+		return tap.count(want) >= 2 || launched > 0
+	}, func() string { return "no dispatch tried: " + tap.String() })
 	time.Sleep(100 * time.Millisecond)
 	r.f.mu.Lock()
 	defer r.f.mu.Unlock()
@@ -152,19 +164,7 @@ func TestManagerStoppedWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r.f.mu.Lock()
-		entered := r.f.entered
-		r.f.mu.Unlock()
-		if entered == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no launch")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	until(t, func() bool { _, _, entered := r.f.counts(); return entered == 1 }, func() string { return "no launch" })
 	rec, err := r.m.jobsT.Get(context.Background(), j.ID)
 	if err != nil || rec.Value.Status != StatusStarting || rec.Value.Running == nil {
 		t.Fatalf("record %+v: %v", rec.Value, err)
@@ -173,18 +173,7 @@ func TestManagerStoppedWritesNothing(t *testing.T) {
 	// The term ends, then the launch answers (no capacity).
 	r.stop()
 	close(gate)
-	for {
-		r.f.mu.Lock()
-		refused := r.f.refused
-		r.f.mu.Unlock()
-		if refused == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the launch did not answer")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	until(t, func() bool { _, refused, _ := r.f.counts(); return refused == 1 }, func() string { return "the launch did not answer" })
 	// Whatever the stopped manager would write, it writes within this.
 	time.Sleep(200 * time.Millisecond)
 	rec, err = r.m.jobsT.Get(context.Background(), j.ID)
@@ -200,15 +189,10 @@ func TestManagerStoppedWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	go m2.Run(ctx)
-	for {
-		if v := m2.Describe([]string{j.ID}); len(v) == 1 && v[0].Status == StatusSucceeded {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("next manager: %+v", m2.Describe([]string{j.ID}))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	until(t, func() bool {
+		v := m2.Describe([]string{j.ID})
+		return len(v) == 1 && v[0].Status == StatusSucceeded
+	}, func() string { return fmt.Sprintf("next manager: %+v", m2.Describe([]string{j.ID})) })
 	f2.mu.Lock()
 	defer f2.mu.Unlock()
 	if len(f2.launched) != 0 || len(f2.watched) != 1 || f2.watched[0] != aid {
@@ -234,13 +218,10 @@ func TestManagerTwoManagersLaunchOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for a.m.Describe([]string{j.ID})[0].Status != StatusRunnable || func() bool { a.f.mu.Lock(); defer a.f.mu.Unlock(); return a.f.refused != 1 }() {
-		if time.Now().After(deadline) {
-			t.Fatal("the first launch was not refused")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	until(t, func() bool {
+		_, refused, _ := a.f.counts()
+		return refused == 1 && a.m.Describe([]string{j.ID})[0].Status == StatusRunnable
+	}, func() string { return "the first launch was not refused" })
 	// A waits out its no-capacity hold; B loads the job RUNNABLE and
 	// launches it at once. Then A's hold passes.
 	fb := newFake()
@@ -251,25 +232,13 @@ func TestManagerTwoManagersLaunchOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	go b.Run(ctx)
-	launched := func(f *fakeLauncher) int {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return len(f.launched)
-	}
+	launched := func(f *fakeLauncher) int { n, _, _ := f.counts(); return n }
 	const fenced = "batch: a job's record changed under this manager (another manager wrote it, or it was read from a replica that lagged); loading the tables again"
-	for tapA.count(fenced+" "+StatusStarting) == 0 && launched(a.f) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("A neither launched nor lost its write: %v", tapA.msgs)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	until(t, func() bool { return tapA.count(fenced+" "+StatusStarting) > 0 || launched(a.f) > 0 },
+		func() string { return "A neither launched nor lost its write: " + tapA.String() })
 	// A has loaded the tables again: it knows B's attempt.
-	for a.m.Describe([]string{j.ID})[0].Status != StatusSucceeded && launched(a.f) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("A: %+v", a.m.Describe([]string{j.ID}))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	until(t, func() bool { return a.m.Describe([]string{j.ID})[0].Status == StatusSucceeded || launched(a.f) > 0 },
+		func() string { return fmt.Sprintf("A: %+v", a.m.Describe([]string{j.ID})) })
 	if na, nb := launched(a.f), launched(fb); na+nb != 1 || nb != 1 {
 		t.Fatalf("launched by A %d, by B %d; want 0 and 1", na, nb)
 	}
