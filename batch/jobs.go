@@ -62,6 +62,9 @@ func (m *Manager) Submit(ctx context.Context, s Submit) (*Job, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return nil, err
+	}
 	q := m.queues[nameOf(s.Queue)]
 	if q == nil {
 		return nil, invalid("Job queue %s does not exist", s.Queue)
@@ -161,9 +164,11 @@ func (m *Manager) Submit(ctx context.Context, s Submit) (*Job, error) {
 		Parameters: MergeParams(def.Parameters, s.Parameters), Container: c, RetryStrategy: rs, TimeoutSeconds: timeout,
 		DependsOn: s.DependsOn, ArraySize: s.ArraySize, Tags: tags,
 	}
-	if _, err := m.jobsT.Create(ctx, j.ID, *j); err != nil {
+	rev, err := m.jobsT.Create(ctx, j.ID, *j)
+	if err != nil {
 		return nil, err
 	}
+	m.revs[j.ID] = rev
 	m.addJobLocked(j)
 	m.poke()
 	cp := *j
@@ -234,6 +239,10 @@ func (m *Manager) stopJob(ctx context.Context, id, reason string, terminate bool
 		return invalid("reason is required")
 	}
 	m.mu.Lock()
+	if err := m.writableLocked(); err != nil {
+		m.mu.Unlock()
+		return err
+	}
 	now := m.now()
 	var stops []string
 	var err error

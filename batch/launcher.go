@@ -13,6 +13,14 @@ import (
 // job RUNNABLE while its compute environment has no room.
 var ErrNoCapacity = errors.New("no capacity for the attempt now")
 
+// ErrOutcomeUnknown is what Launch answers (wrapped) when it cannot tell
+// whether the attempt was placed: a write that may have landed failed,
+// and what runs could not be read back. The attempt may run: the manager
+// keeps it STARTING (nothing else of its job is dispatched) and hands it
+// to Watch with no reference, as after a restart, which finds it by its
+// ID or reports it lost.
+var ErrOutcomeUnknown = errors.New("the attempt may or may not run")
+
 // AttemptSpec is one attempt of a job, as a Launcher runs it.
 type AttemptSpec struct {
 	// ID names the attempt (its container, or its task) and is part of
@@ -76,12 +84,17 @@ type LogEvent struct {
 // reported exactly once on Ends when it ends, whoever ended it; an
 // attempt that cannot be found is reported with a nil ExitCode. Stop
 // asks an attempt to end (SIGTERM, then SIGKILL after a grace period);
-// its end is reported on Ends as any other.
+// its end is reported on Ends as any other. An end is reported only for
+// an attempt known to have ended or to be gone: an attempt that cannot be
+// read for a moment (a lagging replica of the cluster's state) is not
+// over, and reporting it would start another attempt beside it.
 type Launcher interface {
 	// Launch starts the attempt and returns once its container runs (or,
 	// on a cluster, once a node holds it), with a reference for Stop. An
-	// error means nothing runs; one wrapping ErrNoCapacity is no attempt
-	// at all.
+	// error means nothing runs (a failed attempt); one wrapping
+	// ErrNoCapacity is no attempt at all; one wrapping ErrOutcomeUnknown
+	// means the attempt may run and must be found (Watch) before the job
+	// gets another: a job never has two attempts live at once.
 	Launch(ctx context.Context, a AttemptSpec) (ref string, err error)
 	// Stop ends a running attempt.
 	Stop(ctx context.Context, ref, reason string) error

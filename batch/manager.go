@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/wharf-dev/wharf/cluster/state"
-	"github.com/wharf-dev/wharf/errdefs"
 )
 
 // Buckets of the tables (see the package doc).
@@ -90,6 +88,22 @@ type Manager struct {
 
 	kick chan struct{}
 
+	// unwatched are the attempts under way that Load could not hand to
+	// the launcher's Watch; Run hands them again.
+	unwatched []watchItem
+
+	// revs are the revisions of the job and child records as this
+	// manager last read or wrote them, by job id: every write is a
+	// compare-and-set on them. A write that loses (another manager wrote
+	// the record, or Load read it from a replica that lagged) fences the
+	// manager: its memory is not the tables' any more, so it writes and
+	// launches nothing until Run has loaded the tables again (gen counts
+	// the loads; a launch answered after a reload is the reload's to
+	// find, with Watch).
+	revs   map[string]uint64
+	fenced bool
+	gen    int
+
 	// retention is how long finished jobs are kept (retention.go), and
 	// lastSweep when they were last looked at.
 	retention time.Duration
@@ -114,7 +128,7 @@ func New(st *state.Store, l Launcher, opts ...Option) *Manager {
 		envs: map[string]*ComputeEnvironment{}, queues: map[string]*JobQueue{}, policies: map[string]*SchedulingPolicy{},
 		defs: map[string]*JobDefinition{}, latest: map[string]int{}, jobs: map[string]*Job{}, children: map[string]*Job{},
 		arrays: map[string]*arrayState{}, active: map[string]*Job{}, runnable: map[string]*Job{}, running: map[string]*Job{},
-		ntonOf: map[string][]string{}, kick: make(chan struct{}, 1), retention: DefaultRetention,
+		ntonOf: map[string][]string{}, kick: make(chan struct{}, 1), retention: DefaultRetention, revs: map[string]uint64{},
 	}
 	for _, o := range opts {
 		o(m)
@@ -149,127 +163,6 @@ func defKey(name string, rev int) string { return fmt.Sprintf("%s.%d", name, rev
 // childKey is a child's key in batch_children (':' is not a key
 // character of JetStream KV).
 func childKey(parent string, i int) string { return fmt.Sprintf("%s.%d", parent, i) }
-
-// Load reads the tables into memory and hands the attempts under way
-// back to the launcher. It runs once, before Run and before the API
-// serves.
-func (m *Manager) Load(ctx context.Context) error {
-	envs, err := m.envsT.List(ctx)
-	if err != nil {
-		return err
-	}
-	queues, err := m.queuesT.List(ctx)
-	if err != nil {
-		return err
-	}
-	pols, err := m.policiesT.List(ctx)
-	if err != nil {
-		return err
-	}
-	defs, err := m.defsT.List(ctx)
-	if err != nil {
-		return err
-	}
-	jobs, err := m.jobsT.List(ctx)
-	if err != nil {
-		return err
-	}
-	children, err := m.childrenT.List(ctx)
-	if err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, e := range envs {
-		v := e.Value
-		m.envs[v.Name] = &v
-	}
-	for _, e := range queues {
-		v := e.Value
-		m.queues[v.Name] = &v
-	}
-	for _, e := range pols {
-		v := e.Value
-		m.policies[v.Name] = &v
-	}
-	for _, e := range defs {
-		v := e.Value
-		m.defs[v.Name+":"+fmt.Sprint(v.Revision)] = &v
-		if v.Revision > m.latest[v.Name] {
-			m.latest[v.Name] = v.Revision
-		}
-	}
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].Value.CreatedAt.Before(jobs[j].Value.CreatedAt) })
-	for _, e := range jobs {
-		j := e.Value
-		m.addJobLocked(&j)
-	}
-	for _, e := range children {
-		c := e.Value
-		a := m.arrays[c.Parent]
-		if a == nil || c.ArrayIndex < 0 || c.ArrayIndex >= a.size {
-			continue
-		}
-		m.children[c.ID] = &c
-		a.set(c.ArrayIndex, c.Status)
-		a.materialised[c.ArrayIndex] = true
-	}
-	// The children no record holds: failed with a canceled parent, else
-	// waiting until their dependencies are evaluated below.
-	for id, a := range m.arrays {
-		p := m.jobs[id]
-		for i := 0; i < a.size; i++ {
-			if a.materialised[i] {
-				continue
-			}
-			if p.Stop != nil {
-				a.set(i, StatusFailed)
-			} else {
-				a.set(i, StatusPending)
-			}
-		}
-	}
-	for id, a := range m.arrays {
-		if p := m.jobs[id]; p.Released && !Done(p.Status) {
-			m.releaseChildrenLocked(ctx, p, a, m.now())
-		}
-	}
-	// Attempts under way go back to the launcher.
-	var watch []struct {
-		spec AttemptSpec
-		ref  string
-	}
-	for _, j := range m.allRunningLocked() {
-		m.running[j.Running.ID] = j
-		watch = append(watch, struct {
-			spec AttemptSpec
-			ref  string
-		}{m.specLocked(j, j.Running), j.Running.Ref})
-	}
-	for _, w := range watch {
-		if err := m.launch.Watch(ctx, w.spec, w.ref); err != nil {
-			m.log.Warn("batch: re-attaching to an attempt", "job", w.spec.JobID, "attempt", w.spec.ID, "err", err)
-		}
-	}
-	m.log.Info("batch: state loaded", "jobs", len(m.jobs), "children", len(m.children), "running", len(watch))
-	m.poke()
-	return nil
-}
-
-func (m *Manager) allRunningLocked() []*Job {
-	var out []*Job
-	for _, j := range m.jobs {
-		if j.Running != nil && !j.IsArray() {
-			out = append(out, j)
-		}
-	}
-	for _, c := range m.children {
-		if c.Running != nil {
-			out = append(out, c)
-		}
-	}
-	return out
-}
 
 // addJobLocked indexes a plain job or array parent.
 func (m *Manager) addJobLocked(j *Job) {
@@ -315,6 +208,7 @@ func (m *Manager) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	ends := m.launch.Ends()
+	m.rewatchUnwatched(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -333,6 +227,13 @@ func (m *Manager) Run(ctx context.Context) {
 					break drain
 				}
 			}
+		}
+		m.mu.Lock()
+		fenced := m.fenced
+		m.mu.Unlock()
+		if fenced {
+			m.reload(ctx)
+			m.rewatchUnwatched(ctx)
 		}
 		next := m.step(ctx)
 		if !timer.Stop() {
@@ -355,6 +256,7 @@ func (m *Manager) Run(ctx context.Context) {
 // launchItem is an attempt to start, decided under the lock.
 type launchItem struct {
 	spec AttemptSpec
+	gen  int
 }
 
 // step makes one round of decisions; it returns when the next timeout
@@ -377,6 +279,11 @@ func (m *Manager) step(ctx context.Context) time.Time {
 	if !now.Before(m.holdUntil) {
 		for _, p := range Plan(m.snapshotLocked()) {
 			launches = append(launches, m.startLocked(ctx, p, now)...)
+			if now.Before(m.holdUntil) {
+				// An attempt's record could not be written: the
+				// others would fail alike.
+				break
+			}
 		}
 	}
 	// Timeouts.
@@ -409,108 +316,12 @@ func (m *Manager) step(ctx context.Context) time.Time {
 	}
 	for _, l := range launches {
 		m.sem <- struct{}{}
-		go func(spec AttemptSpec) {
+		go func(l launchItem) {
 			defer func() { <-m.sem }()
-			m.runLaunch(spec)
-		}(l.spec)
+			m.runLaunch(ctx, l.spec, l.gen)
+		}(l)
 	}
 	return next
-}
-
-func (m *Manager) stop(ref, reason string) {
-	if ref == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := m.launch.Stop(ctx, ref, reason); err != nil && !errdefs.IsNotFound(err) {
-		m.log.Warn("batch: stopping an attempt", "ref", ref, "err", err)
-	}
-}
-
-// runLaunch starts one attempt and records the outcome.
-func (m *Manager) runLaunch(spec AttemptSpec) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	ref, err := m.launch.Launch(ctx, spec)
-	now := m.now()
-	m.mu.Lock()
-	j := m.running[spec.ID]
-	if j == nil || j.Running == nil || j.Running.ID != spec.ID {
-		m.mu.Unlock()
-		return
-	}
-	if errors.Is(err, ErrNoCapacity) && j.Stop == nil {
-		m.requeueLocked(ctx, j, now)
-		m.mu.Unlock()
-		m.log.Info("batch: no capacity for an attempt now; the job waits", "job", spec.JobID, "err", err)
-		m.poke()
-		return
-	}
-	if err != nil {
-		m.mu.Unlock()
-		m.log.Warn("batch: an attempt did not start", "job", spec.JobID, "attempt", spec.ID, "err", err)
-		m.handleEnd(context.Background(), AttemptEnd{ID: spec.ID, Reason: ReasonLaunchFailure + ": " + err.Error(), StoppedAt: now})
-		m.poke()
-		return
-	}
-	j.Running.Ref = ref
-	if sn, ok := m.launch.(StreamNamer); ok {
-		j.Running.LogStream = sn.LogStream(spec, ref)
-	}
-	if j.Status == StatusStarting {
-		j.Status = StatusRunning
-		j.Running.StartedAt = now
-		if j.StartedAt.IsZero() {
-			j.StartedAt = now
-		}
-		if j.Parent != "" {
-			m.arrays[j.Parent].set(j.ArrayIndex, StatusRunning)
-		}
-	}
-	stopNow := j.Stop != nil
-	reason := ""
-	if stopNow {
-		reason = j.Stop.Reason
-	}
-	m.saveLocked(ctx, j)
-	m.mu.Unlock()
-	if stopNow {
-		m.stop(ref, reason)
-	}
-	m.poke()
-}
-
-// requeueLocked puts a STARTING job whose attempt found no capacity back
-// to RUNNABLE, without counting the attempt, and holds dispatching for
-// capacityRetry.
-func (m *Manager) requeueLocked(ctx context.Context, j *Job, now time.Time) {
-	delete(m.running, j.Running.ID)
-	j.Running = nil
-	j.Status, j.StatusReason = StatusRunnable, ""
-	if j.Parent != "" {
-		m.arrays[j.Parent].set(j.ArrayIndex, StatusRunnable)
-	} else {
-		m.runnable[j.ID] = j
-	}
-	m.holdUntil = now.Add(capacityRetry)
-	m.saveLocked(ctx, j)
-}
-
-// saveLocked writes a job or child record.
-func (m *Manager) saveLocked(ctx context.Context, j *Job) {
-	var err error
-	if j.Parent != "" {
-		_, err = m.childrenT.Put(ctx, childKey(j.Parent, j.ArrayIndex), *j)
-		if err == nil {
-			m.arrays[j.Parent].materialised[j.ArrayIndex] = true
-		}
-	} else {
-		_, err = m.jobsT.Put(ctx, j.ID, *j)
-	}
-	if err != nil {
-		m.log.Error("batch: writing a job", "job", j.ID, "status", j.Status, "err", err)
-	}
 }
 
 // snapshotLocked is the dispatch decision's input.
@@ -634,7 +445,10 @@ func (m *Manager) evalChildLocked(p *Job, a *arrayState, i int) {
 func (m *Manager) startLocked(ctx context.Context, p Pick, now time.Time) []launchItem {
 	if j, ok := m.runnable[p.JobID]; ok {
 		delete(m.runnable, j.ID)
-		return []launchItem{m.beginAttemptLocked(ctx, j, p.Env, now)}
+		if l, ok := m.beginAttemptLocked(ctx, j, p.Env, now); ok {
+			return []launchItem{l}
+		}
+		return nil
 	}
 	a := m.arrays[p.JobID]
 	parent := m.jobs[p.JobID]
@@ -648,7 +462,11 @@ func (m *Manager) startLocked(ctx context.Context, p Pick, now time.Time) []laun
 			c = m.newChild(parent, i, now)
 			m.children[c.ID] = c
 		}
-		out = append(out, m.beginAttemptLocked(ctx, c, p.Env, now))
+		l, ok := m.beginAttemptLocked(ctx, c, p.Env, now)
+		if !ok {
+			break
+		}
+		out = append(out, l)
 	}
 	return out
 }
@@ -662,57 +480,6 @@ func (m *Manager) newChild(p *Job, i int, now time.Time) *Job {
 		Parent: p.ID, ArrayIndex: i, Tags: p.Tags,
 	}
 	return c
-}
-
-// beginAttemptLocked makes j STARTING with a new attempt on env.
-func (m *Manager) beginAttemptLocked(ctx context.Context, j *Job, env string, now time.Time) launchItem {
-	aid := newAttemptID()
-	defName, _, _ := cutRevision(j.Definition)
-	a := &Attempt{ID: aid, LogStream: defName + "/default/" + aid, Env: env}
-	j.Running = a
-	j.Status = StatusStarting
-	j.StatusReason = ""
-	m.running[aid] = j
-	if j.Parent != "" {
-		m.arrays[j.Parent].set(j.ArrayIndex, StatusStarting)
-	}
-	m.saveLocked(ctx, j)
-	return launchItem{spec: m.specLocked(j, a)}
-}
-
-func newAttemptID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// specLocked is what the launcher needs of attempt a of job j.
-func (m *Manager) specLocked(j *Job, a *Attempt) AttemptSpec {
-	env := append([]KeyValue(nil), j.Container.Environment...)
-	env = append(env,
-		KeyValue{Name: "AWS_BATCH_JOB_ID", Value: j.ID},
-		KeyValue{Name: "AWS_BATCH_JOB_ATTEMPT", Value: fmt.Sprint(len(j.Attempts) + 1)},
-		KeyValue{Name: "AWS_BATCH_CE_NAME", Value: a.Env},
-		KeyValue{Name: "AWS_BATCH_JQ_NAME", Value: j.Queue},
-	)
-	if j.Parent != "" {
-		env = append(env, KeyValue{Name: "AWS_BATCH_JOB_ARRAY_INDEX", Value: fmt.Sprint(j.ArrayIndex)})
-	}
-	return AttemptSpec{
-		ID: a.ID, JobID: j.ID, JobName: j.Name, Attempt: len(j.Attempts) + 1, Queue: j.Queue, Env: a.Env,
-		Image: j.Container.Image, Command: Substitute(j.Container.Command, j.Parameters), Environment: env,
-		VCPUs: j.Container.VCPUs, MemoryMiB: j.Container.MemoryMiB, User: j.Container.User, ReadOnly: j.Container.ReadonlyRootFilesystem,
-		LogStream: a.LogStream, Definition: j.Definition, DefinitionContainer: m.definitionContainerLocked(j),
-	}
-}
-
-// definitionContainerLocked is the container of j's job definition as
-// registered (the job's own when the revision is gone).
-func (m *Manager) definitionContainerLocked(j *Job) Container {
-	if d := m.defs[j.Definition]; d != nil {
-		return d.Container
-	}
-	return j.Container
 }
 
 // handleEnd records the end of an attempt and decides what follows.

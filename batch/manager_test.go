@@ -28,14 +28,35 @@ type fakeLauncher struct {
 	// refuse is how many launches still answer ErrNoCapacity.
 	refuse  int
 	refused int
+	// unknown is how many launches still start their attempt and then
+	// answer ErrOutcomeUnknown (the answer lost after the write landed).
+	unknown int
+	// gate, when set, holds every launch until it is closed; entered
+	// counts the launches that reached it.
+	gate    chan struct{}
+	entered int
+	// live are the attempts running, by attempt id, and perJob how many
+	// run per job; maxPerJob is the most seen at once for any job.
+	live      map[string]bool
+	perJob    map[string]int
+	maxPerJob int
 }
 
 func newFake() *fakeLauncher {
-	return &fakeLauncher{ends: make(chan AttemptEnd, 64), stopped: map[string]chan struct{}{}}
+	return &fakeLauncher{ends: make(chan AttemptEnd, 64), stopped: map[string]chan struct{}{}, live: map[string]bool{}, perJob: map[string]int{}}
 }
 
 func (f *fakeLauncher) Launch(ctx context.Context, a AttemptSpec) (string, error) {
 	f.mu.Lock()
+	if gate := f.gate; gate != nil {
+		f.entered++
+		f.mu.Unlock()
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		f.mu.Lock()
+	}
 	if f.refuse > 0 {
 		f.refuse--
 		f.refused++
@@ -50,6 +71,15 @@ func (f *fakeLauncher) Launch(ctx context.Context, a AttemptSpec) (string, error
 	}
 	stop := make(chan struct{})
 	f.stopped[a.ID] = stop
+	f.live[a.ID] = true
+	f.perJob[a.JobID]++
+	if f.perJob[a.JobID] > f.maxPerJob {
+		f.maxPerJob = f.perJob[a.JobID]
+	}
+	unknown := f.unknown > 0
+	if unknown {
+		f.unknown--
+	}
 	f.mu.Unlock()
 	go func() {
 		started := time.Now()
@@ -57,6 +87,9 @@ func (f *fakeLauncher) Launch(ctx context.Context, a AttemptSpec) (string, error
 		switch {
 		case len(a.Command) == 2 && a.Command[0] == "exit":
 			exit, _ = strconv.Atoi(a.Command[1])
+		case len(a.Command) == 2 && a.Command[0] == "run":
+			d, _ := time.ParseDuration(a.Command[1])
+			time.Sleep(d)
 		case len(a.Command) == 1 && a.Command[0] == "sleep":
 			<-stop
 			exit = 143
@@ -65,9 +98,14 @@ func (f *fakeLauncher) Launch(ctx context.Context, a AttemptSpec) (string, error
 		}
 		f.mu.Lock()
 		f.vcpus -= a.VCPUs
+		delete(f.live, a.ID)
+		f.perJob[a.JobID]--
 		f.mu.Unlock()
 		f.ends <- AttemptEnd{ID: a.ID, Ref: a.ID, ExitCode: &exit, StartedAt: started, StoppedAt: time.Now()}
 	}()
+	if unknown {
+		return "", fmt.Errorf("running the attempt: the answer was lost: %w", ErrOutcomeUnknown)
+	}
 	return a.ID, nil
 }
 
@@ -84,7 +122,12 @@ func (f *fakeLauncher) Stop(ctx context.Context, ref, reason string) error {
 func (f *fakeLauncher) Watch(ctx context.Context, a AttemptSpec, ref string) error {
 	f.mu.Lock()
 	f.watched = append(f.watched, a.ID)
+	live := f.live[a.ID]
 	f.mu.Unlock()
+	if live {
+		// Found running: its end is reported when it comes.
+		return nil
+	}
 	// The attempt ran on while the manager was away: it ends now.
 	code := 0
 	go func() { f.ends <- AttemptEnd{ID: a.ID, Ref: ref, ExitCode: &code, StoppedAt: time.Now()} }()

@@ -20,6 +20,9 @@ func (m *Manager) CreateEnv(ctx context.Context, e ComputeEnvironment) (*Compute
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return nil, err
+	}
 	if m.envs[e.Name] != nil {
 		return nil, invalid("Object already exists: compute environment %s", e.Name)
 	}
@@ -43,6 +46,9 @@ type EnvUpdate struct {
 func (m *Manager) UpdateEnv(ctx context.Context, name string, u EnvUpdate) (*ComputeEnvironment, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return nil, err
+	}
 	e := m.envs[nameOf(name)]
 	if e == nil {
 		return nil, invalid("Compute environment %s does not exist", name)
@@ -69,6 +75,9 @@ func (m *Manager) UpdateEnv(ctx context.Context, name string, u EnvUpdate) (*Com
 func (m *Manager) DeleteEnv(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return err
+	}
 	e := m.envs[nameOf(name)]
 	if e == nil {
 		return invalid("Compute environment %s does not exist", name)
@@ -129,6 +138,9 @@ func (m *Manager) CreateQueue(ctx context.Context, q JobQueue) (*JobQueue, error
 	q.Policy = nameOf(q.Policy)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return nil, err
+	}
 	if err := ValidateQueue(&q, m.envOfLocked); err != nil {
 		return nil, err
 	}
@@ -162,6 +174,9 @@ type QueueUpdate struct {
 func (m *Manager) UpdateQueue(ctx context.Context, name string, u QueueUpdate) (*JobQueue, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return nil, err
+	}
 	q := m.queues[nameOf(name)]
 	if q == nil {
 		return nil, invalid("Job queue %s does not exist", name)
@@ -203,6 +218,9 @@ func (m *Manager) UpdateQueue(ctx context.Context, name string, u QueueUpdate) (
 func (m *Manager) DeleteQueue(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return err
+	}
 	q := m.queues[nameOf(name)]
 	if q == nil {
 		return invalid("Job queue %s does not exist", name)
@@ -245,6 +263,9 @@ func (m *Manager) CreatePolicy(ctx context.Context, p SchedulingPolicy) (*Schedu
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return nil, err
+	}
 	if m.policies[p.Name] != nil {
 		return nil, invalid("Object already exists: scheduling policy %s", p.Name)
 	}
@@ -277,6 +298,9 @@ func (m *Manager) RegisterDefinition(ctx context.Context, d JobDefinition) (*Job
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return nil, err
+	}
 	d.Revision = m.latest[d.Name] + 1
 	d.Status, d.Created = "ACTIVE", m.now()
 	if _, err := m.defsT.Create(ctx, defKey(d.Name, d.Revision), d); err != nil {
@@ -292,6 +316,9 @@ func (m *Manager) RegisterDefinition(ctx context.Context, d JobDefinition) (*Job
 func (m *Manager) DeregisterDefinition(ctx context.Context, ref string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return err
+	}
 	name, rev, ok := cutRevision(nameOf(ref))
 	if !ok {
 		return invalid("jobDefinition must be name:revision or an ARN")
@@ -412,6 +439,9 @@ func notFoundRes(kind, name string) error {
 func (m *Manager) Tag(ctx context.Context, kind, name string, add map[string]string, remove []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.writableLocked(); err != nil {
+		return err
+	}
 	apply := func(t map[string]string) (map[string]string, error) {
 		n := make(map[string]string, len(t)+len(add))
 		for k, v := range t {

@@ -95,8 +95,10 @@ func (m *Manager) expireLocked(ctx context.Context, now time.Time) int {
 		if a := m.arrays[id]; a != nil {
 			for i := 0; i < a.size; i++ {
 				delete(m.children, ChildID(id, i))
+				delete(m.revs, ChildID(id, i))
 			}
 		}
+		delete(m.revs, id)
 		delete(m.arrays, id)
 		delete(m.ntonOf, id)
 		delete(m.jobs, id)

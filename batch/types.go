@@ -57,6 +57,28 @@
 // RUNNING are handed back to the Launcher (Launcher.Watch), which reports
 // their end, or that they were lost, as events.
 //
+// # One live attempt per job
+//
+// A job (or child) never has two attempts that may run at once, across
+// managers and restarts too:
+//
+//   - an attempt is launched only once its STARTING record, which names
+//     it, is written: whoever loads the tables next knows of it and
+//     finds it (Watch, by its ID when Launch never answered) rather
+//     than starting another;
+//   - job and child records are written compare-and-set on the revision
+//     the manager last read or wrote. A write that loses means another
+//     manager wrote (a deposed leader beside the new one) or the record
+//     was read from a replica that lagged: the manager writes and
+//     launches nothing more and loads the tables again;
+//   - a launch whose outcome is unknown (ErrOutcomeUnknown) keeps its
+//     attempt STARTING and is found with Watch; only ErrNoCapacity, which
+//     a Launcher answers when nothing was placed, puts the job back to
+//     RUNNABLE without an attempt;
+//   - a manager whose Run has ended writes nothing of a launch that
+//     answers afterwards, and Launchers report an end only for an
+//     attempt known to have ended or to be gone.
+//
 // # The Launcher seam
 //
 // A job's attempts run through a Launcher (launcher.go): Launch starts

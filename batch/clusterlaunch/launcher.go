@@ -34,6 +34,20 @@
 // no attempt: Launch answers batch.ErrNoCapacity and the job stays
 // RUNNABLE until capacity frees.
 //
+// # Reads that lag
+//
+// The cluster's state is read from any replica (JetStream KV's direct
+// gets), and a replica may not hold a write acknowledged a moment ago:
+// a task just placed can read as missing. A missing task is therefore
+// never taken as an end at once: it is read again until it is found or
+// has been missing for the gone window (WithGoneAfter, 10 s). The same
+// holds where Run fails: its answer may be lost after the task's record
+// was written (a timeout, a broken connection), so the attempt's task is
+// looked for by its job's startedBy and its tag before Launch answers
+// batch.ErrNoCapacity; a task found is the attempt, and when the state
+// cannot be read at all Launch answers batch.ErrOutcomeUnknown. Either
+// way a job never gets a second attempt while its first may run.
+//
 // # Restarts
 //
 // The attempts' state is the cluster's: a manager that takes over (a new
@@ -119,6 +133,15 @@ func WithStopGrace(d time.Duration) Option { return func(x *Launcher) { x.grace 
 // for loss (2 s).
 func WithNodeCheck(d time.Duration) Option { return func(x *Launcher) { x.check = d } }
 
+// WithGoneAfter sets how long an attempt's task must read as missing
+// before it is taken for gone (10 s): reads from a lagging replica miss
+// tasks written a moment before.
+func WithGoneAfter(d time.Duration) Option { return func(x *Launcher) { x.goneAfter = d } }
+
+// DefaultGoneAfter is how long a task must read as missing before it is
+// taken for gone.
+const DefaultGoneAfter = 10 * time.Second
+
 // Launcher runs attempts as cluster tasks.
 type Launcher struct {
 	rt      Runtime
@@ -126,9 +149,13 @@ type Launcher struct {
 	cluster string
 	grace   time.Duration
 	check   time.Duration
-	ends    chan batch.AttemptEnd
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// goneAfter is how long a task must read as missing to be gone, and
+	// recheck how often it is read meanwhile.
+	goneAfter time.Duration
+	recheck   time.Duration
+	ends      chan batch.AttemptEnd
+	ctx       context.Context
+	cancel    context.CancelFunc
 
 	// defMu serialises the registration of task definitions, so that
 	// concurrent first attempts of a revision register it once.
@@ -153,10 +180,11 @@ type attempt struct {
 // New returns a launcher over rt; Close stops its waiters.
 func New(rt Runtime, opts ...Option) *Launcher {
 	l := &Launcher{rt: rt, log: slog.New(slog.DiscardHandler), cluster: DefaultCluster, grace: 30 * time.Second, check: 2 * time.Second,
-		ends: make(chan batch.AttemptEnd, 256), defs: map[string]state.TaskDefinition{}, waiting: map[string]*attempt{}}
+		goneAfter: DefaultGoneAfter, ends: make(chan batch.AttemptEnd, 256), defs: map[string]state.TaskDefinition{}, waiting: map[string]*attempt{}}
 	for _, o := range opts {
 		o(l)
 	}
+	l.recheck = min(max(l.goneAfter/10, 10*time.Millisecond), 500*time.Millisecond)
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	go l.watchNodes()
 	return l
@@ -275,9 +303,21 @@ func (l *Launcher) Launch(ctx context.Context, a batch.AttemptSpec) (string, err
 			l.defMu.Unlock()
 			return "", err
 		}
-		// The cluster's state cannot be reached or written now: nothing
-		// runs; the job waits rather than losing an attempt.
-		return "", fmt.Errorf("running the attempt's task: %v: %w", err, batch.ErrNoCapacity)
+		// The cluster's state could not be reached or written, but the
+		// task's record may have been written before the answer was
+		// lost: the task, if there is one, is the attempt.
+		t, lerr := l.locate(ctx, a, "", true)
+		switch {
+		case lerr == nil:
+			l.follow(a.ID, t)
+			l.log.Warn("batch: an attempt's task was placed though running it failed", "job", a.JobID, "attempt", a.ID, "task", t.ID, "node", t.NodeID, "err", err)
+			return t.ID, nil
+		case errdefs.IsNotFound(lerr):
+			// Nothing runs; the job waits rather than losing an attempt.
+			return "", fmt.Errorf("running the attempt's task: %v: %w", err, batch.ErrNoCapacity)
+		default:
+			return "", fmt.Errorf("running the attempt's task: %v; looking for it: %v: %w", err, lerr, batch.ErrOutcomeUnknown)
+		}
 	}
 	if len(res.Tasks) == 0 {
 		reasons := make([]string, 0, len(res.Failures))
@@ -303,36 +343,70 @@ func (l *Launcher) Stop(ctx context.Context, ref, reason string) error {
 }
 
 // Watch implements batch.Launcher: the attempt's task by its reference
-// or by its job's startedBy and its tag; an attempt without a task is
-// reported lost.
+// or by its job's startedBy and its tag, looked for in the background
+// until it is found (then waited for) or has been missing for the gone
+// window (then the attempt is reported lost). Reads that fail are tried
+// again until the launcher is closed.
 func (l *Launcher) Watch(ctx context.Context, a batch.AttemptSpec, ref string) error {
-	var t state.Task
-	var err error
-	if ref != "" {
-		t, err = l.rt.Get(ctx, ref)
-	} else {
-		err = fmt.Errorf("attempt %s has no task: %w", a.ID, errdefs.ErrNotFound)
-		var ts []state.Task
-		ts, lerr := l.rt.List(ctx, tasks.Filter{Cluster: l.cluster, StartedBy: StartedByPrefix + a.JobID})
-		if lerr != nil {
-			return lerr
+	go func() {
+		t, err := l.locate(l.ctx, a, ref, false)
+		switch {
+		case err == nil:
+			l.follow(a.ID, t)
+		case l.ctx.Err() != nil:
+			// Closed: the next launcher's Watch looks for it.
+		default:
+			l.log.Warn("batch: an attempt's task is gone", "job", a.JobID, "attempt", a.ID, "ref", ref, "err", err)
+			l.send(batch.AttemptEnd{ID: a.ID, Ref: ref, StoppedAt: time.Now()})
 		}
-		for _, x := range ts {
-			if tagValue(x.Tags, TagAttempt) == a.ID {
-				t, err = x, nil
-				break
-			}
-		}
-	}
-	if errdefs.IsNotFound(err) {
-		go l.send(batch.AttemptEnd{ID: a.ID, Ref: ref, StoppedAt: time.Now()})
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	l.follow(a.ID, t)
+	}()
 	return nil
+}
+
+// lookup reads attempt a's task once: by its reference, else among its
+// job's tasks by its tag.
+func (l *Launcher) lookup(ctx context.Context, a batch.AttemptSpec, ref string) (state.Task, error) {
+	if ref != "" {
+		t, err := l.rt.Get(ctx, ref)
+		if !errdefs.IsNotFound(err) {
+			return t, err
+		}
+	}
+	ts, err := l.rt.List(ctx, tasks.Filter{Cluster: l.cluster, StartedBy: StartedByPrefix + a.JobID})
+	if err != nil {
+		return state.Task{}, err
+	}
+	for _, x := range ts {
+		if tagValue(x.Tags, TagAttempt) == a.ID {
+			return x, nil
+		}
+	}
+	return state.Task{}, fmt.Errorf("attempt %s has no task: %w", a.ID, errdefs.ErrNotFound)
+}
+
+// locate looks for attempt a's task until it is found, or it is still
+// missing once the gone window has passed (errdefs.ErrNotFound), or ctx
+// ends. Reads that fail are tried again: until ctx ends, or, when
+// bounded, until the window has passed (their last error).
+func (l *Launcher) locate(ctx context.Context, a batch.AttemptSpec, ref string, bounded bool) (state.Task, error) {
+	deadline := time.Now().Add(l.goneAfter)
+	for {
+		t, err := l.lookup(ctx, a, ref)
+		if err == nil {
+			return t, nil
+		}
+		if ctx.Err() != nil {
+			return state.Task{}, ctx.Err()
+		}
+		if !time.Now().Before(deadline) && (bounded || errdefs.IsNotFound(err)) {
+			return state.Task{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return state.Task{}, ctx.Err()
+		case <-time.After(l.recheck):
+		}
+	}
 }
 
 // follow starts the waiter of attempt aid's task t.
@@ -346,9 +420,15 @@ func (l *Launcher) follow(aid string, t state.Task) {
 }
 
 // wait reports the end of at's task, waiting again when a watch breaks.
+// A task that reads as missing is read again: it was placed (or found),
+// so it is gone only once it has been missing for the gone window; a
+// read from a lagging replica right after the placement misses it, and
+// reporting that as an end started a second attempt beside it.
 func (l *Launcher) wait(ctx context.Context, at *attempt) {
+	var missing time.Time
 	for {
 		t, err := l.rt.WaitOn(ctx, at.node, at.task)
+		pause := time.Second
 		switch {
 		case err == nil:
 			l.finish(at, End(at.id, t))
@@ -356,14 +436,22 @@ func (l *Launcher) wait(ctx context.Context, at *attempt) {
 		case ctx.Err() != nil:
 			return
 		case errdefs.IsNotFound(err):
-			l.finish(at, batch.AttemptEnd{ID: at.id, Ref: at.task, Reason: "the attempt's task was deleted", StoppedAt: time.Now()})
-			return
+			if missing.IsZero() {
+				missing = time.Now()
+			}
+			if time.Since(missing) >= l.goneAfter {
+				l.finish(at, batch.AttemptEnd{ID: at.id, Ref: at.task, Reason: "the attempt's task was deleted", StoppedAt: time.Now()})
+				return
+			}
+			pause = l.recheck
+		default:
+			missing = time.Time{}
 		}
 		l.log.Debug("batch: waiting for an attempt's task again", "task", at.task, "err", err)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-time.After(pause):
 		}
 	}
 }

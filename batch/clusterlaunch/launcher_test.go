@@ -31,11 +31,45 @@ type fakeCluster struct {
 	tds     map[string][]state.TaskDefinition
 	runs    []tasks.Spec
 	regs    int
+	// staleNew is how many reads (WaitOn, Get, List) miss each task
+	// placed from now on, as a lagging replica would, and stale what is
+	// left of those misses by task; misses counts them.
+	staleNew int
+	stale    map[string]int
+	misses   int
+	// lostAnswer makes Run fail once it has placed the task (a timeout
+	// after the record's write landed), failRun makes it fail before
+	// placing anything, listErr makes List fail.
+	lostAnswer bool
+	failRun    bool
+	listErr    error
+	// maxLive is the most tasks one job (startedBy) had live at once.
+	maxLive int
+}
+
+// missLocked reports whether this read misses task id (stale).
+func (f *fakeCluster) missLocked(id string) bool {
+	if f.stale[id] > 0 {
+		f.stale[id]--
+		f.misses++
+		return true
+	}
+	return false
+}
+
+func (f *fakeCluster) liveLocked(startedBy string) int {
+	n := 0
+	for _, t := range f.tasks {
+		if t.StartedBy == startedBy && t.LastStatus != "STOPPED" {
+			n++
+		}
+	}
+	return n
 }
 
 func newFakeCluster(nodes ...string) *fakeCluster {
 	f := &fakeCluster{cpu: map[string]int64{}, nodes: nodes, lost: map[string]bool{}, tasks: map[string]*state.Task{},
-		changed: make(chan struct{}), tds: map[string][]state.TaskDefinition{}}
+		changed: make(chan struct{}), tds: map[string][]state.TaskDefinition{}, stale: map[string]int{}}
 	for _, n := range nodes {
 		f.cpu[n] = 2048
 	}
@@ -53,6 +87,9 @@ func (f *fakeCluster) Run(ctx context.Context, sp tasks.Spec) (tasks.RunResult, 
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failRun {
+		return tasks.RunResult{}, fmt.Errorf("another placement holds the cluster's placement lock: %w", errdefs.ErrUnavailable)
+	}
 	f.runs = append(f.runs, sp)
 	eff := tasks.Effective(sp.TaskDef, sp.Overrides)
 	cpu := int64(eff.ContainerDefinitions[0].Cpu)
@@ -64,6 +101,11 @@ func (f *fakeCluster) Run(ctx context.Context, sp tasks.Spec) (tasks.RunResult, 
 				DesiredStatus: "RUNNING", LastStatus: "RUNNING", CreatedAt: time.Now(),
 				Containers: []state.TaskContainer{{Name: ContainerName, Status: "RUNNING"}}}
 			f.tasks[t.ID] = &t
+			f.stale[t.ID] = f.staleNew
+			f.maxLive = max(f.maxLive, f.liveLocked(t.StartedBy))
+			if f.lostAnswer {
+				return tasks.RunResult{}, fmt.Errorf("the cluster's state does not answer: context deadline exceeded: %w", errdefs.ErrUnavailable)
+			}
 			return tasks.RunResult{Tasks: []state.Task{t}}, nil
 		}
 	}
@@ -87,7 +129,7 @@ func (f *fakeCluster) WaitOn(ctx context.Context, node, id string) (state.Task, 
 		f.mu.Lock()
 		t, ok := f.tasks[id]
 		ch := f.changed
-		if !ok || t.NodeID != node {
+		if !ok || t.NodeID != node || f.missLocked(id) {
 			f.mu.Unlock()
 			return state.Task{}, fmt.Errorf("task %s: %w", id, errdefs.ErrNotFound)
 		}
@@ -109,7 +151,7 @@ func (f *fakeCluster) Get(ctx context.Context, id string) (state.Task, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, ok := f.tasks[id]
-	if !ok {
+	if !ok || f.missLocked(id) {
 		return state.Task{}, fmt.Errorf("task %s: %w", id, errdefs.ErrNotFound)
 	}
 	return *t, nil
@@ -135,9 +177,12 @@ func (f *fakeCluster) Stop(ctx context.Context, id, reason string) (state.Task, 
 func (f *fakeCluster) List(ctx context.Context, fl tasks.Filter) ([]state.Task, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
 	var out []state.Task
 	for _, t := range f.tasks {
-		if (fl.StartedBy == "" || t.StartedBy == fl.StartedBy) && (fl.Cluster == "" || t.Cluster == fl.Cluster) {
+		if (fl.StartedBy == "" || t.StartedBy == fl.StartedBy) && (fl.Cluster == "" || t.Cluster == fl.Cluster) && !f.missLocked(t.ID) {
 			out = append(out, *t)
 		}
 	}
@@ -321,8 +366,9 @@ func TestStopAndLostNode(t *testing.T) {
 }
 
 // After a restart, Watch finds an attempt's task by its reference or,
-// without one, by its job's startedBy and its tag; an attempt without a
-// task is reported lost; a task that ended meanwhile reports its end.
+// without one, by its job's startedBy and its tag, though its first
+// reads miss it; an attempt without a task (missing for the gone window)
+// is reported lost; a task that ended meanwhile reports its end.
 func TestWatchAfterRestart(t *testing.T) {
 	f := newFakeCluster("n1")
 	old := New(f)
@@ -333,7 +379,12 @@ func TestWatchAfterRestart(t *testing.T) {
 	old.Close()
 	f.exit(ra, 0, "")
 
-	l := New(f)
+	// The new launcher's first reads of a task miss it (a lagging
+	// replica): the tasks are found all the same.
+	f.mu.Lock()
+	f.stale[ra], f.stale[rb] = 2, 2
+	f.mu.Unlock()
+	l := New(f, WithGoneAfter(300*time.Millisecond))
 	defer l.Close()
 	if err := l.Watch(ctx, a, ra); err != nil {
 		t.Fatal(err)
@@ -354,6 +405,11 @@ func TestWatchAfterRestart(t *testing.T) {
 	}
 	if e := nextEnd(t, l); e.ID != c.ID || e.ExitCode != nil {
 		t.Fatalf("never placed: %+v", e)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.misses != 4 {
+		t.Fatalf("%d reads missed a task, want 4", f.misses)
 	}
 }
 
