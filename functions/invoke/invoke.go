@@ -97,9 +97,9 @@ func (e *Engine) invokeSync(ctx context.Context, c *functions.Config, version st
 	inst := t.V
 	if t.Action == pool.Wait {
 		e.startLaunches(p, c, version, t.Launches)
-		inst, err = p.Wait(ctx, t.W)
+		inst, err = p.Wait(ctx, t.W, func(n int) { e.startLaunches(p, c, version, n) })
 		if err == nil && ctx.Err() != nil {
-			e.release(p, inst)
+			e.release(p, inst, 0)
 			err = ctx.Err()
 		}
 		if err != nil {
@@ -187,7 +187,7 @@ func (e *Engine) invokeSync(ctx context.Context, c *functions.Config, version st
 	m.observe(dur, out.FunctionError != "")
 	e.prom.observe(c.FunctionName, dur, out.FunctionError != "")
 	if healthy {
-		e.release(p, inst)
+		e.release(p, inst, dur)
 	} else {
 		p.Drop()
 		go e.closeInst(inst)
@@ -222,16 +222,16 @@ func (e *Engine) flushOutput(ctx context.Context, function string, inst *instanc
 	}
 }
 
-// release parks a healthy sandbox in its pool after an invocation (or
-// hands it to the next invocation waiting), or closes it if the engine is
-// closing (Close has drained the pools, or is about to).
-func (e *Engine) release(p *pool.Pool[*instance], inst *instance) {
+// release parks a healthy sandbox in its pool after an invocation that
+// took took (or hands it to the next invocation waiting), or closes it if
+// the engine is closing (Close has drained the pools, or is about to).
+func (e *Engine) release(p *pool.Pool[*instance], inst *instance, took time.Duration) {
 	e.mu.Lock()
 	closed := e.closed
 	if !closed {
 		inst.park()
 		inst.lastUsed = e.now()
-		p.Release(inst, inst.lastUsed)
+		p.Release(inst, inst.lastUsed, took)
 	}
 	e.mu.Unlock()
 	if closed {
@@ -262,7 +262,7 @@ func (e *Engine) startLaunches(p *pool.Pool[*instance], c *functions.Config, ver
 			} else {
 				inst.park() // frozen if it goes idle; a waiter wakes it
 				inst.lastUsed = e.now()
-				more = p.Launched(inst, inst.lastUsed)
+				more = p.Launched(inst, inst.lastUsed, inst.initDuration)
 			}
 			e.startLaunches(p, &cfg, version, more)
 		})

@@ -52,7 +52,7 @@ func (e *Engine) prewarm(c functions.Config) {
 			}
 			inst.park()
 			inst.lastUsed = e.now()
-			e.startLaunches(p, &c, functions.LatestVersion, p.Launched(inst, inst.lastUsed))
+			e.startLaunches(p, &c, functions.LatestVersion, p.Launched(inst, inst.lastUsed, inst.initDuration))
 			kept = true
 		})
 		if !kept {

@@ -13,7 +13,12 @@
 // released. Launches are the pool's, not an invocation's: while
 // invocations wait, up to MaxLaunch sandboxes start at once (and more as
 // those finish, while any still wait), as Lambda scales a function out at
-// a bounded rate. So a burst of invocations on a cold function is served
+// a bounded rate, unless the sandboxes busy or starting will serve the
+// line sooner than a new one would start: the pool keeps the mean time
+// of an invocation and of a start (Estimates), and a line of n waiting
+// behind s sandboxes waits about n/s invocations. A waiter that has waited
+// twice a start's time anyway (the invocations ahead run long for once)
+// has sandboxes started for the line (Wait's stall). So a burst of invocations on a cold function is served
 // by the first sandbox ready and those that follow, rather than each
 // paying for its own container start while all of them compete for the
 // same CPUs; the function still scales out to its concurrency under load
@@ -82,10 +87,39 @@ func Decide(c Counts, limit int) Action {
 	return Wait
 }
 
+// Estimates are a pool's mean times (exponentially weighted): of an
+// invocation, from the sandbox's hand-over to its release, and of a
+// sandbox's start, until its runtime's init is done. Zero: none seen yet.
+type Estimates struct {
+	Invoke, Launch time.Duration
+}
+
+// observe weighs d into the mean m (a quarter for the newest).
+func observe(m *time.Duration, d time.Duration) {
+	if *m == 0 {
+		*m = d
+		return
+	}
+	*m += (d - *m) / 4
+}
+
 // Wanted is how many sandboxes to start now: one per waiting invocation
-// that no start under way will serve, at most maxLaunch starting at once.
-func Wanted(c Counts, maxLaunch int) int {
-	return max(0, min(c.Waiting, max(1, maxLaunch))-c.Launching)
+// that no start under way will serve, at most maxLaunch starting at once;
+// none while the sandboxes busy or starting will serve the line sooner
+// than a start takes (the line's wait, its length over those sandboxes
+// times an invocation's mean time, is under a start's mean time). With
+// nothing busy or starting, or nothing seen yet, the line gets its starts.
+func Wanted(c Counts, maxLaunch int, est Estimates) int {
+	n := max(0, min(c.Waiting, max(1, maxLaunch))-c.Launching)
+	if n == 0 {
+		return 0
+	}
+	if servers := c.Busy + c.Launching; servers > 0 && est.Invoke > 0 && est.Launch > 0 {
+		if wait := time.Duration(c.Waiting) * est.Invoke / time.Duration(servers); wait < est.Launch {
+			return 0
+		}
+	}
+	return n
 }
 
 // Expired returns the indexes of idle sandboxes unused for ttl or longer
@@ -141,6 +175,7 @@ type Pool[T any] struct {
 	busy      int
 	launching int
 	waiters   []*Waiter[T] // first come first served
+	est       Estimates
 }
 
 func (p *Pool[T]) counts() Counts {
@@ -149,9 +184,24 @@ func (p *Pool[T]) counts() Counts {
 
 // wanted counts the launches to start now as under way.
 func (p *Pool[T]) wanted() int {
-	n := Wanted(p.counts(), p.MaxLaunch)
+	n := Wanted(p.counts(), p.MaxLaunch, p.est)
 	p.launching += n
 	return n
+}
+
+// stalled counts as under way, and returns, the starts the line gets
+// whatever the estimates say, if w still waits.
+func (p *Pool[T]) stalled(w *Waiter[T]) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, x := range p.waiters {
+		if x == w {
+			n := Wanted(p.counts(), p.MaxLaunch, Estimates{})
+			p.launching += n
+			return n
+		}
+	}
+	return 0
 }
 
 // Acquire serves an invocation under limit: with UseIdle it returns the
@@ -181,12 +231,32 @@ func (p *Pool[T]) Acquire(limit int) Ticket[T] {
 // launch that would have served it. Once ctx is done, w leaves the line
 // and Wait returns ctx's error, unless a sandbox was given to w as ctx
 // ended: Wait then returns it, and the caller checks ctx itself (and
-// Releases the sandbox if it will not use it).
-func (p *Pool[T]) Wait(ctx context.Context, w *Waiter[T]) (T, error) {
-	select {
-	case r := <-w.ch:
-		return r.v, r.err
-	case <-ctx.Done():
+// Releases the sandbox if it will not use it). If w waits twice a
+// start's mean time, and again each time as long, stall is called with
+// the number of sandboxes to start for the line (each ends in Launched or
+// LaunchFailed), as it were starting them from the start.
+func (p *Pool[T]) Wait(ctx context.Context, w *Waiter[T], stall func(n int)) (T, error) {
+	p.mu.Lock()
+	after := 2 * p.est.Launch
+	p.mu.Unlock()
+	var tick <-chan time.Time
+	if after > 0 {
+		t := time.NewTicker(after)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case r := <-w.ch:
+			return r.v, r.err
+		case <-tick:
+			if n := p.stalled(w); n > 0 {
+				stall(n)
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
 	}
 	p.mu.Lock()
 	for i, x := range p.waiters {
@@ -233,12 +303,15 @@ func (p *Pool[T]) Reserve(limit int) bool {
 	return true
 }
 
-// Launched adds a started sandbox, used at now: to the first waiter, else
-// idle. It returns how many more to start.
-func (p *Pool[T]) Launched(v T, now time.Time) int {
+// Launched adds a started sandbox, used at now, whose start took took: to
+// the first waiter, else idle. It returns how many more to start.
+func (p *Pool[T]) Launched(v T, now time.Time, took time.Duration) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.launching--
+	if took > 0 {
+		observe(&p.est.Launch, took)
+	}
 	if p.give(v) {
 		p.busy++
 	} else {
@@ -273,11 +346,14 @@ func (p *Pool[T]) Abandon() int {
 	return p.wanted()
 }
 
-// Release gives a busy sandbox, used at now, to the first waiter, else
-// makes it idle.
-func (p *Pool[T]) Release(v T, now time.Time) {
+// Release gives a busy sandbox, used at now for an invocation of took, to
+// the first waiter, else makes it idle.
+func (p *Pool[T]) Release(v T, now time.Time, took time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if took > 0 {
+		observe(&p.est.Invoke, took)
+	}
 	if p.give(v) {
 		return
 	}
@@ -333,6 +409,13 @@ func (p *Pool[T]) Drain() []T {
 	}
 	p.idle = nil
 	return gone
+}
+
+// Estimates returns the pool's mean times.
+func (p *Pool[T]) Estimates() Estimates {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.est
 }
 
 // Counts returns the pool's slots.

@@ -50,9 +50,87 @@ func TestWanted(t *testing.T) {
 		{Counts{Waiting: 2, Launching: 3}, 4, 0},     // never negative
 		{Counts{Waiting: 3, Busy: 2, Idle: 0}, 8, 3}, // busy ones may free first; the starts go on
 	} {
-		if got := Wanted(tc.c, tc.maxLaunch); got != tc.want {
+		if got := Wanted(tc.c, tc.maxLaunch, Estimates{}); got != tc.want {
 			t.Errorf("Wanted(%+v, %d) = %d, want %d", tc.c, tc.maxLaunch, got, tc.want)
 		}
+	}
+}
+
+// With times seen, the line gets no start while the sandboxes busy or
+// starting serve it sooner than a start would; it does when they would
+// not, and whatever the times when nothing can serve it.
+func TestWantedWithEstimates(t *testing.T) {
+	fast := Estimates{Invoke: time.Millisecond, Launch: 80 * time.Millisecond}
+	slow := Estimates{Invoke: 300 * time.Millisecond, Launch: 80 * time.Millisecond}
+	for _, tc := range []struct {
+		name string
+		c    Counts
+		est  Estimates
+		want int
+	}{
+		{"short invocations, a line of 14 behind 2", Counts{Busy: 2, Waiting: 14}, fast, 0},
+		{"long invocations, a line of 14 behind 2", Counts{Busy: 2, Waiting: 14}, slow, 2},
+		{"long invocations, a line of 1 behind 8: one frees sooner", Counts{Busy: 8, Waiting: 1}, slow, 0},
+		{"long invocations, a line of 4 behind 8", Counts{Busy: 8, Waiting: 4}, slow, 2},
+		{"short invocations, a line of 200 behind 2", Counts{Busy: 2, Waiting: 200}, fast, 2},
+		{"nothing busy or starting", Counts{Waiting: 3}, fast, 2},
+		{"no start seen yet", Counts{Busy: 2, Waiting: 14}, Estimates{Invoke: time.Millisecond}, 2},
+		{"no invocation seen yet", Counts{Busy: 2, Waiting: 14}, Estimates{Launch: time.Millisecond}, 2},
+	} {
+		if got := Wanted(tc.c, 2, tc.est); got != tc.want {
+			t.Errorf("%s: Wanted = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// The means weigh the newest time by a quarter.
+func TestEstimates(t *testing.T) {
+	p := Pool[string]{MaxLaunch: 2}
+	p.Reserve(10)
+	p.Launched("a", time.Now(), 80*time.Millisecond)
+	tk := p.Acquire(10)
+	p.Release(tk.V, time.Now(), 4*time.Millisecond)
+	tk = p.Acquire(10)
+	p.Release(tk.V, time.Now(), 8*time.Millisecond)
+	if e := p.Estimates(); e.Launch != 80*time.Millisecond || e.Invoke != 5*time.Millisecond {
+		t.Fatalf("estimates %+v", e)
+	}
+}
+
+// A waiter behind a sandbox busy for longer than the estimates said gets
+// starts after twice a start's mean time.
+func TestWaitStalls(t *testing.T) {
+	p := Pool[string]{MaxLaunch: 2}
+	p.Reserve(10)
+	p.Launched("a", time.Now(), 20*time.Millisecond)
+	busy := p.Acquire(10)
+	p.Release(busy.V, time.Now(), time.Millisecond)
+	busy = p.Acquire(10) // now runs long
+	w := p.Acquire(10)
+	if w.Action != Wait || w.Launches != 0 {
+		t.Fatalf("a line of one behind a short invocation got starts: %+v", w)
+	}
+	stalls := make(chan int, 4)
+	got := make(chan string, 1)
+	go func() {
+		v, _ := p.Wait(context.Background(), w.W, func(n int) { stalls <- n })
+		got <- v
+	}()
+	select {
+	case n := <-stalls:
+		if n != 1 {
+			t.Fatalf("stalled line got %d starts, want 1", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a stalled waiter got no start")
+	}
+	p.Launched("b", time.Now(), 20*time.Millisecond)
+	if v := <-got; v != "b" {
+		t.Fatalf("the stalled waiter got %q", v)
+	}
+	p.Release(busy.V, time.Now(), time.Second)
+	if c := p.Counts(); c != (Counts{Idle: 1, Busy: 1}) {
+		t.Fatalf("counts %+v", c)
 	}
 }
 
@@ -109,7 +187,7 @@ func TestPoolLifecycle(t *testing.T) {
 	wantCounts(t, &p, Counts{Waiting: 2, Launching: 1})
 	// The start ends: the first waiter gets it; the second still waits,
 	// so the next start begins.
-	if more := p.Launched("a", t0); more != 1 {
+	if more := p.Launched("a", t0, 0); more != 1 {
 		t.Fatalf("starts wanted after the first: %d", more)
 	}
 	if v, err := received(t, &p, t1.W); v != "a" || err != nil {
@@ -118,15 +196,15 @@ func TestPoolLifecycle(t *testing.T) {
 	wantCounts(t, &p, Counts{Busy: 1, Waiting: 1, Launching: 1})
 	// The first invocation ends before the second start: its sandbox goes
 	// to the second waiter, and the start that ends later goes idle.
-	p.Release("a", t0)
+	p.Release("a", t0, 0)
 	if v, err := received(t, &p, t2.W); v != "a" || err != nil {
 		t.Fatalf("second waiter got %q %v", v, err)
 	}
-	if more := p.Launched("b", t0.Add(time.Minute)); more != 0 {
+	if more := p.Launched("b", t0.Add(time.Minute), 0); more != 0 {
 		t.Fatalf("starts wanted with nobody waiting: %d", more)
 	}
 	wantCounts(t, &p, Counts{Idle: 1, Busy: 1})
-	p.Release("a", t0.Add(2*time.Minute))
+	p.Release("a", t0.Add(2*time.Minute), 0)
 	wantCounts(t, &p, Counts{Idle: 2})
 	if tk := p.Acquire(2); tk.Action != UseIdle || tk.V != "a" {
 		t.Fatalf("warm acquire = %+v, want the most recent", tk)
@@ -155,15 +233,15 @@ func TestPoolLifecycle(t *testing.T) {
 	if p.Unused() {
 		t.Fatal("a pool with a start under way is unused")
 	}
-	p.Launched("c", t0)
+	p.Launched("c", t0, 0)
 	if tk := p.Acquire(1); tk.Action != UseIdle || tk.V != "c" {
 		t.Fatalf("the prewarmed sandbox is not used: %+v", tk)
 	}
 	if !p.Reserve(3) {
 		t.Fatal("no reservation beside a busy sandbox")
 	}
-	p.Release("c", t0)
-	p.Launched("d", t0)
+	p.Release("c", t0, 0)
+	p.Launched("d", t0, 0)
 	if gone := p.Drain(); !reflect.DeepEqual(gone, []string{"c", "d"}) {
 		t.Fatalf("drained %v", gone)
 	}
@@ -200,7 +278,7 @@ func TestLaunchFailedFailsTheFirstWaiter(t *testing.T) {
 		t.Fatalf("an abandoned start gave the waiter %+v", r)
 	default:
 	}
-	p.Launched("x", time.Now())
+	p.Launched("x", time.Now(), 0)
 	if v, _ := received(t, &p, c.W); v != "x" {
 		t.Fatalf("waiter got %q", v)
 	}
@@ -217,12 +295,12 @@ func TestWaitContext(t *testing.T) {
 	tk := p.Acquire(10)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := p.Wait(ctx, tk.W); !errors.Is(err, context.Canceled) {
+	if _, err := p.Wait(ctx, tk.W, func(int) {}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
 	wantCounts(t, &p, Counts{Launching: 1})
 	// The start ends with nobody waiting: idle.
-	p.Launched("a", time.Now())
+	p.Launched("a", time.Now(), 0)
 	wantCounts(t, &p, Counts{Idle: 1})
 
 	// Served as the context ends: the sandbox comes back.
@@ -231,8 +309,8 @@ func TestWaitContext(t *testing.T) {
 		t.Fatalf("%+v", tk)
 	}
 	w := p.Acquire(10)
-	p.Release("a", time.Now())
-	if v, err := p.Wait(ctx, w.W); v != "a" || err != nil {
+	p.Release("a", time.Now(), 0)
+	if v, err := p.Wait(ctx, w.W, func(int) {}); v != "a" || err != nil {
 		t.Fatalf("a waiter served before its context ended: %q %v", v, err)
 	}
 }
@@ -262,7 +340,7 @@ func TestBurst(t *testing.T) {
 				mu.Lock()
 				starting--
 				mu.Unlock()
-				launch(p.Launched(id, time.Now()))
+				launch(p.Launched(id, time.Now(), 0))
 			}()
 		}
 	}
@@ -280,7 +358,7 @@ func TestBurst(t *testing.T) {
 					continue
 				case Wait:
 					launch(tk.Launches)
-					v, err := p.Wait(context.Background(), tk.W)
+					v, err := p.Wait(context.Background(), tk.W, func(int) {})
 					if err != nil {
 						errs <- err
 						return
@@ -291,7 +369,7 @@ func TestBurst(t *testing.T) {
 					errs <- errors.New("more sandboxes than the limit")
 				}
 				time.Sleep(200 * time.Microsecond)
-				p.Release(tk.V, time.Now())
+				p.Release(tk.V, time.Now(), 0)
 				return
 			}
 		}()
@@ -318,7 +396,7 @@ func TestReapKeepsOrder(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 5; i++ {
 		p.Reserve(10)
-		p.Launched(i, t0.Add(time.Duration(i%2)*time.Hour))
+		p.Launched(i, t0.Add(time.Duration(i%2)*time.Hour), 0)
 	}
 	if gone := p.Reap(t0.Add(30*time.Minute), 30*time.Minute); !reflect.DeepEqual(gone, []int{0, 2, 4}) {
 		t.Fatalf("reaped %v", gone)
