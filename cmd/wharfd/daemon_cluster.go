@@ -74,6 +74,8 @@ func (c *clusterRuntime) close() {
 		return
 	}
 	c.cancel()
+	// The task cache's watch ends before the connection it reads from.
+	c.tasks.Close()
 	c.node.Close()
 }
 
