@@ -303,16 +303,16 @@ func (m *Manager) step(ctx context.Context) time.Time {
 	if now.Before(m.holdUntil) && (next.IsZero() || m.holdUntil.Before(next)) {
 		next = m.holdUntil
 	}
-	var stops []struct{ ref, reason string }
+	var stops []stopItem
 	for _, aid := range expired {
 		j := m.running[aid]
 		j.Stop = &StopRequest{Reason: ReasonTimeout, Timeout: true}
 		m.saveLocked(ctx, j)
-		stops = append(stops, struct{ ref, reason string }{j.Running.Ref, ReasonTimeout})
+		stops = append(stops, m.stopItemLocked(j, ReasonTimeout))
 	}
 	m.mu.Unlock()
 	for _, s := range stops {
-		go m.stop(s.ref, s.reason)
+		go m.stop(s)
 	}
 	for _, l := range launches {
 		m.sem <- struct{}{}
