@@ -18,7 +18,9 @@
 //	overrides  main: the attempt's command (parameters substituted), its
 //	           environment (AWS_BATCH_JOB_ID, ...), cpu and memory
 //
-// and the task id is the attempt's reference (Stop, DescribeTasks).
+// and the task id is the attempt's reference (Stop, DescribeTasks). An
+// attempt without a reference (Launch never answered) is stopped by
+// finding its task as Watch does (see Restarts).
 //
 // # Ends
 //
@@ -334,12 +336,42 @@ func (l *Launcher) Launch(ctx context.Context, a batch.AttemptSpec) (string, err
 
 // Stop implements batch.Launcher: the task's desired status becomes
 // STOPPED; its agent sends SIGTERM, then SIGKILL after the stopTimeout.
-func (l *Launcher) Stop(ctx context.Context, ref, reason string) error {
+// Without a reference (Launch never answered) the task is the one this
+// launcher waits for, else it is looked for as Watch looks for it: by
+// its job's startedBy and the attempt's tag, read again for the gone
+// window since a lagging replica may miss a task just placed. A task not
+// found is gone: nothing to stop.
+func (l *Launcher) Stop(ctx context.Context, a batch.AttemptSpec, ref, reason string) error {
+	if ref == "" {
+		ref = l.followed(a.ID)
+	}
+	if ref == "" {
+		t, err := l.locate(ctx, a, "", true)
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("looking for attempt %s's task to stop it: %w", a.ID, err)
+		}
+		ref = t.ID
+	}
 	_, err := l.rt.Stop(ctx, ref, reason)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
 	return err
+}
+
+// followed is the task of attempt aid when this launcher waits for it.
+func (l *Launcher) followed(aid string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, at := range l.waiting {
+		if at.id == aid {
+			return at.task
+		}
+	}
+	return ""
 }
 
 // Watch implements batch.Launcher: the attempt's task by its reference
