@@ -391,8 +391,11 @@ func TestStopWithoutRef(t *testing.T) {
 	if err := l.Stop(ctx, a, "", "Terminated by the user"); err != nil {
 		t.Fatal(err)
 	}
-	if ta, _ := f.Get(ctx, ra); ta.DesiredStatus != "STOPPED" || ta.StoppedReason != "Terminated by the user" || ta.LastStatus != "STOPPED" {
-		t.Fatalf("the attempt's task after a stop without its reference: %+v", ta)
+	f.mu.Lock()
+	ta := *f.tasks[ra]
+	f.mu.Unlock()
+	if ta.DesiredStatus != "STOPPED" || ta.StoppedReason != "Terminated by the user" || ta.LastStatus != "STOPPED" {
+		t.Fatalf("the attempt's task after a stop without its reference: desired %s, last %s, reason %q", ta.DesiredStatus, ta.LastStatus, ta.StoppedReason)
 	}
 
 	// Followed by this launcher (Launch answered, but not to the
