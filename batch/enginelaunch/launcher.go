@@ -212,7 +212,12 @@ func (l *Launcher) Launch(ctx context.Context, a batch.AttemptSpec) (string, err
 }
 
 // Stop implements batch.Launcher: SIGTERM, SIGKILL after the grace.
-func (l *Launcher) Stop(ctx context.Context, ref, reason string) error {
+// Without a reference (Launch never answered) the attempt's container is
+// found by its name, as Watch finds it; one that does not exist is gone.
+func (l *Launcher) Stop(ctx context.Context, a batch.AttemptSpec, ref, reason string) error {
+	if ref == "" {
+		ref = namePrefix + a.ID
+	}
 	secs := int(l.grace / time.Second)
 	err := l.e.Stop(ctx, ref, &secs, "")
 	if errdefs.IsNotFound(err) {
