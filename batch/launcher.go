@@ -110,6 +110,25 @@ type Launcher interface {
 	Ends() <-chan AttemptEnd
 }
 
+// AttemptFound is an attempt under way that Watch found running, with
+// the reference Launch would have returned.
+type AttemptFound struct {
+	ID  string
+	Ref string
+	// StartedAt is when it started, when the launcher knows.
+	StartedAt time.Time
+}
+
+// Finder is a Launcher whose Watch tells which attempts it found
+// running. The manager records the reference (Stop, the log stream) of
+// an attempt whose Launch never answered (a restart, ErrOutcomeUnknown),
+// and makes its job RUNNING, so that its timeout counts as for any
+// attempt that runs. A find may be dropped (its channel full): the
+// attempt then stays STARTING, stopped by its ID.
+type Finder interface {
+	Found() <-chan AttemptFound
+}
+
 // StreamNamer is a Launcher whose attempts' log streams are named after
 // the reference Launch returned (a cluster's task id, as Batch names a
 // stream after its ECS task): once Launch answers, the attempt's

@@ -30,6 +30,10 @@ type fakeLauncher struct {
 	// went away before its stop landed).
 	stops     []string
 	dropStops bool
+	// found carries, when tellFound is set, the attempts Watch found
+	// running (Finder).
+	found     chan AttemptFound
+	tellFound bool
 	vcpus     float64
 	maxSeen   float64
 	order     []string // job ids in the order their attempts started
@@ -51,7 +55,7 @@ type fakeLauncher struct {
 }
 
 func newFake() *fakeLauncher {
-	return &fakeLauncher{ends: make(chan AttemptEnd, 64), stopped: map[string]chan struct{}{}, live: map[string]bool{}, perJob: map[string]int{}}
+	return &fakeLauncher{ends: make(chan AttemptEnd, 64), found: make(chan AttemptFound, 64), stopped: map[string]chan struct{}{}, live: map[string]bool{}, perJob: map[string]int{}}
 }
 
 func (f *fakeLauncher) Launch(ctx context.Context, a AttemptSpec) (string, error) {
@@ -144,10 +148,13 @@ func (f *fakeLauncher) Stop(ctx context.Context, a AttemptSpec, ref, reason stri
 func (f *fakeLauncher) Watch(ctx context.Context, a AttemptSpec, ref string) error {
 	f.mu.Lock()
 	f.watched = append(f.watched, a.ID)
-	live := f.live[a.ID]
+	live, tell := f.live[a.ID], f.tellFound
 	f.mu.Unlock()
 	if live {
 		// Found running: its end is reported when it comes.
+		if tell {
+			f.found <- AttemptFound{ID: a.ID, Ref: fakeRef(a.ID), StartedAt: time.Now()}
+		}
 		return nil
 	}
 	// The attempt ran on while the manager was away: it ends now.
@@ -157,6 +164,8 @@ func (f *fakeLauncher) Watch(ctx context.Context, a AttemptSpec, ref string) err
 }
 
 func (f *fakeLauncher) Ends() <-chan AttemptEnd { return f.ends }
+
+func (f *fakeLauncher) Found() <-chan AttemptFound { return f.found }
 
 type rig struct {
 	t     *testing.T

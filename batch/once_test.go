@@ -383,3 +383,36 @@ func TestManagerLoadStopsAgain(t *testing.T) {
 		t.Fatalf("stops of the attempt %q, want the dropped one and the next manager's, both by ID", refs)
 	}
 }
+
+// An attempt whose launch outcome was unknown, found running by Watch
+// (Finder), gets its reference and makes its job RUNNING: its timeout
+// counts, and the stop at the timeout carries the reference. Before, the
+// job stayed STARTING and its timeout never fired.
+func TestManagerFoundAttemptTimesOut(t *testing.T) {
+	r := newRig(t, t.TempDir(), WithMinTimeout(1))
+	r.setup(8)
+	r.f.mu.Lock()
+	r.f.unknown, r.f.tellFound = 1, true
+	r.f.mu.Unlock()
+	j, err := r.m.Submit(r.ctx, Submit{Name: "found-then-timed-out", Queue: "q", Definition: "d", TimeoutSeconds: 1, Overrides: &Overrides{Command: []string{"sleep"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := r.wait(j.ID, StatusRunning)
+	r.f.mu.Lock()
+	a := r.f.launched[0]
+	r.f.mu.Unlock()
+	if v.Running == nil || v.Running.ID != a.ID || v.Running.Ref != fakeRef(a.ID) || v.Running.StartedAt.IsZero() {
+		t.Fatalf("running attempt %+v, want %s with reference %s", v.Running, a.ID, fakeRef(a.ID))
+	}
+	if rec, err := r.m.jobsT.Get(r.ctx, j.ID); err != nil || rec.Value.Status != StatusRunning || rec.Value.Running.Ref != fakeRef(a.ID) {
+		t.Fatalf("record %s %+v (%v), want RUNNING with the reference", rec.Value.Status, rec.Value.Running, err)
+	}
+	v = r.wait(j.ID, StatusFailed)
+	if v.StatusReason != ReasonTimeout || len(v.Attempts) != 1 || v.Attempts[0].ExitCode == nil || *v.Attempts[0].ExitCode != 143 {
+		t.Fatalf("job %s (%s), attempts %+v; want the attempt stopped at its timeout", v.Status, v.StatusReason, v.Attempts)
+	}
+	if refs := r.f.stopsOf(a.ID); len(refs) != 1 || refs[0] != fakeRef(a.ID) {
+		t.Fatalf("stops %q, want one with the reference found", refs)
+	}
+}

@@ -156,6 +156,7 @@ type Launcher struct {
 	goneAfter time.Duration
 	recheck   time.Duration
 	ends      chan batch.AttemptEnd
+	found     chan batch.AttemptFound
 	ctx       context.Context
 	cancel    context.CancelFunc
 
@@ -182,7 +183,7 @@ type attempt struct {
 // New returns a launcher over rt; Close stops its waiters.
 func New(rt Runtime, opts ...Option) *Launcher {
 	l := &Launcher{rt: rt, log: slog.New(slog.DiscardHandler), cluster: DefaultCluster, grace: 30 * time.Second, check: 2 * time.Second,
-		goneAfter: DefaultGoneAfter, ends: make(chan batch.AttemptEnd, 256), defs: map[string]state.TaskDefinition{}, waiting: map[string]*attempt{}}
+		goneAfter: DefaultGoneAfter, ends: make(chan batch.AttemptEnd, 256), found: make(chan batch.AttemptFound, 256), defs: map[string]state.TaskDefinition{}, waiting: map[string]*attempt{}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -198,6 +199,10 @@ func (l *Launcher) Close() { l.cancel() }
 
 // Ends implements batch.Launcher.
 func (l *Launcher) Ends() <-chan batch.AttemptEnd { return l.ends }
+
+// Found implements batch.Finder: the attempts Watch found, with their
+// task ids.
+func (l *Launcher) Found() <-chan batch.AttemptFound { return l.found }
 
 // Family is the task definition family of a job definition.
 func Family(jobDefName string) string { return FamilyPrefix + jobDefName }
@@ -385,6 +390,15 @@ func (l *Launcher) Watch(ctx context.Context, a batch.AttemptSpec, ref string) e
 		switch {
 		case err == nil:
 			l.follow(a.ID, t)
+			f := batch.AttemptFound{ID: a.ID, Ref: t.ID}
+			if t.StartedAt != nil {
+				f.StartedAt = *t.StartedAt
+			}
+			select {
+			case l.found <- f:
+			default:
+				l.log.Warn("batch: an attempt's task was found but the manager is not listening", "attempt", a.ID, "task", t.ID)
+			}
 		case l.ctx.Err() != nil:
 			// Closed: the next launcher's Watch looks for it.
 		default:
@@ -664,5 +678,6 @@ func (r tasksRuntime) Lost(ctx context.Context, node string) (bool, error) {
 var (
 	_ batch.Launcher    = (*Launcher)(nil)
 	_ batch.StreamNamer = (*Launcher)(nil)
+	_ batch.Finder      = (*Launcher)(nil)
 	_ batch.LogReader   = storeLogs{}
 )
