@@ -390,14 +390,8 @@ func (l *Launcher) Watch(ctx context.Context, a batch.AttemptSpec, ref string) e
 		switch {
 		case err == nil:
 			l.follow(a.ID, t)
-			f := batch.AttemptFound{ID: a.ID, Ref: t.ID}
-			if t.StartedAt != nil {
-				f.StartedAt = *t.StartedAt
-			}
-			select {
-			case l.found <- f:
-			default:
-				l.log.Warn("batch: an attempt's task was found but the manager is not listening", "attempt", a.ID, "task", t.ID)
+			if t.LastStatus != "STOPPED" {
+				l.tellFound(a.ID, t)
 			}
 		case l.ctx.Err() != nil:
 			// Closed: the next launcher's Watch looks for it.
@@ -407,6 +401,21 @@ func (l *Launcher) Watch(ctx context.Context, a batch.AttemptSpec, ref string) e
 		}
 	}()
 	return nil
+}
+
+// tellFound tells the manager that attempt aid runs as task t. A
+// manager that does not read (it stopped) misses it: the find is
+// dropped rather than holding the watcher.
+func (l *Launcher) tellFound(aid string, t state.Task) {
+	f := batch.AttemptFound{ID: aid, Ref: t.ID}
+	if t.StartedAt != nil {
+		f.StartedAt = *t.StartedAt
+	}
+	select {
+	case l.found <- f:
+	default:
+		l.log.Warn("batch: an attempt's task was found but the manager is not listening", "attempt", aid, "task", t.ID)
+	}
 }
 
 // lookup reads attempt a's task once: by its reference, else among its

@@ -458,6 +458,16 @@ func TestWatchAfterRestart(t *testing.T) {
 	if err := l.Watch(ctx, b, ""); err != nil {
 		t.Fatal(err)
 	}
+	// Found running: the manager learns its task id (the ended one
+	// was not found running).
+	select {
+	case fd := <-l.Found():
+		if fd.ID != b.ID || fd.Ref != rb {
+			t.Fatalf("found %+v, want attempt %s as task %s", fd, b.ID, rb)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the attempt found by startedBy was not reported found")
+	}
 	noEnd(t, l)
 	f.exit(rb, 1, "OutOfMemoryError: Container killed due to memory usage")
 	if e := nextEnd(t, l); e.ID != b.ID || e.Ref != rb || *e.ExitCode != 1 || e.Reason != "OutOfMemoryError: Container killed due to memory usage" {
@@ -468,6 +478,11 @@ func TestWatchAfterRestart(t *testing.T) {
 	}
 	if e := nextEnd(t, l); e.ID != c.ID || e.ExitCode != nil {
 		t.Fatalf("never placed: %+v", e)
+	}
+	select {
+	case fd := <-l.Found():
+		t.Fatalf("found %+v, want only the attempt that runs", fd)
+	default:
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -174,3 +174,52 @@ func TestStopWithoutRef(t *testing.T) {
 		t.Fatalf("stopping an attempt without a container: %v", err)
 	}
 }
+
+// Watch of an attempt whose Launch never answered finds its container
+// by name and tells its id (Found); stopped then by that reference, its
+// end is reported once.
+func TestWatchFindsRunningAttempt(t *testing.T) {
+	bus, err := events.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newFakeEngine(bus)
+	old, err := New(e, bus, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a := batch.AttemptSpec{ID: "00112233445566778899aabbccddeeff", JobID: "job-a", Attempt: 1, Image: "busybox", Command: []string{"sleep", "1000"}}
+	ref, err := old.Launch(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	l, err := New(e, bus, t.TempDir(), WithStopGrace(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Watch(ctx, a, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-l.Found():
+		if f.ID != a.ID || f.Ref != ref || f.StartedAt.IsZero() {
+			t.Fatalf("found %+v, want attempt %s as container %s", f, a.ID, ref)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the running attempt was not reported found")
+	}
+	if err := l.Stop(ctx, a, ref, "Terminated by the user"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case end := <-l.Ends():
+		if end.ID != a.ID || end.ExitCode == nil || *end.ExitCode != 143 {
+			t.Fatalf("end %+v", end)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no end reported")
+	}
+}
