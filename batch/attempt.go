@@ -14,14 +14,26 @@ import (
 	"github.com/wharf-dev/wharf/errdefs"
 )
 
-func (m *Manager) stop(ref, reason string) {
-	if ref == "" {
-		return
-	}
+// stopItem is an attempt to stop, decided under the lock: its spec
+// lets the launcher find it when ref is "" (Launch never answered).
+type stopItem struct {
+	spec        AttemptSpec
+	ref, reason string
+}
+
+// stopItemLocked is the stop of j's attempt under way.
+func (m *Manager) stopItemLocked(j *Job, reason string) stopItem {
+	return stopItem{spec: m.specLocked(j, j.Running), ref: j.Running.Ref, reason: reason}
+}
+
+// stop asks the launcher to end an attempt, with or without its
+// reference: an attempt whose Launch never answered (a restart, an
+// unknown outcome) may run all the same, and is found by its ID.
+func (m *Manager) stop(s stopItem) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := m.launch.Stop(ctx, ref, reason); err != nil && !errdefs.IsNotFound(err) {
-		m.log.Warn("batch: stopping an attempt", "ref", ref, "err", err)
+	if err := m.launch.Stop(ctx, s.spec, s.ref, s.reason); err != nil && !errdefs.IsNotFound(err) {
+		m.log.Warn("batch: stopping an attempt", "job", s.spec.JobID, "attempt", s.spec.ID, "ref", s.ref, "err", err)
 	}
 }
 
@@ -51,18 +63,28 @@ func (m *Manager) runLaunch(run context.Context, spec AttemptSpec, gen int) {
 	j := m.running[spec.ID]
 	if j == nil || j.Running == nil || j.Running.ID != spec.ID {
 		// The attempt is no longer the job's (its end came first): a
-		// task it left must not run on unwatched.
+		// task it left must not run on unwatched (one whose launch
+		// outcome is unknown is looked for by its ID).
 		m.mu.Unlock()
-		if err == nil {
-			m.stop(ref, ReasonLost)
+		if err == nil || errors.Is(err, ErrOutcomeUnknown) {
+			m.stop(stopItem{spec: spec, ref: ref, reason: ReasonLost})
 		}
 		return
 	}
 	if errors.Is(err, ErrOutcomeUnknown) {
 		// The attempt may run: it stays STARTING, holding its place, and
-		// is found the way a restarted manager finds it.
+		// is found the way a restarted manager finds it. A stop asked
+		// for meanwhile (TerminateJob while it launched) is sent now,
+		// by the attempt's ID, since no reference will come.
+		var stop *stopItem
+		if j.Stop != nil {
+			stop = &stopItem{spec: spec, reason: j.Stop.Reason}
+		}
 		m.mu.Unlock()
 		m.log.Warn("batch: whether an attempt started is not known; looking for it", "job", spec.JobID, "attempt", spec.ID, "err", err)
+		if stop != nil {
+			m.stop(*stop)
+		}
 		m.rewatch(run, spec, "", gen)
 		return
 	}
@@ -102,7 +124,7 @@ func (m *Manager) runLaunch(run context.Context, spec AttemptSpec, gen int) {
 	_ = m.saveLocked(ctx, j)
 	m.mu.Unlock()
 	if stopNow {
-		m.stop(ref, reason)
+		m.stop(stopItem{spec: spec, ref: ref, reason: reason})
 	}
 	m.poke()
 }

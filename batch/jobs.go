@@ -244,18 +244,18 @@ func (m *Manager) stopJob(ctx context.Context, id, reason string, terminate bool
 		return err
 	}
 	now := m.now()
-	var stops []string
+	var stops []stopItem
 	var err error
 	if p := m.jobs[id]; p != nil && p.IsArray() {
 		if !Done(p.Status) {
 			p.Stop = &StopRequest{Reason: reason, Terminate: terminate}
 			m.failArrayLocked(ctx, p, reason, now)
 			if terminate {
-				for aid, j := range m.running {
+				for _, j := range m.running {
 					if j.Parent == p.ID && j.Stop == nil {
 						j.Stop = &StopRequest{Reason: reason, Terminate: true}
 						m.saveLocked(ctx, j)
-						stops = append(stops, m.running[aid].Running.Ref)
+						stops = append(stops, m.stopItemLocked(j, reason))
 					}
 				}
 			}
@@ -268,8 +268,8 @@ func (m *Manager) stopJob(ctx context.Context, id, reason string, terminate bool
 		}
 	}
 	m.mu.Unlock()
-	for _, ref := range stops {
-		go m.stop(ref, reason)
+	for _, s := range stops {
+		go m.stop(s)
 	}
 	m.poke()
 	return err
@@ -297,8 +297,10 @@ func (m *Manager) materialiseLocked(id string, now time.Time) (*Job, error) {
 }
 
 // stopOneLocked cancels or terminates a plain job or a child; it returns
-// the attempt to stop, if any.
-func (m *Manager) stopOneLocked(ctx context.Context, j *Job, reason string, terminate bool, now time.Time) []string {
+// the attempt to stop, if any: the attempt under way, whether or not its
+// reference is known (Launch may not have answered, or its outcome was
+// unknown and Watch found it by its ID).
+func (m *Manager) stopOneLocked(ctx context.Context, j *Job, reason string, terminate bool, now time.Time) []stopItem {
 	switch j.Status {
 	case StatusSubmitted, StatusPending, StatusRunnable:
 		j.Status, j.StatusReason, j.StoppedAt = StatusFailed, reason, now
@@ -313,8 +315,8 @@ func (m *Manager) stopOneLocked(ctx context.Context, j *Job, reason string, term
 		if terminate && j.Stop == nil {
 			j.Stop = &StopRequest{Reason: reason, Terminate: true}
 			m.saveLocked(ctx, j)
-			if j.Running != nil && j.Running.Ref != "" {
-				return []string{j.Running.Ref}
+			if j.Running != nil {
+				return []stopItem{m.stopItemLocked(j, reason)}
 			}
 		}
 	}

@@ -84,7 +84,11 @@ type LogEvent struct {
 // reported exactly once on Ends when it ends, whoever ended it; an
 // attempt that cannot be found is reported with a nil ExitCode. Stop
 // asks an attempt to end (SIGTERM, then SIGKILL after a grace period);
-// its end is reported on Ends as any other. An end is reported only for
+// its end is reported on Ends as any other. The manager calls Stop for
+// every attempt under way that it stops, whether or not it holds the
+// attempt's reference: an attempt may run though Launch never answered
+// (a restart, ErrOutcomeUnknown), and the launcher finds it by its ID
+// the way Watch does. An end is reported only for
 // an attempt known to have ended or to be gone: an attempt that cannot be
 // read for a moment (a lagging replica of the cluster's state) is not
 // over, and reporting it would start another attempt beside it.
@@ -96,12 +100,33 @@ type Launcher interface {
 	// means the attempt may run and must be found (Watch) before the job
 	// gets another: a job never has two attempts live at once.
 	Launch(ctx context.Context, a AttemptSpec) (ref string, err error)
-	// Stop ends a running attempt.
-	Stop(ctx context.Context, ref, reason string) error
+	// Stop ends a running attempt: by ref, or, when ref is "" (Launch
+	// never answered), found by a's ID (and JobID) as Watch finds it.
+	// An attempt that cannot be found is gone: that is no error.
+	Stop(ctx context.Context, a AttemptSpec, ref, reason string) error
 	// Watch re-attaches to an attempt after a restart.
 	Watch(ctx context.Context, a AttemptSpec, ref string) error
 	// Ends delivers the end of every attempt.
 	Ends() <-chan AttemptEnd
+}
+
+// AttemptFound is an attempt under way that Watch found running, with
+// the reference Launch would have returned.
+type AttemptFound struct {
+	ID  string
+	Ref string
+	// StartedAt is when it started, when the launcher knows.
+	StartedAt time.Time
+}
+
+// Finder is a Launcher whose Watch tells which attempts it found
+// running. The manager records the reference (Stop, the log stream) of
+// an attempt whose Launch never answered (a restart, ErrOutcomeUnknown),
+// and makes its job RUNNING, so that its timeout counts as for any
+// attempt that runs. A find may be dropped (its channel full): the
+// attempt then stays STARTING, stopped by its ID.
+type Finder interface {
+	Found() <-chan AttemptFound
 }
 
 // StreamNamer is a Launcher whose attempts' log streams are named after

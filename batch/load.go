@@ -129,11 +129,17 @@ func (m *Manager) load(ctx context.Context, reset bool) error {
 			m.releaseChildrenLocked(ctx, p, a, m.now())
 		}
 	}
-	// Attempts under way go back to the launcher.
+	// Attempts under way go back to the launcher; those asked to stop
+	// (TerminateJob, a timeout) are asked again: the stop may not have
+	// reached the launcher before the last manager went away.
 	var watch []watchItem
+	var stops []stopItem
 	for _, j := range m.allRunningLocked() {
 		m.running[j.Running.ID] = j
 		watch = append(watch, watchItem{m.specLocked(j, j.Running), j.Running.Ref})
+		if j.Stop != nil {
+			stops = append(stops, m.stopItemLocked(j, j.Stop.Reason))
+		}
 	}
 	nJobs, nChildren := len(m.jobs), len(m.children)
 	m.mu.Unlock()
@@ -146,6 +152,9 @@ func (m *Manager) load(ctx context.Context, reset bool) error {
 			m.unwatched = append(m.unwatched, w)
 			m.mu.Unlock()
 		}
+	}
+	for _, s := range stops {
+		go m.stop(s)
 	}
 	m.log.Info("batch: state loaded", "jobs", nJobs, "children", nChildren, "running", len(watch))
 	m.poke()

@@ -208,6 +208,10 @@ func (m *Manager) Run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	ends := m.launch.Ends()
+	var found <-chan AttemptFound // nil: never ready
+	if f, ok := m.launch.(Finder); ok {
+		found = f.Found()
+	}
 	m.rewatchUnwatched(ctx)
 	for {
 		select {
@@ -215,6 +219,8 @@ func (m *Manager) Run(ctx context.Context) {
 			return
 		case <-m.kick:
 		case <-timer.C:
+		case f := <-found:
+			m.handleFound(ctx, f)
 		case e := <-ends:
 			m.handleEnd(ctx, e)
 			// Take what else has ended before deciding again.
@@ -303,16 +309,16 @@ func (m *Manager) step(ctx context.Context) time.Time {
 	if now.Before(m.holdUntil) && (next.IsZero() || m.holdUntil.Before(next)) {
 		next = m.holdUntil
 	}
-	var stops []struct{ ref, reason string }
+	var stops []stopItem
 	for _, aid := range expired {
 		j := m.running[aid]
 		j.Stop = &StopRequest{Reason: ReasonTimeout, Timeout: true}
 		m.saveLocked(ctx, j)
-		stops = append(stops, struct{ ref, reason string }{j.Running.Ref, ReasonTimeout})
+		stops = append(stops, m.stopItemLocked(j, ReasonTimeout))
 	}
 	m.mu.Unlock()
 	for _, s := range stops {
-		go m.stop(s.ref, s.reason)
+		go m.stop(s)
 	}
 	for _, l := range launches {
 		m.sem <- struct{}{}
@@ -480,6 +486,47 @@ func (m *Manager) newChild(p *Job, i int, now time.Time) *Job {
 		Parent: p.ID, ArrayIndex: i, Tags: p.Tags,
 	}
 	return c
+}
+
+// handleFound records the reference of an attempt that Watch found
+// running; one still STARTING (its Launch never answered) becomes
+// RUNNING, as after a launch, so that its timeout counts. A stop asked
+// for meanwhile was sent by the attempt's ID already.
+func (m *Manager) handleFound(ctx context.Context, f AttemptFound) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j := m.running[f.ID]
+	if j == nil || j.Running == nil || j.Running.ID != f.ID || f.Ref == "" || m.fenced {
+		return
+	}
+	changed := false
+	if j.Running.Ref == "" {
+		j.Running.Ref = f.Ref
+		if sn, ok := m.launch.(StreamNamer); ok {
+			j.Running.LogStream = sn.LogStream(m.specLocked(j, j.Running), f.Ref)
+		}
+		changed = true
+	}
+	if j.Status == StatusStarting {
+		now := m.now()
+		started := f.StartedAt
+		if started.IsZero() || started.After(now) {
+			started = now
+		}
+		j.Status = StatusRunning
+		j.Running.StartedAt = started
+		if j.StartedAt.IsZero() {
+			j.StartedAt = started
+		}
+		if j.Parent != "" {
+			m.arrays[j.Parent].set(j.ArrayIndex, StatusRunning)
+		}
+		changed = true
+	}
+	if changed {
+		_ = m.saveLocked(ctx, j)
+		m.poke()
+	}
 }
 
 // handleEnd records the end of an attempt and decides what follows.

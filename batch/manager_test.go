@@ -15,16 +15,28 @@ import (
 
 // fakeLauncher runs attempts in goroutines: an attempt whose command is
 // ["exit", N] ends with N at once, ["sleep"] runs until stopped, and
-// anything else exits 0. It checks the vCPUs held never pass max.
+// anything else exits 0. It checks the vCPUs held never pass max. An
+// attempt's reference is fakeRef(its ID); Stop finds the attempt by
+// its reference, or by its ID when the reference is "", as the real
+// launchers do.
 type fakeLauncher struct {
 	mu       sync.Mutex
 	ends     chan AttemptEnd
 	launched []AttemptSpec
 	watched  []string
 	stopped  map[string]chan struct{}
-	vcpus    float64
-	maxSeen  float64
-	order    []string // job ids in the order their attempts started
+	// stops are the Stop calls, as "<attempt id> <ref>"; while
+	// dropStops is set they are recorded but reach nothing (the manager
+	// went away before its stop landed).
+	stops     []string
+	dropStops bool
+	// found carries, when tellFound is set, the attempts Watch found
+	// running (Finder).
+	found     chan AttemptFound
+	tellFound bool
+	vcpus     float64
+	maxSeen   float64
+	order     []string // job ids in the order their attempts started
 	// refuse is how many launches still answer ErrNoCapacity.
 	refuse  int
 	refused int
@@ -43,7 +55,7 @@ type fakeLauncher struct {
 }
 
 func newFake() *fakeLauncher {
-	return &fakeLauncher{ends: make(chan AttemptEnd, 64), stopped: map[string]chan struct{}{}, live: map[string]bool{}, perJob: map[string]int{}}
+	return &fakeLauncher{ends: make(chan AttemptEnd, 64), found: make(chan AttemptFound, 64), stopped: map[string]chan struct{}{}, live: map[string]bool{}, perJob: map[string]int{}}
 }
 
 func (f *fakeLauncher) Launch(ctx context.Context, a AttemptSpec) (string, error) {
@@ -101,20 +113,34 @@ func (f *fakeLauncher) Launch(ctx context.Context, a AttemptSpec) (string, error
 		delete(f.live, a.ID)
 		f.perJob[a.JobID]--
 		f.mu.Unlock()
-		f.ends <- AttemptEnd{ID: a.ID, Ref: a.ID, ExitCode: &exit, StartedAt: started, StoppedAt: time.Now()}
+		f.ends <- AttemptEnd{ID: a.ID, Ref: fakeRef(a.ID), ExitCode: &exit, StartedAt: started, StoppedAt: time.Now()}
 	}()
 	if unknown {
 		return "", fmt.Errorf("running the attempt: the answer was lost: %w", ErrOutcomeUnknown)
 	}
-	return a.ID, nil
+	return fakeRef(a.ID), nil
 }
 
-func (f *fakeLauncher) Stop(ctx context.Context, ref, reason string) error {
+// fakeRef is the fake's reference of attempt id.
+func fakeRef(id string) string { return "ref-" + id }
+
+func (f *fakeLauncher) Stop(ctx context.Context, a AttemptSpec, ref, reason string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if ch, ok := f.stopped[ref]; ok {
+	f.stops = append(f.stops, a.ID+" "+ref)
+	if f.dropStops {
+		return nil
+	}
+	id := a.ID
+	if ref != "" {
+		var ok bool
+		if id, ok = strings.CutPrefix(ref, "ref-"); !ok {
+			return nil // no attempt has that reference: gone
+		}
+	}
+	if ch, ok := f.stopped[id]; ok {
 		close(ch)
-		delete(f.stopped, ref)
+		delete(f.stopped, id)
 	}
 	return nil
 }
@@ -122,10 +148,13 @@ func (f *fakeLauncher) Stop(ctx context.Context, ref, reason string) error {
 func (f *fakeLauncher) Watch(ctx context.Context, a AttemptSpec, ref string) error {
 	f.mu.Lock()
 	f.watched = append(f.watched, a.ID)
-	live := f.live[a.ID]
+	live, tell := f.live[a.ID], f.tellFound
 	f.mu.Unlock()
 	if live {
 		// Found running: its end is reported when it comes.
+		if tell {
+			f.found <- AttemptFound{ID: a.ID, Ref: fakeRef(a.ID), StartedAt: time.Now()}
+		}
 		return nil
 	}
 	// The attempt ran on while the manager was away: it ends now.
@@ -135,6 +164,8 @@ func (f *fakeLauncher) Watch(ctx context.Context, a AttemptSpec, ref string) err
 }
 
 func (f *fakeLauncher) Ends() <-chan AttemptEnd { return f.ends }
+
+func (f *fakeLauncher) Found() <-chan AttemptFound { return f.found }
 
 type rig struct {
 	t     *testing.T

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -244,5 +245,174 @@ func TestManagerTwoManagersLaunchOnce(t *testing.T) {
 	}
 	if v := b.Describe([]string{j.ID}); len(v) != 1 || v[0].Status != StatusSucceeded || len(v[0].Attempts) != 1 {
 		t.Fatalf("B: %+v", v)
+	}
+}
+
+// stopsOf are the Stop calls the fake received for attempt id, by the
+// reference each carried.
+func (f *fakeLauncher) stopsOf(id string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var refs []string
+	for _, s := range f.stops {
+		if aid, ref, _ := strings.Cut(s, " "); aid == id {
+			refs = append(refs, ref)
+		}
+	}
+	return refs
+}
+
+// unknownLaunchRunning submits a job whose only launch answers
+// ErrOutcomeUnknown though its attempt runs (until stopped), and waits
+// until the manager has looked for the attempt and found it running: the
+// job is STARTING with an attempt whose reference the manager never
+// learnt.
+func unknownLaunchRunning(t *testing.T, r *rig) (*Job, AttemptSpec) {
+	t.Helper()
+	r.f.mu.Lock()
+	r.f.unknown = 1
+	r.f.mu.Unlock()
+	j, err := r.m.Submit(r.ctx, Submit{Name: "unknown-then-stopped", Queue: "q", Definition: "d", Overrides: &Overrides{Command: []string{"sleep"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(t, func() bool {
+		r.f.mu.Lock()
+		defer r.f.mu.Unlock()
+		return len(r.f.watched) == 1 && len(r.f.launched) == 1 && r.f.live[r.f.launched[0].ID]
+	}, func() string { return "the attempt was not looked for" })
+	r.f.mu.Lock()
+	a := r.f.launched[0]
+	r.f.mu.Unlock()
+	if v := r.m.Describe([]string{j.ID})[0]; v.Status != StatusStarting || v.Running == nil || v.Running.ID != a.ID || v.Running.Ref != "" {
+		t.Fatalf("job %s, attempt %+v; want STARTING with attempt %s and no reference", v.Status, v.Running, a.ID)
+	}
+	return j, a
+}
+
+// TerminateJob stops an attempt whose launch outcome was unknown and
+// which Watch found running: the manager holds no reference for it, so
+// the launcher is asked to stop it by its ID. Before, the stop was
+// skipped: the attempt ran on and the job stayed STARTING.
+func TestManagerTerminateStopsAttemptWithoutRef(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	r.setup(8)
+	j, a := unknownLaunchRunning(t, r)
+	if err := r.m.Terminate(r.ctx, j.ID, "no longer needed"); err != nil {
+		t.Fatal(err)
+	}
+	v := r.wait(j.ID, StatusFailed)
+	if refs := r.f.stopsOf(a.ID); len(refs) == 0 || refs[0] != "" {
+		t.Fatalf("stops of the attempt %q, want one by its ID (no reference)", refs)
+	}
+	r.f.mu.Lock()
+	live := r.f.live[a.ID]
+	r.f.mu.Unlock()
+	if live {
+		t.Fatal("the attempt runs on after the job was terminated")
+	}
+	if v.StatusReason != "no longer needed" || len(v.Attempts) != 1 || v.Attempts[0].ExitCode == nil || *v.Attempts[0].ExitCode != 143 {
+		t.Fatalf("job %s (%s), attempts %+v; want the stopped attempt", v.Status, v.StatusReason, v.Attempts)
+	}
+}
+
+// A TerminateJob that arrives while the launch is under way, whose
+// outcome turns out unknown, is sent once the launch answers, by the
+// attempt's ID: no reference will ever come for it.
+func TestManagerTerminateDuringUnknownLaunch(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	r.setup(8)
+	gate := make(chan struct{})
+	r.f.mu.Lock()
+	r.f.gate, r.f.unknown = gate, 1
+	r.f.mu.Unlock()
+	j, err := r.m.Submit(r.ctx, Submit{Name: "terminated-while-launched", Queue: "q", Definition: "d", Overrides: &Overrides{Command: []string{"sleep"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(t, func() bool { _, _, entered := r.f.counts(); return entered == 1 }, func() string { return "no launch" })
+	if err := r.m.Terminate(r.ctx, j.ID, "no longer needed"); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	v := r.wait(j.ID, StatusFailed)
+	if len(v.Attempts) != 1 || v.Attempts[0].ExitCode == nil || *v.Attempts[0].ExitCode != 143 || v.StatusReason != "no longer needed" {
+		t.Fatalf("job %s (%s), attempts %+v; want the stopped attempt", v.Status, v.StatusReason, v.Attempts)
+	}
+}
+
+// A stop that did not reach the launcher before the manager went away
+// (a TerminateJob recorded, then a restart) is asked again by the next
+// manager when it loads the job, by the attempt's ID when the reference
+// was never learnt.
+func TestManagerLoadStopsAgain(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	r.setup(8)
+	r.f.mu.Lock()
+	r.f.dropStops = true
+	r.f.mu.Unlock()
+	j, a := unknownLaunchRunning(t, r)
+	if err := r.m.Terminate(r.ctx, j.ID, "no longer needed"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, func() bool { return len(r.f.stopsOf(a.ID)) == 1 }, func() string { return "no stop sent" })
+	r.stop()
+	// The attempt still runs; the next manager finds it (the same
+	// runtime, so the same fake) and stops it.
+	r.f.mu.Lock()
+	r.f.dropStops = false
+	live := r.f.live[a.ID]
+	r.f.mu.Unlock()
+	if !live {
+		t.Fatal("a dropped stop ended the attempt")
+	}
+	m2 := New(r.st, r.f)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := m2.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	go m2.Run(ctx)
+	until(t, func() bool {
+		v := m2.Describe([]string{j.ID})
+		return len(v) == 1 && v[0].Status == StatusFailed
+	}, func() string {
+		return fmt.Sprintf("next manager: %+v; stops %q", m2.Describe([]string{j.ID}), r.f.stopsOf(a.ID))
+	})
+	if refs := r.f.stopsOf(a.ID); len(refs) != 2 || refs[1] != "" {
+		t.Fatalf("stops of the attempt %q, want the dropped one and the next manager's, both by ID", refs)
+	}
+}
+
+// An attempt whose launch outcome was unknown, found running by Watch
+// (Finder), gets its reference and makes its job RUNNING: its timeout
+// counts, and the stop at the timeout carries the reference. Before, the
+// job stayed STARTING and its timeout never fired.
+func TestManagerFoundAttemptTimesOut(t *testing.T) {
+	r := newRig(t, t.TempDir(), WithMinTimeout(1))
+	r.setup(8)
+	r.f.mu.Lock()
+	r.f.unknown, r.f.tellFound = 1, true
+	r.f.mu.Unlock()
+	j, err := r.m.Submit(r.ctx, Submit{Name: "found-then-timed-out", Queue: "q", Definition: "d", TimeoutSeconds: 1, Overrides: &Overrides{Command: []string{"sleep"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := r.wait(j.ID, StatusRunning)
+	r.f.mu.Lock()
+	a := r.f.launched[0]
+	r.f.mu.Unlock()
+	if v.Running == nil || v.Running.ID != a.ID || v.Running.Ref != fakeRef(a.ID) || v.Running.StartedAt.IsZero() {
+		t.Fatalf("running attempt %+v, want %s with reference %s", v.Running, a.ID, fakeRef(a.ID))
+	}
+	if rec, err := r.m.jobsT.Get(r.ctx, j.ID); err != nil || rec.Value.Status != StatusRunning || rec.Value.Running.Ref != fakeRef(a.ID) {
+		t.Fatalf("record %s %+v (%v), want RUNNING with the reference", rec.Value.Status, rec.Value.Running, err)
+	}
+	v = r.wait(j.ID, StatusFailed)
+	if v.StatusReason != ReasonTimeout || len(v.Attempts) != 1 || v.Attempts[0].ExitCode == nil || *v.Attempts[0].ExitCode != 143 {
+		t.Fatalf("job %s (%s), attempts %+v; want the attempt stopped at its timeout", v.Status, v.StatusReason, v.Attempts)
+	}
+	if refs := r.f.stopsOf(a.ID); len(refs) != 1 || refs[0] != fakeRef(a.ID) {
+		t.Fatalf("stops %q, want one with the reference found", refs)
 	}
 }

@@ -55,7 +55,13 @@
 // child in memory (arrayState). After a restart the manager lists both
 // tables and rebuilds the same view; attempts that were STARTING or
 // RUNNING are handed back to the Launcher (Launcher.Watch), which reports
-// their end, or that they were lost, as events.
+// their end, or that they were lost, as events. One found running whose
+// Launch never answered gets its reference (a Finder's Found) and its job
+// becomes RUNNING, so that its timeout counts. Stops (TerminateJob, a
+// timeout) go to the Launcher for every attempt under way, with its
+// reference or, when none is known, by its ID; a loaded job asked to
+// stop is stopped again, in case the stop was lost with the last
+// manager.
 //
 // # One live attempt per job
 //

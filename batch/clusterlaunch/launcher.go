@@ -18,7 +18,9 @@
 //	overrides  main: the attempt's command (parameters substituted), its
 //	           environment (AWS_BATCH_JOB_ID, ...), cpu and memory
 //
-// and the task id is the attempt's reference (Stop, DescribeTasks).
+// and the task id is the attempt's reference (Stop, DescribeTasks). An
+// attempt without a reference (Launch never answered) is stopped by
+// finding its task as Watch does (see Restarts).
 //
 // # Ends
 //
@@ -154,6 +156,7 @@ type Launcher struct {
 	goneAfter time.Duration
 	recheck   time.Duration
 	ends      chan batch.AttemptEnd
+	found     chan batch.AttemptFound
 	ctx       context.Context
 	cancel    context.CancelFunc
 
@@ -180,7 +183,7 @@ type attempt struct {
 // New returns a launcher over rt; Close stops its waiters.
 func New(rt Runtime, opts ...Option) *Launcher {
 	l := &Launcher{rt: rt, log: slog.New(slog.DiscardHandler), cluster: DefaultCluster, grace: 30 * time.Second, check: 2 * time.Second,
-		goneAfter: DefaultGoneAfter, ends: make(chan batch.AttemptEnd, 256), defs: map[string]state.TaskDefinition{}, waiting: map[string]*attempt{}}
+		goneAfter: DefaultGoneAfter, ends: make(chan batch.AttemptEnd, 256), found: make(chan batch.AttemptFound, 256), defs: map[string]state.TaskDefinition{}, waiting: map[string]*attempt{}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -196,6 +199,10 @@ func (l *Launcher) Close() { l.cancel() }
 
 // Ends implements batch.Launcher.
 func (l *Launcher) Ends() <-chan batch.AttemptEnd { return l.ends }
+
+// Found implements batch.Finder: the attempts Watch found, with their
+// task ids.
+func (l *Launcher) Found() <-chan batch.AttemptFound { return l.found }
 
 // Family is the task definition family of a job definition.
 func Family(jobDefName string) string { return FamilyPrefix + jobDefName }
@@ -334,12 +341,42 @@ func (l *Launcher) Launch(ctx context.Context, a batch.AttemptSpec) (string, err
 
 // Stop implements batch.Launcher: the task's desired status becomes
 // STOPPED; its agent sends SIGTERM, then SIGKILL after the stopTimeout.
-func (l *Launcher) Stop(ctx context.Context, ref, reason string) error {
+// Without a reference (Launch never answered) the task is the one this
+// launcher waits for, else it is looked for as Watch looks for it: by
+// its job's startedBy and the attempt's tag, read again for the gone
+// window since a lagging replica may miss a task just placed. A task not
+// found is gone: nothing to stop.
+func (l *Launcher) Stop(ctx context.Context, a batch.AttemptSpec, ref, reason string) error {
+	if ref == "" {
+		ref = l.followed(a.ID)
+	}
+	if ref == "" {
+		t, err := l.locate(ctx, a, "", true)
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("looking for attempt %s's task to stop it: %w", a.ID, err)
+		}
+		ref = t.ID
+	}
 	_, err := l.rt.Stop(ctx, ref, reason)
 	if errdefs.IsNotFound(err) {
 		return nil
 	}
 	return err
+}
+
+// followed is the task of attempt aid when this launcher waits for it.
+func (l *Launcher) followed(aid string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, at := range l.waiting {
+		if at.id == aid {
+			return at.task
+		}
+	}
+	return ""
 }
 
 // Watch implements batch.Launcher: the attempt's task by its reference
@@ -353,6 +390,9 @@ func (l *Launcher) Watch(ctx context.Context, a batch.AttemptSpec, ref string) e
 		switch {
 		case err == nil:
 			l.follow(a.ID, t)
+			if t.LastStatus != "STOPPED" {
+				l.tellFound(a.ID, t)
+			}
 		case l.ctx.Err() != nil:
 			// Closed: the next launcher's Watch looks for it.
 		default:
@@ -361,6 +401,21 @@ func (l *Launcher) Watch(ctx context.Context, a batch.AttemptSpec, ref string) e
 		}
 	}()
 	return nil
+}
+
+// tellFound tells the manager that attempt aid runs as task t. A
+// manager that does not read (it stopped) misses it: the find is
+// dropped rather than holding the watcher.
+func (l *Launcher) tellFound(aid string, t state.Task) {
+	f := batch.AttemptFound{ID: aid, Ref: t.ID}
+	if t.StartedAt != nil {
+		f.StartedAt = *t.StartedAt
+	}
+	select {
+	case l.found <- f:
+	default:
+		l.log.Warn("batch: an attempt's task was found but the manager is not listening", "attempt", aid, "task", t.ID)
+	}
 }
 
 // lookup reads attempt a's task once: by its reference, else among its
@@ -632,5 +687,6 @@ func (r tasksRuntime) Lost(ctx context.Context, node string) (bool, error) {
 var (
 	_ batch.Launcher    = (*Launcher)(nil)
 	_ batch.StreamNamer = (*Launcher)(nil)
+	_ batch.Finder      = (*Launcher)(nil)
 	_ batch.LogReader   = storeLogs{}
 )

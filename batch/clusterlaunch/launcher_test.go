@@ -339,7 +339,7 @@ func TestStopAndLostNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Stop(ctx, ra, "Terminated by the user"); err != nil {
+	if err := l.Stop(ctx, a, ra, "Terminated by the user"); err != nil {
 		t.Fatal(err)
 	}
 	if e := nextEnd(t, l); e.ID != a.ID || e.ExitCode == nil || *e.ExitCode != 143 {
@@ -360,8 +360,71 @@ func TestStopAndLostNode(t *testing.T) {
 	f.exit(rb, 137, "")
 	l.CheckNodes(ctx)
 	noEnd(t, l)
-	if err := l.Stop(ctx, "gone", "x"); err != nil {
+	if err := l.Stop(ctx, spec("job-gone", "d:1", 1), "gone", "x"); err != nil {
 		t.Fatalf("stopping a task that is gone: %v", err)
+	}
+}
+
+// Stop without a reference (the manager never learnt it: Launch's
+// outcome was unknown, or the manager restarted before it answered)
+// finds the attempt's task as Watch does, by its job's startedBy and its
+// tag, though the first reads miss it, and stops it; one this launcher
+// follows is stopped by the task it follows. An attempt without a task
+// is gone (no error); a state that cannot be read is an error, not a
+// stop taken for done.
+func TestStopWithoutRef(t *testing.T) {
+	f := newFakeCluster("n1")
+	old := New(f)
+	ctx := context.Background()
+	a, b := spec("job-a", "d:1", 0.25), spec("job-b", "d:1", 0.25)
+	ra, err := old.Launch(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	l := New(f, WithGoneAfter(300*time.Millisecond))
+	defer l.Close()
+	f.mu.Lock()
+	f.stale[ra] = 2
+	f.mu.Unlock()
+	if err := l.Stop(ctx, a, "", "Terminated by the user"); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	ta := *f.tasks[ra]
+	f.mu.Unlock()
+	if ta.DesiredStatus != "STOPPED" || ta.StoppedReason != "Terminated by the user" || ta.LastStatus != "STOPPED" {
+		t.Fatalf("the attempt's task after a stop without its reference: desired %s, last %s, reason %q", ta.DesiredStatus, ta.LastStatus, ta.StoppedReason)
+	}
+
+	// Followed by this launcher (Launch answered, but not to the
+	// manager): its end is reported as any stopped attempt's.
+	rb, err := l.Launch(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.listErr = errors.New("List must not be needed")
+	f.mu.Unlock()
+	if err := l.Stop(ctx, b, "", "Terminated by the user"); err != nil {
+		t.Fatal(err)
+	}
+	if e := nextEnd(t, l); e.ID != b.ID || e.Ref != rb || e.ExitCode == nil || *e.ExitCode != 143 {
+		t.Fatalf("stopped: %+v", e)
+	}
+
+	// The state cannot be read: an error, once the gone window passed.
+	c := spec("job-c", "d:1", 0.25)
+	if err := l.Stop(ctx, c, "", "x"); err == nil {
+		t.Fatal("a stop that could not look for the task answered nil")
+	}
+	f.mu.Lock()
+	f.listErr = nil
+	f.mu.Unlock()
+	// Never placed: gone, nothing to stop.
+	if err := l.Stop(ctx, c, "", "x"); err != nil {
+		t.Fatalf("stopping an attempt without a task: %v", err)
 	}
 }
 
@@ -395,6 +458,16 @@ func TestWatchAfterRestart(t *testing.T) {
 	if err := l.Watch(ctx, b, ""); err != nil {
 		t.Fatal(err)
 	}
+	// Found running: the manager learns its task id (the ended one
+	// was not found running).
+	select {
+	case fd := <-l.Found():
+		if fd.ID != b.ID || fd.Ref != rb {
+			t.Fatalf("found %+v, want attempt %s as task %s", fd, b.ID, rb)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the attempt found by startedBy was not reported found")
+	}
 	noEnd(t, l)
 	f.exit(rb, 1, "OutOfMemoryError: Container killed due to memory usage")
 	if e := nextEnd(t, l); e.ID != b.ID || e.Ref != rb || *e.ExitCode != 1 || e.Reason != "OutOfMemoryError: Container killed due to memory usage" {
@@ -405,6 +478,11 @@ func TestWatchAfterRestart(t *testing.T) {
 	}
 	if e := nextEnd(t, l); e.ID != c.ID || e.ExitCode != nil {
 		t.Fatalf("never placed: %+v", e)
+	}
+	select {
+	case fd := <-l.Found():
+		t.Fatalf("found %+v, want only the attempt that runs", fd)
+	default:
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

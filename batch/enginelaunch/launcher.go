@@ -94,6 +94,7 @@ type Launcher struct {
 	images Images
 	grace  time.Duration
 	ends   chan batch.AttemptEnd
+	found  chan batch.AttemptFound
 	sub    *events.Subscription
 	cancel context.CancelFunc
 
@@ -111,7 +112,7 @@ func New(e Engine, bus Bus, dir string, opts ...Option) (*Launcher, error) {
 		return nil, err
 	}
 	l := &Launcher{e: e, dir: dir, log: slog.New(slog.DiscardHandler), grace: 30 * time.Second,
-		ends: make(chan batch.AttemptEnd, 256), mine: map[string]string{}, reported: map[string]bool{}}
+		ends: make(chan batch.AttemptEnd, 256), found: make(chan batch.AttemptFound, 256), mine: map[string]string{}, reported: map[string]bool{}}
 	for _, o := range opts {
 		o(l)
 	}
@@ -140,6 +141,10 @@ func (l *Launcher) Close() {
 
 // Ends implements batch.Launcher.
 func (l *Launcher) Ends() <-chan batch.AttemptEnd { return l.ends }
+
+// Found implements batch.Finder: the attempts Watch found running, with
+// their container ids.
+func (l *Launcher) Found() <-chan batch.AttemptFound { return l.found }
 
 func (l *Launcher) listen(ctx context.Context) {
 	for {
@@ -212,7 +217,12 @@ func (l *Launcher) Launch(ctx context.Context, a batch.AttemptSpec) (string, err
 }
 
 // Stop implements batch.Launcher: SIGTERM, SIGKILL after the grace.
-func (l *Launcher) Stop(ctx context.Context, ref, reason string) error {
+// Without a reference (Launch never answered) the attempt's container is
+// found by its name, as Watch finds it; one that does not exist is gone.
+func (l *Launcher) Stop(ctx context.Context, a batch.AttemptSpec, ref, reason string) error {
+	if ref == "" {
+		ref = namePrefix + a.ID
+	}
 	secs := int(l.grace / time.Second)
 	err := l.e.Stop(ctx, ref, &secs, "")
 	if errdefs.IsNotFound(err) {
@@ -258,6 +268,12 @@ func (l *Launcher) Watch(ctx context.Context, a batch.AttemptSpec, ref string) e
 	}
 	if !c.State.Running() {
 		go l.finish(context.Background(), c.ID, a.ID)
+		return nil
+	}
+	select {
+	case l.found <- batch.AttemptFound{ID: a.ID, Ref: c.ID, StartedAt: c.State.StartedAt}:
+	default:
+		l.log.Warn("batch launcher: an attempt's container was found but the manager is not listening", "attempt", a.ID, "container", c.ID)
 	}
 	return nil
 }
@@ -380,3 +396,10 @@ func (l *Launcher) Logs(ctx context.Context, stream string, each func(batch.LogE
 		return each(batch.LogEvent{Time: en.Time, Message: strings.TrimSuffix(en.Log, "\n")})
 	})
 }
+
+// Interface checks.
+var (
+	_ batch.Launcher  = (*Launcher)(nil)
+	_ batch.Finder    = (*Launcher)(nil)
+	_ batch.LogReader = (*Launcher)(nil)
+)

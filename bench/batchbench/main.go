@@ -75,7 +75,7 @@ func (l *instant) Launch(ctx context.Context, a batch.AttemptSpec) (string, erro
 	}()
 	return a.ID, nil
 }
-func (l *instant) Stop(context.Context, string, string) error { return nil }
+func (l *instant) Stop(context.Context, batch.AttemptSpec, string, string) error { return nil }
 func (l *instant) Watch(context.Context, batch.AttemptSpec, string) error {
 	return nil
 }
