@@ -51,9 +51,14 @@ func (m *memShared) List(context.Context) ([]Key, error) {
 	return out, nil
 }
 
+// Watch starts with the keys there are, as a KV watch of the cluster's
+// state does (its initial values), then their changes.
 func (m *memShared) Watch(ctx context.Context) (<-chan SharedChange, error) {
 	ch := make(chan SharedChange, 64)
 	m.mu.Lock()
+	for _, k := range m.keys {
+		ch <- SharedChange{Key: k}
+	}
 	m.watchers = append(m.watchers, ch)
 	m.mu.Unlock()
 	return ch, nil

@@ -62,6 +62,7 @@ func (s *Server) Serve(l net.Listener, h http.Handler) *http.Server {
 		h.ServeHTTP(w, r)
 	})
 	cl := &capListener{Listener: l, max: s.limits.MaxConns, conns: map[net.Conn]*connState{}}
+	s.capl.Store(cl)
 	srv := &http.Server{
 		Handler:           bounded,
 		ReadHeaderTimeout: s.limits.HeaderTimeout,
@@ -122,6 +123,19 @@ func (l *capListener) admit(c net.Conn) bool {
 	}
 	l.conns[c] = &connState{}
 	return true
+}
+
+// counts returns how many connections are open and how many of them
+// idle, as the cap sees them.
+func (l *capListener) counts() (open, idle int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, st := range l.conns {
+		if st.idle {
+			idle++
+		}
+	}
+	return len(l.conns), idle
 }
 
 // track follows the server's view of each connection.

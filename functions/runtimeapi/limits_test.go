@@ -242,6 +242,23 @@ func TestLongPollOutlivesTimeouts(t *testing.T) {
 	}
 }
 
+// capCounts waits until the server's connection cap counts open
+// connections, idle of them.
+func capCounts(t *testing.T, s *Server, open, idle int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		o, i := s.capl.Load().counts()
+		if o == open && i == idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cap counts %d open, %d idle; want %d, %d", o, i, open, idle)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // At most MaxConns connections are open: at the cap a new one replaces
 // the connection idle the longest, or is closed when all are busy.
 func TestConnectionCap(t *testing.T) {
@@ -261,7 +278,9 @@ func TestConnectionCap(t *testing.T) {
 		t.Fatalf("idle connection's request: %v %v", resp, err)
 	}
 	// Three open (two busy, one idle): the fourth takes the idle one's
-	// place.
+	// place. (The server marks a connection idle after its answer is
+	// out: wait for it to see what the test sees.)
+	capCounts(t, s, 3, 1)
 	fourth := dial(t, addr)
 	if !idle.closed(2 * time.Second) {
 		t.Fatal("at the cap, the idle connection was not closed for a new one")
@@ -272,7 +291,7 @@ func TestConnectionCap(t *testing.T) {
 	}
 	// fourth is idle now; make it busy with a stalled request.
 	fourth.send("POST", "/invocation/x/response", 10, "")
-	time.Sleep(100 * time.Millisecond)
+	capCounts(t, s, 3, 0)
 	// All busy: a fifth is closed at once, and every busy one survives.
 	fifth := dial(t, addr)
 	if !fifth.closed(2 * time.Second) {

@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,6 +86,9 @@ type pending struct {
 type Server struct {
 	mux    *http.ServeMux
 	limits Limits
+	// capl is the connection cap of the last Serve (its counts for
+	// tests).
+	capl atomic.Pointer[capListener]
 
 	// next hands invocations to the runtime's blocked `next` call.
 	next chan *pending
