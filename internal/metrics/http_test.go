@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -52,8 +53,13 @@ func TestAPIMetrics(t *testing.T) {
 		resp.Body.Close()
 	}
 	// A handler's request is counted once it returns, which may be after
-	// its client read the answer: Close waits for the handlers in flight.
+	// its client read the answer: Close waits for the handlers in flight,
+	// but not for a hijacked connection's, which the server no longer
+	// tracks: the attach's count is waited for.
 	srv.Close()
+	for deadline := time.Now().Add(10 * time.Second); testutil.CollectAndCount(m.latency) < 3 && time.Now().Before(deadline); {
+		time.Sleep(2 * time.Millisecond)
+	}
 	want := `
 # HELP wharf_api_requests_total Requests served by the daemon's APIs, by API, route template and status code.
 # TYPE wharf_api_requests_total counter
