@@ -333,16 +333,24 @@ func TestInvokeChecks(t *testing.T) {
 
 // An init error the runtime reports is the invocation's function error,
 // with the runtime's own error document.
-func TestInitErrorReported(t *testing.T) {
-	env := fntest.New(t, fntest.WithFunctions(func(spec sandbox.Spec) (inproc.Function, error) {
+// failingInit is the engine over sandboxes whose init fails with
+// Runtime.ConfigError "missing TABLE", with function "bad" created.
+func failingInit(t *testing.T, opts ...fntest.Option) *fntest.Env {
+	t.Helper()
+	env := fntest.New(t, append(opts, fntest.WithFunctions(func(spec sandbox.Spec) (inproc.Function, error) {
 		return inproc.Function{
 			Init: func(context.Context, map[string]string, io.Writer) error {
 				return &inproc.Error{Type: "Runtime.ConfigError", Message: "missing TABLE"}
 			},
 			Handler: inproc.Echo,
 		}, nil
-	}))
+	}))...)
 	create(t, env.Engine, "bad", nil)
+	return env
+}
+
+func TestInitErrorReported(t *testing.T) {
+	env := failingInit(t)
 	out, err := env.Engine.Invoke(context.Background(), functions.InvokeInput{FunctionName: "bad"})
 	if err != nil || out.FunctionError != functions.FunctionErrorUnhandl || !strings.Contains(string(out.Payload), "missing TABLE") || !strings.Contains(string(out.Payload), "Runtime.ConfigError") {
 		t.Fatalf("init error: %+v %s %v", out, out.Payload, err)
@@ -563,16 +571,7 @@ func TestBurstOnColdFunction(t *testing.T) {
 // A burst on a function whose init fails: every invocation gets the init
 // error (each the failure of a start of its own), none waits for ever.
 func TestBurstInitErrors(t *testing.T) {
-	env := fntest.New(t, fntest.WithEngineOptions(invoke.WithLaunchConcurrency(2)),
-		fntest.WithFunctions(func(spec sandbox.Spec) (inproc.Function, error) {
-			return inproc.Function{
-				Init: func(context.Context, map[string]string, io.Writer) error {
-					return &inproc.Error{Type: "Runtime.ConfigError", Message: "missing TABLE"}
-				},
-				Handler: inproc.Echo,
-			}, nil
-		}))
-	create(t, env.Engine, "bad", nil)
+	env := failingInit(t, fntest.WithEngineOptions(invoke.WithLaunchConcurrency(2)))
 	const n = 12
 	var wg sync.WaitGroup
 	outs := make(chan string, n)
