@@ -102,20 +102,8 @@ func (m *Manager) runLaunch(run context.Context, spec AttemptSpec, gen int) {
 		m.poke()
 		return
 	}
-	j.Running.Ref = ref
-	if sn, ok := m.launch.(StreamNamer); ok {
-		j.Running.LogStream = sn.LogStream(spec, ref)
-	}
-	if j.Status == StatusStarting {
-		j.Status = StatusRunning
-		j.Running.StartedAt = now
-		if j.StartedAt.IsZero() {
-			j.StartedAt = now
-		}
-		if j.Parent != "" {
-			m.arrays[j.Parent].set(j.ArrayIndex, StatusRunning)
-		}
-	}
+	m.setRefLocked(j, spec, ref)
+	m.runningLocked(j, now)
 	stopNow := j.Stop != nil
 	reason := ""
 	if stopNow {
@@ -256,4 +244,30 @@ func (m *Manager) definitionContainerLocked(j *Job) Container {
 		return d.Container
 	}
 	return j.Container
+}
+
+// setRefLocked records the reference of j's running attempt (spec), and
+// its log stream when the launcher names streams after it.
+func (m *Manager) setRefLocked(j *Job, spec AttemptSpec, ref string) {
+	j.Running.Ref = ref
+	if sn, ok := m.launch.(StreamNamer); ok {
+		j.Running.LogStream = sn.LogStream(spec, ref)
+	}
+}
+
+// runningLocked moves j from STARTING to RUNNING, its attempt started at
+// started; it reports whether j was STARTING.
+func (m *Manager) runningLocked(j *Job, started time.Time) bool {
+	if j.Status != StatusStarting {
+		return false
+	}
+	j.Status = StatusRunning
+	j.Running.StartedAt = started
+	if j.StartedAt.IsZero() {
+		j.StartedAt = started
+	}
+	if j.Parent != "" {
+		m.arrays[j.Parent].set(j.ArrayIndex, StatusRunning)
+	}
+	return true
 }

@@ -501,26 +501,15 @@ func (m *Manager) handleFound(ctx context.Context, f AttemptFound) {
 	}
 	changed := false
 	if j.Running.Ref == "" {
-		j.Running.Ref = f.Ref
-		if sn, ok := m.launch.(StreamNamer); ok {
-			j.Running.LogStream = sn.LogStream(m.specLocked(j, j.Running), f.Ref)
-		}
+		m.setRefLocked(j, m.specLocked(j, j.Running), f.Ref)
 		changed = true
 	}
-	if j.Status == StatusStarting {
-		now := m.now()
-		started := f.StartedAt
-		if started.IsZero() || started.After(now) {
-			started = now
-		}
-		j.Status = StatusRunning
-		j.Running.StartedAt = started
-		if j.StartedAt.IsZero() {
-			j.StartedAt = started
-		}
-		if j.Parent != "" {
-			m.arrays[j.Parent].set(j.ArrayIndex, StatusRunning)
-		}
+	now := m.now()
+	started := f.StartedAt
+	if started.IsZero() || started.After(now) {
+		started = now
+	}
+	if m.runningLocked(j, started) {
 		changed = true
 	}
 	if changed {
